@@ -1,0 +1,16 @@
+// Bundles the CLI into one CommonJS file (dist/keytap.cjs). One file starts faster than a module
+// graph, and Node's single-executable builder (build/sea) takes exactly one CommonJS script.
+import { build } from 'esbuild';
+
+await build({
+  entryPoints: ['src/cli/main.ts'],
+  outfile: 'dist/keytap.cjs',
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  sourcemap: 'linked',
+  // Native addons cannot be bundled; they are loaded from node_modules at run time.
+  external: ['node-hid', 'smartcard', 'usb'],
+  logLevel: 'warning',
+});

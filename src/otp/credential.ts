@@ -1,0 +1,113 @@
+/**
+ * The OATH credential model and the YKOATH credential id `[period/][issuer:]account`
+ * (protocols.md §1.8). Pure: no I/O.
+ */
+import { KeytapError } from '../errors.js';
+
+export type OathType = 'TOTP' | 'HOTP';
+export type HashAlgorithm = 'SHA1' | 'SHA256' | 'SHA512';
+
+export const OATH_TYPES: readonly OathType[] = ['TOTP', 'HOTP'];
+export const HASH_ALGORITHMS: readonly HashAlgorithm[] = ['SHA1', 'SHA256', 'SHA512'];
+
+export const DEFAULT_PERIOD = 30;
+export const MIN_DIGITS = 6;
+export const MAX_DIGITS = 8;
+/** The credential id is stored as raw UTF-8 and may be at most 64 bytes (YKOATH spec). */
+export const MAX_CREDENTIAL_ID_BYTES = 64;
+
+/** A credential as a key holds it, without its secret. */
+export interface Credential {
+  /** Empty or absent when the credential has no issuer. */
+  issuer?: string | undefined;
+  account: string;
+  type: OathType;
+  algorithm: HashAlgorithm;
+  digits: number;
+  /** TOTP time step in seconds; 30 for HOTP (unused there). */
+  period: number;
+  /** Initial HOTP counter (the key keeps the moving value). */
+  counter?: number | undefined;
+  /** Every code needs a touch of the key. */
+  touch: boolean;
+}
+
+/** A credential together with its shared secret, as written to a key. */
+export interface CredentialWithSecret extends Credential {
+  secret: Uint8Array;
+}
+
+export interface CredentialIdParts {
+  issuer?: string | undefined;
+  account: string;
+  period: number;
+}
+
+/** Fills in defaults and checks the ranges a key accepts. Throws BAD_INPUT naming the field. */
+export function normalizeCredential<T extends Credential>(credential: T): T {
+  const { type, algorithm, digits, period, counter } = credential;
+  if (!OATH_TYPES.includes(type)) throw badInput(`Unknown OATH type "${String(type)}"; use TOTP or HOTP.`);
+  if (!HASH_ALGORITHMS.includes(algorithm)) {
+    throw badInput(`Unknown hash algorithm "${String(algorithm)}"; use SHA1, SHA256 or SHA512.`);
+  }
+  if (!Number.isInteger(digits) || digits < MIN_DIGITS || digits > MAX_DIGITS) {
+    throw badInput(`The number of digits must be ${MIN_DIGITS} to ${MAX_DIGITS}, not ${digits}.`);
+  }
+  if (type === 'TOTP' && (!Number.isInteger(period) || period < 1 || period > 0xffff)) {
+    throw badInput(`The TOTP period must be a whole number of seconds from 1 to 65535, not ${period}.`);
+  }
+  if (counter !== undefined && (!Number.isInteger(counter) || counter < 0 || counter > 0xffffffff)) {
+    throw badInput(`The HOTP counter must be a whole number from 0 to 4294967295, not ${counter}.`);
+  }
+  if (credential.account.length === 0) throw badInput('The account name must not be empty.');
+  const issuer = credential.issuer === '' ? undefined : credential.issuer;
+  if (issuer?.includes(':') && !credential.account.includes(':')) {
+    // An issuer with a colon cannot be told apart from the account on the key.
+    throw badInput('The issuer must not contain ":".');
+  }
+  // Validates the id length as a side effect.
+  formatCredentialId({ issuer, account: credential.account, period: type === 'TOTP' ? period : DEFAULT_PERIOD });
+  return { ...credential, issuer, period: type === 'TOTP' ? period : DEFAULT_PERIOD };
+}
+
+/**
+ * Builds the id a key stores: `[period/][issuer:]account`. The period prefix is written only for
+ * TOTP with a period other than 30 s, since keys do not store the period anywhere else.
+ */
+export function formatCredentialId(parts: CredentialIdParts & { type?: OathType }): string {
+  const { issuer, account, period } = parts;
+  const type = parts.type ?? 'TOTP';
+  let id = issuer ? `${issuer}:${account}` : account;
+  if (type === 'TOTP' && period !== DEFAULT_PERIOD) id = `${period}/${id}`;
+  const length = Buffer.byteLength(id, 'utf8');
+  if (length > MAX_CREDENTIAL_ID_BYTES) {
+    throw badInput(
+      `The name "${id}" is ${length} bytes long; a key stores at most ${MAX_CREDENTIAL_ID_BYTES} bytes for issuer and account together.`,
+    );
+  }
+  return id;
+}
+
+const TOTP_ID = /^((\d+)\/)?(([^:]+):)?(.+)$/su;
+
+/** Parses a credential id the way yubikit does (protocols.md §1.8). */
+export function parseCredentialId(id: string, type: OathType): CredentialIdParts {
+  if (type === 'TOTP') {
+    const match = TOTP_ID.exec(id);
+    if (!match) return { account: id, period: DEFAULT_PERIOD };
+    const period = match[2] === undefined ? DEFAULT_PERIOD : Number.parseInt(match[2], 10);
+    return { issuer: match[4], account: match[5] ?? id, period: period > 0 ? period : DEFAULT_PERIOD };
+  }
+  const colon = id.indexOf(':');
+  if (colon > 0) return { issuer: id.slice(0, colon), account: id.slice(colon + 1), period: DEFAULT_PERIOD };
+  return { account: id, period: DEFAULT_PERIOD };
+}
+
+/** The id of a credential, as a key stores it. */
+export function credentialId(credential: Pick<Credential, 'issuer' | 'account' | 'type' | 'period'>): string {
+  return formatCredentialId(credential);
+}
+
+function badInput(message: string): KeytapError {
+  return new KeytapError('BAD_INPUT', message);
+}

@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    // Peer and CLI tests spawn processes; two cores, so keep parallelism modest.
+    pool: 'forks',
+    poolOptions: { forks: { maxForks: 2 } },
+  },
+});
