@@ -28,15 +28,20 @@ export function base32Encode(bytes: Uint8Array): string {
  * naming the first bad character's position (never the secret itself).
  */
 export function base32Decode(text: string): Uint8Array {
-  const cleaned = text.replace(/[\s-]/gu, '').toUpperCase().replace(/=+$/u, '');
+  // Everything from here on is padding or separators; `=` anywhere before it is an error.
+  const end = text.search(/[=\s-]*$/u);
   const out: number[] = [];
   let buffer = 0;
   let bits = 0;
-  for (let i = 0; i < cleaned.length; i++) {
-    const value = BASE32_VALUES.get(cleaned[i]!);
+  for (let i = 0; i < end; i++) {
+    const char = text[i]!;
+    if (/[\s-]/u.test(char)) continue;
+    // Upper-case ASCII only: String#toUpperCase turns "ß" into "SS" and "ı" into "I", which would
+    // let text that is not Base32 decode to a wrong secret.
+    const value = BASE32_VALUES.get(char >= 'a' && char <= 'z' ? char.toUpperCase() : char);
     if (value === undefined) {
       throw new KeytapError('BAD_INPUT', `The secret is not valid Base32: character ${i + 1} is not A–Z or 2–7.`, {
-        hint: cleaned[i] === '=' ? 'Padding "=" may only stand at the end.' : 'Base32 uses the letters A–Z and the digits 2–7 only; 0, 1, 8 and 9 are not part of it. If this is a hex secret, write it as hex:….',
+        hint: char === '=' ? 'Padding "=" may only stand at the end.' : 'Base32 uses the letters A–Z and the digits 2–7 only; 0, 1, 8 and 9 are not part of it. If this is a hex secret, write it as hex:….',
       });
     }
     buffer = ((buffer << 5) | value) & 0xffff;
@@ -61,7 +66,8 @@ export function hexEncode(bytes: Uint8Array): string {
 
 /** Decodes hex, ignoring white space, colons and a leading `0x`. */
 export function hexDecode(text: string): Uint8Array {
-  const cleaned = text.replace(/^0x/iu, '').replace(/[\s:]/gu, '');
+  // White space first, so that a pasted " 0x…" still loses its prefix.
+  const cleaned = text.replace(/[\s:]/gu, '').replace(/^0x/iu, '');
   if (cleaned.length % 2 !== 0 || !/^[0-9a-f]*$/iu.test(cleaned)) {
     throw new KeytapError('BAD_INPUT', 'The secret is not valid hex: it must be an even number of characters 0–9 and a–f.');
   }
