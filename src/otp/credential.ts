@@ -61,24 +61,31 @@ export function normalizeCredential<T extends Credential>(credential: T): T {
   }
   if (credential.account.length === 0) throw badInput('The account name must not be empty.');
   const issuer = credential.issuer === '' ? undefined : credential.issuer;
-  if (issuer?.includes(':') && !credential.account.includes(':')) {
-    // An issuer with a colon cannot be told apart from the account on the key.
+  if (issuer?.includes(':')) {
+    // Every reader splits the id at the first colon, so an issuer with a colon would come back as
+    // part of the account name, whatever the account looks like.
     throw badInput('The issuer must not contain ":".');
   }
   // Validates the id length as a side effect.
-  formatCredentialId({ issuer, account: credential.account, period: type === 'TOTP' ? period : DEFAULT_PERIOD });
+  formatCredentialId({ issuer, account: credential.account, type, period: type === 'TOTP' ? period : DEFAULT_PERIOD });
   return { ...credential, issuer, period: type === 'TOTP' ? period : DEFAULT_PERIOD };
 }
 
+const TOTP_ID = /^((\d+)\/)?(([^:]+):)?(.+)$/su;
+const PERIOD_PREFIX = /^\d+\/./su;
+
 /**
- * Builds the id a key stores: `[period/][issuer:]account`. The period prefix is written only for
- * TOTP with a period other than 30 s, since keys do not store the period anywhere else.
+ * Builds the id a key stores: `[period/][issuer:]account`. The period prefix is written for TOTP
+ * with a period other than 30 s, since keys do not store the period anywhere else, and for a 30 s
+ * TOTP id that would otherwise begin with digits and a slash.
  */
 export function formatCredentialId(parts: CredentialIdParts & { type?: OathType }): string {
   const { issuer, account, period } = parts;
   const type = parts.type ?? 'TOTP';
   let id = issuer ? `${issuer}:${account}` : account;
-  if (type === 'TOTP' && period !== DEFAULT_PERIOD) id = `${period}/${id}`;
+  // A TOTP id that happens to start like a period prefix ("2024/alice") would be read back with
+  // that period and give wrong codes; an explicit "30/" keeps it readable (yubikit parses it too).
+  if (type === 'TOTP' && (period !== DEFAULT_PERIOD || PERIOD_PREFIX.test(id))) id = `${period}/${id}`;
   const length = Buffer.byteLength(id, 'utf8');
   if (length > MAX_CREDENTIAL_ID_BYTES) {
     throw badInput(
@@ -87,8 +94,6 @@ export function formatCredentialId(parts: CredentialIdParts & { type?: OathType 
   }
   return id;
 }
-
-const TOTP_ID = /^((\d+)\/)?(([^:]+):)?(.+)$/su;
 
 /** Parses a credential id the way yubikit does (protocols.md §1.8). */
 export function parseCredentialId(id: string, type: OathType): CredentialIdParts {
