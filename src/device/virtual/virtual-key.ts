@@ -1,0 +1,209 @@
+/**
+ * A virtual key: store + OATH applet + touch button + CTAPHID device, and in-process HID links to
+ * it. `openLink()` is the 64-byte report boundary the real client code talks to, exactly where
+ * node-hid would sit for a physical key; `close()` is pulling the key out of the port.
+ */
+import { KeytapError, cancelledError } from '../../errors.js';
+import { CTAPHID_REPORT_SIZE } from '../transport/ctaphid-frames.js';
+import type { HidLink } from '../transport/types.js';
+import { CtapHidDevice } from './ctaphid-device.js';
+import type { CtapHidDeviceOptions } from './ctaphid-device.js';
+import { OathApplet } from './oath-applet.js';
+import { VirtualKeyStore } from './store.js';
+import { TouchButton } from './touch.js';
+import type { CardApplet, Dialect, TouchPolicy } from './types.js';
+
+/** The button as the key uses it (touch.ts's TouchButton; tests may pass their own). */
+export interface TouchSource {
+  policy: TouchPolicy;
+  wait(signal: AbortSignal): Promise<boolean>;
+  press(): void;
+}
+
+export interface VirtualKeyOpenOptions {
+  /** The JSON store; created when missing. */
+  file: string;
+  dialect?: Dialect | undefined;
+  /** Seed a new store with demo credentials. */
+  demo?: boolean | undefined;
+  /** In-process default: touched at once (`{ mode: 'auto', delayMs: 0 }`). */
+  touch?: TouchPolicy | undefined;
+  /** Defaults to the store's setting. */
+  touchTimeoutMs?: number | undefined;
+}
+
+export interface VirtualKeyParts {
+  dialect: Dialect;
+  applet: CardApplet;
+  button: TouchSource;
+  /** 8 hex digits, where the key has a serial. */
+  serial?: string | undefined;
+  file?: string | undefined;
+  /** Passed to the CTAPHID device (timers, limits), mainly for tests. */
+  device?: Partial<Omit<CtapHidDeviceOptions, 'dialect' | 'applet' | 'requestTouch'>> | undefined;
+}
+
+export const DEFAULT_IN_PROCESS_TOUCH: TouchPolicy = { mode: 'auto', delayMs: 0 };
+
+/** Input reports a link keeps when nobody reads (a 15 s touch wait with keepalives is ~300). */
+const MAX_QUEUED_REPORTS = 4096;
+
+export class VirtualKey {
+  readonly dialect: Dialect;
+  readonly serial: string | undefined;
+  readonly file: string | undefined;
+  readonly device: CtapHidDevice;
+  private readonly button: TouchSource;
+  private readonly links = new Set<InProcessHidLink>();
+  private closed = false;
+
+  static async open(options: VirtualKeyOpenOptions): Promise<VirtualKey> {
+    const store = await VirtualKeyStore.open(options.file, { dialect: options.dialect, demo: options.demo });
+    const dialect = store.dialect;
+    return new VirtualKey({
+      dialect,
+      applet: new OathApplet(store, { dialect }),
+      button: new TouchButton(options.touch ?? DEFAULT_IN_PROCESS_TOUCH, options.touchTimeoutMs ?? store.touchTimeoutMs),
+      serial: store.serial,
+      file: options.file,
+    });
+  }
+
+  /** Composes a key from its parts (tests use their own applet or button). */
+  constructor(parts: VirtualKeyParts) {
+    this.dialect = parts.dialect;
+    this.serial = parts.serial;
+    this.file = parts.file;
+    this.button = parts.button;
+    this.device = new CtapHidDevice({
+      ...parts.device,
+      dialect: parts.dialect,
+      applet: parts.applet,
+      requestTouch: (signal) => this.button.wait(signal),
+    });
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  get touchPolicy(): TouchPolicy {
+    return this.button.policy;
+  }
+
+  /** A new HID "open" of the key. Every link sees every input report, as hidraw readers do. */
+  openLink(): HidLink {
+    if (this.closed) throw new KeytapError('KEY_REMOVED', 'The virtual key is unplugged.');
+    const link = new InProcessHidLink(this.device, () => this.links.delete(link));
+    this.links.add(link);
+    return link;
+  }
+
+  /** Presses the button (answers a pending touch request; with no request pending it does nothing). */
+  touch(): void {
+    this.button.press();
+  }
+
+  setTouchPolicy(policy: TouchPolicy): void {
+    this.button.policy = policy;
+  }
+
+  /** Unplugs the key: the pending applet request is cancelled and every link fails with KEY_REMOVED. */
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closed = true;
+    this.device.close();
+    for (const link of [...this.links]) link.unplug();
+    this.links.clear();
+    return Promise.resolve();
+  }
+}
+
+interface PendingRead {
+  resolve(report: Uint8Array | undefined): void;
+  reject(error: Error): void;
+}
+
+/** The client side of the 64-byte boundary for one in-process open of a virtual key. */
+class InProcessHidLink implements HidLink {
+  readonly reportSize = CTAPHID_REPORT_SIZE;
+  private readonly queue: Uint8Array[] = [];
+  private readonly readers = new Set<PendingRead>();
+  private readonly detach: () => void;
+  /** Why the link is unusable, once it is. */
+  private failure: KeytapError | undefined;
+
+  constructor(
+    private readonly device: CtapHidDevice,
+    private readonly forget: () => void,
+  ) {
+    this.detach = device.onReport((report) => this.deliver(report));
+  }
+
+  write(report: Uint8Array): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (report.length !== this.reportSize) {
+      return Promise.reject(new RangeError(`A HID report for this key has ${this.reportSize} bytes, not ${report.length}.`));
+    }
+    this.device.receive(report);
+    return Promise.resolve();
+  }
+
+  read(timeoutMs: number, signal?: AbortSignal): Promise<Uint8Array | undefined> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (signal?.aborted) return Promise.reject(cancelledError(signal));
+    const queued = this.queue.shift();
+    if (queued) return Promise.resolve(queued);
+    return new Promise((resolve, reject) => {
+      const settle = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        this.readers.delete(reader);
+      };
+      const reader: PendingRead = {
+        resolve: (value) => {
+          settle();
+          resolve(value);
+        },
+        reject: (error) => {
+          settle();
+          reject(error);
+        },
+      };
+      const onAbort = () => reader.reject(cancelledError(signal));
+      const timer = setTimeout(() => reader.resolve(undefined), Math.max(0, timeoutMs));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.readers.add(reader);
+    });
+  }
+
+  close(): Promise<void> {
+    this.fail(new KeytapError('CANCELLED', 'The HID link was closed.'));
+    return Promise.resolve();
+  }
+
+  /** The key went away. */
+  unplug(): void {
+    this.fail(new KeytapError('KEY_REMOVED', 'The virtual key was unplugged.', { hint: 'Plug it in again (keytap virtual start).' }));
+  }
+
+  private fail(error: KeytapError): void {
+    if (this.failure) return;
+    this.failure = error;
+    this.detach();
+    this.forget();
+    this.queue.length = 0;
+    for (const reader of [...this.readers]) reader.reject(error);
+  }
+
+  private deliver(report: Uint8Array): void {
+    const [reader] = this.readers;
+    if (reader) {
+      reader.resolve(report);
+      return;
+    }
+    this.queue.push(report);
+    // Like a kernel buffer, drop the oldest when nobody reads for a long time.
+    if (this.queue.length > MAX_QUEUED_REPORTS) this.queue.shift();
+  }
+}
