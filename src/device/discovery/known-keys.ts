@@ -1,0 +1,69 @@
+/**
+ * The keys keytap knows by USB id, and what each can do. Discovery lists a HID device only when it
+ * is in this table with `oathOverHid`: other FIDO keys answer CTAPHID too, but have no OATH applet
+ * behind it, and a tray entry that can never show a code helps nobody.
+ *
+ * YubiKeys keep their OATH applet on the CCID (smart card) interface only, so they are listed here
+ * for the PC/SC path (`oathOverCcid`) and skipped by HID discovery.
+ */
+import type { Dialect } from '../virtual/types.js';
+
+export interface KnownKey {
+  vendorId: number;
+  productId: number;
+  /** What the user sees in the tray and in `keytap list`. */
+  name: string;
+  /** OATH over the FIDO HID interface (CTAPHID vendor command 0x70). */
+  oathOverHid: boolean;
+  /** OATH over CCID / PC/SC. */
+  oathOverCcid: boolean;
+  dialect: Dialect;
+}
+
+export const KNOWN_KEYS: readonly KnownKey[] = [
+  // protocols.md §2.1: every NK3 variant (3A/3C, NFC, mini) has this firmware PID.
+  { vendorId: 0x20a0, productId: 0x42b2, name: 'Nitrokey 3', oathOverHid: true, oathOverCcid: true, dialect: 'nitrokey3' },
+  // YubiKey 4/5 USB interface combinations that include CCID (yubikit `PID`).
+  { vendorId: 0x1050, productId: 0x0404, name: 'YubiKey', oathOverHid: false, oathOverCcid: true, dialect: 'yubikey' },
+  { vendorId: 0x1050, productId: 0x0405, name: 'YubiKey', oathOverHid: false, oathOverCcid: true, dialect: 'yubikey' },
+  { vendorId: 0x1050, productId: 0x0406, name: 'YubiKey', oathOverHid: false, oathOverCcid: true, dialect: 'yubikey' },
+  { vendorId: 0x1050, productId: 0x0407, name: 'YubiKey', oathOverHid: false, oathOverCcid: true, dialect: 'yubikey' },
+];
+
+/** The FIDO HID usage page (protocols.md §3.1). */
+export const FIDO_USAGE_PAGE = 0xf1d0;
+
+export function findKnownKey(vendorId: number, productId: number): KnownKey | undefined {
+  return KNOWN_KEYS.find((key) => key.vendorId === vendorId && key.productId === productId);
+}
+
+function hex4(n: number): string {
+  return n.toString(16).padStart(4, '0');
+}
+
+export const UDEV_RULES_PATH = '/etc/udev/rules.d/70-keytap.rules';
+export const UDEV_RELOAD_COMMAND = 'sudo udevadm control --reload-rules && sudo udevadm trigger';
+
+/**
+ * The udev rules that let the logged-in user open the FIDO HID interface of the keys keytap reads
+ * over HID. `uaccess` (applied by 73-seat-late.rules, hence a number below 73) gives the seat's
+ * user access without a group. systemd ≥ 244 already does this for any FIDO key through
+ * 60-fido-id.rules (ID_SECURITY_TOKEN); the last line repeats it for systems where the tag is set
+ * but no rule acts on it.
+ */
+export function udevRules(): string {
+  const lines = [
+    '# keytap: let the logged-in user talk to USB security keys over HID.',
+    `# Save as ${UDEV_RULES_PATH}, then run: ${UDEV_RELOAD_COMMAND}`,
+    '# and plug the key in again.',
+  ];
+  for (const key of KNOWN_KEYS.filter((k) => k.oathOverHid)) {
+    lines.push(`# ${key.name}`);
+    lines.push(
+      `KERNEL=="hidraw*", SUBSYSTEM=="hidraw", ATTRS{idVendor}=="${hex4(key.vendorId)}", ATTRS{idProduct}=="${hex4(key.productId)}", TAG+="uaccess"`,
+    );
+  }
+  lines.push('# Any FIDO key that systemd-udev recognised (60-fido-id.rules sets ID_SECURITY_TOKEN)');
+  lines.push('KERNEL=="hidraw*", SUBSYSTEM=="hidraw", ENV{ID_SECURITY_TOKEN}=="1", TAG+="uaccess"');
+  return `${lines.join('\n')}\n`;
+}
