@@ -1,0 +1,93 @@
+/**
+ * `keytap virtual start --foreground`: one process that owns one virtual key and serves it until
+ * SIGTERM/SIGINT, a `stop` control request, or the caller's AbortSignal. The CLI also spawns this
+ * detached; readiness is the announcement in the runtime directory (or `onReady`).
+ */
+import { KeytapError } from '../../errors.js';
+import type { RunningVirtualKey } from './registry.js';
+import { virtualKeyId } from './registry.js';
+import { serveVirtualKey } from './server.js';
+import type { Dialect, TouchPolicy } from './types.js';
+import { VirtualKey } from './virtual-key.js';
+
+export interface VirtualKeyServerOptions {
+  file: string;
+  dialect?: Dialect | undefined;
+  demo?: boolean | undefined;
+  /** A served key waits for `keytap virtual touch` unless told otherwise. */
+  touch?: TouchPolicy | undefined;
+  touchTimeoutMs?: number | undefined;
+  /** Stops the server like a signal would (tests, embedding). */
+  signal?: AbortSignal | undefined;
+  /** Listen for SIGTERM/SIGINT (default true). */
+  handleSignals?: boolean | undefined;
+  /** Called once the key is reachable and announced. */
+  onReady?: ((info: RunningVirtualKey) => void) | undefined;
+  /** Progress lines for a human (foreground mode); default: none. */
+  log?: ((line: string) => void) | undefined;
+}
+
+/** Default touch policy of a served key: a person (or `keytap virtual touch`) presses the button. */
+export const DEFAULT_SERVED_TOUCH: TouchPolicy = { mode: 'manual' };
+
+/** Runs until stopped; resolves after the key was withdrawn, its socket closed and the key unplugged. */
+export async function runVirtualKeyServer(options: VirtualKeyServerOptions): Promise<void> {
+  const log = options.log ?? (() => undefined);
+  if (options.signal?.aborted) throw new KeytapError('CANCELLED', 'Cancelled before the virtual key started.');
+
+  const key = await VirtualKey.open({
+    file: options.file,
+    dialect: options.dialect,
+    demo: options.demo,
+    touch: options.touch ?? DEFAULT_SERVED_TOUCH,
+    touchTimeoutMs: options.touchTimeoutMs,
+  });
+
+  let stop!: (reason: string) => void;
+  const stopped = new Promise<string>((resolve) => {
+    stop = resolve;
+  });
+
+  let server;
+  try {
+    server = await serveVirtualKey(key, {
+      id: virtualKeyId(options.file),
+      file: options.file,
+      dialect: key.dialect,
+      serial: key.serial,
+      onStop: () => stop('stop request'),
+    });
+  } catch (error) {
+    await key.close();
+    throw error;
+  }
+
+  const onSignal = (signal: NodeJS.Signals) => stop(signal);
+  const onAbort = () => stop('aborted');
+  const handleSignals = options.handleSignals ?? true;
+  if (handleSignals) {
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  }
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+
+  try {
+    log(`virtual key ${server.info.id} (${key.dialect}${key.serial ? `, serial ${key.serial}` : ''}) listening on ${server.socketPath}`);
+    try {
+      options.onReady?.(server.info);
+    } catch (error) {
+      console.error('keytap virtual key: onReady failed:', error);
+    }
+    const reason = await stopped;
+    log(`stopping (${reason})`);
+  } finally {
+    if (handleSignals) {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+    }
+    options.signal?.removeEventListener('abort', onAbort);
+    // Withdraw first (server.close does), so nobody is sent to a key that is going away.
+    await server.close();
+    await key.close();
+  }
+}
