@@ -38,7 +38,10 @@ export function parseOtpauthUri(uri: string): CredentialWithSecret {
   if (question < 0) throw badInput('The otpauth URI has no parameters; it needs at least a secret.');
   const label = rest.slice(slash + 1, question);
   if (label.length === 0) throw badInput('The otpauth URI has no account name.');
-  decodeComponent(label, 'the label');
+  const decodedLabel = decodeComponent(label, 'the label');
+  // "Issuer:" with nothing after the colon: the package would keep "Issuer:" as the account name.
+  if (/^[^:]*: *$/u.test(decodedLabel)) throw badInput('The otpauth URI has no account name.');
+  const labelHasIssuer = decodedLabel.includes(':');
 
   const rawParams = rest
     .slice(question + 1)
@@ -90,7 +93,7 @@ export function parseOtpauthUri(uri: string): CredentialWithSecret {
     throw badInput('The otpauth URI is malformed; it should look like otpauth://totp/Issuer:account?secret=…&issuer=Issuer.');
   }
   // The spec allows spaces after the label's colon; the package strips literal ones, not `%20`.
-  const account = otp.label.replace(/^ +/u, '');
+  const account = labelHasIssuer ? otp.label.replace(/^ +/u, '') : otp.label;
   if (account.length === 0) throw badInput('The otpauth URI has no account name.');
   const issuer = otp.issuer === '' ? undefined : otp.issuer;
   if (issuer?.includes(':')) throw badInput('The issuer in the otpauth URI must not contain ":".');
