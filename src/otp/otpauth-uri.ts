@@ -61,7 +61,10 @@ export function parseOtpauthUri(uri: string): CredentialWithSecret {
     secret = base32Decode(secretText);
   } catch (error) {
     if (error instanceof KeytapError) {
-      throw new KeytapError('BAD_INPUT', `The otpauth URI's secret parameter is not valid Base32.`, { hint: error.hint });
+      // Not the decoder's hint: it suggests a hex: prefix, which a URI cannot use.
+      throw new KeytapError('BAD_INPUT', `The otpauth URI's secret parameter is not valid Base32.`, {
+        hint: 'A key URI carries the secret in Base32: the letters A–Z and the digits 2–7, nothing else.',
+      });
     }
     throw error;
   }
