@@ -1,0 +1,160 @@
+/**
+ * Which keys are there right now. Each source lists what it can reach; a key is a KeyDescriptor
+ * that the tray, the CLI and the programmer open the same way (`open()` → HidLink → CTAPHID).
+ *
+ * Sources today: the FIDO HID interfaces of keys that carry OATH over HID (known-keys.ts), and
+ * virtual keys announced in the runtime directory. PC/SC (YubiKeys: OATH over CCID only) is the
+ * next source: it adds `kind: 'pcsc'` descriptors whose `open` yields an ApduTransport instead of
+ * a HidLink, and its own trigger (reader-attached / card-inserted) to the watcher.
+ */
+import { stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { KeytapError, isKeytapError } from '../../errors.js';
+import { NodeHidLink, listHidDevices } from '../transport/node-hid-link.js';
+import type { HidDeviceInfo } from '../transport/node-hid-link.js';
+import type { HidLink } from '../transport/types.js';
+import { listRunningVirtualKeys } from '../virtual/registry.js';
+import type { RunningVirtualKey } from '../virtual/registry.js';
+import { SocketHidLink } from '../virtual/socket-link.js';
+import type { Dialect } from '../virtual/types.js';
+import { FIDO_USAGE_PAGE, findKnownKey } from './known-keys.js';
+
+export type KeyKind = 'hid' | 'virtual';
+
+export interface KeyDescriptor {
+  /**
+   * Stable while the key stays plugged in: `virtual:<id>` for a virtual key, the HID path for a
+   * real one. The session layer replaces it with the serial from SELECT where the key has one.
+   */
+  readonly id: string;
+  readonly kind: KeyKind;
+  /** "Nitrokey 3", "virtual key demo.json". */
+  readonly name: string;
+  /** HID path (/dev/hidraw3, IOService:…, \\?\hid#…), or the virtual key's socket. */
+  readonly path: string;
+  readonly vendorId?: number | undefined;
+  readonly productId?: number | undefined;
+  /** The USB serial string, where the OS reports one (Nitrokey 3 reports none over HID). */
+  readonly usbSerial?: string | undefined;
+  /** Which OATH dialect to expect, where the kind of key tells (the session still decides from SELECT). */
+  readonly dialect?: Dialect | undefined;
+  /** The serial a virtual key announces (8 hex digits). */
+  readonly serial?: string | undefined;
+  /** For virtual keys: what the running key announced. */
+  readonly virtual?: RunningVirtualKey | undefined;
+  /** Opens a fresh HID link to the key; the caller closes it. */
+  open(): Promise<HidLink>;
+}
+
+export type SourceName = 'hid' | 'virtual';
+
+export interface EnumerateOptions {
+  /** List real keys over HID (loads node-hid). Default true. */
+  hid?: boolean | undefined;
+  /** List running virtual keys. Default true. */
+  virtual?: boolean | undefined;
+  /**
+   * Called when a source fails (node-hid cannot load, listing HID devices failed). Without it the
+   * error is thrown. With it, the other sources are still listed.
+   */
+  onError?: ((error: KeytapError, source: SourceName) => void) | undefined;
+}
+
+/** All keys that can be reached now. */
+export async function enumerateKeys(options: EnumerateOptions = {}): Promise<KeyDescriptor[]> {
+  const sources: [SourceName, () => Promise<KeyDescriptor[]>][] = [];
+  if (options.hid ?? true) sources.push(['hid', listHidKeys]);
+  if (options.virtual ?? true) sources.push(['virtual', listVirtualKeys]);
+  const results = await Promise.all(
+    sources.map(async ([name, list]) => {
+      try {
+        return await list();
+      } catch (error) {
+        const keytapError = isKeytapError(error) ? error : new KeytapError('DEVICE_ERROR', `Listing ${name} keys failed.`, { cause: error });
+        if (!options.onError) throw keytapError;
+        options.onError(keytapError, name);
+        return [];
+      }
+    }),
+  );
+  return results.flat();
+}
+
+export async function listHidKeys(): Promise<KeyDescriptor[]> {
+  return hidDescriptors(await listHidDevices());
+}
+
+export async function listVirtualKeys(): Promise<KeyDescriptor[]> {
+  return (await listRunningVirtualKeys()).map(virtualDescriptor);
+}
+
+/**
+ * The OATH-capable FIDO interfaces among the HID devices the OS lists. One descriptor per path:
+ * macOS and Windows may list one interface once per top-level collection.
+ */
+export function hidDescriptors(devices: readonly HidDeviceInfo[]): KeyDescriptor[] {
+  const seen = new Set<string>();
+  const keys: KeyDescriptor[] = [];
+  for (const device of devices) {
+    if (device.path === undefined || device.usagePage !== FIDO_USAGE_PAGE) continue;
+    const known = findKnownKey(device.vendorId, device.productId);
+    if (!known?.oathOverHid || seen.has(device.path)) continue;
+    seen.add(device.path);
+    const path = device.path;
+    keys.push({
+      id: path,
+      kind: 'hid',
+      name: known.name,
+      path,
+      vendorId: device.vendorId,
+      productId: device.productId,
+      usbSerial: device.serialNumber || undefined,
+      dialect: known.dialect,
+      open: () => openHid(path),
+    });
+  }
+  return keys;
+}
+
+export function virtualDescriptor(info: RunningVirtualKey): KeyDescriptor {
+  return {
+    id: `virtual:${info.id}`,
+    kind: 'virtual',
+    name: `virtual key ${basename(info.file)}`,
+    path: info.socket,
+    dialect: info.dialect,
+    serial: info.serial,
+    virtual: info,
+    open: () => SocketHidLink.connect(info.socket),
+  };
+}
+
+/** How long after a hidraw node appears udev may still be granting access to it. */
+const SETTLE_MS = 3_000;
+const SETTLE_RETRY_MS = 100;
+
+/**
+ * Opens a HID path. Right after plug-in on Linux the node exists before udev has applied the
+ * `uaccess` ACL, so an open at once (the tray reacts within milliseconds) may be refused: while the
+ * node is younger than a few seconds, a refusal is retried instead of reported.
+ */
+async function openHid(path: string): Promise<HidLink> {
+  for (;;) {
+    try {
+      return await NodeHidLink.open(path);
+    } catch (error) {
+      if (!isKeytapError(error, 'PERMISSION_DENIED') || !(await isFreshNode(path))) throw error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_RETRY_MS));
+  }
+}
+
+async function isFreshNode(path: string): Promise<boolean> {
+  if (process.platform !== 'linux') return false;
+  try {
+    // ctime, not mtime: it is what creating the node (and changing its ACL) sets.
+    return Date.now() - (await stat(path)).ctimeMs < SETTLE_MS;
+  } catch {
+    return false;
+  }
+}

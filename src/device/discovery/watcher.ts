@@ -1,0 +1,232 @@
+/**
+ * Hotplug: `added` / `removed` events for keys, from events where the OS has them.
+ *
+ * An OS event is only a trigger ("something changed"); identity comes from a debounced
+ * re-enumeration diffed by id, as Ledger's listenDevices does. Triggers:
+ * - virtual keys, everywhere: fs.watch on the runtime directory (an `<id>.json` appearing or
+ *   going is plugging in or out);
+ * - HID on Linux: fs.watch on /dev (inotify) for hidraw nodes;
+ * - HID on macOS and Windows: no event source without the `usb` package (not a dependency), so a
+ *   poll every 2 s. On Linux nothing runs while nothing changes: no timers, no polling.
+ *
+ * A virtual key whose process crashed leaves its announcement behind; it is noticed (and cleaned
+ * up by listRunningVirtualKeys) at the next re-enumeration, not at the moment of the crash.
+ */
+import { EventEmitter } from 'node:events';
+import { watch } from 'node:fs';
+import type { FSWatcher } from 'node:fs';
+import type { KeytapError } from '../../errors.js';
+import { INFO_SUFFIX, runtimeDir } from '../virtual/registry.js';
+import { enumerateKeys } from './enumerate.js';
+import type { KeyDescriptor, SourceName } from './enumerate.js';
+
+export interface KeyWatcherEvents {
+  added: [key: KeyDescriptor];
+  removed: [key: KeyDescriptor];
+  /** A source failed (node-hid cannot load, a watch could not start). Not fatal; only emitted when someone listens. */
+  error: [error: KeytapError | Error, source: SourceName];
+}
+
+export type HidTrigger = 'auto' | 'inotify' | 'poll' | 'none';
+
+export interface KeyWatcherOptions {
+  /** Watch real keys over HID. Default true. */
+  hid?: boolean | undefined;
+  /** Watch virtual keys. Default true. */
+  virtual?: boolean | undefined;
+  /** Quiet time after the last trigger before re-enumerating. Default 50 ms. */
+  debounceMs?: number | undefined;
+  /** HID poll interval where there are no events. Default (and minimum sensible) 2 s: each HID enumeration costs the bus. */
+  pollIntervalMs?: number | undefined;
+  /** How HID changes are noticed: inotify on Linux, polling elsewhere ('auto'). */
+  hidTrigger?: HidTrigger | undefined;
+  /** Listing, for tests. */
+  enumerate?: typeof enumerateKeys | undefined;
+}
+
+interface Entry {
+  key: KeyDescriptor;
+  fingerprint: string;
+}
+
+/** Changes when the same id comes back as a different instance (a virtual key restarted within one debounce). */
+function fingerprint(key: KeyDescriptor): string {
+  return [key.kind, key.path, key.virtual?.pid ?? '', key.virtual?.startedAt ?? ''].join('\u0000');
+}
+
+export class KeyWatcher extends EventEmitter<KeyWatcherEvents> {
+  private readonly options: Required<Omit<KeyWatcherOptions, 'enumerate'>> & { enumerate: typeof enumerateKeys };
+  private readonly entries = new Map<string, Entry>();
+  private readonly watchers: FSWatcher[] = [];
+  private debounceTimer: NodeJS.Timeout | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private scanning: Promise<void> | undefined;
+  private scanAgain = false;
+  private running = false;
+  /** Sources whose last listing failed: their keys are kept rather than reported removed. */
+  private failedSources = new Set<SourceName>();
+
+  constructor(options: KeyWatcherOptions = {}) {
+    super();
+    this.options = {
+      hid: options.hid ?? true,
+      virtual: options.virtual ?? true,
+      debounceMs: options.debounceMs ?? 50,
+      pollIntervalMs: options.pollIntervalMs ?? 2_000,
+      hidTrigger: options.hidTrigger ?? 'auto',
+      enumerate: options.enumerate ?? enumerateKeys,
+    };
+  }
+
+  /** The keys present now. */
+  get keys(): KeyDescriptor[] {
+    return [...this.entries.values()].map((entry) => entry.key);
+  }
+
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  /** Starts watching; resolves after the first enumeration, having emitted `added` for every key already there. */
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    if (this.options.virtual) this.watchPath(runtimeDir(), 'virtual', (name) => name.endsWith(INFO_SUFFIX));
+    if (this.options.hid) {
+      const trigger = this.options.hidTrigger === 'auto' ? (process.platform === 'linux' ? 'inotify' : 'poll') : this.options.hidTrigger;
+      if (trigger === 'inotify') this.watchPath('/dev', 'hid', (name) => name.startsWith('hidraw'));
+      if (trigger === 'poll') this.startPolling();
+    }
+    await this.scanNow();
+  }
+
+  /** Stops every trigger and timer, and waits for a scan in flight. Afterwards nothing keeps the process alive. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    for (const watcher of this.watchers.splice(0)) watcher.close();
+    clearTimeout(this.debounceTimer);
+    clearInterval(this.pollTimer);
+    this.debounceTimer = undefined;
+    this.pollTimer = undefined;
+    this.scanAgain = false;
+    await this.scanning;
+  }
+
+  /** Re-enumerates soon (after the debounce), e.g. after the machine resumed from sleep. */
+  rescan(): void {
+    if (!this.running) return;
+    clearTimeout(this.debounceTimer);
+    this.debounceTimer = setTimeout(() => {
+      this.debounceTimer = undefined;
+      void this.scanNow();
+    }, this.options.debounceMs);
+  }
+
+  private watchPath(path: string, source: SourceName, relevant: (name: string) => boolean): void {
+    let watcher: FSWatcher;
+    try {
+      watcher = watch(path, { persistent: true }, (_event, name) => {
+        // Some platforms give no file name; then any change may be ours.
+        if (name === null || relevant(name.toString())) this.rescan();
+      });
+    } catch (error) {
+      this.report(error instanceof Error ? error : new Error(String(error)), source);
+      if (source === 'hid') this.startPolling();
+      return;
+    }
+    watcher.on('error', (error) => this.report(error, source));
+    this.watchers.push(watcher);
+  }
+
+  private startPolling(): void {
+    if (this.pollTimer) return;
+    this.pollTimer = setInterval(() => void this.scanNow(), Math.max(this.options.pollIntervalMs, 1));
+  }
+
+  /** Runs one enumeration, or queues one if a scan is in flight (the in-flight one may predate the change). */
+  private scanNow(): Promise<void> {
+    if (!this.running) return Promise.resolve();
+    if (this.scanning) {
+      this.scanAgain = true;
+      return this.scanning;
+    }
+    this.scanning = (async () => {
+      try {
+        do {
+          this.scanAgain = false;
+          await this.scanOnce();
+        } while (this.scanAgain && this.running);
+      } finally {
+        this.scanning = undefined;
+      }
+    })();
+    return this.scanning;
+  }
+
+  private async scanOnce(): Promise<void> {
+    const failed = new Set<SourceName>();
+    let keys: KeyDescriptor[];
+    try {
+      keys = await this.options.enumerate({
+        hid: this.options.hid,
+        virtual: this.options.virtual,
+        onError: (error, source) => {
+          failed.add(source);
+          this.report(error, source);
+        },
+      });
+    } catch (error) {
+      this.report(error instanceof Error ? error : new Error(String(error)), 'virtual');
+      return;
+    }
+    if (!this.running) return;
+    this.failedSources = failed;
+
+    const next = new Map<string, Entry>();
+    for (const key of keys) if (!next.has(key.id)) next.set(key.id, { key, fingerprint: fingerprint(key) });
+
+    const removed: KeyDescriptor[] = [];
+    for (const [id, entry] of this.entries) {
+      const now = next.get(id);
+      if (now === undefined && this.failedSources.has(sourceOf(entry.key))) {
+        next.set(id, entry); // its source could not be listed this time: keep it until we know
+        continue;
+      }
+      if (now === undefined || now.fingerprint !== entry.fingerprint) removed.push(entry.key);
+    }
+    const added: KeyDescriptor[] = [];
+    for (const [id, entry] of next) {
+      const before = this.entries.get(id);
+      if (before === undefined || before.fingerprint !== entry.fingerprint) added.push(entry.key);
+    }
+    this.entries.clear();
+    for (const [id, entry] of next) this.entries.set(id, entry);
+
+    // A listener that throws must not stop the watcher (EventEmitter would throw into our scan).
+    for (const key of removed) this.safeEmit('removed', key);
+    for (const key of added) this.safeEmit('added', key);
+  }
+
+  private safeEmit(event: 'added' | 'removed', key: KeyDescriptor): void {
+    try {
+      this.emit(event, key);
+    } catch (error) {
+      this.report(error instanceof Error ? error : new Error(String(error)), sourceOf(key));
+    }
+  }
+
+  private report(error: KeytapError | Error, source: SourceName): void {
+    // An 'error' event nobody listens to would be thrown: the resident process must not die of a failed listing.
+    if (this.listenerCount('error') === 0) return;
+    try {
+      this.emit('error', error, source);
+    } catch {
+      // a throwing error listener is its own problem
+    }
+  }
+}
+
+function sourceOf(key: KeyDescriptor): SourceName {
+  return key.kind === 'virtual' ? 'virtual' : 'hid';
+}
