@@ -290,8 +290,9 @@ export class CtapHidChannel {
     let sent = false;
     try {
       for (const packet of packets) {
-        await bounded(this.link.write(packet), deadline, signal, () => this.timeoutError(operation, false));
+        // Counts as sent once the write starts: a write we stop waiting for may still reach the key.
         sent = true;
+        await bounded(this.link.write(packet), deadline, signal, () => this.timeoutError(operation, false));
       }
       return await this.readAnswer(cid, cmd, deadline, options, operation);
     } catch (error) {
