@@ -266,6 +266,20 @@ describe('call', () => {
     expect(transport.channel.cid).toBe(TEST_CID + 1);
   });
 
+  it('resynchronises after an abort during a slow write, so a late answer is not taken for the next one', async () => {
+    const { link } = scriptedKey((req) => message(req.cid, req.cmd, req.cmd === VENDOR ? [0x90, 0x00] : req.payload));
+    const channel = await CtapHidChannel.open(link);
+    const write = link.write.bind(link);
+    link.write = (report) => new Promise((resolve, reject) => setTimeout(() => void write(report).then(resolve, reject), 50));
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 10);
+    expect((await rejection(channel.call(VENDOR, hex('00 A4 04 00'), { signal: controller.signal }))).code).toBe('CANCELLED');
+    link.write = write;
+    await new Promise((resolve) => setTimeout(resolve, 80)); // the slow write lands; the key answers on the old CID
+    expect(await channel.ping(Uint8Array.of(1, 2, 3))).toEqual(Uint8Array.of(1, 2, 3));
+    expect(channel.cid).toBe(TEST_CID + 1);
+  });
+
   it('rejects at once when the signal is already aborted', async () => {
     const { link, requests } = echo();
     const channel = await CtapHidChannel.open(link);
