@@ -1,0 +1,21 @@
+/**
+ * Benchmarks: `npm run bench` runs all, `npm run bench -- NAME` one. They print figures; nothing
+ * here asserts a time (machines differ; the figures go into the issue notes).
+ */
+import { benchCodeRead } from './code-read.js';
+
+const BENCHES: Record<string, () => Promise<void>> = {
+  'code-read': benchCodeRead,
+};
+
+const wanted = process.argv.slice(2);
+for (const name of wanted.length > 0 ? wanted : Object.keys(BENCHES)) {
+  const bench = BENCHES[name];
+  if (!bench) {
+    console.error(`Unknown benchmark "${name}"; known: ${Object.keys(BENCHES).join(', ')}`);
+    process.exitCode = 2;
+    break;
+  }
+  console.log(`== ${name}`);
+  await bench();
+}

@@ -1,0 +1,178 @@
+/**
+ * `keytap virtual start|stop|touch|status`: a virtual key served to other processes. Starting
+ * and stopping one is what plugging in and unplugging mean to the tray and to `keytap code`.
+ */
+import { spawn } from 'node:child_process';
+import { openSync, closeSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import { runVirtualKeyServer } from '../../device/virtual/daemon.js';
+import type { RunningVirtualKey } from '../../device/virtual/registry.js';
+import { listRunningVirtualKeys, runtimeDir, virtualKeyId } from '../../device/virtual/registry.js';
+import { sendControl } from '../../device/virtual/socket-link.js';
+import type { Dialect, TouchPolicy } from '../../device/virtual/types.js';
+import { DIALECTS } from '../../device/virtual/types.js';
+import { KeytapError } from '../../errors.js';
+import type { CliIo } from '../output.js';
+import { printJson } from '../output.js';
+import { integerIn } from '../parse.js';
+import { selfCommand } from '../self.js';
+
+interface StartOptions {
+  dialect?: Dialect;
+  touch: 'auto' | 'manual' | 'never';
+  touchDelay?: number;
+  touchTimeout?: number;
+  demo?: boolean;
+  foreground?: boolean;
+}
+
+const START_TIMEOUT_MS = 10_000;
+const STOP_TIMEOUT_MS = 5_000;
+
+export function registerVirtual(program: Command, io: CliIo): void {
+  const virtual = program.command('virtual').description('a software key that other keytap processes can use as if it were plugged in');
+
+  virtual
+    .command('start')
+    .description('start serving the virtual key kept in FILE (created if missing)')
+    .argument('<file>', 'the JSON file that holds the virtual key')
+    .addOption(new Option('--dialect <dialect>', 'answer like this kind of key (when FILE is created)').choices(DIALECTS))
+    .addOption(new Option('--touch <policy>', 'auto: touched by itself; manual: waits for "keytap virtual touch"; never: touch times out').choices(['auto', 'manual', 'never']).default('manual'))
+    .addOption(new Option('--touch-delay <ms>', 'with --touch auto: how long until the touch').argParser(integerIn(0, 600_000)))
+    .addOption(new Option('--touch-timeout <ms>', 'how long the key waits for a touch (default 15000)').argParser(integerIn(100, 600_000)))
+    .addOption(new Option('--demo', 'put demo accounts on the key when FILE is created'))
+    .addOption(new Option('--foreground', 'serve in this process until interrupted instead of in the background'))
+    .action(async (file: string, options: StartOptions) => {
+      const absolute = resolve(file);
+      const touch = touchPolicy(options);
+      if (options.foreground) {
+        await runVirtualKeyServer({
+          file: absolute,
+          dialect: options.dialect,
+          demo: options.demo,
+          touch,
+          touchTimeoutMs: options.touchTimeout,
+          onReady: (info) => io.err(`Virtual key ${info.file} is plugged in (${info.dialect}, serial ${info.serial ?? 'none'}); stop it with Ctrl+C.`),
+        });
+        return;
+      }
+      const running = await findRunning(absolute);
+      if (running) {
+        io.err(`The virtual key ${absolute} is already running (pid ${running.pid}).`);
+        return;
+      }
+      const info = await startInBackground(absolute, options);
+      io.err(`Virtual key ${info.file} is plugged in (${info.dialect}, serial ${info.serial ?? 'none'}, touch ${touch.mode}).`);
+    });
+
+  virtual
+    .command('stop')
+    .description('stop (unplug) a running virtual key')
+    .argument('[file]', 'its file; may be left out when only one runs')
+    .action(async (file: string | undefined) => {
+      const key = await chooseRunning(file);
+      await control(key, { op: 'stop' });
+      const deadline = Date.now() + STOP_TIMEOUT_MS;
+      while (await findRunning(key.file)) {
+        if (Date.now() > deadline) throw new KeytapError('TIMEOUT', `The virtual key ${key.file} did not stop within ${STOP_TIMEOUT_MS / 1000} s (pid ${key.pid}).`);
+        await sleep(25);
+      }
+      io.err(`Virtual key ${key.file} is unplugged.`);
+    });
+
+  virtual
+    .command('touch')
+    .description('touch a running virtual key (for --touch manual)')
+    .argument('[file]', 'its file; may be left out when only one runs')
+    .action(async (file: string | undefined) => {
+      await control(await chooseRunning(file), { op: 'touch' });
+    });
+
+  virtual
+    .command('status')
+    .description('list the running virtual keys')
+    .addOption(new Option('--json', 'print a JSON array'))
+    .action(async (options: { json?: boolean }) => {
+      const keys = await listRunningVirtualKeys();
+      if (options.json) {
+        printJson(io, keys.map(({ file, dialect, serial, pid, socket, startedAt }) => ({ file, dialect, serial: serial ?? null, pid, socket, startedAt })));
+        return;
+      }
+      if (keys.length === 0) io.out('No virtual key is running.');
+      for (const k of keys) io.out(`${k.file}  ${k.dialect}  serial ${k.serial ?? '-'}  pid ${k.pid}`);
+    });
+}
+
+function touchPolicy(options: StartOptions): TouchPolicy {
+  if (options.touchDelay !== undefined && options.touch !== 'auto') throw new KeytapError('USAGE', '--touch-delay only applies to --touch auto.');
+  if (options.touch === 'auto') return { mode: 'auto', delayMs: options.touchDelay ?? 0 };
+  return { mode: options.touch };
+}
+
+async function findRunning(file: string): Promise<RunningVirtualKey | undefined> {
+  const id = virtualKeyId(file);
+  return (await listRunningVirtualKeys()).find((k) => k.id === id);
+}
+
+async function chooseRunning(file: string | undefined): Promise<RunningVirtualKey> {
+  if (file !== undefined) {
+    const key = await findRunning(resolve(file));
+    if (!key) throw new KeytapError('NO_KEY', `The virtual key ${resolve(file)} is not running.`, { hint: `Start it with: keytap virtual start ${file}` });
+    return key;
+  }
+  const keys = await listRunningVirtualKeys();
+  if (keys.length === 1) return keys[0]!;
+  if (keys.length === 0) throw new KeytapError('NO_KEY', 'No virtual key is running.', { hint: 'Start one with: keytap virtual start FILE' });
+  throw new KeytapError('USAGE', `${keys.length} virtual keys are running: ${keys.map((k) => k.file).join(', ')}.`, { hint: 'Name the file.' });
+}
+
+async function control(key: RunningVirtualKey, request: Parameters<typeof sendControl>[1]): Promise<void> {
+  const response = await sendControl(key.socket, request);
+  if (!response.ok) throw new KeytapError('DEVICE_ERROR', `The virtual key ${key.file} refused "${request.op}": ${response.error}`);
+}
+
+/** Spawns `keytap virtual start FILE --foreground` detached, and waits until it has announced itself. */
+async function startInBackground(file: string, options: StartOptions): Promise<RunningVirtualKey> {
+  const self = selfCommand();
+  const args = [...self.args, 'virtual', 'start', file, '--foreground', '--touch', options.touch];
+  if (options.dialect) args.push('--dialect', options.dialect);
+  if (options.touchDelay !== undefined) args.push('--touch-delay', String(options.touchDelay));
+  if (options.touchTimeout !== undefined) args.push('--touch-timeout', String(options.touchTimeout));
+  if (options.demo) args.push('--demo');
+  // Its messages go to a log file: nobody reads a detached process's terminal.
+  const logPath = join(runtimeDir(), `${virtualKeyId(file)}.log`);
+  const log = openSync(logPath, 'w', 0o600);
+  let exited: number | null | undefined;
+  try {
+    const child = spawn(self.command, args, { detached: true, stdio: ['ignore', log, log], windowsHide: true });
+    child.once('exit', (code) => {
+      exited = code;
+    });
+    child.unref();
+  } finally {
+    closeSync(log);
+  }
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  for (;;) {
+    const info = await findRunning(file);
+    if (info) return info;
+    if (exited !== undefined || Date.now() > deadline) {
+      let detail = '';
+      try {
+        detail = readFileSync(logPath, 'utf8').trim();
+      } catch {
+        // no log: nothing to add
+      }
+      throw new KeytapError('DEVICE_ERROR', `The virtual key ${file} did not start${exited !== undefined ? ` (exit code ${exited})` : ''}.${detail ? `\n${detail}` : ''}`, {
+        hint: 'Run "keytap virtual start FILE --foreground" to see what happens.',
+      });
+    }
+    await sleep(20);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,91 @@
+/** The options every key command shares, and opening the key they choose. */
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import type { OpenKey } from '../device/connect.js';
+import { noKeyError, openDescriptor, openVirtualFile } from '../device/connect.js';
+import { enumerateKeys } from '../device/discovery/enumerate.js';
+import { DIALECTS } from '../device/virtual/types.js';
+import type { Dialect } from '../device/virtual/types.js';
+import { KeytapError } from '../errors.js';
+import type { CliIo } from './output.js';
+
+export interface KeyOptions {
+  virtual?: string;
+  dialect?: Dialect;
+  demo?: boolean;
+  device?: string;
+  password?: string;
+}
+
+export function addKeyOptions(command: Command): Command {
+  return command
+    .addOption(new Option('--virtual <file>', 'use the virtual key kept in FILE (created if missing), in this process'))
+    .addOption(new Option('--dialect <dialect>', 'answer like this kind of key when --virtual creates FILE').choices(DIALECTS))
+    .addOption(new Option('--demo', 'put demo accounts on the virtual key when --virtual creates FILE'))
+    .addOption(new Option('--device <id>', 'use the key with this id or serial (see "keytap keys")'))
+    .addOption(new Option('--password <password>', 'password of a password-protected OATH application').env('KEYTAP_PASSWORD'));
+}
+
+/**
+ * Opens the chosen key: `--virtual FILE` in this process; `--device ID` by id, path or serial;
+ * otherwise the only key there is (real, or a virtual key started with `keytap virtual start`).
+ * Unlocks it when a password is given. The key is closed when `use` settles.
+ */
+export async function withKey<T>(options: KeyOptions, io: CliIo, use: (key: OpenKey, signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const onSignal = (): void => controller.abort(new KeytapError('CANCELLED', 'Interrupted.'));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  let key: OpenKey | undefined;
+  try {
+    key = await openChosenKey(options, controller.signal);
+    if (key.session.locked) {
+      if (options.password === undefined) {
+        throw new KeytapError('AUTH_REQUIRED', `The OATH application on ${key.name} is password-protected.`, {
+          hint: 'Give the password with --password or the KEYTAP_PASSWORD environment variable.',
+        });
+      }
+      await key.session.unlock(options.password, controller.signal);
+    }
+    return await use(key, controller.signal);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (key) await key.close().catch((error: unknown) => io.err(`keytap: closing the key failed: ${String(error)}`));
+  }
+}
+
+async function openChosenKey(options: KeyOptions, signal: AbortSignal): Promise<OpenKey> {
+  if (options.virtual !== undefined) {
+    if (options.device !== undefined) throw new KeytapError('USAGE', 'Use either --virtual or --device, not both.');
+    return openVirtualFile({ file: options.virtual, dialect: options.dialect, demo: options.demo }, signal);
+  }
+  if (options.dialect !== undefined || options.demo) {
+    throw new KeytapError('USAGE', '--dialect and --demo only apply together with --virtual FILE.');
+  }
+  const descriptors = await enumerateKeys();
+  if (options.device === undefined) {
+    if (descriptors.length === 0) throw noKeyError();
+    if (descriptors.length > 1) {
+      throw new KeytapError('USAGE', `${descriptors.length} keys are connected: ${descriptors.map((d) => `${d.name} (${d.id})`).join(', ')}.`, {
+        hint: 'Choose one with --device ID.',
+      });
+    }
+    return openDescriptor(descriptors[0]!, signal);
+  }
+  const wanted = options.device;
+  const direct = descriptors.find((d) => d.id === wanted || d.path === wanted);
+  if (direct) return openDescriptor(direct, signal);
+  // Not an id or path: it may be a serial, which only the key itself can tell.
+  for (const descriptor of descriptors) {
+    let key: OpenKey | undefined;
+    try {
+      key = await openDescriptor(descriptor, signal);
+    } catch {
+      continue;
+    }
+    if (key.session.serial?.toLowerCase() === wanted.toLowerCase()) return key;
+    await key.close().catch(() => undefined);
+  }
+  throw new KeytapError('NO_KEY', `No key with id or serial "${wanted}" is connected.`, { hint: 'Run "keytap keys" to see the connected keys.' });
+}

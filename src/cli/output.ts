@@ -1,0 +1,29 @@
+/** Where the CLI writes: results to stdout, prompts and errors to stderr. */
+import { KeytapError } from '../errors.js';
+
+export interface CliIo {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+export const processIo: CliIo = {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+};
+
+export function printJson(io: CliIo, value: unknown): void {
+  io.out(JSON.stringify(value, null, 2));
+}
+
+/** One line "keytap: message" plus the hint. Unexpected errors keep their stack only with KEYTAP_DEBUG. */
+export function describeError(error: unknown): string[] {
+  if (error instanceof KeytapError) return [`keytap: ${error.message}`, ...(error.hint ? [`  ${error.hint}`] : [])];
+  const lines = [`keytap: unexpected error: ${error instanceof Error ? error.message : String(error)}`];
+  if (process.env.KEYTAP_DEBUG && error instanceof Error && error.stack) lines.push(error.stack);
+  else lines.push('  This is a bug in keytap. Run again with KEYTAP_DEBUG=1 for details and report it.');
+  return lines;
+}
+
+export function isoTime(seconds: number | undefined): string | null {
+  return seconds === undefined ? null : new Date(seconds * 1000).toISOString();
+}

@@ -1,0 +1,49 @@
+/** The command line: commander wiring only; the work happens in the device and otp layers. */
+import { Command, CommanderError } from 'commander';
+import { KeytapError } from '../errors.js';
+import { registerAdd } from './commands/add.js';
+import { registerCode } from './commands/code.js';
+import { registerDelete } from './commands/delete.js';
+import { registerKeys } from './commands/keys.js';
+import { registerList } from './commands/list.js';
+import { registerPassword } from './commands/password.js';
+import { registerReset } from './commands/reset.js';
+import { registerVirtual } from './commands/virtual.js';
+import { ExitCode, exitCodeFor } from './exit-codes.js';
+import type { CliIo } from './output.js';
+import { describeError } from './output.js';
+
+declare const KEYTAP_VERSION: string | undefined;
+
+export function createProgram(io: CliIo): Command {
+  const program = new Command('keytap')
+    .description('Read TOTP/HOTP codes from USB security keys, and program keys with OATH accounts.')
+    .version(typeof KEYTAP_VERSION === 'string' ? KEYTAP_VERSION : 'dev')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
+    .exitOverride();
+  for (const register of [registerCode, registerList, registerAdd, registerDelete, registerReset, registerPassword, registerKeys, registerVirtual]) {
+    register(program, io);
+  }
+  for (const command of program.commands) {
+    command.exitOverride();
+    for (const sub of command.commands) sub.exitOverride();
+  }
+  return program;
+}
+
+/** Runs the CLI and returns the exit code; never throws. */
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  const program = createProgram(io);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return ExitCode.OK;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version end through here too, with exit code 0.
+      return error.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
+    }
+    for (const line of describeError(error)) io.err(line);
+    return error instanceof KeytapError ? exitCodeFor(error.code) : ExitCode.ERROR;
+  }
+}
