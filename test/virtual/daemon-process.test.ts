@@ -40,8 +40,8 @@ function start(file: string, dialect: string): { child: ChildProcess; exited: Pr
   });
   children.push(child);
   let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<{ code: number | null; signal: string | null; output: string }>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal, output }));
   });
