@@ -182,28 +182,30 @@ async function removeStaleSocket(socketPath: string): Promise<void> {
 /** Listens with the socket file readable and writable by its owner only. */
 async function listenOwnerOnly(server: Server, socketPath: string): Promise<void> {
   const unix = process.platform !== 'win32';
-  // bind() creates the file with the umask's mode; narrow it for the bind so there is no window in
-  // which another user could connect. process.umask() is unavailable in worker threads.
-  let previousUmask: number | undefined;
-  if (unix) {
-    try {
-      previousUmask = process.umask(0o177);
-    } catch {
-      previousUmask = undefined;
+  await new Promise<void>((resolve, reject) => {
+    const onError = (error: Error) => reject(error);
+    server.once('error', onError);
+    // bind() creates the file with the umask's mode, and Node binds a path synchronously inside
+    // listen(): narrow the umask for exactly that call, so no other user can connect in between and
+    // no other code of this process ever runs under the narrowed umask (it is process-wide).
+    // process.umask() throws in worker threads; the chmod below still applies there.
+    let previousUmask: number | undefined;
+    if (unix) {
+      try {
+        previousUmask = process.umask(0o177);
+      } catch {
+        previousUmask = undefined;
+      }
     }
-  }
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const onError = (error: Error) => reject(error);
-      server.once('error', onError);
+    try {
       server.listen(socketPath, () => {
         server.off('error', onError);
         resolve();
       });
-    });
-  } finally {
-    if (previousUmask !== undefined) process.umask(previousUmask);
-  }
+    } finally {
+      if (previousUmask !== undefined) process.umask(previousUmask);
+    }
+  });
   if (unix) await chmod(socketPath, 0o600);
 }
 
