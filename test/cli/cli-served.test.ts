@@ -1,0 +1,119 @@
+/**
+ * A virtual key served by `keytap virtual start` in another process, reached over its socket as a
+ * real key is reached over hidraw: found by discovery, touched by `keytap virtual touch`, unplugged
+ * by `keytap virtual stop`.
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { KEYTAP, oathtool, runKeytap, tempDir } from '../support/cli.js';
+
+const SHA1_HEX = Buffer.from('12345678901234567890').toString('hex');
+const SHA1_B32 = 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ';
+
+let env: NodeJS.ProcessEnv = {};
+
+afterEach(async () => {
+  // Unplug whatever a test left running, so no process outlives the suite.
+  const status = await runKeytap(['virtual', 'status', '--json'], { env });
+  for (const key of JSON.parse(status.stdout || '[]') as Array<{ pid: number }>) {
+    try {
+      process.kill(key.pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  }
+});
+
+function newEnvironment(): { dir: string; file: string } {
+  const dir = tempDir();
+  env = { KEYTAP_RUNTIME_DIR: join(dir, 'run') };
+  return { dir, file: join(dir, 'served.json') };
+}
+
+async function ok(args: string[]): Promise<string> {
+  const result = await runKeytap(args, { env });
+  if (result.code !== 0) throw new Error(`keytap ${args.join(' ')} exited ${result.code}: ${result.stderr}`);
+  return result.stdout;
+}
+
+/** Starts `keytap …` and resolves once `text` appeared on its stderr; returns the running process. */
+function startUntil(args: string[], text: string): Promise<{ done: Promise<{ code: number | null; stdout: string; stderr: string }> }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [KEYTAP, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((r) => child.on('close', (code) => r({ code, stdout, stderr })));
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (stderr.includes(text)) resolve({ done });
+    });
+    child.on('error', reject);
+    void done.then((r) => reject(new Error(`exited ${r.code} before "${text}": ${r.stderr}`)));
+  });
+}
+
+describe('a virtual key served to other processes', () => {
+  it('exits 3 when no key is connected', async () => {
+    newEnvironment();
+    const result = await runKeytap(['code'], { env });
+    expect(result.code).toBe(3);
+    expect(result.stderr).toContain('No key found');
+    expect(result.stderr).toContain('--virtual');
+  });
+
+  it('is found by discovery, and a manual touch lets the code through', async () => {
+    const { file } = newEnvironment();
+    await ok(['virtual', 'start', file, '--touch', 'manual']);
+    const status = JSON.parse(await ok(['virtual', 'status', '--json'])) as Array<{ file: string; dialect: string }>;
+    expect(status).toMatchObject([{ file, dialect: 'yubikey' }]);
+    const keys = JSON.parse(await ok(['keys', '--json'])) as Array<{ kind: string }>;
+    expect(keys.map((k) => k.kind)).toEqual(['virtual']);
+
+    await ok(['add', '--issuer', 'Served', '--account', 'alice', '--secret', SHA1_B32, '--touch']);
+    const reading = await startUntil(['code', 'Served', '--json'], 'Touch your key');
+    await ok(['virtual', 'touch', file]);
+    const result = await reading.done;
+    expect(result.code).toBe(0);
+    const json = JSON.parse(result.stdout) as { code: string; validFrom: string };
+    expect(json.code).toBe(await oathtool({ hexSecret: SHA1_HEX, type: 'TOTP', time: Date.parse(json.validFrom) / 1000 }));
+    await ok(['virtual', 'stop']);
+    expect(JSON.parse(await ok(['virtual', 'status', '--json']))).toEqual([]);
+  });
+
+  it('exits 5 when the key is not touched in time', async () => {
+    const { file } = newEnvironment();
+    // A Nitrokey 3 wants a touch to store a touch account too: store it in-process (touched at once), then serve.
+    await ok(['add', '--virtual', file, '--dialect', 'nitrokey3', '--account', 'needs-touch', '--secret', SHA1_B32, '--touch']);
+    await ok(['virtual', 'start', file, '--touch', 'never', '--touch-timeout', '1000']);
+    const result = await runKeytap(['code', 'needs-touch'], { env });
+    expect(result.code).toBe(5);
+    expect(result.stderr).toContain('not touched in time');
+  });
+
+  it('gives a clear error, exit 3, when the key is unplugged while waiting for a touch', async () => {
+    const { file } = newEnvironment();
+    await ok(['virtual', 'start', file, '--touch', 'manual']);
+    await ok(['add', '--account', 'pulled', '--secret', SHA1_B32, '--touch']);
+    const reading = await startUntil(['code', 'pulled'], 'Touch your key');
+    await ok(['virtual', 'stop', file]);
+    const result = await reading.done;
+    expect(result.code).toBe(3);
+    expect(result.stderr).toMatch(/removed|unplugged/u);
+    expect(result.stderr).not.toMatch(/\n\s+at .+:\d+:\d+/u);
+  });
+
+  it('says which keys there are when several are connected and none is chosen', async () => {
+    const { dir, file } = newEnvironment();
+    await ok(['virtual', 'start', file, '--touch', 'auto', '--demo']);
+    await ok(['virtual', 'start', join(dir, 'second.json'), '--touch', 'auto', '--dialect', 'nitrokey3', '--demo']);
+    const result = await runKeytap(['code', 'Demo'], { env });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('2 keys are connected');
+    const keys = JSON.parse(await ok(['keys', '--json'])) as Array<{ id: string }>;
+    const chosen = await runKeytap(['code', 'Demo', '--device', keys[1]!.id], { env });
+    expect(chosen.code).toBe(0);
+    expect(chosen.stdout).toMatch(/^\d{6}\n$/u);
+  });
+});
