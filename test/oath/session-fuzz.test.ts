@@ -52,7 +52,7 @@ function mutate(random: () => number, base: Uint8Array): Uint8Array {
   if (r < 0.15) return Uint8Array.from({ length: Math.floor(random() * 40) }, () => Math.floor(random() * 256));
   if (r < 0.35) bytes.length = Math.floor(random() * bytes.length); // truncated
   else if (r < 0.55) {
-    for (let i = 0, n = 1 + Math.floor(random() * 4); i < n && bytes.length > 0; i++) bytes[Math.floor(random() * bytes.length)] ^= 1 << Math.floor(random() * 8);
+    for (let i = 0, n = 1 + Math.floor(random() * 4); i < n && bytes.length > 0; i++) { const at = Math.floor(random() * bytes.length); bytes[at] = bytes[at]! ^ (1 << Math.floor(random() * 8)); }
   } else if (r < 0.7) {
     for (let i = 0, n = 1 + Math.floor(random() * 20); i < n; i++) bytes.splice(Math.floor(random() * (bytes.length + 1)), 0, Math.floor(random() * 256));
   } else if (r < 0.85 && bytes.length >= 2) {

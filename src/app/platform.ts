@@ -1,0 +1,36 @@
+/**
+ * Platform seams of the resident process, each with per-OS adapters behind it (clipboardy/conf
+ * style: one job each, a tiny uniform interface).
+ */
+
+export interface Clipboard {
+  /** "xsel", "wl-copy", "pbcopy", "PowerShell". */
+  readonly name: string;
+  /** Whether `write(…, { sensitive: true })` can mark the copy so clipboard managers and history skip it. */
+  readonly marksSensitive: boolean;
+  write(text: string, options: { sensitive: boolean }): Promise<void>;
+  /** The current text, or undefined when the clipboard holds no text. */
+  read(): Promise<string | undefined>;
+  clear(): Promise<void>;
+}
+
+export interface GlobalShortcut {
+  /** "uiohook", "xdg-desktop-portal", "none". */
+  readonly name: string;
+  /**
+   * Registers `accelerator` ("Ctrl+Alt+K", Electron-style names) and calls `onPress` on every
+   * press. Rejects with KeytapError UNSUPPORTED when this backend cannot work here (Wayland
+   * without the portal, no display, no Accessibility permission …), with a hint on what to do.
+   */
+  register(accelerator: string, onPress: () => void): Promise<void>;
+  unregister(): Promise<void>;
+}
+
+export interface Autostart {
+  /** "XDG autostart", "LaunchAgent", "HKCU Run". */
+  readonly name: string;
+  isEnabled(): Promise<boolean>;
+  /** Starts `command` (argv) at login. */
+  enable(command: readonly string[]): Promise<void>;
+  disable(): Promise<void>;
+}
