@@ -10,7 +10,8 @@ await build({
   target: 'node20',
   format: 'cjs',
   sourcemap: 'linked',
-  // Native addons cannot be bundled; they are loaded from node_modules at run time.
-  external: ['node-hid', 'smartcard', 'usb'],
+  // Native addons, and packages that run helper binaries shipped inside them (found relative to
+  // their own files), cannot be bundled; they are loaded from node_modules at run time.
+  external: ['node-hid', 'smartcard', 'usb', 'uiohook-napi', 'systray2', 'node-notifier', 'clipboardy'],
   logLevel: 'warning',
 });
