@@ -1,4 +1,7 @@
-/** YKOATH and Nitrokey 3 Secrets App constants (protocols.md §1.3–§1.6, §2.3–§2.6). */
+/**
+ * YKOATH and Nitrokey 3 Secrets App constants (protocols.md §1.3–§1.6, §1.13, §2.3–§2.6, §2.11), for
+ * both sides: the client session and the virtual key's applet.
+ */
 
 export const OATH_AID = Uint8Array.of(0xa0, 0x00, 0x00, 0x05, 0x27, 0x21, 0x01);
 
@@ -15,8 +18,16 @@ export const Ins = {
   CALCULATE_ALL: 0xa4,
   SELECT: 0xa4,
   SEND_REMAINING: 0xa5,
-  /** Nitrokey 3 extensions. */
+  /** Nitrokey 3 extensions (§2.3). */
+  /** Reverse HOTP: the key checks a code it is given (§2.9). */
+  VERIFY_CODE: 0xb1,
   VERIFY_PIN: 0xb2,
+  /** `80 <old> 81 <new>`. */
+  CHANGE_PIN: 0xb3,
+  /** `80 <pin>`; only while no PIN is set. */
+  SET_PIN: 0xb4,
+  /** Reads a password-safe entry (§2.8). */
+  GET_CREDENTIAL: 0xb5,
   UPDATE_CREDENTIAL: 0xb7,
 } as const;
 
@@ -34,9 +45,17 @@ export const Tag = {
   IMF: 0x7a,
   ALGORITHM: 0x7b,
   TOUCH: 0x7c,
-  /** Nitrokey 3. */
+  /** Nitrokey 3 (§2.4). */
   PIN: 0x80,
+  /** The new PIN in CHANGE PIN. */
+  NEW_PIN: 0x81,
   PIN_COUNTER: 0x82,
+  /** Password-safe login (≤ 128 bytes). */
+  PWS_LOGIN: 0x83,
+  /** Password-safe password (≤ 128 bytes). */
+  PWS_PASSWORD: 0x84,
+  /** Password-safe metadata (≤ 128 bytes). */
+  PWS_METADATA: 0x85,
   SERIAL: 0x8f,
 } as const;
 
@@ -45,7 +64,13 @@ export const AlgorithmByte = { SHA1: 0x01, SHA256: 0x02, SHA512: 0x03 } as const
 export const TYPE_MASK = 0xf0;
 export const ALGORITHM_MASK = 0x0f;
 
-export const Property = { INCREASING: 0x01, REQUIRE_TOUCH: 0x02 } as const;
+/** The PUT property byte. */
+export const Property = {
+  INCREASING: 0x01,
+  REQUIRE_TOUCH: 0x02,
+  /** Nitrokey 3: encrypt the credential with the PIN-derived key (§2.4). */
+  PIN_ENCRYPT: 0x04,
+} as const;
 /** Nitrokey 3 LIST v1 property bits; not the same values as the PUT property byte. */
 export const ListProperty = { TOUCH: 0x01, PIN_ENCRYPTED: 0x02, PASSWORD_SAFE: 0x04 } as const;
 
@@ -58,6 +83,10 @@ export const Sw = {
   EXEC_ERROR_PERSISTENT: 0x6500,
   MEMORY_FAILURE: 0x6581,
   WRONG_LENGTH: 0x6700,
+  /** Nitrokey 3: a CLA with a logical channel (§2.11). */
+  LOGICAL_CHANNEL_NOT_SUPPORTED: 0x6881,
+  /** Nitrokey 3: a CLA with secure messaging (§2.11). */
+  SECURE_MESSAGING_NOT_SUPPORTED: 0x6882,
   CHAINING_NOT_SUPPORTED: 0x6884,
   SECURITY_STATUS: 0x6982,
   OPERATION_BLOCKED: 0x6983,
@@ -67,6 +96,9 @@ export const Sw = {
   FUNCTION_NOT_SUPPORTED: 0x6a81,
   NOT_FOUND: 0x6a82,
   NO_SPACE: 0x6a84,
+  /** ISO "incorrect P1/P2", what the Nitrokey 3 answers (§2.11); not WRONG_P1P2 (6B00). */
+  INCORRECT_P1P2: 0x6a86,
+  /** ISO "wrong P1/P2"; ykman takes it from SELECT as "applet not present" (§1.5). */
   WRONG_P1P2: 0x6b00,
   INS_NOT_SUPPORTED: 0x6d00,
   CLA_NOT_SUPPORTED: 0x6e00,

@@ -11,9 +11,10 @@
  * package to install instead of a crash at start-up.
  */
 import { access, constants } from 'node:fs/promises';
-import { KeytapError, cancelledError } from '../../errors.js';
+import { KeytapError } from '../../errors.js';
 import { UDEV_RELOAD_COMMAND, UDEV_RULES_PATH, udevRules } from '../discovery/known-keys.js';
 import type * as NodeHid from 'node-hid';
+import { ReportQueue } from './report-queue.js';
 import type { HidLink } from './types.js';
 
 type NodeHidModule = typeof NodeHid;
@@ -76,22 +77,15 @@ export interface NodeHidLinkOptions {
   maxQueuedReports?: number;
 }
 
-interface Waiter {
-  resolve: (report: Uint8Array | undefined) => void;
-  reject: (error: unknown) => void;
-  timer: NodeJS.Timeout;
-  signal: AbortSignal | undefined;
-  onAbort: () => void;
-}
-
 export class NodeHidLink implements HidLink {
   readonly reportSize = 64;
   readonly path: string;
   private readonly device: HidDeviceHandle;
-  private readonly queue: Uint8Array[] = [];
-  private readonly maxQueued: number;
-  private waiter: Waiter | undefined;
-  private failure: KeytapError | undefined;
+  /**
+   * Reports node-hid delivered and nobody read yet, the waiting read, and the failure (closing is
+   * one). Reports that came before a failure are still read ('drain'): they are real.
+   */
+  private readonly reports: ReportQueue;
   private closed = false;
 
   /** Opens the HID interface at `path` (from `listHidDevices`). */
@@ -110,15 +104,14 @@ export class NodeHidLink implements HidLink {
   constructor(device: HidDeviceHandle, path: string, options: NodeHidLinkOptions = {}) {
     this.device = device;
     this.path = path;
-    this.maxQueued = options.maxQueuedReports ?? 256;
+    this.reports = new ReportQueue({ maxQueued: options.maxQueuedReports ?? 256, afterFailure: 'drain' });
     device.on('data', (data) => this.deliver(new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice()));
     // Without an 'error' listener an EventEmitter error would be thrown: a crash of the resident process.
     device.on('error', (error) => this.fail(removedError(error)));
   }
 
   async write(report: Uint8Array): Promise<void> {
-    if (this.failure) throw this.failure;
-    if (this.closed) throw closedError();
+    if (this.reports.failure) throw this.reports.failure;
     if (report.length !== this.reportSize) throw new RangeError(`A report has ${this.reportSize} bytes, not ${report.length}.`);
     // Report-id byte 0x00 first: FIDO keys use no report ids, and the OS APIs want the byte anyway (protocols.md §3.1).
     const buffer = Buffer.alloc(this.reportSize + 1);
@@ -140,34 +133,18 @@ export class NodeHidLink implements HidLink {
   }
 
   read(timeoutMs: number, signal?: AbortSignal): Promise<Uint8Array | undefined> {
-    if (signal?.aborted) return Promise.reject(cancelledError(signal));
-    const next = this.queue.shift();
-    if (next) return Promise.resolve(next);
-    if (this.failure) return Promise.reject(this.failure);
-    if (this.closed) return Promise.reject(closedError());
-    if (this.waiter) return Promise.reject(new KeytapError('PROTOCOL', 'Two reads at once on one HID link.'));
-    return new Promise((resolve, reject) => {
-      const onAbort = (): void => {
-        this.settle();
-        reject(cancelledError(signal));
-      };
-      const timer = setTimeout(
-        () => {
-          this.settle();
-          resolve(undefined);
-        },
-        Math.max(0, Math.min(timeoutMs, 2 ** 31 - 1)),
-      );
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.waiter = { resolve, reject, timer, signal, onAbort };
-    });
+    // A read waits only while nothing is queued and nothing failed, so this is the case of the
+    // queue's own read that would wait.
+    if (this.reports.pendingReads > 0 && !signal?.aborted) {
+      return Promise.reject(new KeytapError('PROTOCOL', 'Two reads at once on one HID link.'));
+    }
+    return this.reports.read(timeoutMs, signal);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const waiter = this.settle();
-    waiter?.reject(closedError());
+    this.reports.fail(closedError());
     this.device.removeAllListeners('data');
     // Keep an error listener: the native read thread may still report while it winds down.
     this.device.removeAllListeners('error');
@@ -180,29 +157,11 @@ export class NodeHidLink implements HidLink {
   }
 
   private deliver(report: Uint8Array): void {
-    if (this.closed) return;
-    const waiter = this.settle();
-    if (waiter) {
-      waiter.resolve(report);
-      return;
-    }
-    this.queue.push(report);
-    if (this.queue.length > this.maxQueued) this.queue.shift();
+    if (!this.closed) this.reports.push(report);
   }
 
   private fail(error: KeytapError): void {
-    if (this.failure || this.closed) return;
-    this.failure = error;
-    this.settle()?.reject(error);
-  }
-
-  private settle(): Waiter | undefined {
-    const waiter = this.waiter;
-    if (!waiter) return undefined;
-    clearTimeout(waiter.timer);
-    waiter.signal?.removeEventListener('abort', waiter.onAbort);
-    this.waiter = undefined;
-    return waiter;
+    this.reports.fail(error);
   }
 }
 

@@ -24,8 +24,9 @@
  */
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
-import { KeytapError, cancelledError } from '../../errors.js';
+import { KeytapError } from '../../errors.js';
 import { CTAPHID_REPORT_SIZE } from '../transport/ctaphid-frames.js';
+import { ReportQueue } from '../transport/report-queue.js';
 import type { HidLink } from '../transport/types.js';
 
 export const FrameType = { REPORT: 0x01, CONTROL_REQUEST: 0x02, CONTROL_RESPONSE: 0x03 } as const;
@@ -115,11 +116,6 @@ function openSocket(socketPath: string): Promise<Socket> {
   });
 }
 
-interface PendingRead {
-  resolve(report: Uint8Array | undefined): void;
-  reject(error: Error): void;
-}
-
 /** Input reports kept when nobody reads (see virtual-key.ts). */
 const MAX_QUEUED_REPORTS = 4096;
 
@@ -127,9 +123,7 @@ const MAX_QUEUED_REPORTS = 4096;
 export class SocketHidLink implements HidLink {
   readonly reportSize = CTAPHID_REPORT_SIZE;
   private readonly decoder = new FrameDecoder();
-  private readonly queue: Uint8Array[] = [];
-  private readonly readers = new Set<PendingRead>();
-  private failure: KeytapError | undefined;
+  private readonly reports = new ReportQueue({ maxQueued: MAX_QUEUED_REPORTS });
 
   private constructor(
     private readonly socket: Socket,
@@ -138,7 +132,7 @@ export class SocketHidLink implements HidLink {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     // 'close' always follows 'error'; the error itself only adds detail.
     socket.on('error', () => undefined);
-    socket.on('close', () => this.fail(this.removed()));
+    socket.on('close', () => this.reports.fail(this.removed()));
   }
 
   /** Connects; KeytapError NO_KEY when nobody listens there. */
@@ -147,48 +141,24 @@ export class SocketHidLink implements HidLink {
   }
 
   write(report: Uint8Array): Promise<void> {
-    if (this.failure) return Promise.reject(this.failure);
+    if (this.reports.failure) return Promise.reject(this.reports.failure);
     if (report.length !== this.reportSize) {
       return Promise.reject(new RangeError(`A HID report for this key has ${this.reportSize} bytes, not ${report.length}.`));
     }
     return new Promise((resolve, reject) => {
       this.socket.write(encodeFrame(FrameType.REPORT, report), (error) => {
-        if (error) reject(this.failure ?? this.removed(error));
+        if (error) reject(this.reports.failure ?? this.removed(error));
         else resolve();
       });
     });
   }
 
   read(timeoutMs: number, signal?: AbortSignal): Promise<Uint8Array | undefined> {
-    if (this.failure) return Promise.reject(this.failure);
-    if (signal?.aborted) return Promise.reject(cancelledError(signal));
-    const queued = this.queue.shift();
-    if (queued) return Promise.resolve(queued);
-    return new Promise((resolve, reject) => {
-      const settle = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        this.readers.delete(reader);
-      };
-      const reader: PendingRead = {
-        resolve: (value) => {
-          settle();
-          resolve(value);
-        },
-        reject: (error) => {
-          settle();
-          reject(error);
-        },
-      };
-      const onAbort = () => reader.reject(cancelledError(signal));
-      const timer = setTimeout(() => reader.resolve(undefined), Math.max(0, timeoutMs));
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.readers.add(reader);
-    });
+    return this.reports.read(timeoutMs, signal);
   }
 
   close(): Promise<void> {
-    this.fail(new KeytapError('CANCELLED', 'The HID link was closed.'));
+    this.reports.fail(new KeytapError('CANCELLED', 'The HID link was closed.'));
     if (this.socket.destroyed) return Promise.resolve();
     return new Promise((resolve) => {
       this.socket.once('close', () => resolve());
@@ -207,27 +177,14 @@ export class SocketHidLink implements HidLink {
     try {
       bodies = this.decoder.push(chunk);
     } catch (error) {
-      this.fail(new KeytapError('PROTOCOL', 'The virtual key server sent a malformed frame.', { cause: error }));
+      this.reports.fail(new KeytapError('PROTOCOL', 'The virtual key server sent a malformed frame.', { cause: error }));
       this.socket.destroy();
       return;
     }
     for (const body of bodies) {
       if (body[0] !== FrameType.REPORT) continue; // control answers belong to sendControl()
-      const report = new Uint8Array(body.subarray(1));
-      const [reader] = this.readers;
-      if (reader) reader.resolve(report);
-      else {
-        this.queue.push(report);
-        if (this.queue.length > MAX_QUEUED_REPORTS) this.queue.shift();
-      }
+      this.reports.push(new Uint8Array(body.subarray(1)));
     }
-  }
-
-  private fail(error: KeytapError): void {
-    if (this.failure) return;
-    this.failure = error;
-    this.queue.length = 0;
-    for (const reader of [...this.readers]) reader.reject(error);
   }
 }
 

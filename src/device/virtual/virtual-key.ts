@@ -3,8 +3,9 @@
  * it. `openLink()` is the 64-byte report boundary the real client code talks to, exactly where
  * node-hid would sit for a physical key; `close()` is pulling the key out of the port.
  */
-import { KeytapError, cancelledError } from '../../errors.js';
+import { KeytapError } from '../../errors.js';
 import { CTAPHID_REPORT_SIZE } from '../transport/ctaphid-frames.js';
+import { ReportQueue } from '../transport/report-queue.js';
 import type { HidLink } from '../transport/types.js';
 import { CtapHidDevice } from './ctaphid-device.js';
 import type { CtapHidDeviceOptions } from './ctaphid-device.js';
@@ -119,29 +120,22 @@ export class VirtualKey {
   }
 }
 
-interface PendingRead {
-  resolve(report: Uint8Array | undefined): void;
-  reject(error: Error): void;
-}
-
 /** The client side of the 64-byte boundary for one in-process open of a virtual key. */
 class InProcessHidLink implements HidLink {
   readonly reportSize = CTAPHID_REPORT_SIZE;
-  private readonly queue: Uint8Array[] = [];
-  private readonly readers = new Set<PendingRead>();
+  /** Input reports not read yet, waiting reads, and why the link is unusable once it is. */
+  private readonly reports = new ReportQueue({ maxQueued: MAX_QUEUED_REPORTS });
   private readonly detach: () => void;
-  /** Why the link is unusable, once it is. */
-  private failure: KeytapError | undefined;
 
   constructor(
     private readonly device: CtapHidDevice,
     private readonly forget: () => void,
   ) {
-    this.detach = device.onReport((report) => this.deliver(report));
+    this.detach = device.onReport((report) => this.reports.push(report));
   }
 
   write(report: Uint8Array): Promise<void> {
-    if (this.failure) return Promise.reject(this.failure);
+    if (this.reports.failure) return Promise.reject(this.reports.failure);
     if (report.length !== this.reportSize) {
       return Promise.reject(new RangeError(`A HID report for this key has ${this.reportSize} bytes, not ${report.length}.`));
     }
@@ -150,31 +144,7 @@ class InProcessHidLink implements HidLink {
   }
 
   read(timeoutMs: number, signal?: AbortSignal): Promise<Uint8Array | undefined> {
-    if (this.failure) return Promise.reject(this.failure);
-    if (signal?.aborted) return Promise.reject(cancelledError(signal));
-    const queued = this.queue.shift();
-    if (queued) return Promise.resolve(queued);
-    return new Promise((resolve, reject) => {
-      const settle = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        this.readers.delete(reader);
-      };
-      const reader: PendingRead = {
-        resolve: (value) => {
-          settle();
-          resolve(value);
-        },
-        reject: (error) => {
-          settle();
-          reject(error);
-        },
-      };
-      const onAbort = () => reader.reject(cancelledError(signal));
-      const timer = setTimeout(() => reader.resolve(undefined), Math.max(0, timeoutMs));
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.readers.add(reader);
-    });
+    return this.reports.read(timeoutMs, signal);
   }
 
   close(): Promise<void> {
@@ -188,22 +158,8 @@ class InProcessHidLink implements HidLink {
   }
 
   private fail(error: KeytapError): void {
-    if (this.failure) return;
-    this.failure = error;
+    if (!this.reports.fail(error)) return;
     this.detach();
     this.forget();
-    this.queue.length = 0;
-    for (const reader of [...this.readers]) reader.reject(error);
-  }
-
-  private deliver(report: Uint8Array): void {
-    const [reader] = this.readers;
-    if (reader) {
-      reader.resolve(report);
-      return;
-    }
-    this.queue.push(report);
-    // Like a kernel buffer, drop the oldest when nobody reads for a long time.
-    if (this.queue.length > MAX_QUEUED_REPORTS) this.queue.shift();
   }
 }
