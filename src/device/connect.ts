@@ -5,7 +5,7 @@
 import { KeytapError } from '../errors.js';
 import { OathSession } from './oath/session.js';
 import { CtapHidApduTransport } from './transport/ctaphid.js';
-import type { HidLink } from './transport/types.js';
+import type { ApduTransport, HidLink } from './transport/types.js';
 import type { Dialect, TouchPolicy } from './virtual/types.js';
 import { VirtualKey } from './virtual/virtual-key.js';
 
@@ -21,7 +21,10 @@ export interface OpenKey {
 export interface KeyDescriptorLike {
   id: string;
   name: string;
+  /** A HID link to the key (CTAPHID underneath the session). */
   open(): Promise<HidLink>;
+  /** Present on keys that speak APDUs natively (PC/SC): used instead of `open`. */
+  openTransport?: ((signal?: AbortSignal) => Promise<ApduTransport>) | undefined;
 }
 
 /** CTAPHID INIT, then SELECT of the OATH application. Closes the link on failure. */
@@ -35,9 +38,20 @@ export async function openSessionOnLink(link: HidLink, description: string, sign
   }
 }
 
+/** SELECT of the OATH application over an already open transport. Closes the transport on failure. */
+async function openSessionOnTransport(transport: ApduTransport, signal?: AbortSignal): Promise<OathSession> {
+  try {
+    return await OathSession.open(transport, signal ? { signal } : {});
+  } catch (error) {
+    await transport.close().catch(() => undefined);
+    throw error;
+  }
+}
+
 export async function openDescriptor(descriptor: KeyDescriptorLike, signal?: AbortSignal): Promise<OpenKey> {
-  const link = await descriptor.open();
-  const session = await openSessionOnLink(link, descriptor.name, signal);
+  const session = descriptor.openTransport
+    ? await openSessionOnTransport(await descriptor.openTransport(signal), signal)
+    : await openSessionOnLink(await descriptor.open(), descriptor.name, signal);
   return {
     session,
     name: descriptor.name,

@@ -2,35 +2,37 @@
  * Which keys are there right now. Each source lists what it can reach; a key is a KeyDescriptor
  * that the tray, the CLI and the programmer open the same way (`open()` → HidLink → CTAPHID).
  *
- * Sources today: the FIDO HID interfaces of keys that carry OATH over HID (known-keys.ts), and
- * virtual keys announced in the runtime directory. PC/SC (YubiKeys: OATH over CCID only) is the
- * next source: it adds `kind: 'pcsc'` descriptors whose `open` yields an ApduTransport instead of
- * a HidLink, and its own trigger (reader-attached / card-inserted) to the watcher.
+ * Sources: the FIDO HID interfaces of keys that carry OATH over HID (known-keys.ts), virtual
+ * keys announced in the runtime directory, and PC/SC readers holding a card with an OATH applet
+ * (YubiKeys: OATH over CCID only). A PC/SC key has no HID link: its descriptor opens an
+ * ApduTransport (`openTransport`) instead, and `openDescriptor` takes either.
  */
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { KeytapError, isKeytapError } from '../../errors.js';
 import { NodeHidLink, listHidDevices } from '../transport/node-hid-link.js';
 import type { HidDeviceInfo } from '../transport/node-hid-link.js';
-import type { HidLink } from '../transport/types.js';
+import { PcscApduTransport, isPcscUnavailable, listPcscReaders, probeOathApplet } from '../transport/pcsc.js';
+import type { PcscReaderInfo } from '../transport/pcsc.js';
+import type { ApduTransport, HidLink } from '../transport/types.js';
 import { listRunningVirtualKeys } from '../virtual/registry.js';
 import type { RunningVirtualKey } from '../virtual/registry.js';
 import { SocketHidLink } from '../virtual/socket-link.js';
 import type { Dialect } from '../virtual/types.js';
 import { FIDO_USAGE_PAGE, findKnownKey } from './known-keys.js';
 
-export type KeyKind = 'hid' | 'virtual';
+export type KeyKind = 'hid' | 'virtual' | 'pcsc';
 
 export interface KeyDescriptor {
   /**
    * Stable while the key stays plugged in: `virtual:<id>` for a virtual key, the HID path for a
-   * real one. The session layer replaces it with the serial from SELECT where the key has one.
+   * real one, `pcsc:<reader name>` for a card in a PC/SC reader. The session layer replaces it with the serial from SELECT where the key has one.
    */
   readonly id: string;
   readonly kind: KeyKind;
   /** "Nitrokey 3", "virtual key demo.json". */
   readonly name: string;
-  /** HID path (/dev/hidraw3, IOService:…, \\?\hid#…), or the virtual key's socket. */
+  /** HID path (/dev/hidraw3, IOService:…, \\?\hid#…), the virtual key's socket, or the PC/SC reader name. */
   readonly path: string;
   readonly vendorId?: number | undefined;
   readonly productId?: number | undefined;
@@ -42,17 +44,27 @@ export interface KeyDescriptor {
   readonly serial?: string | undefined;
   /** For virtual keys: what the running key announced. */
   readonly virtual?: RunningVirtualKey | undefined;
-  /** Opens a fresh HID link to the key; the caller closes it. */
+  /**
+   * Opens a fresh HID link to the key; the caller closes it. A PC/SC key (kind 'pcsc') has none and
+   * rejects with UNSUPPORTED: use `openTransport`.
+   */
   open(): Promise<HidLink>;
+  /** Keys that speak APDUs natively (kind 'pcsc'): opens the transport; the caller closes it. */
+  openTransport?: ((signal?: AbortSignal) => Promise<ApduTransport>) | undefined;
 }
 
-export type SourceName = 'hid' | 'virtual';
+export type SourceName = 'hid' | 'virtual' | 'pcsc';
 
 export interface EnumerateOptions {
   /** List real keys over HID (loads node-hid). Default true. */
   hid?: boolean | undefined;
   /** List running virtual keys. Default true. */
   virtual?: boolean | undefined;
+  /**
+   * List PC/SC readers holding an OATH card (loads the smartcard binding). Default true. Where
+   * PC/SC is not installed or pcscd is not running, this source is empty, not an error.
+   */
+  pcsc?: boolean | undefined;
   /**
    * Called when a source fails (node-hid cannot load, listing HID devices failed). Without it the
    * error is thrown. With it, the other sources are still listed.
@@ -65,6 +77,7 @@ export async function enumerateKeys(options: EnumerateOptions = {}): Promise<Key
   const sources: [SourceName, () => Promise<KeyDescriptor[]>][] = [];
   if (options.hid ?? true) sources.push(['hid', listHidKeys]);
   if (options.virtual ?? true) sources.push(['virtual', listVirtualKeys]);
+  if (options.pcsc ?? true) sources.push(['pcsc', listPcscKeys]);
   const results = await Promise.all(
     sources.map(async ([name, list]) => {
       try {
@@ -86,6 +99,44 @@ export async function listHidKeys(): Promise<KeyDescriptor[]> {
 
 export async function listVirtualKeys(): Promise<KeyDescriptor[]> {
   return (await listRunningVirtualKeys()).map(virtualDescriptor);
+}
+
+/**
+ * PC/SC readers with a card that has an OATH applet: Yubico readers by name (as ykman decides:
+ * "yubico yubikey"; such a reader is the key itself), other readers only when the card answers
+ * SELECT OATH with 9000. Nitrokey readers are left out: the same key is listed over HID already.
+ */
+export async function listPcscKeys(): Promise<KeyDescriptor[]> {
+  let readers: PcscReaderInfo[];
+  try {
+    readers = await listPcscReaders();
+  } catch (error) {
+    if (isPcscUnavailable(error)) return [];
+    throw error;
+  }
+  const keys: KeyDescriptor[] = [];
+  for (const reader of readers) {
+    if (!reader.cardPresent || NITROKEY_READER.test(reader.name)) continue;
+    const yubico = YUBICO_READER.test(reader.name);
+    if (!yubico && !(await probeOathApplet(reader.name, reader.atr))) continue;
+    keys.push(pcscDescriptor(reader.name, yubico ? 'YubiKey' : reader.name));
+  }
+  return keys;
+}
+
+const YUBICO_READER = /yubico yubikey/iu;
+const NITROKEY_READER = /nitrokey/iu;
+
+export function pcscDescriptor(readerName: string, name: string): KeyDescriptor {
+  return {
+    id: `pcsc:${readerName}`,
+    kind: 'pcsc',
+    name,
+    path: readerName,
+    dialect: YUBICO_READER.test(readerName) ? 'yubikey' : undefined,
+    open: () => Promise.reject(new KeytapError('UNSUPPORTED', `${name} is reached over PC/SC, not HID.`)),
+    openTransport: (signal?: AbortSignal) => PcscApduTransport.open(readerName, { description: name, signal }),
+  };
 }
 
 /**

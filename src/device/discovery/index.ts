@@ -1,5 +1,5 @@
 /** Discovery: which keys are there (enumerateKeys) and which come and go (KeyWatcher). */
-export { enumerateKeys, hidDescriptors, listHidKeys, listVirtualKeys, virtualDescriptor } from './enumerate.js';
+export { enumerateKeys, hidDescriptors, listHidKeys, listPcscKeys, listVirtualKeys, pcscDescriptor, virtualDescriptor } from './enumerate.js';
 export type { EnumerateOptions, KeyDescriptor, KeyKind, SourceName } from './enumerate.js';
 export { KeyWatcher } from './watcher.js';
 export type { HidTrigger, KeyWatcherEvents, KeyWatcherOptions } from './watcher.js';

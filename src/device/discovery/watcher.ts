@@ -8,6 +8,9 @@
  * - HID on Linux: fs.watch on /dev (inotify) for hidraw nodes;
  * - HID on macOS and Windows: no event source without the `usb` package (not a dependency), so a
  *   poll every 2 s. On Linux nothing runs while nothing changes: no timers, no polling.
+ * - PC/SC, where pcscd (or the OS smart card service) is there: reader and card events from the
+ *   smartcard binding's monitor thread (SCardGetStatusChange). Without PC/SC this trigger is simply
+ *   absent; if the service stops, the trigger stops with it (reported as an error).
  *
  * A virtual key whose process crashed leaves its announcement behind; it is noticed (and cleaned
  * up by listRunningVirtualKeys) at the next re-enumeration, not at the moment of the crash.
@@ -16,6 +19,8 @@ import { EventEmitter } from 'node:events';
 import { watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import type { KeytapError } from '../../errors.js';
+import { watchPcscReaders } from '../transport/pcsc.js';
+import type { PcscWatch } from '../transport/pcsc.js';
 import { INFO_SUFFIX, runtimeDir } from '../virtual/registry.js';
 import { enumerateKeys } from './enumerate.js';
 import type { KeyDescriptor, SourceName } from './enumerate.js';
@@ -34,6 +39,8 @@ export interface KeyWatcherOptions {
   hid?: boolean | undefined;
   /** Watch virtual keys. Default true. */
   virtual?: boolean | undefined;
+  /** Watch PC/SC readers (where PC/SC is available). Default true. */
+  pcsc?: boolean | undefined;
   /** Quiet time after the last trigger before re-enumerating. Default 50 ms. */
   debounceMs?: number | undefined;
   /** HID poll interval where there are no events. Default (and minimum sensible) 2 s: each HID enumeration costs the bus. */
@@ -58,6 +65,7 @@ export class KeyWatcher extends EventEmitter<KeyWatcherEvents> {
   private readonly options: Required<Omit<KeyWatcherOptions, 'enumerate'>> & { enumerate: typeof enumerateKeys };
   private readonly entries = new Map<string, Entry>();
   private readonly watchers: FSWatcher[] = [];
+  private pcscWatch: PcscWatch | undefined;
   private debounceTimer: NodeJS.Timeout | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private scanning: Promise<void> | undefined;
@@ -71,6 +79,7 @@ export class KeyWatcher extends EventEmitter<KeyWatcherEvents> {
     this.options = {
       hid: options.hid ?? true,
       virtual: options.virtual ?? true,
+      pcsc: options.pcsc ?? true,
       debounceMs: options.debounceMs ?? 50,
       pollIntervalMs: options.pollIntervalMs ?? 2_000,
       hidTrigger: options.hidTrigger ?? 'auto',
@@ -97,6 +106,7 @@ export class KeyWatcher extends EventEmitter<KeyWatcherEvents> {
       if (trigger === 'inotify') this.watchPath('/dev', 'hid', (name) => name.startsWith('hidraw'));
       if (trigger === 'poll') this.startPolling();
     }
+    if (this.options.pcsc) await this.watchPcsc();
     await this.scanNow();
   }
 
@@ -105,6 +115,8 @@ export class KeyWatcher extends EventEmitter<KeyWatcherEvents> {
     if (!this.running) return;
     this.running = false;
     for (const watcher of this.watchers.splice(0)) watcher.close();
+    this.pcscWatch?.stop();
+    this.pcscWatch = undefined;
     clearTimeout(this.debounceTimer);
     clearInterval(this.pollTimer);
     this.debounceTimer = undefined;
@@ -139,6 +151,24 @@ export class KeyWatcher extends EventEmitter<KeyWatcherEvents> {
     this.watchers.push(watcher);
   }
 
+  private async watchPcsc(): Promise<void> {
+    try {
+      const watch = await watchPcscReaders(
+        () => this.rescan(),
+        (error) => {
+          this.pcscWatch = undefined;
+          this.report(error, 'pcsc');
+          this.rescan();
+        },
+      );
+      // stop() may have come while the binding loaded.
+      if (this.running) this.pcscWatch = watch;
+      else watch?.stop();
+    } catch (error) {
+      this.report(error instanceof Error ? error : new Error(String(error)), 'pcsc');
+    }
+  }
+
   private startPolling(): void {
     if (this.pollTimer) return;
     this.pollTimer = setInterval(() => void this.scanNow(), Math.max(this.options.pollIntervalMs, 1));
@@ -171,6 +201,7 @@ export class KeyWatcher extends EventEmitter<KeyWatcherEvents> {
       keys = await this.options.enumerate({
         hid: this.options.hid,
         virtual: this.options.virtual,
+        pcsc: this.options.pcsc,
         onError: (error, source) => {
           failed.add(source);
           this.report(error, source);
@@ -228,5 +259,5 @@ export class KeyWatcher extends EventEmitter<KeyWatcherEvents> {
 }
 
 function sourceOf(key: KeyDescriptor): SourceName {
-  return key.kind === 'virtual' ? 'virtual' : 'hid';
+  return key.kind;
 }
