@@ -11,6 +11,7 @@ import { runVirtualKeyServer } from '../../device/virtual/daemon.js';
 import type { RunningVirtualKey } from '../../device/virtual/registry.js';
 import { listRunningVirtualKeys, runtimeDir, virtualKeyId } from '../../device/virtual/registry.js';
 import { sendControl } from '../../device/virtual/socket-link.js';
+import { parseVpcdAddress } from '../../device/virtual/vpcd.js';
 import type { Dialect, TouchPolicy } from '../../device/virtual/types.js';
 import { DIALECTS } from '../../device/virtual/types.js';
 import { KeytapError } from '../../errors.js';
@@ -26,6 +27,8 @@ interface StartOptions {
   touchTimeout?: number;
   demo?: boolean;
   foreground?: boolean;
+  /** `--vpcd` alone is true; with a value, HOST:PORT. */
+  vpcd?: string | true;
 }
 
 const START_TIMEOUT_MS = 10_000;
@@ -44,9 +47,11 @@ export function registerVirtual(program: Command, io: CliIo): void {
     .addOption(new Option('--touch-timeout <ms>', 'how long the key waits for a touch (default 15000)').argParser(integerIn(100, 600_000)))
     .addOption(new Option('--demo', 'put demo accounts on the key when FILE is created'))
     .addOption(new Option('--foreground', 'serve in this process until interrupted instead of in the background'))
+    .addOption(new Option('--vpcd [host:port]', 'also insert the key as a smart card into vsmartcard\'s virtual reader (vpcd), for PC/SC clients (default 127.0.0.1:35963)'))
     .action(async (file: string, options: StartOptions) => {
       const absolute = resolve(file);
       const touch = touchPolicy(options);
+      const vpcd = options.vpcd === undefined ? undefined : parseVpcdAddress(options.vpcd === true ? undefined : options.vpcd);
       if (options.foreground) {
         await runVirtualKeyServer({
           file: absolute,
@@ -54,6 +59,9 @@ export function registerVirtual(program: Command, io: CliIo): void {
           demo: options.demo,
           touch,
           touchTimeoutMs: options.touchTimeout,
+          vpcd,
+          // Connection progress of the vpcd card (it reconnects on its own) is worth seeing.
+          log: vpcd ? (line) => io.err(`keytap virtual key: ${line}`) : undefined,
           onReady: (info) => io.err(`Virtual key ${info.file} is plugged in (${info.dialect}, serial ${info.serial ?? 'none'}); stop it with Ctrl+C.`),
         });
         return;
@@ -141,6 +149,7 @@ async function startInBackground(file: string, options: StartOptions): Promise<R
   if (options.touchDelay !== undefined) args.push('--touch-delay', String(options.touchDelay));
   if (options.touchTimeout !== undefined) args.push('--touch-timeout', String(options.touchTimeout));
   if (options.demo) args.push('--demo');
+  if (options.vpcd !== undefined) args.push(options.vpcd === true ? '--vpcd' : `--vpcd=${options.vpcd}`);
   // Its messages go to a log file: nobody reads a detached process's terminal.
   const logPath = join(runtimeDir(), `${virtualKeyId(file)}.log`);
   const log = openSync(logPath, 'w', 0o600);

@@ -4,11 +4,16 @@
  * detached; readiness is the announcement in the runtime directory (or `onReady`).
  */
 import { KeytapError } from '../../errors.js';
+import { OathApplet } from './oath-applet.js';
 import type { RunningVirtualKey } from './registry.js';
 import { virtualKeyId } from './registry.js';
 import { serveVirtualKey } from './server.js';
+import { VirtualKeyStore } from './store.js';
+import { TouchButton } from './touch.js';
 import type { Dialect, TouchPolicy } from './types.js';
 import { VirtualKey } from './virtual-key.js';
+import { VpcdCard } from './vpcd.js';
+import type { VpcdAddress } from './vpcd.js';
 
 export interface VirtualKeyServerOptions {
   file: string;
@@ -17,6 +22,8 @@ export interface VirtualKeyServerOptions {
   /** A served key waits for `keytap virtual touch` unless told otherwise. */
   touch?: TouchPolicy | undefined;
   touchTimeoutMs?: number | undefined;
+  /** Also insert the key as a card into vsmartcard's virtual reader (vpcd) at this address. */
+  vpcd?: VpcdAddress | undefined;
   /** Stops the server like a signal would (tests, embedding). */
   signal?: AbortSignal | undefined;
   /** Listen for SIGTERM/SIGINT (default true). */
@@ -35,13 +42,12 @@ export async function runVirtualKeyServer(options: VirtualKeyServerOptions): Pro
   const log = options.log ?? (() => undefined);
   if (options.signal?.aborted) throw new KeytapError('CANCELLED', 'Cancelled before the virtual key started.');
 
-  const key = await VirtualKey.open({
-    file: options.file,
-    dialect: options.dialect,
-    demo: options.demo,
-    touch: options.touch ?? DEFAULT_SERVED_TOUCH,
-    touchTimeoutMs: options.touchTimeoutMs,
-  });
+  // Composed here rather than with VirtualKey.open, so that the vpcd card can share the key's
+  // applet (one store, one APDU at a time) and its button (`keytap virtual touch` answers both).
+  const store = await VirtualKeyStore.open(options.file, { dialect: options.dialect, demo: options.demo });
+  const applet = new OathApplet(store, { dialect: store.dialect });
+  const button = new TouchButton(options.touch ?? DEFAULT_SERVED_TOUCH, options.touchTimeoutMs ?? store.touchTimeoutMs);
+  const key = new VirtualKey({ dialect: store.dialect, applet, button, serial: store.serial, file: options.file });
 
   let stop!: (reason: string) => void;
   const stopped = new Promise<string>((resolve) => {
@@ -71,8 +77,12 @@ export async function runVirtualKeyServer(options: VirtualKeyServerOptions): Pro
   }
   options.signal?.addEventListener('abort', onAbort, { once: true });
 
+  const card = options.vpcd ? new VpcdCard({ ...options.vpcd, applet, requestTouch: (signal) => button.wait(signal), log: (line) => log(`vpcd: ${line}`) }) : undefined;
+  card?.start();
+
   try {
     log(`virtual key ${server.info.id} (${key.dialect}${key.serial ? `, serial ${key.serial}` : ''}) listening on ${server.socketPath}`);
+    if (card) log(`inserting it as a card into vpcd at ${card.host}:${card.port}`);
     try {
       options.onReady?.(server.info);
     } catch (error) {
@@ -86,7 +96,9 @@ export async function runVirtualKeyServer(options: VirtualKeyServerOptions): Pro
       process.off('SIGINT', onSignal);
     }
     options.signal?.removeEventListener('abort', onAbort);
-    // Withdraw first (server.close does), so nobody is sent to a key that is going away.
+    // Pull the card first (a PC/SC client sees "removed"), then withdraw (server.close does), so
+    // nobody is sent to a key that is going away.
+    await card?.close();
     await server.close();
     await key.close();
   }
