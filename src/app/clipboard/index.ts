@@ -1,0 +1,66 @@
+/**
+ * Picks the clipboard adapter for this session, best first:
+ *
+ * - Wayland (WAYLAND_DISPLAY, or XDG_SESSION_TYPE=wayland): wl-copy/wl-paste — no sensitivity marker;
+ * - X11 (DISPLAY): the in-process selection owner, which marks copies with
+ *   `x-kde-passwordManagerHint`; then xsel, then xclip (no marker);
+ * - macOS: NSPasteboard through osascript (concealed + transient markers);
+ * - Windows: PowerShell/WinForms (excluded from history and cloud sync);
+ * - anything else, or when the above are missing: clipboardy (no marker).
+ */
+import type { KeytapError } from '../../errors.js';
+import type { Clipboard } from '../platform.js';
+import { ClipboardyClipboard } from './clipboardy.js';
+import { waylandClipboard, xclipClipboard, xselClipboard } from './command.js';
+import { MacClipboard } from './macos.js';
+import { commandExists, runCommand } from './run.js';
+import type { CommandRunner } from './run.js';
+import { WindowsClipboard } from './windows.js';
+import { X11Clipboard } from './x11.js';
+
+export { ClipboardGuard } from './guard.js';
+export type { ClipboardGuardOptions } from './guard.js';
+
+export interface CreateClipboardOptions {
+  platform?: NodeJS.Platform | undefined;
+  env?: NodeJS.ProcessEnv | undefined;
+  /**
+   * false for short-lived processes (`keytap code` without a running instance): the in-process
+   * X11 owner would take the clipboard with it on exit, so a forking tool (xsel) serves instead.
+   */
+  resident?: boolean | undefined;
+  /** Told why a better adapter was passed over (e.g. the X display refused us). */
+  onError?: ((error: KeytapError) => void) | undefined;
+  run?: CommandRunner | undefined;
+}
+
+export function isWaylandSession(env: NodeJS.ProcessEnv): boolean {
+  return Boolean(env.WAYLAND_DISPLAY) || env.XDG_SESSION_TYPE === 'wayland';
+}
+
+export async function createClipboard(options: CreateClipboardOptions = {}): Promise<Clipboard> {
+  const platform = options.platform ?? process.platform;
+  const env = options.env ?? process.env;
+  const run = options.run ?? runCommand;
+  if (platform === 'win32') return new WindowsClipboard(run);
+  if (platform === 'darwin') return new MacClipboard(run);
+
+  if (isWaylandSession(env) && (await commandExists('wl-copy', run)) && (await commandExists('wl-paste', run))) {
+    return waylandClipboard(run, env);
+  }
+  if (env.DISPLAY) {
+    if (options.resident !== false) {
+      const x11 = new X11Clipboard(env.DISPLAY);
+      try {
+        await x11.probe();
+        return x11;
+      } catch (error) {
+        // Usually a remote or unusual DISPLAY (ssh -X, a TCP display): the tools below cope.
+        options.onError?.(error as KeytapError);
+      }
+    }
+    if (await commandExists('xsel', run)) return xselClipboard(run, env);
+    if (await commandExists('xclip', run)) return xclipClipboard(run, env);
+  }
+  return new ClipboardyClipboard();
+}
