@@ -17,7 +17,7 @@ export class ClipboardyClipboard implements Clipboard {
 
   constructor(private readonly load: () => Promise<ClipboardyModule> = importClipboardy) {}
 
-  async write(text: string): Promise<void> {
+  async write(text: string, _options?: { sensitive: boolean }): Promise<void> {
     await this.call('copy to', async (clipboardy) => clipboardy.write(text));
   }
 

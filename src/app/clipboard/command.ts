@@ -32,7 +32,8 @@ export class CommandClipboard implements Clipboard {
     this.name = commands.name;
   }
 
-  async write(text: string): Promise<void> {
+  /** `sensitive` cannot be honoured by these tools (marksSensitive is false). */
+  async write(text: string, _options?: { sensitive: boolean }): Promise<void> {
     await this.exec('copy to', this.commands.write, text, this.commands.detaches);
     if (this.commands.detaches) await this.settle(text);
   }
