@@ -28,6 +28,8 @@ export interface SniOptions {
   id?: string;
   title?: string;
   log?: (line: string) => void;
+  /** A host is about to show the menu (AboutToShow): the moment to refresh what it shows. */
+  onAboutToShow?: () => void;
   /** Reconnect/re-register backoff: first delay and cap, in ms. */
   retryMs?: { first: number; max: number };
 }
@@ -163,7 +165,7 @@ export class SniTrayBackend implements TrayBackend {
       const item = new StatusNotifierItemInterface(this.state, { onItemEvent: (method) => this.onItemEvent(method) });
       const menu = new DbusMenuInterface(this.layout, {
         onClicked: (id) => this.deliverClick(id),
-        onAboutToShow: () => undefined,
+        onAboutToShow: () => this.notifyAboutToShow(),
       });
       link.bus.export(ITEM_PATH, item);
       link.bus.export(MENU_PATH, menu);
@@ -366,6 +368,14 @@ export class SniTrayBackend implements TrayBackend {
         this.log(`menu click on ${id} failed: ${describeError(error)}`);
       }
     });
+  }
+
+  private notifyAboutToShow(): void {
+    try {
+      this.options.onAboutToShow?.();
+    } catch (error) {
+      this.log(`menu listener failed: ${describeError(error)}`);
+    }
   }
 
   private onItemEvent(method: string): void {
