@@ -12,6 +12,8 @@ await build({
   sourcemap: 'linked',
   // Native addons, and packages that run helper binaries shipped inside them (found relative to
   // their own files), cannot be bundled; they are loaded from node_modules at run time.
-  external: ['node-hid', 'smartcard', 'usb', 'uiohook-napi', 'systray2', 'node-notifier', 'clipboardy'],
+  // dbus-next requires the optional 'x11' package only for X11 autolaunch bus addresses, which
+  // keytap never uses.
+  external: ['node-hid', 'smartcard', 'usb', 'uiohook-napi', 'systray2', 'node-notifier', 'clipboardy', 'x11'],
   logLevel: 'warning',
 });
