@@ -13,7 +13,7 @@ import { pskcFormat } from './pskc.js';
 import type { SeedFormat, SeedFormatName } from './token.js';
 import { SEED_FORMAT_NAMES, badInput } from './token.js';
 
-export type { PskcProtection, SeedFormat, SeedFormatName, SeedReadOptions, SeedToken, SeedWarning, SeedWriteOptions } from './token.js';
+export type { HashAlgorithm, OathType, PskcProtection, SeedFormat, SeedFormatName, SeedReadOptions, SeedToken, SeedWarning, SeedWriteOptions } from './token.js';
 export { SEED_FORMAT_NAMES, checkToken, normalizeToken } from './token.js';
 export { ENTRA_HEADER, checkUpn } from './entra.js';
 export { checkEntraCsv } from './check.js';

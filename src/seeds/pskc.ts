@@ -404,6 +404,11 @@ class Decryptor {
       return undefined;
     }
     const uri = attribute(method, 'Algorithm')?.trim() ?? '';
+    if (uri === '') {
+      // python-pskc writes a MACMethod without Algorithm for key-wrap files, which need no MAC.
+      this.macHash = '';
+      return undefined;
+    }
     const hash = MACS[uri];
     if (!hash) throw badInput(`${elementPath(method)}: the MAC algorithm ${uri.slice(0, 80) || '(none)'} is not supported; keytap reads HMAC-SHA1/SHA-2/MD5/RIPEMD-160.`);
     this.macHash = hash;
@@ -488,10 +493,7 @@ function decrypt(cipher: Cipher, key: Buffer, cipherValue: Buffer, where: XmlEle
     throw badInput(`${elementPath(where)}: the cipher needs a ${cipher.keyLength}-byte key, but the key given is ${key.length} bytes.`);
   }
   try {
-    if (cipher.wrap) {
-      const decipher = createDecipheriv(cipher.node, key, Buffer.from('A6A6A6A6A6A6A6A6', 'hex'));
-      return { value: Buffer.concat([decipher.update(cipherValue), decipher.final()]), cleanPadding: true };
-    }
+    if (cipher.wrap) return unwrap(cipher, key, cipherValue);
     const iv = cipherValue.subarray(0, cipher.block);
     const decipher = createDecipheriv(cipher.node, key, iv);
     decipher.setAutoPadding(false);
@@ -505,6 +507,19 @@ function decrypt(cipher: Cipher, key: Buffer, cipherValue: Buffer, where: XmlEle
   } catch {
     return null;
   }
+}
+
+/** RFC 3394 key wrap, or RFC 5649 (with padding) for values that are not a multiple of 8 bytes. */
+function unwrap(cipher: Cipher, key: Buffer, cipherValue: Buffer): { value: Buffer; cleanPadding: boolean } | null {
+  for (const [suffix, iv] of [['', 'A6A6A6A6A6A6A6A6'], ['-pad', 'A65959A6']] as const) {
+    try {
+      const decipher = createDecipheriv(`${cipher.node}${suffix}`, key, Buffer.from(iv, 'hex'));
+      return { value: Buffer.concat([decipher.update(cipherValue), decipher.final()]), cleanPadding: true };
+    } catch {
+      // try the other variant
+    }
+  }
+  return null;
 }
 
 function deriveKey(derived: XmlElement, passphrase: string, cipher: Cipher): Buffer {

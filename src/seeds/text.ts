@@ -188,6 +188,8 @@ export function classifySecret(text: string): SecretKind {
   }
   if (HEX.test(text)) return 'hex';
   if (BASE64.test(text)) return 'base64';
+  // Base32 with more padding than Base64 ever has, but the wrong amount for Base32.
+  if (unpadded.length > 0 && BASE32.test(unpadded)) return 'base32-padded';
   return 'invalid';
 }
 

@@ -281,11 +281,31 @@ export function attribute(element: XmlElement, local: string): string | undefine
 export function elementPath(element: XmlElement): string {
   const parts: string[] = [];
   for (let e: XmlElement | undefined = element; e; e = e.parent) {
-    const current: XmlElement = e;
-    const siblings = current.parent ? current.parent.children.filter((c) => c.local === current.local) : [current];
-    parts.unshift(siblings.length > 1 ? `${current.local}[${siblings.indexOf(current) + 1}]` : current.local);
+    const { index, count } = siblingPosition(e);
+    parts.unshift(count > 1 ? `${e.local}[${index}]` : e.local);
   }
   return `${parts.join('/')} (line ${element.line})`;
+}
+
+/** Per parent, each child's 1-based position among the siblings of its name, and their number (computed once per parent). */
+const SIBLING_POSITIONS = new WeakMap<XmlElement, Map<XmlElement, { index: number; count: number }>>();
+
+function siblingPosition(element: XmlElement): { index: number; count: number } {
+  const { parent } = element;
+  if (!parent) return { index: 1, count: 1 };
+  let positions = SIBLING_POSITIONS.get(parent);
+  if (!positions) {
+    const counts = new Map<string, number>();
+    positions = new Map();
+    for (const child of parent.children) {
+      const index = (counts.get(child.local) ?? 0) + 1;
+      counts.set(child.local, index);
+      positions.set(child, { index, count: 0 });
+    }
+    for (const [child, position] of positions) position.count = counts.get(child.local)!;
+    SIBLING_POSITIONS.set(parent, positions);
+  }
+  return positions.get(element)!;
 }
 
 /** Text for element content. Throws BAD_INPUT for characters XML 1.0 cannot carry. */
