@@ -99,6 +99,8 @@ export async function connectSessionBus(options: { address?: string; timeoutMs?:
     },
     onMessage(listener) {
       const wrapped = (message: DbusMessage) => {
+        // After close() the socket may still deliver what was in flight; nobody wants it.
+        if (closed) return;
         try {
           listener(message);
         } catch {

@@ -1,0 +1,191 @@
+/**
+ * Global shortcut on Wayland through the XDG desktop portal
+ * (`org.freedesktop.portal.GlobalShortcuts`, version 1), the only sanctioned way there: the
+ * compositor owns the keyboard, and the user confirms (or changes) the binding in the desktop's own
+ * dialog or settings. KDE Plasma 6 and GNOME 48+ implement it; others (wlroots, elementary, older
+ * GNOME) do not, and then register() rejects UNSUPPORTED with the `keytap code` hint.
+ *
+ * The portal's request/response pattern: each call takes a `handle_token`, returns the object path
+ * of a Request (…/request/<our unique name, ':' dropped, '.' → '_'>/<token>), and the answer comes
+ * later as that Request's `Response(u code, a{sv} results)` signal (0 ok, 1 cancelled, 2 failed).
+ * We subscribe to the predicted path before calling, so a fast answer is not missed.
+ * Flow: CreateSession → BindShortcuts → Activated(session, id, timestamp, options) on every press.
+ */
+import { randomBytes } from 'node:crypto';
+
+import { KeytapError } from '../../errors.js';
+import { connectSessionBus, dbusErrorName, describe, Variant } from '../../notify/dbus-session.js';
+import type { SessionBus } from '../../notify/dbus-session.js';
+import type { GlobalShortcut } from '../platform.js';
+import { formatAccelerator, parseAccelerator, toXdgTrigger } from './accelerator.js';
+
+const PORTAL = 'org.freedesktop.portal.Desktop';
+const PORTAL_PATH = '/org/freedesktop/portal/desktop';
+const SHORTCUTS = 'org.freedesktop.portal.GlobalShortcuts';
+const REQUEST = 'org.freedesktop.portal.Request';
+export const SHORTCUT_ID = 'keytap-code';
+const HINT = 'Bind `keytap code` to a key in your desktop\'s keyboard settings.';
+
+export interface PortalShortcutOptions {
+  busAddress?: string | undefined;
+  /** How long the user may take in the portal's confirmation dialog. */
+  responseTimeoutMs?: number | undefined;
+  /** Hears of a lost portal or bus after registration (the shortcut then stops working). */
+  onError?: ((error: KeytapError) => void) | undefined;
+}
+
+export class PortalShortcut implements GlobalShortcut {
+  readonly name = 'xdg-desktop-portal';
+  private session: SessionBus | undefined;
+  private sessionHandle: string | undefined;
+
+  constructor(private readonly options: PortalShortcutOptions = {}) {}
+
+  async register(accelerator: string, onPress: () => void): Promise<void> {
+    const parsed = parseAccelerator(accelerator, 'linux');
+    await this.unregister();
+    let session: SessionBus;
+    try {
+      session = await connectSessionBus({ address: this.options.busAddress });
+    } catch (error) {
+      throw unsupported(`No D-Bus session bus for the shortcut portal (${describe(error)}).`);
+    }
+    try {
+      await this.checkPortal(session);
+      const sessionHandle = await this.createSession(session);
+      this.session = session;
+      this.sessionHandle = sessionHandle;
+      await session.addMatch(`type='signal',interface='${SHORTCUTS}',member='Activated',path='${PORTAL_PATH}'`);
+      session.onMessage((message) => {
+        if (message.interface !== SHORTCUTS || message.member !== 'Activated') return;
+        if (message.body[0] !== sessionHandle || message.body[1] !== SHORTCUT_ID) return;
+        // Unregistered: the socket may still deliver what was in flight.
+        if (this.sessionHandle !== sessionHandle) return;
+        try {
+          onPress();
+        } catch {
+          // The app reports its own failures.
+        }
+      });
+      session.onClose((error) => {
+        if (this.session !== session) return;
+        this.session = undefined;
+        this.sessionHandle = undefined;
+        this.options.onError?.(unsupported(`The session bus went away; the global shortcut no longer works (${error.message}).`));
+      });
+      await this.bind(session, sessionHandle, toXdgTrigger(parsed), formatAccelerator(parsed));
+    } catch (error) {
+      await this.unregister();
+      session.close();
+      throw error instanceof KeytapError ? error : unsupported(`The shortcut portal failed (${describe(error)}).`);
+    }
+  }
+
+  async unregister(): Promise<void> {
+    const session = this.session;
+    const handle = this.sessionHandle;
+    this.session = undefined;
+    this.sessionHandle = undefined;
+    if (!session) return;
+    if (handle && !session.closed) {
+      try {
+        await session.call({ destination: PORTAL, path: handle, interface: 'org.freedesktop.portal.Session', member: 'Close' }, 2_000);
+      } catch {
+        // The portal dropped the session already.
+      }
+    }
+    session.close();
+  }
+
+  private async checkPortal(session: SessionBus): Promise<void> {
+    try {
+      await session.call({
+        destination: PORTAL,
+        path: PORTAL_PATH,
+        interface: 'org.freedesktop.DBus.Properties',
+        member: 'Get',
+        signature: 'ss',
+        body: [SHORTCUTS, 'version'],
+      });
+    } catch (error) {
+      const name = dbusErrorName(error);
+      const what =
+        name === 'org.freedesktop.DBus.Error.ServiceUnknown' || name === 'org.freedesktop.DBus.Error.NameHasNoOwner'
+          ? 'No XDG desktop portal is running'
+          : 'The desktop portal has no GlobalShortcuts interface';
+      throw unsupported(`${what} (${describe(error)}).`);
+    }
+  }
+
+  private async createSession(session: SessionBus): Promise<string> {
+    const results = await this.request(session, 'CreateSession', 'a{sv}', (token) => [
+      { handle_token: new Variant('s', token), session_handle_token: new Variant('s', `keytap_${randomToken()}`) },
+    ]);
+    const handle = (results.session_handle as Variant | undefined)?.value as unknown;
+    if (typeof handle !== 'string' || !handle.startsWith('/')) throw unsupported('The shortcut portal did not return a session.');
+    return handle;
+  }
+
+  private async bind(session: SessionBus, sessionHandle: string, trigger: string, readable: string): Promise<void> {
+    await this.request(session, 'BindShortcuts', 'oa(sa{sv})sa{sv}', (token) => [
+      sessionHandle,
+      [[SHORTCUT_ID, { description: new Variant('s', `keytap: copy a code (${readable})`), preferred_trigger: new Variant('s', trigger) }]],
+      '',
+      { handle_token: new Variant('s', token) },
+    ]);
+  }
+
+  /** One portal call in the request/response pattern; resolves the Response's results. */
+  private async request(session: SessionBus, method: string, signature: string, body: (token: string) => unknown[]): Promise<Record<string, unknown>> {
+    const token = `keytap_${randomToken()}`;
+    const sender = (session.bus as unknown as { name?: string }).name ?? '';
+    const expected = `${PORTAL_PATH}/request/${sender.replace(/^:/, '').replace(/\./g, '_')}/${token}`;
+    await session.addMatch(`type='signal',interface='${REQUEST}',member='Response',path='${expected}'`);
+    let requestPath = expected;
+    let remove: () => void = () => undefined;
+    const response = new Promise<[number, Record<string, unknown>]>((resolve, reject) => {
+      const timer = setTimeout(() => reject(unsupported(`The shortcut portal did not answer ${method}.`)), this.options.responseTimeoutMs ?? 120_000);
+      timer.unref();
+      const stop = session.onMessage((message) => {
+        if (message.interface !== REQUEST || message.member !== 'Response') return;
+        if (message.path !== expected && message.path !== requestPath) return;
+        clearTimeout(timer);
+        stop();
+        resolve([Number(message.body[0]), (message.body[1] ?? {}) as Record<string, unknown>]);
+      });
+      session.onClose((error) => {
+        clearTimeout(timer);
+        reject(error);
+      });
+      remove = () => {
+        clearTimeout(timer);
+        stop();
+      };
+    });
+    try {
+      const reply = await session.call({ destination: PORTAL, path: PORTAL_PATH, interface: SHORTCUTS, member: method, signature, body: body(token) });
+      const returned = reply.body[0] as unknown;
+      // Portals before 0.9 returned a different path; listen there too.
+      if (typeof returned === 'string' && returned !== expected) {
+        requestPath = returned;
+        await session.addMatch(`type='signal',interface='${REQUEST}',member='Response',path='${returned}'`);
+      }
+    } catch (error) {
+      remove();
+      response.catch(() => undefined);
+      throw error;
+    }
+    const [code, results] = await response;
+    if (code === 1) throw new KeytapError('CANCELLED', 'The global shortcut was not confirmed in the desktop dialog.', { hint: HINT });
+    if (code !== 0) throw unsupported(`The shortcut portal refused ${method} (response ${code}).`);
+    return results;
+  }
+}
+
+function randomToken(): string {
+  return randomBytes(6).toString('hex');
+}
+
+function unsupported(message: string): KeytapError {
+  return new KeytapError('UNSUPPORTED', message, { hint: HINT });
+}
