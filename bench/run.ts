@@ -3,9 +3,11 @@
  * here asserts a time (machines differ; the figures go into the issue notes).
  */
 import { benchCodeRead } from './code-read.js';
+import { benchSeeds } from './seeds.js';
 
 const BENCHES: Record<string, () => Promise<void>> = {
   'code-read': benchCodeRead,
+  seeds: benchSeeds,
 };
 
 const wanted = process.argv.slice(2);
