@@ -1,0 +1,75 @@
+/**
+ * Start at login on macOS: a per-user LaunchAgent, ~/Library/LaunchAgents/org.keytap.keytap.plist,
+ * with RunAtLoad (launchd starts it at login). We only write or remove the file: `launchctl
+ * bootstrap` would start a second instance now, and `bootout` would stop the running one.
+ */
+import { readFile, rm } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+import { KeytapError } from '../../errors.js';
+import type { Autostart } from '../platform.js';
+import { writeFileAtomic } from './atomic.js';
+import { failure } from './xdg.js';
+
+export const LAUNCH_AGENT_LABEL = 'org.keytap.keytap';
+
+function xmlEscape(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+export function launchAgentPlist(argv: readonly string[]): string {
+  if (argv.length === 0) throw new KeytapError('USAGE', 'The autostart command is empty.');
+  return `<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<plist version="1.0">
+<dict>
+  <key>Label</key>
+  <string>${LAUNCH_AGENT_LABEL}</string>
+  <key>ProgramArguments</key>
+  <array>
+${argv.map((argument) => `    <string>${xmlEscape(argument)}</string>`).join('\n')}
+  </array>
+  <key>RunAtLoad</key>
+  <true/>
+  <key>KeepAlive</key>
+  <false/>
+  <key>ProcessType</key>
+  <string>Interactive</string>
+</dict>
+</plist>
+`;
+}
+
+export class LaunchAgentAutostart implements Autostart {
+  readonly name = 'LaunchAgent';
+  readonly file: string;
+
+  constructor(home: string = homedir()) {
+    this.file = join(home, 'Library', 'LaunchAgents', `${LAUNCH_AGENT_LABEL}.plist`);
+  }
+
+  async isEnabled(): Promise<boolean> {
+    try {
+      return (await readFile(this.file, 'utf8')).includes(`<string>${LAUNCH_AGENT_LABEL}</string>`);
+    } catch {
+      return false;
+    }
+  }
+
+  async enable(command: readonly string[]): Promise<void> {
+    try {
+      await writeFileAtomic(this.file, launchAgentPlist(command));
+    } catch (error) {
+      throw failure(`Could not write ${this.file}`, error);
+    }
+  }
+
+  async disable(): Promise<void> {
+    try {
+      await rm(this.file, { force: true });
+    } catch (error) {
+      throw failure(`Could not remove ${this.file}`, error);
+    }
+  }
+}
