@@ -2,7 +2,7 @@
  * Global shortcut on Wayland through the XDG desktop portal
  * (`org.freedesktop.portal.GlobalShortcuts`, version 1), the only sanctioned way there: the
  * compositor owns the keyboard, and the user confirms (or changes) the binding in the desktop's own
- * dialog or settings. KDE Plasma 6 and GNOME 48+ implement it; others (wlroots, elementary, older
+ * dialog or settings. KDE Plasma 6 and recent GNOME implement it; others (wlroots, elementary, older
  * GNOME) do not, and then register() rejects UNSUPPORTED with the `keytap code` hint.
  *
  * The portal's request/response pattern: each call takes a `handle_token`, returns the object path
