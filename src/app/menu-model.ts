@@ -1,0 +1,187 @@
+/**
+ * The tray as a pure function of the state and the settings: `buildTrayModel(state, config)`.
+ * Backends only render what comes out, and report clicks by item id; `parseMenuId` turns an id
+ * back into what the click means. Ids are stable across renders (they name keys and accounts,
+ * never positions), so a backend can diff and a click on a menu that was open while the state
+ * changed still means the same account.
+ */
+import type { KeyCredential } from '../device/oath/session.js';
+import type { MenuItem, MenuNode, TrayIconName, TrayModel } from '../tray/model.js';
+import type { AppConfig } from './config.js';
+import type { AppState, KeyState } from './state.js';
+import { accountKeyRef, accountsCount, keyTitle } from './state.js';
+
+export type MenuAction =
+  | { type: 'read'; keyId: string; credentialId: string }
+  | { type: 'retry'; keyId: string }
+  | { type: 'cancel' }
+  | { type: 'default-account'; account: { keyId: string; credentialId: string } | null }
+  | { type: 'toggle'; setting: 'showCodeInNotification' | 'notifications' | 'notifyOnConnect' | 'autostart' }
+  | { type: 'settings' }
+  | { type: 'about' }
+  | { type: 'quit' };
+
+/** Markers after an account's name: words, not emoji, so every tray host and screen reader renders them. */
+export function accountLabel(credential: Pick<KeyCredential, 'id' | 'type' | 'touch'>): string {
+  const marks: string[] = [];
+  if (credential.type === 'HOTP') marks.push('HOTP');
+  if (credential.touch === true) marks.push('touch');
+  return marks.length > 0 ? `${credential.id}  (${marks.join(', ')})` : credential.id;
+}
+
+export function buildTrayModel(state: AppState, config: AppConfig): TrayModel {
+  const menu: MenuNode[] = [];
+  if (state.keys.length === 0) {
+    menu.push({ kind: 'item', id: 'no-key', label: 'No key: plug one in', enabled: false });
+  }
+  for (const key of state.keys) {
+    menu.push(...keySection(state, key));
+    menu.push(separator(`sep:key:${encode(key.id)}`));
+  }
+  if (state.keys.length === 0) menu.push(separator('sep:keys'));
+
+  if (state.pending) {
+    menu.push({ kind: 'item', id: 'cancel', label: `Cancel reading ${state.pending.credentialId}` }, separator('sep:cancel'));
+  }
+
+  menu.push(defaultAccountMenu(state, config));
+  menu.push(toggle('toggle:showCodeInNotification', 'Show code in notification', config.showCodeInNotification, config.notifications));
+  menu.push(toggle('toggle:notifications', 'Notifications', config.notifications));
+  menu.push(toggle('toggle:notifyOnConnect', 'Notify when a key is connected', config.notifyOnConnect, config.notifications));
+  menu.push(toggle('toggle:autostart', 'Start at login', state.autostart === true, state.autostart !== undefined));
+  menu.push(separator('sep:settings'));
+  menu.push({ kind: 'item', id: 'settings', label: 'Settings…' });
+  menu.push({ kind: 'item', id: 'about', label: 'About keytap' });
+  menu.push({ kind: 'item', id: 'quit', label: 'Quit' });
+
+  return { icon: iconFor(state), tooltip: tooltipFor(state), menu };
+}
+
+export function iconFor(state: AppState): TrayIconName {
+  if (state.pending?.phase === 'touch') return 'touch';
+  if (state.keys.some((k) => k.status === 'error') || state.last?.ok === false) return 'error';
+  if (state.keys.length === 0) return 'idle';
+  return 'key';
+}
+
+export function tooltipFor(state: AppState): string {
+  if (state.pending?.phase === 'touch') return `keytap: touch your key (${state.pending.credentialId})`;
+  if (state.pending) return `keytap: reading ${state.pending.credentialId}…`;
+  if (state.last?.ok === false) return `keytap: ${state.last.error.message}`;
+  const broken = state.keys.find((k) => k.status === 'error');
+  if (broken?.error) return `keytap: ${broken.name}: ${broken.error.message}`;
+  if (state.keys.length === 0) return 'keytap: no key';
+  return `keytap: ${state.keys.map((k) => `${k.name}${k.status === 'ready' ? `, ${accountsCount(k.credentials.length)}` : k.status === 'locked' ? ', locked' : ''}`).join('; ')}`;
+}
+
+function keySection(state: AppState, key: KeyState): MenuNode[] {
+  const k = encode(key.id);
+  const nodes: MenuNode[] = [{ kind: 'item', id: `key:${k}`, label: keyTitle(key), enabled: false }];
+  switch (key.status) {
+    case 'loading':
+      nodes.push({ kind: 'item', id: `status:${k}`, label: 'Reading accounts…', enabled: false });
+      break;
+    case 'locked':
+      nodes.push({ kind: 'item', id: `status:${k}`, label: 'Locked with a password: use "keytap code --password" in a terminal', enabled: false });
+      break;
+    case 'error':
+      nodes.push({ kind: 'item', id: `status:${k}`, label: `Cannot read: ${key.error?.message ?? 'unknown error'}`, enabled: false });
+      if (key.error?.hint) nodes.push({ kind: 'item', id: `hint:${k}`, label: key.error.hint, enabled: false });
+      nodes.push({ kind: 'item', id: `retry:${k}`, label: 'Try again' });
+      break;
+    case 'ready':
+      if (key.credentials.length === 0) {
+        nodes.push({ kind: 'item', id: `status:${k}`, label: 'No accounts: add one with "keytap add"', enabled: false });
+      }
+      for (const credential of key.credentials) {
+        const pending = state.pending && state.pending.keyId === key.id && state.pending.credentialId === credential.id ? state.pending : undefined;
+        const suffix = pending ? (pending.phase === 'touch' ? ': touch your key…' : ': reading…') : '';
+        nodes.push({ kind: 'item', id: `code:${k}:${encode(credential.id)}`, label: `${accountLabel(credential)}${suffix}`, enabled: state.pending === undefined });
+      }
+      break;
+  }
+  return nodes;
+}
+
+function defaultAccountMenu(state: AppState, config: AppConfig): MenuItem {
+  const chosen = config.defaultAccount;
+  const children: MenuNode[] = [{ kind: 'item', id: 'default:auto', label: 'The only account (when there is just one)', toggle: 'radio', checked: chosen === null }];
+  let chosenShown = chosen === null;
+  const ready = state.keys.filter((k) => k.status === 'ready' && k.credentials.length > 0);
+  for (const key of ready) {
+    const ref = accountKeyRef(key);
+    for (const credential of key.credentials) {
+      const checked = chosen !== null && chosen.keyId === ref && chosen.credentialId === credential.id;
+      chosenShown ||= checked;
+      children.push({
+        kind: 'item',
+        id: `default:${encode(ref)}:${encode(credential.id)}`,
+        label: ready.length > 1 ? `${credential.id} (${key.name})` : credential.id,
+        toggle: 'radio',
+        checked,
+      });
+    }
+  }
+  if (chosen !== null && !chosenShown) {
+    // Keep the saved choice visible while its key is away, so nobody wonders where it went.
+    children.push({
+      kind: 'item',
+      id: `default:${encode(chosen.keyId)}:${encode(chosen.credentialId)}`,
+      label: `${chosen.credentialId} (key not connected)`,
+      toggle: 'radio',
+      checked: true,
+      enabled: false,
+    });
+  }
+  const shortcut = state.shortcut === 'unavailable' ? 'shortcut unavailable: bind "keytap code"' : config.shortcut;
+  return { kind: 'item', id: 'default', label: `Default account for the shortcut (${shortcut})`, children };
+}
+
+export function parseMenuId(id: string): MenuAction | undefined {
+  const [head, ...rest] = id.split(':');
+  const parts = rest.map(decode);
+  switch (head) {
+    case 'code':
+      return parts.length === 2 && parts[0] && parts[1] ? { type: 'read', keyId: parts[0], credentialId: parts[1] } : undefined;
+    case 'retry':
+      return parts.length === 1 && parts[0] ? { type: 'retry', keyId: parts[0] } : undefined;
+    case 'cancel':
+      return { type: 'cancel' };
+    case 'default':
+      if (parts.length === 1 && parts[0] === 'auto') return { type: 'default-account', account: null };
+      return parts.length === 2 && parts[0] && parts[1] ? { type: 'default-account', account: { keyId: parts[0], credentialId: parts[1] } } : undefined;
+    case 'toggle': {
+      const setting = parts[0];
+      return setting === 'showCodeInNotification' || setting === 'notifications' || setting === 'notifyOnConnect' || setting === 'autostart'
+        ? { type: 'toggle', setting }
+        : undefined;
+    }
+    case 'settings':
+    case 'about':
+    case 'quit':
+      return { type: head };
+    default:
+      return undefined;
+  }
+}
+
+/** Key ids are paths and credential ids contain ':' and '/': percent-encode them inside an id. */
+function encode(part: string): string {
+  return encodeURIComponent(part);
+}
+
+function decode(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return '';
+  }
+}
+
+function toggle(id: string, label: string, checked: boolean, enabled = true): MenuItem {
+  return { kind: 'item', id, label, toggle: 'checkmark', checked, enabled };
+}
+
+function separator(id: string): MenuNode {
+  return { kind: 'separator', id };
+}

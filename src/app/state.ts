@@ -1,0 +1,435 @@
+/**
+ * The resident process as a pure state machine: `reduce(state, event, settings)` returns the next
+ * state and the effects the controller must run (open a key and read, copy, show a toast, cancel).
+ * No I/O, no clock, no timers here: events carry the time, effects name the timers. The code a key
+ * returns passes through the `done` and `copy` effects only; it is never kept in the state, so
+ * logging or rendering the state cannot leak it.
+ */
+import type { KeyCredential, OathCode } from '../device/oath/session.js';
+import type { ErrorCode } from '../errors.js';
+import type { Notification } from '../notify/types.js';
+
+export type KeyStatus = 'loading' | 'ready' | 'locked' | 'error';
+export type KeySourceKind = 'hid' | 'virtual' | 'pcsc';
+
+/** An error as the state keeps it: what happened and what to do. */
+export interface StateError {
+  code: ErrorCode;
+  message: string;
+  hint?: string | undefined;
+}
+
+export interface KeyState {
+  /** The discovery id (HID path, `virtual:<id>`): what `removed` refers to. */
+  id: string;
+  name: string;
+  /** From SELECT, once the key was opened. */
+  serial?: string | undefined;
+  kind: KeySourceKind;
+  status: KeyStatus;
+  /** For `locked` and `error`: what happened and what to do. */
+  error?: StateError | undefined;
+  credentials: KeyCredential[];
+}
+
+export type ReadSource = 'menu' | 'shortcut' | 'ipc';
+export type ReadPhase = 'reading' | 'touch' | 'copying';
+
+export interface PendingRead {
+  requestId: number;
+  keyId: string;
+  credentialId: string;
+  source: ReadSource;
+  phase: ReadPhase;
+  /** Seconds since the epoch the code is computed for. */
+  time: number;
+  /** Set once read: the validity window of the code (not the code). */
+  validTo?: number | undefined;
+}
+
+export type ReadResult =
+  | { ok: true; keyId: string; credentialId: string; at: number; validTo?: number | undefined }
+  | { ok: false; keyId: string; credentialId: string; at: number; error: StateError };
+
+export type ShortcutStatus = 'off' | 'registered' | 'unavailable';
+
+export interface AppState {
+  keys: KeyState[];
+  pending?: PendingRead | undefined;
+  last?: ReadResult | undefined;
+  /** Facts the menu shows that come from the platform. */
+  autostart?: boolean | undefined;
+  shortcut: ShortcutStatus;
+  /** The tray host went away (only toasts and IPC reach the user then). */
+  trayHost: 'shown' | 'no-host' | 'unknown';
+}
+
+export const INITIAL_STATE: AppState = Object.freeze({ keys: [], shortcut: 'off', trayHost: 'unknown' });
+
+/** The part of the configuration the state machine reads. */
+export interface StateSettings {
+  notifications: boolean;
+  notifyOnConnect: boolean;
+  showCodeInNotification: boolean;
+  touchTimeoutSeconds: number;
+  clipboardClearSeconds: number;
+}
+
+export interface KeyInfo {
+  id: string;
+  name: string;
+  kind: KeySourceKind;
+  serial?: string | undefined;
+}
+
+export type AppEvent =
+  | { type: 'key-added'; key: KeyInfo }
+  | { type: 'key-loaded'; keyId: string; serial?: string | undefined; locked: boolean; credentials: KeyCredential[]; quiet?: boolean | undefined }
+  | { type: 'key-failed'; keyId: string; error: StateError }
+  | { type: 'key-removed'; keyId: string; now: number }
+  | { type: 'key-retry'; keyId: string }
+  | { type: 'read-requested'; requestId: number; keyId: string; credentialId: string; source: ReadSource; now: number }
+  | { type: 'touch-needed'; requestId: number }
+  | { type: 'touch-timed-out'; requestId: number; now: number }
+  | { type: 'read-succeeded'; requestId: number; code: OathCode; now: number }
+  | { type: 'read-failed'; requestId: number; error: StateError; now: number }
+  | { type: 'read-cancelled'; requestId: number; reason: StateError; now: number }
+  /** `code` travels back only so the toast can show it when the user turned that on; it is not kept. */
+  | { type: 'copy-finished'; requestId: number; now: number; error?: StateError | undefined; code?: string | undefined }
+  | { type: 'autostart-changed'; enabled: boolean | undefined }
+  | { type: 'shortcut-changed'; status: ShortcutStatus }
+  | { type: 'tray-host'; status: 'shown' | 'no-host' };
+
+/** Toasts are kept in slots: a new toast in a slot replaces the one shown there. */
+export type ToastSlot = 'read' | 'key' | 'app';
+
+export type Effect =
+  /** Open the key, LIST its credentials, close it; answer with key-loaded or key-failed. */
+  | { type: 'load'; keyId: string }
+  /** Open the key, CALCULATE for `time`, close it; answer with touch-needed, read-succeeded/failed. */
+  | { type: 'read'; requestId: number; keyId: string; credential: KeyCredential; time: number }
+  /** Abort the read in flight with this reason. */
+  | { type: 'cancel'; requestId: number; reason: StateError }
+  /** Fire touch-timed-out for this request after `ms`, unless the read ends first. */
+  | { type: 'touch-timer'; requestId: number; ms: number }
+  /** Copy (marked sensitive) and have it cleared after `clearAfterSeconds` (0: never) if unchanged; answer with copy-finished. */
+  | { type: 'copy'; requestId: number; text: string; clearAfterSeconds: number }
+  /** The request is over: answer whoever asked (an IPC client). */
+  | { type: 'done'; requestId: number; result: { ok: true; credentialId: string; code: OathCode } | { ok: false; error: StateError } }
+  | { type: 'notify'; slot: ToastSlot; notification: Notification }
+  | { type: 'close-toast'; slot: ToastSlot }
+  /** A line for the log (never a code). */
+  | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string };
+
+export interface Transition {
+  state: AppState;
+  effects: Effect[];
+}
+
+/** Less than this many seconds left in the period: read the next period's code instead. */
+export const NEXT_PERIOD_THRESHOLD_SECONDS = 5;
+
+/**
+ * The time to compute a TOTP code for: now, or the start of the next period when less than 5 s of
+ * this one remain (a code that expires while being typed is useless). HOTP has no period.
+ */
+export function readTime(credential: Pick<KeyCredential, 'type' | 'period'>, now: number): number {
+  if (credential.type !== 'TOTP') return now;
+  const remaining = credential.period - (now % credential.period);
+  return remaining < NEXT_PERIOD_THRESHOLD_SECONDS ? now + remaining : now;
+}
+
+/** The key reference saved with a default account: the serial survives re-plugging, a HID path does not. */
+export function accountKeyRef(key: Pick<KeyState, 'id' | 'serial'>): string {
+  return key.serial ?? key.id;
+}
+
+export function findKey(state: AppState, keyId: string): KeyState | undefined {
+  return state.keys.find((k) => k.id === keyId);
+}
+
+export function reduce(state: AppState, event: AppEvent, settings: StateSettings): Transition {
+  switch (event.type) {
+    case 'key-added': {
+      const key: KeyState = { id: event.key.id, name: event.key.name, kind: event.key.kind, serial: event.key.serial, status: 'loading', credentials: [] };
+      const keys = [...state.keys.filter((k) => k.id !== key.id), key];
+      // A failed result belongs to the situation before this key came.
+      const last = state.last?.ok === false ? undefined : state.last;
+      return { state: { ...state, keys, last }, effects: [{ type: 'load', keyId: key.id }] };
+    }
+
+    case 'key-retry': {
+      const key = findKey(state, event.keyId);
+      if (!key || key.status === 'loading') return unchanged(state);
+      return { state: updateKey(state, event.keyId, { status: 'loading', error: undefined }), effects: [{ type: 'load', keyId: event.keyId }] };
+    }
+
+    case 'key-loaded': {
+      const key = findKey(state, event.keyId);
+      if (!key) return unchanged(state); // unplugged while it was being listed
+      const serial = event.serial ?? key.serial;
+      if (event.locked) {
+        const error: StateError = {
+          code: 'AUTH_REQUIRED',
+          message: `The OATH application on ${key.name} is password-protected.`,
+          hint: 'The tray cannot unlock it yet: use "keytap code --password …" (or KEYTAP_PASSWORD) from a terminal.',
+        };
+        return {
+          state: updateKey(state, key.id, { status: 'locked', serial, credentials: [], error }),
+          effects: [...toast(settings, 'key', { title: `${key.name} is locked`, body: error.hint ?? error.message }), log('warn', `${key.name}: ${error.message} ${error.hint ?? ''}`)],
+        };
+      }
+      const wasReady = key.status === 'ready';
+      const next = updateKey(state, key.id, { status: 'ready', serial, credentials: event.credentials, error: undefined });
+      const effects: Effect[] = [];
+      if (!wasReady && !event.quiet && settings.notifyOnConnect) {
+        effects.push(...toast(settings, 'key', { title: `${keyTitle({ ...key, serial })} connected`, body: accountsCount(event.credentials.length), urgency: 'low' }));
+      }
+      return { state: next, effects };
+    }
+
+    case 'key-failed': {
+      const key = findKey(state, event.keyId);
+      if (!key) return unchanged(state);
+      return {
+        state: updateKey(state, key.id, { status: 'error', error: event.error }),
+        effects: [
+          ...toast(settings, 'key', { title: `${key.name}: ${event.error.message}`, body: event.error.hint ?? '', urgency: 'normal' }),
+          log('error', `${key.name}: ${describe(event.error)}`),
+        ],
+      };
+    }
+
+    case 'key-removed': {
+      const key = findKey(state, event.keyId);
+      if (!key) return unchanged(state);
+      const keys = state.keys.filter((k) => k.id !== event.keyId);
+      const pending = state.pending;
+      const last = state.last && state.last.keyId === event.keyId && !state.last.ok ? undefined : state.last;
+      if (!pending || pending.keyId !== event.keyId || pending.phase === 'copying') {
+        return { state: { ...state, keys, last }, effects: [] };
+      }
+      const reason: StateError = {
+        code: 'KEY_REMOVED',
+        message: `${key.name} was removed while reading ${pending.credentialId}.`,
+        hint: 'Plug it in again and choose the account once more.',
+      };
+      return finishWithError({ ...state, keys, last }, pending, reason, event.now, settings, true);
+    }
+
+    case 'read-requested': {
+      if (state.pending) {
+        // One read at a time: a key waits for one touch, and a second click would only queue a
+        // second touch prompt for a code nobody asked for twice.
+        const error: StateError = {
+          code: 'BUSY',
+          message: `Already reading ${state.pending.credentialId}.`,
+          hint: state.pending.phase === 'touch' ? 'Touch your key to finish that one first.' : 'Wait a moment and try again.',
+        };
+        return { state, effects: [{ type: 'done', requestId: event.requestId, result: { ok: false, error } }] };
+      }
+      const key = findKey(state, event.keyId);
+      const credential = key?.credentials.find((c) => c.id === event.credentialId);
+      if (!key || key.status !== 'ready' || !credential) {
+        const error: StateError = key
+          ? key.status === 'ready'
+            ? { code: 'NOT_FOUND', message: `${key.name} has no account ${event.credentialId} (any more).`, hint: 'The menu shows the accounts now on the key.' }
+            : (key.error ?? { code: 'NO_KEY', message: `${key.name} is not ready yet.`, hint: 'Wait a moment and try again.' })
+          : { code: 'NO_KEY', message: 'That key is not connected.', hint: 'Plug it in and try again.' };
+        return {
+          state,
+          effects: [
+            { type: 'done', requestId: event.requestId, result: { ok: false, error } },
+            ...toast(settings, 'read', { title: error.message, body: error.hint ?? '' }),
+            ...(key && key.status === 'ready' ? [{ type: 'load', keyId: key.id } as Effect] : []),
+          ],
+        };
+      }
+      const time = readTime(credential, event.now);
+      const pending: PendingRead = { requestId: event.requestId, keyId: key.id, credentialId: credential.id, source: event.source, phase: 'reading', time };
+      const effects: Effect[] = [];
+      // A credential known to need touch gets its prompt at once; the session confirms with touch-needed.
+      if (credential.touch === true) {
+        pending.phase = 'touch';
+        effects.push(...touchPrompt(settings, key, credential.id), { type: 'touch-timer', requestId: pending.requestId, ms: settings.touchTimeoutSeconds * 1000 });
+      }
+      effects.unshift({ type: 'read', requestId: pending.requestId, keyId: key.id, credential, time });
+      return { state: { ...state, pending, last: undefined }, effects };
+    }
+
+    case 'touch-needed': {
+      const pending = state.pending;
+      if (!pending || pending.requestId !== event.requestId || pending.phase !== 'reading') return unchanged(state);
+      const key = findKey(state, pending.keyId);
+      return {
+        state: { ...state, pending: { ...pending, phase: 'touch' } },
+        effects: [
+          ...touchPrompt(settings, key, pending.credentialId),
+          { type: 'touch-timer', requestId: pending.requestId, ms: settings.touchTimeoutSeconds * 1000 },
+        ],
+      };
+    }
+
+    case 'touch-timed-out': {
+      const pending = state.pending;
+      if (!pending || pending.requestId !== event.requestId || pending.phase !== 'touch') return unchanged(state);
+      const reason: StateError = {
+        code: 'TOUCH_TIMEOUT',
+        message: `No touch within ${settings.touchTimeoutSeconds} s; ${pending.credentialId} was not read.`,
+        hint: 'Choose the account again and touch the key when it blinks.',
+      };
+      return finishWithError(state, pending, reason, event.now, settings, true);
+    }
+
+    case 'read-succeeded': {
+      const pending = state.pending;
+      if (!pending || pending.requestId !== event.requestId || pending.phase === 'copying') return unchanged(state);
+      return {
+        state: { ...state, pending: { ...pending, phase: 'copying', validTo: event.code.validTo } },
+        effects: [
+          { type: 'done', requestId: pending.requestId, result: { ok: true, credentialId: pending.credentialId, code: event.code } },
+          { type: 'copy', requestId: pending.requestId, text: event.code.code, clearAfterSeconds: settings.clipboardClearSeconds },
+        ],
+      };
+    }
+
+    case 'copy-finished': {
+      const pending = state.pending;
+      if (!pending || pending.requestId !== event.requestId || pending.phase !== 'copying') return unchanged(state);
+      const key = findKey(state, pending.keyId);
+      if (event.error) {
+        const last: ReadResult = { ok: false, keyId: pending.keyId, credentialId: pending.credentialId, at: event.now, error: event.error };
+        return {
+          state: { ...state, pending: undefined, last },
+          effects: [
+            ...toast(settings, 'read', { title: `Could not copy the code of ${pending.credentialId}`, body: joinLines(event.error.message, event.error.hint), urgency: 'normal' }),
+            log('error', `copying the code of ${pending.credentialId} failed: ${describe(event.error)}`),
+          ],
+        };
+      }
+      const last: ReadResult = { ok: true, keyId: pending.keyId, credentialId: pending.credentialId, at: event.now, validTo: pending.validTo };
+      const validFor = pending.validTo === undefined ? undefined : Math.max(0, Math.floor(pending.validTo - event.now));
+      const clearing = settings.clipboardClearSeconds > 0 ? `The clipboard is cleared in ${settings.clipboardClearSeconds} s.` : undefined;
+      return {
+        state: { ...state, pending: undefined, last },
+        effects: toast(settings, 'read', {
+          title: validFor === undefined ? 'Code copied' : `Code copied, valid for ${validFor} s`,
+          body: joinLines(
+            settings.showCodeInNotification && event.code !== undefined ? `Code: ${groupCode(event.code)}` : undefined,
+            key ? `${pending.credentialId} (${key.name})` : pending.credentialId,
+            clearing,
+          ),
+          urgency: 'low',
+          timeoutMs: 5_000,
+        }),
+      };
+    }
+
+    case 'read-failed': {
+      const pending = state.pending;
+      if (!pending || pending.requestId !== event.requestId || pending.phase === 'copying') return unchanged(state);
+      const key = findKey(state, pending.keyId);
+      const error = explainReadError(event.error, key?.name ?? 'the key', pending.credentialId, settings);
+      const next = finishWithError(state, pending, error, event.now, settings, false);
+      // A credential that is gone from the key: re-list, so the menu shows what is there now.
+      if (error.code === 'NOT_FOUND' && key) next.effects.push({ type: 'load', keyId: key.id });
+      return next;
+    }
+
+    case 'read-cancelled': {
+      const pending = state.pending;
+      if (!pending || pending.requestId !== event.requestId || pending.phase === 'copying') return unchanged(state);
+      return finishWithError(state, pending, event.reason, event.now, settings, true);
+    }
+
+    case 'autostart-changed':
+      return { state: { ...state, autostart: event.enabled }, effects: [] };
+    case 'shortcut-changed':
+      return { state: { ...state, shortcut: event.status }, effects: [] };
+    case 'tray-host':
+      return { state: { ...state, trayHost: event.status }, effects: [] };
+  }
+}
+
+/** A code as a toast shows it, when the user asked for that: "123 456", "1234 5678". */
+export function groupCode(code: string): string {
+  return code.length === 6 || code.length === 8 ? `${code.slice(0, code.length / 2)} ${code.slice(code.length / 2)}` : code;
+}
+
+/** "Nitrokey 3 (1234ABCD)". */
+export function keyTitle(key: Pick<KeyState, 'name' | 'serial'>): string {
+  return key.serial ? `${key.name} (${key.serial})` : key.name;
+}
+
+export function accountsCount(n: number): string {
+  return n === 1 ? '1 account' : `${n} accounts`;
+}
+
+function finishWithError(state: AppState, pending: PendingRead, error: StateError, now: number, settings: StateSettings, cancel: boolean): Transition {
+  const last: ReadResult = { ok: false, keyId: pending.keyId, credentialId: pending.credentialId, at: now, error };
+  const effects: Effect[] = [];
+  if (cancel) effects.push({ type: 'cancel', requestId: pending.requestId, reason: error });
+  effects.push(
+    { type: 'done', requestId: pending.requestId, result: { ok: false, error } },
+    ...toast(settings, 'read', { title: error.message, body: error.hint ?? '', urgency: 'normal' }),
+    log(error.code === 'CANCELLED' ? 'info' : 'warn', `reading ${pending.credentialId}: ${describe(error)}`),
+  );
+  // The toast replaces the touch prompt; with toasts off, the prompt was never shown.
+  return { state: { ...state, pending: undefined, last }, effects };
+}
+
+/** Turns what the device layer said into words for a toast, per error code. */
+export function explainReadError(error: StateError, keyName: string, credentialId: string, settings: Pick<StateSettings, 'touchTimeoutSeconds'>): StateError {
+  switch (error.code) {
+    case 'TOUCH_TIMEOUT':
+      return { code: error.code, message: `No touch in time; ${credentialId} was not read.`, hint: 'Choose the account again and touch the key when it blinks.' };
+    case 'KEY_REMOVED':
+      return { code: error.code, message: `${keyName} was removed while reading ${credentialId}.`, hint: 'Plug it in again and choose the account once more.' };
+    case 'BUSY':
+      return { code: error.code, message: `${keyName} is busy with another program.`, hint: error.hint ?? 'Close the other program (a browser asking for the key, another authenticator) and try again.' };
+    case 'PERMISSION_DENIED':
+      return { code: error.code, message: `No permission to open ${keyName}.`, hint: error.hint ?? 'Install the udev rules ("keytap doctor" shows how) and plug the key in again.' };
+    case 'AUTH_REQUIRED':
+      return { code: error.code, message: error.message, hint: error.hint ?? 'Use "keytap code --password" from a terminal.' };
+    case 'CANCELLED':
+      return { code: error.code, message: `Reading ${credentialId} was cancelled.`, hint: error.hint };
+    case 'TIMEOUT':
+      return { code: error.code, message: `${keyName} did not answer.`, hint: error.hint ?? `Unplug it, plug it in again, and try again (touch timeout: ${settings.touchTimeoutSeconds} s).` };
+    default:
+      return error;
+  }
+}
+
+function touchPrompt(settings: StateSettings, key: KeyState | undefined, credentialId: string): Effect[] {
+  return toast(settings, 'read', {
+    title: 'Touch your key',
+    body: key ? `${credentialId} on ${key.name}` : credentialId,
+    urgency: 'critical',
+    timeoutMs: settings.touchTimeoutSeconds * 1000,
+  });
+}
+
+function toast(settings: StateSettings, slot: ToastSlot, notification: Notification): Effect[] {
+  if (!settings.notifications) return [];
+  return [{ type: 'notify', slot, notification }];
+}
+
+function log(level: 'info' | 'warn' | 'error', message: string): Effect {
+  return { type: 'log', level, message };
+}
+
+function describe(error: StateError): string {
+  return `${error.code}: ${error.message}${error.hint ? ` — ${error.hint}` : ''}`;
+}
+
+function joinLines(...lines: (string | undefined)[]): string {
+  return lines.filter((l): l is string => l !== undefined && l !== '').join('\n');
+}
+
+function updateKey(state: AppState, keyId: string, patch: Partial<KeyState>): AppState {
+  return { ...state, keys: state.keys.map((k) => (k.id === keyId ? { ...k, ...patch } : k)) };
+}
+
+function unchanged(state: AppState): Transition {
+  return { state, effects: [] };
+}

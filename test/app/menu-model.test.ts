@@ -1,0 +1,195 @@
+import { describe, expect, it } from 'vitest';
+import { accountLabel, buildTrayModel, iconFor, parseMenuId, tooltipFor } from '../../src/app/menu-model.js';
+import type { AppState } from '../../src/app/state.js';
+import { INITIAL_STATE } from '../../src/app/state.js';
+import type { MenuItem, MenuNode } from '../../src/tray/model.js';
+import { CONFIG, HOTP, TOTP, TOUCH, added, loaded, readyState, run } from './fixtures.js';
+
+const NOW = 1_700_000_000;
+
+function flat(nodes: MenuNode[]): MenuNode[] {
+  return nodes.flatMap((n) => [n, ...(n.kind === 'item' && n.children ? flat(n.children) : [])]);
+}
+
+function item(nodes: MenuNode[], id: string): MenuItem {
+  const found = flat(nodes).find((n) => n.id === id);
+  if (!found || found.kind !== 'item') throw new Error(`no item ${id} in ${flat(nodes).map((n) => n.id).join(' ')}`);
+  return found;
+}
+
+function labels(nodes: MenuNode[]): string[] {
+  return nodes.map((n) => (n.kind === 'item' ? n.label : '---'));
+}
+
+function pendingState(credentialId: string): AppState {
+  return run([{ type: 'read-requested', requestId: 1, keyId: 'k1', credentialId, source: 'menu', now: NOW }], undefined, readyState()).state;
+}
+
+describe('the menu in every state', () => {
+  it('no key: a disabled hint, then the fixed items; icon idle', () => {
+    const model = buildTrayModel(INITIAL_STATE, CONFIG);
+    expect(model.icon).toBe('idle');
+    expect(model.tooltip).toBe('keytap: no key');
+    expect(labels(model.menu)).toEqual([
+      'No key: plug one in',
+      '---',
+      'Default account for the shortcut (Ctrl+Alt+K)',
+      'Show code in notification',
+      'Notifications',
+      'Notify when a key is connected',
+      'Start at login',
+      '---',
+      'Settings…',
+      'About keytap',
+      'Quit',
+    ]);
+    expect(item(model.menu, 'no-key').enabled).toBe(false);
+  });
+
+  it('loading key: its header and "Reading accounts…"', () => {
+    const model = buildTrayModel(run([added('/dev/hidraw3')]).state, CONFIG);
+    expect(labels(model.menu).slice(0, 3)).toEqual(['Nitrokey 3', 'Reading accounts…', '---']);
+    expect(item(model.menu, 'key:%2Fdev%2Fhidraw3').enabled).toBe(false);
+    expect(model.icon).toBe('key');
+  });
+
+  it('ready key: header "name (serial)", accounts with touch/HOTP markers, clickable', () => {
+    const model = buildTrayModel(readyState(), CONFIG);
+    expect(labels(model.menu).slice(0, 5)).toEqual(['Nitrokey 3 (1234ABCD)', 'Demo:alice', 'GitHub:alice  (touch)', 'VPN:alice  (HOTP)', '---']);
+    const github = item(model.menu, 'code:k1:GitHub%3Aalice');
+    expect(github.enabled).toBe(true);
+    expect(parseMenuId(github.id)).toEqual({ type: 'read', keyId: 'k1', credentialId: 'GitHub:alice' });
+    expect(model.icon).toBe('key');
+    expect(model.tooltip).toBe('keytap: Nitrokey 3, 3 accounts');
+  });
+
+  it('markers combine, and words render everywhere', () => {
+    expect(accountLabel({ id: 'X', type: 'HOTP', touch: true })).toBe('X  (HOTP, touch)');
+    expect(accountLabel({ id: 'X', type: 'TOTP', touch: undefined })).toBe('X');
+  });
+
+  it('ready key without accounts says how to add one', () => {
+    const model = buildTrayModel(readyState([]), CONFIG);
+    expect(labels(model.menu)[1]).toBe('No accounts: add one with "keytap add"');
+  });
+
+  it('locked key: what to do', () => {
+    const state = run([added('k1'), { type: 'key-loaded', keyId: 'k1', locked: true, credentials: [] }]).state;
+    const model = buildTrayModel(state, CONFIG);
+    expect(labels(model.menu)[1]).toContain('keytap code --password');
+    expect(model.tooltip).toBe('keytap: Nitrokey 3, locked');
+  });
+
+  it('key in error: message, hint, "Try again"; icon error', () => {
+    const state = run([added('k1'), { type: 'key-failed', keyId: 'k1', error: { code: 'PERMISSION_DENIED', message: 'No access to /dev/hidraw3.', hint: 'Install the udev rules.' } }]).state;
+    const model = buildTrayModel(state, CONFIG);
+    expect(labels(model.menu).slice(0, 4)).toEqual(['Nitrokey 3', 'Cannot read: No access to /dev/hidraw3.', 'Install the udev rules.', 'Try again']);
+    expect(parseMenuId('retry:k1')).toEqual({ type: 'retry', keyId: 'k1' });
+    expect(model.icon).toBe('error');
+    expect(model.tooltip).toBe('keytap: Nitrokey 3: No access to /dev/hidraw3.');
+  });
+
+  it('touch pending: the account says so, others are disabled, a Cancel item; icon touch', () => {
+    const model = buildTrayModel(pendingState(TOUCH.id), CONFIG);
+    expect(model.icon).toBe('touch');
+    expect(model.tooltip).toBe('keytap: touch your key (GitHub:alice)');
+    expect(item(model.menu, 'code:k1:GitHub%3Aalice').label).toBe('GitHub:alice  (touch): touch your key…');
+    expect(item(model.menu, 'code:k1:Demo%3Aalice').enabled).toBe(false);
+    expect(item(model.menu, 'cancel').label).toBe('Cancel reading GitHub:alice');
+    expect(parseMenuId('cancel')).toEqual({ type: 'cancel' });
+  });
+
+  it('reading (no touch yet): icon key, "reading…"', () => {
+    const model = buildTrayModel(pendingState(TOTP.id), CONFIG);
+    expect(model.icon).toBe('key');
+    expect(item(model.menu, 'code:k1:Demo%3Aalice').label).toBe('Demo:alice: reading…');
+    expect(model.tooltip).toBe('keytap: reading Demo:alice…');
+  });
+
+  it('after a failed read: icon error and the reason in the tooltip, until the next read', () => {
+    const state = run([{ type: 'touch-timed-out', requestId: 1, now: NOW + 30 }], undefined, pendingState(TOUCH.id)).state;
+    expect(iconFor(state)).toBe('error');
+    expect(tooltipFor(state)).toContain('No touch within 30 s');
+    const next = run([{ type: 'read-requested', requestId: 2, keyId: 'k1', credentialId: TOTP.id, source: 'menu', now: NOW }], undefined, state).state;
+    expect(iconFor(next)).toBe('key');
+  });
+
+  it('two keys: a section each, in order, with separators', () => {
+    const state = run([added('k1'), added('virtual:vk-1', 'virtual key b.json', 'virtual'), loaded('k1', [TOTP], 'AAAA0001'), loaded('virtual:vk-1', [HOTP], 'BBBB0002')]).state;
+    const model = buildTrayModel(state, CONFIG);
+    expect(labels(model.menu).slice(0, 6)).toEqual(['Nitrokey 3 (AAAA0001)', 'Demo:alice', '---', 'virtual key b.json (BBBB0002)', 'VPN:alice  (HOTP)', '---']);
+    expect(item(model.menu, 'code:virtual%3Avk-1:VPN%3Aalice')).toBeTruthy();
+    // the default-account submenu names the key when there are several
+    const defaults = item(model.menu, 'default').children!;
+    expect(labels(defaults)).toEqual(['The only account (when there is just one)', 'Demo:alice (Nitrokey 3)', 'VPN:alice (virtual key b.json)']);
+  });
+});
+
+describe('settings in the menu', () => {
+  it('default account: radio items keyed by serial, "auto" checked by default', () => {
+    const model = buildTrayModel(readyState(), CONFIG);
+    const defaults = item(model.menu, 'default').children!;
+    expect(defaults.map((n) => (n.kind === 'item' ? [n.id, n.toggle, n.checked] : []))).toEqual([
+      ['default:auto', 'radio', true],
+      ['default:1234ABCD:Demo%3Aalice', 'radio', false],
+      ['default:1234ABCD:GitHub%3Aalice', 'radio', false],
+      ['default:1234ABCD:VPN%3Aalice', 'radio', false],
+    ]);
+    expect(parseMenuId('default:auto')).toEqual({ type: 'default-account', account: null });
+    expect(parseMenuId('default:1234ABCD:GitHub%3Aalice')).toEqual({ type: 'default-account', account: { keyId: '1234ABCD', credentialId: 'GitHub:alice' } });
+  });
+
+  it('the chosen default is checked; when its key is away it stays visible, disabled', () => {
+    const chosen = { ...CONFIG, defaultAccount: { keyId: '1234ABCD', credentialId: 'GitHub:alice' } };
+    const here = item(buildTrayModel(readyState(), chosen).menu, 'default:1234ABCD:GitHub%3Aalice');
+    expect(here.checked).toBe(true);
+    const away = item(buildTrayModel(INITIAL_STATE, chosen).menu, 'default:1234ABCD:GitHub%3Aalice');
+    expect(away).toMatchObject({ checked: true, enabled: false, label: 'GitHub:alice (key not connected)' });
+    expect(item(buildTrayModel(INITIAL_STATE, chosen).menu, 'default:auto').checked).toBe(false);
+  });
+
+  it('toggles reflect the config; "Show code" is greyed with toasts off; autostart greyed while unknown', () => {
+    const model = buildTrayModel(INITIAL_STATE, { ...CONFIG, notifications: false, showCodeInNotification: true });
+    expect(item(model.menu, 'toggle:notifications')).toMatchObject({ toggle: 'checkmark', checked: false, enabled: true });
+    expect(item(model.menu, 'toggle:showCodeInNotification')).toMatchObject({ checked: true, enabled: false });
+    expect(item(model.menu, 'toggle:autostart')).toMatchObject({ checked: false, enabled: false });
+    const known = run([{ type: 'autostart-changed', enabled: true }]).state;
+    expect(item(buildTrayModel(known, CONFIG).menu, 'toggle:autostart')).toMatchObject({ checked: true, enabled: true });
+    for (const setting of ['showCodeInNotification', 'notifications', 'notifyOnConnect', 'autostart']) {
+      expect(parseMenuId(`toggle:${setting}`)).toEqual({ type: 'toggle', setting });
+    }
+  });
+
+  it('an unavailable shortcut says to bind "keytap code"', () => {
+    const state = run([{ type: 'shortcut-changed', status: 'unavailable' }]).state;
+    expect(item(buildTrayModel(state, CONFIG).menu, 'default').label).toBe('Default account for the shortcut (shortcut unavailable: bind "keytap code")');
+  });
+
+  it('Settings, About, Quit parse; unknown and malformed ids do not', () => {
+    expect(parseMenuId('settings')).toEqual({ type: 'settings' });
+    expect(parseMenuId('about')).toEqual({ type: 'about' });
+    expect(parseMenuId('quit')).toEqual({ type: 'quit' });
+    for (const bad of ['', 'nope', 'code:k1', 'code::x', 'retry:', 'toggle:shortcut', 'default:a', 'key:k1', 'code:%E0%A4%A:x']) {
+      expect(parseMenuId(bad), bad).toBeUndefined();
+    }
+  });
+});
+
+describe('stable ids', () => {
+  it('ids do not depend on order or state, and are unique', () => {
+    const a = buildTrayModel(readyState([TOTP, TOUCH, HOTP]), CONFIG);
+    const b = buildTrayModel(readyState([HOTP, TOTP, TOUCH]), CONFIG);
+    const ids = (m: typeof a) => flat(m.menu).map((n) => n.id);
+    expect(new Set(ids(a))).toEqual(new Set(ids(b)));
+    expect(new Set(ids(a)).size).toBe(ids(a).length);
+    const pending = buildTrayModel(pendingState(TOUCH.id), CONFIG);
+    expect(ids(pending).filter((id) => id.startsWith('code:'))).toEqual(ids(a).filter((id) => id.startsWith('code:')));
+  });
+
+  it('key ids and account ids with ":" and "/" round-trip', () => {
+    const odd = { ...TOTP, id: '60/Weird:name:with/colons' };
+    const state = readyState([odd], '\\\\?\\hid#vid_20a0:pid');
+    const code = flat(buildTrayModel(state, CONFIG).menu).find((n) => n.id.startsWith('code:'))!;
+    expect(parseMenuId(code.id)).toEqual({ type: 'read', keyId: '\\\\?\\hid#vid_20a0:pid', credentialId: '60/Weird:name:with/colons' });
+  });
+});

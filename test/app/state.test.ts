@@ -1,0 +1,330 @@
+import { describe, expect, it } from 'vitest';
+import type { AppEvent, Effect } from '../../src/app/state.js';
+import { INITIAL_STATE, NEXT_PERIOD_THRESHOLD_SECONDS, accountKeyRef, explainReadError, groupCode, readTime, reduce } from '../../src/app/state.js';
+import { BANK60, HOTP, SETTINGS, TOTP, TOUCH, added, loaded, readyState, run } from './fixtures.js';
+
+const NOW = 1_700_000_010; // 10 s into a 30 s period (1_700_000_010 % 30 = 0 + 10)
+
+function types(effects: Effect[]): string[] {
+  return effects.map((e) => e.type);
+}
+
+function toasts(effects: Effect[]): string[] {
+  return effects.flatMap((e) => (e.type === 'notify' ? [e.notification.title] : []));
+}
+
+function read(requestId: number, credentialId = TOTP.id, keyId = 'k1', now = NOW): AppEvent {
+  return { type: 'read-requested', requestId, keyId, credentialId, source: 'menu', now };
+}
+
+describe('keys', () => {
+  it('a key added is loading and asks to be listed; loaded, it is ready with a connect toast', () => {
+    const a = reduce(INITIAL_STATE, added('k1'), SETTINGS);
+    expect(a.state.keys).toEqual([{ id: 'k1', name: 'Nitrokey 3', kind: 'hid', serial: undefined, status: 'loading', credentials: [] }]);
+    expect(a.effects).toEqual([{ type: 'load', keyId: 'k1' }]);
+    const b = reduce(a.state, loaded('k1', [TOTP, TOUCH], '1234ABCD'), SETTINGS);
+    expect(b.state.keys[0]).toMatchObject({ status: 'ready', serial: '1234ABCD', credentials: [TOTP, TOUCH] });
+    expect(toasts(b.effects)).toEqual(['Nitrokey 3 (1234ABCD) connected']);
+    expect(b.effects[0]).toMatchObject({ type: 'notify', slot: 'key', notification: { body: '2 accounts' } });
+  });
+
+  it('the connect toast can be turned off, and all toasts with it', () => {
+    expect(toasts(run([added('k1'), loaded('k1', [TOTP])], { ...SETTINGS, notifyOnConnect: false }).effects)).toEqual([]);
+    expect(toasts(run([added('k1'), loaded('k1', [TOTP])], { ...SETTINGS, notifications: false }).effects)).toEqual([]);
+    expect(run([added('k1'), loaded('k1', [TOTP])]).effects.find((e) => e.type === 'notify')).toMatchObject({ notification: { body: '1 account' } });
+  });
+
+  it('a quiet re-list (IPC refresh) of a ready key gives no second connect toast', () => {
+    const state = readyState();
+    const t = reduce(state, { type: 'key-loaded', keyId: 'k1', locked: false, credentials: [TOTP], quiet: true }, SETTINGS);
+    expect(t.effects).toEqual([]);
+    expect(t.state.keys[0]!.credentials).toEqual([TOTP]);
+  });
+
+  it('a locked key says what to do and lists nothing', () => {
+    const { state, effects } = run([added('k1'), { type: 'key-loaded', keyId: 'k1', locked: true, credentials: [] }]);
+    expect(state.keys[0]).toMatchObject({ status: 'locked', error: { code: 'AUTH_REQUIRED' } });
+    expect(state.keys[0]!.error!.hint).toContain('keytap code --password');
+    expect(toasts(effects)).toEqual(['Nitrokey 3 is locked']);
+  });
+
+  it('a key that fails to load shows the error, and retry lists it again', () => {
+    const failed = run([added('k1'), { type: 'key-failed', keyId: 'k1', error: { code: 'PERMISSION_DENIED', message: 'No access to /dev/hidraw3.', hint: 'Install the udev rules.' } }]);
+    expect(failed.state.keys[0]).toMatchObject({ status: 'error', error: { code: 'PERMISSION_DENIED' } });
+    expect(failed.effects.some((e) => e.type === 'log' && e.level === 'error' && e.message.includes('udev'))).toBe(true);
+    const retried = reduce(failed.state, { type: 'key-retry', keyId: 'k1' }, SETTINGS);
+    expect(retried.state.keys[0]).toMatchObject({ status: 'loading', error: undefined });
+    expect(retried.effects).toEqual([{ type: 'load', keyId: 'k1' }]);
+    // retry on a key already loading does nothing
+    expect(reduce(retried.state, { type: 'key-retry', keyId: 'k1' }, SETTINGS).effects).toEqual([]);
+  });
+
+  it('events for a key that is gone are ignored', () => {
+    expect(reduce(INITIAL_STATE, loaded('nope', [TOTP]), SETTINGS)).toEqual({ state: INITIAL_STATE, effects: [] });
+    expect(reduce(INITIAL_STATE, { type: 'key-failed', keyId: 'nope', error: { code: 'BUSY', message: 'x' } }, SETTINGS).effects).toEqual([]);
+    expect(reduce(INITIAL_STATE, { type: 'key-removed', keyId: 'nope', now: NOW }, SETTINGS).effects).toEqual([]);
+  });
+
+  it('two keys each keep their own section; removing one leaves the other', () => {
+    const { state } = run([added('k1'), added('k2', 'virtual key b.json', 'virtual'), loaded('k2', [HOTP]), loaded('k1', [TOTP])]);
+    expect(state.keys.map((k) => [k.id, k.status, k.credentials.length])).toEqual([
+      ['k1', 'ready', 1],
+      ['k2', 'ready', 1],
+    ]);
+    const after = reduce(state, { type: 'key-removed', keyId: 'k1', now: NOW }, SETTINGS);
+    expect(after.state.keys.map((k) => k.id)).toEqual(['k2']);
+    expect(after.effects).toEqual([]);
+  });
+
+  it('the same id added again (a restarted virtual key) replaces its entry', () => {
+    const { state } = run([added('k1'), loaded('k1', [TOTP]), added('k1')]);
+    expect(state.keys).toHaveLength(1);
+    expect(state.keys[0]!.status).toBe('loading');
+  });
+
+  it('accountKeyRef prefers the serial', () => {
+    expect(accountKeyRef({ id: '/dev/hidraw3', serial: 'AB' })).toBe('AB');
+    expect(accountKeyRef({ id: '/dev/hidraw3' })).toBe('/dev/hidraw3');
+  });
+});
+
+describe('reading a code', () => {
+  it('click on a no-touch TOTP: read, then done + copy, then the copied toast', () => {
+    const state = readyState();
+    const a = reduce(state, read(1), SETTINGS);
+    expect(a.state.pending).toMatchObject({ requestId: 1, keyId: 'k1', credentialId: TOTP.id, phase: 'reading', time: NOW });
+    expect(a.effects).toEqual([{ type: 'read', requestId: 1, keyId: 'k1', credential: TOTP, time: NOW }]);
+
+    const code = { code: '123456', digits: 6, validFrom: 1_700_000_010 - 10, validTo: 1_700_000_010 + 20 };
+    const b = reduce(a.state, { type: 'read-succeeded', requestId: 1, code, now: NOW + 0.2 }, SETTINGS);
+    expect(b.state.pending?.phase).toBe('copying');
+    expect(b.effects).toEqual([
+      { type: 'done', requestId: 1, result: { ok: true, credentialId: TOTP.id, code } },
+      { type: 'copy', requestId: 1, text: '123456', clearAfterSeconds: 20 },
+    ]);
+    // The code is in effects only, never in the state.
+    expect(JSON.stringify(b.state)).not.toContain('123456');
+
+    const c = reduce(b.state, { type: 'copy-finished', requestId: 1, now: NOW + 0.3 }, SETTINGS);
+    expect(c.state.pending).toBeUndefined();
+    expect(c.state.last).toMatchObject({ ok: true, credentialId: TOTP.id });
+    expect(c.effects).toHaveLength(1);
+    expect(c.effects[0]).toMatchObject({ type: 'notify', slot: 'read', notification: { title: 'Code copied, valid for 19 s' } });
+    const body = (c.effects[0] as Extract<Effect, { type: 'notify' }>).notification.body;
+    expect(body).toContain('The clipboard is cleared in 20 s.');
+    expect(body).not.toContain('123');
+  });
+
+  it('shows the code in the toast only when turned on', () => {
+    const on = { ...SETTINGS, showCodeInNotification: true };
+    const code = { code: '123456', digits: 6, validFrom: NOW - 10, validTo: NOW + 20 };
+    const { effects } = run([read(1), { type: 'read-succeeded', requestId: 1, code, now: NOW }, { type: 'copy-finished', requestId: 1, now: NOW, code: '123456' }], on, readyState());
+    const toast = effects.find((e) => e.type === 'notify') as Extract<Effect, { type: 'notify' }>;
+    expect(toast.notification.body).toContain('Code: 123 456');
+    // …and a code passed along with the setting off is still not shown
+    const off = run([read(1), { type: 'read-succeeded', requestId: 1, code, now: NOW }, { type: 'copy-finished', requestId: 1, now: NOW, code: '123456' }], SETTINGS, readyState());
+    expect(JSON.stringify(off.effects.filter((e) => e.type === 'notify'))).not.toContain('123');
+  });
+
+  it('a touch credential prompts at once, with the touch timer; touch-needed later does not prompt twice', () => {
+    const a = reduce(readyState(), read(1, TOUCH.id), SETTINGS);
+    expect(a.state.pending?.phase).toBe('touch');
+    expect(types(a.effects)).toEqual(['read', 'notify', 'touch-timer']);
+    expect(a.effects[1]).toMatchObject({ notification: { title: 'Touch your key', body: 'GitHub:alice on Nitrokey 3', urgency: 'critical' } });
+    expect(a.effects[2]).toEqual({ type: 'touch-timer', requestId: 1, ms: 30_000 });
+    expect(reduce(a.state, { type: 'touch-needed', requestId: 1 }, SETTINGS).effects).toEqual([]);
+  });
+
+  it('a credential that turns out to need touch (HOTP) prompts on touch-needed', () => {
+    const a = reduce(readyState(), read(1, HOTP.id), SETTINGS);
+    expect(types(a.effects)).toEqual(['read']);
+    const b = reduce(a.state, { type: 'touch-needed', requestId: 1 }, SETTINGS);
+    expect(b.state.pending?.phase).toBe('touch');
+    expect(types(b.effects)).toEqual(['notify', 'touch-timer']);
+  });
+
+  it('HOTP has no validity window: "Code copied"', () => {
+    const code = { code: '755224', digits: 6 };
+    const { effects } = run([read(1, HOTP.id), { type: 'read-succeeded', requestId: 1, code, now: NOW }, { type: 'copy-finished', requestId: 1, now: NOW }], SETTINGS, readyState());
+    expect(toasts(effects)).toEqual(['Code copied']);
+  });
+
+  it('with the clear time 0 the toast does not promise a clear', () => {
+    const code = { code: '755224', digits: 6 };
+    const settings = { ...SETTINGS, clipboardClearSeconds: 0 };
+    const { effects } = run([read(1, HOTP.id), { type: 'read-succeeded', requestId: 1, code, now: NOW }, { type: 'copy-finished', requestId: 1, now: NOW }], settings, readyState());
+    expect(effects.find((e) => e.type === 'copy')).toMatchObject({ clearAfterSeconds: 0 });
+    expect(JSON.stringify(effects)).not.toContain('cleared');
+  });
+
+  it('a second click while a read is pending starts no second read', () => {
+    const a = reduce(readyState(), read(1, TOUCH.id), SETTINGS);
+    for (const second of [read(2, TOUCH.id), read(3, TOTP.id)]) {
+      const b = reduce(a.state, second, SETTINGS);
+      expect(b.state).toBe(a.state);
+      expect(types(b.effects)).toEqual(['done']);
+      expect(b.effects[0]).toMatchObject({ result: { ok: false, error: { code: 'BUSY', hint: 'Touch your key to finish that one first.' } } });
+    }
+    // also while copying
+    const copying = reduce(a.state, { type: 'read-succeeded', requestId: 1, code: { code: '1', digits: 6 }, now: NOW }, SETTINGS).state;
+    expect(types(reduce(copying, read(4), SETTINGS).effects)).toEqual(['done']);
+  });
+
+  it('unplug during touch cancels the read with a toast', () => {
+    const a = reduce(readyState(), read(1, TOUCH.id), SETTINGS);
+    const b = reduce(a.state, { type: 'key-removed', keyId: 'k1', now: NOW + 3 }, SETTINGS);
+    expect(b.state.keys).toEqual([]);
+    expect(b.state.pending).toBeUndefined();
+    expect(types(b.effects)).toEqual(['cancel', 'done', 'notify', 'log']);
+    expect(b.effects[0]).toMatchObject({ type: 'cancel', requestId: 1, reason: { code: 'KEY_REMOVED' } });
+    expect(toasts(b.effects)).toEqual(['Nitrokey 3 was removed while reading GitHub:alice.']);
+    // the read then fails with KEY_REMOVED (or CANCELLED): ignored, no second toast
+    expect(reduce(b.state, { type: 'read-failed', requestId: 1, error: { code: 'KEY_REMOVED', message: 'gone' }, now: NOW + 3 }, SETTINGS).effects).toEqual([]);
+  });
+
+  it('the link failing first (KEY_REMOVED) gives the same toast, and the later removal none', () => {
+    const a = reduce(readyState(), read(1, TOUCH.id), SETTINGS);
+    const b = reduce(a.state, { type: 'read-failed', requestId: 1, error: { code: 'KEY_REMOVED', message: 'The key went away.' }, now: NOW }, SETTINGS);
+    expect(toasts(b.effects)).toEqual(['Nitrokey 3 was removed while reading GitHub:alice.']);
+    expect(types(b.effects)).not.toContain('cancel');
+    expect(reduce(b.state, { type: 'key-removed', keyId: 'k1', now: NOW }, SETTINGS).effects).toEqual([]);
+  });
+
+  it('unplugging another key leaves the pending read alone', () => {
+    const { state } = run([added('k2'), loaded('k2', [HOTP]), read(1, TOUCH.id)], SETTINGS, readyState());
+    const b = reduce(state, { type: 'key-removed', keyId: 'k2', now: NOW }, SETTINGS);
+    expect(b.state.pending?.requestId).toBe(1);
+    expect(b.effects).toEqual([]);
+  });
+
+  it('touch timeout: cancels, toasts, answers, and the late touch-needed / result is ignored', () => {
+    const a = reduce(readyState(), read(1, TOUCH.id), SETTINGS);
+    const b = reduce(a.state, { type: 'touch-timed-out', requestId: 1, now: NOW + 30 }, SETTINGS);
+    expect(types(b.effects)).toEqual(['cancel', 'done', 'notify', 'log']);
+    expect(b.effects[1]).toMatchObject({ result: { ok: false, error: { code: 'TOUCH_TIMEOUT' } } });
+    expect(toasts(b.effects)).toEqual(['No touch within 30 s; GitHub:alice was not read.']);
+    expect(b.state.last).toMatchObject({ ok: false, error: { code: 'TOUCH_TIMEOUT' } });
+    expect(reduce(b.state, { type: 'read-succeeded', requestId: 1, code: { code: '1', digits: 6 }, now: NOW }, SETTINGS).effects).toEqual([]);
+    // a timer for a read that is in 'reading' (not touch) does nothing
+    const c = reduce(readyState(), read(2, TOTP.id), SETTINGS);
+    expect(reduce(c.state, { type: 'touch-timed-out', requestId: 2, now: NOW }, SETTINGS).effects).toEqual([]);
+  });
+
+  it('the key timing out the touch itself gives a toast that says what to do', () => {
+    const a = reduce(readyState(), read(1, TOUCH.id), SETTINGS);
+    const b = reduce(a.state, { type: 'read-failed', requestId: 1, error: { code: 'TOUCH_TIMEOUT', message: 'x' }, now: NOW }, SETTINGS);
+    expect(toasts(b.effects)).toEqual(['No touch in time; GitHub:alice was not read.']);
+  });
+
+  it('cancel from the menu ends the read with an answer', () => {
+    const a = reduce(readyState(), read(1, TOUCH.id), SETTINGS);
+    const b = reduce(a.state, { type: 'read-cancelled', requestId: 1, reason: { code: 'CANCELLED', message: 'Reading GitHub:alice was cancelled.' }, now: NOW }, SETTINGS);
+    expect(types(b.effects)).toEqual(['cancel', 'done', 'notify', 'log']);
+    expect(b.effects.find((e) => e.type === 'log')).toMatchObject({ level: 'info' });
+  });
+
+  it('a copy that fails becomes an error toast, not "Code copied"', () => {
+    const { state, effects } = run(
+      [read(1), { type: 'read-succeeded', requestId: 1, code: { code: '1', digits: 6, validTo: NOW + 20 }, now: NOW }, { type: 'copy-finished', requestId: 1, now: NOW, error: { code: 'UNSUPPORTED', message: 'xsel is missing.', hint: 'Install xsel.' } }],
+      SETTINGS,
+      readyState(),
+    );
+    expect(toasts(effects)).toEqual(['Could not copy the code of Demo:alice']);
+    expect(state.last).toMatchObject({ ok: false, error: { code: 'UNSUPPORTED' } });
+  });
+
+  it('clicks on a key or account that is not there answer with an error and a toast', () => {
+    const state = readyState();
+    const gone = reduce(state, read(1, TOTP.id, 'nope'), SETTINGS);
+    expect(gone.effects[0]).toMatchObject({ type: 'done', result: { ok: false, error: { code: 'NO_KEY' } } });
+    const missing = reduce(state, read(1, 'Deleted:bob'), SETTINGS);
+    expect(missing.effects[0]).toMatchObject({ result: { ok: false, error: { code: 'NOT_FOUND' } } });
+    expect(types(missing.effects)).toContain('load'); // re-list to show what is on the key now
+    const loading = reduce(run([added('k9')]).state, read(1, TOTP.id, 'k9'), SETTINGS);
+    expect(loading.effects[0]).toMatchObject({ result: { ok: false, error: { code: 'NO_KEY', message: 'Nitrokey 3 is not ready yet.' } } });
+  });
+
+  it('a deleted account (NOT_FOUND from the key) re-lists the key', () => {
+    const { effects } = run([read(1), { type: 'read-failed', requestId: 1, error: { code: 'NOT_FOUND', message: 'No such account.' }, now: NOW }], SETTINGS, readyState());
+    expect(effects.at(-1)).toEqual({ type: 'load', keyId: 'k1' });
+  });
+
+  it('errors per code say what to do', () => {
+    const cases = ['BUSY', 'PERMISSION_DENIED', 'TIMEOUT', 'AUTH_REQUIRED', 'CANCELLED', 'PROTOCOL'] as const;
+    for (const code of cases) {
+      const e = explainReadError({ code, message: 'raw' }, 'Nitrokey 3', 'X:y', SETTINGS);
+      expect(e.code).toBe(code);
+      if (code !== 'PROTOCOL' && code !== 'CANCELLED') expect(e.hint).toBeTruthy();
+    }
+    expect(explainReadError({ code: 'BUSY', message: 'raw' }, 'Nitrokey 3', 'X:y', SETTINGS).message).toBe('Nitrokey 3 is busy with another program.');
+  });
+
+  it('results for a request that is not the pending one are ignored', () => {
+    const a = reduce(readyState(), read(5), SETTINGS);
+    for (const event of [
+      { type: 'read-succeeded', requestId: 4, code: { code: '1', digits: 6 }, now: NOW },
+      { type: 'read-failed', requestId: 4, error: { code: 'BUSY', message: 'x' }, now: NOW },
+      { type: 'copy-finished', requestId: 5, now: NOW },
+      { type: 'touch-needed', requestId: 4 },
+      { type: 'read-cancelled', requestId: 4, reason: { code: 'CANCELLED', message: 'x' }, now: NOW },
+    ] as AppEvent[]) {
+      expect(reduce(a.state, event, SETTINGS)).toEqual({ state: a.state, effects: [] });
+    }
+  });
+
+  it('with toasts off the flow is the same, without notify effects', () => {
+    const off = { ...SETTINGS, notifications: false };
+    const { effects } = run([read(1, TOUCH.id), { type: 'touch-timed-out', requestId: 1, now: NOW }], off, readyState());
+    expect(types(effects)).toEqual(['read', 'touch-timer', 'cancel', 'done', 'log']);
+  });
+});
+
+describe('the next-period rule', () => {
+  const base = 1_700_000_010 - (1_700_000_010 % 30); // start of a period
+
+  it('reads this period with 5 s or more left, the next one with less', () => {
+    expect(NEXT_PERIOD_THRESHOLD_SECONDS).toBe(5);
+    expect(readTime(TOTP, base + 25)).toBe(base + 25); // exactly 5 s left
+    expect(readTime(TOTP, base + 25.1)).toBeCloseTo(base + 30, 9); // 4.9 s left
+    expect(readTime(TOTP, base)).toBe(base); // a fresh period: 30 s left
+    expect(readTime(TOTP, base + 29.999)).toBeCloseTo(base + 30, 9);
+  });
+
+  it('uses the credential period (60 s) and leaves HOTP alone', () => {
+    const base60 = base - (base % 60);
+    expect(readTime(BANK60, base60 + 55)).toBe(base60 + 55);
+    expect(readTime(BANK60, base60 + 55.1)).toBeCloseTo(base60 + 60, 9);
+    expect(readTime(HOTP, base + 29)).toBe(base + 29);
+  });
+
+  it('the read effect carries that time, and the toast counts from the next period', () => {
+    const a = reduce(readyState(), read(1, TOTP.id, 'k1', base + 25.1), SETTINGS);
+    const time = (a.effects[0] as Extract<Effect, { type: 'read' }>).time;
+    expect(time).toBeCloseTo(base + 30, 9);
+    const b = reduce(readyState(), read(1, TOTP.id, 'k1', base + 25), SETTINGS);
+    expect((b.effects[0] as Extract<Effect, { type: 'read' }>).time).toBe(base + 25);
+    const { effects } = run(
+      [{ type: 'read-succeeded', requestId: 1, code: { code: '1', digits: 6, validFrom: base + 30, validTo: base + 60 }, now: base + 25.2 }, { type: 'copy-finished', requestId: 1, now: base + 25.2 }],
+      SETTINGS,
+      a.state,
+    );
+    expect(toasts(effects)).toEqual(['Code copied, valid for 34 s']);
+  });
+});
+
+describe('platform facts', () => {
+  it('autostart, shortcut and tray host are kept for the menu', () => {
+    const { state } = run([
+      { type: 'autostart-changed', enabled: true },
+      { type: 'shortcut-changed', status: 'unavailable' },
+      { type: 'tray-host', status: 'no-host' },
+    ]);
+    expect(state).toMatchObject({ autostart: true, shortcut: 'unavailable', trayHost: 'no-host' });
+  });
+
+  it('groupCode groups 6 and 8 digits for reading aloud', () => {
+    expect(groupCode('123456')).toBe('123 456');
+    expect(groupCode('12345678')).toBe('1234 5678');
+    expect(groupCode('1234567')).toBe('1234567');
+  });
+});
