@@ -115,6 +115,7 @@ export class X11Selection {
   private readonly atoms = new Map<AtomName, number>();
   private window = 0;
   private text: Buffer | undefined;
+  private sensitive = false;
   private ownedSince = 0;
   private closed = false;
   private closeReason: Error | undefined;
@@ -206,8 +207,6 @@ export class X11Selection {
       throw new X11Error('the X server did not give us the clipboard');
     }
   }
-
-  private sensitive = false;
 
   /** Empties CLIPBOARD (owner None), whoever owns it. */
   async clear(): Promise<void> {
@@ -363,7 +362,12 @@ export class X11Selection {
         else pending.reject(new X11Error(`X error ${packet.readUInt8(1)} for request ${packet.readUInt8(10)}`));
         continue;
       }
-      this.dispatch(packet);
+      try {
+        this.dispatch(packet);
+      } catch {
+        // A malformed request from another client must not become an exception in a socket
+        // callback (that would end the process); that client just gets no answer.
+      }
     }
   }
 
