@@ -123,6 +123,18 @@ describe.skipIf(missing !== undefined)(`X11 clipboard under Xvfb ${skipMessage(m
     expect(shortLived.name).toBe('xsel');
   });
 
+  it('the X server going away is a rejected call, not a crash', async () => {
+    const other = new Desktop();
+    await other.startX();
+    const clipboard = new X11Clipboard(other.env.DISPLAY!);
+    await clipboard.write('999999', { sensitive: true });
+    await other.stop();
+    await sleep(200);
+    await expect(clipboard.write('888888', { sensitive: true })).rejects.toMatchObject({ code: 'UNSUPPORTED' });
+    const error = await clipboard.read().catch((e: unknown) => e as KeytapError);
+    expect((error as KeytapError).message).not.toMatch(/[89]{6}/);
+  });
+
   it('createClipboard: a display that cannot be reached falls back and says why', async () => {
     const errors: KeytapError[] = [];
     const clipboard = await createClipboard({ platform: 'linux', env: { PATH: process.env.PATH, DISPLAY: ':999' }, onError: (e) => errors.push(e) });
