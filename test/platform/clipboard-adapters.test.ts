@@ -194,6 +194,20 @@ describe('ClipboardGuard failure paths', () => {
     expect(cleared).toBe(0);
   });
 
+  it('per-call delay in seconds (the app core\'s ClipboardGuardLike shape); stop() clears at once', async () => {
+    const clipboard = scripted({});
+    const guard: { copy(text: string, clearAfterSeconds: number): Promise<void>; stop(): Promise<void> } = new ClipboardGuard(clipboard);
+    await guard.copy('112233', 0.02);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(await clipboard.read()).toBeUndefined();
+    await guard.copy('445566', 60);
+    await guard.stop();
+    expect(await clipboard.read()).toBeUndefined();
+    await guard.copy('778899', 0);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await clipboard.read()).toBe('778899');
+  });
+
   it('clearAfterMs 0 never clears; clearIfUnchanged clears at once (quit)', async () => {
     const clipboard = scripted({});
     const guard = new ClipboardGuard(clipboard, { clearAfterMs: 0 });

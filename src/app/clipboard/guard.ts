@@ -8,8 +8,8 @@ import { KeytapError, isKeytapError } from '../../errors.js';
 import type { Clipboard } from '../platform.js';
 
 export interface ClipboardGuardOptions {
-  /** 0 or less: never clear. */
-  clearAfterMs: number;
+  /** The default delay of copy(); 0 or less: never clear. Default 20 s. */
+  clearAfterMs?: number | undefined;
   onError?: ((error: KeytapError) => void) | undefined;
 }
 
@@ -24,15 +24,19 @@ export class ClipboardGuard {
 
   constructor(
     private readonly clipboard: Clipboard,
-    private readonly options: ClipboardGuardOptions,
+    private readonly options: ClipboardGuardOptions = {},
   ) {}
 
   get marksSensitive(): boolean {
     return this.clipboard.marksSensitive;
   }
 
-  /** Copies `code` (marked sensitive where the clipboard can) and arms the clear timer. */
-  copy(code: string): Promise<void> {
+  /**
+   * Copies `code` (marked sensitive where the clipboard can) and arms the clear timer:
+   * `clearAfterSeconds` if given (the setting may change while running), else the default.
+   */
+  copy(code: string, clearAfterSeconds?: number): Promise<void> {
+    const clearAfterMs = clearAfterSeconds === undefined ? (this.options.clearAfterMs ?? 20_000) : clearAfterSeconds * 1000;
     this.cancel();
     const generation = ++this.generation;
     this.copied = code;
@@ -43,11 +47,11 @@ export class ClipboardGuard {
         if (this.generation === generation) this.copied = undefined;
         throw asKeytapError(error, 'The code could not be copied to the clipboard.');
       }
-      if (this.generation === generation && this.options.clearAfterMs > 0) {
+      if (this.generation === generation && clearAfterMs > 0) {
         this.timer = setTimeout(() => {
           this.timer = undefined;
           void this.clearIfUnchanged();
-        }, this.options.clearAfterMs);
+        }, clearAfterMs);
         this.timer.unref();
       }
     });
@@ -73,6 +77,11 @@ export class ClipboardGuard {
         if (generation === this.generation) this.copied = undefined;
       }
     }).catch(() => undefined);
+  }
+
+  /** At quit: clears now if the clipboard still holds our code, and drops the timer. Never rejects. */
+  async stop(): Promise<void> {
+    await this.clearIfUnchanged();
   }
 
   /** Forgets the timer without clearing (the clipboard keeps what it has). */
