@@ -1,0 +1,138 @@
+/**
+ * Batch programming, driven by hotplug: "insert the next key" → `added` → program → verify →
+ * "remove the key" → `removed` → next. Keys that are already plugged in when the batch starts are
+ * left alone (a personal key must not get a token by accident); re-inserting one programs it.
+ *
+ * Stopping: `stop` (the first Ctrl+C) ends the batch at the next boundary — at once while waiting
+ * for a key, after the current key otherwise; `abort` (a second Ctrl+C) also cancels a touch wait.
+ */
+import type { OpenKey } from '../device/connect.js';
+import type { KeyDescriptor } from '../device/discovery/enumerate.js';
+import type { KeyWatcherEvents } from '../device/discovery/watcher.js';
+import type { KeytapError } from '../errors.js';
+import { isKeytapError } from '../errors.js';
+import { StorageError } from './ledger.js';
+import type { ProgramOneResult, ProvisionRun, RunSummary } from './run.js';
+import type { TouchPhase } from './programmer.js';
+import type { ProvisionToken } from './token.js';
+
+/** What the batch needs of a KeyWatcher. */
+export interface KeySource {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  readonly keys: KeyDescriptor[];
+  on<E extends 'added' | 'removed'>(event: E, listener: (...args: KeyWatcherEvents[E]) => void): unknown;
+  off<E extends 'added' | 'removed'>(event: E, listener: (...args: KeyWatcherEvents[E]) => void): unknown;
+}
+
+export type BatchEvent =
+  | { kind: 'ignored-present'; keys: KeyDescriptor[] }
+  | { kind: 'insert'; number: number }
+  | { kind: 'key-added'; key: KeyDescriptor; number: number }
+  | { kind: 'result'; key: KeyDescriptor; number: number; token: ProvisionToken; result: ProgramOneResult }
+  | { kind: 'error'; key: KeyDescriptor; number: number; error: KeytapError }
+  | { kind: 'remove'; key: KeyDescriptor }
+  | { kind: 'touch'; phase: TouchPhase };
+
+export interface BatchOptions {
+  source: KeySource;
+  run: ProvisionRun;
+  open: (key: KeyDescriptor, signal: AbortSignal) => Promise<OpenKey>;
+  /** The token for the next key (a new serial and seed each time). */
+  nextToken: () => ProvisionToken;
+  /** Ends the batch at the next boundary. */
+  stop: AbortSignal;
+  /** Cancels what is in flight. */
+  abort: AbortSignal;
+  replace?: boolean | undefined;
+  /** Stop after this many keys were handled (programmed, failed or skipped). */
+  count?: number | undefined;
+  /** Milliseconds since the epoch, for verification (tests). */
+  now?: (() => number) | undefined;
+  /** Milliseconds from `added` to "verified and ledger done", per programmed key (the benchmark reads it). */
+  onTiming?: ((ms: number) => void) | undefined;
+  report: (event: BatchEvent) => void;
+}
+
+export async function runBatch(options: BatchOptions): Promise<RunSummary> {
+  const { source, run } = options;
+  const queue: KeyDescriptor[] = [];
+  const gone = new Set<string>();
+  let wake: (() => void) | undefined;
+  const onAdded = (key: KeyDescriptor): void => {
+    gone.delete(key.id);
+    queue.push(key);
+    wake?.();
+  };
+  const onRemoved = (key: KeyDescriptor): void => {
+    gone.add(key.id);
+    const index = queue.findIndex((k) => k.id === key.id);
+    if (index >= 0) queue.splice(index, 1);
+    wake?.();
+  };
+  const onStop = (): void => wake?.();
+  options.stop.addEventListener('abort', onStop);
+  options.abort.addEventListener('abort', onStop);
+  const stopped = (): boolean => options.stop.aborted || options.abort.aborted;
+  /** Waits until `ready()` or a stop; true when ready. */
+  const waitFor = async (ready: () => boolean): Promise<boolean> => {
+    while (!ready()) {
+      if (stopped()) return false;
+      await new Promise<void>((resolve) => (wake = resolve));
+      wake = undefined;
+    }
+    return true;
+  };
+
+  await source.start();
+  try {
+    // Keys present now were announced by start() already; they are not the ones to program.
+    const present = source.keys;
+    if (present.length > 0) options.report({ kind: 'ignored-present', keys: present });
+    source.on('added', onAdded);
+    source.on('removed', onRemoved);
+    let handled = 0;
+    while (!stopped() && (options.count === undefined || handled < options.count)) {
+      const number = handled + 1;
+      options.report({ kind: 'insert', number });
+      if (!(await waitFor(() => queue.length > 0))) break;
+      const descriptor = queue.shift()!;
+      const addedAt = performance.now();
+      options.report({ kind: 'key-added', key: descriptor, number });
+      let key: OpenKey | undefined;
+      try {
+        key = await options.open(descriptor, options.abort);
+        const token = options.nextToken();
+        const result = await run.programOne(key, token, {
+          replace: options.replace,
+          signal: options.abort,
+          now: options.now,
+          onTouchNeeded: (phase) => options.report({ kind: 'touch', phase }),
+        });
+        if (result.outcome.status === 'programmed') options.onTiming?.(performance.now() - addedAt);
+        options.report({ kind: 'result', key: descriptor, number, token, result });
+      } catch (error) {
+        // The key could not be opened or went away: count it, say why, go on. Losing the ledger
+        // or the seed files (StorageError), or a bug, ends the batch.
+        if (!isKeytapError(error) || error instanceof StorageError || error.code === 'BAD_INPUT') throw error;
+        run.summary.failed++;
+        options.report({ kind: 'error', key: descriptor, number, error });
+      } finally {
+        await key?.close().catch(() => undefined);
+      }
+      handled++;
+      if (options.count !== undefined && handled >= options.count) break;
+      if (!gone.has(descriptor.id)) {
+        options.report({ kind: 'remove', key: descriptor });
+        if (!(await waitFor(() => gone.has(descriptor.id)))) break;
+      }
+    }
+  } finally {
+    source.off('added', onAdded);
+    source.off('removed', onRemoved);
+    options.stop.removeEventListener('abort', onStop);
+    options.abort.removeEventListener('abort', onStop);
+    await source.stop();
+  }
+  return run.summary;
+}

@@ -1,0 +1,121 @@
+/**
+ * Seed files from the ledger. Each file is always the whole picture — rewritten from the ledger,
+ * atomically, mode 0600 — so a crash between two keys (or in the middle of an export) can never
+ * leave a file that lacks a programmed token: the next export (or `keytap seeds export`) writes
+ * it complete again.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { KeytapError, isKeytapError } from '../errors.js';
+import type { SeedFormat, SeedReadOptions, SeedToken, SeedWriteOptions } from '../seeds/index.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
+import type { LedgerEntry } from './ledger.js';
+import { ledgerTokens } from './ledger.js';
+
+export interface ExportFileResult {
+  format: SeedFormat;
+  path: string;
+  tokenCount: number;
+  /** Tokens this format cannot carry (e.g. HOTP for Entra), with the reason. */
+  skipped: Array<{ serial: string; reason: string }>;
+}
+
+export interface ExportPlan {
+  format: SeedFormat;
+  fileName: string;
+  tokens: SeedToken[];
+  skipped: Array<{ serial: string; reason: string }>;
+}
+
+/** Which tokens go into which file: per format, one file per default file name (tseeds / hseeds). */
+export function planExports(tokens: readonly SeedToken[], formats: readonly SeedFormat[]): ExportPlan[] {
+  const plans: ExportPlan[] = [];
+  for (const format of formats) {
+    const byFile = new Map<string, ExportPlan>();
+    for (const token of tokens) {
+      const fileName = format.defaultFileName(token.type);
+      let plan = byFile.get(fileName);
+      if (!plan) {
+        plan = { format, fileName, tokens: [], skipped: [] };
+        byFile.set(fileName, plan);
+      }
+      const reason = format.accepts(token);
+      if (reason === null) plan.tokens.push(token);
+      else plan.skipped.push({ serial: token.serial, reason });
+    }
+    plans.push(...byFile.values());
+  }
+  return plans;
+}
+
+export interface WriteExportsOptions {
+  formats: readonly SeedFormat[];
+  outDir: string;
+  includePending?: boolean | undefined;
+  /** Replace files that exist. */
+  overwrite: boolean | ((path: string) => boolean);
+  write?: SeedWriteOptions | undefined;
+  /** Test seam: called between writing a temp file and giving it its name. */
+  beforeCommit?: (() => void) | undefined;
+}
+
+/** Writes every requested format from the ledger's entries. Files that would be empty are not written. */
+export async function writeExports(entries: readonly LedgerEntry[], options: WriteExportsOptions): Promise<ExportFileResult[]> {
+  const { tokens } = ledgerTokens(entries, { includePending: options.includePending });
+  const plans = planExports(tokens, options.formats).filter((plan) => plan.tokens.length > 0);
+  const overwriteFor = (path: string): boolean => (typeof options.overwrite === 'function' ? options.overwrite(path) : options.overwrite);
+  // Refuse before the first file is written, not halfway through the list.
+  for (const plan of plans) {
+    const path = join(options.outDir, plan.fileName);
+    if (!overwriteFor(path) && (await exists(path))) throw existsError(path, 'the file exists');
+  }
+  const results: ExportFileResult[] = [];
+  for (const plan of plans) {
+    const path = join(options.outDir, plan.fileName);
+    const bytes = plan.format.write(plan.tokens, options.write);
+    await writeFileAtomic(path, bytes, { mode: 0o600, overwrite: overwriteFor(path), beforeCommit: options.beforeCommit });
+    bytes.fill(0);
+    results.push({ format: plan.format, path, tokenCount: plan.tokens.length, skipped: plan.skipped });
+  }
+  return results;
+}
+
+/**
+ * Whether a seed file that is already in the output folder may be rewritten without --force:
+ * only when every token in it is in the ledger too (it came from an earlier run into this folder),
+ * so that rewriting it from the ledger loses nothing. Returns the reason when it may not.
+ */
+export async function existingFileConflict(path: string, format: SeedFormat, ledgerSerials: ReadonlySet<string>, read: SeedReadOptions = {}): Promise<string | null> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+  let tokens: SeedToken[];
+  try {
+    tokens = format.read(bytes, read);
+  } catch (error) {
+    return `it exists and cannot be read as ${format.title}${isKeytapError(error) ? ` (${error.message.replace(/\.$/u, '')})` : ''}`;
+  } finally {
+    bytes.fill(0);
+  }
+  const foreign = tokens.filter((t) => !ledgerSerials.has(t.serial));
+  for (const token of tokens) token.secret.fill(0);
+  if (foreign.length > 0) return `it exists and holds ${foreign.length} token(s) that are not in the ledger (e.g. serial ${foreign[0]!.serial})`;
+  return null;
+}
+
+export function existsError(path: string, reason: string): KeytapError {
+  return new KeytapError('EXISTS', `Not overwriting ${path}: ${reason}.`, { hint: 'Give --force to replace it, or choose another --out folder.' });
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

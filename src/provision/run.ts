@@ -1,0 +1,149 @@
+/**
+ * One programming run into an output folder: the ledger, the serials already taken, the export
+ * formats, and after each key the seed files rewritten from the ledger. Single-key and batch
+ * programming both go through `programOne`.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { OpenKey } from '../device/connect.js';
+import type { PskcProtection, SeedFormat, SeedReadOptions } from '../seeds/index.js';
+import { isKeytapError } from '../errors.js';
+import { removeStaleTempFiles } from '../util/atomic-file.js';
+import { crashPoint } from './crash-points.js';
+import type { ExportFileResult } from './export.js';
+import { existingFileConflict, existsError, writeExports } from './export.js';
+import type { LedgerOptions } from './ledger.js';
+import { Ledger, StorageError, ledgerTokens } from './ledger.js';
+import type { ProgramOutcome, TouchPhase } from './programmer.js';
+import { programKey } from './programmer.js';
+import type { ProvisionToken, RandomSource } from './token.js';
+import { SerialAllocator, checkTokenForRun } from './token.js';
+
+export interface RunOptions extends LedgerOptions {
+  outDir: string;
+  formats: readonly SeedFormat[];
+  pskc?: PskcProtection | undefined;
+  /** Replace seed files that are in the folder and hold tokens the ledger does not know. */
+  force?: boolean | undefined;
+  serialPrefix?: string | undefined;
+  allowShortSecret?: boolean | undefined;
+  randomDigit?: (() => number) | undefined;
+  random?: RandomSource | undefined;
+}
+
+export interface RunSummary {
+  programmed: number;
+  failed: number;
+  skipped: number;
+}
+
+export interface ProgramOneOptions {
+  replace?: boolean | undefined;
+  signal?: AbortSignal | undefined;
+  onTouchNeeded?: ((phase: TouchPhase) => void) | undefined;
+  now?: (() => number) | undefined;
+}
+
+export interface ProgramOneResult {
+  outcome: ProgramOutcome;
+  exports: ExportFileResult[];
+}
+
+export class ProvisionRun {
+  readonly summary: RunSummary = { programmed: 0, failed: 0, skipped: 0 };
+  readonly serials: SerialAllocator;
+  private keyNumber = 0;
+
+  private constructor(
+    readonly ledger: Ledger,
+    private readonly options: RunOptions,
+    readonly removedTempFiles: string[],
+  ) {
+    this.serials = new SerialAllocator(ledger.serials(), options.serialPrefix, options.randomDigit);
+  }
+
+  /**
+   * Opens (or creates) the ledger and checks, before any key is touched, that the seed files it
+   * will rewrite are its own: a file holding tokens the ledger does not know needs --force.
+   */
+  static async start(options: RunOptions): Promise<ProvisionRun> {
+    await mkdir(options.outDir, { recursive: true, mode: 0o700 });
+    const removed = await removeStaleTempFiles(options.outDir);
+    const ledger = await Ledger.open(options.outDir, options);
+    try {
+      if (!options.force) {
+        const serials = ledger.serials();
+        const read: SeedReadOptions = pskcReadOptions(options.pskc);
+        const seen = new Set<string>();
+        for (const format of options.formats) {
+          for (const type of ['TOTP', 'HOTP'] as const) {
+            const path = join(options.outDir, format.defaultFileName(type));
+            if (seen.has(path)) continue;
+            seen.add(path);
+            const conflict = await existingFileConflict(path, format, serials, read);
+            if (conflict) throw existsError(path, conflict);
+          }
+        }
+      }
+    } catch (error) {
+      await ledger.close();
+      throw error;
+    }
+    return new ProvisionRun(ledger, options, removed);
+  }
+
+  get outDir(): string {
+    return this.options.outDir;
+  }
+
+  /** The refusals that need no key (short secret, a format that cannot take the token). */
+  check(token: ProvisionToken): void {
+    checkTokenForRun(token, this.options.formats, { allowShortSecret: this.options.allowShortSecret });
+  }
+
+  /** Programs and verifies one key, counts the outcome, and rewrites the seed files when the ledger changed. */
+  async programOne(key: OpenKey, token: ProvisionToken, options: ProgramOneOptions = {}): Promise<ProgramOneResult> {
+    this.check(token);
+    const keyNumber = ++this.keyNumber;
+    const outcome = await programKey(key, token, { ...options, ledger: this.ledger, keyNumber });
+    if (outcome.status === 'programmed') this.summary.programmed++;
+    else if (outcome.status === 'failed') this.summary.failed++;
+    else this.summary.skipped++;
+    const exports = outcome.status === 'programmed' ? await this.export(keyNumber) : [];
+    return { outcome, exports };
+  }
+
+  /** Rewrites every seed file from the ledger (done entries only). */
+  async export(keyNumber = this.keyNumber): Promise<ExportFileResult[]> {
+    try {
+      return await writeExports(this.ledger.entries, {
+      formats: this.options.formats,
+      outDir: this.options.outDir,
+      overwrite: true,
+      write: { pskc: this.options.pskc },
+      beforeCommit: () => crashPoint('mid-export', keyNumber),
+      });
+    } catch (error) {
+      if (!isKeytapError(error)) throw error;
+      throw new StorageError(error.code, `${error.message} The ledger has every seed; "keytap seeds export --ledger ${this.options.outDir}" writes the files again.`, {
+        hint: error.hint,
+        cause: error,
+      });
+    }
+  }
+
+  /** Entries that may be on a key but were never verified (from a crash in an earlier run). */
+  uncertainEntries(): number {
+    return ledgerTokens(this.ledger.entries).leftOut.length;
+  }
+
+  async close(): Promise<void> {
+    await this.ledger.close();
+  }
+}
+
+export function pskcReadOptions(pskc: PskcProtection | undefined): SeedReadOptions {
+  if (pskc?.kind === 'passphrase') return { passphrase: pskc.passphrase };
+  if (pskc?.kind === 'psk') return { key: pskc.key };
+  return {};
+}

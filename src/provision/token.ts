@@ -1,0 +1,182 @@
+/**
+ * What a programming run puts on a key: the token parameters, the seed (generated or given),
+ * the serial (generated: unique within the run and the ledger), and the checks that refuse a
+ * token before anything is written anywhere. Pure apart from the random source.
+ */
+import { randomBytes, randomInt } from 'node:crypto';
+import { KeytapError } from '../errors.js';
+import type { CredentialWithSecret, HashAlgorithm, OathType } from '../otp/credential.js';
+import { DEFAULT_PERIOD, normalizeCredential } from '../otp/credential.js';
+import { parseSecret } from '../otp/encoding.js';
+import type { SeedFormat, SeedToken } from '../seeds/index.js';
+
+/** RFC 4226 §4 R6: the shared secret MUST be at least 128 bits. */
+export const MIN_SECRET_BYTES = 16;
+
+/** Generated seed lengths: the hash's output size (RFC 4226 recommends 160 bits for SHA-1; RFC 6238's reference seeds match the hash). */
+export const GENERATED_SECRET_BYTES: Readonly<Record<HashAlgorithm, number>> = { SHA1: 20, SHA256: 32, SHA512: 64 };
+
+/** Everything about a token except its seed and serial. */
+export interface TokenParameters {
+  type: OathType;
+  algorithm: HashAlgorithm;
+  /** 6 or 8. */
+  digits: number;
+  /** TOTP: 30 or 60. */
+  period: number;
+  /** HOTP: initial counter. */
+  counter: number;
+  upn?: string | undefined;
+  /** The name on the key: issuer and account. */
+  issuer?: string | undefined;
+  account?: string | undefined;
+  /** Every code needs a touch of the key. */
+  touch: boolean;
+  manufacturer?: string | undefined;
+  model?: string | undefined;
+}
+
+export const DEFAULT_PARAMETERS: TokenParameters = {
+  type: 'TOTP',
+  algorithm: 'SHA1',
+  digits: 6,
+  period: DEFAULT_PERIOD,
+  counter: 0,
+  touch: false,
+};
+
+/** A token about to be programmed: the seed-file token plus whether the key asks for a touch. */
+export interface ProvisionToken extends SeedToken {
+  touch: boolean;
+}
+
+export type RandomSource = (length: number) => Uint8Array;
+
+export function generateSecret(algorithm: HashAlgorithm, random: RandomSource = randomBytes): Uint8Array {
+  return Uint8Array.from(random(GENERATED_SECRET_BYTES[algorithm]));
+}
+
+/** A secret as given on the command line (`BASE32` or `hex:…`); shorter than 16 bytes only when allowed. */
+export function parseGivenSecret(text: string, options: { allowShort?: boolean | undefined } = {}): Uint8Array {
+  const secret = parseSecret(text.trim());
+  checkSecretLength(secret, options);
+  return secret;
+}
+
+export function checkSecretLength(secret: Uint8Array, options: { allowShort?: boolean | undefined } = {}): void {
+  if (secret.length < MIN_SECRET_BYTES && !options.allowShort) {
+    throw new KeytapError('BAD_INPUT', `The secret is ${secret.length} bytes; RFC 4226 requires at least ${MIN_SECRET_BYTES} bytes (128 bits).`, {
+      hint: 'Let keytap generate the secret, or give --allow-short-secret if the other side cannot do better.',
+    });
+  }
+}
+
+/** Serial characters that survive every seed format, spreadsheet and label printer. */
+const SERIAL_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/u;
+export const DEFAULT_SERIAL_PREFIX = 'KT';
+const SERIAL_DIGITS = 8;
+
+export function checkSerial(serial: string): void {
+  if (!SERIAL_PATTERN.test(serial)) {
+    throw new KeytapError('BAD_INPUT', `The serial "${serial.slice(0, 40)}" is not usable: use 1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit.`);
+  }
+}
+
+/**
+ * Serials for one run: generated ones are `PREFIX` + 8 random digits (a prefix with a letter
+ * keeps spreadsheets from turning them into numbers and dropping leading zeros), never one the
+ * ledger or this run already has.
+ */
+export class SerialAllocator {
+  private readonly taken: Set<string>;
+
+  constructor(
+    taken: Iterable<string>,
+    private readonly prefix: string = DEFAULT_SERIAL_PREFIX,
+    private readonly randomDigit: () => number = () => randomInt(10),
+  ) {
+    this.taken = new Set(taken);
+    if (prefix !== '') checkSerial(prefix);
+  }
+
+  has(serial: string): boolean {
+    return this.taken.has(serial);
+  }
+
+  /** A new serial, remembered as taken. */
+  next(): string {
+    for (let attempt = 0; attempt < 1000; attempt++) {
+      let digits = '';
+      for (let i = 0; i < SERIAL_DIGITS; i++) digits += String(this.randomDigit());
+      const serial = `${this.prefix}${digits}`;
+      if (!this.taken.has(serial)) {
+        this.taken.add(serial);
+        return serial;
+      }
+    }
+    throw new KeytapError('BAD_INPUT', `No free serial with the prefix "${this.prefix}" after 1000 attempts.`, { hint: 'Choose another --serial-prefix.' });
+  }
+
+  /** Takes a given serial; EXISTS when the ledger or this run has it. */
+  claim(serial: string): void {
+    checkSerial(serial);
+    if (this.taken.has(serial)) {
+      throw new KeytapError('EXISTS', `The serial ${serial} is already in the ledger.`, { hint: 'Leave out --serial to generate one, or choose another.' });
+    }
+    this.taken.add(serial);
+  }
+}
+
+/** The token for one key. The name on the key defaults to the UPN, else the serial. */
+export function buildToken(parameters: TokenParameters, secret: Uint8Array, serial: string): ProvisionToken {
+  return {
+    serial,
+    secret,
+    type: parameters.type,
+    algorithm: parameters.algorithm,
+    digits: parameters.digits,
+    period: parameters.type === 'TOTP' ? parameters.period : DEFAULT_PERIOD,
+    counter: parameters.type === 'HOTP' ? parameters.counter : 0,
+    upn: parameters.upn || undefined,
+    issuer: parameters.issuer || undefined,
+    account: parameters.account || parameters.upn || serial,
+    manufacturer: parameters.manufacturer || undefined,
+    model: parameters.model || undefined,
+    touch: parameters.touch,
+  };
+}
+
+/** The credential written to the key for a token. */
+export function credentialFor(token: ProvisionToken): CredentialWithSecret {
+  return normalizeCredential({
+    issuer: token.issuer,
+    account: token.account ?? token.serial,
+    type: token.type,
+    algorithm: token.algorithm,
+    digits: token.digits,
+    period: token.period,
+    counter: token.type === 'HOTP' ? token.counter : undefined,
+    touch: token.touch,
+    secret: token.secret,
+  });
+}
+
+/**
+ * The refusals that need no key: parameters outside what the programmer offers, a short secret,
+ * and every requested export format that cannot carry the token (Entra: TOTP, SHA-1, 6 digits,
+ * 30/60 s). Throws BAD_INPUT with the reason.
+ */
+export function checkTokenForRun(token: ProvisionToken, formats: readonly SeedFormat[], options: { allowShortSecret?: boolean | undefined } = {}): void {
+  if (token.digits !== 6 && token.digits !== 8) throw new KeytapError('BAD_INPUT', `Codes of ${token.digits} digits: keytap programs 6 or 8.`);
+  checkSecretLength(token.secret, { allowShort: options.allowShortSecret });
+  // Validates the name on the key (length, ":" in the issuer) before anything is sent.
+  credentialFor(token);
+  for (const format of formats) {
+    const reason = format.accepts(token);
+    if (reason !== null) {
+      throw new KeytapError('BAD_INPUT', `The ${format.title} export cannot take token ${token.serial}: ${reason}.`, {
+        hint: 'Change the token parameters, or leave this format out of --formats.',
+      });
+    }
+  }
+}
