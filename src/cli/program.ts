@@ -7,7 +7,9 @@ import { registerDelete } from './commands/delete.js';
 import { registerKeys } from './commands/keys.js';
 import { registerList } from './commands/list.js';
 import { registerPassword } from './commands/password.js';
+import { registerProgram } from './commands/program.js';
 import { registerReset } from './commands/reset.js';
+import { registerSeeds } from './commands/seeds.js';
 import { registerVirtual } from './commands/virtual.js';
 import { ExitCode, exitCodeFor } from './exit-codes.js';
 import type { CliIo } from './output.js';
@@ -22,7 +24,7 @@ export function createProgram(io: CliIo): Command {
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
     .exitOverride();
-  for (const register of [registerCode, registerList, registerAdd, registerDelete, registerReset, registerPassword, registerKeys, registerVirtual]) {
+  for (const register of [registerCode, registerList, registerAdd, registerDelete, registerReset, registerPassword, registerKeys, registerVirtual, registerProgram, registerSeeds]) {
     register(program, io);
   }
   for (const command of program.commands) {

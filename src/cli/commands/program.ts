@@ -1,0 +1,436 @@
+/**
+ * `keytap program`: put an OATH token on a key (or, with --batch, on one key after another),
+ * verify it, keep its seed in the ledger and write the seed files. Wiring only: the work is in
+ * src/provision.
+ */
+import { readFile } from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
+import { createInterface } from 'node:readline/promises';
+import type { Command } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
+import { openDescriptor } from '../../device/connect.js';
+import { KeyWatcher } from '../../device/discovery/watcher.js';
+import { KeytapError } from '../../errors.js';
+import type { HashAlgorithm, OathType } from '../../otp/credential.js';
+import { base32Encode, hexDecode } from '../../otp/encoding.js';
+import type { BatchEvent } from '../../provision/batch.js';
+import { runBatch } from '../../provision/batch.js';
+import { ProvisionRun } from '../../provision/run.js';
+import type { ProgramOneResult } from '../../provision/run.js';
+import type { ProvisionToken, TokenParameters } from '../../provision/token.js';
+import { DEFAULT_PARAMETERS, buildToken, checkSerial, generateSecret, parseGivenSecret } from '../../provision/token.js';
+import type { PskcProtection, SeedFormat } from '../../seeds/index.js';
+import { SEED_FORMAT_NAMES, detectFormat, seedFormat } from '../../seeds/index.js';
+import type { KeyOptions } from '../key-options.js';
+import { addKeyOptions, withKey } from '../key-options.js';
+import type { CliIo } from '../output.js';
+import { hashAlgorithm, integerIn, oathType, readStdin } from '../parse.js';
+
+interface ProgramOptions extends KeyOptions {
+  type?: OathType;
+  algorithm?: HashAlgorithm;
+  digits?: number;
+  period?: number;
+  counter?: number;
+  secret?: string;
+  allowShortSecret?: boolean;
+  serial?: string;
+  serialPrefix?: string;
+  upn?: string;
+  issuer?: string;
+  account?: string;
+  touch?: boolean;
+  manufacturer?: string;
+  model?: string;
+  out?: string;
+  formats?: string;
+  pskcPassphrase?: string;
+  pskcKey?: string;
+  ledgerPassphrase?: string;
+  replace?: boolean;
+  force?: boolean;
+  yes?: boolean;
+  batch?: boolean;
+  count?: number;
+  from?: string;
+  fromPassphrase?: string;
+  fromKey?: string;
+  showSecrets?: boolean;
+}
+
+export const DEFAULT_OUT_DIR = './keytap-seeds';
+export const DEFAULT_FORMATS = 'pskc';
+
+export function registerProgram(program: Command, io: CliIo): void {
+  addKeyOptions(
+    program
+      .command('program')
+      .description('program a key (or with --batch one key after another) with a new OATH token, verify it, and write its seed files')
+      .addOption(new Option('--type <type>', 'totp or hotp (default totp)').argParser(oathType))
+      .addOption(new Option('--algorithm <hash>', 'SHA1, SHA256 or SHA512 (default SHA1)').argParser(hashAlgorithm))
+      .addOption(new Option('--digits <n>', '6 or 8 (default 6)').argParser(oneOf([6, 8])))
+      .addOption(new Option('--period <seconds>', 'TOTP time step, 30 or 60 (default 30)').argParser(oneOf([30, 60])))
+      .addOption(new Option('--counter <n>', 'initial HOTP counter (default 0)').argParser(integerIn(0, 0xffffffff)))
+      .addOption(new Option('--secret <secret>', 'the seed in Base32 or hex:… ("-" reads it from standard input); generated when left out'))
+      .addOption(new Option('--allow-short-secret', 'accept a given secret shorter than 16 bytes (RFC 4226 asks for at least 16)'))
+      .addOption(new Option('--serial <serial>', 'the token serial (generated when left out); with --from: which token of the file'))
+      .addOption(new Option('--serial-prefix <prefix>', 'prefix of generated serials (default KT)'))
+      .addOption(new Option('--upn <upn>', 'the user the token is for (user@domain; Entra needs it)'))
+      .addOption(new Option('--issuer <issuer>', 'issuer of the account on the key'))
+      .addOption(new Option('--account <account>', 'account name on the key (default: the UPN, else the serial)'))
+      .addOption(new Option('--touch', 'every code needs a touch of the key'))
+      .addOption(new Option('--manufacturer <text>', 'manufacturer written to the seed files'))
+      .addOption(new Option('--model <text>', 'model written to the seed files'))
+      .addOption(new Option('--out <dir>', `folder for the ledger and the seed files (default ${DEFAULT_OUT_DIR})`))
+      .addOption(new Option('--formats <list>', `seed files to write, comma-separated: ${SEED_FORMAT_NAMES.join(',')} (default ${DEFAULT_FORMATS})`))
+      .addOption(new Option('--pskc-passphrase <passphrase>', 'encrypt PSKC files with a key derived from this passphrase (PBKDF2)').env('KEYTAP_PSKC_PASSPHRASE'))
+      .addOption(new Option('--pskc-key <hex>', 'encrypt PSKC files with this pre-shared 16-byte AES key').env('KEYTAP_PSKC_KEY'))
+      .addOption(new Option('--ledger-passphrase <passphrase>', 'encrypt the ledger (a new one) / open an encrypted ledger').env('KEYTAP_LEDGER_PASSPHRASE'))
+      .addOption(new Option('--replace', 'replace an account of the same name on the key'))
+      .addOption(new Option('--force', 'overwrite seed files in the folder that hold tokens the ledger does not know'))
+      .addOption(new Option('--yes', 'take the defaults for everything not given; ask nothing'))
+      .addOption(new Option('--batch', 'program one key after another: insert, wait, remove, next; Ctrl+C to finish'))
+      .addOption(new Option('--count <n>', 'with --batch: stop after this many keys').argParser(integerIn(1, 1_000_000)))
+      .addOption(new Option('--from <file>', 're-program a (replacement) key with a token from a seed file'))
+      .addOption(new Option('--from-passphrase <passphrase>', 'passphrase of an encrypted PSKC file given with --from').env('KEYTAP_FROM_PASSPHRASE'))
+      .addOption(new Option('--from-key <hex>', 'pre-shared key of an encrypted PSKC file given with --from').env('KEYTAP_FROM_KEY'))
+      .addOption(new Option('--show-secrets', 'print the secret (Base32) of each programmed token')),
+  ).action(async (options: ProgramOptions, command: Command) => {
+    await runProgram(options, command, io);
+  });
+}
+
+const SEED_FIELDS = ['type', 'algorithm', 'digits', 'period', 'counter', 'secret', 'serialPrefix'] as const;
+
+async function runProgram(options: ProgramOptions, command: Command, io: CliIo): Promise<void> {
+  const given = (name: string): boolean => {
+    const source = command.getOptionValueSource(name);
+    return source === 'cli' || source === 'env';
+  };
+  if (options.batch) {
+    if (options.virtual !== undefined || options.device !== undefined) {
+      throw new KeytapError('USAGE', '--batch waits for keys to be plugged in; --virtual and --device choose one key.', {
+        hint: 'For virtual keys, plug them in with "keytap virtual start FILE".',
+      });
+    }
+    for (const name of ['serial', 'secret', 'from'] as const) {
+      if (options[name] !== undefined) throw new KeytapError('USAGE', `--${name} gives one token; --batch programs a new token on every key.`);
+    }
+  } else if (options.count !== undefined) {
+    throw new KeytapError('USAGE', '--count only applies together with --batch.');
+  }
+  if (options.from !== undefined) {
+    const conflicting = SEED_FIELDS.filter((name) => given(name));
+    if (conflicting.length > 0) throw new KeytapError('USAGE', `The seed file says the token's parameters; leave out --${conflicting.map(kebab).join(', --')}.`);
+  }
+  if (options.pskcPassphrase !== undefined && options.pskcKey !== undefined) {
+    throw new KeytapError('USAGE', 'Give either --pskc-passphrase or --pskc-key, not both.');
+  }
+
+  const interactive = process.stdin.isTTY === true && !options.yes;
+  const secretFromStdin = options.secret === '-' ? await readStdin() : undefined;
+  const answers = interactive ? await ask(options, given, io) : {};
+  const parameters: TokenParameters = {
+    type: answers.type ?? options.type ?? DEFAULT_PARAMETERS.type,
+    algorithm: answers.algorithm ?? options.algorithm ?? DEFAULT_PARAMETERS.algorithm,
+    digits: answers.digits ?? options.digits ?? DEFAULT_PARAMETERS.digits,
+    period: answers.period ?? options.period ?? DEFAULT_PARAMETERS.period,
+    counter: answers.counter ?? options.counter ?? DEFAULT_PARAMETERS.counter,
+    upn: answers.upn ?? options.upn,
+    issuer: answers.issuer ?? options.issuer,
+    account: answers.account ?? options.account,
+    touch: answers.touch ?? options.touch === true,
+    manufacturer: answers.manufacturer ?? options.manufacturer,
+    model: answers.model ?? options.model,
+  };
+  if (parameters.type === 'TOTP' && options.counter !== undefined) throw new KeytapError('USAGE', '--counter only applies to --type hotp.');
+  const formats = parseFormats(answers.formats ?? options.formats ?? DEFAULT_FORMATS);
+  const outDir = resolve(answers.out ?? options.out ?? DEFAULT_OUT_DIR);
+  const pskc = pskcProtection(options.pskcPassphrase, options.pskcKey);
+  const secretText = secretFromStdin ?? answers.secret ?? options.secret;
+  const serialGiven = answers.serial ?? options.serial;
+
+  // Everything that needs no key is checked before the ledger is opened or a key is touched.
+  let fromToken: ProvisionToken | undefined;
+  if (options.from !== undefined) fromToken = await tokenFromFile(options, parameters);
+  const secret = secretText !== undefined ? parseGivenSecret(secretText, { allowShort: options.allowShortSecret }) : undefined;
+  if (serialGiven !== undefined && fromToken === undefined) checkSerial(serialGiven);
+
+  const run = await ProvisionRun.start({
+    outDir,
+    formats,
+    pskc,
+    force: options.force,
+    serialPrefix: options.serialPrefix,
+    allowShortSecret: options.allowShortSecret,
+    passphrase: options.ledgerPassphrase,
+  });
+  try {
+    if (run.removedTempFiles.length > 0) io.err(`Removed ${run.removedTempFiles.length} unfinished temp file(s) an earlier run left in ${outDir}.`);
+    for (const problem of run.ledger.problems) io.err(`Ledger line ${problem.line}: ${problem.message}.`);
+    const uncertain = run.uncertainEntries();
+    if (uncertain > 0) {
+      io.err(`The ledger has ${uncertain} token(s) that may be on a key but were never verified (an earlier run stopped); "keytap seeds export --ledger ${outDir} --include-pending" writes them too.`);
+    }
+    if (options.batch) {
+      await programBatch(run, parameters, options, io);
+    } else {
+      let token: ProvisionToken;
+      if (fromToken) {
+        token = fromToken;
+      } else {
+        const serial = serialGiven ?? run.serials.next();
+        if (serialGiven !== undefined) run.serials.claim(serialGiven);
+        token = buildToken(parameters, secret ?? generateSecret(parameters.algorithm), serial);
+      }
+      run.check(token);
+      const result = await withKey(options, io, (key, signal) =>
+        run.programOne(key, token, { replace: options.replace, signal, onTouchNeeded: (phase) => io.err(touchMessage(phase)) }),
+      );
+      reportResult(io, token, result, options.showSecrets === true);
+      const outcome = result.outcome;
+      if (outcome.status !== 'programmed') throw outcome.error;
+    }
+  } finally {
+    await run.close();
+  }
+}
+
+async function programBatch(run: ProvisionRun, parameters: TokenParameters, options: ProgramOptions, io: CliIo): Promise<void> {
+  const stop = new AbortController();
+  const abort = new AbortController();
+  const onSigint = (): void => {
+    if (!stop.signal.aborted) {
+      io.err('Finishing… (Ctrl+C again to cancel the key in progress)');
+      stop.abort();
+    } else {
+      abort.abort(new KeytapError('CANCELLED', 'Interrupted.'));
+    }
+  };
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
+  try {
+    // Check the parameters once with a sample token, so that a refused format stops the batch before the first key.
+    run.check(buildToken(parameters, generateSecret(parameters.algorithm), 'KT00000000'));
+    const summary = await runBatch({
+      source: new KeyWatcher(),
+      run,
+      open: async (descriptor, signal) => {
+        const key = await openDescriptor(descriptor, signal);
+        try {
+          if (key.session.locked && options.password !== undefined) await key.session.unlock(options.password, signal);
+        } catch (error) {
+          await key.close().catch(() => undefined);
+          throw error;
+        }
+        return key;
+      },
+      nextToken: () => buildToken(parameters, generateSecret(parameters.algorithm), run.serials.next()),
+      stop: stop.signal,
+      abort: abort.signal,
+      replace: options.replace,
+      count: options.count,
+      report: (event) => reportBatchEvent(io, event, options.showSecrets === true),
+    });
+    io.out(`Summary: ${summary.programmed} programmed, ${summary.failed} failed, ${summary.skipped} skipped. Ledger and seed files in ${run.outDir}.`);
+    if (summary.failed > 0) throw new KeytapError('DEVICE_ERROR', `${summary.failed} key(s) failed; see above.`);
+  } finally {
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
+  }
+}
+
+function reportBatchEvent(io: CliIo, event: BatchEvent, showSecrets: boolean): void {
+  switch (event.kind) {
+    case 'ignored-present':
+      io.err(`Leaving alone the key(s) already plugged in: ${event.keys.map((k) => k.name).join(', ')}. To program one, unplug it and plug it in again.`);
+      return;
+    case 'insert':
+      io.err(`Insert key ${event.number} (Ctrl+C to finish)…`);
+      return;
+    case 'key-added':
+      io.err(`Programming ${event.key.name}…`);
+      return;
+    case 'touch':
+      io.err(touchMessage(event.phase));
+      return;
+    case 'result':
+      reportResult(io, event.token, event.result, showSecrets, event.number);
+      return;
+    case 'error':
+      io.out(`Key ${event.number} (${event.key.name}): failed: ${event.error.message}`);
+      return;
+    case 'remove':
+      io.err(`Remove ${event.key.name}.`);
+      return;
+  }
+}
+
+function reportResult(io: CliIo, token: ProvisionToken, result: ProgramOneResult, showSecrets: boolean, number?: number): void {
+  const prefix = number === undefined ? '' : `Key ${number}: `;
+  const outcome = result.outcome;
+  if (outcome.status === 'programmed') {
+    io.out(`${prefix}programmed serial ${token.serial} as "${outcome.credentialId}" on ${outcome.entry.key.name}; verified.`);
+    if (showSecrets) io.out(`  secret (Base32): ${base32Encode(token.secret)}`);
+    for (const file of result.exports) {
+      const skipped = file.skipped.length > 0 ? ` (${file.skipped.length} token(s) it cannot carry left out)` : '';
+      io.err(`  wrote ${basename(file.path)}: ${file.tokenCount} token(s)${skipped}`);
+    }
+  } else if (number !== undefined) {
+    const what = outcome.status === 'refused' ? 'skipped (nothing written)' : outcome.leftOnKey ? 'failed, and the account may still be on the key' : 'failed (removed from the key again)';
+    io.out(`${prefix}${what}: ${outcome.error.message}`);
+    if (outcome.error.hint) io.out(`  ${outcome.error.hint}`);
+  }
+}
+
+function touchMessage(phase: 'put' | 'verify' | 'delete'): string {
+  return phase === 'put' ? 'Touch your key to confirm storing the account…' : phase === 'verify' ? 'Touch your key to verify the account…' : 'Touch your key to remove the account again…';
+}
+
+export function parseFormats(list: string): SeedFormat[] {
+  const names = list.split(',').map((n) => n.trim()).filter((n) => n !== '');
+  const formats: SeedFormat[] = [];
+  for (const name of names) {
+    let format: SeedFormat;
+    try {
+      format = seedFormat(name);
+    } catch (error) {
+      throw new KeytapError('USAGE', error instanceof Error ? error.message : String(error));
+    }
+    if (!formats.includes(format)) formats.push(format);
+  }
+  return formats;
+}
+
+export function pskcProtection(passphrase: string | undefined, keyHex: string | undefined): PskcProtection {
+  if (passphrase !== undefined) {
+    if (passphrase.length === 0) throw new KeytapError('USAGE', 'The PSKC passphrase must not be empty.');
+    return { kind: 'passphrase', passphrase };
+  }
+  if (keyHex !== undefined) {
+    let key: Uint8Array;
+    try {
+      key = hexDecode(keyHex);
+    } catch {
+      throw new KeytapError('USAGE', 'The PSKC key must be 32 hex digits (16 bytes, AES-128).');
+    }
+    if (key.length !== 16) throw new KeytapError('USAGE', `The PSKC key must be 16 bytes (32 hex digits), not ${key.length}.`);
+    return { kind: 'psk', key };
+  }
+  return { kind: 'none' };
+}
+
+async function tokenFromFile(options: ProgramOptions, parameters: TokenParameters): Promise<ProvisionToken> {
+  const file = options.from!;
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch (error) {
+    throw new KeytapError('BAD_INPUT', `Cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}.`);
+  }
+  const format = detectFormat(bytes, file);
+  const readOptions = {
+    ...(options.fromPassphrase !== undefined ? { passphrase: options.fromPassphrase } : {}),
+    ...(options.fromKey !== undefined ? { key: hexDecode(options.fromKey) } : {}),
+  };
+  const tokens = format.read(bytes, readOptions);
+  let token;
+  if (options.serial !== undefined) {
+    token = tokens.find((t) => t.serial === options.serial);
+    if (!token) throw new KeytapError('NOT_FOUND', `${file} has no token with serial ${options.serial}.`);
+  } else if (tokens.length === 1) {
+    token = tokens[0]!;
+  } else {
+    throw new KeytapError('USAGE', `${file} holds ${tokens.length} tokens; choose one with --serial.`);
+  }
+  // The name on the key and the labels may be given anew; the seed and its parameters come from the file.
+  return {
+    ...token,
+    upn: parameters.upn ?? token.upn,
+    issuer: parameters.issuer ?? token.issuer,
+    account: parameters.account ?? token.account ?? parameters.upn ?? token.upn ?? token.serial,
+    manufacturer: parameters.manufacturer ?? token.manufacturer,
+    model: parameters.model ?? token.model,
+    touch: parameters.touch,
+  };
+}
+
+interface Answers {
+  type?: OathType;
+  algorithm?: HashAlgorithm;
+  digits?: number;
+  period?: number;
+  counter?: number;
+  secret?: string;
+  serial?: string;
+  upn?: string;
+  issuer?: string;
+  account?: string;
+  touch?: boolean;
+  manufacturer?: string;
+  model?: string;
+  formats?: string;
+  out?: string;
+}
+
+/** One prompt per missing field, on stderr, with the default in brackets; Enter takes it. */
+async function ask(options: ProgramOptions, given: (name: string) => boolean, io: CliIo): Promise<Answers> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  const answers: Answers = {};
+  const question = async <T>(label: string, shown: string, parse: (text: string) => T | undefined): Promise<T | undefined> => {
+    for (;;) {
+      const text = (await rl.question(`${label}${shown === '' ? '' : ` [${shown}]`}: `)).trim();
+      if (text === '') return undefined;
+      try {
+        const value = parse(text);
+        if (value !== undefined) return value;
+      } catch (error) {
+        io.err(`  ${error instanceof Error ? error.message : String(error)}`);
+        continue;
+      }
+      io.err('  Not a valid answer; try again.');
+    }
+  };
+  try {
+    const fromFile = options.from !== undefined;
+    if (!fromFile) {
+      if (!given('type')) answers.type = await question('Type (totp/hotp)', 'totp', (t) => oathType(t));
+      if (!given('algorithm')) answers.algorithm = await question('Hash (SHA1/SHA256/SHA512)', 'SHA1', (t) => hashAlgorithm(t));
+      if (!given('digits')) answers.digits = await question('Digits (6/8)', '6', oneOf([6, 8]));
+      const type = answers.type ?? options.type ?? 'TOTP';
+      if (type === 'TOTP' && !given('period')) answers.period = await question('Time interval in seconds (30/60)', '30', oneOf([30, 60]));
+      if (type === 'HOTP' && !given('counter')) answers.counter = await question('Initial counter', '0', integerIn(0, 0xffffffff));
+      if (!options.batch && !given('secret')) answers.secret = await question('Secret (Base32 or hex:…)', 'generate', (t) => t);
+      if (!options.batch && !given('serial')) answers.serial = await question('Serial number', 'generate', (t) => (checkSerial(t), t));
+    }
+    if (!given('upn')) answers.upn = await question('User (UPN, user@domain)', '', (t) => t);
+    if (!given('issuer')) answers.issuer = await question('Issuer on the key', '', (t) => t);
+    if (!given('account')) answers.account = await question('Account on the key', answers.upn ?? options.upn ?? 'the UPN, else the serial', (t) => t);
+    if (!given('touch')) answers.touch = await question('Require touch for every code (y/n)', 'n', yesNo);
+    if (!given('manufacturer')) answers.manufacturer = await question('Manufacturer (for the seed files)', '', (t) => t);
+    if (!given('model')) answers.model = await question('Model (for the seed files)', '', (t) => t);
+    if (!given('formats')) answers.formats = await question(`Seed files (${SEED_FORMAT_NAMES.join(',')})`, DEFAULT_FORMATS, (t) => (parseFormats(t), t));
+    if (!given('out')) answers.out = await question('Output folder', DEFAULT_OUT_DIR, (t) => t);
+  } finally {
+    rl.close();
+  }
+  return answers;
+}
+
+function yesNo(text: string): boolean | undefined {
+  if (/^(y|yes)$/iu.test(text)) return true;
+  if (/^(n|no)$/iu.test(text)) return false;
+  return undefined;
+}
+
+function oneOf(values: readonly number[]): (text: string) => number {
+  return (text) => {
+    const n = Number(text);
+    if (!/^\d+$/u.test(text) || !values.includes(n)) throw new InvalidArgumentError(`must be ${values.join(' or ')}.`);
+    return n;
+  };
+}
+
+function kebab(name: string): string {
+  return name.replace(/[A-Z]/gu, (c) => `-${c.toLowerCase()}`);
+}
