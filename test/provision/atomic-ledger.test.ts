@@ -99,7 +99,7 @@ describe('the ledger', () => {
     appendFileSync(join(dir, 'ledger.jsonl'), '{"record":"enroll","entry":"abc","sta');
     const torn = await readLedger(dir);
     expect(torn.entries).toHaveLength(1);
-    expect(torn.problems).toEqual([{ line: 4, message: expect.stringMatching(/last line is incomplete/u) as unknown as string }]);
+    expect(torn.problems).toEqual([{ line: 4, message: expect.stringMatching(/last line is incomplete/u) }]);
     const again = await Ledger.open(dir);
     await again.appendPending(buildToken(DEFAULT_PARAMETERS, SECRET, 'S2'), KEY, 'S2');
     await again.close();
