@@ -42,6 +42,8 @@ export interface ProgramOneOptions {
   signal?: AbortSignal | undefined;
   onTouchNeeded?: ((phase: TouchPhase) => void) | undefined;
   now?: (() => number) | undefined;
+  /** Called once the key is verified and the ledger says `done`, before the seed files are written. */
+  onDone?: (() => void) | undefined;
 }
 
 export interface ProgramOneResult {
@@ -106,6 +108,7 @@ export class ProvisionRun {
     this.check(token);
     const keyNumber = ++this.keyNumber;
     const outcome = await programKey(key, token, { ...options, ledger: this.ledger, keyNumber });
+    if (outcome.status === 'programmed') options.onDone?.();
     if (outcome.status === 'programmed') this.summary.programmed++;
     else if (outcome.status === 'failed') this.summary.failed++;
     else this.summary.skipped++;
