@@ -1,12 +1,13 @@
 // The built CLI: `keytap program --virtual FILE` in both dialects, --from, existing files and
 // --force, `seeds check` (exit 4, line numbers), `seeds codes` against oathtool, `seeds export`.
-import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { base32Encode, hexEncode } from '../../src/otp/encoding.js';
 import { readLedger } from '../../src/provision/ledger.js';
 import { seedFormat } from '../../src/seeds/index.js';
-import { oathtool, runKeytap, tempDir } from '../support/cli.js';
+import { KEYTAP, oathtool, runKeytap, tempDir } from '../support/cli.js';
 
 const RFC_SECRET = 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ';
 
@@ -113,6 +114,49 @@ describe('keytap program --virtual FILE', () => {
     expect(bad.stderr).toMatch(/holds 2 tokens; choose one with --serial/u);
     const mixed = await runKeytap(['program', '--virtual', replacement, '--yes', '--from', file, '--serial', 'H2', '--digits', '8', '--out', join(dir, 'replaced')]);
     expect(mixed.stderr).toMatch(/leave out --digits/u);
+  });
+});
+
+describe('keytap program on a terminal', () => {
+  // `script` gives the programmer a pseudo-terminal, so it asks; answers come through it.
+  const hasScript = existsSync('/usr/bin/script');
+  it.skipIf(!hasScript)('asks one question per missing field with the default shown; Enter takes the default', async () => {
+    const dir = tempDir();
+    const answers = ['hotp', '', '', '7', '', 'S-42', 'bob@contoso.com', 'Acme', '', 'y', '', '', 'hexcsv,pskc', ''];
+    const command = `${process.execPath} ${KEYTAP} program --virtual ${join(dir, 'k.json')} --out ${join(dir, 'seeds')}`;
+    const result = await new Promise<string>((resolve, reject) => {
+      const child = spawn('script', ['-qfec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let output = '';
+      child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+      child.on('error', reject);
+      child.on('exit', () => resolve(output));
+      child.stdin.write(`${answers.join('\n')}\n`);
+      // Keep the terminal open until the programmer is done (EOF would cancel the questions).
+      const timer = setInterval(() => {
+        if (/verified\./u.test(output) || /keytap:/u.test(output)) {
+          clearInterval(timer);
+          child.stdin.end();
+        }
+      }, 50);
+    });
+    for (const prompt of ['Type (totp/hotp) [totp]:', 'Hash (SHA1/SHA256/SHA512) [SHA1]:', 'Digits (6/8) [6]:', 'Initial counter [0]:', 'Serial number [generate]:', 'Account on the key [bob@contoso.com]:', 'Seed files (entra,pskc,dualshield,hexcsv,privacyidea,otpauth,graph) [pskc]:']) {
+      expect(result).toContain(prompt);
+    }
+    expect(result).not.toContain('Time interval');
+    expect(result).not.toContain('Output folder');
+    expect(result).toMatch(/programmed serial S-42 as "Acme:bob@contoso.com"/u);
+    const [token] = seedFormat('hexcsv').read(readFileSync(join(dir, 'seeds', 'hseeds.csv')));
+    expect(token).toMatchObject({ serial: 'S-42', counter: 8 });
+    const pskc = seedFormat('pskc').read(readFileSync(join(dir, 'seeds', 'hseeds.pskcxml')));
+    expect(pskc[0]).toMatchObject({ upn: 'bob@contoso.com', issuer: 'Acme', digits: 6 });
+  });
+
+  it('without a terminal nothing is asked and the defaults are taken', async () => {
+    const dir = tempDir();
+    const result = await runKeytap(['program', '--virtual', join(dir, 'k.json'), '--out', join(dir, 'seeds')], { input: 'hotp\n' });
+    expect(result.code).toBe(0);
+    expect(result.stderr).not.toContain('Type (totp/hotp)');
+    expect(seedFormat('pskc').read(readFileSync(join(dir, 'seeds', 'tseeds.pskcxml')))[0]).toMatchObject({ type: 'TOTP', algorithm: 'SHA1', digits: 6, period: 30 });
   });
 });
 

@@ -376,10 +376,36 @@ interface Answers {
 /** One prompt per missing field, on stderr, with the default in brackets; Enter takes it. */
 async function ask(options: ProgramOptions, given: (name: string) => boolean, io: CliIo): Promise<Answers> {
   const rl = createInterface({ input: process.stdin, output: process.stderr });
+  // Lines are queued as they come: rl.question() would drop lines that arrive before it is
+  // called (pasted or piped answers), so each prompt takes the next queued line instead.
+  const lines: string[] = [];
+  let waiting: ((line: string | undefined) => void) | undefined;
+  let closed = false;
+  rl.on('line', (line) => {
+    if (waiting) {
+      const resolve = waiting;
+      waiting = undefined;
+      resolve(line);
+    } else lines.push(line);
+  });
+  rl.on('close', () => {
+    closed = true;
+    waiting?.(undefined);
+  });
+  const nextLine = (prompt: string): Promise<string> => {
+    rl.setPrompt(prompt);
+    rl.prompt();
+    const queued = lines.shift();
+    if (queued !== undefined) return Promise.resolve(queued);
+    if (closed) return Promise.reject(new KeytapError('CANCELLED', 'Cancelled: the input ended before every question was answered.'));
+    return new Promise((resolve, reject) => {
+      waiting = (line) => (line === undefined ? reject(new KeytapError('CANCELLED', 'Cancelled: the input ended before every question was answered.')) : resolve(line));
+    });
+  };
   const answers: Answers = {};
   const question = async <T>(label: string, shown: string, parse: (text: string) => T | undefined): Promise<T | undefined> => {
     for (;;) {
-      const text = (await rl.question(`${label}${shown === '' ? '' : ` [${shown}]`}: `)).trim();
+      const text = (await nextLine(`${label}${shown === '' ? '' : ` [${shown}]`}: `)).trim();
       if (text === '') return undefined;
       try {
         const value = parse(text);
