@@ -1,0 +1,438 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { KeytapError } from '../../src/errors.js';
+import type { Rig } from './fakes.js';
+import { FakeDevice, descriptor, flush, rig } from './fakes.js';
+import { HOTP, TOTP, TOUCH } from './fixtures.js';
+
+const rigs: Rig[] = [];
+function setup(...args: Parameters<typeof rig>): Rig {
+  const r = rig(...args);
+  rigs.push(r);
+  return r;
+}
+afterEach(async () => {
+  for (const r of rigs.splice(0)) {
+    await r.controller.stop();
+    r.config.close();
+  }
+});
+
+async function withKey(credentials = [TOTP, TOUCH, HOTP], id = 'k1', serial = '1234ABCD'): Promise<Rig & { device: FakeDevice }> {
+  const r = setup();
+  const device = new FakeDevice(credentials, serial);
+  r.devices.set(id, device);
+  r.keys.initial.push(descriptor(id));
+  await r.controller.start();
+  await flush(r);
+  return { ...r, device };
+}
+
+function codeId(keyId: string, credentialId: string): string {
+  return `code:${encodeURIComponent(keyId)}:${encodeURIComponent(credentialId)}`;
+}
+
+describe('keys come and go', () => {
+  it('a key plugged in gets its section well within 300 ms, with its accounts, and a connect toast', async () => {
+    const r = setup();
+    await r.controller.start();
+    await flush(r);
+    expect(r.tray.last.icon).toBe('idle');
+    r.devices.set('k1', new FakeDevice([TOTP, TOUCH], 'AB12'));
+    const plugged = Date.now();
+    r.keys.plug(descriptor('k1'));
+    await flush(r);
+    const shown = r.tray.renders.findIndex((m) => m.menu.some((n) => n.kind === 'item' && n.label === 'Demo:alice'));
+    expect(shown).toBeGreaterThan(0);
+    expect(r.tray.renderTimes[shown]! - plugged).toBeLessThan(300);
+    expect(r.tray.last.icon).toBe('key');
+    expect(r.notifier.titles()).toEqual(['Nitrokey 3 (AB12) connected']);
+    expect(r.notifier.shown[0]!.notification.body).toBe('2 accounts');
+  });
+
+  it('opens the key per operation and closes it after', async () => {
+    const r = await withKey();
+    expect(r.device.opens).toBe(1);
+    expect(r.device.closes).toBe(1);
+    r.tray.onClick!(codeId('k1', TOTP.id));
+    await flush(r);
+    expect(r.device.opens).toBe(2);
+    expect(r.device.closes).toBe(2);
+  });
+
+  it('unplugged: the section goes', async () => {
+    const r = await withKey();
+    r.keys.unplug(descriptor('k1'));
+    await flush(r);
+    expect(r.controller.state.keys).toEqual([]);
+    expect(r.tray.last.icon).toBe('idle');
+  });
+
+  it('a key that cannot be opened shows the error, logs what to do, and "Try again" works', async () => {
+    const r = setup();
+    const device = new FakeDevice([TOTP]);
+    device.openError = new KeytapError('PERMISSION_DENIED', 'No permission to open /dev/hidraw3.', { hint: 'Install the udev rules.' });
+    r.devices.set('k1', device);
+    r.keys.initial.push(descriptor('k1'));
+    await r.controller.start();
+    await flush(r);
+    expect(r.controller.state.keys[0]).toMatchObject({ status: 'error', error: { code: 'PERMISSION_DENIED' } });
+    expect(r.tray.last.icon).toBe('error');
+    expect(r.logger.lines.some((l) => l.startsWith('error') && l.includes('udev'))).toBe(true);
+    device.openError = undefined;
+    r.tray.onClick!('retry:k1');
+    await flush(r);
+    expect(r.controller.state.keys[0]!.status).toBe('ready');
+  });
+
+  it('a locked key is shown locked', async () => {
+    const r = setup();
+    const device = new FakeDevice([TOTP]);
+    device.locked = true;
+    r.devices.set('k1', device);
+    r.keys.initial.push(descriptor('k1'));
+    await r.controller.start();
+    await flush(r);
+    expect(r.controller.state.keys[0]!.status).toBe('locked');
+  });
+});
+
+describe('a click', () => {
+  it('touch account: touch toast, icon touch, then copy and "Code copied" replacing the prompt', async () => {
+    const r = await withKey();
+    r.notifier.shown = [];
+    r.tray.onClick!(codeId('k1', TOUCH.id));
+    await flush(r);
+    expect(r.tray.last.icon).toBe('touch');
+    expect(r.notifier.titles()).toEqual(['Touch your key']);
+    expect(r.device.waiting).toBe(1);
+    r.device.release();
+    await flush(r);
+    expect(r.clipboard.copies).toEqual([{ text: '287082', clearAfterSeconds: 20 }]);
+    expect(r.notifier.titles()).toEqual(['Touch your key', expect.stringMatching(/^Code copied, valid for \d+ s$/u)]);
+    // replaced in place: the second toast names the first one's handle
+    expect(r.notifier.shown[1]!.replaces).toEqual(r.notifier.shown[0]!.handle);
+    expect(r.tray.last.icon).toBe('key');
+    // the code never reaches the log or a toast
+    expect(r.logger.lines.join('\n')).not.toContain('287082');
+    expect(JSON.stringify(r.notifier.shown)).not.toContain('287082');
+  });
+
+  it('clicks while a read is pending start no second read', async () => {
+    const r = await withKey();
+    r.tray.onClick!(codeId('k1', TOUCH.id));
+    await flush(r);
+    r.tray.onClick!(codeId('k1', TOUCH.id));
+    r.tray.onClick!(codeId('k1', TOTP.id));
+    await flush(r);
+    expect(r.device.calculations.map((c) => c.id)).toEqual([TOUCH.id]);
+    r.device.release();
+    await flush(r);
+    expect(r.clipboard.copies).toHaveLength(1);
+    expect(r.device.calculations).toHaveLength(1);
+  });
+
+  it('the clipboard guard gets the configured clear time (0 = never)', async () => {
+    const r = await withKey();
+    r.config.set('clipboardClearSeconds', 0);
+    r.tray.onClick!(codeId('k1', TOTP.id));
+    await flush(r);
+    expect(r.clipboard.copies).toEqual([{ text: '287082', clearAfterSeconds: 0 }]);
+  });
+
+  it('reads the next period with < 5 s left (time passed to calculate)', async () => {
+    const r = await withKey();
+    const start = Math.floor(r.clock.nowMs / 30_000) * 30_000;
+    r.clock.nowMs = start + 25_100;
+    r.tray.onClick!(codeId('k1', TOTP.id));
+    await flush(r);
+    expect(r.device.calculations[0]!.time).toBeCloseTo((start + 30_000) / 1000, 6);
+    r.clock.nowMs = start + 65_000; // 5 s left in the next period
+    r.tray.onClick!(codeId('k1', TOTP.id));
+    await flush(r);
+    expect(r.device.calculations[1]!.time).toBe((start + 65_000) / 1000);
+  });
+
+  it('touch timeout: the read is aborted, a toast says what to do, the next click works', async () => {
+    const r = await withKey();
+    r.tray.onClick!(codeId('k1', TOUCH.id));
+    await flush(r);
+    r.clock.advance(30_000);
+    await flush(r);
+    expect(r.device.waiting).toBe(0);
+    expect(r.notifier.titles().at(-1)).toBe('No touch within 30 s; GitHub:alice was not read.');
+    expect(r.tray.last.icon).toBe('error');
+    expect(r.device.closes).toBe(r.device.opens);
+    r.tray.onClick!(codeId('k1', TOTP.id));
+    await flush(r);
+    expect(r.clipboard.copies).toHaveLength(1);
+  });
+
+  it('unplug during touch: the read is cancelled with a toast and the app goes on', async () => {
+    const r = await withKey();
+    r.tray.onClick!(codeId('k1', TOUCH.id));
+    await flush(r);
+    r.devices.delete('k1');
+    r.keys.unplug(descriptor('k1'));
+    await flush(r);
+    expect(r.device.waiting).toBe(0);
+    expect(r.notifier.titles().at(-1)).toBe('Nitrokey 3 was removed while reading GitHub:alice.');
+    expect(r.controller.state.pending).toBeUndefined();
+    expect(r.clipboard.copies).toEqual([]);
+    // plugged in again, it works
+    r.devices.set('k1', r.device);
+    r.keys.plug(descriptor('k1'));
+    await flush(r);
+    r.tray.onClick!(codeId('k1', TOTP.id));
+    await flush(r);
+    expect(r.clipboard.copies).toHaveLength(1);
+  });
+
+  it.each([
+    ['BUSY', new KeytapError('BUSY', 'busy'), 'Nitrokey 3 is busy with another program.'],
+    ['PERMISSION_DENIED', new KeytapError('PERMISSION_DENIED', 'denied'), 'No permission to open Nitrokey 3.'],
+    ['a plain Error (a bug)', new Error('boom'), 'Unexpected error: boom'],
+    ['a thrown string', 'weird', 'Unexpected error: weird'],
+  ])('errors never escape: %s becomes a toast and a log line', async (_name, error, title) => {
+    const r = await withKey();
+    r.device.calculateError = error;
+    r.tray.onClick!(codeId('k1', TOTP.id));
+    await flush(r);
+    expect(r.notifier.titles().at(-1)).toBe(title);
+    expect(r.logger.lines.length).toBeGreaterThan(0);
+    expect(r.controller.state.pending).toBeUndefined();
+  });
+
+  it('a failing clipboard, tray render or notifier is logged, never thrown', async () => {
+    const r = await withKey();
+    r.clipboard.fail = new KeytapError('UNSUPPORTED', 'No clipboard tool.', { hint: 'Install xsel.' });
+    r.tray.failRender = true;
+    r.tray.onClick!(codeId('k1', TOTP.id));
+    await flush(r);
+    expect(r.notifier.titles().at(-1)).toBe('Could not copy the code of Demo:alice');
+    expect(r.logger.lines.some((l) => l.includes('updating the tray failed'))).toBe(true);
+    r.notifier.fail = true;
+    r.tray.onClick!(codeId('k1', TOTP.id));
+    await flush(r);
+    expect(r.logger.lines.some((l) => l.includes('showing a notification failed'))).toBe(true);
+  });
+
+  it('garbage ids and clicks on keys that are gone do nothing harmful', async () => {
+    const r = await withKey();
+    for (const id of ['', 'nope', 'code:zz:yy', 'retry:zz', 'default:x', 'code:%%:x']) r.tray.onClick!(id);
+    await flush(r);
+    expect(r.device.calculations).toEqual([]);
+  });
+
+  it('Cancel in the menu aborts the pending read', async () => {
+    const r = await withKey();
+    r.tray.onClick!(codeId('k1', TOUCH.id));
+    await flush(r);
+    r.tray.onClick!('cancel');
+    await flush(r);
+    expect(r.device.waiting).toBe(0);
+    expect(r.notifier.titles().at(-1)).toBe('Reading GitHub:alice was cancelled.');
+  });
+});
+
+describe('the global shortcut', () => {
+  it('is registered with the configured accelerator and reads the only account', async () => {
+    const r = await withKey([TOTP]);
+    expect(r.shortcut.registered).toBe('Ctrl+Alt+K');
+    r.shortcut.onPress!();
+    await flush(r);
+    expect(r.clipboard.copies).toHaveLength(1);
+  });
+
+  it('with several accounts and no default, says to choose one; with a default, reads it', async () => {
+    const r = await withKey();
+    r.shortcut.onPress!();
+    await flush(r);
+    expect(r.notifier.titles().at(-1)).toBe('3 accounts: which one should the shortcut read?');
+    r.tray.onClick!('default:1234ABCD:VPN%3Aalice');
+    expect(r.config.current.defaultAccount).toEqual({ keyId: '1234ABCD', credentialId: 'VPN:alice' });
+    r.shortcut.onPress!();
+    await flush(r);
+    expect(r.device.calculations.map((c) => c.id)).toEqual(['VPN:alice']);
+  });
+
+  it('a default account whose key is away gets a toast', async () => {
+    const r = await withKey([TOTP]);
+    r.config.set('defaultAccount', { keyId: 'OTHER', credentialId: 'X:y' });
+    r.shortcut.onPress!();
+    await flush(r);
+    expect(r.notifier.titles().at(-1)).toBe('The default account X:y is not on a connected key.');
+  });
+
+  it('when it cannot be registered: one toast explaining how to bind "keytap code", and the menu says so', async () => {
+    const r = setup();
+    r.shortcut.fail = new KeytapError('UNSUPPORTED', 'Wayland without the GlobalShortcuts portal.', { hint: 'This desktop offers no global shortcuts to programs.' });
+    await r.controller.start();
+    await flush(r);
+    const toasts = r.notifier.shown.filter((s) => s.notification.title.startsWith('Shortcut'));
+    expect(toasts).toHaveLength(1);
+    expect(toasts[0]!.notification.body).toContain('keytap code');
+    expect(r.controller.state.shortcut).toBe('unavailable');
+    expect(JSON.stringify(r.tray.last.menu)).toContain('bind \\"keytap code\\"');
+  });
+
+  it('a changed shortcut in the settings is registered again', async () => {
+    const r = await withKey();
+    r.config.set('shortcut', 'Ctrl+Shift+O');
+    await flush(r);
+    expect(r.shortcut.registered).toBe('Ctrl+Shift+O');
+  });
+});
+
+describe('menu settings', () => {
+  it('toggles write the config and re-render', async () => {
+    const r = await withKey();
+    r.tray.onClick!('toggle:showCodeInNotification');
+    r.tray.onClick!('toggle:notifyOnConnect');
+    await flush(r);
+    expect(r.config.current).toMatchObject({ showCodeInNotification: true, notifyOnConnect: false });
+    expect(JSON.stringify(r.tray.last.menu)).toContain('"id":"toggle:showCodeInNotification","label":"Show code in notification","toggle":"checkmark","checked":true');
+  });
+
+  it('with "show code" on, the copied toast shows it', async () => {
+    const r = await withKey();
+    r.tray.onClick!('toggle:showCodeInNotification');
+    r.tray.onClick!(codeId('k1', TOTP.id));
+    await flush(r);
+    expect(r.notifier.shown.at(-1)!.notification.body).toContain('Code: 287 082');
+  });
+
+  it('with notifications off, nothing is shown', async () => {
+    const r = await withKey();
+    r.notifier.shown = [];
+    r.tray.onClick!('toggle:notifications');
+    r.tray.onClick!(codeId('k1', TOUCH.id));
+    await flush(r);
+    r.device.release();
+    await flush(r);
+    expect(r.notifier.shown).toEqual([]);
+    expect(r.clipboard.copies).toHaveLength(1);
+  });
+
+  it('Start at login enables autostart with the command, and off again', async () => {
+    const r = await withKey();
+    expect(r.controller.state.autostart).toBe(false);
+    r.tray.onClick!('toggle:autostart');
+    await flush(r);
+    expect(r.autostart.command).toEqual(['node', 'keytap.cjs', 'tray']);
+    expect(r.controller.state.autostart).toBe(true);
+    r.tray.onClick!('toggle:autostart');
+    await flush(r);
+    expect(r.controller.state.autostart).toBe(false);
+  });
+
+  it('Settings opens the config file; About shows a toast; Quit resolves quitRequested', async () => {
+    const opened: string[] = [];
+    const r = setup({ openPath: (p) => (opened.push(p), Promise.resolve()) });
+    await r.controller.start();
+    r.tray.onClick!('settings');
+    r.tray.onClick!('about');
+    await flush(r);
+    expect(opened).toEqual([r.config.path]);
+    expect(r.notifier.titles().at(-1)).toBe('keytap 9.9.9');
+    let quit = false;
+    void r.controller.quitRequested.then(() => (quit = true));
+    r.tray.onClick!('quit');
+    await flush(r);
+    expect(quit).toBe(true);
+  });
+
+  it('a failing "Settings" opener gives a toast with the path', async () => {
+    const r = setup({ openPath: () => Promise.reject(new Error('no xdg-open')) });
+    await r.controller.start();
+    r.tray.onClick!('settings');
+    await flush(r);
+    expect(r.notifier.shown.at(-1)!.notification.body).toContain(r.config.path);
+  });
+});
+
+describe('the tray host and startup', () => {
+  it('a tray that cannot start is logged and toasted; keytap goes on', async () => {
+    const r = setup();
+    r.tray.failStart = true;
+    r.devices.set('k1', new FakeDevice([TOTP]));
+    r.keys.initial.push(descriptor('k1'));
+    await r.controller.start();
+    await flush(r);
+    expect(r.notifier.titles()).toContain('keytap has no tray icon');
+    expect(r.controller.state.keys[0]!.status).toBe('ready');
+  });
+
+  it('no host: logged once; host back: rendered again', async () => {
+    const r = await withKey();
+    const before = r.tray.renders.length;
+    r.tray.onStatus!('no-host');
+    r.tray.onStatus!('no-host');
+    await flush(r);
+    expect(r.logger.lines.filter((l) => l.includes('no tray host'))).toHaveLength(1);
+    r.tray.onStatus!('shown');
+    await flush(r);
+    expect(r.tray.renders.length).toBeGreaterThan(before);
+  });
+
+  it('stop clears the clipboard (if still ours), cancels a pending read, and stops the tray', async () => {
+    const r = await withKey();
+    r.tray.onClick!(codeId('k1', TOUCH.id));
+    await flush(r);
+    await r.controller.stop();
+    expect(r.device.waiting).toBe(0);
+    expect(r.clipboard.stopped).toBe(true);
+    expect(r.tray.stopped).toBe(true);
+    expect(r.shortcut.registered).toBeUndefined();
+  });
+});
+
+describe('IPC requests', () => {
+  it('requestCode runs the same flow (touch callback, copy, toast) and answers with the code', async () => {
+    const r = await withKey();
+    const touches: string[] = [];
+    const answer = r.controller.requestCode('GitHub', { onTouch: (id) => touches.push(id) });
+    await flush(r);
+    expect(touches).toEqual(['GitHub:alice']);
+    r.device.release();
+    await expect(answer).resolves.toMatchObject({ id: 'GitHub:alice', code: '287082' });
+    await flush(r);
+    expect(r.clipboard.copies).toHaveLength(1);
+    expect(r.notifier.titles()).toContain('Touch your key');
+  });
+
+  it('requestCode: no key, no match, ambiguous, busy, and the caller going away', async () => {
+    const none = setup();
+    await none.controller.start();
+    await expect(none.controller.requestCode(undefined)).rejects.toMatchObject({ code: 'NO_KEY' });
+    const r = await withKey();
+    await expect(r.controller.requestCode('nothing')).rejects.toMatchObject({ code: 'NO_MATCH' });
+    await expect(r.controller.requestCode(undefined)).rejects.toMatchObject({ code: 'AMBIGUOUS' });
+    const abort = new AbortController();
+    const first = r.controller.requestCode('GitHub', { signal: abort.signal });
+    await flush(r);
+    await expect(r.controller.requestCode('Demo')).rejects.toMatchObject({ code: 'BUSY' });
+    abort.abort();
+    await expect(first).rejects.toMatchObject({ code: 'CANCELLED' });
+    await flush(r);
+    expect(r.device.waiting).toBe(0);
+  });
+
+  it('requestCode matches across several keys', async () => {
+    const r = await withKey([TOTP]);
+    r.devices.set('k2', new FakeDevice([HOTP], 'FFFF0000'));
+    r.keys.plug(descriptor('k2', 'virtual key b.json'));
+    await flush(r);
+    await expect(r.controller.requestCode('VPN')).resolves.toMatchObject({ id: 'VPN:alice', code: '755224' });
+  });
+
+  it('listKeys re-reads the accounts (an account added meanwhile shows up in the menu too)', async () => {
+    const r = await withKey([TOTP]);
+    r.device.credentials = [TOTP, HOTP];
+    const keys = await r.controller.listKeys();
+    expect(keys).toMatchObject([{ id: 'k1', name: 'Nitrokey 3', serial: '1234ABCD', status: 'ready', credentials: [TOTP, HOTP] }]);
+    await flush(r);
+    expect(JSON.stringify(r.tray.last.menu)).toContain('VPN:alice');
+    // quiet: no second "connected" toast
+    expect(r.notifier.titles().filter((t) => t.endsWith('connected'))).toHaveLength(1);
+  });
+});
