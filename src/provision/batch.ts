@@ -118,10 +118,11 @@ export async function runBatch(options: BatchOptions): Promise<RunSummary> {
         if (result.outcome.status === 'programmed') options.onTiming?.({ doneMs: doneAt - addedAt, exportedMs: performance.now() - addedAt });
         options.report({ kind: 'result', key: descriptor, number, token, result });
       } catch (error) {
-        // The key could not be opened or went away: count it, say why, go on. Losing the ledger
-        // or the seed files (StorageError), or a bug, ends the batch.
+        // The key could not be opened, or went away before anything was written to it (errors
+        // after the ledger append come back as outcomes, not exceptions): skipped, say why, go on.
+        // Losing the ledger or the seed files (StorageError), or a bug, ends the batch.
         if (!isKeytapError(error) || error instanceof StorageError || error.code === 'BAD_INPUT') throw error;
-        run.summary.failed++;
+        run.summary.skipped++;
         options.report({ kind: 'error', key: descriptor, number, error });
       } finally {
         await key?.close().catch(() => undefined);

@@ -258,7 +258,7 @@ function reportBatchEvent(io: CliIo, event: BatchEvent, showSecrets: boolean): v
       reportResult(io, event.token, event.result, showSecrets, event.number);
       return;
     case 'error':
-      io.out(`Key ${event.number} (${event.key.name}): failed: ${event.error.message}`);
+      io.out(`Key ${event.number}: skipped (nothing written): ${event.key.name}: ${event.error.message}`);
       return;
     case 'remove':
       io.err(`Remove ${event.key.name}.`);
