@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
+import { answerError, askRunningInstance } from '../../app/ipc.js';
 import { matchOne } from '../../device/oath/match.js';
 import type { KeyOptions } from '../key-options.js';
 import { addKeyOptions, withKey } from '../key-options.js';
@@ -10,6 +11,14 @@ interface CodeOptions extends KeyOptions {
   json?: boolean;
 }
 
+/**
+ * Options that pick a key or change how it is opened (a file, a device, a password) go to the key
+ * directly, with the errors they always gave; plain `keytap code` / `keytap list` ask the tray.
+ */
+export function usesRunningInstance(options: KeyOptions): boolean {
+  return options.virtual === undefined && options.device === undefined && options.password === undefined && options.dialect === undefined && !options.demo;
+}
+
 export function registerCode(program: Command, io: CliIo): void {
   addKeyOptions(
     program
@@ -18,17 +27,31 @@ export function registerCode(program: Command, io: CliIo): void {
       .argument('[query]', 'the account: its full name, or a part of it that matches only it')
       .addOption(new Option('--json', 'print {id, code, validFrom, validTo} as JSON')),
   ).action(async (query: string | undefined, options: CodeOptions) => {
+    const print = (id: string, code: { code: string; validFrom?: number | undefined; validTo?: number | undefined }): void => {
+      if (options.json) printJson(io, { id, code: code.code, validFrom: isoTime(code.validFrom), validTo: isoTime(code.validTo) });
+      else io.out(code.code);
+    };
+    // A running keytap tray owns the flow (touch toast, clipboard) and answers over IPC; this is
+    // what a desktop shortcut bound to "keytap code" reaches, Wayland included.
+    if (usesRunningInstance(options)) {
+      const answer = await askRunningInstance({ op: 'code', query }, (event) => io.err(`Touch your key (${event.id})…`));
+      if (answer) {
+        if (!answer.ok) throw answerError(answer);
+        print(String(answer.id), {
+          code: String(answer.code),
+          validFrom: typeof answer.validFrom === 'number' ? answer.validFrom : undefined,
+          validTo: typeof answer.validTo === 'number' ? answer.validTo : undefined,
+        });
+        return;
+      }
+    }
     await withKey(options, io, async (key, signal) => {
       const credential = matchOne(await key.session.list(signal), query);
       const code = await key.session.calculate(credential, {
         signal,
         onTouchNeeded: () => io.err(`Touch your key (${credential.id})…`),
       });
-      if (options.json) {
-        printJson(io, { id: credential.id, code: code.code, validFrom: isoTime(code.validFrom), validTo: isoTime(code.validTo) });
-      } else {
-        io.out(code.code);
-      }
+      print(credential.id, code);
     });
   });
 }

@@ -1,10 +1,15 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
+import type { KeyListing } from '../../app/controller.js';
+import { answerError, askRunningInstance } from '../../app/ipc.js';
+import { noKeyError } from '../../device/connect.js';
 import type { KeyCredential } from '../../device/oath/session.js';
+import { KeytapError } from '../../errors.js';
 import type { KeyOptions } from '../key-options.js';
 import { addKeyOptions, withKey } from '../key-options.js';
 import type { CliIo } from '../output.js';
 import { printJson } from '../output.js';
+import { usesRunningInstance } from './code.js';
 
 interface ListOptions extends KeyOptions {
   json?: boolean;
@@ -17,19 +22,48 @@ export function registerList(program: Command, io: CliIo): void {
       .description('list the accounts on the key')
       .addOption(new Option('--json', 'print a JSON array of {id, issuer, account, type, algorithm, digits, period, touch}')),
   ).action(async (options: ListOptions) => {
-    await withKey(options, io, async (key, signal) => {
-      const credentials = await key.session.list(signal);
+    const print = (name: string, credentials: KeyCredential[]): void => {
       if (options.json) {
         printJson(io, credentials.map(toJson));
         return;
       }
       if (credentials.length === 0) {
-        io.out(`${key.name} holds no accounts.`);
+        io.out(`${name} holds no accounts.`);
         return;
       }
       for (const c of credentials) io.out(describe(c));
+    };
+    if (usesRunningInstance(options)) {
+      const answer = await askRunningInstance({ op: 'list' });
+      if (answer) {
+        if (!answer.ok) throw answerError(answer);
+        const key = onlyKey(answer.keys as KeyListing[]);
+        print(key.name, key.credentials);
+        return;
+      }
+    }
+    await withKey(options, io, async (key, signal) => {
+      print(key.name, await key.session.list(signal));
     });
   });
+}
+
+/** The same rules (and words) as opening the only key directly: none, several, locked, broken. */
+function onlyKey(keys: KeyListing[]): KeyListing {
+  if (keys.length === 0) throw noKeyError();
+  if (keys.length > 1) {
+    throw new KeytapError('USAGE', `${keys.length} keys are connected: ${keys.map((k) => `${k.name} (${k.id})`).join(', ')}.`, {
+      hint: 'Choose one with --device ID.',
+    });
+  }
+  const key = keys[0]!;
+  if (key.status === 'locked') {
+    throw new KeytapError('AUTH_REQUIRED', `The OATH application on ${key.name} is password-protected.`, {
+      hint: 'Give the password with --password or the KEYTAP_PASSWORD environment variable.',
+    });
+  }
+  if (key.error) throw new KeytapError(key.error.code, key.error.message, key.error.hint ? { hint: key.error.hint } : {});
+  return key;
 }
 
 /** Fields the key does not report are null, not guessed. */

@@ -1,0 +1,111 @@
+/**
+ * One resident keytap per user. The IPC endpoint doubles as the lock: whoever listens on it is the
+ * instance. A second start asks it `ping`; an answer means "already running". A socket file that
+ * nobody answers on is left over from a crash (or a hung process) and is replaced.
+ *
+ * Two starts at the same moment could both find no instance and both replace the socket, so the
+ * probe-replace-listen step runs under a short-lived lock file (exclusive create), which is itself
+ * taken over when older than a few seconds (its holder died mid-start).
+ */
+import { open, rm, stat } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
+import { KeytapError } from '../errors.js';
+import type { IpcHandler, IpcServer } from './ipc.js';
+import { ipcPath, listenIpc, requestIpc } from './ipc.js';
+
+export type InstanceResult =
+  | { primary: true; server: IpcServer; replacedStale: boolean }
+  | { primary: false; pid?: number | undefined; version?: string | undefined };
+
+export interface AcquireOptions {
+  path?: string | undefined;
+  onError?: ((error: Error) => void) | undefined;
+  /** How long a live instance may take to answer `ping`. Default 2000 ms. */
+  pingTimeoutMs?: number | undefined;
+}
+
+const LOCK_STALE_MS = 10_000;
+
+export async function acquireInstance(handler: IpcHandler, options: AcquireOptions = {}): Promise<InstanceResult> {
+  const path = options.path ?? ipcPath();
+  const running = await ping(path, options.pingTimeoutMs);
+  if (running) return running;
+
+  const release = await lock(`${path}.lock`);
+  try {
+    // Someone may have started between the first probe and the lock.
+    const again = await ping(path, options.pingTimeoutMs);
+    if (again) return again;
+    const replacedStale = await removeStale(path);
+    try {
+      const server = await listenIpc(path, handler, options.onError);
+      return { primary: true, server, replacedStale };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+        const other = await ping(path, options.pingTimeoutMs);
+        if (other) return other;
+      }
+      throw new KeytapError('DEVICE_ERROR', `Cannot listen on ${path}: ${(error as Error).message}`, {
+        hint: 'Another keytap may be starting; try again. If it persists, remove the file.',
+        cause: error,
+      });
+    }
+  } finally {
+    await release();
+  }
+}
+
+async function ping(path: string, timeoutMs = 2000): Promise<Extract<InstanceResult, { primary: false }> | undefined> {
+  try {
+    const answer = await requestIpc({ op: 'ping' }, { path, connectTimeoutMs: timeoutMs, answerTimeoutMs: timeoutMs });
+    if (!answer?.ok) return undefined;
+    return {
+      primary: false,
+      pid: typeof answer.pid === 'number' ? answer.pid : undefined,
+      version: typeof answer.version === 'string' ? answer.version : undefined,
+    };
+  } catch {
+    return undefined; // connected but no sensible answer: treated as stale
+  }
+}
+
+async function removeStale(path: string): Promise<boolean> {
+  if (process.platform === 'win32') return false; // a named pipe goes away with its process
+  let stats;
+  try {
+    stats = await lstat(path);
+  } catch {
+    return false;
+  }
+  if (!stats.isSocket()) throw new KeytapError('USAGE', `${path} exists and is not a socket; not touching it.`, { hint: 'Move it away and start keytap again.' });
+  await rm(path, { force: true });
+  return true;
+}
+
+async function lock(lockPath: string): Promise<() => Promise<void>> {
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    let handle: FileHandle | undefined;
+    try {
+      handle = await open(lockPath, 'wx', 0o600);
+      await handle.writeFile(String(process.pid));
+      await handle.close();
+      return () => rm(lockPath, { force: true });
+    } catch (error) {
+      await handle?.close().catch(() => undefined);
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+        // No lock possible here (read-only folder, Windows pipe namespace): go on without it.
+        return () => Promise.resolve();
+      }
+    }
+    try {
+      const info = await stat(lockPath);
+      if (Date.now() - info.mtimeMs > LOCK_STALE_MS) await rm(lockPath, { force: true });
+    } catch {
+      // gone in the meantime: try again
+    }
+    if (Date.now() > deadline) return () => Promise.resolve();
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}

@@ -1,0 +1,286 @@
+/**
+ * The local channel between the resident process and `keytap code` / `keytap list`: a Unix socket
+ * in the runtime directory (owner-only folder, socket mode 0600) or a per-user Windows named pipe.
+ *
+ * Protocol: JSON lines. The client sends one request line; the server may send event lines
+ * (`{"event":"touch","id":…}`) and ends with one answer line, `{"ok":true,…}` or
+ * `{"ok":false,"code":<ErrorCode>,"message":…,"hint":…}`, then closes. A client that goes away
+ * cancels what it asked for.
+ */
+import { chmod } from 'node:fs/promises';
+import { connect, createServer } from 'node:net';
+import type { Server, Socket } from 'node:net';
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
+import { runtimeDir } from '../device/virtual/registry.js';
+import type { ErrorCode } from '../errors.js';
+import { KeytapError } from '../errors.js';
+
+export const IPC_VERSION = 1;
+/** One request or answer line at most; anything longer is not ours. */
+const MAX_LINE = 1 << 20;
+
+export type IpcRequest = { op: 'ping' } | { op: 'code'; query?: string | undefined } | { op: 'list' } | { op: 'quit' };
+
+export interface IpcTouchEvent {
+  event: 'touch';
+  id: string;
+}
+
+export type IpcAnswer = ({ ok: true } & Record<string, unknown>) | { ok: false; code: ErrorCode; message: string; hint?: string | undefined };
+
+export interface IpcContext {
+  /** Fires when the client disconnects before the answer. */
+  signal: AbortSignal;
+  send(event: IpcTouchEvent): void;
+}
+
+/** Answers one request: a plain object (sent with ok:true) or a thrown KeytapError (ok:false). */
+export type IpcHandler = (request: IpcRequest, context: IpcContext) => Promise<Record<string, unknown>>;
+
+export function ipcPath(): string {
+  return process.platform === 'win32' ? `\\\\.\\pipe\\keytap-${userInfo().username}-tray` : join(runtimeDir(), 'keytap.sock');
+}
+
+export interface IpcServer {
+  readonly path: string;
+  close(): Promise<void>;
+}
+
+/** Listens on `path` (owner-only). Rejects with the listen error (EADDRINUSE: someone is there). */
+export async function listenIpc(path: string, handler: IpcHandler, onError: (error: Error) => void = () => undefined): Promise<IpcServer> {
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    serveConnection(socket, handler, onError);
+  });
+  await listenOwnerOnly(server, path);
+  // After start, a server error (EMFILE, …) must not end the resident process.
+  server.on('error', onError);
+  let closing: Promise<void> | undefined;
+  return {
+    path,
+    close: () =>
+      (closing ??= new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      })),
+  };
+}
+
+function serveConnection(socket: Socket, handler: IpcHandler, onError: (error: Error) => void): void {
+  const abort = new AbortController();
+  let buffer = '';
+  let answered = false;
+  let started = false;
+  socket.setEncoding('utf8');
+  socket.on('error', () => abort.abort()); // the client vanished; nothing to tell it
+  socket.on('close', () => {
+    if (!answered) abort.abort(new KeytapError('CANCELLED', 'The caller went away.'));
+  });
+  const write = (value: unknown): void => {
+    if (!socket.destroyed) socket.write(`${JSON.stringify(value)}\n`);
+  };
+  socket.on('data', (chunk: string) => {
+    if (started) return; // one request per connection
+    buffer += chunk;
+    if (buffer.length > MAX_LINE) {
+      socket.destroy();
+      return;
+    }
+    const newline = buffer.indexOf('\n');
+    if (newline < 0) return;
+    started = true;
+    const line = buffer.slice(0, newline);
+    void (async () => {
+      let answer: IpcAnswer;
+      try {
+        const request = parseRequest(line);
+        const result = await handler(request, { signal: abort.signal, send: (event) => write(event) });
+        answer = { ...result, ok: true };
+      } catch (error) {
+        answer = errorAnswer(error);
+        if (!(error instanceof KeytapError)) onError(error instanceof Error ? error : new Error(String(error)));
+      }
+      answered = true;
+      if (!socket.destroyed) socket.end(`${JSON.stringify(answer)}\n`);
+    })();
+  });
+}
+
+function parseRequest(line: string): IpcRequest {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    throw new KeytapError('USAGE', 'The request is not JSON.');
+  }
+  if (typeof value !== 'object' || value === null) throw new KeytapError('USAGE', 'The request is not an object.');
+  const { op, query } = value as { op?: unknown; query?: unknown };
+  switch (op) {
+    case 'ping':
+    case 'list':
+    case 'quit':
+      return { op };
+    case 'code':
+      if (query !== undefined && query !== null && typeof query !== 'string') throw new KeytapError('USAGE', '"query" must be a string.');
+      return { op, query: typeof query === 'string' ? query : undefined };
+    default:
+      throw new KeytapError('USAGE', `Unknown operation ${JSON.stringify(op)}.`);
+  }
+}
+
+export function errorAnswer(error: unknown): IpcAnswer {
+  if (error instanceof KeytapError) return { ok: false, code: error.code, message: error.message, hint: error.hint };
+  return {
+    ok: false,
+    code: 'DEVICE_ERROR',
+    message: `The running keytap failed: ${error instanceof Error ? error.message : String(error)}`,
+    hint: 'Its log has the details.',
+  };
+}
+
+export interface IpcRequestOptions {
+  path?: string | undefined;
+  onEvent?: ((event: IpcTouchEvent) => void) | undefined;
+  signal?: AbortSignal | undefined;
+  /** How long connecting may take; default 1000 ms. */
+  connectTimeoutMs?: number | undefined;
+  /** How long the answer may take after connecting; default none (a touch can take long). */
+  answerTimeoutMs?: number | undefined;
+}
+
+/**
+ * Sends one request. Resolves undefined when no instance listens (no socket, connection refused,
+ * connect timeout): the caller then does the work itself. Rejects with a KeytapError when the
+ * instance was reached but the exchange broke.
+ */
+export function requestIpc(request: IpcRequest, options: IpcRequestOptions = {}): Promise<IpcAnswer | undefined> {
+  const path = options.path ?? ipcPath();
+  return new Promise((resolve, reject) => {
+    const socket = connect(path);
+    let connected = false;
+    let buffer = '';
+    let settled = false;
+    const finish = (fn: () => void): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(connectTimer);
+      clearTimeout(answerTimer);
+      options.signal?.removeEventListener('abort', onAbort);
+      socket.destroy();
+      fn();
+    };
+    const onAbort = (): void => finish(() => reject(new KeytapError('CANCELLED', 'Interrupted.')));
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const connectTimer = setTimeout(() => finish(() => resolve(undefined)), options.connectTimeoutMs ?? 1000);
+    let answerTimer: NodeJS.Timeout | undefined;
+    socket.setEncoding('utf8');
+    socket.on('connect', () => {
+      connected = true;
+      clearTimeout(connectTimer);
+      if (options.answerTimeoutMs !== undefined) {
+        answerTimer = setTimeout(() => finish(() => reject(new KeytapError('TIMEOUT', 'The running keytap did not answer.'))), options.answerTimeoutMs);
+      }
+      socket.write(`${JSON.stringify({ ...request, v: IPC_VERSION })}\n`);
+    });
+    socket.on('data', (chunk: string) => {
+      buffer += chunk;
+      if (buffer.length > MAX_LINE) {
+        finish(() => reject(new KeytapError('PROTOCOL', 'The running keytap sent an over-long answer.')));
+        return;
+      }
+      let newline: number;
+      while ((newline = buffer.indexOf('\n')) >= 0) {
+        const line = buffer.slice(0, newline);
+        buffer = buffer.slice(newline + 1);
+        let message: unknown;
+        try {
+          message = JSON.parse(line);
+        } catch {
+          finish(() => reject(new KeytapError('PROTOCOL', 'The running keytap sent something that is not JSON.')));
+          return;
+        }
+        if (isEvent(message)) {
+          try {
+            options.onEvent?.(message);
+          } catch {
+            // the caller's problem, not the channel's
+          }
+          continue;
+        }
+        if (typeof message === 'object' && message !== null && typeof (message as { ok?: unknown }).ok === 'boolean') {
+          finish(() => resolve(message as IpcAnswer));
+          return;
+        }
+        finish(() => reject(new KeytapError('PROTOCOL', 'The running keytap sent an answer without "ok".')));
+        return;
+      }
+    });
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      if (!connected) finish(() => resolve(undefined));
+      else finish(() => reject(new KeytapError('PROTOCOL', `The connection to the running keytap broke: ${error.message}`)));
+    });
+    socket.on('close', () => {
+      if (connected) finish(() => reject(new KeytapError('PROTOCOL', 'The running keytap closed the connection without an answer.', { hint: 'It may have quit; try again.' })));
+      else finish(() => resolve(undefined));
+    });
+  });
+}
+
+function isEvent(message: unknown): message is IpcTouchEvent {
+  return typeof message === 'object' && message !== null && (message as { event?: unknown }).event === 'touch';
+}
+
+/** Turns an error answer back into the KeytapError the instance threw. */
+export function answerError(answer: Extract<IpcAnswer, { ok: false }>): KeytapError {
+  return new KeytapError(answer.code, answer.message, answer.hint ? { hint: answer.hint } : {});
+}
+
+/** Listens with the socket readable and writable by its owner only (the runtime folder is 0700 too). */
+async function listenOwnerOnly(server: Server, path: string): Promise<void> {
+  const unix = process.platform !== 'win32';
+  await new Promise<void>((resolve, reject) => {
+    const onError = (error: Error): void => reject(error);
+    server.once('error', onError);
+    // bind() creates the file under the umask, synchronously inside listen(): narrow the umask for
+    // exactly that call (it is process-wide, so never across an await).
+    let previous: number | undefined;
+    if (unix) {
+      try {
+        previous = process.umask(0o177);
+      } catch {
+        previous = undefined; // worker threads: the chmod below still applies
+      }
+    }
+    try {
+      server.listen(path, () => {
+        server.off('error', onError);
+        resolve();
+      });
+    } finally {
+      if (previous !== undefined) process.umask(previous);
+    }
+  });
+  if (unix) await chmod(path, 0o600);
+}
+
+/**
+ * For `keytap code` / `keytap list`: asks the running instance, if there is one. Resolves undefined
+ * when none runs (or KEYTAP_NO_INSTANCE is set), so the caller goes to the key itself. Ctrl+C
+ * cancels the request, which cancels the read in the instance too.
+ */
+export async function askRunningInstance(request: IpcRequest, onEvent?: (event: IpcTouchEvent) => void): Promise<IpcAnswer | undefined> {
+  if (process.env.KEYTAP_NO_INSTANCE) return undefined;
+  const abort = new AbortController();
+  const onSignal = (): void => abort.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    return await requestIpc(request, { onEvent, signal: abort.signal });
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

@@ -1,0 +1,229 @@
+import { spawn } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { acquireInstance } from '../../src/app/instance.js';
+import type { IpcHandler, IpcServer } from '../../src/app/ipc.js';
+import { listenIpc, requestIpc } from '../../src/app/ipc.js';
+import { KeytapError } from '../../src/errors.js';
+import { KEYTAP, runKeytap, tempDir } from '../support/cli.js';
+
+const unix = process.platform !== 'win32';
+const servers: IpcServer[] = [];
+afterEach(async () => {
+  for (const s of servers.splice(0)) await s.close();
+});
+
+const handler: IpcHandler = (request, context) => {
+  switch (request.op) {
+    case 'ping':
+      return Promise.resolve({ pid: 4242, version: 'test' });
+    case 'code':
+      if (request.query === 'touch') {
+        context.send({ event: 'touch', id: 'GitHub:alice' });
+        return Promise.resolve({ id: 'GitHub:alice', code: '123456', validFrom: 1, validTo: 31 });
+      }
+      if (request.query === 'wait') {
+        return new Promise((_resolve, reject) => context.signal.addEventListener('abort', () => reject(new KeytapError('CANCELLED', 'gone'))));
+      }
+      return Promise.reject(new KeytapError('NO_MATCH', `No account matches "${request.query ?? ''}".`, { hint: 'Accounts on the key: X' }));
+    default:
+      return Promise.reject(new Error('boom'));
+  }
+};
+
+describe.runIf(unix)('IPC channel', () => {
+  it('JSON lines: events, then one answer; errors carry code, message and hint', async () => {
+    const path = join(tempDir(), 'k.sock');
+    servers.push(await listenIpc(path, handler));
+    const events: unknown[] = [];
+    expect(await requestIpc({ op: 'code', query: 'touch' }, { path, onEvent: (e) => events.push(e) })).toEqual({
+      ok: true,
+      id: 'GitHub:alice',
+      code: '123456',
+      validFrom: 1,
+      validTo: 31,
+    });
+    expect(events).toEqual([{ event: 'touch', id: 'GitHub:alice' }]);
+    expect(await requestIpc({ op: 'code', query: 'x' }, { path })).toEqual({ ok: false, code: 'NO_MATCH', message: 'No account matches "x".', hint: 'Accounts on the key: X' });
+    // a bug in the handler is an answer too, not a dead server
+    expect(await requestIpc({ op: 'list' }, { path })).toMatchObject({ ok: false, code: 'DEVICE_ERROR' });
+    expect(await requestIpc({ op: 'ping' }, { path })).toMatchObject({ ok: true, pid: 4242 });
+  });
+
+  it('the socket is owner-only; nobody listening means undefined', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'k.sock');
+    servers.push(await listenIpc(path, handler));
+    const { statSync } = await import('node:fs');
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(await requestIpc({ op: 'ping' }, { path: join(dir, 'none.sock') })).toBeUndefined();
+  });
+
+  it('garbage requests get a USAGE answer', async () => {
+    const path = join(tempDir(), 'k.sock');
+    servers.push(await listenIpc(path, handler));
+    for (const line of ['not json', '42', '{"op":"frob"}', '{"op":"code","query":7}']) {
+      const answer = await new Promise<string>((resolve) => {
+        const socket = connect(path);
+        let text = '';
+        socket.on('data', (d) => (text += d.toString()));
+        socket.on('close', () => resolve(text));
+        socket.write(`${line}\n`);
+      });
+      expect(JSON.parse(answer), line).toMatchObject({ ok: false, code: 'USAGE' });
+    }
+  });
+
+  it('a client that goes away aborts its request', async () => {
+    const path = join(tempDir(), 'k.sock');
+    let aborted = false;
+    servers.push(
+      await listenIpc(path, (_request, context) => {
+        context.signal.addEventListener('abort', () => (aborted = true));
+        return new Promise(() => undefined);
+      }),
+    );
+    const abort = new AbortController();
+    const pending = requestIpc({ op: 'code', query: 'wait' }, { path, signal: abort.signal });
+    await new Promise((r) => setTimeout(r, 50));
+    abort.abort();
+    await expect(pending).rejects.toMatchObject({ code: 'CANCELLED' });
+    await waitFor(() => aborted);
+  });
+});
+
+describe.runIf(unix)('one instance per user', () => {
+  it('the first is primary; a second finds it and learns its pid', async () => {
+    const path = join(tempDir(), 'keytap.sock');
+    const first = await acquireInstance(handler, { path });
+    expect(first.primary).toBe(true);
+    if (first.primary) servers.push(first.server);
+    const second = await acquireInstance(handler, { path });
+    expect(second).toEqual({ primary: false, pid: 4242, version: 'test' });
+  });
+
+  it('a stale socket (its process was killed) is replaced', async () => {
+    const path = join(tempDir(), 'keytap.sock');
+    // A process that listens and dies without cleaning up, as a crash would.
+    const child = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(path)}, () => console.log('up'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.once('exit', resolve));
+    expect(existsSync(path)).toBe(true);
+    const result = await acquireInstance(handler, { path });
+    expect(result).toMatchObject({ primary: true, replacedStale: true });
+    if (result.primary) servers.push(result.server);
+    expect(await requestIpc({ op: 'ping' }, { path })).toMatchObject({ ok: true });
+  });
+
+  it('a file that is not a socket is left alone, with a clear error', async () => {
+    const path = join(tempDir(), 'keytap.sock');
+    writeFileSync(path, 'mine');
+    await expect(acquireInstance(handler, { path })).rejects.toMatchObject({ code: 'USAGE', message: expect.stringContaining('not a socket') });
+  });
+
+  it('two starts at the same moment: exactly one primary', async () => {
+    const path = join(tempDir(), 'keytap.sock');
+    const results = await Promise.all([acquireInstance(handler, { path }), acquireInstance(handler, { path }), acquireInstance(handler, { path })]);
+    for (const r of results) if (r.primary) servers.push(r.server);
+    expect(results.filter((r) => r.primary)).toHaveLength(1);
+  });
+});
+
+const SHA1_B32 = 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ';
+
+describe.runIf(unix)('keytap code / list through the running keytap', () => {
+  let env: NodeJS.ProcessEnv = {};
+  let tray: { exited: Promise<{ code: number | null; stderr: string }> } | undefined;
+
+  afterEach(async () => {
+    await runKeytap(['virtual', 'stop'], { env }).catch(() => undefined);
+    if (tray) {
+      await requestIpc({ op: 'quit' }, { path: join(env.KEYTAP_RUNTIME_DIR!, 'keytap.sock') }).catch(() => undefined);
+      await tray.exited;
+      tray = undefined;
+    }
+  });
+
+  function startTray(): Promise<{ exited: Promise<{ code: number | null; stderr: string }> }> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [KEYTAP], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      const exited = new Promise<{ code: number | null; stderr: string }>((r) => child.on('close', (code) => r({ code, stderr })));
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (stderr.includes('running (pid')) resolve({ exited });
+      });
+      void exited.then((r) => reject(new Error(`the tray exited ${r.code}: ${r.stderr}`)));
+    });
+  }
+
+  it('gives the same stdout and exit codes as direct access; a second start says so and exits 0', async () => {
+    const dir = tempDir();
+    // No desktop here: the tray, toasts and shortcut fail softly; the IPC path is what is tested.
+    env = {
+      KEYTAP_RUNTIME_DIR: join(dir, 'run'),
+      KEYTAP_CONFIG_DIR: join(dir, 'config'),
+      KEYTAP_DATA_DIR: join(dir, 'data'),
+      XDG_RUNTIME_DIR: join(dir, 'xdg'),
+      XDG_CONFIG_HOME: join(dir, 'xdg-config'),
+      DISPLAY: '',
+      WAYLAND_DISPLAY: '',
+      DBUS_SESSION_BUS_ADDRESS: '',
+    };
+    const file = join(dir, 'key.json');
+    expect((await runKeytap(['virtual', 'start', file, '--touch', 'auto'], { env })).code).toBe(0);
+    expect((await runKeytap(['add', '--issuer', 'Served', '--account', 'alice', '--secret', SHA1_B32], { env })).code).toBe(0);
+    expect((await runKeytap(['add', '--issuer', 'Touchy', '--account', 'bob', '--secret', SHA1_B32, '--touch'], { env })).code).toBe(0);
+
+    tray = await startTray();
+    const second = await runKeytap([], { env });
+    expect(second.code).toBe(0);
+    expect(second.stderr).toMatch(/^keytap is already running \(pid \d+\)\.$/mu);
+
+    const direct = { ...env, KEYTAP_NO_INSTANCE: '1' };
+    // Away from a period's last 6 s, so the next-period rule does not apply to either.
+    while (30 - ((Date.now() / 1000) % 30) < 6) await new Promise((r) => setTimeout(r, 250));
+    const codes: string[] = [];
+    for (const args of [['code', 'Served', '--json'], ['code', 'Served'], ['list'], ['list', '--json'], ['code', 'nothing'], ['code']]) {
+      const viaIpc = await runKeytap(args, { env });
+      codes.push(...(viaIpc.stdout.match(/\b\d{6}\b/gu) ?? []));
+      const alone = await runKeytap(args, { env: direct });
+      expect({ args, code: viaIpc.code, stdout: viaIpc.stdout, stderr: viaIpc.stderr }).toEqual({ args, code: alone.code, stdout: alone.stdout, stderr: alone.stderr });
+    }
+    // touch: the prompt comes through the instance too
+    const touched = await runKeytap(['code', 'Touchy'], { env });
+    expect(touched.code).toBe(0);
+    expect(touched.stderr).toContain('Touch your key (Touchy:bob)…');
+    expect(touched.stdout).toMatch(/^\d{6}\n$/u);
+    codes.push(touched.stdout.trim());
+
+    // unplugged: same "no key" answer as direct access
+    expect((await runKeytap(['virtual', 'stop'], { env })).code).toBe(0);
+    await new Promise((r) => setTimeout(r, 300));
+    const gone = await runKeytap(['code', 'Served'], { env });
+    const goneDirect = await runKeytap(['code', 'Served'], { env: direct });
+    expect([gone.code, gone.stderr]).toEqual([goneDirect.code, goneDirect.stderr]);
+    expect(gone.code).toBe(3);
+
+    await requestIpc({ op: 'quit' }, { path: join(env.KEYTAP_RUNTIME_DIR!, 'keytap.sock') });
+    const { code, stderr } = await tray.exited;
+    tray = undefined;
+    expect(code).toBe(0);
+    expect(stderr).toContain('quitting');
+    // the codes went to the callers, never into the log
+    expect(codes.length).toBeGreaterThan(2);
+    for (const c of codes) expect(stderr).not.toContain(c);
+    expect(existsSync(join(env.KEYTAP_RUNTIME_DIR!, 'keytap.sock'))).toBe(false);
+  });
+});
+
+async function waitFor(condition: () => boolean, ms = 3000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
