@@ -167,7 +167,7 @@ export class Controller {
       );
     } catch (error) {
       const e = toStateError(error);
-      this.logger.error(`the tray could not start (${this.deps.tray.name}): ${e.message}${e.hint ? ` ${e.hint}` : ''}. keytap keeps running; "keytap code" still works.`);
+      this.logger.error(`the tray could not start (${this.deps.tray.name}): ${e.message}${e.hint ? ` ${e.hint}` : ''} — keytap keeps running; "keytap code" still works.`);
       this.toast('app', { title: 'keytap has no tray icon', body: joinLines(e.message, e.hint, 'keytap keeps running: bind "keytap code" to a shortcut.') });
     }
     this.scheduleRender();

@@ -4,12 +4,14 @@ import { KeytapError } from '../errors.js';
 import { registerAdd } from './commands/add.js';
 import { registerCode } from './commands/code.js';
 import { registerDelete } from './commands/delete.js';
+import { registerDoctor } from './commands/doctor.js';
 import { registerKeys } from './commands/keys.js';
 import { registerList } from './commands/list.js';
 import { registerPassword } from './commands/password.js';
 import { registerProgram } from './commands/program.js';
 import { registerReset } from './commands/reset.js';
 import { registerSeeds } from './commands/seeds.js';
+import { registerTray } from './commands/tray.js';
 import { registerVirtual } from './commands/virtual.js';
 import { ExitCode, exitCodeFor } from './exit-codes.js';
 import type { CliIo } from './output.js';
@@ -24,7 +26,7 @@ export function createProgram(io: CliIo): Command {
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
     .exitOverride();
-  for (const register of [registerCode, registerList, registerAdd, registerDelete, registerReset, registerPassword, registerKeys, registerVirtual, registerProgram, registerSeeds]) {
+  for (const register of [registerCode, registerList, registerAdd, registerDelete, registerReset, registerPassword, registerKeys, registerVirtual, registerTray, registerDoctor, registerProgram, registerSeeds]) {
     register(program, io);
   }
   for (const command of program.commands) {
@@ -38,7 +40,8 @@ export function createProgram(io: CliIo): Command {
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const program = createProgram(io);
   try {
-    await program.parseAsync(argv, { from: 'user' });
+    // No command at all starts the resident tray process.
+    await program.parseAsync(argv.length === 0 ? ['tray'] : argv, { from: 'user' });
     return ExitCode.OK;
   } catch (error) {
     if (error instanceof CommanderError) {
