@@ -119,6 +119,21 @@ describe('refusals before anything is written to the key', () => {
     }
   });
 
+  it('a key that says "full" (6A84) only when asked to store: refused, ledger failed and not on the key', async () => {
+    const key = await virtualKey('yubikey');
+    const transport = key.session.transport;
+    const transmit = transport.transmit.bind(transport);
+    transport.transmit = (apdu, options) => (apdu[1] === 0x01 ? Promise.resolve({ data: new Uint8Array(), sw: 0x6a84 }) : transmit(apdu, options));
+    const run = await startRun();
+    const { outcome } = await run.programOne(key, token(run));
+    expect(outcome.status).toBe('refused');
+    if (outcome.status === 'refused') expect(outcome.error.code).toBe('KEY_FULL');
+    expect(await key.session.list()).toEqual([]);
+    await run.close();
+    expect((await readLedger(run.outDir)).entries.map((e) => [e.state, e.leftOnKey])).toEqual([['failed', false]]);
+    expect(run.summary).toEqual({ programmed: 0, failed: 0, skipped: 1 });
+  });
+
   it('the Nitrokey 3 cannot do SHA-512', async () => {
     const key = await virtualKey('nitrokey3');
     const run = await startRun();
