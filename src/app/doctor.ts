@@ -1,0 +1,308 @@
+/**
+ * `keytap doctor`: what the resident process needs from this machine, one line each, with the fix
+ * when something is missing. Checks only look (list, open-and-close, ask the bus); nothing is
+ * changed. Each check takes its environment from `DoctorEnv`, so tests can stage any machine.
+ */
+import { constants } from 'node:fs';
+import { access, open, readdir, readFile, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { arch, release, type as osType } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { UDEV_RELOAD_COMMAND, UDEV_RULES_PATH } from '../device/discovery/known-keys.js';
+import type { SessionBus } from '../notify/dbus-session.js';
+import { connectSessionBus, describe, sessionBusAddress } from '../notify/dbus-session.js';
+import { ConfigStore, configDir } from './config.js';
+import { ipcPath, requestIpc } from './ipc.js';
+
+export type CheckStatus = 'ok' | 'fail' | 'warn' | 'skip';
+
+export interface DoctorCheck {
+  name: string;
+  status: CheckStatus;
+  detail: string;
+  fix?: string | undefined;
+}
+
+export interface DoctorEnv {
+  platform: NodeJS.Platform;
+  env: NodeJS.ProcessEnv;
+  nodeVersion: string;
+  os: string;
+  /** Sysfs root for hidraw (tests stage a fake one). */
+  sysHidraw: string;
+  devDir: string;
+  udevDirs: string[];
+  configDir: string;
+  /** Finds an executable on PATH. */
+  which: (command: string) => Promise<string | undefined>;
+  /** Opens the session bus; undefined when there is none. */
+  bus: () => Promise<SessionBus | undefined>;
+  /** Whether a native module loads (uiohook-napi). */
+  canLoad: (module: string) => string | undefined;
+  ipcPath: string;
+}
+
+export function defaultDoctorEnv(): DoctorEnv {
+  return {
+    platform: process.platform,
+    env: process.env,
+    nodeVersion: process.versions.node,
+    os: `${osType()} ${release()} (${arch()})`,
+    sysHidraw: '/sys/class/hidraw',
+    devDir: '/dev',
+    udevDirs: ['/etc/udev/rules.d', '/run/udev/rules.d', '/usr/lib/udev/rules.d', '/lib/udev/rules.d'],
+    configDir: configDir(),
+    which: (command) => which(command, process.env),
+    bus: async () => {
+      const address = sessionBusAddress(process.env);
+      if (!address) return undefined;
+      return connectSessionBus({ address, timeoutMs: 2_000 });
+    },
+    canLoad: (module) => {
+      try {
+        // The bundle is CommonJS (__filename is its file, next to node_modules); under tsx/vitest it is not.
+        createRequire(typeof __filename === 'string' ? __filename : join(process.cwd(), 'noop.js'))(module);
+        return undefined;
+      } catch (error) {
+        return error instanceof Error ? error.message.split('\n')[0] : String(error);
+      }
+    },
+    ipcPath: ipcPath(),
+  };
+}
+
+export async function runDoctor(partial: Partial<DoctorEnv> = {}): Promise<DoctorCheck[]> {
+  const env: DoctorEnv = { ...defaultDoctorEnv(), ...partial };
+  let bus: SessionBus | undefined;
+  let busError: string | undefined;
+  if (env.platform !== 'win32' && env.platform !== 'darwin') {
+    try {
+      bus = await env.bus();
+    } catch (error) {
+      busError = describe(error);
+    }
+  }
+  try {
+    const checks: DoctorCheck[] = [checkNode(env)];
+    checks.push(await checkHid(env));
+    checks.push(await checkTrayHost(env, bus, busError));
+    checks.push(await checkNotifications(env, bus, busError));
+    checks.push(await checkClipboard(env));
+    checks.push(await checkShortcut(env, bus));
+    checks.push(checkConfig(env));
+    checks.push(await checkInstance(env));
+    return checks;
+  } finally {
+    bus?.close();
+  }
+}
+
+export function formatDoctor(checks: DoctorCheck[]): string[] {
+  const width = Math.max(...checks.map((c) => c.name.length));
+  const lines: string[] = [];
+  for (const check of checks) {
+    lines.push(`${check.status.toUpperCase().padEnd(4)}  ${check.name.padEnd(width)}  ${check.detail}`);
+    if (check.fix && (check.status === 'fail' || check.status === 'warn')) lines.push(`${' '.repeat(6 + width)}  fix: ${check.fix}`);
+  }
+  return lines;
+}
+
+function checkNode(env: DoctorEnv): DoctorCheck {
+  const major = Number(env.nodeVersion.split('.')[0]);
+  return major >= 20
+    ? { name: 'Node and OS', status: 'ok', detail: `Node ${env.nodeVersion} on ${env.os}` }
+    : { name: 'Node and OS', status: 'fail', detail: `Node ${env.nodeVersion} on ${env.os}`, fix: 'Install Node.js 20 or newer.' };
+}
+
+/** The FIDO usage page 0xF1D0 as a HID report descriptor item: Usage Page (2 bytes) = 06 D0 F1. */
+const FIDO_USAGE_PAGE_ITEM = Buffer.from([0x06, 0xd0, 0xf1]);
+
+async function checkHid(env: DoctorEnv): Promise<DoctorCheck> {
+  const name = 'HID access';
+  if (env.platform === 'win32') {
+    return { name, status: 'warn', detail: 'Windows lets only Administrators open FIDO HID devices directly.', fix: 'Run keytap as Administrator for keys read over HID (Nitrokey 3); YubiKeys are read over PC/SC and need no rights.' };
+  }
+  if (env.platform !== 'linux') return { name, status: 'ok', detail: `${env.platform}: no device permissions to set up` };
+
+  const rules = await findUdevRule(env);
+  const ruleText = rules ? `udev rule ${rules}` : 'no udev rule for security keys found';
+  const ruleFix = `Save the output of "keytap doctor --udev-rules" as ${UDEV_RULES_PATH}, run "${UDEV_RELOAD_COMMAND}", and plug the key in again.`;
+  let nodes: string[];
+  try {
+    nodes = (await readdir(env.sysHidraw)).filter((n) => n.startsWith('hidraw')).sort();
+  } catch {
+    nodes = [];
+  }
+  const fido: string[] = [];
+  for (const node of nodes) {
+    try {
+      const descriptor = await readFile(join(env.sysHidraw, node, 'device', 'report_descriptor'));
+      if (descriptor.includes(FIDO_USAGE_PAGE_ITEM)) fido.push(node);
+    } catch {
+      // not readable: not ours to judge
+    }
+  }
+  if (fido.length === 0) {
+    return rules
+      ? { name, status: 'ok', detail: `no FIDO key plugged in; ${ruleText}` }
+      : { name, status: 'warn', detail: `no FIDO key plugged in, so access could not be tried; ${ruleText}`, fix: ruleFix };
+  }
+  const denied: string[] = [];
+  for (const node of fido) {
+    try {
+      const handle = await open(join(env.devDir, node), constants.O_RDWR | constants.O_NONBLOCK);
+      await handle.close();
+    } catch {
+      denied.push(node);
+    }
+  }
+  if (denied.length === 0) return { name, status: 'ok', detail: `can open ${fido.map((n) => `/dev/${n}`).join(', ')}; ${ruleText}` };
+  return { name, status: 'fail', detail: `cannot open ${denied.map((n) => `/dev/${n}`).join(', ')} (FIDO); ${ruleText}`, fix: ruleFix };
+}
+
+/** A rule that tags security keys for the logged-in user: ours, or systemd's ID_SECURITY_TOKEN one. */
+async function findUdevRule(env: DoctorEnv): Promise<string | undefined> {
+  for (const dir of env.udevDirs) {
+    let names: string[];
+    try {
+      names = (await readdir(dir)).filter((n) => n.endsWith('.rules')).sort();
+    } catch {
+      continue;
+    }
+    for (const file of names) {
+      try {
+        const text = await readFile(join(dir, file), 'utf8');
+        if (/uaccess/u.test(text) && /(ID_SECURITY_TOKEN|idVendor\}=="(20a0|1050)"|keytap)/u.test(text)) return join(dir, file);
+      } catch {
+        // unreadable rules file
+      }
+    }
+  }
+  return undefined;
+}
+
+async function nameHasOwner(bus: SessionBus, name: string): Promise<boolean> {
+  const reply = await bus.call({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'NameHasOwner', signature: 's', body: [name] }, 2_000);
+  return reply.body[0] === true;
+}
+
+async function getProperty(bus: SessionBus, destination: string, path: string, iface: string, property: string): Promise<unknown> {
+  const reply = await bus.call({ destination, path, interface: 'org.freedesktop.DBus.Properties', member: 'Get', signature: 'ss', body: [iface, property] }, 2_000);
+  const variant = reply.body[0] as { value?: unknown } | undefined;
+  return variant?.value;
+}
+
+function noBus(name: string, busError: string | undefined, fix: string): DoctorCheck {
+  return { name, status: 'fail', detail: busError ? `no session bus: ${busError}` : 'no session bus (DBUS_SESSION_BUS_ADDRESS is not set)', fix };
+}
+
+async function checkTrayHost(env: DoctorEnv, bus: SessionBus | undefined, busError: string | undefined): Promise<DoctorCheck> {
+  const name = 'Tray host';
+  if (env.platform === 'win32' || env.platform === 'darwin') return { name, status: 'ok', detail: 'systray2 (the notification area / menu bar is always there)' };
+  const fix = 'Use a desktop with a StatusNotifierItem tray (KDE, XFCE, Cinnamon, waybar …); on GNOME install the "AppIndicator and KStatusNotifierItem Support" extension.';
+  if (!bus) return noBus(name, busError, 'Start keytap inside a desktop session (it needs the session D-Bus).');
+  try {
+    if (!(await nameHasOwner(bus, 'org.kde.StatusNotifierWatcher'))) return { name, status: 'fail', detail: 'no StatusNotifierWatcher on the session bus', fix };
+    const host = await getProperty(bus, 'org.kde.StatusNotifierWatcher', '/StatusNotifierWatcher', 'org.kde.StatusNotifierWatcher', 'IsStatusNotifierHostRegistered').catch(() => undefined);
+    if (host === false) return { name, status: 'warn', detail: 'a StatusNotifierWatcher runs, but no tray host is registered with it', fix };
+    return { name, status: 'ok', detail: 'StatusNotifierWatcher with a registered host' };
+  } catch (error) {
+    return { name, status: 'fail', detail: `asking the session bus failed: ${describe(error)}`, fix };
+  }
+}
+
+async function checkNotifications(env: DoctorEnv, bus: SessionBus | undefined, busError: string | undefined): Promise<DoctorCheck> {
+  const name = 'Notifications';
+  if (env.platform === 'win32' || env.platform === 'darwin') return { name, status: 'ok', detail: 'node-notifier (the system notification centre)' };
+  const fix = 'Run a notification server (desktops ship one; on a bare window manager: dunst or mako).';
+  if (!bus) return noBus(name, busError, fix);
+  try {
+    if (!(await nameHasOwner(bus, 'org.freedesktop.Notifications'))) {
+      // Many servers are D-Bus activated: not running yet is fine if one is installed.
+      const activatable = await bus.call({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'ListActivatableNames' }, 2_000);
+      const names = (activatable.body[0] as string[] | undefined) ?? [];
+      return names.includes('org.freedesktop.Notifications')
+        ? { name, status: 'ok', detail: 'a notification server starts on demand (D-Bus activation)' }
+        : { name, status: 'fail', detail: 'no org.freedesktop.Notifications server', fix };
+    }
+    const info = await bus.call({ destination: 'org.freedesktop.Notifications', path: '/org/freedesktop/Notifications', interface: 'org.freedesktop.Notifications', member: 'GetServerInformation' }, 2_000);
+    const [server, vendor, version] = info.body as string[];
+    return { name, status: 'ok', detail: `org.freedesktop.Notifications: ${server ?? '?'} ${version ?? ''} (${vendor ?? '?'})`.replace(/\s+/gu, ' ') };
+  } catch (error) {
+    return { name, status: 'fail', detail: `asking the notification server failed: ${describe(error)}`, fix };
+  }
+}
+
+async function checkClipboard(env: DoctorEnv): Promise<DoctorCheck> {
+  const name = 'Clipboard';
+  if (env.platform === 'darwin') return { name, status: 'ok', detail: 'pbcopy/pbpaste (macOS)' };
+  if (env.platform === 'win32') return { name, status: 'ok', detail: 'Windows clipboard (PowerShell)' };
+  if (env.env.WAYLAND_DISPLAY) {
+    const wl = await env.which('wl-copy');
+    return wl
+      ? { name, status: 'ok', detail: `Wayland: ${wl}` }
+      : { name, status: 'fail', detail: 'Wayland session without wl-copy', fix: 'Install wl-clipboard (apt install wl-clipboard).' };
+  }
+  if (env.env.DISPLAY) {
+    for (const tool of ['xsel', 'xclip']) {
+      const path = await env.which(tool);
+      if (path) return { name, status: 'ok', detail: `X11 (${env.env.DISPLAY}): ${path}` };
+    }
+    return { name, status: 'fail', detail: `X11 (${env.env.DISPLAY}) without xsel or xclip`, fix: 'Install xsel (apt install xsel).' };
+  }
+  return { name, status: 'fail', detail: 'no display (neither WAYLAND_DISPLAY nor DISPLAY is set)', fix: 'Run keytap inside a graphical session.' };
+}
+
+async function checkShortcut(env: DoctorEnv, bus: SessionBus | undefined): Promise<DoctorCheck> {
+  const name = 'Global shortcut';
+  const bindInstead = 'Bind the command "keytap code" to a key in the desktop\'s keyboard settings; it asks the running keytap for the code.';
+  if (env.platform === 'linux' && env.env.WAYLAND_DISPLAY) {
+    if (bus) {
+      try {
+        const version = await getProperty(bus, 'org.freedesktop.portal.Desktop', '/org/freedesktop/portal/desktop', 'org.freedesktop.portal.GlobalShortcuts', 'version');
+        if (typeof version === 'number') return { name, status: 'ok', detail: `Wayland: XDG GlobalShortcuts portal, version ${version}` };
+      } catch {
+        // no portal, or no GlobalShortcuts in it
+      }
+    }
+    return { name, status: 'warn', detail: 'Wayland without the XDG GlobalShortcuts portal', fix: bindInstead };
+  }
+  if (env.platform === 'linux' && !env.env.DISPLAY) return { name, status: 'warn', detail: 'no display for a keyboard hook', fix: bindInstead };
+  const failure = env.canLoad('uiohook-napi');
+  if (failure) return { name, status: 'warn', detail: `uiohook-napi does not load: ${failure}`, fix: bindInstead };
+  const note = env.platform === 'darwin' ? ' (needs the Accessibility permission in System Settings → Privacy & Security)' : '';
+  return { name, status: 'ok', detail: `uiohook-napi${note}` };
+}
+
+function checkConfig(env: DoctorEnv): DoctorCheck {
+  const name = 'Settings file';
+  const store = ConfigStore.open({ dir: env.configDir });
+  store.close();
+  if (store.problem) return { name, status: 'fail', detail: store.problem.message, fix: store.problem.hint };
+  return { name, status: 'ok', detail: store.path };
+}
+
+async function checkInstance(env: DoctorEnv): Promise<DoctorCheck> {
+  const name = 'Resident keytap';
+  try {
+    const answer = await requestIpc({ op: 'ping' }, { path: env.ipcPath, connectTimeoutMs: 1_000, answerTimeoutMs: 2_000 });
+    if (answer?.ok) return { name, status: 'ok', detail: `running (pid ${String(answer.pid)}), reachable at ${env.ipcPath}` };
+  } catch (error) {
+    return { name, status: 'warn', detail: `something listens at ${env.ipcPath} but does not answer: ${describe(error)}`, fix: 'Quit it (or end the process) and start keytap again.' };
+  }
+  return { name, status: 'skip', detail: `not running (start it with "keytap"; it listens at ${env.ipcPath})` };
+}
+
+async function which(command: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  for (const dir of (env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue;
+    const path = join(dir, command);
+    try {
+      await access(path, constants.X_OK);
+      if ((await stat(path)).isFile()) return path;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}

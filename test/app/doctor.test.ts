@@ -1,0 +1,96 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { DoctorCheck, DoctorEnv } from '../../src/app/doctor.js';
+import { formatDoctor, runDoctor } from '../../src/app/doctor.js';
+import { runKeytap, tempDir } from '../support/cli.js';
+
+/** A staged Linux machine: one FIDO hidraw node (openable or not), udev rules, a config folder. */
+function machine(options: { openable: boolean; rule: boolean; config?: string }): Partial<DoctorEnv> {
+  const root = tempDir();
+  const sys = join(root, 'sys');
+  const dev = join(root, 'dev');
+  const udev = join(root, 'udev');
+  mkdirSync(join(sys, 'hidraw0', 'device'), { recursive: true });
+  mkdirSync(join(sys, 'hidraw1', 'device'), { recursive: true });
+  // hidraw0: a FIDO interface (Usage Page 0xF1D0); hidraw1: a keyboard
+  writeFileSync(join(sys, 'hidraw0', 'device', 'report_descriptor'), Buffer.from([0x06, 0xd0, 0xf1, 0x09, 0x01, 0xa1, 0x01]));
+  writeFileSync(join(sys, 'hidraw1', 'device', 'report_descriptor'), Buffer.from([0x05, 0x01, 0x09, 0x06]));
+  mkdirSync(dev);
+  if (options.openable) writeFileSync(join(dev, 'hidraw0'), '');
+  mkdirSync(udev);
+  if (options.rule) writeFileSync(join(udev, '70-keytap.rules'), 'KERNEL=="hidraw*", SUBSYSTEM=="hidraw", ATTRS{idVendor}=="20a0", ATTRS{idProduct}=="42b2", TAG+="uaccess"\n');
+  const configDir = join(root, 'config');
+  if (options.config !== undefined) {
+    mkdirSync(configDir);
+    writeFileSync(join(configDir, 'config.json'), options.config);
+  }
+  return {
+    platform: 'linux',
+    env: { DISPLAY: ':7' },
+    nodeVersion: '20.19.0',
+    os: 'Linux 6.1 (x64)',
+    sysHidraw: sys,
+    devDir: dev,
+    udevDirs: [udev],
+    configDir,
+    which: (command) => Promise.resolve(command === 'xsel' ? '/usr/bin/xsel' : undefined),
+    bus: () => Promise.resolve(undefined),
+    canLoad: () => undefined,
+    ipcPath: join(root, 'none.sock'),
+  };
+}
+
+function byName(checks: DoctorCheck[]): Record<string, DoctorCheck> {
+  return Object.fromEntries(checks.map((c) => [c.name, c]));
+}
+
+describe('keytap doctor', () => {
+  it('a machine with everything but a session bus', async () => {
+    const checks = byName(await runDoctor(machine({ openable: true, rule: true })));
+    expect(checks['Node and OS']).toMatchObject({ status: 'ok', detail: 'Node 20.19.0 on Linux 6.1 (x64)' });
+    expect(checks['HID access']!.status).toBe('ok');
+    expect(checks['HID access']!.detail).toContain('hidraw0');
+    expect(checks['HID access']!.detail).not.toContain('hidraw1');
+    expect(checks['HID access']!.detail).toContain('70-keytap.rules');
+    expect(checks['Tray host']).toMatchObject({ status: 'fail' });
+    expect(checks['Tray host']!.fix).toBeTruthy();
+    expect(checks.Notifications).toMatchObject({ status: 'fail' });
+    expect(checks.Clipboard).toMatchObject({ status: 'ok', detail: 'X11 (:7): /usr/bin/xsel' });
+    expect(checks['Global shortcut']).toMatchObject({ status: 'ok', detail: 'uiohook-napi' });
+    expect(checks['Settings file']!.status).toBe('ok');
+    expect(checks['Resident keytap']!.status).toBe('skip');
+  });
+
+  it('no access to the key and no rule: FAIL with the udev fix', async () => {
+    const checks = byName(await runDoctor(machine({ openable: false, rule: false })));
+    expect(checks['HID access']).toMatchObject({ status: 'fail' });
+    expect(checks['HID access']!.detail).toContain('cannot open');
+    expect(checks['HID access']!.fix).toContain('keytap doctor --udev-rules');
+  });
+
+  it('Wayland without wl-copy or the shortcut portal; old Node; broken settings', async () => {
+    const env = { ...machine({ openable: true, rule: true, config: '{nope' }), env: { WAYLAND_DISPLAY: 'wayland-0' }, nodeVersion: '18.20.0' };
+    const checks = byName(await runDoctor(env));
+    expect(checks['Node and OS']!.status).toBe('fail');
+    expect(checks.Clipboard).toMatchObject({ status: 'fail', fix: 'Install wl-clipboard (apt install wl-clipboard).' });
+    expect(checks['Global shortcut']!.status).toBe('warn');
+    expect(checks['Global shortcut']!.fix).toContain('keytap code');
+    expect(checks['Settings file']!.status).toBe('fail');
+    expect(checks['Settings file']!.detail).toContain('config.json');
+  });
+
+  it('formats one line per check, fixes indented below failures', () => {
+    const lines = formatDoctor([
+      { name: 'A', status: 'ok', detail: 'fine' },
+      { name: 'Longer', status: 'fail', detail: 'broken', fix: 'do this' },
+    ]);
+    expect(lines).toEqual(['OK    A       fine', 'FAIL  Longer  broken', '              fix: do this']);
+  });
+
+  it('the command prints the udev rules', async () => {
+    const result = await runKeytap(['doctor', '--udev-rules']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('TAG+="uaccess"');
+  });
+});
