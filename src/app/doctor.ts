@@ -3,7 +3,7 @@
  * when something is missing. Checks only look (list, open-and-close, ask the bus); nothing is
  * changed. Each check takes its environment from `DoctorEnv`, so tests can stage any machine.
  */
-import { constants } from 'node:fs';
+import { constants, existsSync } from 'node:fs';
 import { access, open, readdir, readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { arch, release, type as osType } from 'node:os';
@@ -11,7 +11,7 @@ import { delimiter, join } from 'node:path';
 import { UDEV_RELOAD_COMMAND, UDEV_RULES_PATH } from '../device/discovery/known-keys.js';
 import type { SessionBus } from '../notify/dbus-session.js';
 import { connectSessionBus, describe, sessionBusAddress } from '../notify/dbus-session.js';
-import { ConfigStore, configDir } from './config.js';
+import { ConfigStore, configDir, configPath } from './config.js';
 import { ipcPath, requestIpc } from './ipc.js';
 
 export type CheckStatus = 'ok' | 'fail' | 'warn' | 'skip';
@@ -276,6 +276,8 @@ async function checkShortcut(env: DoctorEnv, bus: SessionBus | undefined): Promi
 
 function checkConfig(env: DoctorEnv): DoctorCheck {
   const name = 'Settings file';
+  // Look, don't create: the resident process writes the defaults on its first start.
+  if (!existsSync(configPath(env.configDir))) return { name, status: 'ok', detail: `${configPath(env.configDir)} (not there yet: created with the defaults at the first start)` };
   const store = ConfigStore.open({ dir: env.configDir });
   store.close();
   if (store.problem) return { name, status: 'fail', detail: store.problem.message, fix: store.problem.hint };
