@@ -220,7 +220,9 @@ describe('keytap seeds', () => {
     expect(readFileSync(join(out, 'ledger.jsonl'), 'utf8')).not.toContain('"secret"');
     const noPass = await runKeytap(['seeds', 'export', '--ledger', out, '--format', 'otpauth']);
     expect(noPass.stderr).toMatch(/encrypted/u);
-    const exported = await runKeytap(['seeds', 'export', '--ledger', out, '--format', 'otpauth,dualshield,pskc', '--out', join(dir, 'x'), '--pskc-passphrase', 'file pass'], { env });
+    const exported = await runKeytap(['seeds', 'export', '--ledger', out, '--format', 'otpauth,dualshield,pskc', '--out', join(dir, 'x')], {
+      env: { ...env, KEYTAP_PSKC_PASSPHRASE: 'file pass' },
+    });
     expect(exported.code).toBe(0);
     const tokens = seedFormat('otpauth').read(readFileSync(join(dir, 'x', 'tseeds-otpauth.txt')));
     expect(tokens.map((t) => t.account)).toEqual(['a', 'b']);
