@@ -3,11 +3,13 @@
  * here asserts a time (machines differ; the figures go into the issue notes).
  */
 import { benchCodeRead } from './code-read.js';
+import { benchProgram } from './program.js';
 import { benchSeeds } from './seeds.js';
 
 const BENCHES: Record<string, () => Promise<void>> = {
   'code-read': benchCodeRead,
   seeds: benchSeeds,
+  program: benchProgram,
 };
 
 const wanted = process.argv.slice(2);
