@@ -1,19 +1,43 @@
-// Bundles the CLI into one CommonJS file (dist/keytap.cjs). One file starts faster than a module
-// graph, and Node's single-executable builder (build/sea) takes exactly one CommonJS script.
+// Bundles the CLI into CommonJS files. One file starts faster than a module graph, and Node's
+// single-executable builder takes exactly one CommonJS script.
+//
+// Two bundles, and bin/keytap.cjs loads exactly one of them per process:
+// - dist/keytap.cjs: everything, for the resident tray process and `keytap doctor` (and the single
+//   executable);
+// - dist/keytap-cli.cjs: the same program with the tray and doctor implementations left out. They
+//   pull in D-Bus, conf/ajv and the tray backends, and merely compiling that code would cost every
+//   `keytap code` run about 40 % of its start-up time.
 import { build } from 'esbuild';
 
-await build({
+const common = {
   entryPoints: ['src/cli/main.ts'],
-  outfile: 'dist/keytap.cjs',
   bundle: true,
   platform: 'node',
   target: 'node20',
   format: 'cjs',
   sourcemap: 'linked',
   // Native addons, and packages that run helper binaries shipped inside them (found relative to
-  // their own files), cannot be bundled; they are loaded from node_modules at run time.
-  // dbus-next requires the optional 'x11' package only for X11 autolaunch bus addresses, which
-  // keytap never uses.
+  // their own files), cannot be bundled; they are loaded from node_modules at run time. dbus-next
+  // requires the optional 'x11' package only for X11 autolaunch bus addresses, which keytap never uses.
   external: ['node-hid', 'smartcard', 'usb', 'uiohook-napi', 'systray2', 'node-notifier', 'clipboardy', 'x11'],
   logLevel: 'warning',
-});
+};
+
+/** The modules the CLI bundle leaves out; bin/keytap.cjs never sends their commands to it. */
+const RESIDENT_ONLY = /(^\.\/tray-run|\/app\/doctor)\.js$/; // import specifiers as written in tray.ts and doctor.ts
+
+const leaveOutResident = {
+  name: 'leave-out-resident',
+  setup(b) {
+    b.onResolve({ filter: RESIDENT_ONLY }, (args) => ({ path: args.path, namespace: 'resident-only' }));
+    b.onLoad({ filter: /.*/, namespace: 'resident-only' }, () => ({
+      contents: "throw new Error('keytap: this command lives in dist/keytap.cjs; run it through bin/keytap.cjs');",
+      loader: 'js',
+    }));
+  },
+};
+
+await Promise.all([
+  build({ ...common, outfile: 'dist/keytap.cjs' }),
+  build({ ...common, outfile: 'dist/keytap-cli.cjs', plugins: [leaveOutResident] }),
+]);

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { formatDoctor, runDoctor } from '../../app/doctor.js';
 import { udevRules } from '../../device/discovery/known-keys.js';
 import { KeytapError } from '../../errors.js';
 import type { CliIo } from '../output.js';
@@ -17,6 +16,8 @@ export function registerDoctor(program: Command, io: CliIo): void {
         io.out(udevRules().trimEnd());
         return;
       }
+      // Imported here: the checks load D-Bus and conf, which other commands should not pay for at start-up.
+      const { formatDoctor, runDoctor } = await import('../../app/doctor.js');
       const checks = await runDoctor();
       if (options.json) printJson(io, checks);
       else for (const line of formatDoctor(checks)) io.out(line);
