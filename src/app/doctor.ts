@@ -9,8 +9,8 @@ import { createRequire } from 'node:module';
 import { arch, release, type as osType } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { UDEV_RELOAD_COMMAND, UDEV_RULES_PATH } from '../device/discovery/known-keys.js';
-import type { SessionBus } from '../notify/dbus-session.js';
-import { connectSessionBus, describe, sessionBusAddress } from '../notify/dbus-session.js';
+import type { SessionBus } from '../util/session-bus.js';
+import { connectSessionBus, describeError, sessionBusAddress } from '../util/session-bus.js';
 import { ConfigStore, configDir, configPath } from './config.js';
 import { ipcPath, requestIpc } from './ipc.js';
 
@@ -56,7 +56,7 @@ export function defaultDoctorEnv(): DoctorEnv {
     bus: async () => {
       const address = sessionBusAddress(process.env);
       if (!address) return undefined;
-      return connectSessionBus({ address, timeoutMs: 2_000 });
+      return connectSessionBus(address, { timeoutMs: 2_000 });
     },
     canLoad: (module) => {
       try {
@@ -79,7 +79,7 @@ export async function runDoctor(partial: Partial<DoctorEnv> = {}): Promise<Docto
     try {
       bus = await env.bus();
     } catch (error) {
-      busError = describe(error);
+      busError = describeError(error);
     }
   }
   try {
@@ -207,7 +207,7 @@ async function checkTrayHost(env: DoctorEnv, bus: SessionBus | undefined, busErr
     if (host === false) return { name, status: 'warn', detail: 'a StatusNotifierWatcher runs, but no tray host is registered with it', fix };
     return { name, status: 'ok', detail: 'StatusNotifierWatcher with a registered host' };
   } catch (error) {
-    return { name, status: 'fail', detail: `asking the session bus failed: ${describe(error)}`, fix };
+    return { name, status: 'fail', detail: `asking the session bus failed: ${describeError(error)}`, fix };
   }
 }
 
@@ -229,7 +229,7 @@ async function checkNotifications(env: DoctorEnv, bus: SessionBus | undefined, b
     const [server, vendor, version] = info.body as string[];
     return { name, status: 'ok', detail: `org.freedesktop.Notifications: ${server ?? '?'} ${version ?? ''} (${vendor ?? '?'})`.replace(/\s+/gu, ' ') };
   } catch (error) {
-    return { name, status: 'fail', detail: `asking the notification server failed: ${describe(error)}`, fix };
+    return { name, status: 'fail', detail: `asking the notification server failed: ${describeError(error)}`, fix };
   }
 }
 
@@ -290,7 +290,7 @@ async function checkInstance(env: DoctorEnv): Promise<DoctorCheck> {
     const answer = await requestIpc({ op: 'ping' }, { path: env.ipcPath, connectTimeoutMs: 1_000, answerTimeoutMs: 2_000 });
     if (answer?.ok) return { name, status: 'ok', detail: `running (pid ${String(answer.pid)}), reachable at ${env.ipcPath}` };
   } catch (error) {
-    return { name, status: 'warn', detail: `something listens at ${env.ipcPath} but does not answer: ${describe(error)}`, fix: 'Quit it (or end the process) and start keytap again.' };
+    return { name, status: 'warn', detail: `something listens at ${env.ipcPath} but does not answer: ${describeError(error)}`, fix: 'Quit it (or end the process) and start keytap again.' };
   }
   return { name, status: 'skip', detail: `not running (start it with "keytap"; it listens at ${env.ipcPath})` };
 }

@@ -9,8 +9,8 @@
  */
 import { open, rm, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { lstat } from 'node:fs/promises';
 import { KeytapError } from '../errors.js';
+import { removeStaleSocket } from '../util/local-socket.js';
 import type { IpcHandler, IpcServer } from './ipc.js';
 import { ipcPath, listenIpc, requestIpc } from './ipc.js';
 
@@ -37,7 +37,8 @@ export async function acquireInstance(handler: IpcHandler, options: AcquireOptio
     // Someone may have started between the first probe and the lock.
     const again = await ping(path, options.pingTimeoutMs);
     if (again) return again;
-    const replacedStale = await removeStale(path);
+    // Nobody answered ping: a socket file there is stale (a crash, or a hung process), not probed again.
+    const replacedStale = await removeStaleSocket(path, { notSocketHint: 'Move it away and start keytap again.' });
     try {
       const server = await listenIpc(path, handler, options.onError);
       return { primary: true, server, replacedStale };
@@ -68,19 +69,6 @@ async function ping(path: string, timeoutMs = 2000): Promise<Extract<InstanceRes
   } catch {
     return undefined; // connected but no sensible answer: treated as stale
   }
-}
-
-async function removeStale(path: string): Promise<boolean> {
-  if (process.platform === 'win32') return false; // a named pipe goes away with its process
-  let stats;
-  try {
-    stats = await lstat(path);
-  } catch {
-    return false;
-  }
-  if (!stats.isSocket()) throw new KeytapError('USAGE', `${path} exists and is not a socket; not touching it.`, { hint: 'Move it away and start keytap again.' });
-  await rm(path, { force: true });
-  return true;
 }
 
 async function lock(lockPath: string): Promise<() => Promise<void>> {

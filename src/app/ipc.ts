@@ -7,14 +7,14 @@
  * `{"ok":false,"code":<ErrorCode>,"message":…,"hint":…}`, then closes. A client that goes away
  * cancels what it asked for.
  */
-import { chmod } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
-import type { Server, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { runtimeDir } from '../device/virtual/registry.js';
 import type { ErrorCode } from '../errors.js';
 import { KeytapError } from '../errors.js';
+import { listenOwnerOnly } from '../util/local-socket.js';
 
 export const IPC_VERSION = 1;
 /** One request or answer line at most; anything longer is not ours. */
@@ -55,6 +55,7 @@ export async function listenIpc(path: string, handler: IpcHandler, onError: (err
     socket.on('close', () => sockets.delete(socket));
     serveConnection(socket, handler, onError);
   });
+  // Owner-only: the runtime folder is 0700 too. Stale sockets are acquireInstance's business.
   await listenOwnerOnly(server, path);
   // After start, a server error (EMFILE, …) must not end the resident process.
   server.on('error', onError);
@@ -236,34 +237,6 @@ function isEvent(message: unknown): message is IpcTouchEvent {
 /** Turns an error answer back into the KeytapError the instance threw. */
 export function answerError(answer: Extract<IpcAnswer, { ok: false }>): KeytapError {
   return new KeytapError(answer.code, answer.message, answer.hint ? { hint: answer.hint } : {});
-}
-
-/** Listens with the socket readable and writable by its owner only (the runtime folder is 0700 too). */
-async function listenOwnerOnly(server: Server, path: string): Promise<void> {
-  const unix = process.platform !== 'win32';
-  await new Promise<void>((resolve, reject) => {
-    const onError = (error: Error): void => reject(error);
-    server.once('error', onError);
-    // bind() creates the file under the umask, synchronously inside listen(): narrow the umask for
-    // exactly that call (it is process-wide, so never across an await).
-    let previous: number | undefined;
-    if (unix) {
-      try {
-        previous = process.umask(0o177);
-      } catch {
-        previous = undefined; // worker threads: the chmod below still applies
-      }
-    }
-    try {
-      server.listen(path, () => {
-        server.off('error', onError);
-        resolve();
-      });
-    } finally {
-      if (previous !== undefined) process.umask(previous);
-    }
-  });
-  if (unix) await chmod(path, 0o600);
 }
 
 /**

@@ -8,8 +8,8 @@
  * show() after the server is back works again. Nothing here throws or rejects.
  */
 import { KeytapError } from '../errors.js';
-import { connectSessionBus, describe, Variant } from './dbus-session.js';
-import type { SessionBus } from './dbus-session.js';
+import { connectSessionBus, describeError, sessionBusAddress, Variant } from '../util/session-bus.js';
+import type { SessionBus } from '../util/session-bus.js';
 import { findIconFile } from './icon.js';
 import type { Notification, NotificationHandle, Notifier } from './types.js';
 
@@ -110,7 +110,7 @@ export class FreedesktopNotifier implements Notifier {
       this.open.add(id);
       return new FreedesktopHandle(id, epoch);
     } catch (error) {
-      this.report(`The notification server did not show a notification (${describe(error)}).`);
+      this.report(`The notification server did not show a notification (${describeError(error)}).`);
       return INERT;
     }
   }
@@ -149,9 +149,9 @@ export class FreedesktopNotifier implements Notifier {
   private async openSession(): Promise<SessionBus | undefined> {
     let session: SessionBus;
     try {
-      session = await connectSessionBus({ address: this.options.busAddress, timeoutMs: this.timeoutMs });
+      session = await connectSessionBus(this.options.busAddress ?? sessionBusAddress(), { timeoutMs: this.timeoutMs });
     } catch (error) {
-      this.report(`No D-Bus session bus for notifications (${describe(error)}).`);
+      this.report(`No D-Bus session bus for notifications (${describeError(error)}).`);
       return undefined;
     }
     if (this.stopped) {

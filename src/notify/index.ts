@@ -4,7 +4,7 @@
  * and `none` elsewhere or when asked. None of them ever rejects.
  */
 import type { KeytapError } from '../errors.js';
-import { sessionBusAddress } from './dbus-session.js';
+import { sessionBusAddress } from '../util/session-bus.js';
 import { FreedesktopNotifier } from './freedesktop.js';
 import { NodeNotifierNotifier } from './node-notifier.js';
 import { NoneNotifier } from './none.js';

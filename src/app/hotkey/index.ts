@@ -10,7 +10,7 @@
  * so the app core has one code path: try register(), toast the hint once on UNSUPPORTED.
  */
 import type { KeytapError } from '../../errors.js';
-import { sessionBusAddress } from '../../notify/dbus-session.js';
+import { sessionBusAddress } from '../../util/session-bus.js';
 import type { GlobalShortcut } from '../platform.js';
 import { NoneShortcut } from './none.js';
 import { PortalShortcut } from './portal.js';

@@ -14,8 +14,8 @@
 import { randomBytes } from 'node:crypto';
 
 import { KeytapError } from '../../errors.js';
-import { connectSessionBus, dbusErrorName, describe, Variant } from '../../notify/dbus-session.js';
-import type { SessionBus } from '../../notify/dbus-session.js';
+import { connectSessionBus, dbusErrorName, describeError, sessionBusAddress, Variant } from '../../util/session-bus.js';
+import type { SessionBus } from '../../util/session-bus.js';
 import type { GlobalShortcut } from '../platform.js';
 import { formatAccelerator, parseAccelerator, toXdgTrigger } from './accelerator.js';
 
@@ -46,9 +46,9 @@ export class PortalShortcut implements GlobalShortcut {
     await this.unregister();
     let session: SessionBus;
     try {
-      session = await connectSessionBus({ address: this.options.busAddress });
+      session = await connectSessionBus(this.options.busAddress ?? sessionBusAddress());
     } catch (error) {
-      throw unsupported(`No D-Bus session bus for the shortcut portal (${describe(error)}).`);
+      throw unsupported(`No D-Bus session bus for the shortcut portal (${describeError(error)}).`);
     }
     try {
       await this.checkPortal(session);
@@ -77,7 +77,7 @@ export class PortalShortcut implements GlobalShortcut {
     } catch (error) {
       await this.unregister();
       session.close();
-      throw error instanceof KeytapError ? error : unsupported(`The shortcut portal failed (${describe(error)}).`);
+      throw error instanceof KeytapError ? error : unsupported(`The shortcut portal failed (${describeError(error)}).`);
     }
   }
 
@@ -113,7 +113,7 @@ export class PortalShortcut implements GlobalShortcut {
         name === 'org.freedesktop.DBus.Error.ServiceUnknown' || name === 'org.freedesktop.DBus.Error.NameHasNoOwner'
           ? 'No XDG desktop portal is running'
           : 'The desktop portal has no GlobalShortcuts interface';
-      throw unsupported(`${what} (${describe(error)}).`);
+      throw unsupported(`${what} (${describeError(error)}).`);
     }
   }
 
@@ -138,7 +138,7 @@ export class PortalShortcut implements GlobalShortcut {
   /** One portal call in the request/response pattern; resolves the Response's results. */
   private async request(session: SessionBus, method: string, signature: string, body: (token: string) => unknown[]): Promise<Record<string, unknown>> {
     const token = `keytap_${randomToken()}`;
-    const sender = (session.bus as unknown as { name?: string }).name ?? '';
+    const sender = session.uniqueName;
     const expected = `${PORTAL_PATH}/request/${sender.replace(/^:/, '').replace(/\./g, '_')}/${token}`;
     await session.addMatch(`type='signal',interface='${REQUEST}',member='Response',path='${expected}'`);
     let requestPath = expected;

@@ -12,6 +12,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { KeytapError, cancelledError, isKeytapError, throwIfAborted } from '../../errors.js';
+import { bounded, delay } from '../../util/abortable.js';
 import {
   BROADCAST_CID,
   CONT_HEADER,
@@ -122,51 +123,6 @@ function linkError(error: unknown, operation: string): KeytapError {
   }
   if (isKeytapError(error)) return error;
   return new KeytapError('DEVICE_ERROR', `Talking to the key failed during ${operation}.`, { cause: error });
-}
-
-function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(cancelledError(signal));
-      return;
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(cancelledError(signal));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-/**
- * Waits for `promise`, but no longer than `deadline` and not past an abort. Used for link writes,
- * whose interface has no timeout of its own. The promise left behind is always observed, so a late
- * rejection is never unhandled.
- */
-function bounded<T>(promise: Promise<T>, deadline: number, signal: AbortSignal | undefined, onTimeout: () => KeytapError): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    let settled = false;
-    const finish = (fn: () => void): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      fn();
-    };
-    const onAbort = (): void => finish(() => reject(cancelledError(signal)));
-    // setTimeout turns Infinity into 1 ms, so an unbounded wait gets no timer at all.
-    const timer = Number.isFinite(deadline) ? setTimeout(() => finish(() => reject(onTimeout())), Math.max(0, deadline - Date.now())) : undefined;
-    signal?.addEventListener('abort', onAbort, { once: true });
-    if (signal?.aborted) onAbort();
-    promise.then(
-      (value) => finish(() => resolve(value)),
-      (error: unknown) => finish(() => reject(error instanceof Error ? error : new Error(String(error)))),
-    );
-  });
 }
 
 export class CtapHidChannel {

@@ -18,7 +18,8 @@
  * the handle is released, and the next APDU sent, only after it has. APDU bytes never go into an
  * error message: they carry secrets.
  */
-import { KeytapError, cancelledError, isKeytapError, throwIfAborted } from '../../errors.js';
+import { KeytapError, isKeytapError, throwIfAborted } from '../../errors.js';
+import { bounded, delay } from '../../util/abortable.js';
 import type { ApduResponse, ApduTransport, TransmitOptions } from './types.js';
 
 // Types only: erased at run time, so importing them does not load the native binding.
@@ -99,6 +100,15 @@ export function isPcscUnavailable(error: unknown): boolean {
 
 const NO_SERVICE_MESSAGE = 'The PC/SC service (pcscd) is not running';
 
+function listReaders(context: ContextInterface): ReaderInterface[] {
+  try {
+    return context.listReaders();
+  } catch (error) {
+    if (/service/i.test(messageOf(error))) throw noServiceError(error);
+    throw new KeytapError('DEVICE_ERROR', 'Listing the smart card readers failed.', { cause: error });
+  }
+}
+
 function noServiceError(cause: unknown): KeytapError {
   return new KeytapError('NO_KEY', `${NO_SERVICE_MESSAGE}, so no smart card reader can be reached.`, { hint: PCSCD_HINT, cause });
 }
@@ -137,13 +147,7 @@ export interface PcscReaderInfo {
 export async function listPcscReaders(): Promise<PcscReaderInfo[]> {
   const { sc, context } = await establishContext();
   try {
-    let readers: ReaderInterface[];
-    try {
-      readers = context.listReaders();
-    } catch (error) {
-      if (/service/i.test(messageOf(error))) throw noServiceError(error);
-      throw new KeytapError('DEVICE_ERROR', 'Listing the smart card readers failed.', { cause: error });
-    }
+    const readers = listReaders(context);
     return readers.map((reader) => ({
       name: reader.name,
       state: reader.state,
@@ -320,7 +324,7 @@ export class PcscApduTransport implements ApduTransport {
     for (;;) {
       if (!this.cardStillThere()) return true;
       if (Date.now() >= until) return false;
-      await sleep(REMOVAL_POLL_MS, undefined);
+      await delay(REMOVAL_POLL_MS, undefined);
     }
   }
 
@@ -344,13 +348,7 @@ async function connectExclusive(sc: SmartcardModule, context: ContextInterface, 
   const busyUntil = Date.now() + (options.busyWaitMs ?? DEFAULT_BUSY_WAIT_MS);
   for (;;) {
     throwIfAborted(options.signal);
-    let readers: ReaderInterface[];
-    try {
-      readers = context.listReaders();
-    } catch (error) {
-      if (/service/i.test(messageOf(error))) throw noServiceError(error);
-      throw new KeytapError('DEVICE_ERROR', 'Listing the smart card readers failed.', { cause: error });
-    }
+    const readers = listReaders(context);
     const reader = readers.find((r) => r.name === readerName);
     if (!reader) throw new KeytapError('NO_KEY', `The reader "${readerName}" is not connected.`, { hint: 'Plug the key in, or run "keytap keys".' });
     try {
@@ -364,7 +362,7 @@ async function connectExclusive(sc: SmartcardModule, context: ContextInterface, 
             cause: error,
           });
         }
-        await sleep(BUSY_RETRY_MS, options.signal);
+        await delay(BUSY_RETRY_MS, options.signal);
         continue;
       }
       if (REMOVED.test(text) || /unresponsive|unsupported/i.test(text)) {
@@ -423,38 +421,6 @@ export async function watchPcscReaders(onChange: () => void, onError: (error: Ke
 }
 
 // ---------------------------------------------------------------------------------------------
-
-/** Waits for `promise`, but no longer than `deadline` and only until `signal` fires. */
-function bounded<T>(promise: Promise<T>, deadline: number, signal: AbortSignal | undefined, onTimeout: () => KeytapError): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const finish = (settle: () => void): void => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      settle();
-    };
-    const onAbort = (): void => finish(() => reject(cancelledError(signal)));
-    const timer = setTimeout(() => finish(() => reject(onTimeout())), Math.max(0, deadline - Date.now()));
-    signal?.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => finish(() => resolve(value)),
-      (error: unknown) => finish(() => reject(error instanceof Error ? error : new Error(String(error)))),
-    );
-  });
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(cancelledError(signal));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 function timeoutError(description: string): KeytapError {
   return new KeytapError('TIMEOUT', `${description} did not answer in time.`, { hint: 'Unplug the key, plug it in again and retry.' });

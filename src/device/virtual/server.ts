@@ -5,11 +5,12 @@
  * Order matters for watchers: announce only once the socket listens, and withdraw before the
  * socket closes, so an announced key can always be reached.
  */
-import { chmod, lstat, rm } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
-import type { Server, Socket } from 'node:net';
+import { rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import type { Socket } from 'node:net';
 import { resolve as resolvePath } from 'node:path';
 import { KeytapError } from '../../errors.js';
+import { listenOwnerOnly } from '../../util/local-socket.js';
 import type { HidLink } from '../transport/types.js';
 import { announce, socketPathFor, withdraw } from './registry.js';
 import type { RunningVirtualKey } from './registry.js';
@@ -48,7 +49,6 @@ const READ_SLICE_MS = 60_000;
 
 export async function serveVirtualKey(key: ServableKey, options: ServeOptions): Promise<VirtualKeyServer> {
   const socketPath = socketPathFor(options.id);
-  await removeStaleSocket(socketPath);
 
   const connections = new Set<Connection>();
   const server = createServer((socket) => {
@@ -63,7 +63,15 @@ export async function serveVirtualKey(key: ServableKey, options: ServeOptions): 
   });
   // A listening-socket error after start must not crash the process.
   server.on('error', (error) => console.error('keytap virtual key: socket server error:', error));
-  await listenOwnerOnly(server, socketPath);
+  // A socket file nobody answers on is left over from a crash; a live one means "already running".
+  await listenOwnerOnly(server, socketPath, {
+    replaceStale: {
+      busy: () =>
+        new KeytapError('BUSY', 'This virtual key is already running in another process.', {
+          hint: 'Use `keytap virtual stop` first, or talk to the running one.',
+        }),
+    },
+  });
 
   const info: RunningVirtualKey = {
     id: options.id,
@@ -146,67 +154,6 @@ export function parseTouchPolicy(value: unknown): TouchPolicy | undefined {
     return { mode, delayMs: delay };
   }
   return undefined;
-}
-
-/** A socket file nobody listens on is left over from a crash: remove it. A live one means "already running". */
-async function removeStaleSocket(socketPath: string): Promise<void> {
-  if (process.platform === 'win32') return; // named pipes vanish with their process
-  let stats;
-  try {
-    stats = await lstat(socketPath);
-  } catch {
-    return;
-  }
-  if (!stats.isSocket()) {
-    throw new KeytapError('USAGE', `${socketPath} exists and is not a socket; not touching it.`);
-  }
-  const alive = await new Promise<boolean>((resolve) => {
-    const probe = connect(socketPath);
-    probe.once('connect', () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.once('error', () => {
-      probe.destroy();
-      resolve(false);
-    });
-  });
-  if (alive) {
-    throw new KeytapError('BUSY', 'This virtual key is already running in another process.', {
-      hint: 'Use `keytap virtual stop` first, or talk to the running one.',
-    });
-  }
-  await rm(socketPath, { force: true });
-}
-
-/** Listens with the socket file readable and writable by its owner only. */
-async function listenOwnerOnly(server: Server, socketPath: string): Promise<void> {
-  const unix = process.platform !== 'win32';
-  await new Promise<void>((resolve, reject) => {
-    const onError = (error: Error) => reject(error);
-    server.once('error', onError);
-    // bind() creates the file with the umask's mode, and Node binds a path synchronously inside
-    // listen(): narrow the umask for exactly that call, so no other user can connect in between and
-    // no other code of this process ever runs under the narrowed umask (it is process-wide).
-    // process.umask() throws in worker threads; the chmod below still applies there.
-    let previousUmask: number | undefined;
-    if (unix) {
-      try {
-        previousUmask = process.umask(0o177);
-      } catch {
-        previousUmask = undefined;
-      }
-    }
-    try {
-      server.listen(socketPath, () => {
-        server.off('error', onError);
-        resolve();
-      });
-    } finally {
-      if (previousUmask !== undefined) process.umask(previousUmask);
-    }
-  });
-  if (unix) await chmod(socketPath, 0o600);
 }
 
 /** One client connection = one HID open of the key. */

@@ -9,9 +9,9 @@
  * is retried with backoff. Nothing here throws out of an event handler.
  */
 import type { Message as DbusMessage } from 'dbus-next';
+import { connectSessionBus, describeError, type SessionBus } from '../../util/session-bus.js';
 import { defaultIconSource, loadPixmaps, type IconSource, type Pixmap } from '../icons.js';
 import type { TrayBackend, TrayIconName, TrayModel } from '../model.js';
-import { describeError, openSessionBus, type BusLink } from './bus.js';
 import { DbusMenuInterface, ITEM_PATH, MENU_PATH, StatusNotifierItemInterface, type ItemState } from './interfaces.js';
 import { MenuLayout } from './menu-layout.js';
 
@@ -54,7 +54,7 @@ export class SniTrayBackend implements TrayBackend {
   private onStatus: (status: HostStatus) => void = () => undefined;
   private lastStatus: HostStatus | undefined;
 
-  private link: BusLink | undefined;
+  private link: SessionBus | undefined;
   private item: StatusNotifierItemInterface | undefined;
   private menu: DbusMenuInterface | undefined;
   private started = false;
@@ -143,9 +143,9 @@ export class SniTrayBackend implements TrayBackend {
   private async connect(): Promise<void> {
     if (this.stopped) return;
     const address = this.options.busAddress ?? process.env.DBUS_SESSION_BUS_ADDRESS;
-    let link: BusLink;
+    let link: SessionBus;
     try {
-      link = await openSessionBus(address);
+      link = await connectSessionBus(address);
     } catch (error) {
       this.log(`no session bus: ${describeError(error)}; retrying in ${Math.round(this.retryDelay / 1000)} s`);
       this.setStatus('no-host');
@@ -157,7 +157,7 @@ export class SniTrayBackend implements TrayBackend {
       return;
     }
     this.link = link;
-    link.onClose((reason) => this.onConnectionLost(link, reason));
+    link.onClose((error) => this.onConnectionLost(link, error.message));
     link.onMessage((message) => this.onBusMessage(message));
 
     try {
@@ -174,8 +174,8 @@ export class SniTrayBackend implements TrayBackend {
       const [reply] = (await link.callDaemon('RequestName', 'su', [this.serviceName, DBUS_NAME_FLAG_DO_NOT_QUEUE])).body as [number];
       if (reply !== REQUEST_NAME_PRIMARY_OWNER) this.log(`could not own ${this.serviceName} (reply ${reply}); registering ${link.uniqueName} instead`);
       this.ownsServiceName = reply === REQUEST_NAME_PRIMARY_OWNER;
-      await link.callDaemon('AddMatch', 's', [`type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='${WATCHER_NAME}'`]);
-      await link.callDaemon('AddMatch', 's', [`type='signal',interface='${WATCHER_NAME}'`]);
+      await link.addMatch(`type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='${WATCHER_NAME}'`);
+      await link.addMatch(`type='signal',interface='${WATCHER_NAME}'`);
     } catch (error) {
       this.log(`cannot set up the tray item: ${describeError(error)}`);
       link.close(); // → onConnectionLost → reconnect with backoff
@@ -185,7 +185,7 @@ export class SniTrayBackend implements TrayBackend {
     await this.register();
   }
 
-  private onConnectionLost(link: BusLink, reason: string): void {
+  private onConnectionLost(link: SessionBus, reason: string): void {
     if (this.link !== link) return;
     this.detach();
     if (this.stopped) return;
@@ -257,7 +257,7 @@ export class SniTrayBackend implements TrayBackend {
     }
   }
 
-  private scheduleRegister(link: BusLink): void {
+  private scheduleRegister(link: SessionBus): void {
     clearTimeout(this.registerTimer);
     const delay = this.retryDelay;
     this.retryDelay = Math.min(this.retryDelay * 2, this.options.retryMs?.max ?? 30_000);
@@ -267,7 +267,7 @@ export class SniTrayBackend implements TrayBackend {
     this.registerTimer.unref();
   }
 
-  private async watcherOwner(link: BusLink): Promise<string | undefined> {
+  private async watcherOwner(link: SessionBus): Promise<string | undefined> {
     try {
       const reply = await link.callDaemon('GetNameOwner', 's', [WATCHER_NAME]);
       return reply.body[0] as string;
@@ -277,7 +277,7 @@ export class SniTrayBackend implements TrayBackend {
   }
 
   /** IsStatusNotifierHostRegistered; a watcher that does not say counts as having a host. */
-  private async hostRegistered(link: BusLink): Promise<boolean> {
+  private async hostRegistered(link: SessionBus): Promise<boolean> {
     try {
       const reply = await link.call({
         destination: WATCHER_NAME,
