@@ -9,7 +9,7 @@
  * is retried with backoff. Nothing here throws out of an event handler.
  */
 import type { Message as DbusMessage } from 'dbus-next';
-import { connectSessionBus, describeError, type SessionBus } from '../../util/session-bus.js';
+import { connectSessionBus, describeError, sessionBusAddress, type SessionBus } from '../../util/session-bus.js';
 import { defaultIconSource, loadPixmaps, type IconSource, type Pixmap } from '../icons.js';
 import type { TrayBackend, TrayIconName, TrayModel } from '../model.js';
 import { DbusMenuInterface, ITEM_PATH, MENU_PATH, StatusNotifierItemInterface, type ItemState } from './interfaces.js';
@@ -21,7 +21,7 @@ const DBUS_NAME_FLAG_DO_NOT_QUEUE = 4;
 const REQUEST_NAME_PRIMARY_OWNER = 1;
 
 export interface SniOptions {
-  /** Defaults to $DBUS_SESSION_BUS_ADDRESS, read at start(). */
+  /** Defaults to $DBUS_SESSION_BUS_ADDRESS or the user bus in $XDG_RUNTIME_DIR, read at start(). */
   busAddress?: string;
   icons?: IconSource;
   /** The SNI Id: hosts remember per-item settings (hidden, position) under it. */
@@ -142,7 +142,8 @@ export class SniTrayBackend implements TrayBackend {
 
   private async connect(): Promise<void> {
     if (this.stopped) return;
-    const address = this.options.busAddress ?? process.env.DBUS_SESSION_BUS_ADDRESS;
+    // The same address notifications use, so the icon and the toasts reach the same session.
+    const address = this.options.busAddress ?? sessionBusAddress();
     let link: SessionBus;
     try {
       link = await connectSessionBus(address);
