@@ -5,11 +5,13 @@
 import { benchCodeRead } from './code-read.js';
 import { benchProgram } from './program.js';
 import { benchSeeds } from './seeds.js';
+import { benchTray } from './tray.js';
 
 const BENCHES: Record<string, () => Promise<void>> = {
   'code-read': benchCodeRead,
   seeds: benchSeeds,
   program: benchProgram,
+  tray: benchTray,
 };
 
 const wanted = process.argv.slice(2);
