@@ -7,6 +7,7 @@
 // - dist/keytap-cli.cjs: the same program with the tray and doctor implementations left out. They
 //   pull in D-Bus, conf/ajv and the tray backends, and merely compiling that code would cost every
 //   `keytap code` run about 40 % of its start-up time.
+import { readFile, writeFile } from 'node:fs/promises';
 import { build } from 'esbuild';
 
 const common = {
@@ -21,7 +22,18 @@ const common = {
   // requires the optional 'x11' package only for X11 autolaunch bus addresses, which keytap never uses.
   external: ['node-hid', 'smartcard', 'usb', 'uiohook-napi', 'systray2', 'node-notifier', 'clipboardy', 'x11'],
   logLevel: 'warning',
+  // Pure ASCII output: V8 keeps a script's source text in memory for as long as the process runs,
+  // at two bytes per character if a single character is not Latin-1. With this, strings and
+  // identifiers are escaped; asciiComments() below takes care of the comments esbuild keeps.
+  charset: 'ascii',
 };
+
+/** esbuild keeps some comments verbatim; their non-ASCII characters (§, →, ≤) become '?'. */
+async function asciiComments(file) {
+  const text = await readFile(file, 'utf8');
+  const ascii = text.replace(/[^\x00-\x7f]/gu, '?');
+  if (ascii !== text) await writeFile(file, ascii);
+}
 
 /** The modules the CLI bundle leaves out; bin/keytap.cjs never sends their commands to it. */
 const RESIDENT_ONLY = /(^\.\/tray-run|\/app\/doctor)\.js$/; // import specifiers as written in tray.ts and doctor.ts
@@ -41,3 +53,4 @@ await Promise.all([
   build({ ...common, outfile: 'dist/keytap.cjs' }),
   build({ ...common, outfile: 'dist/keytap-cli.cjs', plugins: [leaveOutResident] }),
 ]);
+await Promise.all(['dist/keytap.cjs', 'dist/keytap-cli.cjs'].map(asciiComments));
