@@ -31,7 +31,7 @@ const common = {
 /** esbuild keeps some comments verbatim; their non-ASCII characters (§, →, ≤) become '?'. */
 async function asciiComments(file) {
   const text = await readFile(file, 'utf8');
-  const ascii = text.replace(/[^\x00-\x7f]/gu, '?');
+  const ascii = text.replace(/[\u0080-\u{10ffff}]/gu, '?');
   if (ascii !== text) await writeFile(file, ascii);
 }
 
