@@ -386,6 +386,8 @@ function virtualKeyPid(runtime: string): number | undefined {
 }
 
 function killPid(pid: number): void {
+  // A key served in this process (item 4) announces this process's pid.
+  if (pid === process.pid) return;
   try {
     process.kill(pid, 'SIGTERM');
   } catch {
