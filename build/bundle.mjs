@@ -19,8 +19,10 @@ const common = {
   sourcemap: 'linked',
   // Native addons, and packages that run helper binaries shipped inside them (found relative to
   // their own files), cannot be bundled; they are loaded from node_modules at run time. dbus-next
-  // requires the optional 'x11' package only for X11 autolaunch bus addresses, which keytap never uses.
-  external: ['node-hid', 'smartcard', 'usb', 'uiohook-napi', 'systray2', 'node-notifier', 'clipboardy', 'x11'],
+  // requires the optional 'x11' package only for X11 autolaunch bus addresses, which keytap never uses;
+  // 'usocket' (native; abstract-socket bus addresses, fd passing) loads from node_modules like the
+  // other addons.
+  external: ['node-hid', 'smartcard', 'usb', 'uiohook-napi', 'systray2', 'node-notifier', 'clipboardy', 'x11', 'usocket'],
   logLevel: 'warning',
   // Pure ASCII output: V8 keeps a script's source text in memory for as long as the process runs,
   // at two bytes per character if a single character is not Latin-1. With this, strings and
