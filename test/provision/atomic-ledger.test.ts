@@ -1,6 +1,6 @@
 // writeFileAtomic and the enrollment ledger: durability rules, torn lines, encryption, locking,
 // and which ledger entries a seed file gets.
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { appendFileSync, chmodSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -21,6 +21,22 @@ async function rejection(promise: Promise<unknown>): Promise<string> {
     return isKeytapError(error) ? `${error.code}: ${error.message}` : String(error);
   }
   return 'resolved';
+}
+
+/** `rejection(writeFileAtomic(path, 'x'))` run as the unprivileged user nobody (65534), for a root test run. */
+function rejectionAsNobody(path: string): Promise<string> {
+  const code = [
+    'const { writeFileAtomic } = await import(process.env.KT_MODULE);',
+    'try { await writeFileAtomic(process.env.KT_PATH, "x"); console.log("resolved"); }',
+    'catch (e) { console.log(e.code ? `${e.code}: ${e.message}` : String(e)); }',
+  ].join('\n');
+  const module = join(import.meta.dirname, '..', '..', 'src', 'util', 'atomic-file.ts');
+  const root = join(import.meta.dirname, '..', '..');
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { uid: 65534, gid: 65534, cwd: root, env: { ...process.env, KT_MODULE: module, KT_PATH: path } }, (error, stdout, stderr) =>
+      error ? reject(new Error(`the child failed: ${stderr}`)) : resolve(stdout.trim()),
+    );
+  });
 }
 
 describe('writeFileAtomic', () => {
@@ -53,11 +69,14 @@ describe('writeFileAtomic', () => {
   });
 
   it('a folder it cannot write to is a clear error and leaves nothing', async () => {
-    if (process.getuid?.() === 0) return; // root writes anywhere
     const dir = tempDir();
     const locked = join(dir, 'locked');
     mkdirSync(locked, { mode: 0o500 });
-    expect(await rejection(writeFileAtomic(join(locked, 'f'), 'x'))).toMatch(/permission denied/u);
+    // Root writes anywhere (CI runs as root): there the write is tried by "nobody" in a child process.
+    const asRoot = process.getuid?.() === 0;
+    if (asRoot) chmodSync(dir, 0o755);
+    const message = asRoot ? await rejectionAsNobody(join(locked, 'f')) : await rejection(writeFileAtomic(join(locked, 'f'), 'x'));
+    expect(message).toMatch(/^DEVICE_ERROR: Cannot write .*: permission denied\.$/u);
     chmodSync(locked, 0o700);
     expect(readdirSync(locked)).toEqual([]);
   });
