@@ -120,10 +120,13 @@ describe('UiohookShortcut with a fake hook', () => {
   it('a throwing onPress does not escape into the hook', async () => {
     const hook = new FakeHook();
     const shortcut = new UiohookShortcut({ platform: 'win32', load: () => Promise.resolve({ hook, keys: KEYS }) });
+    let presses = 0;
     await shortcut.register('Ctrl+Alt+K', () => {
+      presses++;
       throw new Error('app bug');
     });
     expect(() => hook.emit('keydown', down(37, { ctrlKey: true, altKey: true }))).not.toThrow();
+    expect(presses).toBe(1); // onPress did run (and throw)
     await shortcut.unregister();
   });
 
