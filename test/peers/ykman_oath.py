@@ -110,6 +110,7 @@ def main(socket_path):
 
     secrets = {data.get_id(): data for data, _ in creds.values()}
     codes = session.calculate_all(now)
+    check({c.id for c in codes} == wanted, "CALCULATE ALL answers for every credential (%d)" % len(wanted))
     for cred, code in codes.items():
         data = secrets[cred.id]
         if data.oath_type == OATH_TYPE.HOTP:

@@ -16,6 +16,7 @@ describe('codes from exported secrets equal oathtool', () => {
       const format = seedFormat(name);
       const [tokens] = fc.sample(tokensArb(name, 3), { numRuns: 1, seed: 77 });
       const read = format.read(format.write(tokens!, { pskc: { kind: 'passphrase', passphrase: 'p', iterations: 10 } }), { passphrase: 'p' });
+      expect(read).toHaveLength(tokens!.length);
       for (const t of read) {
         const key = Buffer.from(t.secret).toString('hex');
         if (t.type === 'TOTP') {
