@@ -1,8 +1,10 @@
 // writeFileAtomic and the enrollment ledger: durability rules, torn lines, encryption, locking,
 // and which ledger entries a seed file gets.
 import { execFile, spawn } from 'node:child_process';
-import { appendFileSync, chmodSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
 import { isKeytapError } from '../../src/errors.js';
 import { Ledger, ledgerTokens, readLedger } from '../../src/provision/ledger.js';
@@ -24,16 +26,31 @@ async function rejection(promise: Promise<unknown>): Promise<string> {
 }
 
 /** `rejection(writeFileAtomic(path, 'x'))` run as the unprivileged user nobody (65534), for a root test run. */
-function rejectionAsNobody(path: string): Promise<string> {
+/**
+ * Runs writeFileAtomic as the user "nobody" and returns what it threw. The module is bundled into
+ * a world-readable temp folder first, so the child needs nothing from the checkout, wherever CI
+ * cloned it.
+ */
+async function rejectionAsNobody(path: string): Promise<string> {
   const code = [
     'const { writeFileAtomic } = await import(process.env.KT_MODULE);',
     'try { await writeFileAtomic(process.env.KT_PATH, "x"); console.log("resolved"); }',
     'catch (e) { console.log(e.code ? `${e.code}: ${e.message}` : String(e)); }',
   ].join('\n');
-  const module = join(import.meta.dirname, '..', '..', 'src', 'util', 'atomic-file.ts');
-  const root = join(import.meta.dirname, '..', '..');
+  const outdir = mkdtempSync(join(tmpdir(), 'keytap-nobody-'));
+  chmodSync(outdir, 0o755);
+  const module = join(outdir, 'atomic-file.mjs');
+  await build({
+    entryPoints: [join(import.meta.dirname, '..', '..', 'src', 'util', 'atomic-file.ts')],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    outfile: module,
+    logLevel: 'silent',
+  });
+  chmodSync(module, 0o644);
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { uid: 65534, gid: 65534, cwd: root, env: { ...process.env, KT_MODULE: module, KT_PATH: path } }, (error, stdout, stderr) =>
+    execFile(process.execPath, ['--input-type=module', '-e', code], { uid: 65534, gid: 65534, cwd: outdir, env: { PATH: process.env.PATH, KT_MODULE: module, KT_PATH: path } }, (error, stdout, stderr) =>
       error ? reject(new Error(`the child failed: ${stderr}`)) : resolve(stdout.trim()),
     );
   });
