@@ -3,14 +3,12 @@
  * with RunAtLoad (launchd starts it at login). We only write or remove the file: `launchctl
  * bootstrap` would start a second instance now, and `bootout` would stop the running one.
  */
-import { readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
 import { KeytapError } from '../../errors.js';
-import type { Autostart } from '../platform.js';
-import { writeFileAtomic } from './atomic.js';
-import { failure } from './xdg.js';
+import { AutostartFile } from './file-entry.js';
 
 export const LAUNCH_AGENT_LABEL = 'org.keytap.keytap';
 
@@ -41,12 +39,11 @@ ${argv.map((argument) => `    <string>${xmlEscape(argument)}</string>`).join('\n
 `;
 }
 
-export class LaunchAgentAutostart implements Autostart {
+export class LaunchAgentAutostart extends AutostartFile {
   readonly name = 'LaunchAgent';
-  readonly file: string;
 
   constructor(home: string = homedir()) {
-    this.file = join(home, 'Library', 'LaunchAgents', `${LAUNCH_AGENT_LABEL}.plist`);
+    super(join(home, 'Library', 'LaunchAgents', `${LAUNCH_AGENT_LABEL}.plist`));
   }
 
   async isEnabled(): Promise<boolean> {
@@ -57,19 +54,7 @@ export class LaunchAgentAutostart implements Autostart {
     }
   }
 
-  async enable(command: readonly string[]): Promise<void> {
-    try {
-      await writeFileAtomic(this.file, launchAgentPlist(command));
-    } catch (error) {
-      throw failure(`Could not write ${this.file}`, error);
-    }
-  }
-
-  async disable(): Promise<void> {
-    try {
-      await rm(this.file, { force: true });
-    } catch (error) {
-      throw failure(`Could not remove ${this.file}`, error);
-    }
+  protected render(command: readonly string[]): string {
+    return launchAgentPlist(command);
   }
 }

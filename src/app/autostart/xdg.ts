@@ -3,13 +3,12 @@
  * Specification) at $XDG_CONFIG_HOME/autostart/keytap.desktop, honoured by GNOME, KDE, XFCE,
  * Cinnamon, MATE, LXQt and by systemd's xdg-autostart-generator.
  */
-import { readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
 import { KeytapError } from '../../errors.js';
-import type { Autostart } from '../platform.js';
-import { writeFileAtomic } from './atomic.js';
+import { AutostartFile } from './file-entry.js';
 
 /** Characters that force an Exec argument into double quotes (Desktop Entry Spec, "The Exec key"). */
 const RESERVED = /[\s"'\\><~|&;$*?#()`]/;
@@ -60,12 +59,11 @@ export function xdgAutostartFile(env: NodeJS.ProcessEnv = process.env): string {
   return join(configHome, 'autostart', 'keytap.desktop');
 }
 
-export class XdgAutostart implements Autostart {
+export class XdgAutostart extends AutostartFile {
   readonly name = 'XDG autostart';
-  readonly file: string;
 
   constructor(env: NodeJS.ProcessEnv = process.env) {
-    this.file = xdgAutostartFile(env);
+    super(xdgAutostartFile(env));
   }
 
   async isEnabled(): Promise<boolean> {
@@ -79,27 +77,7 @@ export class XdgAutostart implements Autostart {
     return !/^Hidden\s*=\s*true\s*$/m.test(text) && !/^X-GNOME-Autostart-enabled\s*=\s*false\s*$/m.test(text);
   }
 
-  async enable(command: readonly string[]): Promise<void> {
-    try {
-      await writeFileAtomic(this.file, desktopEntry(command));
-    } catch (error) {
-      throw failure(`Could not write ${this.file}`, error);
-    }
+  protected render(command: readonly string[]): string {
+    return desktopEntry(command);
   }
-
-  async disable(): Promise<void> {
-    try {
-      await rm(this.file, { force: true });
-    } catch (error) {
-      throw failure(`Could not remove ${this.file}`, error);
-    }
-  }
-}
-
-export function failure(message: string, error: unknown): KeytapError {
-  const code = (error as { code?: unknown } | null)?.code;
-  return new KeytapError(code === 'EACCES' || code === 'EPERM' ? 'PERMISSION_DENIED' : 'UNSUPPORTED', `${message} (${error instanceof Error ? error.message : String(error)}).`, {
-    hint: 'Check that your configuration directory is writable.',
-    cause: error,
-  });
 }

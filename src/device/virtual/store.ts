@@ -11,10 +11,10 @@
  * is a demo and test device, so this is accepted rather than locked against.
  */
 import { pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
-import { chmod, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { KeytapError } from '../../errors.js';
+import { writeFileAtomic } from '../../util/atomic-file.js';
 import type { HashAlgorithm, OathType } from '../../otp/credential.js';
 import { DEFAULT_TOUCH_TIMEOUT_MS, DIALECTS } from './types.js';
 import type { Dialect } from './types.js';
@@ -247,37 +247,14 @@ function hashPin(pin: Uint8Array, salt: Uint8Array): Buffer {
   return pbkdf2Sync(pin, salt, PIN_HASH_ITERATIONS, 32, 'sha256');
 }
 
-/** Temp file in the same directory (so rename is atomic), fsync, rename, then fsync the directory. */
+/** The store is written as a whole, atomically, mode 0600 (it holds the key's secrets). */
 async function writeAtomically(file: string, text: string): Promise<void> {
-  const temp = join(dirname(file), `.${basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   try {
-    const handle = await open(temp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600);
-    try {
-      await handle.writeFile(text, 'utf8');
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    // The umask may have taken bits away; it can never have added any, but say 0600 exactly.
-    await chmod(temp, 0o600);
-    await rename(temp, file);
+    await writeFileAtomic(file, text, { mode: 0o600, overwrite: true });
   } catch (error) {
-    await rm(temp, { force: true });
-    throw new KeytapError('DEVICE_ERROR', `Cannot write the virtual key store ${file}: ${describeFsError(error)}.`, {
+    throw new KeytapError('DEVICE_ERROR', `Cannot write the virtual key store ${file}: ${describeFsError(error instanceof KeytapError ? error.cause : error)}.`, {
       cause: error,
     });
-  }
-  if (process.platform !== 'win32') {
-    try {
-      const dir = await open(dirname(file), 'r');
-      try {
-        await dir.sync();
-      } finally {
-        await dir.close();
-      }
-    } catch {
-      // Best effort: some file systems refuse fsync on directories; the rename already happened.
-    }
   }
 }
 
