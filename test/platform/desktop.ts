@@ -31,6 +31,9 @@ export function run(command: string, args: string[], env: NodeJS.ProcessEnv, inp
       const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
       resolve({ code, stdout, stderr });
     });
+    // A command that exits without reading its input (xsel -ob) makes this write fail with EPIPE;
+    // without a listener that error would crash the test process.
+    child.stdin?.on('error', () => undefined);
     child.stdin?.end(input ?? '');
   });
 }
