@@ -5,7 +5,7 @@
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import { KeytapError } from '../errors.js';
-import type { CredentialWithSecret, HashAlgorithm, OathType } from '../otp/credential.js';
+import type { CredentialWithSecret, HashAlgorithm } from '../otp/credential.js';
 import { DEFAULT_PERIOD, normalizeCredential } from '../otp/credential.js';
 import { parseSecret } from '../otp/encoding.js';
 import type { SeedFormat, SeedToken } from '../seeds/index.js';
@@ -16,25 +16,11 @@ export const MIN_SECRET_BYTES = 16;
 /** Generated seed lengths: the hash's output size (RFC 4226 recommends 160 bits for SHA-1; RFC 6238's reference seeds match the hash). */
 export const GENERATED_SECRET_BYTES: Readonly<Record<HashAlgorithm, number>> = { SHA1: 20, SHA256: 32, SHA512: 64 };
 
-/** Everything about a token except its seed and serial. */
-export interface TokenParameters {
-  type: OathType;
-  algorithm: HashAlgorithm;
-  /** 6 or 8. */
-  digits: number;
-  /** TOTP: 30 or 60. */
-  period: number;
-  /** HOTP: initial counter. */
-  counter: number;
-  upn?: string | undefined;
-  /** The name on the key: issuer and account. */
-  issuer?: string | undefined;
-  account?: string | undefined;
+/** Everything about a token except its seed and serial, plus what only the key needs. */
+export type TokenParameters = Omit<SeedToken, 'serial' | 'secret'> & {
   /** Every code needs a touch of the key. */
   touch: boolean;
-  manufacturer?: string | undefined;
-  model?: string | undefined;
-}
+};
 
 export const DEFAULT_PARAMETERS: TokenParameters = {
   type: 'TOTP',
