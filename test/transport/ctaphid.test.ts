@@ -1,23 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { CtapHidApduTransport, CtapHidChannel, parseVendorResponse } from '../../src/device/transport/ctaphid.js';
 import { BROADCAST_CID, CtapHidCommand, CtapHidError, KeepaliveStatus, framePackets } from '../../src/device/transport/ctaphid-frames.js';
-import { KeytapError } from '../../src/errors.js';
 import { FakeLink, TEST_CID, errorPacket, hex, initAnswer, keepalive, message, scriptedKey } from './fake-link.js';
+import { rejection } from '../support/rejection.js';
 
 const VENDOR = CtapHidCommand.VENDOR_SECRETS;
 
 function echo() {
   return scriptedKey((request) => message(request.cid, request.cmd, request.payload));
-}
-
-async function rejection(promise: Promise<unknown>): Promise<KeytapError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(KeytapError);
-    return error as KeytapError;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('INIT', () => {

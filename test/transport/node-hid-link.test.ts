@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { NodeHidLink, linuxPermissionHint, loadNodeHid, nodeHidLoadError, openError } from '../../src/device/transport/node-hid-link.js';
 import type { HidDeviceHandle } from '../../src/device/transport/node-hid-link.js';
-import { KeytapError } from '../../src/errors.js';
+import { rejection } from '../support/rejection.js';
 
 class FakeDevice extends EventEmitter implements HidDeviceHandle {
   writes: Buffer[] = [];
@@ -20,16 +20,6 @@ class FakeDevice extends EventEmitter implements HidDeviceHandle {
   data(byte: number): void {
     this.emit('data', Buffer.alloc(64, byte));
   }
-}
-
-async function rejection(promise: Promise<unknown>): Promise<KeytapError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(KeytapError);
-    return error as KeytapError;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('NodeHidLink', () => {

@@ -11,8 +11,8 @@ import { CtapHidCommand } from '../../src/device/transport/ctaphid-frames.js';
 import { TouchButton } from '../../src/device/virtual/touch.js';
 import type { Dialect } from '../../src/device/virtual/types.js';
 import { VirtualKey } from '../../src/device/virtual/virtual-key.js';
-import { KeytapError } from '../../src/errors.js';
 import { INS_TOUCH, OATH_SELECT, StubApplet } from '../virtual/helpers.js';
+import { rejection } from '../support/rejection.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -21,16 +21,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-async function rejection(promise: Promise<unknown>): Promise<KeytapError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(KeytapError);
-    return error as KeytapError;
-  }
-  throw new Error('expected a rejection');
-}
 
 function stubKey(dialect: Dialect): VirtualKey {
   return new VirtualKey({ dialect, applet: new StubApplet(), button: new TouchButton({ mode: 'manual' }, 15_000) });
