@@ -3,6 +3,7 @@
  * recorder that parses the device's output reports into messages.
  */
 import { BROADCAST_CID, CtapHidCommand, MessageAssembler, framePackets, parsePacket } from '../../src/device/transport/ctaphid-frames.js';
+import type { HidLink } from '../../src/device/transport/types.js';
 import type { AppletContext, CardApplet } from '../../src/device/virtual/types.js';
 
 export const OATH_SELECT = Uint8Array.of(0x00, 0xa4, 0x04, 0x00, 0x07, 0xa0, 0x00, 0x00, 0x05, 0x27, 0x21, 0x01);
@@ -99,3 +100,29 @@ export function nonce(): Uint8Array {
 export { BROADCAST_CID, CtapHidCommand };
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Writes one message to a link, all packets back to back. */
+export async function writeMessage(link: HidLink, cid: number, cmd: number, payload: Uint8Array = new Uint8Array()): Promise<void> {
+  for (const packet of framePackets(cid, cmd, payload)) await link.write(packet);
+}
+
+/** Reads one single-packet message for `cid`, skipping other channels (as a real client must). */
+export async function readMessage(link: HidLink, cid: number, timeoutMs = 2000): Promise<{ cmd: number; payload: Uint8Array }> {
+  for (;;) {
+    const report = await link.read(timeoutMs);
+    if (!report) throw new Error('timeout');
+    const packet = parsePacket(report);
+    if (packet.cid !== cid || packet.kind !== 'init') continue;
+    return { cmd: packet.cmd, payload: packet.data.subarray(0, packet.length) };
+  }
+}
+
+/** INIT on the broadcast channel; the CID the key allocated. */
+export async function initChannel(link: HidLink): Promise<number> {
+  const n = nonce();
+  await writeMessage(link, BROADCAST_CID, CtapHidCommand.INIT, n);
+  for (;;) {
+    const { payload } = await readMessage(link, BROADCAST_CID);
+    if (Buffer.from(payload.subarray(0, 8)).equals(Buffer.from(n))) return new DataView(payload.buffer, payload.byteOffset).getUint32(8);
+  }
+}

@@ -11,8 +11,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { isKeytapError } from '../../src/errors.js';
-import { framePackets, parsePacket } from '../../src/device/transport/ctaphid-frames.js';
-import type { HidLink } from '../../src/device/transport/types.js';
 import { runVirtualKeyServer } from '../../src/device/virtual/daemon.js';
 import { listRunningVirtualKeys, socketPathFor, virtualKeyId } from '../../src/device/virtual/registry.js';
 import type { RunningVirtualKey } from '../../src/device/virtual/registry.js';
@@ -21,7 +19,7 @@ import type { VirtualKeyServer } from '../../src/device/virtual/server.js';
 import { FrameType, SocketHidLink, encodeFrame, encodeJsonFrame, sendControl } from '../../src/device/virtual/socket-link.js';
 import { TouchButton } from '../../src/device/virtual/touch.js';
 import { VirtualKey } from '../../src/device/virtual/virtual-key.js';
-import { BROADCAST_CID, CtapHidCommand, INS_TOUCH, StubApplet, nonce, sleep } from './helpers.js';
+import { CtapHidCommand, INS_TOUCH, StubApplet, initChannel, readMessage, sleep, writeMessage } from './helpers.js';
 
 let runtime: string;
 const previousRuntime = process.env.KEYTAP_RUNTIME_DIR;
@@ -60,29 +58,6 @@ async function linkTo(path: string): Promise<SocketHidLink> {
   const link = await SocketHidLink.connect(path);
   cleanups.push(() => link.close());
   return link;
-}
-
-async function writeMessage(link: HidLink, cid: number, cmd: number, payload: Uint8Array = new Uint8Array()): Promise<void> {
-  for (const packet of framePackets(cid, cmd, payload)) await link.write(packet);
-}
-
-async function readMessage(link: HidLink, cid: number, timeoutMs = 2000): Promise<{ cmd: number; payload: Uint8Array }> {
-  for (;;) {
-    const report = await link.read(timeoutMs);
-    if (!report) throw new Error('timeout');
-    const packet = parsePacket(report);
-    if (packet.cid !== cid || packet.kind !== 'init') continue;
-    return { cmd: packet.cmd, payload: packet.data.subarray(0, packet.length) };
-  }
-}
-
-async function initChannel(link: HidLink): Promise<number> {
-  const n = nonce();
-  await writeMessage(link, BROADCAST_CID, CtapHidCommand.INIT, n);
-  for (;;) {
-    const { payload } = await readMessage(link, BROADCAST_CID);
-    if (Buffer.from(payload.subarray(0, 8)).equals(Buffer.from(n))) return new DataView(payload.buffer, payload.byteOffset).getUint32(8);
-  }
 }
 
 function rawConnection(path: string): Promise<Socket> {

@@ -6,11 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isKeytapError } from '../../src/errors.js';
-import { framePackets, parsePacket } from '../../src/device/transport/ctaphid-frames.js';
-import type { HidLink } from '../../src/device/transport/types.js';
+import { parsePacket } from '../../src/device/transport/ctaphid-frames.js';
 import { TouchButton } from '../../src/device/virtual/touch.js';
 import { VirtualKey } from '../../src/device/virtual/virtual-key.js';
-import { BROADCAST_CID, CtapHidCommand, INS_TOUCH, OATH_SELECT, StubApplet, nonce, sleep } from './helpers.js';
+import { BROADCAST_CID, CtapHidCommand, INS_TOUCH, OATH_SELECT, StubApplet, initChannel, readMessage, sleep, writeMessage } from './helpers.js';
 
 const keys: VirtualKey[] = [];
 let dir: string;
@@ -28,30 +27,6 @@ function stubKey(touch: ConstructorParameters<typeof TouchButton>[0] = { mode: '
   const key = new VirtualKey({ dialect: 'nitrokey3', applet, button: new TouchButton(touch, 10_000), serial: '0badcafe' });
   keys.push(key);
   return key;
-}
-
-async function writeMessage(link: HidLink, cid: number, cmd: number, payload: Uint8Array = new Uint8Array()): Promise<void> {
-  for (const packet of framePackets(cid, cmd, payload)) await link.write(packet);
-}
-
-/** Reads one single-packet message for `cid`, skipping other channels (as a real client must). */
-async function readMessage(link: HidLink, cid: number, timeoutMs = 2000): Promise<{ cmd: number; payload: Uint8Array }> {
-  for (;;) {
-    const report = await link.read(timeoutMs);
-    if (!report) throw new Error('timeout');
-    const packet = parsePacket(report);
-    if (packet.cid !== cid || packet.kind !== 'init') continue;
-    return { cmd: packet.cmd, payload: packet.data.subarray(0, packet.length) };
-  }
-}
-
-async function initChannel(link: HidLink): Promise<number> {
-  const n = nonce();
-  await writeMessage(link, BROADCAST_CID, CtapHidCommand.INIT, n);
-  for (;;) {
-    const { payload } = await readMessage(link, BROADCAST_CID);
-    if (Buffer.from(payload.subarray(0, 8)).equals(Buffer.from(n))) return new DataView(payload.buffer, payload.byteOffset).getUint32(8);
-  }
 }
 
 describe('VirtualKey links', () => {
