@@ -10,7 +10,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { openVirtualFile } from '../src/device/connect.js';
+import { openOathSession } from '../src/device/open.js';
+import { virtualFileKey } from '../src/emulator/virtual-file.js';
 import { ms, summarize } from './stats.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -19,7 +20,7 @@ export async function benchCodeRead(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'keytap-bench-'));
   try {
     for (const dialect of ['yubikey', 'nitrokey3'] as const) {
-      const key = await openVirtualFile({ file: join(dir, `${dialect}.json`), dialect, demo: true });
+      const key = await openOathSession(virtualFileKey({ file: join(dir, `${dialect}.json`), dialect, demo: true }));
       const credential = (await key.session.list()).find((c) => c.id === 'Demo:alice@example.com')!;
       for (let i = 0; i < 50; i++) await key.session.calculate(credential); // warm-up
       const samples: number[] = [];

@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openDescriptor } from '../src/device/connect.js';
+import { openOathSession } from '../src/device/open.js';
 import { KeyWatcher } from '../src/device/discovery/watcher.js';
 import { runBatch } from '../src/provision/batch.js';
 import { ProvisionRun } from '../src/provision/run.js';
@@ -44,7 +44,7 @@ export async function benchProgram(): Promise<void> {
     await runBatch({
       source: new KeyWatcher({ hid: false, pcsc: false }),
       run,
-      open: (descriptor, signal) => openDescriptor(descriptor, signal),
+      open: (descriptor, signal) => openOathSession(descriptor, signal),
       nextToken: () => buildToken({ ...DEFAULT_PARAMETERS, upn: 'bench@contoso.com' }, generateSecret('SHA1'), run.serials.next()),
       stop: stop.signal,
       abort: abort.signal,

@@ -27,7 +27,7 @@ import { performance } from 'node:perf_hooks';
 import { Message, Variant } from 'dbus-next';
 import type { MessageBus } from 'dbus-next';
 import { X11Selection } from '../src/app/clipboard/x11-selection.js';
-import { runVirtualKeyServer } from '../src/device/virtual/daemon.js';
+import { runVirtualKeyServer } from '../src/emulator/daemon.js';
 import { Desktop, missingTool } from '../test/platform/desktop.js';
 import { KEYTAP, oathtool, runKeytap, tempDir } from '../test/support/cli.js';
 import type { MenuTree } from '../test/tray/support.js';

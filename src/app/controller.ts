@@ -12,8 +12,8 @@
  *   that on, into a toast; never into a log line or the state.
  */
 import type { KeyDescriptor } from '../device/discovery/enumerate.js';
-import type { OpenKey } from '../device/connect.js';
-import { noKeyError } from '../device/connect.js';
+import type { OpenKey } from '../device/open.js';
+import { noKeyError } from '../device/open.js';
 import { matchOne } from '../device/oath/match.js';
 import type { KeyCredential, OathCode } from '../device/oath/session.js';
 import { KeytapError, isKeytapError } from '../errors.js';

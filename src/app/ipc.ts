@@ -11,7 +11,7 @@ import { connect, createServer } from 'node:net';
 import type { Socket } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { runtimeDir } from '../device/virtual/registry.js';
+import { runtimeDir } from '../util/runtime-dir.js';
 import type { ErrorCode } from '../errors.js';
 import { KeytapError } from '../errors.js';
 import { listenOwnerOnly } from '../util/local-socket.js';

@@ -1,11 +1,12 @@
 /** The options every key command shares, and opening the key they choose. */
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import type { OpenKey } from '../device/connect.js';
-import { noKeyError, openDescriptor, openVirtualFile } from '../device/connect.js';
+import type { OpenKey } from '../device/open.js';
+import { noKeyError, openOathSession } from '../device/open.js';
+import { virtualFileKey } from '../emulator/virtual-file.js';
 import { enumerateKeys } from '../device/discovery/enumerate.js';
-import { DIALECTS } from '../device/virtual/types.js';
-import type { Dialect } from '../device/virtual/types.js';
+import { DIALECTS } from '../device/oath/dialect.js';
+import type { Dialect } from '../device/oath/dialect.js';
 import { KeytapError } from '../errors.js';
 import type { CliIo } from './output.js';
 
@@ -58,7 +59,7 @@ export async function withKey<T>(options: KeyOptions, io: CliIo, use: (key: Open
 async function openChosenKey(options: KeyOptions, signal: AbortSignal): Promise<OpenKey> {
   if (options.virtual !== undefined) {
     if (options.device !== undefined) throw new KeytapError('USAGE', 'Use either --virtual or --device, not both.');
-    return openVirtualFile({ file: options.virtual, dialect: options.dialect, demo: options.demo }, signal);
+    return openOathSession(virtualFileKey({ file: options.virtual, dialect: options.dialect, demo: options.demo }), signal);
   }
   if (options.dialect !== undefined || options.demo) {
     throw new KeytapError('USAGE', '--dialect and --demo only apply together with --virtual FILE.');
@@ -71,16 +72,16 @@ async function openChosenKey(options: KeyOptions, signal: AbortSignal): Promise<
         hint: 'Choose one with --device ID.',
       });
     }
-    return openDescriptor(descriptors[0]!, signal);
+    return openOathSession(descriptors[0]!, signal);
   }
   const wanted = options.device;
   const direct = descriptors.find((d) => d.id === wanted || d.path === wanted);
-  if (direct) return openDescriptor(direct, signal);
+  if (direct) return openOathSession(direct, signal);
   // Not an id or path: it may be a serial, which only the key itself can tell.
   for (const descriptor of descriptors) {
     let key: OpenKey | undefined;
     try {
-      key = await openDescriptor(descriptor, signal);
+      key = await openOathSession(descriptor, signal);
     } catch {
       continue;
     }

@@ -6,7 +6,7 @@
  * Stopping: `stop` (the first Ctrl+C) ends the batch at the next boundary — at once while waiting
  * for a key, after the current key otherwise; `abort` (a second Ctrl+C) also cancels a touch wait.
  */
-import type { OpenKey } from '../device/connect.js';
+import type { OpenKey } from '../device/open.js';
 import type { KeyDescriptor } from '../device/discovery/enumerate.js';
 import type { KeyWatcherEvents } from '../device/discovery/watcher.js';
 import type { KeytapError } from '../errors.js';

@@ -3,7 +3,7 @@
  * the ledger, put it on the key, read a code back and compare it with the code computed from the
  * seed, and record the outcome. A mismatch (or a failed read) removes the credential again.
  */
-import type { OpenKey } from '../device/connect.js';
+import type { OpenKey } from '../device/open.js';
 import type { KeyCredential } from '../device/oath/session.js';
 import { OathStatusError } from '../device/oath/status.js';
 import { KeytapError, isKeytapError } from '../errors.js';

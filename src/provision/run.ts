@@ -5,7 +5,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { OpenKey } from '../device/connect.js';
+import type { OpenKey } from '../device/open.js';
 import type { PskcProtection, SeedFormat, SeedReadOptions } from '../seeds/index.js';
 import { isKeytapError } from '../errors.js';
 import { removeStaleTempFiles } from '../util/atomic-file.js';

@@ -4,7 +4,7 @@ import type { Clock, ClipboardGuardLike, ControllerDeps, KeySource, Logger } fro
 import { Controller } from '../../src/app/controller.js';
 import { ConfigStore } from '../../src/app/config.js';
 import type { Autostart, GlobalShortcut } from '../../src/app/platform.js';
-import type { OpenKey } from '../../src/device/connect.js';
+import type { OpenKey } from '../../src/device/open.js';
 import type { KeyDescriptor } from '../../src/device/discovery/enumerate.js';
 import type { CalculateOptions, KeyCredential, OathCode, OathSession } from '../../src/device/oath/session.js';
 import { KeytapError, cancelledError } from '../../src/errors.js';

@@ -6,7 +6,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Dialect } from '../../src/device/virtual/types.js';
+import type { Dialect } from '../../src/device/oath/dialect.js';
 import { oathtool, runKeytap, tempDir } from '../support/cli.js';
 
 // RFC 4226 / 6238 secrets (seed-formats.md §5).

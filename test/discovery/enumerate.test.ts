@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { enumerateKeys, hidDescriptors } from '../../src/device/discovery/enumerate.js';
 import { KNOWN_KEYS, findKnownKey, udevRules } from '../../src/device/discovery/known-keys.js';
 import type { HidDeviceInfo } from '../../src/device/transport/node-hid-link.js';
-import { announce } from '../../src/device/virtual/registry.js';
+import { announce } from '../../src/emulator/registry.js';
 
 const device = (extra: Partial<HidDeviceInfo>): HidDeviceInfo => ({
   vendorId: 0x20a0,

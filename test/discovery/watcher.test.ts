@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { KeyDescriptor } from '../../src/device/discovery/enumerate.js';
 import { KeyWatcher } from '../../src/device/discovery/watcher.js';
-import { announce, withdraw } from '../../src/device/virtual/registry.js';
-import type { RunningVirtualKey } from '../../src/device/virtual/registry.js';
+import { announce, withdraw } from '../../src/emulator/registry.js';
+import type { RunningVirtualKey } from '../../src/device/discovery/virtual-keys.js';
 import { KeytapError } from '../../src/errors.js';
 
 let dir: string;

@@ -7,11 +7,11 @@ import { createServer } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { OathApplet } from '../../src/device/virtual/oath-applet.js';
-import { VirtualKeyStore } from '../../src/device/virtual/store.js';
-import { TouchButton } from '../../src/device/virtual/touch.js';
-import type { TouchPolicy } from '../../src/device/virtual/types.js';
-import { VIRTUAL_KEY_ATR, VpcdCard, parseVpcdAddress } from '../../src/device/virtual/vpcd.js';
+import { OathApplet } from '../../src/emulator/oath-applet.js';
+import { VirtualKeyStore } from '../../src/emulator/store.js';
+import { TouchButton } from '../../src/emulator/touch.js';
+import type { TouchPolicy } from '../../src/emulator/types.js';
+import { VIRTUAL_KEY_ATR, VpcdCard, parseVpcdAddress } from '../../src/emulator/vpcd.js';
 import { tempDir } from '../support/cli.js';
 
 /** One accepted connection, read as vpcd reads it: request, then exactly one answer. */

@@ -9,7 +9,7 @@ Run with /usr/bin/python3 (the Debian interpreter that has python3-fido2), not a
     answer = dev.call(0x70, apdu)           # vendor 0x70: SW1 SW2 first, then data
     dev.close()
 
-The socket protocol (src/device/virtual/socket-link.ts): frames of a u16 big-endian length and a
+The socket protocol (src/device/transport/socket-link.ts): frames of a u16 big-endian length and a
 body; body[0] is the type: 0x01 a 64-byte HID report (both directions), 0x02 a JSON control request
 (client to server), 0x03 its JSON answer (server to client).
 

@@ -3,8 +3,9 @@
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { OpenKey } from '../../src/device/connect.js';
-import { openVirtualFile } from '../../src/device/connect.js';
+import type { OpenKey } from '../../src/device/open.js';
+import { openOathSession } from '../../src/device/open.js';
+import { virtualFileKey } from '../../src/emulator/virtual-file.js';
 import type { KeyDescriptor } from '../../src/device/discovery/enumerate.js';
 import type { KeyWatcherEvents } from '../../src/device/discovery/watcher.js';
 import { KeytapError } from '../../src/errors.js';
@@ -59,7 +60,7 @@ describe('runBatch', () => {
       run,
       open: async (d) => {
         if (d === broken) throw new KeytapError('PERMISSION_DENIED', 'no access');
-        const key = await openVirtualFile({ file: join(dir, `${d.id}.json`) });
+        const key = await openOathSession(virtualFileKey({ file: join(dir, `${d.id}.json`) }));
         opened.push(key);
         return key;
       },
@@ -83,7 +84,7 @@ describe('runBatch', () => {
     expect(source.listenerCount('added')).toBe(0);
     // The key present at the start got nothing; the good one got its token.
     expect(opened).toHaveLength(1);
-    const again = await openVirtualFile({ file: join(dir, 'good.json') });
+    const again = await openOathSession(virtualFileKey({ file: join(dir, 'good.json') }));
     expect((await again.session.list()).map((c) => c.account)).toEqual([run.ledger.entries[0]!.token.serial]);
     await again.close();
   });

@@ -4,9 +4,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { OpenKey } from '../../src/device/connect.js';
-import { openVirtualFile } from '../../src/device/connect.js';
-import type { Dialect } from '../../src/device/virtual/types.js';
+import type { OpenKey } from '../../src/device/open.js';
+import { openOathSession } from '../../src/device/open.js';
+import { virtualFileKey } from '../../src/emulator/virtual-file.js';
+import type { Dialect } from '../../src/device/oath/dialect.js';
 import { hexEncode } from '../../src/otp/encoding.js';
 import { hotp } from '../../src/otp/hotp.js';
 import { readLedger } from '../../src/provision/ledger.js';
@@ -22,7 +23,7 @@ afterEach(async () => {
 });
 
 async function virtualKey(dialect: Dialect, dir = tempDir()): Promise<OpenKey> {
-  const key = await openVirtualFile({ file: join(dir, `${dialect}.json`), dialect, touch: { mode: 'auto', delayMs: 0 } });
+  const key = await openOathSession(virtualFileKey({ file: join(dir, `${dialect}.json`), dialect, touch: { mode: 'auto', delayMs: 0 } }));
   open.push(key);
   return key;
 }
@@ -184,7 +185,7 @@ describe('verification', () => {
 
   it('a touch that never comes fails verification and removes the credential', async () => {
     const dir = tempDir();
-    const key = await openVirtualFile({ file: join(dir, 'k.json'), touch: { mode: 'never' }, touchTimeoutMs: 100 });
+    const key = await openOathSession(virtualFileKey({ file: join(dir, 'k.json'), touch: { mode: 'never' }, touchTimeoutMs: 100 }));
     open.push(key);
     const run = await startRun();
     const { outcome } = await run.programOne(key, token(run, { touch: true }));

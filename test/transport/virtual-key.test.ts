@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CtapHidApduTransport, CtapHidChannel } from '../../src/device/transport/ctaphid.js';
 import { CtapHidCommand } from '../../src/device/transport/ctaphid-frames.js';
-import { TouchButton } from '../../src/device/virtual/touch.js';
-import type { Dialect } from '../../src/device/virtual/types.js';
-import { VirtualKey } from '../../src/device/virtual/virtual-key.js';
+import { TouchButton } from '../../src/emulator/touch.js';
+import type { Dialect } from '../../src/device/oath/dialect.js';
+import { VirtualKey } from '../../src/emulator/virtual-key.js';
 import { INS_TOUCH, OATH_SELECT, StubApplet } from '../virtual/helpers.js';
 import { rejection } from '../support/rejection.js';
 

@@ -8,11 +8,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enumerateKeys } from '../../src/device/discovery/enumerate.js';
 import { KeyWatcher } from '../../src/device/discovery/watcher.js';
-import { CtapHidApduTransport, CtapHidChannel } from '../../src/device/transport/ctaphid.js';
-import { virtualKeyId } from '../../src/device/virtual/registry.js';
-import { serveVirtualKey } from '../../src/device/virtual/server.js';
-import { TouchButton } from '../../src/device/virtual/touch.js';
-import { VirtualKey } from '../../src/device/virtual/virtual-key.js';
+import { CtapHidApduTransport } from '../../src/device/transport/ctaphid.js';
+import { virtualKeyId } from '../../src/emulator/registry.js';
+import { serveVirtualKey } from '../../src/emulator/server.js';
+import { TouchButton } from '../../src/emulator/touch.js';
+import { VirtualKey } from '../../src/emulator/virtual-key.js';
 import { KeytapError } from '../../src/errors.js';
 import { INS_TOUCH, OATH_SELECT, StubApplet } from '../virtual/helpers.js';
 
@@ -42,12 +42,15 @@ describe('CTAPHID client ↔ VirtualKey over the socket link', () => {
       const descriptor = keys.find((k) => k.id === `virtual:${virtualKeyId(file)}`)!;
       expect(descriptor).toMatchObject({ kind: 'virtual', name: 'virtual key served.json', dialect: 'yubikey' });
 
-      const channel = await CtapHidChannel.open(await descriptor.open());
+      // A served virtual key opens as CTAPHID over the socket link.
+      const transport = await descriptor.open();
+      expect(transport).toBeInstanceOf(CtapHidApduTransport);
+      expect(transport.description).toBe(descriptor.name);
+      const channel = (transport as CtapHidApduTransport).channel;
       for (const size of [0, 57, 58, 1000, 7609]) {
         const data = Uint8Array.from({ length: size }, (_, i) => (i * 13 + 1) & 0xff);
         expect(await channel.ping(data)).toEqual(data);
       }
-      const transport = new CtapHidApduTransport(channel, descriptor.name);
       const response = await transport.transmit(OATH_SELECT);
       expect(response.sw).toBe(0x9000);
       expect(response.data[0]).toBe(0x79);
@@ -74,7 +77,7 @@ describe('CTAPHID client ↔ VirtualKey over the socket link', () => {
       expect(events).toEqual([`+${id}`]);
       expect(Date.now() - started).toBeLessThan(300);
 
-      const transport = await CtapHidApduTransport.open(await watcher.keys[0]!.open());
+      const transport = await watcher.keys[0]!.open();
       let touchAsked = false;
       // Observed at once: it rejects while server.close() is awaited below.
       const pending = transport.transmit(Uint8Array.of(0, INS_TOUCH, 0, 1), { onTouchNeeded: () => (touchAsked = true) }).catch((e: unknown) => e);

@@ -3,10 +3,11 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Capability, CtapHidError, KeepaliveStatus, framePackets } from '../../src/device/transport/ctaphid-frames.js';
-import { CtapHidDevice } from '../../src/device/virtual/ctaphid-device.js';
-import type { CtapHidDeviceOptions } from '../../src/device/virtual/ctaphid-device.js';
-import { TouchButton } from '../../src/device/virtual/touch.js';
-import type { Dialect, TouchPolicy } from '../../src/device/virtual/types.js';
+import { CtapHidDevice } from '../../src/emulator/ctaphid-device.js';
+import type { CtapHidDeviceOptions } from '../../src/emulator/ctaphid-device.js';
+import { TouchButton } from '../../src/emulator/touch.js';
+import type { TouchPolicy } from '../../src/emulator/types.js';
+import type { Dialect } from '../../src/device/oath/dialect.js';
 import { BROADCAST_CID, CtapHidCommand, INS_TOUCH, OATH_SELECT, Recorder, StubApplet, nonce, randomBytes, sendMessage, sleep } from './helpers.js';
 import type { Message } from './helpers.js';
 

@@ -9,9 +9,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { listRunningVirtualKeys, virtualKeyId } from '../../src/device/virtual/registry.js';
-import type { RunningVirtualKey } from '../../src/device/virtual/registry.js';
-import { SocketHidLink, sendControl } from '../../src/device/virtual/socket-link.js';
+import { virtualKeyId } from '../../src/emulator/registry.js';
+import { listRunningVirtualKeys } from '../../src/device/discovery/virtual-keys.js';
+import type { RunningVirtualKey } from '../../src/device/discovery/virtual-keys.js';
+import { SocketHidLink, sendControl } from '../../src/device/transport/socket-link.js';
 import { CtapHidApduTransport } from '../../src/device/transport/ctaphid.js';
 import { OATH_SELECT } from './helpers.js';
 

@@ -9,11 +9,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { virtualKeyId } from '../../src/device/virtual/registry.js';
-import { serveVirtualKey } from '../../src/device/virtual/server.js';
-import type { VirtualKeyServer } from '../../src/device/virtual/server.js';
-import type { Dialect } from '../../src/device/virtual/types.js';
-import { VirtualKey } from '../../src/device/virtual/virtual-key.js';
+import { virtualKeyId } from '../../src/emulator/registry.js';
+import { serveVirtualKey } from '../../src/emulator/server.js';
+import type { VirtualKeyServer } from '../../src/emulator/server.js';
+import type { Dialect } from '../../src/device/oath/dialect.js';
+import { VirtualKey } from '../../src/emulator/virtual-key.js';
 
 const PYTHON = '/usr/bin/python3';
 const SCRIPT = join(import.meta.dirname, '..', 'peers', 'fido2_ctaphid.py');

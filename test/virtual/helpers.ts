@@ -4,7 +4,7 @@
  */
 import { BROADCAST_CID, CtapHidCommand, MessageAssembler, framePackets, parsePacket } from '../../src/device/transport/ctaphid-frames.js';
 import type { HidLink } from '../../src/device/transport/types.js';
-import type { AppletContext, CardApplet } from '../../src/device/virtual/types.js';
+import type { AppletContext, CardApplet } from '../../src/emulator/types.js';
 
 export const OATH_SELECT = Uint8Array.of(0x00, 0xa4, 0x04, 0x00, 0x07, 0xa0, 0x00, 0x00, 0x05, 0x27, 0x21, 0x01);
 /** What the stub answers to SELECT: a version TLV, then 90 00 (ISO order). */

@@ -8,9 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KeytapError } from '../../src/errors.js';
-import { OathApplet, parseApdu } from '../../src/device/virtual/oath-applet.js';
-import { VirtualKeyStore } from '../../src/device/virtual/store.js';
-import type { AppletContext, Dialect } from '../../src/device/virtual/types.js';
+import { OathApplet, parseApdu } from '../../src/emulator/oath-applet.js';
+import { VirtualKeyStore } from '../../src/emulator/store.js';
+import type { AppletContext } from '../../src/emulator/types.js';
+import type { Dialect } from '../../src/device/oath/dialect.js';
 
 const RFC_SECRET = Buffer.from('12345678901234567890', 'ascii');
 

@@ -9,12 +9,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isKeytapError } from '../../src/errors.js';
 import { CtapHidApduTransport } from '../../src/device/transport/ctaphid.js';
 import type { HidLink } from '../../src/device/transport/types.js';
-import { virtualKeyId } from '../../src/device/virtual/registry.js';
-import { serveVirtualKey } from '../../src/device/virtual/server.js';
-import { SocketHidLink } from '../../src/device/virtual/socket-link.js';
-import { TouchButton } from '../../src/device/virtual/touch.js';
-import type { Dialect } from '../../src/device/virtual/types.js';
-import { VirtualKey } from '../../src/device/virtual/virtual-key.js';
+import { virtualKeyId } from '../../src/emulator/registry.js';
+import { serveVirtualKey } from '../../src/emulator/server.js';
+import { SocketHidLink } from '../../src/device/transport/socket-link.js';
+import { TouchButton } from '../../src/emulator/touch.js';
+import type { Dialect } from '../../src/device/oath/dialect.js';
+import { VirtualKey } from '../../src/emulator/virtual-key.js';
 import { INS_TOUCH, OATH_SELECT, StubApplet, randomBytes } from './helpers.js';
 
 const TOUCH_APDU = Uint8Array.of(0x00, INS_TOUCH, 0x00, 0x01);

@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { isKeytapError } from '../../src/errors.js';
-import { VirtualKeyStore } from '../../src/device/virtual/store.js';
-import { TouchButton } from '../../src/device/virtual/touch.js';
-import { DEFAULT_TOUCH_TIMEOUT_MS } from '../../src/device/virtual/types.js';
+import { VirtualKeyStore } from '../../src/emulator/store.js';
+import { TouchButton } from '../../src/emulator/touch.js';
+import { DEFAULT_TOUCH_TIMEOUT_MS } from '../../src/emulator/types.js';
 
 const posix = process.platform !== 'win32';
 let dir: string;

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isKeytapError } from '../../src/errors.js';
 import { parsePacket } from '../../src/device/transport/ctaphid-frames.js';
-import { TouchButton } from '../../src/device/virtual/touch.js';
-import { VirtualKey } from '../../src/device/virtual/virtual-key.js';
+import { TouchButton } from '../../src/emulator/touch.js';
+import { VirtualKey } from '../../src/emulator/virtual-key.js';
 import { BROADCAST_CID, CtapHidCommand, INS_TOUCH, OATH_SELECT, StubApplet, initChannel, readMessage, sleep, writeMessage } from './helpers.js';
 
 const keys: VirtualKey[] = [];

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import type { KeyListing } from '../../app/controller.js';
 import { answerError, askRunningInstance } from '../../app/ipc.js';
-import { noKeyError } from '../../device/connect.js';
+import { noKeyError } from '../../device/open.js';
 import type { KeyCredential } from '../../device/oath/session.js';
 import { KeytapError } from '../../errors.js';
 import type { KeyOptions } from '../key-options.js';

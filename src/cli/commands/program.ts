@@ -8,7 +8,7 @@ import { basename, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
-import { openDescriptor } from '../../device/connect.js';
+import { openOathSession } from '../../device/open.js';
 import { KeyWatcher } from '../../device/discovery/watcher.js';
 import { KeytapError } from '../../errors.js';
 import type { HashAlgorithm, OathType } from '../../otp/credential.js';
@@ -216,7 +216,7 @@ async function programBatch(run: ProvisionRun, parameters: TokenParameters, opti
       source: new KeyWatcher(),
       run,
       open: async (descriptor, signal) => {
-        const key = await openDescriptor(descriptor, signal);
+        const key = await openOathSession(descriptor, signal);
         try {
           if (key.session.locked && options.password !== undefined) await key.session.unlock(options.password, signal);
         } catch (error) {

@@ -15,9 +15,9 @@ import { createAutostart } from '../../app/autostart/index.js';
 import { ClipboardGuard, createClipboard } from '../../app/clipboard/index.js';
 import { createGlobalShortcut } from '../../app/hotkey/index.js';
 import type { Autostart, GlobalShortcut } from '../../app/platform.js';
-import { openDescriptor } from '../../device/connect.js';
+import { openOathSession } from '../../device/open.js';
 import { KeyWatcher } from '../../device/discovery/watcher.js';
-import { runVirtualKeyServer } from '../../device/virtual/daemon.js';
+import { runVirtualKeyServer } from '../../emulator/daemon.js';
 import { KeytapError } from '../../errors.js';
 import { createNotifier } from '../../notify/index.js';
 import { createTrayBackend } from '../../tray/index.js';
@@ -83,7 +83,7 @@ export async function runTray(options: TrayOptions, io: CliIo, version: string):
     const self = selfCommand();
     controller = new Controller({
       keys: new KeyWatcher(),
-      open: (descriptor, signal) => openDescriptor(descriptor, signal),
+      open: (descriptor, signal) => openOathSession(descriptor, signal),
       tray: platform.tray,
       notifier: createNotifier({ onError: (error) => logger.warn(`notifications: ${error.message}${error.hint ? ` ${error.hint}` : ''}`) }),
       clipboard: platform.clipboard,

@@ -1,25 +1,26 @@
 /**
  * Which keys are there right now. Each source lists what it can reach; a key is a KeyDescriptor
- * that the tray, the CLI and the programmer open the same way (`open()` → HidLink → CTAPHID).
+ * that the tray, the CLI and the programmer open the same way: `open(signal)` → ApduTransport,
+ * then `openOathSession` (open.ts).
  *
- * Sources: the FIDO HID interfaces of keys that carry OATH over HID (known-keys.ts), virtual
- * keys announced in the runtime directory, and PC/SC readers holding a card with an OATH applet
- * (YubiKeys: OATH over CCID only). A PC/SC key has no HID link: its descriptor opens an
- * ApduTransport (`openTransport`) instead, and `openDescriptor` takes either.
+ * Sources: the FIDO HID interfaces of keys that carry OATH over HID (known-keys.ts; node-hid link
+ * + CTAPHID), virtual keys announced in the runtime directory (socket link + CTAPHID), and PC/SC
+ * readers holding a card with an OATH applet (YubiKeys: OATH over CCID only; the PC/SC transport).
  */
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { KeytapError, isKeytapError } from '../../errors.js';
+import type { Dialect } from '../oath/dialect.js';
+import { CtapHidApduTransport } from '../transport/ctaphid.js';
 import { NodeHidLink, listHidDevices } from '../transport/node-hid-link.js';
 import type { HidDeviceInfo } from '../transport/node-hid-link.js';
 import { PcscApduTransport, isPcscUnavailable, listPcscReaders, probeOathApplet } from '../transport/pcsc.js';
 import type { PcscReaderInfo } from '../transport/pcsc.js';
+import { SocketHidLink } from '../transport/socket-link.js';
 import type { ApduTransport, HidLink } from '../transport/types.js';
-import { listRunningVirtualKeys } from '../virtual/registry.js';
-import type { RunningVirtualKey } from '../virtual/registry.js';
-import { SocketHidLink } from '../virtual/socket-link.js';
-import type { Dialect } from '../virtual/types.js';
 import { FIDO_USAGE_PAGE, findKnownKey } from './known-keys.js';
+import { listRunningVirtualKeys } from './virtual-keys.js';
+import type { RunningVirtualKey } from './virtual-keys.js';
 
 export type KeyKind = 'hid' | 'virtual' | 'pcsc';
 
@@ -45,12 +46,10 @@ export interface KeyDescriptor {
   /** For virtual keys: what the running key announced. */
   readonly virtual?: RunningVirtualKey | undefined;
   /**
-   * Opens a fresh HID link to the key; the caller closes it. A PC/SC key (kind 'pcsc') has none and
-   * rejects with UNSUPPORTED: use `openTransport`.
+   * Opens a fresh APDU transport to the key (CTAPHID over a HID link, or PC/SC); the caller closes
+   * it. `openOathSession` (open.ts) is how callers use it.
    */
-  open(): Promise<HidLink>;
-  /** Keys that speak APDUs natively (kind 'pcsc'): opens the transport; the caller closes it. */
-  openTransport?: ((signal?: AbortSignal) => Promise<ApduTransport>) | undefined;
+  open(signal?: AbortSignal): Promise<ApduTransport>;
 }
 
 export type SourceName = 'hid' | 'virtual' | 'pcsc';
@@ -134,8 +133,7 @@ export function pcscDescriptor(readerName: string, name: string): KeyDescriptor 
     name,
     path: readerName,
     dialect: YUBICO_READER.test(readerName) ? 'yubikey' : undefined,
-    open: () => Promise.reject(new KeytapError('UNSUPPORTED', `${name} is reached over PC/SC, not HID.`)),
-    openTransport: (signal?: AbortSignal) => PcscApduTransport.open(readerName, { description: name, signal }),
+    open: (signal?: AbortSignal) => PcscApduTransport.open(readerName, { description: name, signal }),
   };
 }
 
@@ -152,6 +150,7 @@ export function hidDescriptors(devices: readonly HidDeviceInfo[]): KeyDescriptor
     if (!known?.oathOverHid || seen.has(device.path)) continue;
     seen.add(device.path);
     const path = device.path;
+    const name = known.name;
     keys.push({
       id: path,
       kind: 'hid',
@@ -161,23 +160,29 @@ export function hidDescriptors(devices: readonly HidDeviceInfo[]): KeyDescriptor
       productId: device.productId,
       usbSerial: device.serialNumber || undefined,
       dialect: known.dialect,
-      open: () => openHid(path),
+      open: async (signal?: AbortSignal) => ctapHidTransport(await openHid(path), name, signal),
     });
   }
   return keys;
 }
 
 export function virtualDescriptor(info: RunningVirtualKey): KeyDescriptor {
+  const name = `virtual key ${basename(info.file)}`;
   return {
     id: `virtual:${info.id}`,
     kind: 'virtual',
-    name: `virtual key ${basename(info.file)}`,
+    name,
     path: info.socket,
     dialect: info.dialect,
     serial: info.serial,
     virtual: info,
-    open: () => SocketHidLink.connect(info.socket),
+    open: async (signal?: AbortSignal) => ctapHidTransport(await SocketHidLink.connect(info.socket), name, signal),
   };
+}
+
+/** CTAPHID INIT on a fresh link: the transport the OATH session talks to. Closes the link on failure. */
+function ctapHidTransport(link: HidLink, description: string, signal: AbortSignal | undefined): Promise<ApduTransport> {
+  return CtapHidApduTransport.open(link, { description, signal });
 }
 
 /** How long after a hidraw node appears udev may still be granting access to it. */

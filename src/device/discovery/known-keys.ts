@@ -6,7 +6,7 @@
  * YubiKeys keep their OATH applet on the CCID (smart card) interface only, so they are listed here
  * for the PC/SC path (`oathOverCcid`) and skipped by HID discovery.
  */
-import type { Dialect } from '../virtual/types.js';
+import type { Dialect } from '../oath/dialect.js';
 
 export interface KnownKey {
   vendorId: number;

@@ -21,7 +21,8 @@ import type { FSWatcher } from 'node:fs';
 import type { KeytapError } from '../../errors.js';
 import { watchPcscReaders } from '../transport/pcsc.js';
 import type { PcscWatch } from '../transport/pcsc.js';
-import { INFO_SUFFIX, runtimeDir } from '../virtual/registry.js';
+import { runtimeDir } from '../../util/runtime-dir.js';
+import { INFO_SUFFIX } from './virtual-keys.js';
 import { enumerateKeys } from './enumerate.js';
 import type { KeyDescriptor, SourceName } from './enumerate.js';
 

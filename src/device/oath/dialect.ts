@@ -7,7 +7,12 @@ import type { HashAlgorithm } from '../../otp/credential.js';
 import { Tag } from './constants.js';
 import type { Tlv } from './tlv.js';
 
-export type OathDialect = 'yubikey' | 'nitrokey3';
+/**
+ * Which OATH applet a key has: the YubiKey OATH applet or the Nitrokey 3 Secrets App. The client
+ * session and the emulator (which answers like one of them) both use these names.
+ */
+export type Dialect = 'yubikey' | 'nitrokey3';
+export const DIALECTS: readonly Dialect[] = ['yubikey', 'nitrokey3'];
 
 export interface DialectCapabilities {
   /** Display name of the applet. */
@@ -62,7 +67,7 @@ const NITROKEY3: DialectCapabilities = {
   maxCredentials: 50,
 };
 
-export function capabilitiesOf(dialect: OathDialect): DialectCapabilities {
+export function capabilitiesOf(dialect: Dialect): DialectCapabilities {
   return dialect === 'nitrokey3' ? NITROKEY3 : YUBIKEY;
 }
 
@@ -71,6 +76,6 @@ export function capabilitiesOf(dialect: OathDialect): DialectCapabilities {
  * into its SELECT answer; both YubiKey 4 and the Nitrokey 3 report a major version of 4, so the
  * version alone cannot tell them apart.
  */
-export function detectDialect(selectAnswer: readonly Tlv[]): OathDialect {
+export function detectDialect(selectAnswer: readonly Tlv[]): Dialect {
   return selectAnswer.some((t) => t.tag === Tag.SERIAL || t.tag === Tag.PIN_COUNTER) ? 'nitrokey3' : 'yubikey';
 }

@@ -24,7 +24,7 @@ import {
   Tag,
   TYPE_MASK,
 } from './constants.js';
-import type { DialectCapabilities, OathDialect } from './dialect.js';
+import type { Dialect, DialectCapabilities } from './dialect.js';
 import { capabilitiesOf, detectDialect } from './dialect.js';
 import type { OathOperation, StatusContext } from './status.js';
 import { statusError } from './status.js';
@@ -92,7 +92,7 @@ interface SendOptions {
 export class OathSession {
   readonly transport: ApduTransport;
   private selectTlvs: Tlv[] = [];
-  private dialectValue: OathDialect = 'yubikey';
+  private dialectValue: Dialect = 'yubikey';
   private lockedValue = false;
 
   private constructor(transport: ApduTransport) {
@@ -106,7 +106,7 @@ export class OathSession {
     return session;
   }
 
-  get dialect(): OathDialect {
+  get dialect(): Dialect {
     return this.dialectValue;
   }
 

@@ -3,16 +3,17 @@
  * it. `openLink()` is the 64-byte report boundary the real client code talks to, exactly where
  * node-hid would sit for a physical key; `close()` is pulling the key out of the port.
  */
-import { KeytapError } from '../../errors.js';
-import { CTAPHID_REPORT_SIZE } from '../transport/ctaphid-frames.js';
-import { ReportQueue } from '../transport/report-queue.js';
-import type { HidLink } from '../transport/types.js';
+import { KeytapError } from '../errors.js';
+import { CTAPHID_REPORT_SIZE } from '../device/transport/ctaphid-frames.js';
+import { ReportQueue } from '../device/transport/report-queue.js';
+import type { HidLink } from '../device/transport/types.js';
 import { CtapHidDevice } from './ctaphid-device.js';
 import type { CtapHidDeviceOptions } from './ctaphid-device.js';
 import { OathApplet } from './oath-applet.js';
 import { VirtualKeyStore } from './store.js';
 import { TouchButton } from './touch.js';
-import type { CardApplet, Dialect, TouchPolicy } from './types.js';
+import type { CardApplet, TouchPolicy } from './types.js';
+import type { Dialect } from '../device/oath/dialect.js';
 
 /** The button as the key uses it (touch.ts's TouchButton; tests may pass their own). */
 export interface TouchSource {

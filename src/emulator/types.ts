@@ -3,10 +3,6 @@
  * key (touch), and the CTAPHID device that carries APDUs to the applet.
  */
 
-/** Which real key the virtual key answers like (protocols.md §1 and §2.12). */
-export type Dialect = 'yubikey' | 'nitrokey3';
-export const DIALECTS: readonly Dialect[] = ['yubikey', 'nitrokey3'];
-
 /**
  * How the virtual key's button behaves:
  * - `auto`: touched by itself `delayMs` after the key asks;

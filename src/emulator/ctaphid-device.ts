@@ -28,7 +28,7 @@
  *
  * `receive()` never throws on malformed input, and `close()` leaves no timer running.
  */
-import { KeytapError, isKeytapError } from '../../errors.js';
+import { KeytapError, isKeytapError } from '../errors.js';
 import {
   BROADCAST_CID,
   CTAPHID_REPORT_SIZE,
@@ -41,9 +41,10 @@ import {
   framePackets,
   maxPayload,
   parsePacket,
-} from '../transport/ctaphid-frames.js';
-import type { CtapHidPacket } from '../transport/ctaphid-frames.js';
-import type { AppletContext, CardApplet, Dialect } from './types.js';
+} from '../device/transport/ctaphid-frames.js';
+import type { CtapHidPacket } from '../device/transport/ctaphid-frames.js';
+import type { AppletContext, CardApplet } from './types.js';
+import type { Dialect } from '../device/oath/dialect.js';
 
 /** The largest message each dialect accepts (§3.2: full framing for YubiKey, usbd-ctaphid's 3072 for NK3). */
 export const MAX_MESSAGE: Record<Dialect, number> = { yubikey: maxPayload(CTAPHID_REPORT_SIZE), nitrokey3: 3072 };

@@ -6,13 +6,14 @@
  * Every malformed input becomes a status word; process() never throws for what a host sends.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { isKeytapError } from '../../errors.js';
-import type { HashAlgorithm, OathType } from '../../otp/credential.js';
-import { counterBytes, hmac } from '../../otp/hotp.js';
-import { ALGORITHM_MASK, AlgorithmByte, Ins, ListProperty, OATH_AID, OathTypeByte, Property, Sw, TYPE_MASK, Tag } from '../oath/constants.js';
+import { isKeytapError } from '../errors.js';
+import type { HashAlgorithm, OathType } from '../otp/credential.js';
+import { counterBytes, hmac } from '../otp/hotp.js';
+import { ALGORITHM_MASK, AlgorithmByte, Ins, ListProperty, OATH_AID, OathTypeByte, Property, Sw, TYPE_MASK, Tag } from '../device/oath/constants.js';
 import { PIN_ATTEMPTS } from './store.js';
 import type { StoredCredential, VirtualKeyStore } from './store.js';
-import type { AppletContext, CardApplet, Dialect } from './types.js';
+import type { AppletContext, CardApplet } from './types.js';
+import type { Dialect } from '../device/oath/dialect.js';
 
 /** Reported by the YubiKey dialect. Not 4.2.0–4.2.6, which would switch on yubikit's dummy-APDU workaround. */
 export const YUBIKEY_VERSION = Uint8Array.from([5, 4, 3]);

@@ -1,5 +1,5 @@
 /**
- * Serves one virtual key to other processes on a local socket (protocol: see socket-link.ts), and
+ * Serves one virtual key to other processes on a local socket (protocol: see src/device/transport/socket-link.ts), and
  * announces it in the runtime directory so discovery sees it "plugged in".
  *
  * Order matters for watchers: announce only once the socket listens, and withdraw before the
@@ -9,14 +9,15 @@ import { rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import type { Socket } from 'node:net';
 import { resolve as resolvePath } from 'node:path';
-import { KeytapError } from '../../errors.js';
-import { listenOwnerOnly } from '../../util/local-socket.js';
-import type { HidLink } from '../transport/types.js';
+import { KeytapError } from '../errors.js';
+import { listenOwnerOnly } from '../util/local-socket.js';
+import type { HidLink } from '../device/transport/types.js';
 import { announce, socketPathFor, withdraw } from './registry.js';
-import type { RunningVirtualKey } from './registry.js';
-import { FrameDecoder, FrameError, FrameType, encodeFrame, encodeJsonFrame, parseJsonContent } from './socket-link.js';
-import type { ControlResponse } from './socket-link.js';
-import type { Dialect, TouchPolicy } from './types.js';
+import type { RunningVirtualKey } from '../device/discovery/virtual-keys.js';
+import { FrameDecoder, FrameError, FrameType, encodeFrame, encodeJsonFrame, parseJsonContent } from '../device/transport/socket-link.js';
+import type { ControlResponse } from '../device/transport/socket-link.js';
+import type { TouchPolicy } from './types.js';
+import type { Dialect } from '../device/oath/dialect.js';
 
 /** What the server needs of a key (VirtualKey has it). */
 export interface ServableKey {

@@ -3,7 +3,7 @@
  * (`wait`) and the button answers true (touched) or false (the key's touch timeout passed),
  * as Trussed's `confirm_user_present` and a YubiKey's flashing LED do.
  */
-import { cancelledError } from '../../errors.js';
+import { cancelledError } from '../errors.js';
 import type { TouchPolicy } from './types.js';
 
 export class TouchButton {

@@ -21,7 +21,7 @@
  */
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
-import { KeytapError } from '../../errors.js';
+import { KeytapError } from '../errors.js';
 import type { CardApplet } from './types.js';
 
 export const VPCD_DEFAULT_HOST = '127.0.0.1';

@@ -25,9 +25,9 @@
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { KeytapError } from '../../errors.js';
-import { CTAPHID_REPORT_SIZE } from '../transport/ctaphid-frames.js';
-import { ReportQueue } from '../transport/report-queue.js';
-import type { HidLink } from '../transport/types.js';
+import { CTAPHID_REPORT_SIZE } from './ctaphid-frames.js';
+import { ReportQueue } from './report-queue.js';
+import type { HidLink } from './types.js';
 
 export const FrameType = { REPORT: 0x01, CONTROL_REQUEST: 0x02, CONTROL_RESPONSE: 0x03 } as const;
 

@@ -13,11 +13,12 @@
 import { pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { KeytapError } from '../../errors.js';
-import { writeFileAtomic } from '../../util/atomic-file.js';
-import type { HashAlgorithm, OathType } from '../../otp/credential.js';
-import { DEFAULT_TOUCH_TIMEOUT_MS, DIALECTS } from './types.js';
-import type { Dialect } from './types.js';
+import { KeytapError } from '../errors.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
+import type { HashAlgorithm, OathType } from '../otp/credential.js';
+import { DEFAULT_TOUCH_TIMEOUT_MS } from './types.js';
+import { DIALECTS } from '../device/oath/dialect.js';
+import type { Dialect } from '../device/oath/dialect.js';
 
 /** A credential as the applet holds it (what PUT sent, plus the moving state). */
 export interface StoredCredential {

@@ -3,14 +3,15 @@
  * SIGTERM/SIGINT, a `stop` control request, or the caller's AbortSignal. The CLI also spawns this
  * detached; readiness is the announcement in the runtime directory (or `onReady`).
  */
-import { KeytapError } from '../../errors.js';
+import { KeytapError } from '../errors.js';
 import { OathApplet } from './oath-applet.js';
-import type { RunningVirtualKey } from './registry.js';
+import type { RunningVirtualKey } from '../device/discovery/virtual-keys.js';
 import { virtualKeyId } from './registry.js';
 import { serveVirtualKey } from './server.js';
 import { VirtualKeyStore } from './store.js';
 import { TouchButton } from './touch.js';
-import type { Dialect, TouchPolicy } from './types.js';
+import type { TouchPolicy } from './types.js';
+import type { Dialect } from '../device/oath/dialect.js';
 import { VirtualKey } from './virtual-key.js';
 import { VpcdCard } from './vpcd.js';
 import type { VpcdAddress } from './vpcd.js';

@@ -1,0 +1,50 @@
+/**
+ * Opening an OATH session on a key. Every key, whatever reaches it (node-hid, PC/SC, a virtual
+ * key's socket, a virtual key in this process), opens one way: `open(signal)` gives an
+ * ApduTransport, and `openOathSession` selects the OATH application on it. Callers get one
+ * `OpenKey` and close it.
+ */
+import { KeytapError } from '../errors.js';
+import { OathSession } from './oath/session.js';
+import type { ApduTransport } from './transport/types.js';
+
+export interface OpenKey {
+  session: OathSession;
+  /** Human name: "Nitrokey 3", "virtual key demo.json". */
+  name: string;
+  /** Stable identity: the serial where the key reports one, else the descriptor's id. */
+  id: string;
+  close(): Promise<void>;
+}
+
+/** What `openOathSession` needs of a key: discovery's KeyDescriptor, or the CLI's in-process virtual key. */
+export interface OpenableKey {
+  id: string;
+  name: string;
+  /** Opens a fresh transport to the key; the caller closes it (closing the session closes it). */
+  open(signal?: AbortSignal): Promise<ApduTransport>;
+}
+
+/** Opens the key's transport, then SELECTs the OATH application on it. Closes the transport on failure. */
+export async function openOathSession(key: OpenableKey, signal?: AbortSignal): Promise<OpenKey> {
+  const transport = await key.open(signal);
+  let session: OathSession;
+  try {
+    session = await OathSession.open(transport, signal ? { signal } : {});
+  } catch (error) {
+    await transport.close().catch(() => undefined);
+    throw error;
+  }
+  return {
+    session,
+    name: key.name,
+    id: session.serial ?? key.id,
+    close: () => session.transport.close(),
+  };
+}
+
+export function noKeyError(): KeytapError {
+  return new KeytapError('NO_KEY', 'No key found.', {
+    hint: 'Plug in your key. To try keytap without one: keytap code --virtual demo-key.json --demo',
+  });
+}
