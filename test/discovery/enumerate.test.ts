@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { enumerateKeys, hidDescriptors } from '../../src/device/discovery/enumerate.js';
 import { KNOWN_KEYS, findKnownKey, udevRules } from '../../src/device/discovery/known-keys.js';
-import type { HidDeviceInfo } from '../../src/device/transport/node-hid-link.js';
+import type { HidDeviceInfo } from '../../src/device/discovery/hid-devices.js';
 import { announce } from '../../src/emulator/registry.js';
 
 const device = (extra: Partial<HidDeviceInfo>): HidDeviceInfo => ({

@@ -1,6 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { NodeHidLink, linuxPermissionHint, loadNodeHid, nodeHidLoadError, openError } from '../../src/device/transport/node-hid-link.js';
+import { hidDescriptors } from '../../src/device/discovery/enumerate.js';
+import { linuxPermissionHint } from '../../src/device/discovery/known-keys.js';
+import { NodeHidLink, loadNodeHid, nodeHidLoadError, openError } from '../../src/device/transport/node-hid-link.js';
 import type { HidDeviceHandle } from '../../src/device/transport/node-hid-link.js';
 import { rejection } from '../support/rejection.js';
 
@@ -97,11 +99,21 @@ describe('NodeHidLink', () => {
 
 describe('error mapping', () => {
   it('says PERMISSION_DENIED with the udev rule on Linux', async () => {
-    const error = await openError(new Error('cannot open device with path /dev/null'), '/dev/null', 'linux');
+    // Discovery hands the link the udev rules for the keys it knows.
+    const error = await openError(new Error('cannot open device with path /dev/null'), '/dev/null', 'linux', linuxPermissionHint());
     expect(error.code).toBe('PERMISSION_DENIED');
     expect(error.hint).toContain('ATTRS{idVendor}=="20a0", ATTRS{idProduct}=="42b2", TAG+="uaccess"');
     expect(error.hint).toContain('udevadm control --reload-rules && sudo udevadm trigger');
     expect(linuxPermissionHint()).toContain('/etc/udev/rules.d/70-keytap.rules');
+  });
+
+  it.runIf(process.platform === 'linux')('opens a HID key through node-hid and, when Linux refuses, names the udev rules', async () => {
+    // /dev/null exists and is no hidraw node: hidapi refuses it as it refuses a node without uaccess.
+    const [key] = hidDescriptors([{ vendorId: 0x20a0, productId: 0x42b2, path: '/dev/null', interface: 1, usagePage: 0xf1d0, usage: 1 }]);
+    const error = await rejection(key!.open());
+    expect(error.code).toBe('PERMISSION_DENIED');
+    expect(error.hint).toContain('/etc/udev/rules.d/70-keytap.rules');
+    expect(error.hint).toContain('ATTRS{idVendor}=="20a0", ATTRS{idProduct}=="42b2", TAG+="uaccess"');
   });
 
   it('says NO_KEY when the node is gone', async () => {

@@ -12,13 +12,15 @@ import { basename } from 'node:path';
 import { KeytapError, isKeytapError } from '../../errors.js';
 import type { Dialect } from '../oath/dialect.js';
 import { CtapHidApduTransport } from '../transport/ctaphid.js';
-import { NodeHidLink, listHidDevices } from '../transport/node-hid-link.js';
-import type { HidDeviceInfo } from '../transport/node-hid-link.js';
-import { PcscApduTransport, isPcscUnavailable, listPcscReaders, probeOathApplet } from '../transport/pcsc.js';
-import type { PcscReaderInfo } from '../transport/pcsc.js';
+import { NodeHidLink } from '../transport/node-hid-link.js';
+import { PcscApduTransport, isPcscUnavailable } from '../transport/pcsc.js';
 import { SocketHidLink } from '../transport/socket-link.js';
 import type { ApduTransport, HidLink } from '../transport/types.js';
-import { FIDO_USAGE_PAGE, findKnownKey } from './known-keys.js';
+import { listHidDevices } from './hid-devices.js';
+import type { HidDeviceInfo } from './hid-devices.js';
+import { FIDO_USAGE_PAGE, findKnownKey, linuxPermissionHint } from './known-keys.js';
+import { listPcscReaders, probeOathApplet } from './pcsc-readers.js';
+import type { PcscReaderInfo } from './pcsc-readers.js';
 import { listRunningVirtualKeys } from './virtual-keys.js';
 import type { RunningVirtualKey } from './virtual-keys.js';
 
@@ -197,7 +199,7 @@ const SETTLE_RETRY_MS = 100;
 async function openHid(path: string): Promise<HidLink> {
   for (;;) {
     try {
-      return await NodeHidLink.open(path);
+      return await NodeHidLink.open(path, { linuxPermissionHint: linuxPermissionHint() });
     } catch (error) {
       if (!isKeytapError(error, 'PERMISSION_DENIED') || !(await isFreshNode(path))) throw error;
     }

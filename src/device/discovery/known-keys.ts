@@ -67,3 +67,8 @@ export function udevRules(): string {
   lines.push('KERNEL=="hidraw*", SUBSYSTEM=="hidraw", ENV{ID_SECURITY_TOKEN}=="1", TAG+="uaccess"');
   return `${lines.join('\n')}\n`;
 }
+
+/** Linux: the udev rule, as a hint. */
+export function linuxPermissionHint(): string {
+  return `Install a udev rule that gives you access to the key. Put these lines in ${UDEV_RULES_PATH}:\n${udevRules()}Then run: ${UDEV_RELOAD_COMMAND}\nand plug the key in again.`;
+}

@@ -19,12 +19,12 @@ import { EventEmitter } from 'node:events';
 import { watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import type { KeytapError } from '../../errors.js';
-import { watchPcscReaders } from '../transport/pcsc.js';
-import type { PcscWatch } from '../transport/pcsc.js';
 import { runtimeDir } from '../../util/runtime-dir.js';
 import { INFO_SUFFIX } from './virtual-keys.js';
 import { enumerateKeys } from './enumerate.js';
 import type { KeyDescriptor, SourceName } from './enumerate.js';
+import { watchPcscReaders } from './pcsc-readers.js';
+import type { PcscWatch } from './pcsc-readers.js';
 
 export interface KeyWatcherEvents {
   added: [key: KeyDescriptor];

@@ -6,31 +6,19 @@
  * never occupies a libuv worker, an abort is seen at once, and no report is lost between two
  * `read` calls. The thread exists only while a link is open; links live for one operation.
  *
+ * Listing the HID devices is discovery's (discovery/hid-devices.ts).
+ *
  * node-hid is loaded on first use (dynamic import): commands that never touch hardware don't pay
  * for it, and a missing shared library (libusb, libudev) becomes a KeytapError that names the
  * package to install instead of a crash at start-up.
  */
 import { access, constants } from 'node:fs/promises';
 import { KeytapError } from '../../errors.js';
-import { UDEV_RELOAD_COMMAND, UDEV_RULES_PATH, udevRules } from '../discovery/known-keys.js';
 import type * as NodeHid from 'node-hid';
 import { ReportQueue } from './report-queue.js';
 import type { HidLink } from './types.js';
 
 type NodeHidModule = typeof NodeHid;
-
-/** What node-hid's enumeration reports for one HID interface. */
-export interface HidDeviceInfo {
-  vendorId: number;
-  productId: number;
-  path?: string | undefined;
-  serialNumber?: string | undefined;
-  manufacturer?: string | undefined;
-  product?: string | undefined;
-  interface: number;
-  usagePage?: number | undefined;
-  usage?: number | undefined;
-}
 
 /** The part of node-hid's HIDAsync this link uses; tests hand in a fake. */
 export interface HidDeviceHandle {
@@ -62,19 +50,14 @@ export function loadNodeHid(): Promise<NodeHidModule> {
   return loading;
 }
 
-/** Every HID interface the OS lists. */
-export async function listHidDevices(): Promise<HidDeviceInfo[]> {
-  const hid = await loadNodeHid();
-  try {
-    return await hid.devicesAsync();
-  } catch (error) {
-    throw new KeytapError('DEVICE_ERROR', 'Listing the HID devices failed.', { cause: error });
-  }
-}
-
 export interface NodeHidLinkOptions {
   /** Reports queued beyond this (nobody reading; other programs' traffic on a shared node) drop the oldest. */
   maxQueuedReports?: number;
+  /**
+   * What to tell a Linux user whom the OS refused the open: how to get access. Discovery passes
+   * the udev rules for the keys it knows (discovery/known-keys.ts).
+   */
+  linuxPermissionHint?: string | undefined;
 }
 
 export class NodeHidLink implements HidLink {
@@ -88,14 +71,14 @@ export class NodeHidLink implements HidLink {
   private readonly reports: ReportQueue;
   private closed = false;
 
-  /** Opens the HID interface at `path` (from `listHidDevices`). */
+  /** Opens the HID interface at `path` (from discovery's `listHidDevices`). */
   static async open(path: string, options: NodeHidLinkOptions = {}): Promise<NodeHidLink> {
     const hid = await loadNodeHid();
     let device: HidDeviceHandle;
     try {
       device = await hid.HIDAsync.open(path);
     } catch (error) {
-      throw await openError(error, path);
+      throw await openError(error, path, process.platform, options.linuxPermissionHint);
     }
     return new NodeHidLink(device, path, options);
   }
@@ -180,23 +163,18 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** Linux: the udev rule, as a hint. */
-export function linuxPermissionHint(): string {
-  return `Install a udev rule that gives you access to the key. Put these lines in ${UDEV_RULES_PATH}:\n${udevRules()}Then run: ${UDEV_RELOAD_COMMAND}\nand plug the key in again.`;
-}
-
 export const WINDOWS_PERMISSION_HINT =
   'Windows lets only administrators open FIDO security keys (Windows 10 1903 and later): run keytap as Administrator.';
 
 /** Turns a failed HIDAsync.open into a KeytapError the user can act on. Exported for tests. */
-export async function openError(error: unknown, path: string, platform: NodeJS.Platform = process.platform): Promise<KeytapError> {
+export async function openError(error: unknown, path: string, platform: NodeJS.Platform = process.platform, linuxPermissionHint?: string): Promise<KeytapError> {
   const text = messageOf(error);
   if (platform === 'linux') {
     const gone = /no such (file|device)|ENOENT|ENODEV/i.test(text) || (path.startsWith('/dev/') && !(await exists(path)));
     if (gone) return new KeytapError('NO_KEY', 'The key is no longer connected.', { cause: error });
     // hidapi's hidraw backend says "cannot open device with path …", sometimes with the errno text after it.
     if (/permission denied|EACCES|EPERM|cannot open device/i.test(text)) {
-      return new KeytapError('PERMISSION_DENIED', `You are not allowed to open the key (${path}).`, { hint: linuxPermissionHint(), cause: error });
+      return new KeytapError('PERMISSION_DENIED', `You are not allowed to open the key (${path}).`, { hint: linuxPermissionHint, cause: error });
     }
   }
   if (platform === 'win32' && /cannot open device|access is denied|permission/i.test(text)) {

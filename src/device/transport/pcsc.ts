@@ -9,9 +9,8 @@
  *   another program's SELECT in between would silently break it, and while a touch CALCULATE is
  *   pending the card must stay ours (protocols.md §1.12). Raw `{data, sw}`: SEND REMAINING (61xx)
  *   is the session's job, and ISO GET RESPONSE would be wrong for YKOATH anyway.
- * - `listPcscReaders` / `probeOathApplet`: what discovery needs.
- * - `watchPcscReaders`: reader and card events (SCardGetStatusChange on the binding's own thread)
- *   as a hotplug trigger.
+ * - Reader listing, the OATH probe and hotplug are discovery's (discovery/pcsc-readers.ts), on
+ *   the context helpers exported here.
  *
  * SCardTransmit cannot be interrupted. A deadline or an abort therefore answers the caller at once
  * and leaves the native call to finish on its own (the key ends a touch wait by itself, §1.12);
@@ -26,7 +25,7 @@ import type { ApduResponse, ApduTransport, TransmitOptions } from './types.js';
 import type { CardInterface, ContextInterface, MonitorEvent, ReaderInterface } from 'smartcard';
 
 /** What keytap uses of the `smartcard` module. */
-interface SmartcardModule {
+export interface SmartcardModule {
   Context: new () => ContextInterface;
   ReaderMonitor: new () => { readonly isRunning: boolean; start(callback: (event: MonitorEvent) => void): void; stop(): void };
   SCARD_SHARE_EXCLUSIVE: number;
@@ -41,16 +40,12 @@ interface SmartcardModule {
 export const DEFAULT_PCSC_TIMEOUT_MS = 35_000;
 /** How long `open` keeps retrying while another program holds the card (one `ykman` or `keytap` command). */
 export const DEFAULT_BUSY_WAIT_MS = 2_000;
-/** A probe SELECT answers at once on any card. */
-const PROBE_TIMEOUT_MS = 3_000;
 const BUSY_RETRY_MS = 100;
 /** pcscd polls presence every 400 ms; a removal shows within this. */
 const REMOVAL_SETTLE_MS = 1_500;
 const REMOVAL_POLL_MS = 100;
 /** Short APDUs answer at most 256 + 2 bytes, but a key speaking extended APDUs may send more. */
 const MAX_RESPONSE = 65_538;
-
-export const OATH_SELECT = Uint8Array.from([0x00, 0xa4, 0x04, 0x00, 0x07, 0xa0, 0x00, 0x00, 0x05, 0x27, 0x21, 0x01]);
 
 export const PCSCD_HINT =
   'keytap reaches YubiKeys through the PC/SC service. On Linux install and start it: sudo apt install pcscd (Debian, Ubuntu), sudo dnf install pcsc-lite (Fedora), then sudo systemctl enable --now pcscd.socket.';
@@ -100,7 +95,7 @@ export function isPcscUnavailable(error: unknown): boolean {
 
 const NO_SERVICE_MESSAGE = 'The PC/SC service (pcscd) is not running';
 
-function listReaders(context: ContextInterface): ReaderInterface[] {
+export function listReaders(context: ContextInterface): ReaderInterface[] {
   try {
     return context.listReaders();
   } catch (error) {
@@ -114,7 +109,7 @@ function noServiceError(cause: unknown): KeytapError {
 }
 
 /** A PC/SC context (SCardEstablishContext). Fails with NO_KEY + hint when pcscd is not there. */
-async function establishContext(): Promise<{ sc: SmartcardModule; context: ContextInterface }> {
+export async function establishContext(): Promise<{ sc: SmartcardModule; context: ContextInterface }> {
   const sc = await loadSmartcard();
   try {
     return { sc, context: new sc.Context() };
@@ -124,69 +119,11 @@ async function establishContext(): Promise<{ sc: SmartcardModule; context: Conte
   }
 }
 
-function releaseContext(context: ContextInterface): void {
+export function releaseContext(context: ContextInterface): void {
   try {
     context.close();
   } catch {
     // already invalid (pcscd went away): nothing to release
-  }
-}
-
-export interface PcscReaderInfo {
-  /** "Yubico YubiKey OTP+FIDO+CCID 00 00", "Virtual PCD 00 00". */
-  name: string;
-  /** SCARD_STATE_* flags. */
-  state: number;
-  /** A card is in the reader and answered reset. */
-  cardPresent: boolean;
-  /** The card's ATR, where one is present. */
-  atr: Uint8Array | undefined;
-}
-
-/** Every reader pcscd knows, with or without a card. */
-export async function listPcscReaders(): Promise<PcscReaderInfo[]> {
-  const { sc, context } = await establishContext();
-  try {
-    const readers = listReaders(context);
-    return readers.map((reader) => ({
-      name: reader.name,
-      state: reader.state,
-      cardPresent: (reader.state & sc.SCARD_STATE_PRESENT) !== 0 && (reader.state & sc.SCARD_STATE_MUTE) === 0,
-      atr: reader.atr ? Uint8Array.from(reader.atr) : undefined,
-    }));
-  } finally {
-    releaseContext(context);
-  }
-}
-
-/** Probe answers by reader and ATR: a card held by another program cannot be asked again. */
-const probeCache = new Map<string, boolean>();
-
-/**
- * Does the card in `readerName` answer SELECT OATH with 9000? Connects EXCLUSIVE, so the SELECT
- * never lands between another program's commands (it would deselect that program's applet).
- * When the card is in use, the last answer for the same card (ATR) is returned, or undefined.
- */
-export async function probeOathApplet(readerName: string, atr: Uint8Array | undefined): Promise<boolean | undefined> {
-  const cacheKey = `${readerName}\u0000${atr ? Buffer.from(atr).toString('hex') : ''}`;
-  let transport: PcscApduTransport;
-  try {
-    transport = await PcscApduTransport.open(readerName, { busyWaitMs: 0 });
-  } catch (error) {
-    if (isKeytapError(error, 'BUSY')) return probeCache.get(cacheKey);
-    if (isKeytapError(error, 'KEY_REMOVED') || isKeytapError(error, 'NO_KEY')) return false;
-    throw error;
-  }
-  try {
-    const { sw } = await transport.transmit(OATH_SELECT, { timeoutMs: PROBE_TIMEOUT_MS });
-    const oath = sw === 0x9000 || sw >> 8 === 0x61;
-    probeCache.set(cacheKey, oath);
-    return oath;
-  } catch (error) {
-    if (isKeytapError(error, 'KEY_REMOVED') || isKeytapError(error, 'TIMEOUT') || isKeytapError(error, 'DEVICE_ERROR')) return false;
-    throw error;
-  } finally {
-    await transport.close();
   }
 }
 
@@ -374,52 +311,6 @@ async function connectExclusive(sc: SmartcardModule, context: ContextInterface, 
   }
 }
 
-export interface PcscWatch {
-  stop(): void;
-}
-
-/**
- * Calls `onChange` when a reader comes or goes or a card is inserted or removed (the binding's
- * monitor thread blocks in SCardGetStatusChange, so nothing runs in JavaScript while nothing
- * changes). Resolves undefined when PC/SC is not available here. `onError` hears of a monitor
- * failure (pcscd stopped), after which the watch has stopped itself.
- */
-export async function watchPcscReaders(onChange: () => void, onError: (error: KeytapError) => void): Promise<PcscWatch | undefined> {
-  let sc: SmartcardModule;
-  try {
-    sc = await loadSmartcard();
-  } catch {
-    return undefined;
-  }
-  const monitor = new sc.ReaderMonitor();
-  let stopped = false;
-  const stop = (): void => {
-    if (stopped) return;
-    stopped = true;
-    try {
-      monitor.stop();
-    } catch {
-      // stopping a monitor whose context died: nothing left to stop
-    }
-  };
-  try {
-    monitor.start((event) => {
-      if (stopped) return;
-      if (event.type === 'error') {
-        // The monitor would retry every second forever (pcscd gone): stop, say so once.
-        queueMicrotask(stop);
-        onError(new KeytapError('DEVICE_ERROR', `Watching the smart card readers stopped (${conciseNativeMessage(event.reader)}).`, { hint: PCSCD_HINT }));
-        return;
-      }
-      onChange();
-    });
-  } catch {
-    // No pcscd (SCardEstablishContext failed): nothing to watch.
-    return undefined;
-  }
-  return { stop };
-}
-
 // ---------------------------------------------------------------------------------------------
 
 function timeoutError(description: string): KeytapError {
@@ -435,6 +326,6 @@ function messageOf(error: unknown): string {
 }
 
 /** The binding's message ("Card was removed"), trimmed: it never carries APDU bytes. */
-function conciseNativeMessage(text: string): string {
+export function conciseNativeMessage(text: string): string {
   return text.trim().slice(0, 80) || 'unknown error';
 }
