@@ -1,7 +1,8 @@
 /**
  * YKOATH and Nitrokey 3 Secrets App constants (protocols.md §1.3–§1.6, §1.13, §2.3–§2.6, §2.11), for
- * both sides: the client session and the virtual key's applet.
+ * both sides: the client session and the emulator's applet.
  */
+import type { HashAlgorithm } from '../../otp/credential.js';
 
 export const OATH_AID = Uint8Array.of(0xa0, 0x00, 0x00, 0x05, 0x27, 0x21, 0x01);
 
@@ -63,6 +64,19 @@ export const OathTypeByte = { HOTP: 0x10, TOTP: 0x20 } as const;
 export const AlgorithmByte = { SHA1: 0x01, SHA256: 0x02, SHA512: 0x03 } as const;
 export const TYPE_MASK = 0xf0;
 export const ALGORITHM_MASK = 0x0f;
+
+/** The hash of an algorithm byte (after ALGORITHM_MASK), the inverse of AlgorithmByte. */
+export function algorithmOfByte(byte: number): HashAlgorithm | undefined {
+  return (Object.keys(AlgorithmByte) as HashAlgorithm[]).find((a) => AlgorithmByte[a] === byte);
+}
+
+/**
+ * HMAC block size per hash (RFC 2104): the host hashes longer keys before PUT, and a YubiKey
+ * refuses a longer key (protocols.md §1.9).
+ */
+export const HASH_BLOCK_SIZE: Readonly<Record<HashAlgorithm, number>> = { SHA1: 64, SHA256: 64, SHA512: 128 };
+/** Node's crypto name of each hash. */
+export const NODE_HASH: Readonly<Record<HashAlgorithm, string>> = { SHA1: 'sha1', SHA256: 'sha256', SHA512: 'sha512' };
 
 /** The PUT property byte. */
 export const Property = {

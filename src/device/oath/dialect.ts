@@ -37,6 +37,14 @@ export interface DialectCapabilities {
   readonly resetNeedsTouch: boolean;
   /** Credentials a key holds at most, where the applet tells by answering "full". */
   readonly maxCredentials: number;
+  /** The longest credential id the applet stores (YubiKey: 64 bytes; Nitrokey 3: Trussed ShortData, 128). */
+  readonly maxIdBytes: number;
+  /**
+   * The OATH application version (SELECT tag 79) of a current firmware: YubiKey 5.4.3 (not
+   * 4.2.0–4.2.6, which would switch on yubikit's dummy-APDU workaround); Nitrokey 3 major forced to
+   * 4, then secrets-app crate 0.13.0. The emulator answers with it.
+   */
+  readonly version: readonly [number, number, number];
 }
 
 const YUBIKEY: DialectCapabilities = {
@@ -51,6 +59,8 @@ const YUBIKEY: DialectCapabilities = {
   deleteNeedsTouch: false,
   resetNeedsTouch: false,
   maxCredentials: 32,
+  maxIdBytes: 64,
+  version: [5, 4, 3],
 };
 
 const NITROKEY3: DialectCapabilities = {
@@ -65,6 +75,8 @@ const NITROKEY3: DialectCapabilities = {
   deleteNeedsTouch: true,
   resetNeedsTouch: true,
   maxCredentials: 50,
+  maxIdBytes: 128,
+  version: [4, 13, 0],
 };
 
 export function capabilitiesOf(dialect: Dialect): DialectCapabilities {

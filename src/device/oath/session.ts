@@ -14,15 +14,18 @@ import {
   ACCESS_KEY_LENGTH,
   ALGORITHM_MASK,
   AlgorithmByte,
+  HASH_BLOCK_SIZE,
   HMAC_MINIMUM_KEY_SIZE,
   Ins,
   ListProperty,
+  NODE_HASH,
   OATH_AID,
   OathTypeByte,
   Property,
   Sw,
   Tag,
   TYPE_MASK,
+  algorithmOfByte,
 } from './constants.js';
 import type { Dialect, DialectCapabilities } from './dialect.js';
 import { capabilitiesOf, detectDialect } from './dialect.js';
@@ -77,8 +80,6 @@ export interface PutOptions extends TouchAwareOptions {
 export const TOUCH_PROMPT_DELAY_MS = 500;
 /** Deadline for commands that never wait for a touch. */
 const QUICK_TIMEOUT_MS = 10_000;
-const HASH_BLOCK_SIZE: Record<HashAlgorithm, number> = { SHA1: 64, SHA256: 64, SHA512: 128 };
-const NODE_HASH: Record<HashAlgorithm, string> = { SHA1: 'sha1', SHA256: 'sha256', SHA512: 'sha512' };
 
 interface SendOptions {
   operation: OathOperation;
@@ -490,7 +491,7 @@ function parseListEntry(value: Uint8Array, v1: boolean): KeyCredential | undefin
   const idBytes = v1 ? value.subarray(1, value.length - 1) : value.subarray(1);
   // Nitrokey kinds other than HOTP/TOTP (reverse HOTP, HMAC slots, password-safe entries) have no codes to read.
   const type: OathType | undefined = kind === OathTypeByte.TOTP ? 'TOTP' : kind === OathTypeByte.HOTP ? 'HOTP' : undefined;
-  const algorithm = (Object.keys(AlgorithmByte) as HashAlgorithm[]).find((a) => AlgorithmByte[a] === algorithmByte);
+  const algorithm = algorithmOfByte(algorithmByte);
   if (!type || !algorithm) return undefined;
   const id = Buffer.from(idBytes).toString('utf8');
   const { issuer, account, period } = parseCredentialId(id, type);

@@ -33,12 +33,26 @@ export function concatBytes(...parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
+export interface ParseTlvOptions {
+  /**
+   * Tags that carry exactly one value byte and no length: the property byte (78) in YKOATH PUT,
+   * as the card side reads a PUT. The client never parses a PUT.
+   */
+  valueOnlyTags?: readonly number[] | undefined;
+}
+
 /** Parses a sequence of TLVs that fills `data` exactly. */
-export function parseTlvs(data: Uint8Array): Tlv[] {
+export function parseTlvs(data: Uint8Array, options: ParseTlvOptions = {}): Tlv[] {
   const tlvs: Tlv[] = [];
   let offset = 0;
   while (offset < data.length) {
     const tag = data[offset]!;
+    if (options.valueOnlyTags?.includes(tag)) {
+      if (offset + 1 >= data.length) throw malformed(`tag ${hex(tag)} has no value`);
+      tlvs.push({ tag, value: data.subarray(offset + 1, offset + 2) });
+      offset += 2;
+      continue;
+    }
     let length = data[offset + 1];
     offset += 2;
     if (length === undefined) throw malformed(`tag ${hex(tag)} has no length`);
