@@ -11,7 +11,7 @@ import { CtapHidCommand } from '../../src/device/transport/ctaphid-frames.js';
 import { TouchButton } from '../../src/emulator/touch.js';
 import type { Dialect } from '../../src/device/oath/dialect.js';
 import { VirtualKey } from '../../src/emulator/virtual-key.js';
-import { INS_TOUCH, OATH_SELECT, StubApplet } from '../virtual/helpers.js';
+import { INS_TOUCH, OATH_SELECT, StubApplet } from '../emulator/helpers.js';
 import { rejection } from '../support/rejection.js';
 
 let dir: string;

@@ -14,7 +14,7 @@ import { serveVirtualKey } from '../../src/emulator/server.js';
 import { TouchButton } from '../../src/emulator/touch.js';
 import { VirtualKey } from '../../src/emulator/virtual-key.js';
 import { KeytapError } from '../../src/errors.js';
-import { INS_TOUCH, OATH_SELECT, StubApplet } from '../virtual/helpers.js';
+import { INS_TOUCH, OATH_SELECT, StubApplet } from '../emulator/helpers.js';
 
 let runtime: string;
 const previousRuntime = process.env.KEYTAP_RUNTIME_DIR;

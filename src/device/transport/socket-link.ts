@@ -1,6 +1,7 @@
 /**
  * Reaching a virtual key that runs in another process (`keytap virtual start`), over a local
  * socket: a Unix socket, or a Windows named pipe through the same `net` API.
+ * The client's side of it; the emulator's server (src/emulator/server.ts) uses the frame code here.
  *
  * Wire protocol (both directions), a stream of frames:
  *
@@ -116,10 +117,10 @@ function openSocket(socketPath: string): Promise<Socket> {
   });
 }
 
-/** Input reports kept when nobody reads (see virtual-key.ts). */
+/** Input reports kept when nobody reads (see src/emulator/virtual-key.ts). */
 const MAX_QUEUED_REPORTS = 4096;
 
-/** A HidLink to a virtual key served by another process (server.ts). */
+/** A HidLink to a virtual key served by another process (src/emulator/server.ts). */
 export class SocketHidLink implements HidLink {
   readonly reportSize = CTAPHID_REPORT_SIZE;
   private readonly decoder = new FrameDecoder();
