@@ -22,7 +22,7 @@ import type { TrayBackend, TrayModel } from '../tray/model.js';
 import type { AppConfig, ConfigStore } from './config.js';
 import type { MenuAction } from './menu-model.js';
 import { buildTrayModel, parseMenuId } from './menu-model.js';
-import type { Autostart, GlobalShortcut } from './platform.js';
+import type { Autostart, GlobalShortcut } from '../desktop/platform.js';
 import type { AppEvent, AppState, Effect, KeyState, ReadSource, StateError, StateSettings, ToastSlot } from './state.js';
 import { INITIAL_STATE, accountKeyRef, findKey, reduce } from './state.js';
 

@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import type { Clock, ClipboardGuardLike, ControllerDeps, KeySource, Logger } from '../../src/app/controller.js';
 import { Controller } from '../../src/app/controller.js';
 import { ConfigStore } from '../../src/app/config.js';
-import type { Autostart, GlobalShortcut } from '../../src/app/platform.js';
+import type { Autostart, GlobalShortcut } from '../../src/desktop/platform.js';
 import type { OpenKey } from '../../src/device/connect.js';
 import type { KeyDescriptor } from '../../src/device/discovery/enumerate.js';
 import type { CalculateOptions, KeyCredential, OathCode, OathSession } from '../../src/device/oath/session.js';
