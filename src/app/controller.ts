@@ -12,7 +12,6 @@
  *   that on, into a toast; never into a log line or the state.
  */
 import type { KeyDescriptor } from '../device/discovery/enumerate.js';
-import type { OpenKey } from '../device/connect.js';
 import { noKeyError } from '../device/connect.js';
 import { matchOne } from '../device/oath/match.js';
 import type { KeyCredential, OathCode } from '../device/oath/session.js';
@@ -20,6 +19,7 @@ import { KeytapError, isKeytapError } from '../errors.js';
 import type { Notification, NotificationHandle, Notifier } from '../notify/types.js';
 import type { TrayBackend, TrayModel } from '../tray/model.js';
 import type { AppConfig, ConfigStore } from './config.js';
+import type { OpenedKey } from './key-session.js';
 import type { MenuAction } from './menu-model.js';
 import { buildTrayModel, parseMenuId } from './menu-model.js';
 import type { Autostart, GlobalShortcut } from '../desktop/platform.js';
@@ -56,7 +56,8 @@ export interface Logger {
 
 export interface ControllerDeps {
   keys: KeySource;
-  open: (descriptor: KeyDescriptor, signal: AbortSignal) => Promise<OpenKey>;
+  /** Opens a session on the key for one operation (the device layer's openDescriptor fits). */
+  open: (descriptor: KeyDescriptor, signal: AbortSignal) => Promise<OpenedKey>;
   tray: TrayBackend;
   notifier: Notifier;
   clipboard: ClipboardGuardLike;
@@ -460,7 +461,7 @@ export class Controller {
     const descriptor = this.descriptors.get(keyId);
     if (!descriptor || !findKey(this.stateValue, keyId)) return;
     const abort = new AbortController();
-    let key: OpenKey | undefined;
+    let key: OpenedKey | undefined;
     try {
       key = await this.deps.open(descriptor, abort.signal);
       if (key.session.locked) {
@@ -488,7 +489,7 @@ export class Controller {
     // Not tracked for idle(): a read may wait for a touch; its end arrives as an event.
     void this.enqueue(keyId, async () => {
       const descriptor = this.descriptors.get(keyId);
-      let key: OpenKey | undefined;
+      let key: OpenedKey | undefined;
       try {
         if (abort.signal.aborted) return;
         if (!descriptor) throw new KeytapError('KEY_REMOVED', 'The key is gone.');
