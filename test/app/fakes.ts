@@ -1,6 +1,7 @@
 /** In-memory fakes of everything the controller talks to. */
 import { EventEmitter } from 'node:events';
-import type { Clock, ClipboardGuardLike, ControllerDeps, KeySource, Logger } from '../../src/app/controller.js';
+import type { ClipboardGuardLike, ControllerDeps, KeySource } from '../../src/app/controller.js';
+import type { Clock, Logger } from '../../src/app/logger.js';
 import { Controller } from '../../src/app/controller.js';
 import { ConfigStore } from '../../src/app/config.js';
 import type { Autostart, GlobalShortcut } from '../../src/desktop/platform.js';

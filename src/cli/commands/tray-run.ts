@@ -6,7 +6,8 @@
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import type { ClipboardGuardLike, Logger } from '../../app/controller.js';
+import type { ClipboardGuardLike } from '../../app/controller.js';
+import type { Logger } from '../../app/logger.js';
 import { Controller } from '../../app/controller.js';
 import { ConfigStore, dataDir } from '../../app/config.js';
 import { acquireInstance } from '../../app/instance.js';
