@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Message, Variant } from 'dbus-next';
 import type { MessageBus } from 'dbus-next';
-import { X11Selection } from '../src/app/clipboard/x11-selection.js';
+import { X11Selection } from '../src/desktop/clipboard/x11-selection.js';
 import { runVirtualKeyServer } from '../src/emulator/daemon.js';
 import { Desktop, missingTool } from '../test/platform/desktop.js';
 import { KEYTAP, oathtool, runKeytap, tempDir } from '../test/support/cli.js';

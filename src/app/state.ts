@@ -1,6 +1,8 @@
 /**
  * The resident process as a pure state machine: `reduce(state, event, settings)` returns the next
  * state and the effects the controller must run (open a key and read, copy, show a toast, cancel).
+ * Every toast the resident process shows is decided here, from an event; the controller only runs
+ * the `notify` effects.
  * No I/O, no clock, no timers here: events carry the time, effects name the timers. The code a key
  * returns passes through the `done` and `copy` effects only; it is never kept in the state, so
  * logging or rendering the state cannot leak it.
@@ -8,6 +10,7 @@
 import type { KeyCredential, OathCode } from '../device/oath/session.js';
 import type { ErrorCode } from '../errors.js';
 import type { Notification } from '../notify/types.js';
+import type { DefaultAccount } from './config.js';
 
 export type KeyStatus = 'loading' | 'ready' | 'locked' | 'error';
 export type KeySourceKind = 'hid' | 'virtual' | 'pcsc';
@@ -97,8 +100,22 @@ export type AppEvent =
   /** `code` travels back only so the toast can show it when the user turned that on; it is not kept. */
   | { type: 'copy-finished'; requestId: number; now: number; error?: StateError | undefined; code?: string | undefined }
   | { type: 'autostart-changed'; enabled: boolean | undefined }
-  | { type: 'shortcut-changed'; status: ShortcutStatus }
-  | { type: 'tray-host'; status: 'shown' | 'no-host' };
+  /** Turning "Start at login" on or off failed (`backend`: the adapter's name). */
+  | { type: 'autostart-failed'; backend: string; error: StateError }
+  /** The global shortcut was registered, or could not be (then `error` says why). */
+  | { type: 'shortcut-changed'; status: ShortcutStatus; accelerator?: string | undefined; backend?: string | undefined; error?: StateError | undefined }
+  /** The global shortcut was pressed: read the default account, or the only one. */
+  | { type: 'shortcut-pressed'; requestId: number; defaultAccount?: DefaultAccount | undefined; now: number }
+  | { type: 'tray-host'; status: 'shown' | 'no-host'; backend?: string | undefined }
+  /** The tray backend could not start at all. */
+  | { type: 'tray-failed'; backend: string; error: StateError }
+  /** The settings file is invalid (shown even with toasts off: that file may be what turned them off). */
+  | { type: 'config-problem'; error: StateError }
+  /** "Settings" in the menu: opening the file failed. */
+  | { type: 'settings-open-failed'; path: string; error: StateError }
+  /** "About" in the menu. */
+  | { type: 'about-requested'; version?: string | undefined; settingsPath: string };
+
 
 /** Toasts are kept in slots: a new toast in a slot replaces the one shown there. */
 export type ToastSlot = 'read' | 'key' | 'app';
@@ -116,7 +133,8 @@ export type Effect =
   | { type: 'copy'; requestId: number; text: string; clearAfterSeconds: number }
   /** The request is over: answer whoever asked (an IPC client). */
   | { type: 'done'; requestId: number; result: { ok: true; credentialId: string; code: OathCode } | { ok: false; error: StateError } }
-  | { type: 'notify'; slot: ToastSlot; notification: Notification }
+  /** Show a toast in `slot` (replacing the one there); without a slot, a toast of its own. */
+  | { type: 'notify'; slot?: ToastSlot | undefined; notification: Notification }
   | { type: 'close-toast'; slot: ToastSlot }
   /** A line for the log (never a code). */
   | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string };
@@ -342,13 +360,132 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
       return finishWithError(state, pending, event.reason, event.now, settings, true);
     }
 
+    case 'shortcut-pressed': {
+      const target = shortcutTarget(state, event.defaultAccount);
+      if ('error' in target) return { state, effects: toast(settings, 'read', { title: target.error.message, body: target.error.hint ?? '' }) };
+      return reduce(state, { type: 'read-requested', requestId: event.requestId, keyId: target.keyId, credentialId: target.credentialId, source: 'shortcut', now: event.now }, settings);
+    }
+
     case 'autostart-changed':
       return { state: { ...state, autostart: event.enabled }, effects: [] };
-    case 'shortcut-changed':
-      return { state: { ...state, shortcut: event.status }, effects: [] };
-    case 'tray-host':
-      return { state: { ...state, trayHost: event.status }, effects: [] };
+
+    case 'autostart-failed':
+      return {
+        state,
+        effects: [
+          log('warn', `changing "Start at login" failed (${event.backend}): ${event.error.message}`),
+          ...toast(settings, 'app', { title: 'Could not change "Start at login"', body: joinLines(event.error.message, event.error.hint) }),
+        ],
+      };
+
+    case 'shortcut-changed': {
+      const next = { ...state, shortcut: event.status };
+      const accelerator = event.accelerator ?? 'shortcut';
+      const backend = event.backend === undefined ? '' : ` (${event.backend})`;
+      if (event.status === 'registered' && event.accelerator !== undefined) {
+        return { state: next, effects: [log('info', `global shortcut ${accelerator} registered${backend}`)] };
+      }
+      if (event.status === 'unavailable' && event.error) {
+        const e = event.error;
+        return {
+          state: next,
+          effects: [
+            log('warn', `the global shortcut ${accelerator} is not available${backend}: ${e.message}${e.hint ? ` ${e.hint}` : ''}`),
+            ...toast(settings, 'app', {
+              title: `Shortcut ${accelerator} is not available here`,
+              body: joinLines(e.hint ?? e.message, 'Bind the command "keytap code" to a key in your desktop\'s keyboard settings instead: it asks this keytap for the code.'),
+            }),
+          ],
+        };
+      }
+      return { state: next, effects: [] };
+    }
+
+    case 'tray-host': {
+      const before = state.trayHost;
+      const next = { ...state, trayHost: event.status };
+      const backend = event.backend === undefined ? '' : ` (${event.backend})`;
+      if (event.status === 'no-host' && before !== 'no-host') {
+        const effects: Effect[] = [
+          log('warn', `no tray host${backend}: the icon is not shown until one appears. On GNOME, install the AppIndicator extension. keytap keeps running; "keytap code" still works.`),
+        ];
+        if (before === 'unknown') {
+          effects.push(
+            ...toast(settings, 'app', {
+              title: 'No system tray found',
+              body: 'keytap keeps running. On GNOME, install the "AppIndicator and KStatusNotifierItem Support" extension; or bind "keytap code" to a shortcut.',
+            }),
+          );
+        }
+        return { state: next, effects };
+      }
+      if (event.status === 'shown' && before === 'no-host') return { state: next, effects: [log('info', 'the tray host is back; the icon is shown again')] };
+      return { state: next, effects: [] };
+    }
+
+    case 'tray-failed': {
+      const e = event.error;
+      return {
+        state,
+        effects: [
+          log('error', `the tray could not start (${event.backend}): ${e.message}${e.hint ? ` ${e.hint}` : ''} — keytap keeps running; "keytap code" still works.`),
+          ...toast(settings, 'app', { title: 'keytap has no tray icon', body: joinLines(e.message, e.hint, 'keytap keeps running: bind "keytap code" to a shortcut.') }),
+        ],
+      };
+    }
+
+    case 'config-problem':
+      return {
+        state,
+        effects: [
+          log('error', `${event.error.message} ${event.error.hint ?? ''}`.trim()),
+          // Not through toast(): the file that turns toasts off may be the one that is broken.
+          { type: 'notify', notification: { title: 'keytap: settings file invalid', body: joinLines(event.error.message, event.error.hint) } },
+        ],
+      };
+
+    case 'settings-open-failed':
+      return {
+        state,
+        effects: [
+          log('warn', `opening ${event.path} failed: ${event.error.message}`),
+          ...toast(settings, 'app', { title: 'Could not open the settings file', body: `Open ${event.path} in a text editor.` }),
+        ],
+      };
+
+    case 'about-requested':
+      return {
+        state,
+        effects: toast(settings, 'app', {
+          title: `keytap ${event.version ?? ''}`.trim(),
+          body: joinLines('Reads OATH codes from USB security keys into the clipboard.', `Settings: ${event.settingsPath}`, 'Run "keytap doctor" if something does not work.'),
+        }),
+      };
   }
+}
+
+/** What the shortcut reads: the default account when its key is here, else the only account there is. */
+export function shortcutTarget(state: AppState, chosen: DefaultAccount | undefined): { keyId: string; credentialId: string } | { error: StateError } {
+  const ready = state.keys.filter((k) => k.status === 'ready');
+  if (chosen) {
+    const key = ready.find((k) => accountKeyRef(k) === chosen.keyId || k.id === chosen.keyId);
+    if (key?.credentials.some((c) => c.id === chosen.credentialId)) return { keyId: key.id, credentialId: chosen.credentialId };
+    return {
+      error: {
+        code: 'NO_KEY',
+        message: `The default account ${chosen.credentialId} is not on a connected key.`,
+        hint: 'Plug in its key, or choose another one under "Default account for the shortcut".',
+      },
+    };
+  }
+  const all = ready.flatMap((k) => k.credentials.map((c) => ({ keyId: k.id, credentialId: c.id })));
+  if (all.length === 1) return all[0]!;
+  if (all.length === 0) {
+    return state.keys.length === 0
+      ? { error: { code: 'NO_KEY', message: 'No key is connected.', hint: 'Plug in your key and press the shortcut again.' } }
+      : { error: { code: 'NO_MATCH', message: 'No account to read.', hint: 'The connected key holds no accounts it can read now.' } };
+  }
+  return { error: { code: 'AMBIGUOUS', message: `${all.length} accounts: which one should the shortcut read?`, hint: 'Choose one under "Default account for the shortcut" in the keytap menu.' } };
 }
 
 /** A code as a toast shows it, when the user asked for that: "123 456", "1234 5678". */

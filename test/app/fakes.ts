@@ -1,12 +1,13 @@
 /** In-memory fakes of everything the controller talks to. */
 import { EventEmitter } from 'node:events';
-import type { Clock, ClipboardGuardLike, ControllerDeps, KeySource, Logger } from '../../src/app/controller.js';
+import type { ClipboardGuardLike, ControllerDeps, KeySource } from '../../src/app/controller.js';
+import type { Clock, Logger } from '../../src/app/logger.js';
 import { Controller } from '../../src/app/controller.js';
 import { ConfigStore } from '../../src/app/config.js';
-import type { Autostart, GlobalShortcut } from '../../src/app/platform.js';
-import type { OpenKey } from '../../src/device/open.js';
+import type { Autostart, GlobalShortcut } from '../../src/desktop/platform.js';
+import type { KeySession, OpenedKey } from '../../src/app/key-session.js';
 import type { KeyDescriptor } from '../../src/device/discovery/enumerate.js';
-import type { CalculateOptions, KeyCredential, OathCode, OathSession } from '../../src/device/oath/session.js';
+import type { CalculateOptions, KeyCredential, OathCode } from '../../src/device/oath/session.js';
 import { KeytapError, cancelledError } from '../../src/errors.js';
 import type { Notification, NotificationHandle, Notifier } from '../../src/notify/types.js';
 import type { TrayBackend, TrayModel } from '../../src/tray/model.js';
@@ -65,8 +66,8 @@ export class FakeDevice {
     return this.releases.length;
   }
 
-  session(): OathSession {
-    const session = {
+  session(): KeySession {
+    return {
       locked: this.locked,
       serial: this.serial,
       list: () => Promise.resolve(this.credentials.map((c) => ({ ...c }))),
@@ -94,7 +95,6 @@ export class FakeDevice {
         return { code: '287082', digits: 6, validFrom: from, validTo: from + credential.period };
       },
     };
-    return session as unknown as OathSession;
   }
 }
 
@@ -274,7 +274,7 @@ export function rig(overrides: Partial<ControllerDeps> = {}): Rig {
   const config = ConfigStore.open({ dir: tempDir() });
   const controller = new Controller({
     keys,
-    open: (d: KeyDescriptor): Promise<OpenKey> => {
+    open: (d: KeyDescriptor): Promise<OpenedKey> => {
       const device = devices.get(d.id);
       if (!device) return Promise.reject(new KeytapError('KEY_REMOVED', 'The key went away.'));
       opened.push(d.id);

@@ -328,3 +328,108 @@ describe('platform facts', () => {
     expect(groupCode('1234567')).toBe('1234567');
   });
 });
+
+describe('the toasts that do not come from a key', () => {
+  const OFF = { ...SETTINGS, notifications: false };
+  const ERROR = { code: 'UNSUPPORTED', message: 'Wayland without the GlobalShortcuts portal.', hint: 'This desktop offers no global shortcuts to programs.' } as const;
+
+  function notices(effects: Effect[]): { slot: string | undefined; title: string; body: string }[] {
+    return effects.flatMap((e) => (e.type === 'notify' ? [{ slot: e.slot, title: e.notification.title, body: e.notification.body }] : []));
+  }
+  function logs(effects: Effect[]): string[] {
+    return effects.flatMap((e) => (e.type === 'log' ? [`${e.level} ${e.message}`] : []));
+  }
+
+  it('the shortcut reads the only account, or says why it cannot', () => {
+    const one = reduce(readyState([TOTP]), { type: 'shortcut-pressed', requestId: 7, now: NOW }, SETTINGS);
+    expect(one.effects[0]).toMatchObject({ type: 'read', requestId: 7, keyId: 'k1', credential: { id: TOTP.id } });
+    expect(one.state.pending).toMatchObject({ requestId: 7, source: 'shortcut' });
+
+    const several = reduce(readyState(), { type: 'shortcut-pressed', requestId: 8, now: NOW }, SETTINGS);
+    expect(several.state.pending).toBeUndefined();
+    expect(notices(several.effects)).toEqual([
+      { slot: 'read', title: '3 accounts: which one should the shortcut read?', body: 'Choose one under "Default account for the shortcut" in the keytap menu.' },
+    ]);
+
+    const none = reduce(INITIAL_STATE, { type: 'shortcut-pressed', requestId: 9, now: NOW }, SETTINGS);
+    expect(toasts(none.effects)).toEqual(['No key is connected.']);
+    const empty = reduce(readyState([]), { type: 'shortcut-pressed', requestId: 9, now: NOW }, SETTINGS);
+    expect(toasts(empty.effects)).toEqual(['No account to read.']);
+    expect(reduce(readyState(), { type: 'shortcut-pressed', requestId: 9, now: NOW }, OFF).effects).toEqual([]);
+  });
+
+  it('the shortcut reads the default account by serial or id, and says so when its key is away', () => {
+    const bySerial = reduce(readyState(), { type: 'shortcut-pressed', requestId: 1, defaultAccount: { keyId: '1234ABCD', credentialId: HOTP.id }, now: NOW }, SETTINGS);
+    expect(bySerial.effects[0]).toMatchObject({ type: 'read', credential: { id: HOTP.id } });
+    const byId = reduce(readyState(), { type: 'shortcut-pressed', requestId: 1, defaultAccount: { keyId: 'k1', credentialId: TOTP.id }, now: NOW }, SETTINGS);
+    expect(byId.effects[0]).toMatchObject({ type: 'read', credential: { id: TOTP.id } });
+    const away = reduce(readyState(), { type: 'shortcut-pressed', requestId: 1, defaultAccount: { keyId: 'OTHER', credentialId: 'X:y' }, now: NOW }, SETTINGS);
+    expect(away.state.pending).toBeUndefined();
+    expect(toasts(away.effects)).toEqual(['The default account X:y is not on a connected key.']);
+  });
+
+  it('a shortcut that cannot be registered: a warning and one toast on how to bind "keytap code"', () => {
+    const failed = reduce(INITIAL_STATE, { type: 'shortcut-changed', status: 'unavailable', accelerator: 'Ctrl+Alt+K', backend: 'portal', error: ERROR }, SETTINGS);
+    expect(failed.state.shortcut).toBe('unavailable');
+    expect(notices(failed.effects)).toEqual([
+      {
+        slot: 'app',
+        title: 'Shortcut Ctrl+Alt+K is not available here',
+        body: 'This desktop offers no global shortcuts to programs.\nBind the command "keytap code" to a key in your desktop\'s keyboard settings instead: it asks this keytap for the code.',
+      },
+    ]);
+    expect(logs(failed.effects)).toEqual([`warn the global shortcut Ctrl+Alt+K is not available (portal): ${ERROR.message} ${ERROR.hint}`]);
+    const registered = reduce(INITIAL_STATE, { type: 'shortcut-changed', status: 'registered', accelerator: 'Ctrl+Alt+K', backend: 'portal' }, SETTINGS);
+    expect(registered.effects).toEqual([{ type: 'log', level: 'info', message: 'global shortcut Ctrl+Alt+K registered (portal)' }]);
+  });
+
+  it('no tray host: one warning and, the first time only, a toast; the host back is logged', () => {
+    const first = reduce(INITIAL_STATE, { type: 'tray-host', status: 'no-host', backend: 'sni' }, SETTINGS);
+    expect(toasts(first.effects)).toEqual(['No system tray found']);
+    expect(logs(first.effects)).toHaveLength(1);
+    expect(logs(first.effects)[0]).toMatch(/^warn no tray host \(sni\)/u);
+    expect(reduce(first.state, { type: 'tray-host', status: 'no-host', backend: 'sni' }, SETTINGS).effects).toEqual([]);
+    const back = reduce(first.state, { type: 'tray-host', status: 'shown', backend: 'sni' }, SETTINGS);
+    expect(back.effects).toEqual([{ type: 'log', level: 'info', message: 'the tray host is back; the icon is shown again' }]);
+    const lostAgain = reduce(back.state, { type: 'tray-host', status: 'no-host', backend: 'sni' }, SETTINGS);
+    expect(toasts(lostAgain.effects)).toEqual([]);
+    expect(logs(lostAgain.effects)).toHaveLength(1);
+  });
+
+  it('a tray that cannot start, autostart failing, the settings file not opening, About', () => {
+    const tray = reduce(INITIAL_STATE, { type: 'tray-failed', backend: 'sni', error: { code: 'UNSUPPORTED', message: 'No tray here.', hint: 'Install a tray.' } }, SETTINGS);
+    expect(notices(tray.effects)).toEqual([{ slot: 'app', title: 'keytap has no tray icon', body: 'No tray here.\nInstall a tray.\nkeytap keeps running: bind "keytap code" to a shortcut.' }]);
+    expect(logs(tray.effects)[0]).toMatch(/^error the tray could not start \(sni\): No tray here\. Install a tray\./u);
+
+    const autostart = reduce(INITIAL_STATE, { type: 'autostart-failed', backend: 'xdg', error: { code: 'BAD_INPUT', message: 'Read-only folder.' } }, SETTINGS);
+    expect(notices(autostart.effects)).toEqual([{ slot: 'app', title: 'Could not change "Start at login"', body: 'Read-only folder.' }]);
+
+    const open = reduce(INITIAL_STATE, { type: 'settings-open-failed', path: '/cfg/config.json', error: { code: 'UNSUPPORTED', message: 'xdg-open failed' } }, SETTINGS);
+    expect(notices(open.effects)).toEqual([{ slot: 'app', title: 'Could not open the settings file', body: 'Open /cfg/config.json in a text editor.' }]);
+    expect(logs(open.effects)).toEqual(['warn opening /cfg/config.json failed: xdg-open failed']);
+
+    const about = reduce(INITIAL_STATE, { type: 'about-requested', version: '1.2.3', settingsPath: '/cfg/config.json' }, SETTINGS);
+    expect(notices(about.effects)).toEqual([
+      { slot: 'app', title: 'keytap 1.2.3', body: 'Reads OATH codes from USB security keys into the clipboard.\nSettings: /cfg/config.json\nRun "keytap doctor" if something does not work.' },
+    ]);
+    expect(toasts(reduce(INITIAL_STATE, { type: 'about-requested', settingsPath: '/c' }, SETTINGS).effects)).toEqual(['keytap']);
+  });
+
+  it('with toasts off these are only logged; an invalid settings file is shown anyway, in no slot', () => {
+    const events: AppEvent[] = [
+      { type: 'tray-failed', backend: 'sni', error: { code: 'UNSUPPORTED', message: 'No tray here.' } },
+      { type: 'tray-host', status: 'no-host' },
+      { type: 'shortcut-changed', status: 'unavailable', accelerator: 'Ctrl+Alt+K', error: ERROR },
+      { type: 'autostart-failed', backend: 'xdg', error: { code: 'BAD_INPUT', message: 'Read-only folder.' } },
+      { type: 'settings-open-failed', path: '/c', error: { code: 'UNSUPPORTED', message: 'x' } },
+      { type: 'about-requested', settingsPath: '/c' },
+    ];
+    const { effects } = run(events, OFF);
+    expect(toasts(effects)).toEqual([]);
+    expect(logs(effects)).toHaveLength(5);
+
+    const problem = reduce(INITIAL_STATE, { type: 'config-problem', error: { code: 'BAD_INPUT', message: '/c/config.json is not valid JSON.', hint: 'Fix it or delete it.' } }, OFF);
+    expect(notices(problem.effects)).toEqual([{ slot: undefined, title: 'keytap: settings file invalid', body: '/c/config.json is not valid JSON.\nFix it or delete it.' }]);
+    expect(logs(problem.effects)).toEqual(['error /c/config.json is not valid JSON. Fix it or delete it.']);
+  });
+});

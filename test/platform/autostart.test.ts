@@ -8,12 +8,12 @@ import { join } from 'node:path';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { createAutostart, execLine, quoteExecArgument } from '../../src/app/autostart/index.js';
-import type { LaunchAgentAutostart} from '../../src/app/autostart/launchagent.js';
-import { LAUNCH_AGENT_LABEL } from '../../src/app/autostart/launchagent.js';
-import { RUN_KEY, WindowsRunAutostart, quoteWindowsArgument, windowsCommandLine } from '../../src/app/autostart/windows-run.js';
-import { XdgAutostart } from '../../src/app/autostart/xdg.js';
-import type { CommandRunner } from '../../src/app/clipboard/run.js';
+import { createAutostart, execLine, quoteExecArgument } from '../../src/desktop/autostart/index.js';
+import type { LaunchAgentAutostart} from '../../src/desktop/autostart/launchagent.js';
+import { LAUNCH_AGENT_LABEL } from '../../src/desktop/autostart/launchagent.js';
+import { RUN_KEY, WindowsRunAutostart, quoteWindowsArgument, windowsCommandLine } from '../../src/desktop/autostart/windows-run.js';
+import { XdgAutostart } from '../../src/desktop/autostart/xdg.js';
+import type { CommandRunner } from '../../src/desktop/clipboard/run.js';
 import { missingTool } from './desktop.js';
 
 /**

@@ -2,13 +2,13 @@
 // runner, and the guard's failure paths with a scripted clipboard.
 import { describe, expect, it } from 'vitest';
 
-import { waylandClipboard } from '../../src/app/clipboard/command.js';
-import { ClipboardGuard } from '../../src/app/clipboard/guard.js';
-import { createClipboard } from '../../src/app/clipboard/index.js';
-import { JXA_WRITE, MacClipboard } from '../../src/app/clipboard/macos.js';
-import type { CommandRunner, RunOptions, RunResult } from '../../src/app/clipboard/run.js';
-import { PS_WRITE, WindowsClipboard, powershellArgs } from '../../src/app/clipboard/windows.js';
-import type { Clipboard } from '../../src/app/platform.js';
+import { waylandClipboard } from '../../src/desktop/clipboard/command.js';
+import { ClipboardGuard } from '../../src/desktop/clipboard/guard.js';
+import { createClipboard } from '../../src/desktop/clipboard/index.js';
+import { JXA_WRITE, MacClipboard } from '../../src/desktop/clipboard/macos.js';
+import type { CommandRunner, RunOptions, RunResult } from '../../src/desktop/clipboard/run.js';
+import { PS_WRITE, WindowsClipboard, powershellArgs } from '../../src/desktop/clipboard/windows.js';
+import type { Clipboard } from '../../src/desktop/platform.js';
 import type { KeytapError } from '../../src/errors.js';
 
 interface Call {

@@ -2,10 +2,10 @@
 // another program would.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { ClipboardGuard, createClipboard } from '../../src/app/clipboard/index.js';
-import { xclipClipboard, xselClipboard } from '../../src/app/clipboard/command.js';
-import { X11Clipboard } from '../../src/app/clipboard/x11.js';
-import type { Clipboard } from '../../src/app/platform.js';
+import { ClipboardGuard, createClipboard } from '../../src/desktop/clipboard/index.js';
+import { xclipClipboard, xselClipboard } from '../../src/desktop/clipboard/command.js';
+import { X11Clipboard } from '../../src/desktop/clipboard/x11.js';
+import type { Clipboard } from '../../src/desktop/platform.js';
 import type { KeytapError } from '../../src/errors.js';
 import { Desktop, missingTool, run, skipMessage } from './desktop.js';
 

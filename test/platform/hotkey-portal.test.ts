@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Message, sessionBus, Variant } from 'dbus-next';
 import type { MessageBus } from 'dbus-next';
 
-import { PortalShortcut, SHORTCUT_ID } from '../../src/app/hotkey/portal.js';
+import { PortalShortcut, SHORTCUT_ID } from '../../src/desktop/hotkey/portal.js';
 import { Desktop, missingTool, skipMessage } from './desktop.js';
 
 const PATH = '/org/freedesktop/portal/desktop';

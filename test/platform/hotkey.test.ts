@@ -5,10 +5,10 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { parseAccelerator, formatAccelerator, toXdgTrigger, createGlobalShortcut } from '../../src/app/hotkey/index.js';
-import { NoneShortcut } from '../../src/app/hotkey/none.js';
-import { AcceleratorMatcher, UiohookShortcut } from '../../src/app/hotkey/uiohook.js';
-import type { Hook, KeyEvent } from '../../src/app/hotkey/uiohook.js';
+import { parseAccelerator, formatAccelerator, toXdgTrigger, createGlobalShortcut } from '../../src/desktop/hotkey/index.js';
+import { NoneShortcut } from '../../src/desktop/hotkey/none.js';
+import { AcceleratorMatcher, UiohookShortcut } from '../../src/desktop/hotkey/uiohook.js';
+import type { Hook, KeyEvent } from '../../src/desktop/hotkey/uiohook.js';
 import type { KeytapError } from '../../src/errors.js';
 import { Desktop, missingTool, run, skipMessage } from './desktop.js';
 

@@ -1,11 +1,10 @@
 /**
  * `keytap program`: put an OATH token on a key (or, with --batch, on one key after another),
- * verify it, keep its seed in the ledger and write the seed files. Wiring only: the work is in
- * src/provision.
+ * verify it, keep its seed in the ledger and write the seed files. The command's options, the
+ * questions for what they leave out (asked through ../prompt.ts) and the report; the work, the
+ * choice of a token from a seed file included, is in src/provision.
  */
-import { readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
-import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import { openOathSession } from '../../device/open.js';
@@ -14,17 +13,19 @@ import { KeytapError } from '../../errors.js';
 import type { HashAlgorithm, OathType } from '../../otp/credential.js';
 import { base32Encode, hexDecode } from '../../otp/encoding.js';
 import type { BatchEvent } from '../../provision/batch.js';
+import { chooseToken, readSeedFile, replacementToken } from '../../provision/from-file.js';
 import { runBatch } from '../../provision/batch.js';
 import { ProvisionRun } from '../../provision/run.js';
 import type { ProgramOneResult } from '../../provision/run.js';
 import type { ProvisionToken, TokenParameters } from '../../provision/token.js';
 import { DEFAULT_PARAMETERS, buildToken, checkSerial, generateSecret, parseGivenSecret } from '../../provision/token.js';
 import type { PskcProtection, SeedFormat } from '../../seeds/index.js';
-import { SEED_FORMAT_NAMES, detectFormat, seedFormat } from '../../seeds/index.js';
+import { SEED_FORMAT_NAMES, seedFormat } from '../../seeds/index.js';
 import type { KeyOptions } from '../key-options.js';
 import { addKeyOptions, withKey } from '../key-options.js';
 import type { CliIo } from '../output.js';
 import { hashAlgorithm, integerIn, oathType, readStdin } from '../parse.js';
+import { openPrompter, yesNo } from '../prompt.js';
 
 interface ProgramOptions extends KeyOptions {
   type?: OathType;
@@ -320,39 +321,20 @@ export function pskcProtection(passphrase: string | undefined, keyHex: string | 
   return { kind: 'none' };
 }
 
+/** The token `--from FILE [--serial S]` names, with the labels given anew. */
 async function tokenFromFile(options: ProgramOptions, parameters: TokenParameters): Promise<ProvisionToken> {
   const file = options.from!;
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(file);
-  } catch (error) {
-    throw new KeytapError('BAD_INPUT', `Cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}.`);
+  const key = options.fromKey !== undefined ? hexDecode(options.fromKey) : undefined;
+  const tokens = await readSeedFile(file, { passphrase: options.fromPassphrase, key });
+  const choice = chooseToken(tokens, options.serial);
+  switch (choice.kind) {
+    case 'chosen':
+      return replacementToken(choice.token, parameters);
+    case 'no-such-serial':
+      throw new KeytapError('NOT_FOUND', `${file} has no token with serial ${choice.serial}.`);
+    case 'serial-needed':
+      throw new KeytapError('USAGE', `${file} holds ${choice.count} tokens; choose one with --serial.`);
   }
-  const format = detectFormat(bytes, file);
-  const readOptions = {
-    ...(options.fromPassphrase !== undefined ? { passphrase: options.fromPassphrase } : {}),
-    ...(options.fromKey !== undefined ? { key: hexDecode(options.fromKey) } : {}),
-  };
-  const tokens = format.read(bytes, readOptions);
-  let token;
-  if (options.serial !== undefined) {
-    token = tokens.find((t) => t.serial === options.serial);
-    if (!token) throw new KeytapError('NOT_FOUND', `${file} has no token with serial ${options.serial}.`);
-  } else if (tokens.length === 1) {
-    token = tokens[0]!;
-  } else {
-    throw new KeytapError('USAGE', `${file} holds ${tokens.length} tokens; choose one with --serial.`);
-  }
-  // The name on the key and the labels may be given anew; the seed and its parameters come from the file.
-  return {
-    ...token,
-    upn: parameters.upn ?? token.upn,
-    issuer: parameters.issuer ?? token.issuer,
-    account: parameters.account ?? token.account ?? parameters.upn ?? token.upn ?? token.serial,
-    manufacturer: parameters.manufacturer ?? token.manufacturer,
-    model: parameters.model ?? token.model,
-    touch: parameters.touch,
-  };
 }
 
 interface Answers {
@@ -373,50 +355,11 @@ interface Answers {
   out?: string;
 }
 
-/** One prompt per missing field, on stderr, with the default in brackets; Enter takes it. */
+/** One question per field not given on the command line; Enter takes the default in brackets. */
 async function ask(options: ProgramOptions, given: (name: string) => boolean, io: CliIo): Promise<Answers> {
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  // Lines are queued as they come: rl.question() would drop lines that arrive before it is
-  // called (pasted or piped answers), so each prompt takes the next queued line instead.
-  const lines: string[] = [];
-  let waiting: ((line: string | undefined) => void) | undefined;
-  let closed = false;
-  rl.on('line', (line) => {
-    if (waiting) {
-      const resolve = waiting;
-      waiting = undefined;
-      resolve(line);
-    } else lines.push(line);
-  });
-  rl.on('close', () => {
-    closed = true;
-    waiting?.(undefined);
-  });
-  const nextLine = (prompt: string): Promise<string> => {
-    rl.setPrompt(prompt);
-    rl.prompt();
-    const queued = lines.shift();
-    if (queued !== undefined) return Promise.resolve(queued);
-    if (closed) return Promise.reject(new KeytapError('CANCELLED', 'Cancelled: the input ended before every question was answered.'));
-    return new Promise((resolve, reject) => {
-      waiting = (line) => (line === undefined ? reject(new KeytapError('CANCELLED', 'Cancelled: the input ended before every question was answered.')) : resolve(line));
-    });
-  };
+  const prompter = openPrompter({ input: process.stdin, output: process.stderr, err: (line) => io.err(line) });
+  const question = <T>(label: string, shown: string, parse: (text: string) => T | undefined): Promise<T | undefined> => prompter.question(label, shown, parse);
   const answers: Answers = {};
-  const question = async <T>(label: string, shown: string, parse: (text: string) => T | undefined): Promise<T | undefined> => {
-    for (;;) {
-      const text = (await nextLine(`${label}${shown === '' ? '' : ` [${shown}]`}: `)).trim();
-      if (text === '') return undefined;
-      try {
-        const value = parse(text);
-        if (value !== undefined) return value;
-      } catch (error) {
-        io.err(`  ${error instanceof Error ? error.message : String(error)}`);
-        continue;
-      }
-      io.err('  Not a valid answer; try again.');
-    }
-  };
   try {
     const fromFile = options.from !== undefined;
     if (!fromFile) {
@@ -438,15 +381,9 @@ async function ask(options: ProgramOptions, given: (name: string) => boolean, io
     if (!given('formats')) answers.formats = await question(`Seed files (${SEED_FORMAT_NAMES.join(',')})`, DEFAULT_FORMATS, (t) => (parseFormats(t), t));
     if (!given('out')) answers.out = await question('Output folder', DEFAULT_OUT_DIR, (t) => t);
   } finally {
-    rl.close();
+    prompter.close();
   }
   return answers;
-}
-
-function yesNo(text: string): boolean | undefined {
-  if (/^(y|yes)$/iu.test(text)) return true;
-  if (/^(n|no)$/iu.test(text)) return false;
-  return undefined;
 }
 
 function oneOf(values: readonly number[]): (text: string) => number {

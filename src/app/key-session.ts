@@ -1,0 +1,25 @@
+/**
+ * What the resident process needs of an open key, and nothing more: whether it is locked, its
+ * serial, its accounts and one code. The device layer's OathSession has these members, so it fits
+ * structurally; the app's tests give fakes of this interface instead of a whole session.
+ */
+import type { CalculateOptions, KeyCredential, OathCode } from '../device/oath/session.js';
+
+export interface KeySession {
+  /** The OATH application asks for a password before it lists or calculates. */
+  readonly locked: boolean;
+  /** From SELECT, where the key reports one. */
+  readonly serial: string | undefined;
+  list(signal?: AbortSignal): Promise<KeyCredential[]>;
+  calculate(credential: KeyCredential, options?: CalculateOptions): Promise<OathCode>;
+}
+
+/** A key opened for one operation; closed right after. */
+export interface OpenedKey {
+  session: KeySession;
+  /** Human name: "Nitrokey 3", "virtual key demo.json". */
+  name: string;
+  /** Stable identity: the serial where the key reports one, else the descriptor's id. */
+  id: string;
+  close(): Promise<void>;
+}
