@@ -16,13 +16,12 @@ import { registerVirtual } from './commands/virtual.js';
 import { ExitCode, exitCodeFor } from './exit-codes.js';
 import type { CliIo } from './output.js';
 import { describeError } from './output.js';
-
-declare const KEYTAP_VERSION: string | undefined;
+import { KEYTAP_PACKAGE_VERSION } from './version.js';
 
 export function createProgram(io: CliIo): Command {
   const program = new Command('keytap')
     .description('Read TOTP/HOTP codes from USB security keys, and program keys with OATH accounts.')
-    .version(typeof KEYTAP_VERSION === 'string' ? KEYTAP_VERSION : 'dev')
+    .version(KEYTAP_PACKAGE_VERSION)
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
     .exitOverride();
