@@ -19,7 +19,7 @@ import type { CliIo } from './output.js';
 import { describeError } from './output.js';
 import { KEYTAP_PACKAGE_VERSION } from './version.js';
 
-/** Seams for tests that drive the real program in a process of their own (test/provision/crash-entry.ts). */
+/** Seams for tests that drive the real program in a process of their own (test/cli/program-crash-entry.ts). */
 export interface CliHooks {
   /** Called after each durable step of `keytap program` (provision/steps.ts). */
   afterStep?: StepHook | undefined;

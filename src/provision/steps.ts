@@ -2,7 +2,7 @@
  * The points in programming a key after which what is durable has changed: the ledger has the
  * seed, the key has it, the key's code checked out, the ledger says done, a seed file is written
  * but not yet renamed into place. `afterStep` (in RunOptions and ProgramKeyOptions) is called at
- * each; production code passes none. The crash-safety tests (test/provision/crash.test.ts) kill
+ * each; production code passes none. The crash-safety tests (test/cli/program-crash.test.ts) kill
  * the process there with SIGKILL, from a test-only entry script that installs the hook.
  */
 export const PROGRAM_STEPS = ['after-ledger-append', 'after-put', 'after-verify', 'after-ledger-done', 'mid-export'] as const;

@@ -2,7 +2,7 @@
 // second key (after the ledger append, after the put, after verification, after the ledger's
 // done record, in the middle of an export). Afterwards every seed that is on a virtual key is in
 // the ledger, and `keytap seeds export` writes it (pending ones with --include-pending).
-// The programmer is the real CLI run from source by crash-entry.ts, which installs the hook that
+// The programmer is the real CLI run from source by program-crash-entry.ts, which installs the hook that
 // kills it; production code has no such switch.
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,9 +11,9 @@ import { PROGRAM_STEPS } from '../../src/provision/steps.js';
 import { readLedger } from '../../src/provision/ledger.js';
 import { seedFormat } from '../../src/seeds/index.js';
 import { runKeytap, tempDir } from '../support/cli.js';
-import { Programmer, VirtualKeys, entryForStoredKey } from './support.js';
+import { Programmer, VirtualKeys, entryForStoredKey } from '../provision/support.js';
 
-const CRASH_ENTRY = ['--import', 'tsx', join(import.meta.dirname, 'crash-entry.ts')];
+const CRASH_ENTRY = ['--import', 'tsx', join(import.meta.dirname, 'program-crash-entry.ts')];
 
 let keys: VirtualKeys | undefined;
 afterEach(async () => {

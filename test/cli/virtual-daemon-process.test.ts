@@ -13,9 +13,9 @@ import { listRunningVirtualKeys, virtualKeyId } from '../../src/device/virtual/r
 import type { RunningVirtualKey } from '../../src/device/virtual/registry.js';
 import { SocketHidLink, sendControl } from '../../src/device/virtual/socket-link.js';
 import { CtapHidApduTransport } from '../../src/device/transport/ctaphid.js';
-import { OATH_SELECT } from './helpers.js';
+import { OATH_SELECT } from '../virtual/helpers.js';
 
-const MAIN = join(import.meta.dirname, 'fixtures', 'daemon-main.ts');
+const MAIN = join(import.meta.dirname, '..', 'virtual', 'fixtures', 'daemon-main.ts');
 let runtime: string;
 const savedRuntimeDir = process.env.KEYTAP_RUNTIME_DIR;
 const children: ChildProcess[] = [];

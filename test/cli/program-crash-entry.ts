@@ -2,7 +2,7 @@
  * keytap for the crash-safety tests: the real CLI (src/cli/program.ts) with a step hook that kills
  * the process with SIGKILL at one step of one key. SIGKILL, not an exception: nothing may run
  * after it, exactly as after a power cut. Run as
- *   node --import tsx test/provision/crash-entry.ts STEP@N keytap-arguments…
+ *   node --import tsx test/cli/program-crash-entry.ts STEP@N keytap-arguments…
  * with STEP one of PROGRAM_STEPS and N the key's position in the run (1-based).
  */
 import { processIo } from '../../src/cli/output.js';
