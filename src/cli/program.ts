@@ -1,6 +1,7 @@
 /** The command line: commander wiring only; the work happens in the device and otp layers. */
 import { Command, CommanderError } from 'commander';
 import { KeytapError } from '../errors.js';
+import type { StepHook } from '../provision/steps.js';
 import { registerAdd } from './commands/add.js';
 import { registerCode } from './commands/code.js';
 import { registerDelete } from './commands/delete.js';
@@ -16,19 +17,26 @@ import { registerVirtual } from './commands/virtual.js';
 import { ExitCode, exitCodeFor } from './exit-codes.js';
 import type { CliIo } from './output.js';
 import { describeError } from './output.js';
+import { KEYTAP_PACKAGE_VERSION } from './version.js';
 
-declare const KEYTAP_VERSION: string | undefined;
+/** Seams for tests that drive the real program in a process of their own (test/cli/program-crash-entry.ts). */
+export interface CliHooks {
+  /** Called after each durable step of `keytap program` (provision/steps.ts). */
+  afterStep?: StepHook | undefined;
+}
 
-export function createProgram(io: CliIo): Command {
+export function createProgram(io: CliIo, hooks: CliHooks = {}): Command {
   const program = new Command('keytap')
     .description('Read TOTP/HOTP codes from USB security keys, and program keys with OATH accounts.')
-    .version(typeof KEYTAP_VERSION === 'string' ? KEYTAP_VERSION : 'dev')
+    .version(KEYTAP_PACKAGE_VERSION)
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
     .exitOverride();
-  for (const register of [registerCode, registerList, registerAdd, registerDelete, registerReset, registerPassword, registerKeys, registerVirtual, registerTray, registerDoctor, registerProgram, registerSeeds]) {
+  for (const register of [registerCode, registerList, registerAdd, registerDelete, registerReset, registerPassword, registerKeys, registerVirtual, registerTray, registerDoctor]) {
     register(program, io);
   }
+  registerProgram(program, io, hooks.afterStep);
+  registerSeeds(program, io);
   for (const command of program.commands) {
     command.exitOverride();
     for (const sub of command.commands) sub.exitOverride();
@@ -37,8 +45,8 @@ export function createProgram(io: CliIo): Command {
 }
 
 /** Runs the CLI and returns the exit code; never throws. */
-export async function runCli(argv: string[], io: CliIo): Promise<number> {
-  const program = createProgram(io);
+export async function runCli(argv: string[], io: CliIo, hooks: CliHooks = {}): Promise<number> {
+  const program = createProgram(io, hooks);
   try {
     // No command at all starts the resident tray process.
     await program.parseAsync(argv.length === 0 ? ['tray'] : argv, { from: 'user' });

@@ -49,21 +49,16 @@ export interface BatchOptions {
   count?: number | undefined;
   /** Milliseconds since the epoch, for verification (tests). */
   now?: (() => number) | undefined;
-  /** Per programmed key, milliseconds from `added` to "verified and ledger done", and to "seed files written" (the benchmark reads them). */
-  onTiming?: ((timing: { doneMs: number; exportedMs: number }) => void) | undefined;
   report: (event: BatchEvent) => void;
 }
 
 export async function runBatch(options: BatchOptions): Promise<RunSummary> {
   const { source, run } = options;
   const queue: KeyDescriptor[] = [];
-  /** When each queued key's `added` came, for the timing. */
-  const addedTimes = new Map<KeyDescriptor, number>();
   const gone = new Set<string>();
   let wake: (() => void) | undefined;
   const onAdded = (key: KeyDescriptor): void => {
     gone.delete(key.id);
-    addedTimes.set(key, performance.now());
     queue.push(key);
     wake?.();
   };
@@ -100,22 +95,17 @@ export async function runBatch(options: BatchOptions): Promise<RunSummary> {
       options.report({ kind: 'insert', number });
       if (!(await waitFor(() => queue.length > 0))) break;
       const descriptor = queue.shift()!;
-      const addedAt = addedTimes.get(descriptor) ?? performance.now();
-      addedTimes.delete(descriptor);
       options.report({ kind: 'key-added', key: descriptor, number });
       let key: OpenKey | undefined;
       try {
         key = await options.open(descriptor, options.abort);
         const token = options.nextToken();
-        let doneAt = 0;
         const result = await run.programOne(key, token, {
           replace: options.replace,
           signal: options.abort,
           now: options.now,
           onTouchNeeded: (phase) => options.report({ kind: 'touch', phase }),
-          onDone: () => (doneAt = performance.now()),
         });
-        if (result.outcome.status === 'programmed') options.onTiming?.({ doneMs: doneAt - addedAt, exportedMs: performance.now() - addedAt });
         options.report({ kind: 'result', key: descriptor, number, token, result });
       } catch (error) {
         // The key could not be opened, or went away before anything was written to it (errors

@@ -23,7 +23,7 @@
 import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { chmod, mkdir, open, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KeytapError } from '../errors.js';
 import type { HashAlgorithm, OathType } from '../otp/credential.js';
@@ -501,14 +501,4 @@ async function releaseLock(dir: string): Promise<void> {
   const path = join(dir, LOCK_FILE);
   const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
   if (pid === process.pid) await rm(path, { force: true });
-}
-
-/** Whether `dir` has a ledger. */
-export async function hasLedger(dir: string): Promise<boolean> {
-  try {
-    await stat(ledgerPath(dir));
-    return true;
-  } catch {
-    return false;
-  }
 }

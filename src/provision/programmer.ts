@@ -9,8 +9,8 @@ import { OathStatusError } from '../device/oath/status.js';
 import { KeytapError, isKeytapError } from '../errors.js';
 import { formatCredentialId } from '../otp/credential.js';
 import { hotp, totp } from '../otp/hotp.js';
-import { crashPoint } from './crash-points.js';
 import type { KeyIdentity, Ledger, LedgerEntry } from './ledger.js';
+import type { StepHook } from './steps.js';
 import type { ProvisionToken } from './token.js';
 import { credentialFor } from './token.js';
 
@@ -25,8 +25,10 @@ export interface ProgramKeyOptions {
   onTouchNeeded?: ((phase: TouchPhase) => void) | undefined;
   /** Milliseconds since the epoch; Date.now by default (tests pin it). */
   now?: (() => number) | undefined;
-  /** The key's position in the run, 1-based (for the crash-test points). */
+  /** The key's position in the run, 1-based (what afterStep is told). */
   keyNumber?: number | undefined;
+  /** Called after each durable step (see steps.ts); a seam for the crash-safety tests. */
+  afterStep?: StepHook | undefined;
 }
 
 export type ProgramOutcome =
@@ -78,7 +80,7 @@ export async function programKey(key: OpenKey, token: ProvisionToken, options: P
 
   // The seed is on disk before it leaves for the key.
   const entry = await options.ledger.appendPending(token, keyIdentity(key), credentialId);
-  crashPoint('after-ledger-append', keyNumber);
+  options.afterStep?.('after-ledger-append', keyNumber);
 
   let stored: KeyCredential;
   try {
@@ -96,7 +98,7 @@ export async function programKey(key: OpenKey, token: ProvisionToken, options: P
     await options.ledger.markFailed(entry, keytapError.message, leftOnKey);
     return { status: 'failed', error: keytapError, entry, leftOnKey };
   }
-  crashPoint('after-put', keyNumber);
+  options.afterStep?.('after-put', keyNumber);
 
   let counterAfter: number | undefined;
   try {
@@ -123,10 +125,10 @@ export async function programKey(key: OpenKey, token: ProvisionToken, options: P
     const hint = leftOnKey ? 'The account could not be removed from the key: it stays in the ledger as "failed, may be on the key".' : (keytapError.hint ?? 'The account was removed from the key again.');
     return { status: 'failed', error: new KeytapError(keytapError.code, message, { hint, cause: error }), entry, leftOnKey };
   }
-  crashPoint('after-verify', keyNumber);
+  options.afterStep?.('after-verify', keyNumber);
 
   await options.ledger.markDone(entry, counterAfter);
-  crashPoint('after-ledger-done', keyNumber);
+  options.afterStep?.('after-ledger-done', keyNumber);
   return { status: 'programmed', entry, credentialId };
 }
 

@@ -9,13 +9,13 @@ import type { OpenKey } from '../device/open.js';
 import type { PskcProtection, SeedFormat, SeedReadOptions } from '../seeds/index.js';
 import { isKeytapError } from '../errors.js';
 import { removeStaleTempFiles } from '../util/atomic-file.js';
-import { crashPoint } from './crash-points.js';
 import type { ExportFileResult } from './export.js';
 import { existingFileConflict, existsError, writeExports } from './export.js';
 import type { LedgerOptions } from './ledger.js';
 import { Ledger, StorageError, ledgerTokens } from './ledger.js';
 import type { ProgramOutcome, TouchPhase } from './programmer.js';
 import { programKey } from './programmer.js';
+import type { StepHook } from './steps.js';
 import type { ProvisionToken, RandomSource } from './token.js';
 import { SerialAllocator, checkTokenForRun } from './token.js';
 
@@ -29,6 +29,8 @@ export interface RunOptions extends LedgerOptions {
   allowShortSecret?: boolean | undefined;
   randomDigit?: (() => number) | undefined;
   random?: RandomSource | undefined;
+  /** Called after each durable step of programming a key (see steps.ts); a seam for the crash-safety tests. */
+  afterStep?: StepHook | undefined;
 }
 
 export interface RunSummary {
@@ -42,8 +44,6 @@ export interface ProgramOneOptions {
   signal?: AbortSignal | undefined;
   onTouchNeeded?: ((phase: TouchPhase) => void) | undefined;
   now?: (() => number) | undefined;
-  /** Called once the key is verified and the ledger says `done`, before the seed files are written. */
-  onDone?: (() => void) | undefined;
 }
 
 export interface ProgramOneResult {
@@ -107,8 +107,7 @@ export class ProvisionRun {
   async programOne(key: OpenKey, token: ProvisionToken, options: ProgramOneOptions = {}): Promise<ProgramOneResult> {
     this.check(token);
     const keyNumber = ++this.keyNumber;
-    const outcome = await programKey(key, token, { ...options, ledger: this.ledger, keyNumber });
-    if (outcome.status === 'programmed') options.onDone?.();
+    const outcome = await programKey(key, token, { ...options, ledger: this.ledger, keyNumber, afterStep: this.options.afterStep });
     if (outcome.status === 'programmed') this.summary.programmed++;
     else if (outcome.status === 'failed') this.summary.failed++;
     else this.summary.skipped++;
@@ -124,7 +123,7 @@ export class ProvisionRun {
       outDir: this.options.outDir,
       overwrite: true,
       write: { pskc: this.options.pskc },
-      beforeCommit: () => crashPoint('mid-export', keyNumber),
+      beforeCommit: () => this.options.afterStep?.('mid-export', keyNumber),
       });
     } catch (error) {
       if (!isKeytapError(error)) throw error;

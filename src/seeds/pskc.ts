@@ -549,9 +549,3 @@ function deriveKey(derived: XmlElement, passphrase: string, cipher: Cipher): Buf
   if (!prf) throw badInput(`${elementPath(prfElement!)}: the PBKDF2 PRF ${prfUri!.slice(0, 80)} is not supported.`);
   return pbkdf2Sync(passphrase, salt, iterations, keyLength, prf);
 }
-
-/** `kind: 'none'` unless the options say otherwise; exported for callers that build options from flags. */
-export function describeProtection(protection: PskcProtection | undefined): string {
-  if (!protection || protection.kind === 'none') return 'unencrypted';
-  return protection.kind === 'psk' ? 'AES-128-CBC with a pre-shared key' : 'AES-128-CBC with a key from a passphrase (PBKDF2)';
-}

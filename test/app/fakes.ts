@@ -101,7 +101,9 @@ export class FakeDevice {
 export class FakeTray implements TrayBackend {
   readonly name = 'fake tray';
   renders: TrayModel[] = [];
+  /** The clock's time of each render. */
   renderTimes: number[] = [];
+  constructor(private readonly now: () => number = Date.now) {}
   onClick: ((id: string) => void) | undefined;
   onStatus: ((status: 'shown' | 'no-host') => void) | undefined;
   failRender = false;
@@ -115,7 +117,7 @@ export class FakeTray implements TrayBackend {
   }
   render(model: TrayModel): Promise<void> {
     this.renders.push(model);
-    this.renderTimes.push(Date.now());
+    this.renderTimes.push(this.now());
     return this.failRender ? Promise.reject(new Error('tray host vanished')) : Promise.resolve();
   }
   stop(): Promise<void> {
@@ -264,12 +266,12 @@ export function rig(overrides: Partial<ControllerDeps> = {}): Rig {
   const keys = new FakeKeys();
   const devices = new Map<string, FakeDevice>();
   const opened: string[] = [];
-  const tray = new FakeTray();
+  const clock = new FakeClock();
+  const tray = new FakeTray(() => clock.now());
   const notifier = new FakeNotifier();
   const clipboard = new FakeClipboard();
   const shortcut = new FakeShortcut();
   const autostart = new FakeAutostart();
-  const clock = new FakeClock();
   const logger = new MemoryLogger();
   const config = ConfigStore.open({ dir: tempDir() });
   const controller = new Controller({

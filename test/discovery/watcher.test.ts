@@ -2,8 +2,10 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { setTimeout as realSleep } from 'node:timers/promises';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { KeyDescriptor } from '../../src/device/discovery/enumerate.js';
+import { enumerateKeys } from '../../src/device/discovery/enumerate.js';
 import { KeyWatcher } from '../../src/device/discovery/watcher.js';
 import { announce, withdraw } from '../../src/emulator/registry.js';
 import type { RunningVirtualKey } from '../../src/device/discovery/virtual-keys.js';
@@ -46,13 +48,20 @@ function record(watcher: KeyWatcher): string[] {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function until(condition: () => boolean, timeoutMs = 2_000): Promise<number> {
+async function until(condition: () => boolean, timeoutMs = 2_000): Promise<void> {
   const started = Date.now();
   while (!condition()) {
     if (Date.now() - started > timeoutMs) throw new Error('timed out waiting');
     await sleep(5);
   }
-  return Date.now() - started;
+}
+
+/** until() for while the timers are fake: node:timers/promises is not faked. */
+async function realUntil(condition: () => boolean, timeoutMs = 2_000): Promise<void> {
+  for (let waited = 0; !condition(); waited += 5) {
+    if (waited > timeoutMs) throw new Error('timed out waiting');
+    await realSleep(5);
+  }
 }
 
 describe('KeyWatcher, virtual keys', () => {
@@ -64,10 +73,20 @@ describe('KeyWatcher, virtual keys', () => {
     expect(events).toEqual(['+virtual:vk-a']);
     expect(watcher.keys.map((k) => k.id)).toEqual(['virtual:vk-a']);
 
-    await announce(info('vk-b'));
-    const latency = await until(() => events.length === 2);
+    // Fake timers for the debounce: the key is reported one debounce (50 ms) after the runtime
+    // folder changed, whatever this machine's speed. The folder's event and the listing are real I/O.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      await announce(info('vk-b'));
+      await realUntil(() => vi.getTimerCount() > 0); // the folder's event arrived: the debounce runs
+      await vi.advanceTimersByTimeAsync(49);
+      expect(events).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(1);
+      await realUntil(() => events.length === 2);
+    } finally {
+      vi.useRealTimers();
+    }
     expect(events[1]).toBe('+virtual:vk-b');
-    expect(latency).toBeLessThan(300);
     const key = watcher.keys.find((k) => k.id === 'virtual:vk-b')!;
     expect(key).toMatchObject({ kind: 'virtual', name: 'virtual key vk-b.json', dialect: 'nitrokey3', serial: '0a0b0c0d' });
     expect(key.path).toBe(join(dir, 'vk-b.sock'));
@@ -83,13 +102,15 @@ describe('KeyWatcher, virtual keys', () => {
 
   it('debounces a burst of changes into one re-enumeration', async () => {
     let listings = 0;
-    const watcher = new KeyWatcher({ hid: false, debounceMs: 50 });
+    const watcher = new KeyWatcher({
+      hid: false,
+      debounceMs: 50,
+      enumerate: (options) => {
+        listings++;
+        return enumerateKeys(options);
+      },
+    });
     const events = record(watcher);
-    const { enumerateKeys } = await import('../../src/device/discovery/enumerate.js');
-    (watcher as unknown as { options: { enumerate: typeof enumerateKeys } }).options.enumerate = (options) => {
-      listings++;
-      return enumerateKeys(options);
-    };
     await watcher.start();
     expect(listings).toBe(1);
     await Promise.all(['vk-1', 'vk-2', 'vk-3'].map((id) => announce(info(id))));
@@ -181,14 +202,20 @@ describe('KeyWatcher, virtual keys', () => {
         return Promise.resolve([]);
       },
     });
-    await watcher.start();
-    await sleep(350);
-    await watcher.stop();
-    expect(listings).toBeGreaterThanOrEqual(3);
-    expect(listings).toBeLessThanOrEqual(5);
-    const after = listings;
-    await sleep(250);
-    expect(listings).toBe(after);
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
+    try {
+      await watcher.start();
+      expect(listings).toBe(1);
+      await vi.advanceTimersByTimeAsync(99);
+      expect(listings).toBe(1);
+      await vi.advanceTimersByTimeAsync(251);
+      await watcher.stop();
+      expect(listings).toBe(4); // the first listing, then at 100, 200 and 300 ms
+      await vi.advanceTimersByTimeAsync(250);
+      expect(listings).toBe(4);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('emits nothing after stop()', async () => {

@@ -4,7 +4,7 @@
 // is read with xsel; the toasts are read on the bus (dbus-monitor) and from dunst's history.
 import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, watch, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Desktop, dunstHistory, missingTool, run } from '../platform/desktop.js';
@@ -19,6 +19,7 @@ const SECRET_B32 = 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ';
 const SECRET_HEX = Buffer.from('12345678901234567890').toString('hex');
 const CLEAR_SECONDS = 3;
 const MENU_PATH = '/MenuBar';
+const { version: VERSION } = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
 
 describe.skipIf(missing !== undefined)('the tray, end to end', () => {
   const desktop = new Desktop();
@@ -166,6 +167,12 @@ describe.skipIf(missing !== undefined)('the tray, end to end', () => {
     const ping = await runKeytap(['list'], { env });
     expect(ping.code).toBe(3); // no key, answered by the running keytap
     expect(trayLog).not.toMatch(/uncaught|unhandled/u);
+  });
+
+  it('About shows the package version', async () => {
+    busText = '';
+    await click('About keytap');
+    await waitFor(() => busText.includes(`"keytap ${VERSION}"`) || undefined, 'the About toast', 5_000);
   });
 
   it('Quit from the menu ends the process cleanly', async () => {

@@ -19,8 +19,9 @@ export class Programmer {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private waiters: Array<() => void> = [];
 
-  constructor(args: string[], env: NodeJS.ProcessEnv) {
-    this.child = spawn(process.execPath, [KEYTAP, ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  /** `entry`: the node arguments that start keytap (the bundle by default). */
+  constructor(args: string[], env: NodeJS.ProcessEnv, entry: string[] = [KEYTAP]) {
+    this.child = spawn(process.execPath, [...entry, ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
     this.child.stdin.end();
     const wake = (): void => {
       for (const w of this.waiters.splice(0)) w();

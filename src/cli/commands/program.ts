@@ -16,6 +16,7 @@ import type { BatchEvent } from '../../provision/batch.js';
 import { chooseToken, readSeedFile, replacementToken } from '../../provision/from-file.js';
 import { runBatch } from '../../provision/batch.js';
 import { ProvisionRun } from '../../provision/run.js';
+import type { StepHook } from '../../provision/steps.js';
 import type { ProgramOneResult } from '../../provision/run.js';
 import type { ProvisionToken, TokenParameters } from '../../provision/token.js';
 import { DEFAULT_PARAMETERS, buildToken, checkSerial, generateSecret, parseGivenSecret } from '../../provision/token.js';
@@ -62,7 +63,8 @@ interface ProgramOptions extends KeyOptions {
 export const DEFAULT_OUT_DIR = './keytap-seeds';
 export const DEFAULT_FORMATS = 'pskc';
 
-export function registerProgram(program: Command, io: CliIo): void {
+/** `afterStep`: see provision/steps.ts; only the crash-safety tests pass one. */
+export function registerProgram(program: Command, io: CliIo, afterStep?: StepHook): void {
   addKeyOptions(
     program
       .command('program')
@@ -97,13 +99,13 @@ export function registerProgram(program: Command, io: CliIo): void {
       .addOption(new Option('--from-key <hex>', 'pre-shared key of an encrypted PSKC file given with --from').env('KEYTAP_FROM_KEY'))
       .addOption(new Option('--show-secrets', 'print the secret (Base32) of each programmed token')),
   ).action(async (options: ProgramOptions, command: Command) => {
-    await runProgram(options, command, io);
+    await runProgram(options, command, io, afterStep);
   });
 }
 
 const SEED_FIELDS = ['type', 'algorithm', 'digits', 'period', 'counter', 'secret', 'serialPrefix'] as const;
 
-async function runProgram(options: ProgramOptions, command: Command, io: CliIo): Promise<void> {
+async function runProgram(options: ProgramOptions, command: Command, io: CliIo, afterStep: StepHook | undefined): Promise<void> {
   const given = (name: string): boolean => {
     const source = command.getOptionValueSource(name);
     return source === 'cli' || source === 'env';
@@ -165,6 +167,7 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo):
     serialPrefix: options.serialPrefix,
     allowShortSecret: options.allowShortSecret,
     passphrase: options.ledgerPassphrase,
+    afterStep,
   });
   try {
     if (run.removedTempFiles.length > 0) io.err(`Removed ${run.removedTempFiles.length} unfinished temp file(s) an earlier run left in ${outDir}.`);

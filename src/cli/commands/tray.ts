@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import type { CliIo } from '../output.js';
+import { KEYTAP_PACKAGE_VERSION } from '../version.js';
 import type { TrayOptions } from './tray-run.js';
 
 export function registerTray(program: Command, io: CliIo): void {
@@ -14,7 +15,7 @@ export function registerTray(program: Command, io: CliIo): void {
     .addOption(new Option('--demo', 'when no key is present, plug in a demo virtual key (kept in the data folder) so the tray has something to show'))
     .action(async (options: TrayOptions) => {
       const { runTray } = await import('./tray-run.js');
-      await runTray(options, io, program.version() ?? 'dev');
+      await runTray(options, io, KEYTAP_PACKAGE_VERSION);
     });
 }
 

@@ -2,14 +2,18 @@
 // second key (after the ledger append, after the put, after verification, after the ledger's
 // done record, in the middle of an export). Afterwards every seed that is on a virtual key is in
 // the ledger, and `keytap seeds export` writes it (pending ones with --include-pending).
+// The programmer is the real CLI run from source by program-crash-entry.ts, which installs the hook that
+// kills it; production code has no such switch.
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CRASH_POINTS } from '../../src/provision/crash-points.js';
+import { PROGRAM_STEPS } from '../../src/provision/steps.js';
 import { readLedger } from '../../src/provision/ledger.js';
 import { seedFormat } from '../../src/seeds/index.js';
 import { runKeytap, tempDir } from '../support/cli.js';
-import { Programmer, VirtualKeys, entryForStoredKey } from './support.js';
+import { Programmer, VirtualKeys, entryForStoredKey } from '../provision/support.js';
+
+const CRASH_ENTRY = ['--import', 'tsx', join(import.meta.dirname, 'program-crash-entry.ts')];
 
 let keys: VirtualKeys | undefined;
 afterEach(async () => {
@@ -18,10 +22,10 @@ afterEach(async () => {
 });
 
 describe('SIGKILL at every step of a batch', () => {
-  it.each(CRASH_POINTS)('killed %s of key 2: every seed on a key is in the ledger and exports', async (point) => {
+  it.each(PROGRAM_STEPS)('killed %s of key 2: every seed on a key is in the ledger and exports', async (point) => {
     keys = new VirtualKeys();
     const out = join(tempDir(), 'seeds');
-    const programmer = new Programmer(['program', '--batch', '--yes', '--formats', 'pskc', '--out', out], { ...keys.env, KEYTAP_TEST_CRASH_AT: `${point}@2` });
+    const programmer = new Programmer(['program', '--batch', '--yes', '--formats', 'pskc', '--out', out], keys.env, [...CRASH_ENTRY, `${point}@2`]);
     await programmer.waitFor(/Insert key 1/u);
     await keys.plug('A');
     await programmer.waitFor(/Remove virtual key A\.json/u);

@@ -14,9 +14,9 @@ import { listRunningVirtualKeys } from '../../src/device/discovery/virtual-keys.
 import type { RunningVirtualKey } from '../../src/device/discovery/virtual-keys.js';
 import { SocketHidLink, sendControl } from '../../src/device/transport/socket-link.js';
 import { CtapHidApduTransport } from '../../src/device/transport/ctaphid.js';
-import { OATH_SELECT } from './helpers.js';
+import { OATH_SELECT } from '../emulator/helpers.js';
 
-const MAIN = join(import.meta.dirname, 'fixtures', 'daemon-main.ts');
+const MAIN = join(import.meta.dirname, '..', 'emulator', 'fixtures', 'daemon-main.ts');
 let runtime: string;
 const savedRuntimeDir = process.env.KEYTAP_RUNTIME_DIR;
 const children: ChildProcess[] = [];

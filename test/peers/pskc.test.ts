@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { PskcProtection, SeedToken } from '../../src/seeds/index.js';
 import { pskcFormat } from '../../src/seeds/index.js';
-import { tokensArb } from './arbitraries.js';
+import { tokensArb } from '../seeds/arbitraries.js';
 
 const PYTHON = '/usr/bin/python3';
 const PEER = join(import.meta.dirname, 'pskc_peer.py');

@@ -5,7 +5,7 @@ import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TrayModel } from '../../src/tray/model.js';
 import { SniTrayBackend } from '../../src/tray/sni/backend.js';
-import { gdbusCall, hasCommand, startDbusDaemon, waitFor, type DbusDaemon } from './support.js';
+import { gdbusCall, hasCommand, startDbusDaemon, waitFor, type DbusDaemon } from '../tray/support.js';
 
 const tools = ['dbus-daemon', 'gdbus', 'Xvfb', 'xdotool', 'import', 'status-notifier-watcher', 'gtk-sni-tray-standalone'];
 const missing = tools.filter((c) => !hasCommand(c));

@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { TrayModel } from '../../src/tray/model.js';
 import { SniTrayBackend } from '../../src/tray/sni/backend.js';
 import { MENU_PATH, ITEM_PATH } from '../../src/tray/sni/interfaces.js';
-import { gdbusCall, hasCommand, listenSignals, startDbusDaemon, startWatcher, toMenuTree, waitFor, type DbusDaemon, type MenuTree, type TestWatcher } from './support.js';
+import { gdbusCall, hasCommand, listenSignals, startDbusDaemon, startWatcher, toMenuTree, waitFor, type DbusDaemon, type MenuTree, type TestWatcher } from '../tray/support.js';
 
 const missing = ['dbus-daemon', 'gdbus'].filter((c) => !hasCommand(c));
 const suite = missing.length > 0 ? describe.skip : describe;

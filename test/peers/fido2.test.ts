@@ -16,7 +16,7 @@ import type { Dialect } from '../../src/device/oath/dialect.js';
 import { VirtualKey } from '../../src/emulator/virtual-key.js';
 
 const PYTHON = '/usr/bin/python3';
-const SCRIPT = join(import.meta.dirname, '..', 'peers', 'fido2_ctaphid.py');
+const SCRIPT = join(import.meta.dirname, 'fido2_ctaphid.py');
 
 function missingPeer(): string | undefined {
   try {

@@ -8,7 +8,7 @@ import { hexEncode } from '../../src/otp/encoding.js';
 import { readLedger } from '../../src/provision/ledger.js';
 import { seedFormat } from '../../src/seeds/index.js';
 import { oathtool, tempDir } from '../support/cli.js';
-import { Programmer, VirtualKeys, entryForStoredKey } from './support.js';
+import { Programmer, VirtualKeys, entryForStoredKey } from '../provision/support.js';
 
 let keys: VirtualKeys | undefined;
 afterEach(async () => {

@@ -1,0 +1,102 @@
+// What build/bundle.mjs builds, apart from the build itself, so the bundle tests build the same
+// thing in memory (test/build/bundle.test.ts).
+//
+// Two bundles, and bin/keytap.cjs loads exactly one of them per process:
+// - dist/keytap.cjs: everything, for the resident tray process and `keytap doctor` (and the single
+//   executable);
+// - dist/keytap-cli.cjs: the same program with the tray and doctor implementations left out. They
+//   pull in D-Bus, conf/ajv and the tray backends, and merely compiling that code would cost every
+//   `keytap code` run about 40 % of its start-up time.
+import { readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+
+/**
+ * The modules only the resident process and `keytap doctor` use, relative to the repository root;
+ * a path ending in '/' is a folder and everything under it. THE one list: the CLI bundle leaves out
+ * whatever resolves to one of them, however the import is spelled, and the bundle test checks that
+ * every entry exists and that none of them is in the CLI bundle. A module that moves changes here.
+ */
+export const RESIDENT_ONLY = [
+  'src/cli/commands/tray-run.ts',
+  'src/app/resident.ts',
+  'src/app/doctor.ts',
+  'src/app/controller.ts',
+  'src/app/key-operations.ts',
+  'src/app/code-requests.ts',
+  'src/app/toasts.ts',
+  'src/app/tray-render.ts',
+  'src/app/ipc-dispatch.ts',
+  'src/app/state.ts',
+  'src/app/menu-model.ts',
+  'src/app/config.ts',
+  'src/app/instance.ts',
+  'src/desktop/',
+  'src/tray/',
+  'src/notify/',
+];
+
+/** Whether an absolute path (or one relative to the repository root) is under RESIDENT_ONLY. */
+export function isResidentOnly(path) {
+  const fromRoot = relative(ROOT, resolve(ROOT, path)).split(sep).join('/');
+  return RESIDENT_ONLY.some((entry) => (entry.endsWith('/') ? fromRoot.startsWith(entry) : fromRoot === entry));
+}
+
+/** The namespace of the stand-ins the CLI bundle has instead of the resident-only modules. */
+export const RESIDENT_NAMESPACE = 'resident-only';
+
+/**
+ * Replaces every import that RESOLVES to a resident-only module (esbuild's own resolution, so
+ * `./tray-run.js`, `../commands/tray-run.js` and an absolute path are the same module) by a module
+ * that throws when loaded; bin/keytap.cjs never sends the commands that load them to this bundle.
+ */
+export const leaveOutResident = {
+  name: 'leave-out-resident',
+  setup(b) {
+    b.onResolve({ filter: /^[./]/ }, async (args) => {
+      if (args.pluginData?.leaveOutResident) return undefined; // our own b.resolve() below
+      const resolved = await b.resolve(args.path, {
+        kind: args.kind,
+        importer: args.importer,
+        resolveDir: args.resolveDir,
+        pluginData: { leaveOutResident: true },
+      });
+      if (resolved.errors.length > 0 || resolved.external || !isResidentOnly(resolved.path)) return undefined;
+      return { path: relative(ROOT, resolved.path).split(sep).join('/'), namespace: RESIDENT_NAMESPACE };
+    });
+    b.onLoad({ filter: /.*/, namespace: RESIDENT_NAMESPACE }, () => ({
+      contents: "throw new Error('keytap: this command lives in dist/keytap.cjs; run it through bin/keytap.cjs');",
+      loader: 'js',
+    }));
+  },
+};
+
+export const common = {
+  absWorkingDir: ROOT,
+  entryPoints: ['src/cli/main.ts'],
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  sourcemap: 'linked',
+  // Native addons, and packages that run helper binaries shipped inside them (found relative to
+  // their own files), cannot be bundled; they are loaded from node_modules at run time. dbus-next
+  // requires the optional 'x11' package only for X11 autolaunch bus addresses, which keytap never uses;
+  // 'usocket' (native; abstract-socket bus addresses, fd passing) loads from node_modules like the
+  // other addons.
+  external: ['node-hid', 'smartcard', 'usb', 'uiohook-napi', 'systray2', 'node-notifier', 'clipboardy', 'x11', 'usocket'],
+  // The version `keytap --version` and About show (src/cli/version.ts); package.json stays out.
+  define: { KEYTAP_VERSION: JSON.stringify(version) },
+  logLevel: 'warning',
+  // Pure ASCII output: V8 keeps a script's source text in memory for as long as the process runs,
+  // at two bytes per character if a single character is not Latin-1. With this, strings and
+  // identifiers are escaped; asciiComments() in bundle.mjs takes care of the comments esbuild keeps.
+  charset: 'ascii',
+};
+
+export const fullBundle = { ...common, outfile: 'dist/keytap.cjs' };
+export const cliBundle = { ...common, outfile: 'dist/keytap-cli.cjs', plugins: [leaveOutResident] };
