@@ -20,6 +20,7 @@ import { KeytapError, isKeytapError } from '../errors.js';
 import type { Notification, NotificationHandle, Notifier } from '../notify/types.js';
 import type { TrayBackend, TrayModel } from '../tray/model.js';
 import type { AppConfig, ConfigStore } from './config.js';
+import { explainForTray } from './explain.js';
 import type { MenuAction } from './menu-model.js';
 import { buildTrayModel, parseMenuId } from './menu-model.js';
 import type { Autostart, GlobalShortcut } from './platform.js';
@@ -243,9 +244,7 @@ export class Controller {
       const key = this.stateValue.keys[0]!;
       if (key.status === 'locked') {
         // The words `keytap code` uses when it opens a locked key itself.
-        throw new KeytapError('AUTH_REQUIRED', `The OATH application on ${key.name} is password-protected.`, {
-          hint: 'Give the password with --password or the KEYTAP_PASSWORD environment variable.',
-        });
+        throw new KeytapError('AUTH_REQUIRED', `The OATH application on ${key.name} is password-protected.`, { detail: { kind: 'locked', keyName: key.name } });
       }
       throw key.error ? new KeytapError(key.error.code, key.error.message, key.error.hint ? { hint: key.error.hint } : {}) : noKeyError();
     }
@@ -494,9 +493,7 @@ export class Controller {
         if (!descriptor) throw new KeytapError('KEY_REMOVED', 'The key is gone.');
         key = await this.deps.open(descriptor, abort.signal);
         if (key.session.locked) {
-          throw new KeytapError('AUTH_REQUIRED', `The OATH application on ${key.name} is password-protected.`, {
-            hint: 'The tray cannot unlock it yet: use "keytap code --password …" from a terminal.',
-          });
+          throw new KeytapError('AUTH_REQUIRED', `The OATH application on ${key.name} is password-protected.`, { detail: { kind: 'locked', keyName: key.name } });
         }
         const code: OathCode = await key.session.calculate(credential, {
           time,
@@ -722,7 +719,7 @@ export class Controller {
 
 /** What the state keeps of an error. Unexpected ones keep their stack in the log, not in a toast. */
 export function toStateError(error: unknown, logger?: Logger): StateError {
-  if (error instanceof KeytapError) return { code: error.code, message: error.message, hint: error.hint };
+  if (error instanceof KeytapError) return { code: error.code, ...explainForTray(error) };
   logger?.error(`unexpected: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   return {
     code: 'DEVICE_ERROR',

@@ -41,9 +41,7 @@ export async function withKey<T>(options: KeyOptions, io: CliIo, use: (key: Open
     key = await openChosenKey(options, controller.signal);
     if (key.session.locked) {
       if (options.password === undefined) {
-        throw new KeytapError('AUTH_REQUIRED', `The OATH application on ${key.name} is password-protected.`, {
-          hint: 'Give the password with --password or the KEYTAP_PASSWORD environment variable.',
-        });
+        throw new KeytapError('AUTH_REQUIRED', `The OATH application on ${key.name} is password-protected.`, { detail: { kind: 'locked', keyName: key.name } });
       }
       await key.session.unlock(options.password, controller.signal);
     }

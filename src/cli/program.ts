@@ -14,6 +14,8 @@ import { registerSeeds } from './commands/seeds.js';
 import { registerTray } from './commands/tray.js';
 import { registerVirtual } from './commands/virtual.js';
 import { ExitCode, exitCodeFor } from './exit-codes.js';
+import type { CliCommand } from './explain.js';
+import { cliCommand } from './explain.js';
 import type { CliIo } from './output.js';
 import { describeError } from './output.js';
 
@@ -39,6 +41,11 @@ export function createProgram(io: CliIo): Command {
 /** Runs the CLI and returns the exit code; never throws. */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const program = createProgram(io);
+  // The command whose action runs: errors are worded with its own option names.
+  let running: CliCommand | undefined;
+  program.hook('preAction', (_program, actionCommand) => {
+    running = cliCommand(actionCommand);
+  });
   try {
     // No command at all starts the resident tray process.
     await program.parseAsync(argv.length === 0 ? ['tray'] : argv, { from: 'user' });
@@ -48,7 +55,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       // Help and version end through here too, with exit code 0.
       return error.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
     }
-    for (const line of describeError(error)) io.err(line);
+    for (const line of describeError(error, running)) io.err(line);
     return error instanceof KeytapError ? exitCodeFor(error.code) : ExitCode.ERROR;
   }
 }

@@ -92,7 +92,5 @@ export async function openVirtualFile(options: VirtualFileOptions, signal?: Abor
 }
 
 export function noKeyError(): KeytapError {
-  return new KeytapError('NO_KEY', 'No key found.', {
-    hint: 'Plug in your key. To try keytap without one: keytap code --virtual demo-key.json --demo',
-  });
+  return new KeytapError('NO_KEY', 'No key found.', { detail: { kind: 'no-key' } });
 }

@@ -58,9 +58,7 @@ function onlyKey(keys: KeyListing[]): KeyListing {
   }
   const key = keys[0]!;
   if (key.status === 'locked') {
-    throw new KeytapError('AUTH_REQUIRED', `The OATH application on ${key.name} is password-protected.`, {
-      hint: 'Give the password with --password or the KEYTAP_PASSWORD environment variable.',
-    });
+    throw new KeytapError('AUTH_REQUIRED', `The OATH application on ${key.name} is password-protected.`, { detail: { kind: 'locked', keyName: key.name } });
   }
   if (key.error) throw new KeytapError(key.error.code, key.error.message, key.error.hint ? { hint: key.error.hint } : {});
   return key;
