@@ -1,7 +1,11 @@
 /**
  * The one error type keytap throws on purpose. `code` says what kind of failure it is (the CLI maps
- * it to an exit code, the tray to a toast), `message` says what went wrong in words a user can act
- * on, and `hint` says what to do about it. Neither may ever contain a secret, a password or a code.
+ * it to an exit code, the tray to a toast), `message` says what went wrong in neutral words, and
+ * `detail` says it in structure, so that the edges can say what to do about it in their own terms:
+ * src/cli/explain.ts names the running command's own options, src/app/explain.ts says what to do in
+ * the tray. Lower layers (device, seeds, provision, otp) never name a CLI option or command; `hint`
+ * is for advice that holds everywhere ("Save the file as UTF-8") and for the edges themselves.
+ * None of message, hint or detail may ever contain a secret, a password or a code.
  */
 export type ErrorCode =
   /** The command line or an argument is malformed. */
@@ -43,9 +47,88 @@ export type ErrorCode =
   /** The key reported an error that has no more specific code. */
   | 'DEVICE_ERROR';
 
+/**
+ * What went wrong, in structure. Every field is safe to show: names, ids, paths, serials, status
+ * words; never a secret, a password, a passphrase or a code.
+ */
+export type ErrorDetail =
+  /** The OATH application is password-protected and not unlocked (the key's name when known). */
+  | { kind: 'locked'; keyName?: string | undefined }
+  /** The key answered a status word that has no more specific kind (the raw SW, and what keytap was doing). */
+  | { kind: 'status'; sw: number; doing: string }
+  /** No key is connected. */
+  | { kind: 'no-key' }
+  /** The key holds no accounts at all. */
+  | { kind: 'no-accounts' }
+  /** The key already has an account with this id. */
+  | { kind: 'exists'; id: string }
+  /** The key has no account with this id (undefined: the one asked for). */
+  | { kind: 'not-found'; id?: string | undefined }
+  /** The format of a seed file cannot be told from its content. */
+  | { kind: 'seed-format-unknown'; formats: readonly string[] }
+  /** An encrypted PSKC file needs its passphrase or pre-shared key to be read. */
+  | { kind: 'pskc-secret-needed'; need: 'passphrase' | 'key'; keyName?: string | undefined }
+  /** The PSKC passphrase or pre-shared key given does not open the file. */
+  | { kind: 'pskc-secret-wrong'; need: 'passphrase' | 'key'; maybeAltered: boolean }
+  /** A seed file (or a value in it) is malformed; the message says where and what. */
+  | { kind: 'invalid-seed-file'; line?: number | undefined; field?: string | undefined }
+  /** There is no ledger in this folder. */
+  | { kind: 'ledger-missing'; dir: string }
+  /** The ledger is encrypted and no passphrase was given. */
+  | { kind: 'ledger-encrypted'; path: string }
+  /** Another programmer holds the ledger's lock. */
+  | { kind: 'ledger-busy'; pid: number; dir: string }
+  /** Writing the seed files failed after the keys were programmed; the ledger still has every seed. */
+  | { kind: 'seed-files-not-written'; ledgerDir: string }
+  /** A file keytap would write is there and holds something else. */
+  | { kind: 'file-exists'; path: string }
+  /** A given secret is shorter than RFC 4226 asks for. */
+  | { kind: 'short-secret'; bytes: number; minimum: number }
+  /** A serial is already in the ledger. */
+  | { kind: 'serial-taken'; serial: string }
+  /** No free serial with this prefix. */
+  | { kind: 'serials-exhausted'; prefix: string }
+  /** A seed format cannot carry a token (the reason names the parameter, never the secret). */
+  | { kind: 'format-cannot-carry'; format: string; reason: string };
+
+export type ErrorDetailKind = ErrorDetail['kind'];
+
+/** Every kind once, for code that must handle them all (the renderers' tests, IPC's check of an answer). */
+export const ERROR_DETAIL_KINDS = [
+  'locked',
+  'status',
+  'no-key',
+  'no-accounts',
+  'exists',
+  'not-found',
+  'seed-format-unknown',
+  'pskc-secret-needed',
+  'pskc-secret-wrong',
+  'invalid-seed-file',
+  'ledger-missing',
+  'ledger-encrypted',
+  'ledger-busy',
+  'seed-files-not-written',
+  'file-exists',
+  'short-secret',
+  'serial-taken',
+  'serials-exhausted',
+  'format-cannot-carry',
+] as const satisfies readonly ErrorDetailKind[];
+
+// A kind added to ErrorDetail but not to the list above fails to compile here.
+const everyKindListed: Exclude<ErrorDetailKind, (typeof ERROR_DETAIL_KINDS)[number]> extends never ? true : never = true;
+void everyKindListed;
+
+export function isErrorDetailKind(value: unknown): value is ErrorDetailKind {
+  return (ERROR_DETAIL_KINDS as readonly unknown[]).includes(value);
+}
+
 export interface KeytapErrorOptions {
-  /** What the user can do about it. */
-  hint?: string;
+  /** Advice that holds wherever the error is shown; never names a CLI option or command below the edges. */
+  hint?: string | undefined;
+  /** What went wrong, in structure, for the edges to put in their own words. */
+  detail?: ErrorDetail | undefined;
   cause?: unknown;
 }
 
@@ -53,11 +136,13 @@ export class KeytapError extends Error {
   override readonly name: string = 'KeytapError';
   readonly code: ErrorCode;
   readonly hint: string | undefined;
+  readonly detail: ErrorDetail | undefined;
 
   constructor(code: ErrorCode, message: string, options: KeytapErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.hint = options.hint;
+    this.detail = options.detail;
   }
 }
 
@@ -74,4 +159,9 @@ export function cancelledError(signal?: AbortSignal): KeytapError {
 
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw cancelledError(signal);
+}
+
+/** A locked OATH application, the same words wherever it is found; the edges add what to do. */
+export function lockedError(keyName: string): KeytapError {
+  return new KeytapError('AUTH_REQUIRED', `The OATH application on ${keyName} is password-protected.`, { detail: { kind: 'locked', keyName } });
 }

@@ -18,7 +18,8 @@ import { noKeyError } from '../device/open.js';
 import { matchOne } from '../device/oath/match.js';
 import type { KeyCredential } from '../device/oath/session.js';
 import type { Autostart, GlobalShortcut } from '../desktop/platform.js';
-import { KeytapError } from '../errors.js';
+import type { KeytapError } from '../errors.js';
+import { lockedError } from '../errors.js';
 import type { Notifier } from '../notify/types.js';
 import type { TrayBackend, TrayModel } from '../tray/model.js';
 import type { CodeResult } from './code-requests.js';
@@ -215,9 +216,7 @@ export class Controller {
       const key = this.stateValue.keys[0]!;
       if (key.status === 'locked') {
         // The words `keytap code` uses when it opens a locked key itself.
-        throw new KeytapError('AUTH_REQUIRED', `The OATH application on ${key.name} is password-protected.`, {
-          hint: 'Give the password with --password or the KEYTAP_PASSWORD environment variable.',
-        });
+        throw lockedError(key.name);
       }
       throw key.error ? fromStateError(key.error) : noKeyError();
     }

@@ -12,8 +12,8 @@ import type { Socket } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { runtimeDir } from '../util/runtime-dir.js';
-import type { ErrorCode } from '../errors.js';
-import { KeytapError } from '../errors.js';
+import type { ErrorCode, ErrorDetail } from '../errors.js';
+import { KeytapError, isErrorDetailKind } from '../errors.js';
 import { listenOwnerOnly } from '../util/local-socket.js';
 
 export const IPC_VERSION = 1;
@@ -27,7 +27,7 @@ export interface IpcTouchEvent {
   id: string;
 }
 
-export type IpcAnswer = ({ ok: true } & Record<string, unknown>) | { ok: false; code: ErrorCode; message: string; hint?: string | undefined };
+export type IpcAnswer = ({ ok: true } & Record<string, unknown>) | { ok: false; code: ErrorCode; message: string; hint?: string | undefined; detail?: ErrorDetail | undefined };
 
 export interface IpcContext {
   /** Fires when the client disconnects before the answer. */
@@ -133,7 +133,7 @@ function parseRequest(line: string): IpcRequest {
 }
 
 export function errorAnswer(error: unknown): IpcAnswer {
-  if (error instanceof KeytapError) return { ok: false, code: error.code, message: error.message, hint: error.hint };
+  if (error instanceof KeytapError) return { ok: false, code: error.code, message: error.message, hint: error.hint, detail: error.detail };
   return {
     ok: false,
     code: 'DEVICE_ERROR',
@@ -236,7 +236,12 @@ function isEvent(message: unknown): message is IpcTouchEvent {
 
 /** Turns an error answer back into the KeytapError the instance threw. */
 export function answerError(answer: Extract<IpcAnswer, { ok: false }>): KeytapError {
-  return new KeytapError(answer.code, answer.message, answer.hint ? { hint: answer.hint } : {});
+  // The detail travels too, so that the CLI words the hint for its own command.
+  return new KeytapError(answer.code, answer.message, { hint: answer.hint || undefined, detail: isErrorDetail(answer.detail) ? answer.detail : undefined });
+}
+
+function isErrorDetail(value: unknown): value is ErrorDetail {
+  return typeof value === 'object' && value !== null && isErrorDetailKind((value as { kind?: unknown }).kind);
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 import type { KeyDescriptor } from '../device/discovery/enumerate.js';
 import type { KeyCredential, OathCode } from '../device/oath/session.js';
-import { KeytapError, isKeytapError } from '../errors.js';
+import { KeytapError, lockedError, isKeytapError } from '../errors.js';
 import type { OpenedKey } from './key-session.js';
 import type { Clock, Logger } from './logger.js';
 import { describeUnknown } from './logger.js';
@@ -66,9 +66,7 @@ export class KeyOperations {
         if (!descriptor) throw new KeytapError('KEY_REMOVED', 'The key is gone.');
         key = await this.deps.open(descriptor, abort.signal);
         if (key.session.locked) {
-          throw new KeytapError('AUTH_REQUIRED', `The OATH application on ${key.name} is password-protected.`, {
-            hint: 'The tray cannot unlock it yet: use "keytap code --password …" from a terminal.',
-          });
+          throw lockedError(key.name);
         }
         const code: OathCode = await key.session.calculate(credential, {
           time,

@@ -8,9 +8,10 @@
  * logging or rendering the state cannot leak it.
  */
 import type { KeyCredential, OathCode } from '../device/oath/session.js';
-import type { ErrorCode } from '../errors.js';
+import type { ErrorCode, ErrorDetail } from '../errors.js';
 import type { Notification } from '../notify/types.js';
 import type { DefaultAccount } from './config.js';
+import { TRAY_LOCKED_HINT } from './explain.js';
 
 export type KeyStatus = 'loading' | 'ready' | 'locked' | 'error';
 export type KeySourceKind = 'hid' | 'virtual' | 'pcsc';
@@ -20,6 +21,8 @@ export interface StateError {
   code: ErrorCode;
   message: string;
   hint?: string | undefined;
+  /** The lower layer's structured detail, kept so an IPC caller can word the error for its own command. */
+  detail?: ErrorDetail | undefined;
 }
 
 export interface KeyState {
@@ -190,7 +193,7 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
         const error: StateError = {
           code: 'AUTH_REQUIRED',
           message: `The OATH application on ${key.name} is password-protected.`,
-          hint: 'The tray cannot unlock it yet: use "keytap code --password …" (or KEYTAP_PASSWORD) from a terminal.',
+          hint: TRAY_LOCKED_HINT,
         };
         return {
           state: updateKey(state, key.id, { status: 'locked', serial, credentials: [], error }),
@@ -527,7 +530,7 @@ export function explainReadError(error: StateError, keyName: string, credentialI
     case 'PERMISSION_DENIED':
       return { code: error.code, message: `No permission to open ${keyName}.`, hint: error.hint ?? 'Install the udev rules ("keytap doctor" shows how) and plug the key in again.' };
     case 'AUTH_REQUIRED':
-      return { code: error.code, message: error.message, hint: error.hint ?? 'Use "keytap code --password" from a terminal.' };
+      return { code: error.code, message: error.message, hint: error.hint ?? TRAY_LOCKED_HINT };
     case 'CANCELLED':
       return { code: error.code, message: `Reading ${credentialId} was cancelled.`, hint: error.hint };
     case 'TIMEOUT':

@@ -7,7 +7,7 @@ import { virtualFileKey } from '../emulator/virtual-file.js';
 import { enumerateKeys } from '../device/discovery/enumerate.js';
 import { DIALECTS } from '../device/oath/dialect.js';
 import type { Dialect } from '../device/oath/dialect.js';
-import { KeytapError } from '../errors.js';
+import { KeytapError, lockedError } from '../errors.js';
 import type { CliIo } from './output.js';
 
 export interface KeyOptions {
@@ -42,9 +42,7 @@ export async function withKey<T>(options: KeyOptions, io: CliIo, use: (key: Open
     key = await openChosenKey(options, controller.signal);
     if (key.session.locked) {
       if (options.password === undefined) {
-        throw new KeytapError('AUTH_REQUIRED', `The OATH application on ${key.name} is password-protected.`, {
-          hint: 'Give the password with --password or the KEYTAP_PASSWORD environment variable.',
-        });
+        throw lockedError(key.name);
       }
       await key.session.unlock(options.password, controller.signal);
     }

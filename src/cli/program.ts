@@ -15,6 +15,8 @@ import { registerSeeds } from './commands/seeds.js';
 import { registerTray } from './commands/tray.js';
 import { registerVirtual } from './commands/virtual.js';
 import { ExitCode, exitCodeFor } from './exit-codes.js';
+import type { CliCommand } from './explain.js';
+import { cliCommand } from './explain.js';
 import type { CliIo } from './output.js';
 import { describeError } from './output.js';
 import { KEYTAP_PACKAGE_VERSION } from './version.js';
@@ -47,6 +49,11 @@ export function createProgram(io: CliIo, hooks: CliHooks = {}): Command {
 /** Runs the CLI and returns the exit code; never throws. */
 export async function runCli(argv: string[], io: CliIo, hooks: CliHooks = {}): Promise<number> {
   const program = createProgram(io, hooks);
+  // The command whose action runs: errors are worded with its own option names.
+  let running: CliCommand | undefined;
+  program.hook('preAction', (_program, actionCommand) => {
+    running = cliCommand(actionCommand);
+  });
   try {
     // No command at all starts the resident tray process.
     await program.parseAsync(argv.length === 0 ? ['tray'] : argv, { from: 'user' });
@@ -56,7 +63,7 @@ export async function runCli(argv: string[], io: CliIo, hooks: CliHooks = {}): P
       // Help and version end through here too, with exit code 0.
       return error.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
     }
-    for (const line of describeError(error)) io.err(line);
+    for (const line of describeError(error, running)) io.err(line);
     return error instanceof KeytapError ? exitCodeFor(error.code) : ExitCode.ERROR;
   }
 }

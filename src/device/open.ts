@@ -44,7 +44,5 @@ export async function openOathSession(key: OpenableKey, signal?: AbortSignal): P
 }
 
 export function noKeyError(): KeytapError {
-  return new KeytapError('NO_KEY', 'No key found.', {
-    hint: 'Plug in your key. To try keytap without one: keytap code --virtual demo-key.json --demo',
-  });
+  return new KeytapError('NO_KEY', 'No key found.', { detail: { kind: 'no-key' } });
 }

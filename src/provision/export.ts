@@ -108,7 +108,7 @@ export async function existingFileConflict(path: string, format: SeedFormat, led
 }
 
 export function existsError(path: string, reason: string): KeytapError {
-  return new KeytapError('EXISTS', `Not overwriting ${path}: ${reason}.`, { hint: 'Give --force to replace it, or choose another --out folder.' });
+  return new KeytapError('EXISTS', `Not overwriting ${path}: ${reason}.`, { detail: { kind: 'file-exists', path } });
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -256,7 +256,7 @@ export async function readLedger(dir: string, options: LedgerOptions = {}): Prom
     bytes = await readFile(path);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new KeytapError('NOT_FOUND', `There is no ledger in ${dir} (no ${LEDGER_FILE}).`, { hint: 'Give the folder that "keytap program --out DIR" wrote to.' });
+      throw new KeytapError('NOT_FOUND', `There is no ledger in ${dir} (no ${LEDGER_FILE}).`, { detail: { kind: 'ledger-missing', dir } });
     }
     throw error;
   }
@@ -370,7 +370,7 @@ function ledgerKey(header: Header, passphrase: string | undefined, path: string)
     return undefined;
   }
   if (passphrase === undefined) {
-    throw new KeytapError('AUTH_REQUIRED', `The ledger ${path} is encrypted.`, { hint: 'Give its passphrase with --ledger-passphrase or KEYTAP_LEDGER_PASSPHRASE.' });
+    throw new KeytapError('AUTH_REQUIRED', `The ledger ${path} is encrypted.`, { detail: { kind: 'ledger-encrypted', path } });
   }
   const key = deriveKey(passphrase, Buffer.from(encryption.salt, 'base64'), encryption);
   try {
@@ -489,7 +489,7 @@ async function takeLock(dir: string): Promise<void> {
     }
     const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
     if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) {
-      throw new KeytapError('BUSY', `Another keytap (pid ${pid}) is programming into ${dir}.`, { hint: 'Wait for it to finish, or use another --out folder.' });
+      throw new KeytapError('BUSY', `Another keytap (pid ${pid}) is programming into ${dir}.`, { detail: { kind: 'ledger-busy', pid, dir } });
     }
     // Left behind by a programmer that was killed: the ledger itself is consistent, take over.
     await rm(path, { force: true });

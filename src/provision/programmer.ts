@@ -6,7 +6,7 @@
 import type { OpenKey } from '../device/open.js';
 import type { KeyCredential } from '../device/oath/session.js';
 import { OathStatusError } from '../device/oath/status.js';
-import { KeytapError, isKeytapError } from '../errors.js';
+import { KeytapError, lockedError, isKeytapError } from '../errors.js';
 import { formatCredentialId } from '../otp/credential.js';
 import { hotp, totp } from '../otp/hotp.js';
 import type { KeyIdentity, Ledger, LedgerEntry } from './ledger.js';
@@ -52,7 +52,7 @@ export async function preflight(key: OpenKey, token: ProvisionToken, options: { 
   const session = key.session;
   const caps = session.capabilities;
   if (session.locked) {
-    return new KeytapError('AUTH_REQUIRED', `The OATH application on ${key.name} is password-protected.`, { hint: 'Give the password with --password.' });
+    return lockedError(key.name);
   }
   if (!caps.algorithms.includes(token.algorithm)) {
     return new KeytapError('UNSUPPORTED', `${key.name} (${caps.name}) cannot compute ${token.algorithm} codes.`, { hint: `Use ${caps.algorithms.join(' or ')} for this key.` });
@@ -61,7 +61,7 @@ export async function preflight(key: OpenKey, token: ProvisionToken, options: { 
   const existing = await session.list(options.signal);
   const taken = existing.some((c) => c.id === id);
   if (taken && !options.replace) {
-    return new KeytapError('EXISTS', `${key.name} already has an account "${id}".`, { hint: 'Choose another --issuer/--account, or replace it with --replace.' });
+    return new KeytapError('EXISTS', `${key.name} already has an account "${id}".`, { detail: { kind: 'exists', id } });
   }
   if (!taken && existing.length >= caps.maxCredentials) {
     return new KeytapError('KEY_FULL', `${key.name} is full: it holds ${existing.length} accounts, the most ${caps.name} takes.`, {

@@ -127,8 +127,9 @@ export class ProvisionRun {
       });
     } catch (error) {
       if (!isKeytapError(error)) throw error;
-      throw new StorageError(error.code, `${error.message} The ledger has every seed; "keytap seeds export --ledger ${this.options.outDir}" writes the files again.`, {
+      throw new StorageError(error.code, `${error.message} The ledger has every seed, so the files can be written again from it.`, {
         hint: error.hint,
+        detail: { kind: 'seed-files-not-written', ledgerDir: this.options.outDir },
         cause: error,
       });
     }

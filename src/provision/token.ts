@@ -52,7 +52,7 @@ export function parseGivenSecret(text: string, options: { allowShort?: boolean |
 export function checkSecretLength(secret: Uint8Array, options: { allowShort?: boolean | undefined } = {}): void {
   if (secret.length < MIN_SECRET_BYTES && !options.allowShort) {
     throw new KeytapError('BAD_INPUT', `The secret is ${secret.length} bytes; RFC 4226 requires at least ${MIN_SECRET_BYTES} bytes (128 bits).`, {
-      hint: 'Let keytap generate the secret, or give --allow-short-secret if the other side cannot do better.',
+      detail: { kind: 'short-secret', bytes: secret.length, minimum: MIN_SECRET_BYTES },
     });
   }
 }
@@ -100,14 +100,14 @@ export class SerialAllocator {
         return serial;
       }
     }
-    throw new KeytapError('BAD_INPUT', `No free serial with the prefix "${this.prefix}" after 1000 attempts.`, { hint: 'Choose another --serial-prefix.' });
+    throw new KeytapError('BAD_INPUT', `No free serial with the prefix "${this.prefix}" after 1000 attempts.`, { detail: { kind: 'serials-exhausted', prefix: this.prefix } });
   }
 
   /** Takes a given serial; EXISTS when the ledger or this run has it. */
   claim(serial: string): void {
     checkSerial(serial);
     if (this.taken.has(serial)) {
-      throw new KeytapError('EXISTS', `The serial ${serial} is already in the ledger.`, { hint: 'Leave out --serial to generate one, or choose another.' });
+      throw new KeytapError('EXISTS', `The serial ${serial} is already in the ledger.`, { detail: { kind: 'serial-taken', serial } });
     }
     this.taken.add(serial);
   }
@@ -161,7 +161,7 @@ export function checkTokenForRun(token: ProvisionToken, formats: readonly SeedFo
     const reason = format.accepts(token);
     if (reason !== null) {
       throw new KeytapError('BAD_INPUT', `The ${format.title} export cannot take token ${token.serial}: ${reason}.`, {
-        hint: 'Change the token parameters, or leave this format out of --formats.',
+        detail: { kind: 'format-cannot-carry', format: format.name, reason },
       });
     }
   }

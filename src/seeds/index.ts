@@ -54,7 +54,10 @@ export function detectFormat(bytes: Uint8Array, fileName = ''): SeedFormat {
     if (root?.[2] === 'KeyContainer') return pskcFormat;
     if (root?.[2] === 'data') return dualShieldFormat;
     if (name.endsWith('.pskcxml') || name.endsWith('.pskc')) return pskcFormat;
-    throw badInput(`Cannot tell the format of ${fileName || 'the file'}: it is XML, but neither PSKC (<KeyContainer>) nor DualShield (<data>).`, 'Name the format with --format.');
+    throw badInput(`Cannot tell the format of ${fileName || 'the file'}: it is XML, but neither PSKC (<KeyContainer>) nor DualShield (<data>).`, undefined, {
+      kind: 'seed-format-unknown',
+      formats: SEED_FORMAT_NAMES,
+    });
   }
   if (trimmed.startsWith('{') || trimmed.startsWith('[')) return graphFormat;
   const firstLine = trimmed.split(/\r?\n/u, 1)[0] ?? '';
@@ -69,5 +72,5 @@ export function detectFormat(bytes: Uint8Array, fileName = ''): SeedFormat {
   if (fields.length >= 2 && fields.length <= 3) return hexCsvFormat;
   if (name.endsWith('.pskcxml') || name.endsWith('.pskc')) return pskcFormat;
   if (name.endsWith('.json')) return graphFormat;
-  throw badInput(`Cannot tell the format of ${fileName || 'the file'} from its content.`, `Name the format with --format (${SEED_FORMAT_NAMES.join(', ')}).`);
+  throw badInput(`Cannot tell the format of ${fileName || 'the file'} from its content.`, undefined, { kind: 'seed-format-unknown', formats: SEED_FORMAT_NAMES });
 }

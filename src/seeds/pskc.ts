@@ -390,10 +390,11 @@ class Decryptor {
 
   private wrongKey(detail: string, maybeAltered: boolean): Error {
     const what = this.keyKind === 'passphrase' ? 'passphrase' : 'key';
-    return badInput(
-      `The ${what} is wrong${maybeAltered ? ', or the file was altered' : ''}: ${detail}.`,
-      this.keyKind === 'passphrase' ? 'Check the passphrase (--pskc-passphrase).' : 'Check the pre-shared key (--pskc-key, 32 hex digits for AES-128).',
-    );
+    return badInput(`The ${what} is wrong${maybeAltered ? ', or the file was altered' : ''}: ${detail}.`, undefined, {
+      kind: 'pskc-secret-wrong',
+      need: this.keyKind === 'passphrase' ? 'passphrase' : 'key',
+      maybeAltered,
+    });
   }
 
   private macAlgorithm(): string | undefined {
@@ -450,7 +451,11 @@ class Decryptor {
           this.key = Buffer.from(key);
           return this.key;
         }
-        throw badInput(`This ${WHAT} is protected by a passphrase${named(masterKeyName)}; give it to read the secrets.`, 'Use --pskc-passphrase.');
+        throw badInput(`This ${WHAT} is protected by a passphrase${named(masterKeyName)}; give it to read the secrets.`, undefined, {
+          kind: 'pskc-secret-needed',
+          need: 'passphrase',
+          keyName: masterKeyName?.slice(0, 60),
+        });
       }
       this.key = deriveKey(derived, passphrase, readCipherData(encrypted).cipher);
       return this.key;
@@ -461,9 +466,17 @@ class Decryptor {
     }
     if (key === undefined) {
       if (passphrase !== undefined) {
-        throw badInput(`This ${WHAT} is protected by a pre-shared key${named(keyName?.text.trim())}, not a passphrase; give the key.`, 'Use --pskc-key with the key in hex.');
+        throw badInput(`This ${WHAT} is protected by a pre-shared key${named(keyName?.text.trim())}, not a passphrase; give the key.`, undefined, {
+          kind: 'pskc-secret-needed',
+          need: 'key',
+          keyName: keyName?.text.trim().slice(0, 60),
+        });
       }
-      throw badInput(`This ${WHAT} is protected by a pre-shared key${named(keyName?.text.trim())}; give it to read the secrets.`, 'Use --pskc-key with the key in hex.');
+      throw badInput(`This ${WHAT} is protected by a pre-shared key${named(keyName?.text.trim())}; give it to read the secrets.`, undefined, {
+        kind: 'pskc-secret-needed',
+        need: 'key',
+        keyName: keyName?.text.trim().slice(0, 60),
+      });
     }
     this.key = Buffer.from(key);
     return this.key;

@@ -4,6 +4,7 @@
  * element paths, never a secret, a passphrase or a key.
  */
 import { randomBytes } from 'node:crypto';
+import type { ErrorDetail } from '../errors.js';
 import { KeytapError } from '../errors.js';
 import type { HashAlgorithm, OathType } from '../otp/credential.js';
 import { DEFAULT_PERIOD, HASH_ALGORITHMS, MAX_DIGITS, MIN_DIGITS, OATH_TYPES } from '../otp/credential.js';
@@ -97,8 +98,9 @@ export const MAX_COUNTER = 0xffffffff;
 // eslint-disable-next-line no-control-regex -- control characters are exactly what it looks for
 const CONTROL = /[\u0000-\u001f\u007f]/u;
 
-export function badInput(message: string, hint?: string): KeytapError {
-  return new KeytapError('BAD_INPUT', message, hint === undefined ? {} : { hint });
+/** BAD_INPUT about a seed file (or a value for one); `hint` is advice that holds for every caller, never a CLI option. */
+export function badInput(message: string, hint?: string, detail: ErrorDetail = { kind: 'invalid-seed-file' }): KeytapError {
+  return new KeytapError('BAD_INPUT', message, { hint, detail });
 }
 
 /** Serials are quoted in messages; keep them short and printable there. */
@@ -149,7 +151,11 @@ export function assertWritable(format: SeedFormat, tokens: readonly SeedToken[])
   tokens.forEach((token, index) => {
     const reason = format.accepts(token);
     if (reason !== null) {
-      throw badInput(`${format.title}: token ${index + 1} (serial ${quoteSerial(String(token.serial))}) cannot be written: ${reason}.`);
+      throw badInput(`${format.title}: token ${index + 1} (serial ${quoteSerial(String(token.serial))}) cannot be written: ${reason}.`, undefined, {
+        kind: 'format-cannot-carry',
+        format: format.name,
+        reason,
+      });
     }
     const earlier = seen.get(token.serial);
     if (earlier !== undefined) {

@@ -50,7 +50,7 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array | string, 
         await link(temp, path);
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
-          throw new KeytapError('EXISTS', `${path} already exists; it was left as it is.`, { hint: 'Give --force to replace it.' });
+          throw new KeytapError('EXISTS', `${path} already exists; it was left as it is.`, { detail: { kind: 'file-exists', path } });
         }
         throw error;
       }

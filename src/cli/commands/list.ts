@@ -4,7 +4,7 @@ import type { KeyListing } from '../../app/controller.js';
 import { answerError, askRunningInstance } from '../../app/ipc.js';
 import { noKeyError } from '../../device/open.js';
 import type { KeyCredential } from '../../device/oath/session.js';
-import { KeytapError } from '../../errors.js';
+import { KeytapError, lockedError } from '../../errors.js';
 import type { KeyOptions } from '../key-options.js';
 import { addKeyOptions, withKey } from '../key-options.js';
 import type { CliIo } from '../output.js';
@@ -58,9 +58,7 @@ function onlyKey(keys: KeyListing[]): KeyListing {
   }
   const key = keys[0]!;
   if (key.status === 'locked') {
-    throw new KeytapError('AUTH_REQUIRED', `The OATH application on ${key.name} is password-protected.`, {
-      hint: 'Give the password with --password or the KEYTAP_PASSWORD environment variable.',
-    });
+    throw lockedError(key.name);
   }
   if (key.error) throw new KeytapError(key.error.code, key.error.message, key.error.hint ? { hint: key.error.hint } : {});
   return key;

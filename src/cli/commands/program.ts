@@ -22,6 +22,8 @@ import type { ProvisionToken, TokenParameters } from '../../provision/token.js';
 import { DEFAULT_PARAMETERS, buildToken, checkSerial, generateSecret, parseGivenSecret } from '../../provision/token.js';
 import type { PskcProtection, SeedFormat } from '../../seeds/index.js';
 import { SEED_FORMAT_NAMES, seedFormat } from '../../seeds/index.js';
+import type { CliCommand } from '../explain.js';
+import { cliCommand, explainForCli } from '../explain.js';
 import type { KeyOptions } from '../key-options.js';
 import { addKeyOptions, withKey } from '../key-options.js';
 import type { CliIo } from '../output.js';
@@ -177,7 +179,7 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
       io.err(`The ledger has ${uncertain} token(s) that may be on a key but were never verified (an earlier run stopped); "keytap seeds export --ledger ${outDir} --include-pending" writes them too.`);
     }
     if (options.batch) {
-      await programBatch(run, parameters, options, io);
+      await programBatch(run, parameters, options, io, cliCommand(command));
     } else {
       let token: ProvisionToken;
       if (fromToken) {
@@ -200,7 +202,7 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
   }
 }
 
-async function programBatch(run: ProvisionRun, parameters: TokenParameters, options: ProgramOptions, io: CliIo): Promise<void> {
+async function programBatch(run: ProvisionRun, parameters: TokenParameters, options: ProgramOptions, io: CliIo, command: CliCommand): Promise<void> {
   const stop = new AbortController();
   const abort = new AbortController();
   const onSigint = (): void => {
@@ -234,7 +236,7 @@ async function programBatch(run: ProvisionRun, parameters: TokenParameters, opti
       abort: abort.signal,
       replace: options.replace,
       count: options.count,
-      report: (event) => reportBatchEvent(io, event, options.showSecrets === true),
+      report: (event) => reportBatchEvent(io, event, options.showSecrets === true, command),
     });
     io.out(`Summary: ${summary.programmed} programmed, ${summary.failed} failed, ${summary.skipped} skipped. Ledger and seed files in ${run.outDir}.`);
     if (summary.failed > 0) throw new KeytapError('DEVICE_ERROR', `${summary.failed} key(s) failed; see above.`);
@@ -244,7 +246,7 @@ async function programBatch(run: ProvisionRun, parameters: TokenParameters, opti
   }
 }
 
-function reportBatchEvent(io: CliIo, event: BatchEvent, showSecrets: boolean): void {
+function reportBatchEvent(io: CliIo, event: BatchEvent, showSecrets: boolean, command: CliCommand): void {
   switch (event.kind) {
     case 'ignored-present':
       io.err(`Leaving alone the key(s) already plugged in: ${event.keys.map((k) => k.name).join(', ')}. To program one, unplug it and plug it in again.`);
@@ -259,7 +261,7 @@ function reportBatchEvent(io: CliIo, event: BatchEvent, showSecrets: boolean): v
       io.err(touchMessage(event.phase));
       return;
     case 'result':
-      reportResult(io, event.token, event.result, showSecrets, event.number);
+      reportResult(io, event.token, event.result, showSecrets, event.number, command);
       return;
     case 'error':
       io.out(`Key ${event.number}: skipped (nothing written): ${event.key.name}: ${event.error.message}`);
@@ -270,7 +272,7 @@ function reportBatchEvent(io: CliIo, event: BatchEvent, showSecrets: boolean): v
   }
 }
 
-function reportResult(io: CliIo, token: ProvisionToken, result: ProgramOneResult, showSecrets: boolean, number?: number): void {
+function reportResult(io: CliIo, token: ProvisionToken, result: ProgramOneResult, showSecrets: boolean, number?: number, command?: CliCommand): void {
   const prefix = number === undefined ? '' : `Key ${number}: `;
   const outcome = result.outcome;
   if (outcome.status === 'programmed') {
@@ -283,7 +285,8 @@ function reportResult(io: CliIo, token: ProvisionToken, result: ProgramOneResult
   } else if (number !== undefined) {
     const what = outcome.status === 'refused' ? 'skipped (nothing written)' : outcome.leftOnKey ? 'failed, and the account may still be on the key' : 'failed (removed from the key again)';
     io.out(`${prefix}${what}: ${outcome.error.message}`);
-    if (outcome.error.hint) io.out(`  ${outcome.error.hint}`);
+    const { hint } = explainForCli(outcome.error, command);
+    if (hint) io.out(`  ${hint}`);
   }
 }
 

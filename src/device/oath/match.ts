@@ -19,7 +19,7 @@ export function matchOne<T extends Pick<KeyCredential, 'id'>>(credentials: reado
   const matches = matchCredentials(credentials, query);
   if (matches.length === 1) return matches[0]!;
   if (matches.length === 0) {
-    if (credentials.length === 0) throw new KeytapError('NO_MATCH', 'The key holds no accounts.', { hint: 'Add one with "keytap add".' });
+    if (credentials.length === 0) throw new KeytapError('NO_MATCH', 'The key holds no accounts.', { detail: { kind: 'no-accounts' } });
     throw new KeytapError('NO_MATCH', `No account matches "${query ?? ''}".`, { hint: `Accounts on the key: ${credentials.map((c) => c.id).join(', ')}` });
   }
   throw new KeytapError('AMBIGUOUS', `${matches.length} accounts match${query ? ` "${query}"` : ''}: ${matches.map((c) => c.id).join(', ')}.`, {

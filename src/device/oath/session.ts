@@ -347,7 +347,7 @@ export class OathSession {
     const id = formatCredentialId(credential);
     const existing = (await this.list(options.signal)).find((c) => c.id === id);
     if (existing && !options.replace) {
-      throw new KeytapError('EXISTS', `The key already has an account "${id}".`, { hint: 'Choose another name, or replace it with --replace.' });
+      throw new KeytapError('EXISTS', `The key already has an account "${id}".`, { detail: { kind: 'exists', id } });
     }
     if (existing && !caps.putOverwrites) await this.delete(id, options);
 
@@ -465,9 +465,7 @@ export class OathSession {
 
   private assertUnlocked(doing: string): void {
     if (this.lockedValue) {
-      throw new KeytapError('AUTH_REQUIRED', `The key's OATH application is password-protected; unlock it before ${doing}.`, {
-        hint: 'Give the password with --password.',
-      });
+      throw new KeytapError('AUTH_REQUIRED', `The key's OATH application is password-protected; unlock it before ${doing}.`, { detail: { kind: 'locked' } });
     }
   }
 }

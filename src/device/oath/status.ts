@@ -1,9 +1,11 @@
 /**
  * Status words → KeytapErrors with messages a user can act on. The same SW means different things
  * for different instructions (6984 is "no such credential" for CALCULATE but "wrong response" for
- * SET CODE), so the mapping takes the operation into account (protocols.md §1.13, §2.11).
+ * SET CODE), so the mapping takes the operation into account (protocols.md §1.13, §2.11). Every error
+ * carries a structured detail (the SW, or what it means: locked, no such account, name taken) and
+ * no advice that names a command: the CLI and the tray word that themselves.
  */
-import type { ErrorCode } from '../../errors.js';
+import type { ErrorCode, ErrorDetail } from '../../errors.js';
 import { KeytapError } from '../../errors.js';
 import { formatSw } from '../transport/types.js';
 import { Sw } from './constants.js';
@@ -41,8 +43,8 @@ export class OathStatusError extends KeytapError {
   readonly sw: number;
   readonly operation: OathOperation;
 
-  constructor(code: ErrorCode, sw: number, operation: OathOperation, message: string, hint?: string) {
-    super(code, message, { hint });
+  constructor(code: ErrorCode, sw: number, operation: OathOperation, message: string, hint?: string, detail?: ErrorDetail) {
+    super(code, message, { hint, detail: detail ?? { kind: 'status', sw, doing: OPERATION_WORDS[operation] } });
     this.sw = sw;
     this.operation = operation;
   }
@@ -65,8 +67,9 @@ export const TOUCH_TIMEOUT_THRESHOLD_MS = 10_000;
 export function statusError(sw: number, operation: OathOperation, context: StatusContext = {}): OathStatusError {
   const doing = OPERATION_WORDS[operation];
   const name = context.credentialId === undefined ? 'that account' : `"${context.credentialId}"`;
-  const make = (code: ErrorCode, message: string, hint?: string): OathStatusError =>
-    new OathStatusError(code, sw, operation, message, hint);
+  const make = (code: ErrorCode, message: string, hint?: string, detail?: ErrorDetail): OathStatusError =>
+    new OathStatusError(code, sw, operation, message, hint, detail);
+  const notFound: ErrorDetail = { kind: 'not-found', id: context.credentialId };
 
   switch (sw) {
     case Sw.SECURITY_STATUS: {
@@ -76,17 +79,17 @@ export function statusError(sw: number, operation: OathOperation, context: Statu
       if (touchTimedOut || (context.mayNeedTouch === true && context.unlocked !== false)) {
         return make('TOUCH_TIMEOUT', `The key was not touched in time while ${doing}.`, 'Touch the key when it flashes, then try again.');
       }
-      return make('AUTH_REQUIRED', `The key's OATH application is password-protected and locked (${formatSw(sw)} while ${doing}).`, 'Give the password with --password.');
+      return make('AUTH_REQUIRED', `The key's OATH application is password-protected and locked (${formatSw(sw)} while ${doing}).`, undefined, { kind: 'locked' });
     }
     case Sw.NO_SUCH_OBJECT:
       if (operation === 'set-code') return make('PROTOCOL', 'The key rejected the new password (its check value did not match).');
       if (operation === 'validate') return make('WRONG_PASSWORD', 'The key has no password set, so there is nothing to unlock.');
-      return make('NOT_FOUND', `The key has no account ${name}.`, 'Run "keytap list" to see the accounts on the key.');
+      return make('NOT_FOUND', `The key has no account ${name}.`, undefined, notFound);
     case Sw.NOT_FOUND:
       if (operation === 'select') {
         return make('NO_KEY', 'This key has no OATH application.', 'keytap works with keys that store TOTP/HOTP accounts (Nitrokey 3, YubiKey 5, …).');
       }
-      return make('NOT_FOUND', `The key has no account ${name} (or it is PIN-protected and locked).`, 'Run "keytap list" to see the accounts on the key.');
+      return make('NOT_FOUND', `The key has no account ${name} (or it is PIN-protected and locked).`, undefined, notFound);
     case Sw.WRONG_DATA:
       if (operation === 'validate') return make('WRONG_PASSWORD', 'The password is wrong.', 'Check the password and try again.');
       return make('PROTOCOL', `The key rejected the command as malformed (${formatSw(sw)} while ${doing}).`);
@@ -98,7 +101,7 @@ export function statusError(sw: number, operation: OathOperation, context: Statu
       }
       return make('DEVICE_ERROR', `The key reported an unspecified error (6F00) while ${doing}.`);
     case Sw.OPERATION_BLOCKED:
-      return make('EXISTS', `The key already has an account ${name}.`, 'Choose another name, or replace it with --replace.');
+      return make('EXISTS', `The key already has an account ${name}.`, undefined, { kind: 'exists', id: context.credentialId ?? '' });
     case Sw.FUNCTION_NOT_SUPPORTED:
       return make('UNSUPPORTED', `This key does not support the hash algorithm of ${name}.`, 'Use SHA1 or SHA256 on this key.');
     case Sw.INS_NOT_SUPPORTED:

@@ -1,0 +1,50 @@
+/**
+ * The tray's words for a KeytapError. The layers below say what went wrong (a code, a neutral
+ * message, a structured detail); the tray has no options to name, so this says what to do in the
+ * tray, or which command in a terminal does what the tray cannot (yet). Pure: no I/O.
+ */
+import type { ErrorDetail, KeytapError } from '../errors.js';
+
+export interface TrayExplanation {
+  message: string;
+  hint: string | undefined;
+}
+
+/** A locked key: the tray cannot unlock it yet, a terminal command can. */
+export const TRAY_LOCKED_HINT = 'The tray cannot unlock it yet: use "keytap code --password …" (or KEYTAP_PASSWORD) from a terminal.';
+
+export function explainForTray(error: KeytapError): TrayExplanation {
+  return { message: error.message, hint: error.detail === undefined ? error.hint : hintFor(error.detail, error.hint) };
+}
+
+function hintFor(detail: ErrorDetail, hint: string | undefined): string | undefined {
+  switch (detail.kind) {
+    case 'locked':
+      return TRAY_LOCKED_HINT;
+    case 'no-key':
+      return 'Plug in your key.';
+    case 'no-accounts':
+      return 'Add one from a terminal with "keytap add".';
+    case 'not-found':
+      return 'It is no longer on the key; the menu shows what is there now.';
+    case 'exists':
+      return 'Choose another name.';
+    case 'status':
+    case 'invalid-seed-file':
+      return hint;
+    // The tray neither reads seed files nor programs keys; these come from "keytap program" and "keytap seeds".
+    case 'seed-format-unknown':
+    case 'pskc-secret-needed':
+    case 'pskc-secret-wrong':
+    case 'ledger-missing':
+    case 'ledger-encrypted':
+    case 'ledger-busy':
+    case 'seed-files-not-written':
+    case 'file-exists':
+    case 'short-secret':
+    case 'serial-taken':
+    case 'serials-exhausted':
+    case 'format-cannot-carry':
+      return hint ?? 'Seed files and programming are done from a terminal, with "keytap program" and "keytap seeds".';
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * The CLI's words for a KeytapError. The layers below say what went wrong (a code, a neutral
+ * message, a structured detail); this says what to do about it in terms of the command that is
+ * running: its own option names, since the same need has different options in different commands
+ * (an encrypted PSKC file is opened with --passphrase in "seeds codes" but --from-passphrase in
+ * "program --from"). A hint names an option only if the running command has it, or after naming
+ * the other command it belongs to ("keytap seeds export --ledger …").
+ */
+import type { Command } from 'commander';
+import type { ErrorDetail, KeytapError } from '../errors.js';
+
+/** What the renderer needs to know of the running command. */
+export interface CliCommand {
+  /** The command's path below "keytap": "code", "seeds codes". */
+  readonly path: string;
+  /** Its long options ("--password"), each with the environment variable that also sets it, if any. */
+  readonly options: ReadonlyMap<string, string | undefined>;
+}
+
+/** No command known (the error came before one was chosen): hints name other commands only. */
+export const NO_COMMAND: CliCommand = { path: '', options: new Map() };
+
+export function cliCommand(command: Command): CliCommand {
+  const names: string[] = [];
+  for (let c: Command | null = command; c?.parent; c = c.parent) names.unshift(c.name());
+  const options = new Map<string, string | undefined>();
+  for (const option of command.options) if (option.long) options.set(option.long, option.envVar);
+  return { path: names.join(' '), options };
+}
+
+export interface CliExplanation {
+  message: string;
+  hint: string | undefined;
+}
+
+export function explainForCli(error: KeytapError, command: CliCommand = NO_COMMAND): CliExplanation {
+  return { message: error.message, hint: error.detail === undefined ? error.hint : hintFor(error.detail, error.hint, command) };
+}
+
+/** The first of the options that the command has. */
+function pick(command: CliCommand, ...candidates: string[]): string | undefined {
+  return candidates.find((option) => command.options.has(option));
+}
+
+/** "--password or the KEYTAP_PASSWORD environment variable", or just the option. */
+function withEnv(command: CliCommand, option: string): string {
+  const env = command.options.get(option);
+  return env === undefined ? option : `${option} or the ${env} environment variable`;
+}
+
+function hintFor(detail: ErrorDetail, hint: string | undefined, command: CliCommand): string | undefined {
+  switch (detail.kind) {
+    case 'locked': {
+      const option = pick(command, '--password');
+      return option ? `Give the password with ${withEnv(command, option)}.` : 'Give the password to a command that opens the key, e.g. "keytap list --password …".';
+    }
+    case 'status':
+    case 'invalid-seed-file':
+      return hint;
+    case 'no-key':
+      return 'Plug in your key. To try keytap without one: keytap code --virtual demo-key.json --demo';
+    case 'no-accounts':
+      return 'Add one with "keytap add".';
+    case 'exists': {
+      if (!command.options.has('--replace')) return 'Choose another name.';
+      const naming = command.path === 'program' ? 'another --issuer/--account' : 'another name';
+      return `Choose ${naming}, or replace it with --replace.`;
+    }
+    case 'not-found':
+      return 'Run "keytap list" to see the accounts on the key.';
+    case 'seed-format-unknown': {
+      const names = detail.formats.join(', ');
+      if (command.options.has('--format') && command.path !== 'seeds export') return `Name the format with --format (${names}).`;
+      return `Check the file with "keytap seeds codes FILE --format NAME" (names: ${names}).`;
+    }
+    case 'pskc-secret-needed': {
+      if (detail.need === 'passphrase') {
+        const option = pick(command, '--passphrase', '--from-passphrase');
+        return option ? `Give the passphrase with ${withEnv(command, option)}.` : 'Read it with "keytap seeds codes FILE --passphrase …".';
+      }
+      const option = pick(command, '--key', '--from-key');
+      return option ? `Give the pre-shared key in hex with ${withEnv(command, option)}.` : 'Read it with "keytap seeds codes FILE --key HEX".';
+    }
+    case 'pskc-secret-wrong': {
+      if (detail.need === 'passphrase') {
+        const option = pick(command, '--passphrase', '--from-passphrase');
+        return option ? `Check the passphrase (${option}).` : 'Check the passphrase.';
+      }
+      const option = pick(command, '--key', '--from-key');
+      return option ? `Check the pre-shared key (${option}, 32 hex digits for AES-128).` : 'Check the pre-shared key (32 hex digits for AES-128).';
+    }
+    case 'ledger-missing':
+      return 'Give the folder that "keytap program --out DIR" wrote to.';
+    case 'ledger-encrypted': {
+      const option = pick(command, '--ledger-passphrase');
+      return option ? `Give its passphrase with ${withEnv(command, option)}.` : 'Give its passphrase.';
+    }
+    case 'ledger-busy':
+      return command.options.has('--out') ? 'Wait for it to finish, or use another --out folder.' : 'Wait for it to finish.';
+    case 'seed-files-not-written':
+      return joinSentences(hint, `"keytap seeds export --ledger ${detail.ledgerDir} --format LIST" writes the files again.`);
+    case 'file-exists': {
+      if (!command.options.has('--force')) return 'Move it away, or choose another place.';
+      return command.options.has('--out') ? 'Give --force to replace it, or choose another --out folder.' : 'Give --force to replace it.';
+    }
+    case 'short-secret':
+      return command.options.has('--allow-short-secret')
+        ? 'Let keytap generate the secret, or give --allow-short-secret if the other side cannot do better.'
+        : `Use a secret of at least ${detail.minimum} bytes.`;
+    case 'serial-taken':
+      return command.options.has('--serial') ? 'Leave out --serial to generate one, or choose another.' : 'Choose another serial.';
+    case 'serials-exhausted':
+      return command.options.has('--serial-prefix') ? 'Choose another --serial-prefix.' : 'Choose another serial prefix.';
+    case 'format-cannot-carry': {
+      const option = command.path === 'seeds export' ? pick(command, '--format') : pick(command, '--formats');
+      return option ? `Change the token parameters, or leave this format out of ${option}.` : 'Change the token parameters, or write another format.';
+    }
+  }
+}
+
+function joinSentences(...parts: (string | undefined)[]): string {
+  return parts.filter((p): p is string => p !== undefined && p !== '').join(' ');
+}
