@@ -5,9 +5,13 @@
 import { KeytapError } from '../errors.js';
 import { OathSession } from './oath/session.js';
 import { CtapHidApduTransport } from './transport/ctaphid.js';
+import { traceApduTransport, traceHidLink, traceOptionsFromEnv } from './transport/trace.js';
 import type { ApduTransport, HidLink } from './transport/types.js';
 import type { Dialect, TouchPolicy } from './virtual/types.js';
 import { VirtualKey } from './virtual/virtual-key.js';
+
+/** KEYTAP_TRACE / KEYTAP_RECORD, read once: every link and transport opened here goes through trace.ts. */
+const traffic = traceOptionsFromEnv(process.env);
 
 export interface OpenKey {
   session: OathSession;
@@ -29,7 +33,7 @@ export interface KeyDescriptorLike {
 
 /** CTAPHID INIT, then SELECT of the OATH application. Closes the link on failure. */
 export async function openSessionOnLink(link: HidLink, description: string, signal?: AbortSignal): Promise<OathSession> {
-  const transport = await CtapHidApduTransport.open(link, { description });
+  const transport = traceApduTransport(await CtapHidApduTransport.open(traceHidLink(link, traffic), { description }), traffic);
   try {
     return await OathSession.open(transport, signal ? { signal } : {});
   } catch (error) {
@@ -50,7 +54,7 @@ async function openSessionOnTransport(transport: ApduTransport, signal?: AbortSi
 
 export async function openDescriptor(descriptor: KeyDescriptorLike, signal?: AbortSignal): Promise<OpenKey> {
   const session = descriptor.openTransport
-    ? await openSessionOnTransport(await descriptor.openTransport(signal), signal)
+    ? await openSessionOnTransport(traceApduTransport(await descriptor.openTransport(signal), traffic), signal)
     : await openSessionOnLink(await descriptor.open(), descriptor.name, signal);
   return {
     session,
