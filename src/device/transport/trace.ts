@@ -1,7 +1,8 @@
 /**
- * The traffic log and the recorder, at the one transport seam (connect.ts wraps every link and
- * transport it opens). Modelled on python-fido2's traffic log level ("SEND:" / "RECV:" per packet)
- * and LedgerHQ hw-transport-mocker's recorder (a decorated transport that writes each exchange).
+ * The traffic log and the recorder, at the one transport seam: the code that opens keys
+ * (connect.ts) wraps every HID link and APDU transport it opens with the two functions here.
+ * Modelled on python-fido2's traffic log level ("SEND:" / "RECV:" per packet) and LedgerHQ
+ * hw-transport-mocker's recorder (a decorated transport that writes each exchange).
  *
  * - `KEYTAP_TRACE=apdu`: one line per command APDU (name, CLA INS P1 P2, Lc, data) and per response
  *   (status word, length, data), to stderr.
@@ -257,16 +258,18 @@ class TracedApduTransport implements ApduTransport {
   readonly description: string;
   private readonly inner: ApduTransport;
   private readonly redactor: TrafficRedactor;
+  /** Where lines go: the APDU log when it is on, and a recording that could not be written. */
+  private readonly sink: (line: string) => void;
+  /** Set when the APDU log is on. */
   private readonly log: ((line: string) => void) | undefined;
   private readonly recorder: Recorder | undefined;
-  private readonly errorLog: (line: string) => void;
 
   constructor(inner: ApduTransport, options: TraceOptions) {
     this.inner = inner;
     this.description = inner.description;
     this.redactor = new TrafficRedactor(options.unsafe);
-    this.errorLog = options.log ?? defaultLog;
-    this.log = options.apdu ? this.errorLog : undefined;
+    this.sink = options.log ?? defaultLog;
+    this.log = options.apdu ? this.sink : undefined;
     this.recorder = options.record ? new Recorder(options.record, inner.description, options.unsafe) : undefined;
   }
 
@@ -293,7 +296,7 @@ class TracedApduTransport implements ApduTransport {
       await this.inner.close();
     } finally {
       // A recording that cannot be written must not turn closing the key into a failure.
-      await this.recorder?.save().catch((error: unknown) => this.errorLog(`keytap: the recording was not written: ${errorLabel(error)}`));
+      await this.recorder?.save().catch((error: unknown) => this.sink(`keytap: the recording was not written: ${errorLabel(error)}`));
     }
   }
 }
