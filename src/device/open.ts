@@ -6,7 +6,12 @@
  */
 import { KeytapError } from '../errors.js';
 import { OathSession } from './oath/session.js';
-import type { ApduTransport } from './transport/types.js';
+import { CtapHidApduTransport } from './transport/ctaphid.js';
+import { traceApduTransport, traceHidLink, traceOptionsFromEnv } from './transport/trace.js';
+import type { ApduTransport, HidLink } from './transport/types.js';
+
+/** KEYTAP_TRACE / KEYTAP_RECORD, read once: every link and transport opened here goes through trace.ts. */
+const traffic = traceOptionsFromEnv(process.env);
 
 export interface OpenKey {
   session: OathSession;
@@ -27,7 +32,7 @@ export interface OpenableKey {
 
 /** Opens the key's transport, then SELECTs the OATH application on it. Closes the transport on failure. */
 export async function openOathSession(key: OpenableKey, signal?: AbortSignal): Promise<OpenKey> {
-  const transport = await key.open(signal);
+  const transport = traceApduTransport(await key.open(signal), traffic);
   let session: OathSession;
   try {
     session = await OathSession.open(transport, signal ? { signal } : {});
@@ -41,6 +46,11 @@ export async function openOathSession(key: OpenableKey, signal?: AbortSignal): P
     id: session.serial ?? key.id,
     close: () => session.transport.close(),
   };
+}
+
+/** CTAPHID (INIT, then vendor command 0x70) over a 64-byte HID link: how HID keys and virtual keys open. */
+export function openCtapHidTransport(link: HidLink, description: string, signal?: AbortSignal): Promise<ApduTransport> {
+  return CtapHidApduTransport.open(traceHidLink(link, traffic), { description, signal });
 }
 
 export function noKeyError(): KeytapError {

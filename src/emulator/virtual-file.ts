@@ -6,7 +6,7 @@
  */
 import type { Dialect } from '../device/oath/dialect.js';
 import type { OpenableKey } from '../device/open.js';
-import { CtapHidApduTransport } from '../device/transport/ctaphid.js';
+import { openCtapHidTransport } from '../device/open.js';
 import type { ApduResponse, ApduTransport, TransmitOptions } from '../device/transport/types.js';
 import type { TouchPolicy } from './types.js';
 import { VirtualKey } from './virtual-key.js';
@@ -27,7 +27,7 @@ export function virtualFileKey(options: VirtualFileOptions): OpenableKey {
     open: async (signal?: AbortSignal) => {
       const key = await VirtualKey.open(options);
       try {
-        return new UnpluggingTransport(await CtapHidApduTransport.open(key.openLink(), { description: name, signal }), key);
+        return new UnpluggingTransport(await openCtapHidTransport(key.openLink(), name, signal), key);
       } catch (error) {
         await key.close().catch(() => undefined);
         throw error;

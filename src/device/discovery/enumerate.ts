@@ -11,7 +11,7 @@ import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { KeytapError, isKeytapError } from '../../errors.js';
 import type { Dialect } from '../oath/dialect.js';
-import { CtapHidApduTransport } from '../transport/ctaphid.js';
+import { openCtapHidTransport } from '../open.js';
 import { NodeHidLink } from '../transport/node-hid-link.js';
 import { PcscApduTransport, isPcscUnavailable } from '../transport/pcsc.js';
 import { SocketHidLink } from '../transport/socket-link.js';
@@ -162,7 +162,7 @@ export function hidDescriptors(devices: readonly HidDeviceInfo[]): KeyDescriptor
       productId: device.productId,
       usbSerial: device.serialNumber || undefined,
       dialect: known.dialect,
-      open: async (signal?: AbortSignal) => ctapHidTransport(await openHid(path), name, signal),
+      open: async (signal?: AbortSignal) => openCtapHidTransport(await openHid(path), name, signal),
     });
   }
   return keys;
@@ -178,14 +178,12 @@ export function virtualDescriptor(info: RunningVirtualKey): KeyDescriptor {
     dialect: info.dialect,
     serial: info.serial,
     virtual: info,
-    open: async (signal?: AbortSignal) => ctapHidTransport(await SocketHidLink.connect(info.socket), name, signal),
+    open: async (signal?: AbortSignal) => openCtapHidTransport(await SocketHidLink.connect(info.socket), name, signal),
   };
 }
 
 /** CTAPHID INIT on a fresh link: the transport the OATH session talks to. Closes the link on failure. */
-function ctapHidTransport(link: HidLink, description: string, signal: AbortSignal | undefined): Promise<ApduTransport> {
-  return CtapHidApduTransport.open(link, { description, signal });
-}
+
 
 /** How long after a hidraw node appears udev may still be granting access to it. */
 const SETTLE_MS = 3_000;
