@@ -1,5 +1,5 @@
 /**
- * YKOATH and Nitrokey 3 Secrets App constants (protocols.md §1.3–§1.6, §1.13, §2.3–§2.6, §2.11), for
+ * YKOATH and Nitrokey 3 Secrets App constants (docs/protocols.md §1.3–§1.6, §1.13, §2.3–§2.6, §2.11), for
  * both sides: the client session and the virtual key's applet.
  */
 
@@ -108,6 +108,6 @@ export const Sw = {
 /** HMAC keys shorter than this are zero-padded before PUT (yubikit HMAC_MINIMUM_KEY_SIZE). */
 export const HMAC_MINIMUM_KEY_SIZE = 14;
 
-/** PBKDF2 parameters of the YKOATH access key (protocols.md §1.11). */
+/** PBKDF2 parameters of the YKOATH access key (docs/protocols.md §1.11). */
 export const ACCESS_KEY_ITERATIONS = 1000;
 export const ACCESS_KEY_LENGTH = 16;

@@ -3,7 +3,7 @@
  * key (touch), and the CTAPHID device that carries APDUs to the applet.
  */
 
-/** Which real key the virtual key answers like (protocols.md §1 and §2.12). */
+/** Which real key the virtual key answers like (docs/protocols.md §1 and §2.12). */
 export type Dialect = 'yubikey' | 'nitrokey3';
 export const DIALECTS: readonly Dialect[] = ['yubikey', 'nitrokey3'];
 
