@@ -1,5 +1,5 @@
 /**
- * The device side of CTAPHID (protocols.md §3) for one virtual key: host→device reports go in
+ * The device side of CTAPHID (docs/protocols.md §3) for one virtual key: host→device reports go in
  * through `receive()`, device→host reports go out to every attached listener, the way hidraw hands
  * every input report to every process that opened the node (clients filter by CID).
  *

@@ -1,5 +1,5 @@
 /**
- * The Nitrokey 3 Secrets App (4.13.0, protocols.md §2) of the emulator: the YKOATH commands as
+ * The Nitrokey 3 Secrets App (4.13.0, docs/protocols.md §2) of the emulator: the YKOATH commands as
  * the Nitrokey 3 answers them, quirks included (no chaining, no CALCULATE ALL, SET CODE taken for
  * the YubiKey-OTP "get status", touch for every change), plus its PIN and LIST v1. Reverse HOTP,
  * HMAC slots and the password safe are not emulated.

@@ -1,6 +1,6 @@
 /**
  * The YubiKey 5 OATH applet (firmware 5.4.3) of the emulator: the card side of YKOATH
- * (protocols.md §1), byte for byte, quirks included: command chaining, 256-byte answers continued
+ * (docs/protocols.md §1), byte for byte, quirks included: command chaining, 256-byte answers continued
  * by SEND REMAINING, a password (SET CODE / VALIDATE) that locks every new SELECT.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';

@@ -1,5 +1,5 @@
 /**
- * The OATH applet of the virtual key: the card side of YKOATH (protocols.md §1), answering either
+ * The OATH applet of the virtual key: the card side of YKOATH (docs/protocols.md §1), answering either
  * as a YubiKey 5 (firmware 5.4.3, oath-applet-yubikey.ts) or as a Nitrokey 3 Secrets App (4.13.0,
  * §2, oath-applet-nitrokey3.ts), byte for byte, quirks included, since the point of a virtual key
  * is that clients cannot tell it from a real one. This module is what both share on the way in:

@@ -464,7 +464,7 @@ function demoCredentials(dialect: Dialect): StoredCredential[] {
     type,
     algorithm,
     digits,
-    // What yubikit would send: keys shorter than 14 bytes are zero-padded (protocols.md §1.9).
+    // What yubikit would send: keys shorter than 14 bytes are zero-padded (docs/protocols.md §1.9).
     key: secret.length < 14 ? Buffer.concat([secret, Buffer.alloc(14 - secret.length)]) : secret,
     counter: 0,
     touch,

@@ -1,5 +1,5 @@
 /**
- * The virtual key as a smart card in vsmartcard's virtual reader (vpcd, protocols.md §5), so that
+ * The virtual key as a smart card in vsmartcard's virtual reader (vpcd, docs/protocols.md §5), so that
  * PC/SC clients — keytap's own PC/SC path, ykman, anything on pcsc-lite — can use it as they use a
  * YubiKey in a CCID reader.
  *
@@ -36,7 +36,7 @@ export const VpcdControl = { POWER_OFF: 0x00, POWER_ON: 0x01, RESET: 0x02, GET_A
  * historical bytes (card issuer's data, compact TLV 5x), so no software mistakes it for a genuine
  * YubiKey.
  *
- * USB-looking on purpose (T0 = FC, high nibble F; protocols.md §5.4): ykman then treats the reader
+ * USB-looking on purpose (T0 = FC, high nibble F; docs/protocols.md §5.4): ykman then treats the reader
  * as a USB key. It probes Management and OTP once (the applet answers 6A82 to both, and to every
  * other AID) and, with the YubiKey dialect's version 5.4.3 (outside 4.2.0–4.2.6), sends no dummy
  * APDUs. ykman 5.x switches to extended APDUs for a version ≥ 4 on USB; the applet parses those.

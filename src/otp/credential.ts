@@ -1,6 +1,6 @@
 /**
  * The OATH credential model and the YKOATH credential id `[period/][issuer:]account`
- * (protocols.md §1.8). Pure: no I/O.
+ * (docs/protocols.md §1.8). Pure: no I/O.
  */
 import { KeytapError } from '../errors.js';
 
@@ -95,7 +95,7 @@ export function formatCredentialId(parts: CredentialIdParts & { type?: OathType 
   return id;
 }
 
-/** Parses a credential id the way yubikit does (protocols.md §1.8). */
+/** Parses a credential id the way yubikit does (docs/protocols.md §1.8). */
 export function parseCredentialId(id: string, type: OathType): CredentialIdParts {
   if (type === 'TOTP') {
     const match = TOTP_ID.exec(id);

@@ -1,6 +1,6 @@
 /**
  * HOTP (RFC 4226) and TOTP (RFC 6238) computation, and the truncation rules a key's answer
- * needs on the host (protocols.md §1.10). Pure: no I/O.
+ * needs on the host (docs/protocols.md §1.10). Pure: no I/O.
  */
 import { createHmac } from 'node:crypto';
 import type { HashAlgorithm } from './credential.js';

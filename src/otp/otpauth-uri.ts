@@ -1,5 +1,5 @@
 /**
- * Google Authenticator `otpauth://` key URIs (seed-formats.md §4.1), read and written through the
+ * Google Authenticator `otpauth://` key URIs (docs/seed-formats.md §4.1), read and written through the
  * otpauth package. What keytap adds on top: tolerant secrets (lower case, padding, spaces), `%20`
  * after the label colon, the ranges a key accepts, a non-standard `touch` flag, default parameters
  * left out when writing, and errors that name the problem without ever repeating the URI (it holds

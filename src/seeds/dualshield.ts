@@ -1,5 +1,5 @@
 /**
- * Deepnet DualShield token file, v5 `<data>` format (seed-formats.md §3.1): `tseeds.xml` /
+ * Deepnet DualShield token file, v5 `<data>` format (docs/seed-formats.md §3.1): `tseeds.xml` /
  * `hseeds.xml`. Not PSKC. The header applies to the whole file, so a file holds one kind of token
  * (type, digits, hash, time step); the writer refuses a mix. Seeds in upper-case HEX, no
  * encryption; timeWindow for TOTP only; productCode ST for 60 s TOTP, STE for 30 s TOTP (DualShield's

@@ -1,5 +1,5 @@
 /**
- * Microsoft Entra ID hardware OATH token CSV (seed-formats.md §1.1–§1.2): `tseeds.csv`.
+ * Microsoft Entra ID hardware OATH token CSV (docs/seed-formats.md §1.1–§1.2): `tseeds.csv`.
  *
  *   upn,serial number,secret key,time interval,manufacturer,model
  *

@@ -1,5 +1,5 @@
 /**
- * Microsoft Graph (beta) bulk body for `hardwareOathDevices` (seed-formats.md §1.3):
+ * Microsoft Graph (beta) bulk body for `hardwareOathDevices` (docs/seed-formats.md §1.3):
  *
  *   {"@context":"#$delta","value":[{"@contentId":"1","serialNumber":…,"manufacturer":…,"model":…,
  *     "secretKey":"<Base32, no padding>","timeIntervalInSeconds":30,"hashFunction":"hmacsha1"}, …]}

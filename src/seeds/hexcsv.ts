@@ -1,5 +1,5 @@
 /**
- * The "general purpose" hex CSV of vendor programming tools (seed-formats.md §3.2, §6.4):
+ * The "general purpose" hex CSV of vendor programming tools (docs/seed-formats.md §3.2, §6.4):
  * `hseeds.csv`, one HOTP token per line as `serial,hexseed,counter`, no header. Duo, PingID,
  * privacyIDEA and NetIQ all read `serial,hex` first. There is no column for the hash or the number
  * of digits, so the format carries HOTP, SHA-1, 6 digits only; a reader takes a missing counter

@@ -1,5 +1,5 @@
 /**
- * Seed files: one module per format, each a writer and a reader (seed-formats.md), the registry
+ * Seed files: one module per format, each a writer and a reader (docs/seed-formats.md), the registry
  * by name, format detection, and the Entra CSV check. Pure: bytes in, bytes out; writing files
  * (atomically, mode 0600) is the caller's job.
  */

@@ -1,5 +1,5 @@
 /**
- * otpauth:// key URIs (seed-formats.md §4.1), one per line, through src/otp/otpauth-uri.ts. The
+ * otpauth:// key URIs (docs/seed-formats.md §4.1), one per line, through src/otp/otpauth-uri.ts. The
  * label is `issuer:account` (account = the token's account, else its UPN, else its serial); the
  * serial travels in a non-standard `serial` parameter that other readers ignore. A reader without
  * it takes the label as the serial. Empty lines and `#` lines are skipped.

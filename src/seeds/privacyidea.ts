@@ -1,5 +1,5 @@
 /**
- * privacyIDEA "OATH CSV" (seed-formats.md §4.2), the family LinOTP and NetIQ also read:
+ * privacyIDEA "OATH CSV" (docs/seed-formats.md §4.2), the family LinOTP and NetIQ also read:
  *
  *   <serial>, <seed-hex>, TOTP, <otplen>, <timestep>
  *   <serial>, <seed-hex>[, HOTP[, <otplen>[, <counter>]]]

@@ -1,5 +1,5 @@
 /**
- * PSKC, RFC 6030 (seed-formats.md §2): `tseeds.pskcxml` / `hseeds.pskcxml`.
+ * PSKC, RFC 6030 (docs/seed-formats.md §2): `tseeds.pskcxml` / `hseeds.pskcxml`.
  *
  * Writing: Version 1.0, the `pskc:` prefix throughout (as RFC 6030 Figure 7 and python-pskc do,
  * which also leaves the PBKDF2 parameter children in no namespace as the RFC shows them), elements

@@ -178,7 +178,7 @@ const BASE32 = /^[A-Za-z2-7]+$/u;
 const HEX = /^[0-9A-Fa-f]+$/u;
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/u;
 
-/** What a secret string most likely is (seed-formats.md §1.2): Base32 wins whenever it fits. */
+/** What a secret string most likely is (docs/seed-formats.md §1.2): Base32 wins whenever it fits. */
 export function classifySecret(text: string): SecretKind {
   if (text.length === 0) return 'empty';
   if (BASE32.test(text)) return 'base32';

@@ -38,7 +38,7 @@ export type SeedFormatName = 'entra' | 'pskc' | 'dualshield' | 'hexcsv' | 'priva
 
 export const SEED_FORMAT_NAMES: readonly SeedFormatName[] = ['entra', 'pskc', 'dualshield', 'hexcsv', 'privacyidea', 'otpauth', 'graph'];
 
-/** How a PSKC file protects its secrets (seed-formats.md §2.4–§2.5). */
+/** How a PSKC file protects its secrets (docs/seed-formats.md §2.4–§2.5). */
 export type PskcProtection =
   | { kind: 'none' }
   /** AES-128-CBC with a pre-shared 16-byte key, HMAC-SHA1 MAC with a random MAC key. */

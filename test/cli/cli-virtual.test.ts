@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import type { Dialect } from '../../src/device/oath/dialect.js';
 import { oathtool, runKeytap, tempDir } from '../support/cli.js';
 
-// RFC 4226 / 6238 secrets (seed-formats.md §5).
+// RFC 4226 / 6238 secrets (docs/seed-formats.md §5).
 const SHA1_HEX = Buffer.from('12345678901234567890').toString('hex');
 const SHA1_B32 = 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ';
 const SHA256_HEX = Buffer.from('12345678901234567890123456789012').toString('hex');

@@ -23,7 +23,7 @@ describe('known keys', () => {
   it('knows the Nitrokey 3 as OATH over HID and YubiKeys as OATH over CCID only', () => {
     expect(findKnownKey(0x20a0, 0x42b2)).toMatchObject({ name: 'Nitrokey 3', oathOverHid: true, dialect: 'nitrokey3' });
     expect(findKnownKey(0x1050, 0x0407)).toMatchObject({ oathOverHid: false, oathOverCcid: true });
-    expect(findKnownKey(0x20a0, 0x42b3)).toBeUndefined(); // Safetech SafeKey, not an NK3 (protocols.md §2.1)
+    expect(findKnownKey(0x20a0, 0x42b3)).toBeUndefined(); // Safetech SafeKey, not an NK3 (docs/protocols.md §2.1)
     expect(findKnownKey(0x20a0, 0x42f3)).toBeUndefined(); // Nitrokey Passkey: FIDO only
     expect(new Set(KNOWN_KEYS.map((k) => `${k.vendorId}:${k.productId}`)).size).toBe(KNOWN_KEYS.length);
   });

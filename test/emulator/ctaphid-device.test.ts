@@ -1,5 +1,5 @@
 /**
- * The device side of CTAPHID, driven with raw 64-byte packets (protocols.md §3, §2.2, §2.10).
+ * The device side of CTAPHID, driven with raw 64-byte packets (docs/protocols.md §3, §2.2, §2.10).
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Capability, CtapHidError, KeepaliveStatus, framePackets } from '../../src/device/transport/ctaphid-frames.js';

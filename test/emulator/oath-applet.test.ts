@@ -1,6 +1,6 @@
 /**
  * Byte-level tests of the virtual key's OATH applet in both dialects. Expected bytes come from
- * protocols.md §1 (YKOATH) and §2 (Nitrokey 3 Secrets App).
+ * docs/protocols.md §1 (YKOATH) and §2 (Nitrokey 3 Secrets App).
  */
 import { createHmac, pbkdf2Sync } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -19,7 +19,7 @@ const RFC_SECRET = Buffer.from('12345678901234567890', 'ascii');
 function h(text: string): Uint8Array {
   return Uint8Array.from(Buffer.from(text.replace(/\s+/gu, ''), 'hex'));
 }
-/** Bytes → spaced upper-case hex, as protocols.md writes them. */
+/** Bytes → spaced upper-case hex, as docs/protocols.md writes them. */
 function show(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString('hex').toUpperCase().replace(/(..)(?!$)/gu, '$1 ');
 }
@@ -245,7 +245,7 @@ describe('YubiKey dialect', () => {
     expect(show(await send(ext))).toBe('90 00');
   });
 
-  it('password: key from PBKDF2 (protocols.md example), SET CODE, locked SELECT 74/7B, VALIDATE, re-SELECT locks again', async () => {
+  it('password: key from PBKDF2 (docs/protocols.md example), SET CODE, locked SELECT 74/7B, VALIDATE, re-SELECT locks again', async () => {
     // Example from §1.11: password "password", salt 4BB7A7FAD7AF401B.
     expect(pbkdf2Sync('password', h('4BB7A7FAD7AF401B'), 1000, 16, 'sha1').toString('hex')).toBe('fe65f703ff4806428901c3220becb19d');
     const { store, send } = await setup('yubikey');

@@ -6,7 +6,7 @@ import { isKeytapError } from '../../src/errors.js';
 import { asciiHex, ReplayTransport } from '../support/replay-transport.js';
 
 const SELECT = '=> 00a4040007a0000005272101';
-// protocols.md §1.5: a YubiKey 5.2.4 without a password.
+// docs/protocols.md §1.5: a YubiKey 5.2.4 without a password.
 const SELECT_YUBIKEY_524 = '<= 79 03 05 02 04 71 08 4B B7 A7 FA D7 AF 40 1B 90 00';
 const MICROSOFT = asciiHex('Microsoft:test@outlook.com');
 const GOOGLE = asciiHex('Google:test@gmail.com');
@@ -16,7 +16,7 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
-describe('OathSession over the worked examples of protocols.md', () => {
+describe('OathSession over the worked examples of docs/protocols.md', () => {
   it('reads version, salt and device id from the SELECT answer and picks the YubiKey dialect', async () => {
     const transport = new ReplayTransport(`${SELECT}\n${SELECT_YUBIKEY_524}`);
     const session = await OathSession.open(transport);
@@ -194,7 +194,7 @@ describe('OathSession over the worked examples of protocols.md', () => {
   });
 });
 
-describe('the YKOATH password (protocols.md §1.11)', () => {
+describe('the YKOATH password (docs/protocols.md §1.11)', () => {
   it('derives the access key with PBKDF2 and checks the key’s answer', async () => {
     // Key from the worked example: "password" with salt 4BB7A7FAD7AF401B.
     const accessKey = Buffer.from('fe65f703ff4806428901c3220becb19d', 'hex');

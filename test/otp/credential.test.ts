@@ -1,4 +1,4 @@
-// The YKOATH credential id `[period/][issuer:]account` both ways (protocols.md §1.8), checked
+// The YKOATH credential id `[period/][issuer:]account` both ways (docs/protocols.md §1.8), checked
 // against hand-written cases, against yubikit's own parser (python3-ykman), and by round trips.
 import { execFileSync } from 'node:child_process';
 import fc from 'fast-check';
@@ -61,7 +61,7 @@ describe('formatCredentialId', () => {
   });
 });
 
-describe('parseCredentialId (the yubikit rules of protocols.md §1.8)', () => {
+describe('parseCredentialId (the yubikit rules of docs/protocols.md §1.8)', () => {
   it.each([
     ['GitHub:alice', 'TOTP', { issuer: 'GitHub', account: 'alice', period: 30 }],
     ['60/GitHub:alice', 'TOTP', { issuer: 'GitHub', account: 'alice', period: 60 }],
@@ -117,7 +117,7 @@ print(json.dumps(out))
       // yubikit keeps a period of 0; we fall back to 30 rather than divide by zero.
       expect([totp.issuer ?? null, totp.account, totp.period], text).toEqual([totpIssuer, totpAccount, totpPeriod === 0 ? 30 : totpPeriod]);
       // The installed yubikit (4.0.9) still split HOTP ids at a leading colon; later versions,
-      // which protocols.md follows, do not. Compare the rest.
+      // which docs/protocols.md follows, do not. Compare the rest.
       if (!text.startsWith(':')) {
         const hotp = parseCredentialId(text, 'HOTP');
         expect([hotp.issuer ?? null, hotp.account], text).toEqual([hotpIssuer, hotpAccount]);

@@ -45,12 +45,12 @@ describe('Base32', () => {
     expect(hex(base32Decode(encoded.toLowerCase()))).toBe(hex(bytes(plain)));
   });
 
-  it('decodes the seed-formats.md §4.1 example', () => {
+  it('decodes the docs/seed-formats.md §4.1 example', () => {
     expect(hex(base32Decode('JBSWY3DPEHPK3PXP'))).toBe('48656c6c6f21deadbeef');
     expect(base32Encode(Buffer.from('48656c6c6f21deadbeef', 'hex'))).toBe('JBSWY3DPEHPK3PXP');
   });
 
-  it('decodes the RFC 4226/6238 seeds (seed-formats.md §5)', () => {
+  it('decodes the RFC 4226/6238 seeds (docs/seed-formats.md §5)', () => {
     expect(Buffer.from(base32Decode('GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ')).toString('latin1')).toBe('12345678901234567890');
     expect(Buffer.from(base32Decode('GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQGEZA')).toString('latin1')).toBe(
       '12345678901234567890123456789012',

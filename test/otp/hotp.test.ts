@@ -1,5 +1,5 @@
-// HOTP/TOTP against the published vectors (RFC 4226 App. D, RFC 6238 App. B, seed-formats.md §5,
-// protocols.md §1.10), and counters ≥ 2^32 against Python's hmac module computed at test time.
+// HOTP/TOTP against the published vectors (RFC 4226 App. D, RFC 6238 App. B, docs/seed-formats.md §5,
+// docs/protocols.md §1.10), and counters ≥ 2^32 against Python's hmac module computed at test time.
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import type { HashAlgorithm } from '../../src/otp/index.js';
@@ -56,7 +56,7 @@ const RFC6238: readonly [number, string, HashAlgorithm][] = [
   [20000000000, '47863826', 'SHA512'],
 ];
 
-// seed-formats.md §5.2, extra table (SHA-1 seed): t, 30 s/6 digits, 60 s/6 digits, 60 s/8 digits.
+// docs/seed-formats.md §5.2, extra table (SHA-1 seed): t, 30 s/6 digits, 60 s/6 digits, 60 s/8 digits.
 const EXTRA: readonly [number, string, string, string][] = [
   [59, '287082', '755224', '84755224'],
   [1111111109, '081804', '360094', '19360094'],
@@ -88,7 +88,7 @@ describe('RFC 6238 Appendix B', () => {
   });
 });
 
-describe('seed-formats.md §5.2 extra table (6 digits, 60 s)', () => {
+describe('docs/seed-formats.md §5.2 extra table (6 digits, 60 s)', () => {
   it.each(EXTRA)('t=%i', (time, at30s6, at60s6, at60s8) => {
     expect(totp(SEED_SHA1, time, 30, 6)).toBe(at30s6);
     expect(totp(SEED_SHA1, time, 60, 6)).toBe(at60s6);
@@ -141,7 +141,7 @@ print(json.dumps(out))
   });
 });
 
-describe('maskTruncated (protocols.md §1.10)', () => {
+describe('maskTruncated (docs/protocols.md §1.10)', () => {
   it('masks the top bit a YubiKey leaves set', () => {
     expect(maskTruncated(Uint8Array.of(0xcc, 0x93, 0xcf, 0x18))).toBe(1284755224);
     expect(formatCode(maskTruncated(Uint8Array.of(0xcc, 0x93, 0xcf, 0x18)), 6)).toBe('755224');

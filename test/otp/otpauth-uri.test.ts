@@ -1,4 +1,4 @@
-// otpauth:// key URIs (seed-formats.md §4.1): the canonical example, the label and issuer rules,
+// otpauth:// key URIs (docs/seed-formats.md §4.1): the canonical example, the label and issuer rules,
 // tolerant secrets, defaults left out, bad input, and random round trips.
 import fc from 'fast-check';
 import { URI } from 'otpauth';
@@ -11,7 +11,7 @@ const CANONICAL =
   'otpauth://totp/ACME%20Co:john.doe@email.com?secret=HXDMVJECJJWSRB3HWIZR4IFUGFTMXBOZ&issuer=ACME%20Co&algorithm=SHA1&digits=6&period=30';
 // base64.b32decode('HXDMVJECJJWSRB3HWIZR4IFUGFTMXBOZ') in Python.
 const CANONICAL_SECRET_HEX = '3dc6caa4824a6d288767b2331e20b43166cb85d9';
-const HELLO = 'JBSWY3DPEHPK3PXP'; // 48656c6c6f21deadbeef (seed-formats.md §4.1)
+const HELLO = 'JBSWY3DPEHPK3PXP'; // 48656c6c6f21deadbeef (docs/seed-formats.md §4.1)
 const hex = (data: Uint8Array): string => Buffer.from(data).toString('hex');
 
 function query(uri: string): Record<string, string> {

@@ -7,7 +7,7 @@
  *   /run/pcscd/pcscd.comm — unless systemd hands it a listening socket. So the listening socket is
  *   made here and passed the systemd way (LISTEN_FDS=1, LISTEN_PID, fd 3): a few lines of Python
  *   bind it and exec pcscd in the same process, so LISTEN_PID is pcscd's pid.
- * - `pcscd -f`, not socket-activated by the system and without --auto-exit (protocols.md §5.3:
+ * - `pcscd -f`, not socket-activated by the system and without --auto-exit (docs/protocols.md §5.3:
  *   with --auto-exit pcscd quits after 60 s idle and vpcd's listener goes with it).
  * - `-c DIR`: only our vpcd entry is loaded, on a free port pair (vpcd opens port and port + 1).
  */

@@ -136,7 +136,7 @@ describe('the virtual key as a vpcd card', () => {
     const select = await vpcd.transmit(socket, SELECT(OATH));
     expect(hex(select?.subarray(-2))).toBe('9000');
     expect(hex(select?.subarray(0, 5))).toBe('7903050403'); // version 5.4.3 first
-    // ykman 4.0.9's no-data LIST ends in a lone 00 (protocols.md §1.2)
+    // ykman 4.0.9's no-data LIST ends in a lone 00 (docs/protocols.md §1.2)
     expect(hex(await vpcd.transmit(socket, Uint8Array.of(0x00, 0xa1, 0x00, 0x00, 0x00)))).toBe('9000');
     expect(hex(await vpcd.transmit(socket, GET_ATR))).toBe(hex(VIRTUAL_KEY_ATR));
   });

@@ -15,7 +15,7 @@ import { tokensArb } from '../seeds/arbitraries.js';
 
 const PYTHON = '/usr/bin/python3';
 const PEER = join(import.meta.dirname, 'pskc_peer.py');
-const FIXTURES = '/work/shared/fixtures/pskc';
+const FIXTURES = join(import.meta.dirname, '../fixtures/pskc');
 const SCHEMA = '/usr/share/xml/pskc/pskc-schema.xsd';
 const CATALOG = '/usr/share/xml/pskc/catalog-pskc.xml';
 const RFC_CHOICE_SCHEMA = join(FIXTURES, 'pskc-rfc-choice.xsd');
@@ -134,7 +134,7 @@ const FIXTURE_OPTIONS: Record<string, { ours: { passphrase?: string; key?: Uint8
   'totp-aes128cbc-psk.pskcxml': { ours: { key: PSK }, peer: ['--key', PSK.toString('hex')] },
 };
 
-describe('the shared fixtures', () => {
+describe('the PSKC fixtures in test/fixtures/pskc', () => {
   const files = readdirSync(FIXTURES).filter((f) => f.endsWith('.pskcxml'));
   it('there are fixtures to read', () => expect(files.length).toBeGreaterThanOrEqual(9));
   for (const file of files) {

@@ -2,12 +2,13 @@
 // problem, never a secret; nothing is written while reading.
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { KeytapError } from '../../src/errors.js';
 import type { SeedReadOptions, SeedToken, SeedWarning } from '../../src/seeds/index.js';
 import { SEED_FORMATS, detectFormat, entraFormat, pskcFormat, seedFormat } from '../../src/seeds/index.js';
 
-const FIXTURES = '/work/shared/fixtures/pskc';
+const FIXTURES = join(import.meta.dirname, '../fixtures/pskc');
 const HEADER = 'upn,serial number,secret key,time interval,manufacturer,model';
 const SECRET_B32 = 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ';
 const SECRET_B64 = 'MTIzNDU2Nzg5MDEyMzQ1Njc4OTA=';

@@ -36,7 +36,7 @@ describe('codes from exported secrets equal oathtool', () => {
     });
   }
 
-  it('the seed-formats.md §1.1 test row gives 287082 at t=59 (oathtool agrees)', () => {
+  it('the docs/seed-formats.md §1.1 test row gives 287082 at t=59 (oathtool agrees)', () => {
     const row = 'upn,serial number,secret key,time interval,manufacturer,model\nalice@contoso.com,10001001,GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ,30,ExampleVendor,ExampleModel\n';
     const [t] = seedFormat('entra').read(Buffer.from(row));
     expect(totp(t!.secret, 59, 30, 6)).toBe('287082');

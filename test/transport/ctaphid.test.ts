@@ -64,7 +64,7 @@ describe('INIT', () => {
   });
 });
 
-describe('protocols.md §2.2 worked example', () => {
+describe('docs/protocols.md §2.2 worked example', () => {
   it('frames the request and reads SW first, then data', async () => {
     const request = hex('00 A2 00 01 10 71 04 74 65 73 74 74 08 00 00 00 00 00 00 00 01');
     const { link } = scriptedKey((req) => message(req.cid, VENDOR, hex('90 00 76 05 06 41 39 7E EA')));

@@ -37,7 +37,7 @@ describe.each(['yubikey', 'nitrokey3'] as const)('CTAPHID client ↔ VirtualKey 
       for (const size of [0, 57, 58, 1000, 3072, 7609]) {
         const data = Uint8Array.from({ length: size }, (_, i) => (i * 31) & 0xff);
         if (dialect === 'nitrokey3' && size > 3072) {
-          // usbd-ctaphid takes at most 3072 bytes (protocols.md §2.2)
+          // usbd-ctaphid takes at most 3072 bytes (docs/protocols.md §2.2)
           const error = await rejection(channel.ping(data));
           expect(error.message).toContain('INVALID_LEN');
         } else {

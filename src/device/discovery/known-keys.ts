@@ -21,7 +21,7 @@ export interface KnownKey {
 }
 
 export const KNOWN_KEYS: readonly KnownKey[] = [
-  // protocols.md §2.1: every NK3 variant (3A/3C, NFC, mini) has this firmware PID.
+  // docs/protocols.md §2.1: every NK3 variant (3A/3C, NFC, mini) has this firmware PID.
   { vendorId: 0x20a0, productId: 0x42b2, name: 'Nitrokey 3', oathOverHid: true, oathOverCcid: true, dialect: 'nitrokey3' },
   // YubiKey 4/5 USB interface combinations that include CCID (yubikit `PID`).
   { vendorId: 0x1050, productId: 0x0404, name: 'YubiKey', oathOverHid: false, oathOverCcid: true, dialect: 'yubikey' },
@@ -30,7 +30,7 @@ export const KNOWN_KEYS: readonly KnownKey[] = [
   { vendorId: 0x1050, productId: 0x0407, name: 'YubiKey', oathOverHid: false, oathOverCcid: true, dialect: 'yubikey' },
 ];
 
-/** The FIDO HID usage page (protocols.md §3.1). */
+/** The FIDO HID usage page (docs/protocols.md §3.1). */
 export const FIDO_USAGE_PAGE = 0xf1d0;
 
 export function findKnownKey(vendorId: number, productId: number): KnownKey | undefined {

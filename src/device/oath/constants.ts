@@ -1,5 +1,5 @@
 /**
- * YKOATH and Nitrokey 3 Secrets App constants (protocols.md §1.3–§1.6, §1.13, §2.3–§2.6, §2.11), for
+ * YKOATH and Nitrokey 3 Secrets App constants (docs/protocols.md §1.3–§1.6, §1.13, §2.3–§2.6, §2.11), for
  * both sides: the client session and the emulator's applet.
  */
 import type { HashAlgorithm } from '../../otp/credential.js';
@@ -72,7 +72,7 @@ export function algorithmOfByte(byte: number): HashAlgorithm | undefined {
 
 /**
  * HMAC block size per hash (RFC 2104): the host hashes longer keys before PUT, and a YubiKey
- * refuses a longer key (protocols.md §1.9).
+ * refuses a longer key (docs/protocols.md §1.9).
  */
 export const HASH_BLOCK_SIZE: Readonly<Record<HashAlgorithm, number>> = { SHA1: 64, SHA256: 64, SHA512: 128 };
 /** Node's crypto name of each hash. */
@@ -122,6 +122,6 @@ export const Sw = {
 /** HMAC keys shorter than this are zero-padded before PUT (yubikit HMAC_MINIMUM_KEY_SIZE). */
 export const HMAC_MINIMUM_KEY_SIZE = 14;
 
-/** PBKDF2 parameters of the YKOATH access key (protocols.md §1.11). */
+/** PBKDF2 parameters of the YKOATH access key (docs/protocols.md §1.11). */
 export const ACCESS_KEY_ITERATIONS = 1000;
 export const ACCESS_KEY_LENGTH = 16;

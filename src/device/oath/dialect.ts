@@ -1,6 +1,6 @@
 /**
  * The one place where the YubiKey OATH applet and the Nitrokey 3 Secrets App differ
- * (protocols.md §2.12). A session decides its dialect once, from the SELECT answer, and asks
+ * (docs/protocols.md §2.12). A session decides its dialect once, from the SELECT answer, and asks
  * the capabilities here instead of testing the dialect itself.
  */
 import type { HashAlgorithm } from '../../otp/credential.js';

@@ -356,7 +356,7 @@ export class OathSession {
       encodeTlv(Tag.NAME, utf8(id)),
       encodeTlv(Tag.KEY, concatBytes(Uint8Array.of(OathTypeByte[credential.type] | AlgorithmByte[credential.algorithm], credential.digits), key)),
     ];
-    // The property is tag + value with no length byte (protocols.md §1.7).
+    // The property is tag + value with no length byte (docs/protocols.md §1.7).
     if (credential.touch) parts.push(Uint8Array.of(Tag.PROPERTY, Property.REQUIRE_TOUCH));
     if (credential.type === 'HOTP' && (credential.counter ?? 0) > 0) {
       const imf = new Uint8Array(4);
@@ -470,7 +470,7 @@ export class OathSession {
   }
 }
 
-/** Host-side key processing before PUT (protocols.md §1.9): hash keys longer than the block, pad to 14 bytes. */
+/** Host-side key processing before PUT (docs/protocols.md §1.9): hash keys longer than the block, pad to 14 bytes. */
 export function prepareKey(secret: Uint8Array, algorithm: HashAlgorithm): Uint8Array {
   let key = Uint8Array.from(secret);
   if (key.length > HASH_BLOCK_SIZE[algorithm]) key = Uint8Array.from(createHash(NODE_HASH[algorithm]).update(key).digest());

@@ -1,7 +1,7 @@
 /**
  * Status words → KeytapErrors with messages a user can act on. The same SW means different things
  * for different instructions (6984 is "no such credential" for CALCULATE but "wrong response" for
- * SET CODE), so the mapping takes the operation into account (protocols.md §1.13, §2.11). Every error
+ * SET CODE), so the mapping takes the operation into account (docs/protocols.md §1.13, §2.11). Every error
  * carries a structured detail (the SW, or what it means: locked, no such account, name taken) and
  * no advice that names a command: the CLI and the tray word that themselves.
  */
@@ -61,7 +61,7 @@ export interface StatusContext {
   mayNeedTouch?: boolean | undefined;
 }
 
-/** Yubico's iOS SDK treats 6982 after ≥ 10 s as a touch timeout (protocols.md §1.12). */
+/** Yubico's iOS SDK treats 6982 after ≥ 10 s as a touch timeout (docs/protocols.md §1.12). */
 export const TOUCH_TIMEOUT_THRESHOLD_MS = 10_000;
 
 export function statusError(sw: number, operation: OathOperation, context: StatusContext = {}): OathStatusError {

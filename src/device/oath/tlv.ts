@@ -1,5 +1,5 @@
 /**
- * BER-TLV with one-byte tags, as YKOATH uses it (protocols.md §1.3). Parsing is strict: anything
+ * BER-TLV with one-byte tags, as YKOATH uses it (docs/protocols.md §1.3). Parsing is strict: anything
  * that runs past the end is a PROTOCOL error, because a key that answers that is broken or the
  * transport mangled the answer.
  */

@@ -1,5 +1,5 @@
 /**
- * CTAPHID wire format (protocols.md §3), shared by the host client (ctaphid.ts) and the virtual
+ * CTAPHID wire format (docs/protocols.md §3), shared by the host client (ctaphid.ts) and the virtual
  * key's device side. Packets are `reportSize` bytes without report id:
  *
  *   init:         CID(4) | CMD|0x80 (1) | BCNTH BCNTL (2) | data (reportSize - 7)
@@ -28,7 +28,7 @@ export const CtapHidCommand = {
   CANCEL: 0x11,
   KEEPALIVE: 0x3b,
   ERROR: 0x3f,
-  /** Nitrokey 3 Secrets App: one ISO APDU in; SW first, then data, out (protocols.md §2.2). */
+  /** Nitrokey 3 Secrets App: one ISO APDU in; SW first, then data, out (docs/protocols.md §2.2). */
   VENDOR_SECRETS: 0x70,
 } as const;
 

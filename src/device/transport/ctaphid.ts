@@ -1,5 +1,5 @@
 /**
- * The host side of CTAPHID (protocols.md §3): a channel on one HID link, and the ApduTransport
+ * The host side of CTAPHID (docs/protocols.md §3): a channel on one HID link, and the ApduTransport
  * that carries ISO 7816 APDUs in the Nitrokey 3 vendor command 0x70 (§2.2).
  *
  * `CtapHidChannel.call(cmd, payload, { onKeepalive })` is python-fido2's seam: everything above it
@@ -30,7 +30,7 @@ import type { ApduResponse, ApduTransport, HidLink, TransmitOptions } from './ty
 
 /** INIT, PING and WINK answer at once; a key that is silent this long is not going to answer. */
 export const SHORT_TIMEOUT_MS = 1_500;
-/** Requests that may wait for a touch (protocols.md §3.6: at least 30 s). */
+/** Requests that may wait for a touch (docs/protocols.md §3.6: at least 30 s). */
 export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
 /** CHANNEL_BUSY backoff: python-fido2 waits about 100 ms; we grow it a little so a long wait polls less. */
 const BUSY_BACKOFF_START_MS = 100;
@@ -61,7 +61,7 @@ export interface CallOptions {
   operation?: string | undefined;
 }
 
-/** An ERROR packet from the key (protocols.md §3.5), other than CHANNEL_BUSY which is retried. */
+/** An ERROR packet from the key (docs/protocols.md §3.5), other than CHANNEL_BUSY which is retried. */
 export class CtapHidDeviceError extends KeytapError {
   readonly ctapHidCode: number;
 
@@ -144,7 +144,7 @@ export class CtapHidChannel {
     this.maxPayload = maxPayload(link.reportSize);
   }
 
-  /** Allocates a channel: INIT on the broadcast CID with a random nonce (protocols.md §3.4). */
+  /** Allocates a channel: INIT on the broadcast CID with a random nonce (docs/protocols.md §3.4). */
   static async open(link: HidLink, options: ChannelOpenOptions = {}): Promise<CtapHidChannel> {
     const { cid, info } = await initChannel(link, options.initTimeoutMs ?? SHORT_TIMEOUT_MS, options.signal);
     return new CtapHidChannel(link, cid, info);
@@ -441,7 +441,7 @@ function initTimeout(busy: boolean): KeytapError {
   });
 }
 
-/** Status word first, then data (protocols.md §2.2) — the reverse of ISO order. */
+/** Status word first, then data (docs/protocols.md §2.2) — the reverse of ISO order. */
 export function parseVendorResponse(payload: Uint8Array): ApduResponse {
   if (payload.length < 2) {
     throw protocolError(`The key answered an APDU with ${payload.length} bytes, too short for a status word.`);
@@ -454,7 +454,7 @@ export interface CtapHidTransportOptions extends ChannelOpenOptions {
   description?: string | undefined;
 }
 
-/** ISO 7816 APDUs over CTAPHID vendor command 0x70 (Nitrokey 3 Secrets App, protocols.md §2.2). */
+/** ISO 7816 APDUs over CTAPHID vendor command 0x70 (Nitrokey 3 Secrets App, docs/protocols.md §2.2). */
 export class CtapHidApduTransport implements ApduTransport {
   readonly description: string;
   readonly channel: CtapHidChannel;

@@ -96,7 +96,7 @@ export class NodeHidLink implements HidLink {
   async write(report: Uint8Array): Promise<void> {
     if (this.reports.failure) throw this.reports.failure;
     if (report.length !== this.reportSize) throw new RangeError(`A report has ${this.reportSize} bytes, not ${report.length}.`);
-    // Report-id byte 0x00 first: FIDO keys use no report ids, and the OS APIs want the byte anyway (protocols.md §3.1).
+    // Report-id byte 0x00 first: FIDO keys use no report ids, and the OS APIs want the byte anyway (docs/protocols.md §3.1).
     const buffer = Buffer.alloc(this.reportSize + 1);
     buffer.set(report, 1);
     let written: number;

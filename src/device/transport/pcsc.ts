@@ -1,5 +1,5 @@
 /**
- * PC/SC (CCID): the only way to a YubiKey's OATH applet (landscape.md §3.0), and the other way to
+ * PC/SC (CCID): the only way to a YubiKey's OATH applet (docs/desktop.md §3.0), and the other way to
  * a Nitrokey 3. Built on the npm package `smartcard` (N-API binding of libpcsclite / winscard /
  * PCSC.framework), which is loaded lazily: commands that never touch PC/SC neither pay for it nor
  * fail where libpcsclite or pcscd is missing.
@@ -7,7 +7,7 @@
  * - `PcscApduTransport`: one card handle, opened EXCLUSIVE for the life of the transport. The
  *   OATH session state (SELECT, VALIDATE, SEND REMAINING) lives on the card, not in the handle:
  *   another program's SELECT in between would silently break it, and while a touch CALCULATE is
- *   pending the card must stay ours (protocols.md §1.12). Raw `{data, sw}`: SEND REMAINING (61xx)
+ *   pending the card must stay ours (docs/protocols.md §1.12). Raw `{data, sw}`: SEND REMAINING (61xx)
  *   is the session's job, and ISO GET RESPONSE would be wrong for YKOATH anyway.
  * - Reader listing, the OATH probe and hotplug are discovery's (discovery/pcsc-readers.ts), on
  *   the context helpers exported here.
@@ -36,7 +36,7 @@ export interface SmartcardModule {
   SCARD_STATE_MUTE: number;
 }
 
-/** A touch may be pending: at least 30 s (protocols.md §1.12). */
+/** A touch may be pending: at least 30 s (docs/protocols.md §1.12). */
 export const DEFAULT_PCSC_TIMEOUT_MS = 35_000;
 /** How long `open` keeps retrying while another program holds the card (one `ykman` or `keytap` command). */
 export const DEFAULT_BUSY_WAIT_MS = 2_000;

@@ -21,7 +21,7 @@ export interface TransmitOptions {
   signal?: AbortSignal | undefined;
   /**
    * How long to wait for the answer. Operations that may need a touch must allow at least 30 s
-   * (protocols.md §3.6); the default of each transport is that long.
+   * (docs/protocols.md §3.6); the default of each transport is that long.
    */
   timeoutMs?: number | undefined;
   /** Called once when the transport learns that the key waits for a touch (CTAPHID KEEPALIVE UPNEEDED). */
