@@ -16,7 +16,7 @@ describe('tray wording of lower-layer errors', () => {
     expect(error.code).toBe('AUTH_REQUIRED');
     expect(error.detail).toEqual({ kind: 'locked' });
     expect(error.hint).toBeUndefined();
-    expect(toStateError(error)).toEqual({ code: 'AUTH_REQUIRED', message: error.message, hint: TRAY_LOCKED_HINT });
+    expect(toStateError(error)).toEqual({ code: 'AUTH_REQUIRED', message: error.message, hint: TRAY_LOCKED_HINT, detail: { kind: 'locked' } });
   });
 
   it('keeps the hint of an error without a detail', () => {
