@@ -89,7 +89,17 @@ export type ErrorDetail =
   /** No free serial with this prefix. */
   | { kind: 'serials-exhausted'; prefix: string }
   /** A seed format cannot carry a token (the reason names the parameter, never the secret). */
-  | { kind: 'format-cannot-carry'; format: string; reason: string };
+  | { kind: 'format-cannot-carry'; format: string; reason: string }
+  /** A PC/SC reader that was listed is not connected any more. */
+  | { kind: 'reader-missing'; reader: string }
+  /** No virtual key answers on this socket. */
+  | { kind: 'virtual-key-not-running'; socket: string }
+  /** A served or in-process virtual key went away in the middle of an operation. */
+  | { kind: 'virtual-key-gone' }
+  /** A virtual key is already served from this file by another process. */
+  | { kind: 'virtual-key-running' }
+  /** A vpcd address is not HOST:PORT. */
+  | { kind: 'bad-vpcd-address' };
 
 export type ErrorDetailKind = ErrorDetail['kind'];
 
@@ -114,6 +124,11 @@ export const ERROR_DETAIL_KINDS = [
   'serial-taken',
   'serials-exhausted',
   'format-cannot-carry',
+  'reader-missing',
+  'virtual-key-not-running',
+  'virtual-key-gone',
+  'virtual-key-running',
+  'bad-vpcd-address',
 ] as const satisfies readonly ErrorDetailKind[];
 
 // A kind added to ErrorDetail but not to the list above fails to compile here.

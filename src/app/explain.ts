@@ -46,5 +46,13 @@ function hintFor(detail: ErrorDetail, hint: string | undefined): string | undefi
     case 'serials-exhausted':
     case 'format-cannot-carry':
       return hint ?? 'Seed files and programming are done from a terminal, with "keytap program" and "keytap seeds".';
+    case 'reader-missing':
+      return 'Plug the key in again.';
+    case 'virtual-key-not-running':
+    case 'virtual-key-gone':
+      return 'Start the virtual key again from a terminal with "keytap virtual start FILE".';
+    case 'virtual-key-running':
+    case 'bad-vpcd-address':
+      return hint;
   }
 }

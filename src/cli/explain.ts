@@ -115,6 +115,16 @@ function hintFor(detail: ErrorDetail, hint: string | undefined, command: CliComm
       const option = command.path === 'seeds export' ? pick(command, '--format') : pick(command, '--formats');
       return option ? `Change the token parameters, or leave this format out of ${option}.` : 'Change the token parameters, or write another format.';
     }
+    case 'reader-missing':
+      return 'Plug the key in, or run "keytap keys" to see the keys that are connected.';
+    case 'virtual-key-not-running':
+      return 'Start one with "keytap virtual start FILE".';
+    case 'virtual-key-gone':
+      return 'Start it again with "keytap virtual start FILE".';
+    case 'virtual-key-running':
+      return 'Stop it first with "keytap virtual stop", or use the running one.';
+    case 'bad-vpcd-address':
+      return command.options.has('--vpcd') ? 'For example --vpcd 127.0.0.1:35963.' : 'For example 127.0.0.1:35963.';
   }
 }
 

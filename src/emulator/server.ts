@@ -68,9 +68,7 @@ export async function serveVirtualKey(key: ServableKey, options: ServeOptions): 
   await listenOwnerOnly(server, socketPath, {
     replaceStale: {
       busy: () =>
-        new KeytapError('BUSY', 'This virtual key is already running in another process.', {
-          hint: 'Use `keytap virtual stop` first, or talk to the running one.',
-        }),
+        new KeytapError('BUSY', 'This virtual key is already running in another process.', { detail: { kind: 'virtual-key-running' } }),
     },
   });
 

@@ -155,7 +155,7 @@ class InProcessHidLink implements HidLink {
 
   /** The key went away. */
   unplug(): void {
-    this.fail(new KeytapError('KEY_REMOVED', 'The virtual key was unplugged.', { hint: 'Plug it in again (keytap virtual start).' }));
+    this.fail(new KeytapError('KEY_REMOVED', 'The virtual key was unplugged.', { detail: { kind: 'virtual-key-gone' } }));
   }
 
   private fail(error: KeytapError): void {

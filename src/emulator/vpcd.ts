@@ -67,7 +67,7 @@ export function parseVpcdAddress(text: string | undefined): VpcdAddress {
   const host = onlyPort ? VPCD_DEFAULT_HOST : (match?.[1] ?? match?.[2] ?? '') || VPCD_DEFAULT_HOST;
   const portText = onlyPort ? value : match?.[3];
   const port = portText === undefined ? VPCD_DEFAULT_PORT : Number(portText);
-  if (!match && !onlyPort) throw new KeytapError('USAGE', `"${value}" is not HOST:PORT.`, { hint: 'For example --vpcd 127.0.0.1:35963.' });
+  if (!match && !onlyPort) throw new KeytapError('USAGE', `"${value}" is not HOST:PORT.`, { detail: { kind: 'bad-vpcd-address' } });
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new KeytapError('USAGE', `The vpcd port must be 1–65535, not "${portText ?? ''}".`);
   return { host, port };
 }

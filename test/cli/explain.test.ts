@@ -43,6 +43,11 @@ const SAMPLES: Record<ErrorDetailKind, { code: ErrorCode; detail: ErrorDetail }>
   'serial-taken': { code: 'EXISTS', detail: { kind: 'serial-taken', serial: 'KT00000001' } },
   'serials-exhausted': { code: 'BAD_INPUT', detail: { kind: 'serials-exhausted', prefix: 'KT' } },
   'format-cannot-carry': { code: 'BAD_INPUT', detail: { kind: 'format-cannot-carry', format: 'entra', reason: 'Entra takes only TOTP' } },
+  'reader-missing': { code: 'NO_KEY', detail: { kind: 'reader-missing', reader: 'Yubico YubiKey OTP+FIDO+CCID 00 00' } },
+  'virtual-key-not-running': { code: 'NO_KEY', detail: { kind: 'virtual-key-not-running', socket: '/run/user/0/keytap/vk-1.sock' } },
+  'virtual-key-gone': { code: 'KEY_REMOVED', detail: { kind: 'virtual-key-gone' } },
+  'virtual-key-running': { code: 'BUSY', detail: { kind: 'virtual-key-running' } },
+  'bad-vpcd-address': { code: 'USAGE', detail: { kind: 'bad-vpcd-address' } },
 };
 
 /** Variants whose wording differs by a field (passphrase or key). */

@@ -42,6 +42,7 @@ function hex4(n: number): string {
 }
 
 export const UDEV_RULES_PATH = '/etc/udev/rules.d/70-keytap.rules';
+// eslint-disable-next-line no-restricted-syntax -- udevadm's options, not keytap's
 export const UDEV_RELOAD_COMMAND = 'sudo udevadm control --reload-rules && sudo udevadm trigger';
 
 /**

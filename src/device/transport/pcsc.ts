@@ -48,6 +48,7 @@ const REMOVAL_POLL_MS = 100;
 const MAX_RESPONSE = 65_538;
 
 export const PCSCD_HINT =
+  // eslint-disable-next-line no-restricted-syntax -- systemctl's option, not keytap's
   'keytap reaches YubiKeys through the PC/SC service. On Linux install and start it: sudo apt install pcscd (Debian, Ubuntu), sudo dnf install pcsc-lite (Fedora), then sudo systemctl enable --now pcscd.socket.';
 
 let loading: Promise<SmartcardModule> | undefined;
@@ -287,7 +288,7 @@ async function connectExclusive(sc: SmartcardModule, context: ContextInterface, 
     throwIfAborted(options.signal);
     const readers = listReaders(context);
     const reader = readers.find((r) => r.name === readerName);
-    if (!reader) throw new KeytapError('NO_KEY', `The reader "${readerName}" is not connected.`, { hint: 'Plug the key in, or run "keytap keys".' });
+    if (!reader) throw new KeytapError('NO_KEY', `The reader "${readerName}" is not connected.`, { detail: { kind: 'reader-missing', reader: readerName } });
     try {
       return await reader.connect(sc.SCARD_SHARE_EXCLUSIVE, sc.SCARD_PROTOCOL_T0 | sc.SCARD_PROTOCOL_T1);
     } catch (error) {
@@ -295,6 +296,7 @@ async function connectExclusive(sc: SmartcardModule, context: ContextInterface, 
       if (/sharing violation/i.test(text)) {
         if (Date.now() + BUSY_RETRY_MS > busyUntil) {
           throw new KeytapError('BUSY', `${description} is in use by another program.`, {
+            // eslint-disable-next-line no-restricted-syntax -- gpgconf's option, not keytap's
             hint: 'Close the other program (Yubico Authenticator, ykman, or gpg-agent\'s scdaemon: gpgconf --kill scdaemon) and retry.',
             cause: error,
           });

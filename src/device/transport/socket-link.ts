@@ -96,10 +96,7 @@ export function parseJsonContent(body: Buffer): Record<string, unknown> {
 }
 
 function noKey(socketPath: string, cause: unknown): KeytapError {
-  return new KeytapError('NO_KEY', `No virtual key is listening at ${socketPath}.`, {
-    hint: 'Start one with `keytap virtual start`.',
-    cause,
-  });
+  return new KeytapError('NO_KEY', `No virtual key is listening at ${socketPath}.`, { detail: { kind: 'virtual-key-not-running', socket: socketPath }, cause });
 }
 
 function openSocket(socketPath: string): Promise<Socket> {
@@ -170,7 +167,7 @@ export class SocketHidLink implements HidLink {
   }
 
   private removed(cause?: unknown): KeytapError {
-    return new KeytapError('KEY_REMOVED', 'The virtual key went away.', { hint: 'Start it again with `keytap virtual start`.', cause });
+    return new KeytapError('KEY_REMOVED', 'The virtual key went away.', { detail: { kind: 'virtual-key-gone' }, cause });
   }
 
   private onData(chunk: Buffer): void {
