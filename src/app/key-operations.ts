@@ -11,7 +11,7 @@ import type { OpenedKey } from './key-session.js';
 import type { Clock, Logger } from './logger.js';
 import { describeUnknown } from './logger.js';
 import type { AppEvent, StateError } from './state.js';
-import { toStateError } from './state-error.js';
+import { fromStateError, toStateError } from './state-error.js';
 
 export interface KeyOperationsDeps {
   open: (descriptor: KeyDescriptor, signal: AbortSignal) => Promise<OpenedKey>;
@@ -65,9 +65,7 @@ export class KeyOperations {
         if (abort.signal.aborted) return;
         if (!descriptor) throw new KeytapError('KEY_REMOVED', 'The key is gone.');
         key = await this.deps.open(descriptor, abort.signal);
-        if (key.session.locked) {
-          throw lockedError(key.name);
-        }
+        if (key.session.locked) throw lockedError(key.name);
         const code: OathCode = await key.session.calculate(credential, {
           time,
           signal: abort.signal,
@@ -92,7 +90,7 @@ export class KeyOperations {
 
   /** Aborts the read in flight with this reason. */
   cancel(requestId: number, reason: StateError): void {
-    this.reads.get(requestId)?.abort(new KeytapError(reason.code, reason.message, reason.hint ? { hint: reason.hint } : {}));
+    this.reads.get(requestId)?.abort(fromStateError(reason));
     this.clearTouchTimer(requestId);
   }
 

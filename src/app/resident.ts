@@ -17,6 +17,7 @@ import { Controller } from './controller.js';
 import { acquireInstance } from './instance.js';
 import { createIpcDispatch } from './ipc-dispatch.js';
 import type { Logger } from './logger.js';
+import { describeUnknown } from './logger.js';
 
 /** The platform adapters and the key side, each made by its own factory. */
 export interface ResidentAdapters {
@@ -69,7 +70,7 @@ export async function runResident(options: ResidentOptions, adapters: ResidentAd
   process.on('SIGINT', quitSignals);
   process.on('SIGTERM', quitSignals);
   try {
-    const onError = (what: string) => (error: KeytapError) => logger.warn(`${what}: ${error.message}${error.hint ? ` ${error.hint}` : ''}`);
+    const onError = (what: string) => (error: KeytapError) => logger.warn(`${what}: ${describeUnknown(error)}`);
     const clipboard = await adapters.clipboard(onError('clipboard'));
     logger.info(`clipboard: ${clipboard.name}${clipboard.marksSensitive ? ' (copies marked sensitive)' : ' (copies cannot be marked sensitive here)'}`);
     const tray = adapters.tray((line) => logger.info(`tray: ${line}`));
@@ -95,7 +96,7 @@ export async function runResident(options: ResidentOptions, adapters: ResidentAd
     if (options.demo && adapters.demoKey && controller.state.keys.length === 0) {
       const file = join(dataDir(), 'demo-key.json');
       logger.info(`no key present: plugging in the demo key ${file}`);
-      demo = adapters.demoKey(file, demoAbort.signal).catch((error: unknown) => logger.error(`the demo key failed: ${error instanceof Error ? error.message : String(error)}`));
+      demo = adapters.demoKey(file, demoAbort.signal).catch((error: unknown) => logger.error(`the demo key failed: ${describeUnknown(error)}`));
     }
 
     await controller.quitRequested;

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import type { KeyListing } from '../../app/controller.js';
 import { answerError, askRunningInstance } from '../../app/ipc.js';
+import { fromStateError } from '../../app/state-error.js';
 import { noKeyError } from '../../device/open.js';
 import type { KeyCredential } from '../../device/oath/session.js';
 import { KeytapError, lockedError } from '../../errors.js';
@@ -57,10 +58,8 @@ function onlyKey(keys: KeyListing[]): KeyListing {
     });
   }
   const key = keys[0]!;
-  if (key.status === 'locked') {
-    throw lockedError(key.name);
-  }
-  if (key.error) throw new KeytapError(key.error.code, key.error.message, key.error.hint ? { hint: key.error.hint } : {});
+  if (key.status === 'locked') throw lockedError(key.name);
+  if (key.error) throw fromStateError(key.error);
   return key;
 }
 
