@@ -4,8 +4,7 @@
  * and the encoding helpers. TLVs are parsed by the client's own code (device/oath/tlv.ts); a
  * malformed one answers 6A80 here.
  */
-import { createHmac } from 'node:crypto';
-import { ALGORITHM_MASK, AlgorithmByte, NODE_HASH, OathTypeByte, Sw, TYPE_MASK, Tag, algorithmOfByte } from '../device/oath/constants.js';
+import { ALGORITHM_MASK, AlgorithmByte, OathTypeByte, Sw, TYPE_MASK, Tag, algorithmOfByte } from '../device/oath/constants.js';
 import { encodeTlv, parseTlvs as parseClientTlvs } from '../device/oath/tlv.js';
 import type { HashAlgorithm, OathType } from '../otp/credential.js';
 import { counterBytes, hmac } from '../otp/hotp.js';
@@ -126,10 +125,6 @@ export function codeTlv(credential: StoredCredential, mac: Buffer, truncated: bo
   const value = Buffer.from(mac.subarray(offset, offset + 4));
   if (maskTopBit) value[0] = value[0]! & 0x7f;
   return tlv(Tag.TRUNCATED, Buffer.concat([Buffer.of(credential.digits), value]));
-}
-
-export function keyedHmac(algorithm: HashAlgorithm, key: Uint8Array, message: Uint8Array): Buffer {
-  return createHmac(NODE_HASH[algorithm], key).update(message).digest();
 }
 
 /** Challenges as big-endian numbers (shorter = smaller when the lengths differ). */

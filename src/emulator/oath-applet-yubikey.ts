@@ -6,7 +6,8 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { ALGORITHM_MASK, AlgorithmByte, HASH_BLOCK_SIZE, Ins, OATH_AID, Property, Sw, Tag, algorithmOfByte } from '../device/oath/constants.js';
 import { capabilitiesOf } from '../device/oath/dialect.js';
-import { DialectApplet, codeTlv, keyedHmac, moreDataSw, optional, parseKeyHeader, parseTlvs, sameBytes, single, sw, tlv, typeAlgorithm, withSw } from './oath-applet-common.js';
+import { hmac } from '../otp/hotp.js';
+import { DialectApplet, codeTlv, moreDataSw, optional, parseKeyHeader, parseTlvs, sameBytes, single, sw, tlv, typeAlgorithm, withSw } from './oath-applet-common.js';
 import type { Apdu } from './oath-applet-common.js';
 import type { AppletContext } from './types.js';
 
@@ -113,13 +114,13 @@ export class YubiKeyOathApplet extends DialectApplet {
     const challenge = this.validateChallenge;
     this.validateChallenge = undefined;
     if (!challenge) return sw(Sw.WRONG_DATA);
-    const expected = keyedHmac(accessKey.algorithm, accessKey.key, challenge);
+    const expected = hmac(accessKey.algorithm, accessKey.key, challenge);
     if (response.length !== expected.length || !timingSafeEqual(response, expected)) {
       this.unlocked = false;
       return sw(Sw.WRONG_DATA);
     }
     this.unlocked = true;
-    return this.respond(tlv(Tag.RESPONSE, keyedHmac(accessKey.algorithm, accessKey.key, hostChallenge)));
+    return this.respond(tlv(Tag.RESPONSE, hmac(accessKey.algorithm, accessKey.key, hostChallenge)));
   }
 
   private async ykPut(apdu: Apdu): Promise<Uint8Array> {
@@ -193,7 +194,7 @@ export class YubiKeyOathApplet extends DialectApplet {
     const key = keyData.subarray(1);
     if (!algorithm || key.length === 0 || key.length > HASH_BLOCK_SIZE[algorithm] || challenge.length === 0) return sw(Sw.WRONG_DATA);
     // The host proves it holds the key it sends (a garbled key would lock the user out).
-    const expected = keyedHmac(algorithm, key, challenge);
+    const expected = hmac(algorithm, key, challenge);
     if (response.length !== expected.length || !timingSafeEqual(response, expected)) return sw(Sw.NO_SUCH_OBJECT);
     await this.store.setAccessKey({ algorithm, key: Buffer.from(key) });
     // The session that set the password stays unlocked until the next SELECT.

@@ -5,11 +5,12 @@
  * src/device/discovery/virtual-keys.ts, which also defines the announcement.
  */
 import { createHash } from 'node:crypto';
-import { rename, rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { INFO_SUFFIX } from '../device/discovery/virtual-keys.js';
 import type { RunningVirtualKey } from '../device/discovery/virtual-keys.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
 import { runtimeDir } from '../util/runtime-dir.js';
 
 export function virtualKeyId(file: string): string {
@@ -26,10 +27,7 @@ export function infoPathFor(id: string): string {
 
 /** Publishes a running key (atomically, so a watcher never reads half a file). */
 export async function announce(info: RunningVirtualKey): Promise<void> {
-  const path = infoPathFor(info.id);
-  const temp = `${path}.${process.pid}.tmp`;
-  await writeFile(temp, JSON.stringify(info), { mode: 0o600 });
-  await rename(temp, path);
+  await writeFileAtomic(infoPathFor(info.id), JSON.stringify(info), { overwrite: true });
 }
 
 export async function withdraw(id: string): Promise<void> {
