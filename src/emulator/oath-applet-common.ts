@@ -54,6 +54,22 @@ export abstract class DialectApplet {
 
   abstract handle(apdu: Apdu, context: AppletContext): Promise<Uint8Array>;
 
+  /** The status word of an answer that SEND REMAINING continues (YubiKey: 61xx with what is left; NK3: 61FF). */
+  protected abstract moreDataSw(): number;
+
+  /** Answers with the first chunk and keeps the rest for SEND REMAINING. */
+  protected sendChunks(chunks: readonly Buffer[]): Uint8Array {
+    this.remaining = chunks.slice(1);
+    return withSw(chunks[0]!, this.remaining.length > 0 ? this.moreDataSw() : Sw.OK);
+  }
+
+  /** The next pending chunk; nothing pending is an empty, complete answer. */
+  protected sendRemaining(): Uint8Array {
+    const next = this.remaining.shift();
+    if (!next) return sw(Sw.OK);
+    return withSw(next, this.remaining.length > 0 ? this.moreDataSw() : Sw.OK);
+  }
+
   /**
    * The HMAC for a CALCULATE. HOTP uses the stored counter and ignores the challenge; the advanced
    * counter is on disk before the code leaves the key, so a crash can never hand out a code twice.
@@ -142,12 +158,7 @@ export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && Buffer.compare(a, b) === 0;
 }
 
-export function moreDataSw(remaining: readonly Buffer[]): number {
-  const left = remaining.reduce((n, c) => n + c.length, 0);
-  return 0x6100 | (left > 0xff ? 0x00 : left);
-}
-
-export function withSw(data: Uint8Array, status: number): Uint8Array {
+function withSw(data: Uint8Array, status: number): Uint8Array {
   const out = new Uint8Array(data.length + 2);
   out.set(data, 0);
   out[data.length] = status >> 8;

@@ -6,7 +6,7 @@
  */
 import { Ins, ListProperty, OATH_AID, OathTypeByte, Property, Sw, TYPE_MASK, Tag } from '../device/oath/constants.js';
 import { capabilitiesOf } from '../device/oath/dialect.js';
-import { DialectApplet, HOTP_COUNTER_LIMIT, codeTlv, fail, parseKeyHeader, parseTlvs, sameBytes, sw, tlv, typeAlgorithm, withSw } from './oath-applet-common.js';
+import { DialectApplet, HOTP_COUNTER_LIMIT, codeTlv, fail, parseKeyHeader, parseTlvs, sameBytes, sw, tlv, typeAlgorithm } from './oath-applet-common.js';
 import type { Apdu } from './oath-applet-common.js';
 import { PIN_ATTEMPTS } from './store.js';
 import type { StoredCredential } from './store.js';
@@ -143,8 +143,7 @@ export class Nitrokey3OathApplet extends DialectApplet {
       size += entry.length;
     }
     chunks.push(Buffer.concat(current));
-    this.remaining = chunks.slice(1);
-    return withSw(chunks[0]!, this.remaining.length > 0 ? 0x61ff : Sw.OK);
+    return this.sendChunks(chunks);
   }
 
   private async nkPut(data: Buffer, context: AppletContext, authorized: boolean): Promise<Uint8Array> {
@@ -268,16 +267,14 @@ export class Nitrokey3OathApplet extends DialectApplet {
     return true;
   }
 
-  /** Sends `data` whole: the Nitrokey 3 has no 256-byte answer limit (LIST chunks itself). */
-  protected respond(data: Buffer): Uint8Array {
-    this.remaining = [];
-    return withSw(data, Sw.OK);
+  /** The NK3 answers 61FF whatever is left. */
+  protected moreDataSw(): number {
+    return 0x61ff;
   }
 
-  protected sendRemaining(): Uint8Array {
-    const next = this.remaining.shift();
-    if (!next) return sw(Sw.OK);
-    return withSw(next, this.remaining.length > 0 ? 0x61ff : Sw.OK);
+  /** Sends `data` whole: the Nitrokey 3 has no 256-byte answer limit (LIST chunks itself). */
+  private respond(data: Buffer): Uint8Array {
+    return this.sendChunks([data]);
   }
 }
 

@@ -7,7 +7,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { ALGORITHM_MASK, AlgorithmByte, HASH_BLOCK_SIZE, Ins, OATH_AID, Property, Sw, Tag, algorithmOfByte } from '../device/oath/constants.js';
 import { capabilitiesOf } from '../device/oath/dialect.js';
 import { hmac } from '../otp/hotp.js';
-import { DialectApplet, codeTlv, moreDataSw, optional, parseKeyHeader, parseTlvs, sameBytes, single, sw, tlv, typeAlgorithm, withSw } from './oath-applet-common.js';
+import { DialectApplet, codeTlv, optional, parseKeyHeader, parseTlvs, sameBytes, single, sw, tlv, typeAlgorithm } from './oath-applet-common.js';
 import type { Apdu } from './oath-applet-common.js';
 import type { AppletContext } from './types.js';
 
@@ -239,24 +239,18 @@ export class YubiKeyOathApplet extends DialectApplet {
     return this.respond(Buffer.concat(parts));
   }
 
-  /** Sends `data`, keeping what does not fit for SEND REMAINING (YubiKey: 256-byte chunks). */
-  protected respond(data: Buffer): Uint8Array {
-    if (data.length <= YUBIKEY_RESPONSE_CHUNK) {
-      this.remaining = [];
-      return withSw(data, Sw.OK);
-    }
-    const chunks: Buffer[] = [];
-    for (let offset = 0; offset < data.length; offset += YUBIKEY_RESPONSE_CHUNK) {
-      chunks.push(data.subarray(offset, offset + YUBIKEY_RESPONSE_CHUNK));
-    }
-    this.remaining = chunks.slice(1);
-    return withSw(chunks[0]!, moreDataSw(this.remaining));
+  /** 61xx: xx is how many bytes are left, 00 for 256 or more. */
+  protected moreDataSw(): number {
+    const left = this.remaining.reduce((n, c) => n + c.length, 0);
+    return 0x6100 | (left > 0xff ? 0x00 : left);
   }
 
-  protected sendRemaining(): Uint8Array {
-    const next = this.remaining.shift();
-    // Nothing pending: an empty, complete answer .
-    if (!next) return sw(Sw.OK);
-    return withSw(next, this.remaining.length > 0 ? moreDataSw(this.remaining) : Sw.OK);
+  /** Sends `data`, keeping what does not fit for SEND REMAINING (YubiKey: 256-byte chunks). */
+  private respond(data: Buffer): Uint8Array {
+    const chunks: Buffer[] = [data.subarray(0, YUBIKEY_RESPONSE_CHUNK)];
+    for (let offset = YUBIKEY_RESPONSE_CHUNK; offset < data.length; offset += YUBIKEY_RESPONSE_CHUNK) {
+      chunks.push(data.subarray(offset, offset + YUBIKEY_RESPONSE_CHUNK));
+    }
+    return this.sendChunks(chunks);
   }
 }
