@@ -11,7 +11,7 @@ import { counterBytes, hmac } from '../otp/hotp.js';
 import type { StoredCredential, VirtualKeyStore } from './store.js';
 import type { AppletContext } from './types.js';
 
-export const HOTP_COUNTER_LIMIT = 0x1_0000_0000;
+const HOTP_COUNTER_LIMIT = 0x1_0000_0000;
 
 export interface Apdu {
   cla: number;
@@ -46,7 +46,7 @@ export abstract class DialectApplet {
 
   /** What the key answers when a touch wait is cancelled (CTAPHID CANCEL, unplug). */
   abstract readonly cancelledSw: number;
-  /** What the key answers when something of ours fails (a store write): its "memory failure". */
+  /** What the key answers when its own state fails (a store write, an exhausted HOTP counter): its "memory failure". */
   abstract readonly internalErrorSw: number;
 
   /** Called before every command, also one that does not parse. */
@@ -76,7 +76,8 @@ export abstract class DialectApplet {
    */
   protected async compute(credential: StoredCredential, challenge: Buffer): Promise<Buffer> {
     if (credential.type === 'HOTP') {
-      if (credential.counter >= HOTP_COUNTER_LIMIT) fail(Sw.MEMORY_FAILURE);
+      // A counter that cannot advance is a failure of the key's own state.
+      if (credential.counter >= HOTP_COUNTER_LIMIT) fail(this.internalErrorSw);
       await this.store.replaceCredential(credential.id, { ...credential, counter: credential.counter + 1 });
       return hmac(credential.algorithm, credential.key, counterBytes(credential.counter));
     }

@@ -6,7 +6,7 @@
  */
 import { Ins, ListProperty, OATH_AID, OathTypeByte, Property, Sw, TYPE_MASK, Tag } from '../device/oath/constants.js';
 import { capabilitiesOf } from '../device/oath/dialect.js';
-import { DialectApplet, HOTP_COUNTER_LIMIT, codeTlv, fail, parseKeyHeader, parseTlvs, sameBytes, sw, tlv, typeAlgorithm } from './oath-applet-common.js';
+import { DialectApplet, codeTlv, fail, parseKeyHeader, parseTlvs, sameBytes, sw, tlv, typeAlgorithm } from './oath-applet-common.js';
 import type { Apdu } from './oath-applet-common.js';
 import { PIN_ATTEMPTS } from './store.js';
 import type { StoredCredential } from './store.js';
@@ -104,7 +104,6 @@ export class Nitrokey3OathApplet extends DialectApplet {
       return sw(Sw.SECURITY_STATUS);
     }
     if (credential.algorithm === 'SHA512') return sw(Sw.FUNCTION_NOT_SUPPORTED);
-    if (credential.type === 'HOTP' && credential.counter >= HOTP_COUNTER_LIMIT) return sw(Sw.EXEC_ERROR_PERSISTENT);
     const mac = await this.compute(credential, tlvs[1].value);
     return this.respond(codeTlv(credential, mac, true, true));
   }

@@ -409,6 +409,17 @@ describe('Nitrokey 3 dialect', () => {
     expect(show(await send(apdu('00 A2 00 01', tlv(0x71, 'h') + '7400')))).toBe('76 05 06 41 39 7E EA 90 00');
   });
 
+  it('an exhausted HOTP counter: 6581 on a YubiKey, 6500 on a Nitrokey 3, and the counter stays', async () => {
+    for (const [dialect, expected] of [['yubikey', '65 81'], ['nitrokey3', '65 00']] as const) {
+      const { store, send } = await setup(dialect);
+      await send(apdu('00 01 00 00', putHex('h', 0x11, 6, RFC_SECRET)));
+      const credential = store.findCredential(Buffer.from('h'))!;
+      await store.replaceCredential(credential.id, { ...credential, counter: 0x1_0000_0000 });
+      expect(show(await send(apdu('00 A2 00 01', tlv(0x71, 'h') + '7400')))).toBe(expected);
+      expect(store.findCredential(Buffer.from('h'))!.counter).toBe(0x1_0000_0000);
+    }
+  });
+
   it('UPDATE CREDENTIAL (B7) renames with touch; 6983 when the new name exists, 6A82 when the old does not', async () => {
     const { store, send } = await setup('nitrokey3');
     await send(apdu('00 01 00 00', putHex('one', 0x21, 6, RFC_SECRET)));
