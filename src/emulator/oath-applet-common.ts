@@ -145,7 +145,7 @@ export function codeTlv(credential: StoredCredential, mac: Buffer, truncated: bo
 }
 
 /** Challenges as big-endian numbers (shorter = smaller when the lengths differ). */
-export function compareChallenges(a: Buffer, b: Uint8Array): number {
+function compareChallenges(a: Buffer, b: Uint8Array): number {
   if (a.length !== b.length) return a.length - b.length;
   return Buffer.compare(a, b);
 }

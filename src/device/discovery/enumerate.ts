@@ -182,9 +182,6 @@ export function virtualDescriptor(info: RunningVirtualKey): KeyDescriptor {
   };
 }
 
-/** CTAPHID INIT on a fresh link: the transport the OATH session talks to. Closes the link on failure. */
-
-
 /** How long after a hidraw node appears udev may still be granting access to it. */
 const SETTLE_MS = 3_000;
 const SETTLE_RETRY_MS = 100;

@@ -12,7 +12,7 @@ import { encodeApdu } from '../transport/types.js';
 /** A probe SELECT answers at once on any card. */
 const PROBE_TIMEOUT_MS = 3_000;
 
-export const OATH_SELECT = encodeApdu(0x00, Ins.SELECT, 0x04, 0x00, OATH_AID);
+const OATH_SELECT = encodeApdu(0x00, Ins.SELECT, 0x04, 0x00, OATH_AID);
 
 export interface PcscReaderInfo {
   /** "Yubico YubiKey OTP+FIDO+CCID 00 00", "Virtual PCD 00 00". */
