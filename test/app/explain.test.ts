@@ -2,7 +2,6 @@
 // `keytap code` (asking the running tray) words its hint for its own options.
 import { describe, expect, it } from 'vitest';
 import { toStateError } from '../../src/app/state-error.js';
-import { TRAY_LOCKED_HINT } from '../../src/app/explain.js';
 import { answerError, errorAnswer } from '../../src/app/ipc.js';
 import { cliCommand, explainForCli } from '../../src/cli/explain.js';
 import { createProgram } from '../../src/cli/program.js';
@@ -16,7 +15,7 @@ describe('tray wording of lower-layer errors', () => {
     expect(error.code).toBe('AUTH_REQUIRED');
     expect(error.detail).toEqual({ kind: 'locked' });
     expect(error.hint).toBeUndefined();
-    expect(toStateError(error)).toEqual({ code: 'AUTH_REQUIRED', message: error.message, hint: TRAY_LOCKED_HINT, detail: { kind: 'locked' } });
+    expect(toStateError(error)).toEqual({ code: 'AUTH_REQUIRED', message: error.message, hint: 'The tray cannot unlock it yet: use "keytap code --password …" (or KEYTAP_PASSWORD) from a terminal.', detail: { kind: 'locked' } });
   });
 
   it('keeps the hint of an error without a detail', () => {

@@ -3,13 +3,13 @@
  * the exchanges and hides secrets and codes unless KEYTAP_TRACE_UNSAFE=1, and an unsafe recording
  * of a real run replays through ReplayTransport with an OathSession to the same code.
  */
-import { createHmac } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { OathSession } from '../../src/device/oath/session.js';
 import type { Dialect } from '../../src/device/oath/dialect.js';
 import { oathtool, runKeytap, tempDir } from '../support/cli.js';
+import { eightByteRuns, truncatedHex } from '../support/hotp-reference.js';
 import { ReplayTransport } from '../support/replay-transport.js';
 
 // The virtual key's demo secrets (src/emulator/store.ts): Demo:alice, and Cloud:alice's SHA-512 one.
@@ -20,23 +20,6 @@ interface CodeJson {
   id: string;
   code: string;
   validFrom: string;
-}
-
-/**
- * The 4 bytes of RFC 4226 dynamic truncation, in hex, top bit cleared. The key may send that bit
- * set (the client masks it), so a search for these bytes in a log looks at the last 7 digits.
- */
-function truncatedHex(secret: Buffer, counter: number): string {
-  const message = Buffer.alloc(8);
-  message.writeBigUInt64BE(BigInt(counter));
-  const mac = createHmac('sha1', secret).update(message).digest();
-  const offset = mac[mac.length - 1]! & 0x0f;
-  return (mac.readUInt32BE(offset) & 0x7fffffff).toString(16).padStart(8, '0');
-}
-
-/** Every 8-byte run of the secret: a secret split across two HID reports is still caught. */
-function secretRuns(secret: Buffer): string[] {
-  return Array.from({ length: secret.length - 7 }, (_, i) => secret.subarray(i, i + 8).toString('hex'));
 }
 
 async function tracedCode(env: NodeJS.ProcessEnv): Promise<{ json: CodeJson; stderr: string; counter: number }> {
@@ -57,13 +40,13 @@ describe('KEYTAP_TRACE', () => {
     // Not as text; inside the hex of the answers the truncated value below is the real check.
     expect(stderr.replace(/[0-9a-f]{8,}/gu, '')).not.toContain(json.code);
     // CALCULATE ALL (while listing) may have run in the window before.
-    for (const c of [counter - 1, counter]) expect(stderr).not.toContain(truncatedHex(DEMO_SECRET, c).slice(1));
+    for (const c of [counter - 1, counter]) expect(stderr).not.toContain(truncatedHex(DEMO_SECRET, 'sha1', c).slice(1));
     expect(json.code).toBe(await oathtool({ hexSecret: DEMO_SECRET.toString('hex'), type: 'TOTP', time: counter * 30 }));
   });
 
   it('with KEYTAP_TRACE_UNSAFE=1 shows the code as the key sent it', async () => {
     const { json, stderr, counter } = await tracedCode({ KEYTAP_TRACE: 'apdu', KEYTAP_TRACE_UNSAFE: '1' });
-    const truncated = truncatedHex(DEMO_SECRET, counter);
+    const truncated = truncatedHex(DEMO_SECRET, 'sha1', counter);
     expect(Number.parseInt(truncated, 16) % 1_000_000).toBe(Number(json.code));
     const sent = /^keytap apdu <= 9000 len=7 760506([0-9a-f]{8})$/mu.exec(stderr);
     expect(sent).not.toBeNull();
@@ -80,7 +63,7 @@ describe('KEYTAP_TRACE', () => {
     expect(safe.stderr).toMatch(/^keytap apdu => PUT 00 01 00 00 Lc=\d+ \[redacted\]$/mu);
     expect(safe.stderr).toMatch(/^keytap hid => cid=[0-9a-f]{8} init VENDOR_SECRETS len=\d+ 00010000 \[redacted\]$/mu);
     expect(safe.stderr).toMatch(/^keytap hid => cid=[0-9a-f]{8} cont seq=0 \[redacted\]$/mu);
-    for (const run of secretRuns(CLOUD_SECRET)) expect(safe.stderr).not.toContain(run);
+    for (const run of eightByteRuns(CLOUD_SECRET)) expect(safe.stderr).not.toContain(run);
 
     const unsafe = await add({ KEYTAP_TRACE: 'apdu,hid', KEYTAP_TRACE_UNSAFE: '1' });
     expect(unsafe.code, unsafe.stderr).toBe(0);

@@ -16,6 +16,7 @@ import { checkSecretLength } from '../../src/provision/token.js';
 import type { SeedToken } from '../../src/seeds/index.js';
 import { pskcFormat } from '../../src/seeds/index.js';
 import { runKeytap, tempDir } from '../support/cli.js';
+import { rejection } from '../support/rejection.js';
 
 const SECRET_B32 = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP';
 const PASSPHRASE = 'correct horse battery staple';
@@ -185,16 +186,6 @@ function encryptedPskc(protection: 'passphrase' | 'psk'): Buffer {
   });
 }
 
-function thrown(run: () => unknown): KeytapError {
-  try {
-    run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(KeytapError);
-    return error as KeytapError;
-  }
-  throw new Error('expected a KeytapError');
-}
-
 describe('errors from real input carry no secret', () => {
   const SECRETS = [SECRET_B32, PASSPHRASE, WRONG_PASSPHRASE, PSK_HEX, 'ffeeddccbbaa99887766554433221100'];
   const cases: [string, () => unknown, ErrorDetailKind][] = [
@@ -206,8 +197,8 @@ describe('errors from real input carry no secret', () => {
     ['a short secret', () => checkSecretLength(base32Decode('JBSWY3DPEHPK3PXP')), 'short-secret'],
   ];
   for (const [what, run, kind] of cases) {
-    it(`${what}: ${kind}, and no secret in its words or its detail`, () => {
-      const error = thrown(run);
+    it(`${what}: ${kind}, and no secret in its words or its detail`, async () => {
+      const error = await rejection(Promise.resolve().then(run));
       expect(error.detail?.kind).toBe(kind);
       const words = [error.message, JSON.stringify(error.detail), ...COMMANDS.map((c) => explainForCli(error, c).hint ?? ''), explainForTray(error).hint ?? ''].join('\n');
       for (const secret of SECRETS) expect(words).not.toContain(secret);

@@ -48,18 +48,11 @@ function record(watcher: KeyWatcher): string[] {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Polls `condition`; works with fake timers too, as node:timers/promises and Date are not faked. */
 async function until(condition: () => boolean, timeoutMs = 2_000): Promise<void> {
   const started = Date.now();
   while (!condition()) {
     if (Date.now() - started > timeoutMs) throw new Error('timed out waiting');
-    await sleep(5);
-  }
-}
-
-/** until() for while the timers are fake: node:timers/promises is not faked. */
-async function realUntil(condition: () => boolean, timeoutMs = 2_000): Promise<void> {
-  for (let waited = 0; !condition(); waited += 5) {
-    if (waited > timeoutMs) throw new Error('timed out waiting');
     await realSleep(5);
   }
 }
@@ -78,11 +71,11 @@ describe('KeyWatcher, virtual keys', () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     try {
       await announce(info('vk-b'));
-      await realUntil(() => vi.getTimerCount() > 0); // the folder's event arrived: the debounce runs
+      await until(() => vi.getTimerCount() > 0); // the folder's event arrived: the debounce runs
       await vi.advanceTimersByTimeAsync(49);
       expect(events).toHaveLength(1);
       await vi.advanceTimersByTimeAsync(1);
-      await realUntil(() => events.length === 2);
+      await until(() => events.length === 2);
     } finally {
       vi.useRealTimers();
     }

@@ -6,10 +6,16 @@ import { describe, expect, it } from 'vitest';
 
 const eslint = new ESLint({ cwd: new URL('../..', import.meta.url).pathname });
 
-/** The messages ESLint gives for `code` as if it were the file at `path` (relative to the repository). */
+/**
+ * The messages ESLint gives for `code` as if it were the file at `path` (relative to the repository).
+ * A file ESLint ignores or cannot parse (a message with no rule) fails, so that "no message" means linted and allowed.
+ */
 async function importMessages(path: string, code: string): Promise<string[]> {
-  const [result] = await eslint.lintText(code, { filePath: path });
-  return (result?.messages ?? []).filter((m) => m.ruleId === 'no-restricted-imports').map((m) => m.message);
+  const results = await eslint.lintText(code, { filePath: path });
+  expect(results).toHaveLength(1);
+  const messages = results[0]!.messages;
+  expect(messages.filter((m) => m.ruleId === null).map((m) => m.message)).toEqual([]);
+  return messages.filter((m) => m.ruleId === 'no-restricted-imports').map((m) => m.message);
 }
 
 describe('layering lint rules', () => {

@@ -3,7 +3,6 @@
  * redacted, and that a recorded transcript replays. The end-to-end run through the CLI is in
  * test/cli/cli-trace.test.ts.
  */
-import { createHmac } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,10 +12,11 @@ import { Ins } from '../../src/device/oath/constants.js';
 import { OathSession } from '../../src/device/oath/session.js';
 import { CtapHidApduTransport } from '../../src/device/transport/ctaphid.js';
 import type { TraceOptions } from '../../src/device/transport/trace.js';
-import { REDACTED, parseCommandApdu, traceApduTransport, traceHidLink, traceOptionsFromEnv } from '../../src/device/transport/trace.js';
+import { parseCommandApdu, traceApduTransport, traceHidLink, traceOptionsFromEnv } from '../../src/device/transport/trace.js';
 import type { ApduResponse, ApduTransport, HidLink } from '../../src/device/transport/types.js';
 import { encodeApdu } from '../../src/device/transport/types.js';
 import { VirtualKey } from '../../src/emulator/virtual-key.js';
+import { eightByteRuns, truncatedHex } from '../support/hotp-reference.js';
 import { ReplayTransport } from '../support/replay-transport.js';
 import { rejection } from '../support/rejection.js';
 
@@ -28,6 +28,8 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** What the log shows in place of hidden bytes. */
+const REDACTED = '[redacted]';
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 const bytes = (text: string): Uint8Array => Uint8Array.from(Buffer.from(text.replace(/\s+/gu, ''), 'hex'));
 
@@ -268,15 +270,6 @@ async function tracedSession(file: string, options: TraceOptions): Promise<{ ses
   };
 }
 
-/** RFC 4226 dynamic truncation, top bit cleared; the key may send it set, so logs are searched for the last 7 digits. */
-function truncatedHex(secret: Uint8Array, algorithm: 'sha1' | 'sha512', counter: number): string {
-  const message = Buffer.alloc(8);
-  message.writeBigUInt64BE(BigInt(counter));
-  const mac = createHmac(algorithm, secret).update(message).digest();
-  const offset = mac[mac.length - 1]! & 0x0f;
-  return (mac.readUInt32BE(offset) & 0x7fffffff).toString(16).padStart(8, '0');
-}
-
 describe('tracing the real client stack over the virtual key', () => {
   // 64 bytes: PUT then spans two HID reports.
   const secret = Uint8Array.from({ length: 64 }, (_, i) => (i * 73 + 11) & 0xff);
@@ -297,13 +290,10 @@ describe('tracing the real client stack over the virtual key', () => {
     }
   }
 
-  /** Every 8-byte run of `bytes`, so that a secret split across two reports is still caught. */
-  const windows = (bytes: Uint8Array): string[] => Array.from({ length: bytes.length - 7 }, (_, i) => hex(bytes.subarray(i, i + 8)));
-
   it('hides the secret, the code and the password exchanges in every APDU and every report', async () => {
     const { apdu, hid } = await run(false);
     const all = [...apdu, ...hid].join('\n');
-    for (const run of windows(secret)) expect(all).not.toContain(run);
+    for (const run of eightByteRuns(secret)) expect(all).not.toContain(run);
     expect(all).not.toContain(truncatedHex(secret, 'sha512', Math.floor(time / 30)).slice(1));
     expect(apdu.find((l) => l.includes('=> PUT'))).toMatch(/\[redacted\]$/u);
     expect(apdu.find((l) => l.includes('=> SET CODE'))).toMatch(/\[redacted\]$/u);
