@@ -10,6 +10,7 @@
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { KeytapError, isKeytapError } from '../../errors.js';
+import { delay } from '../../util/abortable.js';
 import type { Dialect } from '../oath/dialect.js';
 import { openCtapHidTransport } from '../open.js';
 import { NodeHidLink } from '../transport/node-hid-link.js';
@@ -198,7 +199,7 @@ async function openHid(path: string): Promise<HidLink> {
     } catch (error) {
       if (!isKeytapError(error, 'PERMISSION_DENIED') || !(await isFreshNode(path))) throw error;
     }
-    await new Promise((resolve) => setTimeout(resolve, SETTLE_RETRY_MS));
+    await delay(SETTLE_RETRY_MS, undefined);
   }
 }
 

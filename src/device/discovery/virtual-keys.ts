@@ -6,6 +6,7 @@
  */
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { processAlive } from '../../util/atomic-file.js';
 import { runtimeDir } from '../../util/runtime-dir.js';
 import type { Dialect } from '../oath/dialect.js';
 
@@ -43,20 +44,11 @@ export async function listRunningVirtualKeys(): Promise<RunningVirtualKey[]> {
     } catch {
       continue; // being written or removed right now
     }
-    if (!isAlive(info.pid)) {
+    if (!processAlive(info.pid)) {
       await rm(join(dir, name), { force: true });
       continue;
     }
     keys.push(info);
   }
   return keys;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
