@@ -156,7 +156,7 @@ export function tlv(tag: number, value: Uint8Array | readonly number[]): Buffer 
 }
 
 export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && Buffer.compare(a, b) === 0;
+  return Buffer.compare(a, b) === 0;
 }
 
 function withSw(data: Uint8Array, status: number): Uint8Array {

@@ -88,7 +88,7 @@ export class YubiKeyOathApplet extends DialectApplet {
 
   private ykSelect(apdu: Apdu): Uint8Array {
     if (!sameBytes(apdu.data, OATH_AID)) return sw(Sw.NOT_FOUND);
-    const parts = [tlv(Tag.VERSION, Uint8Array.from(CAPABILITIES.version)), tlv(Tag.NAME, this.store.salt)];
+    const parts = [tlv(Tag.VERSION, CAPABILITIES.version), tlv(Tag.NAME, this.store.salt)];
     const accessKey = this.store.accessKey;
     if (accessKey) {
       // A password is set: every SELECT locks the session and hands out a fresh challenge.
