@@ -6,7 +6,8 @@ import { createHmac } from 'node:crypto';
 import type { HashAlgorithm } from './credential.js';
 import { DEFAULT_PERIOD } from './credential.js';
 
-const NODE_HASH: Record<HashAlgorithm, string> = { SHA1: 'sha1', SHA256: 'sha256', SHA512: 'sha512' };
+/** Node's crypto name of each hash (the device layer's PUT key hashing uses it too). */
+export const NODE_HASH: Readonly<Record<HashAlgorithm, string>> = { SHA1: 'sha1', SHA256: 'sha256', SHA512: 'sha512' };
 
 /** The 8-byte big-endian moving factor. BigInt so that counters ≥ 2^32 are exact. */
 export function counterBytes(counter: bigint | number): Buffer {

@@ -75,8 +75,8 @@ export function algorithmOfByte(byte: number): HashAlgorithm | undefined {
  * refuses a longer key (docs/protocols.md §1.9).
  */
 export const HASH_BLOCK_SIZE: Readonly<Record<HashAlgorithm, number>> = { SHA1: 64, SHA256: 64, SHA512: 128 };
-/** Node's crypto name of each hash. */
-export const NODE_HASH: Readonly<Record<HashAlgorithm, string>> = { SHA1: 'sha1', SHA256: 'sha256', SHA512: 'sha512' };
+/** Node's crypto name of each hash: the one table, in otp. */
+export { NODE_HASH } from '../../otp/hotp.js';
 
 /** The PUT property byte. */
 export const Property = {
