@@ -10,6 +10,7 @@
 import { isKeytapError } from '../errors.js';
 import { Sw } from '../device/oath/constants.js';
 import type { Dialect } from '../device/oath/dialect.js';
+import { decodeApdu } from '../device/transport/types.js';
 import { StatusError, sw } from './oath-applet-common.js';
 import type { Apdu, DialectApplet } from './oath-applet-common.js';
 import { Nitrokey3OathApplet } from './oath-applet-nitrokey3.js';
@@ -55,26 +56,10 @@ export class OathApplet implements CardApplet {
   }
 }
 
-/**
- * ISO 7816-4 command APDU: short (`Lc` 1 byte, optional `Le`) or extended (`00 Lc_hi Lc_lo`,
- * optional 2-byte `Le`; `00 Le_hi Le_lo` alone for no data). ykman 4.0.9's no-data commands end in
- * a lone `00`, which is a case-2 Le. undefined = the lengths do not add up (6700).
- */
+/** The command APDU the applet handles; undefined = the lengths do not add up (6700). */
 export function parseApdu(bytes: Uint8Array): Apdu | undefined {
-  const buf = Buffer.from(bytes);
-  if (buf.length < 4) return undefined;
-  const header = { cla: buf[0]!, ins: buf[1]!, p1: buf[2]!, p2: buf[3]! };
-  const body = buf.subarray(4);
-  if (body.length === 0 || body.length === 1) return { ...header, data: Buffer.alloc(0) };
-  if (body[0] !== 0) {
-    const lc = body[0]!;
-    if (body.length === 1 + lc || body.length === 2 + lc) return { ...header, data: body.subarray(1, 1 + lc) };
-    return undefined;
-  }
-  if (body.length === 3) return { ...header, data: Buffer.alloc(0) };
-  if (body.length < 3) return undefined;
-  const lc = body.readUInt16BE(1);
-  if (lc === 0) return undefined;
-  if (body.length === 3 + lc || body.length === 5 + lc) return { ...header, data: body.subarray(3, 3 + lc) };
-  return undefined;
+  const apdu = decodeApdu(bytes);
+  if (apdu === undefined) return undefined;
+  const { cla, ins, p1, p2, data } = apdu;
+  return { cla, ins, p1, p2, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength) };
 }

@@ -23,7 +23,8 @@
 import { writeFileAtomic } from '../../util/atomic-file.js';
 import { Ins, Sw } from '../oath/constants.js';
 import { CONT_HEADER, CtapHidCommand, INIT_HEADER } from './ctaphid-frames.js';
-import type { ApduResponse, ApduTransport, HidLink, TransmitOptions } from './types.js';
+import type { ApduResponse, ApduTransport, CommandApdu, HidLink, TransmitOptions } from './types.js';
+import { decodeApdu } from './types.js';
 
 export interface TraceOptions {
   /** Log each APDU and response. */
@@ -57,34 +58,12 @@ export function traceOptionsFromEnv(env: Readonly<Record<string, string | undefi
 
 export const REDACTED = '[redacted]';
 
-/** A command APDU taken apart; tolerant of malformed input, since a trace must never throw. */
-export interface CommandApdu {
-  cla: number;
-  ins: number;
-  p1: number;
-  p2: number;
-  /** Undefined when the APDU has no data field. */
-  lc: number | undefined;
-  data: Uint8Array;
-  /** Undefined when the APDU has no Le field. */
-  le: number | undefined;
-}
-
-/** ISO 7816-4 short and extended encodings, as encodeApdu builds them. */
+/** decodeApdu, tolerant of malformed input since a trace must never throw: whatever follows the header counts as data. */
 export function parseCommandApdu(apdu: Uint8Array): CommandApdu {
+  const decoded = decodeApdu(apdu);
+  if (decoded) return decoded;
   const [cla = 0, ins = 0, p1 = 0, p2 = 0] = apdu;
-  const base = { cla, ins, p1, p2 };
-  if (apdu.length <= 4) return { ...base, lc: undefined, data: new Uint8Array(), le: undefined };
-  if (apdu.length === 5) return { ...base, lc: undefined, data: new Uint8Array(), le: apdu[4] };
-  if (apdu[4] !== 0) {
-    const lc = apdu[4]!;
-    return { ...base, lc, data: apdu.subarray(5, 5 + lc), le: apdu.length > 5 + lc ? apdu[5 + lc] : undefined };
-  }
-  if (apdu.length >= 7) {
-    const lc = (apdu[5]! << 8) | apdu[6]!;
-    return { ...base, lc, data: apdu.subarray(7, 7 + lc), le: undefined };
-  }
-  return { ...base, lc: undefined, data: apdu.subarray(4), le: undefined };
+  return { cla, ins, p1, p2, lc: undefined, data: apdu.subarray(4), le: undefined };
 }
 
 interface InstructionPolicy {

@@ -57,6 +57,48 @@ export function encodeApdu(cla: number, ins: number, p1: number, p2: number, dat
   return Uint8Array.of(cla, ins, p1, p2, 0, data.length >> 8, data.length & 0xff, ...data);
 }
 
+/** A command APDU taken apart. */
+export interface CommandApdu {
+  cla: number;
+  ins: number;
+  p1: number;
+  p2: number;
+  /** Undefined when the APDU has no data field. */
+  lc: number | undefined;
+  data: Uint8Array;
+  /** Undefined when the APDU has no Le field (0 is a present Le of 256 or 65536). */
+  le: number | undefined;
+}
+
+/**
+ * The inverse of encodeApdu, for every ISO 7816-4 case: short (`Lc` 1 byte, optional `Le`) or
+ * extended (`00 Lc_hi Lc_lo`, optional 2-byte `Le`; `00 Le_hi Le_lo` alone for no data). ykman
+ * 4.0.9's no-data commands end in a lone `00`, which is a case-2 Le. Undefined when the lengths do
+ * not add up (a card answers 6700).
+ */
+export function decodeApdu(apdu: Uint8Array): CommandApdu | undefined {
+  if (apdu.length < 4) return undefined;
+  const header = { cla: apdu[0]!, ins: apdu[1]!, p1: apdu[2]!, p2: apdu[3]! };
+  const body = apdu.subarray(4);
+  const none = new Uint8Array();
+  if (body.length === 0) return { ...header, lc: undefined, data: none, le: undefined };
+  if (body.length === 1) return { ...header, lc: undefined, data: none, le: body[0] };
+  if (body[0] !== 0) {
+    const lc = body[0]!;
+    if (body.length === 1 + lc) return { ...header, lc, data: body.subarray(1), le: undefined };
+    if (body.length === 2 + lc) return { ...header, lc, data: body.subarray(1, 1 + lc), le: body[1 + lc] };
+    return undefined;
+  }
+  if (body.length < 3) return undefined;
+  const word = (at: number): number => (body[at]! << 8) | body[at + 1]!;
+  if (body.length === 3) return { ...header, lc: undefined, data: none, le: word(1) };
+  const lc = word(1);
+  if (lc === 0) return undefined;
+  if (body.length === 3 + lc) return { ...header, lc, data: body.subarray(3), le: undefined };
+  if (body.length === 5 + lc) return { ...header, lc, data: body.subarray(3, 3 + lc), le: word(3 + lc) };
+  return undefined;
+}
+
 export function formatSw(sw: number): string {
   return sw.toString(16).toUpperCase().padStart(4, '0');
 }
