@@ -1,6 +1,6 @@
 // Bad input: every reader answers with BAD_INPUT naming the line (CSV) or element (XML) and the
 // problem, never a secret; nothing is written while reading.
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -222,21 +222,33 @@ describe('writers refuse what a format cannot carry, naming the token', () => {
 describe('reading never writes anything', () => {
   it('no file appears in the working directory or the temp directory while every reader runs', () => {
     const snapshot = (d: string): string[] => readdirSync(d).map((f) => `${f}:${statSync(`${d}/${f}`, { throwIfNoEntry: false })?.mtimeMs ?? 0}`).sort();
-    const before = [snapshot(process.cwd()), snapshot(tmpdir()), snapshot(FIXTURES)];
-    for (const file of readdirSync(FIXTURES).filter((f) => f.endsWith('.pskcxml'))) {
-      try {
-        pskcFormat.read(readFileSync(`${FIXTURES}/${file}`), { passphrase: 'qwerty' });
-      } catch {
-        // PSK files without a key: the error is the point elsewhere
+    // A temp folder of this test's own: the system one changes under tests running in other
+    // workers. os.tmpdir() reads TMPDIR on every call, so whatever a reader put there lands here.
+    const systemTemp = process.env.TMPDIR;
+    const privateTemp = mkdtempSync(join(tmpdir(), 'keytap-reader-temp-'));
+    process.env.TMPDIR = privateTemp;
+    try {
+      expect(tmpdir()).toBe(privateTemp);
+      const before = [snapshot(process.cwd()), snapshot(tmpdir()), snapshot(FIXTURES)];
+      for (const file of readdirSync(FIXTURES).filter((f) => f.endsWith('.pskcxml'))) {
+        try {
+          pskcFormat.read(readFileSync(`${FIXTURES}/${file}`), { passphrase: 'qwerty' });
+        } catch {
+          // PSK files without a key: the error is the point elsewhere
+        }
       }
-    }
-    for (const format of Object.values(SEED_FORMATS)) {
-      try {
-        format.read(Buffer.from('garbage,\n'));
-      } catch {
-        // expected
+      for (const format of Object.values(SEED_FORMATS)) {
+        try {
+          format.read(Buffer.from('garbage,\n'));
+        } catch {
+          // expected
+        }
       }
+      expect([snapshot(process.cwd()), snapshot(tmpdir()), snapshot(FIXTURES)]).toEqual(before);
+    } finally {
+      if (systemTemp === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = systemTemp;
+      rmSync(privateTemp, { recursive: true, force: true });
     }
-    expect([snapshot(process.cwd()), snapshot(tmpdir()), snapshot(FIXTURES)]).toEqual(before);
   });
 });
