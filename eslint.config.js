@@ -10,7 +10,7 @@ const NO_CLI_OPTION = 'No CLI option names below the CLI: throw a KeytapError wi
 // The layers (docs/architecture.md): each folder lists the folders it must not import. A
 // relative import names the folder as a path segment, so one regular expression per folder
 // catches every spelling ('../app/x.js', '../../app/y.js').
-const LAYERS = ['otp', 'util', 'device', 'emulator', 'seeds', 'provision', 'desktop', 'tray', 'notify', 'app', 'cli'];
+const LAYERS = ['otp', 'util', 'device', 'emulator', 'seeds', 'provision', 'desktop', 'tray', 'notify', 'app', 'cli', 'sea'];
 const MAY_IMPORT = {
   util: [],
   otp: ['util'],
@@ -22,7 +22,9 @@ const MAY_IMPORT = {
   tray: ['util'],
   notify: ['util'],
   app: ['device', 'desktop', 'tray', 'notify', 'otp', 'util'],
-  cli: LAYERS,
+  cli: LAYERS.filter((layer) => layer !== 'sea'),
+  // The single executable's launcher: it only prepares the asset cache and loads a bundle.
+  sea: ['util'],
 };
 const layerRules = Object.entries(MAY_IMPORT).map(([layer, allowed]) => {
   const forbidden = LAYERS.filter((other) => other !== layer && !allowed.includes(other));

@@ -3,10 +3,9 @@
  * real key is reached over hidraw: found by discovery, touched by `keytap virtual touch`, unplugged
  * by `keytap virtual stop`.
  */
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { KEYTAP, oathtool, runKeytap, tempDir } from '../support/cli.js';
+import { oathtool, runKeytap, spawnKeytap, tempDir } from '../support/cli.js';
 
 const SHA1_HEX = Buffer.from('12345678901234567890').toString('hex');
 const SHA1_B32 = 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ';
@@ -40,12 +39,12 @@ async function ok(args: string[]): Promise<string> {
 /** Starts `keytap …` and resolves once `text` appeared on its stderr; returns the running process. */
 function startUntil(args: string[], text: string): Promise<{ done: Promise<{ code: number | null; stdout: string; stderr: string }> }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [KEYTAP, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnKeytap(args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((r) => child.on('close', (code) => r({ code, stdout, stderr })));
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => {
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => {
       stderr += d.toString();
       if (stderr.includes(text)) resolve({ done });
     });

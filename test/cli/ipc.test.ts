@@ -7,7 +7,7 @@ import { acquireInstance } from '../../src/app/instance.js';
 import type { IpcHandler, IpcServer } from '../../src/app/ipc.js';
 import { listenIpc, requestIpc } from '../../src/app/ipc.js';
 import { KeytapError } from '../../src/errors.js';
-import { KEYTAP, runKeytap, tempDir } from '../support/cli.js';
+import { runKeytap, spawnKeytap, tempDir } from '../support/cli.js';
 
 const unix = process.platform !== 'win32';
 const servers: IpcServer[] = [];
@@ -149,10 +149,10 @@ describe.runIf(unix)('keytap code / list through the running keytap', () => {
 
   function startTray(): Promise<{ exited: Promise<{ code: number | null; stderr: string }> }> {
     return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [KEYTAP], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawnKeytap([], { env, stdio: ['ignore', 'pipe', 'pipe'] });
       let stderr = '';
       const exited = new Promise<{ code: number | null; stderr: string }>((r) => child.on('close', (code) => r({ code, stderr })));
-      child.stderr.on('data', (d: Buffer) => {
+      child.stderr!.on('data', (d: Buffer) => {
         stderr += d.toString();
         if (stderr.includes('running (pid')) resolve({ exited });
       });

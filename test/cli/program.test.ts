@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { base32Encode, hexEncode } from '../../src/otp/encoding.js';
 import { readLedger } from '../../src/provision/ledger.js';
 import { seedFormat } from '../../src/seeds/index.js';
-import { KEYTAP, oathtool, runKeytap, tempDir } from '../support/cli.js';
+import { keytapCommand, oathtool, runKeytap, tempDir } from '../support/cli.js';
 
 const RFC_SECRET = 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ';
 
@@ -123,7 +123,8 @@ describe('keytap program on a terminal', () => {
   it.skipIf(!hasScript)('asks one question per missing field with the default shown; Enter takes the default', async () => {
     const dir = tempDir();
     const answers = ['hotp', '', '', '7', '', 'S-42', 'bob@contoso.com', 'Acme', '', 'y', '', '', 'hexcsv,pskc', ''];
-    const command = `${process.execPath} ${KEYTAP} program --virtual ${join(dir, 'k.json')} --out ${join(dir, 'seeds')}`;
+    const self = keytapCommand(['program', '--virtual', join(dir, 'k.json'), '--out', join(dir, 'seeds')]);
+    const command = [self.command, ...self.args].join(' ');
     const result = await new Promise<string>((resolve, reject) => {
       const child = spawn('script', ['-qfec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
       let output = '';

@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Desktop, dunstHistory, missingTool, run } from '../platform/desktop.js';
-import { KEYTAP, oathtool, runKeytap, tempDir } from '../support/cli.js';
+import { oathtool, runKeytap, spawnKeytap, tempDir } from '../support/cli.js';
 import type { MenuTree } from '../tray/support.js';
 import { gdbusCall, toMenuTree, waitFor } from '../tray/support.js';
 
@@ -56,7 +56,7 @@ describe.skipIf(missing !== undefined)('the tray, end to end', () => {
     writeFileSync(join(dir, 'config', 'config.json'), JSON.stringify({ clipboardClearSeconds: CLEAR_SECONDS, shortcut: 'Ctrl+Alt+F12' }));
     expect((await runKeytap(['add', '--virtual', keyFile, '--issuer', 'E2E', '--account', 'alice', '--secret', SECRET_B32, '--touch'], { env })).code).toBe(0);
 
-    tray = spawn(process.execPath, [KEYTAP], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    tray = spawnKeytap([], { env, stdio: ['ignore', 'ignore', 'pipe'] });
     trayExit = new Promise((resolve) => tray!.once('exit', (code) => resolve(code)));
     tray.stderr!.on('data', (d: Buffer) => (trayLog += d.toString()));
     await waitFor(() => trayLog.includes('running (pid'), 'the tray to start', 15_000);

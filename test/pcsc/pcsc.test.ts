@@ -4,13 +4,13 @@
  * (smartcard → PcscApduTransport → OathSession) and ykman 4.0.9 use it. Codes are compared with
  * oathtool; what one client writes, the other reads.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeyWatcher } from '../../src/device/discovery/watcher.js';
 import { PcscApduTransport } from '../../src/device/transport/pcsc.js';
 import type { KeyDescriptor } from '../../src/device/discovery/enumerate.js';
-import { KEYTAP, oathtool, runKeytap, tempDir } from '../support/cli.js';
+import { oathtool, runKeytap, spawnKeytap, tempDir } from '../support/cli.js';
 import type { RunResult } from '../support/cli.js';
 import { VPCD_READER, findExecutable, pcscMissing, startPcscd } from './pcscd.js';
 import type { PrivatePcscd } from './pcscd.js';
@@ -58,12 +58,12 @@ async function ykmanOk(args: string[]): Promise<string> {
 /** Starts `keytap …` and resolves once `text` appeared on its stderr. */
 function startUntil(args: string[], text: string): Promise<{ done: Promise<RunResult> }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [KEYTAP, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnKeytap(args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     const done = new Promise<RunResult>((r) => child.on('close', (code) => r({ code, stdout, stderr })));
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => {
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => {
       stderr += d.toString();
       if (stderr.includes(text)) resolve({ done });
     });

@@ -1,10 +1,31 @@
-/** Runs the built CLI as a user would, and computes reference codes with oathtool. */
+/**
+ * Runs keytap as a user would, and computes reference codes with oathtool.
+ *
+ * The program under test is a parameter: by default the built bundle through bin/keytap.cjs, or,
+ * when $KEYTAP_UNDER_TEST names a file, that executable (the single executable from
+ * `npm run dist`; vitest.config.ts runs the CLI stack and tray tests both ways).
+ */
 import { execFile, spawn } from 'node:child_process';
+import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 export const KEYTAP = join(import.meta.dirname, '..', '..', 'bin', 'keytap.cjs');
+
+/** The executable under test, or undefined for the bundle run by this Node. */
+export const KEYTAP_UNDER_TEST: string | undefined = process.env.KEYTAP_UNDER_TEST ? resolve(process.env.KEYTAP_UNDER_TEST) : undefined;
+
+/** The command line that runs keytap with `args`. */
+export function keytapCommand(args: readonly string[] = []): { command: string; args: string[] } {
+  return KEYTAP_UNDER_TEST ? { command: KEYTAP_UNDER_TEST, args: [...args] } : { command: process.execPath, args: [KEYTAP, ...args] };
+}
+
+/** Starts keytap with `args`; `options.env` is added to this process's environment. */
+export function spawnKeytap(args: readonly string[], options: SpawnOptions & { env?: NodeJS.ProcessEnv } = {}): ChildProcess {
+  const { command, args: argv } = keytapCommand(args);
+  return spawn(command, argv, { ...options, env: { ...process.env, ...options.env } });
+}
 
 export interface RunResult {
   code: number | null;
@@ -14,18 +35,14 @@ export interface RunResult {
 
 export function runKeytap(args: string[], options: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [KEYTAP, ...args], {
-      env: { ...process.env, ...options.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-      timeout: options.timeoutMs ?? 30_000,
-    });
+    const child = spawnKeytap(args, { env: options.env, stdio: ['pipe', 'pipe', 'pipe'], timeout: options.timeoutMs ?? 30_000 });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(options.input ?? '');
+    child.stdin!.end(options.input ?? '');
   });
 }
 

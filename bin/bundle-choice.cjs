@@ -1,0 +1,12 @@
+'use strict';
+// Which of the two bundles a command runs from (build/bundle-options.mjs says why there are two):
+// the resident process (no command, `tray`) and `doctor` need the full one, every other command
+// starts faster from the smaller one. Shared by bin/keytap.cjs and the single executable's
+// launcher (src/sea/launcher.ts), so both choose alike.
+function bundleFor(args) {
+  const command = args.find((arg) => !arg.startsWith('-'));
+  const resident = command === undefined || command === 'tray' || command === 'doctor';
+  return resident ? 'keytap.cjs' : 'keytap-cli.cjs';
+}
+
+module.exports = { bundleFor };
