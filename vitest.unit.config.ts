@@ -1,22 +1,20 @@
 // The fast tier (`npm run test:unit`): pure and in-process tests, well under a minute. Left out, by
 // where they live and so also every test added there later:
-// - the folders below: tests that run keytap (the bundle or the CLI from source), or peers
+// - the folders below: tests that run keytap (the bundle, the CLI from source or the executables), or peers
 //   (python-fido2, ykman, other PSKC implementations, oathtool), or need pcscd, a D-Bus daemon or
 //   an X server;
 // - `*-fuzz.test.ts`: long property runs against the session and the CTAPHID client.
 // `npm test` runs everything (vitest.config.ts).
-import { defineConfig, mergeConfig } from 'vitest/config';
-import base from './vitest.config.js';
+import { defineConfig } from 'vitest/config';
+import { shared } from './vitest.config.js';
 
-export const SLOW_FOLDERS = ['cli', 'e2e', 'peers', 'pcsc', 'platform'];
+export const SLOW_FOLDERS = ['cli', 'e2e', 'peers', 'pcsc', 'platform', 'dist'];
 
-export default mergeConfig(
-  base,
-  defineConfig({
-    test: {
-      exclude: [...SLOW_FOLDERS.map((folder) => `test/${folder}/**`), 'test/**/*-fuzz.test.ts'],
-      // Nothing here runs dist/, so no bundle to build first.
-      globalSetup: [],
-    },
-  }),
-);
+export default defineConfig({
+  test: {
+    ...shared,
+    include: ['test/**/*.test.ts'],
+    exclude: [...SLOW_FOLDERS.map((folder) => `test/${folder}/**`), 'test/**/*-fuzz.test.ts'],
+    // Nothing here runs dist/, so no bundle to build first.
+  },
+});

@@ -29,7 +29,7 @@ import type { MessageBus } from 'dbus-next';
 import { X11Selection } from '../src/desktop/clipboard/x11-selection.js';
 import { runVirtualKeyServer } from '../src/emulator/daemon.js';
 import { Desktop, missingTool } from '../test/platform/desktop.js';
-import { KEYTAP, oathtool, runKeytap, tempDir } from '../test/support/cli.js';
+import { oathtool, runKeytap, spawnKeytap, tempDir } from '../test/support/cli.js';
 import type { MenuTree } from '../test/tray/support.js';
 import { connect, gdbusCall, waitFor } from '../test/tray/support.js';
 import { percentile } from './stats.js';
@@ -91,7 +91,7 @@ export async function benchTray(): Promise<void> {
     // A long clear time: the clear timer stays out of the way of the 20 clicks (the bench clears).
     writeFileSync(join(dir, 'config', 'config.json'), JSON.stringify({ clipboardClearSeconds: 600, shortcut: 'Ctrl+Alt+F12' }));
 
-    tray = spawn(process.execPath, [KEYTAP, 'tray'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    tray = spawnKeytap(['tray'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
     const trayPid = tray.pid!;
     const trayStartedAt = performance.now();
     trayExit = new Promise((resolve) => tray!.once('exit', resolve));

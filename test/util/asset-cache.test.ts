@@ -63,7 +63,7 @@ describe('the asset cache', () => {
     const root = join(tempDir(), 'keytap');
     const path = cacheIn(root).cache.file('native/lib.node');
     const damaged = Buffer.from(LIBRARY);
-    damaged[1234] ^= 0xff;
+    damaged[1234] = damaged[1234]! ^ 0xff;
     writeFileSync(path, damaged);
     expect(readFileSync(cacheIn(root).cache.file('native/lib.node')).equals(LIBRARY)).toBe(true);
     writeFileSync(path, LIBRARY.subarray(0, 1000));
