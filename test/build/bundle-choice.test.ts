@@ -1,0 +1,24 @@
+// Which bundle a command line runs from (bin/bundle-choice.cjs), shared by bin/keytap.cjs and the
+// single executable's launcher.
+import { createRequire } from 'node:module';
+import { describe, expect, it } from 'vitest';
+
+const { bundleFor } = createRequire(import.meta.url)('../../bin/bundle-choice.cjs') as { bundleFor: (args: string[]) => string };
+
+describe('the bundle a command runs from', () => {
+  it.each([
+    [[], 'keytap.cjs'],
+    [['--demo'], 'keytap.cjs'],
+    [['tray'], 'keytap.cjs'],
+    [['tray', '--demo'], 'keytap.cjs'],
+    [['doctor', '--json'], 'keytap.cjs'],
+    [['--version'], 'keytap-cli.cjs'],
+    [['-V'], 'keytap-cli.cjs'],
+    [['--help'], 'keytap-cli.cjs'],
+    [['code', 'github'], 'keytap-cli.cjs'],
+    [['--json', 'list'], 'keytap-cli.cjs'],
+    [['tray', '--help'], 'keytap.cjs'],
+  ])('keytap %j → %s', (args, bundle) => {
+    expect(bundleFor(args)).toBe(bundle);
+  });
+});
