@@ -2,13 +2,13 @@
 // where they live and so also every test added there later:
 // - the folders below: tests that run keytap (the bundle or the CLI from source), or peers
 //   (python-fido2, ykman, other PSKC implementations, oathtool), or need pcscd, a D-Bus daemon or
-//   an X server;
+//   an X server, or Wine (windows/: the Windows executable and the Wine harness);
 // - `*-fuzz.test.ts`: long property runs against the session and the CTAPHID client.
 // `npm test` runs everything (vitest.config.ts).
 import { defineConfig, mergeConfig } from 'vitest/config';
 import base from './vitest.config.js';
 
-export const SLOW_FOLDERS = ['cli', 'e2e', 'peers', 'pcsc', 'platform'];
+export const SLOW_FOLDERS = ['cli', 'e2e', 'peers', 'pcsc', 'platform', 'windows'];
 
 export default mergeConfig(
   base,
