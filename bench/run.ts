@@ -6,12 +6,14 @@ import { benchCodeRead } from './code-read.js';
 import { benchProgram } from './program.js';
 import { benchSeeds } from './seeds.js';
 import { benchTray } from './tray.js';
+import { benchWine } from './wine.js';
 
 const BENCHES: Record<string, () => Promise<void>> = {
   'code-read': benchCodeRead,
   seeds: benchSeeds,
   program: benchProgram,
   tray: benchTray,
+  wine: benchWine,
 };
 
 const wanted = process.argv.slice(2);

@@ -40,9 +40,10 @@
  * - child_process works inside Wine, pipes included (between Windows processes): `cmd /c echo`,
  *   `reg add/query/delete` under HKCU\…\Run (exit 0, or 1 for a missing value), a missing program
  *   → ENOENT. reg.exe's messages are Wine's own words, not Windows'.
- * - Timing (2 shared cores): making a prefix ~8 s (wineboot ~5 s, winecfg ~1 s, flush); a run
- *   when the prefix's wineserver is idle ~1.2 s; while it is up ~0.25 s. `wineserver -p15` keeps it
- *   up between runs (Debian's wrapper starts it with -p0: gone as soon as the last program exits).
+ * - Timing (`npm run bench -- wine`, 2 cores shared at load 4): making a prefix 13–15 s; a run of
+ *   node.exe hello.js 1.3–1.9 s while the prefix's wineserver is down (it and Wine's services start
+ *   first), 0.4–0.5 s while it is up (Linux node -e 0: 0.1–0.2 s). So the harness starts the
+ *   server with -p15 (up 15 s after its last program); Debian's wrapper starts it with -p0.
  * - Killing*: a Windows process a run starts stays in the run's Unix process group, unless it is
  *   started detached (Node's detached: true), which Wine puts in a Unix session of its own; but
  *   every one of them keeps the Unix environment of the first, so a variable there finds them all.
