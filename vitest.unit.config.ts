@@ -2,13 +2,13 @@
 // where they live and so also every test added there later:
 // - the folders below: tests that run keytap (the bundle, the CLI from source or the executables), or peers
 //   (python-fido2, ykman, other PSKC implementations, oathtool), or need pcscd, a D-Bus daemon or
-//   an X server;
+//   an X server, or Wine (windows/: the Windows executable and the Wine harness);
 // - `*-fuzz.test.ts`: long property runs against the session and the CTAPHID client.
 // `npm test` runs everything (vitest.config.ts).
 import { defineConfig } from 'vitest/config';
 import { shared } from './vitest.config.js';
 
-export const SLOW_FOLDERS = ['cli', 'e2e', 'peers', 'pcsc', 'platform', 'dist'];
+export const SLOW_FOLDERS = ['cli', 'e2e', 'peers', 'pcsc', 'platform', 'dist', 'windows'];
 
 export default defineConfig({
   test: {

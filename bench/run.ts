@@ -7,6 +7,7 @@ import { benchDist } from './dist.js';
 import { benchProgram } from './program.js';
 import { benchSeeds } from './seeds.js';
 import { benchTray } from './tray.js';
+import { benchWine } from './wine.js';
 
 const BENCHES: Record<string, () => Promise<void>> = {
   'code-read': benchCodeRead,
@@ -14,6 +15,7 @@ const BENCHES: Record<string, () => Promise<void>> = {
   program: benchProgram,
   tray: benchTray,
   dist: benchDist,
+  wine: benchWine,
 };
 
 const wanted = process.argv.slice(2);
