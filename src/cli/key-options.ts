@@ -5,6 +5,7 @@ import type { OpenKey } from '../device/open.js';
 import { noKeyError, openOathSession } from '../device/open.js';
 import { virtualFileKey } from '../emulator/virtual-file.js';
 import { enumerateKeys } from '../device/discovery/enumerate.js';
+import type { KeyDescriptor } from '../device/discovery/enumerate.js';
 import { DIALECTS } from '../device/oath/dialect.js';
 import type { Dialect } from '../device/oath/dialect.js';
 import { KeytapError, lockedError } from '../errors.js';
@@ -39,7 +40,7 @@ export async function withKey<T>(options: KeyOptions, io: CliIo, use: (key: Open
   process.once('SIGTERM', onSignal);
   let key: OpenKey | undefined;
   try {
-    key = await openChosenKey(options, controller.signal);
+    key = await openChosenKey(options, io, controller.signal);
     if (key.session.locked) {
       if (options.password === undefined) {
         throw lockedError(key.name);
@@ -54,7 +55,20 @@ export async function withKey<T>(options: KeyOptions, io: CliIo, use: (key: Open
   }
 }
 
-async function openChosenKey(options: KeyOptions, signal: AbortSignal): Promise<OpenKey> {
+/**
+ * Every key that can be reached now. A source that fails (node-hid that cannot load, as under
+ * Wine or without libudev) does not hide the keys of the others: it is reported on stderr, and it
+ * is the error when no key is found at all, since then it is the likelier reason.
+ */
+export async function connectedKeys(io: CliIo): Promise<KeyDescriptor[]> {
+  const failures: KeytapError[] = [];
+  const keys = await enumerateKeys({ onError: (error) => failures.push(error) });
+  if (keys.length === 0 && failures.length > 0) throw failures[0]!;
+  for (const failure of failures) io.err(`keytap: warning: ${failure.message}`);
+  return keys;
+}
+
+async function openChosenKey(options: KeyOptions, io: CliIo, signal: AbortSignal): Promise<OpenKey> {
   if (options.virtual !== undefined) {
     if (options.device !== undefined) throw new KeytapError('USAGE', 'Use either --virtual or --device, not both.');
     return openOathSession(virtualFileKey({ file: options.virtual, dialect: options.dialect, demo: options.demo }), signal);
@@ -62,7 +76,7 @@ async function openChosenKey(options: KeyOptions, signal: AbortSignal): Promise<
   if (options.dialect !== undefined || options.demo) {
     throw new KeytapError('USAGE', '--dialect and --demo only apply together with --virtual FILE.');
   }
-  const descriptors = await enumerateKeys();
+  const descriptors = await connectedKeys(io);
   if (options.device === undefined) {
     if (descriptors.length === 0) throw noKeyError();
     if (descriptors.length > 1) {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { enumerateKeys } from '../../device/discovery/enumerate.js';
+import { connectedKeys } from '../key-options.js';
 import type { CliIo } from '../output.js';
 import { printJson } from '../output.js';
 
@@ -10,7 +10,7 @@ export function registerKeys(program: Command, io: CliIo): void {
     .description('list the connected keys (real ones, and virtual keys started with "keytap virtual start")')
     .addOption(new Option('--json', 'print a JSON array of {id, kind, name, path}'))
     .action(async (options: { json?: boolean }) => {
-      const keys = await enumerateKeys();
+      const keys = await connectedKeys(io);
       if (options.json) {
         printJson(io, keys.map((k) => ({ id: k.id, kind: k.kind, name: k.name, path: k.path })));
         return;
