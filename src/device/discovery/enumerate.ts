@@ -63,7 +63,7 @@ export interface EnumerateOptions {
   /** List running virtual keys. Default true. */
   virtual?: boolean | undefined;
   /**
-   * List PC/SC readers holding an OATH card (loads the smartcard binding). Default true. Where
+   * List PC/SC readers holding an OATH card (loads koffi and the PC/SC library). Default true. Where
    * PC/SC is not installed or pcscd is not running, this source is empty, not an error.
    */
   pcsc?: boolean | undefined;
