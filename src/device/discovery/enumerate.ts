@@ -120,7 +120,7 @@ export async function listPcscKeys(): Promise<KeyDescriptor[]> {
   for (const reader of readers) {
     if (!reader.cardPresent || NITROKEY_READER.test(reader.name)) continue;
     const yubico = YUBICO_READER.test(reader.name);
-    if (!yubico && !(await probeOathApplet(reader.name, reader.atr))) continue;
+    if (!yubico && !(await probeOathApplet(reader))) continue;
     keys.push(pcscDescriptor(reader.name, yubico ? 'YubiKey' : reader.name));
   }
   return keys;

@@ -10,6 +10,7 @@ import type { PcscLibrary, ReaderState, ScardHandle } from '../transport/pcsc-ap
 import { PCSCD_HINT, PcscApduTransport, establishContext, listReaderNames, loadPcsc, nativeReason, releaseContext } from '../transport/pcsc.js';
 import type { PcscContext } from '../transport/pcsc.js';
 import { encodeApdu } from '../transport/types.js';
+import { cardInsertion, knownOathCard, rememberOathCard } from './oath-cards.js';
 
 /** A probe SELECT answers at once on any card. */
 const PROBE_TIMEOUT_MS = 3_000;
@@ -61,31 +62,39 @@ export async function listPcscReaders(): Promise<PcscReaderInfo[]> {
 const probeCache = new Map<string, boolean>();
 
 /**
- * Does the card in `readerName` answer SELECT OATH with 9000? Connects EXCLUSIVE, so the SELECT
+ * Does the card in the reader answer SELECT OATH with 9000? Connects EXCLUSIVE, so the SELECT
  * never lands between another program's commands (it would deselect that program's applet).
  * When the card is in use, the last answer for the same card (ATR) is returned, or undefined.
+ *
+ * A yes is also remembered across processes (oath-cards.ts) for as long as the same card stays in
+ * the reader, so that neither every `keytap` command nor every rescan of the tray has to take the
+ * card from other programs to ask again.
  */
-export async function probeOathApplet(readerName: string, atr: Uint8Array | undefined): Promise<boolean | undefined> {
-  const cacheKey = `${readerName}\u0000${atr ? Buffer.from(atr).toString('hex') : ''}`;
+export async function probeOathApplet(reader: Pick<PcscReaderInfo, 'name' | 'state' | 'atr'>): Promise<boolean | undefined> {
+  const cacheKey = `${reader.name}\u0000${reader.atr ? Buffer.from(reader.atr).toString('hex') : ''}`;
+  const insertion = cardInsertion(reader);
+  if (insertion && (await knownOathCard(insertion))) return true;
   let transport: PcscApduTransport;
   try {
-    transport = await PcscApduTransport.open(readerName, { busyWaitMs: 0 });
+    transport = await PcscApduTransport.open(reader.name, { busyWaitMs: 0 });
   } catch (error) {
     if (isKeytapError(error, 'BUSY')) return probeCache.get(cacheKey);
     if (isKeytapError(error, 'KEY_REMOVED') || isKeytapError(error, 'NO_KEY')) return false;
     throw error;
   }
+  let oath: boolean;
   try {
     const { sw } = await transport.transmit(OATH_SELECT, { timeoutMs: PROBE_TIMEOUT_MS });
-    const oath = sw === 0x9000 || sw >> 8 === 0x61;
-    probeCache.set(cacheKey, oath);
-    return oath;
+    oath = sw === 0x9000 || sw >> 8 === 0x61;
   } catch (error) {
     if (isKeytapError(error, 'KEY_REMOVED') || isKeytapError(error, 'TIMEOUT') || isKeytapError(error, 'DEVICE_ERROR')) return false;
     throw error;
   } finally {
     await transport.close();
   }
+  probeCache.set(cacheKey, oath);
+  if (insertion) await rememberOathCard(insertion, oath);
+  return oath;
 }
 
 export interface PcscWatch {

@@ -226,7 +226,7 @@ interface KoffiFunction {
 }
 
 /** The koffi types of one ABI's structs; exported for the layout tests. */
-export function declareStructs(koffi: Pick<Koffi, 'struct' | 'pack' | 'array'>, abi: PcscAbi): { readerState: unknown; ioRequest: unknown } {
+export function declareStructs<T>(koffi: { struct(def: Record<string, unknown>): T; pack(def: Record<string, unknown>): T; array(type: string, length: number): unknown }, abi: PcscAbi): { readerState: T; ioRequest: T } {
   const make = abi.packed ? koffi.pack.bind(koffi) : koffi.struct.bind(koffi);
   return {
     readerState: make({
@@ -279,9 +279,7 @@ export function loadPcsc(): Promise<PcscLibrary> {
 export async function openPcscLibrary(abi: PcscAbi): Promise<PcscLibrary> {
   let koffi: Koffi;
   try {
-    // A plain import: the single-executable build redirects koffi's own native loading.
-    const imported = (await import('koffi')) as unknown as Koffi & { default?: Koffi };
-    koffi = imported.default ?? imported;
+    koffi = await importKoffi();
   } catch (error) {
     throw new KeytapError('UNSUPPORTED', 'keytap cannot use smart card readers: its PC/SC binding (koffi) could not be loaded.', {
       hint: 'This copy of keytap is incomplete or was made for another system; install keytap again.',
@@ -295,6 +293,19 @@ export async function openPcscLibrary(abi: PcscAbi): Promise<PcscLibrary> {
     throw missingLibraryError(abi, error);
   }
   return bind(koffi, lib, abi);
+}
+
+/**
+ * A plain require / import of koffi: the single-executable build redirects koffi's own native
+ * loading. In the CommonJS bundle require() loads koffi's CommonJS build directly, where import()
+ * would first start Node's ESM loader for it (10 to 30 ms of a command's start-up); the TypeScript
+ * source runs as ESM (tests, tsx), which has no require.
+ */
+async function importKoffi(): Promise<Koffi> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- see above
+  if (typeof require === 'function') return require('koffi') as Koffi;
+  const imported = (await import('koffi')) as unknown as Koffi & { default?: Koffi };
+  return imported.default ?? imported;
 }
 
 function missingLibraryError(abi: PcscAbi, cause: unknown): KeytapError {

@@ -68,9 +68,12 @@ export interface PcscContext {
   readonly context: ScardHandle;
 }
 
-/** A PC/SC context. Fails with UNSUPPORTED where there is no PC/SC library, NO_KEY + hint when pcscd is not there. */
-export async function establishContext(): Promise<PcscContext> {
-  const pcsc = await loadPcsc();
+/**
+ * A PC/SC context. Fails with UNSUPPORTED where there is no PC/SC library, NO_KEY + hint when pcscd
+ * is not there. `library`: another implementation of the API (tests); default the system's.
+ */
+export async function establishContext(library?: PcscLibrary): Promise<PcscContext> {
+  const pcsc = library ?? (await loadPcsc());
   try {
     return { pcsc, context: await pcsc.establishContext() };
   } catch (error) {
@@ -104,6 +107,8 @@ export interface PcscOpenOptions {
   signal?: AbortSignal | undefined;
   /** How long to retry while another program holds the card. Default 2 s. */
   busyWaitMs?: number | undefined;
+  /** Another implementation of the PC/SC API (tests); default the system's library. */
+  library?: PcscLibrary | undefined;
 }
 
 export class PcscApduTransport implements ApduTransport {
@@ -121,7 +126,7 @@ export class PcscApduTransport implements ApduTransport {
   /** Connects to the card in `readerName`, exclusively. */
   static async open(readerName: string, options: PcscOpenOptions = {}): Promise<PcscApduTransport> {
     throwIfAborted(options.signal);
-    const scope = await establishContext();
+    const scope = await establishContext(options.library);
     try {
       const connection = await connectExclusive(scope, readerName, options);
       return new PcscApduTransport(scope, connection, readerName, options.description ?? readerName);
