@@ -4,6 +4,7 @@
  */
 import { benchCodeRead } from './code-read.js';
 import { benchDist } from './dist.js';
+import { benchPcscCode } from './pcsc-code.js';
 import { benchProgram } from './program.js';
 import { benchSeeds } from './seeds.js';
 import { benchTray } from './tray.js';
@@ -16,6 +17,7 @@ const BENCHES: Record<string, () => Promise<void>> = {
   tray: benchTray,
   dist: benchDist,
   wine: benchWine,
+  'pcsc-code': benchPcscCode,
 };
 
 const wanted = process.argv.slice(2);

@@ -85,10 +85,10 @@ export const common = {
   sourcemap: 'linked',
   // Native addons, and packages that run helper binaries shipped inside them (found relative to
   // their own files), cannot be bundled; they are loaded from node_modules at run time. dbus-next
-  // requires the optional 'x11' package only for X11 autolaunch bus addresses, which keytap never uses;
-  // 'usocket' (native; abstract-socket bus addresses, fd passing) loads from node_modules like the
-  // other addons.
-  external: ['node-hid', 'smartcard', 'usb', 'uiohook-napi', 'systray2', 'node-notifier', 'clipboardy', 'x11', 'usocket'],
+  // requires the optional 'x11' package only for X11 autolaunch bus addresses, which keytap never uses,
+  // and 'usocket' (native) only for addresses that util/session-bus.ts never hands it. koffi finds its
+  // prebuilt native (@koromix/koffi-<platform>-<arch>) relative to its own files.
+  external: ['node-hid', 'koffi', 'usb', 'uiohook-napi', 'systray2', 'node-notifier', 'clipboardy', 'x11', 'usocket'],
   // The version `keytap --version` and About show (src/cli/version.ts); package.json stays out.
   define: { KEYTAP_VERSION: JSON.stringify(version) },
   logLevel: 'warning',

@@ -1,13 +1,15 @@
 /**
  * The PC/SC path end to end, with a real pcscd and vsmartcard's vpcd: the virtual key served by
  * `keytap virtual start --vpcd` is a card in "Virtual PCD 00 00", and both keytap's own stack
- * (smartcard → PcscApduTransport → OathSession) and ykman 4.0.9 use it. Codes are compared with
+ * (libpcsclite through koffi → PcscApduTransport → OathSession) and ykman 4.0.9 use it. Codes are compared with
  * oathtool; what one client writes, the other reads.
  */
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { watchPcscReaders } from '../../src/device/discovery/pcsc-readers.js';
 import { KeyWatcher } from '../../src/device/discovery/watcher.js';
+import type { KeytapError } from '../../src/errors.js';
 import { PcscApduTransport } from '../../src/device/transport/pcsc.js';
 import type { KeyDescriptor } from '../../src/device/discovery/enumerate.js';
 import { oathtool, runKeytap, spawnKeytap, tempDir } from '../support/cli.js';
@@ -230,6 +232,51 @@ describe.skipIf(missing !== undefined)('PC/SC with a real pcscd and vpcd', () =>
     }
   });
 
+  it('watches the readers event-driven: no native call returns while nothing changes; removal and insertion are seen', async () => {
+    let changes = 0;
+    const errors: KeytapError[] = [];
+    const watch = await watchPcscReaders(
+      () => changes++,
+      (error) => errors.push(error),
+    );
+    expect(watch).toBeDefined();
+    try {
+      const before = watch!.returns;
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      // The worker thread stayed blocked in SCardGetStatusChange: at most one return (none expected).
+      expect(watch!.returns - before).toBeLessThanOrEqual(1);
+      expect(changes).toBe(0);
+      await ok(['virtual', 'stop', file]);
+      await expect.poll(() => changes, { timeout: 15_000 }).toBeGreaterThan(0);
+      const afterRemoval = changes;
+      await startKey();
+      await expect.poll(() => changes, { timeout: 15_000 }).toBeGreaterThan(afterRemoval);
+      expect(errors).toEqual([]);
+    } finally {
+      await watch?.stop();
+    }
+    // Stopped means stopped: no more native calls.
+    const returns = watch!.returns;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(watch!.returns).toBe(returns);
+  });
+
+  it('a process watching the readers ends: at process.exit() and, after stop(), by itself', async () => {
+    for (const mode of ['exit', 'stop']) {
+      const started = Date.now();
+      const result = await new Promise<RunResult>((resolve) => {
+        execFile(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'watch-child.ts'), mode], { env: { ...process.env, ...env }, timeout: 20_000 }, (error, stdout, stderr) =>
+          resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        );
+      });
+      expect(result.code, `${mode}: ${result.stderr}`).toBe(0);
+      expect(result.stdout).toContain('watching');
+      if (mode === 'stop') expect(result.stdout).toContain('stopped');
+      // tsx's start-up is most of this; a worker thread left blocked would take until the timeout.
+      expect(Date.now() - started, mode).toBeLessThan(10_000);
+    }
+  });
+
   it('exits 3 with a clear message when the card is removed during a touch wait', async () => {
     const reading = await startUntil(['code', 'touchy', '--device', DEVICE], 'Touch your key');
     await ok(['virtual', 'stop', file]);
@@ -237,5 +284,24 @@ describe.skipIf(missing !== undefined)('PC/SC with a real pcscd and vpcd', () =>
     expect(result.code, result.stderr).toBe(3);
     expect(result.stderr).toMatch(/removed/u);
     expect(result.stderr).not.toMatch(/\n\s+at .+:\d+:\d+/u);
+  });
+
+  // Last: it stops pcscd.
+  it('reports pcscd going away once through onError, and the watch has stopped itself', async () => {
+    let changes = 0;
+    const errors: KeytapError[] = [];
+    const watch = await watchPcscReaders(
+      () => changes++,
+      (error) => errors.push(error),
+    );
+    expect(watch).toBeDefined();
+    await pcscd!.stop();
+    await expect.poll(() => errors.length, { timeout: 10_000 }).toBe(1);
+    expect(errors[0]).toMatchObject({ code: 'DEVICE_ERROR', message: expect.stringMatching(/^Watching the smart card readers stopped \(SCARD_[EF]_[A-Z_]+\)\.$/u) as unknown, hint: expect.stringContaining('pcscd') as unknown });
+    const returns = watch!.returns;
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(errors).toHaveLength(1);
+    expect(watch!.returns).toBe(returns);
+    await watch!.stop();
   });
 });

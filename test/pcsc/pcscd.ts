@@ -10,8 +10,16 @@
  * - `pcscd -f`, not socket-activated by the system and without --auto-exit (docs/protocols.md §5.3:
  *   with --auto-exit pcscd quits after 60 s idle and vpcd's listener goes with it).
  * - `-c DIR`: only our vpcd entry is loaded, on a free port pair (vpcd opens port and port + 1).
+ * - `quickAck`: pcscd, and so vpcd's TCP listener, in a network namespace of its own whose loopback
+ *   route has `quickack 1`. Debian 12's vpcd (virtualsmartcard 0.8) sends each message's 2-byte
+ *   length and its payload in two send()s (upstream sends them at once since 0.9, commit 76e2679
+ *   "send length + data at the same time"); Nagle holds the payload until the card's kernel ACKs the
+ *   length, and a delayed ACK takes 40 ms. So every vpcd message costs ~43 ms, whichever PC/SC
+ *   client asked, unless the card's side ACKs at once. The card must then run in that namespace too
+ *   (`inNamespace`); PC/SC clients reach pcscd through its Unix socket, which no network namespace
+ *   hides.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -73,6 +81,8 @@ async function freePortPair(): Promise<number> {
 
 export interface PrivatePcscd {
   pid: number;
+  /** The command line that runs `command` in pcscd's network namespace (as is without `quickAck`). */
+  inNamespace(command: string, args: string[]): [string, string[]];
   /** Give this as PCSCLITE_CSOCK_NAME to every PC/SC client. */
   socket: string;
   /** vpcd's first slot ("Virtual PCD 00 00"). */
@@ -94,7 +104,18 @@ os.environ['LISTEN_PID'] = str(os.getpid())
 os.execvp('pcscd', ['pcscd', '--foreground', '--info', '--config', conf])
 `;
 
-export async function startPcscd(dir: string): Promise<PrivatePcscd> {
+/** Can this machine make a network namespace with a quickack loopback (root, unshare, ip)? */
+export function quickAckAvailable(): boolean {
+  if (!findExecutable('unshare') || !findExecutable('nsenter') || !findExecutable('ip')) return false;
+  return spawnSync('unshare', ['-n', 'sh', '-c', `${LOOPBACK_QUICKACK}`], { stdio: 'ignore' }).status === 0;
+}
+
+const LOOPBACK_QUICKACK = [
+  'ip link set lo up',
+  ...['127.0.0.1', '127.0.0.0/8'].map((dst) => `ip route change local ${dst} dev lo table local proto kernel scope host src 127.0.0.1 quickack 1`),
+].join(' && ');
+
+export async function startPcscd(dir: string, options: { quickAck?: boolean } = {}): Promise<PrivatePcscd> {
   const vpcdPort = await freePortPair();
   const conf = join(dir, 'reader.conf.d');
   mkdirSync(conf, { recursive: true });
@@ -104,7 +125,11 @@ export async function startPcscd(dir: string): Promise<PrivatePcscd> {
     `FRIENDLYNAME "Virtual PCD"\nDEVICENAME   /dev/null:${channel}\nLIBPATH      ${VPCD_DRIVER}\nCHANNELID    ${channel}\n`,
   );
   const socket = join(dir, 'pcscd.comm');
-  const child: ChildProcess = spawn(PYTHON, ['-c', ACTIVATE, socket, conf], {
+  // unshare and sh exec (no fork): the process spawned here is pcscd itself, as LISTEN_PID says.
+  const [command, args] = options.quickAck
+    ? ['unshare', ['-n', 'sh', '-c', `${LOOPBACK_QUICKACK} && exec "$0" "$@"`, PYTHON, '-c', ACTIVATE, socket, conf]]
+    : [PYTHON, ['-c', ACTIVATE, socket, conf]];
+  const child: ChildProcess = spawn(command, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, PATH: `${process.env.PATH ?? ''}${delimiter}/usr/sbin${delimiter}/sbin` },
   });
@@ -129,6 +154,7 @@ export async function startPcscd(dir: string): Promise<PrivatePcscd> {
   const pid = child.pid!;
   return {
     pid,
+    inNamespace: (cmd, cmdArgs) => (options.quickAck ? ['nsenter', [`--net=/proc/${pid}/ns/net`, cmd, ...cmdArgs]] : [cmd, cmdArgs]),
     socket,
     vpcdPort,
     output: () => output,

@@ -136,6 +136,16 @@ describe('error mapping', () => {
     expect(nodeHidLoadError(Object.assign(new Error("Cannot find package 'node-hid'"), { code: 'ERR_MODULE_NOT_FOUND' })).message).toMatch(/not installed/);
   });
 
+  it('gives hints a user of the executable or the package can follow: no npm, no compiler', () => {
+    const missing = nodeHidLoadError(Object.assign(new Error("Cannot find module 'node-hid'"), { code: 'MODULE_NOT_FOUND' }));
+    expect(missing.message).toMatch(/not installed/);
+    expect(missing.hint).toBe('This copy of keytap is incomplete; install keytap again.');
+    const noBuild = nodeHidLoadError(new Error('No native build was found for platform=freebsd arch=riscv64 runtime=node'));
+    expect(noBuild.message).toMatch(/has no build for/);
+    expect(noBuild.hint).toMatch(/YubiKeys still can, over PC\/SC/);
+    for (const error of [missing, noBuild]) expect(error.hint).not.toMatch(/npm|compiler|toolchain|rebuild/i);
+  });
+
   it('loads node-hid when asked', async () => {
     const hid = await loadNodeHid();
     expect(typeof hid.getHidapiVersion()).toBe('string');

@@ -63,7 +63,7 @@ export interface EnumerateOptions {
   /** List running virtual keys. Default true. */
   virtual?: boolean | undefined;
   /**
-   * List PC/SC readers holding an OATH card (loads the smartcard binding). Default true. Where
+   * List PC/SC readers holding an OATH card (loads koffi and the PC/SC library). Default true. Where
    * PC/SC is not installed or pcscd is not running, this source is empty, not an error.
    */
   pcsc?: boolean | undefined;
@@ -120,7 +120,7 @@ export async function listPcscKeys(): Promise<KeyDescriptor[]> {
   for (const reader of readers) {
     if (!reader.cardPresent || NITROKEY_READER.test(reader.name)) continue;
     const yubico = YUBICO_READER.test(reader.name);
-    if (!yubico && !(await probeOathApplet(reader.name, reader.atr))) continue;
+    if (!yubico && !(await probeOathApplet(reader))) continue;
     keys.push(pcscDescriptor(reader.name, yubico ? 'YubiKey' : reader.name));
   }
   return keys;

@@ -8,9 +8,9 @@
  * - HID on Linux: fs.watch on /dev (inotify) for hidraw nodes;
  * - HID on macOS and Windows: no event source without the `usb` package (not a dependency), so a
  *   poll every 2 s. On Linux nothing runs while nothing changes: no timers, no polling.
- * - PC/SC, where pcscd (or the OS smart card service) is there: reader and card events from the
- *   smartcard binding's monitor thread (SCardGetStatusChange). Without PC/SC this trigger is simply
- *   absent; if the service stops, the trigger stops with it (reported as an error).
+ * - PC/SC, where pcscd (or the OS smart card service) is there: reader and card events from
+ *   SCardGetStatusChange blocking on a worker thread (pcsc-readers.ts). Without PC/SC this trigger
+ *   is simply absent; if the service stops, the trigger stops with it (reported as an error).
  *
  * A virtual key whose process crashed leaves its announcement behind; it is noticed (and cleaned
  * up by listRunningVirtualKeys) at the next re-enumeration, not at the moment of the crash.
@@ -116,14 +116,15 @@ export class KeyWatcher extends EventEmitter<KeyWatcherEvents> {
     if (!this.running) return;
     this.running = false;
     for (const watcher of this.watchers.splice(0)) watcher.close();
-    this.pcscWatch?.stop();
+    const pcscWatch = this.pcscWatch;
     this.pcscWatch = undefined;
     clearTimeout(this.debounceTimer);
     clearInterval(this.pollTimer);
     this.debounceTimer = undefined;
     this.pollTimer = undefined;
     this.scanAgain = false;
-    await this.scanning;
+    // The watch's worker thread must have returned, or the process could not exit.
+    await Promise.all([pcscWatch?.stop(), this.scanning]);
   }
 
   /** Re-enumerates soon (after the debounce), e.g. after the machine resumed from sleep. */
@@ -162,9 +163,9 @@ export class KeyWatcher extends EventEmitter<KeyWatcherEvents> {
           this.rescan();
         },
       );
-      // stop() may have come while the binding loaded.
+      // stop() may have come while the library loaded.
       if (this.running) this.pcscWatch = watch;
-      else watch?.stop();
+      else await watch?.stop();
     } catch (error) {
       this.report(error instanceof Error ? error : new Error(String(error)), 'pcsc');
     }

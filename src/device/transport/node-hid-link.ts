@@ -36,9 +36,7 @@ export function loadNodeHid(): Promise<NodeHidModule> {
   loading ??= (async () => {
     let mod: NodeHidModule;
     try {
-      const imported = (await import('node-hid')) as NodeHidModule & { default?: NodeHidModule };
-      // node-hid is CommonJS: its exports are on `default`, and also named where Node could detect them.
-      mod = imported.default ?? imported;
+      mod = await importNodeHid();
       // The native binding loads lazily inside node-hid; force it here so a missing library shows up now.
       mod.getHidapiVersion();
     } catch (error) {
@@ -48,6 +46,19 @@ export function loadNodeHid(): Promise<NodeHidModule> {
     return mod;
   })();
   return loading;
+}
+
+/**
+ * In the CommonJS bundle require() loads node-hid directly, where import() would first start Node's
+ * ESM loader for it (part of every key command's start-up); the TypeScript source runs as ESM
+ * (tests, tsx), which has no require.
+ */
+async function importNodeHid(): Promise<NodeHidModule> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- see above
+  if (typeof require === 'function') return require('node-hid') as NodeHidModule;
+  const imported = (await import('node-hid')) as NodeHidModule & { default?: NodeHidModule };
+  // node-hid is CommonJS: its exports are on `default`, and also named where Node could detect them.
+  return imported.default ?? imported;
 }
 
 export interface NodeHidLinkOptions {
@@ -213,13 +224,13 @@ export function nodeHidLoadError(error: unknown): KeytapError {
   }
   if (/cannot find (module|package) 'node-hid'|ERR_MODULE_NOT_FOUND/i.test(text) || (error as { code?: unknown }).code === 'ERR_MODULE_NOT_FOUND') {
     return new KeytapError('UNSUPPORTED', 'keytap cannot talk to USB keys: the node-hid package is not installed.', {
-      hint: 'Reinstall keytap (npm install) so that its dependencies are complete.',
+      hint: 'This copy of keytap is incomplete; install keytap again.',
       cause: error,
     });
   }
   if (/no native build|prebuild/i.test(text)) {
     return new KeytapError('UNSUPPORTED', `keytap cannot talk to USB keys: node-hid has no build for ${process.platform}-${process.arch}.`, {
-      hint: 'Install a C++ toolchain and run npm rebuild node-hid.',
+      hint: 'keytap ships no USB (HID) support for this system, so a Nitrokey 3 cannot be reached here; YubiKeys still can, over PC/SC.',
       cause: error,
     });
   }

@@ -1,8 +1,8 @@
 /**
  * PC/SC (CCID): the only way to a YubiKey's OATH applet (docs/desktop.md §3.0), and the other way to
- * a Nitrokey 3. Built on the npm package `smartcard` (N-API binding of libpcsclite / winscard /
- * PCSC.framework), which is loaded lazily: commands that never touch PC/SC neither pay for it nor
- * fail where libpcsclite or pcscd is missing.
+ * a Nitrokey 3. Built on the system's own PC/SC library through pcsc-api.ts (koffi), which is
+ * loaded lazily: commands that never touch PC/SC neither pay for it nor fail where libpcsclite or
+ * pcscd is missing.
  *
  * - `PcscApduTransport`: one card handle, opened EXCLUSIVE for the life of the transport. The
  *   OATH session state (SELECT, VALIDATE, SEND REMAINING) lives on the card, not in the handle:
@@ -13,28 +13,16 @@
  *   the context helpers exported here.
  *
  * SCardTransmit cannot be interrupted. A deadline or an abort therefore answers the caller at once
- * and leaves the native call to finish on its own (the key ends a touch wait by itself, §1.12);
- * the handle is released, and the next APDU sent, only after it has. APDU bytes never go into an
- * error message: they carry secrets.
+ * and leaves the native call (on its worker thread) to finish on its own (the key ends a touch wait
+ * by itself, §1.12); the handle is released, and the next APDU sent, only after it has. Failures are
+ * told apart by their SCARD_* return code; a message names the code, never APDU bytes (they carry
+ * secrets).
  */
 import { KeytapError, isKeytapError, throwIfAborted } from '../../errors.js';
 import { bounded, delay } from '../../util/abortable.js';
+import { SCARD_LEAVE_CARD, SCARD_PROTOCOL_T0, SCARD_PROTOCOL_T1, SCARD_SHARE_EXCLUSIVE, isScardError, loadPcsc, scardSymbol } from './pcsc-api.js';
+import type { CardConnection, PcscLibrary, ScardCodeName, ScardHandle } from './pcsc-api.js';
 import type { ApduResponse, ApduTransport, TransmitOptions } from './types.js';
-
-// Types only: erased at run time, so importing them does not load the native binding.
-import type { CardInterface, ContextInterface, MonitorEvent, ReaderInterface } from 'smartcard';
-
-/** What keytap uses of the `smartcard` module. */
-export interface SmartcardModule {
-  Context: new () => ContextInterface;
-  ReaderMonitor: new () => { readonly isRunning: boolean; start(callback: (event: MonitorEvent) => void): void; stop(): void };
-  SCARD_SHARE_EXCLUSIVE: number;
-  SCARD_PROTOCOL_T0: number;
-  SCARD_PROTOCOL_T1: number;
-  SCARD_LEAVE_CARD: number;
-  SCARD_STATE_PRESENT: number;
-  SCARD_STATE_MUTE: number;
-}
 
 /** A touch may be pending: at least 30 s (docs/protocols.md §1.12). */
 export const DEFAULT_PCSC_TIMEOUT_MS = 35_000;
@@ -44,47 +32,23 @@ const BUSY_RETRY_MS = 100;
 /** pcscd polls presence every 400 ms; a removal shows within this. */
 const REMOVAL_SETTLE_MS = 1_500;
 const REMOVAL_POLL_MS = 100;
-/** Short APDUs answer at most 256 + 2 bytes, but a key speaking extended APDUs may send more. */
-const MAX_RESPONSE = 65_538;
 
 export const PCSCD_HINT =
   // eslint-disable-next-line no-restricted-syntax -- systemctl's option, not keytap's
   'keytap reaches YubiKeys through the PC/SC service. On Linux install and start it: sudo apt install pcscd (Debian, Ubuntu), sudo dnf install pcsc-lite (Fedora), then sudo systemctl enable --now pcscd.socket.';
 
-let loading: Promise<SmartcardModule> | undefined;
+const NO_SERVICE_MESSAGE = 'The PC/SC service (pcscd) is not running';
 
-/** Loads `smartcard` and its native binding once. A failure is not remembered: the user may install the library and retry. */
-export function loadSmartcard(): Promise<SmartcardModule> {
-  loading ??= (async () => {
-    try {
-      const imported = (await import('smartcard')) as unknown as SmartcardModule & { default?: SmartcardModule };
-      // CommonJS package: the exports are on `default`, and also named where Node could detect them.
-      return imported.default ?? imported;
-    } catch (error) {
-      loading = undefined;
-      throw smartcardLoadError(error);
-    }
-  })();
-  return loading;
-}
+/** The service is not there (pcscd stopped; on Windows 8+ the service stops with the last reader). */
+const SERVICE_GONE: ScardCodeName[] = ['E_NO_SERVICE', 'E_SERVICE_STOPPED'];
+/** The card (or its reader) is gone: nothing more can be sent to it. */
+const CARD_GONE: ScardCodeName[] = ['W_REMOVED_CARD', 'E_NO_SMARTCARD', 'E_READER_UNAVAILABLE', 'E_UNKNOWN_READER', 'W_UNPOWERED_CARD'];
+/** A transmit failure that a removal also causes: the card's presence decides. */
+const MAYBE_GONE: ScardCodeName[] = ['E_NOT_TRANSACTED', 'F_COMM_ERROR', 'E_COMM_DATA_LOST', 'E_INVALID_HANDLE'];
+/** A card is there but cannot be talked to. */
+const CARD_UNUSABLE: ScardCodeName[] = ['W_UNRESPONSIVE_CARD', 'W_UNSUPPORTED_CARD', 'E_CARD_UNSUPPORTED'];
 
-/** Turns a failed load of `smartcard` into a KeytapError that names the fix. Exported for tests. */
-export function smartcardLoadError(error: unknown): KeytapError {
-  const text = messageOf(error);
-  if (/libpcsclite/i.test(text)) {
-    return new KeytapError('UNSUPPORTED', 'keytap cannot use smart card readers: the library libpcsclite is missing.', {
-      hint: 'Install it: sudo apt install libpcsclite1 pcscd (Debian, Ubuntu), sudo dnf install pcsc-lite-libs pcsc-lite (Fedora).',
-      cause: error,
-    });
-  }
-  if (/cannot find (module|package) 'smartcard'|ERR_MODULE_NOT_FOUND|MODULE_NOT_FOUND/i.test(text) || (error as { code?: unknown }).code === 'ERR_MODULE_NOT_FOUND') {
-    return new KeytapError('UNSUPPORTED', 'keytap cannot use smart card readers: the smartcard package (or its native build) is not installed.', {
-      hint: 'Reinstall keytap (npm install); building smartcard needs a C++ compiler and libpcsclite-dev.',
-      cause: error,
-    });
-  }
-  return new KeytapError('UNSUPPORTED', 'keytap cannot use smart card readers: the smartcard package could not be loaded.', { cause: error });
-}
+export { loadPcsc };
 
 /**
  * PC/SC is not there at all (no library, no binding, no pcscd): for discovery the normal state
@@ -94,35 +58,44 @@ export function isPcscUnavailable(error: unknown): boolean {
   return isKeytapError(error, 'UNSUPPORTED') || (isKeytapError(error, 'NO_KEY') && error.message.startsWith(NO_SERVICE_MESSAGE));
 }
 
-const NO_SERVICE_MESSAGE = 'The PC/SC service (pcscd) is not running';
-
-export function listReaders(context: ContextInterface): ReaderInterface[] {
-  try {
-    return context.listReaders();
-  } catch (error) {
-    if (/service/i.test(messageOf(error))) throw noServiceError(error);
-    throw new KeytapError('DEVICE_ERROR', 'Listing the smart card readers failed.', { cause: error });
-  }
-}
-
 function noServiceError(cause: unknown): KeytapError {
   return new KeytapError('NO_KEY', `${NO_SERVICE_MESSAGE}, so no smart card reader can be reached.`, { hint: PCSCD_HINT, cause });
 }
 
-/** A PC/SC context (SCardEstablishContext). Fails with NO_KEY + hint when pcscd is not there. */
-export async function establishContext(): Promise<{ sc: SmartcardModule; context: ContextInterface }> {
-  const sc = await loadSmartcard();
+/** A PC/SC library and one of its contexts (SCardEstablishContext). */
+export interface PcscContext {
+  readonly pcsc: PcscLibrary;
+  readonly context: ScardHandle;
+}
+
+/**
+ * A PC/SC context. Fails with UNSUPPORTED where there is no PC/SC library, NO_KEY + hint when pcscd
+ * is not there. `library`: another implementation of the API (tests); default the system's.
+ */
+export async function establishContext(library?: PcscLibrary): Promise<PcscContext> {
+  const pcsc = library ?? (await loadPcsc());
   try {
-    return { sc, context: new sc.Context() };
+    return { pcsc, context: await pcsc.establishContext() };
   } catch (error) {
-    if (/service|no readers/i.test(messageOf(error))) throw noServiceError(error);
-    throw new KeytapError('DEVICE_ERROR', 'Connecting to the PC/SC service failed.', { hint: PCSCD_HINT, cause: error });
+    // NO_READERS_AVAILABLE: what some services answer here when there is nothing to serve.
+    if (isScardError(error, ...SERVICE_GONE, 'E_NO_READERS_AVAILABLE')) throw noServiceError(error);
+    throw new KeytapError('DEVICE_ERROR', `Connecting to the PC/SC service failed (${nativeReason(error)}).`, { hint: PCSCD_HINT, cause: error });
   }
 }
 
-export function releaseContext(context: ContextInterface): void {
+/** The names of the readers the service knows, with or without a card. */
+export async function listReaderNames({ pcsc, context }: PcscContext): Promise<string[]> {
   try {
-    context.close();
+    return await pcsc.listReaders(context);
+  } catch (error) {
+    if (isScardError(error, ...SERVICE_GONE)) throw noServiceError(error);
+    throw new KeytapError('DEVICE_ERROR', `Listing the smart card readers failed (${nativeReason(error)}).`, { cause: error });
+  }
+}
+
+export async function releaseContext({ pcsc, context }: PcscContext): Promise<void> {
+  try {
+    await pcsc.releaseContext(context);
   } catch {
     // already invalid (pcscd went away): nothing to release
   }
@@ -134,16 +107,18 @@ export interface PcscOpenOptions {
   signal?: AbortSignal | undefined;
   /** How long to retry while another program holds the card. Default 2 s. */
   busyWaitMs?: number | undefined;
+  /** Another implementation of the PC/SC API (tests); default the system's library. */
+  library?: PcscLibrary | undefined;
 }
 
 export class PcscApduTransport implements ApduTransport {
   readonly description: string;
   readonly readerName: string;
-  private readonly context: ContextInterface;
-  private readonly card: CardInterface;
-  private readonly leaveCard: number;
+  private readonly scope: PcscContext;
+  private readonly connection: CardConnection;
   /** The native SCardTransmit still running, answered or not: the next one, and the release, wait for it. */
   private inflight: Promise<void> = Promise.resolve();
+  private busy = false;
   private closed = false;
   /** Set once the card is known to be gone: every later call fails the same way. */
   private failure: KeytapError | undefined;
@@ -151,22 +126,21 @@ export class PcscApduTransport implements ApduTransport {
   /** Connects to the card in `readerName`, exclusively. */
   static async open(readerName: string, options: PcscOpenOptions = {}): Promise<PcscApduTransport> {
     throwIfAborted(options.signal);
-    const { sc, context } = await establishContext();
+    const scope = await establishContext(options.library);
     try {
-      const card = await connectExclusive(sc, context, readerName, options);
-      return new PcscApduTransport(context, card, readerName, options.description ?? readerName, sc);
+      const connection = await connectExclusive(scope, readerName, options);
+      return new PcscApduTransport(scope, connection, readerName, options.description ?? readerName);
     } catch (error) {
-      releaseContext(context);
+      await releaseContext(scope);
       throw error;
     }
   }
 
-  private constructor(context: ContextInterface, card: CardInterface, readerName: string, description: string, sc: SmartcardModule) {
-    this.context = context;
-    this.card = card;
+  private constructor(scope: PcscContext, connection: CardConnection, readerName: string, description: string) {
+    this.scope = scope;
+    this.connection = connection;
     this.readerName = readerName;
     this.description = description;
-    this.leaveCard = sc.SCARD_LEAVE_CARD;
   }
 
   async transmit(apdu: Uint8Array, options: TransmitOptions = {}): Promise<ApduResponse> {
@@ -180,27 +154,28 @@ export class PcscApduTransport implements ApduTransport {
     const held = new Promise<void>((resolve) => (occupy = (until) => resolve(until)));
     this.inflight = previous.then(() => held);
 
-    let native: Promise<Buffer>;
+    let native: Promise<Uint8Array>;
     try {
       await bounded(previous, deadline, options.signal, () => timeoutError(this.description));
       this.assertUsable();
-      native = this.card.transmit(Buffer.from(apdu), { maxRecvLength: MAX_RESPONSE });
+      this.busy = true;
+      native = this.scope.pcsc.transmit(this.connection, apdu);
     } catch (error) {
       occupy(Promise.resolve());
-      throw isKeytapError(error) ? error : this.transmitError(error);
+      throw isKeytapError(error) ? error : await this.transmitError(error);
     }
     occupy(
       native.then(
-        () => undefined,
-        () => undefined,
+        () => void (this.busy = false),
+        () => void (this.busy = false),
       ),
     );
-    let response: Buffer;
+    let response: Uint8Array;
     try {
       response = await bounded(native, deadline, options.signal, () => timeoutError(this.description));
     } catch (error) {
       if (isKeytapError(error, 'TIMEOUT') || isKeytapError(error, 'CANCELLED')) throw error;
-      throw this.transmitError(error);
+      throw await this.transmitError(error);
     }
     if (response.length < 2) {
       // vpcd (and other drivers) report a card pulled out mid-command as an empty answer; pcscd
@@ -211,27 +186,30 @@ export class PcscApduTransport implements ApduTransport {
       }
       throw new KeytapError('PROTOCOL', `${this.description} answered ${response.length} byte(s), without a status word.`);
     }
-    const data = Uint8Array.from(response.subarray(0, response.length - 2));
+    const data = response.subarray(0, response.length - 2);
     const sw = (response[response.length - 2]! << 8) | response[response.length - 1]!;
     return { data, sw };
   }
 
   /**
-   * Releases the card. Resolves at once; when an abandoned SCardTransmit is still running, the
-   * handle is released after it returns (disconnecting under it would block this thread).
+   * Releases the card and the context. When an abandoned SCardTransmit is still running, this
+   * resolves at once and the release follows once the transmit returns (pcsc-lite would make the
+   * release wait for it anyway); otherwise it resolves once released, so that the next connection
+   * to the card does not race the release.
    */
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
     this.closed = true;
-    void this.inflight.then(() => {
+    const abandoned = this.busy;
+    const released = this.inflight.then(async () => {
       try {
-        this.card.disconnect(this.leaveCard);
+        await this.scope.pcsc.disconnect(this.connection.card, SCARD_LEAVE_CARD);
       } catch {
         // the card is gone already: nothing to release
       }
-      releaseContext(this.context);
+      await releaseContext(this.scope);
     });
-    return Promise.resolve();
+    return abandoned ? Promise.resolve() : released;
   }
 
   private assertUsable(): void {
@@ -240,38 +218,37 @@ export class PcscApduTransport implements ApduTransport {
   }
 
   /** Turns a native transmit failure into a KeytapError; a removed card makes the transport unusable. */
-  private transmitError(error: unknown): KeytapError {
-    const text = messageOf(error);
-    if (REMOVED.test(text) || (/transaction failed|communication error/i.test(text) && !this.cardStillThere())) {
+  private async transmitError(error: unknown): Promise<KeytapError> {
+    if (isScardError(error, ...CARD_GONE) || (isScardError(error, ...MAYBE_GONE) && !(await this.cardStillThere()))) {
       this.failure = new KeytapError('KEY_REMOVED', `${this.description} was removed.`, { hint: 'Plug the key in again and retry.', cause: error });
       return this.failure;
     }
-    if (/service/i.test(text)) {
+    if (isScardError(error, ...SERVICE_GONE)) {
       this.failure = new KeytapError('KEY_REMOVED', `The PC/SC service stopped while talking to ${this.description}.`, { hint: PCSCD_HINT, cause: error });
       return this.failure;
     }
-    if (/reset/i.test(text)) {
+    if (isScardError(error, 'W_RESET_CARD')) {
       return new KeytapError('DEVICE_ERROR', `${this.description} was reset by another program.`, { hint: 'Retry.', cause: error });
     }
-    return new KeytapError('DEVICE_ERROR', `Talking to ${this.description} failed (${conciseNativeMessage(text)}).`, { cause: error });
+    return new KeytapError('DEVICE_ERROR', `Talking to ${this.description} failed (${nativeReason(error)}).`, { cause: error });
   }
 
   /** Polls the card's presence for up to `ms`: true as soon as it is gone. */
   private async removedWithin(ms: number): Promise<boolean> {
     const until = Date.now() + ms;
     for (;;) {
-      if (!this.cardStillThere()) return true;
+      if (!(await this.cardStillThere())) return true;
       if (Date.now() >= until) return false;
       await delay(REMOVAL_POLL_MS, undefined);
     }
   }
 
   /** After an ambiguous failure: is the card still in the reader? */
-  private cardStillThere(): boolean {
+  private async cardStillThere(): Promise<boolean> {
     try {
       // SCardStatus fails (SCARD_W_REMOVED_CARD) once pcscd has seen the card go. Its state word
-      // is not in SCARD_STATE_* terms, so only the failure is looked at.
-      this.card.getStatus();
+      // is not in SCARD_STATE_* terms (and differs on Windows), so only the failure is looked at.
+      await this.scope.pcsc.status(this.connection.card);
       return true;
     } catch {
       return false;
@@ -279,21 +256,15 @@ export class PcscApduTransport implements ApduTransport {
   }
 }
 
-const REMOVED = /removed|no smart card|reader unavailable|unknown reader|unpowered|card is not connected/i;
-
-async function connectExclusive(sc: SmartcardModule, context: ContextInterface, readerName: string, options: PcscOpenOptions): Promise<CardInterface> {
+async function connectExclusive(scope: PcscContext, readerName: string, options: PcscOpenOptions): Promise<CardConnection> {
   const description = options.description ?? readerName;
   const busyUntil = Date.now() + (options.busyWaitMs ?? DEFAULT_BUSY_WAIT_MS);
   for (;;) {
     throwIfAborted(options.signal);
-    const readers = listReaders(context);
-    const reader = readers.find((r) => r.name === readerName);
-    if (!reader) throw new KeytapError('NO_KEY', `The reader "${readerName}" is not connected.`, { detail: { kind: 'reader-missing', reader: readerName } });
     try {
-      return await reader.connect(sc.SCARD_SHARE_EXCLUSIVE, sc.SCARD_PROTOCOL_T0 | sc.SCARD_PROTOCOL_T1);
+      return await scope.pcsc.connect(scope.context, readerName, SCARD_SHARE_EXCLUSIVE, SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1);
     } catch (error) {
-      const text = messageOf(error);
-      if (/sharing violation/i.test(text)) {
+      if (isScardError(error, 'E_SHARING_VIOLATION')) {
         if (Date.now() + BUSY_RETRY_MS > busyUntil) {
           throw new KeytapError('BUSY', `${description} is in use by another program.`, {
             // eslint-disable-next-line no-restricted-syntax -- gpgconf's option, not keytap's
@@ -304,11 +275,14 @@ async function connectExclusive(sc: SmartcardModule, context: ContextInterface, 
         await delay(BUSY_RETRY_MS, options.signal);
         continue;
       }
-      if (REMOVED.test(text) || /unresponsive|unsupported/i.test(text)) {
+      if (isScardError(error, 'E_UNKNOWN_READER')) {
+        throw new KeytapError('NO_KEY', `The reader "${readerName}" is not connected.`, { detail: { kind: 'reader-missing', reader: readerName }, cause: error });
+      }
+      if (isScardError(error, ...CARD_GONE, ...CARD_UNUSABLE)) {
         throw new KeytapError('KEY_REMOVED', `There is no usable card in ${description}.`, { hint: 'Plug the key in again and retry.', cause: error });
       }
-      if (/service/i.test(text)) throw noServiceError(error);
-      throw new KeytapError('DEVICE_ERROR', `Connecting to ${description} failed (${conciseNativeMessage(text)}).`, { cause: error });
+      if (isScardError(error, ...SERVICE_GONE)) throw noServiceError(error);
+      throw new KeytapError('DEVICE_ERROR', `Connecting to ${description} failed (${nativeReason(error)}).`, { cause: error });
     }
   }
 }
@@ -323,11 +297,9 @@ function closedError(): KeytapError {
   return new KeytapError('CANCELLED', 'The connection to the key was closed.');
 }
 
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-/** The binding's message ("Card was removed"), trimmed: it never carries APDU bytes. */
-export function conciseNativeMessage(text: string): string {
+/** The SCARD_* name of a failed call's return code; any other failure's message, trimmed (never APDU bytes). */
+export function nativeReason(error: unknown): string {
+  if (isScardError(error)) return scardSymbol(error.rc);
+  const text = error instanceof Error ? error.message : String(error);
   return text.trim().slice(0, 80) || 'unknown error';
 }
