@@ -1,6 +1,7 @@
 // The fast tier (`npm run test:unit`): pure and in-process tests, well under a minute. Left out, by
 // where they live and so also every test added there later:
-// - the folders below: tests that run keytap (the bundle or the CLI from source), or peers
+// - the folders below: tests that run keytap (the bundle, the CLI from source, or what
+//   `npm run dist` makes), or peers
 //   (python-fido2, ykman, other PSKC implementations, oathtool), or need pcscd, a D-Bus daemon or
 //   an X server;
 // - `*-fuzz.test.ts`: long property runs against the session and the CTAPHID client.
@@ -8,7 +9,7 @@
 import { defineConfig, mergeConfig } from 'vitest/config';
 import base from './vitest.config.js';
 
-export const SLOW_FOLDERS = ['cli', 'e2e', 'peers', 'pcsc', 'platform'];
+export const SLOW_FOLDERS = ['cli', 'dist', 'e2e', 'peers', 'pcsc', 'platform'];
 
 export default mergeConfig(
   base,
