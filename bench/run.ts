@@ -3,6 +3,7 @@
  * here asserts a time (machines differ; the figures go into the issue notes).
  */
 import { benchCodeRead } from './code-read.js';
+import { benchDeb } from './deb.js';
 import { benchProgram } from './program.js';
 import { benchSeeds } from './seeds.js';
 import { benchTray } from './tray.js';
@@ -12,6 +13,7 @@ const BENCHES: Record<string, () => Promise<void>> = {
   seeds: benchSeeds,
   program: benchProgram,
   tray: benchTray,
+  deb: benchDeb,
 };
 
 const wanted = process.argv.slice(2);

@@ -339,7 +339,7 @@ export async function buildDeb({ executable, version = MANIFEST.version, outDir 
 
     const day = date.toISOString().slice(0, 10);
     const commands = await collectHelp(runKeytap);
-    await place(root, 'usr/share/man/man1/keytap.1.gz', gzip(manPage({ version, date: day, summary: SYNOPSIS.charAt(0).toLowerCase() + SYNOPSIS.slice(1), commands })), 0o644);
+    await place(root, 'usr/share/man/man1/keytap.1.gz', gzip(manPage({ version, date: day, summary: SYNOPSIS, commands })), 0o644);
 
     await place(root, 'usr/share/doc/keytap/copyright', await copyrightFile({ node }), 0o644);
     // A native package (no Debian revision: keytap is packaged by its own authors), so the

@@ -110,9 +110,9 @@ describe('the package file', () => {
     expect(Number(fields['Installed-Size'])).toBeGreaterThanOrEqual(Math.ceil(executableKib));
   });
 
-  it('depends on what the executable and its native addons link, when the executable is one (not a script stand-in)', () => {
+  it('depends on what the executable and its native addons link, when the executable is one (not a script stand-in)', (context) => {
     const executable = readFileSync(join(tree, 'usr', 'bin', 'keytap'));
-    if (executable.subarray(0, 4).toString('latin1') !== '\x7fELF') return;
+    if (executable.subarray(0, 4).toString('latin1') !== '\x7fELF') context.skip();
     const depends = relationNames(controlFields(deb).Depends);
     // node links libc, libstdc++ and libgcc_s; node-hid's hidraw addon libudev and libusb.
     expect(depends).toEqual(expect.arrayContaining(['libc6', 'libstdc++6', 'libgcc-s1', 'libudev1', 'libusb-1.0-0']));
@@ -181,7 +181,7 @@ describe('the package file', () => {
   it('has a man page made from the program\'s help, one section per command, that man renders without a warning', () => {
     const page = gunzipSync(readFileSync(join(tree, 'usr', 'share', 'man', 'man1', 'keytap.1.gz'))).toString('utf8');
     expect(page).toMatch(/^\.TH KEYTAP 1 "\d{4}-\d{2}-\d{2}" "keytap /mu);
-    expect(page).toMatch(/^\.SH NAME\nkeytap \\- \S/mu);
+    expect(page).toContain('\n.SH NAME\nkeytap \\- OATH codes from USB security keys, from the tray or the command line\n');
     for (const command of ['code', 'list', 'add', 'delete', 'reset', 'password', 'keys', 'tray', 'doctor', 'program', 'virtual start', 'virtual stop', 'seeds check', 'seeds export']) {
       expect(page).toContain(`.SS "keytap ${command} `);
     }
