@@ -129,6 +129,14 @@ async function fetchNodeLicense(version, scratch) {
   }
 }
 
+async function readLicense(path) {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    throw new DebBuildError(`Cannot read the Node.js licence ${path}: ${error.message}`);
+  }
+}
+
 /** Runs the executable with a throw-away home and cache, so building writes nothing of the user's. */
 function executableRunner(executable, scratch) {
   const home = join(scratch, 'home');
@@ -318,11 +326,11 @@ export async function buildDeb({ executable, version = MANIFEST.version, outDir 
     if (kind === 'elf') {
       const nodeVersion = await embeddedNodeVersion(executable);
       if (!nodeVersion) throw new DebBuildError(`${executable} does not look like a Node.js single executable (no Node.js release URL in it).`);
-      node = { version: nodeVersion, license: nodeLicense ? await readFile(nodeLicense, 'utf8') : await fetchNodeLicense(nodeVersion, scratch) };
+      node = { version: nodeVersion, license: nodeLicense ? await readLicense(nodeLicense) : await fetchNodeLicense(nodeVersion, scratch) };
     } else {
       // A script stand-in (development) runs the node on PATH: its licence must be given.
       if (!nodeLicense) throw new DebBuildError(`${executable} is a script, not a single executable: pass nodeLicense (--node-license FILE) for the Node.js it runs.`);
-      node = { version: (await run('node', ['--version'])).stdout.trim(), license: await readFile(nodeLicense, 'utf8') };
+      node = { version: (await run('node', ['--version'])).stdout.trim(), license: await readLicense(nodeLicense) };
     }
 
     await mkdir(join(root, 'usr', 'bin'), { recursive: true });
