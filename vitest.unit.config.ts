@@ -1,6 +1,7 @@
 // The fast tier (`npm run test:unit`): pure and in-process tests, well under a minute. Left out, by
 // where they live and so also every test added there later:
-// - the folders below: tests that run keytap (the bundle, the CLI from source or the executables), or peers
+// - the folders below: tests that run keytap (the bundle, the CLI from source, or what
+//   `npm run dist` makes), or peers
 //   (python-fido2, ykman, other PSKC implementations, oathtool), or need pcscd, a D-Bus daemon or
 //   an X server, or Wine (windows/: the Windows executable and the Wine harness);
 // - `*-fuzz.test.ts`: long property runs against the session and the CTAPHID client.
@@ -8,7 +9,7 @@
 import { defineConfig } from 'vitest/config';
 import { shared } from './vitest.config.js';
 
-export const SLOW_FOLDERS = ['cli', 'e2e', 'peers', 'pcsc', 'platform', 'dist', 'windows'];
+export const SLOW_FOLDERS = ['cli', 'dist', 'e2e', 'peers', 'pcsc', 'platform', 'windows'];
 
 export default defineConfig({
   test: {

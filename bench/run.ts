@@ -5,6 +5,7 @@
 import { benchCodeRead } from './code-read.js';
 import { benchDist } from './dist.js';
 import { benchPcscCode } from './pcsc-code.js';
+import { benchDeb } from './deb.js';
 import { benchProgram } from './program.js';
 import { benchSeeds } from './seeds.js';
 import { benchTray } from './tray.js';
@@ -18,6 +19,7 @@ const BENCHES: Record<string, () => Promise<void>> = {
   dist: benchDist,
   wine: benchWine,
   'pcsc-code': benchPcscCode,
+  deb: benchDeb,
 };
 
 const wanted = process.argv.slice(2);

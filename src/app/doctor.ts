@@ -7,8 +7,8 @@ import { constants, existsSync } from 'node:fs';
 import { access, open, readdir, readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { arch, release, type as osType } from 'node:os';
-import { delimiter, join } from 'node:path';
-import { UDEV_RELOAD_COMMAND, UDEV_RULES_PATH } from '../device/discovery/known-keys.js';
+import { basename, delimiter, dirname, join } from 'node:path';
+import { PACKAGED_UDEV_RULES_PATH, UDEV_RELOAD_COMMAND, UDEV_RULES_PATH } from '../device/discovery/known-keys.js';
 import type { SessionBus } from '../util/session-bus.js';
 import { connectSessionBus, describeError, sessionBusAddress } from '../util/session-bus.js';
 import { ConfigStore, configDir, configPath } from './config.js';
@@ -31,7 +31,10 @@ export interface DoctorEnv {
   /** Sysfs root for hidraw (tests stage a fake one). */
   sysHidraw: string;
   devDir: string;
+  /** udev's rules folders, highest precedence first (a file in an earlier one overrides one of the same name later). */
   udevDirs: string[];
+  /** The rules file the keytap package installs (known-keys.ts). */
+  packagedUdevRules: string;
   configDir: string;
   /** Finds an executable on PATH. */
   which: (command: string) => Promise<string | undefined>;
@@ -51,6 +54,7 @@ export function defaultDoctorEnv(): DoctorEnv {
     sysHidraw: '/sys/class/hidraw',
     devDir: '/dev',
     udevDirs: ['/etc/udev/rules.d', '/run/udev/rules.d', '/usr/lib/udev/rules.d', '/lib/udev/rules.d'],
+    packagedUdevRules: PACKAGED_UDEV_RULES_PATH,
     configDir: configDir(),
     which: (command) => which(command, process.env),
     bus: async () => {
@@ -124,9 +128,18 @@ async function checkHid(env: DoctorEnv): Promise<DoctorCheck> {
   }
   if (env.platform !== 'linux') return { name, status: 'ok', detail: `${env.platform}: no device permissions to set up` };
 
-  const rules = await findUdevRule(env);
-  const ruleText = rules ? `udev rule ${rules}` : 'no udev rule for security keys found';
-  const ruleFix = `Save the output of "keytap doctor --udev-rules" as ${UDEV_RULES_PATH}, run "${UDEV_RELOAD_COMMAND}", and plug the key in again.`;
+  const packaged = await packagedRule(env);
+  const rules = packaged?.path ?? (await findUdevRule(env));
+  const ruleText = packaged
+    ? `udev rule ${packaged.path} from the keytap package${packaged.overriddenBy ? `, overridden by ${packaged.overriddenBy}` : ''}`
+    : rules
+      ? `udev rule ${rules}`
+      : 'no udev rule for security keys found';
+  // With the package's rule in place, writing another copy to /etc changes nothing: what is left
+  // is that the rule applies on plug-in, and only to the user of the local desktop session.
+  const ruleFix = packaged
+    ? 'Plug the key in again, and run keytap in the desktop session at this machine: the rule gives the key to the user logged in there (not over SSH, not to other users).'
+    : `Save the output of "keytap doctor --udev-rules" as ${UDEV_RULES_PATH}, run "${UDEV_RELOAD_COMMAND}", and plug the key in again.`;
   let nodes: string[];
   try {
     nodes = (await readdir(env.sysHidraw)).filter((n) => n.startsWith('hidraw')).sort();
@@ -158,6 +171,29 @@ async function checkHid(env: DoctorEnv): Promise<DoctorCheck> {
   }
   if (denied.length === 0) return { name, status: 'ok', detail: `can open ${fido.map((n) => `/dev/${n}`).join(', ')}; ${ruleText}` };
   return { name, status: 'fail', detail: `cannot open ${denied.map((n) => `/dev/${n}`).join(', ')} (FIDO); ${ruleText}`, fix: ruleFix };
+}
+
+/**
+ * The keytap package's rules file, if installed, and the file of the same name in a folder of
+ * higher precedence that replaces it (a copy the user made in /etc before or after installing).
+ */
+async function packagedRule(env: DoctorEnv): Promise<{ path: string; overriddenBy: string | undefined } | undefined> {
+  if (!(await isFile(env.packagedUdevRules))) return undefined;
+  const own = env.udevDirs.indexOf(dirname(env.packagedUdevRules));
+  const before = own === -1 ? env.udevDirs : env.udevDirs.slice(0, own);
+  for (const dir of before) {
+    const candidate = join(dir, basename(env.packagedUdevRules));
+    if (await isFile(candidate)) return { path: env.packagedUdevRules, overriddenBy: candidate };
+  }
+  return { path: env.packagedUdevRules, overriddenBy: undefined };
+}
+
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile();
+  } catch {
+    return false;
+  }
 }
 
 /** A rule that tags security keys for the logged-in user: ours, or systemd's ID_SECURITY_TOKEN one. */

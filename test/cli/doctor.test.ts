@@ -5,8 +5,11 @@ import type { DoctorCheck, DoctorEnv } from '../../src/app/doctor.js';
 import { formatDoctor, runDoctor } from '../../src/app/doctor.js';
 import { runKeytap, tempDir } from '../support/cli.js';
 
-/** A staged Linux machine: one FIDO hidraw node (openable or not), udev rules, a config folder. */
-function machine(options: { openable: boolean; rule: boolean; config?: string }): Partial<DoctorEnv> {
+/**
+ * A staged Linux machine: one FIDO hidraw node (openable or not), udev rules (one written by hand,
+ * the keytap package's, a copy of that in /etc), a config folder.
+ */
+function machine(options: { openable: boolean; rule: boolean; packaged?: boolean; etcCopy?: boolean; config?: string }): Partial<DoctorEnv> {
   const root = tempDir();
   const sys = join(root, 'sys');
   const dev = join(root, 'dev');
@@ -19,7 +22,14 @@ function machine(options: { openable: boolean; rule: boolean; config?: string })
   mkdirSync(dev);
   if (options.openable) writeFileSync(join(dev, 'hidraw0'), '');
   mkdirSync(udev);
-  if (options.rule) writeFileSync(join(udev, '70-keytap.rules'), 'KERNEL=="hidraw*", SUBSYSTEM=="hidraw", ATTRS{idVendor}=="20a0", ATTRS{idProduct}=="42b2", TAG+="uaccess"\n');
+  const rule = 'KERNEL=="hidraw*", SUBSYSTEM=="hidraw", ATTRS{idVendor}=="20a0", ATTRS{idProduct}=="42b2", TAG+="uaccess"\n';
+  if (options.rule) writeFileSync(join(udev, '70-keytap.rules'), rule);
+  const etc = join(root, 'etc-udev');
+  const usrLib = join(root, 'usr-lib-udev');
+  mkdirSync(etc);
+  mkdirSync(usrLib);
+  if (options.packaged) writeFileSync(join(usrLib, '70-keytap.rules'), rule);
+  if (options.etcCopy) writeFileSync(join(etc, '70-keytap.rules'), rule);
   const configDir = join(root, 'config');
   if (options.config !== undefined) {
     mkdirSync(configDir);
@@ -32,7 +42,8 @@ function machine(options: { openable: boolean; rule: boolean; config?: string })
     os: 'Linux 6.1 (x64)',
     sysHidraw: sys,
     devDir: dev,
-    udevDirs: [udev],
+    udevDirs: [etc, udev, usrLib],
+    packagedUdevRules: join(usrLib, '70-keytap.rules'),
     configDir,
     which: (command) => Promise.resolve(command === 'xsel' ? '/usr/bin/xsel' : undefined),
     bus: () => Promise.resolve(undefined),
@@ -67,6 +78,25 @@ describe('keytap doctor', () => {
     expect(checks['HID access']).toMatchObject({ status: 'fail' });
     expect(checks['HID access']!.detail).toContain('cannot open');
     expect(checks['HID access']!.fix).toContain('keytap doctor --udev-rules');
+  });
+
+  it('with the keytap package\'s rule: names it, and the fix no longer says to write one to /etc', async () => {
+    const denied = byName(await runDoctor(machine({ openable: false, rule: false, packaged: true })))['HID access']!;
+    expect(denied.status).toBe('fail');
+    expect(denied.detail).toMatch(/udev rule \S+usr-lib-udev\/70-keytap\.rules from the keytap package$/u);
+    expect(denied.fix).toContain('Plug the key in again');
+    expect(denied.fix).not.toContain('/etc/udev');
+    expect(denied.fix).not.toContain('--udev-rules');
+
+    const fine = byName(await runDoctor(machine({ openable: true, rule: false, packaged: true })))['HID access']!;
+    expect(fine.status).toBe('ok');
+    expect(fine.detail).toContain('from the keytap package');
+  });
+
+  it('says when a file of the same name in a folder of higher precedence overrides the package\'s rule', async () => {
+    const check = byName(await runDoctor(machine({ openable: true, rule: false, packaged: true, etcCopy: true })))['HID access']!;
+    expect(check.status).toBe('ok');
+    expect(check.detail).toMatch(/usr-lib-udev\/70-keytap\.rules from the keytap package, overridden by \S+etc-udev\/70-keytap\.rules$/u);
   });
 
   it('Wayland without wl-copy or the shortcut portal; old Node; broken settings', async () => {

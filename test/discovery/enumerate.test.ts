@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { enumerateKeys, hidDescriptors } from '../../src/device/discovery/enumerate.js';
-import { KNOWN_KEYS, findKnownKey, udevRules } from '../../src/device/discovery/known-keys.js';
+import { KNOWN_KEYS, findKnownKey, linuxPermissionHint, packagedUdevRules, udevRules } from '../../src/device/discovery/known-keys.js';
 import type { HidDeviceInfo } from '../../src/device/discovery/hid-devices.js';
 import { announce } from '../../src/emulator/registry.js';
 
@@ -34,6 +34,23 @@ describe('known keys', () => {
     expect(rules).toContain('ENV{ID_SECURITY_TOKEN}=="1", TAG+="uaccess"');
     expect(rules).toContain('udevadm control --reload-rules && sudo udevadm trigger');
     expect(rules).not.toContain('1050'); // YubiKey OATH is not reached over HID
+  });
+
+  it('the package\'s rules are the same rules, with a header that says where the file came from', () => {
+    const rulesOnly = (text: string) => text.split('\n').filter((line) => line !== '' && !line.startsWith('#'));
+    const packaged = packagedUdevRules();
+    expect(rulesOnly(packaged)).toEqual(rulesOnly(udevRules()));
+    expect(rulesOnly(packaged)).toContain('KERNEL=="hidraw*", SUBSYSTEM=="hidraw", ATTRS{idVendor}=="20a0", ATTRS{idProduct}=="42b2", TAG+="uaccess"');
+    expect(packaged).toContain('# Installed by the keytap package. To change it, copy it to /etc/udev/rules.d/70-keytap.rules');
+    expect(packaged).not.toContain('Save as');
+    expect(packaged.endsWith('TAG+="uaccess"\n')).toBe(true);
+  });
+
+  it('the permission hint covers a packaged keytap as well as one without the package', () => {
+    const hint = linuxPermissionHint();
+    expect(hint).toContain('its udev rule is /usr/lib/udev/rules.d/70-keytap.rules already: plug the key in again');
+    expect(hint).toContain('Otherwise install a udev rule');
+    expect(hint).toContain('Put these lines in /etc/udev/rules.d/70-keytap.rules');
   });
 });
 

@@ -16,7 +16,7 @@ import { runVirtualKeyServer } from '../../emulator/daemon.js';
 import { createNotifier } from '../../notify/index.js';
 import { createTrayBackend } from '../../tray/index.js';
 import type { CliIo } from '../output.js';
-import { selfCommand } from '../self.js';
+import { autostartCommand } from '../self.js';
 
 export interface TrayOptions {
   demo?: boolean;
@@ -26,9 +26,8 @@ export interface TrayOptions {
 const DEMO_TOUCH_DELAY_MS = 1_500;
 
 export async function runTray(options: TrayOptions, io: CliIo, version: string): Promise<void> {
-  const self = selfCommand();
   await runResident(
-    { version, demo: options.demo, autostartCommand: [self.command, ...self.args, 'tray'], err: (line) => io.err(line) },
+    { version, demo: options.demo, autostartCommand: autostartCommand(), err: (line) => io.err(line) },
     {
       tray: (log) => createTrayBackend({ log }),
       notifier: (onError) => createNotifier({ onError }),

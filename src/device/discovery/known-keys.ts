@@ -41,23 +41,25 @@ function hex4(n: number): string {
   return n.toString(16).padStart(4, '0');
 }
 
+/** Where a user without the keytap package puts the rules (`keytap doctor --udev-rules` prints them). */
 export const UDEV_RULES_PATH = '/etc/udev/rules.d/70-keytap.rules';
+/**
+ * Where the keytap Debian package installs them (build/deb.mjs). The same file name as
+ * UDEV_RULES_PATH on purpose: udev lets a file in /etc override the packaged one of that name.
+ */
+export const PACKAGED_UDEV_RULES_PATH = '/usr/lib/udev/rules.d/70-keytap.rules';
 // eslint-disable-next-line no-restricted-syntax -- udevadm's options, not keytap's
 export const UDEV_RELOAD_COMMAND = 'sudo udevadm control --reload-rules && sudo udevadm trigger';
 
 /**
- * The udev rules that let the logged-in user open the FIDO HID interface of the keys keytap reads
+ * The rules proper: the logged-in user may open the FIDO HID interface of the keys keytap reads
  * over HID. `uaccess` (applied by 73-seat-late.rules, hence a number below 73) gives the seat's
  * user access without a group. systemd ≥ 244 already does this for any FIDO key through
  * 60-fido-id.rules (ID_SECURITY_TOKEN); the last line repeats it for systems where the tag is set
  * but no rule acts on it.
  */
-export function udevRules(): string {
-  const lines = [
-    '# keytap: let the logged-in user talk to USB security keys over HID.',
-    `# Save as ${UDEV_RULES_PATH}, then run: ${UDEV_RELOAD_COMMAND}`,
-    '# and plug the key in again.',
-  ];
+function udevRuleLines(): string[] {
+  const lines: string[] = [];
   for (const key of KNOWN_KEYS.filter((k) => k.oathOverHid)) {
     lines.push(`# ${key.name}`);
     lines.push(
@@ -66,10 +68,38 @@ export function udevRules(): string {
   }
   lines.push('# Any FIDO key that systemd-udev recognised (60-fido-id.rules sets ID_SECURITY_TOKEN)');
   lines.push('KERNEL=="hidraw*", SUBSYSTEM=="hidraw", ENV{ID_SECURITY_TOKEN}=="1", TAG+="uaccess"');
+  return lines;
+}
+
+/** The rules for a user to install by hand, saying where and how. */
+export function udevRules(): string {
+  const lines = [
+    '# keytap: let the logged-in user talk to USB security keys over HID.',
+    `# Save as ${UDEV_RULES_PATH}, then run: ${UDEV_RELOAD_COMMAND}`,
+    '# and plug the key in again.',
+    ...udevRuleLines(),
+  ];
   return `${lines.join('\n')}\n`;
 }
 
-/** Linux: the udev rule, as a hint. */
+/** The same rules as the keytap package installs them at PACKAGED_UDEV_RULES_PATH. */
+export function packagedUdevRules(): string {
+  const lines = [
+    '# keytap: let the logged-in user talk to USB security keys over HID.',
+    `# Installed by the keytap package. To change it, copy it to ${UDEV_RULES_PATH}`,
+    '# and edit the copy: a file of the same name there takes precedence over this one.',
+    ...udevRuleLines(),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * Linux: the udev rule, as a hint. The same words whether or not the package is installed (the
+ * hint is built before anything fails), so it covers both.
+ */
 export function linuxPermissionHint(): string {
-  return `Install a udev rule that gives you access to the key. Put these lines in ${UDEV_RULES_PATH}:\n${udevRules()}Then run: ${UDEV_RELOAD_COMMAND}\nand plug the key in again.`;
+  return (
+    `If keytap came as a Debian package, its udev rule is ${PACKAGED_UDEV_RULES_PATH} already: plug the key in again, at the machine's own desktop session (the rule gives the key to the user logged in there, not over SSH).\n` +
+    `Otherwise install a udev rule that gives you access to the key. Put these lines in ${UDEV_RULES_PATH}:\n${udevRules()}Then run: ${UDEV_RELOAD_COMMAND}\nand plug the key in again.`
+  );
 }
