@@ -12,12 +12,22 @@
  * - an exception in a 'message' listener is caught by dbus-next and sent back to the caller as a
  *   D-Bus error with our stack trace, so listeners here are contained;
  * - disconnect() leaves 'message' listeners attached, and the socket may still deliver what was in
- *   flight, so nothing is passed on after close.
+ *   flight, so nothing is passed on after close;
+ * - it reads an address naively (no %xx unescaping, a value cut at ':' ',' '='), tries only the first
+ *   entry of a ';'-separated list whose stream it could create, and needs the native `usocket` for
+ *   `unix:abstract=` (and tries it first for `unix:path=`). usocket must be compiled at install, so
+ *   keytap does not build it. So the address is read here (D-Bus specification, "Server
+ *   Addresses"), each entry is tried in turn, and the socket is opened here with Node's own net
+ *   (abstract-socket.ts for a Linux abstract name) and handed to dbus-next (`handTo`).
  */
 import { existsSync } from 'node:fs';
+import net from 'node:net';
+import type { Socket } from 'node:net';
 
 import type { MessageBus, MessageLike } from 'dbus-next';
 import { Message, Variant, sessionBus } from 'dbus-next';
+
+import { connectAbstractSocket } from './abstract-socket.js';
 
 export { Message, Variant };
 
@@ -48,16 +58,160 @@ export interface ConnectOptions {
 }
 
 /**
- * Connects to the bus at `address` and completes Hello; rejects (never throws synchronously) when
- * there is no usable bus. Without an address it rejects: callers say where to look, usually with
- * `sessionBusAddress()`.
+ * Connects to the bus at `address` (a D-Bus address list: each entry in turn until one answers) and
+ * completes Hello; rejects (never throws synchronously) when there is no usable bus. Without an
+ * address it rejects: callers say where to look, usually with `sessionBusAddress()`.
  */
 export async function connectSessionBus(address: string | undefined, options: ConnectOptions = {}): Promise<SessionBus> {
   if (!address) throw new Error('no session bus (DBUS_SESSION_BUS_ADDRESS is not set)');
   const timeoutMs = options.timeoutMs ?? CALL_TIMEOUT_MS;
+  const entries = parseBusAddress(address);
+  let lastError: Error | undefined;
+  for (const entry of entries) {
+    if ('error' in entry) {
+      lastError = new Error(`cannot connect to the session bus at ${address}: ${entry.error}`);
+      continue;
+    }
+    try {
+      return await connectOne(entry.target, address, timeoutMs);
+    } catch (error) {
+      lastError = error instanceof Error ? error : new Error(String(error));
+    }
+  }
+  throw lastError ?? new Error(`cannot connect to the session bus at ${address}: no address in it`);
+}
+
+/** Where one entry of an address list says to connect. */
+export type BusTarget = { kind: 'path'; path: string } | { kind: 'abstract'; name: string } | { kind: 'tcp'; host: string; port: number };
+
+/** One entry of an address list: where to connect, or why it cannot be used. */
+export type BusAddressEntry = { target: BusTarget } | { error: string };
+
+/**
+ * Reads a D-Bus address list (`transport:key=value,key=value;…`, values %xx-escaped) into where
+ * to connect, in order: `unix:path=`, `unix:abstract=` (Linux), `unix:runtime=yes`, `tcp:`. The
+ * rest (listen-only `unix:dir=` / `unix:tmpdir=`, `unixexec:`, `nonce-tcp:`, `autolaunch:`,
+ * `launchd:`) says why not.
+ */
+export function parseBusAddress(list: string, env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform): BusAddressEntry[] {
+  const entries: BusAddressEntry[] = [];
+  for (const text of list.split(';')) {
+    if (text.trim() === '') continue;
+    const colon = text.indexOf(':');
+    if (colon <= 0) {
+      entries.push({ error: `"${text}" is not a D-Bus address (no transport)` });
+      continue;
+    }
+    const transport = text.slice(0, colon);
+    const params = new Map<string, string>();
+    let malformed: string | undefined;
+    for (const pair of text.slice(colon + 1).split(',')) {
+      if (pair === '') continue;
+      const eq = pair.indexOf('=');
+      const value = eq > 0 ? unescapeValue(pair.slice(eq + 1)) : undefined;
+      if (eq <= 0 || value === undefined) {
+        malformed = `"${pair}" in "${text}" is not key=value with %xx escapes`;
+        break;
+      }
+      params.set(pair.slice(0, eq), value);
+    }
+    if (malformed) {
+      entries.push({ error: malformed });
+      continue;
+    }
+    entries.push(entryFor(transport, params, text, env, platform));
+  }
+  return entries;
+}
+
+function entryFor(transport: string, params: Map<string, string>, text: string, env: NodeJS.ProcessEnv, platform: NodeJS.Platform): BusAddressEntry {
+  if (transport === 'unix') {
+    const path = params.get('path');
+    const abstract = params.get('abstract');
+    if (path !== undefined) return path ? { target: { kind: 'path', path } } : { error: `"${text}" names no socket` };
+    if (abstract !== undefined) {
+      if (platform !== 'linux') return { error: `abstract socket addresses exist only on Linux ("${text}")` };
+      return abstract ? { target: { kind: 'abstract', name: abstract } } : { error: `"${text}" names no socket` };
+    }
+    if (params.get('runtime') === 'yes') {
+      if (!env.XDG_RUNTIME_DIR) return { error: `"${text}" needs XDG_RUNTIME_DIR, which is not set` };
+      return { target: { kind: 'path', path: `${env.XDG_RUNTIME_DIR}/bus` } };
+    }
+    return { error: `"${text}" is not an address a client can connect to (it needs path, abstract or runtime=yes)` };
+  }
+  if (transport === 'tcp') {
+    const port = params.get('port');
+    if (!port || !/^\d{1,5}$/u.test(port) || Number(port) > 65_535) return { error: `"${text}" has no port` };
+    return { target: { kind: 'tcp', host: params.get('host') ?? 'localhost', port: Number(port) } };
+  }
+  return { error: `the transport "${transport}" is not supported ("${text}")` };
+}
+
+/** %xx-unescapes an address value (bytes, then UTF-8); undefined when an escape is malformed. */
+function unescapeValue(value: string): string | undefined {
+  const bytes: number[] = [];
+  for (let i = 0; i < value.length; i++) {
+    const char = value[i]!;
+    if (char === '%') {
+      const hex = value.slice(i + 1, i + 3);
+      if (!/^[0-9a-fA-F]{2}$/u.test(hex)) return undefined;
+      bytes.push(Number.parseInt(hex, 16));
+      i += 2;
+    } else {
+      bytes.push(...Buffer.from(char, 'utf8'));
+    }
+  }
+  return Buffer.from(bytes).toString('utf8');
+}
+
+/** %xx-escapes every byte of `value` outside the D-Bus specification's optionally-escaped set. */
+export function escapeAddressValue(value: string): string {
+  let out = '';
+  for (const byte of Buffer.from(value, 'utf8')) {
+    const char = String.fromCharCode(byte);
+    out += /[-0-9A-Za-z_/.\\*]/u.test(char) ? char : `%${byte.toString(16).padStart(2, '0')}`;
+  }
+  return out;
+}
+
+/** Opens the socket an address entry names, with Node's own net (and libc for an abstract name, where libuv pads it). */
+async function openStream(target: BusTarget): Promise<Socket> {
+  if (target.kind === 'path') return net.createConnection(target.path);
+  if (target.kind === 'tcp') return net.createConnection(target.port, target.host);
+  return connectAbstractSocket(target.name);
+}
+
+/**
+ * dbus-next opens its stream itself, from an address, with `net.createConnection` for
+ * `unix:socket=` (lib/connection.js, inside the synchronous sessionBus() call). For that one call,
+ * net.createConnection hands it our socket instead; it is restored before sessionBus() returns.
+ */
+function handTo(stream: Socket): MessageBus {
+  const original = net.createConnection;
+  let handedOver = 0;
+  net.createConnection = () => {
+    handedOver++;
+    return stream;
+  };
   let bus: MessageBus;
   try {
-    bus = sessionBus({ busAddress: address });
+    bus = sessionBus({ busAddress: 'unix:socket=keytap' });
+  } finally {
+    net.createConnection = original;
+  }
+  if (handedOver !== 1) {
+    stream.destroy();
+    throw new Error('this dbus-next does not open its connection with net.createConnection');
+  }
+  // dbus-next starts the handshake on 'connect'; a socket made from a connected fd never emits it.
+  if (!stream.connecting) process.nextTick(() => stream.emit('connect'));
+  return bus;
+}
+
+async function connectOne(target: BusTarget, address: string, timeoutMs: number): Promise<SessionBus> {
+  let bus: MessageBus;
+  try {
+    bus = handTo(await openStream(target));
   } catch (error) {
     throw new Error(`cannot connect to the session bus at ${address}: ${describeError(error)}`);
   }
@@ -179,7 +333,7 @@ export async function connectSessionBus(address: string | undefined, options: Co
 export function sessionBusAddress(env: NodeJS.ProcessEnv = process.env): string | undefined {
   if (env.DBUS_SESSION_BUS_ADDRESS) return env.DBUS_SESSION_BUS_ADDRESS;
   const runtime = env.XDG_RUNTIME_DIR;
-  if (runtime && existsSync(`${runtime}/bus`)) return `unix:path=${runtime}/bus`;
+  if (runtime && existsSync(`${runtime}/bus`)) return `unix:path=${escapeAddressValue(`${runtime}/bus`)}`;
   return undefined;
 }
 

@@ -131,6 +131,16 @@ describe.skipIf(missing !== undefined)('PC/SC with a real pcscd and vpcd', () =>
     expect(keys.map((k) => k.kind).sort()).toEqual(['pcsc', 'virtual']);
   });
 
+  it('still lists the card while another program holds it: it answered SELECT OATH in this insertion already', async () => {
+    const held = await PcscApduTransport.open(VPCD_READER);
+    try {
+      const keys = JSON.parse(await ok(['keys', '--json'])) as Array<{ id: string }>;
+      expect(keys.map((k) => k.id)).toContain(DEVICE);
+    } finally {
+      await held.close();
+    }
+  });
+
   it('adds, lists and reads TOTP and HOTP accounts over PC/SC, codes equal to oathtool', async () => {
     await ok(['add', '--device', DEVICE, '--issuer', 'Keytap', '--account', 'alice', '--secret', SECRET_B32]);
     await ok(['add', '--device', DEVICE, '--issuer', 'Keytap', '--account', 'sha256', '--secret', SHA256_B32, '--algorithm', 'SHA256', '--digits', '8', '--period', '60']);

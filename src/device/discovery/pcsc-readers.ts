@@ -126,6 +126,17 @@ export async function watchPcscReaders(onChange: () => void, onError: (error: Ke
   return watch;
 }
 
+/**
+ * The loop: list the readers, then SCardGetStatusChange(INFINITE) on the pseudo-reader and each of
+ * them, every entry's current state being what the last call reported (its upper 16 bits count
+ * insertions and removals, so a change between two calls is not lost). A change of a reader's
+ * presence bits, or of the reader list, is reported; EXCLUSIVE / INUSE flips (another program, or
+ * keytap itself, connecting to the card) only wake the loop. pcsc-lite before 2.3 compares the
+ * reader count with the one at the start of each call rather than with the pseudo-reader's
+ * current state, so a reader that arrives between the listing and the next call is seen with the
+ * next event instead; later pcsc-lite and Windows keep the count in that state.
+ */
+
 /** Which bits of a reader's state make a change worth a rescan: presence, not who holds the card. */
 const PRESENCE_BITS = SCARD_STATE.UNKNOWN | SCARD_STATE.UNAVAILABLE | SCARD_STATE.EMPTY | SCARD_STATE.PRESENT | SCARD_STATE.MUTE;
 /** The upper 16 bits of dwEventState count insertions and removals (pcsc-lite, Windows). */
@@ -133,6 +144,8 @@ const EVENT_COUNT = 0xffff0000;
 
 /** Without PnP notifications (a PC/SC service that does not know the pseudo-reader), readers are listed again this often. */
 const NO_PNP_RELIST_MS = 2_000;
+/** After SCARD_E_UNKNOWN_READER for a reader the service still lists. */
+const UNKNOWN_READER_PAUSE_MS = 200;
 /** SCardCancel only reaches a call that is already waiting; a stop this soon after a call started cancels again. */
 const CANCEL_RETRY_MS = 20;
 
@@ -216,43 +229,47 @@ class ReaderWatch implements PcscWatch {
 
   private async loop(): Promise<void> {
     while (!this.stopped) {
-      if (this.states.length === 0) {
-        // No pseudo-reader and no reader: SCardGetStatusChange would return at once, so wait here.
-        await this.pause(NO_PNP_RELIST_MS);
-        if (!this.stopped && (await this.relistChanged().catch(() => false))) this.report();
-        continue;
-      }
-      let rc: number;
       try {
-        rc = await this.wait(this.pnp ? INFINITE : NO_PNP_RELIST_MS);
+        if (!(await this.step())) return;
       } catch (error) {
         return this.fail(error);
       }
-      if (this.stopped) break;
-      if (rc === SCARD.E_TIMEOUT) {
-        // Only without PnP notifications: look for readers that came or went.
-        if (await this.relistChanged()) this.report();
-        continue;
-      }
-      // A reader listed a moment ago has gone already: list again.
-      if (rc === SCARD.E_UNKNOWN_READER || rc === SCARD.E_READER_UNAVAILABLE) {
-        if (await this.relistChanged()) this.report();
-        continue;
-      }
-      if (rc !== SCARD.S_SUCCESS) return this.fail(rc);
-      const readersChanged = this.pnp && (this.states[0]!.eventState & SCARD_STATE.CHANGED) !== 0;
-      const presenceChanged = this.states.some((s, i) => (i > 0 || !this.pnp) && presenceOf(s.currentState) !== presenceOf(s.eventState));
-      this.settle();
-      if (readersChanged) {
-        try {
-          await this.relistChanged();
-        } catch (error) {
-          return this.fail(error);
-        }
-      }
-      if (readersChanged || presenceChanged) this.report();
     }
     await this.finish();
+  }
+
+  /** One wait and what follows from it; false when the watch has failed (and said so). */
+  private async step(): Promise<boolean> {
+    if (this.states.length === 0) {
+      // No pseudo-reader and no reader: SCardGetStatusChange would return at once, so wait here.
+      await this.pause(NO_PNP_RELIST_MS);
+      if (!this.stopped && (await this.relistChanged())) this.report();
+      return true;
+    }
+    const rc = await this.wait(this.pnp ? INFINITE : NO_PNP_RELIST_MS);
+    if (this.stopped) return true;
+    if (rc === SCARD.E_TIMEOUT) {
+      // Only without PnP notifications: look for readers that came or went.
+      if (await this.relistChanged()) this.report();
+      return true;
+    }
+    if (rc === SCARD.E_UNKNOWN_READER || rc === SCARD.E_READER_UNAVAILABLE) {
+      // A reader listed a moment ago has gone already: list again (and do not spin if the
+      // service still lists it).
+      if (await this.relistChanged()) this.report();
+      else await this.pause(UNKNOWN_READER_PAUSE_MS);
+      return true;
+    }
+    if (rc !== SCARD.S_SUCCESS) {
+      await this.fail(rc);
+      return false;
+    }
+    const readersChanged = this.pnp && (this.states[0]!.eventState & SCARD_STATE.CHANGED) !== 0;
+    const presenceChanged = this.states.some((s, i) => (i > 0 || !this.pnp) && presenceOf(s.currentState) !== presenceOf(s.eventState));
+    this.settle();
+    if (readersChanged) await this.relistChanged();
+    if (readersChanged || presenceChanged) this.report();
+    return true;
   }
 
   private endPause: (() => void) | undefined;
