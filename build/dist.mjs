@@ -169,6 +169,9 @@ async function buildTarget(id, generator) {
   const binary = join(dir, target.file);
   copyFileSync(await runtimeBinary(id), binary);
   chmodSync(binary, 0o755);
+  // Node's Linux binaries carry debug sections (~18 MB, and lintian refuses them in a package);
+  // they can only be stripped BEFORE the program goes in: stripping the injected file breaks it.
+  if (target.platform === 'linux') await stripLinuxBinary(binary, target.arch);
   if (target.platform === 'win32') await removeSignature(binary, 'portable-executable-signature');
   if (target.platform === 'darwin') await removeSignature(binary, 'macho-unsign');
   const postject = [nm('postject', 'dist', 'cli.js'), binary, 'NODE_SEA_BLOB', join(dir, 'sea.blob'), '--sentinel-fuse', SENTINEL_FUSE, ...(target.platform === 'darwin' ? ['--macho-segment-name', 'NODE_SEA'] : [])];
@@ -177,6 +180,17 @@ async function buildTarget(id, generator) {
   renameSync(binary, out);
   rmSync(join(dir, 'sea.blob'));
   return out;
+}
+
+/** GNU strip of binutils; for another architecture, that architecture's binutils (Debian: binutils-aarch64-linux-gnu). */
+async function stripLinuxBinary(file, arch) {
+  const tools = { x64: ['x86_64-linux-gnu-strip', 'binutils'], arm64: ['aarch64-linux-gnu-strip', 'binutils-aarch64-linux-gnu'] };
+  const [tool, debianPackage] = arch === process.arch ? ['strip', 'binutils'] : tools[arch];
+  try {
+    await run(tool, ['--strip-all', '--remove-section=.comment', '--remove-section=.note', file]);
+  } catch (error) {
+    throw new Error(`dist: ${tool} failed on ${file}: ${error.code === 'ENOENT' ? `not installed (apt-get install ${debianPackage})` : error.message}`);
+  }
 }
 
 /** Strips the Authenticode (PE) or code signature (Mach-O) the Node project put on its binary. */
@@ -218,7 +232,8 @@ async function main() {
   );
   if (ids.includes('linux-x64') && !args.includes('--no-deb')) {
     const { buildDeb } = await import('./deb.mjs');
-    outputs.push(await buildDeb({ executable: join(DIST, TARGETS['linux-x64'].file), version, outDir: DIST }));
+    const runtime = await unpacked(runtimes.packages['linux-x64'].name, runtimes.version, runtimes.packages['linux-x64'].integrity);
+    outputs.push(await buildDeb({ executable: join(DIST, TARGETS['linux-x64'].file), version, outDir: DIST, nodeLicense: join(runtime, 'LICENSE') }));
   }
   const sums = outputs.map((file) => `${sha256(file)}  ${relative(DIST, file)}\n`).join('');
   writeFileSync(join(DIST, 'SHA256SUMS'), sums);

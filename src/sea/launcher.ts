@@ -19,6 +19,10 @@ import type { AssetManifest } from '../util/asset-cache.js';
 const { bundleFor } = require('../../bin/bundle-choice.cjs') as { bundleFor: (args: readonly string[]) => string };
 
 function main(): void {
+  // koffi runs blocking PC/SC calls on libuv's thread pool (4 threads by default): the tray's
+  // reader watch holds one for good and a touch wait another, which would leave file system work
+  // two. Read by libuv when the pool first starts, so it must be set before any async work.
+  process.env.UV_THREADPOOL_SIZE ??= '8';
   const manifest = JSON.parse(getAsset('manifest.json', 'utf8')) as AssetManifest;
   const cache = new AssetCache({ manifest, read: (key) => new Uint8Array(getRawAsset(key) as ArrayBuffer) });
   installAssetCache(cache);
