@@ -307,7 +307,7 @@ describe.skipIf(missing !== undefined)('PC/SC with a real pcscd and vpcd', () =>
     expect(watch).toBeDefined();
     await pcscd!.stop();
     await expect.poll(() => errors.length, { timeout: 10_000 }).toBe(1);
-    expect(errors[0]).toMatchObject({ code: 'DEVICE_ERROR', message: expect.stringMatching(/^Watching the smart card readers stopped \(SCARD_[EF]_[A-Z_]+\)\.$/u) as unknown, hint: expect.stringContaining('pcscd') as unknown });
+    expect(errors[0]).toMatchObject({ code: 'DEVICE_ERROR', message: expect.stringMatching(/^Watching the smart card readers stopped \(SCARD_[EFW]_[A-Z_]+\)\.$/u) as unknown, hint: expect.stringContaining('pcscd') as unknown });
     const returns = watch!.returns;
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     expect(errors).toHaveLength(1);

@@ -74,6 +74,13 @@ export const SCARD = {
   W_UNPOWERED_CARD: 0x80100067,
   W_RESET_CARD: 0x80100068,
   W_REMOVED_CARD: 0x80100069,
+  /** pcsc-lite's client answers this too when pcscd goes away in the middle of a GetStatusChange. */
+  W_SECURITY_VIOLATION: 0x8010006a,
+  W_WRONG_CHV: 0x8010006b,
+  W_CHV_BLOCKED: 0x8010006c,
+  W_EOF: 0x8010006d,
+  W_CANCELLED_BY_USER: 0x8010006e,
+  W_CARD_NOT_AUTHENTICATED: 0x8010006f,
 } as const;
 
 export type ScardCodeName = keyof typeof SCARD;
