@@ -13,7 +13,7 @@
  * Run: npm run bench -- pcsc-code   (needs pcscd, vsmartcard-vpcd and yubikey-manager; .ci/run installs them)
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -23,6 +23,7 @@ import { summarize } from './stats.js';
 const ROOT = join(import.meta.dirname, '..');
 const KEYTAP = join(ROOT, 'bin', 'keytap.cjs');
 const ACCOUNT = 'Demo:alice@example.com';
+const { version: VERSION } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
 const ROUNDS = 15;
 
 interface Command {
@@ -56,6 +57,9 @@ async function measure(ykman: string, quickAck: boolean): Promise<void> {
       { label: 'keytap code (PC/SC)', file: process.execPath, args: [KEYTAP, 'code', ACCOUNT, '--device', `pcsc:${VPCD_READER}`] },
       { label: 'ykman oath accounts code -s', file: ykman, args: ['--reader', VPCD_READER, 'oath', 'accounts', 'code', '-s', ACCOUNT] },
     ];
+    // The Linux single executable too, when `npm run dist` has made it.
+    const executable = join(ROOT, 'dist', `keytap-${VERSION}-linux-x64`);
+    if (existsSync(executable)) commands.push({ label: 'keytap code (PC/SC), executable', file: executable, args: ['code', ACCOUNT, '--device', `pcsc:${VPCD_READER}`] });
     // The card shows up in pcscd within its polling interval; the first successful round is a warm-up.
     await untilSucceeds(() => run(commands[1]!, env), 15_000);
     for (const command of commands) await run(command, env);
@@ -76,10 +80,14 @@ async function measure(ykman: string, quickAck: boolean): Promise<void> {
     console.log(`${quickAck ? 'vpcd without the delayed-ACK wait (own network namespace, loopback quickack)' : 'vpcd as Debian 12 ships it (each vpcd message waits ~43 ms)'}; whole process, median of ${ROUNDS} interleaved runs each, same card:`);
     for (const command of commands) {
       const s = summarize(samples.get(command.label)!);
-      console.log(`  ${command.label.padEnd(30)} median ${s.median.toFixed(0).padStart(5)} ms   min ${s.min.toFixed(0).padStart(5)} ms   max ${s.max.toFixed(0).padStart(5)} ms`);
+      console.log(`  ${command.label.padEnd(34)} median ${s.median.toFixed(0).padStart(5)} ms   min ${s.min.toFixed(0).padStart(5)} ms   max ${s.max.toFixed(0).padStart(5)} ms`);
     }
     console.log(`  ykman / keytap: ${(ykmanMs / keytap).toFixed(2)}× (goal ≥ 3×)`);
     console.log(`  keytap / node -e 0: ${(keytap / node).toFixed(2)}× (goal ≤ 2×)`);
+    if (samples.has('keytap code (PC/SC), executable')) {
+      const fromExecutable = median('keytap code (PC/SC), executable');
+      console.log(`  executable: ykman / keytap ${(ykmanMs / fromExecutable).toFixed(2)}×, keytap / node -e 0 ${(fromExecutable / node).toFixed(2)}×`);
+    }
     // A sanity line: both clients read codes from the same card (a TOTP code may change between runs).
     console.log(`  codes seen: keytap ${[...outputs.get('keytap code (PC/SC)')!].join(' ')}; ykman ${[...outputs.get('ykman oath accounts code -s')!].map((line) => line.split(/\s+/u).pop()).join(' ')}`);
   } finally {

@@ -22,9 +22,10 @@ interface CodeJson {
   validFrom: string;
 }
 
-async function tracedCode(env: NodeJS.ProcessEnv): Promise<{ json: CodeJson; stderr: string; counter: number }> {
+/** `keytap code Demo:alice` on a virtual Nitrokey 3, which has no CALCULATE ALL: the code comes from CALCULATE. */
+async function tracedCode(env: NodeJS.ProcessEnv, dialect: Dialect = 'nitrokey3'): Promise<{ json: CodeJson; stderr: string; counter: number }> {
   const file = join(tempDir(), 'key.json');
-  const result = await runKeytap(['code', '--virtual', file, '--demo', 'Demo:alice', '--json'], { env });
+  const result = await runKeytap(['code', '--virtual', file, '--dialect', dialect, '--demo', 'Demo:alice', '--json'], { env });
   expect(result.code, result.stderr).toBe(0);
   const json = JSON.parse(result.stdout) as CodeJson;
   return { json, stderr: result.stderr, counter: Date.parse(json.validFrom) / 1000 / 30 };
@@ -40,6 +41,15 @@ describe('KEYTAP_TRACE', () => {
     // Not as text; inside the hex of the answers the truncated value below is the real check.
     expect(stderr.replace(/[0-9a-f]{8,}/gu, '')).not.toContain(json.code);
     // CALCULATE ALL (while listing) may have run in the window before.
+    for (const c of [counter - 1, counter]) expect(stderr).not.toContain(truncatedHex(DEMO_SECRET, 'sha1', c).slice(1));
+    expect(json.code).toBe(await oathtool({ hexSecret: DEMO_SECRET.toString('hex'), type: 'TOTP', time: counter * 30 }));
+  });
+
+  it('=apdu on a YubiKey: a 30-second account\'s code comes from CALCULATE ALL (no CALCULATE), whose answer is hidden', async () => {
+    const { json, stderr, counter } = await tracedCode({ KEYTAP_TRACE: 'apdu' }, 'yubikey');
+    const requests = [...stderr.matchAll(/^keytap apdu => ([A-Z ]+?) [0-9A-F]{2} /gmu)].map((match) => match[1]);
+    expect(requests).toEqual(['SELECT', 'LIST', 'CALCULATE ALL']);
+    expect(stderr).toMatch(/^keytap apdu <= 9000 len=\d+ \[redacted\]$/mu);
     for (const c of [counter - 1, counter]) expect(stderr).not.toContain(truncatedHex(DEMO_SECRET, 'sha1', c).slice(1));
     expect(json.code).toBe(await oathtool({ hexSecret: DEMO_SECRET.toString('hex'), type: 'TOTP', time: counter * 30 }));
   });
@@ -100,12 +110,14 @@ describe.each<Dialect>(['yubikey', 'nitrokey3'])('KEYTAP_RECORD over a virtual %
     } else {
       expect(listedAt).toBeNull();
     }
-    const credentials = await session.list();
+    const { credentials, codes } = await session.listWithReadyCodes();
     vi.useRealTimers();
     const credential = credentials.find((c) => c.id === json.id);
     expect(credential).toBeDefined();
     const from = Date.parse(json.validFrom) / 1000;
-    const replayed = await session.calculate(credential!, { time: from });
+    // A YubiKey's listing already computed it; a Nitrokey 3 is asked with CALCULATE.
+    expect(codes.has(json.id)).toBe(dialect === 'yubikey');
+    const replayed = codes.get(json.id) ?? (await session.calculate(credential!, { time: from }));
     replay.assertDone();
     expect(replayed.code).toBe(json.code);
     expect(replayed.code).toBe(await oathtool({ hexSecret: DEMO_SECRET.toString('hex'), type: 'TOTP', time: from }));

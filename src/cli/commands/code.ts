@@ -46,11 +46,15 @@ export function registerCode(program: Command, io: CliIo): void {
       }
     }
     await withKey(options, io, async (key, signal) => {
-      const credential = matchOne(await key.session.list(signal), query);
-      const code = await key.session.calculate(credential, {
-        signal,
-        onTouchNeeded: () => io.err(`Touch your key (${credential.id})…`),
-      });
+      // A 30-second TOTP account comes with its code from listing (CALCULATE ALL): one APDU less.
+      const { credentials, codes } = await key.session.listWithReadyCodes({ signal });
+      const credential = matchOne(credentials, query);
+      const code =
+        codes.get(credential.id) ??
+        (await key.session.calculate(credential, {
+          signal,
+          onTouchNeeded: () => io.err(`Touch your key (${credential.id})…`),
+        }));
       print(credential.id, code);
     });
   });

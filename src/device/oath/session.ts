@@ -250,18 +250,36 @@ export class OathSession {
   }
 
   /**
+   * The credentials, and the codes CALCULATE ALL computed on the way (30-second TOTP credentials
+   * that need no touch, on keys that have CALCULATE ALL), for `time`; nothing else is sent. So
+   * `keytap code` reads such an account with SELECT, LIST and CALCULATE ALL alone.
+   */
+  async listWithReadyCodes(options: { time?: number; signal?: AbortSignal } = {}): Promise<{ credentials: KeyCredential[]; codes: Map<string, OathCode> }> {
+    const time = options.time ?? Date.now() / 1000;
+    const { credentials, values } = await this.listWithCodes(time, options.signal);
+    const codes = new Map<string, OathCode>();
+    for (const credential of credentials) {
+      const value = values.get(credential.id);
+      if (value !== undefined && credential.digits !== undefined) {
+        codes.set(credential.id, { code: formatCode(value, credential.digits), digits: credential.digits, ...validityWindow(time, credential.period) });
+      }
+    }
+    return { credentials, codes };
+  }
+
+  /**
    * Codes of every TOTP credential that needs no touch, computed for `time`; HOTP and touch
    * credentials are listed without a code. Keys without CALCULATE ALL (Nitrokey 3) fall back to
    * LIST and one CALCULATE per TOTP credential that needs no touch.
    */
   async calculateAll(options: { time?: number; signal?: AbortSignal } = {}): Promise<Array<{ credential: KeyCredential; code?: OathCode }>> {
     const time = options.time ?? Date.now() / 1000;
-    const { credentials, values } = await this.listWithCodes(time, options.signal);
+    const { credentials, codes } = await this.listWithReadyCodes({ time, signal: options.signal });
     const result: Array<{ credential: KeyCredential; code?: OathCode }> = [];
     for (const credential of credentials) {
-      const value = values.get(credential.id);
-      if (value !== undefined && credential.digits !== undefined) {
-        result.push({ credential, code: { code: formatCode(value, credential.digits), digits: credential.digits, ...validityWindow(time, credential.period) } });
+      const ready = codes.get(credential.id);
+      if (ready) {
+        result.push({ credential, code: ready });
       } else if (credential.type === 'TOTP' && credential.touch === false && credential.pinProtected !== true) {
         // Periods other than 30 s came back computed with the wrong challenge, as yubikit notes; ask again.
         result.push({ credential, code: await this.calculate(credential, { time, signal: options.signal }) });
