@@ -9,3 +9,4 @@ export const leaveOutResident: Plugin;
 export const common: BuildOptions;
 export const fullBundle: BuildOptions & { outfile: string };
 export const cliBundle: BuildOptions & { outfile: string };
+export function asciiComments(file: string): Promise<void>;

@@ -22,7 +22,7 @@ import { join, relative } from 'node:path';
 import process from 'node:process';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
-import { ROOT, common, leaveOutResident } from './bundle-options.mjs';
+import { ROOT, asciiComments, common, leaveOutResident } from './bundle-options.mjs';
 import { seaShims } from './sea-shims.mjs';
 
 const run = promisify(execFile);
@@ -125,14 +125,16 @@ async function runtimeBinary(id) {
   return join(dir, 'bin', TARGETS[id].platform === 'win32' ? 'node.exe' : 'node');
 }
 
-/** The three bundles every target shares. */
-async function buildBundles() {
+/** The three bundles every target shares, into `dir` (launcher.cjs, keytap.cjs, keytap-cli.cjs). */
+export async function buildBundles(dir = WORK) {
   const sea = { ...common, external: [], sourcemap: false, target: 'node22', plugins: [seaShims] };
+  const files = { launcher: join(dir, 'launcher.cjs'), full: join(dir, 'keytap.cjs'), cli: join(dir, 'keytap-cli.cjs') };
   await Promise.all([
-    build({ ...common, external: [], sourcemap: false, target: 'node22', entryPoints: ['src/sea/launcher.ts'], outfile: 'dist/sea/launcher.cjs' }),
-    build({ ...sea, outfile: 'dist/sea/keytap.cjs' }),
-    build({ ...sea, outfile: 'dist/sea/keytap-cli.cjs', plugins: [seaShims, leaveOutResident] }),
+    build({ ...common, external: [], sourcemap: false, target: 'node22', entryPoints: ['src/sea/launcher.ts'], outfile: files.launcher }),
+    build({ ...sea, outfile: files.full }),
+    build({ ...sea, outfile: files.cli, plugins: [seaShims, leaveOutResident] }),
   ]);
+  await Promise.all(Object.values(files).map(asciiComments));
 }
 
 const sha256 = (file) => createHash('sha256').update(readFileSync(file)).digest('hex');

@@ -1,4 +1,4 @@
-// Types for sea-shims.mjs, which the SEA bundle test imports.
+// Types for sea-shims.mjs, which the bundle tests import.
 import type { Plugin } from 'esbuild';
 
 export const seaShims: Plugin;
