@@ -16,6 +16,7 @@ import { runVirtualKeyServer } from '../../emulator/daemon.js';
 import { createNotifier } from '../../notify/index.js';
 import { createTrayBackend } from '../../tray/index.js';
 import type { CliIo } from '../output.js';
+import { tuneV8ForResident } from '../resident-v8.js';
 import { selfCommand } from '../self.js';
 
 export interface TrayOptions {
@@ -26,6 +27,7 @@ export interface TrayOptions {
 const DEMO_TOUCH_DELAY_MS = 1_500;
 
 export async function runTray(options: TrayOptions, io: CliIo, version: string): Promise<void> {
+  tuneV8ForResident();
   const self = selfCommand();
   await runResident(
     { version, demo: options.demo, autostartCommand: [self.command, ...self.args, 'tray'], err: (line) => io.err(line) },
