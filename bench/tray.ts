@@ -186,7 +186,8 @@ export async function benchTray(): Promise<void> {
       return { ms: elapsed, callMs };
     };
     for (const how of ['gdbus', 'bus'] as const) {
-      await clickOne(how); // warm-up, not counted
+      const warmUp = await clickOne(how); // not counted: the first click after the idle minutes
+      if (how === 'gdbus') console.log(`   for information, the first click after the idle minutes (not counted below): ${warmUp.ms.toFixed(1)} ms`);
       const samples: number[] = [];
       const calls: number[] = [];
       for (let i = 0; i < CLICKS; i++) {

@@ -6,8 +6,9 @@
  *
  * Each flag is one V8 reads when it decides, not only when it starts, so setting it before the
  * resident process does its work is enough (test/cli/resident-v8.test.ts checks that they take
- * effect). Figures: the tray from the Linux executable, 60 s idle with a key present (bench/tray.ts,
- * executable evicted from the page cache before each run), with everything else as shipped:
+ * effect). Figures: RSS of the tray from the Linux executable after 60 s idle with a key present
+ * (bench/tray.ts's figure 1; a first start, the executable evicted from the page cache before each
+ * run), each flag added to the ones above it:
  *
  *   --no-opt              Turbofan never runs: its code pages are never touched and its
  *                         compile zones never allocated; RSS 72.9 → 63.3 MB.
@@ -19,9 +20,13 @@
  *                         never gets to; a function used again is compiled again from the
  *                         source (lazily, as at start-up); RSS 62.5 → 60.5 MB.
  *
- * Not here, because they did not help (same run): --optimize-for-size, --max-semi-space-size=1,
- * --max-lazy, --single-threaded-gc (same CPU time, all on the main thread); --lite-mode and
- * --jitless cannot be set at run time and print a warning about WebAssembly on every start.
+ * Tried and left out (same bench): --optimize-for-size, --max-semi-space-size=1, --max-lazy: no
+ * change; --single-threaded-gc: the same CPU time, all of it on the main thread; --v8-pool-size=1
+ * or 2 (a Node option, so for every command): 3.6 MB less before --no-opt, nothing after it;
+ * --memory-reducer-gc-count=1: 0.03-0.04 s less CPU in the idle minute but 2-3 MB more RSS;
+ * --no-memory-reducer: no idle CPU but 9 MB more RSS. --lite-mode and --jitless save what the
+ * flags above save, but V8 takes them only at start-up (so for every command, from the SEA's
+ * execArgv) and then prints a warning about WebAssembly on every run.
  */
 import { setFlagsFromString } from 'node:v8';
 
