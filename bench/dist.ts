@@ -15,10 +15,10 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { runtimeBinaryPath } from '../build/dist.mjs';
+import { DIST, ROOT, artifactPath } from '../test/support/dist.js';
 import { summarize } from './stats.js';
 
-const ROOT = join(import.meta.dirname, '..');
-const DIST = join(ROOT, 'dist');
 const ROUNDS = 15;
 
 interface Contender {
@@ -53,8 +53,7 @@ function report(title: string, medians: Map<string, number>, baseline: string): 
 }
 
 export function benchDist(): Promise<void> {
-  const { version } = JSON.parse(spawnSync(process.execPath, ['-p', 'JSON.stringify(require("./package.json"))'], { cwd: ROOT }).stdout.toString()) as { version: string };
-  const executable = join(DIST, `keytap-${version}-linux-x64`);
+  const executable = artifactPath('linux-x64');
   if (!existsSync(executable)) {
     console.log('dist: skipped, run npm run dist first');
     return Promise.resolve();
@@ -72,7 +71,7 @@ export function benchDist(): Promise<void> {
     const coldCache = join(dir, 'cold-cache');
     const made = spawnSync(executable, ['code', 'Demo', '--virtual', keyFile, '--demo'], { env: { ...process.env, XDG_CACHE_HOME: warmCache } });
     if (made.status !== 0) throw new Error(`making the virtual key failed: ${made.stderr.toString()}`);
-    const node22 = findRuntime();
+    const node22 = existsSync(runtimeBinaryPath('linux-x64')) ? runtimeBinaryPath('linux-x64') : undefined;
     const nodes: Contender[] = [
       { name: `node -e 0 (this machine's Node ${process.version})`, command: process.execPath, args: ['-e', '0'] },
       ...(node22 ? [{ name: 'node -e 0 (the executable\'s Node 22)', command: node22, args: ['-e', '0'] }] : []),
@@ -89,12 +88,4 @@ export function benchDist(): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
   }
   return Promise.resolve();
-}
-
-/** The Node the executables embed, as build/dist.mjs unpacked it (its download cache). */
-function findRuntime(): string | undefined {
-  const cache = process.env.KEYTAP_DIST_CACHE ?? join(ROOT, 'node_modules', '.cache', 'keytap-dist');
-  if (!existsSync(cache)) return undefined;
-  const folder = readdirSync(cache).find((name) => name.startsWith(`node-linux-${process.arch}-`));
-  return folder ? join(cache, folder, 'package', 'bin', 'node') : undefined;
 }

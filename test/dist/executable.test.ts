@@ -2,32 +2,20 @@
 // (first run extracts, later runs do not, a damaged file is replaced, racing first runs both
 // work), and SHA256SUMS. The CLI behaviour itself is tested by the "executable" project in
 // vitest.config.ts, which runs the CLI stack tests against this same file.
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { oathtool, tempDir } from '../support/cli.js';
+import { oathtool, runProgram, tempDir } from '../support/cli.js';
+import type { RunResult } from '../support/cli.js';
 import { DIST, VERSION, artifact } from '../support/dist.js';
 
 const SECRET_B32 = 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ';
 const SECRET_HEX = Buffer.from('12345678901234567890').toString('hex');
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function runExecutable(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(artifact('linux-x64'), args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+/** The executable itself, whatever KEYTAP_UNDER_TEST says; `env` is added to this process's environment. */
+function runExecutable(args: string[], env: NodeJS.ProcessEnv): Promise<RunResult> {
+  return runProgram(artifact('linux-x64'), args, { env: { ...process.env, ...env } });
 }
 
 /** A fresh user: an empty cache folder and a virtual key with one account. */

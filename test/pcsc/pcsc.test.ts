@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { watchPcscReaders } from '../../src/device/discovery/pcsc-readers.js';
+import type { PcscWatch } from '../../src/device/discovery/pcsc-readers.js';
 import { KeyWatcher } from '../../src/device/discovery/watcher.js';
 import type { KeytapError } from '../../src/errors.js';
 import { PcscApduTransport } from '../../src/device/transport/pcsc.js';
@@ -41,6 +42,18 @@ async function ok(args: string[]): Promise<string> {
   const result = await keytap(args);
   if (result.code !== 0) throw new Error(`keytap ${args.join(' ')} exited ${result.code}: ${result.stderr}`);
   return result.stdout;
+}
+
+/** Watches the readers, counting changes and collecting errors. */
+async function watchReaders(): Promise<{ watch: PcscWatch; errors: KeytapError[]; changes: () => number }> {
+  let changes = 0;
+  const errors: KeytapError[] = [];
+  const watch = await watchPcscReaders(
+    () => changes++,
+    (error) => errors.push(error),
+  );
+  expect(watch).toBeDefined();
+  return { watch: watch!, errors, changes: () => changes };
 }
 
 function runYkman(args: string[]): Promise<RunResult> {
@@ -243,32 +256,26 @@ describe.skipIf(missing !== undefined)('PC/SC with a real pcscd and vpcd', () =>
   });
 
   it('watches the readers event-driven: no native call returns while nothing changes; removal and insertion are seen', async () => {
-    let changes = 0;
-    const errors: KeytapError[] = [];
-    const watch = await watchPcscReaders(
-      () => changes++,
-      (error) => errors.push(error),
-    );
-    expect(watch).toBeDefined();
+    const { watch, errors, changes } = await watchReaders();
     try {
-      const before = watch!.returns;
+      const before = watch.returns;
       await new Promise((resolve) => setTimeout(resolve, 3_000));
       // The worker thread stayed blocked in SCardGetStatusChange: at most one return (none expected).
-      expect(watch!.returns - before).toBeLessThanOrEqual(1);
-      expect(changes).toBe(0);
+      expect(watch.returns - before).toBeLessThanOrEqual(1);
+      expect(changes()).toBe(0);
       await ok(['virtual', 'stop', file]);
-      await expect.poll(() => changes, { timeout: 15_000 }).toBeGreaterThan(0);
-      const afterRemoval = changes;
+      await expect.poll(changes, { timeout: 15_000 }).toBeGreaterThan(0);
+      const afterRemoval = changes();
       await startKey();
-      await expect.poll(() => changes, { timeout: 15_000 }).toBeGreaterThan(afterRemoval);
+      await expect.poll(changes, { timeout: 15_000 }).toBeGreaterThan(afterRemoval);
       expect(errors).toEqual([]);
     } finally {
-      await watch?.stop();
+      await watch.stop();
     }
     // Stopped means stopped: no more native calls.
-    const returns = watch!.returns;
+    const returns = watch.returns;
     await new Promise((resolve) => setTimeout(resolve, 200));
-    expect(watch!.returns).toBe(returns);
+    expect(watch.returns).toBe(returns);
   });
 
   it('a process watching the readers ends: at process.exit() and, after stop(), by itself', async () => {
@@ -298,20 +305,14 @@ describe.skipIf(missing !== undefined)('PC/SC with a real pcscd and vpcd', () =>
 
   // Last: it stops pcscd.
   it('reports pcscd going away once through onError, and the watch has stopped itself', async () => {
-    let changes = 0;
-    const errors: KeytapError[] = [];
-    const watch = await watchPcscReaders(
-      () => changes++,
-      (error) => errors.push(error),
-    );
-    expect(watch).toBeDefined();
+    const { watch, errors } = await watchReaders();
     await pcscd!.stop();
     await expect.poll(() => errors.length, { timeout: 10_000 }).toBe(1);
     expect(errors[0]).toMatchObject({ code: 'DEVICE_ERROR', message: expect.stringMatching(/^Watching the smart card readers stopped \(SCARD_[EFW]_[A-Z_]+\)\.$/u) as unknown, hint: expect.stringContaining('pcscd') as unknown });
-    const returns = watch!.returns;
+    const returns = watch.returns;
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     expect(errors).toHaveLength(1);
-    expect(watch!.returns).toBe(returns);
-    await watch!.stop();
+    expect(watch.returns).toBe(returns);
+    await watch.stop();
   });
 });

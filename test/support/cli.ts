@@ -33,17 +33,31 @@ export interface RunResult {
   stderr: string;
 }
 
-export function runKeytap(args: string[], options: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+export interface RunOptions {
+  /** The whole environment of the program (default: this process's). */
+  env?: NodeJS.ProcessEnv;
+  input?: string;
+  timeoutMs?: number;
+}
+
+/** Runs a program to its end with its output captured; standard input is `input` or empty. */
+export function runProgram(command: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawnKeytap(args, { env: options.env, stdio: ['pipe', 'pipe', 'pipe'], timeout: options.timeoutMs ?? 30_000 });
+    const child = spawn(command, args, { env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'], timeout: options.timeoutMs ?? 30_000 });
     let stdout = '';
     let stderr = '';
-    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin!.end(options.input ?? '');
+    child.stdin.end(options.input ?? '');
   });
+}
+
+/** Runs keytap (the program under test) with `args`; `options.env` is added to this process's environment. */
+export function runKeytap(args: string[], options: RunOptions = {}): Promise<RunResult> {
+  const { command, args: argv } = keytapCommand(args);
+  return runProgram(command, argv, { ...options, env: { ...process.env, ...options.env } });
 }
 
 export function tempDir(prefix = 'keytap-test-'): string {

@@ -4,12 +4,12 @@
 // reference), checking an Entra seed file, programming a key with seed files that the Linux build
 // reads back; and what must never crash: looking for real keys where Wine's HID and PC/SC are
 // stubs. The asset cache goes to %LOCALAPPDATA%\keytap\VERSION, in a prefix of its own.
-import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { base32Decode } from '../../src/otp/encoding.js';
-import { oathtool, tempDir } from '../support/cli.js';
+import { oathtool, runProgram, tempDir } from '../support/cli.js';
+import type { RunResult } from '../support/cli.js';
 import { VERSION, artifact } from '../support/dist.js';
 import type { IsolatedPrefix, WineRunResult } from '../support/wine.js';
 import { isolatedWinePrefix, localAppData, runUnderWine, toWindowsPath } from '../support/wine.js';
@@ -26,9 +26,8 @@ function keytap(args: string[], env: Record<string, string> = {}): Promise<WineR
 }
 
 /** The Linux executable, for reading back what the Windows one wrote. */
-function linux(args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(artifact('linux-x64'), args, { encoding: 'utf8', env: { ...process.env, XDG_CACHE_HOME: join(dir, 'linux-cache') } });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+function linux(args: string[]): Promise<RunResult> {
+  return runProgram(artifact('linux-x64'), args, { env: { ...process.env, XDG_CACHE_HOME: join(dir, 'linux-cache') } });
 }
 
 function expectClean(result: WineRunResult): void {
@@ -87,17 +86,18 @@ describe('the Windows executable under Wine', () => {
     // Linux reads both files: the same token, whose code at a given time is oathtool's, and is
     // what the programmed key itself computes.
     const time = Math.floor(Date.now() / 1000);
-    const tokens = ['tseeds.csv', 'tseeds.pskcxml'].map((file) => {
-      const read = linux(['seeds', 'codes', join(out, file), '--time', String(time), '--show-secrets']);
+    const tokens = [];
+    for (const file of ['tseeds.csv', 'tseeds.pskcxml']) {
+      const read = await linux(['seeds', 'codes', join(out, file), '--time', String(time), '--show-secrets']);
       expect(read.code, read.stderr).toBe(0);
       // "SERIAL  CODE  UPN  TOTP 30 s, N s left  SECRET"
       const fields = read.stdout.trim().split(/\s+/u);
-      return { serial: fields[0], code: fields[1], upn: fields[2], secret: fields.at(-1)! };
-    });
+      tokens.push({ serial: fields[0], code: fields[1], upn: fields[2], secret: fields.at(-1)! });
+    }
     expect(tokens[1]).toEqual(tokens[0]);
     const secretHex = Buffer.from(base32Decode(tokens[0]!.secret)).toString('hex');
     expect(tokens[0]).toMatchObject({ upn: 'alice@contoso.com', code: await oathtool({ hexSecret: secretHex, type: 'TOTP', time }) });
-    const fromKey = linux(['code', '--virtual', key, 'alice', '--json']);
+    const fromKey = await linux(['code', '--virtual', key, 'alice', '--json']);
     expect(fromKey.code, fromKey.stderr).toBe(0);
     const { code, validFrom } = JSON.parse(fromKey.stdout) as { code: string; validFrom: string };
     expect(code).toBe(await oathtool({ hexSecret: secretHex, type: 'TOTP', time: Date.parse(validFrom) / 1000 }));
