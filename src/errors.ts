@@ -44,6 +44,8 @@ export type ErrorCode =
   | 'UNSUPPORTED'
   /** Input data (a file, a URI, a secret) is malformed. */
   | 'BAD_INPUT'
+  /** An input file is missing or cannot be read (the path, and the system's reason in words). */
+  | 'INPUT_FILE'
   /** The key reported an error that has no more specific code. */
   | 'DEVICE_ERROR';
 

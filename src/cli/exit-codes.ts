@@ -8,6 +8,10 @@ export const ExitCode = {
   NO_KEY: 3,
   NO_MATCH: 4,
   TOUCH_TIMEOUT: 5,
+  /** An input file (a seed file, a virtual key's file, a ledger) is missing or cannot be read. */
+  INPUT_FILE: 6,
+  /** The code was read but could not be put on the clipboard or typed (it is printed instead). */
+  NOT_DELIVERED: 7,
 } as const;
 
 export function exitCodeFor(code: ErrorCode): number {
@@ -24,6 +28,8 @@ export function exitCodeFor(code: ErrorCode): number {
       return ExitCode.NO_MATCH;
     case 'TOUCH_TIMEOUT':
       return ExitCode.TOUCH_TIMEOUT;
+    case 'INPUT_FILE':
+      return ExitCode.INPUT_FILE;
     default:
       return ExitCode.ERROR;
   }
