@@ -11,8 +11,8 @@
 import type { OathType } from '../otp/credential.js';
 import { base32Decode, base32Encode } from '../otp/encoding.js';
 import type { SeedFormat, SeedReadOptions, SeedToken, SeedWriteOptions } from './token.js';
-import { SerialRegistry, assertWritable, badInput, checkToken, quoteSerial } from './token.js';
-import { classifySecret, decodeText, excelScientificMessage, findLostLeadingZeros, isExcelScientific, isImpossibleBase32Length } from './text.js';
+import { SerialRegistry, assertWritable, badInput, checkToken } from './token.js';
+import { classifySecret, controlCharacterProblem, decodeText, excelScientificMessage, findLostLeadingZeros, isExcelScientific, isImpossibleBase32Length, shownSerial, withoutPadding } from './text.js';
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/iu;
 const WHAT = 'Graph JSON file';
@@ -102,13 +102,15 @@ function readGraph(bytes: Uint8Array, _options: SeedReadOptions = {}): SeedToken
         return undefined;
       }
       if (typeof v !== 'string') throw badInput(`${WHAT}: ${path}.${name} is not a string.`);
+      const control = name === 'secretKey' ? null : controlCharacterProblem(name, v);
+      if (control) throw badInput(`${WHAT}: ${path}.${name}: ${control}.`);
       return v.trim();
     };
     const serial = str('serialNumber', true)!;
     if (serial === '') throw badInput(`${WHAT}: ${path}.serialNumber is empty.`);
     if (isExcelScientific(serial)) throw badInput(`${WHAT}: ${path}.serialNumber: ${excelScientificMessage(serial)}.`);
     const earlier = serials.claim(serial, path);
-    if (earlier !== undefined) throw badInput(`${WHAT}: ${path}.serialNumber ${quoteSerial(serial)} repeats ${earlier}.`);
+    if (earlier !== undefined) throw badInput(`${WHAT}: ${path}.serialNumber ${shownSerial(serial)} repeats ${earlier}.`);
     if (device.secretKey === null) {
       throw badInput(`${WHAT}: ${path}.secretKey is null: Graph never returns secrets, so this file (from a GET?) cannot program a key.`);
     }
@@ -117,7 +119,7 @@ function readGraph(bytes: Uint8Array, _options: SeedReadOptions = {}): SeedToken
     if (kind === 'base64') throw badInput(`${WHAT}: ${path}.secretKey: this looks like Base64; Entra wants Base32.`);
     if (kind === 'hex') throw badInput(`${WHAT}: ${path}.secretKey looks like hex (it has 0, 1, 8 or 9); Entra wants Base32.`);
     if (kind === 'empty' || kind === 'invalid') throw badInput(`${WHAT}: ${path}.secretKey is ${kind === 'empty' ? 'empty' : 'not Base32'}.`);
-    const body = secretText.replace(/=+$/u, '');
+    const body = withoutPadding(secretText);
     if (isImpossibleBase32Length(body.length)) throw badInput(`${WHAT}: ${path}.secretKey has a length Base32 never has (cut short?).`);
     const secret = base32Decode(body);
     const rawInterval = device.timeIntervalInSeconds;
@@ -127,6 +129,8 @@ function readGraph(bytes: Uint8Array, _options: SeedReadOptions = {}): SeedToken
     if (hash !== 'hmacsha1' && hash !== 'hmacsha256') throw badInput(`${WHAT}: ${path}.hashFunction must be hmacsha1 or hmacsha256.`);
     const assignTo = device.assignTo;
     const upn = isObject(assignTo) && typeof assignTo.id === 'string' && assignTo.id.trim() ? assignTo.id.trim() : undefined;
+    const control = controlCharacterProblem('assignTo.id', upn);
+    if (control) throw badInput(`${WHAT}: ${path}.assignTo.id: ${control}.`);
     tokens.push({
       serial,
       secret,
