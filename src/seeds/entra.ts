@@ -141,7 +141,11 @@ export function analyzeEntraCsv(text: string, strict: boolean, secretEncoding: S
   const warn = (line: number, message: string): void => warningList.add(line, message);
   const soft = strict ? problem : warn;
   const lines = eachLine(text);
-  const first = lines.next().value;
+  const nextLine = (): TextLine | undefined => {
+    const next = lines.next();
+    return next.done ? undefined : next.value;
+  };
+  const first = nextLine();
   if (!first || text.trim() === '') {
     problem(1, `the file is empty; it needs the header ${ENTRA_HEADER} and one line per token`);
     return result();
@@ -169,9 +173,9 @@ export function analyzeEntraCsv(text: string, strict: boolean, secretEncoding: S
   const secretLines = new Map<string, number>();
   const serials: { serial: string; place: string; line: number }[] = [];
   // One line of lookahead: the last line may be cut short, and an empty last line is no problem.
-  let current = pending ?? lines.next().value;
+  let current = pending ?? nextLine();
   while (current && !problemList.full) {
-    const following = lines.next().value;
+    const following = nextLine();
     if (current.text.trim() !== '') checkDataLine(current, following === undefined);
     else if (following !== undefined) soft(current.number, 'the line is empty');
     current = following;

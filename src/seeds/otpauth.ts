@@ -7,7 +7,6 @@
 import { KeytapError } from '../errors.js';
 import type { OathType } from '../otp/credential.js';
 import { formatOtpauthUri, parseOtpauthUri } from '../otp/otpauth-uri.js';
-import type { LineProblem } from './entra.js';
 import { LineProblems, problemsError } from './entra.js';
 import type { SeedFormat, SeedReadOptions, SeedToken } from './token.js';
 import { assertWritable, checkToken } from './token.js';

@@ -12,7 +12,6 @@
  */
 import type { HashAlgorithm, OathType } from '../otp/credential.js';
 import { hexEncode } from '../otp/encoding.js';
-import type { LineProblem } from './entra.js';
 import { LineProblems, problemsError } from './entra.js';
 import type { SeedFormat, SeedReadOptions, SeedToken } from './token.js';
 import { MAX_COUNTER, assertWritable, checkToken } from './token.js';

@@ -105,7 +105,7 @@ export interface TextLine {
  * Lines, CRLF or LF (a lone CR too); a final empty line after the last line break is dropped.
  * One at a time: a file of millions of empty lines must not become millions of objects at once.
  */
-export function* eachLine(text: string): Generator<TextLine> {
+export function* eachLine(text: string): Generator<TextLine, void, undefined> {
   let number = 1;
   let start = 0;
   const breaks = /\r\n|\n|\r/gu;

@@ -1,8 +1,9 @@
 /**
  * Text from a file or a peer, made safe to print on a terminal: control characters (C0, DEL, C1)
  * and the invisible characters that reorder or split lines (bidi controls, U+2028/2029) are shown
- * as escapes (`\x1b`, `\u202e`) instead of being sent to the terminal, where ESC ] 0; … would
- * retitle the window and ESC [ … could rewrite what is on the screen.
+ * as escapes (`\u001b`, `\u202e`) instead of being sent to the terminal, where ESC ] 0; … would
+ * retitle the window and ESC [ … could rewrite what is on the screen. The `\u` form because it
+ * means the same character inside a JSON string, so printed JSON stays valid.
  */
 
 // eslint-disable-next-line no-control-regex -- control characters are exactly what it looks for
@@ -11,8 +12,7 @@ const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u
 const UNPRINTABLE_BUT_LINE_FEED = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/gu;
 
 function escape(char: string): string {
-  const code = char.codePointAt(0)!;
-  return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  return `\\u${char.codePointAt(0)!.toString(16).padStart(4, '0')}`;
 }
 
 /** One line of text with every unprintable character escaped (line breaks too). */
