@@ -21,7 +21,7 @@ export const MAX_SEED_FILE_BYTES = 32 * 1024 * 1024;
 export function checkSeedFileSize(size: number, what: string): void {
   if (size > MAX_SEED_FILE_BYTES) {
     throw badInput(
-      `The ${what} is ${(size / 2 ** 20).toFixed(1)} MB; keytap reads seed files of up to ${MAX_SEED_FILE_BYTES / 2 ** 20} MB (real ones are a few MB at most).`,
+      `The ${what} is ${(Math.ceil((size / 2 ** 20) * 10) / 10).toFixed(1)} MB; keytap reads seed files of up to ${MAX_SEED_FILE_BYTES / 2 ** 20} MB (real ones are a few MB at most).`,
       'Check that this is the seed file meant; a batch that really is this large can be split into several files.',
     );
   }
