@@ -43,6 +43,8 @@ const BIG: { label: string; format: SeedFormatName; bytes: () => Buffer }[] = [
     format: 'entra',
     bytes: () => Buffer.concat([Buffer.from('x\n'.repeat(LIMIT_LESS_A_LINE / 2)), Buffer.from([0xff])]),
   },
+  { label: 'graph: [{},{},…], 32 MiB', format: 'graph', bytes: () => Buffer.from(`[${'{},'.repeat(LIMIT_LESS_A_LINE / 3 - 1)}{}]`) },
+  { label: 'pskc: <a/><a/>… in the root, 32 MiB', format: 'pskc', bytes: () => Buffer.from(`<KeyContainer>${'<a/>'.repeat(LIMIT_LESS_A_LINE / 4 - 8)}</KeyContainer>`) },
   { label: 'pskc: 32 MiB + 1 byte', format: 'pskc', bytes: () => Buffer.alloc(MAX_SEED_FILE_BYTES + 1, ' ') },
 ];
 

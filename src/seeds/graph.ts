@@ -68,6 +68,10 @@ function writeGraph(tokens: readonly SeedToken[], options: SeedWriteOptions = {}
 
 function readGraph(bytes: Uint8Array, _options: SeedReadOptions = {}): SeedToken[] {
   const text = decodeText(bytes, WHAT);
+  const values = jsonValueCount(text);
+  if (values.containers > MAX_JSON_CONTAINERS || values.values > MAX_JSON_VALUES) {
+    throw badInput(`The ${WHAT} has more than ${values.containers > MAX_JSON_CONTAINERS ? `${MAX_JSON_CONTAINERS.toLocaleString('en')} objects and arrays` : `${MAX_JSON_VALUES.toLocaleString('en')} values`}, more than any seed file.`);
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -149,6 +153,29 @@ function readGraph(bytes: Uint8Array, _options: SeedReadOptions = {}): SeedToken
   const lost = findLostLeadingZeros(tokens.map((t, i) => ({ serial: t.serial, place: places[i]! })));
   if (lost.length > 0) throw badInput(`${WHAT}: ${lost[0]!.place}.serialNumber: ${lost[0]!.message}.`);
   return tokens;
+}
+
+/**
+ * Limits checked before JSON.parse, which would otherwise build whatever the file holds: 32 MiB of
+ * `{},` are 11 million objects and a gigabyte of memory. A device is 2 objects and about 10 values,
+ * and 32 MiB of real devices (some 110,000) stay well below both.
+ */
+const MAX_JSON_CONTAINERS = 500_000;
+const MAX_JSON_VALUES = 4_000_000;
+
+/** Objects and arrays, and values (members and elements, roughly: commas plus one), outside strings. */
+function jsonValueCount(text: string): { containers: number; values: number } {
+  let containers = 0;
+  let values = 1;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // Skip the string: to the next quote that is not escaped.
+      for (i++; i < text.length && text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c) i++;
+    } else if (c === 0x7b || c === 0x5b) containers++;
+    else if (c === 0x2c) values++;
+  }
+  return { containers, values };
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -41,6 +41,13 @@ export interface XmlDocument {
   encoding: string | undefined;
 }
 
+/**
+ * The most elements a seed file may have. A PSKC token is about 20 elements, so 32 MiB of encrypted
+ * PSKC (some 27,000 tokens) is about 550,000; millions of tiny elements are a hostile file, and each
+ * costs a couple of hundred bytes of memory here.
+ */
+export const MAX_XML_ELEMENTS = 1_000_000;
+
 const NAME = /[A-Za-z_\u00C0-\uFFFF][\w.\-\u00B7\u00C0-\uFFFF]*(?::[A-Za-z_\u00C0-\uFFFF][\w.\-\u00B7\u00C0-\uFFFF]*)?/uy;
 const SPACE = /[ \t\n]*/y;
 const PREDEFINED: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
@@ -125,6 +132,7 @@ class Parser {
     const stack: XmlElement[] = [];
     const namespaces = new NamespaceScopes();
     let root: XmlElement | undefined;
+    let elementCount = 0;
     let textStart = -1;
     const flushText = (end: number): void => {
       if (textStart < 0) return;
@@ -176,6 +184,7 @@ class Parser {
         namespaces.leave();
       } else {
         if (root && stack.length === 0) this.fail('there is a second root element', lt);
+        if (++elementCount > MAX_XML_ELEMENTS) this.fail(`the file has more than ${MAX_XML_ELEMENTS.toLocaleString('en')} elements, more than any seed file`, lt);
         this.pos = lt + 1;
         const { element, selfClosing } = this.readStartTag(lt, stack[stack.length - 1], namespaces);
         if (!root) root = element;

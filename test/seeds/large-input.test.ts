@@ -43,6 +43,17 @@ describe('a line of a million commas', () => {
   });
 });
 
+describe('millions of tiny structures', () => {
+  it('Graph JSON: refused before parsing, saying why', () => {
+    expect(message('graph', Buffer.from(`[${'{},'.repeat(600_000)}{}]`))).toMatch(/has more than 500,000 objects and arrays, more than any seed file/u);
+    expect(message('graph', Buffer.from(`[${'1,'.repeat(4_000_000)}1]`))).toMatch(/has more than 4,000,000 values/u);
+  });
+
+  it('XML: refused at the element after the millionth, with its line', () => {
+    expect(message('pskc', Buffer.from(`<KeyContainer>\n${'<a/>'.repeat(1_000_001)}</KeyContainer>`))).toMatch(/line 2: the file has more than 1,000,000 elements, more than any seed file/u);
+  });
+});
+
 describe('a file with problems on every line', () => {
   it('stops after 1000 and says so', () => {
     const text = 'A,B\n'.repeat(5000);
