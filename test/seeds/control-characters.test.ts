@@ -88,6 +88,13 @@ describe('control characters in text fields are refused, with the place', () => 
     expect(refusal('otpauth', written('otpauth').replace(from, to)).message).toMatch(message);
   });
 
+  it('writers refuse C1 controls as they refuse C0 ones', () => {
+    for (const field of ['serial', 'upn', 'issuer', 'account', 'manufacturer', 'model'] as const) {
+      expect(seedFormat('pskc').accepts({ ...TOKEN, [field]: 'X\u009b2J' })).toMatch(/contains a control character/u);
+      expect(seedFormat('pskc').accepts({ ...TOKEN, [field]: 'X\u007f' })).toMatch(/contains a control character/u);
+    }
+  });
+
   it('seeds check reports them as problems', () => {
     const result = checkEntraCsv(Buffer.from(written('entra').replace('SERIALX1', `SERIALX1${OSC_TITLE}`)));
     expect(result.ok).toBe(false);
