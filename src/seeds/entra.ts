@@ -50,11 +50,17 @@ export const MAX_LINE_PROBLEMS = 1000;
 export class LineProblems {
   readonly list: LineProblem[] = [];
   full = false;
+  private readonly overflow: string;
+
+  /** `overflow`: the last entry, once the list is full. */
+  constructor(overflow = `more than ${MAX_LINE_PROBLEMS} problems; the rest of the file was not looked at`) {
+    this.overflow = overflow;
+  }
 
   add(line: number, message: string): void {
     if (this.full) return;
     if (this.list.length === MAX_LINE_PROBLEMS) {
-      this.list.push({ line, message: `more than ${MAX_LINE_PROBLEMS} problems; the rest of the file was not looked at` });
+      this.list.push({ line, message: this.overflow });
       this.full = true;
       return;
     }
@@ -134,7 +140,7 @@ export interface EntraAnalysis {
  */
 export function analyzeEntraCsv(text: string, strict: boolean, secretEncoding: SeedReadOptions['secretEncoding'] = 'base32'): EntraAnalysis {
   const problemList = new LineProblems();
-  const warningList = new LineProblems();
+  const warningList = new LineProblems(`more than ${MAX_LINE_PROBLEMS} warnings; the others are not shown`);
   const tokens: SeedToken[] = [];
   const result = (): EntraAnalysis => ({ tokens, problems: problemList.list.sort((a, b) => a.line - b.line), warnings: warningList.list });
   const problem = (line: number, message: string): void => problemList.add(line, message);

@@ -117,13 +117,6 @@ export function* eachLine(text: string): Generator<TextLine, void, undefined> {
   if (start < text.length || number === 1) yield { number, text: text.slice(start) };
 }
 
-/** How many lines eachLine() yields. */
-export function lineCount(text: string): number {
-  let count = 0;
-  for (const _ of eachLine(text)) count++;
-  return count;
-}
-
 /** The number of fields `line` has when split at `separator`, without splitting it. */
 export function fieldCount(line: string, separator = ','): number {
   let count = 1;
