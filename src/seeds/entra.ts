@@ -341,7 +341,7 @@ export function problemsError(what: string, problems: readonly LineProblem[]): E
   const more = problems.length > shown.length ? `\n… and ${problems.length - shown.length} more` : '';
   return badInput(
     `The ${what} has ${problems.length === 1 ? 'a problem' : `${problems.length} problems`}:\n${shown.join('\n')}${more}`,
-    problems.some((p) => /Base64|hex/u.test(p.message)) ? 'If a third-party file really carries hex or Base64 secrets, read it with that secret encoding chosen explicitly.' : undefined,
+    problems.some((p) => /Base64|\bhex\b/u.test(p.message)) ? 'If a third-party file really carries hex or Base64 secrets, read it with that secret encoding chosen explicitly.' : undefined,
     { kind: 'invalid-seed-file', line: problems[0]?.line },
   );
 }

@@ -5,7 +5,7 @@
 import { closeSync, openSync, ftruncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runKeytap, tempDir } from '../support/cli.js';
+import { KEYTAP, runKeytap, runProgram, tempDir } from '../support/cli.js';
 
 const HEADER = 'upn,serial number,secret key,time interval,manufacturer,model';
 const SECRET = 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ';
@@ -47,6 +47,17 @@ describe('keytap seeds: output from a file is escaped', () => {
     const check = await runKeytap(['seeds', 'check', file]);
     expect(check.stdout).toContain('seeds\\u001b]0;pwned\\u0007.csv:2: error:');
     expect(`${check.stdout}${check.stderr}`).not.toMatch(RAW);
+  });
+});
+
+describe('keytap seeds: a 32 MB line of commas with a small heap', () => {
+  it.each([['hexcsv'], ['entra']])('codes --format %s: the problem on line 1, exit 2 (not an abort)', async (format) => {
+    const dir = tempDir();
+    const file = join(dir, 'commas.csv');
+    writeFileSync(file, Buffer.alloc(32 * 2 ** 20 - 64, ','));
+    const result = await runProgram(process.execPath, ['--max-old-space-size=96', KEYTAP, 'seeds', 'codes', '--format', format, file], { timeoutMs: 60_000 });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/line 1: the line has 33554369 fields/u);
   });
 });
 
