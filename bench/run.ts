@@ -8,12 +8,14 @@ import { benchPcscCode } from './pcsc-code.js';
 import { benchDeb } from './deb.js';
 import { benchProgram } from './program.js';
 import { benchSeeds } from './seeds.js';
+import { benchSeedsHostile } from './seeds-hostile.js';
 import { benchTray } from './tray.js';
 import { benchWine } from './wine.js';
 
 const BENCHES: Record<string, () => Promise<void>> = {
   'code-read': benchCodeRead,
   seeds: benchSeeds,
+  'seeds-hostile': benchSeedsHostile,
   program: benchProgram,
   tray: benchTray,
   dist: benchDist,

@@ -1,5 +1,6 @@
 /** Where the CLI writes: results to stdout, prompts and errors to stderr. */
 import { KeytapError } from '../errors.js';
+import { printableLines } from '../util/printable.js';
 import type { CliCommand } from './explain.js';
 import { explainForCli } from './explain.js';
 
@@ -8,9 +9,10 @@ export interface CliIo {
   err(line: string): void;
 }
 
+/** Every line is printableLines(): names, serials and messages can come from files and keys. */
 export const processIo: CliIo = {
-  out: (line) => process.stdout.write(`${line}\n`),
-  err: (line) => process.stderr.write(`${line}\n`),
+  out: (line) => process.stdout.write(`${printableLines(line)}\n`),
+  err: (line) => process.stderr.write(`${printableLines(line)}\n`),
 };
 
 export function printJson(io: CliIo, value: unknown): void {

@@ -28,8 +28,11 @@ export function base32Encode(bytes: Uint8Array): string {
  * naming the first bad character's position (never the secret itself).
  */
 export function base32Decode(text: string): Uint8Array {
-  // Everything from here on is padding or separators; `=` anywhere before it is an error.
-  const end = text.search(/[=\s-]*$/u);
+  // Everything from here on is padding or separators; `=` anywhere before it is an error. A loop,
+  // not text.search(/[=\s-]*$/): that regular expression is tried at every `=` of a long run, which
+  // is quadratic in the run's length.
+  let end = text.length;
+  while (end > 0 && /[=\s-]/u.test(text[end - 1]!)) end--;
   const out: number[] = [];
   let buffer = 0;
   let bits = 0;

@@ -8,6 +8,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KeytapError, isKeytapError } from '../errors.js';
 import type { SeedFormat, SeedReadOptions, SeedToken, SeedWriteOptions } from '../seeds/index.js';
+import { MAX_SEED_FILE_BYTES } from '../seeds/index.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import type { LedgerEntry } from './ledger.js';
 import { ledgerTokens } from './ledger.js';
@@ -88,6 +89,7 @@ export async function writeExports(entries: readonly LedgerEntry[], options: Wri
 export async function existingFileConflict(path: string, format: SeedFormat, ledgerSerials: ReadonlySet<string>, read: SeedReadOptions = {}): Promise<string | null> {
   let bytes: Buffer;
   try {
+    if ((await stat(path)).size > MAX_SEED_FILE_BYTES) return `it exists and is larger than any seed file keytap reads (${MAX_SEED_FILE_BYTES / 2 ** 20} MB)`;
     bytes = await readFile(path);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;

@@ -4,10 +4,10 @@
  * parameters always come from the file. How the choice is made (a serial) is the caller's; which
  * option names it is the CLI's, so a failed choice comes back as a typed result, not as words.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { KeytapError } from '../errors.js';
 import type { SeedReadOptions, SeedToken } from '../seeds/index.js';
-import { detectFormat } from '../seeds/index.js';
+import { checkSeedFileSize, detectFormat } from '../seeds/index.js';
 import type { ProvisionToken, TokenParameters } from './token.js';
 
 /** The secret protecting an encrypted PSKC file, if any. */
@@ -17,8 +17,10 @@ export type SeedFileSecret = Pick<SeedReadOptions, 'passphrase' | 'key'>;
 export async function readSeedFile(file: string, secret: SeedFileSecret = {}): Promise<SeedToken[]> {
   let bytes: Buffer;
   try {
+    checkSeedFileSize((await stat(file)).size, `seed file ${file}`);
     bytes = await readFile(file);
   } catch (error) {
+    if (error instanceof KeytapError) throw error;
     throw new KeytapError('BAD_INPUT', `Cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}.`);
   }
   const format = detectFormat(bytes, file);

@@ -11,9 +11,9 @@ import type { HashAlgorithm, OathType } from '../otp/credential.js';
 import { base32Decode } from '../otp/encoding.js';
 import type { SeedFormat, SeedReadOptions, SeedToken, SeedWriteOptions } from './token.js';
 import { SerialRegistry, assertWritable, badInput, checkToken, quoteSerial } from './token.js';
-import { decodeText, excelScientificMessage, findLostLeadingZeros, isExcelScientific } from './text.js';
+import { controlCharacterProblem, decodeText, excelScientificMessage, findLostLeadingZeros, isExcelScientific, shown, shownSerial } from './text.js';
 import type { XmlElement } from './xml.js';
-import { childNamed, childrenNamed, elementPath, escapeText, parseXml } from './xml.js';
+import { childNamed, childrenNamed, elementPath, escapeText, parseXml, shownName } from './xml.js';
 
 const WHAT = 'DualShield XML file';
 const CRYPTO: Record<HashAlgorithm, string> = { SHA1: 'HmacSHA1', SHA256: 'HmacSHA256', SHA512: 'HmacSHA512' };
@@ -72,20 +72,20 @@ function text(parent: XmlElement, local: string): string | undefined {
 
 function readDualShield(bytes: Uint8Array, _options: SeedReadOptions = {}): SeedToken[] {
   const { root, encoding } = parseXml(decodeText(bytes, WHAT), WHAT);
-  if (encoding !== undefined && !/^utf-?8$/iu.test(encoding)) throw badInput(`The ${WHAT} declares encoding "${encoding.slice(0, 20)}"; keytap reads UTF-8 only.`);
-  if (root.local !== 'data') throw badInput(`This is not a DualShield token file: the root element is <${root.name}>, not <data>.`);
+  if (encoding !== undefined && !/^utf-?8$/iu.test(encoding)) throw badInput(`The ${WHAT} declares encoding ${shown(encoding)}; keytap reads UTF-8 only.`);
+  if (root.local !== 'data') throw badInput(`This is not a DualShield token file: the root element is <${shownName(root.name)}>, not <data>.`);
   const header = childNamed(root, 'header', '*');
   if (!header) throw badInput(`${elementPath(root)}: the header is missing.`);
   const encrypt = (text(header, 'encrypt') ?? 'NONE').toUpperCase();
-  if (encrypt !== 'NONE') throw badInput(`${elementPath(header)}: the seeds are encrypted (${encrypt.slice(0, 10)}); keytap reads unencrypted DualShield files only.`);
+  if (encrypt !== 'NONE') throw badInput(`${elementPath(header)}: the seeds are encrypted (encrypt is ${shown(encrypt)}); keytap reads unencrypted DualShield files only.`);
   const encode = (text(header, 'encode') ?? 'HEX').toUpperCase();
-  if (!['HEX', 'BASE64', 'BASE32'].includes(encode)) throw badInput(`${elementPath(header)}: encode is ${encode.slice(0, 10)}; it must be HEX, BASE64 or BASE32.`);
+  if (!['HEX', 'BASE64', 'BASE32'].includes(encode)) throw badInput(`${elementPath(header)}: encode is ${shown(encode)}; it must be HEX, BASE64 or BASE32.`);
   const digitsText = text(header, 'digits') ?? '6';
   const digits = Number(digitsText);
-  if (digits !== 6 && digits !== 8) throw badInput(`${elementPath(header)}: digits is "${digitsText.slice(0, 10)}"; it must be 6 or 8.`);
+  if (digits !== 6 && digits !== 8) throw badInput(`${elementPath(header)}: digits is ${shown(digitsText)}; it must be 6 or 8.`);
   const cryptoText = text(header, 'crypto') ?? 'HmacSHA1';
   const algorithm = (Object.keys(CRYPTO) as HashAlgorithm[]).find((a) => CRYPTO[a].toLowerCase() === cryptoText.toLowerCase());
-  if (!algorithm) throw badInput(`${elementPath(header)}: crypto is "${cryptoText.slice(0, 20)}"; it must be HmacSHA1, HmacSHA256 or HmacSHA512.`);
+  if (!algorithm) throw badInput(`${elementPath(header)}: crypto is ${shown(cryptoText)}; it must be HmacSHA1, HmacSHA256 or HmacSHA512.`);
   const productCode = (text(header, 'productCode') ?? '').toUpperCase();
   const windowText = text(header, 'timeWindow') ?? text(header, 'synchronisation');
   const type: OathType = windowText !== undefined && productCode !== 'SE' ? 'TOTP' : 'HOTP';
@@ -103,9 +103,11 @@ function readDualShield(bytes: Uint8Array, _options: SeedReadOptions = {}): Seed
     const place = elementPath(element);
     const serial = text(element, 'serial');
     if (!serial) throw badInput(`${place}: the serial is missing.`);
+    const control = controlCharacterProblem('serial number', serial);
+    if (control) throw badInput(`${place}: ${control}.`);
     if (isExcelScientific(serial)) throw badInput(`${place}: ${excelScientificMessage(serial)}.`);
     const earlier = serials.claim(serial, place);
-    if (earlier !== undefined) throw badInput(`${place}: the serial number ${quoteSerial(serial)} repeats ${earlier}.`);
+    if (earlier !== undefined) throw badInput(`${place}: the serial number ${shownSerial(serial)} repeats ${earlier}.`);
     const seedText = (text(element, 'seed') ?? '').replace(/\s+/gu, '');
     if (!seedText) throw badInput(`${place}: the seed is missing.`);
     const secret = decodeSeed(seedText, encode, place);

@@ -15,15 +15,21 @@ import type { SeedFormat, SeedReadOptions, SeedToken, SeedWriteOptions } from '.
 import { assertWritable, badInput, checkToken } from './token.js';
 import {
   classifySecret,
+  controlCharacterProblem,
   decodeText,
+  eachLine,
   excelScientificMessage,
+  fieldCount,
   findLostLeadingZeros,
   isExcelScientific,
   isImpossibleBase32Length,
   mixesCase,
   parseCsvLine,
-  splitLines,
+  shown,
+  shownSerial,
+  withoutPadding,
 } from './text.js';
+import type { TextLine } from './text.js';
 
 export const ENTRA_HEADER = 'upn,serial number,secret key,time interval,manufacturer,model';
 const COLUMNS = ENTRA_HEADER.split(',');
@@ -35,6 +41,31 @@ const DEFAULT_TEXT = 'Unknown';
 export interface LineProblem {
   line: number;
   message: string;
+}
+
+/** Problems (and warnings) a reader collects before it stops: a broken file of a million lines needs no million messages. */
+export const MAX_LINE_PROBLEMS = 1000;
+
+/** Collects line problems up to MAX_LINE_PROBLEMS; `full` says when to stop reading. */
+export class LineProblems {
+  readonly list: LineProblem[] = [];
+  full = false;
+  private readonly overflow: string;
+
+  /** `overflow`: the last entry, once the list is full. */
+  constructor(overflow = `more than ${MAX_LINE_PROBLEMS} problems; the rest of the file was not looked at`) {
+    this.overflow = overflow;
+  }
+
+  add(line: number, message: string): void {
+    if (this.full) return;
+    if (this.list.length === MAX_LINE_PROBLEMS) {
+      this.list.push({ line, message: this.overflow });
+      this.full = true;
+      return;
+    }
+    this.list.push({ line, message });
+  }
 }
 
 export const entraFormat: SeedFormat = {
@@ -108,62 +139,78 @@ export interface EntraAnalysis {
  * keytap can still read unambiguously is only a warning.
  */
 export function analyzeEntraCsv(text: string, strict: boolean, secretEncoding: SeedReadOptions['secretEncoding'] = 'base32'): EntraAnalysis {
-  const problems: LineProblem[] = [];
-  const warnings: LineProblem[] = [];
+  const problemList = new LineProblems();
+  const warningList = new LineProblems(`more than ${MAX_LINE_PROBLEMS} warnings; the others are not shown`);
   const tokens: SeedToken[] = [];
-  const soft = (line: number, message: string): void => {
-    (strict ? problems : warnings).push({ line, message });
+  const result = (): EntraAnalysis => ({ tokens, problems: problemList.list.sort((a, b) => a.line - b.line), warnings: warningList.list });
+  const problem = (line: number, message: string): void => problemList.add(line, message);
+  const warn = (line: number, message: string): void => warningList.add(line, message);
+  const soft = strict ? problem : warn;
+  const lines = eachLine(text);
+  const nextLine = (): TextLine | undefined => {
+    const next = lines.next();
+    return next.done ? undefined : next.value;
   };
-  const lines = splitLines(text);
-  const first = lines[0];
-  if (!first || lines.every((l) => l.text.trim() === '')) {
-    problems.push({ line: 1, message: `the file is empty; it needs the header ${ENTRA_HEADER} and one line per token` });
-    return { tokens, problems, warnings };
+  const first = nextLine();
+  if (!first || text.trim() === '') {
+    problem(1, `the file is empty; it needs the header ${ENTRA_HEADER} and one line per token`);
+    return result();
   }
-  let dataStart = 1;
-  const headerFields = (parseCsvLine(first.text) ?? []).map((f) => f.trim().toLowerCase());
+  let pending: TextLine | undefined;
+  const headerFields = fieldCount(first.text) <= COLUMNS.length ? (parseCsvLine(first.text) ?? []).map((f) => f.trim().toLowerCase()) : [];
   if (first.text === ENTRA_HEADER) {
     // exact
   } else if (!first.text.includes(',') && /[;\t]/u.test(first.text)) {
-    problems.push({ line: 1, message: `the file uses "${first.text.includes(';') ? ';' : 'tab'}" to separate columns (as Excel does in some locales); Entra needs commas` });
-    return { tokens, problems, warnings };
+    problem(1, `the file uses "${first.text.includes(';') ? ';' : 'tab'}" to separate columns (as Excel does in some locales); Entra needs commas`);
+    return result();
   } else if (headerFields.join(',') === ENTRA_HEADER) {
     soft(1, `the header must be exactly "${ENTRA_HEADER}" (lower case, single spaces, no quotes)`);
   } else if (headerFields.join(',') === ENTRA_HEADER.replace('time interval', 'timeinterval')) {
     soft(1, `the header says "timeinterval" (Deepnet's spelling); Microsoft's is "time interval": use "${ENTRA_HEADER}"`);
   } else if (headerFields[0] === 'upn' || headerFields.includes('secret key') || headerFields.includes('serial number')) {
-    problems.push({ line: 1, message: `the header has the wrong columns; it must be "${ENTRA_HEADER}"` });
-    return { tokens, problems, warnings };
+    problem(1, `the header has the wrong columns; it must be "${ENTRA_HEADER}"`);
+    return result();
   } else {
-    problems.push({ line: 1, message: `the header row is missing; the first line must be "${ENTRA_HEADER}"` });
-    dataStart = 0;
+    problem(1, `the header row is missing; the first line must be "${ENTRA_HEADER}"`);
+    pending = first;
   }
 
   const serialLines = new Map<string, number>();
   const secretLines = new Map<string, number>();
   const serials: { serial: string; place: string; line: number }[] = [];
-  const lastLine = lines.length;
-  for (const { number, text: lineText } of lines.slice(dataStart)) {
-    if (lineText.trim() === '') {
-      if (number !== lastLine) soft(number, 'the line is empty');
-      continue;
-    }
-    const fields = parseCsvLine(lineText);
+  // One line of lookahead: the last line may be cut short, and an empty last line is no problem.
+  let current = pending ?? nextLine();
+  while (current && !problemList.full) {
+    const following = nextLine();
+    if (current.text.trim() !== '') checkDataLine(current, following === undefined);
+    else if (following !== undefined) soft(current.number, 'the line is empty');
+    current = following;
+  }
+
+  function checkDataLine({ number, text: lineText }: TextLine, isLast: boolean): void {
+    const count = fieldCount(lineText);
+    const fields = count <= COLUMNS.length ? parseCsvLine(lineText) : [];
     if (!fields) {
-      problems.push({ line: number, message: 'a quoted field is not closed' });
-      continue;
+      problem(number, 'a quoted field is not closed');
+      return;
     }
-    if (fields.length !== COLUMNS.length) {
-      const cut = fields.length < COLUMNS.length && number === lastLine ? ' (is the file cut short?)' : '';
-      problems.push({ line: number, message: `the line has ${fields.length} field${fields.length === 1 ? '' : 's'}; it needs ${COLUMNS.length} (${COLUMNS.join(', ')})${cut}` });
-      continue;
+    if (count > COLUMNS.length || fields.length !== COLUMNS.length) {
+      const n = count > COLUMNS.length ? count : fields.length;
+      const cut = n < COLUMNS.length && isLast ? ' (is the file cut short?)' : '';
+      problem(number, `the line has ${n} field${n === 1 ? '' : 's'}; it needs ${COLUMNS.length} (${COLUMNS.join(', ')})${cut}`);
+      return;
     }
     const [upn, serial, secretText, interval, manufacturer, model] = fields.map((f) => f.trim()) as [string, string, string, string, string, string];
     let ok = true;
-    const problem = (message: string): void => {
-      problems.push({ line: number, message });
+    const lineProblem = (message: string): void => {
+      problem(number, message);
       ok = false;
     };
+
+    for (const [field, value] of [['upn', upn], ['serial number', serial], ['manufacturer', manufacturer], ['model', model]] as const) {
+      const control = controlCharacterProblem(field, value);
+      if (control) lineProblem(control);
+    }
 
     if (upn === '') soft(number, 'the upn is empty; Entra assigns every token in the CSV to a user');
     else {
@@ -171,30 +218,30 @@ export function analyzeEntraCsv(text: string, strict: boolean, secretEncoding: S
       if (upnProblem) soft(number, upnProblem);
     }
 
-    if (serial === '') problem('the serial number is empty');
-    else if (isExcelScientific(serial)) problem(excelScientificMessage(serial));
+    if (serial === '') lineProblem('the serial number is empty');
+    else if (isExcelScientific(serial)) lineProblem(excelScientificMessage(serial));
     else {
       const earlier = serialLines.get(serial);
-      if (earlier !== undefined) problem(`the serial number ${serial} repeats line ${earlier}`);
+      if (earlier !== undefined) lineProblem(`the serial number ${shownSerial(serial)} repeats line ${earlier}`);
       else serialLines.set(serial, number);
       serials.push({ serial, place: `line ${number}`, line: number });
     }
 
-    const secret = readSecret(secretText, secretEncoding, (message) => problem(message), (message) => soft(number, message), (message) => warnings.push({ line: number, message }));
+    const secret = readSecret(secretText, secretEncoding, lineProblem, (message) => soft(number, message), (message) => warn(number, message));
 
     let period = 30;
     if (interval === '30' || interval === '60') period = Number(interval);
-    else problem(interval === '' ? 'the time interval is empty; Entra takes 30 or 60' : `the time interval is "${interval.slice(0, 10)}"; Entra takes 30 or 60 (seconds)`);
+    else lineProblem(interval === '' ? 'the time interval is empty; Entra takes 30 or 60' : `the time interval is ${shown(interval)}; Entra takes 30 or 60 (seconds)`);
 
     if (manufacturer === '' || model === '') {
-      warnings.push({ line: number, message: `the ${manufacturer === '' ? 'manufacturer' : 'model'} is empty` });
+      warn(number, `the ${manufacturer === '' ? 'manufacturer' : 'model'} is empty`);
     }
     if (secret) {
       const key = Buffer.from(secret).toString('hex');
       const earlier = secretLines.get(key);
-      if (earlier !== undefined) warnings.push({ line: number, message: `the secret key is the same as on line ${earlier}` });
+      if (earlier !== undefined) warn(number, `the secret key is the same as on line ${earlier}`);
       else secretLines.set(key, number);
-      if (secret.length < 16) warnings.push({ line: number, message: `the secret is ${secret.length} bytes; RFC 4226 asks for at least 16` });
+      if (secret.length < 16) warn(number, `the secret is ${secret.length} bytes; RFC 4226 asks for at least 16`);
     }
     if (ok && secret) {
       tokens.push({
@@ -211,11 +258,8 @@ export function analyzeEntraCsv(text: string, strict: boolean, secretEncoding: S
       });
     }
   }
-  for (const lost of findLostLeadingZeros(serials)) {
-    problems.push({ line: Number(lost.place.slice(5)), message: lost.message });
-  }
-  problems.sort((a, b) => a.line - b.line);
-  return { tokens, problems, warnings };
+  for (const lost of findLostLeadingZeros(serials)) problem(Number(lost.place.slice(5)), lost.message);
+  return result();
 }
 
 /** The secret column; every message names the problem, never the secret. */
@@ -235,7 +279,7 @@ function readSecret(
     }
   }
   if (encoding === 'base64') {
-    const compact = text.replace(/=+$/u, '');
+    const compact = withoutPadding(text);
     if (!/^[A-Za-z0-9+/]+$/u.test(compact) || compact.length % 4 === 1) {
       problem('the secret key is not valid Base64');
       return undefined;
@@ -269,7 +313,7 @@ function readSecret(
     case 'base32':
       break;
   }
-  const body = text.replace(/=+$/u, '');
+  const body = withoutPadding(text);
   if (isImpossibleBase32Length(body.length)) {
     problem(`the secret key is ${body.length} characters, a length Base32 never has (cut short?)${mixesCase(body) ? `; ${base64Hint}` : ''}`);
     return undefined;
@@ -297,7 +341,7 @@ export function problemsError(what: string, problems: readonly LineProblem[]): E
   const more = problems.length > shown.length ? `\n… and ${problems.length - shown.length} more` : '';
   return badInput(
     `The ${what} has ${problems.length === 1 ? 'a problem' : `${problems.length} problems`}:\n${shown.join('\n')}${more}`,
-    problems.some((p) => /Base64|hex/u.test(p.message)) ? 'If a third-party file really carries hex or Base64 secrets, read it with that secret encoding chosen explicitly.' : undefined,
+    problems.some((p) => /Base64|\bhex\b/u.test(p.message)) ? 'If a third-party file really carries hex or Base64 secrets, read it with that secret encoding chosen explicitly.' : undefined,
     { kind: 'invalid-seed-file', line: problems[0]?.line },
   );
 }

@@ -11,8 +11,8 @@
 import type { OathType } from '../otp/credential.js';
 import { base32Decode, base32Encode } from '../otp/encoding.js';
 import type { SeedFormat, SeedReadOptions, SeedToken, SeedWriteOptions } from './token.js';
-import { SerialRegistry, assertWritable, badInput, checkToken, quoteSerial } from './token.js';
-import { classifySecret, decodeText, excelScientificMessage, findLostLeadingZeros, isExcelScientific, isImpossibleBase32Length } from './text.js';
+import { SerialRegistry, assertWritable, badInput, checkToken } from './token.js';
+import { classifySecret, controlCharacterProblem, decodeText, excelScientificMessage, findLostLeadingZeros, isExcelScientific, isImpossibleBase32Length, shownSerial, withoutPadding } from './text.js';
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/iu;
 const WHAT = 'Graph JSON file';
@@ -68,6 +68,10 @@ function writeGraph(tokens: readonly SeedToken[], options: SeedWriteOptions = {}
 
 function readGraph(bytes: Uint8Array, _options: SeedReadOptions = {}): SeedToken[] {
   const text = decodeText(bytes, WHAT);
+  const values = jsonValueCount(text);
+  if (values.containers > MAX_JSON_CONTAINERS || values.values > MAX_JSON_VALUES) {
+    throw badInput(`The ${WHAT} has more than ${values.containers > MAX_JSON_CONTAINERS ? `${MAX_JSON_CONTAINERS.toLocaleString('en')} objects and arrays` : `${MAX_JSON_VALUES.toLocaleString('en')} values`}, more than any seed file.`);
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -102,13 +106,15 @@ function readGraph(bytes: Uint8Array, _options: SeedReadOptions = {}): SeedToken
         return undefined;
       }
       if (typeof v !== 'string') throw badInput(`${WHAT}: ${path}.${name} is not a string.`);
+      const control = name === 'secretKey' ? null : controlCharacterProblem(name, v);
+      if (control) throw badInput(`${WHAT}: ${path}.${name}: ${control}.`);
       return v.trim();
     };
     const serial = str('serialNumber', true)!;
     if (serial === '') throw badInput(`${WHAT}: ${path}.serialNumber is empty.`);
     if (isExcelScientific(serial)) throw badInput(`${WHAT}: ${path}.serialNumber: ${excelScientificMessage(serial)}.`);
     const earlier = serials.claim(serial, path);
-    if (earlier !== undefined) throw badInput(`${WHAT}: ${path}.serialNumber ${quoteSerial(serial)} repeats ${earlier}.`);
+    if (earlier !== undefined) throw badInput(`${WHAT}: ${path}.serialNumber ${shownSerial(serial)} repeats ${earlier}.`);
     if (device.secretKey === null) {
       throw badInput(`${WHAT}: ${path}.secretKey is null: Graph never returns secrets, so this file (from a GET?) cannot program a key.`);
     }
@@ -117,7 +123,7 @@ function readGraph(bytes: Uint8Array, _options: SeedReadOptions = {}): SeedToken
     if (kind === 'base64') throw badInput(`${WHAT}: ${path}.secretKey: this looks like Base64; Entra wants Base32.`);
     if (kind === 'hex') throw badInput(`${WHAT}: ${path}.secretKey looks like hex (it has 0, 1, 8 or 9); Entra wants Base32.`);
     if (kind === 'empty' || kind === 'invalid') throw badInput(`${WHAT}: ${path}.secretKey is ${kind === 'empty' ? 'empty' : 'not Base32'}.`);
-    const body = secretText.replace(/=+$/u, '');
+    const body = withoutPadding(secretText);
     if (isImpossibleBase32Length(body.length)) throw badInput(`${WHAT}: ${path}.secretKey has a length Base32 never has (cut short?).`);
     const secret = base32Decode(body);
     const rawInterval = device.timeIntervalInSeconds;
@@ -127,6 +133,8 @@ function readGraph(bytes: Uint8Array, _options: SeedReadOptions = {}): SeedToken
     if (hash !== 'hmacsha1' && hash !== 'hmacsha256') throw badInput(`${WHAT}: ${path}.hashFunction must be hmacsha1 or hmacsha256.`);
     const assignTo = device.assignTo;
     const upn = isObject(assignTo) && typeof assignTo.id === 'string' && assignTo.id.trim() ? assignTo.id.trim() : undefined;
+    const control = controlCharacterProblem('assignTo.id', upn);
+    if (control) throw badInput(`${WHAT}: ${path}.assignTo.id: ${control}.`);
     tokens.push({
       serial,
       secret,
@@ -145,6 +153,29 @@ function readGraph(bytes: Uint8Array, _options: SeedReadOptions = {}): SeedToken
   const lost = findLostLeadingZeros(tokens.map((t, i) => ({ serial: t.serial, place: places[i]! })));
   if (lost.length > 0) throw badInput(`${WHAT}: ${lost[0]!.place}.serialNumber: ${lost[0]!.message}.`);
   return tokens;
+}
+
+/**
+ * Limits checked before JSON.parse, which would otherwise build whatever the file holds: 32 MiB of
+ * `{},` are 11 million objects and a gigabyte of memory. A device is 2 objects and about 10 values,
+ * and 32 MiB of real devices (some 110,000) stay well below both.
+ */
+const MAX_JSON_CONTAINERS = 500_000;
+const MAX_JSON_VALUES = 4_000_000;
+
+/** Objects and arrays, and values (members and elements, roughly: commas plus one), outside strings. */
+function jsonValueCount(text: string): { containers: number; values: number } {
+  let containers = 0;
+  let values = 1;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // Skip the string: to the next quote that is not escaped.
+      for (i++; i < text.length && text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c) i++;
+    } else if (c === 0x7b || c === 0x5b) containers++;
+    else if (c === 0x2c) values++;
+  }
+  return { containers, values };
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -8,10 +8,10 @@
 import type { OathType } from '../otp/credential.js';
 import { hexEncode } from '../otp/encoding.js';
 import type { LineProblem } from './entra.js';
-import { problemsError } from './entra.js';
+import { LineProblems, problemsError } from './entra.js';
 import type { SeedFormat, SeedReadOptions, SeedToken } from './token.js';
 import { MAX_COUNTER, assertWritable, checkToken } from './token.js';
-import { classifySecret, decodeText, excelScientificMessage, findLostLeadingZeros, isExcelScientific, splitLines } from './text.js';
+import { controlCharacterProblem, decodeText, eachLine, excelScientificMessage, fieldCount, findLostLeadingZeros, hexSeedProblem, isExcelScientific, shownSerial, splitFields } from './text.js';
 
 export const hexCsvFormat: SeedFormat = {
   name: 'hexcsv',
@@ -36,42 +36,43 @@ export const hexCsvFormat: SeedFormat = {
 const HEX = /^(?:[0-9A-Fa-f]{2})+$/u;
 
 function readHexCsv(bytes: Uint8Array, _options: SeedReadOptions = {}): SeedToken[] {
-  const lines = splitLines(decodeText(bytes, 'hex CSV file'));
-  const problems: LineProblem[] = [];
+  const text = decodeText(bytes, 'hex CSV file');
+  const problems = new LineProblems();
   const tokens: SeedToken[] = [];
   const seen = new Map<string, number>();
   const serials: { serial: string; place: string }[] = [];
-  for (const { number, text } of lines) {
-    if (text.trim() === '' || text.trimStart().startsWith('#')) continue;
-    const fields = text.split(',').map((f) => f.trim());
-    if (tokens.length === 0 && problems.length === 0 && fields.length >= 2 && !HEX.test(fields[1]!) && /seed|secret|key|serial/iu.test(text)) continue; // header
-    if (fields.length < 2 || fields.length > 3) {
-      const cut = fields.length < 2 && number === lines.length ? ' (is the file cut short?)' : '';
-      problems.push({ line: number, message: `the line has ${fields.length} field${fields.length === 1 ? '' : 's'}; it needs serial,hexseed[,counter]${cut}` });
+  let lastLine = 0;
+  let shortLine: LineProblem | undefined;
+  for (const { number, text: line } of eachLine(text)) {
+    lastLine = number;
+    if (problems.full) break;
+    if (line.trim() === '' || line.trimStart().startsWith('#')) continue;
+    const fields = splitFields(line, 3);
+    if (tokens.length === 0 && problems.list.length === 0 && fields && fields.length >= 2 && !HEX.test(fields[1]!) && /seed|secret|key|serial/iu.test(line)) continue; // header
+    if (!fields || fields.length < 2) {
+      const count = fieldCount(line);
+      problems.add(number, `the line has ${count} field${count === 1 ? '' : 's'}; it needs serial,hexseed[,counter]`);
+      if (count < 2) shortLine = problems.list[problems.list.length - 1];
       continue;
     }
     const [serial, seed, counterText] = fields as [string, string, string | undefined];
     let ok = true;
     const problem = (message: string): void => {
-      problems.push({ line: number, message });
+      problems.add(number, message);
       ok = false;
     };
-    if (serial === '') problem('the serial number is empty');
+    const control = controlCharacterProblem('serial number', serial);
+    if (control) problem(control);
+    else if (serial === '') problem('the serial number is empty');
     else if (isExcelScientific(serial)) problem(excelScientificMessage(serial));
     else {
       const earlier = seen.get(serial);
-      if (earlier !== undefined) problem(`the serial number ${serial} repeats line ${earlier}`);
+      if (earlier !== undefined) problem(`the serial number ${shownSerial(serial)} repeats line ${earlier}`);
       else seen.set(serial, number);
       serials.push({ serial, place: `line ${number}` });
     }
-    if (!HEX.test(seed)) {
-      const kind = classifySecret(seed);
-      if (seed === '') problem('the seed is empty');
-      else if (kind === 'base32' || kind === 'base32-padded') problem('the seed looks like Base32; this file carries hex seeds');
-      else if (kind === 'base64') problem('the seed looks like Base64; this file carries hex seeds');
-      else if (/^[0-9A-Fa-f]+$/u.test(seed)) problem(`the seed has an odd number of hex digits (${seed.length}; cut short?)`);
-      else problem('the seed is not hex');
-    }
+    const seedProblem = hexSeedProblem(seed);
+    if (seedProblem) problem(seedProblem);
     let counter = 0;
     if (counterText !== undefined && counterText !== '') {
       counter = /^\d{1,10}$/u.test(counterText) ? Number(counterText) : Number.NaN;
@@ -81,8 +82,9 @@ function readHexCsv(bytes: Uint8Array, _options: SeedReadOptions = {}): SeedToke
       tokens.push({ serial, secret: Uint8Array.from(Buffer.from(seed, 'hex')), type: 'HOTP', algorithm: 'SHA1', digits: 6, period: 30, counter });
     }
   }
-  for (const lost of findLostLeadingZeros(serials)) problems.push({ line: Number(lost.place.slice(5)), message: lost.message });
-  if (tokens.length === 0 && problems.length === 0) problems.push({ line: 1, message: 'the file has no tokens' });
-  if (problems.length > 0) throw problemsError('hex CSV file', problems.sort((a, b) => a.line - b.line));
+  if (shortLine?.line === lastLine) shortLine.message += ' (is the file cut short?)';
+  for (const lost of findLostLeadingZeros(serials)) problems.add(Number(lost.place.slice(5)), lost.message);
+  if (tokens.length === 0 && problems.list.length === 0) problems.add(1, 'the file has no tokens');
+  if (problems.list.length > 0) throw problemsError('hex CSV file', problems.list.sort((a, b) => a.line - b.line));
   return tokens;
 }

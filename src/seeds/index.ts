@@ -19,6 +19,7 @@ export { ENTRA_HEADER, checkUpn } from './entra.js';
 export { checkEntraCsv } from './check.js';
 export type { EntraCheckResult } from './check.js';
 export { PSKC_DEFAULT_ITERATIONS } from './pskc.js';
+export { MAX_SEED_FILE_BYTES, checkSeedFileSize } from './text.js';
 export { dualShieldFormat, entraFormat, graphFormat, hexCsvFormat, otpauthFormat, privacyIdeaFormat, pskcFormat };
 
 export const SEED_FORMATS: Readonly<Record<SeedFormatName, SeedFormat>> = {

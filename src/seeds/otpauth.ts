@@ -7,11 +7,10 @@
 import { KeytapError } from '../errors.js';
 import type { OathType } from '../otp/credential.js';
 import { formatOtpauthUri, parseOtpauthUri } from '../otp/otpauth-uri.js';
-import type { LineProblem } from './entra.js';
-import { problemsError } from './entra.js';
+import { LineProblems, problemsError } from './entra.js';
 import type { SeedFormat, SeedReadOptions, SeedToken } from './token.js';
 import { assertWritable, checkToken } from './token.js';
-import { decodeText, splitLines } from './text.js';
+import { controlCharacterProblem, decodeText, eachLine, shownSerial } from './text.js';
 
 export const otpauthFormat: SeedFormat = {
   name: 'otpauth',
@@ -51,12 +50,13 @@ function formatUri(token: SeedToken): string {
 }
 
 function readOtpauth(bytes: Uint8Array, options: SeedReadOptions = {}): SeedToken[] {
-  const lines = splitLines(decodeText(bytes, 'otpauth URI file'));
-  const problems: LineProblem[] = [];
+  const text = decodeText(bytes, 'otpauth URI file');
+  const problems = new LineProblems();
   const tokens: SeedToken[] = [];
   const seen = new Map<string, number>();
-  for (const { number, text } of lines) {
-    const line = text.trim();
+  for (const { number, text: lineText } of eachLine(text)) {
+    if (problems.full) break;
+    const line = lineText.trim();
     if (line === '' || line.startsWith('#')) continue;
     try {
       const credential = parseOtpauthUri(line);
@@ -67,13 +67,19 @@ function readOtpauth(bytes: Uint8Array, options: SeedReadOptions = {}): SeedToke
       } catch {
         throw new KeytapError('BAD_INPUT', 'the serial parameter has a broken %-escape');
       }
+      const control =
+        controlCharacterProblem('serial parameter', serial) ?? controlCharacterProblem('issuer', credential.issuer) ?? controlCharacterProblem('account name', credential.account);
+      if (control) {
+        problems.add(number, control);
+        continue;
+      }
       if (serial === '') {
         serial = credential.issuer ? `${credential.issuer}:${credential.account}` : credential.account;
         options.onWarning?.({ line: number, message: 'no serial parameter; the label is used as the serial number' });
       }
       const earlier = seen.get(serial);
       if (earlier !== undefined) {
-        problems.push({ line: number, message: `the serial number ${serial.slice(0, 40)} repeats line ${earlier}` });
+        problems.add(number, `the serial number ${shownSerial(serial)} repeats line ${earlier}`);
         continue;
       }
       seen.set(serial, number);
@@ -91,10 +97,10 @@ function readOtpauth(bytes: Uint8Array, options: SeedReadOptions = {}): SeedToke
     } catch (error) {
       if (!(error instanceof KeytapError)) throw error;
       // The URI messages never repeat the URI (it holds the secret).
-      problems.push({ line: number, message: error.message.replace(/\.$/u, '') });
+      problems.add(number, error.message.replace(/\.$/u, ''));
     }
   }
-  if (tokens.length === 0 && problems.length === 0) problems.push({ line: 1, message: 'the file has no otpauth:// URIs' });
-  if (problems.length > 0) throw problemsError('otpauth URI file', problems);
+  if (tokens.length === 0 && problems.list.length === 0) problems.add(1, 'the file has no otpauth:// URIs');
+  if (problems.list.length > 0) throw problemsError('otpauth URI file', problems.list);
   return tokens;
 }

@@ -12,11 +12,10 @@
  */
 import type { HashAlgorithm, OathType } from '../otp/credential.js';
 import { hexEncode } from '../otp/encoding.js';
-import type { LineProblem } from './entra.js';
-import { problemsError } from './entra.js';
+import { LineProblems, problemsError } from './entra.js';
 import type { SeedFormat, SeedReadOptions, SeedToken } from './token.js';
 import { MAX_COUNTER, assertWritable, checkToken } from './token.js';
-import { classifySecret, decodeText, excelScientificMessage, findLostLeadingZeros, isExcelScientific, splitLines } from './text.js';
+import { controlCharacterProblem, decodeText, eachLine, excelScientificMessage, fieldCount, findLostLeadingZeros, hexSeedProblem, isExcelScientific, shown, shownSerial, splitFields } from './text.js';
 
 /** The hash privacyIDEA infers from a seed of this many bytes. */
 export function privacyIdeaHash(seedBytes: number): HashAlgorithm | 'SHA224' | 'SHA384' {
@@ -60,71 +59,75 @@ export const privacyIdeaFormat: SeedFormat = {
   read: readPrivacyIdea,
 };
 
-const HEX = /^(?:[0-9A-Fa-f]{2})+$/u;
+/** The token types privacyIDEA's OATH CSV knows; a type column holding anything else is not shown (it may be a shifted seed). */
+const KNOWN_TYPES = new Set(['totp', 'hotp', 'ocra', 'tan']);
 
 function readPrivacyIdea(bytes: Uint8Array, _options: SeedReadOptions = {}): SeedToken[] {
-  const lines = splitLines(decodeText(bytes, 'privacyIDEA CSV file'));
-  const version2 = /^#\s*version:\s*2\s*$/iu.test(lines[0]?.text ?? '');
-  const problems: LineProblem[] = [];
+  const text = decodeText(bytes, 'privacyIDEA CSV file');
+  const problems = new LineProblems();
   const tokens: SeedToken[] = [];
   const seen = new Map<string, number>();
   const serials: { serial: string; place: string }[] = [];
-  for (const { number, text } of lines) {
-    if (text.trim() === '' || text.trimStart().startsWith('#')) continue;
-    let fields = text.split(',').map((f) => f.trim());
+  let version2 = false;
+  for (const { number, text: line } of eachLine(text)) {
+    if (problems.full) break;
+    if (number === 1 && /^#\s*version:\s*2\s*$/iu.test(line)) version2 = true;
+    if (line.trim() === '' || line.trimStart().startsWith('#')) continue;
+    let fields = splitFields(line, version2 ? 8 : 5) ?? [];
+    const count = fields.length > 0 ? fields.length : fieldCount(line);
     let upn: string | undefined;
     if (version2) {
-      if (fields.length < 5) {
-        problems.push({ line: number, message: 'a version 2 line needs user, resolver, realm, serial and seed' });
+      if (count < 5) {
+        problems.add(number, 'a version 2 line needs user, resolver, realm, serial and seed');
         continue;
       }
       upn = fields[0] || undefined;
       fields = fields.slice(3);
     }
-    if (fields.length < 2 || fields.length > 5) {
-      problems.push({ line: number, message: `the line has ${fields.length} field${fields.length === 1 ? '' : 's'}; it needs serial, seed[, type[, otplen[, timestep or counter]]]` });
+    const own = version2 ? count - 3 : count;
+    if (own < 2 || own > 5) {
+      problems.add(number, `the line has ${count} field${count === 1 ? '' : 's'}; it needs ${version2 ? 'user, resolver, realm, ' : ''}serial, seed[, type[, otplen[, timestep or counter]]]`);
       continue;
     }
     const [serial, seed, typeText = 'hotp', lengthText = '', fifth = ''] = fields as [string, string, string?, string?, string?];
     let ok = true;
     const problem = (message: string): void => {
-      problems.push({ line: number, message });
+      problems.add(number, message);
       ok = false;
     };
     const typeName = typeText.toLowerCase() || 'hotp';
     if (typeName !== 'totp' && typeName !== 'hotp') {
-      problems.push({ line: number, message: `the token type is ${typeText.toUpperCase().slice(0, 10)}; keytap programs only TOTP and HOTP` });
+      problems.add(number, KNOWN_TYPES.has(typeName) ? `the token type is ${typeName.toUpperCase()}; keytap programs only TOTP and HOTP` : 'the token type (the third column) is not TOTP or HOTP; is a column missing or one too many?');
       continue;
     }
     const type: OathType = typeName === 'totp' ? 'TOTP' : 'HOTP';
+    for (const [field, value] of [['user', upn], ['serial number', serial]] as const) {
+      const control = controlCharacterProblem(field, value);
+      if (control) problem(control);
+    }
     if (serial === '') problem('the serial number is empty');
     else if (isExcelScientific(serial)) problem(excelScientificMessage(serial));
     else {
       const earlier = seen.get(serial);
-      if (earlier !== undefined) problem(`the serial number ${serial} repeats line ${earlier}`);
+      if (earlier !== undefined) problem(`the serial number ${shownSerial(serial)} repeats line ${earlier}`);
       else seen.set(serial, number);
       serials.push({ serial, place: `line ${number}` });
     }
     let algorithm: HashAlgorithm = 'SHA1';
-    if (!HEX.test(seed)) {
-      const kind = classifySecret(seed);
-      if (seed === '') problem('the seed is empty');
-      else if (kind === 'base32' || kind === 'base32-padded') problem('the seed looks like Base32; this file carries hex seeds');
-      else if (kind === 'base64') problem('the seed looks like Base64; this file carries hex seeds');
-      else if (/^[0-9A-Fa-f]+$/u.test(seed)) problem(`the seed has an odd number of hex digits (${seed.length}; cut short?)`);
-      else problem('the seed is not hex');
-    } else {
+    const seedProblem = hexSeedProblem(seed);
+    if (seedProblem) problem(seedProblem);
+    else {
       const inferred = privacyIdeaHash(seed.length / 2);
       if (inferred === 'SHA224' || inferred === 'SHA384') problem(`privacyIDEA reads a ${seed.length / 2}-byte seed as ${inferred}, which keys do not support`);
       else algorithm = inferred;
     }
     const digits = lengthText === '' ? 6 : Number(lengthText);
-    if (digits !== 6 && digits !== 8) problem(`the OTP length is "${lengthText.slice(0, 10)}"; it must be 6 or 8`);
+    if (digits !== 6 && digits !== 8) problem(`the OTP length is ${shown(lengthText)}; it must be 6 or 8`);
     let period = 30;
     let counter = 0;
     if (type === 'TOTP' && fifth !== '') {
       period = Number(fifth);
-      if (period !== 30 && period !== 60) problem(`the time step is "${fifth.slice(0, 10)}"; it must be 30 or 60`);
+      if (period !== 30 && period !== 60) problem(`the time step is ${shown(fifth)}; it must be 30 or 60`);
     }
     if (type === 'HOTP' && fifth !== '') {
       counter = /^\d{1,10}$/u.test(fifth) ? Number(fifth) : Number.NaN;
@@ -132,8 +135,8 @@ function readPrivacyIdea(bytes: Uint8Array, _options: SeedReadOptions = {}): See
     }
     if (ok) tokens.push({ serial, secret: Uint8Array.from(Buffer.from(seed, 'hex')), type, algorithm, digits, period, counter, upn });
   }
-  for (const lost of findLostLeadingZeros(serials)) problems.push({ line: Number(lost.place.slice(5)), message: lost.message });
-  if (tokens.length === 0 && problems.length === 0) problems.push({ line: 1, message: 'the file has no tokens' });
-  if (problems.length > 0) throw problemsError('privacyIDEA CSV file', problems.sort((a, b) => a.line - b.line));
+  for (const lost of findLostLeadingZeros(serials)) problems.add(Number(lost.place.slice(5)), lost.message);
+  if (tokens.length === 0 && problems.list.length === 0) problems.add(1, 'the file has no tokens');
+  if (problems.list.length > 0) throw problemsError('privacyIDEA CSV file', problems.list.sort((a, b) => a.line - b.line));
   return tokens;
 }

@@ -18,11 +18,12 @@
 import { createCipheriv, createDecipheriv, createHmac, pbkdf2Sync, timingSafeEqual } from 'node:crypto';
 import type { HashAlgorithm, OathType } from '../otp/credential.js';
 import { DEFAULT_PERIOD } from '../otp/credential.js';
+import { printable } from '../util/printable.js';
 import type { PskcProtection, SeedFormat, SeedReadOptions, SeedToken, SeedWriteOptions } from './token.js';
-import { MAX_COUNTER, SerialRegistry, assertWritable, badInput, checkToken, defaultRandomBytes, quoteSerial } from './token.js';
-import { decodeText, excelScientificMessage, findLostLeadingZeros, isExcelScientific } from './text.js';
+import { MAX_COUNTER, SerialRegistry, assertWritable, badInput, checkToken, defaultRandomBytes } from './token.js';
+import { controlCharacterProblem, decodeText, excelScientificMessage, findLostLeadingZeros, isExcelScientific, shown, shownSerial, shownUri } from './text.js';
 import type { XmlElement } from './xml.js';
-import { attribute, childNamed, childrenNamed, elementPath, escapeAttribute, escapeText, parseXml } from './xml.js';
+import { attribute, childNamed, childrenNamed, elementPath, escapeAttribute, escapeText, parseXml, shownName } from './xml.js';
 
 export const PSKC_NS = 'urn:ietf:params:xml:ns:keyprov:pskc';
 const DS = 'http://www.w3.org/2000/09/xmldsig#';
@@ -191,14 +192,14 @@ function encrypt(key: Buffer, plaintext: Uint8Array, random: (n: number) => Uint
 function readPskc(bytes: Uint8Array, options: SeedReadOptions = {}): SeedToken[] {
   const { root, encoding } = parseXml(decodeText(bytes, WHAT), WHAT);
   if (encoding !== undefined && !/^utf-?8$/iu.test(encoding)) {
-    throw badInput(`The ${WHAT} declares encoding "${encoding.slice(0, 20)}"; keytap reads UTF-8 only.`, 'Save the file as UTF-8 and change the declaration to encoding="UTF-8".');
+    throw badInput(`The ${WHAT} declares encoding ${shown(encoding)}; keytap reads UTF-8 only.`, 'Save the file as UTF-8 and change the declaration to encoding="UTF-8".');
   }
   if (root.local !== 'KeyContainer' || root.namespace !== PSKC_NS) {
-    throw badInput(`This is not a PSKC file: the root element is <${root.name}>${root.namespace ? ` in namespace ${root.namespace}` : ''}, not <KeyContainer> in ${PSKC_NS}.`);
+    throw badInput(`This is not a PSKC file: the root element is <${shownName(root.name)}>${root.namespace ? ` in namespace ${shownUri(root.namespace)}` : ''}, not <KeyContainer> in ${PSKC_NS}.`);
   }
   const version = attribute(root, 'Version');
   if (version !== '1.0') {
-    throw badInput(`${elementPath(root)}: Version is ${version === undefined ? 'missing' : `"${version.slice(0, 10)}"`}; PSKC has only version 1.0.`);
+    throw badInput(`${elementPath(root)}: Version is ${version === undefined ? 'missing' : shown(version)}; PSKC has only version 1.0.`);
   }
   const packages = childrenNamed(root, 'KeyPackage', PSKC_NS);
   if (packages.length === 0) throw badInput(`${elementPath(root)}: the ${WHAT} has no KeyPackage.`);
@@ -210,7 +211,7 @@ function readPskc(bytes: Uint8Array, options: SeedReadOptions = {}): SeedToken[]
     const place = elementPath(keyPackage);
     if (isExcelScientific(token.serial)) throw badInput(`${place}: ${excelScientificMessage(token.serial)}.`);
     const earlier = serials.claim(token.serial, place);
-    if (earlier !== undefined) throw badInput(`${place}: the serial number ${quoteSerial(token.serial)} repeats ${earlier}.`);
+    if (earlier !== undefined) throw badInput(`${place}: the serial number ${shownSerial(token.serial)} repeats ${earlier}.`);
     tokens.push(token);
   }
   const lost = findLostLeadingZeros(tokens.map((t, i) => ({ serial: t.serial, place: elementPath(packages[i]!) })));
@@ -230,7 +231,7 @@ function readKeyPackage(keyPackage: XmlElement, crypto: Decryptor, options: Seed
   if (algorithmUri === undefined) throw badInput(`${elementPath(key)}: the Algorithm attribute is missing.`);
   if (/[:#]hotp$/iu.test(algorithmUri)) type = 'HOTP';
   else if (/[:#]totp$/iu.test(algorithmUri)) type = 'TOTP';
-  else throw badInput(`${elementPath(key)}: the algorithm ${algorithmUri.slice(0, 80)} is not HOTP or TOTP; keytap programs only those.`);
+  else throw badInput(`${elementPath(key)}: the algorithm ${shownUri(algorithmUri)} is not HOTP or TOTP; keytap programs only those.`);
 
   let algorithm: HashAlgorithm = 'SHA1';
   let digits = 6;
@@ -242,10 +243,10 @@ function readKeyPackage(keyPackage: XmlElement, crypto: Decryptor, options: Seed
     if (format) {
       const length = attribute(format, 'Length')?.trim() ?? '';
       digits = /^\d{1,2}$/u.test(length) ? Number(length) : Number.NaN;
-      if (!(digits >= 6 && digits <= 8)) throw badInput(`${elementPath(format)}: Length is "${length.slice(0, 10)}"; keys show 6 to 8 digits.`);
+      if (!(digits >= 6 && digits <= 8)) throw badInput(`${elementPath(format)}: Length is ${shown(length)}; keys show 6 to 8 digits.`);
       const encoding = attribute(format, 'Encoding')?.trim();
       if (encoding !== undefined && encoding.toUpperCase() !== 'DECIMAL') {
-        throw badInput(`${elementPath(format)}: Encoding is ${encoding.slice(0, 20)}; OATH keys show DECIMAL codes only.`);
+        throw badInput(`${elementPath(format)}: Encoding is ${shown(encoding)}; OATH keys show DECIMAL codes only.`);
       }
     }
   }
@@ -278,7 +279,7 @@ function readKeyPackage(keyPackage: XmlElement, crypto: Decryptor, options: Seed
     }
   }
 
-  return {
+  const token: SeedToken = {
     serial,
     secret,
     type,
@@ -292,6 +293,12 @@ function readKeyPackage(keyPackage: XmlElement, crypto: Decryptor, options: Seed
     manufacturer: optionalText(device, 'Manufacturer'),
     model: optionalText(device, 'Model'),
   };
+  const fields = [['serial number', 'serial'], ['UserId', 'upn'], ['Issuer', 'issuer'], ['FriendlyName', 'account'], ['Manufacturer', 'manufacturer'], ['Model', 'model']] as const;
+  for (const [name, field] of fields) {
+    const control = controlCharacterProblem(name, token[field]);
+    if (control) throw badInput(`${elementPath(keyPackage)}: ${control}.`);
+  }
+  return token;
 }
 
 function optionalText(parent: XmlElement | undefined, local: string): string | undefined {
@@ -307,7 +314,7 @@ function readSuite(suite: XmlElement): HashAlgorithm {
   if (normalized === '' || normalized === 'sha1') return 'SHA1';
   if (normalized === 'sha256') return 'SHA256';
   if (normalized === 'sha512') return 'SHA512';
-  throw badInput(`${elementPath(suite)}: Suite "${text.slice(0, 40)}" is not a hash keytap can program (SHA1, SHA256, SHA512).`);
+  throw badInput(`${elementPath(suite)}: Suite ${shown(text)} is not a hash keytap can program (SHA1, SHA256, SHA512).`);
 }
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/u;
@@ -411,7 +418,7 @@ class Decryptor {
       return undefined;
     }
     const hash = MACS[uri];
-    if (!hash) throw badInput(`${elementPath(method)}: the MAC algorithm ${uri.slice(0, 80) || '(none)'} is not supported; keytap reads HMAC-SHA1/SHA-2/MD5/RIPEMD-160.`);
+    if (!hash) throw badInput(`${elementPath(method)}: the MAC algorithm ${shownUri(uri)} is not supported; keytap reads HMAC-SHA1/SHA-2/MD5/RIPEMD-160.`);
     this.macHash = hash;
     return hash;
   }
@@ -440,7 +447,9 @@ class Decryptor {
     const encryptionKey = childNamed(this.root, 'EncryptionKey', PSKC_NS);
     const derived = encryptionKey && childNamed(encryptionKey, 'DerivedKey', '*');
     const keyName = encryptionKey && childNamed(encryptionKey, 'KeyName', DS);
-    const named = (name: string | undefined): string => (name ? ` (named "${name.slice(0, 60)}")` : '');
+    // A key's name helps to find the key; a long one is left out rather than cut.
+    const shortName = (name: string | undefined): string | undefined => (name && name.length <= 20 ? printable(name) : undefined);
+    const named = (name: string | undefined): string => (shortName(name) ? ` (named "${shortName(name)}")` : '');
     if (derived) {
       this.keyKind = 'passphrase';
       const masterKeyName = childNamed(derived, 'MasterKeyName', '*')?.text.trim();
@@ -454,7 +463,7 @@ class Decryptor {
         throw badInput(`This ${WHAT} is protected by a passphrase${named(masterKeyName)}; give it to read the secrets.`, undefined, {
           kind: 'pskc-secret-needed',
           need: 'passphrase',
-          keyName: masterKeyName?.slice(0, 60),
+          keyName: shortName(masterKeyName),
         });
       }
       this.key = deriveKey(derived, passphrase, readCipherData(encrypted).cipher);
@@ -469,13 +478,13 @@ class Decryptor {
         throw badInput(`This ${WHAT} is protected by a pre-shared key${named(keyName?.text.trim())}, not a passphrase; give the key.`, undefined, {
           kind: 'pskc-secret-needed',
           need: 'key',
-          keyName: keyName?.text.trim().slice(0, 60),
+          keyName: shortName(keyName?.text.trim()),
         });
       }
       throw badInput(`This ${WHAT} is protected by a pre-shared key${named(keyName?.text.trim())}; give it to read the secrets.`, undefined, {
         kind: 'pskc-secret-needed',
         need: 'key',
-        keyName: keyName?.text.trim().slice(0, 60),
+        keyName: shortName(keyName?.text.trim()),
       });
     }
     this.key = Buffer.from(key);
@@ -488,7 +497,7 @@ function readCipherData(parent: XmlElement): { cipherValue: Buffer; cipher: Ciph
   const uri = (method && attribute(method, 'Algorithm')?.trim()) ?? '';
   const cipher = CIPHERS[uri];
   if (!method) throw badInput(`${elementPath(parent)}: xenc:EncryptionMethod is missing.`);
-  if (!cipher) throw badInput(`${elementPath(method)}: the cipher ${uri.slice(0, 80) || '(none)'} is not supported; keytap reads AES-CBC, 3DES-CBC and AES key wrap.`);
+  if (!cipher) throw badInput(`${elementPath(method)}: the cipher ${shownUri(uri)} is not supported; keytap reads AES-CBC, 3DES-CBC and AES key wrap.`);
   const data = childNamed(parent, 'CipherData', XENC);
   const value = data && childNamed(data, 'CipherValue', XENC);
   if (!value) throw badInput(`${elementPath(data ?? parent)}: xenc:CipherValue is missing (a CipherReference is not supported).`);
@@ -539,7 +548,7 @@ function deriveKey(derived: XmlElement, passphrase: string, cipher: Cipher): Buf
   const method = childNamed(derived, 'KeyDerivationMethod', '*');
   const uri = (method && attribute(method, 'Algorithm')?.trim()) ?? '';
   if (!method || !uri.endsWith('#pbkdf2')) {
-    throw badInput(`${elementPath(method ?? derived)}: the key derivation ${uri.slice(0, 80) || '(none)'} is not supported; keytap reads PBKDF2.`);
+    throw badInput(`${elementPath(method ?? derived)}: the key derivation ${shownUri(uri)} is not supported; keytap reads PBKDF2.`);
   }
   // pkcs5:PBKDF2-params as RFC 6030 writes it, xenc11:PBKDF2-params as python-pskc writes it.
   const params = childNamed(method, 'PBKDF2-params', '*');
@@ -559,6 +568,6 @@ function deriveKey(derived: XmlElement, passphrase: string, cipher: Cipher): Buf
   const prfElement = childNamed(params, 'PRF', '*');
   const prfUri = prfElement && attribute(prfElement, 'Algorithm')?.trim();
   const prf = prfUri ? PRFS[prfUri] : 'sha1';
-  if (!prf) throw badInput(`${elementPath(prfElement!)}: the PBKDF2 PRF ${prfUri!.slice(0, 80)} is not supported.`);
+  if (!prf) throw badInput(`${elementPath(prfElement!)}: the PBKDF2 PRF ${shownUri(prfUri!)} is not supported.`);
   return pbkdf2Sync(passphrase, salt, iterations, keyLength, prf);
 }

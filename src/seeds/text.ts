@@ -2,19 +2,39 @@
  * Text-level helpers the seed readers share: bytes → text (UTF-8 only, with a BOM accepted and
  * UTF-16 / Latin-1 recognised and named), lines with CRLF accepted, one-line CSV fields, the
  * spreadsheet damage Excel does to serials, and what kind of encoding a secret string is in.
- * Pure: no I/O. Nothing here ever puts file content other than serials into a message.
+ * Pure: no I/O. What a message may show of a file's content is decided here (shown, shownSerial).
  */
+import { controlCharacterIn, printable } from '../util/printable.js';
 import { badInput } from './token.js';
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const UTF8_REPLACING = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
+
+/**
+ * The largest seed file keytap reads: 32 MiB. The largest real ones are a few megabytes (10,000
+ * tokens are 0.9 MB as an Entra CSV and 12 MB as an encrypted PSKC file); a bigger file is a wrong
+ * file, and refusing it up front keeps a damaged or hostile one from costing gigabytes of memory.
+ */
+export const MAX_SEED_FILE_BYTES = 32 * 1024 * 1024;
+
+/** BAD_INPUT for a seed file of `size` bytes when that is above MAX_SEED_FILE_BYTES. */
+export function checkSeedFileSize(size: number, what: string): void {
+  if (size > MAX_SEED_FILE_BYTES) {
+    throw badInput(
+      `The ${what} is ${(Math.ceil((size / 2 ** 20) * 10) / 10).toFixed(1)} MB; keytap reads seed files of up to ${MAX_SEED_FILE_BYTES / 2 ** 20} MB (real ones are a few MB at most).`,
+      'Check that this is the seed file meant; a batch that really is this large can be split into several files.',
+    );
+  }
+}
 
 /**
  * Decodes a seed file as UTF-8. A UTF-8 BOM is dropped; UTF-16 (with or without BOM) and bytes
  * that are not UTF-8 (Latin-1 / Windows-1252, as Excel and Notepad save) are BAD_INPUT saying so,
- * with the line of the first bad byte.
+ * with the line of the first bad byte. Files above MAX_SEED_FILE_BYTES are refused before decoding.
  */
 export function decodeText(bytes: Uint8Array, what: string): string {
   if (bytes.length === 0) throw badInput(`The ${what} is empty.`);
+  checkSeedFileSize(bytes.length, what);
   if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) {
     throw badInput(`The ${what} is UTF-16 (it starts with a UTF-16 byte order mark); keytap reads UTF-8.`, 'Save the file as "UTF-8" (in Excel: "CSV UTF-8"; in Notepad: Encoding → UTF-8).');
   }
@@ -48,28 +68,31 @@ function looksLikeUtf16WithoutBom(bytes: Uint8Array): boolean {
   return evenZeros >= pairs * 0.8 || oddZeros >= pairs * 0.8;
 }
 
+/**
+ * The line and value of the first byte that is not UTF-8, for a body the strict decoder refused.
+ * One lenient decode: everything before the first U+FFFD it made is valid UTF-8, so its length in
+ * bytes says where that U+FFFD came from; one that the file really holds (EF BF BD) is skipped.
+ */
 function firstNonUtf8(bytes: Uint8Array): { line: number; byte: number } {
+  const text = UTF8_REPLACING.decode(bytes);
   let line = 1;
-  let i = 0;
-  while (i < bytes.length) {
-    const b = bytes[i]!;
-    if (b === 0x0a) line++;
-    let need = 0;
-    if (b < 0x80) need = 0;
-    else if (b >= 0xc2 && b <= 0xdf) need = 1;
-    else if (b >= 0xe0 && b <= 0xef) need = 2;
-    else if (b >= 0xf0 && b <= 0xf4) need = 3;
-    else return { line, byte: b };
-    const sequence = bytes.subarray(i, i + need + 1);
-    if (sequence.length < need + 1) return { line, byte: b };
-    try {
-      UTF8.decode(sequence);
-    } catch {
-      return { line, byte: b };
-    }
-    i += need + 1;
+  let charIndex = 0;
+  let byteIndex = 0;
+  for (let replacement = text.indexOf('\uFFFD'); replacement >= 0; replacement = text.indexOf('\uFFFD', charIndex)) {
+    const before = text.slice(charIndex, replacement);
+    line += countLineFeeds(before);
+    byteIndex += Buffer.byteLength(before, 'utf8');
+    if (bytes[byteIndex] !== 0xef || bytes[byteIndex + 1] !== 0xbf || bytes[byteIndex + 2] !== 0xbd) return { line, byte: bytes[byteIndex] ?? 0 };
+    charIndex = replacement + 1;
+    byteIndex += 3;
   }
   return { line, byte: 0 };
+}
+
+function countLineFeeds(text: string): number {
+  let count = 0;
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) count++;
+  return count;
 }
 
 export interface TextLine {
@@ -78,11 +101,36 @@ export interface TextLine {
   text: string;
 }
 
-/** Lines, CRLF or LF (a lone CR too); a final empty line after the last line break is dropped. */
-export function splitLines(text: string): TextLine[] {
-  const parts = text.split(/\r\n|\n|\r/u);
-  if (parts.length > 1 && parts[parts.length - 1] === '') parts.pop();
-  return parts.map((line, index) => ({ number: index + 1, text: line }));
+/**
+ * Lines, CRLF or LF (a lone CR too); a final empty line after the last line break is dropped.
+ * One at a time: a file of millions of empty lines must not become millions of objects at once.
+ */
+export function* eachLine(text: string): Generator<TextLine, void, undefined> {
+  let number = 1;
+  let start = 0;
+  const breaks = /\r\n|\n|\r/gu;
+  for (let match = breaks.exec(text); match; match = breaks.exec(text)) {
+    yield { number, text: text.slice(start, match.index) };
+    number++;
+    start = breaks.lastIndex;
+  }
+  if (start < text.length || number === 1) yield { number, text: text.slice(start) };
+}
+
+/** The number of fields `line` has when split at `separator`, without splitting it. */
+export function fieldCount(line: string, separator = ','): number {
+  let count = 1;
+  for (let i = line.indexOf(separator); i >= 0; i = line.indexOf(separator, i + separator.length)) count++;
+  return count;
+}
+
+/**
+ * The fields of a line without CSV quoting, trimmed; null when there are more than `max` (a line
+ * of millions of commas is counted, not split into millions of strings).
+ */
+export function splitFields(line: string, max: number): string[] | null {
+  if (fieldCount(line) > max) return null;
+  return line.split(',').map((f) => f.trim());
 }
 
 /**
@@ -126,6 +174,40 @@ export function parseCsvLine(line: string, separator = ','): string[] | null {
   }
 }
 
+/**
+ * The longest value from a seed file a message shows. Damage to a file (a deleted comma, a shifted
+ * column, a missing ">") can put a secret in any field, so no field is shown whole when longer:
+ * a secret of 16 bytes or more (RFC 4226's minimum) is at least 22 characters in Base64, 26 in
+ * Base32 and 32 in hex.
+ */
+const SHOWN_MAX = 20;
+
+/** A value from a non-secret field as a message shows it: quoted and printable, or only its length. */
+export function shown(value: string): string {
+  return value.length <= SHOWN_MAX ? `"${printable(value)}"` : `${value.length} characters long`;
+}
+
+/** A serial as messages show it: as it is when plain, quoted when it has odd characters, its length when long. */
+export function shownSerial(serial: string): string {
+  if (/^[A-Za-z0-9._+-]{1,20}$/u.test(serial)) return serial;
+  return serial.length <= SHOWN_MAX ? shown(serial) : `(${serial.length} characters)`;
+}
+
+/** A URI (an algorithm, a namespace) as messages show it: its last part ("…:ocra") when short, else its length. */
+export function shownUri(uri: string): string {
+  if (uri === '') return '(none)';
+  if (uri.length <= SHOWN_MAX) return printable(uri);
+  const cut = Math.max(uri.lastIndexOf(':'), uri.lastIndexOf('#'), uri.lastIndexOf('/'));
+  const tail = uri.slice(cut);
+  return cut >= 0 && tail.length > 1 && tail.length <= SHOWN_MAX ? `…${printable(tail)}` : `(a URI ${uri.length} characters long)`;
+}
+
+/** The words for a control character in a text field ("the serial number"), or null when there is none. */
+export function controlCharacterProblem(field: string, value: string | undefined): string | null {
+  const char = value === undefined ? undefined : controlCharacterIn(value);
+  return char ? `the ${field} contains a control character (${char}); remove it (it may be a terminal escape sequence)` : null;
+}
+
 const SCIENTIFIC = /^[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+$/u;
 
 /** Excel shows long numbers as 1.23E+11 and saves them that way: the serial is gone. */
@@ -134,7 +216,7 @@ export function isExcelScientific(serial: string): boolean {
 }
 
 export function excelScientificMessage(serial: string): string {
-  return `the serial number ${serial} is in scientific notation, which is what Excel does to long numbers: the real serial is lost`;
+  return `the serial number ${shownSerial(serial)} is in scientific notation, which is what Excel does to long numbers: the real serial is lost`;
 }
 
 export interface SerialPlace {
@@ -157,7 +239,7 @@ export function findLostLeadingZeros(serials: readonly SerialPlace[]): { place: 
     .filter((s) => s.serial.length < width && !s.serial.startsWith('0'))
     .map((s) => ({
       place: s.place,
-      message: `the serial number ${s.serial} is shorter than ${example.serial} (${example.place}); did Excel drop its leading zeros? The real serial may be ${s.serial.padStart(width, '0')}`,
+      message: `the serial number ${shownSerial(s.serial)} is shorter than ${shownSerial(example.serial)} (${example.place}); did Excel drop its leading zeros?${width <= SHOWN_MAX ? ` The real serial may be ${s.serial.padStart(width, '0')}` : ''}`,
     }));
 }
 
@@ -182,7 +264,7 @@ const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/u;
 export function classifySecret(text: string): SecretKind {
   if (text.length === 0) return 'empty';
   if (BASE32.test(text)) return 'base32';
-  const unpadded = text.replace(/=+$/u, '');
+  const unpadded = withoutPadding(text);
   if (unpadded.length > 0 && unpadded.length < text.length && BASE32.test(unpadded) && text.length % 8 === 0 && !/[a-z]/u.test(text)) {
     return 'base32-padded';
   }
@@ -191,6 +273,27 @@ export function classifySecret(text: string): SecretKind {
   // Base32 with more padding than Base64 ever has, but the wrong amount for Base32.
   if (unpadded.length > 0 && BASE32.test(unpadded)) return 'base32-padded';
   return 'invalid';
+}
+
+/**
+ * `text` without its trailing `=` padding. Not `replace(/=+$/)`: a regular expression tries that
+ * at every `=` of a long run, which is quadratic in the run's length.
+ */
+export function withoutPadding(text: string): string {
+  let end = text.length;
+  while (end > 0 && text.charCodeAt(end - 1) === 0x3d) end--;
+  return end === text.length ? text : text.slice(0, end);
+}
+
+/** What is wrong with a hex seed column, in words that never repeat it; null when it is hex. */
+export function hexSeedProblem(seed: string): string | null {
+  if (/^(?:[0-9A-Fa-f]{2})+$/u.test(seed)) return null;
+  const kind = classifySecret(seed);
+  if (seed === '') return 'the seed is empty';
+  if (kind === 'base32' || kind === 'base32-padded') return 'the seed looks like Base32; this file carries hex seeds';
+  if (kind === 'base64') return 'the seed looks like Base64; this file carries hex seeds';
+  if (/^[0-9A-Fa-f]+$/u.test(seed)) return `the seed has an odd number of hex digits (${seed.length}; cut short?)`;
+  return 'the seed is not hex';
 }
 
 /** Base32 lengths no encoder produces: 1, 3 or 6 characters past a multiple of 8. */

@@ -8,6 +8,7 @@ import type { ErrorDetail } from '../errors.js';
 import { KeytapError } from '../errors.js';
 import type { HashAlgorithm, OathType } from '../otp/credential.js';
 import { DEFAULT_PERIOD, HASH_ALGORITHMS, MAX_DIGITS, MIN_DIGITS, OATH_TYPES } from '../otp/credential.js';
+import { controlCharacterIn } from '../util/printable.js';
 
 export type { HashAlgorithm, OathType } from '../otp/credential.js';
 
@@ -95,8 +96,6 @@ export interface SeedFormat {
 }
 
 export const MAX_COUNTER = 0xffffffff;
-// eslint-disable-next-line no-control-regex -- control characters are exactly what it looks for
-const CONTROL = /[\u0000-\u001f\u007f]/u;
 
 /** BAD_INPUT about a seed file (or a value for one); `hint` is advice that holds for every caller, never a CLI option. */
 export function badInput(message: string, hint?: string, detail: ErrorDetail = { kind: 'invalid-seed-file' }): KeytapError {
@@ -112,7 +111,7 @@ export function quoteSerial(serial: string): string {
 /** What every format needs of a token. null when fine, otherwise the reason. */
 export function checkToken(token: SeedToken): string | null {
   if (typeof token.serial !== 'string' || token.serial.length === 0) return 'the serial number is empty';
-  if (CONTROL.test(token.serial)) return 'the serial number contains a control character';
+  if (controlCharacterIn(token.serial)) return 'the serial number contains a control character';
   if (token.serial.trim() !== token.serial) return 'the serial number starts or ends with white space';
   if (!(token.secret instanceof Uint8Array) || token.secret.length === 0) return 'the secret is empty';
   if (!OATH_TYPES.includes(token.type)) return `unknown OATH type "${String(token.type)}"`;
@@ -128,7 +127,7 @@ export function checkToken(token: SeedToken): string | null {
   }
   for (const field of ['upn', 'issuer', 'account', 'manufacturer', 'model'] as const) {
     const value = token[field];
-    if (value !== undefined && (typeof value !== 'string' || CONTROL.test(value))) return `the ${field} contains a control character`;
+    if (value !== undefined && (typeof value !== 'string' || controlCharacterIn(value))) return `the ${field} contains a control character`;
   }
   return null;
 }

@@ -5,6 +5,7 @@
  * character references, UTF-8 only. Errors are BAD_INPUT with the line number and never quote
  * character data (it may be a secret).
  */
+import { printable } from '../util/printable.js';
 import { badInput } from './token.js';
 
 export const XML_NS = 'http://www.w3.org/XML/1998/namespace';
@@ -40,11 +41,53 @@ export interface XmlDocument {
   encoding: string | undefined;
 }
 
+/**
+ * The most elements a seed file may have. A PSKC token is about 20 elements, so 32 MiB of encrypted
+ * PSKC (some 27,000 tokens) is about 550,000; millions of tiny elements are a hostile file, and each
+ * costs a couple of hundred bytes of memory here.
+ */
+export const MAX_XML_ELEMENTS = 1_000_000;
+
 const NAME = /[A-Za-z_\u00C0-\uFFFF][\w.\-\u00B7\u00C0-\uFFFF]*(?::[A-Za-z_\u00C0-\uFFFF][\w.\-\u00B7\u00C0-\uFFFF]*)?/uy;
 const SPACE = /[ \t\n]*/y;
 const PREDEFINED: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
 // Characters XML 1.0 allows: tab, LF, CR, U+0020–U+D7FF, U+E000–U+FFFD, U+10000–U+10FFFF.
 const NOT_XML_CHAR = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
+
+/** Names in messages: those of complete tags, which hold no file content but the name; long ones cut. */
+export function shownName(name: string): string {
+  return printable(name.length > 40 ? `${name.slice(0, 40)}…` : name);
+}
+
+/**
+ * The namespace bindings in scope: one stack of namespaces per prefix, and per open element the
+ * prefixes it bound, undone when it closes. Constant work per binding, however many an element
+ * declares or inherits (copying a map per element would be quadratic).
+ */
+class NamespaceScopes {
+  private readonly bindings = new Map<string, string[]>([['xml', [XML_NS]]]);
+  private readonly bound: string[][] = [];
+
+  enter(): void {
+    this.bound.push([]);
+  }
+
+  bind(prefix: string, namespace: string): void {
+    let stack = this.bindings.get(prefix);
+    if (!stack) this.bindings.set(prefix, (stack = []));
+    stack.push(namespace);
+    this.bound[this.bound.length - 1]!.push(prefix);
+  }
+
+  lookup(prefix: string): string | undefined {
+    const stack = this.bindings.get(prefix);
+    return stack?.[stack.length - 1];
+  }
+
+  leave(): void {
+    for (const prefix of this.bound.pop() ?? []) this.bindings.get(prefix)!.pop();
+  }
+}
 
 class Parser {
   private readonly text: string;
@@ -87,8 +130,9 @@ class Parser {
       this.pos = end + 2;
     }
     const stack: XmlElement[] = [];
-    const scopes: Map<string, string>[] = [new Map([['xml', XML_NS]])];
+    const namespaces = new NamespaceScopes();
     let root: XmlElement | undefined;
+    let elementCount = 0;
     let textStart = -1;
     const flushText = (end: number): void => {
       if (textStart < 0) return;
@@ -132,26 +176,27 @@ class Parser {
         SPACE.lastIndex = this.pos;
         SPACE.exec(text);
         this.pos = SPACE.lastIndex;
-        if (text[this.pos] !== '>') this.fail(`the closing tag </${name}> is not closed`);
+        if (text[this.pos] !== '>') this.fail('a closing tag is not closed (expected ">" after its name)');
         this.pos++;
         const open = stack.pop();
-        if (!open) this.fail(`</${name}> closes nothing`, lt);
-        if (open.name !== name) this.fail(`</${name}> does not match <${open.name}> opened on line ${open.line}`, lt);
-        scopes.pop();
+        if (!open) this.fail(`</${shownName(name)}> closes nothing`, lt);
+        if (open.name !== name) this.fail(`</${shownName(name)}> does not match <${shownName(open.name)}> opened on line ${open.line}`, lt);
+        namespaces.leave();
       } else {
         if (root && stack.length === 0) this.fail('there is a second root element', lt);
+        if (++elementCount > MAX_XML_ELEMENTS) this.fail(`the file has more than ${MAX_XML_ELEMENTS.toLocaleString('en')} elements, more than any seed file`, lt);
         this.pos = lt + 1;
-        const { element, selfClosing } = this.readStartTag(lt, stack[stack.length - 1], scopes);
+        const { element, selfClosing } = this.readStartTag(lt, stack[stack.length - 1], namespaces);
         if (!root) root = element;
         stack[stack.length - 1]?.children.push(element);
-        if (selfClosing) scopes.pop();
+        if (selfClosing) namespaces.leave();
         else stack.push(element);
       }
     }
     flushText(text.length);
     if (stack.length > 0) {
       const open = stack[stack.length - 1]!;
-      this.fail(`the file ends inside <${open.name}> opened on line ${open.line}: it was cut short`, text.length);
+      this.fail(`the file ends inside <${shownName(open.name)}> opened on line ${open.line}: it was cut short`, text.length);
     }
     if (!root) this.fail('there is no root element', 0);
     return { root, encoding };
@@ -165,17 +210,25 @@ class Parser {
     return match[0];
   }
 
-  private readStartTag(start: number, parent: XmlElement | undefined, scopes: Map<string, string>[]): { element: XmlElement; selfClosing: boolean } {
+  /**
+   * A start tag from after its "<". Until the tag is complete nothing read from it is put in a
+   * message: a tag that runs into the text after it (a ">" deleted) has that text, perhaps a
+   * secret, in its name or attributes, so those messages name the line and the tag's first line.
+   */
+  private readStartTag(start: number, parent: XmlElement | undefined, namespaces: NamespaceScopes): { element: XmlElement; selfClosing: boolean } {
     const { text } = this;
-    const name = this.readName('a start tag');
+    const tagLine = this.lineAt(start);
+    const inTag = `in the start tag on line ${tagLine}`;
+    const name = this.readName(`the start tag on line ${tagLine}`);
     const raw: { name: string; value: string; offset: number }[] = [];
+    const seen = new Set<string>();
     let selfClosing = false;
     for (;;) {
       const before = this.pos;
       SPACE.lastIndex = this.pos;
       SPACE.exec(text);
       this.pos = SPACE.lastIndex;
-      if (this.pos >= text.length) this.fail(`the file ends inside the tag <${name}>: it was cut short`, start);
+      if (this.pos >= text.length) this.fail(`the file ends inside the start tag on line ${tagLine}: it was cut short`, start);
       if (text.startsWith('/>', this.pos)) {
         this.pos += 2;
         selfClosing = true;
@@ -185,49 +238,47 @@ class Parser {
         this.pos++;
         break;
       }
-      if (this.pos === before) this.fail(`the tag <${name}> is malformed (expected white space, ">" or "/>")`);
+      if (this.pos === before) this.fail(`the start tag on line ${tagLine} is malformed (expected white space, ">" or "/>")`);
       const offset = this.pos;
-      const attributeName = this.readName(`the tag <${name}>`);
+      const attributeName = this.readName(`the start tag on line ${tagLine}`);
       SPACE.lastIndex = this.pos;
       SPACE.exec(text);
       this.pos = SPACE.lastIndex;
-      if (text[this.pos] !== '=') this.fail(`the attribute ${attributeName} of <${name}> has no value`);
+      if (text[this.pos] !== '=') this.fail(`an attribute ${inTag} has no value (expected "=")`);
       this.pos++;
       SPACE.lastIndex = this.pos;
       SPACE.exec(text);
       this.pos = SPACE.lastIndex;
       const quote = text[this.pos];
-      if (quote !== '"' && quote !== "'") this.fail(`the value of the attribute ${attributeName} of <${name}> is not quoted`);
+      if (quote !== '"' && quote !== "'") this.fail(`the value of an attribute ${inTag} is not quoted`);
       const end = text.indexOf(quote, this.pos + 1);
-      if (end < 0) this.fail(`the file ends inside the tag <${name}>: it was cut short`, start);
+      if (end < 0) this.fail(`the file ends inside the start tag on line ${tagLine}: it was cut short`, start);
       const rawValue = text.slice(this.pos + 1, end);
-      if (rawValue.includes('<')) this.fail(`the value of the attribute ${attributeName} of <${name}> contains "<"`);
-      if (raw.some((a) => a.name === attributeName)) this.fail(`the attribute ${attributeName} appears twice in <${name}>`, offset);
+      if (rawValue.includes('<')) this.fail(`the value of an attribute ${inTag} contains "<" (is a quote missing?)`);
+      if (seen.has(attributeName)) this.fail(`an attribute appears twice ${inTag}`, offset);
+      seen.add(attributeName);
       // Attribute-value normalisation: literal white space becomes a space, references stay as they are.
       raw.push({ name: attributeName, value: this.decodeEntities(rawValue.replace(/[\t\n]/gu, ' '), this.pos + 1), offset });
       this.pos = end + 1;
     }
-    const outer = scopes[scopes.length - 1]!;
-    let scope = outer;
+    namespaces.enter();
     for (const attribute of raw) {
       if (attribute.name === 'xmlns' || attribute.name.startsWith('xmlns:')) {
-        if (scope === outer) scope = new Map(outer);
         const prefix = attribute.name === 'xmlns' ? '' : attribute.name.slice(6);
-        if (prefix !== '' && attribute.value === '') this.fail(`the prefix ${prefix} is bound to an empty namespace`, attribute.offset);
-        scope.set(prefix, attribute.value);
+        if (prefix !== '' && attribute.value === '') this.fail(`the prefix ${shownName(prefix)} is bound to an empty namespace`, attribute.offset);
+        namespaces.bind(prefix, attribute.value);
       }
     }
-    scopes.push(scope);
     const resolve = (qualified: string, isElement: boolean, offset: number): { local: string; namespace: string } => {
       const colon = qualified.indexOf(':');
-      if (colon < 0) return { local: qualified, namespace: isElement ? (scope.get('') ?? '') : '' };
+      if (colon < 0) return { local: qualified, namespace: isElement ? (namespaces.lookup('') ?? '') : '' };
       const prefix = qualified.slice(0, colon);
-      const namespace = prefix === 'xmlns' ? XMLNS_NS : scope.get(prefix);
-      if (namespace === undefined) this.fail(`the prefix "${prefix}" of ${qualified} is not declared`, offset);
+      const namespace = prefix === 'xmlns' ? XMLNS_NS : namespaces.lookup(prefix);
+      if (namespace === undefined) this.fail(`the prefix "${shownName(prefix)}" of ${shownName(qualified)} is not declared`, offset);
       return { local: qualified.slice(colon + 1), namespace };
     };
     const attributes: XmlAttribute[] = raw.map((a) => ({ name: a.name, value: a.value, ...resolve(a.name, false, a.offset) }));
-    const element: XmlElement = { name, ...resolve(name, true, start), attributes, children: [], text: '', line: this.lineAt(start), parent };
+    const element: XmlElement = { name, ...resolve(name, true, start), attributes, children: [], text: '', line: tagLine, parent };
     return { element, selfClosing };
   }
 

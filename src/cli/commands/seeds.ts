@@ -2,7 +2,7 @@
  * `keytap seeds check|codes|export`: seed files outside a programming run. Wiring only: the
  * formats are src/seeds, the ledger and the exports src/provision.
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
@@ -12,7 +12,7 @@ import { hotp, totp, validityWindow } from '../../otp/hotp.js';
 import { writeExports } from '../../provision/export.js';
 import { ledgerTokens, readLedger } from '../../provision/ledger.js';
 import type { SeedFormat, SeedReadOptions } from '../../seeds/index.js';
-import { checkEntraCsv, detectFormat, seedFormat } from '../../seeds/index.js';
+import { checkEntraCsv, checkSeedFileSize, detectFormat, seedFormat } from '../../seeds/index.js';
 import type { CliIo } from '../output.js';
 import { integerIn } from '../parse.js';
 import { parseFormats, pskcProtection } from './program.js';
@@ -130,8 +130,10 @@ export function registerSeeds(program: Command, io: CliIo): void {
 
 async function readInput(file: string): Promise<Buffer> {
   try {
+    checkSeedFileSize((await stat(file)).size, `seed file ${file}`);
     return await readFile(file);
   } catch (error) {
+    if (error instanceof KeytapError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
     throw new KeytapError(code === 'ENOENT' ? 'NOT_FOUND' : 'BAD_INPUT', `Cannot read ${file}: ${code === 'ENOENT' ? 'no such file' : (code ?? String(error))}.`);
   }
