@@ -70,6 +70,8 @@ export type ErrorDetail =
   | { kind: 'seed-format-unknown'; formats: readonly string[] }
   /** An encrypted PSKC file needs its passphrase or pre-shared key to be read. */
   | { kind: 'pskc-secret-needed'; need: 'passphrase' | 'key'; keyName?: string | undefined }
+  /** A PSKC file asks for more PBKDF2 iterations than keytap derives without consent. */
+  | { kind: 'slow-kdf'; iterations: number; cap: number }
   /** The PSKC passphrase or pre-shared key given does not open the file. */
   | { kind: 'pskc-secret-wrong'; need: 'passphrase' | 'key'; maybeAltered: boolean }
   /** A seed file (or a value in it) is malformed; the message says where and what. */
@@ -116,6 +118,7 @@ export const ERROR_DETAIL_KINDS = [
   'seed-format-unknown',
   'pskc-secret-needed',
   'pskc-secret-wrong',
+  'slow-kdf',
   'invalid-seed-file',
   'ledger-missing',
   'ledger-encrypted',

@@ -36,6 +36,7 @@ function hintFor(detail: ErrorDetail, hint: string | undefined): string | undefi
     case 'seed-format-unknown':
     case 'pskc-secret-needed':
     case 'pskc-secret-wrong':
+    case 'slow-kdf':
     case 'ledger-missing':
     case 'ledger-encrypted':
     case 'ledger-busy':

@@ -11,7 +11,7 @@ import { detectFormat } from '../seeds/index.js';
 import type { ProvisionToken, TokenParameters } from './token.js';
 
 /** The secret protecting an encrypted PSKC file, if any. */
-export type SeedFileSecret = Pick<SeedReadOptions, 'passphrase' | 'key'>;
+export type SeedFileSecret = Pick<SeedReadOptions, 'passphrase' | 'key' | 'allowSlowKdf'>;
 
 /** Every token in `file`, its format recognised from its content (and name). */
 export async function readSeedFile(file: string, secret: SeedFileSecret = {}): Promise<SeedToken[]> {
@@ -25,6 +25,7 @@ export async function readSeedFile(file: string, secret: SeedFileSecret = {}): P
   const options: SeedReadOptions = {
     ...(secret.passphrase !== undefined ? { passphrase: secret.passphrase } : {}),
     ...(secret.key !== undefined ? { key: secret.key } : {}),
+    allowSlowKdf: secret.allowSlowKdf === true,
   };
   return format.read(bytes, options);
 }

@@ -18,7 +18,7 @@ export { SEED_FORMAT_NAMES, checkToken, normalizeToken } from './token.js';
 export { ENTRA_HEADER, checkUpn } from './entra.js';
 export { checkEntraCsv } from './check.js';
 export type { EntraCheckResult } from './check.js';
-export { PSKC_DEFAULT_ITERATIONS } from './pskc.js';
+export { PSKC_DEFAULT_ITERATIONS, PSKC_MAX_ITERATIONS } from './pskc.js';
 export { dualShieldFormat, entraFormat, graphFormat, hexCsvFormat, otpauthFormat, privacyIdeaFormat, pskcFormat };
 
 export const SEED_FORMATS: Readonly<Record<SeedFormatName, SeedFormat>> = {

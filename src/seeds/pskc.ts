@@ -37,8 +37,15 @@ const AES128_CBC = `${XENC}aes128-cbc`;
 const HMAC_SHA1 = `${DS}hmac-sha1`;
 
 export const PSKC_DEFAULT_ITERATIONS = 100_000;
-/** Reading refuses more than this: a file must not be able to make keytap spin for hours. */
-const MAX_ITERATIONS = 10_000_000;
+/**
+ * The most PBKDF2 iterations read without the caller's consent (SeedReadOptions.allowSlowKdf), and
+ * the most keytap writes: 20 times python-pskc's and keytap's default, above OWASP's 1,300,000 for
+ * PBKDF2-HMAC-SHA1, and about half a second here. Without a cap a small file could make keytap
+ * derive for minutes before it is refused for something else (docs/seed-formats.md §2.5).
+ */
+export const PSKC_MAX_ITERATIONS = 2_000_000;
+/** PKCS#5's IterationCount has no bound; with consent keytap reads up to this. */
+const MAX_CONSENTED_ITERATIONS = 0x7fffffff;
 const WHAT = 'PSKC file';
 
 interface Cipher {
@@ -107,8 +114,8 @@ function writePskc(tokens: readonly SeedToken[], options: SeedWriteOptions = {})
   } else {
     if (protection.passphrase.length === 0) throw badInput('The PSKC passphrase is empty.');
     const iterations = protection.iterations ?? PSKC_DEFAULT_ITERATIONS;
-    if (!Number.isInteger(iterations) || iterations < 1 || iterations > MAX_ITERATIONS) {
-      throw badInput(`The PBKDF2 iteration count must be 1 to ${MAX_ITERATIONS}.`);
+    if (!Number.isInteger(iterations) || iterations < 1 || iterations > PSKC_MAX_ITERATIONS) {
+      throw badInput(`The PBKDF2 iteration count must be 1 to ${PSKC_MAX_ITERATIONS}.`);
     }
     const salt = Buffer.from(protection.salt ?? random(16));
     key = pbkdf2Sync(protection.passphrase, salt, iterations, 16, 'sha1');
@@ -457,7 +464,8 @@ class Decryptor {
           keyName: masterKeyName?.slice(0, 60),
         });
       }
-      this.key = deriveKey(derived, passphrase, readCipherData(encrypted).cipher);
+      const { cipher, uri } = readCipherData(encrypted);
+      this.key = deriveKey(derived, passphrase, cipher, uri, this.options.allowSlowKdf === true);
       return this.key;
     }
     if (encryptionKey && !keyName && encryptionKey.children.length > 0) {
@@ -483,7 +491,7 @@ class Decryptor {
   }
 }
 
-function readCipherData(parent: XmlElement): { cipherValue: Buffer; cipher: Cipher } {
+function readCipherData(parent: XmlElement): { cipherValue: Buffer; cipher: Cipher; uri: string } {
   const method = childNamed(parent, 'EncryptionMethod', XENC);
   const uri = (method && attribute(method, 'Algorithm')?.trim()) ?? '';
   const cipher = CIPHERS[uri];
@@ -497,7 +505,7 @@ function readCipherData(parent: XmlElement): { cipherValue: Buffer; cipher: Ciph
   if (cipherValue.length < minimum || cipherValue.length % cipher.block !== 0) {
     throw badInput(`${elementPath(value)}: the CipherValue is ${cipherValue.length} bytes, which ${cipherValue.length < minimum ? 'is too short' : 'is not a whole number of blocks'} (cut short?).`);
   }
-  return { cipherValue, cipher };
+  return { cipherValue, cipher, uri };
 }
 
 /** null when the key is wrong (padding or unwrap fails); cleanPadding when all padding bytes are right (PKCS#7). */
@@ -535,7 +543,7 @@ function unwrap(cipher: Cipher, key: Buffer, cipherValue: Buffer): { value: Buff
   return null;
 }
 
-function deriveKey(derived: XmlElement, passphrase: string, cipher: Cipher): Buffer {
+function deriveKey(derived: XmlElement, passphrase: string, cipher: Cipher, cipherUri: string, allowSlow: boolean): Buffer {
   const method = childNamed(derived, 'KeyDerivationMethod', '*');
   const uri = (method && attribute(method, 'Algorithm')?.trim()) ?? '';
   if (!method || !uri.endsWith('#pbkdf2')) {
@@ -544,21 +552,36 @@ function deriveKey(derived: XmlElement, passphrase: string, cipher: Cipher): Buf
   // pkcs5:PBKDF2-params as RFC 6030 writes it, xenc11:PBKDF2-params as python-pskc writes it.
   const params = childNamed(method, 'PBKDF2-params', '*');
   if (!params) throw badInput(`${elementPath(method)}: PBKDF2-params is missing.`);
+  // Every parameter is checked before deriving: a derivation is the one expensive step, and a
+  // file must not get one for a key that would be refused anyway.
   const saltElement = childNamed(params, 'Salt', '*');
   const specified = saltElement && childNamed(saltElement, 'Specified', '*');
   if (!specified) throw badInput(`${elementPath(saltElement ?? params)}: Salt/Specified is missing.`);
   const salt = decodeBase64(specified.text, specified, 'salt');
+  if (salt.length === 0) throw badInput(`${elementPath(specified)}: the salt is empty.`);
   const iterationsElement = childNamed(params, 'IterationCount', '*');
-  const iterations = Number(iterationsElement?.text.trim());
-  if (!iterationsElement || !Number.isInteger(iterations) || iterations < 1 || iterations > MAX_ITERATIONS) {
-    throw badInput(`${elementPath(iterationsElement ?? params)}: IterationCount must be a whole number from 1 to ${MAX_ITERATIONS}.`);
+  const iterationsText = iterationsElement?.text.trim() ?? '';
+  const iterations = /^\d{1,10}$/u.test(iterationsText) ? Number(iterationsText) : Number.NaN;
+  if (!iterationsElement || !(iterations >= 1 && iterations <= MAX_CONSENTED_ITERATIONS)) {
+    throw badInput(`${elementPath(iterationsElement ?? params)}: IterationCount must be a whole number from 1 to ${MAX_CONSENTED_ITERATIONS}.`);
   }
   const lengthElement = childNamed(params, 'KeyLength', '*');
-  const keyLength = lengthElement ? Number(lengthElement.text.trim()) : cipher.keyLength;
-  if (!Number.isInteger(keyLength) || keyLength < 1 || keyLength > 64) throw badInput(`${elementPath(lengthElement ?? params)}: KeyLength is not a key length.`);
+  if (lengthElement) {
+    const lengthText = lengthElement.text.trim();
+    if (lengthText !== String(cipher.keyLength)) {
+      throw badInput(`${elementPath(lengthElement)}: KeyLength is ${lengthText.slice(0, 12) || 'empty'}, but the cipher ${cipherUri.slice(cipherUri.indexOf('#') + 1)} needs ${cipher.keyLength} bytes.`);
+    }
+  }
   const prfElement = childNamed(params, 'PRF', '*');
   const prfUri = prfElement && attribute(prfElement, 'Algorithm')?.trim();
   const prf = prfUri ? PRFS[prfUri] : 'sha1';
   if (!prf) throw badInput(`${elementPath(prfElement!)}: the PBKDF2 PRF ${prfUri!.slice(0, 80)} is not supported.`);
-  return pbkdf2Sync(passphrase, salt, iterations, keyLength, prf);
+  if (iterations > PSKC_MAX_ITERATIONS && !allowSlow) {
+    throw badInput(
+      `${elementPath(iterationsElement)}: the file asks for ${iterations} PBKDF2 iterations; keytap derives at most ${PSKC_MAX_ITERATIONS} without consent (about ${Math.ceil(iterations / PSKC_MAX_ITERATIONS)} times as long).`,
+      undefined,
+      { kind: 'slow-kdf', iterations, cap: PSKC_MAX_ITERATIONS },
+    );
+  }
+  return pbkdf2Sync(passphrase, salt, iterations, cipher.keyLength, prf);
 }

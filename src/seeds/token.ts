@@ -71,6 +71,8 @@ export interface SeedReadOptions {
   passphrase?: string;
   /** PSKC: the pre-shared key of a PSK-protected file. */
   key?: Uint8Array;
+  /** PSKC: derive a passphrase key even when the file asks for more than PSKC_MAX_ITERATIONS PBKDF2 iterations. */
+  allowSlowKdf?: boolean;
   /**
    * Entra CSV: how to read the secret column. Default: Base32, refusing what looks like hex or
    * Base64 with an error that says so; give 'hex' or 'base64' to read such a third-party file anyway.

@@ -34,6 +34,7 @@ const SAMPLES: Record<ErrorDetailKind, { code: ErrorCode; detail: ErrorDetail }>
   'seed-format-unknown': { code: 'BAD_INPUT', detail: { kind: 'seed-format-unknown', formats: ['entra', 'pskc'] } },
   'pskc-secret-needed': { code: 'BAD_INPUT', detail: { kind: 'pskc-secret-needed', need: 'passphrase' } },
   'pskc-secret-wrong': { code: 'BAD_INPUT', detail: { kind: 'pskc-secret-wrong', need: 'key', maybeAltered: true } },
+  'slow-kdf': { code: 'BAD_INPUT', detail: { kind: 'slow-kdf', iterations: 10_000_000, cap: 2_000_000 } },
   'invalid-seed-file': { code: 'BAD_INPUT', detail: { kind: 'invalid-seed-file', line: 3 } },
   'ledger-missing': { code: 'NOT_FOUND', detail: { kind: 'ledger-missing', dir: '/tmp/seeds' } },
   'ledger-encrypted': { code: 'AUTH_REQUIRED', detail: { kind: 'ledger-encrypted', path: '/tmp/seeds/ledger.jsonl' } },

@@ -21,7 +21,7 @@ import type { ProgramOneResult } from '../../provision/run.js';
 import type { ProvisionToken, TokenParameters } from '../../provision/token.js';
 import { DEFAULT_PARAMETERS, buildToken, checkSerial, generateSecret, parseGivenSecret } from '../../provision/token.js';
 import type { PskcProtection, SeedFormat } from '../../seeds/index.js';
-import { SEED_FORMAT_NAMES, seedFormat } from '../../seeds/index.js';
+import { PSKC_MAX_ITERATIONS, SEED_FORMAT_NAMES, seedFormat } from '../../seeds/index.js';
 import type { CliCommand } from '../explain.js';
 import { cliCommand, explainForCli } from '../explain.js';
 import type { KeyOptions } from '../key-options.js';
@@ -59,11 +59,13 @@ interface ProgramOptions extends KeyOptions {
   from?: string;
   fromPassphrase?: string;
   fromKey?: string;
+  allowSlowKdf?: boolean;
   showSecrets?: boolean;
 }
 
 export const DEFAULT_OUT_DIR = './keytap-seeds';
 export const DEFAULT_FORMATS = 'pskc';
+export const ALLOW_SLOW_KDF_HELP = `read a passphrase-protected PSKC file that asks for more than ${PSKC_MAX_ITERATIONS} PBKDF2 iterations (slow)`;
 
 /** `afterStep`: see provision/steps.ts; only the crash-safety tests pass one. */
 export function registerProgram(program: Command, io: CliIo, afterStep?: StepHook): void {
@@ -99,6 +101,7 @@ export function registerProgram(program: Command, io: CliIo, afterStep?: StepHoo
       .addOption(new Option('--from <file>', 're-program a (replacement) key with a token from a seed file'))
       .addOption(new Option('--from-passphrase <passphrase>', 'passphrase of an encrypted PSKC file given with --from').env('KEYTAP_FROM_PASSPHRASE'))
       .addOption(new Option('--from-key <hex>', 'pre-shared key of an encrypted PSKC file given with --from').env('KEYTAP_FROM_KEY'))
+      .addOption(new Option('--allow-slow-kdf', `with --from: ${ALLOW_SLOW_KDF_HELP}`))
       .addOption(new Option('--show-secrets', 'print the secret (Base32) of each programmed token')),
   ).action(async (options: ProgramOptions, command: Command) => {
     await runProgram(options, command, io, afterStep);
@@ -331,7 +334,7 @@ export function pskcProtection(passphrase: string | undefined, keyHex: string | 
 async function tokenFromFile(options: ProgramOptions, parameters: TokenParameters): Promise<ProvisionToken> {
   const file = options.from!;
   const key = options.fromKey !== undefined ? hexDecode(options.fromKey) : undefined;
-  const tokens = await readSeedFile(file, { passphrase: options.fromPassphrase, key });
+  const tokens = await readSeedFile(file, { passphrase: options.fromPassphrase, key, allowSlowKdf: options.allowSlowKdf === true });
   const choice = chooseToken(tokens, options.serial);
   switch (choice.kind) {
     case 'chosen':

@@ -15,7 +15,7 @@ import type { SeedFormat, SeedReadOptions } from '../../seeds/index.js';
 import { checkEntraCsv, detectFormat, seedFormat } from '../../seeds/index.js';
 import type { CliIo } from '../output.js';
 import { integerIn } from '../parse.js';
-import { parseFormats, pskcProtection } from './program.js';
+import { ALLOW_SLOW_KDF_HELP, parseFormats, pskcProtection } from './program.js';
 
 export function registerSeeds(program: Command, io: CliIo): void {
   const seeds = program.command('seeds').description('check seed files, show their current codes, and write them from a ledger');
@@ -44,14 +44,16 @@ export function registerSeeds(program: Command, io: CliIo): void {
     .addOption(new Option('--format <name>', 'the file format, when it cannot be told from the content'))
     .addOption(new Option('--passphrase <passphrase>', 'passphrase of an encrypted PSKC file').env('KEYTAP_PSKC_PASSPHRASE'))
     .addOption(new Option('--key <hex>', 'pre-shared key of an encrypted PSKC file').env('KEYTAP_PSKC_KEY'))
+    .addOption(new Option('--allow-slow-kdf', ALLOW_SLOW_KDF_HELP))
     .addOption(new Option('--time <seconds>', 'compute the codes for this time (seconds since 1970) instead of now').argParser(integerIn(0, 2 ** 40)))
     .addOption(new Option('--show-secrets', 'print each secret (Base32) too'))
-    .action(async (file: string, options: { format?: string; passphrase?: string; key?: string; time?: number; showSecrets?: boolean }) => {
+    .action(async (file: string, options: { format?: string; passphrase?: string; key?: string; allowSlowKdf?: boolean; time?: number; showSecrets?: boolean }) => {
       const bytes = await readInput(file);
       const format = options.format !== undefined ? seedFormat(options.format) : detectFormat(bytes, file);
       const read: SeedReadOptions = {
         ...(options.passphrase !== undefined ? { passphrase: options.passphrase } : {}),
         ...(options.key !== undefined ? { key: hexDecode(options.key) } : {}),
+        allowSlowKdf: options.allowSlowKdf === true,
         onWarning: (warning) => io.err(`${basename(file)}${warning.line !== undefined ? `:${warning.line}` : ''}: warning: ${warning.message}`),
       };
       const tokens = format.read(bytes, read);
