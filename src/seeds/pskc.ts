@@ -19,7 +19,7 @@ import { createCipheriv, createDecipheriv, createHmac, pbkdf2Sync, timingSafeEqu
 import type { HashAlgorithm, OathType } from '../otp/credential.js';
 import { DEFAULT_PERIOD } from '../otp/credential.js';
 import type { PskcProtection, SeedFormat, SeedReadOptions, SeedToken, SeedWriteOptions } from './token.js';
-import { MAX_COUNTER, SerialRegistry, assertWritable, badInput, checkToken, defaultRandomBytes, quoteSerial } from './token.js';
+import { MAX_COUNTER, MAX_PERIOD, SerialRegistry, assertWritable, badInput, checkToken, defaultRandomBytes, quoteSerial } from './token.js';
 import { decodeText, excelScientificMessage, findLostLeadingZeros, isExcelScientific } from './text.js';
 import type { XmlElement } from './xml.js';
 import { attribute, childNamed, childrenNamed, elementPath, escapeAttribute, escapeText, parseXml } from './xml.js';
@@ -149,7 +149,7 @@ function writePskc(tokens: readonly SeedToken[], options: SeedWriteOptions = {})
     out.push(`      <pskc:SerialNo>${escapeText(token.serial)}</pskc:SerialNo>`);
     if (token.model) out.push(`      <pskc:Model>${escapeText(token.model)}</pskc:Model>`);
     out.push('    </pskc:DeviceInfo>');
-    out.push(`    <pskc:Key Id="${escapeAttribute(token.serial)}" Algorithm="${token.type === 'TOTP' ? TOTP_URN : HOTP_URN}">`);
+    out.push(`    <pskc:Key Id="${escapeAttribute(token.keyId ?? token.serial)}" Algorithm="${token.type === 'TOTP' ? TOTP_URN : HOTP_URN}">`);
     if (token.issuer) out.push(`      <pskc:Issuer>${escapeText(token.issuer)}</pskc:Issuer>`);
     out.push('      <pskc:AlgorithmParameters>');
     if (token.algorithm !== 'SHA1') out.push(`        <pskc:Suite>${token.algorithm}</pskc:Suite>`);
@@ -210,26 +210,34 @@ function readPskc(bytes: Uint8Array, options: SeedReadOptions = {}): SeedToken[]
   const packages = childrenNamed(root, 'KeyPackage', PSKC_NS);
   if (packages.length === 0) throw badInput(`${elementPath(root)}: the ${WHAT} has no KeyPackage.`);
   const crypto = new Decryptor(root, options);
-  const serials = new SerialRegistry();
-  const tokens: SeedToken[] = [];
+  // One token per Key, not per device: a device (its SerialNo) may hold several keys, in one
+  // KeyPackage (python-pskc) or in several (RFC 6030 Figure 10); serial and key Id name a token.
+  const tokens: { token: SeedToken; place: string }[] = [];
+  const seen = new SerialRegistry();
   for (const keyPackage of packages) {
-    const token = readKeyPackage(keyPackage, crypto, options);
-    const place = elementPath(keyPackage);
-    if (isExcelScientific(token.serial)) throw badInput(`${place}: ${excelScientificMessage(token.serial)}.`);
-    const earlier = serials.claim(token.serial, place);
-    if (earlier !== undefined) throw badInput(`${place}: the serial number ${quoteSerial(token.serial)} repeats ${earlier}.`);
-    tokens.push(token);
+    const keys = childrenNamed(keyPackage, 'Key', PSKC_NS);
+    if (keys.length === 0) throw badInput(`${elementPath(keyPackage)}: there is no Key.`);
+    for (const key of keys) {
+      const token = readKey(keyPackage, key, crypto, options);
+      const place = elementPath(keys.length === 1 ? keyPackage : key);
+      if (isExcelScientific(token.serial)) throw badInput(`${place}: ${excelScientificMessage(token.serial)}.`);
+      const earlier = seen.claim(JSON.stringify([token.serial, token.keyId ?? token.serial]), place);
+      if (earlier !== undefined) {
+        const withId = token.keyId === undefined ? '' : ` with key Id ${quoteSerial(token.keyId)}`;
+        throw badInput(`${place}: the serial number ${quoteSerial(token.serial)}${withId} repeats ${earlier}.`);
+      }
+      tokens.push({ token, place });
+    }
   }
-  const lost = findLostLeadingZeros(tokens.map((t, i) => ({ serial: t.serial, place: elementPath(packages[i]!) })));
+  const lost = findLostLeadingZeros(tokens.map(({ token, place }) => ({ serial: token.serial, place })));
   if (lost.length > 0) throw badInput(`${lost[0]!.place}: ${lost[0]!.message}.`);
-  return tokens;
+  return tokens.map(({ token }) => token);
 }
 
-function readKeyPackage(keyPackage: XmlElement, crypto: Decryptor, options: SeedReadOptions): SeedToken {
-  const key = childNamed(keyPackage, 'Key', PSKC_NS);
-  if (!key) throw badInput(`${elementPath(keyPackage)}: there is no Key.`);
+function readKey(keyPackage: XmlElement, key: XmlElement, crypto: Decryptor, options: SeedReadOptions): SeedToken {
   const device = childNamed(keyPackage, 'DeviceInfo', PSKC_NS);
-  const serial = optionalText(device, 'SerialNo') ?? attribute(key, 'Id')?.trim();
+  const id = attribute(key, 'Id')?.trim() || undefined;
+  const serial = optionalText(device, 'SerialNo') ?? id;
   if (!serial) throw badInput(`${elementPath(key)}: the key has neither DeviceInfo/SerialNo nor an Id.`);
 
   const algorithmUri = attribute(key, 'Algorithm')?.trim();
@@ -278,13 +286,18 @@ function readKeyPackage(keyPackage: XmlElement, crypto: Decryptor, options: Seed
       }
     }
     const interval = childNamed(data, 'TimeInterval', PSKC_NS);
-    if (interval) period = crypto.readInteger(interval, 1, 0xffff);
+    if (interval) period = crypto.readInteger(interval, 1, MAX_PERIOD);
     const drift = childNamed(data, 'TimeDrift', PSKC_NS);
     if (drift && crypto.readInteger(drift, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER) !== 0) {
       options.onWarning?.({ path: elementPath(drift), message: 'TimeDrift is not 0; a key has no place for it, so it is ignored' });
     }
   }
 
+  const issuer = optionalText(key, 'Issuer');
+  let account = optionalText(key, 'FriendlyName');
+  // ykman writes FriendlyName "issuer:name" next to Issuer (and its importer splits it off again);
+  // kept whole, the name on a key would be "issuer:issuer:name".
+  if (issuer !== undefined && account?.startsWith(`${issuer}:`) && account.length > issuer.length + 1) account = account.slice(issuer.length + 1);
   return {
     serial,
     secret,
@@ -294,10 +307,11 @@ function readKeyPackage(keyPackage: XmlElement, crypto: Decryptor, options: Seed
     period,
     counter,
     upn: optionalText(key, 'UserId') ?? optionalText(device, 'UserId'),
-    issuer: optionalText(key, 'Issuer'),
-    account: optionalText(key, 'FriendlyName'),
+    issuer,
+    account,
     manufacturer: optionalText(device, 'Manufacturer'),
     model: optionalText(device, 'Model'),
+    ...(id !== undefined && id !== serial ? { keyId: id } : {}),
   };
 }
 
@@ -355,17 +369,19 @@ class Decryptor {
   /** Counter/Time/TimeInterval/TimeDrift: PlainValue (decimal) or EncryptedValue (ASCII digits or big-endian). */
   readInteger(element: XmlElement, min: number, max: number): number {
     const plain = childNamed(element, 'PlainValue', PSKC_NS);
-    let value: number;
+    // Counter is xs:long and the time fields xs:int: read all 64 bits, then check the range.
+    let value: bigint | undefined;
     if (plain) {
       const text = plain.text.trim();
-      value = /^[+-]?\d{1,16}$/u.test(text) ? Number(text) : Number.NaN;
+      if (/^[+-]?\d{1,20}$/u.test(text)) value = BigInt(text);
     } else {
       const bytes = this.decryptValue(element);
       const ascii = bytes.toString('latin1');
-      value = /^\d{1,16}$/u.test(ascii) ? Number(ascii) : bytes.length <= 6 ? bytes.reduce((n, b) => n * 256 + b, 0) : Number.NaN;
+      if (/^\d{1,20}$/u.test(ascii)) value = BigInt(ascii);
+      else if (bytes.length >= 1 && bytes.length <= 8) value = bytes.reduce((n, b) => (n << 8n) | BigInt(b), 0n);
     }
-    if (!(value >= min && value <= max)) throw badInput(`${elementPath(element)}: the value is not a whole number from ${min} to ${max}.`);
-    return value;
+    if (value !== undefined && value >= BigInt(min) && value <= BigInt(max)) return Number(value);
+    throw badInput(`${elementPath(element)}: the value is not a whole number from ${min} to ${max}.`);
   }
 
   private decryptValue(element: XmlElement): Buffer {

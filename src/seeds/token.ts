@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { ErrorDetail } from '../errors.js';
 import { KeytapError } from '../errors.js';
 import type { HashAlgorithm, OathType } from '../otp/credential.js';
-import { DEFAULT_PERIOD, HASH_ALGORITHMS, MAX_DIGITS, MIN_DIGITS, OATH_TYPES } from '../otp/credential.js';
+import { DEFAULT_PERIOD, HASH_ALGORITHMS, MAX_COUNTER, MAX_DIGITS, MAX_PERIOD, MIN_DIGITS, OATH_TYPES } from '../otp/credential.js';
 
 export type { HashAlgorithm, OathType } from '../otp/credential.js';
 
@@ -32,6 +32,11 @@ export interface SeedToken {
   account?: string | undefined;
   manufacturer?: string | undefined;
   model?: string | undefined;
+  /**
+   * PSKC: the Key's Id where it is not the serial. One device may hold several keys (RFC 6030
+   * Figure 10), so the serial alone does not always name a token; serial and key id do.
+   */
+  keyId?: string | undefined;
 }
 
 export type SeedFormatName = 'entra' | 'pskc' | 'dualshield' | 'hexcsv' | 'privacyidea' | 'otpauth' | 'graph';
@@ -96,7 +101,7 @@ export interface SeedFormat {
   read(bytes: Uint8Array, options?: SeedReadOptions): SeedToken[];
 }
 
-export const MAX_COUNTER = 0xffffffff;
+export { MAX_COUNTER, MAX_PERIOD } from '../otp/credential.js';
 // eslint-disable-next-line no-control-regex -- control characters are exactly what it looks for
 const CONTROL = /[\u0000-\u001f\u007f]/u;
 
@@ -122,8 +127,8 @@ export function checkToken(token: SeedToken): string | null {
   if (!Number.isInteger(token.digits) || token.digits < MIN_DIGITS || token.digits > MAX_DIGITS) {
     return `${String(token.digits)} digits; keys show ${MIN_DIGITS} to ${MAX_DIGITS}`;
   }
-  if (token.type === 'TOTP' && (!Number.isInteger(token.period) || token.period < 1 || token.period > 0xffff)) {
-    return `a time step of ${String(token.period)} s; it must be 1 to 65535`;
+  if (token.type === 'TOTP' && (!Number.isInteger(token.period) || token.period < 1 || token.period > MAX_PERIOD)) {
+    return `a time step of ${String(token.period)} s; it must be 1 to ${MAX_PERIOD}`;
   }
   if (token.type === 'HOTP' && (!Number.isInteger(token.counter) || token.counter < 0 || token.counter > MAX_COUNTER)) {
     return `an HOTP counter of ${String(token.counter)}; it must be 0 to ${MAX_COUNTER}`;

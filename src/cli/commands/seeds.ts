@@ -11,7 +11,7 @@ import { base32Encode, hexDecode } from '../../otp/encoding.js';
 import { hotp, totp, validityWindow } from '../../otp/hotp.js';
 import { writeExports } from '../../provision/export.js';
 import { ledgerTokens, readLedger } from '../../provision/ledger.js';
-import type { SeedFormat, SeedReadOptions } from '../../seeds/index.js';
+import type { SeedFormat, SeedReadOptions, SeedToken } from '../../seeds/index.js';
 import { checkEntraCsv, detectFormat, seedFormat } from '../../seeds/index.js';
 import type { CliIo } from '../output.js';
 import { integerIn } from '../parse.js';
@@ -58,7 +58,9 @@ export function registerSeeds(program: Command, io: CliIo): void {
       };
       const tokens = format.read(bytes, read);
       const time = options.time ?? Date.now() / 1000;
-      const width = Math.max(6, ...tokens.map((t) => t.serial.length));
+      // A device with several keys (RFC 6030 Figure 10) shows each key's id after its serial.
+      const label = (t: SeedToken): string => (t.keyId === undefined ? t.serial : `${t.serial}/${t.keyId}`);
+      const width = Math.max(6, ...tokens.map((t) => label(t).length));
       for (const token of tokens) {
         let code: string;
         let note: string;
@@ -70,7 +72,7 @@ export function registerSeeds(program: Command, io: CliIo): void {
           note = `HOTP counter ${token.counter}`;
         }
         const secret = options.showSecrets ? `  ${base32Encode(token.secret)}` : '';
-        io.out(`${token.serial.padEnd(width)}  ${code.padEnd(8)}  ${(token.upn ?? '-').padEnd(24)}  ${note}${secret}`);
+        io.out(`${label(token).padEnd(width)}  ${code.padEnd(8)}  ${(token.upn ?? '-').padEnd(24)}  ${note}${secret}`);
         token.secret.fill(0);
       }
     });
