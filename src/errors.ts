@@ -66,6 +66,8 @@ export type ErrorDetail =
   | { kind: 'exists'; id: string }
   /** The key has no account with this id (undefined: the one asked for). */
   | { kind: 'not-found'; id?: string | undefined }
+  /** A file given as a seed file is something else: a keytap ledger (in `dir`). */
+  | { kind: 'not-a-seed-file'; found: 'ledger'; dir: string }
   /** The format of a seed file cannot be told from its content. */
   | { kind: 'seed-format-unknown'; formats: readonly string[] }
   /** An encrypted PSKC file needs its passphrase or pre-shared key to be read. */
@@ -115,6 +117,7 @@ export const ERROR_DETAIL_KINDS = [
   'no-accounts',
   'exists',
   'not-found',
+  'not-a-seed-file',
   'seed-format-unknown',
   'pskc-secret-needed',
   'pskc-secret-wrong',

@@ -68,6 +68,8 @@ function hintFor(detail: ErrorDetail, hint: string | undefined, command: CliComm
     }
     case 'not-found':
       return 'Run "keytap list" to see the accounts on the key.';
+    case 'not-a-seed-file':
+      return command.path === 'seeds export' ? undefined : `"keytap seeds export --ledger ${detail.dir} --format LIST" writes seed files from it.`;
     case 'seed-format-unknown': {
       const names = detail.formats.join(', ');
       if (command.options.has('--format') && command.path !== 'seeds export') return `Name the format with --format (${names}).`;

@@ -29,11 +29,12 @@ import { KeytapError } from '../errors.js';
 import type { HashAlgorithm, OathType } from '../otp/credential.js';
 import { hexDecode, hexEncode } from '../otp/encoding.js';
 import { processAlive, syncDirectory, writeFileAtomic } from '../util/atomic-file.js';
+import { LEDGER_FORMAT } from '../seeds/index.js';
 import type { ProvisionToken } from './token.js';
 
 export const LEDGER_FILE = 'ledger.jsonl';
 const LOCK_FILE = 'ledger.lock';
-const FORMAT = 'keytap-ledger';
+const FORMAT = LEDGER_FORMAT;
 const VERSION = 1;
 const CHECK_TEXT = 'keytap-ledger-check';
 const SCRYPT = { N: 2 ** 15, r: 8, p: 1, keyLength: 32 } as const;

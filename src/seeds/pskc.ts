@@ -155,7 +155,8 @@ function writePskc(tokens: readonly SeedToken[], options: SeedWriteOptions = {})
     if (token.algorithm !== 'SHA1') out.push(`        <pskc:Suite>${token.algorithm}</pskc:Suite>`);
     out.push(`        <pskc:ResponseFormat Length="${token.digits}" Encoding="DECIMAL"/>`);
     out.push('      </pskc:AlgorithmParameters>');
-    if (token.account) out.push(`      <pskc:FriendlyName>${escapeText(token.account)}</pskc:FriendlyName>`);
+    // As ykman writes it: the name on the key, "issuer:account"; the reader takes the issuer off again.
+    if (token.account) out.push(`      <pskc:FriendlyName>${escapeText(token.issuer ? `${token.issuer}:${token.account}` : token.account)}</pskc:FriendlyName>`);
     out.push('      <pskc:Data>');
     if (key && macKey) {
       const cipherValue = encrypt(key, token.secret, random);
@@ -295,8 +296,8 @@ function readKey(keyPackage: XmlElement, key: XmlElement, crypto: Decryptor, opt
 
   const issuer = optionalText(key, 'Issuer');
   let account = optionalText(key, 'FriendlyName');
-  // ykman writes FriendlyName "issuer:name" next to Issuer (and its importer splits it off again);
-  // kept whole, the name on a key would be "issuer:issuer:name".
+  // ykman (and keytap) write FriendlyName "issuer:name" next to Issuer, and ykman's importer splits
+  // it off again; kept whole, the name on a key would be "issuer:issuer:name".
   if (issuer !== undefined && account?.startsWith(`${issuer}:`) && account.length > issuer.length + 1) account = account.slice(issuer.length + 1);
   return {
     serial,

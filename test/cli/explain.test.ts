@@ -31,6 +31,7 @@ const SAMPLES: Record<ErrorDetailKind, { code: ErrorCode; detail: ErrorDetail }>
   'no-accounts': { code: 'NO_MATCH', detail: { kind: 'no-accounts' } },
   exists: { code: 'EXISTS', detail: { kind: 'exists', id: 'GitHub:alice' } },
   'not-found': { code: 'NOT_FOUND', detail: { kind: 'not-found', id: 'GitHub:alice' } },
+  'not-a-seed-file': { code: 'BAD_INPUT', detail: { kind: 'not-a-seed-file', found: 'ledger', dir: '/tmp/seeds' } },
   'seed-format-unknown': { code: 'BAD_INPUT', detail: { kind: 'seed-format-unknown', formats: ['entra', 'pskc'] } },
   'pskc-secret-needed': { code: 'BAD_INPUT', detail: { kind: 'pskc-secret-needed', need: 'passphrase' } },
   'pskc-secret-wrong': { code: 'BAD_INPUT', detail: { kind: 'pskc-secret-wrong', need: 'key', maybeAltered: true } },

@@ -10,7 +10,7 @@ import { PSKC_MAX_ITERATIONS, pskcFormat } from '../../src/seeds/index.js';
 import type { SeedReadOptions } from '../../src/seeds/index.js';
 
 vi.mock('node:crypto', async (original) => {
-  const actual = await original<typeof import('node:crypto')>();
+  const actual = await original<typeof crypto>();
   return { ...actual, pbkdf2Sync: vi.fn(actual.pbkdf2Sync) };
 });
 
