@@ -3,7 +3,6 @@
  * formats, and after each key the seed files rewritten from the ledger. Single-key and batch
  * programming both go through `programOne`.
  */
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { OpenKey } from '../device/open.js';
 import type { PskcProtection, SeedFormat, SeedReadOptions } from '../seeds/index.js';
@@ -69,10 +68,11 @@ export class ProvisionRun {
    * will rewrite are its own: a file holding tokens the ledger does not know needs --force.
    */
   static async start(options: RunOptions): Promise<ProvisionRun> {
-    await mkdir(options.outDir, { recursive: true, mode: 0o700 });
-    const removed = await removeStaleTempFiles(options.outDir);
+    // Opening the ledger creates the folder and takes its lock; temp files are removed under the lock.
     const ledger = await Ledger.open(options.outDir, options);
+    let removed: string[];
     try {
+      removed = await removeStaleTempFiles(options.outDir);
       if (!options.force) {
         const serials = ledger.serials();
         const read: SeedReadOptions = pskcReadOptions(options.pskc);
