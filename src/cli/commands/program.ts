@@ -184,6 +184,9 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
   });
   try {
     if (run.removedTempFiles.length > 0) io.err(`Removed ${run.removedTempFiles.length} unfinished temp file(s) an earlier run left in ${outDir}.`);
+    if (run.repairedFiles.length > 0) {
+      io.err(`Rewrote ${run.repairedFiles.map((p) => basename(p)).join(', ')} from the ledger: an earlier run stopped before writing its verified token(s) there.`);
+    }
     for (const problem of run.ledger.problems) io.err(`Ledger line ${problem.line}: ${problem.message}.`);
     const uncertain = run.uncertainEntries();
     if (uncertain > 0) {

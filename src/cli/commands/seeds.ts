@@ -9,7 +9,9 @@ import { Option } from 'commander';
 import { KeytapError } from '../../errors.js';
 import { base32Encode, hexDecode } from '../../otp/encoding.js';
 import { hotp, totp, validityWindow } from '../../otp/hotp.js';
-import { writeExports } from '../../provision/export.js';
+import { foreignSeedFiles, writeExports } from '../../provision/export.js';
+import { pskcReadOptions } from '../../provision/run.js';
+import { fsError } from '../../util/atomic-file.js';
 import { ledgerTokens, readLedger } from '../../provision/ledger.js';
 import type { SeedFormat, SeedReadOptions, SeedToken } from '../../seeds/index.js';
 import { checkEntraCsv, detectFormat, seedFormat } from '../../seeds/index.js';
@@ -115,13 +117,19 @@ export function registerSeeds(program: Command, io: CliIo): void {
           );
         }
         if (tokens.length === 0) throw new KeytapError('NOT_FOUND', `The ledger in ${ledgerDir} has no token to export.`);
-        await mkdir(outDir, { recursive: true, mode: 0o700 });
+        await mkdir(outDir, { recursive: true, mode: 0o700 }).catch((error: unknown) => {
+          throw fsError(outDir, error);
+        });
+        const pskc = pskcProtection(options.pskcPassphrase, options.pskcKey);
+        // Files holding only the ledger's own tokens (an earlier export, or a run killed before its
+        // export) are rewritten; any other file needs --force.
+        const foreign = new Set((await foreignSeedFiles(outDir, formats, new Set(contents.entries.map((e) => e.token.serial)), pskcReadOptions(pskc))).map((f) => f.path));
         const results = await writeExports(contents.entries, {
           formats,
           outDir,
           includePending: options.includePending,
-          overwrite: options.force === true,
-          write: { pskc: pskcProtection(options.pskcPassphrase, options.pskcKey) },
+          overwrite: (path) => options.force === true || !foreign.has(path),
+          write: { pskc },
         });
         for (const result of results) {
           io.out(`Wrote ${result.path}: ${result.tokenCount} token(s).`);
