@@ -7,6 +7,7 @@ import { benchDist } from './dist.js';
 import { benchPcscCode } from './pcsc-code.js';
 import { benchDeb } from './deb.js';
 import { benchProgram } from './program.js';
+import { benchPskcKdf } from './pskc-kdf.js';
 import { benchSeeds } from './seeds.js';
 import { benchTray } from './tray.js';
 import { benchWine } from './wine.js';
@@ -14,6 +15,7 @@ import { benchWine } from './wine.js';
 const BENCHES: Record<string, () => Promise<void>> = {
   'code-read': benchCodeRead,
   seeds: benchSeeds,
+  'pskc-kdf': benchPskcKdf,
   program: benchProgram,
   tray: benchTray,
   dist: benchDist,
