@@ -40,8 +40,8 @@ export const PSKC_DEFAULT_ITERATIONS = 100_000;
 /**
  * The most PBKDF2 iterations read without the caller's consent (SeedReadOptions.allowSlowKdf), and
  * the most keytap writes: 20 times python-pskc's and keytap's default, above OWASP's 1,300,000 for
- * PBKDF2-HMAC-SHA1, and about half a second here. Without a cap a small file could make keytap
- * derive for minutes before it is refused for something else (docs/seed-formats.md §2.5).
+ * PBKDF2-HMAC-SHA1, and about a second (npm run bench -- pskc-kdf). Without a cap a 2 KB file
+ * could make keytap derive for minutes (docs/seed-formats.md §2.5).
  */
 export const PSKC_MAX_ITERATIONS = 2_000_000;
 /** PKCS#5's IterationCount has no bound; with consent keytap reads up to this. */
