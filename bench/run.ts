@@ -7,6 +7,7 @@ import { benchDist } from './dist.js';
 import { benchPcscCode } from './pcsc-code.js';
 import { benchDeb } from './deb.js';
 import { benchProgram } from './program.js';
+import { benchPskcKdf } from './pskc-kdf.js';
 import { benchSeeds } from './seeds.js';
 import { benchSeedsHostile } from './seeds-hostile.js';
 import { benchTray } from './tray.js';
@@ -16,6 +17,7 @@ const BENCHES: Record<string, () => Promise<void>> = {
   'code-read': benchCodeRead,
   seeds: benchSeeds,
   'seeds-hostile': benchSeedsHostile,
+  'pskc-kdf': benchPskcKdf,
   program: benchProgram,
   tray: benchTray,
   dist: benchDist,

@@ -66,10 +66,14 @@ export type ErrorDetail =
   | { kind: 'exists'; id: string }
   /** The key has no account with this id (undefined: the one asked for). */
   | { kind: 'not-found'; id?: string | undefined }
+  /** A file given as a seed file is something else: a keytap ledger (in `dir`). */
+  | { kind: 'not-a-seed-file'; found: 'ledger'; dir: string }
   /** The format of a seed file cannot be told from its content. */
   | { kind: 'seed-format-unknown'; formats: readonly string[] }
   /** An encrypted PSKC file needs its passphrase or pre-shared key to be read. */
   | { kind: 'pskc-secret-needed'; need: 'passphrase' | 'key'; keyName?: string | undefined }
+  /** A PSKC file asks for more PBKDF2 iterations than keytap derives without consent. */
+  | { kind: 'slow-kdf'; iterations: number; cap: number }
   /** The PSKC passphrase or pre-shared key given does not open the file. */
   | { kind: 'pskc-secret-wrong'; need: 'passphrase' | 'key'; maybeAltered: boolean }
   /** A seed file (or a value in it) is malformed; the message says where and what. */
@@ -113,9 +117,11 @@ export const ERROR_DETAIL_KINDS = [
   'no-accounts',
   'exists',
   'not-found',
+  'not-a-seed-file',
   'seed-format-unknown',
   'pskc-secret-needed',
   'pskc-secret-wrong',
+  'slow-kdf',
   'invalid-seed-file',
   'ledger-missing',
   'ledger-encrypted',

@@ -33,9 +33,11 @@ function hintFor(detail: ErrorDetail, hint: string | undefined): string | undefi
     case 'invalid-seed-file':
       return hint;
     // The tray neither reads seed files nor programs keys; these come from "keytap program" and "keytap seeds".
+    case 'not-a-seed-file':
     case 'seed-format-unknown':
     case 'pskc-secret-needed':
     case 'pskc-secret-wrong':
+    case 'slow-kdf':
     case 'ledger-missing':
     case 'ledger-encrypted':
     case 'ledger-busy':

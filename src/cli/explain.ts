@@ -68,6 +68,8 @@ function hintFor(detail: ErrorDetail, hint: string | undefined, command: CliComm
     }
     case 'not-found':
       return 'Run "keytap list" to see the accounts on the key.';
+    case 'not-a-seed-file':
+      return command.path === 'seeds export' ? undefined : `"keytap seeds export --ledger ${detail.dir} --format LIST" writes seed files from it.`;
     case 'seed-format-unknown': {
       const names = detail.formats.join(', ');
       if (command.options.has('--format') && command.path !== 'seeds export') return `Name the format with --format (${names}).`;
@@ -88,6 +90,11 @@ function hintFor(detail: ErrorDetail, hint: string | undefined, command: CliComm
       }
       const option = pick(command, '--key', '--from-key');
       return option ? `Check the pre-shared key (${option}, 32 hex digits for AES-128).` : 'Check the pre-shared key (32 hex digits for AES-128).';
+    }
+    case 'slow-kdf': {
+      const option = pick(command, '--allow-slow-kdf');
+      const trust = 'Only a file from someone you trust should need that many.';
+      return option ? `${trust} To read it anyway, give ${option}.` : `${trust} To read it anyway: "keytap seeds codes FILE --allow-slow-kdf".`;
     }
     case 'ledger-missing':
       return 'Give the folder that "keytap program --out DIR" wrote to.';

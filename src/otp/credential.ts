@@ -13,6 +13,15 @@ export const HASH_ALGORITHMS: readonly HashAlgorithm[] = ['SHA1', 'SHA256', 'SHA
 export const DEFAULT_PERIOD = 30;
 export const MIN_DIGITS = 6;
 export const MAX_DIGITS = 8;
+/** Keys keep the HOTP counter in 4 bytes (YKOATH's IMF tag, the Nitrokey 3's u32; docs/protocols.md). */
+export const MAX_KEY_COUNTER = 0xffffffff;
+/**
+ * The largest HOTP counter keytap keeps: seed files allow 64 bits (PSKC's Counter is xs:long), a
+ * JavaScript number holds whole numbers exactly up to 2^53 − 1. Only a key refuses more than 4 bytes.
+ */
+export const MAX_COUNTER = Number.MAX_SAFE_INTEGER;
+/** The longest TOTP step: PSKC's TimeInterval is xs:int. Keys keep the step only in the name (`172800/…`). */
+export const MAX_PERIOD = 0x7fffffff;
 /** The credential id is stored as raw UTF-8 and may be at most 64 bytes (YKOATH spec). */
 export const MAX_CREDENTIAL_ID_BYTES = 64;
 
@@ -53,11 +62,14 @@ export function normalizeCredential<T extends Credential>(credential: T): T {
   if (!Number.isInteger(digits) || digits < MIN_DIGITS || digits > MAX_DIGITS) {
     throw badInput(`The number of digits must be ${MIN_DIGITS} to ${MAX_DIGITS}, not ${digits}.`);
   }
-  if (type === 'TOTP' && (!Number.isInteger(period) || period < 1 || period > 0xffff)) {
-    throw badInput(`The TOTP period must be a whole number of seconds from 1 to 65535, not ${period}.`);
+  if (type === 'TOTP' && (!Number.isInteger(period) || period < 1 || period > MAX_PERIOD)) {
+    throw badInput(`The TOTP period must be a whole number of seconds from 1 to ${MAX_PERIOD}, not ${period}.`);
   }
-  if (counter !== undefined && (!Number.isInteger(counter) || counter < 0 || counter > 0xffffffff)) {
-    throw badInput(`The HOTP counter must be a whole number from 0 to 4294967295, not ${counter}.`);
+  if (counter !== undefined && (!Number.isInteger(counter) || counter < 0)) {
+    throw badInput(`The HOTP counter must be a whole number from 0 to ${MAX_KEY_COUNTER}, not ${counter}.`);
+  }
+  if (counter !== undefined && counter > MAX_KEY_COUNTER) {
+    throw badInput(`The HOTP counter ${counter} does not fit on a key: keys keep a 4-byte counter (0 to ${MAX_KEY_COUNTER}).`);
   }
   if (credential.account.length === 0) throw badInput('The account name must not be empty.');
   const issuer = credential.issuer === '' ? undefined : credential.issuer;

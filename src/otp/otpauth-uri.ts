@@ -11,13 +11,11 @@
 import { HOTP, Secret, TOTP, URI } from 'otpauth';
 import { KeytapError } from '../errors.js';
 import type { CredentialWithSecret, HashAlgorithm, OathType } from './credential.js';
-import { DEFAULT_PERIOD, HASH_ALGORITHMS, MAX_DIGITS, MIN_DIGITS } from './credential.js';
+import { DEFAULT_PERIOD, HASH_ALGORITHMS, MAX_COUNTER, MAX_DIGITS, MAX_PERIOD, MIN_DIGITS } from './credential.js';
 import { base32Decode, base32Encode } from './encoding.js';
 
 const DEFAULT_ALGORITHM: HashAlgorithm = 'SHA1';
 const DEFAULT_DIGITS = 6;
-const MAX_PERIOD = 0xffff;
-const MAX_COUNTER = 0xffffffff;
 const WHOLE_NUMBER = /^\d+$/u;
 /** Parameter names an error message may repeat; any other text from the URI might be the secret. */
 const KNOWN_PARAMS = new Set(['secret', 'issuer', 'algorithm', 'digits', 'period', 'counter', 'touch']);

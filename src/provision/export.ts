@@ -109,6 +109,65 @@ export async function existingFileConflict(path: string, format: SeedFormat, led
   return null;
 }
 
+/**
+ * The seed files of `formats` in `outDir` that may not be rewritten without --force (see
+ * existingFileConflict), each with the reason.
+ */
+export async function foreignSeedFiles(
+  outDir: string,
+  formats: readonly SeedFormat[],
+  ledgerSerials: ReadonlySet<string>,
+  read: SeedReadOptions = {},
+): Promise<Array<{ path: string; reason: string }>> {
+  const found: Array<{ path: string; reason: string }> = [];
+  const seen = new Set<string>();
+  for (const format of formats) {
+    for (const type of ['TOTP', 'HOTP'] as const) {
+      const path = join(outDir, format.defaultFileName(type));
+      if (seen.has(path)) continue;
+      seen.add(path);
+      const reason = await existingFileConflict(path, format, ledgerSerials, read);
+      if (reason !== null) found.push({ path, reason });
+    }
+  }
+  return found;
+}
+
+/**
+ * The seed files in `outDir` that lack a token the ledger has verified, or are missing: what a
+ * programmer killed between a token's `done` record and rewriting the files leaves behind.
+ */
+export async function staleSeedFiles(entries: readonly LedgerEntry[], formats: readonly SeedFormat[], outDir: string, read: SeedReadOptions = {}): Promise<string[]> {
+  const { tokens } = ledgerTokens(entries);
+  const stale: string[] = [];
+  for (const plan of planExports(tokens, formats)) {
+    if (plan.tokens.length === 0) continue;
+    const path = join(outDir, plan.fileName);
+    const held = await serialsIn(path, plan.format, read);
+    if (held === undefined || plan.tokens.some((t) => !held.has(t.serial))) stale.push(path);
+  }
+  return stale;
+}
+
+/** The serials a seed file holds; undefined when it is missing or cannot be read. */
+async function serialsIn(path: string, format: SeedFormat, read: SeedReadOptions): Promise<Set<string> | undefined> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch {
+    return undefined;
+  }
+  try {
+    const tokens = format.read(bytes, read);
+    for (const token of tokens) token.secret.fill(0);
+    return new Set(tokens.map((t) => t.serial));
+  } catch {
+    return undefined;
+  } finally {
+    bytes.fill(0);
+  }
+}
+
 export function existsError(path: string, reason: string): KeytapError {
   return new KeytapError('EXISTS', `Not overwriting ${path}: ${reason}.`, { detail: { kind: 'file-exists', path } });
 }

@@ -6,15 +6,15 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { KeytapError } from '../errors.js';
-import type { SeedReadOptions, SeedToken } from '../seeds/index.js';
+import type { SeedFormat, SeedReadOptions, SeedToken } from '../seeds/index.js';
 import { checkSeedFileSize, detectFormat } from '../seeds/index.js';
 import type { ProvisionToken, TokenParameters } from './token.js';
 
 /** The secret protecting an encrypted PSKC file, if any. */
-export type SeedFileSecret = Pick<SeedReadOptions, 'passphrase' | 'key'>;
+export type SeedFileSecret = Pick<SeedReadOptions, 'passphrase' | 'key' | 'allowSlowKdf'>;
 
-/** Every token in `file`, its format recognised from its content (and name). */
-export async function readSeedFile(file: string, secret: SeedFileSecret = {}): Promise<SeedToken[]> {
+/** Every token in `file`, in `format`, or else the format recognised from its content (and name). */
+export async function readSeedFile(file: string, secret: SeedFileSecret = {}, format?: SeedFormat): Promise<SeedToken[]> {
   let bytes: Buffer;
   try {
     checkSeedFileSize((await stat(file)).size, `seed file ${file}`);
@@ -23,12 +23,13 @@ export async function readSeedFile(file: string, secret: SeedFileSecret = {}): P
     if (error instanceof KeytapError) throw error;
     throw new KeytapError('BAD_INPUT', `Cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}.`);
   }
-  const format = detectFormat(bytes, file);
+  const reader = format ?? detectFormat(bytes, file);
   const options: SeedReadOptions = {
     ...(secret.passphrase !== undefined ? { passphrase: secret.passphrase } : {}),
     ...(secret.key !== undefined ? { key: secret.key } : {}),
+    allowSlowKdf: secret.allowSlowKdf === true,
   };
-  return format.read(bytes, options);
+  return reader.read(bytes, options);
 }
 
 export type TokenChoice =
@@ -36,13 +37,28 @@ export type TokenChoice =
   /** No token in the file has the serial asked for. */
   | { kind: 'no-such-serial'; serial: string }
   /** No serial was given, and the file does not hold exactly one token. */
-  | { kind: 'serial-needed'; count: number };
+  | { kind: 'serial-needed'; count: number }
+  /** The serial is a device with several keys (RFC 6030 Figure 10); their ids. */
+  | { kind: 'key-id-needed'; serial: string; keyIds: string[] }
+  /** None of the serial's keys has this id. */
+  | { kind: 'no-such-key-id'; serial: string; keyId: string; keyIds: string[] };
 
-/** The token with `serial`; without a serial, the only token of the file. */
-export function chooseToken(tokens: readonly SeedToken[], serial: string | undefined): TokenChoice {
+/**
+ * The token with `serial` (and, for a device with several keys, `keyId`); a key id alone when it
+ * names one token; without either, the only token of the file.
+ */
+export function chooseToken(tokens: readonly SeedToken[], serial: string | undefined, keyId?: string): TokenChoice {
+  const idOf = (t: SeedToken): string => t.keyId ?? t.serial;
+  if (serial === undefined && keyId !== undefined) {
+    const withId = tokens.filter((t) => idOf(t) === keyId);
+    if (withId.length === 1) return { kind: 'chosen', token: withId[0]! };
+  }
   if (serial !== undefined) {
-    const token = tokens.find((t) => t.serial === serial);
-    return token ? { kind: 'chosen', token } : { kind: 'no-such-serial', serial };
+    const ofSerial = tokens.filter((t) => t.serial === serial);
+    if (ofSerial.length === 0) return { kind: 'no-such-serial', serial };
+    if (keyId === undefined) return ofSerial.length === 1 ? { kind: 'chosen', token: ofSerial[0]! } : { kind: 'key-id-needed', serial, keyIds: ofSerial.map(idOf) };
+    const token = ofSerial.find((t) => idOf(t) === keyId);
+    return token ? { kind: 'chosen', token } : { kind: 'no-such-key-id', serial, keyId, keyIds: ofSerial.map(idOf) };
   }
   return tokens.length === 1 ? { kind: 'chosen', token: tokens[0]! } : { kind: 'serial-needed', count: tokens.length };
 }

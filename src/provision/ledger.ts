@@ -28,12 +28,13 @@ import { join } from 'node:path';
 import { KeytapError } from '../errors.js';
 import type { HashAlgorithm, OathType } from '../otp/credential.js';
 import { hexDecode, hexEncode } from '../otp/encoding.js';
-import { processAlive, syncDirectory, writeFileAtomic } from '../util/atomic-file.js';
+import { fsError, processAlive, syncDirectory, writeFileAtomic } from '../util/atomic-file.js';
+import { LEDGER_FORMAT } from '../seeds/index.js';
 import type { ProvisionToken } from './token.js';
 
 export const LEDGER_FILE = 'ledger.jsonl';
 const LOCK_FILE = 'ledger.lock';
-const FORMAT = 'keytap-ledger';
+const FORMAT = LEDGER_FORMAT;
 const VERSION = 1;
 const CHECK_TEXT = 'keytap-ledger-check';
 const SCRYPT = { N: 2 ** 15, r: 8, p: 1, keyLength: 32 } as const;
@@ -131,6 +132,17 @@ export class StorageError extends KeytapError {
   override readonly name = 'StorageError';
 }
 
+/** `write` with a failure of the file system turned into a StorageError in fsError's words. */
+async function writing<T>(path: string, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    if (error instanceof KeytapError) throw error;
+    const translated = fsError(path, error);
+    throw new StorageError(translated.code, translated.message, { cause: error });
+  }
+}
+
 export function ledgerPath(dir: string): string {
   return join(dir, LEDGER_FILE);
 }
@@ -151,7 +163,7 @@ export class Ledger {
    * with a newline so the next record starts on its own line (and reported in `problems`).
    */
   static async open(dir: string, options: LedgerOptions = {}): Promise<Ledger> {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await writing(dir, () => mkdir(dir, { recursive: true, mode: 0o700 }));
     await takeLock(dir);
     try {
       const path = ledgerPath(dir);
@@ -166,11 +178,18 @@ export class Ledger {
         await writeFileAtomic(path, bytes, { overwrite: true });
       }
       const { header, key, contents } = parseLedger(bytes, options.passphrase, path);
-      const handle = await open(path, fsConstants.O_WRONLY | fsConstants.O_APPEND);
-      if (process.platform !== 'win32') await chmod(path, 0o600);
-      if (bytes[bytes.length - 1] !== 0x0a) {
-        await handle.write('\n');
-        await handle.sync();
+      const handle = await writing(path, () => open(path, fsConstants.O_WRONLY | fsConstants.O_APPEND));
+      try {
+        if (process.platform !== 'win32') await writing(path, () => chmod(path, 0o600));
+        if (bytes[bytes.length - 1] !== 0x0a) {
+          await writing(path, async () => {
+            await handle.write('\n');
+            await handle.sync();
+          });
+        }
+      } catch (error) {
+        await handle.close();
+        throw error;
       }
       return new Ledger(dir, handle, key, header.ledgerId, contents);
     } catch (error) {
@@ -237,14 +256,12 @@ export class Ledger {
     if (!this.handle) throw new KeytapError('DEVICE_ERROR', 'The ledger is closed.');
     const json = JSON.stringify(record);
     const line = this.key ? JSON.stringify(seal(this.key, this.ledgerId, json)) : json;
-    try {
-      // One write of the whole line, then fsync: the record is on disk before the caller goes on.
-      await this.handle.write(`${line}\n`);
-      await this.handle.sync();
-    } catch (error) {
-      const e = error as NodeJS.ErrnoException;
-      throw new StorageError('DEVICE_ERROR', `Cannot write the ledger in ${this.dir}: ${e.code ?? e.message}.`, { cause: error });
-    }
+    const handle = this.handle;
+    // One write of the whole line, then fsync: the record is on disk before the caller goes on.
+    await writing(ledgerPath(this.dir), async () => {
+      await handle.write(`${line}\n`);
+      await handle.sync();
+    });
   }
 }
 
@@ -372,6 +389,14 @@ function ledgerKey(header: Header, passphrase: string | undefined, path: string)
   if (passphrase === undefined) {
     throw new KeytapError('AUTH_REQUIRED', `The ledger ${path} is encrypted.`, { detail: { kind: 'ledger-encrypted', path } });
   }
+  // The header is read from disk: its parameters are checked before scrypt runs, so that a damaged
+  // or hostile header cannot make it run for hours or ask for gigabytes.
+  if (encryption.N !== SCRYPT.N || encryption.r !== SCRYPT.r || encryption.p !== SCRYPT.p) {
+    throw new KeytapError(
+      'BAD_INPUT',
+      `${path}: the scrypt parameters N=${String(encryption.N)}, r=${String(encryption.r)}, p=${String(encryption.p)} are not the ones keytap writes (N=${SCRYPT.N}, r=${SCRYPT.r}, p=${SCRYPT.p}); the header is damaged.`,
+    );
+  }
   const key = deriveKey(passphrase, Buffer.from(encryption.salt, 'base64'), encryption);
   try {
     if (unseal(key, header.ledgerId, encryption.check) !== CHECK_TEXT) throw new Error('check');
@@ -478,14 +503,18 @@ export function isUncertain(entry: LedgerEntry): boolean {
 async function takeLock(dir: string): Promise<void> {
   const path = join(dir, LOCK_FILE);
   for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const handle = await open(path, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600);
-      await handle.writeFile(String(process.pid));
+    const handle = await writing(path, () => openExclusive(path));
+    if (handle) {
+      try {
+        await writing(path, () => handle.writeFile(String(process.pid)));
+      } catch (error) {
+        await handle.close();
+        await rm(path, { force: true });
+        throw error;
+      }
       await handle.close();
       await syncDirectory(dir);
       return;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
     const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
     if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) {
@@ -495,6 +524,16 @@ async function takeLock(dir: string): Promise<void> {
     await rm(path, { force: true });
   }
   throw new KeytapError('BUSY', `Cannot lock the ledger in ${dir}.`);
+}
+
+/** A new file, or undefined when it exists already. */
+async function openExclusive(path: string): Promise<FileHandle | undefined> {
+  try {
+    return await open(path, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return undefined;
+    throw error;
+  }
 }
 
 async function releaseLock(dir: string): Promise<void> {

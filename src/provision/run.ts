@@ -3,14 +3,12 @@
  * formats, and after each key the seed files rewritten from the ledger. Single-key and batch
  * programming both go through `programOne`.
  */
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { OpenKey } from '../device/open.js';
 import type { PskcProtection, SeedFormat, SeedReadOptions } from '../seeds/index.js';
 import { isKeytapError } from '../errors.js';
 import { removeStaleTempFiles } from '../util/atomic-file.js';
 import type { ExportFileResult } from './export.js';
-import { existingFileConflict, existsError, writeExports } from './export.js';
+import { existsError, foreignSeedFiles, staleSeedFiles, writeExports } from './export.js';
 import type { LedgerOptions } from './ledger.js';
 import { Ledger, StorageError, ledgerTokens } from './ledger.js';
 import type { ProgramOutcome, TouchPhase } from './programmer.js';
@@ -55,6 +53,8 @@ export class ProvisionRun {
   readonly summary: RunSummary = { programmed: 0, failed: 0, skipped: 0 };
   readonly serials: SerialAllocator;
   private keyNumber = 0;
+  /** Seed files the start rewrote because they lacked verified tokens (an earlier run was killed before writing them). */
+  repairedFiles: string[] = [];
 
   private constructor(
     readonly ledger: Ledger,
@@ -69,29 +69,26 @@ export class ProvisionRun {
    * will rewrite are its own: a file holding tokens the ledger does not know needs --force.
    */
   static async start(options: RunOptions): Promise<ProvisionRun> {
-    await mkdir(options.outDir, { recursive: true, mode: 0o700 });
-    const removed = await removeStaleTempFiles(options.outDir);
+    // Opening the ledger creates the folder and takes its lock; temp files are removed under the lock.
     const ledger = await Ledger.open(options.outDir, options);
+    let removed: string[];
     try {
+      removed = await removeStaleTempFiles(options.outDir);
+      const read: SeedReadOptions = pskcReadOptions(options.pskc);
       if (!options.force) {
-        const serials = ledger.serials();
-        const read: SeedReadOptions = pskcReadOptions(options.pskc);
-        const seen = new Set<string>();
-        for (const format of options.formats) {
-          for (const type of ['TOTP', 'HOTP'] as const) {
-            const path = join(options.outDir, format.defaultFileName(type));
-            if (seen.has(path)) continue;
-            seen.add(path);
-            const conflict = await existingFileConflict(path, format, serials, read);
-            if (conflict) throw existsError(path, conflict);
-          }
-        }
+        const [foreign] = await foreignSeedFiles(options.outDir, options.formats, ledger.serials(), read);
+        if (foreign) throw existsError(foreign.path, foreign.reason);
       }
+      const run = new ProvisionRun(ledger, options, removed);
+      // A run killed between a token's `done` record and the export left files without it: they
+      // are made whole again before anything else happens.
+      run.repairedFiles = await staleSeedFiles(ledger.entries, options.formats, options.outDir, read);
+      if (run.repairedFiles.length > 0) await run.export(0);
+      return run;
     } catch (error) {
       await ledger.close();
       throw error;
     }
-    return new ProvisionRun(ledger, options, removed);
   }
 
   get outDir(): string {

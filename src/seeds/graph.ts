@@ -76,11 +76,10 @@ function readGraph(bytes: Uint8Array, _options: SeedReadOptions = {}): SeedToken
   try {
     parsed = JSON.parse(text);
   } catch (error) {
-    // V8's messages may quote the input (a secret); keep only the position.
-    const position = /at position (\d+)/u.exec(error instanceof Error ? error.message : '')?.[1];
-    const line = position === undefined ? undefined : text.slice(0, Number(position)).split('\n').length;
-    const cut = jsonLooksCutShort(text) ? ': it ends before the JSON is complete (cut short?)' : '';
-    throw badInput(`The ${WHAT} is not valid JSON${line === undefined ? '' : ` (line ${line})`}${cut}.`);
+    // V8's messages may quote the input (a secret); keep only the place.
+    const cutShort = jsonLooksCutShort(text);
+    const place = cutShort ? '' : ` (${lineAndColumn(text, jsonErrorOffset(text, error instanceof Error ? error.message : ''))})`;
+    throw badInput(`The ${WHAT} is not valid JSON${place}${cutShort ? ': it ends before the JSON is complete (cut short?)' : ''}.`);
   }
   let devices: unknown[];
   let base = 'value';
@@ -183,6 +182,42 @@ function isObject(value: unknown): value is Record<string, unknown> {
 }
 
 /** Brackets still open at the end, outside strings. */
+/**
+ * Where JSON.parse stopped. V8 names the position for most errors but not for an unexpected token
+ * ("Unexpected token 'x', … is not valid JSON"); there the longest prefix that can still begin a
+ * JSON text ends at the culprit, found by bisection with JSON.parse itself.
+ */
+function jsonErrorOffset(text: string, message: string): number {
+  const at = /at position (\d+)/u.exec(message);
+  if (at) return Number(at[1]);
+  let viable = 0;
+  let refused = text.length;
+  while (refused - viable > 1) {
+    const middle = Math.floor((viable + refused) / 2);
+    if (canBeginJson(text.slice(0, middle))) viable = middle;
+    else refused = middle;
+  }
+  return viable;
+}
+
+function canBeginJson(prefix: string): boolean {
+  try {
+    JSON.parse(prefix);
+    return true;
+  } catch (error) {
+    const message = error instanceof Error ? error.message : '';
+    if (/end of JSON input|Unterminated string/u.test(message)) return true;
+    const at = /at position (\d+)/u.exec(message);
+    return at !== null && Number(at[1]) >= prefix.length;
+  }
+}
+
+/** "line L, column C" (both 1-based) of an offset, whatever the line ends. */
+function lineAndColumn(text: string, offset: number): string {
+  const lines = text.slice(0, offset).split(/\r\n|\r|\n/u);
+  return `line ${lines.length}, column ${lines[lines.length - 1]!.length + 1}`;
+}
+
 function jsonLooksCutShort(text: string): boolean {
   let depth = 0;
   let inString = false;

@@ -75,7 +75,7 @@ function readHexCsv(bytes: Uint8Array, _options: SeedReadOptions = {}): SeedToke
     if (seedProblem) problem(seedProblem);
     let counter = 0;
     if (counterText !== undefined && counterText !== '') {
-      counter = /^\d{1,10}$/u.test(counterText) ? Number(counterText) : Number.NaN;
+      counter = /^\d{1,16}$/u.test(counterText) ? Number(counterText) : Number.NaN;
       if (!(counter <= MAX_COUNTER)) problem(`the counter must be a whole number from 0 to ${MAX_COUNTER}`);
     }
     if (ok) {

@@ -130,7 +130,7 @@ function readPrivacyIdea(bytes: Uint8Array, _options: SeedReadOptions = {}): See
       if (period !== 30 && period !== 60) problem(`the time step is ${shown(fifth)}; it must be 30 or 60`);
     }
     if (type === 'HOTP' && fifth !== '') {
-      counter = /^\d{1,10}$/u.test(fifth) ? Number(fifth) : Number.NaN;
+      counter = /^\d{1,16}$/u.test(fifth) ? Number(fifth) : Number.NaN;
       if (!(counter <= MAX_COUNTER)) problem(`the counter must be a whole number from 0 to ${MAX_COUNTER}`);
     }
     if (ok) tokens.push({ serial, secret: Uint8Array.from(Buffer.from(seed, 'hex')), type, algorithm, digits, period, counter, upn });

@@ -20,7 +20,7 @@ import type { HashAlgorithm, OathType } from '../otp/credential.js';
 import { DEFAULT_PERIOD } from '../otp/credential.js';
 import { printable } from '../util/printable.js';
 import type { PskcProtection, SeedFormat, SeedReadOptions, SeedToken, SeedWriteOptions } from './token.js';
-import { MAX_COUNTER, SerialRegistry, assertWritable, badInput, checkToken, defaultRandomBytes } from './token.js';
+import { MAX_COUNTER, MAX_PERIOD, SerialRegistry, assertWritable, badInput, checkToken, defaultRandomBytes } from './token.js';
 import { controlCharacterProblem, decodeText, excelScientificMessage, findLostLeadingZeros, isExcelScientific, shown, shownSerial, shownUri } from './text.js';
 import type { XmlElement } from './xml.js';
 import { attribute, childNamed, childrenNamed, elementPath, escapeAttribute, escapeText, parseXml, shownName } from './xml.js';
@@ -38,8 +38,15 @@ const AES128_CBC = `${XENC}aes128-cbc`;
 const HMAC_SHA1 = `${DS}hmac-sha1`;
 
 export const PSKC_DEFAULT_ITERATIONS = 100_000;
-/** Reading refuses more than this: a file must not be able to make keytap spin for hours. */
-const MAX_ITERATIONS = 10_000_000;
+/**
+ * The most PBKDF2 iterations read without the caller's consent (SeedReadOptions.allowSlowKdf), and
+ * the most keytap writes: 20 times python-pskc's and keytap's default, above OWASP's 1,300,000 for
+ * PBKDF2-HMAC-SHA1, and about a second (npm run bench -- pskc-kdf). Without a cap a 2 KB file
+ * could make keytap derive for minutes (docs/seed-formats.md §2.5).
+ */
+export const PSKC_MAX_ITERATIONS = 2_000_000;
+/** PKCS#5's IterationCount has no bound; with consent keytap reads up to this. */
+const MAX_CONSENTED_ITERATIONS = 0x7fffffff;
 const WHAT = 'PSKC file';
 
 interface Cipher {
@@ -108,8 +115,8 @@ function writePskc(tokens: readonly SeedToken[], options: SeedWriteOptions = {})
   } else {
     if (protection.passphrase.length === 0) throw badInput('The PSKC passphrase is empty.');
     const iterations = protection.iterations ?? PSKC_DEFAULT_ITERATIONS;
-    if (!Number.isInteger(iterations) || iterations < 1 || iterations > MAX_ITERATIONS) {
-      throw badInput(`The PBKDF2 iteration count must be 1 to ${MAX_ITERATIONS}.`);
+    if (!Number.isInteger(iterations) || iterations < 1 || iterations > PSKC_MAX_ITERATIONS) {
+      throw badInput(`The PBKDF2 iteration count must be 1 to ${PSKC_MAX_ITERATIONS}.`);
     }
     const salt = Buffer.from(protection.salt ?? random(16));
     key = pbkdf2Sync(protection.passphrase, salt, iterations, 16, 'sha1');
@@ -143,13 +150,14 @@ function writePskc(tokens: readonly SeedToken[], options: SeedWriteOptions = {})
     out.push(`      <pskc:SerialNo>${escapeText(token.serial)}</pskc:SerialNo>`);
     if (token.model) out.push(`      <pskc:Model>${escapeText(token.model)}</pskc:Model>`);
     out.push('    </pskc:DeviceInfo>');
-    out.push(`    <pskc:Key Id="${escapeAttribute(token.serial)}" Algorithm="${token.type === 'TOTP' ? TOTP_URN : HOTP_URN}">`);
+    out.push(`    <pskc:Key Id="${escapeAttribute(token.keyId ?? token.serial)}" Algorithm="${token.type === 'TOTP' ? TOTP_URN : HOTP_URN}">`);
     if (token.issuer) out.push(`      <pskc:Issuer>${escapeText(token.issuer)}</pskc:Issuer>`);
     out.push('      <pskc:AlgorithmParameters>');
     if (token.algorithm !== 'SHA1') out.push(`        <pskc:Suite>${token.algorithm}</pskc:Suite>`);
     out.push(`        <pskc:ResponseFormat Length="${token.digits}" Encoding="DECIMAL"/>`);
     out.push('      </pskc:AlgorithmParameters>');
-    if (token.account) out.push(`      <pskc:FriendlyName>${escapeText(token.account)}</pskc:FriendlyName>`);
+    // As ykman writes it: the name on the key, "issuer:account"; the reader takes the issuer off again.
+    if (token.account) out.push(`      <pskc:FriendlyName>${escapeText(token.issuer ? `${token.issuer}:${token.account}` : token.account)}</pskc:FriendlyName>`);
     out.push('      <pskc:Data>');
     if (key && macKey) {
       const cipherValue = encrypt(key, token.secret, random);
@@ -204,26 +212,34 @@ function readPskc(bytes: Uint8Array, options: SeedReadOptions = {}): SeedToken[]
   const packages = childrenNamed(root, 'KeyPackage', PSKC_NS);
   if (packages.length === 0) throw badInput(`${elementPath(root)}: the ${WHAT} has no KeyPackage.`);
   const crypto = new Decryptor(root, options);
-  const serials = new SerialRegistry();
-  const tokens: SeedToken[] = [];
+  // One token per Key, not per device: a device (its SerialNo) may hold several keys, in one
+  // KeyPackage (python-pskc) or in several (RFC 6030 Figure 10); serial and key Id name a token.
+  const tokens: { token: SeedToken; place: string }[] = [];
+  const seen = new SerialRegistry();
   for (const keyPackage of packages) {
-    const token = readKeyPackage(keyPackage, crypto, options);
-    const place = elementPath(keyPackage);
-    if (isExcelScientific(token.serial)) throw badInput(`${place}: ${excelScientificMessage(token.serial)}.`);
-    const earlier = serials.claim(token.serial, place);
-    if (earlier !== undefined) throw badInput(`${place}: the serial number ${shownSerial(token.serial)} repeats ${earlier}.`);
-    tokens.push(token);
+    const keys = childrenNamed(keyPackage, 'Key', PSKC_NS);
+    if (keys.length === 0) throw badInput(`${elementPath(keyPackage)}: there is no Key.`);
+    for (const key of keys) {
+      const token = readKey(keyPackage, key, crypto, options);
+      const place = elementPath(keys.length === 1 ? keyPackage : key);
+      if (isExcelScientific(token.serial)) throw badInput(`${place}: ${excelScientificMessage(token.serial)}.`);
+      const earlier = seen.claim(JSON.stringify([token.serial, token.keyId ?? token.serial]), place);
+      if (earlier !== undefined) {
+        const withId = token.keyId === undefined ? '' : ` with key Id ${shownSerial(token.keyId)}`;
+        throw badInput(`${place}: the serial number ${shownSerial(token.serial)}${withId} repeats ${earlier}.`);
+      }
+      tokens.push({ token, place });
+    }
   }
-  const lost = findLostLeadingZeros(tokens.map((t, i) => ({ serial: t.serial, place: elementPath(packages[i]!) })));
+  const lost = findLostLeadingZeros(tokens.map(({ token, place }) => ({ serial: token.serial, place })));
   if (lost.length > 0) throw badInput(`${lost[0]!.place}: ${lost[0]!.message}.`);
-  return tokens;
+  return tokens.map(({ token }) => token);
 }
 
-function readKeyPackage(keyPackage: XmlElement, crypto: Decryptor, options: SeedReadOptions): SeedToken {
-  const key = childNamed(keyPackage, 'Key', PSKC_NS);
-  if (!key) throw badInput(`${elementPath(keyPackage)}: there is no Key.`);
+function readKey(keyPackage: XmlElement, key: XmlElement, crypto: Decryptor, options: SeedReadOptions): SeedToken {
   const device = childNamed(keyPackage, 'DeviceInfo', PSKC_NS);
-  const serial = optionalText(device, 'SerialNo') ?? attribute(key, 'Id')?.trim();
+  const id = attribute(key, 'Id')?.trim() || undefined;
+  const serial = optionalText(device, 'SerialNo') ?? id;
   if (!serial) throw badInput(`${elementPath(key)}: the key has neither DeviceInfo/SerialNo nor an Id.`);
 
   const algorithmUri = attribute(key, 'Algorithm')?.trim();
@@ -272,13 +288,18 @@ function readKeyPackage(keyPackage: XmlElement, crypto: Decryptor, options: Seed
       }
     }
     const interval = childNamed(data, 'TimeInterval', PSKC_NS);
-    if (interval) period = crypto.readInteger(interval, 1, 0xffff);
+    if (interval) period = crypto.readInteger(interval, 1, MAX_PERIOD);
     const drift = childNamed(data, 'TimeDrift', PSKC_NS);
     if (drift && crypto.readInteger(drift, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER) !== 0) {
       options.onWarning?.({ path: elementPath(drift), message: 'TimeDrift is not 0; a key has no place for it, so it is ignored' });
     }
   }
 
+  const issuer = optionalText(key, 'Issuer');
+  let account = optionalText(key, 'FriendlyName');
+  // ykman (and keytap) write FriendlyName "issuer:name" next to Issuer, and ykman's importer splits
+  // it off again; kept whole, the name on a key would be "issuer:issuer:name".
+  if (issuer !== undefined && account?.startsWith(`${issuer}:`) && account.length > issuer.length + 1) account = account.slice(issuer.length + 1);
   const token: SeedToken = {
     serial,
     secret,
@@ -288,10 +309,11 @@ function readKeyPackage(keyPackage: XmlElement, crypto: Decryptor, options: Seed
     period,
     counter,
     upn: optionalText(key, 'UserId') ?? optionalText(device, 'UserId'),
-    issuer: optionalText(key, 'Issuer'),
-    account: optionalText(key, 'FriendlyName'),
+    issuer,
+    account,
     manufacturer: optionalText(device, 'Manufacturer'),
     model: optionalText(device, 'Model'),
+    ...(id !== undefined && id !== serial ? { keyId: id } : {}),
   };
   const fields = [['serial number', 'serial'], ['UserId', 'upn'], ['Issuer', 'issuer'], ['FriendlyName', 'account'], ['Manufacturer', 'manufacturer'], ['Model', 'model']] as const;
   for (const [name, field] of fields) {
@@ -355,17 +377,19 @@ class Decryptor {
   /** Counter/Time/TimeInterval/TimeDrift: PlainValue (decimal) or EncryptedValue (ASCII digits or big-endian). */
   readInteger(element: XmlElement, min: number, max: number): number {
     const plain = childNamed(element, 'PlainValue', PSKC_NS);
-    let value: number;
+    // Counter is xs:long and the time fields xs:int: read all 64 bits, then check the range.
+    let value: bigint | undefined;
     if (plain) {
       const text = plain.text.trim();
-      value = /^[+-]?\d{1,16}$/u.test(text) ? Number(text) : Number.NaN;
+      if (/^[+-]?\d{1,20}$/u.test(text)) value = BigInt(text);
     } else {
       const bytes = this.decryptValue(element);
       const ascii = bytes.toString('latin1');
-      value = /^\d{1,16}$/u.test(ascii) ? Number(ascii) : bytes.length <= 6 ? bytes.reduce((n, b) => n * 256 + b, 0) : Number.NaN;
+      if (/^\d{1,20}$/u.test(ascii)) value = BigInt(ascii);
+      else if (bytes.length >= 1 && bytes.length <= 8) value = bytes.reduce((n, b) => (n << 8n) | BigInt(b), 0n);
     }
-    if (!(value >= min && value <= max)) throw badInput(`${elementPath(element)}: the value is not a whole number from ${min} to ${max}.`);
-    return value;
+    if (value !== undefined && value >= BigInt(min) && value <= BigInt(max)) return Number(value);
+    throw badInput(`${elementPath(element)}: the value is not a whole number from ${min} to ${max}.`);
   }
 
   private decryptValue(element: XmlElement): Buffer {
@@ -466,7 +490,8 @@ class Decryptor {
           keyName: shortName(masterKeyName),
         });
       }
-      this.key = deriveKey(derived, passphrase, readCipherData(encrypted).cipher);
+      const { cipher, uri } = readCipherData(encrypted);
+      this.key = deriveKey(derived, passphrase, cipher, uri, this.options.allowSlowKdf === true);
       return this.key;
     }
     if (encryptionKey && !keyName && encryptionKey.children.length > 0) {
@@ -492,7 +517,7 @@ class Decryptor {
   }
 }
 
-function readCipherData(parent: XmlElement): { cipherValue: Buffer; cipher: Cipher } {
+function readCipherData(parent: XmlElement): { cipherValue: Buffer; cipher: Cipher; uri: string } {
   const method = childNamed(parent, 'EncryptionMethod', XENC);
   const uri = (method && attribute(method, 'Algorithm')?.trim()) ?? '';
   const cipher = CIPHERS[uri];
@@ -506,7 +531,7 @@ function readCipherData(parent: XmlElement): { cipherValue: Buffer; cipher: Ciph
   if (cipherValue.length < minimum || cipherValue.length % cipher.block !== 0) {
     throw badInput(`${elementPath(value)}: the CipherValue is ${cipherValue.length} bytes, which ${cipherValue.length < minimum ? 'is too short' : 'is not a whole number of blocks'} (cut short?).`);
   }
-  return { cipherValue, cipher };
+  return { cipherValue, cipher, uri };
 }
 
 /** null when the key is wrong (padding or unwrap fails); cleanPadding when all padding bytes are right (PKCS#7). */
@@ -544,7 +569,7 @@ function unwrap(cipher: Cipher, key: Buffer, cipherValue: Buffer): { value: Buff
   return null;
 }
 
-function deriveKey(derived: XmlElement, passphrase: string, cipher: Cipher): Buffer {
+function deriveKey(derived: XmlElement, passphrase: string, cipher: Cipher, cipherUri: string, allowSlow: boolean): Buffer {
   const method = childNamed(derived, 'KeyDerivationMethod', '*');
   const uri = (method && attribute(method, 'Algorithm')?.trim()) ?? '';
   if (!method || !uri.endsWith('#pbkdf2')) {
@@ -553,21 +578,36 @@ function deriveKey(derived: XmlElement, passphrase: string, cipher: Cipher): Buf
   // pkcs5:PBKDF2-params as RFC 6030 writes it, xenc11:PBKDF2-params as python-pskc writes it.
   const params = childNamed(method, 'PBKDF2-params', '*');
   if (!params) throw badInput(`${elementPath(method)}: PBKDF2-params is missing.`);
+  // Every parameter is checked before deriving: a derivation is the one expensive step, and a
+  // file must not get one for a key that would be refused anyway.
   const saltElement = childNamed(params, 'Salt', '*');
   const specified = saltElement && childNamed(saltElement, 'Specified', '*');
   if (!specified) throw badInput(`${elementPath(saltElement ?? params)}: Salt/Specified is missing.`);
   const salt = decodeBase64(specified.text, specified, 'salt');
+  if (salt.length === 0) throw badInput(`${elementPath(specified)}: the salt is empty.`);
   const iterationsElement = childNamed(params, 'IterationCount', '*');
-  const iterations = Number(iterationsElement?.text.trim());
-  if (!iterationsElement || !Number.isInteger(iterations) || iterations < 1 || iterations > MAX_ITERATIONS) {
-    throw badInput(`${elementPath(iterationsElement ?? params)}: IterationCount must be a whole number from 1 to ${MAX_ITERATIONS}.`);
+  const iterationsText = iterationsElement?.text.trim() ?? '';
+  const iterations = /^\d{1,10}$/u.test(iterationsText) ? Number(iterationsText) : Number.NaN;
+  if (!iterationsElement || !(iterations >= 1 && iterations <= MAX_CONSENTED_ITERATIONS)) {
+    throw badInput(`${elementPath(iterationsElement ?? params)}: IterationCount must be a whole number from 1 to ${MAX_CONSENTED_ITERATIONS}.`);
   }
   const lengthElement = childNamed(params, 'KeyLength', '*');
-  const keyLength = lengthElement ? Number(lengthElement.text.trim()) : cipher.keyLength;
-  if (!Number.isInteger(keyLength) || keyLength < 1 || keyLength > 64) throw badInput(`${elementPath(lengthElement ?? params)}: KeyLength is not a key length.`);
+  if (lengthElement) {
+    const lengthText = lengthElement.text.trim();
+    if (lengthText !== String(cipher.keyLength)) {
+      throw badInput(`${elementPath(lengthElement)}: KeyLength is ${lengthText.slice(0, 12) || 'empty'}, but the cipher ${cipherUri.slice(cipherUri.indexOf('#') + 1)} needs ${cipher.keyLength} bytes.`);
+    }
+  }
   const prfElement = childNamed(params, 'PRF', '*');
   const prfUri = prfElement && attribute(prfElement, 'Algorithm')?.trim();
   const prf = prfUri ? PRFS[prfUri] : 'sha1';
   if (!prf) throw badInput(`${elementPath(prfElement!)}: the PBKDF2 PRF ${shownUri(prfUri!)} is not supported.`);
-  return pbkdf2Sync(passphrase, salt, iterations, keyLength, prf);
+  if (iterations > PSKC_MAX_ITERATIONS && !allowSlow) {
+    throw badInput(
+      `${elementPath(iterationsElement)}: the file asks for ${iterations} PBKDF2 iterations; keytap derives at most ${PSKC_MAX_ITERATIONS} without consent (about ${Math.ceil(iterations / PSKC_MAX_ITERATIONS)} times as long).`,
+      undefined,
+      { kind: 'slow-kdf', iterations, cap: PSKC_MAX_ITERATIONS },
+    );
+  }
+  return pbkdf2Sync(passphrase, salt, iterations, cipher.keyLength, prf);
 }

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { ErrorDetail } from '../errors.js';
 import { KeytapError } from '../errors.js';
 import type { HashAlgorithm, OathType } from '../otp/credential.js';
-import { DEFAULT_PERIOD, HASH_ALGORITHMS, MAX_DIGITS, MIN_DIGITS, OATH_TYPES } from '../otp/credential.js';
+import { DEFAULT_PERIOD, HASH_ALGORITHMS, MAX_COUNTER, MAX_DIGITS, MAX_PERIOD, MIN_DIGITS, OATH_TYPES } from '../otp/credential.js';
 import { controlCharacterIn } from '../util/printable.js';
 
 export type { HashAlgorithm, OathType } from '../otp/credential.js';
@@ -33,6 +33,11 @@ export interface SeedToken {
   account?: string | undefined;
   manufacturer?: string | undefined;
   model?: string | undefined;
+  /**
+   * PSKC: the Key's Id where it is not the serial. One device may hold several keys (RFC 6030
+   * Figure 10), so the serial alone does not always name a token; serial and key id do.
+   */
+  keyId?: string | undefined;
 }
 
 export type SeedFormatName = 'entra' | 'pskc' | 'dualshield' | 'hexcsv' | 'privacyidea' | 'otpauth' | 'graph';
@@ -72,6 +77,8 @@ export interface SeedReadOptions {
   passphrase?: string;
   /** PSKC: the pre-shared key of a PSK-protected file. */
   key?: Uint8Array;
+  /** PSKC: derive a passphrase key even when the file asks for more than PSKC_MAX_ITERATIONS PBKDF2 iterations. */
+  allowSlowKdf?: boolean;
   /**
    * Entra CSV: how to read the secret column. Default: Base32, refusing what looks like hex or
    * Base64 with an error that says so; give 'hex' or 'base64' to read such a third-party file anyway.
@@ -95,7 +102,7 @@ export interface SeedFormat {
   read(bytes: Uint8Array, options?: SeedReadOptions): SeedToken[];
 }
 
-export const MAX_COUNTER = 0xffffffff;
+export { MAX_COUNTER, MAX_PERIOD } from '../otp/credential.js';
 
 /** BAD_INPUT about a seed file (or a value for one); `hint` is advice that holds for every caller, never a CLI option. */
 export function badInput(message: string, hint?: string, detail: ErrorDetail = { kind: 'invalid-seed-file' }): KeytapError {
@@ -119,8 +126,8 @@ export function checkToken(token: SeedToken): string | null {
   if (!Number.isInteger(token.digits) || token.digits < MIN_DIGITS || token.digits > MAX_DIGITS) {
     return `${String(token.digits)} digits; keys show ${MIN_DIGITS} to ${MAX_DIGITS}`;
   }
-  if (token.type === 'TOTP' && (!Number.isInteger(token.period) || token.period < 1 || token.period > 0xffff)) {
-    return `a time step of ${String(token.period)} s; it must be 1 to 65535`;
+  if (token.type === 'TOTP' && (!Number.isInteger(token.period) || token.period < 1 || token.period > MAX_PERIOD)) {
+    return `a time step of ${String(token.period)} s; it must be 1 to ${MAX_PERIOD}`;
   }
   if (token.type === 'HOTP' && (!Number.isInteger(token.counter) || token.counter < 0 || token.counter > MAX_COUNTER)) {
     return `an HOTP counter of ${String(token.counter)}; it must be 0 to ${MAX_COUNTER}`;

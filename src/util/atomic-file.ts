@@ -113,17 +113,20 @@ export function processAlive(pid: number): boolean {
   }
 }
 
+/** The system's reasons a write fails, in words; the ledger, its lock and every seed file use them. */
+const WRITE_FAILURES: Readonly<Record<string, string>> = {
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  ENOSPC: 'the disk is full',
+  EDQUOT: 'the disk quota is used up',
+  EROFS: 'the file system is read-only',
+  ENOENT: 'the folder does not exist',
+  ENOTDIR: 'a part of the path is not a folder',
+  EISDIR: 'it is a directory',
+};
+
 export function fsError(path: string, error: unknown): KeytapError {
   const e = error as NodeJS.ErrnoException;
-  const why =
-    e.code === 'EACCES' || e.code === 'EPERM'
-      ? 'permission denied'
-      : e.code === 'ENOSPC'
-        ? 'the disk is full'
-        : e.code === 'ENOENT'
-          ? 'the folder does not exist'
-          : e.code === 'EISDIR'
-            ? 'it is a directory'
-            : (e.code ?? (error instanceof Error ? error.message : String(error)));
+  const why = (e.code !== undefined ? WRITE_FAILURES[e.code] : undefined) ?? e.code ?? (error instanceof Error ? error.message : String(error));
   return new KeytapError('DEVICE_ERROR', `Cannot write ${path}: ${why}.`, { cause: error });
 }

@@ -31,9 +31,11 @@ const SAMPLES: Record<ErrorDetailKind, { code: ErrorCode; detail: ErrorDetail }>
   'no-accounts': { code: 'NO_MATCH', detail: { kind: 'no-accounts' } },
   exists: { code: 'EXISTS', detail: { kind: 'exists', id: 'GitHub:alice' } },
   'not-found': { code: 'NOT_FOUND', detail: { kind: 'not-found', id: 'GitHub:alice' } },
+  'not-a-seed-file': { code: 'BAD_INPUT', detail: { kind: 'not-a-seed-file', found: 'ledger', dir: '/tmp/seeds' } },
   'seed-format-unknown': { code: 'BAD_INPUT', detail: { kind: 'seed-format-unknown', formats: ['entra', 'pskc'] } },
   'pskc-secret-needed': { code: 'BAD_INPUT', detail: { kind: 'pskc-secret-needed', need: 'passphrase' } },
   'pskc-secret-wrong': { code: 'BAD_INPUT', detail: { kind: 'pskc-secret-wrong', need: 'key', maybeAltered: true } },
+  'slow-kdf': { code: 'BAD_INPUT', detail: { kind: 'slow-kdf', iterations: 10_000_000, cap: 2_000_000 } },
   'invalid-seed-file': { code: 'BAD_INPUT', detail: { kind: 'invalid-seed-file', line: 3 } },
   'ledger-missing': { code: 'NOT_FOUND', detail: { kind: 'ledger-missing', dir: '/tmp/seeds' } },
   'ledger-encrypted': { code: 'AUTH_REQUIRED', detail: { kind: 'ledger-encrypted', path: '/tmp/seeds/ledger.jsonl' } },
@@ -107,7 +109,7 @@ describe('the option checker', () => {
   it('catches the hints the issue found wrong, and accepts an option of a named command', () => {
     const seedsCodes = BY_PATH.get('seeds codes')!;
     expect(strayOptions('Use --pskc-passphrase.', seedsCodes)).toEqual(['--pskc-passphrase (in "seeds codes")']);
-    expect(strayOptions('Name the format with --format.', BY_PATH.get('program'))).toHaveLength(1);
+    expect(strayOptions('Name the format with --format.', BY_PATH.get('add'))).toHaveLength(1);
     expect(strayOptions('Use --password.', undefined)).toHaveLength(1);
     expect(strayOptions('"keytap seeds export --ledger DIR --format LIST" writes them; then --passphrase.', seedsCodes)).toEqual([]);
     expect(strayOptions('"keytap seeds export --ledger DIR --replace" writes them.', seedsCodes)).toEqual(['--replace (in "seeds export")']);
@@ -161,7 +163,11 @@ describe('every error detail kind', () => {
     expect(hint(SAMPLES.exists.detail, 'add')).toBe('Choose another name, or replace it with --replace.');
     expect(hint(SAMPLES.exists.detail, 'program')).toBe('Choose another --issuer/--account, or replace it with --replace.');
     expect(hint(SAMPLES['seed-format-unknown'].detail, 'seeds codes')).toBe('Name the format with --format (entra, pskc).');
-    expect(hint(SAMPLES['seed-format-unknown'].detail, 'program')).toMatch(/^Check the file with "keytap seeds codes FILE --format NAME"/u);
+    // program --from takes --format as seeds codes does (issue 9 item 15).
+    expect(hint(SAMPLES['seed-format-unknown'].detail, 'program')).toBe('Name the format with --format (entra, pskc).');
+    expect(hint(SAMPLES['seed-format-unknown'].detail, 'seeds export')).toMatch(/^Check the file with "keytap seeds codes FILE --format NAME"/u);
+    expect(hint(SAMPLES['slow-kdf'].detail, 'seeds codes')).toMatch(/give --allow-slow-kdf\.$/u);
+    expect(hint(SAMPLES['slow-kdf'].detail, 'program')).toMatch(/give --allow-slow-kdf\.$/u);
     expect(hint(SAMPLES['format-cannot-carry'].detail, 'program')).toContain('out of --formats');
     expect(hint(SAMPLES['format-cannot-carry'].detail, 'seeds export')).toContain('out of --format.');
     expect(hint(SAMPLES['ledger-encrypted'].detail, 'seeds export')).toContain('--ledger-passphrase');

@@ -210,7 +210,7 @@ describe('keytap seeds', () => {
     expect(shown.stdout).toContain(RFC_SECRET);
   });
 
-  it('export: from the ledger at any time, any format; existing files need --force; an encrypted ledger needs its passphrase', async () => {
+  it('export: from the ledger at any time, any format; existing files with tokens the ledger does not know need --force; an encrypted ledger needs its passphrase', async () => {
     const dir = tempDir();
     const out = join(dir, 'seeds');
     const env = { KEYTAP_LEDGER_PASSPHRASE: 'ledger pass' };
@@ -228,9 +228,13 @@ describe('keytap seeds', () => {
     const tokens = seedFormat('otpauth').read(readFileSync(join(dir, 'x', 'tseeds-otpauth.txt')));
     expect(tokens.map((t) => t.account)).toEqual(['a', 'b']);
     expect(seedFormat('pskc').read(readFileSync(join(dir, 'x', 'tseeds.pskcxml')), { passphrase: 'file pass' })).toHaveLength(2);
+    // Files holding only the ledger's tokens are rewritten; one holding a token it does not know needs --force.
     const again = await runKeytap(['seeds', 'export', '--ledger', out, '--format', 'dualshield,otpauth', '--out', join(dir, 'x')], { env });
-    expect(again.code).toBe(1);
-    expect(again.stderr).toMatch(/Not overwriting .*tseeds\.xml/u);
+    expect(again.code).toBe(0);
+    writeFileSync(join(dir, 'x', 'tseeds.xml'), seedFormat('dualshield').write([{ ...tokens[0]!, serial: 'FOREIGN-1' }]));
+    const foreign = await runKeytap(['seeds', 'export', '--ledger', out, '--format', 'dualshield,otpauth', '--out', join(dir, 'x')], { env });
+    expect(foreign.code).toBe(1);
+    expect(foreign.stderr).toMatch(/Not overwriting .*tseeds\.xml/u);
     const forced = await runKeytap(['seeds', 'export', '--ledger', out, '--format', 'dualshield', '--out', join(dir, 'x'), '--force'], { env });
     expect(forced.code).toBe(0);
   });

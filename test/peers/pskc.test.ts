@@ -72,7 +72,8 @@ function expectSameAsPeer(ours: SeedToken[], peer: PeerKey[]): void {
       expect(p.time_offset).toBe(0);
     }
     expect(p.issuer ?? undefined).toBe(t.issuer);
-    expect(p.friendly_name ?? undefined).toBe(t.account);
+    // FriendlyName is the name on the key, "issuer:account", as ykman writes it.
+    expect(p.friendly_name ?? undefined).toBe(t.account && t.issuer ? `${t.issuer}:${t.account}` : t.account);
     expect(p.key_userid ?? undefined).toBe(t.upn);
     expect(p.manufacturer ?? undefined).toBe(t.manufacturer);
     expect(p.model ?? undefined).toBe(t.model);

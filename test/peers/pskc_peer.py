@@ -42,12 +42,15 @@ def read(path, args):
 
 
 def write(path, spec):
+    """SPEC keys may also name issuer, friendly_name, key_userid, and a device: keys with the same
+    device go into one KeyPackage (python-pskc's Device.add_key)."""
     pskc = PSKC()
+    devices = {}
     for k in spec['keys']:
         fields = dict(
-            id=k['serial'], serial=k['serial'], secret=bytes.fromhex(k['secret']),
+            id=k.get('id', k['serial']), secret=bytes.fromhex(k['secret']),
             algorithm=k['algorithm'], response_length=k['digits'], response_encoding='DECIMAL',
-            manufacturer=k.get('manufacturer'))
+            issuer=k.get('issuer'), friendly_name=k.get('friendly_name'), key_userid=k.get('key_userid'))
         if k.get('suite'):
             fields['algorithm_suite'] = k['suite']
         if k['algorithm'].endswith('hotp'):
@@ -55,12 +58,19 @@ def write(path, spec):
         else:
             fields['time_offset'] = 0
             fields['time_interval'] = k['period']
-        pskc.add_key(**{n: v for n, v in fields.items() if v is not None})
+        fields = {n: v for n, v in fields.items() if v is not None}
+        if 'device' in k:
+            if k['device'] not in devices:
+                devices[k['device']] = pskc.add_device(serial=k['serial'], manufacturer=k.get('manufacturer'))
+            devices[k['device']].add_key(**fields)
+        else:
+            pskc.add_key(serial=k['serial'], **{n: v for n, v in dict(fields, manufacturer=k.get('manufacturer')).items() if v is not None})
     protection = spec.get('protection', {})
+    extra = {'fields': protection['fields']} if 'fields' in protection else {}
     if protection.get('kind') == 'psk':
-        pskc.encryption.setup_preshared_key(key=bytes.fromhex(protection['key']), algorithm=protection.get('algorithm', 'aes128-cbc'))
+        pskc.encryption.setup_preshared_key(key=bytes.fromhex(protection['key']), algorithm=protection.get('algorithm', 'aes128-cbc'), **extra)
     elif protection.get('kind') == 'passphrase':
-        pskc.encryption.setup_pbkdf2(protection['passphrase'], iterations=protection.get('iterations', 1000))
+        pskc.encryption.setup_pbkdf2(protection['passphrase'], iterations=protection.get('iterations', 1000), **extra)
     pskc.write(path)
 
 

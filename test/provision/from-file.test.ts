@@ -46,6 +46,16 @@ describe('a token from a seed file', () => {
     expect(chooseToken([], undefined)).toEqual({ kind: 'serial-needed', count: 0 });
   });
 
+  it('several keys of one device (RFC 6030 Figure 10): the serial chooses among them with the key id', () => {
+    const key3: SeedToken = { ...A, serial: '9999999', keyId: '3' };
+    const key4: SeedToken = { ...A, serial: '9999999', keyId: '4', account: 'four' };
+    expect(chooseToken([A, key3, key4], '9999999')).toEqual({ kind: 'key-id-needed', serial: '9999999', keyIds: ['3', '4'] });
+    expect(chooseToken([A, key3, key4], '9999999', '4')).toEqual({ kind: 'chosen', token: key4 });
+    expect(chooseToken([A, key3, key4], '9999999', '5')).toEqual({ kind: 'no-such-key-id', serial: '9999999', keyId: '5', keyIds: ['3', '4'] });
+    // A key id alone is enough when it names one token.
+    expect(chooseToken([A, key3, key4], undefined, '3')).toEqual({ kind: 'chosen', token: key3 });
+  });
+
   it('keeps the seed and parameters of the file and takes the labels given anew', () => {
     const kept = replacementToken(B, LABELS);
     expect(kept).toEqual({ ...B, touch: false });

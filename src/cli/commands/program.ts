@@ -21,7 +21,7 @@ import type { ProgramOneResult } from '../../provision/run.js';
 import type { ProvisionToken, TokenParameters } from '../../provision/token.js';
 import { DEFAULT_PARAMETERS, buildToken, checkSerial, generateSecret, parseGivenSecret } from '../../provision/token.js';
 import type { PskcProtection, SeedFormat } from '../../seeds/index.js';
-import { SEED_FORMAT_NAMES, seedFormat } from '../../seeds/index.js';
+import { PSKC_MAX_ITERATIONS, SEED_FORMAT_NAMES, seedFormat } from '../../seeds/index.js';
 import type { CliCommand } from '../explain.js';
 import { cliCommand, explainForCli } from '../explain.js';
 import type { KeyOptions } from '../key-options.js';
@@ -59,11 +59,15 @@ interface ProgramOptions extends KeyOptions {
   from?: string;
   fromPassphrase?: string;
   fromKey?: string;
+  format?: string;
+  keyId?: string;
+  allowSlowKdf?: boolean;
   showSecrets?: boolean;
 }
 
 export const DEFAULT_OUT_DIR = './keytap-seeds';
 export const DEFAULT_FORMATS = 'pskc';
+export const ALLOW_SLOW_KDF_HELP = `read a passphrase-protected PSKC file that asks for more than ${PSKC_MAX_ITERATIONS} PBKDF2 iterations (slow)`;
 
 /** `afterStep`: see provision/steps.ts; only the crash-safety tests pass one. */
 export function registerProgram(program: Command, io: CliIo, afterStep?: StepHook): void {
@@ -99,6 +103,9 @@ export function registerProgram(program: Command, io: CliIo, afterStep?: StepHoo
       .addOption(new Option('--from <file>', 're-program a (replacement) key with a token from a seed file'))
       .addOption(new Option('--from-passphrase <passphrase>', 'passphrase of an encrypted PSKC file given with --from').env('KEYTAP_FROM_PASSPHRASE'))
       .addOption(new Option('--from-key <hex>', 'pre-shared key of an encrypted PSKC file given with --from').env('KEYTAP_FROM_KEY'))
+      .addOption(new Option('--allow-slow-kdf', `with --from: ${ALLOW_SLOW_KDF_HELP}`))
+      .addOption(new Option('--format <name>', 'with --from: the format of the seed file, when it cannot be told from the content'))
+      .addOption(new Option('--key-id <id>', 'with --from: which key of a device that has several (a PSKC Key Id)'))
       .addOption(new Option('--show-secrets', 'print the secret (Base32) of each programmed token')),
   ).action(async (options: ProgramOptions, command: Command) => {
     await runProgram(options, command, io, afterStep);
@@ -124,7 +131,11 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
   } else if (options.count !== undefined) {
     throw new KeytapError('USAGE', '--count only applies together with --batch.');
   }
-  if (options.from !== undefined) {
+  if (options.from === undefined) {
+    for (const name of ['format', 'keyId', 'allowSlowKdf'] as const) {
+      if (options[name] !== undefined) throw new KeytapError('USAGE', `--${kebab(name)} applies to the seed file of --from only.`);
+    }
+  } else {
     const conflicting = SEED_FIELDS.filter((name) => given(name));
     if (conflicting.length > 0) throw new KeytapError('USAGE', `The seed file says the token's parameters; leave out --${conflicting.map(kebab).join(', --')}.`);
   }
@@ -173,6 +184,9 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
   });
   try {
     if (run.removedTempFiles.length > 0) io.err(`Removed ${run.removedTempFiles.length} unfinished temp file(s) an earlier run left in ${outDir}.`);
+    if (run.repairedFiles.length > 0) {
+      io.err(`Rewrote ${run.repairedFiles.map((p) => basename(p)).join(', ')} from the ledger: an earlier run stopped before writing its verified token(s) there.`);
+    }
     for (const problem of run.ledger.problems) io.err(`Ledger line ${problem.line}: ${problem.message}.`);
     const uncertain = run.uncertainEntries();
     if (uncertain > 0) {
@@ -331,8 +345,9 @@ export function pskcProtection(passphrase: string | undefined, keyHex: string | 
 async function tokenFromFile(options: ProgramOptions, parameters: TokenParameters): Promise<ProvisionToken> {
   const file = options.from!;
   const key = options.fromKey !== undefined ? hexDecode(options.fromKey) : undefined;
-  const tokens = await readSeedFile(file, { passphrase: options.fromPassphrase, key });
-  const choice = chooseToken(tokens, options.serial);
+  const format = options.format !== undefined ? seedFormat(options.format) : undefined;
+  const tokens = await readSeedFile(file, { passphrase: options.fromPassphrase, key, allowSlowKdf: options.allowSlowKdf === true }, format);
+  const choice = chooseToken(tokens, options.serial, options.keyId);
   switch (choice.kind) {
     case 'chosen':
       return replacementToken(choice.token, parameters);
@@ -340,6 +355,10 @@ async function tokenFromFile(options: ProgramOptions, parameters: TokenParameter
       throw new KeytapError('NOT_FOUND', `${file} has no token with serial ${choice.serial}.`);
     case 'serial-needed':
       throw new KeytapError('USAGE', `${file} holds ${choice.count} tokens; choose one with --serial.`);
+    case 'key-id-needed':
+      throw new KeytapError('USAGE', `Serial ${choice.serial} in ${file} has ${choice.keyIds.length} keys (Id ${choice.keyIds.join(', ')}); choose one with --key-id.`);
+    case 'no-such-key-id':
+      throw new KeytapError('NOT_FOUND', `Serial ${choice.serial} in ${file} has no key with Id ${choice.keyId} (it has ${choice.keyIds.join(', ')}).`);
   }
 }
 

@@ -9,13 +9,15 @@ import { Option } from 'commander';
 import { KeytapError } from '../../errors.js';
 import { base32Encode, hexDecode } from '../../otp/encoding.js';
 import { hotp, totp, validityWindow } from '../../otp/hotp.js';
-import { writeExports } from '../../provision/export.js';
+import { foreignSeedFiles, writeExports } from '../../provision/export.js';
+import { pskcReadOptions } from '../../provision/run.js';
+import { fsError } from '../../util/atomic-file.js';
 import { ledgerTokens, readLedger } from '../../provision/ledger.js';
-import type { SeedFormat, SeedReadOptions } from '../../seeds/index.js';
+import type { SeedFormat, SeedReadOptions, SeedToken } from '../../seeds/index.js';
 import { checkEntraCsv, checkSeedFileSize, detectFormat, seedFormat } from '../../seeds/index.js';
 import type { CliIo } from '../output.js';
 import { integerIn } from '../parse.js';
-import { parseFormats, pskcProtection } from './program.js';
+import { ALLOW_SLOW_KDF_HELP, parseFormats, pskcProtection } from './program.js';
 
 export function registerSeeds(program: Command, io: CliIo): void {
   const seeds = program.command('seeds').description('check seed files, show their current codes, and write them from a ledger');
@@ -44,19 +46,23 @@ export function registerSeeds(program: Command, io: CliIo): void {
     .addOption(new Option('--format <name>', 'the file format, when it cannot be told from the content'))
     .addOption(new Option('--passphrase <passphrase>', 'passphrase of an encrypted PSKC file').env('KEYTAP_PSKC_PASSPHRASE'))
     .addOption(new Option('--key <hex>', 'pre-shared key of an encrypted PSKC file').env('KEYTAP_PSKC_KEY'))
+    .addOption(new Option('--allow-slow-kdf', ALLOW_SLOW_KDF_HELP))
     .addOption(new Option('--time <seconds>', 'compute the codes for this time (seconds since 1970) instead of now').argParser(integerIn(0, 2 ** 40)))
     .addOption(new Option('--show-secrets', 'print each secret (Base32) too'))
-    .action(async (file: string, options: { format?: string; passphrase?: string; key?: string; time?: number; showSecrets?: boolean }) => {
+    .action(async (file: string, options: { format?: string; passphrase?: string; key?: string; allowSlowKdf?: boolean; time?: number; showSecrets?: boolean }) => {
       const bytes = await readInput(file);
       const format = options.format !== undefined ? seedFormat(options.format) : detectFormat(bytes, file);
       const read: SeedReadOptions = {
         ...(options.passphrase !== undefined ? { passphrase: options.passphrase } : {}),
         ...(options.key !== undefined ? { key: hexDecode(options.key) } : {}),
+        allowSlowKdf: options.allowSlowKdf === true,
         onWarning: (warning) => io.err(`${basename(file)}${warning.line !== undefined ? `:${warning.line}` : ''}: warning: ${warning.message}`),
       };
       const tokens = format.read(bytes, read);
       const time = options.time ?? Date.now() / 1000;
-      const width = Math.max(6, ...tokens.map((t) => t.serial.length));
+      // A device with several keys (RFC 6030 Figure 10) shows each key's id after its serial.
+      const label = (t: SeedToken): string => (t.keyId === undefined ? t.serial : `${t.serial}/${t.keyId}`);
+      const width = Math.max(6, ...tokens.map((t) => label(t).length));
       for (const token of tokens) {
         let code: string;
         let note: string;
@@ -68,7 +74,7 @@ export function registerSeeds(program: Command, io: CliIo): void {
           note = `HOTP counter ${token.counter}`;
         }
         const secret = options.showSecrets ? `  ${base32Encode(token.secret)}` : '';
-        io.out(`${token.serial.padEnd(width)}  ${code.padEnd(8)}  ${(token.upn ?? '-').padEnd(24)}  ${note}${secret}`);
+        io.out(`${label(token).padEnd(width)}  ${code.padEnd(8)}  ${(token.upn ?? '-').padEnd(24)}  ${note}${secret}`);
         token.secret.fill(0);
       }
     });
@@ -111,13 +117,19 @@ export function registerSeeds(program: Command, io: CliIo): void {
           );
         }
         if (tokens.length === 0) throw new KeytapError('NOT_FOUND', `The ledger in ${ledgerDir} has no token to export.`);
-        await mkdir(outDir, { recursive: true, mode: 0o700 });
+        await mkdir(outDir, { recursive: true, mode: 0o700 }).catch((error: unknown) => {
+          throw fsError(outDir, error);
+        });
+        const pskc = pskcProtection(options.pskcPassphrase, options.pskcKey);
+        // Files holding only the ledger's own tokens (an earlier export, or a run killed before its
+        // export) are rewritten; any other file needs --force.
+        const foreign = new Set((await foreignSeedFiles(outDir, formats, new Set(contents.entries.map((e) => e.token.serial)), pskcReadOptions(pskc))).map((f) => f.path));
         const results = await writeExports(contents.entries, {
           formats,
           outDir,
           includePending: options.includePending,
-          overwrite: options.force === true,
-          write: { pskc: pskcProtection(options.pskcPassphrase, options.pskcKey) },
+          overwrite: (path) => options.force === true || !foreign.has(path),
+          write: { pskc },
         });
         for (const result of results) {
           io.out(`Wrote ${result.path}: ${result.tokenCount} token(s).`);
