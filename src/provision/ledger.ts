@@ -23,12 +23,13 @@
 import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { chmod, mkdir, open, readFile, rm } from 'node:fs/promises';
+import { chmod, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KeytapError } from '../errors.js';
 import type { HashAlgorithm, OathType } from '../otp/credential.js';
 import { hexDecode, hexEncode } from '../otp/encoding.js';
 import { processAlive, syncDirectory, writeFileAtomic } from '../util/atomic-file.js';
+import { ensurePrivateFolder } from '../util/private-folder.js';
 import type { ProvisionToken } from './token.js';
 
 export const LEDGER_FILE = 'ledger.jsonl';
@@ -151,7 +152,7 @@ export class Ledger {
    * with a newline so the next record starts on its own line (and reported in `problems`).
    */
   static async open(dir: string, options: LedgerOptions = {}): Promise<Ledger> {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    ensurePrivateFolder(dir, { what: 'The ledger folder', othersMayRead: true });
     await takeLock(dir);
     try {
       const path = ledgerPath(dir);

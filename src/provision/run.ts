@@ -3,7 +3,7 @@
  * formats, and after each key the seed files rewritten from the ledger. Single-key and batch
  * programming both go through `programOne`.
  */
-import { mkdir } from 'node:fs/promises';
+import { ensurePrivateFolder } from '../util/private-folder.js';
 import { join } from 'node:path';
 import type { OpenKey } from '../device/open.js';
 import type { PskcProtection, SeedFormat, SeedReadOptions } from '../seeds/index.js';
@@ -69,7 +69,7 @@ export class ProvisionRun {
    * will rewrite are its own: a file holding tokens the ledger does not know needs --force.
    */
   static async start(options: RunOptions): Promise<ProvisionRun> {
-    await mkdir(options.outDir, { recursive: true, mode: 0o700 });
+    ensurePrivateFolder(options.outDir, { what: 'The ledger folder', othersMayRead: true });
     const removed = await removeStaleTempFiles(options.outDir);
     const ledger = await Ledger.open(options.outDir, options);
     try {

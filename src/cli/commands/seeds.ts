@@ -2,11 +2,12 @@
  * `keytap seeds check|codes|export`: seed files outside a programming run. Wiring only: the
  * formats are src/seeds, the ledger and the exports src/provision.
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { KeytapError } from '../../errors.js';
+import { ensurePrivateFolder } from '../../util/private-folder.js';
 import { base32Encode, hexDecode } from '../../otp/encoding.js';
 import { hotp, totp, validityWindow } from '../../otp/hotp.js';
 import { writeExports } from '../../provision/export.js';
@@ -111,7 +112,7 @@ export function registerSeeds(program: Command, io: CliIo): void {
           );
         }
         if (tokens.length === 0) throw new KeytapError('NOT_FOUND', `The ledger in ${ledgerDir} has no token to export.`);
-        await mkdir(outDir, { recursive: true, mode: 0o700 });
+        ensurePrivateFolder(outDir, { what: 'The seed file folder', othersMayRead: true });
         const results = await writeExports(contents.entries, {
           formats,
           outDir,
