@@ -1,13 +1,16 @@
 import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { acquireInstance } from '../../src/app/instance.js';
 import type { IpcHandler, IpcServer } from '../../src/app/ipc.js';
-import { listenIpc, requestIpc } from '../../src/app/ipc.js';
+import { IPC_HEARTBEAT_MS, listenIpc, requestIpc } from '../../src/app/ipc.js';
 import { KeytapError } from '../../src/errors.js';
-import { runKeytap, spawnKeytap, tempDir } from '../support/cli.js';
+import { runKeytap, tempDir } from '../support/cli.js';
+import type { TrayProcess } from '../support/tray-process.js';
+import { quitTray, startTray, trayEnv } from '../support/tray-process.js';
 
 const unix = process.platform !== 'win32';
 const servers: IpcServer[] = [];
@@ -94,6 +97,27 @@ describe.runIf(unix)('IPC channel', () => {
   });
 });
 
+describe.runIf(unix)('IPC timeouts', () => {
+  it('a server that accepts but never says anything: TIMEOUT after the silence bound, not a hang', async () => {
+    const path = join(tempDir(), 'k.sock');
+    const held: Socket[] = [];
+    const silent = createServer((socket) => held.push(socket));
+    await new Promise<void>((resolve) => silent.listen(path, resolve));
+    try {
+      await expect(requestIpc({ op: 'list' }, { path, silenceTimeoutMs: 300 })).rejects.toMatchObject({ code: 'TIMEOUT', message: `The running keytap (${path}) said nothing for 0.3 s.` });
+    } finally {
+      for (const socket of held) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
+  it('a request that takes longer than the silence bound is answered: the server says it is working', async () => {
+    const path = join(tempDir(), 'k.sock');
+    servers.push(await listenIpc(path, () => new Promise((resolve) => setTimeout(() => resolve({ slow: true }), 3 * IPC_HEARTBEAT_MS + 200))));
+    expect(await requestIpc({ op: 'list' }, { path, silenceTimeoutMs: IPC_HEARTBEAT_MS + 500 })).toEqual({ ok: true, slow: true });
+  });
+});
+
 describe.runIf(unix)('one instance per user', () => {
   it('the first is primary; a second finds it and learns its pid', async () => {
     const path = join(tempDir(), 'keytap.sock');
@@ -136,49 +160,25 @@ const SHA1_B32 = 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ';
 
 describe.runIf(unix)('keytap code / list through the running keytap', () => {
   let env: NodeJS.ProcessEnv = {};
-  let tray: { exited: Promise<{ code: number | null; stderr: string }> } | undefined;
+  let tray: TrayProcess | undefined;
 
   afterEach(async () => {
     await runKeytap(['virtual', 'stop'], { env }).catch(() => undefined);
     if (tray) {
-      await requestIpc({ op: 'quit' }, { path: join(env.KEYTAP_RUNTIME_DIR!, 'keytap.sock') }).catch(() => undefined);
-      await tray.exited;
+      await quitTray(tray, env);
       tray = undefined;
     }
   });
 
-  function startTray(): Promise<{ exited: Promise<{ code: number | null; stderr: string }> }> {
-    return new Promise((resolve, reject) => {
-      const child = spawnKeytap([], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stderr = '';
-      const exited = new Promise<{ code: number | null; stderr: string }>((r) => child.on('close', (code) => r({ code, stderr })));
-      child.stderr!.on('data', (d: Buffer) => {
-        stderr += d.toString();
-        if (stderr.includes('running (pid')) resolve({ exited });
-      });
-      void exited.then((r) => reject(new Error(`the tray exited ${r.code}: ${r.stderr}`)));
-    });
-  }
-
   it('gives the same stdout and exit codes as direct access; a second start says so and exits 0', async () => {
     const dir = tempDir();
-    // No desktop here: the tray, toasts and shortcut fail softly; the IPC path is what is tested.
-    env = {
-      KEYTAP_RUNTIME_DIR: join(dir, 'run'),
-      KEYTAP_CONFIG_DIR: join(dir, 'config'),
-      KEYTAP_DATA_DIR: join(dir, 'data'),
-      XDG_RUNTIME_DIR: join(dir, 'xdg'),
-      XDG_CONFIG_HOME: join(dir, 'xdg-config'),
-      DISPLAY: '',
-      WAYLAND_DISPLAY: '',
-      DBUS_SESSION_BUS_ADDRESS: '',
-    };
+    env = trayEnv(dir);
     const file = join(dir, 'key.json');
     expect((await runKeytap(['virtual', 'start', file, '--touch', 'auto'], { env })).code).toBe(0);
     expect((await runKeytap(['add', '--issuer', 'Served', '--account', 'alice', '--secret', SHA1_B32], { env })).code).toBe(0);
     expect((await runKeytap(['add', '--issuer', 'Touchy', '--account', 'bob', '--secret', SHA1_B32, '--touch'], { env })).code).toBe(0);
 
-    tray = await startTray();
+    tray = await startTray(env);
     const second = await runKeytap([], { env });
     expect(second.code).toBe(0);
     expect(second.stderr).toMatch(/^keytap is already running \(pid \d+\)\.$/mu);
@@ -227,3 +227,41 @@ async function waitFor(condition: () => boolean, ms = 3000): Promise<void> {
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+describe.runIf(unix)('a stopped tray (SIGSTOP)', () => {
+  let env: NodeJS.ProcessEnv = {};
+  let tray: TrayProcess | undefined;
+
+  afterEach(async () => {
+    if (tray) await quitTray(tray, env);
+    tray = undefined;
+    await runKeytap(['virtual', 'stop'], { env }).catch(() => undefined);
+  });
+
+  it('keytap code and keytap list fall back to the key after the answer timeout and say so; a second tray refuses to replace its socket', async () => {
+    const dir = tempDir();
+    env = trayEnv(dir);
+    const file = join(dir, 'key.json');
+    expect((await runKeytap(['virtual', 'start', file, '--touch', 'auto'], { env })).code).toBe(0);
+    expect((await runKeytap(['add', '--issuer', 'Served', '--account', 'alice', '--secret', SHA1_B32], { env })).code).toBe(0);
+    tray = await startTray(env);
+    const socket = join(env.KEYTAP_RUNTIME_DIR!, 'keytap.sock');
+    tray.child.kill('SIGSTOP');
+
+    const code = await runKeytap(['code', 'Served'], { env, timeoutMs: 20_000 });
+    expect(code.stderr).toContain(`The running keytap (${socket}) did not answer; reading the key directly.`);
+    expect([code.code, code.stdout]).toEqual([0, expect.stringMatching(/^\d{6}\n$/u)]);
+    const list = await runKeytap(['list'], { env, timeoutMs: 20_000 });
+    expect(list.stderr).toContain('did not answer; reading the key directly.');
+    expect([list.code, list.stdout]).toEqual([0, expect.stringContaining('Served:alice')]);
+
+    // A socket that accepts but does not answer is not stale: the second tray leaves it alone.
+    const second = await runKeytap([], { env, timeoutMs: 20_000 });
+    expect(second.code).not.toBe(0);
+    expect(second.stderr).toContain(`A keytap is listening on ${socket} but does not answer`);
+    expect(second.stderr).not.toContain('replaced a stale socket');
+
+    tray.child.kill('SIGCONT');
+    expect(await requestIpc({ op: 'ping' }, { path: socket })).toMatchObject({ ok: true, pid: tray.child.pid });
+  });
+});

@@ -34,7 +34,7 @@ export function registerCode(program: Command, io: CliIo): void {
     // A running keytap tray owns the flow (touch toast, clipboard) and answers over IPC; this is
     // what a desktop shortcut bound to "keytap code" reaches, Wayland included.
     if (usesRunningInstance(options)) {
-      const answer = await askRunningInstance({ op: 'code', query }, (event) => io.err(`Touch your key (${event.id})…`));
+      const answer = await askRunningInstance({ op: 'code', query }, { onEvent: (event) => io.err(`Touch your key (${event.id})…`), onFallback: (note) => io.err(note) });
       if (answer) {
         if (!answer.ok) throw answerError(answer);
         print(String(answer.id), {
