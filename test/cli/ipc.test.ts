@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { acquireInstance } from '../../src/app/instance.js';
 import type { IpcHandler, IpcServer } from '../../src/app/ipc.js';
 import { IPC_HEARTBEAT_MS, listenIpc, requestIpc } from '../../src/app/ipc.js';
+import { MAX_QUEUED_READS } from '../../src/app/controller.js';
 import { KeytapError } from '../../src/errors.js';
 import { runKeytap, tempDir } from '../support/cli.js';
 import type { TrayProcess } from '../support/tray-process.js';
@@ -264,4 +265,76 @@ describe.runIf(unix)('a stopped tray (SIGSTOP)', () => {
     tray.child.kill('SIGCONT');
     expect(await requestIpc({ op: 'ping' }, { path: socket })).toMatchObject({ ok: true, pid: tray.child.pid });
   });
+});
+
+describe.runIf(unix)('reads at the same time through the tray', () => {
+  let env: NodeJS.ProcessEnv = {};
+  let tray: TrayProcess | undefined;
+
+  afterEach(async () => {
+    if (tray) await quitTray(tray, env);
+    tray = undefined;
+    await runKeytap(['virtual', 'stop'], { env }).catch(() => undefined);
+  });
+
+  it('12 parallel keytap code runs for one account all get its code, none is refused', async () => {
+    const dir = tempDir();
+    env = trayEnv(dir);
+    const file = join(dir, 'key.json');
+    expect((await runKeytap(['virtual', 'start', file, '--touch', 'auto', '--touch-delay', '500'], { env })).code).toBe(0);
+    expect((await runKeytap(['add', '--issuer', 'Touchy', '--account', 'bob', '--secret', SHA1_B32, '--touch'], { env })).code).toBe(0);
+    tray = await startTray(env);
+    while (30 - ((Date.now() / 1000) % 30) < 12) await new Promise((r) => setTimeout(r, 250));
+    const runs = await Promise.all(Array.from({ length: 12 }, () => runKeytap(['code', 'Touchy'], { env })));
+    const reference = await runKeytap(['code', 'Touchy'], { env: { ...env, KEYTAP_NO_INSTANCE: '1' } });
+    expect(reference.stdout).toMatch(/^\d{6}\n$/u);
+    for (const run of runs) {
+      expect(run.stderr).not.toContain('Already reading');
+      expect(run.stdout).toBe(reference.stdout);
+    }
+    expect(tray.stderr).not.toContain('Already reading');
+  });
+
+  it(`200 raw IPC requests over 20 touch accounts: the same account's share one read, ${MAX_QUEUED_READS} accounts queue behind the one read, the rest get BUSY`, async () => {
+    const dir = tempDir();
+    env = trayEnv(dir);
+    const file = join(dir, 'key.json');
+    expect((await runKeytap(['virtual', 'start', file, '--touch', 'manual'], { env })).code).toBe(0);
+    const accounts = Array.from({ length: 20 }, (_, i) => `Acct${String(i).padStart(2, '0')}`);
+    for (const issuer of accounts) expect((await runKeytap(['add', '--issuer', issuer, '--account', 'x', '--secret', SHA1_B32, '--touch'], { env })).code).toBe(0);
+    tray = await startTray(env);
+    const path = join(env.KEYTAP_RUNTIME_DIR!, 'keytap.sock');
+    const answers: { account: string; answer: Record<string, unknown> }[] = [];
+    const requests = Array.from({ length: 200 }, (_, i) => accounts[i % accounts.length]!).map(async (account) => {
+      const answer = await requestIpc({ op: 'code', query: `${account}:x` }, { path });
+      answers.push({ account, answer: answer as Record<string, unknown> });
+    });
+    const busy = () => answers.filter((a) => a.answer.ok === false);
+    // Nothing drains before a touch: the refused ones are all there once the rest queued up.
+    const overflow = (accounts.length - 1 - MAX_QUEUED_READS) * 10;
+    await waitFor(() => busy().length >= overflow, 20_000);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(busy()).toHaveLength(overflow);
+    let touches = 0;
+    const deadline = Date.now() + 60_000;
+    while (answers.length < 200 && Date.now() < deadline) {
+      const before = answers.length;
+      await runKeytap(['virtual', 'touch'], { env });
+      touches++;
+      await waitFor(() => answers.length > before, 2000).catch(() => undefined);
+    }
+    await Promise.all(requests);
+    expect(busy()).toHaveLength(overflow);
+    for (const { account, answer } of busy()) {
+      expect(answer).toMatchObject({ code: 'BUSY', message: `${MAX_QUEUED_READS} other reads are waiting for the key already; ${account}:x was not read.`, hint: 'Try again once they are done.' });
+    }
+    const read = answers.filter((a) => a.answer.ok === true);
+    const byAccount = new Map<string, Set<unknown>>();
+    for (const { account, answer } of read) byAccount.set(account, (byAccount.get(account) ?? new Set()).add(answer.code));
+    expect(byAccount.size).toBe(MAX_QUEUED_READS + 1);
+    for (const [account, codes] of byAccount) expect([account, codes.size]).toEqual([account, 1]);
+    expect(read).toHaveLength((MAX_QUEUED_READS + 1) * 10);
+    // One touch per account read (a press with no read waiting does nothing, so there may be more presses).
+    expect(touches).toBeGreaterThanOrEqual(MAX_QUEUED_READS + 1);
+  }, 180_000);
 });
