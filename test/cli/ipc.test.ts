@@ -9,7 +9,8 @@ import type { IpcHandler, IpcServer } from '../../src/app/ipc.js';
 import { IPC_HEARTBEAT_MS, listenIpc, requestIpc } from '../../src/app/ipc.js';
 import { MAX_QUEUED_READS } from '../../src/app/controller.js';
 import { KeytapError } from '../../src/errors.js';
-import { runKeytap, tempDir } from '../support/cli.js';
+import { ExitCode } from '../../src/cli/exit-codes.js';
+import { oathtool, runKeytap, tempDir } from '../support/cli.js';
 import type { TrayProcess } from '../support/tray-process.js';
 import { quitTray, startTray, trayEnv } from '../support/tray-process.js';
 
@@ -192,11 +193,19 @@ describe.runIf(unix)('keytap code / list through the running keytap', () => {
       const viaIpc = await runKeytap(args, { env });
       codes.push(...(viaIpc.stdout.match(/\b\d{6}\b/gu) ?? []));
       const alone = await runKeytap(args, { env: direct });
+      if (args[0] === 'code' && alone.code === 0) {
+        // No display here: through the tray the code is printed all the same, and said not to be copied.
+        expect([viaIpc.code, viaIpc.stderr]).toEqual([ExitCode.NOT_DELIVERED, expect.stringMatching(/^keytap: The code was printed but not copied\. There is no display/u)]);
+        const json = args.includes('--json');
+        const stdout = json ? (JSON.parse(viaIpc.stdout) as Record<string, unknown>) : viaIpc.stdout;
+        expect(stdout).toEqual(json ? { ...(JSON.parse(alone.stdout) as object), copied: false, copyError: expect.stringContaining('no display') } : alone.stdout);
+        continue;
+      }
       expect({ args, code: viaIpc.code, stdout: viaIpc.stdout, stderr: viaIpc.stderr }).toEqual({ args, code: alone.code, stdout: alone.stdout, stderr: alone.stderr });
     }
     // touch: the prompt comes through the instance too
     const touched = await runKeytap(['code', 'Touchy'], { env });
-    expect(touched.code).toBe(0);
+    expect(touched.code).toBe(ExitCode.NOT_DELIVERED);
     expect(touched.stderr).toContain('Touch your key (Touchy:bob)…');
     expect(touched.stdout).toMatch(/^\d{6}\n$/u);
     codes.push(touched.stdout.trim());
@@ -337,4 +346,40 @@ describe.runIf(unix)('reads at the same time through the tray', () => {
     // One touch per account read (a press with no read waiting does nothing, so there may be more presses).
     expect(touches).toBeGreaterThanOrEqual(MAX_QUEUED_READS + 1);
   }, 180_000);
+});
+
+describe.runIf(unix)('a code the tray could not copy', () => {
+  let env: NodeJS.ProcessEnv = {};
+  let tray: TrayProcess | undefined;
+
+  afterEach(async () => {
+    if (tray) await quitTray(tray, env);
+    tray = undefined;
+    await runKeytap(['virtual', 'stop'], { env }).catch(() => undefined);
+  });
+
+  it('without a display: the code is printed, stderr says it was not copied and why, exit 7; --json says "copied": false; the log names the missing display', async () => {
+    const dir = tempDir();
+    env = trayEnv(dir);
+    const file = join(dir, 'key.json');
+    expect((await runKeytap(['virtual', 'start', file, '--touch', 'auto'], { env })).code).toBe(0);
+    expect((await runKeytap(['add', '--issuer', 'Served', '--account', 'alice', '--secret', SHA1_B32], { env })).code).toBe(0);
+    tray = await startTray(env);
+    while (30 - ((Date.now() / 1000) % 30) < 8) await new Promise((r) => setTimeout(r, 250));
+    const expected = await oathtool({ hexSecret: Buffer.from('12345678901234567890').toString('hex'), type: 'TOTP', time: Math.floor(Date.now() / 1000) });
+
+    const plain = await runKeytap(['code', 'Served'], { env });
+    expect([plain.code, plain.stdout]).toEqual([ExitCode.NOT_DELIVERED, `${expected}\n`]);
+    expect(plain.stderr).toBe(
+      'keytap: The code was printed but not copied. There is no display to copy to (neither DISPLAY nor WAYLAND_DISPLAY is set).\n  Run keytap inside your desktop session, or set DISPLAY or WAYLAND_DISPLAY.\n',
+    );
+
+    const json = await runKeytap(['code', 'Served', '--json'], { env });
+    expect(json.code).toBe(ExitCode.NOT_DELIVERED);
+    expect(JSON.parse(json.stdout)).toMatchObject({ id: 'Served:alice', code: expected, copied: false, copyError: 'There is no display to copy to (neither DISPLAY nor WAYLAND_DISPLAY is set).' });
+
+    expect(tray.stderr).toContain('copying the code of Served:alice failed: UNSUPPORTED: There is no display to copy to (neither DISPLAY nor WAYLAND_DISPLAY is set).');
+    expect(tray.stderr).not.toContain('Install xsel');
+    expect(tray.stderr).not.toContain(expected);
+  });
 });
