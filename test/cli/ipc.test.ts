@@ -230,6 +230,31 @@ describe.runIf(unix)('keytap code / list through the running keytap', () => {
   });
 });
 
+/** The tray and served key of the running test, ended by stopServed. */
+let served: { env: NodeJS.ProcessEnv; tray?: TrayProcess | undefined } | undefined;
+
+/** A virtual key served with `startArgs`, an account `issuer:account` for each of `issuers` (with its extra add options), and a tray. */
+async function serveWithTray(startArgs: string[], issuers: string[][], account = 'alice'): Promise<{ env: NodeJS.ProcessEnv; tray: TrayProcess }> {
+  const dir = tempDir();
+  const env = trayEnv(dir);
+  served = { env };
+  expect((await runKeytap(['virtual', 'start', join(dir, 'key.json'), ...startArgs], { env })).code).toBe(0);
+  for (const [issuer, ...extra] of issuers) {
+    expect((await runKeytap(['add', '--issuer', issuer!, '--account', account, '--secret', SHA1_B32, ...extra], { env })).code).toBe(0);
+  }
+  const tray = await startTray(env);
+  served.tray = tray;
+  return { env, tray };
+}
+
+async function stopServed(): Promise<void> {
+  if (!served) return;
+  const { env, tray } = served;
+  served = undefined;
+  if (tray) await quitTray(tray, env);
+  await runKeytap(['virtual', 'stop'], { env }).catch(() => undefined);
+}
+
 async function waitFor(condition: () => boolean, ms = 3000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!condition()) {
@@ -239,22 +264,10 @@ async function waitFor(condition: () => boolean, ms = 3000): Promise<void> {
 }
 
 describe.runIf(unix)('a stopped tray (SIGSTOP)', () => {
-  let env: NodeJS.ProcessEnv = {};
-  let tray: TrayProcess | undefined;
-
-  afterEach(async () => {
-    if (tray) await quitTray(tray, env);
-    tray = undefined;
-    await runKeytap(['virtual', 'stop'], { env }).catch(() => undefined);
-  });
+  afterEach(stopServed);
 
   it('keytap code and keytap list fall back to the key after the answer timeout and say so; a second tray refuses to replace its socket', async () => {
-    const dir = tempDir();
-    env = trayEnv(dir);
-    const file = join(dir, 'key.json');
-    expect((await runKeytap(['virtual', 'start', file, '--touch', 'auto'], { env })).code).toBe(0);
-    expect((await runKeytap(['add', '--issuer', 'Served', '--account', 'alice', '--secret', SHA1_B32], { env })).code).toBe(0);
-    tray = await startTray(env);
+    const { env, tray } = await serveWithTray(['--touch', 'auto'], [['Served']]);
     const socket = join(env.KEYTAP_RUNTIME_DIR!, 'keytap.sock');
     tray.child.kill('SIGSTOP');
 
@@ -277,22 +290,10 @@ describe.runIf(unix)('a stopped tray (SIGSTOP)', () => {
 });
 
 describe.runIf(unix)('reads at the same time through the tray', () => {
-  let env: NodeJS.ProcessEnv = {};
-  let tray: TrayProcess | undefined;
-
-  afterEach(async () => {
-    if (tray) await quitTray(tray, env);
-    tray = undefined;
-    await runKeytap(['virtual', 'stop'], { env }).catch(() => undefined);
-  });
+  afterEach(stopServed);
 
   it('12 parallel keytap code runs for one account all get its code, none is refused', async () => {
-    const dir = tempDir();
-    env = trayEnv(dir);
-    const file = join(dir, 'key.json');
-    expect((await runKeytap(['virtual', 'start', file, '--touch', 'auto', '--touch-delay', '500'], { env })).code).toBe(0);
-    expect((await runKeytap(['add', '--issuer', 'Touchy', '--account', 'bob', '--secret', SHA1_B32, '--touch'], { env })).code).toBe(0);
-    tray = await startTray(env);
+    const { env, tray } = await serveWithTray(['--touch', 'auto', '--touch-delay', '500'], [['Touchy', '--touch']], 'bob');
     while (30 - ((Date.now() / 1000) % 30) < 12) await new Promise((r) => setTimeout(r, 250));
     const runs = await Promise.all(Array.from({ length: 12 }, () => runKeytap(['code', 'Touchy'], { env })));
     const reference = await runKeytap(['code', 'Touchy'], { env: { ...env, KEYTAP_NO_INSTANCE: '1' } });
@@ -305,13 +306,8 @@ describe.runIf(unix)('reads at the same time through the tray', () => {
   });
 
   it(`200 raw IPC requests over 20 touch accounts: the same account's share one read, ${MAX_QUEUED_READS} accounts queue behind the one read, the rest get BUSY`, async () => {
-    const dir = tempDir();
-    env = trayEnv(dir);
-    const file = join(dir, 'key.json');
-    expect((await runKeytap(['virtual', 'start', file, '--touch', 'manual'], { env })).code).toBe(0);
     const accounts = Array.from({ length: 20 }, (_, i) => `Acct${String(i).padStart(2, '0')}`);
-    for (const issuer of accounts) expect((await runKeytap(['add', '--issuer', issuer, '--account', 'x', '--secret', SHA1_B32, '--touch'], { env })).code).toBe(0);
-    tray = await startTray(env);
+    const { env } = await serveWithTray(['--touch', 'manual'], accounts.map((issuer) => [issuer, '--touch']), 'x');
     const path = join(env.KEYTAP_RUNTIME_DIR!, 'keytap.sock');
     const answers: { account: string; answer: Record<string, unknown> }[] = [];
     const requests = Array.from({ length: 200 }, (_, i) => accounts[i % accounts.length]!).map(async (account) => {
@@ -349,22 +345,10 @@ describe.runIf(unix)('reads at the same time through the tray', () => {
 });
 
 describe.runIf(unix)('a code the tray could not copy', () => {
-  let env: NodeJS.ProcessEnv = {};
-  let tray: TrayProcess | undefined;
-
-  afterEach(async () => {
-    if (tray) await quitTray(tray, env);
-    tray = undefined;
-    await runKeytap(['virtual', 'stop'], { env }).catch(() => undefined);
-  });
+  afterEach(stopServed);
 
   it('without a display: the code is printed, stderr says it was not copied and why, exit 7; --json says "copied": false; the log names the missing display', async () => {
-    const dir = tempDir();
-    env = trayEnv(dir);
-    const file = join(dir, 'key.json');
-    expect((await runKeytap(['virtual', 'start', file, '--touch', 'auto'], { env })).code).toBe(0);
-    expect((await runKeytap(['add', '--issuer', 'Served', '--account', 'alice', '--secret', SHA1_B32], { env })).code).toBe(0);
-    tray = await startTray(env);
+    const { env, tray } = await serveWithTray(['--touch', 'auto'], [['Served']]);
     while (30 - ((Date.now() / 1000) % 30) < 8) await new Promise((r) => setTimeout(r, 250));
     const expected = await oathtool({ hexSecret: Buffer.from('12345678901234567890').toString('hex'), type: 'TOTP', time: Math.floor(Date.now() / 1000) });
 
