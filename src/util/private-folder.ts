@@ -52,7 +52,7 @@ export function ensurePrivateFolder(dir: string, options: PrivateFolderOptions):
 }
 
 function joinHints(first: string, second: string | undefined): string {
-  return second ? `${first}; or: ${second}` : first;
+  return second ? `${first}; or ${second.charAt(0).toLowerCase()}${second.slice(1)}` : first;
 }
 
 /**

@@ -8,7 +8,7 @@ import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, r
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { RunResult } from '../support/cli.js';
-import { keytapCommand, runProgram, tempDir } from '../support/cli.js';
+import { keytapCommand, runKeytap, runProgram, tempDir } from '../support/cli.js';
 
 const VICTIM = 64001;
 const ATTACKER = 64002;
@@ -118,5 +118,18 @@ describe.skipIf(!root)('the runtime folder in a shared temp dir, as two users (n
     } finally {
       await keytapAs(VICTIM, ['virtual', 'stop'], env);
     }
+  });
+});
+
+describe.runIf(process.platform !== 'win32')('keytap doctor with a runtime folder keytap refuses', () => {
+  it('reports it as a failed check (folder and why, and the fix) instead of ending in the error', async () => {
+    const dir = tempDir();
+    const folder = join(dir, 'run');
+    mkdirSync(folder);
+    chmodSync(folder, 0o777);
+    const result = await runKeytap(['doctor'], { env: { KEYTAP_RUNTIME_DIR: folder, KEYTAP_CONFIG_DIR: join(dir, 'config'), DISPLAY: '', WAYLAND_DISPLAY: '', DBUS_SESSION_BUS_ADDRESS: '' } });
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(new RegExp(`^FAIL  Resident keytap +keytap's runtime folder ${folder} is open to other users \\(mode 0777\\); keytap does not use it\\.$`, 'mu'));
+    expect(result.stdout).toContain(`fix: Make it private with: chmod 700 ${folder}`);
   });
 });
