@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { RunResult } from '../support/cli.js';
 import { keytapCommand, runKeytap, runProgram, tempDir } from '../support/cli.js';
+import { quitTray, startTray, trayEnv } from '../support/tray-process.js';
 
 const VICTIM = 64001;
 const ATTACKER = 64002;
@@ -133,3 +134,28 @@ describe.runIf(process.platform !== 'win32')('keytap doctor with a runtime folde
     expect(result.stdout).toContain(`fix: Make it private with: chmod 700 ${folder}`);
   });
 });
+
+describe.runIf(process.platform !== 'win32')('keytap tray --demo with a data folder others may write in', () => {
+  it('does not plug in the demo key from there, says which folder and why, and keeps running', async () => {
+    const dir = tempDir();
+    const env = trayEnv(dir);
+    mkdirSync(env.KEYTAP_DATA_DIR!);
+    chmodSync(env.KEYTAP_DATA_DIR!, 0o777);
+    const tray = await startTray(env, ['tray', '--demo']);
+    try {
+      await waitFor(() => tray.stderr.includes('the demo key failed'));
+      expect(tray.stderr).toContain(`the demo key failed: keytap's data folder ${env.KEYTAP_DATA_DIR} is open to other users (mode 0777); keytap does not use it.`);
+      expect(existsSync(join(env.KEYTAP_DATA_DIR!, 'demo-key.json'))).toBe(false);
+    } finally {
+      expect((await quitTray(tray, env)).code).toBe(0);
+    }
+  });
+});
+
+async function waitFor(condition: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -30,10 +30,10 @@ export function trayEnv(dir: string, extra: NodeJS.ProcessEnv = {}): NodeJS.Proc
   };
 }
 
-/** Starts the resident process; resolves once it says it runs. */
-export function startTray(env: NodeJS.ProcessEnv): Promise<TrayProcess> {
+/** Starts the resident process (`keytap`, or `keytap ARGS`); resolves once it says it runs. */
+export function startTray(env: NodeJS.ProcessEnv, args: string[] = []): Promise<TrayProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawnKeytap([], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnKeytap(args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     const exited = new Promise<{ code: number | null; stderr: string }>((r) => child.on('close', (code) => r({ code, stderr })));
     child.stderr!.on('data', (d: Buffer) => {
