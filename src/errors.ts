@@ -46,6 +46,8 @@ export type ErrorCode =
   | 'BAD_INPUT'
   /** An input file is missing or cannot be read (the path, and the system's reason in words). */
   | 'INPUT_FILE'
+  /** The code was read but not put where it was to go (the clipboard); the message says why. */
+  | 'NOT_DELIVERED'
   /** The key reported an error that has no more specific code. */
   | 'DEVICE_ERROR';
 

@@ -4,12 +4,13 @@
  * it runs with the defaults, says which file is wrong and why, and leaves the file alone (the
  * user's edit is theirs to fix), picking it up again as soon as it is valid.
  */
-import { chmodSync, mkdirSync, readFileSync, watch } from 'node:fs';
+import { chmodSync, readFileSync, watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import Conf from 'conf';
-import { KeytapError } from '../errors.js';
+import { KeytapError, isKeytapError } from '../errors.js';
+import { ensurePrivateFolder } from '../util/private-folder.js';
 
 export interface DefaultAccount {
   /** The key's serial where it has one, else its id (see `accountKeyRef` in state.ts). */
@@ -174,7 +175,7 @@ export class ConfigStore {
   private load(): void {
     const dir = dirname(this.path);
     try {
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      ensurePrivateFolder(dir, { what: "keytap's settings folder", othersMayRead: true, hint: 'Or set KEYTAP_CONFIG_DIR to a folder of your own.' });
       // conf validates (and fills in defaults) on construction and writes the file when it was
       // missing or incomplete; an unreadable file or a schema violation throws.
       this.conf ??= new Conf<AppConfig>({
@@ -192,7 +193,7 @@ export class ConfigStore {
       this.setProblem(undefined);
     } catch (error) {
       this.value = { ...DEFAULT_CONFIG };
-      this.setProblem(invalidFile(this.path, error));
+      this.setProblem(isKeytapError(error, 'PERMISSION_DENIED') ? unusableFolder(error) : invalidFile(this.path, error));
     }
   }
 
@@ -280,6 +281,10 @@ function tightenMode(path: string): void {
   } catch {
     // not ours to fix (read-only file system)
   }
+}
+
+function unusableFolder(error: KeytapError): KeytapError {
+  return new KeytapError(error.code, `${error.message} keytap runs with the default settings.`, { hint: error.hint, cause: error });
 }
 
 function invalidFile(path: string, error: unknown): KeytapError {

@@ -18,11 +18,9 @@ import { noKeyError } from '../device/open.js';
 import { matchOne } from '../device/oath/match.js';
 import type { KeyCredential } from '../device/oath/session.js';
 import type { Autostart, GlobalShortcut } from '../desktop/platform.js';
-import type { KeytapError } from '../errors.js';
-import { lockedError } from '../errors.js';
+import { KeytapError, lockedError } from '../errors.js';
 import type { Notifier } from '../notify/types.js';
 import type { TrayBackend, TrayModel } from '../tray/model.js';
-import type { CodeResult } from './code-requests.js';
 import { CodeRequests } from './code-requests.js';
 import type { AppConfig, ConfigStore } from './config.js';
 import { KeyOperations } from './key-operations.js';
@@ -76,6 +74,22 @@ export interface CodeAnswer {
   code: string;
   validFrom?: number | undefined;
   validTo?: number | undefined;
+  /** Whether the code is on the clipboard; when not, why (the same words as the toast). */
+  copied: boolean;
+  copyError?: StateError | undefined;
+}
+
+/**
+ * How many accounts' reads may wait for their turn behind the one being read (each shared by any
+ * number of callers). A queue this long already means minutes of touches; more is refused (BUSY).
+ */
+export const MAX_QUEUED_READS = 16;
+
+/** An IPC read waiting for its turn. */
+interface QueuedRead {
+  requestId: number;
+  keyId: string;
+  credentialId: string;
 }
 
 export interface KeyListing {
@@ -93,6 +107,9 @@ export class Controller {
   private readonly toasts: Toasts;
   private readonly renderer: TrayRenderer;
   private readonly requests = new CodeRequests();
+  /** IPC reads waiting for the one in flight to end, oldest first. */
+  private readonly queued: QueuedRead[] = [];
+  private startingQueued = false;
   private started = false;
   private stopped = false;
   private shortcutRegistered: string | undefined;
@@ -170,6 +187,7 @@ export class Controller {
     this.stopped = true;
     this.renderer.halt();
     for (const off of this.unsubscribe.splice(0)) off();
+    for (const read of this.queued.splice(0)) this.requests.done(read.requestId, { ok: false, error: { code: 'CANCELLED', message: 'keytap is quitting.' } });
     for (const requestId of this.operations.readsInFlight()) {
       this.dispatch({ type: 'read-cancelled', requestId, reason: { code: 'CANCELLED', message: 'keytap is quitting.' }, now: this.nowSeconds() });
     }
@@ -222,19 +240,81 @@ export class Controller {
     }
     const candidates = ready.flatMap((key) => key.credentials.map((credential) => ({ id: credential.id, keyId: key.id })));
     const chosen = matchOne(candidates, query);
-    const requestId = this.requests.newId();
+    return this.readFor({ keyId: chosen.keyId, credentialId: chosen.id }, options);
+  }
+
+  /**
+   * One IPC caller's read: it joins the read of the same account in flight or queued (one touch,
+   * one code for all), else starts one, or waits its turn behind the read in flight (a key does
+   * one thing at a time, and the menu's single pending read is what its toasts describe).
+   */
+  private async readFor(
+    wanted: { keyId: string; credentialId: string },
+    options: { signal?: AbortSignal | undefined; onTouch?: ((credentialId: string) => void) | undefined },
+  ): Promise<CodeAnswer> {
+    const same = (read: { keyId: string; credentialId: string } | undefined): boolean => read?.keyId === wanted.keyId && read.credentialId === wanted.credentialId;
+    const pending = this.stateValue.pending;
+    let requestId: number;
+    let start = false;
+    if (pending && same(pending)) {
+      requestId = pending.requestId;
+    } else {
+      const queued = this.queued.find(same);
+      if (queued) {
+        requestId = queued.requestId;
+      } else if (pending || this.queued.length > 0) {
+        if (this.queued.length >= MAX_QUEUED_READS) {
+          throw new KeytapError('BUSY', `${this.queued.length} other reads are waiting for the key already; ${wanted.credentialId} was not read.`, { hint: 'Try again once they are done.' });
+        }
+        requestId = this.requests.newId();
+        this.queued.push({ requestId, ...wanted });
+      } else {
+        requestId = this.requests.newId();
+        start = true;
+      }
+    }
+    // Once per caller: one that joins a read waiting for its touch is told at once, and not again.
+    let told = false;
+    const onTouch = options.onTouch
+      ? () => {
+          if (told) return;
+          told = true;
+          options.onTouch?.(wanted.credentialId);
+        }
+      : undefined;
+    const waiting = this.requests.wait(requestId, onTouch);
     const onAbort = (): void => {
-      this.guard('IPC cancel', () =>
-        this.dispatch({ type: 'read-cancelled', requestId, reason: { code: 'CANCELLED', message: 'The caller went away.' }, now: this.nowSeconds() }),
-      );
+      this.guard('IPC cancel', () => {
+        const reason = { code: 'CANCELLED', message: 'The caller went away.' } as const;
+        if (!waiting.leave(reason)) return;
+        // Nobody waits for this read any more: a queued one is dropped, one started for IPC callers ends.
+        const index = this.queued.findIndex((q) => q.requestId === requestId);
+        if (index >= 0) this.queued.splice(index, 1);
+        else if (this.stateValue.pending?.requestId === requestId && this.stateValue.pending.source === 'ipc') this.dispatch({ type: 'read-cancelled', requestId, reason, now: this.nowSeconds() });
+      });
     };
-    const answered: Promise<CodeResult> = this.requests.wait(requestId, options.onTouch ? () => options.onTouch?.(chosen.id) : undefined);
     options.signal?.addEventListener('abort', onAbort, { once: true });
-    this.dispatch({ type: 'read-requested', requestId, keyId: chosen.keyId, credentialId: chosen.id, source: 'ipc', now: this.nowSeconds() });
-    const result = await answered;
+    if (start) this.dispatch({ type: 'read-requested', requestId, keyId: wanted.keyId, credentialId: wanted.credentialId, source: 'ipc', now: this.nowSeconds() });
+    else if (pending?.requestId === requestId && pending.phase === 'touch') onTouch?.();
+    const outcome = await waiting.outcome;
     options.signal?.removeEventListener('abort', onAbort);
-    if (!result.ok) throw fromStateError(result.error);
-    return { id: result.credentialId, code: result.code.code, validFrom: result.code.validFrom, validTo: result.code.validTo };
+    if (!outcome.ok) throw fromStateError(outcome.error);
+    const { code } = outcome;
+    return { id: outcome.credentialId, code: code.code, validFrom: code.validFrom, validTo: code.validTo, copied: outcome.copyError === undefined, copyError: outcome.copyError };
+  }
+
+  /** The next queued IPC read, once none is in flight. */
+  private startQueued(): void {
+    if (this.startingQueued) return;
+    this.startingQueued = true;
+    try {
+      while (!this.stateValue.pending && this.queued.length > 0) {
+        const next = this.queued.shift()!;
+        this.dispatch({ type: 'read-requested', requestId: next.requestId, keyId: next.keyId, credentialId: next.credentialId, source: 'ipc', now: this.nowSeconds() });
+      }
+    } finally {
+      this.startingQueued = false;
+    }
   }
 
   /** `keytap list` over IPC: every key, with its accounts read afresh. */
@@ -351,6 +431,7 @@ export class Controller {
     }
     this.renderer.schedule();
     for (const effect of effects) this.guard(`effect ${effect.type}`, () => this.run(effect));
+    if (!this.stateValue.pending && this.queued.length > 0) this.guard('queued reads', () => this.startQueued());
   }
 
   private run(effect: Effect): void {
@@ -397,6 +478,7 @@ export class Controller {
     }
     const show = this.deps.config.current.showCodeInNotification;
     this.guard('copy finished', () => this.dispatch({ type: 'copy-finished', requestId, now: this.nowSeconds(), error, code: show ? text : undefined }));
+    this.requests.copied(requestId, error);
   }
 
   /**

@@ -8,6 +8,8 @@ import { access, open, readdir, readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { arch, release, type as osType } from 'node:os';
 import { basename, delimiter, dirname, join } from 'node:path';
+import type { KeytapError } from '../errors.js';
+import { isKeytapError } from '../errors.js';
 import { PACKAGED_UDEV_RULES_PATH, UDEV_RELOAD_COMMAND, UDEV_RULES_PATH } from '../device/discovery/known-keys.js';
 import type { SessionBus } from '../util/session-bus.js';
 import { connectSessionBus, describeError, sessionBusAddress } from '../util/session-bus.js';
@@ -43,6 +45,8 @@ export interface DoctorEnv {
   /** Whether a native module loads (uiohook-napi). */
   canLoad: (module: string) => string | undefined;
   ipcPath: string;
+  /** Why the runtime folder (where ipcPath lives) is refused, when it is. */
+  runtimeProblem?: KeytapError | undefined;
 }
 
 export function defaultDoctorEnv(): DoctorEnv {
@@ -71,8 +75,18 @@ export function defaultDoctorEnv(): DoctorEnv {
         return error instanceof Error ? error.message.split('\n')[0] : String(error);
       }
     },
-    ipcPath: ipcPath(),
+    ...instanceEndpoint(),
   };
+}
+
+/** The IPC endpoint, or why its folder is refused: a check to report, not the end of the doctor. */
+function instanceEndpoint(): Pick<DoctorEnv, 'ipcPath' | 'runtimeProblem'> {
+  try {
+    return { ipcPath: ipcPath() };
+  } catch (error) {
+    if (!isKeytapError(error, 'PERMISSION_DENIED')) throw error;
+    return { ipcPath: '', runtimeProblem: error };
+  }
 }
 
 export async function runDoctor(partial: Partial<DoctorEnv> = {}): Promise<DoctorCheck[]> {
@@ -322,6 +336,7 @@ function checkConfig(env: DoctorEnv): DoctorCheck {
 
 async function checkInstance(env: DoctorEnv): Promise<DoctorCheck> {
   const name = 'Resident keytap';
+  if (env.runtimeProblem) return { name, status: 'fail', detail: env.runtimeProblem.message, fix: env.runtimeProblem.hint };
   try {
     const answer = await requestIpc({ op: 'ping' }, { path: env.ipcPath, connectTimeoutMs: 1_000, answerTimeoutMs: 2_000 });
     if (answer?.ok) return { name, status: 'ok', detail: `running (pid ${String(answer.pid)}), reachable at ${env.ipcPath}` };

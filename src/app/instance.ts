@@ -1,7 +1,9 @@
 /**
  * One resident keytap per user. The IPC endpoint doubles as the lock: whoever listens on it is the
  * instance. A second start asks it `ping`; an answer means "already running". A socket file that
- * nobody answers on is left over from a crash (or a hung process) and is replaced.
+ * nobody listens on (connection refused) is left over from a crash and is replaced. One that
+ * accepts the connection but does not answer belongs to a live process that is stopped (SIGSTOP)
+ * or hung: it is not stale, and the second start refuses (BUSY) instead of taking its endpoint.
  *
  * Two starts at the same moment could both find no instance and both replace the socket, so the
  * probe-replace-listen step runs under a short-lived lock file (exclusive create), which is itself
@@ -37,7 +39,7 @@ export async function acquireInstance(handler: IpcHandler, options: AcquireOptio
     // Someone may have started between the first probe and the lock.
     const again = await ping(path, options.pingTimeoutMs);
     if (again) return again;
-    // Nobody answered ping: a socket file there is stale (a crash, or a hung process), not probed again.
+    // Nobody listens: a socket file there is left over from a crash, not probed again.
     const replacedStale = await removeStaleSocket(path, { notSocketHint: 'Move it away and start keytap again.' });
     try {
       const server = await listenIpc(path, handler, options.onError);
@@ -57,18 +59,28 @@ export async function acquireInstance(handler: IpcHandler, options: AcquireOptio
   }
 }
 
+/** The instance's answer to ping; undefined when nobody listens; BUSY when someone listens but does not answer. */
 async function ping(path: string, timeoutMs = 2000): Promise<Extract<InstanceResult, { primary: false }> | undefined> {
+  let answer;
   try {
-    const answer = await requestIpc({ op: 'ping' }, { path, connectTimeoutMs: timeoutMs, answerTimeoutMs: timeoutMs });
-    if (!answer?.ok) return undefined;
-    return {
-      primary: false,
-      pid: typeof answer.pid === 'number' ? answer.pid : undefined,
-      version: typeof answer.version === 'string' ? answer.version : undefined,
-    };
-  } catch {
-    return undefined; // connected but no sensible answer: treated as stale
+    answer = await requestIpc({ op: 'ping' }, { path, connectTimeoutMs: timeoutMs, answerTimeoutMs: timeoutMs });
+  } catch (error) {
+    throw new KeytapError('BUSY', `A keytap is listening on ${path} but does not answer; it may be stopped (SIGSTOP) or hung, and is left alone.`, {
+      hint: 'Let it go on (kill -CONT PID) or end it, then start keytap again; "ss -xlp" names the process.',
+      cause: error,
+    });
   }
+  if (answer === undefined) return undefined;
+  if (!answer.ok) {
+    throw new KeytapError('BUSY', `Something listens on ${path} but does not answer ping as keytap does (${answer.code}: ${answer.message}).`, {
+      hint: 'End it, then start keytap again.',
+    });
+  }
+  return {
+    primary: false,
+    pid: typeof answer.pid === 'number' ? answer.pid : undefined,
+    version: typeof answer.version === 'string' ? answer.version : undefined,
+  };
 }
 
 async function lock(lockPath: string): Promise<() => Promise<void>> {

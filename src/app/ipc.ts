@@ -6,6 +6,11 @@
  * (`{"event":"touch","id":…}`) and ends with one answer line, `{"ok":true,…}` or
  * `{"ok":false,"code":<ErrorCode>,"message":…,"hint":…}`, then closes. A client that goes away
  * cancels what it asked for.
+ *
+ * A read can wait for a touch for as long as the touch timeout, so the answer itself has no
+ * deadline; instead the server sends `{"event":"working"}` every IPC_HEARTBEAT_MS while it works,
+ * and a client gives up after IPC_SILENCE_MS without a line: a tray that is stopped (SIGSTOP) or
+ * hung still accepts connections (the kernel queues them), but never says anything.
  */
 import { connect, createServer } from 'node:net';
 import type { Socket } from 'node:net';
@@ -13,10 +18,16 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { runtimeDir } from '../util/runtime-dir.js';
 import type { ErrorCode, ErrorDetail } from '../errors.js';
-import { KeytapError, isErrorDetailKind } from '../errors.js';
+import { KeytapError, isErrorDetailKind, isKeytapError } from '../errors.js';
 import { listenOwnerOnly } from '../util/local-socket.js';
 
 export const IPC_VERSION = 1;
+/** How often the server says it is still working on a request. */
+export const IPC_HEARTBEAT_MS = 1_000;
+/** How long a client waits for a line (an event or the answer) before it gives up. */
+export const IPC_SILENCE_MS = 5_000;
+/** How long connecting may take. */
+export const IPC_CONNECT_MS = 1_000;
 /** One request or answer line at most; anything longer is not ours. */
 const MAX_LINE = 1 << 20;
 
@@ -25,6 +36,11 @@ export type IpcRequest = { op: 'ping' } | { op: 'code'; query?: string | undefin
 export interface IpcTouchEvent {
   event: 'touch';
   id: string;
+}
+
+/** Sent every IPC_HEARTBEAT_MS while a request is being worked on. */
+export interface IpcWorkingEvent {
+  event: 'working';
 }
 
 export type IpcAnswer = ({ ok: true } & Record<string, unknown>) | { ok: false; code: ErrorCode; message: string; hint?: string | undefined; detail?: ErrorDetail | undefined };
@@ -94,6 +110,7 @@ function serveConnection(socket: Socket, handler: IpcHandler, onError: (error: E
     if (newline < 0) return;
     started = true;
     const line = buffer.slice(0, newline);
+    const heartbeat = setInterval(() => write({ event: 'working' } satisfies IpcWorkingEvent), IPC_HEARTBEAT_MS);
     void (async () => {
       let answer: IpcAnswer;
       try {
@@ -104,6 +121,7 @@ function serveConnection(socket: Socket, handler: IpcHandler, onError: (error: E
         answer = errorAnswer(error);
         if (!(error instanceof KeytapError)) onError(error instanceof Error ? error : new Error(String(error)));
       }
+      clearInterval(heartbeat);
       answered = true;
       if (!socket.destroyed) socket.end(`${JSON.stringify(answer)}\n`);
     })();
@@ -146,16 +164,19 @@ export interface IpcRequestOptions {
   path?: string | undefined;
   onEvent?: ((event: IpcTouchEvent) => void) | undefined;
   signal?: AbortSignal | undefined;
-  /** How long connecting may take; default 1000 ms. */
+  /** How long connecting may take; default IPC_CONNECT_MS. */
   connectTimeoutMs?: number | undefined;
-  /** How long the answer may take after connecting; default none (a touch can take long). */
+  /** How long the server may stay silent (no event, no answer); default IPC_SILENCE_MS. */
+  silenceTimeoutMs?: number | undefined;
+  /** How long the whole answer may take after connecting; default none (a touch can take long). */
   answerTimeoutMs?: number | undefined;
 }
 
 /**
- * Sends one request. Resolves undefined when no instance listens (no socket, connection refused,
- * connect timeout): the caller then does the work itself. Rejects with a KeytapError when the
- * instance was reached but the exchange broke.
+ * Sends one request. Resolves undefined when no instance listens (no socket, connection refused):
+ * the caller then does the work itself. Rejects with a TIMEOUT KeytapError when something
+ * listens but does not accept or answer in time (a stopped or hung instance), and with another
+ * KeytapError when the instance was reached but the exchange broke.
  */
 export function requestIpc(request: IpcRequest, options: IpcRequestOptions = {}): Promise<IpcAnswer | undefined> {
   const path = options.path ?? ipcPath();
@@ -164,29 +185,41 @@ export function requestIpc(request: IpcRequest, options: IpcRequestOptions = {})
     let connected = false;
     let buffer = '';
     let settled = false;
+    let silenceTimer: NodeJS.Timeout | undefined;
+    let answerTimer: NodeJS.Timeout | undefined;
     const finish = (fn: () => void): void => {
       if (settled) return;
       settled = true;
       clearTimeout(connectTimer);
+      clearTimeout(silenceTimer);
       clearTimeout(answerTimer);
       options.signal?.removeEventListener('abort', onAbort);
       socket.destroy();
       fn();
     };
+    const unanswered = (what: string): void => finish(() => reject(new KeytapError('TIMEOUT', `The running keytap (${path}) ${what}.`)));
+    const silenceMs = options.silenceTimeoutMs ?? IPC_SILENCE_MS;
+    const heard = (): void => {
+      clearTimeout(silenceTimer);
+      silenceTimer = setTimeout(() => unanswered(`said nothing for ${silenceMs / 1000} s`), silenceMs);
+    };
     const onAbort = (): void => finish(() => reject(new KeytapError('CANCELLED', 'Interrupted.')));
     options.signal?.addEventListener('abort', onAbort, { once: true });
-    const connectTimer = setTimeout(() => finish(() => resolve(undefined)), options.connectTimeoutMs ?? 1000);
-    let answerTimer: NodeJS.Timeout | undefined;
+    const connectMs = options.connectTimeoutMs ?? IPC_CONNECT_MS;
+    const connectTimer = setTimeout(() => unanswered(`did not accept the connection within ${connectMs / 1000} s`), connectMs);
     socket.setEncoding('utf8');
     socket.on('connect', () => {
       connected = true;
       clearTimeout(connectTimer);
+      heard();
       if (options.answerTimeoutMs !== undefined) {
-        answerTimer = setTimeout(() => finish(() => reject(new KeytapError('TIMEOUT', 'The running keytap did not answer.'))), options.answerTimeoutMs);
+        const answerMs = options.answerTimeoutMs;
+        answerTimer = setTimeout(() => unanswered(`did not answer within ${answerMs / 1000} s`), answerMs);
       }
       socket.write(`${JSON.stringify({ ...request, v: IPC_VERSION })}\n`);
     });
     socket.on('data', (chunk: string) => {
+      heard();
       buffer += chunk;
       if (buffer.length > MAX_LINE) {
         finish(() => reject(new KeytapError('PROTOCOL', 'The running keytap sent an over-long answer.')));
@@ -205,7 +238,7 @@ export function requestIpc(request: IpcRequest, options: IpcRequestOptions = {})
         }
         if (isEvent(message)) {
           try {
-            options.onEvent?.(message);
+            if (message.event === 'touch') options.onEvent?.(message);
           } catch {
             // the caller's problem, not the channel's
           }
@@ -220,8 +253,10 @@ export function requestIpc(request: IpcRequest, options: IpcRequestOptions = {})
       }
     });
     socket.on('error', (error: NodeJS.ErrnoException) => {
-      if (!connected) finish(() => resolve(undefined));
-      else finish(() => reject(new KeytapError('PROTOCOL', `The connection to the running keytap broke: ${error.message}`)));
+      if (connected) finish(() => reject(new KeytapError('PROTOCOL', `The connection to the running keytap broke: ${error.message}`)));
+      else if (error.code === 'ENOENT' || error.code === 'ECONNREFUSED') finish(() => resolve(undefined));
+      // EAGAIN and the like: someone listens but takes no connection now (a full queue).
+      else unanswered(`did not accept the connection (${error.code ?? error.message})`);
     });
     socket.on('close', () => {
       if (connected) finish(() => reject(new KeytapError('PROTOCOL', 'The running keytap closed the connection without an answer.', { hint: 'It may have quit; try again.' })));
@@ -230,8 +265,9 @@ export function requestIpc(request: IpcRequest, options: IpcRequestOptions = {})
   });
 }
 
-function isEvent(message: unknown): message is IpcTouchEvent {
-  return typeof message === 'object' && message !== null && (message as { event?: unknown }).event === 'touch';
+/** Any line with an "event" is an event; the ones a client does not know are skipped. */
+function isEvent(message: unknown): message is IpcTouchEvent | IpcWorkingEvent {
+  return typeof message === 'object' && message !== null && typeof (message as { event?: unknown }).event === 'string';
 }
 
 /** Turns an error answer back into the KeytapError the instance threw. */
@@ -246,17 +282,26 @@ function isErrorDetail(value: unknown): value is ErrorDetail {
 
 /**
  * For `keytap code` / `keytap list`: asks the running instance, if there is one. Resolves undefined
- * when none runs (or KEYTAP_NO_INSTANCE is set), so the caller goes to the key itself. Ctrl+C
- * cancels the request, which cancels the read in the instance too.
+ * when none runs (or KEYTAP_NO_INSTANCE is set), and when one is there but does not answer (then
+ * `onFallback` is told why), so the caller goes to the key itself. Ctrl+C cancels the request,
+ * which cancels the read in the instance too.
  */
-export async function askRunningInstance(request: IpcRequest, onEvent?: (event: IpcTouchEvent) => void): Promise<IpcAnswer | undefined> {
+export async function askRunningInstance(
+  request: IpcRequest,
+  options: { onEvent?: ((event: IpcTouchEvent) => void) | undefined; onFallback?: ((note: string) => void) | undefined } = {},
+): Promise<IpcAnswer | undefined> {
   if (process.env.KEYTAP_NO_INSTANCE) return undefined;
+  const path = ipcPath();
   const abort = new AbortController();
   const onSignal = (): void => abort.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    return await requestIpc(request, { onEvent, signal: abort.signal });
+    return await requestIpc(request, { path, onEvent: options.onEvent, signal: abort.signal });
+  } catch (error) {
+    if (!isKeytapError(error, 'TIMEOUT')) throw error;
+    options.onFallback?.(`The running keytap (${path}) did not answer; reading the key directly.`);
+    return undefined;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -18,6 +18,7 @@ import { acquireInstance } from './instance.js';
 import { createIpcDispatch } from './ipc-dispatch.js';
 import type { Logger } from './logger.js';
 import { describeUnknown } from './logger.js';
+import { ensurePrivateFolder } from '../util/private-folder.js';
 
 /** The platform adapters and the key side, each made by its own factory. */
 export interface ResidentAdapters {
@@ -94,9 +95,14 @@ export async function runResident(options: ResidentOptions, adapters: ResidentAd
     logger.info(`running (pid ${process.pid}); settings: ${config.path}; IPC: ${instance.server.path}`);
 
     if (options.demo && adapters.demoKey && controller.state.keys.length === 0) {
-      const file = join(dataDir(), 'demo-key.json');
+      const folder = dataDir();
+      const file = join(folder, 'demo-key.json');
       logger.info(`no key present: plugging in the demo key ${file}`);
-      demo = adapters.demoKey(file, demoAbort.signal).catch((error: unknown) => logger.error(`the demo key failed: ${describeUnknown(error)}`));
+      const serveDemo = async (): Promise<void> => {
+        ensurePrivateFolder(folder, { what: "keytap's data folder", othersMayRead: true, hint: 'Or set KEYTAP_DATA_DIR to a folder of your own.' });
+        await adapters.demoKey!(file, demoAbort.signal);
+      };
+      demo = serveDemo().catch((error: unknown) => logger.error(`the demo key failed: ${describeUnknown(error)}`));
     }
 
     await controller.quitRequested;

@@ -30,6 +30,8 @@ export function exitCodeFor(code: ErrorCode): number {
       return ExitCode.TOUCH_TIMEOUT;
     case 'INPUT_FILE':
       return ExitCode.INPUT_FILE;
+    case 'NOT_DELIVERED':
+      return ExitCode.NOT_DELIVERED;
     default:
       return ExitCode.ERROR;
   }

@@ -29,6 +29,7 @@ import { KeytapError } from '../errors.js';
 import type { HashAlgorithm, OathType } from '../otp/credential.js';
 import { hexDecode, hexEncode } from '../otp/encoding.js';
 import { fsError, processAlive, syncDirectory, writeFileAtomic } from '../util/atomic-file.js';
+import { ensurePrivateFolder } from '../util/private-folder.js';
 import { LEDGER_FORMAT } from '../seeds/index.js';
 import type { ProvisionToken } from './token.js';
 
@@ -164,6 +165,7 @@ export class Ledger {
    */
   static async open(dir: string, options: LedgerOptions = {}): Promise<Ledger> {
     await writing(dir, () => mkdir(dir, { recursive: true, mode: 0o700 }));
+    ensurePrivateFolder(dir, { what: 'The ledger folder', othersMayRead: true });
     await takeLock(dir);
     try {
       const path = ledgerPath(dir);

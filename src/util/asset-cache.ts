@@ -22,6 +22,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join } from 'node:path';
+import { ensurePrivateFolder } from './private-folder.js';
 
 export interface AssetEntry {
   /** Lower-case hex SHA-256 of the content. */
@@ -169,12 +170,8 @@ export class AssetCache {
 
 /** Creates `dir` owner-only, or makes sure an existing one is a real folder of ours and private. */
 function privateDir(dir: string, platform: NodeJS.Platform): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const stat = lstatSync(dir);
-  if (!stat.isDirectory()) throw new Error(`${dir} is not a folder`);
-  if (platform === 'win32') return;
-  if (typeof process.getuid === 'function' && stat.uid !== process.getuid()) throw new Error(`${dir} belongs to another user`);
-  if ((stat.mode & 0o077) !== 0) chmodSync(dir, 0o700);
+  // Too open is tightened, not refused: every file used from here is checked against its hash.
+  ensurePrivateFolder(dir, { what: "keytap's cache folder", tooOpen: 'tighten', platform });
 }
 
 function intact(path: string, entry: AssetEntry): boolean {

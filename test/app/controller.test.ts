@@ -1,4 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { MAX_QUEUED_READS } from '../../src/app/controller.js';
+import type { KeyCredential } from '../../src/device/oath/session.js';
 import { KeytapError } from '../../src/errors.js';
 import type { Rig } from './fakes.js';
 import { FakeDevice, descriptor, flush, rig } from './fakes.js';
@@ -411,7 +413,6 @@ describe('IPC requests', () => {
     const abort = new AbortController();
     const first = r.controller.requestCode('GitHub', { signal: abort.signal });
     await flush(r);
-    await expect(r.controller.requestCode('Demo')).rejects.toMatchObject({ code: 'BUSY' });
     abort.abort();
     await expect(first).rejects.toMatchObject({ code: 'CANCELLED' });
     await flush(r);
@@ -437,3 +438,94 @@ describe('IPC requests', () => {
     expect(r.notifier.titles().filter((t) => t.endsWith('connected'))).toHaveLength(1);
   });
 });
+
+describe('IPC requests at the same time', () => {
+  const many = (n: number): KeyCredential[] => Array.from({ length: n }, (_, i) => ({ ...TOTP, id: `Acct${i}:x`, issuer: `Acct${i}`, account: 'x' }));
+
+  it('requests for the account being read share that read: one touch, one copy, the same code for all', async () => {
+    const r = await withKey();
+    const touches: string[] = [];
+    const first = r.controller.requestCode('GitHub', { onTouch: (id) => touches.push(`first ${id}`) });
+    await flush(r);
+    const more = [1, 2, 3, 4].map((n) => r.controller.requestCode('GitHub:alice', { onTouch: (id) => touches.push(`${n} ${id}`) }));
+    await flush(r);
+    // The ones that joined a read waiting for its touch hear of it at once.
+    expect(touches.sort()).toEqual(['1 GitHub:alice', '2 GitHub:alice', '3 GitHub:alice', '4 GitHub:alice', 'first GitHub:alice']);
+    expect(r.device.calculations).toHaveLength(1);
+    r.device.release();
+    const answers = await Promise.all([first, ...more]);
+    expect(new Set(answers.map((a) => `${a.id} ${a.code}`))).toEqual(new Set(['GitHub:alice 287082']));
+    await flush(r);
+    expect(r.device.calculations).toHaveLength(1);
+    expect(r.clipboard.copies).toHaveLength(1);
+  });
+
+  it('a request for another account waits its turn, then is read', async () => {
+    const r = await withKey();
+    const touchy = r.controller.requestCode('GitHub');
+    await flush(r);
+    const other = r.controller.requestCode('Demo');
+    await flush(r);
+    expect(r.device.calculations.map((c) => c.id)).toEqual(['GitHub:alice']);
+    r.device.release();
+    await expect(touchy).resolves.toMatchObject({ id: 'GitHub:alice' });
+    await expect(other).resolves.toMatchObject({ id: 'Demo:alice', code: '287082' });
+    expect(r.device.calculations.map((c) => c.id)).toEqual(['GitHub:alice', 'Demo:alice']);
+  });
+
+  it(`the queue holds ${MAX_QUEUED_READS} accounts; beyond that a clear BUSY; callers of a queued account share its read`, async () => {
+    const r = await withKey(many(MAX_QUEUED_READS + 3));
+    r.device.holdTouch = true;
+    const inFlight = r.controller.requestCode('Acct0:x');
+    await flush(r);
+    const queued = Array.from({ length: MAX_QUEUED_READS }, (_, i) => r.controller.requestCode(`Acct${i + 1}:x`));
+    const sharing = r.controller.requestCode(`Acct1:x`);
+    await flush(r);
+    const overflow = r.controller.requestCode(`Acct${MAX_QUEUED_READS + 1}:x`);
+    await expect(overflow).rejects.toMatchObject({
+      code: 'BUSY',
+      message: `${MAX_QUEUED_READS} other reads are waiting for the key already; Acct${MAX_QUEUED_READS + 1}:x was not read.`,
+      hint: 'Try again once they are done.',
+    });
+    for (let i = 0; i <= MAX_QUEUED_READS; i++) {
+      await until(() => r.device.waiting === 1);
+      r.device.release();
+      await flush(r);
+    }
+    const answers = await Promise.all([inFlight, ...queued, sharing]);
+    expect(answers.map((a) => a.id)).toEqual(['Acct0:x', ...Array.from({ length: MAX_QUEUED_READS }, (_, i) => `Acct${i + 1}:x`), 'Acct1:x']);
+    expect(r.device.calculations).toHaveLength(MAX_QUEUED_READS + 1);
+  });
+
+  it('one caller of a shared read going away does not end it; the last one does; a queued caller going away leaves the queue', async () => {
+    const r = await withKey();
+    const a = new AbortController();
+    const b = new AbortController();
+    const first = r.controller.requestCode('GitHub', { signal: a.signal });
+    await flush(r);
+    const second = r.controller.requestCode('GitHub', { signal: b.signal });
+    const c = new AbortController();
+    const queued = r.controller.requestCode('Demo', { signal: c.signal });
+    await flush(r);
+    a.abort();
+    await expect(first).rejects.toMatchObject({ code: 'CANCELLED' });
+    await flush(r);
+    expect(r.device.waiting).toBe(1);
+    c.abort();
+    await expect(queued).rejects.toMatchObject({ code: 'CANCELLED' });
+    b.abort();
+    await expect(second).rejects.toMatchObject({ code: 'CANCELLED' });
+    await flush(r);
+    expect(r.device.waiting).toBe(0);
+    expect(r.device.calculations.map((x) => x.id)).toEqual(['GitHub:alice']);
+    expect(r.controller.state.pending).toBeUndefined();
+  });
+});
+
+async function until(condition: () => boolean, ms = 3000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}

@@ -3,7 +3,7 @@
 // clear message as every other write, not "unexpected error"; and a programmer killed between a
 // token's `done` record and the export leaves seed files that the next run, or `keytap seeds
 // export`, makes whole again.
-import { chmodSync, cpSync, mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readLedger } from '../../src/provision/ledger.js';
@@ -30,6 +30,8 @@ describe('storage the ledger cannot be written to', () => {
     chmodSync(dir, 0o755);
     const locked = join(dir, 'locked');
     mkdirSync(locked, { mode: 0o555 });
+    // The user's own folder, only not writable: one of another user's is refused before any write.
+    if (asRoot) chownSync(locked, 65534, 65534);
     const program = await runKeytapUnprivileged(['program', '--virtual', join('/tmp', `keytap-nobody-${process.pid}.json`), '--yes', '--out', locked]);
     expect(program.stderr).toContain(`keytap: Cannot write ${join(locked, 'ledger.lock')}: permission denied.`);
     expect(program.stderr).not.toMatch(/unexpected error|bug in keytap/u);

@@ -126,7 +126,7 @@ describe('a file that is not what the command expects is named once', () => {
     // --format is what the file is read as: as privacyIDEA's CSV, its third column is a type.
     const named = await runKeytap(['program', '--virtual', join(dir, 'k2.json'), '--yes', '--from', file, '--format', 'privacyidea', '--serial', 'H1', '--out', join(dir, 'out2')]);
     expect(named.code).toBe(2);
-    expect(named.stderr).toMatch(/privacyIDEA CSV file has 2 problems:\nline 1: the token type is 5/u);
+    expect(named.stderr).toMatch(/privacyIDEA CSV file has 2 problems:\nline 1: the token type \(the third column\) is not TOTP or HOTP/u);
     const hex = await runKeytap(['program', '--virtual', join(dir, 'k2.json'), '--yes', '--from', file, '--format', 'hexcsv', '--serial', 'H1', '--out', join(dir, 'out2')]);
     expect(hex.code).toBe(0);
     const usage = await runKeytap(['program', '--virtual', join(dir, 'k3.json'), '--yes', '--format', 'hexcsv', '--out', join(dir, 'out3')]);

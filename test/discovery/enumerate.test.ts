@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { enumerateKeys, hidDescriptors } from '../../src/device/discovery/enumerate.js';
 import { KNOWN_KEYS, findKnownKey, linuxPermissionHint, packagedUdevRules, udevRules } from '../../src/device/discovery/known-keys.js';
 import type { HidDeviceInfo } from '../../src/device/discovery/hid-devices.js';
-import { announce } from '../../src/emulator/registry.js';
+import { announceLive, closeLiveAnnouncements } from './live-announce.js';
 
 const device = (extra: Partial<HidDeviceInfo>): HidDeviceInfo => ({
   vendorId: 0x20a0,
@@ -79,12 +79,13 @@ describe('enumerateKeys', () => {
     const previous = process.env.KEYTAP_RUNTIME_DIR;
     process.env.KEYTAP_RUNTIME_DIR = dir;
     try {
-      await announce({ id: 'vk-e', file: '/x/demo.json', socket: join(dir, 'vk-e.sock'), pid: process.pid, dialect: 'yubikey', startedAt: 'now' });
+      await announceLive({ id: 'vk-e', file: '/x/demo.json', socket: join(dir, 'vk-e.sock'), pid: process.pid, dialect: 'yubikey', startedAt: 'now' });
       const keys = await enumerateKeys({ hid: false });
       expect(keys.map((k) => [k.id, k.name, k.kind])).toEqual([['virtual:vk-e', 'virtual key demo.json', 'virtual']]);
       const cache = createRequire(import.meta.url).cache;
       expect(Object.keys(cache).some((path) => path.includes(`${join('node_modules', 'node-hid')}`))).toBe(false);
     } finally {
+      await closeLiveAnnouncements();
       if (previous === undefined) delete process.env.KEYTAP_RUNTIME_DIR;
       else process.env.KEYTAP_RUNTIME_DIR = previous;
       rmSync(dir, { recursive: true, force: true });

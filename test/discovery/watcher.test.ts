@@ -8,6 +8,7 @@ import type { KeyDescriptor } from '../../src/device/discovery/enumerate.js';
 import { enumerateKeys } from '../../src/device/discovery/enumerate.js';
 import { KeyWatcher } from '../../src/device/discovery/watcher.js';
 import { announce, withdraw } from '../../src/emulator/registry.js';
+import { announceLive, closeLiveAnnouncements } from './live-announce.js';
 import type { RunningVirtualKey } from '../../src/device/discovery/virtual-keys.js';
 import { KeytapError } from '../../src/errors.js';
 
@@ -20,7 +21,8 @@ beforeEach(() => {
   process.env.KEYTAP_RUNTIME_DIR = dir;
 });
 
-afterEach(() => {
+afterEach(async () => {
+  await closeLiveAnnouncements();
   if (previous === undefined) delete process.env.KEYTAP_RUNTIME_DIR;
   else process.env.KEYTAP_RUNTIME_DIR = previous;
   rmSync(dir, { recursive: true, force: true });
@@ -59,7 +61,7 @@ async function until(condition: () => boolean, timeoutMs = 2_000): Promise<void>
 
 describe('KeyWatcher, virtual keys', () => {
   it('reports keys present at start, then announced and withdrawn ones, once each', async () => {
-    await announce(info('vk-a'));
+    await announceLive(info('vk-a'));
     const watcher = new KeyWatcher({ hid: false });
     const events = record(watcher);
     await watcher.start();
@@ -70,7 +72,7 @@ describe('KeyWatcher, virtual keys', () => {
     // folder changed, whatever this machine's speed. The folder's event and the listing are real I/O.
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     try {
-      await announce(info('vk-b'));
+      await announceLive(info('vk-b'));
       await until(() => vi.getTimerCount() > 0); // the folder's event arrived: the debounce runs
       await vi.advanceTimersByTimeAsync(49);
       expect(events).toHaveLength(1);
@@ -106,8 +108,8 @@ describe('KeyWatcher, virtual keys', () => {
     const events = record(watcher);
     await watcher.start();
     expect(listings).toBe(1);
-    await Promise.all(['vk-1', 'vk-2', 'vk-3'].map((id) => announce(info(id))));
-    await announce(info('vk-1')); // rewritten: still one key
+    await Promise.all(['vk-1', 'vk-2', 'vk-3'].map((id) => announceLive(info(id))));
+    await announceLive(info('vk-1')); // rewritten: still one key
     await until(() => events.length === 3);
     await sleep(150);
     expect(events.sort()).toEqual(['+virtual:vk-1', '+virtual:vk-2', '+virtual:vk-3']);
@@ -116,12 +118,12 @@ describe('KeyWatcher, virtual keys', () => {
   });
 
   it('reports a key restarted within one debounce as removed and added', async () => {
-    await announce(info('vk-r', { startedAt: '2025-01-01T00:00:00.000Z' }));
+    await announceLive(info('vk-r', { startedAt: '2025-01-01T00:00:00.000Z' }));
     const watcher = new KeyWatcher({ hid: false });
     const events = record(watcher);
     await watcher.start();
     await withdraw('vk-r');
-    await announce(info('vk-r', { startedAt: '2025-01-01T00:00:05.000Z' }));
+    await announceLive(info('vk-r', { startedAt: '2025-01-01T00:00:05.000Z' }));
     await until(() => events.length === 3);
     expect(events).toEqual(['+virtual:vk-r', '-virtual:vk-r', '+virtual:vk-r']);
     await watcher.stop();
@@ -216,7 +218,7 @@ describe('KeyWatcher, virtual keys', () => {
     const events = record(watcher);
     await watcher.start();
     await watcher.stop();
-    await announce(info('vk-late'));
+    await announceLive(info('vk-late'));
     await sleep(150);
     expect(events).toEqual([]);
   });

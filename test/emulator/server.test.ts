@@ -267,3 +267,44 @@ describe('runVirtualKeyServer', () => {
     await sleep(0);
   });
 });
+
+describe('liveness of an announcement: a connection that answers, not a pid', () => {
+  const announce = async (name: string, socket: string): Promise<string> => {
+    const path = join(runtime, `${name}.json`);
+    // The pid is this test's: alive, as a reused pid would be.
+    const info: RunningVirtualKey = { id: name, file: join(runtime, `${name}-store.json`), socket, pid: process.pid, dialect: 'yubikey', startedAt: new Date().toISOString() };
+    await writeFile(path, JSON.stringify(info));
+    return path;
+  };
+
+  it('an announcement whose socket nobody serves is not listed, and is removed, though its pid lives', async () => {
+    const path = await announce('vk-stale000000', join(runtime, 'vk-stale000000.sock'));
+    expect(await listRunningVirtualKeys()).toEqual([]);
+    expect(existsSync(path)).toBe(false);
+  });
+
+  it('one whose socket accepts but never answers (a stopped or hung process) is not listed, and kept', async () => {
+    const socketPath = join(runtime, 'vk-silent00000.sock');
+    const silent: Server = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(socketPath, resolve));
+    cleanups.push(() => new Promise<void>((resolve) => silent.close(() => resolve())));
+    const held: Socket[] = [];
+    silent.on('connection', (s) => held.push(s));
+    cleanups.push(() => {
+      for (const s of held) s.destroy();
+      return Promise.resolve();
+    });
+    const path = await announce('vk-silent00000', socketPath);
+    const started = Date.now();
+    expect(await listRunningVirtualKeys()).toEqual([]);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(existsSync(path)).toBe(true);
+    await rm(path);
+  });
+
+  it('one that points at the socket of another key is not listed', async () => {
+    const { server, id } = await serveStub();
+    await announce('vk-borrowed000', server.socketPath);
+    expect((await listRunningVirtualKeys()).map((k) => k.id)).toEqual([id]);
+  });
+});

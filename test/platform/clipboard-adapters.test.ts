@@ -2,6 +2,7 @@
 // runner, and the guard's failure paths with a scripted clipboard.
 import { describe, expect, it } from 'vitest';
 
+import { ClipboardyClipboard } from '../../src/desktop/clipboard/clipboardy.js';
 import { waylandClipboard } from '../../src/desktop/clipboard/command.js';
 import { ClipboardGuard } from '../../src/desktop/clipboard/guard.js';
 import { createClipboard } from '../../src/desktop/clipboard/index.js';
@@ -68,6 +69,21 @@ describe('Wayland (wl-clipboard)', () => {
     const { run } = fakeWayland();
     const clipboard = await createClipboard({ platform: 'linux', env: { WAYLAND_DISPLAY: 'wayland-0', DISPLAY: ':0' }, run });
     expect(clipboard.name).toBe('wl-copy');
+  });
+
+  it('clipboardy failing with no display at all names the missing display, not a tool to install', async () => {
+    const failing = () => Promise.reject(new Error('xsel: Can\'t open display'));
+    const headless = new ClipboardyClipboard(failing, { noDisplay: true });
+    await expect(headless.write('987654', { sensitive: true })).rejects.toMatchObject({
+      code: 'UNSUPPORTED',
+      message: 'There is no display to copy to (neither DISPLAY nor WAYLAND_DISPLAY is set).',
+      hint: 'Run keytap inside your desktop session, or set DISPLAY or WAYLAND_DISPLAY.',
+    });
+    const withDisplay = new ClipboardyClipboard(failing);
+    await expect(withDisplay.write('987654', { sensitive: true })).rejects.toMatchObject({ hint: expect.stringContaining('Install xsel') });
+    // What createClipboard picks with neither variable set fails the same way.
+    const picked = await createClipboard({ platform: 'linux', env: {}, run: recorder(1).run });
+    expect(picked.name).toBe('clipboardy');
   });
 
   it('the guard clears a Wayland clipboard that still holds the code', async () => {

@@ -4,6 +4,7 @@ import { answerError, askRunningInstance } from '../../app/ipc.js';
 import { matchOne } from '../../device/oath/match.js';
 import type { KeyOptions } from '../key-options.js';
 import { addKeyOptions, withKey } from '../key-options.js';
+import { KeytapError } from '../../errors.js';
 import type { CliIo } from '../output.js';
 import { isoTime, printJson } from '../output.js';
 
@@ -27,21 +28,28 @@ export function registerCode(program: Command, io: CliIo): void {
       .argument('[query]', 'the account: its full name, or a part of it that matches only it')
       .addOption(new Option('--json', 'print {id, code, validFrom, validTo} as JSON')),
   ).action(async (query: string | undefined, options: CodeOptions) => {
-    const print = (id: string, code: { code: string; validFrom?: number | undefined; validTo?: number | undefined }): void => {
-      if (options.json) printJson(io, { id, code: code.code, validFrom: isoTime(code.validFrom), validTo: isoTime(code.validTo) });
+    const print = (id: string, code: { code: string; validFrom?: number | undefined; validTo?: number | undefined }, copy?: { copied: boolean; copyError?: string | undefined }): void => {
+      if (options.json) printJson(io, { id, code: code.code, validFrom: isoTime(code.validFrom), validTo: isoTime(code.validTo), ...copy });
       else io.out(code.code);
     };
     // A running keytap tray owns the flow (touch toast, clipboard) and answers over IPC; this is
     // what a desktop shortcut bound to "keytap code" reaches, Wayland included.
     if (usesRunningInstance(options)) {
-      const answer = await askRunningInstance({ op: 'code', query }, (event) => io.err(`Touch your key (${event.id})…`));
+      const answer = await askRunningInstance({ op: 'code', query }, { onEvent: (event) => io.err(`Touch your key (${event.id})…`), onFallback: (note) => io.err(note) });
       if (answer) {
         if (!answer.ok) throw answerError(answer);
-        print(String(answer.id), {
-          code: String(answer.code),
-          validFrom: typeof answer.validFrom === 'number' ? answer.validFrom : undefined,
-          validTo: typeof answer.validTo === 'number' ? answer.validTo : undefined,
-        });
+        const copyError = notCopied(answer.copied, answer.copyError);
+        print(
+          String(answer.id),
+          {
+            code: String(answer.code),
+            validFrom: typeof answer.validFrom === 'number' ? answer.validFrom : undefined,
+            validTo: typeof answer.validTo === 'number' ? answer.validTo : undefined,
+          },
+          { copied: !copyError, ...(copyError ? { copyError: copyError.message } : {}) },
+        );
+        // The code is out (stdout); the exit code and stderr say it is not on the clipboard.
+        if (copyError) throw new KeytapError('NOT_DELIVERED', `The code was printed but not copied. ${copyError.message}`, { hint: copyError.hint });
         return;
       }
     }
@@ -58,4 +66,11 @@ export function registerCode(program: Command, io: CliIo): void {
       print(credential.id, code);
     });
   });
+}
+
+/** The tray's word on the copy: undefined when it copied (or, an older tray, did not say). */
+function notCopied(copied: unknown, copyError: unknown): { message: string; hint?: string | undefined } | undefined {
+  if (copied !== false) return undefined;
+  const { message, hint } = (typeof copyError === 'object' && copyError !== null ? copyError : {}) as { message?: unknown; hint?: unknown };
+  return { message: typeof message === 'string' ? message : 'The running keytap could not copy it.', hint: typeof hint === 'string' ? hint : undefined };
 }

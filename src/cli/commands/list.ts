@@ -35,7 +35,7 @@ export function registerList(program: Command, io: CliIo): void {
       for (const c of credentials) io.out(describe(c));
     };
     if (usesRunningInstance(options)) {
-      const answer = await askRunningInstance({ op: 'list' });
+      const answer = await askRunningInstance({ op: 'list' }, { onFallback: (note) => io.err(note) });
       if (answer) {
         if (!answer.ok) throw answerError(answer);
         const key = onlyKey(answer.keys as KeyListing[]);

@@ -2,11 +2,12 @@
  * `keytap seeds check|codes|export`: seed files outside a programming run. Wiring only: the
  * formats are src/seeds, the ledger and the exports src/provision.
  */
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { KeytapError } from '../../errors.js';
+import { ensurePrivateFolder } from '../../util/private-folder.js';
 import { base32Encode, hexDecode } from '../../otp/encoding.js';
 import { hotp, totp, validityWindow } from '../../otp/hotp.js';
 import { foreignSeedFiles, writeExports } from '../../provision/export.js';
@@ -117,9 +118,11 @@ export function registerSeeds(program: Command, io: CliIo): void {
           );
         }
         if (tokens.length === 0) throw new KeytapError('NOT_FOUND', `The ledger in ${ledgerDir} has no token to export.`);
-        await mkdir(outDir, { recursive: true, mode: 0o700 }).catch((error: unknown) => {
-          throw fsError(outDir, error);
-        });
+        try {
+          ensurePrivateFolder(outDir, { what: 'The seed file folder', othersMayRead: true });
+        } catch (error) {
+          throw error instanceof KeytapError ? error : fsError(outDir, error);
+        }
         const pskc = pskcProtection(options.pskcPassphrase, options.pskcKey);
         // Files holding only the ledger's own tokens (an earlier export, or a run killed before its
         // export) are rewritten; any other file needs --force.

@@ -3,7 +3,7 @@
  * and stopping one is what plugging in and unplugging mean to the tray and to `keytap code`.
  */
 import { spawn } from 'node:child_process';
-import { openSync, closeSync, readFileSync } from 'node:fs';
+import { closeSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
@@ -12,6 +12,7 @@ import type { RunningVirtualKey } from '../../device/discovery/virtual-keys.js';
 import { virtualKeyId } from '../../emulator/registry.js';
 import { listRunningVirtualKeys } from '../../device/discovery/virtual-keys.js';
 import { runtimeDir } from '../../util/runtime-dir.js';
+import { openFreshPrivateFile } from '../../util/private-folder.js';
 import { sendControl } from '../../device/transport/socket-link.js';
 import { parseVpcdAddress } from '../../emulator/vpcd.js';
 import type { TouchPolicy } from '../../emulator/types.js';
@@ -155,7 +156,7 @@ async function startInBackground(file: string, options: StartOptions): Promise<R
   if (options.vpcd !== undefined) args.push(options.vpcd === true ? '--vpcd' : `--vpcd=${options.vpcd}`);
   // Its messages go to a log file: nobody reads a detached process's terminal.
   const logPath = join(runtimeDir(), `${virtualKeyId(file)}.log`);
-  const log = openSync(logPath, 'w', 0o600);
+  const log = openFreshPrivateFile(logPath);
   let exited: number | null | undefined;
   try {
     const child = spawn(self.command, args, { detached: true, stdio: ['ignore', log, log], windowsHide: true });

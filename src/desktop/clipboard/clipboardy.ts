@@ -10,12 +10,20 @@ interface ClipboardyModule {
   read(): Promise<string>;
 }
 
+/** Why clipboardy is the one left, when that is also why it fails (no display at all). */
+export interface ClipboardyOptions {
+  noDisplay?: boolean | undefined;
+}
+
 export class ClipboardyClipboard implements Clipboard {
   readonly name = 'clipboardy';
   readonly marksSensitive = false;
   private module: Promise<ClipboardyModule> | undefined;
 
-  constructor(private readonly load: () => Promise<ClipboardyModule> = importClipboardy) {}
+  constructor(
+    private readonly load: () => Promise<ClipboardyModule> = importClipboardy,
+    private readonly options: ClipboardyOptions = {},
+  ) {}
 
   async write(text: string, _options?: { sensitive: boolean }): Promise<void> {
     await this.call('copy to', async (clipboardy) => clipboardy.write(text));
@@ -36,6 +44,12 @@ export class ClipboardyClipboard implements Clipboard {
       return await action(await this.module);
     } catch (error) {
       this.module = undefined;
+      if (this.options.noDisplay) {
+        // The tools clipboardy runs need a display too; installing one would not help.
+        throw new KeytapError('UNSUPPORTED', 'There is no display to copy to (neither DISPLAY nor WAYLAND_DISPLAY is set).', {
+          hint: 'Run keytap inside your desktop session, or set DISPLAY or WAYLAND_DISPLAY.',
+        });
+      }
       // clipboardy's errors can quote the command and its input; keep only the kind of failure.
       const kind = error instanceof Error ? error.name : 'error';
       throw new KeytapError('UNSUPPORTED', `Could not ${what} the clipboard (clipboardy: ${kind}).`, {

@@ -62,5 +62,7 @@ export async function createClipboard(options: CreateClipboardOptions = {}): Pro
     if (await commandExists('xsel', run)) return xselClipboard(run, env);
     if (await commandExists('xclip', run)) return xclipClipboard(run, env);
   }
-  return new ClipboardyClipboard();
+  // Without any display (ssh, a service, a container) clipboardy may still have a way (WSL's
+  // clip.exe, Termux); when it fails, the missing display is the cause to name.
+  return new ClipboardyClipboard(undefined, { noDisplay: !env.DISPLAY && !isWaylandSession(env) });
 }
