@@ -94,6 +94,8 @@ export type ErrorDetail =
   | { kind: 'format-cannot-carry'; format: string; reason: string }
   /** A PC/SC reader that was listed is not connected any more. */
   | { kind: 'reader-missing'; reader: string }
+  /** There is no virtual key in this file (and the command was not asked to create one). */
+  | { kind: 'no-virtual-key'; file: string }
   /** No virtual key answers on this socket. */
   | { kind: 'virtual-key-not-running'; socket: string }
   /** A served or in-process virtual key went away in the middle of an operation. */
@@ -127,6 +129,7 @@ export const ERROR_DETAIL_KINDS = [
   'serials-exhausted',
   'format-cannot-carry',
   'reader-missing',
+  'no-virtual-key',
   'virtual-key-not-running',
   'virtual-key-gone',
   'virtual-key-running',

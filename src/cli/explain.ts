@@ -117,6 +117,10 @@ function hintFor(detail: ErrorDetail, hint: string | undefined, command: CliComm
     }
     case 'reader-missing':
       return 'Plug the key in, or run "keytap keys" to see the keys that are connected.';
+    case 'no-virtual-key':
+      return command.options.has('--demo')
+        ? `Check the path; to make a virtual key there, add --demo (demo accounts) or run "keytap add --virtual ${detail.file} …".`
+        : 'Check the path; "keytap add --virtual FILE …" makes a virtual key.';
     case 'virtual-key-not-running':
       return 'Start one with "keytap virtual start FILE".';
     case 'virtual-key-gone':

@@ -29,6 +29,7 @@ import { KeytapError } from '../errors.js';
 import type { HashAlgorithm, OathType } from '../otp/credential.js';
 import { hexDecode, hexEncode } from '../otp/encoding.js';
 import { processAlive, syncDirectory, writeFileAtomic } from '../util/atomic-file.js';
+import { fsReason, inputFileError } from '../util/input-file.js';
 import type { ProvisionToken } from './token.js';
 
 export const LEDGER_FILE = 'ledger.jsonl';
@@ -242,8 +243,7 @@ export class Ledger {
       await this.handle.write(`${line}\n`);
       await this.handle.sync();
     } catch (error) {
-      const e = error as NodeJS.ErrnoException;
-      throw new StorageError('DEVICE_ERROR', `Cannot write the ledger in ${this.dir}: ${e.code ?? e.message}.`, { cause: error });
+      throw new StorageError('DEVICE_ERROR', `Cannot write the ledger in ${this.dir}: ${fsReason(error)}.`, { cause: error });
     }
   }
 }
@@ -256,9 +256,9 @@ export async function readLedger(dir: string, options: LedgerOptions = {}): Prom
     bytes = await readFile(path);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new KeytapError('NOT_FOUND', `There is no ledger in ${dir} (no ${LEDGER_FILE}).`, { detail: { kind: 'ledger-missing', dir } });
+      throw new KeytapError('INPUT_FILE', `There is no ledger in ${dir} (no ${LEDGER_FILE}).`, { detail: { kind: 'ledger-missing', dir } });
     }
-    throw error;
+    throw inputFileError(path, error, 'the ledger');
   }
   return parseLedger(bytes, options.passphrase, path).contents;
 }

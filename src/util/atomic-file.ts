@@ -13,6 +13,7 @@ import { constants as fsConstants } from 'node:fs';
 import { chmod, link, open, readdir, rename, rm, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { KeytapError } from '../errors.js';
+import { fsReason } from './input-file.js';
 
 export interface AtomicWriteOptions {
   /** Default 0600: most files keytap writes hold secrets. */
@@ -114,16 +115,7 @@ export function processAlive(pid: number): boolean {
 }
 
 export function fsError(path: string, error: unknown): KeytapError {
-  const e = error as NodeJS.ErrnoException;
-  const why =
-    e.code === 'EACCES' || e.code === 'EPERM'
-      ? 'permission denied'
-      : e.code === 'ENOSPC'
-        ? 'the disk is full'
-        : e.code === 'ENOENT'
-          ? 'the folder does not exist'
-          : e.code === 'EISDIR'
-            ? 'it is a directory'
-            : (e.code ?? (error instanceof Error ? error.message : String(error)));
+  // Writing, a missing path is the folder.
+  const why = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'the folder does not exist' : fsReason(error);
   return new KeytapError('DEVICE_ERROR', `Cannot write ${path}: ${why}.`, { cause: error });
 }

@@ -2,7 +2,7 @@
  * `keytap seeds check|codes|export`: seed files outside a programming run. Wiring only: the
  * formats are src/seeds, the ledger and the exports src/provision.
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
@@ -13,6 +13,7 @@ import { writeExports } from '../../provision/export.js';
 import { ledgerTokens, readLedger } from '../../provision/ledger.js';
 import type { SeedFormat, SeedReadOptions } from '../../seeds/index.js';
 import { checkEntraCsv, detectFormat, seedFormat } from '../../seeds/index.js';
+import { readInputFile } from '../../util/input-file.js';
 import type { CliIo } from '../output.js';
 import { integerIn } from '../parse.js';
 import { parseFormats, pskcProtection } from './program.js';
@@ -25,7 +26,7 @@ export function registerSeeds(program: Command, io: CliIo): void {
     .description('check an Entra ID CSV (tseeds.csv) before uploading it: every problem with its line; exit code 4 when anything fails')
     .argument('<file>', 'the CSV file')
     .action(async (file: string) => {
-      const bytes = await readInput(file);
+      const bytes = await readInputFile(file);
       const result = checkEntraCsv(bytes);
       const name = basename(file);
       for (const problem of result.problems) io.out(`${name}:${problem.line}: error: ${problem.message}`);
@@ -47,7 +48,7 @@ export function registerSeeds(program: Command, io: CliIo): void {
     .addOption(new Option('--time <seconds>', 'compute the codes for this time (seconds since 1970) instead of now').argParser(integerIn(0, 2 ** 40)))
     .addOption(new Option('--show-secrets', 'print each secret (Base32) too'))
     .action(async (file: string, options: { format?: string; passphrase?: string; key?: string; time?: number; showSecrets?: boolean }) => {
-      const bytes = await readInput(file);
+      const bytes = await readInputFile(file);
       const format = options.format !== undefined ? seedFormat(options.format) : detectFormat(bytes, file);
       const read: SeedReadOptions = {
         ...(options.passphrase !== undefined ? { passphrase: options.passphrase } : {}),
@@ -126,13 +127,4 @@ export function registerSeeds(program: Command, io: CliIo): void {
         if (results.length === 0) throw new KeytapError('NOT_FOUND', `None of the ledger's tokens fits ${formats.map((f) => f.title).join(', ')}.`);
       },
     );
-}
-
-async function readInput(file: string): Promise<Buffer> {
-  try {
-    return await readFile(file);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new KeytapError(code === 'ENOENT' ? 'NOT_FOUND' : 'BAD_INPUT', `Cannot read ${file}: ${code === 'ENOENT' ? 'no such file' : (code ?? String(error))}.`);
-  }
 }
