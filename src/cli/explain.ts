@@ -58,7 +58,7 @@ function hintFor(detail: ErrorDetail, hint: string | undefined, command: CliComm
     case 'invalid-seed-file':
       return hint;
     case 'no-key':
-      return 'Plug in your key. To try keytap without one: keytap code --virtual demo-key.json --demo';
+      return 'Plug in your key. To try keytap without one: keytap code Demo --virtual demo-key.json --demo';
     case 'no-accounts':
       return 'Add one with "keytap add".';
     case 'exists': {
