@@ -15,13 +15,13 @@
  */
 import type { KeyDescriptor } from '../device/discovery/enumerate.js';
 import { noKeyError } from '../device/open.js';
-import { matchOne } from '../device/oath/match.js';
 import type { KeyCredential } from '../device/oath/session.js';
 import type { Autostart, GlobalShortcut } from '../desktop/platform.js';
 import type { KeytapError } from '../errors.js';
 import { lockedError } from '../errors.js';
 import type { Notifier } from '../notify/types.js';
 import type { TrayBackend, TrayModel } from '../tray/model.js';
+import { chooseAccount } from './choose-account.js';
 import type { CodeResult } from './code-requests.js';
 import { CodeRequests } from './code-requests.js';
 import type { AppConfig, ConfigStore } from './config.js';
@@ -206,7 +206,8 @@ export class Controller {
 
   /**
    * `keytap code [query]` over IPC: the same flow as a click (touch toast, copy, toast), answering
-   * with the code. With several keys, the query is matched across all of them.
+   * with the code. With several keys, the query is matched across all of them (choose-account.ts
+   * says which key reads a name that is on several).
    */
   async requestCode(query: string | undefined, options: { signal?: AbortSignal | undefined; onTouch?: ((credentialId: string) => void) | undefined } = {}): Promise<CodeAnswer> {
     await this.refreshAll();
@@ -220,17 +221,16 @@ export class Controller {
       }
       throw key.error ? fromStateError(key.error) : noKeyError();
     }
-    const candidates = ready.flatMap((key) => key.credentials.map((credential) => ({ id: credential.id, keyId: key.id })));
-    const chosen = matchOne(candidates, query);
+    const chosen = chooseAccount(ready, query, this.deps.config.current.defaultAccount?.keyId);
     const requestId = this.requests.newId();
     const onAbort = (): void => {
       this.guard('IPC cancel', () =>
         this.dispatch({ type: 'read-cancelled', requestId, reason: { code: 'CANCELLED', message: 'The caller went away.' }, now: this.nowSeconds() }),
       );
     };
-    const answered: Promise<CodeResult> = this.requests.wait(requestId, options.onTouch ? () => options.onTouch?.(chosen.id) : undefined);
+    const answered: Promise<CodeResult> = this.requests.wait(requestId, options.onTouch ? () => options.onTouch?.(chosen.credentialId) : undefined);
     options.signal?.addEventListener('abort', onAbort, { once: true });
-    this.dispatch({ type: 'read-requested', requestId, keyId: chosen.keyId, credentialId: chosen.id, source: 'ipc', now: this.nowSeconds() });
+    this.dispatch({ type: 'read-requested', requestId, keyId: chosen.keyId, credentialId: chosen.credentialId, source: 'ipc', now: this.nowSeconds() });
     const result = await answered;
     options.signal?.removeEventListener('abort', onAbort);
     if (!result.ok) throw fromStateError(result.error);

@@ -48,6 +48,8 @@ function hintFor(detail: ErrorDetail, hint: string | undefined): string | undefi
       return hint ?? 'Seed files and programming are done from a terminal, with "keytap program" and "keytap seeds".';
     case 'reader-missing':
       return 'Plug the key in again.';
+    case 'ambiguous-keys':
+      return hint;
     case 'no-virtual-key':
       return 'Check the path of the virtual key.';
     case 'virtual-key-not-running':

@@ -117,6 +117,11 @@ function hintFor(detail: ErrorDetail, hint: string | undefined, command: CliComm
     }
     case 'reader-missing':
       return 'Plug the key in, or run "keytap keys" to see the keys that are connected.';
+    case 'ambiguous-keys': {
+      const keys = detail.keys.map((k) => `${k.device} (${k.name})`).join(', ');
+      const choose = command.options.has('--device') ? 'the key with --device' : 'the key with "keytap code --device ID"';
+      return joinSentences(hint, `${hint ? 'Or choose' : 'Choose'} ${choose}: ${keys}.`);
+    }
     case 'no-virtual-key':
       return command.options.has('--demo')
         ? `Check the path; to make a virtual key there, add --demo (demo accounts) or run "keytap add --virtual ${detail.file} …".`
