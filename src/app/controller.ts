@@ -261,7 +261,7 @@ export class Controller {
 
   private onKeyAdded(descriptor: KeyDescriptor): void {
     this.operations.added(descriptor);
-    this.dispatch({ type: 'key-added', key: { id: descriptor.id, name: descriptor.name, kind: descriptor.kind, serial: descriptor.serial } });
+    this.dispatch({ type: 'key-added', key: { id: descriptor.id, name: descriptor.name, kind: descriptor.kind, serial: descriptor.serial, dialect: descriptor.dialect } });
   }
 
   private onKeyRemoved(descriptor: KeyDescriptor): void {

@@ -43,7 +43,7 @@ describe('keys come and go', () => {
     const plugged = r.clock.now();
     r.keys.plug(descriptor('k1'));
     await flush(r);
-    const shown = r.tray.renders.findIndex((m) => m.menu.some((n) => n.kind === 'item' && n.label === 'Demo:alice'));
+    const shown = r.tray.renders.findIndex((m) => m.menu.some((n) => n.kind === 'item' && n.label === 'Demo: alice'));
     expect(shown).toBeGreaterThan(0);
     expect(r.tray.renderTimes[shown]).toBe(plugged);
     expect(r.tray.last.icon).toBe('key');
@@ -467,7 +467,7 @@ describe('IPC requests', () => {
     const keys = await r.controller.listKeys();
     expect(keys).toMatchObject([{ id: 'k1', name: 'Nitrokey 3', serial: '1234ABCD', status: 'ready', credentials: [TOTP, HOTP] }]);
     await flush(r);
-    expect(JSON.stringify(r.tray.last.menu)).toContain('VPN:alice');
+    expect(JSON.stringify(r.tray.last.menu)).toContain('VPN: alice (HOTP)');
     // quiet: no second "connected" toast
     expect(r.notifier.titles().filter((t) => t.endsWith('connected'))).toHaveLength(1);
   });
