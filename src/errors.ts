@@ -100,6 +100,10 @@ export type ErrorDetail =
   | { kind: 'format-cannot-carry'; format: string; reason: string }
   /** A PC/SC reader that was listed is not connected any more. */
   | { kind: 'reader-missing'; reader: string }
+  /** Different accounts on different keys match the query: the keys, each with what chooses it (a serial, else the id). */
+  | { kind: 'ambiguous-keys'; keys: readonly { name: string; device: string }[] }
+  /** There is no virtual key in this file (and the command was not asked to create one). */
+  | { kind: 'no-virtual-key'; file: string }
   /** No virtual key answers on this socket. */
   | { kind: 'virtual-key-not-running'; socket: string }
   /** A served or in-process virtual key went away in the middle of an operation. */
@@ -135,6 +139,8 @@ export const ERROR_DETAIL_KINDS = [
   'serials-exhausted',
   'format-cannot-carry',
   'reader-missing',
+  'ambiguous-keys',
+  'no-virtual-key',
   'virtual-key-not-running',
   'virtual-key-gone',
   'virtual-key-running',

@@ -15,12 +15,12 @@
  */
 import type { KeyDescriptor } from '../device/discovery/enumerate.js';
 import { noKeyError } from '../device/open.js';
-import { matchOne } from '../device/oath/match.js';
 import type { KeyCredential } from '../device/oath/session.js';
 import type { Autostart, GlobalShortcut } from '../desktop/platform.js';
 import { KeytapError, lockedError } from '../errors.js';
 import type { Notifier } from '../notify/types.js';
 import type { TrayBackend, TrayModel } from '../tray/model.js';
+import { chooseAccount } from './choose-account.js';
 import { CodeRequests } from './code-requests.js';
 import type { AppConfig, ConfigStore } from './config.js';
 import { KeyOperations } from './key-operations.js';
@@ -224,7 +224,8 @@ export class Controller {
 
   /**
    * `keytap code [query]` over IPC: the same flow as a click (touch toast, copy, toast), answering
-   * with the code. With several keys, the query is matched across all of them.
+   * with the code. With several keys, the query is matched across all of them (choose-account.ts
+   * says which key reads a name that is on several).
    */
   async requestCode(query: string | undefined, options: { signal?: AbortSignal | undefined; onTouch?: ((credentialId: string) => void) | undefined } = {}): Promise<CodeAnswer> {
     await this.refreshAll();
@@ -238,9 +239,8 @@ export class Controller {
       }
       throw key.error ? fromStateError(key.error) : noKeyError();
     }
-    const candidates = ready.flatMap((key) => key.credentials.map((credential) => ({ id: credential.id, keyId: key.id })));
-    const chosen = matchOne(candidates, query);
-    return this.readFor({ keyId: chosen.keyId, credentialId: chosen.id }, options);
+    const chosen = chooseAccount(ready, query, this.deps.config.current.defaultAccount?.keyId);
+    return this.readFor({ keyId: chosen.keyId, credentialId: chosen.credentialId }, options);
   }
 
   /**
@@ -341,7 +341,7 @@ export class Controller {
 
   private onKeyAdded(descriptor: KeyDescriptor): void {
     this.operations.added(descriptor);
-    this.dispatch({ type: 'key-added', key: { id: descriptor.id, name: descriptor.name, kind: descriptor.kind, serial: descriptor.serial } });
+    this.dispatch({ type: 'key-added', key: { id: descriptor.id, name: descriptor.name, kind: descriptor.kind, serial: descriptor.serial, dialect: descriptor.dialect } });
   }
 
   private onKeyRemoved(descriptor: KeyDescriptor): void {

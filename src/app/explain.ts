@@ -50,6 +50,10 @@ function hintFor(detail: ErrorDetail, hint: string | undefined): string | undefi
       return hint ?? 'Seed files and programming are done from a terminal, with "keytap program" and "keytap seeds".';
     case 'reader-missing':
       return 'Plug the key in again.';
+    case 'ambiguous-keys':
+      return hint;
+    case 'no-virtual-key':
+      return 'Check the path of the virtual key.';
     case 'virtual-key-not-running':
     case 'virtual-key-gone':
       return 'Start the virtual key again from a terminal with "keytap virtual start FILE".';

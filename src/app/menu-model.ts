@@ -6,6 +6,7 @@
  * changed still means the same account.
  */
 import type { KeyCredential } from '../device/oath/session.js';
+import { DEFAULT_PERIOD, parseCredentialId } from '../otp/credential.js';
 import type { MenuItem, MenuNode, TrayIconName, TrayModel } from '../tray/model.js';
 import type { AppConfig } from './config.js';
 import type { AppState, KeyState } from './state.js';
@@ -21,12 +22,27 @@ export type MenuAction =
   | { type: 'about' }
   | { type: 'quit' };
 
-/** Markers after an account's name: words, not emoji, so every tray host and screen reader renders them. */
-export function accountLabel(credential: Pick<KeyCredential, 'id' | 'type' | 'touch'>): string {
+type LabelledCredential = Pick<KeyCredential, 'id' | 'issuer' | 'account' | 'type' | 'period' | 'touch'>;
+
+/**
+ * An account as a person reads it: "Bank: alice", not the stored name "60/Bank:alice". A period
+ * other than 30 s is part of what tells two accounts apart (both names may be on one key), so it
+ * stays, as a marker. Markers are words, not emoji, so every tray host and screen reader renders them.
+ */
+export function accountLabel(credential: LabelledCredential, markers: 'all' | 'period' = 'all'): string {
   const marks: string[] = [];
-  if (credential.type === 'HOTP') marks.push('HOTP');
-  if (credential.touch === true) marks.push('touch');
-  return marks.length > 0 ? `${credential.id}  (${marks.join(', ')})` : credential.id;
+  if (credential.type === 'TOTP' && credential.period !== DEFAULT_PERIOD) marks.push(`${credential.period} s`);
+  if (markers === 'all' && credential.type === 'HOTP') marks.push('HOTP');
+  if (markers === 'all' && credential.touch === true) marks.push('touch');
+  const name = credential.issuer ? `${credential.issuer}: ${credential.account}` : credential.account;
+  return marks.length > 0 ? `${name} (${marks.join(', ')})` : name;
+}
+
+/** The label of an account known by its id only (the key is away, or the id is all the state keeps). */
+function accountLabelOf(state: AppState, keyId: string | undefined, credentialId: string): string {
+  const credential = state.keys.find((k) => k.id === keyId)?.credentials.find((c) => c.id === credentialId);
+  if (credential) return accountLabel(credential, 'period');
+  return accountLabel({ id: credentialId, ...parseCredentialId(credentialId, 'TOTP'), type: 'TOTP' }, 'period');
 }
 
 export function buildTrayModel(state: AppState, config: AppConfig): TrayModel {
@@ -41,7 +57,7 @@ export function buildTrayModel(state: AppState, config: AppConfig): TrayModel {
   if (state.keys.length === 0) menu.push(separator('sep:keys'));
 
   if (state.pending) {
-    menu.push({ kind: 'item', id: 'cancel', label: `Cancel reading ${state.pending.credentialId}` }, separator('sep:cancel'));
+    menu.push({ kind: 'item', id: 'cancel', label: `Cancel reading ${accountLabelOf(state, state.pending.keyId, state.pending.credentialId)}` }, separator('sep:cancel'));
   }
 
   menu.push(defaultAccountMenu(state, config));
@@ -65,8 +81,8 @@ export function iconFor(state: AppState): TrayIconName {
 }
 
 export function tooltipFor(state: AppState): string {
-  if (state.pending?.phase === 'touch') return `keytap: touch your key (${state.pending.credentialId})`;
-  if (state.pending) return `keytap: reading ${state.pending.credentialId}…`;
+  if (state.pending?.phase === 'touch') return `keytap: touch your key (${accountLabelOf(state, state.pending.keyId, state.pending.credentialId)})`;
+  if (state.pending) return `keytap: reading ${accountLabelOf(state, state.pending.keyId, state.pending.credentialId)}…`;
   if (state.last?.ok === false) return `keytap: ${state.last.error.message}`;
   const broken = state.keys.find((k) => k.status === 'error');
   if (broken?.error) return `keytap: ${broken.name}: ${broken.error.message}`;
@@ -116,7 +132,7 @@ function defaultAccountMenu(state: AppState, config: AppConfig): MenuItem {
       children.push({
         kind: 'item',
         id: `default:${encode(ref)}:${encode(credential.id)}`,
-        label: ready.length > 1 ? `${credential.id} (${key.name})` : credential.id,
+        label: ready.length > 1 ? `${accountLabel(credential)}, on ${keyTitle(key)}` : accountLabel(credential),
         toggle: 'radio',
         checked,
       });
@@ -127,7 +143,7 @@ function defaultAccountMenu(state: AppState, config: AppConfig): MenuItem {
     children.push({
       kind: 'item',
       id: `default:${encode(chosen.keyId)}:${encode(chosen.credentialId)}`,
-      label: `${chosen.credentialId} (key not connected)`,
+      label: `${accountLabelOf(state, undefined, chosen.credentialId)} (key not connected)`,
       toggle: 'radio',
       checked: true,
       enabled: false,

@@ -7,6 +7,7 @@
  * returns passes through the `done` and `copy` effects only; it is never kept in the state, so
  * logging or rendering the state cannot leak it.
  */
+import type { Dialect } from '../device/oath/dialect.js';
 import type { KeyCredential, OathCode } from '../device/oath/session.js';
 import type { ErrorCode, ErrorDetail } from '../errors.js';
 import type { Notification } from '../notify/types.js';
@@ -32,6 +33,8 @@ export interface KeyState {
   /** From SELECT, once the key was opened. */
   serial?: string | undefined;
   kind: KeySourceKind;
+  /** What the key answers like, where discovery tells (a virtual key's model). */
+  dialect?: Dialect | undefined;
   status: KeyStatus;
   /** For `locked` and `error`: what happened and what to do. */
   error?: StateError | undefined;
@@ -86,6 +89,7 @@ export interface KeyInfo {
   name: string;
   kind: KeySourceKind;
   serial?: string | undefined;
+  dialect?: Dialect | undefined;
 }
 
 export type AppEvent =
@@ -172,7 +176,7 @@ export function findKey(state: AppState, keyId: string): KeyState | undefined {
 export function reduce(state: AppState, event: AppEvent, settings: StateSettings): Transition {
   switch (event.type) {
     case 'key-added': {
-      const key: KeyState = { id: event.key.id, name: event.key.name, kind: event.key.kind, serial: event.key.serial, status: 'loading', credentials: [] };
+      const key: KeyState = { id: event.key.id, name: event.key.name, kind: event.key.kind, serial: event.key.serial, dialect: event.key.dialect, status: 'loading', credentials: [] };
       const keys = [...state.keys.filter((k) => k.id !== key.id), key];
       // A failed result belongs to the situation before this key came.
       const last = state.last?.ok === false ? undefined : state.last;
@@ -496,9 +500,16 @@ export function groupCode(code: string): string {
   return code.length === 6 || code.length === 8 ? `${code.slice(0, code.length / 2)} ${code.slice(code.length / 2)}` : code;
 }
 
-/** "Nitrokey 3 (1234ABCD)". */
-export function keyTitle(key: Pick<KeyState, 'name' | 'serial'>): string {
-  return key.serial ? `${key.name} (${key.serial})` : key.name;
+/** The models a virtual key answers like, by dialect. */
+const VIRTUAL_MODELS: Record<Dialect, string> = { yubikey: 'Virtual YubiKey 5', nitrokey3: 'Virtual Nitrokey 3' };
+
+/**
+ * "Nitrokey 3 (1234ABCD)", "Virtual YubiKey 5 (0A0B0C0D)": serials in capitals whatever case the
+ * key or the registry reports them in, so the same key reads the same in the menu and the toasts.
+ */
+export function keyTitle(key: Pick<KeyState, 'name' | 'serial' | 'kind' | 'dialect'>): string {
+  const name = key.kind === 'virtual' && key.dialect !== undefined ? VIRTUAL_MODELS[key.dialect] : key.name;
+  return key.serial ? `${name} (${key.serial.toUpperCase()})` : name;
 }
 
 export function accountsCount(n: number): string {

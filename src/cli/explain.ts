@@ -58,7 +58,7 @@ function hintFor(detail: ErrorDetail, hint: string | undefined, command: CliComm
     case 'invalid-seed-file':
       return hint;
     case 'no-key':
-      return 'Plug in your key. To try keytap without one: keytap code --virtual demo-key.json --demo';
+      return 'Plug in your key. To try keytap without one: keytap code Demo --virtual demo-key.json --demo';
     case 'no-accounts':
       return 'Add one with "keytap add".';
     case 'exists': {
@@ -124,6 +124,15 @@ function hintFor(detail: ErrorDetail, hint: string | undefined, command: CliComm
     }
     case 'reader-missing':
       return 'Plug the key in, or run "keytap keys" to see the keys that are connected.';
+    case 'ambiguous-keys': {
+      const keys = detail.keys.map((k) => `${k.device} (${k.name})`).join(', ');
+      const choose = command.options.has('--device') ? 'the key with --device' : 'the key with "keytap code --device ID"';
+      return joinSentences(hint, `${hint ? 'Or choose' : 'Choose'} ${choose}: ${keys}.`);
+    }
+    case 'no-virtual-key':
+      return command.options.has('--demo')
+        ? `Check the path; to make a virtual key there, add --demo (demo accounts) or run "keytap add --virtual ${detail.file} …".`
+        : 'Check the path; "keytap add --virtual FILE …" makes a virtual key.';
     case 'virtual-key-not-running':
       return 'Start one with "keytap virtual start FILE".';
     case 'virtual-key-gone':

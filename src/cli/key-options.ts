@@ -21,26 +21,29 @@ export interface KeyOptions {
 
 export function addKeyOptions(command: Command): Command {
   return command
-    .addOption(new Option('--virtual <file>', 'use the virtual key kept in FILE (created if missing), in this process'))
+    .addOption(new Option('--virtual <file>', 'use the virtual key kept in FILE, in this process (created if missing by commands that write, or with --demo/--dialect)'))
     .addOption(new Option('--dialect <dialect>', 'answer like this kind of key when --virtual creates FILE').choices(DIALECTS))
     .addOption(new Option('--demo', 'put demo accounts on the virtual key when --virtual creates FILE'))
     .addOption(new Option('--device <id>', 'use the key with this id or serial (see "keytap keys")'))
     .addOption(new Option('--password <password>', 'password of a password-protected OATH application').env('KEYTAP_PASSWORD'));
 }
 
+/** What the command does with the key: only a command that writes creates a missing `--virtual FILE`. */
+export type KeyAccess = 'reads' | 'writes';
+
 /**
  * Opens the chosen key: `--virtual FILE` in this process; `--device ID` by id, path or serial;
  * otherwise the only key there is (real, or a virtual key started with `keytap virtual start`).
  * Unlocks it when a password is given. The key is closed when `use` settles.
  */
-export async function withKey<T>(options: KeyOptions, io: CliIo, use: (key: OpenKey, signal: AbortSignal) => Promise<T>): Promise<T> {
+export async function withKey<T>(options: KeyOptions, io: CliIo, use: (key: OpenKey, signal: AbortSignal) => Promise<T>, access: KeyAccess = 'reads'): Promise<T> {
   const controller = new AbortController();
   const onSignal = (): void => controller.abort(new KeytapError('CANCELLED', 'Interrupted.'));
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   let key: OpenKey | undefined;
   try {
-    key = await openChosenKey(options, io, controller.signal);
+    key = await openChosenKey(options, access, io, controller.signal);
     if (key.session.locked) {
       if (options.password === undefined) {
         throw lockedError(key.name);
@@ -68,10 +71,12 @@ export async function connectedKeys(io: CliIo): Promise<KeyDescriptor[]> {
   return keys;
 }
 
-async function openChosenKey(options: KeyOptions, io: CliIo, signal: AbortSignal): Promise<OpenKey> {
+async function openChosenKey(options: KeyOptions, access: KeyAccess, io: CliIo, signal: AbortSignal): Promise<OpenKey> {
   if (options.virtual !== undefined) {
     if (options.device !== undefined) throw new KeytapError('USAGE', 'Use either --virtual or --device, not both.');
-    return openOathSession(virtualFileKey({ file: options.virtual, dialect: options.dialect, demo: options.demo }), signal);
+    // A mistyped path for a command that only reads must not leave an empty key (and folders) behind.
+    const create = access === 'writes' || options.demo === true || options.dialect !== undefined;
+    return openOathSession(virtualFileKey({ file: options.virtual, dialect: options.dialect, demo: options.demo, create }), signal);
   }
   if (options.dialect !== undefined || options.demo) {
     throw new KeytapError('USAGE', '--dialect and --demo only apply together with --virtual FILE.');

@@ -9,10 +9,32 @@ export interface CliIo {
   err(line: string): void;
 }
 
+/** Streams whose reader went away (EPIPE): what is still written to them is dropped. */
+const closedStreams = new Set<NodeJS.WriteStream>();
+
+/**
+ * A reader that goes away (`keytap list | head -1`) ends the output, not the command: without a
+ * listener the EPIPE would be an unhandled 'error' event and a stack trace; with one, the rest of
+ * the output is dropped and the command ends with its usual exit code. Called once by main.ts, so
+ * that every writer to stdout and stderr (the prompts, the traffic trace) is covered too.
+ */
+export function endOutputQuietlyWhenClosed(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') throw error;
+      closedStreams.add(stream);
+    });
+  }
+}
+
+function writeLine(stream: NodeJS.WriteStream, line: string): void {
+  if (!closedStreams.has(stream) && !stream.destroyed) stream.write(`${printableLines(line)}\n`);
+}
+
 /** Every line is printableLines(): names, serials and messages can come from files and keys. */
 export const processIo: CliIo = {
-  out: (line) => process.stdout.write(`${printableLines(line)}\n`),
-  err: (line) => process.stderr.write(`${printableLines(line)}\n`),
+  out: (line) => writeLine(process.stdout, line),
+  err: (line) => writeLine(process.stderr, line),
 };
 
 export function printJson(io: CliIo, value: unknown): void {

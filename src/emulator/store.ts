@@ -15,6 +15,7 @@ import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { KeytapError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
+import { fsReason, inputFileError } from '../util/input-file.js';
 import type { HashAlgorithm, OathType } from '../otp/credential.js';
 import { DEFAULT_TOUCH_TIMEOUT_MS } from './types.js';
 import { DIALECTS } from '../device/oath/dialect.js';
@@ -58,6 +59,8 @@ export interface OpenStoreOptions {
   dialect?: Dialect | undefined;
   /** For a new file only: start with a few well-known demo accounts. */
   demo?: boolean | undefined;
+  /** Create the file (and its folders) when it is missing (the default); otherwise INPUT_FILE. */
+  create?: boolean | undefined;
 }
 
 export const PIN_ATTEMPTS = 8;
@@ -88,8 +91,9 @@ export class VirtualKeyStore {
   }
 
   /**
-   * Loads the store, or creates it (new salt and serial) when the file does not exist. A file that
-   * exists but cannot be read or parsed is left untouched: BAD_INPUT says which file and why.
+   * Loads the store, or creates it (new salt and serial) when the file does not exist and
+   * `create` allows it. A file that cannot be read is INPUT_FILE, one that cannot be parsed
+   * BAD_INPUT; either way it is left untouched and the error says which file and why.
    */
   static async open(file: string, options: OpenStoreOptions = {}): Promise<VirtualKeyStore> {
     const path = resolve(file);
@@ -97,11 +101,9 @@ export class VirtualKeyStore {
     try {
       text = await readFile(path, 'utf8');
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT') {
-        throw new KeytapError('BAD_INPUT', `Cannot read the virtual key store ${path}: ${describeFsError(error)}.`, {
-          cause: error,
-        });
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw inputFileError(path, error, 'the virtual key store');
+      if (options.create === false) {
+        throw new KeytapError('INPUT_FILE', `There is no virtual key at ${path}.`, { detail: { kind: 'no-virtual-key', file: path } });
       }
     }
     if (text !== undefined) {
@@ -253,7 +255,7 @@ async function writeAtomically(file: string, text: string): Promise<void> {
   try {
     await writeFileAtomic(file, text, { mode: 0o600, overwrite: true });
   } catch (error) {
-    throw new KeytapError('DEVICE_ERROR', `Cannot write the virtual key store ${file}: ${describeFsError(error instanceof KeytapError ? error.cause : error)}.`, {
+    throw new KeytapError('DEVICE_ERROR', `Cannot write the virtual key store ${file}: ${fsReason(error instanceof KeytapError ? error.cause : error)}.`, {
       cause: error,
     });
   }
@@ -267,23 +269,6 @@ async function tightenMode(file: string): Promise<void> {
     if ((info.mode & 0o777) !== 0o600) await chmod(file, 0o600);
   } catch {
     // Not ours to chmod (another owner): reading worked, so carry on.
-  }
-}
-
-function describeFsError(error: unknown): string {
-  const e = error as NodeJS.ErrnoException;
-  switch (e.code) {
-    case 'EACCES':
-    case 'EPERM':
-      return 'permission denied';
-    case 'EISDIR':
-      return 'it is a directory';
-    case 'ENOTDIR':
-      return 'a part of the path is not a directory';
-    case 'ENOSPC':
-      return 'the disk is full';
-    default:
-      return e.code ?? (error instanceof Error ? error.message : String(error));
   }
 }
 

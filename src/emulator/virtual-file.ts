@@ -1,6 +1,6 @@
 /**
  * The virtual key kept in a file and run in this process (`--virtual FILE`), as a key the client
- * opens like any other: `open(signal)` loads the store (creating it when missing) and gives a
+ * opens like any other: `open(signal)` loads the store (creating it when missing, if asked) and gives a
  * CTAPHID transport over an in-process HID link, so the session still goes through the real
  * CTAPHID client and the 64-byte report boundary. Closing the transport unplugs the key.
  */
@@ -15,6 +15,8 @@ export interface VirtualFileOptions {
   file: string;
   dialect?: Dialect | undefined;
   demo?: boolean | undefined;
+  /** Create FILE when it is missing; otherwise opening it fails with INPUT_FILE. */
+  create?: boolean | undefined;
   touch?: TouchPolicy | undefined;
   touchTimeoutMs?: number | undefined;
 }

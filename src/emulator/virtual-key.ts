@@ -23,8 +23,10 @@ export interface TouchSource {
 }
 
 export interface VirtualKeyOpenOptions {
-  /** The JSON store; created when missing. */
+  /** The JSON store. */
   file: string;
+  /** Create the store when it is missing (the default); otherwise INPUT_FILE. */
+  create?: boolean | undefined;
   dialect?: Dialect | undefined;
   /** Seed a new store with demo credentials. */
   demo?: boolean | undefined;
@@ -60,7 +62,7 @@ export class VirtualKey {
   private closed = false;
 
   static async open(options: VirtualKeyOpenOptions): Promise<VirtualKey> {
-    const store = await VirtualKeyStore.open(options.file, { dialect: options.dialect, demo: options.demo });
+    const store = await VirtualKeyStore.open(options.file, { dialect: options.dialect, demo: options.demo, create: options.create });
     const dialect = store.dialect;
     return new VirtualKey({
       dialect,

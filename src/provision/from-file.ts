@@ -4,10 +4,9 @@
  * parameters always come from the file. How the choice is made (a serial) is the caller's; which
  * option names it is the CLI's, so a failed choice comes back as a typed result, not as words.
  */
-import { readFile, stat } from 'node:fs/promises';
-import { KeytapError } from '../errors.js';
 import type { SeedFormat, SeedReadOptions, SeedToken } from '../seeds/index.js';
 import { checkSeedFileSize, detectFormat } from '../seeds/index.js';
+import { readInputFile } from '../util/input-file.js';
 import type { ProvisionToken, TokenParameters } from './token.js';
 
 /** The secret protecting an encrypted PSKC file, if any. */
@@ -15,14 +14,7 @@ export type SeedFileSecret = Pick<SeedReadOptions, 'passphrase' | 'key' | 'allow
 
 /** Every token in `file`, in `format`, or else the format recognised from its content (and name). */
 export async function readSeedFile(file: string, secret: SeedFileSecret = {}, format?: SeedFormat): Promise<SeedToken[]> {
-  let bytes: Buffer;
-  try {
-    checkSeedFileSize((await stat(file)).size, `seed file ${file}`);
-    bytes = await readFile(file);
-  } catch (error) {
-    if (error instanceof KeytapError) throw error;
-    throw new KeytapError('BAD_INPUT', `Cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}.`);
-  }
+  const bytes = await readInputFile(file, undefined, (size) => checkSeedFileSize(size, `seed file ${file}`));
   const reader = format ?? detectFormat(bytes, file);
   const options: SeedReadOptions = {
     ...(secret.passphrase !== undefined ? { passphrase: secret.passphrase } : {}),

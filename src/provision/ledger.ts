@@ -29,6 +29,7 @@ import { KeytapError } from '../errors.js';
 import type { HashAlgorithm, OathType } from '../otp/credential.js';
 import { hexDecode, hexEncode } from '../otp/encoding.js';
 import { fsError, processAlive, syncDirectory, writeFileAtomic } from '../util/atomic-file.js';
+import { inputFileError } from '../util/input-file.js';
 import { ensurePrivateFolder } from '../util/private-folder.js';
 import { LEDGER_FORMAT } from '../seeds/index.js';
 import type { ProvisionToken } from './token.js';
@@ -275,9 +276,9 @@ export async function readLedger(dir: string, options: LedgerOptions = {}): Prom
     bytes = await readFile(path);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new KeytapError('NOT_FOUND', `There is no ledger in ${dir} (no ${LEDGER_FILE}).`, { detail: { kind: 'ledger-missing', dir } });
+      throw new KeytapError('INPUT_FILE', `There is no ledger in ${dir} (no ${LEDGER_FILE}).`, { detail: { kind: 'ledger-missing', dir } });
     }
-    throw error;
+    throw inputFileError(path, error, 'the ledger');
   }
   return parseLedger(bytes, options.passphrase, path).contents;
 }

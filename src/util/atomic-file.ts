@@ -13,6 +13,7 @@ import { constants as fsConstants } from 'node:fs';
 import { chmod, link, open, readdir, rename, rm, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { KeytapError } from '../errors.js';
+import { fsReason } from './input-file.js';
 
 export interface AtomicWriteOptions {
   /** Default 0600: most files keytap writes hold secrets. */
@@ -113,20 +114,8 @@ export function processAlive(pid: number): boolean {
   }
 }
 
-/** The system's reasons a write fails, in words; the ledger, its lock and every seed file use them. */
-const WRITE_FAILURES: Readonly<Record<string, string>> = {
-  EACCES: 'permission denied',
-  EPERM: 'permission denied',
-  ENOSPC: 'the disk is full',
-  EDQUOT: 'the disk quota is used up',
-  EROFS: 'the file system is read-only',
-  ENOENT: 'the folder does not exist',
-  ENOTDIR: 'a part of the path is not a folder',
-  EISDIR: 'it is a directory',
-};
-
 export function fsError(path: string, error: unknown): KeytapError {
-  const e = error as NodeJS.ErrnoException;
-  const why = (e.code !== undefined ? WRITE_FAILURES[e.code] : undefined) ?? e.code ?? (error instanceof Error ? error.message : String(error));
+  // Writing, a missing path is the folder.
+  const why = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'the folder does not exist' : fsReason(error);
   return new KeytapError('DEVICE_ERROR', `Cannot write ${path}: ${why}.`, { cause: error });
 }

@@ -4,7 +4,8 @@ import type { KeyCredential } from '../../src/device/oath/session.js';
 import { KeytapError } from '../../src/errors.js';
 import type { Rig } from './fakes.js';
 import { FakeDevice, descriptor, flush, rig } from './fakes.js';
-import { HOTP, TOTP, TOUCH } from './fixtures.js';
+import { rejection } from '../support/rejection.js';
+import { BANK60, HOTP, TOTP, TOUCH } from './fixtures.js';
 
 const rigs: Rig[] = [];
 function setup(...args: Parameters<typeof rig>): Rig {
@@ -44,7 +45,7 @@ describe('keys come and go', () => {
     const plugged = r.clock.now();
     r.keys.plug(descriptor('k1'));
     await flush(r);
-    const shown = r.tray.renders.findIndex((m) => m.menu.some((n) => n.kind === 'item' && n.label === 'Demo:alice'));
+    const shown = r.tray.renders.findIndex((m) => m.menu.some((n) => n.kind === 'item' && n.label === 'Demo: alice'));
     expect(shown).toBeGreaterThan(0);
     expect(r.tray.renderTimes[shown]).toBe(plugged);
     expect(r.tray.last.icon).toBe('key');
@@ -427,13 +428,47 @@ describe('IPC requests', () => {
     await expect(r.controller.requestCode('VPN')).resolves.toMatchObject({ id: 'VPN:alice', code: '755224' });
   });
 
+  it('requestCode: the same account on a key and its backup is read from the first key, or from the default account\'s key', async () => {
+    const r = await withKey([TOTP, HOTP]);
+    const backup = new FakeDevice([HOTP], 'FFFF0000');
+    r.devices.set('k2', backup);
+    r.keys.plug(descriptor('k2', 'Nitrokey 3'));
+    await flush(r);
+    await expect(r.controller.requestCode('VPN')).resolves.toMatchObject({ id: 'VPN:alice' });
+    expect(r.device.calculations.map((c) => c.id)).toEqual(['VPN:alice']);
+    expect(backup.calculations).toEqual([]);
+    // The default account's key wins (its serial in any case), even for another account of it.
+    r.config.set('defaultAccount', { keyId: 'ffff0000', credentialId: 'Other:x' });
+    await flush(r);
+    await expect(r.controller.requestCode('VPN:alice')).resolves.toMatchObject({ id: 'VPN:alice' });
+    expect(backup.calculations.map((c) => c.id)).toEqual(['VPN:alice']);
+    expect(r.device.calculations).toHaveLength(1);
+  });
+
+  it('requestCode: different accounts on different keys matching the query name the keys', async () => {
+    const r = await withKey([TOTP]);
+    r.devices.set('k2', new FakeDevice([BANK60], 'FFFF0000'));
+    r.keys.plug(descriptor('k2', 'YubiKey 5'));
+    await flush(r);
+    const error = await rejection(r.controller.requestCode('alice'));
+    expect(error.code).toBe('AMBIGUOUS');
+    expect(error.message).toBe('2 accounts match "alice": Demo:alice (on Nitrokey 3 1234ABCD), 60/Bank:alice (on YubiKey 5 FFFF0000).');
+    expect(error.detail).toEqual({
+      kind: 'ambiguous-keys',
+      keys: [
+        { name: 'Nitrokey 3', device: '1234ABCD' },
+        { name: 'YubiKey 5', device: 'FFFF0000' },
+      ],
+    });
+  });
+
   it('listKeys re-reads the accounts (an account added meanwhile shows up in the menu too)', async () => {
     const r = await withKey([TOTP]);
     r.device.credentials = [TOTP, HOTP];
     const keys = await r.controller.listKeys();
     expect(keys).toMatchObject([{ id: 'k1', name: 'Nitrokey 3', serial: '1234ABCD', status: 'ready', credentials: [TOTP, HOTP] }]);
     await flush(r);
-    expect(JSON.stringify(r.tray.last.menu)).toContain('VPN:alice');
+    expect(JSON.stringify(r.tray.last.menu)).toContain('VPN: alice (HOTP)');
     // quiet: no second "connected" toast
     expect(r.notifier.titles().filter((t) => t.endsWith('connected'))).toHaveLength(1);
   });

@@ -3,7 +3,7 @@ import { accountLabel, buildTrayModel, iconFor, parseMenuId, tooltipFor } from '
 import type { AppState } from '../../src/app/state.js';
 import { INITIAL_STATE } from '../../src/app/state.js';
 import type { MenuItem, MenuNode } from '../../src/tray/model.js';
-import { CONFIG, HOTP, TOTP, TOUCH, added, loaded, readyState, run } from './fixtures.js';
+import { BANK60, CONFIG, HOTP, TOTP, TOUCH, added, loaded, readyState, run } from './fixtures.js';
 
 const NOW = 1_700_000_000;
 
@@ -55,7 +55,7 @@ describe('the menu in every state', () => {
 
   it('ready key: header "name (serial)", accounts with touch/HOTP markers, clickable', () => {
     const model = buildTrayModel(readyState(), CONFIG);
-    expect(labels(model.menu).slice(0, 5)).toEqual(['Nitrokey 3 (1234ABCD)', 'Demo:alice', 'GitHub:alice  (touch)', 'VPN:alice  (HOTP)', '---']);
+    expect(labels(model.menu).slice(0, 5)).toEqual(['Nitrokey 3 (1234ABCD)', 'Demo: alice', 'GitHub: alice (touch)', 'VPN: alice (HOTP)', '---']);
     const github = item(model.menu, 'code:k1:GitHub%3Aalice');
     expect(github.enabled).toBe(true);
     expect(parseMenuId(github.id)).toEqual({ type: 'read', keyId: 'k1', credentialId: 'GitHub:alice' });
@@ -64,8 +64,37 @@ describe('the menu in every state', () => {
   });
 
   it('markers combine, and words render everywhere', () => {
-    expect(accountLabel({ id: 'X', type: 'HOTP', touch: true })).toBe('X  (HOTP, touch)');
-    expect(accountLabel({ id: 'X', type: 'TOTP', touch: undefined })).toBe('X');
+    expect(accountLabel({ id: 'X', account: 'X', type: 'HOTP', period: 30, touch: true })).toBe('X (HOTP, touch)');
+    expect(accountLabel({ id: 'X', account: 'X', type: 'TOTP', period: 30, touch: undefined })).toBe('X');
+  });
+
+  it('names as "Issuer: account", a period other than 30 s as a marker, never the stored name', () => {
+    expect(accountLabel(BANK60)).toBe('Bank: alice (60 s)');
+    expect(accountLabel({ ...BANK60, touch: true })).toBe('Bank: alice (60 s, touch)');
+    expect(accountLabel({ id: 'alice', account: 'alice', type: 'TOTP', period: 30 })).toBe('alice');
+    const model = buildTrayModel(readyState([BANK60]), CONFIG);
+    expect(labels(model.menu).slice(0, 2)).toEqual(['Nitrokey 3 (1234ABCD)', 'Bank: alice (60 s)']);
+    expect(labels(item(model.menu, 'default').children!)).toContain('Bank: alice (60 s)');
+    // Pending: the Cancel item and the tooltip name it the same way.
+    const pending = run([{ type: 'read-requested', requestId: 1, keyId: 'k1', credentialId: BANK60.id, source: 'menu', now: NOW }], undefined, readyState([BANK60])).state;
+    expect(item(buildTrayModel(pending, CONFIG).menu, 'cancel').label).toBe('Cancel reading Bank: alice (60 s)');
+    expect(tooltipFor(pending)).toBe('keytap: reading Bank: alice (60 s)…');
+  });
+
+  it('serials in one case, whatever case the key reports', () => {
+    const state = run([added('k1'), loaded('k1', [TOTP], '0a0b0c0d')]).state;
+    expect(labels(buildTrayModel(state, CONFIG).menu)[0]).toBe('Nitrokey 3 (0A0B0C0D)');
+  });
+
+  it("a virtual key's header names the model it answers like", () => {
+    const state = run([
+      { type: 'key-added', key: { id: 'virtual:a', name: 'virtual key demo-key.json', kind: 'virtual', dialect: 'yubikey' } },
+      { type: 'key-added', key: { id: 'virtual:b', name: 'virtual key nk.json', kind: 'virtual', dialect: 'nitrokey3' } },
+      loaded('virtual:a', [TOTP], '1a2b3c4d'),
+      loaded('virtual:b', [HOTP]),
+    ]).state;
+    const headers = labels(buildTrayModel(state, CONFIG).menu).filter((l) => l.startsWith('Virtual'));
+    expect(headers).toEqual(['Virtual YubiKey 5 (1A2B3C4D)', 'Virtual Nitrokey 3']);
   });
 
   it('ready key without accounts says how to add one', () => {
@@ -92,18 +121,18 @@ describe('the menu in every state', () => {
   it('touch pending: the account says so, others are disabled, a Cancel item; icon touch', () => {
     const model = buildTrayModel(pendingState(TOUCH.id), CONFIG);
     expect(model.icon).toBe('touch');
-    expect(model.tooltip).toBe('keytap: touch your key (GitHub:alice)');
-    expect(item(model.menu, 'code:k1:GitHub%3Aalice').label).toBe('GitHub:alice  (touch): touch your key…');
+    expect(model.tooltip).toBe('keytap: touch your key (GitHub: alice)');
+    expect(item(model.menu, 'code:k1:GitHub%3Aalice').label).toBe('GitHub: alice (touch): touch your key…');
     expect(item(model.menu, 'code:k1:Demo%3Aalice').enabled).toBe(false);
-    expect(item(model.menu, 'cancel').label).toBe('Cancel reading GitHub:alice');
+    expect(item(model.menu, 'cancel').label).toBe('Cancel reading GitHub: alice');
     expect(parseMenuId('cancel')).toEqual({ type: 'cancel' });
   });
 
   it('reading (no touch yet): icon key, "reading…"', () => {
     const model = buildTrayModel(pendingState(TOTP.id), CONFIG);
     expect(model.icon).toBe('key');
-    expect(item(model.menu, 'code:k1:Demo%3Aalice').label).toBe('Demo:alice: reading…');
-    expect(model.tooltip).toBe('keytap: reading Demo:alice…');
+    expect(item(model.menu, 'code:k1:Demo%3Aalice').label).toBe('Demo: alice: reading…');
+    expect(model.tooltip).toBe('keytap: reading Demo: alice…');
   });
 
   it('after a failed read: icon error and the reason in the tooltip, until the next read', () => {
@@ -117,11 +146,11 @@ describe('the menu in every state', () => {
   it('two keys: a section each, in order, with separators', () => {
     const state = run([added('k1'), added('virtual:vk-1', 'virtual key b.json', 'virtual'), loaded('k1', [TOTP], 'AAAA0001'), loaded('virtual:vk-1', [HOTP], 'BBBB0002')]).state;
     const model = buildTrayModel(state, CONFIG);
-    expect(labels(model.menu).slice(0, 6)).toEqual(['Nitrokey 3 (AAAA0001)', 'Demo:alice', '---', 'virtual key b.json (BBBB0002)', 'VPN:alice  (HOTP)', '---']);
+    expect(labels(model.menu).slice(0, 6)).toEqual(['Nitrokey 3 (AAAA0001)', 'Demo: alice', '---', 'virtual key b.json (BBBB0002)', 'VPN: alice (HOTP)', '---']);
     expect(item(model.menu, 'code:virtual%3Avk-1:VPN%3Aalice')).toBeTruthy();
     // the default-account submenu names the key when there are several
     const defaults = item(model.menu, 'default').children!;
-    expect(labels(defaults)).toEqual(['The only account (when there is just one)', 'Demo:alice (Nitrokey 3)', 'VPN:alice (virtual key b.json)']);
+    expect(labels(defaults)).toEqual(['The only account (when there is just one)', 'Demo: alice, on Nitrokey 3 (AAAA0001)', 'VPN: alice (HOTP), on virtual key b.json (BBBB0002)']);
   });
 });
 
@@ -144,7 +173,7 @@ describe('settings in the menu', () => {
     const here = item(buildTrayModel(readyState(), chosen).menu, 'default:1234ABCD:GitHub%3Aalice');
     expect(here.checked).toBe(true);
     const away = item(buildTrayModel(INITIAL_STATE, chosen).menu, 'default:1234ABCD:GitHub%3Aalice');
-    expect(away).toMatchObject({ checked: true, enabled: false, label: 'GitHub:alice (key not connected)' });
+    expect(away).toMatchObject({ checked: true, enabled: false, label: 'GitHub: alice (key not connected)' });
     expect(item(buildTrayModel(INITIAL_STATE, chosen).menu, 'default:auto').checked).toBe(false);
   });
 

@@ -37,7 +37,7 @@ const SAMPLES: Record<ErrorDetailKind, { code: ErrorCode; detail: ErrorDetail }>
   'pskc-secret-wrong': { code: 'BAD_INPUT', detail: { kind: 'pskc-secret-wrong', need: 'key', maybeAltered: true } },
   'slow-kdf': { code: 'BAD_INPUT', detail: { kind: 'slow-kdf', iterations: 10_000_000, cap: 2_000_000 } },
   'invalid-seed-file': { code: 'BAD_INPUT', detail: { kind: 'invalid-seed-file', line: 3 } },
-  'ledger-missing': { code: 'NOT_FOUND', detail: { kind: 'ledger-missing', dir: '/tmp/seeds' } },
+  'ledger-missing': { code: 'INPUT_FILE', detail: { kind: 'ledger-missing', dir: '/tmp/seeds' } },
   'ledger-encrypted': { code: 'AUTH_REQUIRED', detail: { kind: 'ledger-encrypted', path: '/tmp/seeds/ledger.jsonl' } },
   'ledger-busy': { code: 'BUSY', detail: { kind: 'ledger-busy', pid: 4242, dir: '/tmp/seeds' } },
   'seed-files-not-written': { code: 'DEVICE_ERROR', detail: { kind: 'seed-files-not-written', ledgerDir: '/tmp/seeds' } },
@@ -47,6 +47,8 @@ const SAMPLES: Record<ErrorDetailKind, { code: ErrorCode; detail: ErrorDetail }>
   'serials-exhausted': { code: 'BAD_INPUT', detail: { kind: 'serials-exhausted', prefix: 'KT' } },
   'format-cannot-carry': { code: 'BAD_INPUT', detail: { kind: 'format-cannot-carry', format: 'entra', reason: 'Entra takes only TOTP' } },
   'reader-missing': { code: 'NO_KEY', detail: { kind: 'reader-missing', reader: 'Yubico YubiKey OTP+FIDO+CCID 00 00' } },
+  'ambiguous-keys': { code: 'AMBIGUOUS', detail: { kind: 'ambiguous-keys', keys: [{ name: 'Nitrokey 3', device: '1234ABCD' }] } },
+  'no-virtual-key': { code: 'INPUT_FILE', detail: { kind: 'no-virtual-key', file: '/tmp/typo/key.json' } },
   'virtual-key-not-running': { code: 'NO_KEY', detail: { kind: 'virtual-key-not-running', socket: '/run/user/0/keytap/vk-1.sock' } },
   'virtual-key-gone': { code: 'KEY_REMOVED', detail: { kind: 'virtual-key-gone' } },
   'virtual-key-running': { code: 'BUSY', detail: { kind: 'virtual-key-running' } },
@@ -172,6 +174,21 @@ describe('every error detail kind', () => {
     expect(hint(SAMPLES['format-cannot-carry'].detail, 'seeds export')).toContain('out of --format.');
     expect(hint(SAMPLES['ledger-encrypted'].detail, 'seeds export')).toContain('--ledger-passphrase');
     expect(hint(SAMPLES['file-exists'].detail, 'seeds export')).toBe('Give --force to replace it, or choose another --out folder.');
+  });
+
+  it('names --device and the keys when accounts on different keys match', () => {
+    const detail: ErrorDetail = {
+      kind: 'ambiguous-keys',
+      keys: [
+        { name: 'Nitrokey 3', device: '1234ABCD' },
+        { name: 'virtual key b.json', device: 'virtual:b.json' },
+      ],
+    };
+    const error = new KeytapError('AMBIGUOUS', '2 accounts match "alice": …', { hint: 'Give more of the name (the full name always does).', detail });
+    expect(explainForCli(error, BY_PATH.get('code')).hint).toBe(
+      'Give more of the name (the full name always does). Or choose the key with --device: 1234ABCD (Nitrokey 3), virtual:b.json (virtual key b.json).',
+    );
+    expect(explainForCli(error, NO_COMMAND).hint).toContain('"keytap code --device ID"');
   });
 
   it('has tray words of its own where the tray differs from a terminal', () => {

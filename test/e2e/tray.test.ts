@@ -116,7 +116,7 @@ describe.skipIf(missing !== undefined)('the tray, end to end', () => {
     });
     try {
       const starting = runKeytap(['virtual', 'start', keyFile, '--touch', 'auto', '--touch-delay', '300'], { env });
-      await waitFor(async () => find(await menu(), 'E2E:alice  (touch)'), 'the account in the menu', 5_000);
+      await waitFor(async () => find(await menu(), 'E2E: alice (touch)'), 'the account in the menu', 5_000);
       const shown = Date.now();
       expect((await starting).code).toBe(0);
       expect(appeared).toBeDefined();
@@ -131,7 +131,7 @@ describe.skipIf(missing !== undefined)('the tray, end to end', () => {
   it('a click: touch toast, code on the clipboard (= oathtool), "Code copied", cleared after the clear time', async () => {
     const period = await awayFromPeriodEnd();
     busText = '';
-    await click('E2E:alice  (touch)');
+    await click('E2E: alice (touch)');
     const expected = await oathtool({ hexSecret: SECRET_HEX, type: 'TOTP', time: period });
     await waitFor(async () => ((await clipboard()) === expected ? true : undefined), 'the code on the clipboard', 10_000);
     await waitFor(() => busText.includes('Code copied, valid for'), 'the copied toast', 5_000);
@@ -156,11 +156,11 @@ describe.skipIf(missing !== undefined)('the tray, end to end', () => {
     expect((await runKeytap(['virtual', 'stop', keyFile], { env })).code).toBe(0);
     await waitFor(async () => find(await menu(), 'No key: plug one in'), 'the section to go', 5_000);
     expect((await runKeytap(['virtual', 'start', keyFile, '--touch', 'manual'], { env })).code).toBe(0);
-    await waitFor(async () => find(await menu(), 'E2E:alice  (touch)'), 'the account in the menu', 5_000);
+    await waitFor(async () => find(await menu(), 'E2E: alice (touch)'), 'the account in the menu', 5_000);
     busText = '';
-    await click('E2E:alice  (touch)');
+    await click('E2E: alice (touch)');
     await waitFor(() => busText.includes('Touch your key'), 'the touch prompt', 5_000);
-    await waitFor(async () => find(await menu(), 'E2E:alice  (touch): touch your key…'), 'the pending item', 5_000);
+    await waitFor(async () => find(await menu(), 'E2E: alice (touch): touch your key…'), 'the pending item', 5_000);
     expect((await runKeytap(['virtual', 'stop', keyFile], { env })).code).toBe(0);
     await waitFor(() => /was removed while reading E2E:alice/u.test(busText), 'the unplug toast', 5_000);
     expect(tray!.exitCode).toBeNull();

@@ -5,7 +5,10 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { existsSync } from 'node:fs';
+import type { KeytapError } from '../../src/errors.js';
 import { isKeytapError } from '../../src/errors.js';
+import type { OpenStoreOptions } from '../../src/emulator/store.js';
 import { VirtualKeyStore } from '../../src/emulator/store.js';
 import { TouchButton } from '../../src/emulator/touch.js';
 import { DEFAULT_TOUCH_TIMEOUT_MS } from '../../src/emulator/types.js';
@@ -19,8 +22,8 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function openError(file: string): Promise<unknown> {
-  return VirtualKeyStore.open(file).then(
+async function openError(file: string, options?: OpenStoreOptions): Promise<unknown> {
+  return VirtualKeyStore.open(file, options).then(
     () => undefined,
     (error: unknown) => error,
   );
@@ -125,12 +128,20 @@ describe('VirtualKeyStore', () => {
     expect(((await openError(file)) as Error).message).not.toContain('SECRETSECRET');
   });
 
-  it('an unreadable path (a directory) gives BAD_INPUT, not a crash', async () => {
+  it('an unreadable path (a directory) gives INPUT_FILE in words, not a crash', async () => {
     const file = join(dir, 'adir');
     await mkdir(file);
     const error = await openError(file);
-    expect(isKeytapError(error, 'BAD_INPUT')).toBe(true);
-    expect((error as Error).message).toContain(file);
+    expect(isKeytapError(error, 'INPUT_FILE')).toBe(true);
+    expect((error as Error).message).toBe(`Cannot read the virtual key store ${file}: it is a folder.`);
+  });
+
+  it('a missing file is not created when creation is not asked for', async () => {
+    const file = join(dir, 'typo', 'key.json');
+    const error = await openError(file, { create: false });
+    expect(isKeytapError(error, 'INPUT_FILE')).toBe(true);
+    expect((error as KeytapError).detail).toEqual({ kind: 'no-virtual-key', file });
+    expect(existsSync(join(dir, 'typo'))).toBe(false);
   });
 });
 

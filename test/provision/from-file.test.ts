@@ -34,8 +34,8 @@ describe('a token from a seed file', () => {
   it('a file that cannot be read says which and why, without its content', async () => {
     const missing = join(tempDir(), 'nope.xml');
     const error = await rejection(readSeedFile(missing));
-    expect(error.code).toBe('BAD_INPUT');
-    expect(error.message).toBe(`Cannot read ${missing}: ENOENT.`);
+    expect(error.code).toBe('INPUT_FILE');
+    expect(error.message).toBe(`Cannot read ${missing}: no such file.`);
   });
 
   it('chooses by serial, or the only token; otherwise says what is missing, naming no option', () => {

@@ -51,7 +51,7 @@ export function registerAdd(program: Command, io: CliIo): void {
       });
       credential.secret.fill(0);
       io.err(`Added ${stored.id} to ${key.name}.`);
-    });
+    }, 'writes');
   });
 }
 

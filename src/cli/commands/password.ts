@@ -24,6 +24,6 @@ export function registerPassword(program: Command, io: CliIo): void {
     await withKey(options, io, async (key, signal) => {
       await key.session.setPassword(options.clear ? undefined : options.newPassword, signal);
       io.err(options.clear ? `Removed the password from ${key.name}.` : `Set the password of ${key.name}.`);
-    });
+    }, 'writes');
   });
 }

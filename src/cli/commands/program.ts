@@ -204,8 +204,11 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
         token = buildToken(parameters, secret ?? generateSecret(parameters.algorithm), serial);
       }
       run.check(token);
-      const result = await withKey(options, io, (key, signal) =>
-        run.programOne(key, token, { replace: options.replace, signal, onTouchNeeded: (phase) => io.err(touchMessage(phase)) }),
+      const result = await withKey(
+        options,
+        io,
+        (key, signal) => run.programOne(key, token, { replace: options.replace, signal, onTouchNeeded: (phase) => io.err(touchMessage(phase)) }),
+        'writes',
       );
       reportResult(io, token, result, options.showSecrets === true);
       const outcome = result.outcome;

@@ -2,7 +2,6 @@
  * `keytap seeds check|codes|export`: seed files outside a programming run. Wiring only: the
  * formats are src/seeds, the ledger and the exports src/provision.
  */
-import { readFile, stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
@@ -16,6 +15,7 @@ import { fsError } from '../../util/atomic-file.js';
 import { ledgerTokens, readLedger } from '../../provision/ledger.js';
 import type { SeedFormat, SeedReadOptions, SeedToken } from '../../seeds/index.js';
 import { checkEntraCsv, checkSeedFileSize, detectFormat, seedFormat } from '../../seeds/index.js';
+import { readInputFile } from '../../util/input-file.js';
 import type { CliIo } from '../output.js';
 import { integerIn } from '../parse.js';
 import { ALLOW_SLOW_KDF_HELP, parseFormats, pskcProtection } from './program.js';
@@ -28,7 +28,7 @@ export function registerSeeds(program: Command, io: CliIo): void {
     .description('check an Entra ID CSV (tseeds.csv) before uploading it: every problem with its line; exit code 4 when anything fails')
     .argument('<file>', 'the CSV file')
     .action(async (file: string) => {
-      const bytes = await readInput(file);
+      const bytes = await readSeedInput(file);
       const result = checkEntraCsv(bytes);
       const name = basename(file);
       for (const problem of result.problems) io.out(`${name}:${problem.line}: error: ${problem.message}`);
@@ -51,7 +51,7 @@ export function registerSeeds(program: Command, io: CliIo): void {
     .addOption(new Option('--time <seconds>', 'compute the codes for this time (seconds since 1970) instead of now').argParser(integerIn(0, 2 ** 40)))
     .addOption(new Option('--show-secrets', 'print each secret (Base32) too'))
     .action(async (file: string, options: { format?: string; passphrase?: string; key?: string; allowSlowKdf?: boolean; time?: number; showSecrets?: boolean }) => {
-      const bytes = await readInput(file);
+      const bytes = await readSeedInput(file);
       const format = options.format !== undefined ? seedFormat(options.format) : detectFormat(bytes, file);
       const read: SeedReadOptions = {
         ...(options.passphrase !== undefined ? { passphrase: options.passphrase } : {}),
@@ -143,13 +143,7 @@ export function registerSeeds(program: Command, io: CliIo): void {
     );
 }
 
-async function readInput(file: string): Promise<Buffer> {
-  try {
-    checkSeedFileSize((await stat(file)).size, `seed file ${file}`);
-    return await readFile(file);
-  } catch (error) {
-    if (error instanceof KeytapError) throw error;
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new KeytapError(code === 'ENOENT' ? 'NOT_FOUND' : 'BAD_INPUT', `Cannot read ${file}: ${code === 'ENOENT' ? 'no such file' : (code ?? String(error))}.`);
-  }
+/** A seed file's bytes; one larger than any real seed file is refused before it is read. */
+function readSeedInput(file: string): Promise<Buffer> {
+  return readInputFile(file, undefined, (size) => checkSeedFileSize(size, `seed file ${file}`));
 }
