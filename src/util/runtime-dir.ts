@@ -15,7 +15,7 @@ import { ensurePrivateFolder } from './private-folder.js';
 export function runtimeDir(): string {
   const fromEnv = process.env.KEYTAP_RUNTIME_DIR ?? (process.env.XDG_RUNTIME_DIR ? join(process.env.XDG_RUNTIME_DIR, 'keytap') : undefined);
   // process.getuid, not userInfo(): a uid without a passwd entry (containers) has no user info.
-  const dir = fromEnv ?? join(tmpdir(), `keytap-${process.getuid?.() ?? userInfo().username}`);
+  const dir = fromEnv ?? join(tmpdir(), `keytap-${process.getuid?.() ?? userInfo().uid}`);
   ensurePrivateFolder(dir, {
     what: "keytap's runtime folder",
     hint: fromEnv ? `Remove it, or set KEYTAP_RUNTIME_DIR to a folder of your own.` : `Remove it (its owner or root can), or set XDG_RUNTIME_DIR or KEYTAP_RUNTIME_DIR to a folder of your own.`,
