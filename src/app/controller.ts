@@ -20,7 +20,7 @@ import type { Autostart, GlobalShortcut } from '../desktop/platform.js';
 import type { KeytapError } from '../errors.js';
 import { lockedError } from '../errors.js';
 import type { Notifier } from '../notify/types.js';
-import type { TrayBackend, TrayModel } from '../tray/model.js';
+import type { TrayBackend, TrayHostStatus, TrayModel } from '../tray/model.js';
 import { chooseAccount } from './choose-account.js';
 import type { CodeResult } from './code-requests.js';
 import { CodeRequests } from './code-requests.js';
@@ -311,10 +311,10 @@ export class Controller {
     }
   }
 
-  private onTrayStatus(status: 'shown' | 'no-host'): void {
+  private onTrayStatus(status: TrayHostStatus): void {
     const before = this.stateValue.trayHost;
     this.dispatch({ type: 'tray-host', status, backend: this.deps.tray.name });
-    if (status === 'shown' && before === 'no-host') this.renderer.renderAgain();
+    if (status === 'shown' && (before === 'no-host' || before === 'no-bus')) this.renderer.renderAgain();
   }
 
   private onConfigChange(now: AppConfig, before: AppConfig): void {
