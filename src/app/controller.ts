@@ -19,7 +19,7 @@ import type { KeyCredential } from '../device/oath/session.js';
 import type { Autostart, GlobalShortcut } from '../desktop/platform.js';
 import { KeytapError, lockedError } from '../errors.js';
 import type { Notifier } from '../notify/types.js';
-import type { TrayBackend, TrayModel } from '../tray/model.js';
+import type { TrayBackend, TrayHostStatus, TrayModel } from '../tray/model.js';
 import { chooseAccount } from './choose-account.js';
 import { CodeRequests } from './code-requests.js';
 import type { AppConfig, ConfigStore } from './config.js';
@@ -391,10 +391,10 @@ export class Controller {
     }
   }
 
-  private onTrayStatus(status: 'shown' | 'no-host'): void {
+  private onTrayStatus(status: TrayHostStatus): void {
     const before = this.stateValue.trayHost;
     this.dispatch({ type: 'tray-host', status, backend: this.deps.tray.name });
-    if (status === 'shown' && before === 'no-host') this.renderer.renderAgain();
+    if (status === 'shown' && (before === 'no-host' || before === 'no-bus')) this.renderer.renderAgain();
   }
 
   private onConfigChange(now: AppConfig, before: AppConfig): void {

@@ -9,8 +9,8 @@ import type { KeyCredential } from '../device/oath/session.js';
 import { DEFAULT_PERIOD, parseCredentialId } from '../otp/credential.js';
 import type { MenuItem, MenuNode, TrayIconName, TrayModel } from '../tray/model.js';
 import type { AppConfig } from './config.js';
-import type { AppState, KeyState } from './state.js';
-import { accountKeyRef, accountsCount, keyTitle } from './state.js';
+import type { AppState, KeyState, StateError } from './state.js';
+import { accountKeyRef, accountsCount, isCancel, keyTitle } from './state.js';
 
 export type MenuAction =
   | { type: 'read'; keyId: string; credentialId: string }
@@ -75,7 +75,7 @@ export function buildTrayModel(state: AppState, config: AppConfig): TrayModel {
 
 export function iconFor(state: AppState): TrayIconName {
   if (state.pending?.phase === 'touch') return 'touch';
-  if (state.keys.some((k) => k.status === 'error') || state.last?.ok === false) return 'error';
+  if (state.keys.some((k) => k.status === 'error') || failedRead(state)) return 'error';
   if (state.keys.length === 0) return 'idle';
   return 'key';
 }
@@ -83,11 +83,17 @@ export function iconFor(state: AppState): TrayIconName {
 export function tooltipFor(state: AppState): string {
   if (state.pending?.phase === 'touch') return `keytap: touch your key (${accountLabelOf(state, state.pending.keyId, state.pending.credentialId)})`;
   if (state.pending) return `keytap: reading ${accountLabelOf(state, state.pending.keyId, state.pending.credentialId)}…`;
-  if (state.last?.ok === false) return `keytap: ${state.last.error.message}`;
+  const failed = failedRead(state);
+  if (failed) return `keytap: ${failed.message}`;
   const broken = state.keys.find((k) => k.status === 'error');
   if (broken?.error) return `keytap: ${broken.name}: ${broken.error.message}`;
   if (state.keys.length === 0) return 'keytap: no key';
   return `keytap: ${state.keys.map((k) => `${k.name}${k.status === 'ready' ? `, ${accountsCount(k.credentials.length)}` : k.status === 'locked' ? ', locked' : ''}`).join('; ')}`;
+}
+
+/** The error of the last read, unless it was a deliberate cancel. */
+function failedRead(state: AppState): StateError | undefined {
+  return state.last?.ok === false && !isCancel(state.last.error) ? state.last.error : undefined;
 }
 
 function keySection(state: AppState, key: KeyState): MenuNode[] {

@@ -81,7 +81,10 @@ export async function runResident(options: ResidentOptions, adapters: ResidentAd
       tray,
       notifier: adapters.notifier(onError('notifications')),
       // The delay comes with each copy (from the settings in effect then).
-      clipboard: new ClipboardGuard(clipboard, { onError: onError('clipboard') }),
+      clipboard: new ClipboardGuard(clipboard, {
+        onError: onError('clipboard'),
+        onCleared: (outcome) => logger.info(outcome === 'cleared' ? 'clipboard cleared' : 'clipboard left alone: it holds something copied since'),
+      }),
       shortcut: adapters.shortcut(onError('shortcut')),
       autostart: adapters.autostart(),
       autostartCommand: options.autostartCommand,

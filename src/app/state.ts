@@ -11,6 +11,7 @@ import type { Dialect } from '../device/oath/dialect.js';
 import type { KeyCredential, OathCode } from '../device/oath/session.js';
 import type { ErrorCode, ErrorDetail } from '../errors.js';
 import type { Notification } from '../notify/types.js';
+import type { TrayHostStatus } from '../tray/model.js';
 import type { DefaultAccount } from './config.js';
 import { TRAY_LOCKED_HINT } from './explain.js';
 
@@ -70,7 +71,8 @@ export interface AppState {
   autostart?: boolean | undefined;
   shortcut: ShortcutStatus;
   /** The tray host went away (only toasts and IPC reach the user then). */
-  trayHost: 'shown' | 'no-host' | 'unknown';
+  /** no-bus: there is no D-Bus session bus at all (so no tray host and no toasts either). */
+  trayHost: TrayHostStatus | 'unknown';
 }
 
 export const INITIAL_STATE: AppState = Object.freeze({ keys: [], shortcut: 'off', trayHost: 'unknown' });
@@ -113,7 +115,7 @@ export type AppEvent =
   | { type: 'shortcut-changed'; status: ShortcutStatus; accelerator?: string | undefined; backend?: string | undefined; error?: StateError | undefined }
   /** The global shortcut was pressed: read the default account, or the only one. */
   | { type: 'shortcut-pressed'; requestId: number; defaultAccount?: DefaultAccount | undefined; now: number }
-  | { type: 'tray-host'; status: 'shown' | 'no-host'; backend?: string | undefined }
+  | { type: 'tray-host'; status: TrayHostStatus; backend?: string | undefined }
   /** The tray backend could not start at all. */
   | { type: 'tray-failed'; backend: string; error: StateError }
   /** The settings file is invalid (shown even with toasts off: that file may be what turned them off). */
@@ -180,7 +182,7 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
       const keys = [...state.keys.filter((k) => k.id !== key.id), key];
       // A failed result belongs to the situation before this key came.
       const last = state.last?.ok === false ? undefined : state.last;
-      return { state: { ...state, keys, last }, effects: [{ type: 'load', keyId: key.id }] };
+      return { state: { ...state, keys, last }, effects: [{ type: 'load', keyId: key.id }, log('info', `key added: ${key.name} (${key.id})`)] };
     }
 
     case 'key-retry': {
@@ -201,14 +203,15 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
         };
         return {
           state: updateKey(state, key.id, { status: 'locked', serial, credentials: [], error }),
-          effects: [...toast(settings, 'key', { title: `${key.name} is locked`, body: error.hint ?? error.message }), log('warn', `${key.name}: ${error.message} ${error.hint ?? ''}`)],
+          effects: [...toast(settings, 'key', { title: `${key.name} is locked`, body: error.hint ?? error.message, icon: 'error' }), log('warn', `${key.name}: ${error.message} ${error.hint ?? ''}`)],
         };
       }
       const wasReady = key.status === 'ready';
       const next = updateKey(state, key.id, { status: 'ready', serial, credentials: event.credentials, error: undefined });
       const effects: Effect[] = [];
+      if (!wasReady && !event.quiet) effects.push(log('info', `${keyTitle({ ...key, serial })}: ${accountsCount(event.credentials.length)}`));
       if (!wasReady && !event.quiet && settings.notifyOnConnect) {
-        effects.push(...toast(settings, 'key', { title: `${keyTitle({ ...key, serial })} connected`, body: accountsCount(event.credentials.length), urgency: 'low' }));
+        effects.push(...toast(settings, 'key', { title: `${keyTitle({ ...key, serial })} connected`, body: accountsCount(event.credentials.length), urgency: 'low', icon: 'key' }));
       }
       return { state: next, effects };
     }
@@ -219,7 +222,7 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
       return {
         state: updateKey(state, key.id, { status: 'error', error: event.error }),
         effects: [
-          ...toast(settings, 'key', { title: `${key.name}: ${event.error.message}`, body: event.error.hint ?? '', urgency: 'normal' }),
+          ...toast(settings, 'key', { title: `${key.name}: ${event.error.message}`, body: event.error.hint ?? '', urgency: 'normal', icon: 'error' }),
           log('error', `${key.name}: ${describe(event.error)}`),
         ],
       };
@@ -231,15 +234,17 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
       const keys = state.keys.filter((k) => k.id !== event.keyId);
       const pending = state.pending;
       const last = state.last && state.last.keyId === event.keyId && !state.last.ok ? undefined : state.last;
+      const removed = log('info', `key removed: ${keyTitle(key)}`);
       if (!pending || pending.keyId !== event.keyId || pending.phase === 'copying') {
-        return { state: { ...state, keys, last }, effects: [] };
+        return { state: { ...state, keys, last }, effects: [removed] };
       }
       const reason: StateError = {
         code: 'KEY_REMOVED',
         message: `${key.name} was removed while reading ${pending.credentialId}.`,
         hint: 'Plug it in again and choose the account once more.',
       };
-      return finishWithError({ ...state, keys, last }, pending, reason, event.now, settings, true);
+      const finished = finishWithError({ ...state, keys, last }, pending, reason, event.now, settings, true);
+      return { ...finished, effects: [...finished.effects, removed] };
     }
 
     case 'read-requested': {
@@ -327,7 +332,7 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
         return {
           state: { ...state, pending: undefined, last },
           effects: [
-            ...toast(settings, 'read', { title: `Could not copy the code of ${pending.credentialId}`, body: joinLines(event.error.message, event.error.hint), urgency: 'normal' }),
+            ...toast(settings, 'read', { title: `Could not copy the code of ${pending.credentialId}`, body: joinLines(event.error.message, event.error.hint), urgency: 'normal', icon: 'error' }),
             log('error', `copying the code of ${pending.credentialId} failed: ${describe(event.error)}`),
           ],
         };
@@ -335,18 +340,20 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
       const last: ReadResult = { ok: true, keyId: pending.keyId, credentialId: pending.credentialId, at: event.now, validTo: pending.validTo };
       const validFor = pending.validTo === undefined ? undefined : Math.max(0, Math.floor(pending.validTo - event.now));
       const clearing = settings.clipboardClearSeconds > 0 ? `The clipboard is cleared in ${settings.clipboardClearSeconds} s.` : undefined;
+      const where = key ? `${pending.credentialId} (${key.name})` : pending.credentialId;
+      const copiedLine = `copied the code of ${where} to the clipboard${validFor === undefined ? '' : `, valid for ${validFor} s`}${settings.clipboardClearSeconds > 0 ? `; clearing it in ${settings.clipboardClearSeconds} s` : ''}`;
       return {
         state: { ...state, pending: undefined, last },
-        effects: toast(settings, 'read', {
-          title: validFor === undefined ? 'Code copied' : `Code copied, valid for ${validFor} s`,
-          body: joinLines(
-            settings.showCodeInNotification && event.code !== undefined ? `Code: ${groupCode(event.code)}` : undefined,
-            key ? `${pending.credentialId} (${key.name})` : pending.credentialId,
-            clearing,
-          ),
-          urgency: 'low',
-          timeoutMs: 5_000,
-        }),
+        effects: [
+          ...toast(settings, 'read', {
+            title: validFor === undefined ? 'Code copied' : `Code copied, valid for ${validFor} s`,
+            body: joinLines(settings.showCodeInNotification && event.code !== undefined ? `Code: ${groupCode(event.code)}` : undefined, where, clearing),
+            urgency: 'low',
+            timeoutMs: 5_000,
+            icon: 'key',
+          }),
+          log('info', copiedLine),
+        ],
       };
     }
 
@@ -369,7 +376,7 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
 
     case 'shortcut-pressed': {
       const target = shortcutTarget(state, event.defaultAccount);
-      if ('error' in target) return { state, effects: toast(settings, 'read', { title: target.error.message, body: target.error.hint ?? '' }) };
+      if ('error' in target) return { state, effects: toast(settings, 'read', { title: target.error.message, body: target.error.hint ?? '', icon: 'error' }) };
       return reduce(state, { type: 'read-requested', requestId: event.requestId, keyId: target.keyId, credentialId: target.credentialId, source: 'shortcut', now: event.now }, settings);
     }
 
@@ -381,7 +388,7 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
         state,
         effects: [
           log('warn', `changing "Start at login" failed (${event.backend}): ${event.error.message}`),
-          ...toast(settings, 'app', { title: 'Could not change "Start at login"', body: joinLines(event.error.message, event.error.hint) }),
+          ...toast(settings, 'app', { title: 'Could not change "Start at login"', body: joinLines(event.error.message, event.error.hint), icon: 'error' }),
         ],
       };
 
@@ -401,6 +408,7 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
             ...toast(settings, 'app', {
               title: `Shortcut ${accelerator} is not available here`,
               body: joinLines(e.hint ?? e.message, 'Bind the command "keytap code" to a key in your desktop\'s keyboard settings instead: it asks this keytap for the code.'),
+              icon: 'error',
             }),
           ],
         };
@@ -412,6 +420,14 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
       const before = state.trayHost;
       const next = { ...state, trayHost: event.status };
       const backend = event.backend === undefined ? '' : ` (${event.backend})`;
+      // No bus is not a missing tray extension: say what is missing, once (the backend keeps retrying quietly).
+      if (event.status === 'no-bus') {
+        if (before === 'no-bus') return { state: next, effects: [] };
+        return {
+          state: next,
+          effects: [log('warn', 'no D-Bus session bus (is DBUS_SESSION_BUS_ADDRESS set?): no tray icon and no toasts until there is one. keytap keeps running; "keytap code" still works.')],
+        };
+      }
       if (event.status === 'no-host' && before !== 'no-host') {
         const effects: Effect[] = [
           log('warn', `no tray host${backend}: the icon is not shown until one appears. On GNOME, install the AppIndicator extension. keytap keeps running; "keytap code" still works.`),
@@ -421,12 +437,13 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
             ...toast(settings, 'app', {
               title: 'No system tray found',
               body: 'keytap keeps running. On GNOME, install the "AppIndicator and KStatusNotifierItem Support" extension; or bind "keytap code" to a shortcut.',
+              icon: 'error',
             }),
           );
         }
         return { state: next, effects };
       }
-      if (event.status === 'shown' && before === 'no-host') return { state: next, effects: [log('info', 'the tray host is back; the icon is shown again')] };
+      if (event.status === 'shown' && (before === 'no-host' || before === 'no-bus')) return { state: next, effects: [log('info', 'the tray host is back; the icon is shown again')] };
       return { state: next, effects: [] };
     }
 
@@ -436,7 +453,7 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
         state,
         effects: [
           log('error', `the tray could not start (${event.backend}): ${e.message}${e.hint ? ` ${e.hint}` : ''} — keytap keeps running; "keytap code" still works.`),
-          ...toast(settings, 'app', { title: 'keytap has no tray icon', body: joinLines(e.message, e.hint, 'keytap keeps running: bind "keytap code" to a shortcut.') }),
+          ...toast(settings, 'app', { title: 'keytap has no tray icon', body: joinLines(e.message, e.hint, 'keytap keeps running: bind "keytap code" to a shortcut.'), icon: 'error' }),
         ],
       };
     }
@@ -447,7 +464,7 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
         effects: [
           log('error', `${event.error.message} ${event.error.hint ?? ''}`.trim()),
           // Not through toast(): the file that turns toasts off may be the one that is broken.
-          { type: 'notify', notification: { title: 'keytap: settings file invalid', body: joinLines(event.error.message, event.error.hint) } },
+          { type: 'notify', notification: { title: 'keytap: settings file invalid', body: joinLines(event.error.message, event.error.hint), icon: 'error' } },
         ],
       };
 
@@ -456,7 +473,7 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
         state,
         effects: [
           log('warn', `opening ${event.path} failed: ${event.error.message}`),
-          ...toast(settings, 'app', { title: 'Could not open the settings file', body: `Open ${event.path} in a text editor.` }),
+          ...toast(settings, 'app', { title: 'Could not open the settings file', body: joinLines(event.error.message, `Open ${event.path} in a text editor.`), icon: 'error' }),
         ],
       };
 
@@ -522,7 +539,8 @@ function finishWithError(state: AppState, pending: PendingRead, error: StateErro
   if (cancel) effects.push({ type: 'cancel', requestId: pending.requestId, reason: error });
   effects.push(
     { type: 'done', requestId: pending.requestId, result: { ok: false, error } },
-    ...toast(settings, 'read', { title: error.message, body: error.hint ?? '', urgency: 'normal' }),
+    // A cancel is what the user asked for: a calm toast, not an error.
+    ...toast(settings, 'read', { title: error.message, body: error.hint ?? '', ...(isCancel(error) ? { urgency: 'low', icon: 'key' } : { urgency: 'normal', icon: 'error' }) }),
     log(error.code === 'CANCELLED' ? 'info' : 'warn', `reading ${pending.credentialId}: ${describe(error)}`),
   );
   // The toast replaces the touch prompt; with toasts off, the prompt was never shown.
@@ -551,13 +569,20 @@ export function explainReadError(error: StateError, keyName: string, credentialI
   }
 }
 
+/** Waiting for the user is not an alarm: normal urgency, and it stays until the read ends (the next toast in the slot replaces it). */
 function touchPrompt(settings: StateSettings, key: KeyState | undefined, credentialId: string): Effect[] {
   return toast(settings, 'read', {
     title: 'Touch your key',
     body: key ? `${credentialId} on ${key.name}` : credentialId,
-    urgency: 'critical',
-    timeoutMs: settings.touchTimeoutSeconds * 1000,
+    urgency: 'normal',
+    sticky: true,
+    icon: 'touch',
   });
+}
+
+/** A read the user (or the caller) cancelled on purpose: not an error to badge or to keep showing. */
+export function isCancel(error: StateError): boolean {
+  return error.code === 'CANCELLED';
 }
 
 function toast(settings: StateSettings, slot: ToastSlot, notification: Notification): Effect[] {

@@ -10,8 +10,8 @@
 import { KeytapError } from '../errors.js';
 import { connectSessionBus, describeError, sessionBusAddress, Variant } from '../util/session-bus.js';
 import type { SessionBus } from '../util/session-bus.js';
-import { findIconFile } from './icon.js';
-import type { Notification, NotificationHandle, Notifier } from './types.js';
+import { findIconFile, findStateIconFile } from './icon.js';
+import type { Notification, NotificationHandle, NotificationIcon, Notifier } from './types.js';
 
 const SERVICE = 'org.freedesktop.Notifications';
 const PATH = '/org/freedesktop/Notifications';
@@ -27,6 +27,8 @@ export interface FreedesktopNotifierOptions {
   busAddress?: string | undefined;
   /** An icon file or themed icon name; defaults to `icons/…png` of the package, else a themed name. */
   icon?: string | undefined;
+  /** The icon file of a state a toast tells of; defaults to `icons/<state>-64.png` of the package. */
+  stateIcon?: ((state: NotificationIcon) => string | undefined) | undefined;
   /** Per-call deadline; a hung server must not hold the touch flow. */
   callTimeoutMs?: number | undefined;
 }
@@ -48,6 +50,7 @@ export class FreedesktopNotifier implements Notifier {
   readonly name = SERVICE;
   private readonly onError: (error: KeytapError) => void;
   private readonly icon: string;
+  private readonly stateIcons = new Map<NotificationIcon, string | undefined>();
   private readonly timeoutMs: number;
   private connecting: Promise<SessionBus | undefined> | undefined;
   private session: SessionBus | undefined;
@@ -73,6 +76,7 @@ export class FreedesktopNotifier implements Notifier {
     const replacesId =
       replaces instanceof FreedesktopHandle && replaces.epoch === epoch && this.open.has(replaces.id) ? replaces.id : 0;
     const urgency = notification.urgency ?? 'normal';
+    const icon = (notification.icon === undefined ? undefined : this.stateIcon(notification.icon)) ?? this.icon;
     const hints: Record<string, Variant> = {
       urgency: new Variant('y', URGENCY[urgency]),
       'desktop-entry': new Variant('s', APP_NAME),
@@ -81,7 +85,9 @@ export class FreedesktopNotifier implements Notifier {
       // Errors (critical) are kept so the user can read them later.
       transient: new Variant('b', urgency !== 'critical'),
     };
-    if (this.icon.startsWith('/')) hints['image-path'] = new Variant('s', `file://${this.icon}`);
+    // A prompt that waits for the user must not expire before the wait does (spec: expire_timeout 0, "resident").
+    if (notification.sticky) hints.resident = new Variant('b', true);
+    if (icon.startsWith('/')) hints['image-path'] = new Variant('s', `file://${icon}`);
     try {
       const reply = await session.call(
         {
@@ -93,12 +99,12 @@ export class FreedesktopNotifier implements Notifier {
           body: [
             APP_NAME,
             replacesId,
-            this.icon,
+            icon,
             notification.title,
             notification.body,
             [],
             hints,
-            notification.timeoutMs === undefined ? -1 : Math.max(0, Math.round(notification.timeoutMs)),
+            notification.sticky ? 0 : notification.timeoutMs === undefined ? -1 : Math.max(0, Math.round(notification.timeoutMs)),
           ],
         },
         this.timeoutMs,
@@ -189,6 +195,11 @@ export class FreedesktopNotifier implements Notifier {
     }
     this.session = session;
     return session;
+  }
+
+  private stateIcon(state: NotificationIcon): string | undefined {
+    if (!this.stateIcons.has(state)) this.stateIcons.set(state, (this.options.stateIcon ?? findStateIconFile)(state));
+    return this.stateIcons.get(state);
   }
 
   private serverGone(): void {

@@ -7,13 +7,20 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
+import type { NotificationIcon } from './types.js';
+
 const CANDIDATES = ['keytap.png', 'keytap-64.png', 'idle-64.png', 'idle.png', 'key-present.png'];
 
-export function findIconFile(startDirs: readonly string[] = defaultStartDirs()): string | undefined {
+/** The icon of a state (icons/<state>-64.png, drawn by build/icons.mjs like the tray's), if it ships. */
+export function findStateIconFile(state: NotificationIcon, startDirs: readonly string[] = defaultStartDirs()): string | undefined {
+  return findIconFile(startDirs, [`${state}-64.png`, `${state}-48.png`]);
+}
+
+export function findIconFile(startDirs: readonly string[] = defaultStartDirs(), names: readonly string[] = CANDIDATES): string | undefined {
   for (const start of startDirs) {
     let dir = start;
     for (let depth = 0; depth < 5; depth++) {
-      for (const name of CANDIDATES) {
+      for (const name of names) {
         const file = join(dir, 'icons', name);
         if (existsSync(file)) return file;
       }

@@ -20,7 +20,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 
 import { KeytapError } from '../errors.js';
-import { findIconFile } from './icon.js';
+import { findIconFile, findStateIconFile } from './icon.js';
 import type { Notification, NotificationHandle, Notifier } from './types.js';
 
 export const APP_USER_MODEL_ID = 'keytap';
@@ -70,7 +70,8 @@ export class NodeNotifierNotifier implements Notifier {
     if (!backend) return INERT;
     const id = `${APP_USER_MODEL_ID}-${process.pid}-${++this.counter}`;
     const options: Record<string, unknown> = { title: notification.title, message: notification.body, wait: false };
-    if (this.icon) options.icon = this.icon;
+    const icon = (notification.icon === undefined ? undefined : findStateIconFile(notification.icon)) ?? this.icon;
+    if (icon) options.icon = icon;
     if (this.platform === 'win32') {
       options.appID = APP_USER_MODEL_ID;
       // SnoreToast ids are numbers; keep ours numeric there.
@@ -82,7 +83,7 @@ export class NodeNotifierNotifier implements Notifier {
     // terminal-notifier: posting into the group of the old toast removes the old one.
     const group = replaces instanceof Handle ? replaces.id : id;
     options.group = group;
-    if (notification.timeoutMs !== undefined) options.timeout = Math.max(1, Math.round(notification.timeoutMs / 1000));
+    if (notification.timeoutMs !== undefined && !notification.sticky) options.timeout = Math.max(1, Math.round(notification.timeoutMs / 1000));
     const result = await this.send(backend, options);
     return result ? new Handle(group) : INERT;
   }

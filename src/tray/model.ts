@@ -34,14 +34,18 @@ export interface TrayModel {
   menu: MenuNode[];
 }
 
+/** Whether the icon is shown: no-host, no tray host on the bus; no-bus, no session bus at all. */
+export type TrayHostStatus = 'shown' | 'no-host' | 'no-bus';
+
 export interface TrayBackend {
   /** "StatusNotifierItem", "systray2". */
   readonly name: string;
   /**
    * Shows the tray. `onClick` gets the id of a clicked item. `onStatus` tells when the tray host
-   * (panel, StatusNotifierWatcher) goes away or comes back; the backend re-registers by itself.
+   * (panel, StatusNotifierWatcher) goes away or comes back, or that there is no session bus to
+   * find one on; the backend re-registers by itself.
    */
-  start(onClick: (id: string) => void, onStatus?: (status: 'shown' | 'no-host') => void): Promise<void>;
+  start(onClick: (id: string) => void, onStatus?: (status: TrayHostStatus) => void): Promise<void>;
   /** Shows this model; cheap when nothing changed. */
   render(model: TrayModel): Promise<void>;
   stop(): Promise<void>;

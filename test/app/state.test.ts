@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AppEvent, Effect } from '../../src/app/state.js';
+import { iconFor, tooltipFor } from '../../src/app/menu-model.js';
 import { INITIAL_STATE, NEXT_PERIOD_THRESHOLD_SECONDS, accountKeyRef, explainReadError, groupCode, readTime, reduce } from '../../src/app/state.js';
 import { BANK60, HOTP, SETTINGS, TOTP, TOUCH, added, loaded, readyState, run } from './fixtures.js';
 
@@ -21,11 +22,11 @@ describe('keys', () => {
   it('a key added is loading and asks to be listed; loaded, it is ready with a connect toast', () => {
     const a = reduce(INITIAL_STATE, added('k1'), SETTINGS);
     expect(a.state.keys).toEqual([{ id: 'k1', name: 'Nitrokey 3', kind: 'hid', serial: undefined, status: 'loading', credentials: [] }]);
-    expect(a.effects).toEqual([{ type: 'load', keyId: 'k1' }]);
+    expect(a.effects).toEqual([{ type: 'load', keyId: 'k1' }, { type: 'log', level: 'info', message: 'key added: Nitrokey 3 (k1)' }]);
     const b = reduce(a.state, loaded('k1', [TOTP, TOUCH], '1234ABCD'), SETTINGS);
     expect(b.state.keys[0]).toMatchObject({ status: 'ready', serial: '1234ABCD', credentials: [TOTP, TOUCH] });
     expect(toasts(b.effects)).toEqual(['Nitrokey 3 (1234ABCD) connected']);
-    expect(b.effects[0]).toMatchObject({ type: 'notify', slot: 'key', notification: { body: '2 accounts' } });
+    expect(b.effects.find((e) => e.type === 'notify')).toMatchObject({ type: 'notify', slot: 'key', notification: { body: '2 accounts' } });
   });
 
   it('the connect toast can be turned off, and all toasts with it', () => {
@@ -73,7 +74,7 @@ describe('keys', () => {
     ]);
     const after = reduce(state, { type: 'key-removed', keyId: 'k1', now: NOW }, SETTINGS);
     expect(after.state.keys.map((k) => k.id)).toEqual(['k2']);
-    expect(after.effects).toEqual([]);
+    expect(after.effects).toEqual([{ type: 'log', level: 'info', message: 'key removed: Nitrokey 3' }]);
   });
 
   it('the same id added again (a restarted virtual key) replaces its entry', () => {
@@ -108,7 +109,7 @@ describe('reading a code', () => {
     const c = reduce(b.state, { type: 'copy-finished', requestId: 1, now: NOW + 0.3 }, SETTINGS);
     expect(c.state.pending).toBeUndefined();
     expect(c.state.last).toMatchObject({ ok: true, credentialId: TOTP.id });
-    expect(c.effects).toHaveLength(1);
+    expect(types(c.effects)).toEqual(['notify', 'log']);
     expect(c.effects[0]).toMatchObject({ type: 'notify', slot: 'read', notification: { title: 'Code copied, valid for 19 s' } });
     const body = (c.effects[0] as Extract<Effect, { type: 'notify' }>).notification.body;
     expect(body).toContain('The clipboard is cleared in 20 s.');
@@ -130,7 +131,7 @@ describe('reading a code', () => {
     const a = reduce(readyState(), read(1, TOUCH.id), SETTINGS);
     expect(a.state.pending?.phase).toBe('touch');
     expect(types(a.effects)).toEqual(['read', 'notify', 'touch-timer']);
-    expect(a.effects[1]).toMatchObject({ notification: { title: 'Touch your key', body: 'GitHub:alice on Nitrokey 3', urgency: 'critical' } });
+    expect(a.effects[1]).toMatchObject({ notification: { title: 'Touch your key', body: 'GitHub:alice on Nitrokey 3', urgency: 'normal', sticky: true, icon: 'touch' } });
     expect(a.effects[2]).toEqual({ type: 'touch-timer', requestId: 1, ms: 30_000 });
     expect(reduce(a.state, { type: 'touch-needed', requestId: 1 }, SETTINGS).effects).toEqual([]);
   });
@@ -175,7 +176,7 @@ describe('reading a code', () => {
     const b = reduce(a.state, { type: 'key-removed', keyId: 'k1', now: NOW + 3 }, SETTINGS);
     expect(b.state.keys).toEqual([]);
     expect(b.state.pending).toBeUndefined();
-    expect(types(b.effects)).toEqual(['cancel', 'done', 'notify', 'log']);
+    expect(types(b.effects)).toEqual(['cancel', 'done', 'notify', 'log', 'log']);
     expect(b.effects[0]).toMatchObject({ type: 'cancel', requestId: 1, reason: { code: 'KEY_REMOVED' } });
     expect(toasts(b.effects)).toEqual(['Nitrokey 3 was removed while reading GitHub:alice.']);
     // the read then fails with KEY_REMOVED (or CANCELLED): ignored, no second toast
@@ -187,14 +188,14 @@ describe('reading a code', () => {
     const b = reduce(a.state, { type: 'read-failed', requestId: 1, error: { code: 'KEY_REMOVED', message: 'The key went away.' }, now: NOW }, SETTINGS);
     expect(toasts(b.effects)).toEqual(['Nitrokey 3 was removed while reading GitHub:alice.']);
     expect(types(b.effects)).not.toContain('cancel');
-    expect(reduce(b.state, { type: 'key-removed', keyId: 'k1', now: NOW }, SETTINGS).effects).toEqual([]);
+    expect(reduce(b.state, { type: 'key-removed', keyId: 'k1', now: NOW }, SETTINGS).effects).toEqual([{ type: 'log', level: 'info', message: 'key removed: Nitrokey 3 (1234ABCD)' }]);
   });
 
   it('unplugging another key leaves the pending read alone', () => {
     const { state } = run([added('k2'), loaded('k2', [HOTP]), read(1, TOUCH.id)], SETTINGS, readyState());
     const b = reduce(state, { type: 'key-removed', keyId: 'k2', now: NOW }, SETTINGS);
     expect(b.state.pending?.requestId).toBe(1);
-    expect(b.effects).toEqual([]);
+    expect(b.effects).toEqual([{ type: 'log', level: 'info', message: 'key removed: Nitrokey 3' }]);
   });
 
   it('touch timeout: cancels, toasts, answers, and the late touch-needed / result is ignored', () => {
@@ -405,7 +406,7 @@ describe('the toasts that do not come from a key', () => {
     expect(notices(autostart.effects)).toEqual([{ slot: 'app', title: 'Could not change "Start at login"', body: 'Read-only folder.' }]);
 
     const open = reduce(INITIAL_STATE, { type: 'settings-open-failed', path: '/cfg/config.json', error: { code: 'UNSUPPORTED', message: 'xdg-open failed' } }, SETTINGS);
-    expect(notices(open.effects)).toEqual([{ slot: 'app', title: 'Could not open the settings file', body: 'Open /cfg/config.json in a text editor.' }]);
+    expect(notices(open.effects)).toEqual([{ slot: 'app', title: 'Could not open the settings file', body: 'xdg-open failed\nOpen /cfg/config.json in a text editor.' }]);
     expect(logs(open.effects)).toEqual(['warn opening /cfg/config.json failed: xdg-open failed']);
 
     const about = reduce(INITIAL_STATE, { type: 'about-requested', version: '1.2.3', settingsPath: '/cfg/config.json' }, SETTINGS);
@@ -431,5 +432,73 @@ describe('the toasts that do not come from a key', () => {
     const problem = reduce(INITIAL_STATE, { type: 'config-problem', error: { code: 'BAD_INPUT', message: '/c/config.json is not valid JSON.', hint: 'Fix it or delete it.' } }, OFF);
     expect(notices(problem.effects)).toEqual([{ slot: undefined, title: 'keytap: settings file invalid', body: '/c/config.json is not valid JSON.\nFix it or delete it.' }]);
     expect(logs(problem.effects)).toEqual(['error /c/config.json is not valid JSON. Fix it or delete it.']);
+  });
+});
+
+describe('the tray tells states apart (issue 9, item 22)', () => {
+  function logs(effects: Effect[]): string[] {
+    return effects.flatMap((e) => (e.type === 'log' ? [`${e.level} ${e.message}`] : []));
+  }
+  function notifications(effects: Effect[]): Extract<Effect, { type: 'notify' }>['notification'][] {
+    return effects.flatMap((e) => (e.type === 'notify' ? [e.notification] : []));
+  }
+
+  it('"Touch your key" is a normal prompt that stays until it is answered, not an error', () => {
+    const prompt = notifications(reduce(readyState(), read(1, TOUCH.id), SETTINGS).effects)[0]!;
+    expect(prompt).toMatchObject({ title: 'Touch your key', urgency: 'normal', sticky: true, icon: 'touch' });
+    expect(prompt.timeoutMs).toBeUndefined();
+    // The same when the touch is asked for only later (HOTP).
+    const later = reduce(reduce(readyState(), read(1, HOTP.id), SETTINGS).state, { type: 'touch-needed', requestId: 1 }, SETTINGS);
+    expect(notifications(later.effects)[0]).toMatchObject({ urgency: 'normal', sticky: true, icon: 'touch' });
+  });
+
+  it('every toast carries the icon of its state', () => {
+    const connected = run([added('k1'), loaded('k1', [TOTP], 'AB12')]);
+    expect(notifications(connected.effects)[0]?.icon).toBe('key');
+    const failedKey = run([added('k1'), { type: 'key-failed', keyId: 'k1', error: { code: 'PERMISSION_DENIED', message: 'No access.' } }]);
+    expect(notifications(failedKey.effects)[0]?.icon).toBe('error');
+    const a = reduce(readyState(), read(1), SETTINGS);
+    const code = { code: '123456', digits: 6, validFrom: NOW - 10, validTo: NOW + 20 };
+    const b = reduce(a.state, { type: 'read-succeeded', requestId: 1, code, now: NOW }, SETTINGS);
+    const copied = reduce(b.state, { type: 'copy-finished', requestId: 1, now: NOW }, SETTINGS);
+    expect(notifications(copied.effects)[0]?.icon).toBe('key');
+    const timedOut = reduce(reduce(readyState(), read(1, TOUCH.id), SETTINGS).state, { type: 'touch-timed-out', requestId: 1, now: NOW + 30 }, SETTINGS);
+    expect(notifications(timedOut.effects)[0]).toMatchObject({ icon: 'error' });
+    const open = reduce(INITIAL_STATE, { type: 'settings-open-failed', path: '/cfg/config.json', error: { code: 'UNSUPPORTED', message: 'No application opens JSON files.' } }, SETTINGS);
+    expect(notifications(open.effects)[0]).toMatchObject({ icon: 'error' });
+  });
+
+  it('a deliberate Cancel is not an error: no error badge, no error tooltip, a calm toast', () => {
+    const pending = reduce(readyState(), read(1, TOUCH.id), SETTINGS).state;
+    const cancelled = reduce(pending, { type: 'read-cancelled', requestId: 1, reason: { code: 'CANCELLED', message: 'Reading GitHub:alice was cancelled.' }, now: NOW }, SETTINGS);
+    expect(iconFor(cancelled.state)).toBe('key');
+    expect(tooltipFor(cancelled.state)).toBe('keytap: Nitrokey 3, 3 accounts');
+    expect(notifications(cancelled.effects)[0]).toMatchObject({ title: 'Reading GitHub:alice was cancelled.', icon: 'key', urgency: 'low' });
+    // A real failure still shows the badge.
+    const timedOut = reduce(pending, { type: 'touch-timed-out', requestId: 1, now: NOW + 30 }, SETTINGS);
+    expect(iconFor(timedOut.state)).toBe('error');
+  });
+
+  it('without a session bus: one line that says what is missing, no GNOME advice, nothing again', () => {
+    const first = reduce(INITIAL_STATE, { type: 'tray-host', status: 'no-bus', backend: 'StatusNotifierItem' }, SETTINGS);
+    expect(logs(first.effects)).toHaveLength(1);
+    expect(logs(first.effects)[0]).toMatch(/^warn no D-Bus session bus/u);
+    expect(logs(first.effects)[0]).toContain('no tray icon and no toasts');
+    expect(logs(first.effects)[0]).not.toMatch(/GNOME|AppIndicator/u);
+    expect(first.effects.filter((e) => e.type === 'notify')).toEqual([]);
+    expect(reduce(first.state, { type: 'tray-host', status: 'no-bus', backend: 'StatusNotifierItem' }, SETTINGS).effects).toEqual([]);
+  });
+
+  it('logs the events the README promises: key added and removed, code copied (never the code)', () => {
+    const addedKey = run([added('k1'), loaded('k1', [TOTP], 'AB12')]);
+    expect(logs(addedKey.effects)).toEqual(['info key added: Nitrokey 3 (k1)', 'info Nitrokey 3 (AB12): 1 account']);
+    const a = reduce(addedKey.state, read(1), SETTINGS);
+    const code = { code: '123456', digits: 6, validFrom: NOW - 10, validTo: NOW + 20 };
+    const b = reduce(a.state, { type: 'read-succeeded', requestId: 1, code, now: NOW }, SETTINGS);
+    const copied = reduce(b.state, { type: 'copy-finished', requestId: 1, now: NOW }, SETTINGS);
+    expect(logs(copied.effects)).toEqual(['info copied the code of Demo:alice (Nitrokey 3) to the clipboard, valid for 20 s; clearing it in 20 s']);
+    expect(JSON.stringify(copied.effects)).not.toContain('123456');
+    const removed = reduce(copied.state, { type: 'key-removed', keyId: 'k1', now: NOW }, SETTINGS);
+    expect(logs(removed.effects)).toEqual(['info key removed: Nitrokey 3 (AB12)']);
   });
 });

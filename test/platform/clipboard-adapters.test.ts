@@ -224,6 +224,19 @@ describe('ClipboardGuard failure paths', () => {
     expect(await clipboard.read()).toBe('778899');
   });
 
+  it('says what each clear did (for the log): cleared, or left alone after a newer copy', async () => {
+    const clipboard = scripted({});
+    const outcomes: string[] = [];
+    const guard = new ClipboardGuard(clipboard, { clearAfterMs: 0, onCleared: (outcome) => outcomes.push(outcome) });
+    await guard.copy('271828');
+    await guard.clearIfUnchanged();
+    await guard.copy('314159');
+    await clipboard.write('the user copied this', { sensitive: false });
+    await guard.clearIfUnchanged();
+    expect(outcomes).toEqual(['cleared', 'kept']);
+    expect(await clipboard.read()).toBe('the user copied this');
+  });
+
   it('clearAfterMs 0 never clears; clearIfUnchanged clears at once (quit)', async () => {
     const clipboard = scripted({});
     const guard = new ClipboardGuard(clipboard, { clearAfterMs: 0 });

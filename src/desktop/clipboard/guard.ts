@@ -11,6 +11,8 @@ export interface ClipboardGuardOptions {
   /** The default delay of copy(); 0 or less: never clear. Default 20 s. */
   clearAfterMs?: number | undefined;
   onError?: ((error: KeytapError) => void) | undefined;
+  /** A clear ran: `cleared`, or `kept` when the clipboard held something copied since (for the log). */
+  onCleared?: ((outcome: 'cleared' | 'kept') => void) | undefined;
 }
 
 export class ClipboardGuard {
@@ -71,6 +73,7 @@ export class ClipboardGuard {
         const current = await this.clipboard.read();
         if (generation !== this.generation) return;
         if (current === code) await this.clipboard.clear();
+        this.options.onCleared?.(current === code ? 'cleared' : 'kept');
       } catch (error) {
         this.options.onError?.(asKeytapError(error, 'The clipboard could not be cleared.'));
       } finally {

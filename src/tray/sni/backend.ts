@@ -11,7 +11,7 @@
 import type { Message as DbusMessage } from 'dbus-next';
 import { connectSessionBus, describeError, sessionBusAddress, type SessionBus } from '../../util/session-bus.js';
 import { defaultIconSource, loadPixmaps, type IconSource, type Pixmap } from '../icons.js';
-import type { TrayBackend, TrayIconName, TrayModel } from '../model.js';
+import type { TrayBackend, TrayHostStatus, TrayIconName, TrayModel } from '../model.js';
 import { DbusMenuInterface, ITEM_PATH, MENU_PATH, StatusNotifierItemInterface, type ItemState } from './interfaces.js';
 import { MenuLayout } from './menu-layout.js';
 
@@ -34,7 +34,7 @@ export interface SniOptions {
   retryMs?: { first: number; max: number };
 }
 
-type HostStatus = 'shown' | 'no-host';
+type HostStatus = TrayHostStatus;
 
 let instances = 0;
 
@@ -148,8 +148,9 @@ export class SniTrayBackend implements TrayBackend {
     try {
       link = await connectSessionBus(address);
     } catch (error) {
-      this.log(`no session bus: ${describeError(error)}; retrying in ${Math.round(this.retryDelay / 1000)} s`);
-      this.setStatus('no-host');
+      // Said once per outage (the status), not at every retry: the retries go on quietly.
+      if (this.lastStatus !== 'no-bus') this.log(`no session bus: ${describeError(error)}; trying again now and then`);
+      this.setStatus('no-bus');
       this.scheduleReconnect();
       return;
     }
