@@ -31,9 +31,15 @@ export function addKeyOptions(command: Command): Command {
 /**
  * Opens the chosen key: `--virtual FILE` in this process; `--device ID` by id, path or serial;
  * otherwise the only key there is (real, or a virtual key started with `keytap virtual start`).
- * Unlocks it when a password is given. The key is closed when `use` settles.
+ * Unlocks it, or refuses a locked one without a password, unless `access.allowLocked`. The
+ * key is closed when `use` settles.
  */
-export async function withKey<T>(options: KeyOptions, io: CliIo, use: (key: OpenKey, signal: AbortSignal) => Promise<T>): Promise<T> {
+export async function withKey<T>(
+  options: KeyOptions,
+  io: CliIo,
+  use: (key: OpenKey, signal: AbortSignal) => Promise<T>,
+  access: { allowLocked?: boolean } = {},
+): Promise<T> {
   const controller = new AbortController();
   const onSignal = (): void => controller.abort(new KeytapError('CANCELLED', 'Interrupted.'));
   process.once('SIGINT', onSignal);
@@ -41,7 +47,8 @@ export async function withKey<T>(options: KeyOptions, io: CliIo, use: (key: Open
   let key: OpenKey | undefined;
   try {
     key = await openChosenKey(options, io, controller.signal);
-    if (key.session.locked) {
+    // allowLocked: the command works on a locked applet (RESET needs no password, docs/protocols.md §1.6).
+    if (key.session.locked && !access.allowLocked) {
       if (options.password === undefined) {
         throw lockedError(key.name);
       }

@@ -229,6 +229,26 @@ describe.skipIf(missing !== undefined)('PC/SC with a real pcscd and vpcd', () =>
     });
   });
 
+  describe.skipIf(!ykman)('reset of a password-protected key, with ykman 4.0.9 as the peer (issue 9 item 11)', () => {
+    it('keytap reset --force needs no password, and ykman then sees an empty key without a password', async () => {
+      await ok(['password', '--device', DEVICE, '--new-password', 'forgotten']);
+      expect(await ykmanOk(['oath', 'info'])).toContain('Password protection: enabled');
+      const reset = await keytap(['reset', '--device', DEVICE, '--force']);
+      expect(reset.code, reset.stderr).toBe(0);
+      expect(await ykmanOk(['oath', 'info'])).toContain('Password protection: disabled');
+      expect((await ykmanOk(['oath', 'accounts', 'list'])).trim()).toBe('');
+    });
+
+    it('ykman oath reset -f of a key whose password keytap set leaves what keytap reset leaves', async () => {
+      await ok(['add', '--device', DEVICE, '--issuer', 'Keytap', '--account', 'before-reset', '--secret', SECRET_B32]);
+      await ok(['password', '--device', DEVICE, '--new-password', 'forgotten']);
+      await ykmanOk(['oath', 'reset', '-f']);
+      expect(JSON.parse(await ok(['list', '--device', DEVICE, '--json']))).toEqual([]);
+      // Put back the touch account the tests below use.
+      await ok(['add', '--device', DEVICE, '--issuer', 'Keytap', '--account', 'touchy', '--secret', SECRET_B32, '--touch']);
+    });
+  });
+
   it('is no error for discovery when pcscd is not there', async () => {
     const result = await runKeytap(['keys', '--json'], { env: { ...env, PCSCLITE_CSOCK_NAME: join(dir, 'no-such-pcscd.comm') } });
     expect(result.code).toBe(0);
