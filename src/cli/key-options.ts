@@ -94,18 +94,19 @@ async function openChosenKey(options: KeyOptions, io: CliIo, signal: AbortSignal
     return openOathSession(descriptors[0]!, signal);
   }
   const wanted = options.device;
-  const direct = descriptors.find((d) => d.id === wanted || d.path === wanted);
+  const sameSerial = (serial: string | undefined): boolean => serial?.toLowerCase() === wanted.toLowerCase();
+  const direct = descriptors.find((d) => d.id === wanted || d.path === wanted || sameSerial(d.serial));
   if (direct) return openOathSession(direct, signal);
-  // Not an id or path: it may be a serial, which only the key itself can tell.
+  // Not an id, path or announced serial: it may be a serial only the key itself can tell.
   for (const descriptor of descriptors) {
     let key: OpenKey | undefined;
     try {
       key = await openOathSession(descriptor, signal);
+      if (sameSerial(await key.session.readSerial(signal))) return key;
     } catch {
-      continue;
+      // A key that cannot be opened now is not the one asked for.
     }
-    if (key.session.serial?.toLowerCase() === wanted.toLowerCase()) return key;
-    await key.close().catch(() => undefined);
+    await key?.close().catch(() => undefined);
   }
   throw new KeytapError('NO_KEY', `No key with id or serial "${wanted}" is connected.`, { hint: 'Run "keytap keys" to see the connected keys.' });
 }

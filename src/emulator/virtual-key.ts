@@ -38,7 +38,7 @@ export interface VirtualKeyParts {
   dialect: Dialect;
   applet: CardApplet;
   button: TouchSource;
-  /** 8 hex digits, where the key has a serial. */
+  /** The serial as keytap shows it (store.ts `serial`), where the key has one. */
   serial?: string | undefined;
   file?: string | undefined;
   /** Passed to the CTAPHID device (timers, limits), mainly for tests. */
