@@ -3,6 +3,7 @@
  * here asserts a time (machines differ; the figures go into the issue notes).
  */
 import { benchCodeRead } from './code-read.js';
+import { benchCtapHidChannels } from './ctaphid-channels.js';
 import { benchDist } from './dist.js';
 import { benchPcscCode } from './pcsc-code.js';
 import { benchDeb } from './deb.js';
@@ -24,6 +25,7 @@ const BENCHES: Record<string, () => Promise<void>> = {
   wine: benchWine,
   'pcsc-code': benchPcscCode,
   deb: benchDeb,
+  'ctaphid-channels': benchCtapHidChannels,
 };
 
 const wanted = process.argv.slice(2);

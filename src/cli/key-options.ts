@@ -28,13 +28,17 @@ export function addKeyOptions(command: Command): Command {
     .addOption(new Option('--password <password>', 'password of a password-protected OATH application').env('KEYTAP_PASSWORD'));
 }
 
-/** What the command does with the key: only a command that writes creates a missing `--virtual FILE`. */
-export type KeyAccess = 'reads' | 'writes';
+/**
+ * What the command does with the key: only a command that writes creates a missing `--virtual
+ * FILE`; one that resets it works on a locked applet too (and creates nothing: there is nothing to reset).
+ */
+export type KeyAccess = 'reads' | 'writes' | 'resets';
 
 /**
  * Opens the chosen key: `--virtual FILE` in this process; `--device ID` by id, path or serial;
  * otherwise the only key there is (real, or a virtual key started with `keytap virtual start`).
- * Unlocks it when a password is given. The key is closed when `use` settles.
+ * Unlocks it, or refuses a locked one without a password, unless `access` is 'resets'. The
+ * key is closed when `use` settles.
  */
 export async function withKey<T>(options: KeyOptions, io: CliIo, use: (key: OpenKey, signal: AbortSignal) => Promise<T>, access: KeyAccess = 'reads'): Promise<T> {
   const controller = new AbortController();
@@ -44,7 +48,8 @@ export async function withKey<T>(options: KeyOptions, io: CliIo, use: (key: Open
   let key: OpenKey | undefined;
   try {
     key = await openChosenKey(options, access, io, controller.signal);
-    if (key.session.locked) {
+    // 'resets': RESET needs no password (docs/protocols.md §1.6), so a locked applet is no obstacle.
+    if (key.session.locked && access !== 'resets') {
       if (options.password === undefined) {
         throw lockedError(key.name);
       }
@@ -92,18 +97,19 @@ async function openChosenKey(options: KeyOptions, access: KeyAccess, io: CliIo, 
     return openOathSession(descriptors[0]!, signal);
   }
   const wanted = options.device;
-  const direct = descriptors.find((d) => d.id === wanted || d.path === wanted);
+  const sameSerial = (serial: string | undefined): boolean => serial?.toLowerCase() === wanted.toLowerCase();
+  const direct = descriptors.find((d) => d.id === wanted || d.path === wanted || sameSerial(d.serial));
   if (direct) return openOathSession(direct, signal);
-  // Not an id or path: it may be a serial, which only the key itself can tell.
+  // Not an id, path or announced serial: it may be a serial only the key itself can tell.
   for (const descriptor of descriptors) {
     let key: OpenKey | undefined;
     try {
       key = await openOathSession(descriptor, signal);
+      if (sameSerial(await key.session.readSerial(signal))) return key;
     } catch {
-      continue;
+      // A key that cannot be opened now is not the one asked for.
     }
-    if (key.session.serial?.toLowerCase() === wanted.toLowerCase()) return key;
-    await key.close().catch(() => undefined);
+    await key?.close().catch(() => undefined);
   }
   throw new KeytapError('NO_KEY', `No key with id or serial "${wanted}" is connected.`, { hint: 'Run "keytap keys" to see the connected keys.' });
 }

@@ -48,6 +48,24 @@ export async function openOathSession(key: OpenableKey, signal?: AbortSignal): P
   };
 }
 
+/**
+ * The serial keytap shows for a key: the one a virtual key announced, else the one the key reports
+ * (opened briefly; `OathSession.readSerial`). Undefined when it has none, or cannot be opened now
+ * (another program holds it): listing keys must not fail for that.
+ */
+export async function readKeySerial(key: OpenableKey & { serial?: string | undefined }, signal?: AbortSignal): Promise<string | undefined> {
+  if (key.serial !== undefined) return key.serial;
+  let opened: OpenKey | undefined;
+  try {
+    opened = await openOathSession(key, signal);
+    return await opened.session.readSerial(signal);
+  } catch {
+    return undefined;
+  } finally {
+    await opened?.close().catch(() => undefined);
+  }
+}
+
 /** CTAPHID (INIT, then vendor command 0x70) over a 64-byte HID link: how HID keys and virtual keys open. */
 export function openCtapHidTransport(link: HidLink, description: string, signal?: AbortSignal): Promise<ApduTransport> {
   return CtapHidApduTransport.open(traceHidLink(link, traffic), { description, signal });

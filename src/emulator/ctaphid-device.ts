@@ -24,7 +24,17 @@
  *   `keepaliveIntervalMs` in the 'yubikey' dialect; never in the 'nitrokey3' dialect, because
  *   usbd-ctaphid sends keepalives only for CBOR requests (§2.10) and the host must cope with that.
  * - MSG_TIMEOUT when the continuation packets of a message stop for `msgTimeoutMs` (550 ms, like
- *   usbd-ctaphid). A continuation with no message in progress is ignored (spec).
+ *   usbd-ctaphid), and when the whole message is not in after `messageDeadlineMs` (3000 ms, the U2F
+ *   HID default transaction timeout): the spec wants a transaction finished in bounded time, so
+ *   that a stalling client cannot lock the others out, and a trickle of continuations must not
+ *   hold the device for 129 × 550 ms. A continuation with no message in progress is ignored (spec).
+ * - After a message timed out, the opens it turned away with CHANNEL_BUSY go first for
+ *   `TURN_AFTER_TIMEOUT_MS`: otherwise a client that starts a new message the moment its last one
+ *   timed out always wins the race against clients that retry after a back-off.
+ * - Channels belong to the HID open whose INIT allocated them (`connect()`; a socket connection
+ *   is one) and are freed when it closes. An open keeps at most `MAX_CHANNELS_PER_OPEN`, all opens
+ *   together `MAX_CHANNELS`; past that, INIT reuses the least recently used idle channel (of that
+ *   open first), whose next use gets INVALID_CHANNEL, as on keys with a fixed channel table.
  *
  * `receive()` never throws on malformed input, and `close()` leaves no timer running.
  */
@@ -57,6 +67,14 @@ export const DEVICE_VERSION: Record<Dialect, readonly [number, number, number]> 
 
 /** usbd-ctaphid's gap between continuation packets before it gives up (§3.6). */
 export const DEFAULT_MSG_TIMEOUT_MS = 550;
+/** The whole message, first packet to last: U2FHID_TRANS_TIMEOUT (§3.6). 129 packets take ~130 ms over USB. */
+export const DEFAULT_MESSAGE_DEADLINE_MS = 3000;
+/** How long the opens turned away during a timed-out message may go first; longer than a client's busy back-off (≤ 500 ms). */
+export const TURN_AFTER_TIMEOUT_MS = 1000;
+/** Channels one open keeps: a client uses one or two; RIOT's CTAPHID keeps 8 in all. */
+export const MAX_CHANNELS_PER_OPEN = 16;
+/** Channels all opens together keep. */
+export const MAX_CHANNELS = 64;
 /** Below the spec's 100 ms with room for timer jitter on a loaded machine. */
 export const DEFAULT_KEEPALIVE_INTERVAL_MS = 50;
 
@@ -74,6 +92,7 @@ export interface CtapHidDeviceOptions {
   /** Overrides the dialect's maximum message length. */
   maxMessage?: number;
   msgTimeoutMs?: number;
+  messageDeadlineMs?: number;
   keepaliveIntervalMs?: number;
   deviceVersion?: readonly [number, number, number];
   /** Called on CTAPHID WINK (a real key blinks). */
@@ -82,9 +101,22 @@ export interface CtapHidDeviceOptions {
 
 export type ReportListener = (report: Uint8Array) => void;
 
+/** One HID open of the device: the reports it writes, and the end of it, which frees its channels. */
+export interface HidOpen {
+  receive(report: Uint8Array): void;
+  close(): void;
+}
+
+/** Who allocated a channel: a `connect()`ed open, or the reports written through `receive()`. */
+type Owner = object;
+
 interface Assembly {
   assembler: MessageAssembler;
-  timer: NodeJS.Timeout;
+  owner: Owner;
+  /** Restarted by each continuation packet. */
+  gap: NodeJS.Timeout;
+  /** Not restarted: the whole message must be in by then. */
+  deadline: NodeJS.Timeout;
 }
 
 interface Transaction {
@@ -106,11 +138,19 @@ export class CtapHidDevice {
   private readonly keepaliveIntervalMs: number;
   private readonly deviceVersion: readonly [number, number, number];
   private readonly onWink: (() => void) | undefined;
+  private readonly messageDeadlineMs: number;
   private readonly listeners = new Set<ReportListener>();
-  private readonly channels = new Set<number>();
+  /** Allocated channels and their owners, least recently used first (a Map keeps insertion order). */
+  private readonly channels = new Map<number, Owner>();
+  /** The owner of reports written through `receive()`. */
+  private readonly unowned: Owner = {};
   private nextCid = 1;
   private assembly: Assembly | undefined;
   private transaction: Transaction | undefined;
+  /** Opens told CHANNEL_BUSY since the current message began. */
+  private readonly turnedAway = new Set<Owner>();
+  /** After a timed-out message: only these opens may start the next one, until `until` (Date.now()). */
+  private turn: { owners: Set<Owner>; until: number } | undefined;
   private closed = false;
 
   constructor(options: CtapHidDeviceOptions) {
@@ -119,6 +159,7 @@ export class CtapHidDevice {
     this.touch = options.requestTouch;
     this.maxMessage = Math.min(options.maxMessage ?? MAX_MESSAGE[options.dialect], maxPayload(CTAPHID_REPORT_SIZE));
     this.msgTimeoutMs = options.msgTimeoutMs ?? DEFAULT_MSG_TIMEOUT_MS;
+    this.messageDeadlineMs = options.messageDeadlineMs ?? DEFAULT_MESSAGE_DEADLINE_MS;
     this.keepaliveIntervalMs = options.keepaliveIntervalMs ?? DEFAULT_KEEPALIVE_INTERVAL_MS;
     this.deviceVersion = options.deviceVersion ?? DEVICE_VERSION[options.dialect];
     this.onWink = options.onWink;
@@ -130,6 +171,32 @@ export class CtapHidDevice {
     return () => this.listeners.delete(listener);
   }
 
+  /**
+   * A new HID open: `listener` gets every device→host report (as every hidraw reader does), and
+   * the channels its INITs allocate are freed, with their pending message or request, at `close()`.
+   */
+  connect(listener: ReportListener): HidOpen {
+    const owner: Owner = {};
+    const detach = this.onReport(listener);
+    let open = true;
+    return {
+      receive: (report) => {
+        if (open) this.receiveFrom(owner, report);
+      },
+      close: () => {
+        if (!open) return;
+        open = false;
+        detach();
+        this.release(owner);
+      },
+    };
+  }
+
+  /** Allocated channels, of every open. */
+  get channelCount(): number {
+    return this.channels.size;
+  }
+
   /** True while a message is being received or an APDU is being processed. */
   get busy(): boolean {
     return this.assembly !== undefined || this.transaction !== undefined;
@@ -139,12 +206,16 @@ export class CtapHidDevice {
     return this.closed;
   }
 
-  /** One host→device report (64 bytes, no report id). Malformed input is answered or ignored, never thrown. */
+  /** One host→device report (64 bytes, no report id) of no particular open. Malformed input is answered or ignored, never thrown. */
   receive(report: Uint8Array): void {
+    this.receiveFrom(this.unowned, report);
+  }
+
+  private receiveFrom(owner: Owner, report: Uint8Array): void {
     if (this.closed || report.length !== CTAPHID_REPORT_SIZE) return;
     try {
       // Copy: the caller may reuse its buffer, and the assembler keeps subarrays only until it copies.
-      this.handle(parsePacket(Uint8Array.from(report)));
+      this.handle(owner, parsePacket(Uint8Array.from(report)));
     } catch (error) {
       // A bug here must not take the resident process down; the host will time out and retry.
       console.error('keytap virtual key: CTAPHID device error:', error);
@@ -159,17 +230,41 @@ export class CtapHidDevice {
     this.endTransaction(new KeytapError('CANCELLED', 'The virtual key was unplugged.'));
     this.listeners.clear();
     this.channels.clear();
+    this.turnedAway.clear();
+    this.turn = undefined;
   }
 
-  private handle(packet: CtapHidPacket): void {
+  /** An open went away: its channels are freed, and what was pending on them is dropped unanswered. */
+  private release(owner: Owner): void {
+    for (const [cid, channelOwner] of [...this.channels]) if (channelOwner === owner) this.freeChannel(cid);
+    this.turnedAway.delete(owner);
+    this.turn?.owners.delete(owner);
+  }
+
+  private freeChannel(cid: number): void {
+    this.channels.delete(cid);
+    if (this.assembly?.assembler.cid === cid) this.dropAssembly();
+    if (this.transaction?.cid === cid) this.endTransaction(new KeytapError('CANCELLED', 'The channel was freed.'));
+  }
+
+  /** Marks a channel as just used: the least recently used are reused first. */
+  private touchChannel(cid: number): void {
+    const owner = this.channels.get(cid);
+    if (owner === undefined) return;
+    this.channels.delete(cid);
+    this.channels.set(cid, owner);
+  }
+
+  private handle(owner: Owner, packet: CtapHidPacket): void {
     if (packet.kind === 'cont') {
       this.handleContinuation(packet);
       return;
     }
     const { cid, cmd } = packet;
     if (cid === 0) return this.sendError(cid, CtapHidError.INVALID_CHANNEL);
-    if (cmd === CtapHidCommand.INIT) return this.handleInit(packet);
+    if (cmd === CtapHidCommand.INIT) return this.handleInit(owner, packet);
     if (cid === BROADCAST_CID || !this.channels.has(cid)) return this.sendError(cid, CtapHidError.INVALID_CHANNEL);
+    this.touchChannel(cid);
 
     if (cmd === CtapHidCommand.CANCEL) {
       // No answer to CANCEL itself. It ends a message being received on that CID as well.
@@ -191,15 +286,38 @@ export class CtapHidDevice {
       this.endTransaction(new KeytapError('CANCELLED', 'The host started a new request on the same channel.'));
       return this.sendError(cid, CtapHidError.INVALID_SEQ);
     }
-    if (ownCid !== undefined) return this.sendError(cid, CtapHidError.CHANNEL_BUSY);
+    if (ownCid !== undefined || !this.mayStart(owner)) {
+      this.turnedAway.add(owner);
+      return this.sendError(cid, CtapHidError.CHANNEL_BUSY);
+    }
     if (packet.length > this.maxMessage) return this.sendError(cid, CtapHidError.INVALID_LEN);
 
+    this.turnedAway.clear();
     const assembler = new MessageAssembler(packet);
     if (assembler.complete) {
       this.dispatch(cid, cmd, assembler.payload);
       return;
     }
-    this.assembly = { assembler, timer: this.startMsgTimer(cid) };
+    const assembly: Assembly = {
+      assembler,
+      owner,
+      gap: this.startMessageTimer(() => assembly, this.msgTimeoutMs),
+      deadline: this.startMessageTimer(() => assembly, this.messageDeadlineMs),
+    };
+    this.assembly = assembly;
+  }
+
+  /** Whether `owner` may start a message now: after a timeout, those turned away go first (see the file comment). */
+  private mayStart(owner: Owner): boolean {
+    const turn = this.turn;
+    if (turn === undefined) return true;
+    if (Date.now() >= turn.until || turn.owners.size === 0) {
+      this.turn = undefined;
+      return true;
+    }
+    if (!turn.owners.has(owner)) return false;
+    this.turn = undefined;
+    return true;
   }
 
   private handleContinuation(packet: Extract<CtapHidPacket, { kind: 'cont' }>): void {
@@ -216,21 +334,22 @@ export class CtapHidDevice {
       return this.sendError(packet.cid, CtapHidError.INVALID_SEQ);
     }
     if (!complete) {
-      assembly.timer.refresh();
+      assembly.gap.refresh();
       return;
     }
     this.dropAssembly();
     this.dispatch(assembly.assembler.cid, assembly.assembler.cmd, assembly.assembler.payload);
   }
 
-  private handleInit(packet: Extract<CtapHidPacket, { kind: 'init' }>): void {
+  private handleInit(owner: Owner, packet: Extract<CtapHidPacket, { kind: 'init' }>): void {
     const { cid } = packet;
     if (cid !== BROADCAST_CID && !this.channels.has(cid)) return this.sendError(cid, CtapHidError.INVALID_CHANNEL);
     if (packet.length !== 8) return this.sendError(cid, CtapHidError.INVALID_LEN);
     let answerCid = cid;
     if (cid === BROADCAST_CID) {
-      answerCid = this.allocateCid();
+      answerCid = this.allocateCid(owner);
     } else {
+      this.touchChannel(cid);
       // Resync: whatever this channel was doing is forgotten, and nobody gets an answer for it.
       if (this.assembly?.assembler.cid === cid) this.dropAssembly();
       if (this.transaction?.cid === cid) this.endTransaction(new KeytapError('CANCELLED', 'The host resynchronised the channel.'));
@@ -244,29 +363,48 @@ export class CtapHidDevice {
     this.send(cid, CtapHidCommand.INIT, answer);
   }
 
-  private allocateCid(): number {
+  private allocateCid(owner: Owner): number {
+    const own = [...this.channels].filter(([, o]) => o === owner).map(([cid]) => cid);
+    if (own.length >= MAX_CHANNELS_PER_OPEN) this.evictLeastRecentlyUsed(own);
+    if (this.channels.size >= MAX_CHANNELS) this.evictLeastRecentlyUsed(this.channels.keys());
     // Sequential is enough: CIDs only need to be unique among the channels of this device.
     let cid = this.nextCid;
     while (cid === 0 || cid === BROADCAST_CID || this.channels.has(cid)) cid = (cid + 1) >>> 0;
     this.nextCid = (cid + 1) >>> 0;
-    this.channels.add(cid);
+    this.channels.set(cid, owner);
     return cid;
   }
 
-  private startMsgTimer(cid: number): NodeJS.Timeout {
-    const timer = setTimeout(() => {
-      if (this.assembly?.assembler.cid !== cid) return;
-      this.dropAssembly();
-      this.sendError(cid, CtapHidError.MSG_TIMEOUT);
-    }, this.msgTimeoutMs);
+  /** Frees the first of `cids` (least recently used first) that has no message or request in progress. */
+  private evictLeastRecentlyUsed(cids: Iterable<number>): void {
+    const busyCid = this.assembly?.assembler.cid ?? this.transaction?.cid;
+    for (const cid of cids) {
+      if (cid === busyCid) continue;
+      this.freeChannel(cid);
+      return;
+    }
+  }
+
+  private startMessageTimer(assembly: () => Assembly, ms: number): NodeJS.Timeout {
+    const timer = setTimeout(() => this.timeOutMessage(assembly()), ms);
     // The device must not keep a process alive on its own.
     timer.unref();
     return timer;
   }
 
+  private timeOutMessage(assembly: Assembly): void {
+    if (this.assembly !== assembly) return;
+    this.dropAssembly();
+    this.turnedAway.delete(assembly.owner);
+    if (this.turnedAway.size > 0) this.turn = { owners: new Set(this.turnedAway), until: Date.now() + TURN_AFTER_TIMEOUT_MS };
+    this.turnedAway.clear();
+    this.sendError(assembly.assembler.cid, CtapHidError.MSG_TIMEOUT);
+  }
+
   private dropAssembly(): void {
     if (this.assembly === undefined) return;
-    clearTimeout(this.assembly.timer);
+    clearTimeout(this.assembly.gap);
+    clearTimeout(this.assembly.deadline);
     this.assembly = undefined;
   }
 

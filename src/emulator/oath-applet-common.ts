@@ -159,7 +159,7 @@ export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.compare(a, b) === 0;
 }
 
-function withSw(data: Uint8Array, status: number): Uint8Array {
+export function withSw(data: Uint8Array, status: number): Uint8Array {
   const out = new Uint8Array(data.length + 2);
   out.set(data, 0);
   out[data.length] = status >> 8;

@@ -6,9 +6,11 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { ALGORITHM_MASK, AlgorithmByte, HASH_BLOCK_SIZE, Ins, OATH_AID, Property, Sw, Tag, algorithmOfByte } from '../device/oath/constants.js';
 import { capabilitiesOf } from '../device/oath/dialect.js';
+import { MANAGEMENT_AID } from '../device/management.js';
 import { hmac } from '../otp/hotp.js';
 import { DialectApplet, codeTlv, optional, parseKeyHeader, parseTlvs, sameBytes, single, sw, tlv, typeAlgorithm } from './oath-applet-common.js';
 import type { Apdu } from './oath-applet-common.js';
+import { ManagementApplet } from './management-applet.js';
 import type { AppletContext } from './types.js';
 
 const CAPABILITIES = capabilitiesOf('yubikey');
@@ -27,6 +29,9 @@ export class YubiKeyOathApplet extends DialectApplet {
   private unlocked = false;
   /** The challenge of the last SELECT answer, good for one VALIDATE. */
   private validateChallenge: Buffer | undefined;
+  /** The Management application is selected rather than OATH (the applet OATH commands reach without a SELECT). */
+  private managementSelected = false;
+  private readonly management = new ManagementApplet(this.store);
   /** Command chaining (CLA 0x10): header and data received so far. */
   private chain: { ins: number; p1: number; p2: number; data: Buffer[]; size: number } | undefined;
 
@@ -49,9 +54,17 @@ export class YubiKeyOathApplet extends DialectApplet {
       if (chain.size + apdu.data.length > MAX_CHAINED_DATA) return sw(Sw.WRONG_LENGTH);
       apdu = { ...apdu, data: Buffer.concat([...chain.data, apdu.data]) };
     }
-    if (apdu.ins !== Ins.SEND_REMAINING) this.remaining = [];
-
     const { ins, p1, p2 } = apdu;
+    // The card's other application: a SELECT that finds it switches over, a SELECT of OATH switches
+    // back, and a SELECT of an AID the card lacks (6A82) leaves the selection as it was.
+    if (ins === Ins.SELECT && p1 === 0x04 && sameBytes(apdu.data, MANAGEMENT_AID)) {
+      this.managementSelected = true;
+      return this.management.select();
+    }
+    if (ins === Ins.SELECT && p1 === 0x04 && sameBytes(apdu.data, OATH_AID)) this.managementSelected = false;
+    else if (this.managementSelected && !(ins === Ins.SELECT && p1 === 0x04)) return this.management.handle(apdu);
+
+    if (apdu.ins !== Ins.SEND_REMAINING) this.remaining = [];
     if (ins === Ins.SELECT && p1 === 0x04) return this.ykSelect(apdu);
     // VALIDATE and RESET are the two commands a locked applet still takes.
     if (ins === Ins.VALIDATE) return this.ykValidate(apdu);

@@ -14,6 +14,7 @@ import { pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { KeytapError } from '../errors.js';
+import { formatSerial } from '../device/management.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { fsReason, inputFileError } from '../util/input-file.js';
 import type { HashAlgorithm, OathType } from '../otp/credential.js';
@@ -130,10 +131,11 @@ export class VirtualKeyStore {
   get dialect(): Dialect {
     return this.state.dialect;
   }
-  /** 8 hex digits. */
+  /** The serial as keytap shows it for this dialect (formatSerial: decimal for a YubiKey, hex for a Nitrokey 3). */
   get serial(): string {
-    return this.state.serial;
+    return formatSerial(this.state.dialect, this.serialBytes);
   }
+  /** The four bytes the key reports (Management DEVICE INFO, or the Nitrokey 3's SELECT tag 8F); kept as hex in the file. */
   get serialBytes(): Buffer {
     return Buffer.from(this.state.serial, 'hex');
   }

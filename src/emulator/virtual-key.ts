@@ -8,7 +8,7 @@ import { CTAPHID_REPORT_SIZE } from '../device/transport/ctaphid-frames.js';
 import { ReportQueue } from '../device/transport/report-queue.js';
 import type { HidLink } from '../device/transport/types.js';
 import { CtapHidDevice } from './ctaphid-device.js';
-import type { CtapHidDeviceOptions } from './ctaphid-device.js';
+import type { CtapHidDeviceOptions, HidOpen } from './ctaphid-device.js';
 import { OathApplet } from './oath-applet.js';
 import { VirtualKeyStore } from './store.js';
 import { TouchButton } from './touch.js';
@@ -40,7 +40,7 @@ export interface VirtualKeyParts {
   dialect: Dialect;
   applet: CardApplet;
   button: TouchSource;
-  /** 8 hex digits, where the key has a serial. */
+  /** The serial as keytap shows it (store.ts `serial`), where the key has one. */
   serial?: string | undefined;
   file?: string | undefined;
   /** Passed to the CTAPHID device (timers, limits), mainly for tests. */
@@ -128,13 +128,14 @@ class InProcessHidLink implements HidLink {
   readonly reportSize = CTAPHID_REPORT_SIZE;
   /** Input reports not read yet, waiting reads, and why the link is unusable once it is. */
   private readonly reports = new ReportQueue({ maxQueued: MAX_QUEUED_REPORTS });
-  private readonly detach: () => void;
+  /** This open of the device: the channels it allocates are freed when the link closes. */
+  private readonly open: HidOpen;
 
   constructor(
-    private readonly device: CtapHidDevice,
+    device: CtapHidDevice,
     private readonly forget: () => void,
   ) {
-    this.detach = device.onReport((report) => this.reports.push(report));
+    this.open = device.connect((report) => this.reports.push(report));
   }
 
   write(report: Uint8Array): Promise<void> {
@@ -142,7 +143,7 @@ class InProcessHidLink implements HidLink {
     if (report.length !== this.reportSize) {
       return Promise.reject(new RangeError(`A HID report for this key has ${this.reportSize} bytes, not ${report.length}.`));
     }
-    this.device.receive(report);
+    this.open.receive(report);
     return Promise.resolve();
   }
 
@@ -162,7 +163,7 @@ class InProcessHidLink implements HidLink {
 
   private fail(error: KeytapError): void {
     if (!this.reports.fail(error)) return;
-    this.detach();
+    this.open.close();
     this.forget();
   }
 }

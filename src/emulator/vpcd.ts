@@ -31,21 +31,19 @@ export const VPCD_DEFAULT_PORT = 35963;
 export const VpcdControl = { POWER_OFF: 0x00, POWER_ON: 0x01, RESET: 0x02, GET_ATR: 0x04 } as const;
 
 /**
- * The ATR of the virtual key: T=1, the structure of a YubiKey 5's USB-CCID ATR
- * (`3B FD 13 00 00 81 31 FE 15 80 73 C0 21 C0 …`), with "keytap" instead of "YubiKey" in the
- * historical bytes (card issuer's data, compact TLV 5x), so no software mistakes it for a genuine
- * YubiKey.
+ * The ATR of the virtual key: the one a YubiKey 5 NFC has on an external contactless reader
+ * (`3B 8D 80 01 80 73 C0 21 C0 57 "YubiKey" F9`: T=1, historical bytes in compact TLV), with
+ * "keytap" instead of "YubiKey" in the card issuer's data (tag 5), so no software mistakes it for a
+ * genuine YubiKey.
  *
- * USB-looking on purpose (T0 = FC, high nibble F; docs/protocols.md §5.4): ykman then treats the reader
- * as a USB key. It probes Management and OTP once (the applet answers 6A82 to both, and to every
- * other AID) and, with the YubiKey dialect's version 5.4.3 (outside 4.2.0–4.2.6), sends no dummy
- * APDUs. ykman 5.x switches to extended APDUs for a version ≥ 4 on USB; the applet parses those.
- * An NFC-looking ATR would only add a second Management SELECT in ykman 4 and make ykman 5 keep
- * short APDUs — and would misdescribe a key that emulates one plugged into a USB port.
+ * NFC-looking on purpose (T0 = 8C, high nibble not F; docs/protocols.md §5.4): a reader named
+ * "Virtual PCD" has no USB product id, and ykman 5 refuses a USB-looking card without one ("PID
+ * must be provided for non-NFC connections", yubikit/support.py `read_info`), while a card on an
+ * NFC reader needs none. ykman 4.0.9 works either way; over NFC it keeps short APDUs and sends
+ * no touch-workaround dummy APDUs, and it reads the serial from the Management application as
+ * on a real key (management-applet.ts).
  */
-export const VIRTUAL_KEY_ATR = withTck([
-  0x3b, 0xfc, 0x13, 0x00, 0x00, 0x81, 0x31, 0xfe, 0x15, 0x80, 0x73, 0xc0, 0x21, 0xc0, 0x56, ...Buffer.from('keytap', 'latin1'),
-]);
+export const VIRTUAL_KEY_ATR = withTck([0x3b, 0x8c, 0x80, 0x01, 0x80, 0x73, 0xc0, 0x21, 0xc0, 0x56, ...Buffer.from('keytap', 'latin1')]);
 
 /** Appends TCK: the XOR of T0 … the last historical byte (required when a protocol other than T=0 is indicated). */
 function withTck(bytes: number[]): Uint8Array {

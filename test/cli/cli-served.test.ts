@@ -3,6 +3,7 @@
  * real key is reached over hidraw: found by discovery, touched by `keytap virtual touch`, unplugged
  * by `keytap virtual stop`.
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { oathtool, runKeytap, spawnKeytap, tempDir } from '../support/cli.js';
@@ -101,6 +102,39 @@ describe('a virtual key served to other processes', () => {
     expect(result.code).toBe(3);
     expect(result.stderr).toMatch(/removed|unplugged/u);
     expect(result.stderr).not.toMatch(/\n\s+at .+:\d+:\d+/u);
+  });
+
+  it('shows each key\'s serial in `keys`, as the key reports it, and --device SERIAL reaches that key (issue 9 item 13)', async () => {
+    const { dir, file } = newEnvironment();
+    const nk3File = join(dir, 'second.json');
+    await ok(['virtual', 'start', file, '--touch', 'auto', '--demo']);
+    await ok(['virtual', 'start', nk3File, '--touch', 'auto', '--dialect', 'nitrokey3', '--demo']);
+    // The four bytes each store keeps, written as ykman writes a YubiKey's serial (decimal) and as
+    // the Nitrokey 3's SELECT tag 8F is written (upper-case hex).
+    const bytes = (path: string) => Buffer.from((JSON.parse(readFileSync(path, 'utf8')) as { serial: string }).serial, 'hex');
+    const yubikeySerial = String(bytes(file).readUInt32BE(0));
+    const nitrokeySerial = bytes(nk3File).toString('hex').toUpperCase();
+
+    const keys = JSON.parse(await ok(['keys', '--json'])) as Array<{ id: string; serial: string | null }>;
+    expect(keys.map((k) => k.serial).sort()).toEqual([yubikeySerial, nitrokeySerial].sort());
+    const human = await ok(['keys']);
+    expect(human).toContain(yubikeySerial);
+    expect(human).toContain(nitrokeySerial);
+
+    // --device takes the serial in either case; the PC/SC test reads it from the card itself.
+    for (const [serial, dialect] of [
+      [yubikeySerial, 'yubikey'],
+      [nitrokeySerial, 'nitrokey3'],
+      [nitrokeySerial.toLowerCase(), 'nitrokey3'],
+    ] as const) {
+      const listed = await runKeytap(['list', '--device', serial, '--json'], { env });
+      expect(listed.code, `${serial}: ${listed.stderr}`).toBe(0);
+      const ids = (JSON.parse(listed.stdout) as Array<{ id: string }>).map((c) => c.id);
+      expect(ids.length, dialect).toBeGreaterThan(0);
+    }
+    const wrong = await runKeytap(['list', '--device', '12345'], { env });
+    expect(wrong.code).toBe(3);
+    expect(wrong.stderr).toContain('No key with id or serial "12345"');
   });
 
   it('says which keys there are when several are connected and none is chosen', async () => {

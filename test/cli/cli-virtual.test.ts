@@ -7,6 +7,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Dialect } from '../../src/device/oath/dialect.js';
+import { VirtualKeyStore } from '../../src/emulator/store.js';
 import { oathtool, runKeytap, tempDir } from '../support/cli.js';
 
 // RFC 4226 / 6238 secrets (docs/seed-formats.md §5).
@@ -164,6 +165,43 @@ describe('the YubiKey password over the full stack', () => {
 
     await ok(['password', ...key, '--clear', '--password', 'correct horse']);
     expect((await runKeytap(['list', ...key])).code).toBe(0);
+  });
+
+  it('resets a password-protected key with --force and no password, so a forgotten password is recoverable (issue 9 item 11)', async () => {
+    const key = keyFile('yubikey');
+    await ok(['add', ...key, '--account', 'secret-account', '--secret', SHA1_B32]);
+    await ok(['password', ...key, '--new-password', 'forgotten']);
+    expect((await runKeytap(['list', ...key])).code).toBe(1);
+
+    const reset = await runKeytap(['reset', ...key, '--force']);
+    expect(reset.code, reset.stderr).toBe(0);
+    // The accounts and the password are gone: listing needs no password any more.
+    expect(JSON.parse(await ok(['list', ...key, '--json']))).toEqual([]);
+
+    // With the right or a wrong password given, reset needs none and works just the same.
+    for (const password of ['known', 'not the password']) {
+      await ok(['add', ...key, '--account', 'again', '--secret', SHA1_B32]);
+      await ok(['password', ...key, '--new-password', 'known']);
+      const withPassword = await runKeytap(['reset', ...key, '--force', '--password', password]);
+      expect(withPassword.code, withPassword.stderr).toBe(0);
+      expect(withPassword.stderr).not.toContain(password);
+      expect(JSON.parse(await ok(['list', ...key, '--json']))).toEqual([]);
+    }
+  });
+
+  it('resets a PIN-protected Nitrokey 3 with --force and no PIN, and the PIN is gone (issue 9 item 11)', async () => {
+    const file = join(tempDir(), 'key.json');
+    const store = await VirtualKeyStore.open(file, { dialect: 'nitrokey3' });
+    await store.setPin(Buffer.from('123456'));
+    const key = ['--virtual', file];
+    await ok(['add', ...key, '--account', 'pinned', '--secret', SHA1_B32]);
+
+    const reset = await runKeytap(['reset', ...key, '--force']);
+    expect(reset.code, reset.stderr).toBe(0);
+    expect(JSON.parse(await ok(['list', ...key, '--json']))).toEqual([]);
+    const after = await VirtualKeyStore.open(file);
+    expect(after.pin).toBeUndefined();
+    expect(after.credentials).toEqual([]);
   });
 
   it('refuses to set a YKOATH password on a Nitrokey 3, whose applet would only pretend', async () => {

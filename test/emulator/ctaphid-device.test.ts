@@ -3,8 +3,8 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Capability, CtapHidError, KeepaliveStatus, framePackets } from '../../src/device/transport/ctaphid-frames.js';
-import { CtapHidDevice } from '../../src/emulator/ctaphid-device.js';
-import type { CtapHidDeviceOptions } from '../../src/emulator/ctaphid-device.js';
+import { CtapHidDevice, DEFAULT_MESSAGE_DEADLINE_MS, DEFAULT_MSG_TIMEOUT_MS, MAX_CHANNELS, MAX_CHANNELS_PER_OPEN, TURN_AFTER_TIMEOUT_MS } from '../../src/emulator/ctaphid-device.js';
+import type { CtapHidDeviceOptions, HidOpen } from '../../src/emulator/ctaphid-device.js';
 import { TouchButton } from '../../src/emulator/touch.js';
 import type { TouchPolicy } from '../../src/emulator/types.js';
 import type { Dialect } from '../../src/device/oath/dialect.js';
@@ -46,6 +46,9 @@ function rig(dialect: Dialect = 'yubikey', touch: TouchPolicy = { mode: 'manual'
   };
   return { device, recorder, applet, button, send, init };
 }
+
+/** u2f_hid.h's default transaction timeout (docs/protocols.md §3.6): the whole message must be in by then. */
+const U2FHID_TRANS_TIMEOUT_MS = 3000;
 
 const isError = (cid: number, code: number) => (m: Message) => m.cid === cid && m.cmd === ERROR && m.payload[0] === code;
 
@@ -484,7 +487,7 @@ describe('robustness', () => {
     device.receive(framePackets(BROADCAST_CID, INIT, nonce())[0]!);
     const cid = new DataView(recorder.messages[0]!.payload.buffer).getUint32(8);
     device.receive(framePackets(cid, PING, randomBytes(100))[0]!);
-    expect(vi.getTimerCount()).toBe(1);
+    expect(vi.getTimerCount()).toBe(2); // the gap between packets, and the whole message's deadline
     device.close();
     expect(vi.getTimerCount()).toBe(0);
   });
@@ -508,5 +511,171 @@ describe('robustness', () => {
     expect(later.messages.at(-1)!.payload).toEqual(Uint8Array.of(1, 2, 3));
     expect(seen.length).toBeGreaterThan(0);
     errors.mockRestore();
+  });
+});
+
+/** One HID open of the device (as one hidraw reader, or one socket connection, is): its own recorder. */
+function openOf(device: CtapHidDevice): { open: HidOpen; recorder: Recorder; send: (cid: number, cmd: number, payload?: Uint8Array) => void; init: () => number } {
+  const recorder = new Recorder();
+  const open = device.connect(recorder.listener);
+  const send = (cid: number, cmd: number, payload?: Uint8Array) => sendMessage((r) => open.receive(r), cid, cmd, payload);
+  const init = (): number => {
+    const n = nonce();
+    send(BROADCAST_CID, INIT, n);
+    const answer = recorder.messages.find((m) => m.cmd === INIT && Buffer.from(m.payload.subarray(0, 8)).equals(Buffer.from(n)))!;
+    return new DataView(answer.payload.buffer).getUint32(8);
+  };
+  return { open, recorder, send, init };
+}
+
+const pingAnswered = (recorder: Recorder, cid: number, payload: Uint8Array): boolean =>
+  recorder.messages.some((m) => m.cid === cid && m.cmd === PING && Buffer.from(m.payload).equals(Buffer.from(payload)));
+
+describe('channel limits (issue 9 item 9)', () => {
+  it('frees the channels of an open when it closes', () => {
+    const { device } = rig();
+    const a = openOf(device);
+    const b = openOf(device);
+    const mine = [a.init(), a.init(), a.init()];
+    const theirs = b.init();
+    expect(device.channelCount).toBe(4);
+    a.open.close();
+    expect(device.channelCount).toBe(1);
+    // Whoever uses a freed channel is told it is not allocated; the other open's channel still works.
+    for (const cid of mine) b.send(cid, PING, Uint8Array.of(1));
+    b.send(theirs, PING, Uint8Array.of(2));
+    // Every open hears every report (hidraw does that too): leave out the INIT answers.
+    expect(b.recorder.messages.filter((m) => m.cmd !== INIT).map((m) => [m.cid, m.cmd, m.payload[0]])).toEqual([
+      ...mine.map((cid) => [cid, ERROR, CtapHidError.INVALID_CHANNEL]),
+      [theirs, PING, 2],
+    ]);
+  });
+
+  it('aborts the pending request of an open that closes, and is free for the others at once', async () => {
+    const { device, applet } = rig('nitrokey3');
+    const a = openOf(device);
+    const b = openOf(device);
+    const cid = a.init();
+    a.send(cid, VENDOR_SECRETS, TOUCH_APDU);
+    await vi.waitFor(() => expect(applet.contexts).toHaveLength(1));
+    expect(device.busy).toBe(true);
+    a.open.close();
+    expect(applet.contexts[0]!.signal.aborted).toBe(true);
+    expect(device.busy).toBe(false);
+    const other = b.init();
+    b.send(other, PING, Uint8Array.of(3));
+    expect(pingAnswered(b.recorder, other, Uint8Array.of(3))).toBe(true);
+  });
+
+  it('bounds the channels of one open: 5,000 INITs reuse its least recently used channels and leave the others\' alone (bench ctaphid-channels: 300,000)', () => {
+    const { device } = rig();
+    const bystander = openOf(device);
+    const kept = bystander.init();
+    const flood = openOf(device);
+    const first = flood.init();
+    const favourite = flood.init();
+    for (let i = 0; i < 5_000; i++) {
+      flood.open.receive(framePackets(BROADCAST_CID, INIT, nonce())[0]!);
+      if (i % 3 === 0) flood.send(favourite, PING, Uint8Array.of(4)); // in use: not the least recently used
+      if (i % 1_000 === 0) flood.recorder.clear();
+    }
+    expect(device.channelCount).toBeLessThanOrEqual(MAX_CHANNELS_PER_OPEN + 1);
+    flood.recorder.clear();
+    flood.send(first, PING, Uint8Array.of(5));
+    flood.send(favourite, PING, Uint8Array.of(6));
+    expect(flood.recorder.messages.map((m) => [m.cid, m.cmd, m.payload[0]])).toEqual([
+      [first, ERROR, CtapHidError.INVALID_CHANNEL],
+      [favourite, PING, 6],
+    ]);
+    bystander.send(kept, PING, Uint8Array.of(7));
+    expect(pingAnswered(bystander.recorder, kept, Uint8Array.of(7))).toBe(true);
+  });
+
+  it('bounds the channels of all opens together, evicting the least recently used idle one', () => {
+    const { device } = rig();
+    const opens = Array.from({ length: MAX_CHANNELS + 20 }, () => openOf(device));
+    const cids = opens.map((o) => o.init());
+    expect(device.channelCount).toBe(MAX_CHANNELS);
+    const newest = opens.at(-1)!;
+    newest.send(cids.at(-1)!, PING, Uint8Array.of(8));
+    expect(pingAnswered(newest.recorder, cids.at(-1)!, Uint8Array.of(8))).toBe(true);
+    opens[0]!.send(cids[0]!, PING, Uint8Array.of(9));
+    expect(opens[0]!.recorder.messages.at(-1)).toMatchObject({ cid: cids[0], cmd: ERROR, payload: Uint8Array.of(CtapHidError.INVALID_CHANNEL) });
+  });
+});
+
+describe('a message held open (issue 9 item 9)', () => {
+  it('times out after the message deadline even while continuation packets keep trickling in, then serves the others', async () => {
+    vi.useFakeTimers();
+    const { device, recorder, send, init } = rig();
+    const slowCid = await init();
+    const otherCid = await init();
+    const packets = framePackets(slowCid, PING, randomBytes(7609));
+    device.receive(packets[0]!);
+    let sent = 1;
+    // One continuation every 500 ms: never a gap of 550 ms, so only the whole-message deadline ends it.
+    for (let t = 0; t < U2FHID_TRANS_TIMEOUT_MS - 500; t += 500) {
+      vi.advanceTimersByTime(500);
+      device.receive(packets[sent++]!);
+      send(otherCid, PING, Uint8Array.of(1));
+    }
+    expect(recorder.messages.filter(isError(otherCid, CtapHidError.CHANNEL_BUSY)).length).toBeGreaterThan(0);
+    expect(pingAnswered(recorder, otherCid, Uint8Array.of(1))).toBe(false);
+    expect(recorder.messages.some(isError(slowCid, CtapHidError.MSG_TIMEOUT))).toBe(false);
+    vi.advanceTimersByTime(500);
+    expect(recorder.messages.filter((m) => m.cid === slowCid).map((m) => [m.cmd, m.payload[0]])).toEqual([[ERROR, CtapHidError.MSG_TIMEOUT]]);
+    expect(device.busy).toBe(false);
+    device.receive(packets[sent]!); // too late: ignored
+    send(otherCid, PING, Uint8Array.of(2));
+    expect(pingAnswered(recorder, otherCid, Uint8Array.of(2))).toBe(true);
+  });
+
+  it('lets those it turned away go first after a timeout, so one client re-opening at once cannot starve them', () => {
+    vi.useFakeTimers();
+    const { device } = rig();
+    const hog = openOf(device);
+    const other = openOf(device);
+    const hogCid = hog.init();
+    const otherCid = other.init();
+    let answered = 0;
+    let asked = 0;
+    // For 20 s the hog holds a message open all the time: a continuation every 100 ms, and a new
+    // message the moment the last one timed out. Each tick the hog writes first.
+    let packets: Uint8Array[] = [];
+    let next = 0;
+    for (let t = 0; t < 20_000; t += 100) {
+      if (!device.busy) {
+        packets = framePackets(hogCid, PING, randomBytes(7609));
+        next = 0;
+      }
+      if (next < packets.length) hog.open.receive(packets[next++]!);
+      other.send(otherCid, PING, Uint8Array.of(asked & 0xff));
+      if (pingAnswered(other.recorder, otherCid, Uint8Array.of(asked & 0xff))) answered++;
+      asked++;
+      other.recorder.clear();
+      vi.advanceTimersByTime(100);
+    }
+    expect(asked).toBe(200);
+    expect(hog.recorder.messages.filter(isError(hogCid, CtapHidError.MSG_TIMEOUT)).length).toBeGreaterThanOrEqual(5);
+    // One answer after each of the hog's timed-out messages (each lasts the message deadline).
+    expect(answered).toBeGreaterThanOrEqual(Math.floor(20_000 / (DEFAULT_MESSAGE_DEADLINE_MS + 200)));
+  });
+
+  it('keeps the reservation short: the client that timed out may go again once nobody else wants the key', () => {
+    vi.useFakeTimers();
+    const { device } = rig();
+    const slow = openOf(device);
+    const other = openOf(device);
+    const slowCid = slow.init();
+    const otherCid = other.init();
+    slow.open.receive(framePackets(slowCid, PING, randomBytes(500))[0]!);
+    other.send(otherCid, PING, Uint8Array.of(1)); // turned away
+    vi.advanceTimersByTime(DEFAULT_MSG_TIMEOUT_MS);
+    expect(slow.recorder.messages.some(isError(slowCid, CtapHidError.MSG_TIMEOUT))).toBe(true);
+    slow.send(slowCid, PING, Uint8Array.of(2));
+    expect(slow.recorder.messages.at(-1)).toMatchObject({ cmd: ERROR, payload: Uint8Array.of(CtapHidError.CHANNEL_BUSY) });
+    vi.advanceTimersByTime(TURN_AFTER_TIMEOUT_MS);
+    slow.send(slowCid, PING, Uint8Array.of(3));
+    expect(pingAnswered(slow.recorder, slowCid, Uint8Array.of(3))).toBe(true);
   });
 });

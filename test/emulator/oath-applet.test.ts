@@ -94,13 +94,33 @@ describe('APDU parsing', () => {
 });
 
 describe('YubiKey dialect', () => {
-  it('SELECT answers 79 (5.4.3) and 71 (salt); other AIDs get 6A82 (Management, OTP)', async () => {
+  it('SELECT answers 79 (5.4.3) and 71 (salt); other AIDs but Management get 6A82 (OTP, FIDO)', async () => {
     const { store, send } = await setup('yubikey');
     const answer = await send(SELECT);
     expect(show(answer)).toBe(`79 03 05 04 03 71 08 ${show(store.salt)} 90 00`);
-    expect(show(await send(apdu('00 A4 04 00', 'A0 00 00 05 27 47 11 17')))).toBe('6A 82');
     expect(show(await send(apdu('00 A4 04 00', 'A0 00 00 05 27 20 01')))).toBe('6A 82');
     expect(show(await send(apdu('00 A4 04 00', 'A0 00 00 06 47 2F 00 01')))).toBe('6A 82');
+  });
+
+  it('has the Management application beside OATH: selected, it takes the commands until OATH is selected again (issue 9 item 13)', async () => {
+    const { store, send } = await setup('yubikey');
+    // "5.4.3" in ASCII, as a YubiKey 5 answers (yubikit reads it with Version.from_string).
+    expect(show(await send(apdu('00 A4 04 00', 'A0 00 00 05 27 47 11 17')))).toBe('35 2E 34 2E 33 90 00');
+    const info = await send(h('00 1D 00 00'));
+    expect(show(info.subarray(-2))).toBe('90 00');
+    expect(show(info.subarray(0, 1))).toBe(show(Uint8Array.of(info.length - 3)));
+    expect(show(info)).toContain(`02 04 ${show(store.serialBytes)}`);
+    // OATH's LIST is no Management instruction; a SELECT of an absent AID leaves Management selected.
+    expect(show(await send(h('00 A1 00 00 00')))).toBe('6D 00');
+    expect(show(await send(apdu('00 A4 04 00', 'A0 00 00 05 27 20 01')))).toBe('6A 82');
+    expect(show((await send(h('00 1D 00 00'))).subarray(-2))).toBe('90 00');
+    expect(show((await send(SELECT)).subarray(0, 5))).toBe('79 03 05 04 03');
+    expect(show(await send(h('00 A1 00 00 00')))).toBe('90 00');
+  });
+
+  it('the Nitrokey 3 has no Management application (6A82)', async () => {
+    const { send } = await setup('nitrokey3');
+    expect(show(await send(apdu('00 A4 04 00', 'A0 00 00 05 27 47 11 17')))).toBe('6A 82');
   });
 
   it('rejects bad lengths with 6700, unknown INS with 6D00, unknown CLA with 6E00, and never throws', async () => {

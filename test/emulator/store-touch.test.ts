@@ -30,11 +30,13 @@ async function openError(file: string, options?: OpenStoreOptions): Promise<unkn
 }
 
 describe('VirtualKeyStore', () => {
-  it('creates a new store: random 8-byte salt, 8-hex serial, dialect, default timeout, mode 0600', async () => {
+  it('creates a new store: random 8-byte salt, 4-byte serial, dialect, default timeout, mode 0600', async () => {
     const file = join(dir, 'sub', 'key.json');
     const store = await VirtualKeyStore.open(file, { dialect: 'nitrokey3' });
     expect(store.dialect).toBe('nitrokey3');
-    expect(store.serial).toMatch(/^[0-9a-f]{8}$/u);
+    // Four random bytes, shown as the Nitrokey 3 serial is shown: upper-case hex.
+    expect(store.serial).toMatch(/^[0-9A-F]{8}$/u);
+    expect(store.serial).toBe(store.serialBytes.toString('hex').toUpperCase());
     expect(store.salt).toHaveLength(8);
     expect(store.touchTimeoutMs).toBe(DEFAULT_TOUCH_TIMEOUT_MS);
     expect(store.credentials).toHaveLength(0);

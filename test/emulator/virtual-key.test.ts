@@ -1,12 +1,13 @@
 /**
  * VirtualKey and its in-process HID links: the 64-byte boundary the client code talks to.
  */
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isKeytapError } from '../../src/errors.js';
-import { parsePacket } from '../../src/device/transport/ctaphid-frames.js';
+import { CtapHidError, parsePacket } from '../../src/device/transport/ctaphid-frames.js';
 import { TouchButton } from '../../src/emulator/touch.js';
 import { VirtualKey } from '../../src/emulator/virtual-key.js';
 import { BROADCAST_CID, CtapHidCommand, INS_TOUCH, OATH_SELECT, StubApplet, initChannel, readMessage, sleep, writeMessage } from './helpers.js';
@@ -99,6 +100,34 @@ describe('VirtualKey links', () => {
     expect(await initChannel(b)).toBeGreaterThan(0);
   });
 
+  it('frees the channels of a link when it closes: their next use is INVALID_CHANNEL (issue 9 item 9)', async () => {
+    const key = stubKey();
+    const a = key.openLink();
+    const b = key.openLink();
+    const mine = [await initChannel(a), await initChannel(a)];
+    const theirs = await initChannel(b);
+    await a.close();
+    for (const cid of mine) {
+      await writeMessage(b, cid, CtapHidCommand.PING, Uint8Array.of(1));
+      expect(await readMessage(b, cid)).toEqual({ cmd: CtapHidCommand.ERROR, payload: Uint8Array.of(CtapHidError.INVALID_CHANNEL) });
+    }
+    await writeMessage(b, theirs, CtapHidCommand.PING, Uint8Array.of(2));
+    expect(await readMessage(b, theirs)).toEqual({ cmd: CtapHidCommand.PING, payload: Uint8Array.of(2) });
+  });
+
+  it('bounds the channels one link keeps: after 1,000 INITs its first channel is reused, another link\'s is not (issue 9 item 9)', async () => {
+    const key = stubKey();
+    const flood = key.openLink();
+    const bystander = key.openLink();
+    const kept = await initChannel(bystander);
+    const first = await initChannel(flood);
+    for (let i = 0; i < 1_000; i++) await initChannel(flood);
+    await writeMessage(flood, first, CtapHidCommand.PING, Uint8Array.of(3));
+    expect(await readMessage(flood, first)).toEqual({ cmd: CtapHidCommand.ERROR, payload: Uint8Array.of(CtapHidError.INVALID_CHANNEL) });
+    await writeMessage(bystander, kept, CtapHidCommand.PING, Uint8Array.of(4));
+    expect(await readMessage(bystander, kept)).toEqual({ cmd: CtapHidCommand.PING, payload: Uint8Array.of(4) });
+  });
+
   it('touch() presses the button and setTouchPolicy() changes it', async () => {
     const key = stubKey();
     const link = key.openLink();
@@ -119,7 +148,9 @@ describe('VirtualKey.open', () => {
     const key = await VirtualKey.open({ file: join(dir, `${dialect}.json`), dialect, demo: true });
     keys.push(key);
     expect(key.dialect).toBe(dialect);
-    expect(key.serial).toMatch(/^[0-9a-f]{8}$/);
+    // The same four bytes, written as each kind of key writes its serial: a YubiKey's in decimal, a Nitrokey 3's in hex.
+    const bytes = Buffer.from((JSON.parse(readFileSync(join(dir, `${dialect}.json`), 'utf8')) as { serial: string }).serial, 'hex');
+    expect(key.serial).toBe(dialect === 'yubikey' ? String(bytes.readUInt32BE(0)) : bytes.toString('hex').toUpperCase());
     expect(key.touchPolicy).toEqual({ mode: 'auto', delayMs: 0 });
     const link = key.openLink();
     const cid = await initChannel(link);

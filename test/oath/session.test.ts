@@ -28,6 +28,49 @@ describe('OathSession over the worked examples of docs/protocols.md', () => {
     transport.assertDone();
   });
 
+  it('reads a YubiKey\'s serial from Management DEVICE INFO, in decimal, and selects OATH again (issue 9 item 13)', async () => {
+    // A locked applet: readSerial must leave it selected (and locked) as it found it.
+    const lockedSelect = '<= 79 03 05 04 03 71 08 4B B7 A7 FA D7 AF 40 1B 74 08 0102030405060708 7B 01 01 90 00';
+    const transport = new ReplayTransport(`
+      ${SELECT}
+      ${lockedSelect}
+      => 00a4040008a000000527471117
+      <= ${asciiHex('5.4.3')} 9000
+      => 001d0000
+      <= 12 01 02 00 20 02 04 00 BC 61 4E 05 03 05 04 03 04 01 01 9000
+      ${SELECT}
+      ${lockedSelect}
+    `);
+    const session = await OathSession.open(transport);
+    expect(session.serial).toBeUndefined();
+    expect(await session.readSerial()).toBe('12345678'); // 0x00BC614E, as ykman prints it
+    expect(session.serial).toBe('12345678');
+    expect(session.locked).toBe(true);
+    // Known now: no more traffic.
+    expect(await session.readSerial()).toBe('12345678');
+    transport.assertDone();
+  });
+
+  it('leaves the serial unknown on a YubiKey without Management, or with a DEVICE INFO that does not add up', async () => {
+    for (const [answer, info] of [
+      ['6a82', ''],
+      [`${asciiHex('5.4.3')} 9000`, '=> 001d0000\n<= 05 02 04 00 BC 61 4E 9000'],
+    ] as const) {
+      const transport = new ReplayTransport(`
+        ${SELECT}
+        ${SELECT_YUBIKEY_524}
+        => 00a4040008a000000527471117
+        <= ${answer}
+        ${info}
+        ${SELECT}
+        ${SELECT_YUBIKEY_524}
+      `);
+      const session = await OathSession.open(transport);
+      expect(await session.readSerial()).toBeUndefined();
+      transport.assertDone();
+    }
+  });
+
   it('lists with LIST and learns digits and touch from CALCULATE ALL (example answers of §1.7)', async () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     vi.setSystemTime(59_000); // T = 1 for 30-second steps

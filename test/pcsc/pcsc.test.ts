@@ -139,8 +139,8 @@ describe.skipIf(missing !== undefined)('PC/SC with a real pcscd and vpcd', () =>
   });
 
   it('lists the card in vpcd as a PC/SC key, beside the same key served over its socket', async () => {
-    const keys = JSON.parse(await ok(['keys', '--json'])) as Array<{ id: string; kind: string; name: string; path: string }>;
-    expect(keys).toContainEqual({ id: DEVICE, kind: 'pcsc', name: VPCD_READER, path: VPCD_READER });
+    const keys = JSON.parse(await ok(['keys', '--json'])) as Array<{ id: string; kind: string; name: string; path: string; serial: string | null }>;
+    expect(keys).toContainEqual({ id: DEVICE, kind: 'pcsc', name: VPCD_READER, path: VPCD_READER, serial: expect.stringMatching(/^\d+$/u) });
     expect(keys.map((k) => k.kind).sort()).toEqual(['pcsc', 'virtual']);
   });
 
@@ -226,6 +226,52 @@ describe.skipIf(missing !== undefined)('PC/SC with a real pcscd and vpcd', () =>
       // …and what keytap deletes is gone for ykman.
       await ok(['delete', 'Ykman:carol', '--device', DEVICE]);
       expect((await ykmanOk(['oath', 'accounts', 'list'])).split('\n').map((l) => l.trim())).not.toContain('Ykman:carol');
+    });
+  });
+
+  describe.skipIf(!ykman)('reset of a password-protected key, with ykman 4.0.9 as the peer (issue 9 item 11)', () => {
+    it('keytap reset --force needs no password, and ykman then sees an empty key without a password', async () => {
+      await ok(['password', '--device', DEVICE, '--new-password', 'forgotten']);
+      expect(await ykmanOk(['oath', 'info'])).toContain('Password protection: enabled');
+      const reset = await keytap(['reset', '--device', DEVICE, '--force']);
+      expect(reset.code, reset.stderr).toBe(0);
+      expect(await ykmanOk(['oath', 'info'])).toContain('Password protection: disabled');
+      expect((await ykmanOk(['oath', 'accounts', 'list'])).trim()).toBe('');
+    });
+
+    it('ykman oath reset -f of a key whose password keytap set leaves what keytap reset leaves', async () => {
+      await ok(['add', '--device', DEVICE, '--issuer', 'Keytap', '--account', 'before-reset', '--secret', SECRET_B32]);
+      await ok(['password', '--device', DEVICE, '--new-password', 'forgotten']);
+      await ykmanOk(['oath', 'reset', '-f']);
+      expect(JSON.parse(await ok(['list', '--device', DEVICE, '--json']))).toEqual([]);
+      // Put back the touch account the tests below use.
+      await ok(['add', '--device', DEVICE, '--issuer', 'Keytap', '--account', 'touchy', '--secret', SECRET_B32, '--touch']);
+    });
+  });
+
+  describe.skipIf(!ykman)('the serial, with ykman 4.0.9 as the peer (issue 9 items 12, 13)', () => {
+    it('keytap keys shows the serial ykman reads from the card, and --device SERIAL reaches the card over PC/SC', async () => {
+      // ykman reads DEVICE INFO from the Management application, as on a YubiKey on an NFC reader.
+      const info = await ykmanOk(['info']);
+      const serial = /^Serial number: (\d+)$/mu.exec(info)?.[1];
+      expect(serial, info).toBeDefined();
+      expect(info).toMatch(/^Firmware version: 5\.4\.3$/mu);
+
+      const keys = JSON.parse(await ok(['keys', '--json'])) as Array<{ id: string; kind: string; serial: string | null }>;
+      // The same key twice: the card in vpcd and the socket the virtual key announces.
+      expect(keys.map((k) => [k.kind, k.serial]).sort()).toEqual([
+        ['pcsc', serial],
+        ['virtual', serial],
+      ]);
+      expect(await ok(['keys'])).toContain(serial);
+
+      // Without the announcement (another runtime folder), only the card itself can tell its serial.
+      const alone = { ...env, KEYTAP_RUNTIME_DIR: join(dir, 'elsewhere') };
+      const listed = await runKeytap(['list', '--device', serial!, '--json'], { env: alone });
+      expect(listed.code, listed.stderr).toBe(0);
+      expect((JSON.parse(listed.stdout) as Array<{ id: string }>).map((c) => c.id)).toContain('Keytap:touchy');
+      const onlyCard = JSON.parse((await runKeytap(['keys', '--json'], { env: alone })).stdout) as Array<{ kind: string; serial: string | null }>;
+      expect(onlyCard).toEqual([expect.objectContaining({ kind: 'pcsc', serial })]);
     });
   });
 

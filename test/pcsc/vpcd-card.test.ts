@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { parseTlvs } from '../../src/device/oath/tlv.js';
 import { OathApplet } from '../../src/emulator/oath-applet.js';
 import { VirtualKeyStore } from '../../src/emulator/store.js';
 import { TouchButton } from '../../src/emulator/touch.js';
@@ -93,13 +94,14 @@ const hex = (bytes: Uint8Array | undefined): string => Buffer.from(bytes ?? []).
 const GET_ATR = Uint8Array.of(0x04);
 const SELECT = (aid: number[]): Uint8Array => Uint8Array.of(0x00, 0xa4, 0x04, 0x00, aid.length, ...aid);
 const OATH = [0xa0, 0x00, 0x00, 0x05, 0x27, 0x21, 0x01];
+const MANAGEMENT = [0xa0, 0x00, 0x00, 0x05, 0x27, 0x47, 0x11, 0x17];
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function setup(policy: TouchPolicy = { mode: 'manual' }): Promise<{ vpcd: FakeVpcd; card: VpcdCard; button: TouchButton; port: number }> {
+async function setup(policy: TouchPolicy = { mode: 'manual' }): Promise<{ vpcd: FakeVpcd; card: VpcdCard; button: TouchButton; port: number; store: VirtualKeyStore }> {
   const store = await VirtualKeyStore.open(join(tempDir(), 'vpcd.json'), { dialect: 'yubikey' });
   const applet = new OathApplet(store);
   const button = new TouchButton(policy, 5_000);
@@ -108,20 +110,53 @@ async function setup(policy: TouchPolicy = { mode: 'manual' }): Promise<{ vpcd: 
   const card = new VpcdCard({ host: '127.0.0.1', port, applet, requestTouch: (signal) => button.wait(signal), retryMs: 20, maxRetryMs: 100 });
   cleanups.push(() => vpcd.close(), () => card.close());
   card.start();
-  return { vpcd, card, button, port };
+  return { vpcd, card, button, port, store };
 }
 
 describe('the virtual key as a vpcd card', () => {
-  it('uses a well-formed, USB-looking T=1 ATR that names keytap, not Yubico', () => {
+  it('presents the ATR of a YubiKey on an external NFC reader, naming keytap instead of Yubico (issue 9 item 12)', () => {
     const atr = VIRTUAL_KEY_ATR;
-    expect(atr[0]).toBe(0x3b);
-    expect(atr[1]! & 0xf0).toBe(0xf0); // ykman: USB transport
-    const historical = atr[1]! & 0x0f;
-    // TS T0 TA1 TB1 TC1 TD1 TD2 TA3 TB3, historical bytes, TCK
-    expect(atr.length).toBe(9 + historical + 1);
+    // ykman 5 (ykman/pcsc/__init__.py, ScardSmartCardConnection.__init__) takes an ATR whose T0
+    // has the high nibble F for USB, and then insists on a USB product id that a reader such as
+    // "Virtual PCD" cannot give ("PID must be provided for non-NFC connections", yubikit/support.py
+    // read_info). Any other T0 is NFC, where no product id is needed.
+    expect(atr[1]! & 0xf0).not.toBe(0xf0);
+    // A YubiKey 5 NFC on a contactless reader: 3B 8D 80 01 | 80 73 C0 21 C0 57 "YubiKey" | F9
+    // (TS, T0 with 13 historical bytes, TD1 → TD2 = T=1). Here the card issuer's data (compact
+    // TLV 5x) says "keytap", so T0 counts 12.
+    expect(hex(atr.subarray(0, 4))).toBe('3b8c8001');
+    expect(hex(atr.subarray(4, 9))).toBe('8073c021c0');
+    expect(hex(atr.subarray(9, 10))).toBe('56');
+    expect(Buffer.from(atr.subarray(10, 16)).toString('latin1')).toBe('keytap');
+    expect(atr.length).toBe(4 + (atr[1]! & 0x0f) + 1);
     expect(atr.subarray(1).reduce((x, b) => x ^ b, 0)).toBe(0); // TCK makes T0…TCK XOR to zero
-    expect(Buffer.from(atr).toString('latin1')).toContain('keytap');
     expect(Buffer.from(atr).toString('latin1')).not.toContain('YubiKey');
+  });
+
+  it('answers the Management application as ykman 4 and 5 read a YubiKey: version string, then DEVICE INFO with the serial (issue 9 items 12, 13)', async () => {
+    const { vpcd, store } = await setup();
+    const socket = await vpcd.accepted();
+    // yubikit/management.py, _ManagementSmartCardBackend.__init__: the SELECT answer is the
+    // firmware version as text, read with Version.from_string.
+    const selected = await vpcd.transmit(socket, SELECT(MANAGEMENT));
+    expect(hex(selected?.subarray(-2))).toBe('9000');
+    expect(Buffer.from(selected!.subarray(0, -2)).toString('latin1')).toBe('5.4.3');
+    // read_config(page) = send_apdu(0, INS_READ_CONFIG 0x1D, page, 0); ykman's short APDU adds a lone 00.
+    const info = await vpcd.transmit(socket, Uint8Array.of(0x00, 0x1d, 0x00, 0x00, 0x00));
+    expect(hex(info?.subarray(-2))).toBe('9000');
+    const encoded = info!.subarray(0, -2);
+    // ManagementSession._do_read_device_info: the first byte is the length of the rest.
+    expect(encoded[0]).toBe(encoded.length - 1);
+    const tlvs = new Map(parseTlvs(encoded.subarray(1)).map((t) => [t.tag, hex(t.value)]));
+    // DeviceInfo.parse_tlvs: TAG_SERIAL 0x02 (an integer), TAG_VERSION 0x05, TAG_USB_SUPPORTED 0x01
+    // (mandatory), TAG_NFC_SUPPORTED 0x0D / TAG_NFC_ENABLED 0x0E; CAPABILITY.OATH = 0x20.
+    expect(tlvs.get(0x02)).toBe(hex(store.serialBytes));
+    expect(tlvs.get(0x05)).toBe('050403');
+    for (const tag of [0x01, 0x03, 0x0d, 0x0e]) expect(Number.parseInt(tlvs.get(tag)!, 16) & 0x20).toBe(0x20);
+    // No TAG_MORE_DATA (0x10): one page.
+    expect(tlvs.has(0x10)).toBe(false);
+    // SELECT OATH afterwards works as before.
+    expect(hex((await vpcd.transmit(socket, SELECT(OATH)))?.subarray(0, 5))).toBe('7903050403');
   });
 
   it('answers GET ATR at any time, ignores power on/off/reset, and answers APDUs as data ‖ SW', async () => {
@@ -145,7 +180,6 @@ describe('the virtual key as a vpcd card', () => {
     const { vpcd } = await setup();
     const socket = await vpcd.accepted();
     const others = {
-      management: [0xa0, 0x00, 0x00, 0x05, 0x27, 0x47, 0x11, 0x17],
       otp: [0xa0, 0x00, 0x00, 0x05, 0x27, 0x20, 0x01],
       fido: [0xa0, 0x00, 0x00, 0x06, 0x47, 0x2f, 0x00, 0x01],
       u2f: [0xa0, 0x00, 0x00, 0x05, 0x27, 0x10, 0x02],

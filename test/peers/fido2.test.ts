@@ -17,6 +17,7 @@ import { VirtualKey } from '../../src/emulator/virtual-key.js';
 
 const PYTHON = '/usr/bin/python3';
 const SCRIPT = join(import.meta.dirname, 'fido2_ctaphid.py');
+const HELD_SCRIPT = join(import.meta.dirname, 'fido2_ctaphid_held.py');
 
 function missingPeer(): string | undefined {
   try {
@@ -36,9 +37,9 @@ interface PeerResult {
   init: { cid: number; version: number; device_version: number[]; capabilities: number };
 }
 
-function runPeer(socketPath: string): Promise<{ code: number; stdout: string; stderr: string }> {
+function runPeer(socketPath: string, script = SCRIPT): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(PYTHON, [SCRIPT, socketPath], { timeout: 60_000, env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } }, (error, stdout, stderr) => {
+    execFile(PYTHON, [script, socketPath], { timeout: 60_000, env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
       resolve({ code, stdout, stderr });
     });
@@ -87,4 +88,23 @@ describe.skipIf(missing !== undefined)('python3-fido2 0.9.1 CTAPHID against the 
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
     if (process.env.KEYTAP_DEBUG_PEER) console.log(stdout);
   });
+
+  it('answers CHANNEL_BUSY while another client holds a message open, ends that message with MSG_TIMEOUT, then answers (issue 9 item 9)', async () => {
+    // The YubiKey dialect takes the longest message (7609 bytes), which takes longest to send.
+    const file = join(dir, 'held.json');
+    const key = await VirtualKey.open({ file, dialect: 'yubikey' });
+    const server = await serveVirtualKey(key, { id: virtualKeyId(file), file, dialect: 'yubikey', serial: key.serial });
+    served.push({ key, server });
+    const { code, stdout, stderr } = await runPeer(server.socketPath, HELD_SCRIPT);
+    let result: { ok: boolean; checks: Array<{ name: string; ok: boolean; detail: unknown }> } | undefined;
+    try {
+      result = JSON.parse(stdout) as typeof result;
+    } catch {
+      result = undefined;
+    }
+    expect(result, `peer output:\n${stdout}\n${stderr}`).toBeDefined();
+    expect(result!.checks.filter((c) => !c.ok)).toEqual([]);
+    expect(result!.checks).toHaveLength(4);
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+  }, 30_000);
 });

@@ -19,11 +19,16 @@ export function registerReset(program: Command, io: CliIo): void {
     if (!options.force) {
       throw new KeytapError('USAGE', 'Resetting deletes every account on the key and cannot be undone.', { hint: 'Add --force if you mean it.' });
     }
-    // A locked applet can still be reset: RESET needs no password.
-    const { password: _ignored, ...rest } = options;
-    await withKey(rest, io, async (key, signal) => {
-      await key.session.reset({ signal, onTouchNeeded: () => io.err('Touch your key to confirm…') });
-      io.err(`Reset the OATH application on ${key.name}.`);
-    });
+    // RESET needs no password (YKOATH and the Nitrokey 3 alike), so a forgotten one is recoverable;
+    // a password given anyway is not even tried.
+    await withKey(
+      options,
+      io,
+      async (key, signal) => {
+        await key.session.reset({ signal, onTouchNeeded: () => io.err('Touch your key to confirm…') });
+        io.err(`Reset the OATH application on ${key.name}.`);
+      },
+      'resets',
+    );
   });
 }

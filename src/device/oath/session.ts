@@ -3,10 +3,11 @@
  * App, whose differences are decided once from the SELECT answer (dialect.ts).
  */
 import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
-import { KeytapError, throwIfAborted } from '../../errors.js';
+import { KeytapError, isKeytapError, throwIfAborted } from '../../errors.js';
 import type { CredentialWithSecret, HashAlgorithm, OathType } from '../../otp/credential.js';
 import { DEFAULT_PERIOD, formatCredentialId, normalizeCredential, parseCredentialId } from '../../otp/credential.js';
 import { counterBytes, dynamicTruncate, formatCode, maskTruncated, validityWindow } from '../../otp/hotp.js';
+import { INS_READ_CONFIG, MANAGEMENT_AID, formatSerial, parseDeviceInfo, serialOfDeviceInfo } from '../management.js';
 import type { ApduTransport } from '../transport/types.js';
 import { encodeApdu } from '../transport/types.js';
 import {
@@ -95,6 +96,8 @@ export class OathSession {
   private selectTlvs: Tlv[] = [];
   private dialectValue: Dialect = 'yubikey';
   private lockedValue = false;
+  /** What DEVICE INFO said, once `readSerial()` read it. */
+  private deviceSerial: Uint8Array | undefined;
 
   private constructor(transport: ApduTransport) {
     this.transport = transport;
@@ -121,10 +124,38 @@ export class OathSession {
     return v && v.length >= 3 ? `${v[0]}.${v[1]}.${v[2]}` : 'unknown';
   }
 
-  /** The key's serial where the applet tells it (Nitrokey 3: tag 8F), as upper-case hex. */
+  /**
+   * The key's serial as keytap shows it (management.ts `formatSerial`), where it is known: the
+   * Nitrokey 3 tells it in SELECT (tag 8F); a YubiKey only after `readSerial()`.
+   */
   get serial(): string | undefined {
     const s = findTlv(this.selectTlvs, Tag.SERIAL);
-    return s && s.length > 0 ? Buffer.from(s).toString('hex').toUpperCase() : undefined;
+    if (s && s.length > 0) return formatSerial('nitrokey3', s);
+    return this.deviceSerial && formatSerial(this.dialectValue, this.deviceSerial);
+  }
+
+  /**
+   * Reads the serial of a YubiKey where ykman reads it (yubikit/support.py `_read_info_ccid`): the
+   * Management application's DEVICE INFO. That means SELECTing away from OATH and back, and the
+   * new SELECT locks a password-protected applet again, so call it before `unlock()`. A key
+   * without that application (or a Nitrokey 3, whose SELECT told already) is left as it is.
+   */
+  async readSerial(signal?: AbortSignal): Promise<string | undefined> {
+    if (this.serial !== undefined || this.dialectValue !== 'yubikey') return this.serial;
+    const options = { signal, timeoutMs: QUICK_TIMEOUT_MS };
+    try {
+      const selected = await this.transport.transmit(encodeApdu(0x00, Ins.SELECT, 0x04, 0x00, MANAGEMENT_AID), options);
+      if (selected.sw !== Sw.OK) return undefined;
+      const info = await this.transport.transmit(encodeApdu(0x00, INS_READ_CONFIG, 0x00, 0x00), options);
+      const tlvs = info.sw === Sw.OK ? parseDeviceInfo(info.data) : undefined;
+      this.deviceSerial = tlvs && serialOfDeviceInfo(tlvs);
+    } catch (error) {
+      // A DEVICE INFO that does not parse is no serial; the key is still usable for OATH.
+      if (!isKeytapError(error, 'PROTOCOL')) throw error;
+    } finally {
+      await this.select(signal);
+    }
+    return this.serial;
   }
 
   /** The applet's salt (tag 71); it changes on RESET. */
