@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { KeytapError } from '../errors.js';
 import type { SeedFormat, SeedReadOptions, SeedToken } from '../seeds/index.js';
-import { detectFormat } from '../seeds/index.js';
+import { detectFormat, readAs } from '../seeds/index.js';
 import type { ProvisionToken, TokenParameters } from './token.js';
 
 /** The secret protecting an encrypted PSKC file, if any. */
@@ -21,13 +21,12 @@ export async function readSeedFile(file: string, secret: SeedFileSecret = {}, fo
   } catch (error) {
     throw new KeytapError('BAD_INPUT', `Cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}.`);
   }
-  const reader = format ?? detectFormat(bytes, file);
   const options: SeedReadOptions = {
     ...(secret.passphrase !== undefined ? { passphrase: secret.passphrase } : {}),
     ...(secret.key !== undefined ? { key: secret.key } : {}),
     allowSlowKdf: secret.allowSlowKdf === true,
   };
-  return reader.read(bytes, options);
+  return format ? readAs(format, bytes, file, options) : detectFormat(bytes, file).read(bytes, options);
 }
 
 export type TokenChoice =
