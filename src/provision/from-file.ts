@@ -5,7 +5,7 @@
  * option names it is the CLI's, so a failed choice comes back as a typed result, not as words.
  */
 import type { SeedFormat, SeedReadOptions, SeedToken } from '../seeds/index.js';
-import { checkSeedFileSize, detectFormat } from '../seeds/index.js';
+import { checkSeedFileSize, detectFormat, readAs } from '../seeds/index.js';
 import { readInputFile } from '../util/input-file.js';
 import type { ProvisionToken, TokenParameters } from './token.js';
 
@@ -15,13 +15,12 @@ export type SeedFileSecret = Pick<SeedReadOptions, 'passphrase' | 'key' | 'allow
 /** Every token in `file`, in `format`, or else the format recognised from its content (and name). */
 export async function readSeedFile(file: string, secret: SeedFileSecret = {}, format?: SeedFormat): Promise<SeedToken[]> {
   const bytes = await readInputFile(file, undefined, (size) => checkSeedFileSize(size, `seed file ${file}`));
-  const reader = format ?? detectFormat(bytes, file);
   const options: SeedReadOptions = {
     ...(secret.passphrase !== undefined ? { passphrase: secret.passphrase } : {}),
     ...(secret.key !== undefined ? { key: secret.key } : {}),
     allowSlowKdf: secret.allowSlowKdf === true,
   };
-  return reader.read(bytes, options);
+  return format ? readAs(format, bytes, file, options) : detectFormat(bytes, file).read(bytes, options);
 }
 
 export type TokenChoice =

@@ -8,7 +8,7 @@
 import { isKeytapError } from '../errors.js';
 import type { LineProblem } from './entra.js';
 import { analyzeEntraCsv, entraFormat } from './entra.js';
-import { identifyFile } from './index.js';
+import { otherKindOfFile } from './detect.js';
 import { decodeText } from './text.js';
 
 export interface EntraCheckResult {
@@ -22,7 +22,7 @@ export interface EntraCheckResult {
 
 export function checkEntraCsv(bytes: Uint8Array): EntraCheckResult {
   // A file that says it is something else gets that one sentence, not an error for every line.
-  const other = otherKindOfFile(bytes);
+  const other = otherKindOfFile(bytes, entraFormat);
   if (other !== undefined) return { ok: false, problems: [{ line: 1, message: `this is ${other}, not an ${entraFormat.title}` }], warnings: [], tokenCount: 0 };
   let text: string;
   try {
@@ -36,14 +36,3 @@ export function checkEntraCsv(bytes: Uint8Array): EntraCheckResult {
   return { ok: problems.length === 0, problems, warnings, tokenCount: tokens.length };
 }
 
-/** "a PSKC (RFC 6030) file" when the content says for certain that it is not an Entra CSV. */
-function otherKindOfFile(bytes: Uint8Array): string | undefined {
-  let identity;
-  try {
-    identity = identifyFile(bytes);
-  } catch {
-    return undefined;
-  }
-  if (identity.kind === 'ledger') return 'a keytap ledger';
-  return identity.certain && identity.format !== entraFormat ? `a ${identity.format.title} file` : undefined;
-}

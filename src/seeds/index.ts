@@ -1,17 +1,15 @@
 /**
  * Seed files: one module per format, each a writer and a reader (docs/seed-formats.md), the registry
- * by name, format detection, and the Entra CSV check. Pure: bytes in, bytes out; writing files
+ * by name, format detection (detect.ts), and the Entra CSV check. Pure: bytes in, bytes out; writing files
  * (atomically, mode 0600) is the caller's job.
  */
 import { dualShieldFormat } from './dualshield.js';
-import { ENTRA_HEADER, entraFormat } from './entra.js';
+import { entraFormat } from './entra.js';
 import { graphFormat } from './graph.js';
 import { hexCsvFormat } from './hexcsv.js';
 import { otpauthFormat } from './otpauth.js';
 import { privacyIdeaFormat } from './privacyidea.js';
 import { pskcFormat } from './pskc.js';
-import { basename, dirname } from 'node:path';
-import type { KeytapError } from '../errors.js';
 import type { SeedFormat, SeedFormatName } from './token.js';
 import { SEED_FORMAT_NAMES, badInput } from './token.js';
 
@@ -22,6 +20,8 @@ export { checkEntraCsv } from './check.js';
 export type { EntraCheckResult } from './check.js';
 export { PSKC_DEFAULT_ITERATIONS, PSKC_MAX_ITERATIONS } from './pskc.js';
 export { MAX_SEED_FILE_BYTES, checkSeedFileSize } from './text.js';
+export type { FileIdentity } from './detect.js';
+export { LEDGER_FORMAT, detectFormat, identifyFile, notASeedFile, otherKindOfFile, readAs } from './detect.js';
 export { dualShieldFormat, entraFormat, graphFormat, hexCsvFormat, otpauthFormat, privacyIdeaFormat, pskcFormat };
 
 export const SEED_FORMATS: Readonly<Record<SeedFormatName, SeedFormat>> = {
@@ -41,76 +41,3 @@ export function seedFormat(name: string): SeedFormat {
   return format;
 }
 
-/** The first line of every keytap enrollment ledger (src/provision/ledger.ts) says this is its format. */
-export const LEDGER_FORMAT = 'keytap-ledger';
-
-/**
- * What a file is: a seed file in a format (`certain` when its content says so — an XML root, JSON,
- * otpauth URIs, a header row — rather than a guess from a column count or the name), or a keytap
- * ledger, which holds seeds but is no seed file. BAD_INPUT when neither content nor name tells.
- * Only looks at the start of the file; reading it fully is the format's job.
- */
-export type FileIdentity = { kind: 'seed-file'; format: SeedFormat; certain: boolean } | { kind: 'ledger' };
-
-export function identifyFile(bytes: Uint8Array, fileName = ''): FileIdentity {
-  let start = 0;
-  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) start = 3;
-  const head = Buffer.from(bytes.subarray(start, start + 4096)).toString('utf8');
-  const trimmed = head.replace(/^\s+/u, '');
-  const name = fileName.toLowerCase();
-  const certain = (format: SeedFormat): FileIdentity => ({ kind: 'seed-file', format, certain: true });
-  const guess = (format: SeedFormat): FileIdentity => ({ kind: 'seed-file', format, certain: false });
-  // Classic Mac files end lines with CR alone.
-  const lines = trimmed.split(/\r\n|\r|\n/u);
-  if (trimmed.startsWith('<')) {
-    // Skip the declaration, comments and processing instructions to the root's name.
-    const root = /<([A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)[\s/>]/u.exec(trimmed.replace(/<\?[\s\S]*?\?>|<!--[\s\S]*?-->/gu, ''));
-    if (root?.[2] === 'KeyContainer') return certain(pskcFormat);
-    if (root?.[2] === 'data') return certain(dualShieldFormat);
-    if (name.endsWith('.pskcxml') || name.endsWith('.pskc')) return guess(pskcFormat);
-    throw badInput(`Cannot tell the format of ${fileName || 'the file'}: it is XML, but neither PSKC (<KeyContainer>) nor DualShield (<data>).`, undefined, {
-      kind: 'seed-format-unknown',
-      formats: SEED_FORMAT_NAMES,
-    });
-  }
-  if (trimmed.startsWith('{') && isLedgerHeader(lines[0] ?? '')) return { kind: 'ledger' };
-  if (trimmed.startsWith('{') || trimmed.startsWith('[')) return certain(graphFormat);
-  const firstLine = lines[0] ?? '';
-  const dataLine = lines.find((l) => l.trim() !== '' && !l.trimStart().startsWith('#')) ?? '';
-  if (/^otpauth:\/\//iu.test(firstLine) || (firstLine.startsWith('#') && /^\s*otpauth:\/\//iu.test(dataLine))) return certain(otpauthFormat);
-  const lowerFirst = firstLine.trim().toLowerCase();
-  if (lowerFirst.startsWith('upn,') || lowerFirst.startsWith('"upn"') || lowerFirst === ENTRA_HEADER) return certain(entraFormat);
-  if (/^#\s*version:\s*2/iu.test(firstLine)) return certain(privacyIdeaFormat);
-  const fields = dataLine.split(',').map((f) => f.trim());
-  if (fields.length >= 3 && /^(totp|hotp|ocra|tan)$/iu.test(fields[2] ?? '')) return certain(privacyIdeaFormat);
-  if (fields.length >= 4) return guess(privacyIdeaFormat);
-  if (fields.length >= 2 && fields.length <= 3) return guess(hexCsvFormat);
-  if (name.endsWith('.pskcxml') || name.endsWith('.pskc')) return guess(pskcFormat);
-  if (name.endsWith('.json')) return guess(graphFormat);
-  throw badInput(`Cannot tell the format of ${fileName || 'the file'} from its content.`, undefined, { kind: 'seed-format-unknown', formats: SEED_FORMAT_NAMES });
-}
-
-function isLedgerHeader(line: string): boolean {
-  try {
-    const header = JSON.parse(line) as unknown;
-    return typeof header === 'object' && header !== null && (header as { format?: unknown }).format === LEDGER_FORMAT;
-  } catch {
-    return false;
-  }
-}
-
-/** The format of a seed file (see identifyFile); BAD_INPUT saying so when it is a keytap ledger. */
-export function detectFormat(bytes: Uint8Array, fileName = ''): SeedFormat {
-  const identity = identifyFile(bytes, fileName);
-  if (identity.kind === 'seed-file') return identity.format;
-  throw notASeedFile(fileName);
-}
-
-/** A keytap ledger where a seed file was expected. */
-export function notASeedFile(fileName: string): KeytapError {
-  return badInput(`${fileName ? basename(fileName) : 'The file'} is a keytap ledger (the enrollment ledger of a programming run), not a seed file.`, undefined, {
-    kind: 'not-a-seed-file',
-    found: 'ledger',
-    dir: dirname(fileName),
-  });
-}

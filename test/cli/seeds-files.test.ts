@@ -104,6 +104,17 @@ describe('a file that is not what the command expects is named once', () => {
     expect(check.stdout.trim().split('\n')).toEqual(['tokens.pskcxml:1: error: this is a PSKC (RFC 6030) file, not an Entra ID CSV']);
   });
 
+  it('--format naming another format than the content says: one error saying what the file is', async () => {
+    const dir = tempDir();
+    const file = pskcFile(dir, [{ serial: 'T1', secret: SECRET, type: 'TOTP', algorithm: 'SHA1', digits: 6, period: 30, counter: 0 }]);
+    const codes = await runKeytap(['seeds', 'codes', file, '--format', 'entra']);
+    expect(codes.code).toBe(2);
+    expect(codes.stderr).toBe('keytap: tokens.pskcxml is a PSKC (RFC 6030) file, not an Entra ID CSV file.\n');
+    const program = await runKeytap(['program', '--virtual', join(dir, 'k.json'), '--yes', '--from', file, '--format', 'hexcsv', '--out', join(dir, 'out')]);
+    expect(program.code).toBe(2);
+    expect(program.stderr).toBe('keytap: tokens.pskcxml is a PSKC (RFC 6030) file, not a hex CSV file.\n');
+  });
+
   it('seeds codes and program --from on a ledger: "a keytap ledger, not a seed file", with what to do instead', async () => {
     const dir = tempDir();
     const out = join(dir, 'seeds');

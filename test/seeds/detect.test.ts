@@ -8,7 +8,7 @@ import { KeytapError } from '../../src/errors.js';
 import { Ledger } from '../../src/provision/ledger.js';
 import { DEFAULT_PARAMETERS, buildToken } from '../../src/provision/token.js';
 import type { SeedToken } from '../../src/seeds/index.js';
-import { SEED_FORMATS, checkEntraCsv, detectFormat, graphFormat } from '../../src/seeds/index.js';
+import { SEED_FORMATS, checkEntraCsv, detectFormat, graphFormat, readAs } from '../../src/seeds/index.js';
 import { tempDir } from '../support/cli.js';
 
 const SECRET = Uint8Array.from(Buffer.from('12345678901234567890'));
@@ -72,6 +72,21 @@ describe('seeds check on a file that is not an Entra CSV', () => {
   it('a headerless Entra CSV still gets its line errors (it is not taken for another format)', () => {
     const result = checkEntraCsv(Buffer.from('a@b.com,1,GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ,30,V,M\n'));
     expect(result.problems[0]!.message).toMatch(/header row is missing/u);
+  });
+});
+
+describe('a format named by the user', () => {
+  it('a file whose content says it is another format: one error saying what it is, not a line error per line', () => {
+    const bytes = SEED_FORMATS.pskc.write([TOTP, HOTP]);
+    const error = thrown(() => readAs(SEED_FORMATS.entra, bytes, '/tmp/x/tokens.pskcxml'));
+    expect(error.code).toBe('BAD_INPUT');
+    expect(error.message).toBe('tokens.pskcxml is a PSKC (RFC 6030) file, not an Entra ID CSV file.');
+  });
+
+  it('a guess does not overrule the user: a two-column file read as privacyIDEA is read as privacyIDEA', () => {
+    const bytes = Buffer.from(`S1, ${Buffer.from(SECRET).toString('hex')}\n`);
+    expect(detectFormat(bytes).name).toBe('hexcsv');
+    expect(readAs(SEED_FORMATS.privacyidea, bytes, 's.csv').map((t) => [t.serial, t.type])).toEqual([['S1', 'HOTP']]);
   });
 });
 

@@ -14,7 +14,7 @@ import { pskcReadOptions } from '../../provision/run.js';
 import { fsError } from '../../util/atomic-file.js';
 import { ledgerTokens, readLedger } from '../../provision/ledger.js';
 import type { SeedFormat, SeedReadOptions, SeedToken } from '../../seeds/index.js';
-import { checkEntraCsv, checkSeedFileSize, detectFormat, seedFormat } from '../../seeds/index.js';
+import { checkEntraCsv, checkSeedFileSize, detectFormat, readAs, seedFormat } from '../../seeds/index.js';
 import { readInputFile } from '../../util/input-file.js';
 import type { CliIo } from '../output.js';
 import { integerIn } from '../parse.js';
@@ -52,14 +52,14 @@ export function registerSeeds(program: Command, io: CliIo): void {
     .addOption(new Option('--show-secrets', 'print each secret (Base32) too'))
     .action(async (file: string, options: { format?: string; passphrase?: string; key?: string; allowSlowKdf?: boolean; time?: number; showSecrets?: boolean }) => {
       const bytes = await readSeedInput(file);
-      const format = options.format !== undefined ? seedFormat(options.format) : detectFormat(bytes, file);
+      const named = options.format !== undefined ? seedFormat(options.format) : undefined;
       const read: SeedReadOptions = {
         ...(options.passphrase !== undefined ? { passphrase: options.passphrase } : {}),
         ...(options.key !== undefined ? { key: hexDecode(options.key) } : {}),
         allowSlowKdf: options.allowSlowKdf === true,
         onWarning: (warning) => io.err(`${basename(file)}${warning.line !== undefined ? `:${warning.line}` : ''}: warning: ${warning.message}`),
       };
-      const tokens = format.read(bytes, read);
+      const tokens = named ? readAs(named, bytes, file, read) : detectFormat(bytes, file).read(bytes, read);
       const time = options.time ?? Date.now() / 1000;
       // A device with several keys (RFC 6030 Figure 10) shows each key's id after its serial.
       const label = (t: SeedToken): string => (t.keyId === undefined ? t.serial : `${t.serial}/${t.keyId}`);
