@@ -137,16 +137,45 @@ describe('a virtual key served to other processes', () => {
     expect(wrong.stderr).toContain('No key with id or serial "12345"');
   });
 
-  it('says which keys there are when several are connected and none is chosen', async () => {
+  it('with several keys connected and none chosen, names the keys and --device when accounts on different keys match', async () => {
     const { dir, file } = newEnvironment();
     await ok(['virtual', 'start', file, '--touch', 'auto', '--demo']);
     await ok(['virtual', 'start', join(dir, 'second.json'), '--touch', 'auto', '--dialect', 'nitrokey3', '--demo']);
-    const result = await runKeytap(['code', 'Demo'], { env });
-    expect(result.code).toBe(2);
-    expect(result.stderr).toContain('2 keys are connected');
-    const keys = JSON.parse(await ok(['keys', '--json'])) as Array<{ id: string }>;
-    const chosen = await runKeytap(['code', 'Demo', '--device', keys[1]!.id], { env });
+    const keys = JSON.parse(await ok(['keys', '--json'])) as Array<{ id: string; serial: string }>;
+    // Every demo name is on both keys: "Demo" is one account (read from the first key), "alice" several.
+    expect((await runKeytap(['code', 'Demo'], { env: { ...env, KEYTAP_NO_INSTANCE: '1' } })).code).toBe(0);
+    const result = await runKeytap(['code', 'alice'], { env: { ...env, KEYTAP_NO_INSTANCE: '1' } });
+    expect(result.code).toBe(4);
+    expect(result.stderr).toMatch(/accounts match "alice"/u);
+    expect(result.stderr).toContain('--device');
+    for (const key of keys) expect(result.stderr).toContain(key.serial);
+    const chosen = await runKeytap(['code', 'Demo:alice@example.com', '--device', keys[1]!.id], { env });
     expect(chosen.code).toBe(0);
     expect(chosen.stdout).toMatch(/^\d{6}\n$/u);
   });
+
+  it('reads the same account on a key and its backup from the first key, without --device (issue 9 item 19)', async () => {
+    const { dir, file } = newEnvironment();
+    await ok(['virtual', 'start', file, '--touch', 'auto']);
+    await ok(['virtual', 'start', join(dir, 'backup.json'), '--touch', 'auto', '--dialect', 'nitrokey3']);
+    const keys = JSON.parse(await ok(['keys', '--json'])) as Array<{ id: string }>;
+    expect(keys).toHaveLength(2);
+    for (const key of keys) await ok(['add', '--device', key.id, '--issuer', 'VPN', '--account', 'alice', '--secret', SHA1_B32]);
+    await ok(['add', '--device', keys[1]!.id, '--issuer', 'Bank', '--account', 'alice', '--secret', SHA1_B32]);
+    const direct = { ...env, KEYTAP_NO_INSTANCE: '1' };
+    const before = Math.floor(Date.now() / 1000);
+    const result = await runKeytap(['code', 'VPN'], { env: direct });
+    const after = Math.floor(Date.now() / 1000);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const expected = [await oathtool({ hexSecret: SHA1_HEX, type: 'TOTP', time: before }), await oathtool({ hexSecret: SHA1_HEX, type: 'TOTP', time: after })];
+    expect(expected).toContain(result.stdout.trim());
+    // An account on one key only is found there, whichever key it is on.
+    expect((await runKeytap(['code', 'Bank'], { env: direct })).code).toBe(0);
+    // Different accounts on different keys: ambiguous, and the keys are named.
+    const both = await runKeytap(['code', 'alice'], { env: direct });
+    expect(both.code).toBe(4);
+    expect(both.stderr).toContain('--device');
+  });
+
 });

@@ -1,9 +1,11 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
+import type { AccountHolder } from '../../app/choose-account.js';
+import { chooseAccount } from '../../app/choose-account.js';
 import { answerError, askRunningInstance } from '../../app/ipc.js';
 import { matchOne } from '../../device/oath/match.js';
 import type { KeyOptions } from '../key-options.js';
-import { addKeyOptions, withKey } from '../key-options.js';
+import { addKeyOptions, connectedKeys, withKey } from '../key-options.js';
 import { KeytapError } from '../../errors.js';
 import type { CliIo } from '../output.js';
 import { isoTime, printJson } from '../output.js';
@@ -53,7 +55,8 @@ export function registerCode(program: Command, io: CliIo): void {
         return;
       }
     }
-    await withKey(options, io, async (key, signal) => {
+    const keyHolding = options.virtual === undefined && options.device === undefined ? await keyHoldingAccount(query, options, io) : undefined;
+    await withKey(keyHolding === undefined ? options : { ...options, device: keyHolding }, io, async (key, signal) => {
       // A 30-second TOTP account comes with its code from listing (CALCULATE ALL): one APDU less.
       const { credentials, codes } = await key.session.listWithReadyCodes({ signal });
       const credential = matchOne(credentials, query);
@@ -66,6 +69,38 @@ export function registerCode(program: Command, io: CliIo): void {
       print(credential.id, code);
     });
   });
+}
+
+/**
+ * With several keys connected and none chosen, the one to read from, by the tray's rule
+ * (src/app/choose-account.ts): the same name on a key and its backup is one account, read from
+ * the first key found; different accounts on different keys are ambiguous, and the error names
+ * the keys. undefined when there are fewer than two keys (withKey then says what there is). A key
+ * that cannot be listed (locked, busy) is passed over with a warning, unless no key could be.
+ */
+async function keyHoldingAccount(query: string | undefined, options: KeyOptions, io: CliIo): Promise<string | undefined> {
+  const descriptors = await connectedKeys(io);
+  if (descriptors.length < 2) return undefined;
+  const holders: AccountHolder[] = [];
+  let firstError: unknown;
+  for (const descriptor of descriptors) {
+    try {
+      holders.push(
+        await withKey({ ...options, device: descriptor.id }, io, async (key, signal) => ({
+          id: descriptor.id,
+          name: key.name,
+          serial: descriptor.serial ?? (await key.session.readSerial(signal).catch(() => undefined)),
+          credentials: await key.session.list(signal),
+        })),
+      );
+    } catch (error) {
+      if (error instanceof KeytapError && error.code === 'CANCELLED') throw error;
+      firstError ??= error;
+      io.err(`keytap: warning: ${descriptor.name} (${descriptor.id}) was passed over: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  if (holders.length === 0) throw firstError;
+  return chooseAccount(holders, query).keyId;
 }
 
 /** The tray's word on the copy: undefined when it copied (or, an older tray, did not say). */
