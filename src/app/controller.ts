@@ -160,7 +160,7 @@ export class Controller {
     try {
       await this.deps.tray.start(
         (id) => this.handleClick(id),
-        (status) => this.guard('tray host', () => this.onTrayStatus(status)),
+        (status, reason) => this.guard('tray host', () => this.onTrayStatus(status, reason)),
       );
     } catch (error) {
       this.dispatch({ type: 'tray-failed', backend: this.deps.tray.name, error: toStateError(error) });
@@ -391,9 +391,9 @@ export class Controller {
     }
   }
 
-  private onTrayStatus(status: TrayHostStatus): void {
+  private onTrayStatus(status: TrayHostStatus, reason: string | undefined): void {
     const before = this.stateValue.trayHost;
-    this.dispatch({ type: 'tray-host', status, backend: this.deps.tray.name });
+    this.dispatch({ type: 'tray-host', status, backend: this.deps.tray.name, reason });
     if (status === 'shown' && (before === 'no-host' || before === 'no-bus')) this.renderer.renderAgain();
   }
 

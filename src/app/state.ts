@@ -115,7 +115,7 @@ export type AppEvent =
   | { type: 'shortcut-changed'; status: ShortcutStatus; accelerator?: string | undefined; backend?: string | undefined; error?: StateError | undefined }
   /** The global shortcut was pressed: read the default account, or the only one. */
   | { type: 'shortcut-pressed'; requestId: number; defaultAccount?: DefaultAccount | undefined; now: number }
-  | { type: 'tray-host'; status: TrayHostStatus; backend?: string | undefined }
+  | { type: 'tray-host'; status: TrayHostStatus; backend?: string | undefined; reason?: string | undefined }
   /** The tray backend could not start at all. */
   | { type: 'tray-failed'; backend: string; error: StateError }
   /** The settings file is invalid (shown even with toasts off: that file may be what turned them off). */
@@ -425,7 +425,7 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
         if (before === 'no-bus') return { state: next, effects: [] };
         return {
           state: next,
-          effects: [log('warn', 'no D-Bus session bus (is DBUS_SESSION_BUS_ADDRESS set?): no tray icon and no toasts until there is one. keytap keeps running; "keytap code" still works.')],
+          effects: [log('warn', `${event.reason ?? 'no D-Bus session bus'}: no tray icon and no toasts until there is one. keytap keeps running; "keytap code" still works.`)],
         };
       }
       if (event.status === 'no-host' && before !== 'no-host') {

@@ -43,9 +43,10 @@ export interface TrayBackend {
   /**
    * Shows the tray. `onClick` gets the id of a clicked item. `onStatus` tells when the tray host
    * (panel, StatusNotifierWatcher) goes away or comes back, or that there is no session bus to
-   * find one on; the backend re-registers by itself.
+   * find one on (`reason` then says why, for the one log line about it); the backend re-registers
+   * by itself.
    */
-  start(onClick: (id: string) => void, onStatus?: (status: TrayHostStatus) => void): Promise<void>;
+  start(onClick: (id: string) => void, onStatus?: (status: TrayHostStatus, reason?: string) => void): Promise<void>;
   /** Shows this model; cheap when nothing changed. */
   render(model: TrayModel): Promise<void>;
   stop(): Promise<void>;

@@ -480,13 +480,14 @@ describe('the tray tells states apart (issue 9, item 22)', () => {
   });
 
   it('without a session bus: one line that says what is missing, no GNOME advice, nothing again', () => {
-    const first = reduce(INITIAL_STATE, { type: 'tray-host', status: 'no-bus', backend: 'StatusNotifierItem' }, SETTINGS);
+    const reason = 'no session bus (DBUS_SESSION_BUS_ADDRESS is not set)';
+    const first = reduce(INITIAL_STATE, { type: 'tray-host', status: 'no-bus', backend: 'StatusNotifierItem', reason }, SETTINGS);
     expect(logs(first.effects)).toHaveLength(1);
-    expect(logs(first.effects)[0]).toMatch(/^warn no D-Bus session bus/u);
+    expect(logs(first.effects)[0]).toMatch(/^warn no session bus \(DBUS_SESSION_BUS_ADDRESS is not set\): /u);
     expect(logs(first.effects)[0]).toContain('no tray icon and no toasts');
     expect(logs(first.effects)[0]).not.toMatch(/GNOME|AppIndicator/u);
     expect(first.effects.filter((e) => e.type === 'notify')).toEqual([]);
-    expect(reduce(first.state, { type: 'tray-host', status: 'no-bus', backend: 'StatusNotifierItem' }, SETTINGS).effects).toEqual([]);
+    expect(reduce(first.state, { type: 'tray-host', status: 'no-bus', backend: 'StatusNotifierItem', reason }, SETTINGS).effects).toEqual([]);
   });
 
   it('logs the events the README promises: key added and removed, code copied (never the code)', () => {

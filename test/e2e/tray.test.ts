@@ -141,6 +141,11 @@ describe.skipIf(missing !== undefined)('the tray, end to end', () => {
     expect(history.map((h) => h.summary)).toContainEqual(expect.stringMatching(/^Code copied, valid for \d+ s$/u));
     await new Promise((r) => setTimeout(r, (CLEAR_SECONDS + 1.5) * 1000));
     expect(await clipboard()).toBe('');
+    // The log lines the README promises, one per event, and never the code.
+    expect(trayLog).toMatch(/keytap: key added: virtual key e2e-key\.json /u);
+    expect(trayLog).toMatch(/keytap: copied the code of E2E:alice \(virtual key e2e-key\.json\) to the clipboard, valid for \d+ s; clearing it in 3 s\n/u);
+    expect(trayLog).toMatch(/keytap: clipboard cleared\n/u);
+    expect(trayLog).not.toContain(expected);
   });
 
   it('keytap code goes through the running keytap and gives the same code', async () => {
@@ -163,6 +168,7 @@ describe.skipIf(missing !== undefined)('the tray, end to end', () => {
     await waitFor(async () => find(await menu(), 'E2E: alice (touch): touch your key…'), 'the pending item', 5_000);
     expect((await runKeytap(['virtual', 'stop', keyFile], { env })).code).toBe(0);
     await waitFor(() => /was removed while reading E2E:alice/u.test(busText), 'the unplug toast', 5_000);
+    await waitFor(() => /keytap: key removed: Virtual YubiKey 5 /u.test(trayLog) || undefined, 'the removal in the log', 5_000);
     expect(tray!.exitCode).toBeNull();
     const ping = await runKeytap(['list'], { env });
     expect(ping.code).toBe(3); // no key, answered by the running keytap

@@ -127,6 +127,9 @@ export interface DunstEntry {
   summary: string;
   body: string;
   appname: string;
+  iconPath: string;
+  /** What dunst made of expire_timeout (0: stays until closed). */
+  timeout: number;
 }
 
 /** Moves what dunst shows into its history and reads the history back (newest first). */
@@ -139,6 +142,8 @@ export async function dunstHistory(env: NodeJS.ProcessEnv): Promise<DunstEntry[]
     summary: String(entry.summary?.data),
     body: String(entry.body?.data),
     appname: String(entry.appname?.data),
+    iconPath: String(entry.icon_path?.data),
+    timeout: Number(entry.timeout?.data),
   }));
 }
 

@@ -38,6 +38,19 @@ describe.skipIf(missing !== undefined)(`org.freedesktop.Notifications against du
     expect(errors).toEqual([]);
   });
 
+  // dunst's history keeps no urgency (the state tests check it); it keeps the timeout and the icon.
+  it('a sticky "Touch your key" never expires, whatever its timeoutMs, and shows the touch icon; an error the error icon', async () => {
+    const env = desktop.processEnv();
+    await notifier.show({ title: 'Touch your key', body: 'GitHub:alice on Nitrokey 3', urgency: 'normal', sticky: true, timeoutMs: 30_000, icon: 'touch' });
+    await notifier.show({ title: 'Could not copy the code', body: 'No clipboard tool.', urgency: 'normal', icon: 'error' });
+    const [failed, prompt] = (await dunstHistory(env)).filter((entry) => entry.appname === 'keytap');
+    expect(prompt).toMatchObject({ summary: 'Touch your key', timeout: 0 });
+    expect(prompt?.iconPath).toMatch(/\/icons\/touch-64\.png$/u);
+    expect(failed).toMatchObject({ summary: 'Could not copy the code' });
+    expect(failed?.iconPath).toMatch(/\/icons\/error-64\.png$/u);
+    expect(failed?.timeout).not.toBe(0);
+  });
+
   it('closes a notification', async () => {
     const env = desktop.processEnv();
     const handle = await notifier.show({ title: 'keytap', body: 'Touch your key' });

@@ -51,7 +51,7 @@ export class SniTrayBackend implements TrayBackend {
   private icons: IconSource | undefined;
   private model: TrayModel | undefined;
   private onClick: (id: string) => void = () => undefined;
-  private onStatus: (status: HostStatus) => void = () => undefined;
+  private onStatus: (status: HostStatus, reason?: string) => void = () => undefined;
   private lastStatus: HostStatus | undefined;
 
   private link: SessionBus | undefined;
@@ -85,7 +85,7 @@ export class SniTrayBackend implements TrayBackend {
   }
 
   /** Exports the item and registers it. Resolves after the first attempt; a missing bus or watcher is reported through onStatus, not thrown. */
-  async start(onClick: (id: string) => void, onStatus?: (status: HostStatus) => void): Promise<void> {
+  async start(onClick: (id: string) => void, onStatus?: (status: HostStatus, reason?: string) => void): Promise<void> {
     if (this.started) throw new Error('the tray is already started');
     this.started = true;
     this.onClick = onClick;
@@ -148,9 +148,8 @@ export class SniTrayBackend implements TrayBackend {
     try {
       link = await connectSessionBus(address);
     } catch (error) {
-      // Said once per outage (the status), not at every retry: the retries go on quietly.
-      if (this.lastStatus !== 'no-bus') this.log(`no session bus: ${describeError(error)}; trying again now and then`);
-      this.setStatus('no-bus');
+      // The listener says it once per outage (the status changes once); the retries go on quietly.
+      this.setStatus('no-bus', describeError(error));
       this.scheduleReconnect();
       return;
     }
@@ -386,11 +385,11 @@ export class SniTrayBackend implements TrayBackend {
     void method;
   }
 
-  private setStatus(status: HostStatus): void {
+  private setStatus(status: HostStatus, reason?: string): void {
     if (status === this.lastStatus) return;
     this.lastStatus = status;
     try {
-      this.onStatus(status);
+      this.onStatus(status, reason);
     } catch (error) {
       this.log(`tray status listener failed: ${describeError(error)}`);
     }
