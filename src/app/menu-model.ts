@@ -5,12 +5,13 @@
  * never positions), so a backend can diff and a click on a menu that was open while the state
  * changed still means the same account.
  */
-import type { KeyCredential } from '../device/oath/session.js';
-import { DEFAULT_PERIOD, parseCredentialId } from '../otp/credential.js';
 import type { MenuItem, MenuNode, TrayIconName, TrayModel } from '../tray/model.js';
 import type { AppConfig } from './config.js';
 import type { AppState, KeyState, StateError } from './state.js';
 import { accountKeyRef, accountsCount, isCancel, keyTitle } from './state.js';
+import { accountLabel, accountLabelOf } from './account-label.js';
+
+export { accountLabel } from './account-label.js';
 
 export type MenuAction =
   | { type: 'read'; keyId: string; credentialId: string }
@@ -22,28 +23,6 @@ export type MenuAction =
   | { type: 'about' }
   | { type: 'quit' };
 
-type LabelledCredential = Pick<KeyCredential, 'id' | 'issuer' | 'account' | 'type' | 'period' | 'touch'>;
-
-/**
- * An account as a person reads it: "Bank: alice", not the stored name "60/Bank:alice". A period
- * other than 30 s is part of what tells two accounts apart (both names may be on one key), so it
- * stays, as a marker. Markers are words, not emoji, so every tray host and screen reader renders them.
- */
-export function accountLabel(credential: LabelledCredential, markers: 'all' | 'period' = 'all'): string {
-  const marks: string[] = [];
-  if (credential.type === 'TOTP' && credential.period !== DEFAULT_PERIOD) marks.push(`${credential.period} s`);
-  if (markers === 'all' && credential.type === 'HOTP') marks.push('HOTP');
-  if (markers === 'all' && credential.touch === true) marks.push('touch');
-  const name = credential.issuer ? `${credential.issuer}: ${credential.account}` : credential.account;
-  return marks.length > 0 ? `${name} (${marks.join(', ')})` : name;
-}
-
-/** The label of an account known by its id only (the key is away, or the id is all the state keeps). */
-function accountLabelOf(state: AppState, keyId: string | undefined, credentialId: string): string {
-  const credential = state.keys.find((k) => k.id === keyId)?.credentials.find((c) => c.id === credentialId);
-  if (credential) return accountLabel(credential, 'period');
-  return accountLabel({ id: credentialId, ...parseCredentialId(credentialId, 'TOTP'), type: 'TOTP' }, 'period');
-}
 
 export function buildTrayModel(state: AppState, config: AppConfig): TrayModel {
   const menu: MenuNode[] = [];

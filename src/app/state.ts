@@ -14,6 +14,7 @@ import type { Notification } from '../notify/types.js';
 import type { TrayHostStatus } from '../tray/model.js';
 import type { DefaultAccount } from './config.js';
 import { TRAY_LOCKED_HINT } from './explain.js';
+import { accountLabelOf } from './account-label.js';
 
 export type KeyStatus = 'loading' | 'ready' | 'locked' | 'error';
 export type KeySourceKind = 'hid' | 'virtual' | 'pcsc';
@@ -332,7 +333,7 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
         return {
           state: { ...state, pending: undefined, last },
           effects: [
-            ...toast(settings, 'read', { title: `Could not copy the code of ${pending.credentialId}`, body: joinLines(event.error.message, event.error.hint), urgency: 'normal', icon: 'error' }),
+            ...toast(settings, 'read', { title: `Could not copy the code of ${accountLabelOf(state, pending.keyId, pending.credentialId)}`, body: joinLines(event.error.message, event.error.hint), urgency: 'normal', icon: 'error' }),
             log('error', `copying the code of ${pending.credentialId} failed: ${describe(event.error)}`),
           ],
         };
@@ -341,13 +342,14 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
       const validFor = pending.validTo === undefined ? undefined : Math.max(0, Math.floor(pending.validTo - event.now));
       const clearing = settings.clipboardClearSeconds > 0 ? `The clipboard is cleared in ${settings.clipboardClearSeconds} s.` : undefined;
       const where = key ? `${pending.credentialId} (${key.name})` : pending.credentialId;
+      const shown = accountLabelOf(state, pending.keyId, pending.credentialId);
       const copiedLine = `copied the code of ${where} to the clipboard${validFor === undefined ? '' : `, valid for ${validFor} s`}${settings.clipboardClearSeconds > 0 ? `; clearing it in ${settings.clipboardClearSeconds} s` : ''}`;
       return {
         state: { ...state, pending: undefined, last },
         effects: [
           ...toast(settings, 'read', {
             title: validFor === undefined ? 'Code copied' : `Code copied, valid for ${validFor} s`,
-            body: joinLines(settings.showCodeInNotification && event.code !== undefined ? `Code: ${groupCode(event.code)}` : undefined, where, clearing),
+            body: joinLines(settings.showCodeInNotification && event.code !== undefined ? `Code: ${groupCode(event.code)}` : undefined, key ? `${shown} on ${keyModelName(key)}` : shown, clearing),
             urgency: 'low',
             timeoutMs: 5_000,
             icon: 'key',
@@ -525,8 +527,13 @@ const VIRTUAL_MODELS: Record<Dialect, string> = { yubikey: 'Virtual YubiKey 5', 
  * key or the registry reports them in, so the same key reads the same in the menu and the toasts.
  */
 export function keyTitle(key: Pick<KeyState, 'name' | 'serial' | 'kind' | 'dialect'>): string {
-  const name = key.kind === 'virtual' && key.dialect !== undefined ? VIRTUAL_MODELS[key.dialect] : key.name;
+  const name = keyModelName(key);
   return key.serial ? `${name} (${key.serial.toUpperCase()})` : name;
+}
+
+/** A key as toasts name it: as the menu does, without the serial (one key is plugged in, mostly). */
+function keyModelName(key: Pick<KeyState, 'name' | 'kind' | 'dialect'>): string {
+  return key.kind === 'virtual' && key.dialect !== undefined ? VIRTUAL_MODELS[key.dialect] : key.name;
 }
 
 export function accountsCount(n: number): string {
@@ -571,9 +578,10 @@ export function explainReadError(error: StateError, keyName: string, credentialI
 
 /** Waiting for the user is not an alarm: normal urgency, and it stays until the read ends (the next toast in the slot replaces it). */
 function touchPrompt(settings: StateSettings, key: KeyState | undefined, credentialId: string): Effect[] {
+  const shown = accountLabelOf({ keys: key ? [key] : [] }, key?.id, credentialId);
   return toast(settings, 'read', {
     title: 'Touch your key',
-    body: key ? `${credentialId} on ${key.name}` : credentialId,
+    body: key ? `${shown} on ${keyModelName(key)}` : shown,
     urgency: 'normal',
     sticky: true,
     icon: 'touch',

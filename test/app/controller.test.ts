@@ -212,7 +212,7 @@ describe('a click', () => {
     r.tray.failRender = true;
     r.tray.onClick!(codeId('k1', TOTP.id));
     await flush(r);
-    expect(r.notifier.titles().at(-1)).toBe('Could not copy the code of Demo:alice');
+    expect(r.notifier.titles().at(-1)).toBe('Could not copy the code of Demo: alice');
     expect(r.logger.lines.some((l) => l.includes('updating the tray failed'))).toBe(true);
     r.notifier.fail = true;
     r.tray.onClick!(codeId('k1', TOTP.id));

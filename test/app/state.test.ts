@@ -116,6 +116,19 @@ describe('reading a code', () => {
     expect(body).not.toContain('123');
   });
 
+  it('toasts name the account and the key as the menu does: "Bank: alice (60 s) on Virtual YubiKey 5", not the stored name or the file', () => {
+    const virtualKey: AppEvent = { type: 'key-added', key: { id: 'v1', name: 'virtual key demo-key.json', kind: 'virtual', dialect: 'yubikey' } };
+    const from = run([virtualKey, loaded('v1', [BANK60, { ...TOUCH, id: 'GitHub:alice' }])]).state;
+    const touch = reduce(from, read(1, 'GitHub:alice', 'v1'), SETTINGS);
+    expect(touch.effects).toContainEqual(expect.objectContaining({ notification: expect.objectContaining({ title: 'Touch your key', body: 'GitHub: alice on Virtual YubiKey 5' }) }));
+    const code = { code: '12345678', digits: 8, validFrom: NOW - 10, validTo: NOW + 50 };
+    const copied = run([read(2, BANK60.id, 'v1'), { type: 'read-succeeded', requestId: 2, code, now: NOW }, { type: 'copy-finished', requestId: 2, now: NOW }], SETTINGS, from);
+    const toast = copied.effects.find((e) => e.type === 'notify') as Extract<Effect, { type: 'notify' }>;
+    expect(toast.notification.body.split('\n')[0]).toBe('Bank: alice (60 s) on Virtual YubiKey 5');
+    // The log keeps the stored name and the key's own name: they are what a bug report needs.
+    expect(copied.effects).toContainEqual(expect.objectContaining({ type: 'log', message: expect.stringContaining('60/Bank:alice (virtual key demo-key.json)') }));
+  });
+
   it('shows the code in the toast only when turned on', () => {
     const on = { ...SETTINGS, showCodeInNotification: true };
     const code = { code: '123456', digits: 6, validFrom: NOW - 10, validTo: NOW + 20 };
@@ -131,7 +144,7 @@ describe('reading a code', () => {
     const a = reduce(readyState(), read(1, TOUCH.id), SETTINGS);
     expect(a.state.pending?.phase).toBe('touch');
     expect(types(a.effects)).toEqual(['read', 'notify', 'touch-timer']);
-    expect(a.effects[1]).toMatchObject({ notification: { title: 'Touch your key', body: 'GitHub:alice on Nitrokey 3', urgency: 'normal', sticky: true, icon: 'touch' } });
+    expect(a.effects[1]).toMatchObject({ notification: { title: 'Touch your key', body: 'GitHub: alice on Nitrokey 3', urgency: 'normal', sticky: true, icon: 'touch' } });
     expect(a.effects[2]).toEqual({ type: 'touch-timer', requestId: 1, ms: 30_000 });
     expect(reduce(a.state, { type: 'touch-needed', requestId: 1 }, SETTINGS).effects).toEqual([]);
   });
@@ -230,7 +243,7 @@ describe('reading a code', () => {
       SETTINGS,
       readyState(),
     );
-    expect(toasts(effects)).toEqual(['Could not copy the code of Demo:alice']);
+    expect(toasts(effects)).toEqual(['Could not copy the code of Demo: alice']);
     expect(state.last).toMatchObject({ ok: false, error: { code: 'UNSUPPORTED' } });
   });
 
