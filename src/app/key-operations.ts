@@ -134,6 +134,21 @@ export class KeyOperations {
     await Promise.all([...this.queues.values()]);
   }
 
+  /**
+   * The serial the menu shows and `--device` takes: a YubiKey over PC/SC tells it only through its
+   * Management application. A key that cannot tell is listed all the same; one that went away is not.
+   */
+  private async serialOf(key: OpenedKey, signal: AbortSignal): Promise<string | undefined> {
+    if (!key.session.readSerial) return key.session.serial;
+    try {
+      return await key.session.readSerial(signal);
+    } catch (error) {
+      if (isKeytapError(error, 'KEY_REMOVED') || isKeytapError(error, 'CANCELLED')) throw error;
+      this.deps.logger.warn(`reading the serial of ${key.name} failed: ${describeUnknown(error)}`);
+      return key.session.serial;
+    }
+  }
+
   private async list(keyId: string, quiet: boolean): Promise<void> {
     const descriptor = this.descriptors.get(keyId);
     if (!descriptor || !this.deps.hasKey(keyId)) return;
@@ -141,12 +156,13 @@ export class KeyOperations {
     let key: OpenedKey | undefined;
     try {
       key = await this.deps.open(descriptor, abort.signal);
+      const serial = await this.serialOf(key, abort.signal);
       if (key.session.locked) {
-        this.report({ type: 'key-loaded', keyId, serial: key.session.serial, locked: true, credentials: [], quiet });
+        this.report({ type: 'key-loaded', keyId, serial, locked: true, credentials: [], quiet });
         return;
       }
       const credentials = await key.session.list(abort.signal);
-      this.report({ type: 'key-loaded', keyId, serial: key.session.serial, locked: false, credentials, quiet });
+      this.report({ type: 'key-loaded', keyId, serial, locked: false, credentials, quiet });
     } catch (error) {
       // Unplugged while being listed: key-removed has taken (or is about to take) its section away.
       if (isKeytapError(error, 'KEY_REMOVED') && !this.deps.hasKey(keyId)) return;

@@ -10,6 +10,11 @@ export interface KeySession {
   readonly locked: boolean;
   /** From SELECT, where the key reports one. */
   readonly serial: string | undefined;
+  /**
+   * The serial where only another application tells it (a YubiKey: Management DEVICE INFO), else
+   * `serial`. Before `list()`: it SELECTs OATH again.
+   */
+  readSerial?(signal?: AbortSignal): Promise<string | undefined>;
   list(signal?: AbortSignal): Promise<KeyCredential[]>;
   calculate(credential: KeyCredential, options?: CalculateOptions): Promise<OathCode>;
 }

@@ -53,6 +53,30 @@ describe('keys come and go', () => {
     expect(r.notifier.shown[0]!.notification.body).toBe('2 accounts');
   });
 
+  it('a YubiKey whose SELECT tells no serial (PC/SC) is shown with the serial its Management application tells', async () => {
+    const r = setup();
+    const yubikey = new FakeDevice([TOTP], undefined);
+    yubikey.serialFromManagement = '12345678';
+    r.devices.set('k1', yubikey);
+    r.keys.initial.push(descriptor('k1', 'YubiKey'));
+    await r.controller.start();
+    await flush(r);
+    expect(r.controller.state.keys).toMatchObject([{ id: 'k1', serial: '12345678', status: 'ready' }]);
+    expect(r.notifier.titles()).toEqual(['YubiKey (12345678) connected']);
+  });
+
+  it('a serial that cannot be read does not keep the accounts from the menu; the log says why', async () => {
+    const r = setup();
+    const yubikey = new FakeDevice([TOTP], undefined);
+    yubikey.readSerialError = new KeytapError('PROTOCOL', 'The DEVICE INFO does not parse.');
+    r.devices.set('k1', yubikey);
+    r.keys.initial.push(descriptor('k1', 'YubiKey'));
+    await r.controller.start();
+    await flush(r);
+    expect(r.controller.state.keys).toMatchObject([{ id: 'k1', serial: undefined, status: 'ready', credentials: [TOTP] }]);
+    expect(r.logger.lines.some((l) => l.startsWith('warn') && l.includes('reading the serial of') && l.includes('DEVICE INFO'))).toBe(true);
+  });
+
   it('opens the key per operation and closes it after', async () => {
     const r = await withKey();
     expect(r.device.opens).toBe(1);

@@ -49,6 +49,9 @@ export class FakeDevice {
   openError: unknown;
   /** Make calculate() fail with this. */
   calculateError: unknown;
+  /** A YubiKey over PC/SC: SELECT tells no serial, readSerial() does (or fails with this). */
+  serialFromManagement: string | undefined;
+  readSerialError: unknown;
   /** When set, calculate waits for `release()` (touch). */
   holdTouch = false;
   private releases: (() => void)[] = [];
@@ -70,6 +73,11 @@ export class FakeDevice {
     return {
       locked: this.locked,
       serial: this.serial,
+      readSerial: () => {
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- non-Error rejections are part of what is tested
+        if (this.readSerialError !== undefined) return Promise.reject(this.readSerialError);
+        return Promise.resolve(this.serial ?? this.serialFromManagement);
+      },
       list: () => Promise.resolve(this.credentials.map((c) => ({ ...c }))),
       calculate: async (credential: KeyCredential, options: CalculateOptions = {}): Promise<OathCode> => {
         this.calculations.push({ id: credential.id, time: options.time });
