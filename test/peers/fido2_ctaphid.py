@@ -8,7 +8,6 @@ Checks INIT (CtapHidDevice construction), PING echoes of 0, 57, 58, 1000 and the
 with SELECT OATH (answer SW1 SW2 first, then data starting with the version tag 0x79) and the same
 APDU over MSG (ISO order: data, then SW). Prints the results as JSON; exits 1 on any mismatch.
 """
-import json
 import os
 import sys
 
@@ -16,7 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from fido2.ctap import CtapError  # noqa: E402
 from fido2.hid import CAPABILITY, CTAPHID  # noqa: E402
-from virtual_hid import open_virtual_ctaphid  # noqa: E402
+from virtual_hid import Checks, open_virtual_ctaphid, run_with_socket_path  # noqa: E402
 
 VENDOR_SECRETS = 0x70
 SELECT_OATH = bytes.fromhex("00A4040007A0000005272101")
@@ -24,12 +23,8 @@ MAX_MESSAGE = {"yubikey": 7609, "nitrokey3": 3072}
 
 
 def main(socket_path):
-    results = {"checks": [], "ok": True}
-
-    def check(name, condition, detail=None):
-        results["checks"].append({"name": name, "ok": bool(condition), "detail": detail})
-        if not condition:
-            results["ok"] = False
+    check = Checks()
+    results = check.results
 
     device = open_virtual_ctaphid(socket_path, timeout=10.0)
     try:
@@ -84,12 +79,8 @@ def main(socket_path):
     finally:
         device.close()
 
-    print(json.dumps(results, indent=2))
-    return 0 if results["ok"] else 1
+    return check.report()
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        print("usage: fido2_ctaphid.py SOCKET_PATH", file=sys.stderr)
-        sys.exit(2)
-    sys.exit(main(sys.argv[1]))
+    run_with_socket_path(main)

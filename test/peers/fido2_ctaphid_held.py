@@ -10,7 +10,6 @@ answer the pinger CHANNEL_BUSY while the message is open, end the hog's message 
 MSG_TIMEOUT once the message deadline has passed, and then answer the pinger. Prints the results
 as JSON; exits 1 on any mismatch.
 """
-import json
 import os
 import struct
 import sys
@@ -21,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from fido2.ctap import CtapError  # noqa: E402
 from fido2.hid import CTAPHID  # noqa: E402
-from virtual_hid import open_virtual_connection, open_virtual_ctaphid  # noqa: E402
+from virtual_hid import Checks, open_virtual_connection, open_virtual_ctaphid, run_with_socket_path  # noqa: E402
 
 REPORT_SIZE = 64
 MSG_TIMEOUT = 0x05
@@ -41,12 +40,8 @@ def frames(cid, cmd, payload):
 
 
 def main(socket_path):
-    results = {"checks": [], "ok": True}
-
-    def check(name, condition, detail=None):
-        results["checks"].append({"name": name, "ok": bool(condition), "detail": detail})
-        if not condition:
-            results["ok"] = False
+    check = Checks()
+    results = check.results
 
     hog_device = open_virtual_ctaphid(socket_path, timeout=10.0)
     hog_cid = hog_device._channel_id
@@ -108,12 +103,8 @@ def main(socket_path):
     check("the pinger keeps being answered", echo == b"again", echo.hex())
     hog_device.close()
     pinger.close()
-    print(json.dumps(results, indent=2))
-    return 0 if results["ok"] else 1
+    return check.report()
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        print("usage: fido2_ctaphid_held.py SOCKET_PATH", file=sys.stderr)
-        sys.exit(2)
-    sys.exit(main(sys.argv[1]))
+    run_with_socket_path(main)

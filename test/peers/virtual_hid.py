@@ -22,6 +22,7 @@ second client (the tray, another test) talks to the same virtual key.
 import json
 import socket
 import struct
+import sys
 
 from fido2.hid import CtapHidDevice
 from fido2.hid.base import CtapHidConnection, HidDescriptor
@@ -163,3 +164,28 @@ def open_virtual_ctaphid(socket_path, timeout=30.0):
     except Exception:
         connection.close()
         raise
+
+
+class Checks:
+    """The named checks of a peer script; the vitest side reads them back from the JSON printed
+    by ``report()``. Other keys of ``results`` carry figures for the test's message."""
+
+    def __init__(self):
+        self.results = {"checks": [], "ok": True}
+
+    def __call__(self, name, condition, detail=None):
+        self.results["checks"].append({"name": name, "ok": bool(condition), "detail": detail})
+        if not condition:
+            self.results["ok"] = False
+
+    def report(self):
+        print(json.dumps(self.results, indent=2))
+        return 0 if self.results["ok"] else 1
+
+
+def run_with_socket_path(main):
+    """``main(SOCKET_PATH)`` from the command line, as every peer script here is run."""
+    if len(sys.argv) != 2:
+        print("usage: %s SOCKET_PATH" % sys.argv[0].rsplit("/", 1)[-1], file=sys.stderr)
+        sys.exit(2)
+    sys.exit(main(sys.argv[1]))
