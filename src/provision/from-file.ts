@@ -12,9 +12,14 @@ import type { ProvisionToken, TokenParameters } from './token.js';
 /** The secret protecting an encrypted PSKC file, if any. */
 export type SeedFileSecret = Pick<SeedReadOptions, 'passphrase' | 'key' | 'allowSlowKdf'>;
 
+/** A seed file's bytes; one larger than any real seed file is refused from its size, before it is read. */
+export function readSeedFileBytes(file: string): Promise<Buffer> {
+  return readInputFile(file, undefined, (size) => checkSeedFileSize(size, `seed file ${file}`));
+}
+
 /** Every token in `file`, in `format`, or else the format recognised from its content (and name). */
 export async function readSeedFile(file: string, secret: SeedFileSecret = {}, format?: SeedFormat): Promise<SeedToken[]> {
-  const bytes = await readInputFile(file, undefined, (size) => checkSeedFileSize(size, `seed file ${file}`));
+  const bytes = await readSeedFileBytes(file);
   const options: SeedReadOptions = {
     ...(secret.passphrase !== undefined ? { passphrase: secret.passphrase } : {}),
     ...(secret.key !== undefined ? { key: secret.key } : {}),

@@ -14,8 +14,8 @@ import { pskcReadOptions } from '../../provision/run.js';
 import { fsError } from '../../util/atomic-file.js';
 import { ledgerTokens, readLedger } from '../../provision/ledger.js';
 import type { SeedFormat, SeedReadOptions, SeedToken } from '../../seeds/index.js';
-import { checkEntraCsv, checkSeedFileSize, detectFormat, readAs, seedFormat } from '../../seeds/index.js';
-import { readInputFile } from '../../util/input-file.js';
+import { checkEntraCsv, detectFormat, readAs, seedFormat } from '../../seeds/index.js';
+import { readSeedFileBytes } from '../../provision/from-file.js';
 import type { CliIo } from '../output.js';
 import { integerIn } from '../parse.js';
 import { ALLOW_SLOW_KDF_HELP, parseFormats, pskcProtection } from './program.js';
@@ -28,7 +28,7 @@ export function registerSeeds(program: Command, io: CliIo): void {
     .description('check an Entra ID CSV (tseeds.csv) before uploading it: every problem with its line; exit code 4 when anything fails')
     .argument('<file>', 'the CSV file')
     .action(async (file: string) => {
-      const bytes = await readSeedInput(file);
+      const bytes = await readSeedFileBytes(file);
       const result = checkEntraCsv(bytes);
       const name = basename(file);
       for (const problem of result.problems) io.out(`${name}:${problem.line}: error: ${problem.message}`);
@@ -51,7 +51,7 @@ export function registerSeeds(program: Command, io: CliIo): void {
     .addOption(new Option('--time <seconds>', 'compute the codes for this time (seconds since 1970) instead of now').argParser(integerIn(0, 2 ** 40)))
     .addOption(new Option('--show-secrets', 'print each secret (Base32) too'))
     .action(async (file: string, options: { format?: string; passphrase?: string; key?: string; allowSlowKdf?: boolean; time?: number; showSecrets?: boolean }) => {
-      const bytes = await readSeedInput(file);
+      const bytes = await readSeedFileBytes(file);
       const named = options.format !== undefined ? seedFormat(options.format) : undefined;
       const read: SeedReadOptions = {
         ...(options.passphrase !== undefined ? { passphrase: options.passphrase } : {}),
@@ -141,9 +141,4 @@ export function registerSeeds(program: Command, io: CliIo): void {
         if (results.length === 0) throw new KeytapError('NOT_FOUND', `None of the ledger's tokens fits ${formats.map((f) => f.title).join(', ')}.`);
       },
     );
-}
-
-/** A seed file's bytes; one larger than any real seed file is refused before it is read. */
-function readSeedInput(file: string): Promise<Buffer> {
-  return readInputFile(file, undefined, (size) => checkSeedFileSize(size, `seed file ${file}`));
 }
