@@ -40,14 +40,29 @@ export type KeyAccess = 'reads' | 'writes' | 'resets';
  * Unlocks it, or refuses a locked one without a password, unless `access` is 'resets'. The
  * key is closed when `use` settles.
  */
-export async function withKey<T>(options: KeyOptions, io: CliIo, use: (key: OpenKey, signal: AbortSignal) => Promise<T>, access: KeyAccess = 'reads'): Promise<T> {
+export function withKey<T>(options: KeyOptions, io: CliIo, use: (key: OpenKey, signal: AbortSignal) => Promise<T>, access: KeyAccess = 'reads'): Promise<T> {
+  return withOpenedKey((signal) => openChosenKey(options, access, io, signal), options, io, use, access);
+}
+
+/** As withKey, for a key already found (`connectedKeys`): no second enumeration. */
+export function withConnectedKey<T>(descriptor: KeyDescriptor, options: KeyOptions, io: CliIo, use: (key: OpenKey, signal: AbortSignal) => Promise<T>): Promise<T> {
+  return withOpenedKey((signal) => openOathSession(descriptor, signal), options, io, use, 'reads');
+}
+
+async function withOpenedKey<T>(
+  open: (signal: AbortSignal) => Promise<OpenKey>,
+  options: KeyOptions,
+  io: CliIo,
+  use: (key: OpenKey, signal: AbortSignal) => Promise<T>,
+  access: KeyAccess,
+): Promise<T> {
   const controller = new AbortController();
   const onSignal = (): void => controller.abort(new KeytapError('CANCELLED', 'Interrupted.'));
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   let key: OpenKey | undefined;
   try {
-    key = await openChosenKey(options, access, io, controller.signal);
+    key = await open(controller.signal);
     // 'resets': RESET needs no password (docs/protocols.md §1.6), so a locked applet is no obstacle.
     if (key.session.locked && access !== 'resets') {
       if (options.password === undefined) {

@@ -4,9 +4,11 @@ import type { AccountHolder } from '../../app/choose-account.js';
 import { chooseAccount } from '../../app/choose-account.js';
 import { answerError, askRunningInstance } from '../../app/ipc.js';
 import { matchOne } from '../../device/oath/match.js';
+import type { KeyDescriptor } from '../../device/discovery/enumerate.js';
+import type { OpenKey } from '../../device/open.js';
 import type { KeyOptions } from '../key-options.js';
-import { addKeyOptions, connectedKeys, withKey } from '../key-options.js';
-import { KeytapError } from '../../errors.js';
+import { addKeyOptions, connectedKeys, withConnectedKey, withKey } from '../key-options.js';
+import { KeytapError, isKeytapError } from '../../errors.js';
 import type { CliIo } from '../output.js';
 import { isoTime, printJson } from '../output.js';
 
@@ -55,8 +57,10 @@ export function registerCode(program: Command, io: CliIo): void {
         return;
       }
     }
-    const keyHolding = options.virtual === undefined && options.device === undefined ? await keyHoldingAccount(query, options, io) : undefined;
-    await withKey(keyHolding === undefined ? options : { ...options, device: keyHolding }, io, async (key, signal) => {
+    // --virtual, --device (and the misuse of --demo or --dialect without --virtual) are withKey's.
+    const findsKey = options.virtual === undefined && options.device === undefined && options.dialect === undefined && !options.demo;
+    const chosen = findsKey ? await keyHoldingAccount(query, options, io) : undefined;
+    const readCode = async (key: OpenKey, signal: AbortSignal): Promise<void> => {
       // A 30-second TOTP account comes with its code from listing (CALCULATE ALL): one APDU less.
       const { credentials, codes } = await key.session.listWithReadyCodes({ signal });
       const credential = matchOne(credentials, query);
@@ -67,40 +71,44 @@ export function registerCode(program: Command, io: CliIo): void {
           onTouchNeeded: () => io.err(`Touch your key (${credential.id})…`),
         }));
       print(credential.id, code);
-    });
+    };
+    await (chosen ? withConnectedKey(chosen, options, io, readCode) : withKey(options, io, readCode));
   });
 }
 
 /**
- * With several keys connected and none chosen, the one to read from, by the tray's rule
- * (src/app/choose-account.ts): the same name on a key and its backup is one account, read from
- * the first key found; different accounts on different keys are ambiguous, and the error names
- * the keys. undefined when there are fewer than two keys (withKey then says what there is). A key
- * that cannot be listed (locked, busy) is passed over with a warning, unless no key could be.
+ * The key to read from when none is chosen: the only one, or with several, the one the tray's rule
+ * picks (src/app/choose-account.ts): the same name on a key and its backup is one account, read
+ * from the first key found; different accounts on different keys are ambiguous, and the error
+ * names the keys. undefined when there is none (withKey then says so). A key that cannot be
+ * listed (locked, busy) is passed over with a warning, unless no key could be.
  */
-async function keyHoldingAccount(query: string | undefined, options: KeyOptions, io: CliIo): Promise<string | undefined> {
+async function keyHoldingAccount(query: string | undefined, options: KeyOptions, io: CliIo): Promise<KeyDescriptor | undefined> {
   const descriptors = await connectedKeys(io);
-  if (descriptors.length < 2) return undefined;
+  if (descriptors.length < 2) return descriptors[0];
   const holders: AccountHolder[] = [];
   let firstError: unknown;
   for (const descriptor of descriptors) {
     try {
       holders.push(
-        await withKey({ ...options, device: descriptor.id }, io, async (key, signal) => ({
+        await withConnectedKey(descriptor, options, io, async (key, signal) => ({
           id: descriptor.id,
           name: key.name,
-          serial: descriptor.serial ?? (await key.session.readSerial(signal).catch(() => undefined)),
+          // The announced serial only: it is for the message when the query is ambiguous, and reading
+          // a YubiKey's from its Management application would SELECT away from the unlocked OATH.
+          serial: descriptor.serial,
           credentials: await key.session.list(signal),
         })),
       );
     } catch (error) {
-      if (error instanceof KeytapError && error.code === 'CANCELLED') throw error;
+      if (isKeytapError(error, 'CANCELLED')) throw error;
       firstError ??= error;
       io.err(`keytap: warning: ${descriptor.name} (${descriptor.id}) was passed over: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
   if (holders.length === 0) throw firstError;
-  return chooseAccount(holders, query).keyId;
+  const { keyId } = chooseAccount(holders, query);
+  return descriptors.find((d) => d.id === keyId);
 }
 
 /** The tray's word on the copy: undefined when it copied (or, an older tray, did not say). */
