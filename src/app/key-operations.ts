@@ -27,6 +27,8 @@ export interface KeyOperationsDeps {
 
 export class KeyOperations {
   private readonly descriptors = new Map<string, KeyDescriptor>();
+  /** Serials read once per key while it stays plugged in: a listing is redone on every refresh. */
+  private readonly serials = new Map<string, string | undefined>();
   /** Per key: the tail of its operation queue. */
   private readonly queues = new Map<string, Promise<void>>();
   /** Listings in flight, for `idle()`. */
@@ -44,7 +46,10 @@ export class KeyOperations {
   removed(descriptor: KeyDescriptor): void {
     const tail = this.queues.get(descriptor.id) ?? Promise.resolve();
     void tail.then(() => {
-      if (!this.deps.hasKey(descriptor.id)) this.descriptors.delete(descriptor.id);
+      if (!this.deps.hasKey(descriptor.id)) {
+        this.descriptors.delete(descriptor.id);
+        this.serials.delete(descriptor.id);
+      }
     });
   }
 
@@ -138,10 +143,13 @@ export class KeyOperations {
    * The serial the menu shows and `--device` takes: a YubiKey over PC/SC tells it only through its
    * Management application. A key that cannot tell is listed all the same; one that went away is not.
    */
-  private async serialOf(key: OpenedKey, signal: AbortSignal): Promise<string | undefined> {
+  private async serialOf(keyId: string, key: OpenedKey, signal: AbortSignal): Promise<string | undefined> {
     if (!key.session.readSerial) return key.session.serial;
+    if (this.serials.has(keyId)) return this.serials.get(keyId);
     try {
-      return await key.session.readSerial(signal);
+      const serial = await key.session.readSerial(signal);
+      this.serials.set(keyId, serial);
+      return serial;
     } catch (error) {
       if (isKeytapError(error, 'KEY_REMOVED') || isKeytapError(error, 'CANCELLED')) throw error;
       this.deps.logger.warn(`reading the serial of ${key.name} failed: ${describeUnknown(error)}`);
@@ -156,7 +164,7 @@ export class KeyOperations {
     let key: OpenedKey | undefined;
     try {
       key = await this.deps.open(descriptor, abort.signal);
-      const serial = await this.serialOf(key, abort.signal);
+      const serial = await this.serialOf(keyId, key, abort.signal);
       if (key.session.locked) {
         this.report({ type: 'key-loaded', keyId, serial, locked: true, credentials: [], quiet });
         return;

@@ -62,7 +62,15 @@ describe('keys come and go', () => {
     await r.controller.start();
     await flush(r);
     expect(r.controller.state.keys).toMatchObject([{ id: 'k1', serial: '12345678', status: 'ready' }]);
-    expect(r.notifier.titles()).toEqual(['YubiKey (12345678) connected']);
+    expect(r.notifier.titles()).toEqual(['YubiKey (12345678) connected']);    // Read once while it stays plugged in, not again at every listing; again once plugged in anew.
+    await r.controller.listKeys();
+    expect(yubikey.serialReads).toBe(1);
+    r.keys.unplug(descriptor('k1', 'YubiKey'));
+    await flush(r);
+    r.keys.plug(descriptor('k1', 'YubiKey'));
+    await flush(r);
+    expect(r.controller.state.keys).toMatchObject([{ id: 'k1', serial: '12345678', status: 'ready' }]);
+    expect(yubikey.serialReads).toBe(2);
   });
 
   it('a serial that cannot be read does not keep the accounts from the menu; the log says why', async () => {

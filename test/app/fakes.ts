@@ -52,6 +52,7 @@ export class FakeDevice {
   /** A YubiKey over PC/SC: SELECT tells no serial, readSerial() does (or fails with this). */
   serialFromManagement: string | undefined;
   readSerialError: unknown;
+  serialReads = 0;
   /** When set, calculate waits for `release()` (touch). */
   holdTouch = false;
   private releases: (() => void)[] = [];
@@ -74,6 +75,7 @@ export class FakeDevice {
       locked: this.locked,
       serial: this.serial,
       readSerial: () => {
+        this.serialReads += 1;
         // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- non-Error rejections are part of what is tested
         if (this.readSerialError !== undefined) return Promise.reject(this.readSerialError);
         return Promise.resolve(this.serial ?? this.serialFromManagement);
