@@ -53,8 +53,8 @@ export interface WriteExportsOptions {
   formats: readonly SeedFormat[];
   outDir: string;
   includePending?: boolean | undefined;
-  /** Replace files that exist. */
-  overwrite: boolean | ((path: string) => boolean);
+  /** Replace files that exist: all, none, or all but those named here with the reason they must stay. */
+  overwrite: boolean | ReadonlyMap<string, string>;
   write?: SeedWriteOptions | undefined;
   /** Test seam: called between writing a temp file and giving it its name. */
   beforeCommit?: (() => void) | undefined;
@@ -64,11 +64,14 @@ export interface WriteExportsOptions {
 export async function writeExports(entries: readonly LedgerEntry[], options: WriteExportsOptions): Promise<ExportFileResult[]> {
   const { tokens } = ledgerTokens(entries, { includePending: options.includePending });
   const plans = planExports(tokens, options.formats).filter((plan) => plan.tokens.length > 0);
-  const overwriteFor = (path: string): boolean => (typeof options.overwrite === 'function' ? options.overwrite(path) : options.overwrite);
+  const keep = (path: string): string | undefined =>
+    typeof options.overwrite === 'boolean' ? (options.overwrite ? undefined : 'the file exists') : options.overwrite.get(path);
+  const overwriteFor = (path: string): boolean => keep(path) === undefined;
   // Refuse before the first file is written, not halfway through the list.
   for (const plan of plans) {
     const path = join(options.outDir, plan.fileName);
-    if (!overwriteFor(path) && (await exists(path))) throw existsError(path, 'the file exists');
+    const reason = keep(path);
+    if (reason !== undefined && (await exists(path))) throw existsError(path, reason);
   }
   const results: ExportFileResult[] = [];
   for (const plan of plans) {

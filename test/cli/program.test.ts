@@ -234,7 +234,7 @@ describe('keytap seeds', () => {
     writeFileSync(join(dir, 'x', 'tseeds.xml'), seedFormat('dualshield').write([{ ...tokens[0]!, serial: 'FOREIGN-1' }]));
     const foreign = await runKeytap(['seeds', 'export', '--ledger', out, '--format', 'dualshield,otpauth', '--out', join(dir, 'x')], { env });
     expect(foreign.code).toBe(1);
-    expect(foreign.stderr).toMatch(/Not overwriting .*tseeds\.xml/u);
+    expect(foreign.stderr).toMatch(/Not overwriting .*tseeds\.xml: it exists and holds 1 token\(s\) that are not in the ledger \(e\.g\. serial FOREIGN-1\)/u);
     const forced = await runKeytap(['seeds', 'export', '--ledger', out, '--format', 'dualshield', '--out', join(dir, 'x'), '--force'], { env });
     expect(forced.code).toBe(0);
   });

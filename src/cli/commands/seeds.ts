@@ -125,13 +125,15 @@ export function registerSeeds(program: Command, io: CliIo): void {
         }
         const pskc = pskcProtection(options.pskcPassphrase, options.pskcKey);
         // Files holding only the ledger's own tokens (an earlier export, or a run killed before its
-        // export) are rewritten; any other file needs --force.
-        const foreign = new Set((await foreignSeedFiles(outDir, formats, new Set(contents.entries.map((e) => e.token.serial)), pskcReadOptions(pskc))).map((f) => f.path));
+        // export) are rewritten; any other file needs --force, and the refusal says what it holds.
+        const foreign = options.force
+          ? []
+          : await foreignSeedFiles(outDir, formats, new Set(contents.entries.map((e) => e.token.serial)), pskcReadOptions(pskc));
         const results = await writeExports(contents.entries, {
           formats,
           outDir,
           includePending: options.includePending,
-          overwrite: (path) => options.force === true || !foreign.has(path),
+          overwrite: new Map(foreign.map((f) => [f.path, f.reason])),
           write: { pskc },
         });
         for (const result of results) {
