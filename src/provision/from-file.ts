@@ -9,8 +9,8 @@ import { checkSeedFileSize, detectFormat, readAs } from '../seeds/index.js';
 import { readInputFile } from '../util/input-file.js';
 import type { ProvisionToken, TokenParameters } from './token.js';
 
-/** The secret protecting an encrypted PSKC file, if any. */
-export type SeedFileSecret = Pick<SeedReadOptions, 'passphrase' | 'key' | 'allowSlowKdf'>;
+/** How to read a seed file: the secret protecting an encrypted PSKC file, consent to a slow KDF, where warnings go. */
+export type SeedFileOptions = Pick<SeedReadOptions, 'passphrase' | 'key' | 'allowSlowKdf' | 'onWarning'>;
 
 /** A seed file's bytes; one larger than any real seed file is refused from its size, before it is read. */
 export function readSeedFileBytes(file: string): Promise<Buffer> {
@@ -18,12 +18,13 @@ export function readSeedFileBytes(file: string): Promise<Buffer> {
 }
 
 /** Every token in `file`, in `format`, or else the format recognised from its content (and name). */
-export async function readSeedFile(file: string, secret: SeedFileSecret = {}, format?: SeedFormat): Promise<SeedToken[]> {
+export async function readSeedFile(file: string, read: SeedFileOptions = {}, format?: SeedFormat): Promise<SeedToken[]> {
   const bytes = await readSeedFileBytes(file);
   const options: SeedReadOptions = {
-    ...(secret.passphrase !== undefined ? { passphrase: secret.passphrase } : {}),
-    ...(secret.key !== undefined ? { key: secret.key } : {}),
-    allowSlowKdf: secret.allowSlowKdf === true,
+    ...(read.passphrase !== undefined ? { passphrase: read.passphrase } : {}),
+    ...(read.key !== undefined ? { key: read.key } : {}),
+    allowSlowKdf: read.allowSlowKdf === true,
+    ...(read.onWarning !== undefined ? { onWarning: read.onWarning } : {}),
   };
   return format ? readAs(format, bytes, file, options) : detectFormat(bytes, file).read(bytes, options);
 }

@@ -13,9 +13,9 @@ import { foreignSeedFiles, writeExports } from '../../provision/export.js';
 import { pskcReadOptions } from '../../provision/run.js';
 import { fsError } from '../../util/atomic-file.js';
 import { ledgerTokens, readLedger } from '../../provision/ledger.js';
-import type { SeedFormat, SeedReadOptions, SeedToken } from '../../seeds/index.js';
-import { checkEntraCsv, detectFormat, readAs, seedFormat } from '../../seeds/index.js';
-import { readSeedFileBytes } from '../../provision/from-file.js';
+import type { SeedFormat, SeedToken } from '../../seeds/index.js';
+import { checkEntraCsv, seedFormat } from '../../seeds/index.js';
+import { readSeedFile, readSeedFileBytes } from '../../provision/from-file.js';
 import type { CliIo } from '../output.js';
 import { integerIn } from '../parse.js';
 import { ALLOW_SLOW_KDF_HELP, parseFormats, pskcProtection } from './program.js';
@@ -51,15 +51,16 @@ export function registerSeeds(program: Command, io: CliIo): void {
     .addOption(new Option('--time <seconds>', 'compute the codes for this time (seconds since 1970) instead of now').argParser(integerIn(0, 2 ** 40)))
     .addOption(new Option('--show-secrets', 'print each secret (Base32) too'))
     .action(async (file: string, options: { format?: string; passphrase?: string; key?: string; allowSlowKdf?: boolean; time?: number; showSecrets?: boolean }) => {
-      const bytes = await readSeedFileBytes(file);
-      const named = options.format !== undefined ? seedFormat(options.format) : undefined;
-      const read: SeedReadOptions = {
-        ...(options.passphrase !== undefined ? { passphrase: options.passphrase } : {}),
-        ...(options.key !== undefined ? { key: hexDecode(options.key) } : {}),
-        allowSlowKdf: options.allowSlowKdf === true,
-        onWarning: (warning) => io.err(`${basename(file)}${warning.line !== undefined ? `:${warning.line}` : ''}: warning: ${warning.message}`),
-      };
-      const tokens = named ? readAs(named, bytes, file, read) : detectFormat(bytes, file).read(bytes, read);
+      const tokens = await readSeedFile(
+        file,
+        {
+          ...(options.passphrase !== undefined ? { passphrase: options.passphrase } : {}),
+          ...(options.key !== undefined ? { key: hexDecode(options.key) } : {}),
+          allowSlowKdf: options.allowSlowKdf === true,
+          onWarning: (warning) => io.err(`${basename(file)}${warning.line !== undefined ? `:${warning.line}` : ''}: warning: ${warning.message}`),
+        },
+        options.format !== undefined ? seedFormat(options.format) : undefined,
+      );
       const time = options.time ?? Date.now() / 1000;
       // A device with several keys (RFC 6030 Figure 10) shows each key's id after its serial.
       const label = (t: SeedToken): string => (t.keyId === undefined ? t.serial : `${t.serial}/${t.keyId}`);
