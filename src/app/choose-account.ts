@@ -34,14 +34,9 @@ export function chooseAccount(keys: readonly AccountHolder[], query: string | un
     return { keyId: key.id, credentialId: names[0]! };
   }
   const holders = [...new Set(matches.map((m) => m.key))];
-  if (holders.length <= 1) {
-    // None, or several on one key: the words of a single key (each name listed once).
-    const credential = matchOne(
-      [...new Set(all.map((m) => m.id))].map((id) => ({ id })),
-      query,
-    );
-    return { keyId: all.find((m) => m.id === credential.id)!.key.id, credentialId: credential.id };
-  }
+  // None, or several on one key: matchOne throws NO_MATCH or AMBIGUOUS in the words it has for a
+  // single key (each name listed once); with 0 or 2+ names matching it always throws.
+  if (holders.length <= 1) matchOne([...new Set(all.map((m) => m.id))].map((id) => ({ id })), query);
   const where = (id: string): string => matches.filter((m) => m.id === id).map((m) => keyLabel(m.key)).join(', ');
   throw new KeytapError('AMBIGUOUS', `${names.length} accounts match${query ? ` "${query}"` : ''}: ${names.map((id) => `${id} (on ${where(id)})`).join(', ')}.`, {
     hint: 'Give more of the name (the full name always does).',

@@ -11,8 +11,6 @@ import type { AppState, KeyState, StateError } from './state.js';
 import { accountKeyRef, accountsCount, isCancel, keyTitle } from './state.js';
 import { accountLabel, accountLabelOf } from './account-label.js';
 
-export { accountLabel } from './account-label.js';
-
 export type MenuAction =
   | { type: 'read'; keyId: string; credentialId: string }
   | { type: 'retry'; keyId: string }

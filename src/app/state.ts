@@ -548,7 +548,7 @@ function finishWithError(state: AppState, pending: PendingRead, error: StateErro
     { type: 'done', requestId: pending.requestId, result: { ok: false, error } },
     // A cancel is what the user asked for: a calm toast, not an error.
     ...toast(settings, 'read', { title: error.message, body: error.hint ?? '', ...(isCancel(error) ? { urgency: 'low', icon: 'key' } : { urgency: 'normal', icon: 'error' }) }),
-    log(error.code === 'CANCELLED' ? 'info' : 'warn', `reading ${pending.credentialId}: ${describe(error)}`),
+    log(isCancel(error) ? 'info' : 'warn', `reading ${pending.credentialId}: ${describe(error)}`),
   );
   // The toast replaces the touch prompt; with toasts off, the prompt was never shown.
   return { state: { ...state, pending: undefined, last }, effects };

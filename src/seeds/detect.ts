@@ -23,9 +23,9 @@ export const LEDGER_FORMAT = 'keytap-ledger';
  * ledger, which holds seeds but is no seed file. BAD_INPUT when neither content nor name tells.
  * Only looks at the start of the file; reading it fully is the format's job.
  */
-export type FileIdentity = { kind: 'seed-file'; format: SeedFormat; certain: boolean } | { kind: 'ledger' };
+type FileIdentity = { kind: 'seed-file'; format: SeedFormat; certain: boolean } | { kind: 'ledger' };
 
-export function identifyFile(bytes: Uint8Array, fileName = ''): FileIdentity {
+function identifyFile(bytes: Uint8Array, fileName = ''): FileIdentity {
   let start = 0;
   if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) start = 3;
   const head = Buffer.from(bytes.subarray(start, start + 4096)).toString('utf8');
@@ -80,7 +80,7 @@ export function detectFormat(bytes: Uint8Array, fileName = ''): SeedFormat {
 }
 
 /** A keytap ledger where a seed file was expected. */
-export function notASeedFile(fileName: string): KeytapError {
+function notASeedFile(fileName: string): KeytapError {
   return badInput(`${fileName ? basename(fileName) : 'The file'} is a keytap ledger (the enrollment ledger of a programming run), not a seed file.`, undefined, {
     kind: 'not-a-seed-file',
     found: 'ledger',

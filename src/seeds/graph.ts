@@ -181,7 +181,6 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** Brackets still open at the end, outside strings. */
 /**
  * Where JSON.parse stopped. V8 names the position for most errors but not for an unexpected token
  * ("Unexpected token 'x', … is not valid JSON"); there the longest prefix that can still begin a
@@ -218,6 +217,7 @@ function lineAndColumn(text: string, offset: number): string {
   return `line ${lines.length}, column ${lines[lines.length - 1]!.length + 1}`;
 }
 
+/** Brackets still open at the end, outside strings. */
 function jsonLooksCutShort(text: string): boolean {
   let depth = 0;
   let inString = false;

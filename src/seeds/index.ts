@@ -20,8 +20,7 @@ export { checkEntraCsv } from './check.js';
 export type { EntraCheckResult } from './check.js';
 export { PSKC_DEFAULT_ITERATIONS, PSKC_MAX_ITERATIONS } from './pskc.js';
 export { MAX_SEED_FILE_BYTES, checkSeedFileSize } from './text.js';
-export type { FileIdentity } from './detect.js';
-export { LEDGER_FORMAT, detectFormat, identifyFile, notASeedFile, otherKindOfFile, readAs } from './detect.js';
+export { LEDGER_FORMAT, detectFormat, otherKindOfFile, readAs } from './detect.js';
 export { dualShieldFormat, entraFormat, graphFormat, hexCsvFormat, otpauthFormat, privacyIdeaFormat, pskcFormat };
 
 export const SEED_FORMATS: Readonly<Record<SeedFormatName, SeedFormat>> = {

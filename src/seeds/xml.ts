@@ -46,7 +46,7 @@ export interface XmlDocument {
  * PSKC (some 27,000 tokens) is about 550,000; millions of tiny elements are a hostile file, and each
  * costs a couple of hundred bytes of memory here.
  */
-export const MAX_XML_ELEMENTS = 1_000_000;
+const MAX_XML_ELEMENTS = 1_000_000;
 
 const NAME = /[A-Za-z_\u00C0-\uFFFF][\w.\-\u00B7\u00C0-\uFFFF]*(?::[A-Za-z_\u00C0-\uFFFF][\w.\-\u00B7\u00C0-\uFFFF]*)?/uy;
 const SPACE = /[ \t\n]*/y;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { accountLabel, buildTrayModel, iconFor, parseMenuId, tooltipFor } from '../../src/app/menu-model.js';
+import { accountLabel } from '../../src/app/account-label.js';
+import { buildTrayModel, iconFor, parseMenuId, tooltipFor } from '../../src/app/menu-model.js';
 import type { AppState } from '../../src/app/state.js';
 import { INITIAL_STATE } from '../../src/app/state.js';
 import type { MenuItem, MenuNode } from '../../src/tray/model.js';

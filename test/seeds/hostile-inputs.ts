@@ -1,8 +1,8 @@
 // Seed files made to be slow or big, shared by the tests that read them and bench/seeds-hostile.ts.
 import type { SeedFormatName } from '../../src/seeds/index.js';
+import { ENTRA_HEADER } from '../../src/seeds/index.js';
+import { PSKC_NS } from '../../src/seeds/pskc.js';
 
-const ENTRA_HEADER = 'upn,serial number,secret key,time interval,manufacturer,model';
-const PSKC_NS = 'urn:ietf:params:xml:ns:keyprov:pskc';
 const TOTP_URN = 'urn:ietf:params:xml:ns:keyprov:pskc:totp';
 
 const pskcKeyPackage = (secret: string, extra = ''): string =>

@@ -34,7 +34,6 @@ export interface SniOptions {
   retryMs?: { first: number; max: number };
 }
 
-type HostStatus = TrayHostStatus;
 
 let instances = 0;
 
@@ -51,8 +50,8 @@ export class SniTrayBackend implements TrayBackend {
   private icons: IconSource | undefined;
   private model: TrayModel | undefined;
   private onClick: (id: string) => void = () => undefined;
-  private onStatus: (status: HostStatus, reason?: string) => void = () => undefined;
-  private lastStatus: HostStatus | undefined;
+  private onStatus: (status: TrayHostStatus, reason?: string) => void = () => undefined;
+  private lastStatus: TrayHostStatus | undefined;
 
   private link: SessionBus | undefined;
   private item: StatusNotifierItemInterface | undefined;
@@ -85,7 +84,7 @@ export class SniTrayBackend implements TrayBackend {
   }
 
   /** Exports the item and registers it. Resolves after the first attempt; a missing bus or watcher is reported through onStatus, not thrown. */
-  async start(onClick: (id: string) => void, onStatus?: (status: HostStatus, reason?: string) => void): Promise<void> {
+  async start(onClick: (id: string) => void, onStatus?: (status: TrayHostStatus, reason?: string) => void): Promise<void> {
     if (this.started) throw new Error('the tray is already started');
     this.started = true;
     this.onClick = onClick;
@@ -385,7 +384,7 @@ export class SniTrayBackend implements TrayBackend {
     void method;
   }
 
-  private setStatus(status: HostStatus, reason?: string): void {
+  private setStatus(status: TrayHostStatus, reason?: string): void {
     if (status === this.lastStatus) return;
     this.lastStatus = status;
     try {
