@@ -11,7 +11,7 @@
  */
 import { open, rm, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { KeytapError } from '../errors.js';
+import { KeytapError, isKeytapError } from '../errors.js';
 import { removeStaleSocket } from '../util/local-socket.js';
 import type { IpcHandler, IpcServer } from './ipc.js';
 import { ipcPath, listenIpc, requestIpc } from './ipc.js';
@@ -65,8 +65,15 @@ async function ping(path: string, timeoutMs = 2000): Promise<Extract<InstanceRes
   try {
     answer = await requestIpc({ op: 'ping' }, { path, connectTimeoutMs: timeoutMs, answerTimeoutMs: timeoutMs });
   } catch (error) {
-    throw new KeytapError('BUSY', `A keytap is listening on ${path} but does not answer; it may be stopped (SIGSTOP) or hung, and is left alone.`, {
-      hint: 'Let it go on (kill -CONT PID) or end it, then start keytap again; "ss -xlp" names the process.',
+    if (isKeytapError(error, 'TIMEOUT')) {
+      throw new KeytapError('BUSY', `A keytap is listening on ${path} but does not answer; it may be stopped (SIGSTOP) or hung, and is left alone.`, {
+        hint: 'Let it go on (kill -CONT PID) or end it, then start keytap again; "ss -xlp" names the process.',
+        cause: error,
+      });
+    }
+    // It answered, but not as keytap does (it closed the connection, say, while quitting).
+    throw new KeytapError('BUSY', `Something listens on ${path} but its answer to ping is not keytap's (${error instanceof Error ? error.message : String(error)}).`, {
+      hint: 'If a keytap is quitting, start it again in a moment; otherwise end what listens there ("ss -xlp" names it).',
       cause: error,
     });
   }
