@@ -84,31 +84,61 @@ export async function writeExports(entries: readonly LedgerEntry[], options: Wri
   return results;
 }
 
+/** What a seed file in the output folder holds, read once per run start (see SeedFileReads). */
+type HeldSerials = { kind: 'missing' } | { kind: 'unreadable'; reason: string } | { kind: 'held'; serials: ReadonlySet<string> };
+
+/**
+ * Seed files already read, by path: a run's start asks of each file both whether it may be
+ * rewritten and whether it lacks a verified token, and an encrypted PSKC file costs a PBKDF2
+ * derivation per read.
+ */
+export type SeedFileReads = Map<string, Promise<HeldSerials>>;
+
+function heldSerials(path: string, format: SeedFormat, read: SeedReadOptions, reads: SeedFileReads | undefined): Promise<HeldSerials> {
+  const known = reads?.get(path);
+  if (known) return known;
+  const held = readHeldSerials(path, format, read);
+  reads?.set(path, held);
+  return held;
+}
+
+async function readHeldSerials(path: string, format: SeedFormat, read: SeedReadOptions): Promise<HeldSerials> {
+  let bytes: Buffer;
+  try {
+    if ((await stat(path)).size > MAX_SEED_FILE_BYTES) return { kind: 'unreadable', reason: `it exists and is larger than any seed file keytap reads (${MAX_SEED_FILE_BYTES / 2 ** 20} MB)` };
+    bytes = await readFile(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'missing' };
+    throw error;
+  }
+  try {
+    const tokens = format.read(bytes, read);
+    for (const token of tokens) token.secret.fill(0);
+    return { kind: 'held', serials: new Set(tokens.map((t) => t.serial)) };
+  } catch (error) {
+    return { kind: 'unreadable', reason: `it exists and cannot be read as ${format.title}${isKeytapError(error) ? ` (${error.message.replace(/\.$/u, '')})` : ''}` };
+  } finally {
+    bytes.fill(0);
+  }
+}
+
 /**
  * Whether a seed file that is already in the output folder may be rewritten without --force:
  * only when every token in it is in the ledger too (it came from an earlier run into this folder),
  * so that rewriting it from the ledger loses nothing. Returns the reason when it may not.
  */
-export async function existingFileConflict(path: string, format: SeedFormat, ledgerSerials: ReadonlySet<string>, read: SeedReadOptions = {}): Promise<string | null> {
-  let bytes: Buffer;
-  try {
-    if ((await stat(path)).size > MAX_SEED_FILE_BYTES) return `it exists and is larger than any seed file keytap reads (${MAX_SEED_FILE_BYTES / 2 ** 20} MB)`;
-    bytes = await readFile(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw error;
-  }
-  let tokens: SeedToken[];
-  try {
-    tokens = format.read(bytes, read);
-  } catch (error) {
-    return `it exists and cannot be read as ${format.title}${isKeytapError(error) ? ` (${error.message.replace(/\.$/u, '')})` : ''}`;
-  } finally {
-    bytes.fill(0);
-  }
-  const foreign = tokens.filter((t) => !ledgerSerials.has(t.serial));
-  for (const token of tokens) token.secret.fill(0);
-  if (foreign.length > 0) return `it exists and holds ${foreign.length} token(s) that are not in the ledger (e.g. serial ${foreign[0]!.serial})`;
+export async function existingFileConflict(
+  path: string,
+  format: SeedFormat,
+  ledgerSerials: ReadonlySet<string>,
+  read: SeedReadOptions = {},
+  reads?: SeedFileReads,
+): Promise<string | null> {
+  const held = await heldSerials(path, format, read, reads);
+  if (held.kind === 'missing') return null;
+  if (held.kind === 'unreadable') return held.reason;
+  const foreign = [...held.serials].filter((serial) => !ledgerSerials.has(serial));
+  if (foreign.length > 0) return `it exists and holds ${foreign.length} token(s) that are not in the ledger (e.g. serial ${foreign[0]!})`;
   return null;
 }
 
@@ -121,6 +151,7 @@ export async function foreignSeedFiles(
   formats: readonly SeedFormat[],
   ledgerSerials: ReadonlySet<string>,
   read: SeedReadOptions = {},
+  reads?: SeedFileReads,
 ): Promise<Array<{ path: string; reason: string }>> {
   const found: Array<{ path: string; reason: string }> = [];
   const seen = new Set<string>();
@@ -129,7 +160,7 @@ export async function foreignSeedFiles(
       const path = join(outDir, format.defaultFileName(type));
       if (seen.has(path)) continue;
       seen.add(path);
-      const reason = await existingFileConflict(path, format, ledgerSerials, read);
+      const reason = await existingFileConflict(path, format, ledgerSerials, read, reads);
       if (reason !== null) found.push({ path, reason });
     }
   }
@@ -137,38 +168,26 @@ export async function foreignSeedFiles(
 }
 
 /**
- * The seed files in `outDir` that lack a token the ledger has verified, or are missing: what a
- * programmer killed between a token's `done` record and rewriting the files leaves behind.
+ * The seed files in `outDir` that lack a token the ledger has verified, or are missing or cannot
+ * be read: what a programmer killed between a token's `done` record and rewriting the files leaves behind.
  */
-export async function staleSeedFiles(entries: readonly LedgerEntry[], formats: readonly SeedFormat[], outDir: string, read: SeedReadOptions = {}): Promise<string[]> {
+export async function staleSeedFiles(
+  entries: readonly LedgerEntry[],
+  formats: readonly SeedFormat[],
+  outDir: string,
+  read: SeedReadOptions = {},
+  reads?: SeedFileReads,
+): Promise<string[]> {
   const { tokens } = ledgerTokens(entries);
   const stale: string[] = [];
   for (const plan of planExports(tokens, formats)) {
     if (plan.tokens.length === 0) continue;
     const path = join(outDir, plan.fileName);
-    const held = await serialsIn(path, plan.format, read);
-    if (held === undefined || plan.tokens.some((t) => !held.has(t.serial))) stale.push(path);
+    // A file that cannot be read is rewritten too: the write then says what is wrong with the path.
+    const held = await heldSerials(path, plan.format, read, reads).catch(() => undefined);
+    if (held?.kind !== 'held' || plan.tokens.some((t) => !held.serials.has(t.serial))) stale.push(path);
   }
   return stale;
-}
-
-/** The serials a seed file holds; undefined when it is missing or cannot be read. */
-async function serialsIn(path: string, format: SeedFormat, read: SeedReadOptions): Promise<Set<string> | undefined> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(path);
-  } catch {
-    return undefined;
-  }
-  try {
-    const tokens = format.read(bytes, read);
-    for (const token of tokens) token.secret.fill(0);
-    return new Set(tokens.map((t) => t.serial));
-  } catch {
-    return undefined;
-  } finally {
-    bytes.fill(0);
-  }
 }
 
 export function existsError(path: string, reason: string): KeytapError {

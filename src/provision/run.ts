@@ -8,6 +8,7 @@ import type { PskcProtection, SeedFormat, SeedReadOptions } from '../seeds/index
 import { isKeytapError } from '../errors.js';
 import { removeStaleTempFiles } from '../util/atomic-file.js';
 import type { ExportFileResult } from './export.js';
+import type { SeedFileReads } from './export.js';
 import { existsError, foreignSeedFiles, staleSeedFiles, writeExports } from './export.js';
 import type { LedgerOptions } from './ledger.js';
 import { Ledger, StorageError, ledgerTokens } from './ledger.js';
@@ -75,14 +76,15 @@ export class ProvisionRun {
     try {
       removed = await removeStaleTempFiles(options.outDir);
       const read: SeedReadOptions = pskcReadOptions(options.pskc);
+      const reads: SeedFileReads = new Map();
       if (!options.force) {
-        const [foreign] = await foreignSeedFiles(options.outDir, options.formats, ledger.serials(), read);
+        const [foreign] = await foreignSeedFiles(options.outDir, options.formats, ledger.serials(), read, reads);
         if (foreign) throw existsError(foreign.path, foreign.reason);
       }
       const run = new ProvisionRun(ledger, options, removed);
       // A run killed between a token's `done` record and the export left files without it: they
       // are made whole again before anything else happens.
-      run.repairedFiles = await staleSeedFiles(ledger.entries, options.formats, options.outDir, read);
+      run.repairedFiles = await staleSeedFiles(ledger.entries, options.formats, options.outDir, read, reads);
       if (run.repairedFiles.length > 0) await run.export(0);
       return run;
     } catch (error) {

@@ -195,3 +195,21 @@ describe('verification', () => {
     await run.close();
   });
 });
+
+describe('starting a run on a folder with seed files', () => {
+  it('reads each existing seed file once, for both the overwrite check and the repair check', async () => {
+    const outDir = join(tempDir(), 'out');
+    const key = await virtualKey('yubikey');
+    const first = await ProvisionRun.start({ outDir, formats: [seedFormat('pskc')] });
+    expect((await first.programOne(key, token(first))).outcome.status).toBe('programmed');
+    await first.close();
+    // A wrapper that counts reads: encrypted PSKC costs a PBKDF2 derivation per read.
+    const pskc = seedFormat('pskc');
+    let reads = 0;
+    const counted = { ...pskc, read: (...args: Parameters<typeof pskc.read>) => ((reads += 1), pskc.read(...args)) };
+    const second = await ProvisionRun.start({ outDir, formats: [counted] });
+    await second.close();
+    expect(second.repairedFiles).toEqual([]);
+    expect(reads).toBe(1);
+  });
+});
