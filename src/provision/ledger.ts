@@ -165,6 +165,7 @@ export class Ledger {
    * with a newline so the next record starts on its own line (and reported in `problems`).
    */
   static async open(dir: string, options: LedgerOptions = {}): Promise<Ledger> {
+    // Created here, where a failure gets the ledger's storage words (StorageError); then checked.
     await writing(dir, () => mkdir(dir, { recursive: true, mode: 0o700 }));
     ensurePrivateFolder(dir, { what: 'The ledger folder', othersMayRead: true });
     await takeLock(dir);

@@ -661,7 +661,7 @@ describe('a message held open (issue 9 item 9)', () => {
     expect(answered).toBeGreaterThanOrEqual(Math.floor(20_000 / (DEFAULT_MESSAGE_DEADLINE_MS + 200)));
   });
 
-  it('keeps the reservation short: the client that timed out may go again once nobody else wants the key', () => {
+  it('keeps the reservation short: the client that timed out may go again once the reservation has run out', () => {
     vi.useFakeTimers();
     const { device } = rig();
     const slow = openOf(device);
@@ -677,5 +677,22 @@ describe('a message held open (issue 9 item 9)', () => {
     vi.advanceTimersByTime(TURN_AFTER_TIMEOUT_MS);
     slow.send(slowCid, PING, Uint8Array.of(3));
     expect(pingAnswered(slow.recorder, slowCid, Uint8Array.of(3))).toBe(true);
+  });
+
+  it('ends the reservation at once when the clients it was for have gone', () => {
+    vi.useFakeTimers();
+    const { device } = rig();
+    const slow = openOf(device);
+    const other = openOf(device);
+    const slowCid = slow.init();
+    const otherCid = other.init();
+    slow.open.receive(framePackets(slowCid, PING, randomBytes(500))[0]!);
+    other.send(otherCid, PING, Uint8Array.of(1)); // turned away
+    vi.advanceTimersByTime(DEFAULT_MSG_TIMEOUT_MS);
+    expect(slow.recorder.messages.some(isError(slowCid, CtapHidError.MSG_TIMEOUT))).toBe(true);
+    other.open.close();
+    // No time passes: nobody is left to go first.
+    slow.send(slowCid, PING, Uint8Array.of(2));
+    expect(pingAnswered(slow.recorder, slowCid, Uint8Array.of(2))).toBe(true);
   });
 });
