@@ -31,15 +31,35 @@ export type BatchEvent =
   | { kind: 'key-added'; key: KeyDescriptor; number: number }
   | { kind: 'result'; key: KeyDescriptor; number: number; token: ProvisionToken; result: ProgramOneResult }
   | { kind: 'error'; key: KeyDescriptor; number: number; error: KeytapError }
+  /** `afterProgrammed` failed: the token is on the key and in the ledger, the follow-up is not done. */
+  | { kind: 'after-programmed-error'; key: KeyDescriptor; number: number; token: ProvisionToken; error: KeytapError }
   | { kind: 'remove'; key: KeyDescriptor }
   | { kind: 'touch'; phase: TouchPhase };
+
+/** The key in hand: its descriptor, the open session, its position in the batch (1-based). */
+export interface BatchKeyContext {
+  descriptor: KeyDescriptor;
+  key: OpenKey;
+  number: number;
+  /** Aborted by the second Ctrl+C. */
+  signal: AbortSignal;
+}
 
 export interface BatchOptions {
   source: KeySource;
   run: ProvisionRun;
   open: (key: KeyDescriptor, signal: AbortSignal) => Promise<OpenKey>;
-  /** The token for the next key (a new serial and seed each time). */
-  nextToken: () => ProvisionToken;
+  /**
+   * The token for the key just inserted and opened (a new serial and seed each time; a user may
+   * be asked for here). Undefined ends the batch before anything is written to this key.
+   */
+  nextToken: (context: BatchKeyContext) => ProvisionToken | undefined | Promise<ProvisionToken | undefined>;
+  /**
+   * Called after a key was programmed and verified, while it is still inserted and open (e.g. to
+   * enroll the token with an identity provider using a code read from the key). A KeytapError it
+   * throws is reported as `after-programmed-error` and the batch goes on; anything else ends it.
+   */
+  afterProgrammed?: ((context: BatchKeyContext & { token: ProvisionToken; result: ProgramOneResult }) => Promise<void>) | undefined;
   /** Ends the batch at the next boundary. */
   stop: AbortSignal;
   /** Cancels what is in flight. */
@@ -99,7 +119,9 @@ export async function runBatch(options: BatchOptions): Promise<RunSummary> {
       let key: OpenKey | undefined;
       try {
         key = await options.open(descriptor, options.abort);
-        const token = options.nextToken();
+        const context: BatchKeyContext = { descriptor, key, number, signal: options.abort };
+        const token = await options.nextToken(context);
+        if (token === undefined) break;
         const result = await run.programOne(key, token, {
           replace: options.replace,
           signal: options.abort,
@@ -107,6 +129,14 @@ export async function runBatch(options: BatchOptions): Promise<RunSummary> {
           onTouchNeeded: (phase) => options.report({ kind: 'touch', phase }),
         });
         options.report({ kind: 'result', key: descriptor, number, token, result });
+        if (result.outcome.status === 'programmed' && options.afterProgrammed) {
+          try {
+            await options.afterProgrammed({ ...context, token, result });
+          } catch (error) {
+            if (!isKeytapError(error) || error instanceof StorageError) throw error;
+            options.report({ kind: 'after-programmed-error', key: descriptor, number, token, error });
+          }
+        }
       } catch (error) {
         // The key could not be opened, or went away before anything was written to it (errors
         // after the ledger append come back as outcomes, not exceptions): skipped, say why, go on.

@@ -88,4 +88,45 @@ describe('runBatch', () => {
     expect((await again.session.list()).map((c) => c.account)).toEqual([run.ledger.entries[0]!.token.serial]);
     await again.close();
   });
+
+  it('calls afterProgrammed with the key still open, reports its KeytapError and goes on; no token ends the batch', async () => {
+    const dir = tempDir();
+    const run = await ProvisionRun.start({ outDir: join(dir, 'out'), formats: [seedFormat('pskc')] });
+    const first = descriptor('first');
+    const second = descriptor('second');
+    const third = descriptor('third');
+    const source = new ScriptedSource([]);
+    const events: BatchEvent[] = [];
+    const codesReadInHook: string[] = [];
+    const summary = await runBatch({
+      source,
+      run,
+      open: (d) => openOathSession(virtualFileKey({ file: join(dir, `${d.id}.json`) })),
+      // Two tokens, then none: the third key is opened but gets nothing.
+      nextToken: ({ number }) => (number <= 2 ? buildToken(DEFAULT_PARAMETERS, generateSecret('SHA1'), run.serials.next()) : undefined),
+      afterProgrammed: async ({ key, token, number }) => {
+        // The session is still usable here: the hook can read a code from the key.
+        const credential = (await key.session.list()).find((c) => c.account === token.serial)!;
+        codesReadInHook.push((await key.session.calculate(credential, { time: Date.now() / 1000 })).code);
+        if (number === 1) throw new KeytapError('TIMEOUT', 'the identity provider is unreachable');
+      },
+      stop: new AbortController().signal,
+      abort: new AbortController().signal,
+      report: (event) => {
+        events.push(event);
+        if (event.kind === 'insert') setImmediate(() => source.plug([first, second, third][event.number - 1]!));
+        if (event.kind === 'remove') setImmediate(() => source.unplug(event.key));
+      },
+    });
+    await run.close();
+    expect(summary).toEqual({ programmed: 2, failed: 0, skipped: 0 });
+    expect(codesReadInHook).toHaveLength(2);
+    for (const code of codesReadInHook) expect(code).toMatch(/^\d{6}$/u);
+    const hookError = events.find((e) => e.kind === 'after-programmed-error');
+    expect(hookError).toMatchObject({ number: 1, error: { message: 'the identity provider is unreachable' } });
+    expect(events.map((e) => e.kind)).toEqual(['insert', 'key-added', 'result', 'after-programmed-error', 'remove', 'insert', 'key-added', 'result', 'remove', 'insert', 'key-added']);
+    const third_ = await openOathSession(virtualFileKey({ file: join(dir, 'third.json') }));
+    expect(await third_.session.list()).toEqual([]);
+    await third_.close();
+  });
 });

@@ -283,6 +283,12 @@ function reportBatchEvent(io: CliIo, event: BatchEvent, showSecrets: boolean, co
     case 'error':
       io.out(`Key ${event.number}: skipped (nothing written): ${event.key.name}: ${event.error.message}`);
       return;
+    case 'after-programmed-error': {
+      io.out(`Key ${event.number}: programmed serial ${event.token.serial}, but the follow-up failed: ${event.error.message}`);
+      const { hint } = explainForCli(event.error, command);
+      if (hint) io.out(`  ${hint}`);
+      return;
+    }
     case 'remove':
       io.err(`Remove ${event.key.name}.`);
       return;
