@@ -8,17 +8,31 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KeytapError, isKeytapError } from '../errors.js';
 import type { SeedFormat, SeedReadOptions, SeedToken, SeedWriteOptions } from '../seeds/index.js';
-import { MAX_SEED_FILE_BYTES } from '../seeds/index.js';
+import { MAX_SEED_FILE_BYTES, dualShieldFormat, entraFormat, hexCsvFormat, pskcFormat } from '../seeds/index.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import type { LedgerEntry } from './ledger.js';
 import { ledgerTokens } from './ledger.js';
+import { formatsRefusing } from './token.js';
 
 export interface ExportFileResult {
   format: SeedFormat;
   path: string;
+  /** False when the format can carry none of the tokens meant for this file: nothing was written. */
+  written: boolean;
   tokenCount: number;
   /** Tokens this format cannot carry (e.g. HOTP for Entra), with the reason. */
   skipped: Array<{ serial: string; reason: string }>;
+}
+
+/** Skipped tokens by reason, in the order the reasons first occur, so that a report names each reason once. */
+export function skippedByReason(skipped: ReadonlyArray<{ serial: string; reason: string }>): Array<{ reason: string; serials: string[] }> {
+  const groups = new Map<string, string[]>();
+  for (const { serial, reason } of skipped) {
+    const serials = groups.get(reason);
+    if (serials) serials.push(serial);
+    else groups.set(reason, [serial]);
+  }
+  return [...groups].map(([reason, serials]) => ({ reason, serials }));
 }
 
 export interface ExportPlan {
@@ -26,6 +40,24 @@ export interface ExportPlan {
   fileName: string;
   tokens: SeedToken[];
   skipped: Array<{ serial: string; reason: string }>;
+}
+
+export interface FormatChoice {
+  formats: SeedFormat[];
+  /** The vendor's formats that cannot carry the token, each with the reason (e.g. Entra without a user). */
+  leftOut: Array<{ format: SeedFormat; reason: string }>;
+}
+
+/**
+ * The seed files Deepnet's SafeKey programming tool writes for the token's type
+ * (docs/seed-formats.md §3.2), plus PSKC: TOTP tseeds.csv (Entra) and tseeds.xml (DualShield);
+ * HOTP hseeds.csv (hex CSV) and hseeds.xml (DualShield). What cannot carry the token is left out
+ * with the reason: above all the Entra CSV, which needs a user (UPN) for every token.
+ */
+export function vendorFormats(token: SeedToken): FormatChoice {
+  const candidates = token.type === 'TOTP' ? [entraFormat, dualShieldFormat, pskcFormat] : [hexCsvFormat, dualShieldFormat, pskcFormat];
+  const leftOut = formatsRefusing(token, candidates);
+  return { formats: candidates.filter((format) => !leftOut.some((r) => r.format === format)), leftOut };
 }
 
 /** Which tokens go into which file: per format, one file per default file name (tseeds / hseeds). */
@@ -60,10 +92,15 @@ export interface WriteExportsOptions {
   beforeCommit?: (() => void) | undefined;
 }
 
-/** Writes every requested format from the ledger's entries. Files that would be empty are not written. */
+/**
+ * Writes every requested format from the ledger's entries. A file whose format can carry none of
+ * its tokens is not written, and is in the results (written: false) with the reason for each token,
+ * so that no requested format is dropped without a word.
+ */
 export async function writeExports(entries: readonly LedgerEntry[], options: WriteExportsOptions): Promise<ExportFileResult[]> {
   const { tokens } = ledgerTokens(entries, { includePending: options.includePending });
-  const plans = planExports(tokens, options.formats).filter((plan) => plan.tokens.length > 0);
+  const allPlans = planExports(tokens, options.formats);
+  const plans = allPlans.filter((plan) => plan.tokens.length > 0);
   const keep = (path: string): string | undefined =>
     typeof options.overwrite === 'boolean' ? (options.overwrite ? undefined : 'the file exists') : options.overwrite.get(path);
   const overwriteFor = (path: string): boolean => keep(path) === undefined;
@@ -74,12 +111,16 @@ export async function writeExports(entries: readonly LedgerEntry[], options: Wri
     if (reason !== undefined && (await exists(path))) throw existsError(path, reason);
   }
   const results: ExportFileResult[] = [];
-  for (const plan of plans) {
+  for (const plan of allPlans) {
     const path = join(options.outDir, plan.fileName);
+    if (plan.tokens.length === 0) {
+      results.push({ format: plan.format, path, written: false, tokenCount: 0, skipped: plan.skipped });
+      continue;
+    }
     const bytes = plan.format.write(plan.tokens, options.write);
     await writeFileAtomic(path, bytes, { mode: 0o600, overwrite: overwriteFor(path), beforeCommit: options.beforeCommit });
     bytes.fill(0);
-    results.push({ format: plan.format, path, tokenCount: plan.tokens.length, skipped: plan.skipped });
+    results.push({ format: plan.format, path, written: true, tokenCount: plan.tokens.length, skipped: plan.skipped });
   }
   return results;
 }

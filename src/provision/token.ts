@@ -148,21 +148,41 @@ export function credentialFor(token: ProvisionToken): CredentialWithSecret {
 }
 
 /**
+ * The token as the seed files carry it after programming: verification reads one code, so an HOTP
+ * token's counter there is one past the one programmed.
+ */
+export function exportedToken(token: SeedToken): SeedToken {
+  return token.type === 'HOTP' ? { ...token, counter: token.counter + 1 } : token;
+}
+
+/** Each format that cannot carry the token as it will be exported, with the reason. */
+export function formatsRefusing(token: SeedToken, formats: readonly SeedFormat[]): Array<{ format: SeedFormat; reason: string }> {
+  const exported = exportedToken(token);
+  const refusals: Array<{ format: SeedFormat; reason: string }> = [];
+  for (const format of formats) {
+    const reason = format.accepts(exported);
+    if (reason !== null) refusals.push({ format, reason });
+  }
+  return refusals;
+}
+
+/**
  * The refusals that need no key: parameters outside what the programmer offers, a short secret,
  * and every requested export format that cannot carry the token (Entra: TOTP, SHA-1, 6 digits,
- * 30/60 s). Throws BAD_INPUT with the reason.
+ * 30/60 s; DualShield: an HOTP counter of at most 1 after verification). Throws BAD_INPUT naming
+ * each refusing format with its reason.
  */
 export function checkTokenForRun(token: ProvisionToken, formats: readonly SeedFormat[], options: { allowShortSecret?: boolean | undefined } = {}): void {
   if (token.digits !== 6 && token.digits !== 8) throw new KeytapError('BAD_INPUT', `Codes of ${token.digits} digits: keytap programs 6 or 8.`);
   checkSecretLength(token.secret, { allowShort: options.allowShortSecret });
   // Validates the name on the key (length, ":" in the issuer) before anything is sent.
   credentialFor(token);
-  for (const format of formats) {
-    const reason = format.accepts(token);
-    if (reason !== null) {
-      throw new KeytapError('BAD_INPUT', `The ${format.title} export cannot take token ${token.serial}: ${reason}.`, {
-        detail: { kind: 'format-cannot-carry', format: format.name, reason },
-      });
-    }
+  const refusals = formatsRefusing(token, formats);
+  const [first, ...others] = refusals;
+  if (first) {
+    const more = others.map((r) => ` The ${r.format.title} export cannot take it either: ${r.reason}.`).join('');
+    throw new KeytapError('BAD_INPUT', `The ${first.format.title} export cannot take token ${token.serial}: ${first.reason}.${more}`, {
+      detail: { kind: 'format-cannot-carry', format: refusals.map((r) => r.format.name).join(','), reason: first.reason },
+    });
   }
 }

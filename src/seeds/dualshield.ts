@@ -4,8 +4,15 @@
  * (type, digits, hash, time step); the writer refuses a mix. Seeds in upper-case HEX, no
  * encryption; timeWindow for TOTP only; productCode ST for 60 s TOTP, STE for 30 s TOTP (DualShield's
  * built-in ST product is 60 s; a 30 s product must be defined, STE is the wiki's example) and SE
- * for HOTP, all overridable. The format has no counter, so HOTP tokens must start at 0. The
- * reader also takes BASE64 and BASE32 seeds and Google-Authenticator-style `synchronisation`.
+ * for HOTP, all overridable. The reader also takes BASE64 and BASE32 seeds and
+ * Google-Authenticator-style `synchronisation`.
+ *
+ * The format has no counter, so a server starts every HOTP token at 0. A programmer's
+ * verification reads one code, which leaves the key's next code at counter 1. RFC 4226 §7.4 has
+ * the server look ahead a window of counters past the one it expects, and counter 1 is the first
+ * step of any such window, so keytap writes tokens whose next code is at counter 0 or 1 and refuses
+ * higher ones: how far a site's window reaches is not known here, and a token beyond it would
+ * fail at every login.
  */
 import type { HashAlgorithm, OathType } from '../otp/credential.js';
 import { base32Decode } from '../otp/encoding.js';
@@ -16,6 +23,8 @@ import type { XmlElement } from './xml.js';
 import { childNamed, childrenNamed, elementPath, escapeText, parseXml, shownName } from './xml.js';
 
 const WHAT = 'DualShield XML file';
+/** The highest HOTP counter written (see above): that of a token verified once from 0. */
+export const DUALSHIELD_MAX_HOTP_COUNTER = 1;
 const CRYPTO: Record<HashAlgorithm, string> = { SHA1: 'HmacSHA1', SHA256: 'HmacSHA256', SHA512: 'HmacSHA512' };
 
 export const dualShieldFormat: SeedFormat = {
@@ -27,7 +36,9 @@ export const dualShieldFormat: SeedFormat = {
     if (base !== null) return base;
     if (token.digits !== 6 && token.digits !== 8) return `DualShield tokens have 6 or 8 digits, not ${token.digits}`;
     if (token.type === 'TOTP' && token.period !== 30 && token.period !== 60) return `DualShield takes a time window of 30 or 60 s, not ${token.period}`;
-    if (token.type === 'HOTP' && token.counter !== 0) return 'the DualShield format has no counter, so an HOTP token must start at 0';
+    if (token.type === 'HOTP' && token.counter > DUALSHIELD_MAX_HOTP_COUNTER) {
+      return `the DualShield format has no counter, so the server starts at 0, and this token's next code is at counter ${token.counter}; keytap writes HOTP tokens whose next code is at counter 0 or ${DUALSHIELD_MAX_HOTP_COUNTER} (a token verified once from 0), which every server's look-ahead window reaches`;
+    }
     return null;
   },
   write: writeDualShield,

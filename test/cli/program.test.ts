@@ -140,7 +140,7 @@ describe('keytap program on a terminal', () => {
         }
       }, 50);
     });
-    for (const prompt of ['Type (totp/hotp) [totp]:', 'Hash (SHA1/SHA256/SHA512) [SHA1]:', 'Digits (6/8) [6]:', 'Initial counter [0]:', 'Serial number [generate]:', 'Account on the key [bob@contoso.com]:', 'Seed files (entra,pskc,dualshield,hexcsv,privacyidea,otpauth,graph) [pskc]:']) {
+    for (const prompt of ['Type (totp/hotp) [totp]:', 'Hash (SHA1/SHA256/SHA512) [SHA1]:', 'Digits (6/8) [6]:', 'Initial counter [0]:', 'Serial number [generate]:', 'Account on the key [bob@contoso.com]:', "Seed files (entra,pskc,dualshield,hexcsv,privacyidea,otpauth,graph) [the vendor tool's for the type, plus pskc]:"]) {
       expect(result).toContain(prompt);
     }
     expect(result).not.toContain('Time interval');

@@ -13,6 +13,8 @@ import { KeytapError } from '../../errors.js';
 import type { HashAlgorithm, OathType } from '../../otp/credential.js';
 import { base32Encode, hexDecode } from '../../otp/encoding.js';
 import type { BatchEvent } from '../../provision/batch.js';
+import type { FormatChoice } from '../../provision/export.js';
+import { skippedByReason, vendorFormats } from '../../provision/export.js';
 import { chooseToken, readSeedFile, replacementToken } from '../../provision/from-file.js';
 import { runBatch } from '../../provision/batch.js';
 import { ProvisionRun } from '../../provision/run.js';
@@ -66,7 +68,8 @@ interface ProgramOptions extends KeyOptions {
 }
 
 export const DEFAULT_OUT_DIR = './keytap-seeds';
-export const DEFAULT_FORMATS = 'pskc';
+/** What the seed files default to (see vendorFormats): the label the help and the question show. */
+export const DEFAULT_FORMATS = "the vendor tool's for the type, plus pskc";
 export const ALLOW_SLOW_KDF_HELP = `read a passphrase-protected PSKC file that asks for more than ${PSKC_MAX_ITERATIONS} PBKDF2 iterations (slow)`;
 
 /** `afterStep`: see provision/steps.ts; only the crash-safety tests pass one. */
@@ -160,7 +163,7 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
     model: answers.model ?? options.model,
   };
   if (parameters.type === 'TOTP' && options.counter !== undefined) throw new KeytapError('USAGE', '--counter only applies to --type hotp.');
-  const formats = parseFormats(answers.formats ?? options.formats ?? DEFAULT_FORMATS);
+  const formatList = answers.formats ?? options.formats;
   const outDir = resolve(answers.out ?? options.out ?? DEFAULT_OUT_DIR);
   const pskc = pskcProtection(options.pskcPassphrase, options.pskcKey);
   const secretText = secretFromStdin ?? answers.secret ?? options.secret;
@@ -171,6 +174,10 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
   if (options.from !== undefined) fromToken = await tokenFromFile(options, parameters);
   const secret = secretText !== undefined ? parseGivenSecret(secretText, { allowShort: options.allowShortSecret }) : undefined;
   if (serialGiven !== undefined && fromToken === undefined) checkSerial(serialGiven);
+  // A sample of the token(s) to come decides the default files (its serial and seed do not matter to them).
+  const sample = fromToken ?? buildToken(parameters, secret ?? generateSecret(parameters.algorithm), serialGiven ?? 'KT00000000');
+  const choice: FormatChoice = formatList !== undefined ? { formats: parseFormats(formatList), leftOut: [] } : vendorFormats(sample);
+  const formats = choice.formats;
 
   const run = await ProvisionRun.start({
     outDir,
@@ -192,7 +199,11 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
     if (uncertain > 0) {
       io.err(`The ledger has ${uncertain} token(s) that may be on a key but were never verified (an earlier run stopped); "keytap seeds export --ledger ${outDir} --include-pending" writes them too.`);
     }
+    const leftOutFor = (serial: string): void => {
+      for (const { format, reason } of choice.leftOut) io.err(`Not writing ${format.defaultFileName(sample.type)} (${format.title}) for ${serial}: ${reason}.`);
+    };
     if (options.batch) {
+      leftOutFor("this batch's tokens");
       await programBatch(run, parameters, options, io, cliCommand(command));
     } else {
       let token: ProvisionToken;
@@ -204,6 +215,7 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
         token = buildToken(parameters, secret ?? generateSecret(parameters.algorithm), serial);
       }
       run.check(token);
+      leftOutFor(`token ${token.serial}`);
       const result = await withKey(
         options,
         io,
@@ -302,8 +314,9 @@ function reportResult(io: CliIo, token: ProvisionToken, result: ProgramOneResult
     io.out(`${prefix}programmed serial ${token.serial} as "${outcome.credentialId}" on ${outcome.entry.key.name}; verified.`);
     if (showSecrets) io.out(`  secret (Base32): ${base32Encode(token.secret)}`);
     for (const file of result.exports) {
-      const skipped = file.skipped.length > 0 ? ` (${file.skipped.length} token(s) it cannot carry left out)` : '';
-      io.err(`  wrote ${basename(file.path)}: ${file.tokenCount} token(s)${skipped}`);
+      const name = `${basename(file.path)} (${file.format.title})`;
+      io.err(file.written ? `  wrote ${name}: ${file.tokenCount} token(s)` : `  not written: ${name}: it can carry none of the ledger's tokens for it`);
+      for (const group of skippedByReason(file.skipped)) io.err(`    left out ${serialList(group.serials)}: ${group.reason}`);
     }
   } else if (number !== undefined) {
     const what = outcome.status === 'refused' ? 'skipped (nothing written)' : outcome.leftOnKey ? 'failed, and the account may still be on the key' : 'failed (removed from the key again)';
@@ -311,6 +324,12 @@ function reportResult(io: CliIo, token: ProvisionToken, result: ProgramOneResult
     const { hint } = explainForCli(outcome.error, command);
     if (hint) io.out(`  ${hint}`);
   }
+}
+
+/** A few serials by name, the rest counted: one line per reason even for a large ledger. */
+function serialList(serials: readonly string[]): string {
+  const named = serials.slice(0, 5).join(', ');
+  return serials.length > 5 ? `serials ${named} and ${serials.length - 5} more` : `serial${serials.length > 1 ? 's' : ''} ${named}`;
 }
 
 function touchMessage(phase: 'put' | 'verify' | 'delete'): string {

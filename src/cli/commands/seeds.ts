@@ -138,10 +138,11 @@ export function registerSeeds(program: Command, io: CliIo): void {
           write: { pskc },
         });
         for (const result of results) {
-          io.out(`Wrote ${result.path}: ${result.tokenCount} token(s).`);
-          for (const skipped of result.skipped) io.err(`  left out of ${basename(result.path)}: serial ${skipped.serial}: ${skipped.reason}.`);
+          if (result.written) io.out(`Wrote ${result.path}: ${result.tokenCount} token(s).`);
+          else io.err(`Not written: ${basename(result.path)} (${result.format.title}) can carry none of the ledger's tokens for it.`);
+          for (const skipped of result.skipped) io.err(`  left out of ${basename(result.path)} (${result.format.title}): serial ${skipped.serial}: ${skipped.reason}.`);
         }
-        if (results.length === 0) throw new KeytapError('NOT_FOUND', `None of the ledger's tokens fits ${formats.map((f) => f.title).join(', ')}.`);
+        if (!results.some((r) => r.written)) throw new KeytapError('NOT_FOUND', `None of the ledger's tokens fits ${formats.map((f) => f.title).join(', ')}.`);
       },
     );
 }
