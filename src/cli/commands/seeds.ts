@@ -16,6 +16,7 @@ import { ledgerTokens, readLedger } from '../../provision/ledger.js';
 import type { SeedFormat, SeedToken } from '../../seeds/index.js';
 import { checkEntraCsv, seedFormat } from '../../seeds/index.js';
 import { readSeedFile, readSeedFileBytes } from '../../provision/from-file.js';
+import { activationRow } from '../../provision/activation.js';
 import type { CliIo } from '../output.js';
 import { integerIn } from '../parse.js';
 import { ALLOW_SLOW_KDF_HELP, parseFormats, pskcProtection } from './program.js';
@@ -42,42 +43,28 @@ export function registerSeeds(program: Command, io: CliIo): void {
 
   seeds
     .command('codes')
-    .description("each token's current code (TOTP now; HOTP the next one), e.g. to activate tokens in the Entra portal")
-    .argument('<file>', 'a seed file in any format keytap reads')
+    .description("each token's current code (TOTP now; HOTP the next one); --activation adds seconds left and the next code, e.g. to activate tokens in the Entra portal")
+    .argument('[file]', 'a seed file in any format keytap reads (or --ledger)')
+    .addOption(new Option('--ledger <dir>', 'the tokens of an enrollment ledger (the --out of "keytap program") instead of a file'))
+    .addOption(new Option('--ledger-passphrase <passphrase>', 'passphrase of an encrypted ledger').env('KEYTAP_LEDGER_PASSPHRASE'))
+    .addOption(new Option('--activation', 'one row per token: serial, user, code, seconds left, next code'))
+    .addOption(new Option('--watch', 'the activation view, redrawn every second on a terminal until Ctrl+C (printed once when not on a terminal)'))
     .addOption(new Option('--format <name>', 'the file format, when it cannot be told from the content'))
     .addOption(new Option('--passphrase <passphrase>', 'passphrase of an encrypted PSKC file').env('KEYTAP_PSKC_PASSPHRASE'))
     .addOption(new Option('--key <hex>', 'pre-shared key of an encrypted PSKC file').env('KEYTAP_PSKC_KEY'))
     .addOption(new Option('--allow-slow-kdf', ALLOW_SLOW_KDF_HELP))
     .addOption(new Option('--time <seconds>', 'compute the codes for this time (seconds since 1970) instead of now').argParser(integerIn(0, 2 ** 40)))
     .addOption(new Option('--show-secrets', 'print each secret (Base32) too'))
-    .action(async (file: string, options: { format?: string; passphrase?: string; key?: string; allowSlowKdf?: boolean; time?: number; showSecrets?: boolean }) => {
-      const tokens = await readSeedFile(
-        file,
-        {
-          ...(options.passphrase !== undefined ? { passphrase: options.passphrase } : {}),
-          ...(options.key !== undefined ? { key: hexDecode(options.key) } : {}),
-          allowSlowKdf: options.allowSlowKdf === true,
-          onWarning: (warning) => io.err(`${basename(file)}${warning.line !== undefined ? `:${warning.line}` : ''}: warning: ${warning.message}`),
-        },
-        options.format !== undefined ? seedFormat(options.format) : undefined,
-      );
-      const time = options.time ?? Date.now() / 1000;
-      // A device with several keys (RFC 6030 Figure 10) shows each key's id after its serial.
-      const label = (t: SeedToken): string => (t.keyId === undefined ? t.serial : `${t.serial}/${t.keyId}`);
-      const width = Math.max(6, ...tokens.map((t) => label(t).length));
-      for (const token of tokens) {
-        let code: string;
-        let note: string;
-        if (token.type === 'TOTP') {
-          code = totp(token.secret, time, token.period, token.digits, token.algorithm);
-          note = `TOTP ${token.period} s, ${Math.ceil(validityWindow(time, token.period).validTo - time)} s left`;
-        } else {
-          code = hotp(token.secret, token.counter, token.digits, token.algorithm);
-          note = `HOTP counter ${token.counter}`;
-        }
-        const secret = options.showSecrets ? `  ${base32Encode(token.secret)}` : '';
-        io.out(`${label(token).padEnd(width)}  ${code.padEnd(8)}  ${(token.upn ?? '-').padEnd(24)}  ${note}${secret}`);
-        token.secret.fill(0);
+    .action(async (file: string | undefined, options: CodesOptions) => {
+      if ((file === undefined) === (options.ledger === undefined)) throw new KeytapError('USAGE', 'Give a seed file or --ledger DIR (one of them).');
+      if (options.watch && options.time !== undefined) throw new KeytapError('USAGE', '--watch shows the codes of now; --time prints them once for another time.');
+      const tokens = file !== undefined ? await codesFromFile(file, options, io) : await codesFromLedger(options.ledger!, options.ledgerPassphrase, io);
+      try {
+        if (options.watch && process.stdout.isTTY === true) await watchActivation(tokens, io);
+        else if (options.activation || options.watch) printActivation(tokens, options.time ?? Date.now() / 1000, io);
+        else printCodes(tokens, options.time ?? Date.now() / 1000, options.showSecrets === true, io);
+      } finally {
+        for (const token of tokens) token.secret.fill(0);
       }
     });
 
@@ -145,4 +132,103 @@ export function registerSeeds(program: Command, io: CliIo): void {
         if (!results.some((r) => r.written)) throw new KeytapError('NOT_FOUND', `None of the ledger's tokens fits ${formats.map((f) => f.title).join(', ')}.`);
       },
     );
+}
+
+interface CodesOptions {
+  ledger?: string;
+  ledgerPassphrase?: string;
+  activation?: boolean;
+  watch?: boolean;
+  format?: string;
+  passphrase?: string;
+  key?: string;
+  allowSlowKdf?: boolean;
+  time?: number;
+  showSecrets?: boolean;
+}
+
+async function codesFromFile(file: string, options: CodesOptions, io: CliIo): Promise<SeedToken[]> {
+  return readSeedFile(
+    file,
+    {
+      ...(options.passphrase !== undefined ? { passphrase: options.passphrase } : {}),
+      ...(options.key !== undefined ? { key: hexDecode(options.key) } : {}),
+      allowSlowKdf: options.allowSlowKdf === true,
+      onWarning: (warning) => io.err(`${basename(file)}${warning.line !== undefined ? `:${warning.line}` : ''}: warning: ${warning.message}`),
+    },
+    options.format !== undefined ? seedFormat(options.format) : undefined,
+  );
+}
+
+/** The ledger's verified tokens, HOTP at the counter the key is at after verification. */
+async function codesFromLedger(dir: string, passphrase: string | undefined, io: CliIo): Promise<SeedToken[]> {
+  const ledgerDir = resolve(dir);
+  const contents = await readLedger(ledgerDir, { passphrase });
+  for (const problem of contents.problems) io.err(`ledger.jsonl line ${problem.line}: ${problem.message}.`);
+  const { tokens, leftOut } = ledgerTokens(contents.entries);
+  if (leftOut.length > 0) io.err(`Left out ${leftOut.length} token(s) that were never verified on a key (${leftOut.map((e) => e.token.serial).join(', ')}).`);
+  if (tokens.length === 0) throw new KeytapError('NOT_FOUND', `The ledger in ${ledgerDir} has no verified token.`);
+  return tokens;
+}
+
+/** A device with several keys (RFC 6030 Figure 10) shows each key's id after its serial. */
+function tokenLabel(t: { serial: string; keyId?: string | undefined }): string {
+  return t.keyId === undefined ? t.serial : `${t.serial}/${t.keyId}`;
+}
+
+function printCodes(tokens: readonly SeedToken[], time: number, showSecrets: boolean, io: CliIo): void {
+  const width = Math.max(6, ...tokens.map((t) => tokenLabel(t).length));
+  for (const token of tokens) {
+    let code: string;
+    let note: string;
+    if (token.type === 'TOTP') {
+      code = totp(token.secret, time, token.period, token.digits, token.algorithm);
+      note = `TOTP ${token.period} s, ${Math.ceil(validityWindow(time, token.period).validTo - time)} s left`;
+    } else {
+      code = hotp(token.secret, token.counter, token.digits, token.algorithm);
+      note = `HOTP counter ${token.counter}`;
+    }
+    const secret = showSecrets ? `  ${base32Encode(token.secret)}` : '';
+    io.out(`${tokenLabel(token).padEnd(width)}  ${code.padEnd(8)}  ${(token.upn ?? '-').padEnd(24)}  ${note}${secret}`);
+  }
+}
+
+/** The activation table: a header, then one row per token (HOTP codes last until used: no seconds left). */
+function activationLines(tokens: readonly SeedToken[], time: number): string[] {
+  const rows = tokens.map((t) => activationRow(t, time));
+  const cells = rows.map((r) => [tokenLabel(r), r.upn ?? '-', r.code, r.secondsLeft === undefined ? '-' : `${r.secondsLeft} s`, r.next]);
+  const table = [['SERIAL', 'USER', 'CODE', 'LEFT', 'NEXT'], ...cells];
+  const widths = table[0]!.map((_, column) => Math.max(...table.map((row) => row[column]!.length)));
+  return table.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]!))).join('  '));
+}
+
+function printActivation(tokens: readonly SeedToken[], time: number, io: CliIo): void {
+  for (const line of activationLines(tokens, time)) io.out(line);
+}
+
+/** Redraws the activation table at each whole second until Ctrl+C. */
+async function watchActivation(tokens: readonly SeedToken[], io: CliIo): Promise<void> {
+  const draw = (): void => {
+    // Home and clear screen: written raw, since every io line is made printable.
+    process.stdout.write('\x1b[H\x1b[2J');
+    printActivation(tokens, Date.now() / 1000, io);
+    io.out('');
+    io.out('Refreshed every second; Ctrl+C to stop.');
+  };
+  await new Promise<void>((done) => {
+    let timer: NodeJS.Timeout | undefined;
+    const tick = (): void => {
+      draw();
+      timer = setTimeout(tick, 1000 - (Date.now() % 1000));
+    };
+    const stop = (): void => {
+      clearTimeout(timer);
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      done();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    tick();
+  });
 }
