@@ -5,11 +5,12 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { hexEncode } from '../../src/otp/encoding.js';
 import { readLedger } from '../../src/provision/ledger.js';
 import { seedFormat } from '../../src/seeds/index.js';
 import { oathtool, runKeytap, tempDir } from '../support/cli.js';
+import { Programmer, VirtualKeys, entryForStoredKey } from '../provision/support.js';
 
 const PSKC_PEER = join(import.meta.dirname, '..', 'peers', 'pskc_peer.py');
 
@@ -66,6 +67,50 @@ describe('keytap program with the default formats', () => {
     expect(withUser.stderr).not.toContain('Not writing');
     expect(readdirSync(other).sort()).toEqual(['ledger.jsonl', 'tseeds.csv', 'tseeds.pskcxml', 'tseeds.xml']);
     expect(seedFormat('entra').read(readFileSync(join(other, 'tseeds.csv')))[0]).toMatchObject({ serial: 'T2', upn: 'alice@contoso.com' });
+  });
+});
+
+let keys: VirtualKeys | undefined;
+afterEach(async () => {
+  await keys?.unplugAll();
+  keys = undefined;
+});
+
+describe('keytap program --batch with the default formats', () => {
+  it('HOTP: every key in hseeds.csv, hseeds.xml and hseeds.pskcxml, each agreeing with the ledger, and the key at the recorded counter', async () => {
+    keys = new VirtualKeys();
+    const out = join(tempDir(), 'seeds');
+    const programmer = new Programmer(['program', '--batch', '--yes', '--type', 'hotp', '--account', 'otp', '--count', '2', '--out', out], keys.env);
+    await programmer.waitFor(/Insert key 1/u);
+    await keys.plug('A');
+    await programmer.waitFor(/Remove virtual key A\.json/u);
+    await keys.unplug('A');
+    await programmer.waitFor(/Insert key 2/u);
+    await keys.plug('B');
+    // --count 2: the batch ends with the second key.
+    const { code } = await programmer.exited;
+    await keys.unplug('B');
+    expect(code).toBe(0);
+    expect(programmer.stdout).toMatch(/Summary: 2 programmed, 0 failed, 0 skipped\./u);
+    expect(programmer.stderr).not.toMatch(/left out|Not writing|not written/u);
+    expect(readdirSync(out).sort()).toEqual(['hseeds.csv', 'hseeds.pskcxml', 'hseeds.xml', 'ledger.jsonl']);
+
+    const ledger = await readLedger(out);
+    const csv = seedFormat('hexcsv').read(readFileSync(join(out, 'hseeds.csv')));
+    const dualshield = seedFormat('dualshield').read(readFileSync(join(out, 'hseeds.xml')));
+    const pskc = pskcPeer(join(out, 'hseeds.pskcxml'));
+    for (const name of ['A', 'B']) {
+      const entry = entryForStoredKey(ledger.entries, keys.stored(name).get('otp')!)!;
+      expect(entry.state).toBe('done');
+      const { serial } = entry.token;
+      const seed = hexEncode(entry.token.secret);
+      expect(csv.find((t) => t.serial === serial)).toMatchObject({ counter: entry.counterAfter });
+      expect(hexEncode(csv.find((t) => t.serial === serial)!.secret)).toBe(seed);
+      expect(hexEncode(dualshield.find((t) => t.serial === serial)!.secret)).toBe(seed);
+      expect(pskc.find((k) => k.serial === serial)).toMatchObject({ secret: seed, counter: entry.counterAfter });
+      const ours = await keys.keytap(['code', '--virtual', keys.file(name), 'otp']);
+      expect(ours.stdout.trim()).toBe(await oathtool({ hexSecret: seed, type: 'HOTP', counter: entry.counterAfter! }));
+    }
   });
 });
 
