@@ -314,9 +314,14 @@ function reportResult(io: CliIo, token: ProvisionToken, result: ProgramOneResult
     io.out(`${prefix}programmed serial ${token.serial} as "${outcome.credentialId}" on ${outcome.entry.key.name}; verified.`);
     if (showSecrets) io.out(`  secret (Base32): ${base32Encode(token.secret)}`);
     for (const file of result.exports) {
-      const name = `${basename(file.path)} (${file.format.title})`;
-      io.err(file.written ? `  wrote ${name}: ${file.tokenCount} token(s)` : `  not written: ${name}: it can carry none of the ledger's tokens for it`);
-      for (const group of skippedByReason(file.skipped)) io.err(`    left out ${serialList(group.serials)}: ${group.reason}`);
+      const groups = skippedByReason(file.skipped);
+      if (file.written) {
+        io.err(`  wrote ${basename(file.path)} (${file.format.title}): ${file.tokenCount} token(s)`);
+        for (const group of groups) io.err(`    left out ${serialList(group.serials)}: ${group.reason}`);
+      } else {
+        // No file for these tokens (e.g. the ledger's TOTP tokens in a run writing the HOTP-only hex CSV): say so per format, without naming a file that does not exist.
+        for (const group of groups) io.err(`  in no ${file.format.title} file: ${serialList(group.serials)}: ${group.reason}`);
+      }
     }
   } else if (number !== undefined) {
     const what = outcome.status === 'refused' ? 'skipped (nothing written)' : outcome.leftOnKey ? 'failed, and the account may still be on the key' : 'failed (removed from the key again)';
