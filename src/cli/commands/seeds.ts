@@ -58,6 +58,11 @@ export function registerSeeds(program: Command, io: CliIo): void {
     .action(async (file: string | undefined, options: CodesOptions) => {
       if ((file === undefined) === (options.ledger === undefined)) throw new KeytapError('USAGE', 'Give a seed file or --ledger DIR (one of them).');
       if (options.watch && options.time !== undefined) throw new KeytapError('USAGE', '--watch shows the codes of now; --time prints them once for another time.');
+      if (options.showSecrets && (options.activation || options.watch)) throw new KeytapError('USAGE', '--show-secrets applies to the plain list of codes, not to the activation view.');
+      // Not --passphrase or --key: they may come from the environment, set for other commands.
+      if (options.ledger !== undefined && (options.format !== undefined || options.allowSlowKdf)) {
+        throw new KeytapError('USAGE', '--format and --allow-slow-kdf apply to a seed file, not to --ledger.');
+      }
       const tokens = file !== undefined ? await codesFromFile(file, options, io) : await codesFromLedger(options.ledger!, options.ledgerPassphrase, io);
       try {
         if (options.watch && process.stdout.isTTY === true) await watchActivation(tokens, io);
