@@ -97,7 +97,7 @@ export type ErrorDetail =
   /** No free serial with this prefix. */
   | { kind: 'serials-exhausted'; prefix: string }
   /** A seed format cannot carry a token (the reason names the parameter, never the secret). */
-  | { kind: 'format-cannot-carry'; format: string; reason: string }
+  | { kind: 'format-cannot-carry'; format: string; reason: string; needsUser?: boolean | undefined }
   /** A PC/SC reader that was listed is not connected any more. */
   | { kind: 'reader-missing'; reader: string }
   /** Different accounts on different keys match the query: the keys, each with what chooses it (a serial, else the id). */

@@ -119,6 +119,10 @@ function hintFor(detail: ErrorDetail, hint: string | undefined, command: CliComm
     case 'serials-exhausted':
       return command.options.has('--serial-prefix') ? 'Choose another --serial-prefix.' : 'Choose another serial prefix.';
     case 'format-cannot-carry': {
+      if (detail.needsUser === true && command.options.has('--users')) {
+        return 'Give each key its user with --users FILE (a CSV with a UPN column, or one UPN a line), or one user for every key with --upn.';
+      }
+      if (detail.needsUser === true && command.options.has('--upn')) return 'Give the user with --upn.';
       const option = command.path === 'seeds export' ? pick(command, '--format') : pick(command, '--formats');
       return option ? `Change the token parameters, or leave this format out of ${option}.` : 'Change the token parameters, or write another format.';
     }

@@ -65,6 +65,8 @@ export interface BatchOptions {
   /** Cancels what is in flight. */
   abort: AbortSignal;
   replace?: boolean | undefined;
+  /** False once there is no token to give (every user has a key): the batch ends before asking for another key. */
+  hasNext?: (() => boolean) | undefined;
   /** Stop after this many keys were handled (programmed, failed or skipped). */
   count?: number | undefined;
   /** Milliseconds since the epoch, for verification (tests). */
@@ -110,7 +112,7 @@ export async function runBatch(options: BatchOptions): Promise<RunSummary> {
     source.on('added', onAdded);
     source.on('removed', onRemoved);
     let handled = 0;
-    while (!stopped() && (options.count === undefined || handled < options.count)) {
+    while (!stopped() && (options.count === undefined || handled < options.count) && (options.hasNext?.() ?? true)) {
       const number = handled + 1;
       options.report({ kind: 'insert', number });
       if (!(await waitFor(() => queue.length > 0))) break;

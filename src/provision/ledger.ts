@@ -115,6 +115,7 @@ interface TokenJson {
   account?: string | undefined;
   manufacturer?: string | undefined;
   model?: string | undefined;
+  displayName?: string | undefined;
 }
 
 type LedgerRecord =
@@ -440,6 +441,7 @@ function tokenToJson(token: ProvisionToken): TokenJson {
     account: token.account,
     manufacturer: token.manufacturer,
     model: token.model,
+    displayName: token.displayName,
   };
 }
 
@@ -459,6 +461,7 @@ function tokenFromJson(json: TokenJson): ProvisionToken {
     account: json.account,
     manufacturer: json.manufacturer,
     model: json.model,
+    ...(typeof json.displayName === 'string' ? { displayName: json.displayName } : {}),
   };
 }
 

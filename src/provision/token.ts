@@ -20,6 +20,8 @@ export const GENERATED_SECRET_BYTES: Readonly<Record<HashAlgorithm, number>> = {
 export type TokenParameters = Omit<SeedToken, 'serial' | 'secret'> & {
   /** Every code needs a touch of the key. */
   touch: boolean;
+  /** The user's display name (from a users file), for the identity provider. */
+  displayName?: string | undefined;
 };
 
 export const DEFAULT_PARAMETERS: TokenParameters = {
@@ -34,6 +36,8 @@ export const DEFAULT_PARAMETERS: TokenParameters = {
 /** A token about to be programmed: the seed-file token plus whether the key asks for a touch. */
 export interface ProvisionToken extends SeedToken {
   touch: boolean;
+  /** The user's display name (from a users file); recorded in the ledger, not on the key. */
+  displayName?: string | undefined;
 }
 
 export type RandomSource = (length: number) => Uint8Array;
@@ -129,6 +133,7 @@ export function buildToken(parameters: TokenParameters, secret: Uint8Array, seri
     manufacturer: parameters.manufacturer || undefined,
     model: parameters.model || undefined,
     touch: parameters.touch,
+    ...(parameters.displayName ? { displayName: parameters.displayName } : {}),
   };
 }
 
@@ -182,7 +187,13 @@ export function checkTokenForRun(token: ProvisionToken, formats: readonly SeedFo
   if (first) {
     const more = others.map((r) => ` The ${r.format.title} export cannot take it either: ${r.reason}.`).join('');
     throw new KeytapError('BAD_INPUT', `The ${first.format.title} export cannot take token ${token.serial}: ${first.reason}.${more}`, {
-      detail: { kind: 'format-cannot-carry', format: refusals.map((r) => r.format.name).join(','), reason: first.reason },
+      detail: {
+        kind: 'format-cannot-carry',
+        format: refusals.map((r) => r.format.name).join(','),
+        reason: first.reason,
+        // A user would satisfy every refusing format: the fix is to give one, not to drop the format.
+        needsUser: token.upn === undefined && refusals.every((r) => r.format.accepts({ ...token, upn: 'user@example.com' }) === null),
+      },
     });
   }
 }

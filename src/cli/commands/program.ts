@@ -9,7 +9,9 @@ import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import { openOathSession } from '../../device/open.js';
 import { KeyWatcher } from '../../device/discovery/watcher.js';
-import { KeytapError } from '../../errors.js';
+import { KeytapError, isKeytapError } from '../../errors.js';
+import { readInputFile } from '../../util/input-file.js';
+import { printable } from '../../util/printable.js';
 import type { HashAlgorithm, OathType } from '../../otp/credential.js';
 import { base32Encode, hexDecode } from '../../otp/encoding.js';
 import type { BatchEvent } from '../../provision/batch.js';
@@ -17,13 +19,15 @@ import type { FormatChoice } from '../../provision/export.js';
 import { skippedByReason, vendorFormats } from '../../provision/export.js';
 import { chooseToken, readSeedFile, replacementToken } from '../../provision/from-file.js';
 import { runBatch } from '../../provision/batch.js';
+import type { BatchUser } from '../../provision/users.js';
+import { BatchUsers, parseUsersFile } from '../../provision/users.js';
 import { ProvisionRun } from '../../provision/run.js';
 import type { StepHook } from '../../provision/steps.js';
 import type { ProgramOneResult } from '../../provision/run.js';
 import type { ProvisionToken, TokenParameters } from '../../provision/token.js';
 import { DEFAULT_PARAMETERS, buildToken, checkSerial, generateSecret, parseGivenSecret } from '../../provision/token.js';
 import type { PskcProtection, SeedFormat } from '../../seeds/index.js';
-import { PSKC_MAX_ITERATIONS, SEED_FORMAT_NAMES, seedFormat } from '../../seeds/index.js';
+import { PSKC_MAX_ITERATIONS, SEED_FORMAT_NAMES, checkSeedFileSize, checkUpn, seedFormat } from '../../seeds/index.js';
 import type { CliCommand } from '../explain.js';
 import { cliCommand, explainForCli } from '../explain.js';
 import type { KeyOptions } from '../key-options.js';
@@ -65,6 +69,8 @@ interface ProgramOptions extends KeyOptions {
   keyId?: string;
   allowSlowKdf?: boolean;
   showSecrets?: boolean;
+  users?: string;
+  again?: boolean;
 }
 
 export const DEFAULT_OUT_DIR = './keytap-seeds';
@@ -102,6 +108,8 @@ export function registerProgram(program: Command, io: CliIo, afterStep?: StepHoo
       .addOption(new Option('--force', 'overwrite seed files in the folder that hold tokens the ledger does not know'))
       .addOption(new Option('--yes', 'take the defaults for everything not given; ask nothing'))
       .addOption(new Option('--batch', 'program one key after another: insert, wait, remove, next; Ctrl+C to finish'))
+      .addOption(new Option('--users <file>', 'with --batch: the users, one key each, in order (a CSV with a UPN column, e.g. an Entra user export, or one UPN a line)'))
+      .addOption(new Option('--again', 'with --users: also give a key to users the ledger already has a token for'))
       .addOption(new Option('--count <n>', 'with --batch: stop after this many keys').argParser(integerIn(1, 1_000_000)))
       .addOption(new Option('--from <file>', 're-program a (replacement) key with a token from a seed file'))
       .addOption(new Option('--from-passphrase <passphrase>', 'passphrase of an encrypted PSKC file given with --from').env('KEYTAP_FROM_PASSPHRASE'))
@@ -131,9 +139,15 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
     for (const name of ['serial', 'secret', 'from'] as const) {
       if (options[name] !== undefined) throw new KeytapError('USAGE', `--${name} gives one token; --batch programs a new token on every key.`);
     }
-  } else if (options.count !== undefined) {
-    throw new KeytapError('USAGE', '--count only applies together with --batch.');
+  } else {
+    for (const name of ['count', 'users'] as const) {
+      if (options[name] !== undefined) throw new KeytapError('USAGE', `--${name} only applies together with --batch.`);
+    }
   }
+  if (options.users !== undefined && options.upn !== undefined) {
+    throw new KeytapError('USAGE', '--users gives each key its own user; leave out --upn.');
+  }
+  if (options.again === true && options.users === undefined) throw new KeytapError('USAGE', '--again only applies together with --users.');
   if (options.from === undefined) {
     for (const name of ['format', 'keyId', 'allowSlowKdf'] as const) {
       if (options[name] !== undefined) throw new KeytapError('USAGE', `--${kebab(name)} applies to the seed file of --from only.`);
@@ -146,6 +160,8 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
     throw new KeytapError('USAGE', 'Give either --pskc-passphrase or --pskc-key, not both.');
   }
 
+  // The users file is checked whole before a question is asked or the ledger is opened.
+  const users = options.users !== undefined ? parseUsersFile(await readInputFile(options.users, 'the users file', (size) => checkSeedFileSize(size, 'users file')), `users file ${options.users}`) : undefined;
   const interactive = process.stdin.isTTY === true && !options.yes;
   const secretFromStdin = options.secret === '-' ? await readStdin() : undefined;
   const answers = interactive ? await ask(options, given, io) : {};
@@ -175,7 +191,8 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
   const secret = secretText !== undefined ? parseGivenSecret(secretText, { allowShort: options.allowShortSecret }) : undefined;
   if (serialGiven !== undefined && fromToken === undefined) checkSerial(serialGiven);
   // A sample of the token(s) to come decides the default files (its serial and seed do not matter to them).
-  const sample = fromToken ?? buildToken(parameters, secret ?? generateSecret(parameters.algorithm), serialGiven ?? 'KT00000000');
+  const sampleParameters = users ? { ...parameters, upn: users[0]!.upn } : parameters;
+  const sample = fromToken ?? buildToken(sampleParameters, secret ?? generateSecret(parameters.algorithm), serialGiven ?? 'KT00000000');
   const choice: FormatChoice = formatList !== undefined ? { formats: parseFormats(formatList), leftOut: [] } : vendorFormats(sample);
   const formats = choice.formats;
 
@@ -204,7 +221,7 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
     };
     if (options.batch) {
       leftOutFor("this batch's tokens");
-      await programBatch(run, parameters, options, io, cliCommand(command));
+      await programBatch(run, parameters, options, io, cliCommand(command), { users, askUser: interactive && users === undefined && parameters.upn === undefined });
     } else {
       let token: ProvisionToken;
       if (fromToken) {
@@ -231,7 +248,14 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
   }
 }
 
-async function programBatch(run: ProvisionRun, parameters: TokenParameters, options: ProgramOptions, io: CliIo, command: CliCommand): Promise<void> {
+interface BatchUserSource {
+  /** From --users, checked. */
+  users: readonly BatchUser[] | undefined;
+  /** Ask for each key's user on the terminal once the key is in. */
+  askUser: boolean;
+}
+
+async function programBatch(run: ProvisionRun, parameters: TokenParameters, options: ProgramOptions, io: CliIo, command: CliCommand, userSource: BatchUserSource): Promise<void> {
   const stop = new AbortController();
   const abort = new AbortController();
   const onSigint = (): void => {
@@ -245,8 +269,38 @@ async function programBatch(run: ProvisionRun, parameters: TokenParameters, opti
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
   try {
+    const users = userSource.users ? new BatchUsers(userSource.users, run.ledger.entries, { again: options.again }) : undefined;
     // Check the parameters once with a sample token, so that a refused format stops the batch before the first key.
-    run.check(buildToken(parameters, generateSecret(parameters.algorithm), 'KT00000000'));
+    const first = users?.withoutKey[0] ?? userSource.users?.[0];
+    const sampleUser = first ? { upn: first.upn } : {};
+    // Asked per key: the sample without a user must pass unless a user is then required (checked per answer).
+    const userRequired = userSource.askUser && requiresUser(run, parameters);
+    run.check(buildToken({ ...parameters, ...sampleUser, ...(userRequired ? { upn: 'user@example.com' } : {}) }, generateSecret(parameters.algorithm), 'KT00000000'));
+    if (users) {
+      const enrolled = users.alreadyEnrolled;
+      if (enrolled.length > 0) {
+        io.err(`${enrolled.length} user(s) in ${options.users} already have a token in the ledger and get no key (--again gives them another): ${userList(enrolled)}.`);
+      }
+      if (!users.hasNext) {
+        io.out(`Every user in ${options.users} has a token in the ledger; no key to program. Ledger and seed files in ${run.outDir}.`);
+        return;
+      }
+      io.err(`${users.withoutKey.length} user(s) to give a key to, in the order of ${options.users}.`);
+    }
+    // The user of the key in hand: given back when the key ends up without a token.
+    let current: BatchUser | undefined;
+    const tokenFor = (user: Partial<BatchUser>): ProvisionToken =>
+      buildToken(
+        {
+          ...parameters,
+          upn: user.upn ?? parameters.upn,
+          displayName: user.displayName,
+          manufacturer: user.manufacturer ?? parameters.manufacturer,
+          model: user.model ?? parameters.model,
+        },
+        generateSecret(parameters.algorithm),
+        run.serials.next(),
+      );
     const summary = await runBatch({
       source: new KeyWatcher(),
       run,
@@ -260,19 +314,80 @@ async function programBatch(run: ProvisionRun, parameters: TokenParameters, opti
         }
         return key;
       },
-      nextToken: () => buildToken(parameters, generateSecret(parameters.algorithm), run.serials.next()),
+      hasNext: () => users?.hasNext ?? true,
+      nextToken: async ({ number }) => {
+        if (users) {
+          current = users.take();
+          return current ? tokenFor(current) : undefined;
+        }
+        if (!userSource.askUser) return tokenFor({});
+        try {
+          const upn = await askKeyUser(number, userRequired, io);
+          return tokenFor({ upn });
+        } catch (error) {
+          // Ctrl+C or the end of input while asked: finish the batch, as Ctrl+C does between keys.
+          if (isKeytapError(error) && error.code === 'CANCELLED') {
+            stop.abort();
+            return undefined;
+          }
+          throw error;
+        }
+      },
       stop: stop.signal,
       abort: abort.signal,
       replace: options.replace,
       count: options.count,
-      report: (event) => reportBatchEvent(io, event, options.showSecrets === true, command),
+      report: (event) => {
+        if (current && (event.kind === 'error' || event.kind === 'result')) {
+          if (event.kind === 'error' || event.result.outcome.status !== 'programmed') users?.giveBack(current);
+          current = undefined;
+        }
+        reportBatchEvent(io, event, options.showSecrets === true, command);
+      },
     });
     io.out(`Summary: ${summary.programmed} programmed, ${summary.failed} failed, ${summary.skipped} skipped. Ledger and seed files in ${run.outDir}.`);
+    if (users && users.withoutKey.length > 0) io.out(`Users still without a key (${users.withoutKey.length}): ${userList(users.withoutKey)}.`);
     if (summary.failed > 0) throw new KeytapError('DEVICE_ERROR', `${summary.failed} key(s) failed; see above.`);
   } finally {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
   }
+}
+
+/** Whether the run's formats refuse a token without a user (Entra: every CSV token has one). */
+function requiresUser(run: ProvisionRun, parameters: TokenParameters): boolean {
+  try {
+    run.check(buildToken({ ...parameters, upn: undefined }, generateSecret(parameters.algorithm), 'KT00000000'));
+    return false;
+  } catch (error) {
+    if (isKeytapError(error) && error.detail?.kind === 'format-cannot-carry' && error.detail.needsUser === true) return true;
+    throw error;
+  }
+}
+
+/** The user for the key just inserted, asked on the terminal; undefined for none (where allowed). */
+async function askKeyUser(number: number, required: boolean, io: CliIo): Promise<string | undefined> {
+  // One prompter per question: between questions the batch's own Ctrl+C handling applies.
+  const prompter = openPrompter({ input: process.stdin, output: process.stderr, err: (line) => io.err(line) });
+  try {
+    for (;;) {
+      const upn = await prompter.question(`User for key ${number} (UPN, user@domain${required ? '' : '; Enter for none'})`, '', (text) => {
+        const problem = checkUpn(text);
+        if (problem !== null) throw new Error(`${problem}.`);
+        return text;
+      });
+      if (upn !== undefined || !required) return upn;
+      io.err('  A user is required: the seed files asked for give every token to a user.');
+    }
+  } finally {
+    prompter.close();
+  }
+}
+
+/** Users as a summary names them: UPN and line, the first few, the rest counted. */
+function userList(users: readonly BatchUser[]): string {
+  const named = users.slice(0, 10).map((u) => `${printable(u.upn)} (line ${u.line})`);
+  return users.length > 10 ? `${named.join(', ')} and ${users.length - 10} more` : named.join(', ');
 }
 
 function reportBatchEvent(io: CliIo, event: BatchEvent, showSecrets: boolean, command: CliCommand): void {
