@@ -15,6 +15,7 @@ export const EXECUTABLE_TESTS = [
   'test/cli/closed-output.test.ts',
   'test/cli/program.test.ts',
   'test/cli/program-batch.test.ts',
+  'test/cli/program-users.test.ts',
   'test/cli/explain.test.ts',
   'test/cli/version.test.ts',
   'test/cli/ipc.test.ts',
