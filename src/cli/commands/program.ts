@@ -545,7 +545,8 @@ async function ask(options: ProgramOptions, given: (name: string) => boolean, io
       if (!options.batch && !given('secret')) answers.secret = await question('Secret (Base32 or hex:…)', 'generate', (t) => t);
       if (!options.batch && !given('serial')) answers.serial = await question('Serial number', 'generate', (t) => (checkSerial(t), t));
     }
-    if (!given('upn')) answers.upn = await question('User (UPN, user@domain)', '', (t) => t);
+    // A batch asks each key's user once the key is in (askKeyUser), or takes them from --users.
+    if (!given('upn') && !options.batch) answers.upn = await question('User (UPN, user@domain)', '', (t) => t);
     if (!given('issuer')) answers.issuer = await question('Issuer on the key', '', (t) => t);
     if (!given('account')) answers.account = await question('Account on the key', answers.upn ?? options.upn ?? 'the UPN, else the serial', (t) => t);
     if (!given('touch')) answers.touch = await question('Require touch for every code (y/n)', 'n', yesNo);
