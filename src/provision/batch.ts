@@ -153,6 +153,8 @@ export async function runBatch(options: BatchOptions): Promise<RunSummary> {
       if (options.count !== undefined && handled >= options.count) break;
       if (!gone.has(descriptor.id)) {
         options.report({ kind: 'remove', key: descriptor });
+        // The last key of the batch: nothing waits for its removal.
+        if (!(options.hasNext?.() ?? true)) break;
         if (!(await waitFor(() => gone.has(descriptor.id)))) break;
       }
     }

@@ -37,6 +37,17 @@ describe('keytap program --batch --users', () => {
     expect(existsSync(out)).toBe(false);
   });
 
+  it('refuses a user whose own manufacturer the Entra CSV cannot carry, naming the line, before the ledger exists', async () => {
+    const dir = tempDir();
+    const users = join(dir, 'users.csv');
+    writeFileSync(users, 'upn,manufacturer\nann@contoso.com,Acme\nben@contoso.com,"Acme, Inc."\n');
+    const out = join(dir, 'seeds');
+    const result = await runKeytap(['program', '--batch', '--yes', '--users', users, '--formats', 'entra', '--out', out]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/line 3 \(ben@contoso\.com\): The Entra ID CSV export cannot take token/u);
+    expect(existsSync(out)).toBe(false);
+  });
+
   it('without users an Entra batch says to give them with --users', async () => {
     const result = await runKeytap(['program', '--batch', '--yes', '--formats', 'entra', '--out', join(tempDir(), 'seeds')]);
     expect(result.code).toBe(2);

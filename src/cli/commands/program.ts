@@ -25,7 +25,7 @@ import { ProvisionRun } from '../../provision/run.js';
 import type { StepHook } from '../../provision/steps.js';
 import type { ProgramOneResult } from '../../provision/run.js';
 import type { ProvisionToken, TokenParameters } from '../../provision/token.js';
-import { DEFAULT_PARAMETERS, buildToken, checkSerial, generateSecret, parseGivenSecret } from '../../provision/token.js';
+import { DEFAULT_PARAMETERS, buildToken, checkSerial, checkTokenForRun, generateSecret, parseGivenSecret } from '../../provision/token.js';
 import type { PskcProtection, SeedFormat } from '../../seeds/index.js';
 import { PSKC_MAX_ITERATIONS, SEED_FORMAT_NAMES, checkSeedFileSize, checkUpn, seedFormat } from '../../seeds/index.js';
 import type { CliCommand } from '../explain.js';
@@ -195,6 +195,17 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
   const sample = fromToken ?? buildToken(sampleParameters, secret ?? generateSecret(parameters.algorithm), serialGiven ?? 'KT00000000');
   const choice: FormatChoice = formatList !== undefined ? { formats: parseFormats(formatList), leftOut: [] } : vendorFormats(sample);
   const formats = choice.formats;
+  // Each user's own manufacturer and model must fit the formats too: found now, not at key 40.
+  for (const user of users ?? []) {
+    try {
+      checkTokenForRun(buildToken({ ...parameters, upn: user.upn, manufacturer: user.manufacturer ?? parameters.manufacturer, model: user.model ?? parameters.model }, sample.secret, 'KT00000000'), formats, {
+        allowShortSecret: true,
+      });
+    } catch (error) {
+      if (!isKeytapError(error)) throw error;
+      throw new KeytapError(error.code, `Users file ${options.users} line ${user.line} (${printable(user.upn)}): ${error.message}`, { hint: error.hint, detail: error.detail });
+    }
+  }
 
   const run = await ProvisionRun.start({
     outDir,
