@@ -350,7 +350,9 @@ async function programBatch(run: ProvisionRun, parameters: TokenParameters, opti
       count: options.count,
       report: (event) => {
         if (current && (event.kind === 'error' || event.kind === 'result')) {
-          if (event.kind === 'error' || event.result.outcome.status !== 'programmed') users?.giveBack(current);
+          // A token that may still be on the key counts as the user's (as the ledger says on a resume).
+          const outcome = event.kind === 'result' ? event.result.outcome : undefined;
+          if (!outcome || outcome.status === 'refused' || (outcome.status === 'failed' && !outcome.leftOnKey)) users?.giveBack(current);
           current = undefined;
         }
         reportBatchEvent(io, event, options.showSecrets === true, command);
