@@ -110,10 +110,10 @@ export function upnAnswer(text: string): string {
   return text;
 }
 
-/** The chosen seed files that give every token to a user, so a token without one cannot go there. */
+/** The chosen seed files that refuse `token` only for want of a user (Entra ID gives every token to one). */
 export function formatsNeedingUser(token: SeedToken, formats: readonly SeedFormat[]): SeedFormat[] {
   const withUser = { ...token, upn: 'user@example.com' };
-  return formatsRefusing({ ...token, upn: undefined }, formats)
+  return formatsRefusing(token, formats)
     .map((r) => r.format)
     .filter((format) => formatsRefusing(withUser, [format]).length === 0);
 }

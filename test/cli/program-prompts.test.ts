@@ -1,7 +1,7 @@
 // `keytap program` on a pseudo-terminal (`script` from util-linux): each answer is checked when it
 // is given and asked again at once; with several keys connected the key is picked first.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { hexEncode } from '../../src/otp/encoding.js';
@@ -80,5 +80,18 @@ describe('keytap program on a terminal: ask, then check at once', () => {
     expect(keys.stored(other).size).toBe(0);
     const [stored] = [...keys.stored(picked).values()];
     expect(hexEncode(entryForStoredKey((await readLedger(out)).entries, stored!)!.token.secret)).toBe(RFC_HEX);
+  });
+  it.skipIf(!hasScript)('Entra ID asked for and no user: the user is asked again with the reason; "-" drops the Entra file instead', async () => {
+    const dir = tempDir();
+    const out = join(dir, 'seeds');
+    // Hash, digits, period, user (none, a bad one, then "-"), issuer, account, touch, manufacturer, model.
+    const answers = ['', '', '', '', 'bob', '-', '', '', '', '', ''];
+    const { output, code } = await onTerminal(['program', '--virtual', join(dir, 'k.json'), '--type', 'totp', '--secret', RFC_SECRET, '--serial', 'S-3', '--formats', 'entra,pskc', '--out', out], answers);
+    expect(code).toBe(0);
+    expect(output).toContain('User (UPN, user@domain), or - to write no Entra ID CSV file:');
+    expect(output).toContain('The Entra ID CSV file gives every token to a user: give a UPN, or - to write no Entra ID CSV file.');
+    expect(output).toContain('The UPN must have exactly one "@" (user@domain).');
+    expect(output).toContain('Writing pskc only.');
+    expect(readdirSync(out).sort()).toEqual(['ledger.jsonl', 'tseeds.pskcxml']);
   });
 });
