@@ -1,7 +1,7 @@
 /**
  * `keytap program`: put an OATH token on a key (or, with --batch, on one key after another),
  * verify it, keep its seed in the ledger and write the seed files. The command's options, the
- * questions for what they leave out (asked through ../prompt.ts) and the report; the work, the
+ * questions for what they leave out (../program-questions.ts) and the report; the work, the
  * choice of a token from a seed file included, is in src/provision.
  */
 import { basename, resolve } from 'node:path';
