@@ -77,3 +77,20 @@ export function yesNo(text: string): boolean | undefined {
   if (/^(n|no)$/iu.test(text)) return false;
   return undefined;
 }
+
+/**
+ * A numbered list to pick one from: `1`…`n`; Enter is no answer (there is no default), so it is
+ * asked again like any answer that does not parse.
+ */
+export async function choice<T>(prompter: Prompter, label: string, items: readonly T[], describe: (item: T) => string, err: (line: string) => void): Promise<T> {
+  for (const [index, item] of items.entries()) err(`  ${index + 1}) ${describe(item)}`);
+  for (;;) {
+    const picked = await prompter.question(`${label} (1-${items.length})`, '', (text) => {
+      const n = Number(text);
+      if (!/^\d+$/u.test(text) || n < 1 || n > items.length) throw new Error(`Answer a number from 1 to ${items.length}.`);
+      return items[n - 1]!;
+    });
+    if (picked !== undefined) return picked;
+    err(`  Answer a number from 1 to ${items.length}.`);
+  }
+}

@@ -122,7 +122,7 @@ describe('keytap program on a terminal', () => {
   const hasScript = existsSync('/usr/bin/script');
   it.skipIf(!hasScript)('asks one question per missing field with the default shown; Enter takes the default', async () => {
     const dir = tempDir();
-    const answers = ['hotp', '', '', '7', '', 'S-42', 'bob@contoso.com', 'Acme', '', 'y', '', '', 'hexcsv,pskc', ''];
+    const answers = ['hotp', '', '', '7', '', 'S-42', 'hexcsv,pskc', 'bob@contoso.com', 'Acme', '', 'y', '', '', ''];
     const self = keytapCommand(['program', '--virtual', join(dir, 'k.json'), '--out', join(dir, 'seeds')]);
     const command = [self.command, ...self.args].join(' ');
     const result = await new Promise<string>((resolve, reject) => {

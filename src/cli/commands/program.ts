@@ -1,13 +1,14 @@
 /**
  * `keytap program`: put an OATH token on a key (or, with --batch, on one key after another),
  * verify it, keep its seed in the ledger and write the seed files. The command's options, the
- * questions for what they leave out (asked through ../prompt.ts) and the report; the work, the
+ * questions for what they leave out (../program-questions.ts) and the report; the work, the
  * choice of a token from a seed file included, is in src/provision.
  */
 import { basename, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import { openOathSession } from '../../device/open.js';
+import type { OpenKey } from '../../device/open.js';
 import { KeyWatcher } from '../../device/discovery/watcher.js';
 import { KeytapError, isKeytapError } from '../../errors.js';
 import { readInputFile } from '../../util/input-file.js';
@@ -31,10 +32,12 @@ import { PSKC_MAX_ITERATIONS, SEED_FORMAT_NAMES, checkSeedFileSize, checkUpn, se
 import type { CliCommand } from '../explain.js';
 import { cliCommand, explainForCli } from '../explain.js';
 import type { KeyOptions } from '../key-options.js';
-import { addKeyOptions, withKey } from '../key-options.js';
+import { addKeyOptions, withConnectedKey, withKey } from '../key-options.js';
 import type { CliIo } from '../output.js';
 import { hashAlgorithm, integerIn, oathType, readStdin } from '../parse.js';
-import { openPrompter, yesNo } from '../prompt.js';
+import { openPrompter } from '../prompt.js';
+import type { Answers } from '../program-questions.js';
+import { askProgramQuestions } from '../program-questions.js';
 
 interface ProgramOptions extends KeyOptions {
   type?: OathType;
@@ -164,7 +167,7 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
   const users = options.users !== undefined ? parseUsersFile(await readInputFile(options.users, 'the users file', (size) => checkSeedFileSize(size, 'users file')), `users file ${options.users}`) : undefined;
   const interactive = process.stdin.isTTY === true && !options.yes;
   const secretFromStdin = options.secret === '-' ? await readStdin() : undefined;
-  const answers = interactive ? await ask(options, given, io) : {};
+  const { answers, key: chosenKey } = interactive ? await askProgramQuestions(options, given, io) : { answers: {} as Answers, key: undefined };
   const parameters: TokenParameters = {
     type: answers.type ?? options.type ?? DEFAULT_PARAMETERS.type,
     algorithm: answers.algorithm ?? options.algorithm ?? DEFAULT_PARAMETERS.algorithm,
@@ -244,12 +247,10 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
       }
       run.check(token);
       leftOutFor(`token ${token.serial}`);
-      const result = await withKey(
-        options,
-        io,
-        (key, signal) => run.programOne(key, token, { replace: options.replace, signal, onTouchNeeded: (phase) => io.err(touchMessage(phase)) }),
-        'writes',
-      );
+      const program = (key: OpenKey, signal: AbortSignal): Promise<ProgramOneResult> =>
+        run.programOne(key, token, { replace: options.replace, signal, onTouchNeeded: (phase) => io.err(touchMessage(phase)) });
+      // The key picked before the questions is the one programmed: no second look that could pick another.
+      const result = chosenKey?.descriptor ? await withConnectedKey(chosenKey.descriptor, options, io, program) : await withKey(options, io, program, 'writes');
       reportResult(io, token, result, options.showSecrets === true);
       const outcome = result.outcome;
       if (outcome.status !== 'programmed') throw outcome.error;
@@ -523,57 +524,7 @@ async function tokenFromFile(options: ProgramOptions, parameters: TokenParameter
   }
 }
 
-interface Answers {
-  type?: OathType;
-  algorithm?: HashAlgorithm;
-  digits?: number;
-  period?: number;
-  counter?: number;
-  secret?: string;
-  serial?: string;
-  upn?: string;
-  issuer?: string;
-  account?: string;
-  touch?: boolean;
-  manufacturer?: string;
-  model?: string;
-  formats?: string;
-  out?: string;
-}
-
-/** One question per field not given on the command line; Enter takes the default in brackets. */
-async function ask(options: ProgramOptions, given: (name: string) => boolean, io: CliIo): Promise<Answers> {
-  const prompter = openPrompter({ input: process.stdin, output: process.stderr, err: (line) => io.err(line) });
-  const question = <T>(label: string, shown: string, parse: (text: string) => T | undefined): Promise<T | undefined> => prompter.question(label, shown, parse);
-  const answers: Answers = {};
-  try {
-    const fromFile = options.from !== undefined;
-    if (!fromFile) {
-      if (!given('type')) answers.type = await question('Type (totp/hotp)', 'totp', (t) => oathType(t));
-      if (!given('algorithm')) answers.algorithm = await question('Hash (SHA1/SHA256/SHA512)', 'SHA1', (t) => hashAlgorithm(t));
-      if (!given('digits')) answers.digits = await question('Digits (6/8)', '6', oneOf([6, 8]));
-      const type = answers.type ?? options.type ?? 'TOTP';
-      if (type === 'TOTP' && !given('period')) answers.period = await question('Time interval in seconds (30/60)', '30', oneOf([30, 60]));
-      if (type === 'HOTP' && !given('counter')) answers.counter = await question('Initial counter', '0', integerIn(0, 0xffffffff));
-      if (!options.batch && !given('secret')) answers.secret = await question('Secret (Base32 or hex:…)', 'generate', (t) => t);
-      if (!options.batch && !given('serial')) answers.serial = await question('Serial number', 'generate', (t) => (checkSerial(t), t));
-    }
-    // A batch asks each key's user once the key is in (askKeyUser), or takes them from --users.
-    if (!given('upn') && !options.batch) answers.upn = await question('User (UPN, user@domain)', '', (t) => t);
-    if (!given('issuer')) answers.issuer = await question('Issuer on the key', '', (t) => t);
-    if (!given('account')) answers.account = await question('Account on the key', answers.upn ?? options.upn ?? 'the UPN, else the serial', (t) => t);
-    if (!given('touch')) answers.touch = await question('Require touch for every code (y/n)', 'n', yesNo);
-    if (!given('manufacturer')) answers.manufacturer = await question('Manufacturer (for the seed files)', '', (t) => t);
-    if (!given('model')) answers.model = await question('Model (for the seed files)', '', (t) => t);
-    if (!given('formats')) answers.formats = await question(`Seed files (${SEED_FORMAT_NAMES.join(',')})`, DEFAULT_FORMATS, (t) => (parseFormats(t), t));
-    if (!given('out')) answers.out = await question('Output folder', DEFAULT_OUT_DIR, (t) => t);
-  } finally {
-    prompter.close();
-  }
-  return answers;
-}
-
-function oneOf(values: readonly number[]): (text: string) => number {
+export function oneOf(values: readonly number[]): (text: string) => number {
   return (text) => {
     const n = Number(text);
     if (!/^\d+$/u.test(text) || !values.includes(n)) throw new InvalidArgumentError(`must be ${values.join(' or ')}.`);

@@ -1,0 +1,233 @@
+/**
+ * The questions of an interactive `keytap program`: which key first (its hashes decide what can
+ * be asked for), then one question per field the command line left out, each answer checked when
+ * it is given and asked again with the reason, in an order where what a check depends on is asked
+ * before it (the token's parameters before the seed files that must carry it, the seed files
+ * before the user some of them require).
+ */
+import { existsSync } from 'node:fs';
+import { noKeyError } from '../device/open.js';
+import type { KeyDescriptor } from '../device/discovery/enumerate.js';
+import { capabilitiesOf } from '../device/oath/dialect.js';
+import { KeytapError } from '../errors.js';
+import type { HashAlgorithm, OathType } from '../otp/credential.js';
+import type { TokenParameters } from '../provision/token.js';
+import { DEFAULT_PARAMETERS, buildToken, checkSerial, formatsRefusing, generateSecret, parseGivenSecret } from '../provision/token.js';
+import type { SeedFormat, SeedToken } from '../seeds/index.js';
+import { SEED_FORMAT_NAMES, checkUpn } from '../seeds/index.js';
+import { printable } from '../util/printable.js';
+import { DEFAULT_FORMATS, DEFAULT_OUT_DIR, oneOf, parseFormats } from './commands/program.js';
+import type { KeyOptions } from './key-options.js';
+import { connectedKeys, withConnectedKey, withKey } from './key-options.js';
+import type { CliIo } from './output.js';
+import { hashAlgorithm, integerIn, oathType } from './parse.js';
+import type { Prompter } from './prompt.js';
+import { choice, openPrompter, yesNo } from './prompt.js';
+
+/** What of `keytap program`'s options the questions read. */
+export interface QuestionOptions extends KeyOptions {
+  type?: OathType | undefined;
+  algorithm?: HashAlgorithm | undefined;
+  digits?: number | undefined;
+  period?: number | undefined;
+  counter?: number | undefined;
+  secret?: string | undefined;
+  allowShortSecret?: boolean | undefined;
+  serial?: string | undefined;
+  upn?: string | undefined;
+  formats?: string | undefined;
+  batch?: boolean | undefined;
+  from?: string | undefined;
+}
+
+export interface Answers {
+  type?: OathType;
+  algorithm?: HashAlgorithm;
+  digits?: number;
+  period?: number;
+  counter?: number;
+  secret?: string;
+  serial?: string;
+  upn?: string;
+  issuer?: string;
+  account?: string;
+  touch?: boolean;
+  manufacturer?: string;
+  model?: string;
+  formats?: string;
+  out?: string;
+}
+
+/** The key settled before the first question. */
+export interface ChosenKey {
+  /** The key picked from those connected (undefined: --virtual or --device says which). */
+  descriptor?: KeyDescriptor | undefined;
+  /** The hashes the key computes codes with. */
+  algorithms: readonly HashAlgorithm[];
+}
+
+const ALL_ALGORITHMS: readonly HashAlgorithm[] = ['SHA1', 'SHA256', 'SHA512'];
+
+/** The answer that drops the seed files requiring a user, given to the user question. */
+export const NO_USER_DROP = '-';
+
+/** A secret as typed (Base32 or hex:…), checked for its encoding and length. */
+export function secretAnswer(allowShort: boolean | undefined): (text: string) => string {
+  return (text) => (parseGivenSecret(text, { allowShort }), text);
+}
+
+/** A hash the key computes codes with. */
+export function algorithmAnswer(supported: readonly HashAlgorithm[]): (text: string) => HashAlgorithm {
+  return (text) => {
+    const algorithm = hashAlgorithm(text);
+    if (!supported.includes(algorithm)) throw new KeytapError('BAD_INPUT', `This key does not compute codes with ${algorithm}; choose ${supported.join(' or ')}.`);
+    return algorithm;
+  };
+}
+
+/**
+ * A list of seed files that can all carry `sample` (the token as the answers so far make it).
+ * Whether they need a user is asked later, with the user: `sample` stands for a token with one.
+ */
+export function formatsAnswer(sample: SeedToken): (text: string) => string {
+  return (text) => {
+    const formats = parseFormats(text);
+    if (formats.length === 0) throw new KeytapError('USAGE', `Name at least one of ${SEED_FORMAT_NAMES.join(', ')}.`);
+    const refusals = formatsRefusing({ ...sample, upn: sample.upn ?? 'user@example.com' }, formats);
+    if (refusals.length > 0) throw new KeytapError('BAD_INPUT', refusals.map((r) => `The ${r.format.title} file cannot carry this token: ${r.reason}.`).join(' '));
+    return text;
+  };
+}
+
+export function serialAnswer(text: string): string {
+  checkSerial(text);
+  return text;
+}
+
+export function upnAnswer(text: string): string {
+  const problem = checkUpn(text);
+  if (problem !== null) throw new KeytapError('BAD_INPUT', `${problem.charAt(0).toUpperCase()}${problem.slice(1)}.`);
+  return text;
+}
+
+/** The chosen seed files that refuse `token` only for want of a user (Entra ID gives every token to one). */
+export function formatsNeedingUser(token: SeedToken, formats: readonly SeedFormat[]): SeedFormat[] {
+  const withUser = { ...token, upn: 'user@example.com' };
+  return formatsRefusing(token, formats)
+    .map((r) => r.format)
+    .filter((format) => formatsRefusing(withUser, [format]).length === 0);
+}
+
+/** How a connected key is shown in the list to pick from. */
+export function describeKey(descriptor: KeyDescriptor): string {
+  const serial = descriptor.serial ?? descriptor.usbSerial;
+  return printable(`${descriptor.name} (serial ${serial ?? 'not announced'}, ${descriptor.dialect ?? 'dialect told when opened'}; id ${descriptor.id})`);
+}
+
+/**
+ * Which key will be programmed, and the hashes it offers: --virtual/--device name it; otherwise
+ * the one connected, or one picked from the list. None: the no-key error, before any question.
+ */
+async function settleKey(options: QuestionOptions, prompter: Prompter, io: CliIo): Promise<ChosenKey> {
+  const algorithmsOf = (key: { session: { capabilities: { algorithms: readonly HashAlgorithm[] } } }): Promise<readonly HashAlgorithm[]> => Promise.resolve(key.session.capabilities.algorithms);
+  if (options.virtual !== undefined) {
+    // A virtual key still to be created answers in the dialect asked for, else a YubiKey's (emulator/store.ts).
+    if (!existsSync(options.virtual)) return { algorithms: capabilitiesOf(options.dialect ?? 'yubikey').algorithms };
+    return { algorithms: await withKey(options, io, algorithmsOf, 'reads') };
+  }
+  if (options.device !== undefined) return { algorithms: await withKey(options, io, algorithmsOf, 'reads') };
+  const descriptors = await connectedKeys(io);
+  if (descriptors.length === 0) throw noKeyError();
+  let descriptor = descriptors[0]!;
+  if (descriptors.length > 1) {
+    io.err(`${descriptors.length} keys are connected:`);
+    descriptor = await choice(prompter, 'Key to program', descriptors, describeKey, (line) => io.err(line));
+  }
+  return { descriptor, algorithms: await withConnectedKey(descriptor, options, io, algorithmsOf) };
+}
+
+/**
+ * Settles the key (not for --batch, which waits for keys), then asks one question per field not
+ * given on the command line; Enter takes the default in brackets.
+ */
+export async function askProgramQuestions(options: QuestionOptions, given: (name: string) => boolean, io: CliIo): Promise<{ answers: Answers; key: ChosenKey | undefined }> {
+  const prompter = openPrompter({ input: process.stdin, output: process.stderr, err: (line) => io.err(line) });
+  const question = <T>(label: string, shown: string, parse: (text: string) => T | undefined): Promise<T | undefined> => prompter.question(label, shown, parse);
+  const answers: Answers = {};
+  try {
+    const key = options.batch ? undefined : await settleKey(options, prompter, io);
+    const fromFile = options.from !== undefined;
+    const parameters: TokenParameters = { ...DEFAULT_PARAMETERS };
+    if (!fromFile) {
+      if (!given('type')) answers.type = await question('Type (totp/hotp)', 'totp', (t) => oathType(t));
+      // A batch's keys are not known yet: each is checked when it is inserted.
+      const algorithms = key?.algorithms ?? ALL_ALGORITHMS;
+      if (!given('algorithm')) answers.algorithm = await question(`Hash (${algorithms.join('/')})`, 'SHA1', algorithmAnswer(algorithms));
+      if (!given('digits')) answers.digits = await question('Digits (6/8)', '6', oneOf([6, 8]));
+      parameters.type = answers.type ?? options.type ?? DEFAULT_PARAMETERS.type;
+      parameters.algorithm = answers.algorithm ?? options.algorithm ?? DEFAULT_PARAMETERS.algorithm;
+      parameters.digits = answers.digits ?? options.digits ?? DEFAULT_PARAMETERS.digits;
+      if (parameters.type === 'TOTP' && !given('period')) answers.period = await question('Time interval in seconds (30/60)', '30', oneOf([30, 60]));
+      if (parameters.type === 'HOTP' && !given('counter')) answers.counter = await question('Initial counter', '0', integerIn(0, 0xffffffff));
+      parameters.period = answers.period ?? options.period ?? DEFAULT_PARAMETERS.period;
+      parameters.counter = answers.counter ?? options.counter ?? DEFAULT_PARAMETERS.counter;
+      if (!options.batch && !given('secret')) answers.secret = await question('Secret (Base32 or hex:…)', 'generate', secretAnswer(options.allowShortSecret));
+      // Whether the serial is in the ledger is told by the run: the ledger's folder is asked last.
+      if (!options.batch && !given('serial')) answers.serial = await question('Serial number', 'generate', serialAnswer);
+    }
+    const secretText = answers.secret ?? (options.secret !== '-' ? options.secret : undefined);
+    let sample: SeedToken | undefined;
+    if (!fromFile) {
+      let secret: Uint8Array;
+      try {
+        secret = secretText !== undefined ? parseGivenSecret(secretText, { allowShort: true }) : generateSecret(parameters.algorithm);
+      } catch {
+        // A bad --secret is refused by the run with its reason; the files are checked without it.
+        secret = generateSecret(parameters.algorithm);
+      }
+      sample = buildToken(parameters, secret, 'KT00000000');
+    }
+    if (!given('formats')) {
+      answers.formats = await question(`Seed files (${SEED_FORMAT_NAMES.join(',')})`, DEFAULT_FORMATS, sample ? formatsAnswer(sample) : (t) => (parseFormats(t), t));
+    }
+    // A batch asks each key's user once the key is in (askKeyUser in program.ts), or takes them from --users.
+    if (!given('upn') && !options.batch) answers.upn = await askUser(prompter, answers, options, sample, io);
+    if (!given('issuer')) answers.issuer = await question('Issuer on the key', '', (t) => t);
+    if (!given('account')) answers.account = await question('Account on the key', answers.upn ?? options.upn ?? 'the UPN, else the serial', (t) => t);
+    if (!given('touch')) answers.touch = await question('Require touch for every code (y/n)', 'n', yesNo);
+    if (!given('manufacturer')) answers.manufacturer = await question('Manufacturer (for the seed files)', '', (t) => t);
+    if (!given('model')) answers.model = await question('Model (for the seed files)', '', (t) => t);
+    if (!given('out')) answers.out = await question('Output folder', DEFAULT_OUT_DIR, (t) => t);
+    return { answers, key };
+  } finally {
+    prompter.close();
+  }
+}
+
+/**
+ * The token's user. Where a chosen seed file gives every token to a user (Entra ID), no answer is
+ * asked again, and `-` drops those files instead; a batch asks each key's user later.
+ */
+async function askUser(prompter: Prompter, answers: Answers, options: QuestionOptions, sample: SeedToken | undefined, io: CliIo): Promise<string | undefined> {
+  const list = answers.formats ?? options.formats;
+  const needing = !options.batch && sample && list !== undefined ? formatsNeedingUser(sample, parseFormats(list)) : [];
+  const label = 'User (UPN, user@domain)';
+  if (needing.length === 0) return prompter.question(label, '', upnAnswer);
+  const titles = needing.map((format) => format.title).join(' and ');
+  for (;;) {
+    const upn = await prompter.question(`${label}, or ${NO_USER_DROP} to write no ${titles} file`, '', (t) => (t === NO_USER_DROP ? t : upnAnswer(t)));
+    if (upn === NO_USER_DROP) {
+      const kept = parseFormats(list!).filter((format) => !needing.includes(format));
+      if (kept.length === 0) {
+        io.err(`  ${titles} is the only seed file asked for; give a user.`);
+        continue;
+      }
+      answers.formats = kept.map((format) => format.name).join(',');
+      io.err(`  Writing ${answers.formats} only.`);
+      return undefined;
+    }
+    if (upn !== undefined) return upn;
+    io.err(`  The ${titles} file gives every token to a user: give a UPN, or ${NO_USER_DROP} to write no ${titles} file.`);
+  }
+}
+
