@@ -10,6 +10,8 @@ import { createCredential, signInKind } from '../../entra/auth.js';
 import { DEFAULT_GRAPH_URL, GraphClient } from '../../entra/client.js';
 import type { GraphTransport, TokenOutcome } from '../../entra/push.js';
 import { DryRunTransport, pushTokens } from '../../entra/push.js';
+import type { OpenKey } from '../../device/open.js';
+import type { BatchOptions } from '../../provision/batch.js';
 import { hexDecode } from '../../otp/encoding.js';
 import { readSeedFile } from '../../provision/from-file.js';
 import { ledgerTokens, readLedger } from '../../provision/ledger.js';
@@ -128,4 +130,37 @@ export function registerEntra(program: Command, io: CliIo): void {
     const bad = outcomes.filter((o) => o.state === 'failed' || o.state === 'refused').length;
     if (bad > 0) throw new KeytapError('DEVICE_ERROR', `${bad} of ${outcomes.length} token(s) are not in Entra ID as asked; run again after fixing the cause: tokens already there are matched, not created twice.`);
   });
+}
+
+/**
+ * `program --batch --entra`: signs in once, before the first key, and returns the batch's
+ * `afterProgrammed` hook, which puts each token into Entra ID while its key is still inserted and
+ * activates it with a code read from the key at the time of sending (a touch credential asks for
+ * a touch; the code is then sent at once, well inside the 1 or 2 minutes Entra allows).
+ */
+export async function entraBatchHook(options: EntraSignInOptions & { activate?: boolean }, io: CliIo): Promise<NonNullable<BatchOptions['afterProgrammed']>> {
+  const graph = await signInToGraph(options, io);
+  io.err('Signed in to Microsoft Entra ID; each key is enrolled there after it is verified.');
+  return async ({ key, token, result, signal }) => {
+    if (result.outcome.status !== 'programmed') return;
+    const credentialId = result.outcome.credentialId;
+    const [outcome] = await pushTokens(graph, [token], {
+      activate: options.activate,
+      code: () => codeFromKey(key, credentialId, token.serial, io, signal),
+    });
+    if (outcome === undefined) return;
+    io.out(outcomeLine(outcome));
+    if (outcome.state === 'refused') throw new KeytapError('UNSUPPORTED', `Token ${token.serial} is not for Entra ID: ${outcome.reason ?? ''}.`);
+    if (outcome.error) throw outcome.error;
+  };
+}
+
+async function codeFromKey(key: OpenKey, credentialId: string, serial: string, io: CliIo, signal: AbortSignal): Promise<string> {
+  const credential = (await key.session.list(signal)).find((c) => c.id === credentialId);
+  if (credential === undefined) throw new KeytapError('NOT_FOUND', `The account of token ${serial} is no longer on ${key.name}.`, { detail: { kind: 'not-found', id: credentialId } });
+  const code = await key.session.calculate(credential, {
+    signal,
+    onTouchNeeded: () => io.err(printable(`Touch ${key.name} to activate token ${serial} in Entra ID…`)),
+  });
+  return code.code;
 }

@@ -15,6 +15,7 @@ import { base32Encode, hexDecode } from '../../otp/encoding.js';
 import type { BatchEvent } from '../../provision/batch.js';
 import { chooseToken, readSeedFile, replacementToken } from '../../provision/from-file.js';
 import { runBatch } from '../../provision/batch.js';
+import type { BatchOptions } from '../../provision/batch.js';
 import { ProvisionRun } from '../../provision/run.js';
 import type { StepHook } from '../../provision/steps.js';
 import type { ProgramOneResult } from '../../provision/run.js';
@@ -24,13 +25,15 @@ import type { PskcProtection, SeedFormat } from '../../seeds/index.js';
 import { PSKC_MAX_ITERATIONS, SEED_FORMAT_NAMES, seedFormat } from '../../seeds/index.js';
 import type { CliCommand } from '../explain.js';
 import { cliCommand, explainForCli } from '../explain.js';
+import type { EntraSignInOptions } from './entra.js';
+import { addEntraSignInOptions, entraBatchHook } from './entra.js';
 import type { KeyOptions } from '../key-options.js';
 import { addKeyOptions, withKey } from '../key-options.js';
 import type { CliIo } from '../output.js';
 import { hashAlgorithm, integerIn, oathType, readStdin } from '../parse.js';
 import { openPrompter, yesNo } from '../prompt.js';
 
-interface ProgramOptions extends KeyOptions {
+interface ProgramOptions extends KeyOptions, EntraSignInOptions {
   type?: OathType;
   algorithm?: HashAlgorithm;
   digits?: number;
@@ -63,6 +66,8 @@ interface ProgramOptions extends KeyOptions {
   keyId?: string;
   allowSlowKdf?: boolean;
   showSecrets?: boolean;
+  entra?: boolean;
+  entraActivate?: boolean;
 }
 
 export const DEFAULT_OUT_DIR = './keytap-seeds';
@@ -71,7 +76,7 @@ export const ALLOW_SLOW_KDF_HELP = `read a passphrase-protected PSKC file that a
 
 /** `afterStep`: see provision/steps.ts; only the crash-safety tests pass one. */
 export function registerProgram(program: Command, io: CliIo, afterStep?: StepHook): void {
-  addKeyOptions(
+  addEntraSignInOptions(addKeyOptions(
     program
       .command('program')
       .description('program a key (or with --batch one key after another) with a new OATH token, verify it, and write its seed files')
@@ -106,8 +111,10 @@ export function registerProgram(program: Command, io: CliIo, afterStep?: StepHoo
       .addOption(new Option('--allow-slow-kdf', `with --from: ${ALLOW_SLOW_KDF_HELP}`))
       .addOption(new Option('--format <name>', 'with --from: the format of the seed file, when it cannot be told from the content'))
       .addOption(new Option('--key-id <id>', 'with --from: which key of a device that has several (a PSKC Key Id)'))
-      .addOption(new Option('--show-secrets', 'print the secret (Base32) of each programmed token')),
-  ).action(async (options: ProgramOptions, command: Command) => {
+      .addOption(new Option('--show-secrets', 'print the secret (Base32) of each programmed token'))
+      .addOption(new Option('--entra', 'with --batch: create, assign and activate each token in Entra ID through Microsoft Graph while its key is inserted'))
+      .addOption(new Option('--no-entra-activate', 'with --entra: assign without activating')),
+  )).action(async (options: ProgramOptions, command: Command) => {
     await runProgram(options, command, io, afterStep);
   });
 }
@@ -131,6 +138,7 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
   } else if (options.count !== undefined) {
     throw new KeytapError('USAGE', '--count only applies together with --batch.');
   }
+  if (options.entra && !options.batch) throw new KeytapError('USAGE', '--entra enrolls each key of a --batch; for a ledger or seed file use "keytap entra push".');
   if (options.from === undefined) {
     for (const name of ['format', 'keyId', 'allowSlowKdf'] as const) {
       if (options[name] !== undefined) throw new KeytapError('USAGE', `--${kebab(name)} applies to the seed file of --from only.`);
@@ -193,7 +201,8 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
       io.err(`The ledger has ${uncertain} token(s) that may be on a key but were never verified (an earlier run stopped); "keytap seeds export --ledger ${outDir} --include-pending" writes them too.`);
     }
     if (options.batch) {
-      await programBatch(run, parameters, options, io, cliCommand(command));
+      const afterProgrammed = options.entra ? await entraBatchHook({ ...options, activate: options.entraActivate }, io) : undefined;
+      await programBatch(run, parameters, options, io, cliCommand(command), afterProgrammed);
     } else {
       let token: ProvisionToken;
       if (fromToken) {
@@ -219,7 +228,14 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
   }
 }
 
-async function programBatch(run: ProvisionRun, parameters: TokenParameters, options: ProgramOptions, io: CliIo, command: CliCommand): Promise<void> {
+async function programBatch(
+  run: ProvisionRun,
+  parameters: TokenParameters,
+  options: ProgramOptions,
+  io: CliIo,
+  command: CliCommand,
+  afterProgrammed?: BatchOptions['afterProgrammed'],
+): Promise<void> {
   const stop = new AbortController();
   const abort = new AbortController();
   const onSigint = (): void => {
@@ -249,6 +265,7 @@ async function programBatch(run: ProvisionRun, parameters: TokenParameters, opti
         return key;
       },
       nextToken: () => buildToken(parameters, generateSecret(parameters.algorithm), run.serials.next()),
+      afterProgrammed,
       stop: stop.signal,
       abort: abort.signal,
       replace: options.replace,
