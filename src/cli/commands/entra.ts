@@ -55,7 +55,7 @@ export async function signInToGraph(options: EntraSignInOptions, io: CliIo, sign
   }
   if (graphUrl.protocol !== 'https:') throw new KeytapError('USAGE', 'The Graph URL must be https: the requests carry seeds.');
   const signIn = { tenantId: options.tenant, clientId: options.clientId, clientSecret, certificatePath: options.certificate };
-  const credential = createCredential({ ...signIn, onDeviceCode: (message) => io.err(printable(message)) });
+  const credential = await createCredential({ ...signIn, onDeviceCode: (message) => io.err(printable(message)) });
   const client = new GraphClient({
     credential,
     baseUrl: graphUrl.href,
