@@ -3,11 +3,13 @@
  * a client secret at the stand-in's authority (AZURE_AUTHORITY_HOST), trusting its certificate
  * through NODE_EXTRA_CA_CERTS, and Graph requests go to the stand-in's /beta.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ledger } from '../../src/provision/ledger.js';
 import type { ProvisionToken } from '../../src/provision/token.js';
 import { oathtool, runKeytap, tempDir } from '../support/cli.js';
-import { CLIENT_ID, CLIENT_SECRET, GraphStandin, STANDIN_CA, TENANT } from '../support/graph-standin.js';
+import { CLIENT_ID, CLIENT_SECRET, GraphStandin, STANDIN_CA, TENANT, TLS_DIR } from '../support/graph-standin.js';
 
 const USERS = ['ada@contoso.example', 'grace@contoso.example', 'linus@contoso.example'];
 const SECRETS = USERS.map((_, i) => Buffer.from(`entra-e2e-secret-${i}-0123456789`.slice(0, 20)));
@@ -94,6 +96,20 @@ describe('keytap entra push', () => {
     expect(standin.graphRequests().slice(sent).filter((r) => r.method !== 'GET')).toEqual([]);
     expect(standin.devices).toHaveLength(4);
     expect(standin.activations).toHaveLength(3);
+  });
+
+  it('signs in with a device code (the message on stderr) and with a certificate', async () => {
+    const deviceCode = await runKeytap(['entra', 'push', '--ledger', ledgerDir], { env: env() });
+    expect(deviceCode.stderr).toContain(`To sign in, open ${standin.url}/devicelogin and enter the code STANDIN1.`);
+    expect(deviceCode.code).toBe(0);
+    expect(standin.requests.some((r) => r.path.endsWith('/oauth2/v2.0/devicecode'))).toBe(true);
+    const dir = tempDir('keytap-entra-cert-');
+    const pem = join(dir, 'app.pem');
+    writeFileSync(pem, readFileSync(STANDIN_CA, 'utf8') + readFileSync(join(TLS_DIR, 'localhost.key'), 'utf8'));
+    const certificate = await runKeytap(['entra', 'push', '--ledger', ledgerDir, '--certificate', pem], { env: env() });
+    expect(certificate.stderr).toBe('');
+    expect(certificate.code).toBe(0);
+    expect(standin.requests.some((r) => (r.body as Record<string, string> | undefined)?.client_assertion !== undefined)).toBe(true);
   });
 
   it('refuses a client secret on the command line, and names the sign-in failure', async () => {

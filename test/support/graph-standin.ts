@@ -161,10 +161,21 @@ export class GraphStandin {
       const grant = form?.grant_type;
       const good =
         (grant === 'client_credentials' && form?.client_id === CLIENT_ID && form.client_secret === CLIENT_SECRET) ||
-        (grant === 'urn:ietf:params:oauth:grant-type:device_code' && form?.device_code === 'stand-in-device-code');
+        // A certificate sign-in sends a signed assertion; the stand-in takes its form, not its signature.
+        (grant === 'client_credentials' && form?.client_id === CLIENT_ID && form.client_assertion_type === 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer' && (form.client_assertion ?? '').split('.').length === 3) ||
+        // MSAL sends the short "device_code"; RFC 8628 names the URN.
+        ((grant === 'device_code' || grant === 'urn:ietf:params:oauth:grant-type:device_code') && form?.device_code === 'stand-in-device-code');
       if (!good) return send(401, { error: 'invalid_client', error_description: 'AADSTS7000215: Invalid client secret provided.', error_codes: [7000215] });
       this.tokensIssued++;
-      const idToken = grant === 'client_credentials' ? {} : { id_token: unsignedJwt({ aud: CLIENT_ID, iss: `${base}/v2.0`, tid: TENANT, oid: randomUUID(), preferred_username: 'admin@contoso.example', sub: 'admin' }) };
+      const oid = randomUUID();
+      const idToken =
+        grant === 'client_credentials'
+          ? {}
+          : {
+              id_token: unsignedJwt({ aud: CLIENT_ID, iss: `${base}/v2.0`, tid: TENANT, oid, preferred_username: 'admin@contoso.example', sub: 'admin' }),
+              client_info: Buffer.from(JSON.stringify({ uid: oid, utid: TENANT })).toString('base64url'),
+              refresh_token: 'stand-in-refresh',
+            };
       return send(200, { token_type: 'Bearer', expires_in: 3600, ext_expires_in: 3600, access_token: `stand-in-access-${this.tokensIssued}`, scope: form?.scope ?? '', ...idToken });
     }
     return send(404, { error: 'not_found' });

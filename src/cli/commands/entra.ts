@@ -46,7 +46,8 @@ export async function signInToGraph(options: EntraSignInOptions, io: CliIo, sign
   if (options.clientSecret !== undefined) {
     if (options.clientSecret !== '-') throw new KeytapError('USAGE', '--client-secret takes only "-" (read from stdin): a secret on the command line is visible to other users. Or set KEYTAP_ENTRA_CLIENT_SECRET.');
     clientSecret = (await readStdin()).trim();
-  } else clientSecret = process.env.KEYTAP_ENTRA_CLIENT_SECRET ?? process.env.AZURE_CLIENT_SECRET;
+    // An empty variable is an unset one (a shell's VAR= to turn it off), not an empty secret.
+  } else clientSecret = process.env.KEYTAP_ENTRA_CLIENT_SECRET || process.env.AZURE_CLIENT_SECRET || undefined;
   let graphUrl: URL;
   try {
     graphUrl = new URL(options.graphUrl ?? DEFAULT_GRAPH_URL);
