@@ -56,6 +56,7 @@ export class GraphClient {
   private readonly signal: AbortSignal | undefined;
   private readonly onRetry: ((waitMs: number, status: number) => void) | undefined;
   private token: string | undefined;
+  private claims: string | undefined;
 
   constructor(options: GraphClientOptions) {
     this.baseUrl = (options.baseUrl ?? DEFAULT_GRAPH_URL).replace(/\/+$/u, '');
@@ -103,6 +104,8 @@ export class GraphClient {
       if (response.status === 401 && !refreshed && graph.code === 'InvalidAuthenticationToken') {
         refreshed = true;
         this.token = undefined;
+        // A claims challenge (continuous access evaluation) is what makes @azure/identity skip its cache.
+        this.claims = claimsChallenge(response.headers.get('www-authenticate'));
         continue;
       }
       if ((response.status === 429 || response.status === 503) && attempt < this.maxAttempts) {
@@ -119,7 +122,7 @@ export class GraphClient {
     if (this.token !== undefined && !forceRefresh) return this.token;
     let got;
     try {
-      got = await this.credential.getToken(this.scope, { abortSignal: this.signal });
+      got = await this.credential.getToken(this.scope, { abortSignal: this.signal, ...(this.claims ? { claims: this.claims } : {}) });
     } catch (error) {
       if (this.signal?.aborted) throw cancelledError(this.signal);
       throw graphError('sign-in', 'AUTH_REQUIRED', `Signing in to Microsoft Entra ID failed: ${causeWords(error)}.`, 0, { area: 'inventory' }, {
@@ -131,6 +134,12 @@ export class GraphClient {
     this.token = got.token;
     return got.token;
   }
+}
+
+/** The decoded `claims` of a `WWW-Authenticate: Bearer … claims="<base64>"` challenge, if any. */
+export function claimsChallenge(header: string | null): string | undefined {
+  const match = header === null ? null : /\bclaims="([^"]+)"/u.exec(header);
+  return match ? Buffer.from(match[1]!, 'base64').toString('utf8') : undefined;
 }
 
 /** Retry-After in milliseconds: delta-seconds or an HTTP date (RFC 9110 §10.2.3); undefined if neither. */

@@ -88,6 +88,9 @@ describe('keytap entra push', () => {
     }
 
     const sent = standin.graphRequests().length;
+    // The second run's token is declared expired once: @azure/identity gets a new one.
+    standin.faults.expireToken = true;
+    const issued = standin.tokensIssued;
     const second = await runKeytap(['entra', 'push', '--ledger', ledgerDir, '--client-secret', '-'], { env: env(), input: `${CLIENT_SECRET}\n` });
     expect(second.stderr).toBe('');
     expect(second.code).toBe(0);
@@ -96,6 +99,9 @@ describe('keytap entra push', () => {
     expect(standin.graphRequests().slice(sent).filter((r) => r.method !== 'GET')).toEqual([]);
     expect(standin.devices).toHaveLength(4);
     expect(standin.activations).toHaveLength(3);
+    expect(standin.tokensIssued).toBe(issued + 2);
+    const used = new Set(standin.graphRequests().slice(sent).map((r) => r.authorization));
+    expect(used).toEqual(new Set([`Bearer stand-in-access-${issued + 1}`, `Bearer stand-in-access-${issued + 2}`]));
   });
 
   it('signs in with a device code (the message on stderr) and with a certificate', async () => {

@@ -1,4 +1,4 @@
-import type { AccessToken, TokenCredential } from '@azure/core-auth';
+import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GraphClient, retryAfterMs } from '../../src/entra/client.js';
 import { DryRunTransport, pushTokens } from '../../src/entra/push.js';
@@ -27,8 +27,10 @@ function tokens(upns: (string | undefined)[]): SeedToken[] {
 /** A credential that hands out the stand-in's tokens, counting the requests. */
 class StandinCredential implements TokenCredential {
   calls = 0;
-  getToken(): Promise<AccessToken> {
+  claims: (string | undefined)[] = [];
+  getToken(_scopes: string | string[], options?: GetTokenOptions): Promise<AccessToken> {
     this.calls++;
+    this.claims.push(options?.claims);
     return Promise.resolve({ token: `stand-in-access-${this.calls}`, expiresOnTimestamp: Date.now() + 3_600_000 });
   }
 }
@@ -140,6 +142,8 @@ describe('pushing tokens to Entra ID', () => {
     const outcomes = await pushTokens(client, tokens(['alice@contoso.example']));
     expect(outcomes[0]!.state).toBe('activated');
     expect(credential.calls).toBe(2);
+    // The claims challenge goes to the credential, which is what makes @azure/identity bypass its cache.
+    expect(credential.claims).toEqual([undefined, '{"access_token":{"nbf":{"essential":true,"value":"1700000000"}}}']);
     expect(standin.graphRequests()[0]!.authorization).toBe('Bearer stand-in-access-1');
     expect(standin.graphRequests()[1]!.authorization).toBe('Bearer stand-in-access-2');
   });

@@ -187,7 +187,10 @@ export class GraphStandin {
     if (!req.headers.authorization?.startsWith('Bearer stand-in-access-')) return fail(401, 'InvalidAuthenticationToken', 'Access token is empty.');
     if (this.faults.expireToken) {
       this.faults.expireToken = false;
-      return fail(401, 'InvalidAuthenticationToken', 'Lifetime validation failed, the token is expired.');
+      const claims = Buffer.from('{"access_token":{"nbf":{"essential":true,"value":"1700000000"}}}').toString('base64');
+      return fail(401, 'InvalidAuthenticationToken', 'Lifetime validation failed, the token is expired.', {
+        'www-authenticate': `Bearer realm="", authorization_uri="${this.url}/${TENANT}/oauth2/authorize", error="insufficient_claims", claims="${claims}"`,
+      });
     }
     if (this.faults.throttle && this.faults.throttle.times > 0) {
       this.faults.throttle.times--;
