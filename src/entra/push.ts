@@ -222,6 +222,16 @@ export async function pushTokens(graph: GraphTransport, tokens: readonly SeedTok
   return tokens.map((t) => outcomes.get(t.serial)!).filter((o) => o !== undefined);
 }
 
+/** What Entra ID has for each token's serial: nothing, or the device's status and user. */
+export async function tokenStates(graph: GraphTransport, tokens: readonly SeedToken[]): Promise<{ serial: string; upn: string | undefined; status: string; assignedTo: string | undefined }[]> {
+  const states = [];
+  for (const token of tokens) {
+    const device = await findDevice(graph, token);
+    states.push({ serial: token.serial, upn: token.upn, status: device ? (device.status ?? 'unknown') : 'absent', assignedTo: device?.assignedTo?.displayName ?? device?.assignedTo?.id });
+  }
+  return states;
+}
+
 /** A recorded request of a dry run: secrets and codes replaced. */
 export interface RecordedRequest {
   method: string;

@@ -118,6 +118,14 @@ describe('keytap entra push', () => {
     expect(standin.requests.some((r) => (r.body as Record<string, string> | undefined)?.client_assertion !== undefined)).toBe(true);
   });
 
+  it('status lists what Entra ID has for each serial', async () => {
+    const result = await runKeytap(['entra', 'status', '--ledger', ledgerDir], { env: env({ KEYTAP_ENTRA_CLIENT_SECRET: CLIENT_SECRET }) });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('KT10000000 ada@contoso.example: activated (assigned to ada@contoso.example)');
+    expect(result.stdout).toContain('KT10000009: available');
+  });
+
   it('refuses a client secret on the command line, and names the sign-in failure', async () => {
     const onArgv = await runKeytap(['entra', 'push', '--ledger', ledgerDir, '--client-secret', CLIENT_SECRET], { env: env() });
     expect(onArgv.code).toBe(2);

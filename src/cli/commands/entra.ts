@@ -9,7 +9,7 @@ import { KeytapError } from '../../errors.js';
 import { createCredential, signInKind } from '../../entra/auth.js';
 import { DEFAULT_GRAPH_URL, GraphClient } from '../../entra/client.js';
 import type { GraphTransport, TokenOutcome } from '../../entra/push.js';
-import { DryRunTransport, pushTokens } from '../../entra/push.js';
+import { DryRunTransport, pushTokens, tokenStates } from '../../entra/push.js';
 import type { OpenKey } from '../../device/open.js';
 import type { BatchOptions } from '../../provision/batch.js';
 import { hexDecode } from '../../otp/encoding.js';
@@ -89,35 +89,50 @@ export function summaryLine(outcomes: readonly TokenOutcome[]): string {
   return `${outcomes.length} token(s): ${count('activated')} activated, ${count('assigned')} assigned only, ${count('inventory')} in the inventory only, ${count('refused')} not for Entra ID, ${count('failed')} failed; ${created} created by this run.`;
 }
 
+interface TokenSourceOptions {
+  ledger?: string;
+  ledgerPassphrase?: string;
+  passphrase?: string;
+  key?: string;
+}
+
+/** The tokens of a ledger (verified ones) or of a seed file in any format. */
+async function readTokens(file: string | undefined, options: TokenSourceOptions, io: CliIo): Promise<SeedToken[]> {
+  if ((file === undefined) === (options.ledger === undefined)) throw new KeytapError('USAGE', 'Give either a seed file or --ledger DIR.');
+  if (options.ledger !== undefined) {
+    const dir = resolve(options.ledger);
+    const contents = await readLedger(dir, { passphrase: options.ledgerPassphrase });
+    for (const problem of contents.problems) io.err(`ledger.jsonl line ${problem.line}: ${problem.message}.`);
+    const { tokens } = ledgerTokens(contents.entries);
+    if (tokens.length === 0) throw new KeytapError('NOT_FOUND', `The ledger in ${dir} has no programmed token.`);
+    return tokens;
+  }
+  return readSeedFile(file!, {
+    ...(options.passphrase !== undefined ? { passphrase: options.passphrase } : {}),
+    ...(options.key !== undefined ? { key: hexDecode(options.key) } : {}),
+    onWarning: (warning) => io.err(printable(`${basename(file!)}${warning.line !== undefined ? `:${warning.line}` : ''}: warning: ${warning.message}`)),
+  });
+}
+
+function addTokenSourceOptions(command: Command): Command {
+  return command
+    .argument('[file]', 'a seed file in any format keytap reads')
+    .addOption(new Option('--ledger <dir>', 'the folder holding ledger.jsonl (the --out of "keytap program")'))
+    .addOption(new Option('--ledger-passphrase <passphrase>', 'passphrase of an encrypted ledger').env('KEYTAP_LEDGER_PASSPHRASE'))
+    .addOption(new Option('--passphrase <passphrase>', 'passphrase of an encrypted PSKC file').env('KEYTAP_PSKC_PASSPHRASE'))
+    .addOption(new Option('--key <hex>', 'pre-shared key of an encrypted PSKC file').env('KEYTAP_PSKC_KEY'));
+}
+
 export function registerEntra(program: Command, io: CliIo): void {
   const entra = program.command('entra').description('Entra ID through Microsoft Graph: create, assign and activate hardware OATH tokens');
-  addEntraSignInOptions(
-    entra
-      .command('push')
-      .description('put the tokens of a ledger or a seed file into Entra ID: create each (matched by serial if there), assign it to its user, activate it with a code from its seed')
-      .argument('[file]', 'a seed file in any format keytap reads')
-      .addOption(new Option('--ledger <dir>', 'the folder holding ledger.jsonl (the --out of "keytap program")'))
-      .addOption(new Option('--ledger-passphrase <passphrase>', 'passphrase of an encrypted ledger').env('KEYTAP_LEDGER_PASSPHRASE'))
-      .addOption(new Option('--passphrase <passphrase>', 'passphrase of an encrypted PSKC file').env('KEYTAP_PSKC_PASSPHRASE'))
-      .addOption(new Option('--key <hex>', 'pre-shared key of an encrypted PSKC file').env('KEYTAP_PSKC_KEY'))
-      .addOption(new Option('--dry-run', 'print the requests that would be sent (secrets and codes replaced), send nothing, sign in to nothing'))
-      .addOption(new Option('--no-activate', 'create and assign, but leave activation to the users')),
-  ).action(async (file: string | undefined, options: EntraSignInOptions & { ledger?: string; ledgerPassphrase?: string; passphrase?: string; key?: string; dryRun?: boolean; activate: boolean }) => {
-    if ((file === undefined) === (options.ledger === undefined)) throw new KeytapError('USAGE', 'Give either a seed file or --ledger DIR.');
-    let tokens: SeedToken[];
-    if (options.ledger !== undefined) {
-      const dir = resolve(options.ledger);
-      const contents = await readLedger(dir, { passphrase: options.ledgerPassphrase });
-      for (const problem of contents.problems) io.err(`ledger.jsonl line ${problem.line}: ${problem.message}.`);
-      tokens = ledgerTokens(contents.entries).tokens;
-      if (tokens.length === 0) throw new KeytapError('NOT_FOUND', `The ledger in ${dir} has no programmed token.`);
-    } else {
-      tokens = await readSeedFile(file!, {
-        ...(options.passphrase !== undefined ? { passphrase: options.passphrase } : {}),
-        ...(options.key !== undefined ? { key: hexDecode(options.key) } : {}),
-        onWarning: (warning) => io.err(printable(`${basename(file!)}${warning.line !== undefined ? `:${warning.line}` : ''}: warning: ${warning.message}`)),
-      });
-    }
+  const push = entra
+    .command('push')
+    .description('put the tokens of a ledger or a seed file into Entra ID: create each (matched by serial if there), assign it to its user, activate it with a code from its seed');
+  addEntraSignInOptions(addTokenSourceOptions(push))
+    .addOption(new Option('--dry-run', 'print the requests that would be sent (secrets and codes replaced), send nothing, sign in to nothing'))
+    .addOption(new Option('--no-activate', 'create and assign, but leave activation to the users'))
+    .action(async (file: string | undefined, options: EntraSignInOptions & TokenSourceOptions & { dryRun?: boolean; activate: boolean }) => {
+    const tokens = await readTokens(file, options, io);
     const dry = options.dryRun ? new DryRunTransport() : undefined;
     const graph: GraphTransport = dry ?? (await signInToGraph(options, io));
     const outcomes = await pushTokens(graph, tokens, { activate: options.activate, onToken: dry ? undefined : (o) => io.out(outcomeLine(o)) });
@@ -130,6 +145,16 @@ export function registerEntra(program: Command, io: CliIo): void {
     io.out(summaryLine(outcomes));
     const bad = outcomes.filter((o) => o.state === 'failed' || o.state === 'refused').length;
     if (bad > 0) throw new KeytapError('DEVICE_ERROR', `${bad} of ${outcomes.length} token(s) are not in Entra ID as asked; run again after fixing the cause: tokens already there are matched, not created twice.`);
+  });
+
+  addEntraSignInOptions(
+    addTokenSourceOptions(entra.command('status').description("what Entra ID has for each token's serial: absent, available, assigned, activated or failedActivation, and to whom")),
+  ).action(async (file: string | undefined, options: EntraSignInOptions & TokenSourceOptions) => {
+    const tokens = await readTokens(file, options, io);
+    const graph = await signInToGraph(options, io);
+    for (const state of await tokenStates(graph, tokens)) {
+      io.out(printable(`${state.serial}${state.upn ? ` ${state.upn}` : ''}: ${state.status}${state.assignedTo ? ` (assigned to ${state.assignedTo})` : ''}`));
+    }
   });
 }
 
