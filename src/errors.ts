@@ -111,7 +111,35 @@ export type ErrorDetail =
   /** A virtual key is already served from this file by another process. */
   | { kind: 'virtual-key-running' }
   /** A vpcd address is not HOST:PORT. */
-  | { kind: 'bad-vpcd-address' };
+  | { kind: 'bad-vpcd-address' }
+  /**
+   * Microsoft Graph refused a request (the HTTP status, Graph's error code, the token's serial and
+   * user when it was about one, the permission it needs when that was the cause, the request id).
+   */
+  | {
+      kind: 'graph';
+      problem: GraphProblem;
+      status: number;
+      graphCode?: string | undefined;
+      serial?: string | undefined;
+      upn?: string | undefined;
+      permission?: string | undefined;
+      requestId?: string | undefined;
+    };
+
+/** What a Graph refusal was about, as far as keytap can tell. */
+export type GraphProblem =
+  | 'permission'
+  | 'policy-disabled'
+  | 'user-not-found'
+  | 'invalid-code'
+  | 'duplicate-serial'
+  | 'assigned-elsewhere'
+  | 'unsupported-token'
+  | 'sign-in'
+  | 'throttled'
+  | 'unreachable'
+  | 'other';
 
 export type ErrorDetailKind = ErrorDetail['kind'];
 
@@ -145,6 +173,7 @@ export const ERROR_DETAIL_KINDS = [
   'virtual-key-gone',
   'virtual-key-running',
   'bad-vpcd-address',
+  'graph',
 ] as const satisfies readonly ErrorDetailKind[];
 
 // A kind added to ErrorDetail but not to the list above fails to compile here.

@@ -59,6 +59,7 @@ function hintFor(detail: ErrorDetail, hint: string | undefined): string | undefi
       return 'Start the virtual key again from a terminal with "keytap virtual start FILE".';
     case 'virtual-key-running':
     case 'bad-vpcd-address':
+    case 'graph':
       return hint;
   }
 }

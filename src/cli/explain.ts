@@ -143,6 +143,8 @@ function hintFor(detail: ErrorDetail, hint: string | undefined, command: CliComm
       return 'Start it again with "keytap virtual start FILE".';
     case 'virtual-key-running':
       return 'Stop it first with "keytap virtual stop", or use the running one.';
+    case 'graph':
+      return hint;
     case 'bad-vpcd-address':
       return command.options.has('--vpcd') ? 'For example --vpcd 127.0.0.1:35963.' : 'For example 127.0.0.1:35963.';
   }

@@ -6,6 +6,7 @@ import { registerAdd } from './commands/add.js';
 import { registerCode } from './commands/code.js';
 import { registerDelete } from './commands/delete.js';
 import { registerDoctor } from './commands/doctor.js';
+import { registerEntra } from './commands/entra.js';
 import { registerKeys } from './commands/keys.js';
 import { registerList } from './commands/list.js';
 import { registerPassword } from './commands/password.js';
@@ -39,6 +40,7 @@ export function createProgram(io: CliIo, hooks: CliHooks = {}): Command {
   }
   registerProgram(program, io, hooks.afterStep);
   registerSeeds(program, io);
+  registerEntra(program, io);
   for (const command of program.commands) {
     command.exitOverride();
     for (const sub of command.commands) sub.exitOverride();

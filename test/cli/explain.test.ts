@@ -53,6 +53,7 @@ const SAMPLES: Record<ErrorDetailKind, { code: ErrorCode; detail: ErrorDetail }>
   'virtual-key-gone': { code: 'KEY_REMOVED', detail: { kind: 'virtual-key-gone' } },
   'virtual-key-running': { code: 'BUSY', detail: { kind: 'virtual-key-running' } },
   'bad-vpcd-address': { code: 'USAGE', detail: { kind: 'bad-vpcd-address' } },
+  graph: { code: 'PERMISSION_DENIED', detail: { kind: 'graph', problem: 'permission', status: 403, serial: 'KT00000001', permission: 'Policy.ReadWrite.AuthenticationMethod' } },
 };
 
 /** Variants whose wording differs by a field (passphrase or key). */

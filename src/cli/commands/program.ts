@@ -22,6 +22,7 @@ import { chooseToken, readSeedFile, replacementToken } from '../../provision/fro
 import { runBatch } from '../../provision/batch.js';
 import type { BatchUser } from '../../provision/users.js';
 import { BatchUsers, parseUsersFile } from '../../provision/users.js';
+import type { BatchOptions } from '../../provision/batch.js';
 import { ProvisionRun } from '../../provision/run.js';
 import type { StepHook } from '../../provision/steps.js';
 import type { ProgramOneResult } from '../../provision/run.js';
@@ -31,6 +32,8 @@ import type { PskcProtection, SeedFormat } from '../../seeds/index.js';
 import { PSKC_MAX_ITERATIONS, SEED_FORMAT_NAMES, checkSeedFileSize, checkUpn, seedFormat } from '../../seeds/index.js';
 import type { CliCommand } from '../explain.js';
 import { cliCommand, explainForCli } from '../explain.js';
+import type { EntraSignInOptions } from './entra.js';
+import { addEntraSignInOptions, entraBatchHook } from './entra.js';
 import type { KeyOptions } from '../key-options.js';
 import { addKeyOptions, withConnectedKey, withKey } from '../key-options.js';
 import type { CliIo } from '../output.js';
@@ -39,7 +42,7 @@ import { openPrompter } from '../prompt.js';
 import type { Answers } from '../program-questions.js';
 import { askProgramQuestions } from '../program-questions.js';
 
-interface ProgramOptions extends KeyOptions {
+interface ProgramOptions extends KeyOptions, EntraSignInOptions {
   type?: OathType;
   algorithm?: HashAlgorithm;
   digits?: number;
@@ -74,6 +77,8 @@ interface ProgramOptions extends KeyOptions {
   showSecrets?: boolean;
   users?: string;
   again?: boolean;
+  entra?: boolean;
+  entraActivate?: boolean;
 }
 
 export const DEFAULT_OUT_DIR = './keytap-seeds';
@@ -83,7 +88,7 @@ export const ALLOW_SLOW_KDF_HELP = `read a passphrase-protected PSKC file that a
 
 /** `afterStep`: see provision/steps.ts; only the crash-safety tests pass one. */
 export function registerProgram(program: Command, io: CliIo, afterStep?: StepHook): void {
-  addKeyOptions(
+  addEntraSignInOptions(addKeyOptions(
     program
       .command('program')
       .description('program a key (or with --batch one key after another) with a new OATH token, verify it, and write its seed files')
@@ -120,8 +125,10 @@ export function registerProgram(program: Command, io: CliIo, afterStep?: StepHoo
       .addOption(new Option('--allow-slow-kdf', `with --from: ${ALLOW_SLOW_KDF_HELP}`))
       .addOption(new Option('--format <name>', 'with --from: the format of the seed file, when it cannot be told from the content'))
       .addOption(new Option('--key-id <id>', 'with --from: which key of a device that has several (a PSKC Key Id)'))
-      .addOption(new Option('--show-secrets', 'print the secret (Base32) of each programmed token')),
-  ).action(async (options: ProgramOptions, command: Command) => {
+      .addOption(new Option('--show-secrets', 'print the secret (Base32) of each programmed token'))
+      .addOption(new Option('--entra', 'with --batch: create, assign and activate each token in Entra ID through Microsoft Graph while its key is inserted'))
+      .addOption(new Option('--no-entra-activate', 'with --entra: assign without activating')),
+  )).action(async (options: ProgramOptions, command: Command) => {
     await runProgram(options, command, io, afterStep);
   });
 }
@@ -151,6 +158,7 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
     throw new KeytapError('USAGE', '--users gives each key its own user; leave out --upn.');
   }
   if (options.again === true && options.users === undefined) throw new KeytapError('USAGE', '--again only applies together with --users.');
+  if (options.entra && !options.batch) throw new KeytapError('USAGE', '--entra enrolls each key of a --batch; for a ledger or seed file use "keytap entra push".');
   if (options.from === undefined) {
     for (const name of ['format', 'keyId', 'allowSlowKdf'] as const) {
       if (options[name] !== undefined) throw new KeytapError('USAGE', `--${kebab(name)} applies to the seed file of --from only.`);
@@ -234,8 +242,8 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
       for (const { format, reason } of choice.leftOut) io.err(`Not writing ${format.defaultFileName(sample.type)} (${format.title}) for ${serial}: ${reason}.`);
     };
     if (options.batch) {
-      leftOutFor("this batch's tokens");
-      await programBatch(run, parameters, options, io, cliCommand(command), { users, askUser: interactive && users === undefined && parameters.upn === undefined });
+      const afterProgrammed = options.entra ? await entraBatchHook({ ...options, activate: options.entraActivate }, io) : undefined;
+      await programBatch(run, parameters, options, io, cliCommand(command), { users, askUser: interactive && users === undefined && parameters.upn === undefined }, afterProgrammed);
     } else {
       let token: ProvisionToken;
       if (fromToken) {
@@ -267,7 +275,15 @@ interface BatchUserSource {
   askUser: boolean;
 }
 
-async function programBatch(run: ProvisionRun, parameters: TokenParameters, options: ProgramOptions, io: CliIo, command: CliCommand, userSource: BatchUserSource): Promise<void> {
+async function programBatch(
+  run: ProvisionRun,
+  parameters: TokenParameters,
+  options: ProgramOptions,
+  io: CliIo,
+  command: CliCommand,
+  userSource: BatchUserSource,
+  afterProgrammed?: BatchOptions['afterProgrammed'],
+): Promise<void> {
   const stop = new AbortController();
   const abort = new AbortController();
   const onSigint = (): void => {
@@ -345,6 +361,7 @@ async function programBatch(run: ProvisionRun, parameters: TokenParameters, opti
           throw error;
         }
       },
+      afterProgrammed,
       stop: stop.signal,
       abort: abort.signal,
       replace: options.replace,

@@ -1,0 +1,72 @@
+// `keytap program --batch --entra` over two virtual keys: each token is created, assigned and
+// activated in the Graph stand-in while its key is inserted, with a code read from the key.
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { hexEncode } from '../../src/otp/encoding.js';
+import { readLedger } from '../../src/provision/ledger.js';
+import { oathtool, tempDir } from '../support/cli.js';
+import { CLIENT_ID, CLIENT_SECRET, GraphStandin, STANDIN_CA, TENANT } from '../support/graph-standin.js';
+import { Programmer, VirtualKeys } from '../provision/support.js';
+
+let keys: VirtualKeys | undefined;
+let standin: GraphStandin | undefined;
+afterEach(async () => {
+  await keys?.unplugAll();
+  await standin?.stop();
+  keys = undefined;
+  standin = undefined;
+});
+
+describe('keytap program --batch --entra', () => {
+  it('creates, assigns and activates each key\'s token in Entra ID with a code read from the key', async () => {
+    keys = new VirtualKeys();
+    standin = new GraphStandin();
+    standin.addUser('alice@contoso.example');
+    await standin.start();
+    const out = join(tempDir(), 'seeds');
+    const env = {
+      ...keys.env,
+      NODE_EXTRA_CA_CERTS: STANDIN_CA,
+      AZURE_AUTHORITY_HOST: standin.url,
+      AZURE_TENANT_ID: TENANT,
+      AZURE_CLIENT_ID: CLIENT_ID,
+      KEYTAP_ENTRA_CLIENT_SECRET: CLIENT_SECRET,
+      KEYTAP_GRAPH_URL: standin.graphUrl,
+    };
+    const programmer = new Programmer(['program', '--batch', '--yes', '--entra', '--upn', 'alice@contoso.example', '--formats', 'pskc', '--out', out], env);
+    await programmer.waitFor(/Insert key 1/u);
+    // Signed in before the first key.
+    expect(standin.requests.some((r) => r.path.endsWith('/oauth2/v2.0/token'))).toBe(true);
+    expect(standin.graphRequests()).toEqual([]);
+
+    for (const [i, name] of ['A', 'B'].entries()) {
+      await keys.plug(name);
+      await programmer.waitFor(/Remove virtual key [AB]\.json/u, i + 1);
+      await keys.unplug(name);
+      await programmer.waitFor(/Insert key \d/u, i + 2);
+    }
+    programmer.child.kill('SIGINT');
+    const { code } = await programmer.exited;
+    expect(programmer.stderr).not.toMatch(/error/iu);
+    expect(code).toBe(0);
+    expect(programmer.stdout.match(/KT\d{8} alice@contoso\.example: activated \(this run: created, assigned, activated\)/gu)).toHaveLength(2);
+
+    const graph = standin.graphRequests();
+    expect(graph.filter((r) => r.method === 'POST' && r.path.endsWith('/hardwareOathDevices'))).toHaveLength(2);
+    expect(graph.filter((r) => r.method === 'POST' && r.path.endsWith('/hardwareOathMethods'))).toHaveLength(2);
+    expect(standin.activations).toHaveLength(2);
+    expect(standin.activations.every((a) => a.accepted)).toBe(true);
+    expect(standin.devices.map((d) => d.status)).toEqual(['activated', 'activated']);
+
+    // The codes came from the keys: oathtool computes the same from each ledger seed at the time
+    // the stand-in received it (or a second before, across a step boundary).
+    const ledger = await readLedger(out);
+    expect(ledger.entries.map((e) => e.state)).toEqual(['done', 'done']);
+    for (const activation of standin.activations) {
+      const entry = ledger.entries.find((e) => e.token.serial === activation.serial)!;
+      const seconds = Math.floor(activation.time / 1000);
+      const expected = await Promise.all([seconds, seconds - 1].map((t) => oathtool({ hexSecret: hexEncode(entry.token.secret), type: 'TOTP', time: t })));
+      expect(expected).toContain(activation.code);
+    }
+  });
+});
