@@ -8,6 +8,7 @@ import { benchDist } from './dist.js';
 import { benchPcscCode } from './pcsc-code.js';
 import { benchDeb } from './deb.js';
 import { benchProgram } from './program.js';
+import { benchProgramEntra } from './program-entra.js';
 import { benchPskcKdf } from './pskc-kdf.js';
 import { benchSeeds } from './seeds.js';
 import { benchSeedsHostile } from './seeds-hostile.js';
@@ -20,6 +21,7 @@ const BENCHES: Record<string, () => Promise<void>> = {
   'seeds-hostile': benchSeedsHostile,
   'pskc-kdf': benchPskcKdf,
   program: benchProgram,
+  'program-entra': benchProgramEntra,
   tray: benchTray,
   dist: benchDist,
   wine: benchWine,
