@@ -10,7 +10,7 @@ const NO_CLI_OPTION = 'No CLI option names below the CLI: throw a KeytapError wi
 // The layers (docs/architecture.md): each folder lists the folders it must not import. A
 // relative import names the folder as a path segment, so one regular expression per folder
 // catches every spelling ('../app/x.js', '../../app/y.js').
-const LAYERS = ['otp', 'util', 'device', 'emulator', 'seeds', 'provision', 'entra', 'desktop', 'tray', 'notify', 'app', 'cli', 'sea'];
+const LAYERS = ['otp', 'util', 'device', 'emulator', 'seeds', 'provision', 'entra-id', 'desktop', 'tray', 'notify', 'app', 'cli', 'sea'];
 const MAY_IMPORT = {
   util: [],
   otp: ['util'],
@@ -19,7 +19,7 @@ const MAY_IMPORT = {
   seeds: ['otp', 'util'],
   provision: ['device', 'seeds', 'otp', 'util'],
   // Microsoft Graph for Entra ID: protocol code over fetch, handed plain tokens by the CLI.
-  entra: ['seeds', 'otp', 'util'],
+  'entra-id': ['seeds', 'otp', 'util'],
   desktop: ['util'],
   tray: ['util'],
   notify: ['util'],

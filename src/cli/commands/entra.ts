@@ -1,15 +1,15 @@
 /**
  * `keytap entra push`: tokens from a ledger or a seed file into Entra ID through Microsoft Graph
- * (src/entra), and the sign-in options shared with `keytap program --batch --entra`.
+ * (src/entra-id), and the sign-in options shared with `keytap program --batch --entra`.
  */
 import { basename, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { KeytapError } from '../../errors.js';
-import { createCredential, signInKind } from '../../entra/auth.js';
-import { DEFAULT_GRAPH_URL, GraphClient } from '../../entra/client.js';
-import type { GraphTransport, TokenOutcome } from '../../entra/push.js';
-import { DryRunTransport, pushTokens, tokenStates } from '../../entra/push.js';
+import { createCredential, signInKind } from '../../entra-id/auth.js';
+import { DEFAULT_GRAPH_URL, GraphClient } from '../../entra-id/client.js';
+import type { GraphTransport, TokenOutcome } from '../../entra-id/push.js';
+import { DryRunTransport, pushTokens, tokenStates } from '../../entra-id/push.js';
 import type { OpenKey } from '../../device/open.js';
 import type { BatchOptions } from '../../provision/batch.js';
 import { hexDecode } from '../../otp/encoding.js';
@@ -170,7 +170,8 @@ export async function entraBatchHook(options: EntraSignInOptions & { activate?: 
   return async ({ key, token, result, signal }) => {
     if (result.outcome.status !== 'programmed') return;
     const credentialId = result.outcome.credentialId;
-    const [outcome] = await pushTokens(graph, [token], {
+    // The second Ctrl+C cancels Graph requests and Retry-After waits too, not only the key.
+    const [outcome] = await pushTokens(graph.withSignal(signal), [token], {
       activate: options.activate,
       code: () => codeFromKey(key, credentialId, token.serial, io, signal),
     });

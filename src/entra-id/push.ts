@@ -44,9 +44,11 @@ export interface PushOptions {
   onToken?: ((outcome: TokenOutcome) => void) | undefined;
 }
 
-/** A problem that is the same for every token (sign-in, permission, policy): no use going on. */
+/** A problem that is the same for every token (sign-in, permission, policy), or a cancel: no use going on. */
 function stopsTheRun(error: unknown): boolean {
-  return isKeytapError(error) && error.detail?.kind === 'graph' && ['permission', 'policy-disabled', 'sign-in', 'unreachable'].includes(error.detail.problem);
+  if (!isKeytapError(error)) return false;
+  if (error.code === 'CANCELLED') return true;
+  return error.detail?.kind === 'graph' && ['permission', 'policy-disabled', 'sign-in', 'unreachable'].includes(error.detail.problem);
 }
 
 interface Device {

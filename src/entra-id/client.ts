@@ -68,6 +68,13 @@ export class GraphClient {
     this.onRetry = options.onRetry;
   }
 
+  /** The same sign-in and token, with requests (and waits for Retry-After) cancelled by `signal`. */
+  withSignal(signal: AbortSignal): GraphClient {
+    const client = new GraphClient({ credential: this.credential, baseUrl: this.baseUrl, maxAttempts: this.maxAttempts, maxRetryAfterMs: this.maxRetryAfterMs, signal, onRetry: this.onRetry });
+    client.token = this.token;
+    return client;
+  }
+
   /** Signs in (or takes the cached token), so that a bad sign-in fails before any work. */
   async signIn(): Promise<void> {
     await this.accessToken(false);

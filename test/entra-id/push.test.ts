@@ -1,7 +1,7 @@
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/identity';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { GraphClient, retryAfterMs } from '../../src/entra/client.js';
-import { DryRunTransport, pushTokens } from '../../src/entra/push.js';
+import { GraphClient, retryAfterMs } from '../../src/entra-id/client.js';
+import { DryRunTransport, pushTokens } from '../../src/entra-id/push.js';
 import { KeytapError } from '../../src/errors.js';
 import { totp } from '../../src/otp/hotp.js';
 import type { SeedToken } from '../../src/seeds/token.js';
@@ -119,6 +119,16 @@ describe('pushing tokens to Entra ID', () => {
     expect(waits).toEqual([1000]);
     const [throttled, retried] = standin.graphRequests();
     expect(throttled!.url).toBe(retried!.url);
+  });
+
+  it('a wait for Retry-After ends at once when the signal aborts: the run is cancelled, not one token failed', async () => {
+    standin.faults.throttle = { times: 1, retryAfter: '30' };
+    const abort = new AbortController();
+    client = new GraphClient({ credential, baseUrl: standin.graphUrl, onRetry: () => abort.abort() });
+    await client.signIn();
+    const error = await failure(pushTokens(client.withSignal(abort.signal), tokens(['alice@contoso.example'])));
+    expect(error.code).toBe('CANCELLED');
+    expect(standin.graphRequests()).toHaveLength(1);
   });
 
   it('reads Retry-After as seconds or as an HTTP date', () => {
