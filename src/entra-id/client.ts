@@ -23,6 +23,22 @@ export function graphScope(baseUrl: string): string {
 }
 
 /** Whom a request is about, for the error: the token's serial and user. */
+/** The longest keytap waits for one Graph answer. */
+export const REQUEST_TIMEOUT_MS = 30_000;
+
+/** A body made at the time of each attempt (one that goes stale, like an activation code). */
+export class FreshBody {
+  constructor(readonly make: () => Promise<object>) {}
+}
+
+/** A request body (JSON), or one made anew for each attempt. */
+export type RequestBody = object | undefined | FreshBody;
+
+/** The body to send now. */
+export function requestPayload(body: RequestBody): Promise<object | undefined> {
+  return body instanceof FreshBody ? body.make() : Promise.resolve(body);
+}
+
 export interface RequestSubject {
   serial?: string | undefined;
   upn?: string | undefined;
@@ -80,12 +96,20 @@ export class GraphClient {
     await this.accessToken(false);
   }
 
-  async send(method: 'GET' | 'POST' | 'PATCH', path: string, body: unknown, subject: RequestSubject): Promise<GraphResponse> {
+  /**
+   * `body` may be a FreshBody: it is made for every attempt, so that a body that goes stale (an
+   * activation code, after a Retry-After wait of a minute) is new each time.
+   */
+  async send(method: 'GET' | 'POST' | 'PATCH', path: string, body: RequestBody, subject: RequestSubject): Promise<GraphResponse> {
     let refreshed = false;
     for (let attempt = 1; ; attempt++) {
       throwIfAborted(this.signal);
       const token = await this.accessToken(refreshed && attempt > 1);
+      const payload = await requestPayload(body);
       let response: Response;
+      let text: string;
+      // A Graph that stops answering must not hold a batch (and the activation window) for minutes.
+      const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
       try {
         response = await fetch(`${this.baseUrl}${path}`, {
           method,
@@ -94,17 +118,19 @@ export class GraphClient {
             accept: 'application/json',
             ...(body === undefined ? {} : { 'content-type': 'application/json' }),
           },
-          body: body === undefined ? undefined : JSON.stringify(body),
-          signal: this.signal,
+          body: payload === undefined ? undefined : JSON.stringify(payload),
+          signal: this.signal ? AbortSignal.any([this.signal, timeout]) : timeout,
         });
+        // Inside the try: a connection dropped in the middle of the answer is "unreachable" too.
+        text = await response.text();
       } catch (error) {
         if (this.signal?.aborted) throw cancelledError(this.signal);
-        throw graphError('unreachable', 'TIMEOUT', `Microsoft Graph at ${new URL(this.baseUrl).host} could not be reached${about(subject)}: ${causeWords(error)}.`, 0, subject, {
+        const why = timeout.aborted ? `no answer within ${REQUEST_TIMEOUT_MS / 1000} s` : causeWords(error);
+        throw graphError('unreachable', 'TIMEOUT', `Microsoft Graph at ${new URL(this.baseUrl).host} could not be reached${about(subject)}: ${why}.`, 0, subject, {
           cause: error,
           hint: 'Check the network connection and the Graph URL.',
         });
       }
-      const text = await response.text();
       const parsed = parseJson(text);
       if (response.ok) return { status: response.status, body: parsed };
       const graph = graphErrorBody(parsed);
@@ -121,7 +147,7 @@ export class GraphClient {
         await sleep(wait, this.signal);
         continue;
       }
-      throw mapGraphError(response.status, graph, subject, body);
+      throw mapGraphError(response.status, graph, subject, payload);
     }
   }
 

@@ -8,14 +8,15 @@ import { KeytapError, isKeytapError } from '../errors.js';
 import { totp } from '../otp/hotp.js';
 import { graphFormat } from '../seeds/graph.js';
 import type { SeedToken } from '../seeds/token.js';
-import type { GraphResponse, RequestSubject } from './client.js';
+import type { GraphResponse, RequestBody, RequestSubject } from './client.js';
+import { FreshBody, requestPayload } from './client.js';
 import { isObject } from './client.js';
 
 export const DEVICES_PATH = '/directory/authenticationMethodDevices/hardwareOathDevices';
 
 /** What sends a request: the Graph client, or the dry run that only records it. */
 export interface GraphTransport {
-  send(method: 'GET' | 'POST' | 'PATCH', path: string, body: unknown, subject: RequestSubject): Promise<GraphResponse>;
+  send(method: 'GET' | 'POST' | 'PATCH', path: string, body: RequestBody, subject: RequestSubject): Promise<GraphResponse>;
 }
 
 export type TokenState = 'activated' | 'assigned' | 'inventory' | 'refused' | 'failed';
@@ -45,7 +46,7 @@ export interface PushOptions {
 }
 
 /** A problem that is the same for every token (sign-in, permission, policy), or a cancel: no use going on. */
-function stopsTheRun(error: unknown): boolean {
+export function stopsTheRun(error: unknown): boolean {
   if (!isKeytapError(error)) return false;
   if (error.code === 'CANCELLED') return true;
   return error.detail?.kind === 'graph' && ['permission', 'policy-disabled', 'sign-in', 'unreachable'].includes(error.detail.problem);
@@ -161,9 +162,15 @@ export async function pushTokens(graph: GraphTransport, tokens: readonly SeedTok
       if (missing.length === 1) fail(missing[0]!, error);
       else throw error;
     } else {
-      // A bulk request refused as a whole: one by one, so that each token gets its own answer.
+      // A bulk request refused as a whole: one by one, so that each token gets its own answer. Each
+      // is looked up first: a bulk request may have created some before it failed.
       for (const token of missing) {
         try {
+          const existing = await findDevice(graph, token);
+          if (existing) {
+            devices.set(token.serial, existing);
+            continue;
+          }
           for (const [serial, device] of await createDevices(graph, [token])) {
             devices.set(serial, device);
             createdSerials.add(serial);
@@ -212,8 +219,11 @@ export async function pushTokens(graph: GraphTransport, tokens: readonly SeedTok
         assigned = true;
       }
       if (device.status !== 'activated' && activate) {
-        const verificationCode = options.code ? await options.code(token) : totp(token.secret, now(), token.period, token.digits, token.algorithm);
-        await graph.send('POST', `${userMethodsPath(token.upn)}/${encodeURIComponent(methodId)}/activate`, { verificationCode }, { serial: token.serial, upn: token.upn, area: 'user-methods' });
+        // The code is made for each attempt: after a Retry-After wait the first one may have expired.
+        const body = new FreshBody(async () => ({
+          verificationCode: options.code ? await options.code(token) : totp(token.secret, now(), token.period, token.digits, token.algorithm),
+        }));
+        await graph.send('POST', `${userMethodsPath(token.upn)}/${encodeURIComponent(methodId)}/activate`, body, { serial: token.serial, upn: token.upn, area: 'user-methods' });
         activated = true;
       }
       settle({ serial: token.serial, upn: token.upn, state: device.status === 'activated' || activated ? 'activated' : 'assigned', created, assigned, activated });
@@ -256,7 +266,8 @@ export class DryRunTransport implements GraphTransport {
   readonly requests: RecordedRequest[] = [];
   private next = 0;
 
-  send(method: 'GET' | 'POST' | 'PATCH', path: string, body: unknown): Promise<GraphResponse> {
+  async send(method: 'GET' | 'POST' | 'PATCH', path: string, request: RequestBody): Promise<GraphResponse> {
+    const body = await requestPayload(request);
     this.requests.push({ method, path, body: redacted(body) });
     if (method === 'GET') return Promise.resolve({ status: 200, body: { value: [] } });
     if (path === DEVICES_PATH && isObject(body) && Array.isArray(body.value)) {

@@ -192,7 +192,7 @@ export function checkTokenForRun(token: ProvisionToken, formats: readonly SeedFo
         format: refusals.map((r) => r.format.name).join(','),
         reason: first.reason,
         // A user would satisfy every refusing format: the fix is to give one, not to drop the format.
-        needsUser: token.upn === undefined && refusals.every((r) => r.format.accepts({ ...token, upn: 'user@example.com' }) === null),
+        needsUser: token.upn === undefined && formatsRefusing({ ...token, upn: 'user@example.com' }, formats).length === 0,
       },
     });
   }

@@ -20,7 +20,8 @@ describe('keytap program --batch on a terminal', () => {
     keys = new VirtualKeys();
     const out = join(tempDir(), 'seeds');
     const self = keytapCommand(['program', '--batch', '--formats', 'entra,pskc', '--out', out]);
-    const answers = ['not-a-upn', '', 'zoe@contoso.com'];
+    // Key 1: a bad UPN, then none (Entra needs one), then zoe. Key 2: zoe again (she has a token), then Ctrl+C.
+    const answers = ['not-a-upn', '', 'zoe@contoso.com', 'zoe@contoso.com', '\x03'];
     let text = '';
     let asked = 0;
     let plugged = false;
@@ -44,7 +45,11 @@ describe('keytap program --batch on a terminal', () => {
       const labels = [...text.matchAll(questions)].map((m) => m[1]!);
       for (; answered < labels.length; answered++) {
         // Every question that is not the key's user takes its default.
-        child.stdin.write(labels[answered]!.startsWith('User for key 1') ? `${answers[asked++]}\r` : '\r');
+        if (!labels[answered]!.startsWith('User for key')) child.stdin.write('\r');
+        else {
+          const answer = answers[asked++]!;
+          child.stdin.write(answer === '\x03' ? answer : `${answer}\r`);
+        }
       }
       if (!plugged && /Insert key 1 /u.test(text)) {
         plugged = true;
@@ -56,7 +61,7 @@ describe('keytap program --batch on a terminal', () => {
       }
       if (!interrupted && /Insert key 2 /u.test(text)) {
         interrupted = true;
-        child.stdin.write('\x03');
+        work.push(Promise.all(work).then(() => keys!.plug('k2')));
       }
       if (/batch-ended=\d+/u.test(text)) child.stdin.end();
     });
@@ -64,13 +69,16 @@ describe('keytap program --batch on a terminal', () => {
     await Promise.all(work);
     expect(code).toBe(0);
     expect(text).toMatch(/batch-ended=0/u);
-    expect(asked).toBe(3);
+    expect(asked).toBe(5);
     // The reason comes right after the bad answer, then the same question again.
     // eslint-disable-next-line no-control-regex -- strips the terminal's escape sequences
     const plain = text.replace(/\x1b\[[0-9;]*[A-Za-z]/gu, '');
-    expect(plain).toMatch(/not-a-upn\r*\n\s+the UPN must have exactly one "@"[^\n]*\r*\nUser for key 1/u);
+    expect(plain).toMatch(/not-a-upn\r*\n\s+The UPN must have exactly one "@"[^\n]*\r*\nUser for key 1/u);
     expect(plain).toMatch(/A user is required[^\n]*\r*\nUser for key 1/u);
     expect(plain).toMatch(/Key 1: programmed serial KT\d{8} as "zoe@contoso\.com"/u);
+    expect(plain).toMatch(/User for key 2[^\n]*zoe@contoso\.com\r*\n\s+zoe@contoso\.com already has a token in the ledger/u);
+    // Ctrl+C at the question finishes the batch: nothing was written to key 2.
+    expect([...keys.stored('k2').keys()]).toEqual([]);
     const ledger = await readLedger(out);
     expect(ledger.entries.map((e) => [e.token.upn, e.state])).toEqual([['zoe@contoso.com', 'done']]);
   });

@@ -131,6 +131,23 @@ describe('pushing tokens to Entra ID', () => {
     expect(standin.graphRequests()).toHaveLength(1);
   });
 
+  it('makes the activation code anew after a Retry-After wait: the first may have expired meanwhile', async () => {
+    standin.faults.throttleActivation = { times: 1, retryAfter: '1' };
+    const made: string[] = [];
+    const outcomes = await pushTokens(client, tokens(['alice@contoso.example']), {
+      code: (token) => {
+        const code = totp(token.secret, Date.now() / 1000, token.period, token.digits, token.algorithm);
+        made.push(code);
+        return Promise.resolve(code);
+      },
+    });
+    expect(outcomes[0]!.state).toBe('activated');
+    expect(made).toHaveLength(2);
+    const activations = standin.graphRequests().filter((r) => r.path.endsWith('/activate'));
+    expect(activations).toHaveLength(2);
+    expect(standin.activations.map((a) => a.code)).toEqual([made[1]]);
+  });
+
   it('reads Retry-After as seconds or as an HTTP date', () => {
     const now = Date.parse('2026-01-01T00:00:00Z');
     expect(retryAfterMs('5', now)).toBe(5000);

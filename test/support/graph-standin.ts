@@ -58,6 +58,8 @@ export interface Activation {
 export interface Faults {
   /** Answer the next N Graph requests with 429 and this Retry-After. */
   throttle?: { times: number; retryAfter: string } | undefined;
+  /** Answer the next N activation requests with 429 and this Retry-After. */
+  throttleActivation?: { times: number; retryAfter: string } | undefined;
   /** Answer the next Graph request with 401 InvalidAuthenticationToken. */
   expireToken?: boolean | undefined;
   /** Answer every inventory request with 403. */
@@ -198,6 +200,10 @@ export class GraphStandin {
     }
     const path = url.pathname;
     const method = req.method;
+    if (this.faults.throttleActivation && this.faults.throttleActivation.times > 0 && path.endsWith('/activate')) {
+      this.faults.throttleActivation.times--;
+      return fail(429, 'TooManyRequests', 'Too many requests.', { 'retry-after': this.faults.throttleActivation.retryAfter });
+    }
     if (path === DEVICES) {
       if (this.faults.forbidInventory) return fail(403, 'Authorization_RequestDenied', 'Insufficient privileges to complete the operation.');
       if (method === 'GET') {

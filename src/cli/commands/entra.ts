@@ -5,11 +5,11 @@
 import { basename, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { KeytapError } from '../../errors.js';
+import { KeytapError, isKeytapError } from '../../errors.js';
 import { createCredential, signInKind } from '../../entra-id/auth.js';
 import { DEFAULT_GRAPH_URL, GraphClient } from '../../entra-id/client.js';
 import type { GraphTransport, TokenOutcome } from '../../entra-id/push.js';
-import { DryRunTransport, pushTokens, tokenStates } from '../../entra-id/push.js';
+import { DryRunTransport, pushTokens, stopsTheRun, tokenStates } from '../../entra-id/push.js';
 import type { OpenKey } from '../../device/open.js';
 import type { BatchOptions } from '../../provision/batch.js';
 import { hexDecode } from '../../otp/encoding.js';
@@ -167,14 +167,32 @@ export function registerEntra(program: Command, io: CliIo): void {
 export async function entraBatchHook(options: EntraSignInOptions & { activate?: boolean }, io: CliIo): Promise<NonNullable<BatchOptions['afterProgrammed']>> {
   const graph = await signInToGraph(options, io);
   io.err('Signed in to Microsoft Entra ID; each key is enrolled there after it is verified.');
+  // A problem no later key can get past (sign-in, permission, policy) stops enrolling: the batch
+  // goes on programming keys, and the ledger has every token for a later "keytap entra push".
+  let stoppedBy: string | undefined;
   return async ({ key, token, result, signal }) => {
     if (result.outcome.status !== 'programmed') return;
+    if (stoppedBy !== undefined) {
+      io.out(`  Token ${token.serial}: not sent to Entra ID (${stoppedBy}).`);
+      return;
+    }
     const credentialId = result.outcome.credentialId;
-    // The second Ctrl+C cancels Graph requests and Retry-After waits too, not only the key.
-    const [outcome] = await pushTokens(graph.withSignal(signal), [token], {
-      activate: options.activate,
-      code: () => codeFromKey(key, credentialId, token.serial, io, signal),
-    });
+    let outcome: TokenOutcome | undefined;
+    try {
+      // The second Ctrl+C cancels Graph requests and Retry-After waits too, not only the key.
+      [outcome] = await pushTokens(graph.withSignal(signal), [token], {
+        activate: options.activate,
+        code: () => codeFromKey(key, credentialId, token.serial, io, signal),
+      });
+    } catch (error) {
+      if (!isKeytapError(error) || !stopsTheRun(error) || error.code === 'CANCELLED') throw error;
+      stoppedBy = 'Entra ID enrollment stopped at an earlier key';
+      throw new KeytapError(error.code, `${error.message} Entra ID enrollment is off for the rest of this batch; the keys are still programmed.`, {
+        hint: joinHints(error.hint, 'When it is fixed, "keytap entra push --ledger DIR" enrolls the tokens the ledger has.'),
+        detail: error.detail,
+        cause: error,
+      });
+    }
     if (outcome === undefined) return;
     io.out(outcomeLine(outcome));
     if (outcome.state === 'refused') throw new KeytapError('UNSUPPORTED', `Token ${token.serial} is not for Entra ID: ${outcome.reason ?? ''}.`);
@@ -190,4 +208,8 @@ async function codeFromKey(key: OpenKey, credentialId: string, serial: string, i
     onTouchNeeded: () => io.err(printable(`Touch ${key.name} to activate token ${serial} in Entra ID…`)),
   });
   return code.code;
+}
+
+function joinHints(first: string | undefined, second: string): string {
+  return first === undefined ? second : `${first} ${second}`;
 }

@@ -21,7 +21,7 @@ import { skippedByReason, vendorFormats } from '../../provision/export.js';
 import { chooseToken, readSeedFile, replacementToken } from '../../provision/from-file.js';
 import { runBatch } from '../../provision/batch.js';
 import type { BatchUser } from '../../provision/users.js';
-import { BatchUsers, parseUsersFile } from '../../provision/users.js';
+import { BatchUsers, parseUsersFile, usersWithTokens } from '../../provision/users.js';
 import type { BatchOptions } from '../../provision/batch.js';
 import { ProvisionRun } from '../../provision/run.js';
 import type { StepHook } from '../../provision/steps.js';
@@ -29,7 +29,7 @@ import type { ProgramOneResult } from '../../provision/run.js';
 import type { ProvisionToken, TokenParameters } from '../../provision/token.js';
 import { DEFAULT_PARAMETERS, buildToken, checkSerial, checkTokenForRun, generateSecret, parseGivenSecret } from '../../provision/token.js';
 import type { PskcProtection, SeedFormat } from '../../seeds/index.js';
-import { PSKC_MAX_ITERATIONS, SEED_FORMAT_NAMES, checkSeedFileSize, checkUpn, seedFormat } from '../../seeds/index.js';
+import { PSKC_MAX_ITERATIONS, SEED_FORMAT_NAMES, checkSeedFileSize, checkUpn, graphFormat, seedFormat } from '../../seeds/index.js';
 import type { CliCommand } from '../explain.js';
 import { cliCommand, explainForCli } from '../explain.js';
 import type { EntraSignInOptions } from './entra.js';
@@ -157,7 +157,7 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
   if (options.users !== undefined && options.upn !== undefined) {
     throw new KeytapError('USAGE', '--users gives each key its own user; leave out --upn.');
   }
-  if (options.again === true && options.users === undefined) throw new KeytapError('USAGE', '--again only applies together with --users.');
+  if (options.again === true && !options.batch) throw new KeytapError('USAGE', '--again only applies together with --batch.');
   if (options.entra && !options.batch) throw new KeytapError('USAGE', '--entra enrolls each key of a --batch; for a ledger or seed file use "keytap entra push".');
   if (options.from === undefined) {
     for (const name of ['format', 'keyId', 'allowSlowKdf'] as const) {
@@ -202,10 +202,18 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
   const secret = secretText !== undefined ? parseGivenSecret(secretText, { allowShort: options.allowShortSecret }) : undefined;
   if (serialGiven !== undefined && fromToken === undefined) checkSerial(serialGiven);
   // A sample of the token(s) to come decides the default files (its serial and seed do not matter to them).
-  const sampleParameters = users ? { ...parameters, upn: users[0]!.upn } : parameters;
+  // A batch on a terminal asks each key's user: the default files are those of a token with a user.
+  const askingUsers = interactive && options.batch === true && users === undefined && parameters.upn === undefined;
+  const sampleParameters = users ? { ...parameters, upn: users[0]!.upn } : askingUsers ? { ...parameters, upn: 'user@example.com' } : parameters;
   const sample = fromToken ?? buildToken(sampleParameters, secret ?? generateSecret(parameters.algorithm), serialGiven ?? 'KT00000000');
   const choice: FormatChoice = formatList !== undefined ? { formats: parseFormats(formatList), leftOut: [] } : vendorFormats(sample);
   const formats = choice.formats;
+  // Entra through Graph takes TOTP, 6 digits, SHA-1/256, 30/60 s: refused now, not after the first key.
+  if (options.entra) {
+    const reason = graphFormat.accepts({ ...sample, upn: sample.upn ?? 'user@example.com' });
+    if (reason !== null) throw new KeytapError('BAD_INPUT', `Entra ID cannot take this batch's tokens: ${reason}.`);
+    if (options.secret === '-' && options.clientSecret === '-') throw new KeytapError('USAGE', 'Standard input can give --secret or --client-secret, not both.');
+  }
   // Each user's own manufacturer and model must fit the formats too: found now, not at key 40.
   for (const user of users ?? []) {
     try {
@@ -350,7 +358,13 @@ async function programBatch(
         }
         if (!userSource.askUser) return tokenFor({});
         try {
-          const upn = await askKeyUser(number, userRequired, io);
+          const upn = await askKeyUser(number, userRequired, io, (answer) => {
+            // One token per user, as with --users: the ledger (this run's keys included) says who has one.
+            if (options.again !== true && usersWithTokens(run.ledger.entries).has(answer.toLowerCase())) {
+              return `${printable(answer)} already has a token in the ledger (--again gives a second one).`;
+            }
+            return null;
+          });
           return tokenFor({ upn });
         } catch (error) {
           // Ctrl+C or the end of input while asked: finish the batch, as Ctrl+C does between keys.
@@ -397,14 +411,16 @@ function requiresUser(run: ProvisionRun, parameters: TokenParameters): boolean {
 }
 
 /** The user for the key just inserted, asked on the terminal; undefined for none (where allowed). */
-async function askKeyUser(number: number, required: boolean, io: CliIo): Promise<string | undefined> {
+async function askKeyUser(number: number, required: boolean, io: CliIo, refuse: (upn: string) => string | null): Promise<string | undefined> {
   // One prompter per question: between questions the batch's own Ctrl+C handling applies.
   const prompter = openPrompter({ input: process.stdin, output: process.stderr, err: (line) => io.err(line) });
   try {
     for (;;) {
       const upn = await prompter.question(`User for key ${number} (UPN, user@domain${required ? '' : '; Enter for none'})`, '', (text) => {
         const problem = checkUpn(text);
-        if (problem !== null) throw new Error(`${problem}.`);
+        if (problem !== null) throw new Error(`${problem.charAt(0).toUpperCase()}${problem.slice(1)}.`);
+        const refusal = refuse(text);
+        if (refusal !== null) throw new Error(refusal);
         return text;
       });
       if (upn !== undefined || !required) return upn;
