@@ -284,7 +284,7 @@ function mapGraphError(status: number, graph: GraphErrorBody, subject: RequestSu
     });
   }
   if (status === 429 || status === 503) {
-    return graphError('throttled', 'BUSY', `Microsoft Graph is throttling requests${who}: ${words}.`, status, subject, { ...base, hint: 'Try again in a few minutes; the run continues where it stopped.' });
+    return graphError('throttled', 'BUSY', `Microsoft Graph is throttling requests${who}: ${words}.`, status, subject, { ...base, hint: 'Run the command again in a few minutes: what is already in Entra ID is matched, not created twice.' });
   }
   if (status === 401) {
     return graphError('sign-in', 'AUTH_REQUIRED', `Microsoft Graph did not accept the sign-in${who}: ${words}.`, status, subject, {

@@ -157,11 +157,15 @@ export function usersWithTokens(entries: readonly LedgerEntry[]): Set<string> {
 export class BatchUsers {
   /** Users skipped because the ledger has a token for them (resuming a batch). */
   readonly alreadyEnrolled: BatchUser[];
+  /** Of those, the ones whose only token was never verified (a run stopped in the middle of their key). */
+  readonly unverified: BatchUser[];
   private readonly waiting: BatchUser[];
 
   constructor(users: readonly BatchUser[], entries: readonly LedgerEntry[], options: { again?: boolean | undefined } = {}) {
     const enrolled = usersWithTokens(entries);
     this.alreadyEnrolled = options.again ? [] : users.filter((u) => enrolled.has(u.upn.toLowerCase()));
+    const verified = usersWithTokens(entries.filter((e) => e.state === 'done'));
+    this.unverified = this.alreadyEnrolled.filter((u) => !verified.has(u.upn.toLowerCase()));
     const skip = new Set(this.alreadyEnrolled);
     this.waiting = users.filter((u) => !skip.has(u));
   }

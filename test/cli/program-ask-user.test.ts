@@ -83,3 +83,21 @@ describe('keytap program --batch on a terminal', () => {
     expect(ledger.entries.map((e) => [e.token.upn, e.state])).toEqual([['zoe@contoso.com', 'done']]);
   });
 });
+
+describe('keytap program on a terminal, with a bad value on the command line', () => {
+  it.skipIf(!existsSync('/usr/bin/script'))('refuses it before the first question, so that no answer is lost', async () => {
+    const self = keytapCommand(['program', '--virtual', join(tempDir(), 'key.json'), '--secret', 'not-base32!', '--out', join(tempDir(), 'seeds')]);
+    const child = spawn('script', ['-qfec', `${[self.command, ...self.args].join(' ')}; echo program-ended=$?`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let text = '';
+    child.stdout.on('data', (d: Buffer) => {
+      text += d.toString();
+      // Any question would be answered with Enter; there must be none.
+      if (/: \x1b\[\d+G$/u.test(text)) child.stdin.write('\r'); // eslint-disable-line no-control-regex -- readline's cursor move ends a question
+      if (/program-ended=\d+/u.test(text)) child.stdin.end();
+    });
+    await new Promise((resolve) => child.on('exit', resolve));
+    expect(text).toMatch(/program-ended=2/u);
+    expect(text).not.toMatch(/Type \(totp\/hotp\)/u);
+    expect(text).toMatch(/secret/iu);
+  });
+});

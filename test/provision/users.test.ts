@@ -88,6 +88,8 @@ describe('BatchUsers', () => {
     const entries = [entry('A@contoso.com', 'done'), entry('b@contoso.com', 'failed', false), entry('c@contoso.com', 'pending')];
     const resumed = new BatchUsers(users, entries);
     expect(resumed.alreadyEnrolled.map((u) => u.upn)).toEqual(['a@contoso.com', 'c@contoso.com']);
+    // c's token is only pending: named apart, so the administrator can check that key.
+    expect(resumed.unverified.map((u) => u.upn)).toEqual(['c@contoso.com']);
     expect(resumed.take()?.upn).toBe('b@contoso.com');
     expect(resumed.hasNext).toBe(false);
     const again = new BatchUsers(users, entries, { again: true });

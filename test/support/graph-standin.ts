@@ -125,7 +125,15 @@ export class GraphStandin {
     const url = new URL(req.url ?? '/', this.url);
     const contentType = req.headers['content-type'] ?? '';
     let body: unknown = undefined;
-    if (raw !== '') body = contentType.includes('json') ? (JSON.parse(raw) as unknown) : Object.fromEntries(new URLSearchParams(raw));
+    if (raw !== '') {
+      try {
+        body = contentType.includes('json') ? (JSON.parse(raw) as unknown) : Object.fromEntries(new URLSearchParams(raw));
+      } catch {
+        // As Graph does: a body that is not JSON is a 400, not a request left without an answer.
+        res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'BadRequest', message: 'Unable to read JSON request payload.' } }));
+        return;
+      }
+    }
     this.requests.push({ method: req.method ?? '', path: url.pathname, url: decodeURIComponent(url.pathname + url.search), body, time: Date.now(), authorization: req.headers.authorization });
     const send = (status: number, value?: unknown, headers: Record<string, string> = {}): void => {
       res.writeHead(status, { ...(value === undefined ? {} : { 'content-type': 'application/json' }), ...headers });

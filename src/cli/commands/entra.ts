@@ -35,7 +35,7 @@ export function addEntraSignInOptions(command: Command): Command {
     .addOption(new Option('--client-id <id>', 'application (client) id of the app registration').env('AZURE_CLIENT_ID'))
     .addOption(new Option('--client-secret <->', 'read the client secret from stdin ("-"); else KEYTAP_ENTRA_CLIENT_SECRET or AZURE_CLIENT_SECRET; without a secret or certificate: device-code sign-in'))
     .addOption(new Option('--certificate <pem>', 'sign in as the app with this PEM file (certificate and private key)').env('AZURE_CLIENT_CERTIFICATE_PATH'))
-    .addOption(new Option('--graph-url <url>', 'Microsoft Graph beta endpoint (national clouds)').env('KEYTAP_GRAPH_URL').default(DEFAULT_GRAPH_URL));
+    .addOption(new Option('--graph-url <url>', 'Microsoft Graph beta endpoint (the hardware OATH API is documented for the global service)').env('KEYTAP_GRAPH_URL').default(DEFAULT_GRAPH_URL));
 }
 
 /** Signs in (before any work, so that a bad sign-in fails first) and returns the Graph client. */

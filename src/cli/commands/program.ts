@@ -174,6 +174,11 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
   // The users file is checked whole before a question is asked or the ledger is opened.
   const users = options.users !== undefined ? parseUsersFile(await readInputFile(options.users, 'the users file', (size) => checkSeedFileSize(size, 'users file')), `users file ${options.users}`) : undefined;
   const interactive = process.stdin.isTTY === true && !options.yes;
+  // What the command line gives is checked before the first question, so that no answer is lost to it.
+  if (options.type === 'TOTP' && options.counter !== undefined) throw new KeytapError('USAGE', '--counter only applies to --type hotp.');
+  if (options.secret !== undefined && options.secret !== '-') parseGivenSecret(options.secret, { allowShort: options.allowShortSecret });
+  if (options.serial !== undefined && options.from === undefined) checkSerial(options.serial);
+  pskcProtection(options.pskcPassphrase, options.pskcKey);
   const secretFromStdin = options.secret === '-' ? await readStdin() : undefined;
   const { answers, key: chosenKey } = interactive ? await askProgramQuestions(options, given, io) : { answers: {} as Answers, key: undefined };
   const parameters: TokenParameters = {
@@ -316,6 +321,11 @@ async function programBatch(
       const enrolled = users.alreadyEnrolled;
       if (enrolled.length > 0) {
         io.err(`${enrolled.length} user(s) in ${options.users} already have a token in the ledger and get no key (--again gives them another): ${userList(enrolled)}.`);
+      }
+      if (users.unverified.length > 0) {
+        io.err(
+          `Of these, ${users.unverified.length} have a token that may be on a key but was never verified (an earlier run stopped in the middle of their key): ${userList(users.unverified)}. Check that key with "keytap list"; "keytap seeds export --ledger ${run.outDir} --include-pending" writes their tokens.`,
+        );
       }
       if (!users.hasNext) {
         io.out(`Every user in ${options.users} has a token in the ledger; no key to program. Ledger and seed files in ${run.outDir}.`);
