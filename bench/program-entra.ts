@@ -12,7 +12,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLIENT_ID, CLIENT_SECRET, GraphStandin, STANDIN_CA, TENANT } from '../test/support/graph-standin.js';
+import { GraphStandin } from '../test/support/graph-standin.js';
 import { Programmer, VirtualKeys } from '../test/provision/support.js';
 import { ms, summarize } from './stats.js';
 
@@ -49,15 +49,7 @@ export async function benchProgramEntra(): Promise<void> {
   try {
     const users = join(dir, 'users.csv');
     writeFileSync(users, `upn\n${upns.join('\n')}\n`);
-    const env = {
-      ...keys.env,
-      NODE_EXTRA_CA_CERTS: STANDIN_CA,
-      AZURE_AUTHORITY_HOST: standin.url,
-      AZURE_TENANT_ID: TENANT,
-      AZURE_CLIENT_ID: CLIENT_ID,
-      KEYTAP_ENTRA_CLIENT_SECRET: CLIENT_SECRET,
-      KEYTAP_GRAPH_URL: standin.graphUrl,
-    };
+    const env = { ...keys.env, ...standin.clientEnv() };
     const common = ['program', '--batch', '--yes', '--formats', 'entra,pskc', '--manufacturer', 'Acme', '--model', 'K1'];
     const plain = await perKey([...common, '--upn', 'same@contoso.example', '--out', join(dir, 'plain')], env, keys, 'plain-');
     const rollout = await perKey([...common, '--users', users, '--entra', '--out', join(dir, 'rollout')], env, keys, 'rollout-');

@@ -12,8 +12,8 @@ import { capabilitiesOf } from '../device/oath/dialect.js';
 import { KeytapError } from '../errors.js';
 import type { HashAlgorithm, OathType } from '../otp/credential.js';
 import type { TokenParameters } from '../provision/token.js';
-import { DEFAULT_PARAMETERS, buildToken, checkSerial, formatsRefusing, generateSecret, parseGivenSecret } from '../provision/token.js';
-import type { SeedFormat, SeedToken } from '../seeds/index.js';
+import { DEFAULT_PARAMETERS, buildToken, checkSerial, formatsNeedingUser, formatsRefusing, generateSecret, parseGivenSecret } from '../provision/token.js';
+import type { SeedToken } from '../seeds/index.js';
 import { SEED_FORMAT_NAMES, checkUpn } from '../seeds/index.js';
 import { printable } from '../util/printable.js';
 import { DEFAULT_FORMATS, DEFAULT_OUT_DIR, oneOf, parseFormats } from './commands/program.js';
@@ -110,14 +110,6 @@ export function upnAnswer(text: string): string {
   return text;
 }
 
-/** The chosen seed files that refuse `token` only for want of a user (Entra ID gives every token to one). */
-export function formatsNeedingUser(token: SeedToken, formats: readonly SeedFormat[]): SeedFormat[] {
-  const withUser = { ...token, upn: 'user@example.com' };
-  return formatsRefusing(token, formats)
-    .map((r) => r.format)
-    .filter((format) => formatsRefusing(withUser, [format]).length === 0);
-}
-
 /** How a connected key is shown in the list to pick from. */
 export function describeKey(descriptor: KeyDescriptor): string {
   const serial = descriptor.serial ?? descriptor.usbSerial;
@@ -210,7 +202,7 @@ export async function askProgramQuestions(options: QuestionOptions, given: (name
  */
 async function askUser(prompter: Prompter, answers: Answers, options: QuestionOptions, sample: SeedToken | undefined, io: CliIo): Promise<string | undefined> {
   const list = answers.formats ?? options.formats;
-  const needing = !options.batch && sample && list !== undefined ? formatsNeedingUser(sample, parseFormats(list)) : [];
+  const needing = sample && list !== undefined ? formatsNeedingUser(sample, parseFormats(list)) : [];
   const label = 'User (UPN, user@domain)';
   if (needing.length === 0) return prompter.question(label, '', upnAnswer);
   const titles = needing.map((format) => format.title).join(' and ');

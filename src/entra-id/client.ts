@@ -9,6 +9,7 @@
 import type { TokenCredential } from '@azure/identity';
 import { KeytapError, cancelledError, throwIfAborted } from '../errors.js';
 import type { ErrorCode, GraphProblem } from '../errors.js';
+import { delay } from '../util/abortable.js';
 
 export const DEFAULT_GRAPH_URL = 'https://graph.microsoft.com/beta';
 export const INVENTORY_PERMISSION = 'Policy.ReadWrite.AuthenticationMethod';
@@ -144,7 +145,7 @@ export class GraphClient {
       if ((response.status === 429 || response.status === 503) && attempt < this.maxAttempts) {
         const wait = Math.min(retryAfterMs(response.headers.get('retry-after'), Date.now()) ?? 2 ** attempt * 1000, this.maxRetryAfterMs);
         this.onRetry?.(wait, response.status);
-        await sleep(wait, this.signal);
+        await delay(wait, this.signal);
         continue;
       }
       throw mapGraphError(response.status, graph, subject, payload);
@@ -182,21 +183,6 @@ export function retryAfterMs(value: string | null, now: number): number | undefi
   if (/^\d+$/u.test(trimmed)) return Number(trimmed) * 1000;
   const date = Date.parse(trimmed);
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(cancelledError(signal));
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(cancelledError(signal));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 interface GraphErrorBody {

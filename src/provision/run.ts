@@ -97,6 +97,10 @@ export class ProvisionRun {
     return this.options.outDir;
   }
 
+  get formats(): readonly SeedFormat[] {
+    return this.options.formats;
+  }
+
   /** The refusals that need no key (short secret, a format that cannot take the token). */
   check(token: ProvisionToken): void {
     checkTokenForRun(token, this.options.formats, { allowShortSecret: this.options.allowShortSecret });

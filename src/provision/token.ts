@@ -171,6 +171,14 @@ export function formatsRefusing(token: SeedToken, formats: readonly SeedFormat[]
   return refusals;
 }
 
+/** The formats that refuse `token` only for want of a user (Entra ID gives every token to one). */
+export function formatsNeedingUser(token: SeedToken, formats: readonly SeedFormat[]): SeedFormat[] {
+  const withUser = { ...token, upn: 'user@example.com' };
+  return formatsRefusing(token, formats)
+    .map((r) => r.format)
+    .filter((format) => formatsRefusing(withUser, [format]).length === 0);
+}
+
 /**
  * The refusals that need no key: parameters outside what the programmer offers, a short secret,
  * and every requested export format that cannot carry the token (Entra: TOTP, SHA-1, 6 digits,
@@ -192,7 +200,7 @@ export function checkTokenForRun(token: ProvisionToken, formats: readonly SeedFo
         format: refusals.map((r) => r.format.name).join(','),
         reason: first.reason,
         // A user would satisfy every refusing format: the fix is to give one, not to drop the format.
-        needsUser: token.upn === undefined && formatsRefusing({ ...token, upn: 'user@example.com' }, formats).length === 0,
+        needsUser: formatsNeedingUser(token, formats).length === refusals.length,
       },
     });
   }

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ledger } from '../../src/provision/ledger.js';
 import type { ProvisionToken } from '../../src/provision/token.js';
 import { oathtool, runKeytap, tempDir } from '../support/cli.js';
-import { CLIENT_ID, CLIENT_SECRET, GraphStandin, STANDIN_CA, TENANT, TLS_DIR } from '../support/graph-standin.js';
+import { CLIENT_SECRET, GraphStandin, STANDIN_CA, TLS_DIR } from '../support/graph-standin.js';
 
 const USERS = ['ada@contoso.example', 'grace@contoso.example', 'linus@contoso.example'];
 const SECRETS = USERS.map((_, i) => Buffer.from(`entra-e2e-secret-${i}-0123456789`.slice(0, 20)));
@@ -38,16 +38,7 @@ afterAll(async () => {
 });
 
 function env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  return {
-    NODE_EXTRA_CA_CERTS: STANDIN_CA,
-    AZURE_AUTHORITY_HOST: standin.url,
-    AZURE_TENANT_ID: TENANT,
-    AZURE_CLIENT_ID: CLIENT_ID,
-    KEYTAP_GRAPH_URL: standin.graphUrl,
-    AZURE_CLIENT_SECRET: '',
-    KEYTAP_ENTRA_CLIENT_SECRET: '',
-    ...extra,
-  };
+  return { ...standin.clientEnv(''), ...extra };
 }
 
 describe('keytap entra push', () => {

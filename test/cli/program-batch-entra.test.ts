@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { hexEncode } from '../../src/otp/encoding.js';
 import { readLedger } from '../../src/provision/ledger.js';
 import { oathtool, tempDir } from '../support/cli.js';
-import { CLIENT_ID, CLIENT_SECRET, GraphStandin, STANDIN_CA, TENANT } from '../support/graph-standin.js';
+import { GraphStandin } from '../support/graph-standin.js';
 import { Programmer, VirtualKeys } from '../provision/support.js';
 
 let keys: VirtualKeys | undefined;
@@ -24,15 +24,7 @@ describe('keytap program --batch --entra', () => {
     standin.addUser('alice@contoso.example');
     await standin.start();
     const out = join(tempDir(), 'seeds');
-    const env = {
-      ...keys.env,
-      NODE_EXTRA_CA_CERTS: STANDIN_CA,
-      AZURE_AUTHORITY_HOST: standin.url,
-      AZURE_TENANT_ID: TENANT,
-      AZURE_CLIENT_ID: CLIENT_ID,
-      KEYTAP_ENTRA_CLIENT_SECRET: CLIENT_SECRET,
-      KEYTAP_GRAPH_URL: standin.graphUrl,
-    };
+    const env = { ...keys.env, ...standin.clientEnv() };
     const programmer = new Programmer(['program', '--batch', '--yes', '--entra', '--upn', 'alice@contoso.example', '--formats', 'pskc', '--out', out], env);
     await programmer.waitFor(/Insert key 1/u);
     // Signed in before the first key.

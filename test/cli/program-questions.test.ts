@@ -2,7 +2,8 @@
 // numbered list a key is picked from.
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { algorithmAnswer, formatsAnswer, formatsNeedingUser, secretAnswer, serialAnswer, upnAnswer } from '../../src/cli/program-questions.js';
+import { algorithmAnswer, formatsAnswer, secretAnswer, serialAnswer, upnAnswer } from '../../src/cli/program-questions.js';
+import { formatsNeedingUser } from '../../src/provision/token.js';
 import { choice, openPrompter } from '../../src/cli/prompt.js';
 import { DEFAULT_PARAMETERS, buildToken } from '../../src/provision/token.js';
 import { seedFormat } from '../../src/seeds/index.js';

@@ -10,7 +10,7 @@ import { hexEncode } from '../../src/otp/encoding.js';
 import { readLedger } from '../../src/provision/ledger.js';
 import { seedFormat } from '../../src/seeds/index.js';
 import { oathtool, runKeytap, tempDir } from '../support/cli.js';
-import { CLIENT_ID, CLIENT_SECRET, GraphStandin, STANDIN_CA, TENANT } from '../support/graph-standin.js';
+import { GraphStandin } from '../support/graph-standin.js';
 import { Programmer, VirtualKeys } from '../provision/support.js';
 
 const UPNS = ['ann@contoso.example', 'ben@contoso.example', 'cat@contoso.example', 'dan@contoso.example', 'eve@contoso.example'];
@@ -39,15 +39,7 @@ describe('keytap program --batch --users --entra', () => {
     await standin.start();
     const dir = tempDir();
     const out = join(dir, 'seeds');
-    const env = {
-      ...keys.env,
-      NODE_EXTRA_CA_CERTS: STANDIN_CA,
-      AZURE_AUTHORITY_HOST: standin.url,
-      AZURE_TENANT_ID: TENANT,
-      AZURE_CLIENT_ID: CLIENT_ID,
-      KEYTAP_ENTRA_CLIENT_SECRET: CLIENT_SECRET,
-      KEYTAP_GRAPH_URL: standin.graphUrl,
-    };
+    const env = { ...keys.env, ...standin.clientEnv() };
     const users = join(dir, 'users.csv');
     const args = ['program', '--batch', '--yes', '--entra', '--users', users, '--formats', 'entra,pskc', '--manufacturer', 'Acme', '--model', 'K1', '--out', out];
 

@@ -96,6 +96,22 @@ export class GraphStandin {
     return `${this.url}/beta`;
   }
 
+  /**
+   * What a keytap child process needs to sign in here and reach this Graph: the stand-in's
+   * certificate trusted, its authority, the app registration, and the client secret ('' for none).
+   */
+  clientEnv(secret = CLIENT_SECRET): NodeJS.ProcessEnv {
+    return {
+      NODE_EXTRA_CA_CERTS: STANDIN_CA,
+      AZURE_AUTHORITY_HOST: this.url,
+      AZURE_TENANT_ID: TENANT,
+      AZURE_CLIENT_ID: CLIENT_ID,
+      KEYTAP_GRAPH_URL: this.graphUrl,
+      AZURE_CLIENT_SECRET: '',
+      KEYTAP_ENTRA_CLIENT_SECRET: secret,
+    };
+  }
+
   /** Graph requests only (not the identity endpoints). */
   graphRequests(): RecordedGraphRequest[] {
     return this.requests.filter((r) => r.path.startsWith('/beta/'));

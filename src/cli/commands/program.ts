@@ -27,9 +27,9 @@ import { ProvisionRun } from '../../provision/run.js';
 import type { StepHook } from '../../provision/steps.js';
 import type { ProgramOneResult } from '../../provision/run.js';
 import type { ProvisionToken, TokenParameters } from '../../provision/token.js';
-import { DEFAULT_PARAMETERS, buildToken, checkSerial, checkTokenForRun, generateSecret, parseGivenSecret } from '../../provision/token.js';
+import { DEFAULT_PARAMETERS, buildToken, checkSerial, checkTokenForRun, formatsNeedingUser, generateSecret, parseGivenSecret } from '../../provision/token.js';
 import type { PskcProtection, SeedFormat } from '../../seeds/index.js';
-import { PSKC_MAX_ITERATIONS, SEED_FORMAT_NAMES, checkSeedFileSize, checkUpn, graphFormat, seedFormat } from '../../seeds/index.js';
+import { PSKC_MAX_ITERATIONS, SEED_FORMAT_NAMES, checkSeedFileSize, graphFormat, seedFormat } from '../../seeds/index.js';
 import type { CliCommand } from '../explain.js';
 import { cliCommand, explainForCli } from '../explain.js';
 import type { EntraSignInOptions } from './entra.js';
@@ -40,7 +40,7 @@ import type { CliIo } from '../output.js';
 import { hashAlgorithm, integerIn, oathType, readStdin } from '../parse.js';
 import { openPrompter } from '../prompt.js';
 import type { Answers } from '../program-questions.js';
-import { askProgramQuestions } from '../program-questions.js';
+import { askProgramQuestions, upnAnswer } from '../program-questions.js';
 
 interface ProgramOptions extends KeyOptions, EntraSignInOptions {
   type?: OathType;
@@ -315,7 +315,7 @@ async function programBatch(
     const first = users?.withoutKey[0] ?? userSource.users?.[0];
     const sampleUser = first ? { upn: first.upn } : {};
     // Asked per key: the sample without a user must pass unless a user is then required (checked per answer).
-    const userRequired = userSource.askUser && requiresUser(run, parameters);
+    const userRequired = userSource.askUser && formatsNeedingUser(buildToken({ ...parameters, upn: undefined }, generateSecret(parameters.algorithm), 'KT00000000'), run.formats).length > 0;
     run.check(buildToken({ ...parameters, ...sampleUser, ...(userRequired ? { upn: 'user@example.com' } : {}) }, generateSecret(parameters.algorithm), 'KT00000000'));
     if (users) {
       const enrolled = users.alreadyEnrolled;
@@ -409,17 +409,6 @@ async function programBatch(
   }
 }
 
-/** Whether the run's formats refuse a token without a user (Entra: every CSV token has one). */
-function requiresUser(run: ProvisionRun, parameters: TokenParameters): boolean {
-  try {
-    run.check(buildToken({ ...parameters, upn: undefined }, generateSecret(parameters.algorithm), 'KT00000000'));
-    return false;
-  } catch (error) {
-    if (isKeytapError(error) && error.detail?.kind === 'format-cannot-carry' && error.detail.needsUser === true) return true;
-    throw error;
-  }
-}
-
 /** The user for the key just inserted, asked on the terminal; undefined for none (where allowed). */
 async function askKeyUser(number: number, required: boolean, io: CliIo, refuse: (upn: string) => string | null): Promise<string | undefined> {
   // One prompter per question: between questions the batch's own Ctrl+C handling applies.
@@ -427,8 +416,7 @@ async function askKeyUser(number: number, required: boolean, io: CliIo, refuse: 
   try {
     for (;;) {
       const upn = await prompter.question(`User for key ${number} (UPN, user@domain${required ? '' : '; Enter for none'})`, '', (text) => {
-        const problem = checkUpn(text);
-        if (problem !== null) throw new Error(`${problem.charAt(0).toUpperCase()}${problem.slice(1)}.`);
+        upnAnswer(text);
         const refusal = refuse(text);
         if (refusal !== null) throw new Error(refusal);
         return text;
