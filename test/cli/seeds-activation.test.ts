@@ -1,12 +1,12 @@
 // `keytap seeds codes --activation` / `--watch`: serial, user, current code, seconds left and next
 // code per token, from a seed file or a ledger, checked against oathtool at a fixed time.
-import { spawn } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hexEncode } from '../../src/otp/encoding.js';
 import { readLedger } from '../../src/provision/ledger.js';
 import { keytapCommand, oathtool, runKeytap, tempDir } from '../support/cli.js';
+import { HAVE_SCRIPT, startOnTerminal } from '../support/terminal.js';
 
 const RFC_HEX = '3132333435363738393031323334353637383930';
 
@@ -53,30 +53,22 @@ describe('keytap seeds codes --activation', () => {
     expect((await runKeytap(['code', '--virtual', key, 'carol'])).stdout.trim()).toBe(row!.split(/\s{2,}/u)[2]);
   });
 
-  // `script` gives the command a pseudo-terminal; Ctrl+C reaches it through the terminal.
-  it.skipIf(!existsSync('/usr/bin/script'))('--watch on a terminal redraws the view until Ctrl+C', async () => {
+  // On a pseudo-terminal, Ctrl+C reaches keytap as SIGINT through the terminal.
+  it.skipIf(!HAVE_SCRIPT)('--watch on a terminal redraws the view until Ctrl+C', async () => {
     const dir = tempDir();
     const file = join(dir, 'tseeds.csv');
     writeFileSync(file, 'upn,serial number,secret key,time interval,manufacturer,model\nalice@contoso.com,10001001,GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ,30,A,B\n');
     const self = keytapCommand(['seeds', 'codes', file, '--watch']);
-    const { output, code } = await new Promise<{ output: string; code: number | null }>((resolve, reject) => {
-      // `script` lives as long as its input: the shell says when keytap has ended, and only then is the input closed.
-      const child = spawn('script', ['-qfec', `${[self.command, ...self.args].join(' ')}; echo watch-ended=$?`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
-      let text = '';
-      let interrupted = false;
-      child.stdout.on('data', (d: Buffer) => {
-        text += d.toString();
+    let interrupted = false;
+    const { output, code } = await startOnTerminal(self.command, self.args, {
+      onOutput: (text, terminal) => {
         if (!interrupted && text.split('Ctrl+C to stop').length > 2) {
           interrupted = true;
-          child.stdin.write('\x03');
+          terminal.type('\x03');
         }
-        if (/watch-ended=\d+/u.test(text)) child.stdin.end();
-      });
-      child.on('error', reject);
-      child.on('exit', (exitCode) => resolve({ output: text, code: exitCode }));
-    });
+      },
+    }).ended;
     expect(code).toBe(0);
-    expect(output).toMatch(/watch-ended=0/u);
     const frames = output.split('\x1b[H\x1b[2J').filter((frame) => frame !== '');
     expect(frames.length).toBeGreaterThanOrEqual(2);
     for (const frame of frames.slice(0, 2)) expect(frame).toMatch(/^SERIAL\s+USER\s+CODE\s+LEFT\s+NEXT\r?\n10001001\s+alice@contoso\.com\s+\d{6}\s+\d+ s\s+\d{6}\r?\n/u);
