@@ -37,7 +37,12 @@ export const RESIDENT_ONLY = [
   'src/app/menu-model.ts',
   'src/app/config.ts',
   'src/app/instance.ts',
-  'src/desktop/',
+  // src/desktop but secret-prompt/ and keyring/, which `keytap code` and `list` use to unlock a key.
+  'src/desktop/autostart/',
+  'src/desktop/clipboard/',
+  'src/desktop/hotkey/',
+  'src/desktop/open-path.ts',
+  'src/desktop/platform.ts',
   'src/tray/',
   'src/notify/',
 ];
@@ -90,7 +95,8 @@ export const common = {
   // requires the optional 'x11' package only for X11 autolaunch bus addresses, which keytap never uses,
   // and 'usocket' (native) only for addresses that util/session-bus.ts never hands it. koffi finds its
   // prebuilt native (@koromix/koffi-<platform>-<arch>) relative to its own files.
-  external: ['node-hid', 'koffi', 'usb', 'uiohook-napi', 'systray2', 'node-notifier', 'clipboardy', 'x11', 'usocket'],
+  // @napi-rs/keyring finds its native (@napi-rs/keyring-<triplet>) the same way.
+  external: ['node-hid', 'koffi', '@napi-rs/keyring', 'usb', 'uiohook-napi', 'systray2', 'node-notifier', 'clipboardy', 'x11', 'usocket'],
   // The version `keytap --version` and About show (src/cli/version.ts); package.json stays out.
   define: { KEYTAP_VERSION: JSON.stringify(version) },
   logLevel: 'warning',
