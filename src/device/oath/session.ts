@@ -215,10 +215,17 @@ export class OathSession {
     if (key.length !== ACCESS_KEY_LENGTH) throw new KeytapError('BAD_INPUT', `An access key is ${ACCESS_KEY_LENGTH} bytes long.`, { detail: { kind: 'wrong-password' } });
     const challenge = findTlv(this.selectTlvs, Tag.CHALLENGE)!;
     const hostChallenge = randomBytes(8);
-    const answer = await this.send(
-      encodeApdu(0x00, Ins.VALIDATE, 0x00, 0x00, concatBytes(encodeTlv(Tag.RESPONSE, hmacSha1(key, challenge)), encodeTlv(Tag.CHALLENGE, hostChallenge))),
-      { operation: 'validate', signal, timeoutMs: QUICK_TIMEOUT_MS },
-    );
+    let answer: Uint8Array;
+    try {
+      answer = await this.send(
+        encodeApdu(0x00, Ins.VALIDATE, 0x00, 0x00, concatBytes(encodeTlv(Tag.RESPONSE, hmacSha1(key, challenge)), encodeTlv(Tag.CHALLENGE, hostChallenge))),
+        { operation: 'validate', signal, timeoutMs: QUICK_TIMEOUT_MS },
+      );
+    } catch (error) {
+      // The challenge is spent: a new SELECT gives a fresh one for the next try.
+      if (isKeytapError(error, 'WRONG_PASSWORD')) await this.select(signal);
+      throw error;
+    }
     const response = findTlv(parseTlvs(answer), Tag.RESPONSE);
     const expected = hmacSha1(key, hostChallenge);
     if (!response || response.length !== expected.length || !timingSafeEqual(response, expected)) {
