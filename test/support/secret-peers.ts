@@ -101,18 +101,15 @@ export async function startPrivateKeyring(): Promise<PrivateKeyring> {
   const address = await firstLine(bus);
   const env = { DBUS_SESSION_BUS_ADDRESS: address, HOME: home, XDG_DATA_HOME: join(home, '.local', 'share'), XDG_RUNTIME_DIR: home };
   // --unlock reads the login keyring's password from stdin and creates the keyring with it.
-  // --daemonize: it says where it is and forks; the daemon leaves when its bus goes away.
-  const daemon = spawn('gnome-keyring-daemon', ['--daemonize', '--unlock', '--components=secrets'], { stdio: ['pipe', 'ignore', 'ignore'], env: { ...process.env, ...env } });
+  const daemon = spawn('gnome-keyring-daemon', ['--foreground', '--unlock', '--components=secrets'], { stdio: ['pipe', 'ignore', 'ignore'], env: { ...process.env, ...env } });
   daemon.stdin.end('keytap-test');
-  await new Promise((resolve, reject) => {
-    daemon.on('error', reject);
-    daemon.on('exit', resolve);
-  });
-  // The collection exists once the daemon owns org.freedesktop.secrets; wait for it to answer.
+  // The daemon takes a moment to own org.freedesktop.secrets and create the login collection.
   for (let i = 0; i < 50; i++) {
     const ok = await new Promise<boolean>((resolve) => {
-      const probe = spawn('secret-tool', ['search', 'service', 'keytap-probe'], { env: { ...process.env, ...env }, stdio: 'ignore' });
-      probe.on('exit', (code) => resolve(code === 0 || code === 1));
+      // Storing works once the login collection exists.
+      const probe = spawn('secret-tool', ['store', '--label=probe', 'service', 'keytap-probe'], { env: { ...process.env, ...env }, stdio: ['pipe', 'ignore', 'ignore'] });
+      probe.stdin.end('probe');
+      probe.on('exit', (code) => resolve(code === 0));
       probe.on('error', () => resolve(false));
     });
     if (ok) break;
@@ -121,8 +118,9 @@ export async function startPrivateKeyring(): Promise<PrivateKeyring> {
   return {
     env,
     stop: async () => {
+      daemon.kill();
       bus.kill();
-      await Promise.all([bus].map((c) => new Promise((r) => (c.exitCode !== null ? r(undefined) : c.once('exit', r)))));
+      await Promise.all([daemon, bus].map((c) => new Promise((r) => (c.exitCode !== null ? r(undefined) : c.once('exit', r)))));
     },
   };
 }

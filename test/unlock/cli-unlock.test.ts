@@ -51,12 +51,12 @@ async function nitrokeyWithPin(): Promise<{ key: string[]; file: string }> {
   return { key: ['--virtual', file], file };
 }
 
-async function expectedCode(): Promise<(code: string) => Promise<boolean>> {
-  return async (code: string) => {
+function expectedCode(): Promise<(code: string) => Promise<boolean>> {
+  return Promise.resolve(async (code: string) => {
     const now = Math.floor(Date.now() / 1000);
     for (const t of [now, now - 30]) if ((await oathtool({ hexSecret: SECRET_HEX, type: 'TOTP', time: t })) === code) return true;
     return false;
-  };
+  });
 }
 
 function onTerminal(args: string[], env: NodeJS.ProcessEnv): Promise<{ output: string; code: number | null }> {
@@ -179,12 +179,12 @@ describe.skipIf(!HAVE_KEYRING_DAEMON || !HAVE_SECRET_TOOL)('remembering in the S
     const entry = `${serial}/nk3-pin`;
 
     const hidden = await runKeytap(['list', ...key, '--json'], { env: NO_BUS });
-    expect(JSON.parse(hidden.stdout).map((c: { id: string }) => c.id)).toEqual(['open']);
+    expect((JSON.parse(hidden.stdout) as { id: string }[]).map((c) => c.id)).toEqual(['open']);
     const code = (await ok(['code', ...key, 'pinned', '--pin', PIN, '--remember'], keyring.env)).trim();
     expect(await (await expectedCode())(code)).toBe(true);
     expect(await secretToolLookup(keyring.env, entry)).toBe(PIN);
 
-    const listed = JSON.parse(await ok(['list', ...key, '--json'], keyring.env)).map((c: { id: string }) => c.id);
+    const listed = (JSON.parse(await ok(['list', ...key, '--json'], keyring.env)) as { id: string }[]).map((c) => c.id);
     expect(listed.sort()).toEqual(['Vault:pinned', 'open']);
     expect(await (await expectedCode())((await ok(['code', ...key, 'pinned'], keyring.env)).trim())).toBe(true);
 
