@@ -44,7 +44,7 @@ const SHIMS = {
   // package.json is read only for a version check keytap does not ask for.
   'keyring-native': `module.exports = require(${CACHE}.file('native/keyring.node'));`,
   'keyring-package': `module.exports = { version: ${JSON.stringify(JSON.parse(await readFile(join(ROOT, 'node_modules', '@napi-rs', 'keyring', 'package.json'), 'utf8')).version)} };`,
-  // The loader first tries a .node file beside itself (a local build); the executable has none.
+  // The loader first tries a .node file beside itself (a local build), last a WASI build; the executable has neither.
   'keyring-local': `throw new Error('not part of the keytap executable');`,
   // dbus-next's optional natives and helpers keytap never reaches (src/util/session-bus.ts).
   unavailable: `throw new Error('not part of the keytap executable');`,
@@ -61,9 +61,11 @@ export const seaShims = {
     });
     // Every platform's name appears in koffi's loader; the one for process.platform/arch runs.
     b.onResolve({ filter: /^@koromix\/koffi-/ }, shim('koffi-native'));
+    // Its WebAssembly fallback (tried only when the native fails) is not in the executable either.
+    b.onResolve({ filter: /^@napi-rs\/keyring-wasm32-wasi$/ }, shim('keyring-local'));
     b.onResolve({ filter: /^@napi-rs\/keyring-[^/]+\/package\.json$/ }, shim('keyring-package'));
     b.onResolve({ filter: /^@napi-rs\/keyring-[^/]+$/ }, shim('keyring-native'));
-    b.onResolve({ filter: /^\.\/keyring\.[^/]+\.node$/ }, shim('keyring-local'));
+    b.onResolve({ filter: /^\.\/keyring\.[^/]+\.(node|cjs)$/ }, shim('keyring-local'));
     b.onResolve({ filter: /^(usocket|x11|abstract-socket)$/ }, shim('unavailable'));
     b.onLoad({ filter: /.*/, namespace: NAMESPACE }, (args) => ({ contents: SHIMS[args.path], loader: 'js', resolveDir: ROOT }));
 
