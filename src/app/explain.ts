@@ -10,8 +10,8 @@ export interface TrayExplanation {
   hint: string | undefined;
 }
 
-/** A locked key: the tray cannot unlock it yet, a terminal command can. */
-export const TRAY_LOCKED_HINT = 'The tray cannot unlock it yet: use "keytap code --password …" (or KEYTAP_PASSWORD) from a terminal.';
+/** A locked key: "Unlock…" in its section of the menu asks for the password. */
+export const TRAY_LOCKED_HINT = 'Choose "Unlock…" under the key in the menu to give its password.';
 
 export function explainForTray(error: KeytapError): TrayExplanation {
   return { message: error.message, hint: error.detail === undefined ? error.hint : hintFor(error.detail, error.hint) };
@@ -30,7 +30,7 @@ function hintFor(detail: ErrorDetail, hint: string | undefined): string | undefi
     case 'exists':
       return 'Choose another name.';
     case 'wrong-password':
-      return 'Check the password.';
+      return 'Check the password, then choose "Unlock…" again.';
     case 'wrong-pin':
       return `Check the PIN: after ${detail.attemptsLeft} more wrong tr${detail.attemptsLeft === 1 ? 'y' : 'ies'} it is blocked.`;
     case 'pin-blocked':

@@ -7,7 +7,11 @@
 import type { KeyDescriptor } from '../device/discovery/enumerate.js';
 import type { KeyCredential, OathCode } from '../device/oath/session.js';
 import { KeytapError, lockedError, isKeytapError } from '../errors.js';
+import type { Keyring } from '../desktop/keyring/index.js';
+import type { SecretPrompt } from '../desktop/secret-prompt/index.js';
 import type { OpenedKey } from './key-session.js';
+import type { LockableSession } from './unlock.js';
+import { unlockSession } from './unlock.js';
 import type { Clock, Logger } from './logger.js';
 import { describeUnknown } from './logger.js';
 import type { AppEvent, StateError } from './state.js';
@@ -23,6 +27,16 @@ export interface KeyOperationsDeps {
   hasKey: (keyId: string) => boolean;
   /** A read waits for a touch (before `touch-needed` is reported). */
   onTouchNeeded: (requestId: number) => void;
+  /** The OS keyring, where there is one: remembered access keys. */
+  keyring?: Keyring | undefined;
+  /** How to ask for a password ("Unlock…"); undefined: the tray cannot ask. */
+  prompt?: (() => SecretPrompt) | undefined;
+}
+
+/** A locked key's access key, held in memory from its unlock until it is unplugged. */
+interface HeldSecret {
+  accessKey: Buffer;
+  remembered: boolean;
 }
 
 export class KeyOperations {
@@ -35,6 +49,7 @@ export class KeyOperations {
   private readonly busy = new Set<Promise<void>>();
   private readonly reads = new Map<number, AbortController>();
   private readonly touchTimers = new Map<number, unknown>();
+  private readonly held = new Map<string, HeldSecret>();
 
   constructor(private readonly deps: KeyOperationsDeps) {}
 
@@ -44,6 +59,9 @@ export class KeyOperations {
 
   /** Call after the state took the key away: an operation still queued fails on its own (the link is gone); the descriptor is forgotten after it. */
   removed(descriptor: KeyDescriptor): void {
+    // Unplugged: locked again. The access key held in memory is wiped now, not when the queue drains.
+    this.held.get(descriptor.id)?.accessKey.fill(0);
+    this.held.delete(descriptor.id);
     const tail = this.queues.get(descriptor.id) ?? Promise.resolve();
     void tail.then(() => {
       if (!this.deps.hasKey(descriptor.id)) {
@@ -70,7 +88,7 @@ export class KeyOperations {
         if (abort.signal.aborted) return;
         if (!descriptor) throw new KeytapError('KEY_REMOVED', 'The key is gone.');
         key = await this.deps.open(descriptor, abort.signal);
-        if (key.session.locked) throw lockedError(key.name);
+        if (key.session.locked && !(await this.unlockOpened(keyId, key, abort.signal, false))) throw lockedError(key.name);
         const code: OathCode = await key.session.calculate(credential, {
           time,
           signal: abort.signal,
@@ -165,18 +183,121 @@ export class KeyOperations {
     try {
       key = await this.deps.open(descriptor, abort.signal);
       const serial = await this.serialOf(keyId, key, abort.signal);
-      if (key.session.locked) {
+      const wasLocked = key.session.locked;
+      if (wasLocked && !(await this.unlockOpened(keyId, key, abort.signal, false))) {
         this.report({ type: 'key-loaded', keyId, serial, locked: true, credentials: [], quiet });
         return;
       }
       const credentials = await key.session.list(abort.signal);
-      this.report({ type: 'key-loaded', keyId, serial, locked: false, credentials, quiet });
+      this.report({ type: 'key-loaded', keyId, serial, locked: false, credentials, quiet, ...this.secretState(keyId, wasLocked) });
     } catch (error) {
       // Unplugged while being listed: key-removed has taken (or is about to take) its section away.
       if (isKeytapError(error, 'KEY_REMOVED') && !this.deps.hasKey(keyId)) return;
       this.report({ type: 'key-failed', keyId, error: toStateError(error, this.deps.logger) });
     } finally {
       if (key) await key.close().catch((error: unknown) => this.deps.logger.warn(`closing ${descriptor.name} failed: ${describeUnknown(error)}`));
+    }
+  }
+
+  /** "Unlock…": ask for the password (pinentry), unlock, hold the access key, list. */
+  unlock(keyId: string): void {
+    this.track(
+      this.enqueue(keyId, async () => {
+        const descriptor = this.descriptors.get(keyId);
+        if (!descriptor || !this.deps.hasKey(keyId)) return;
+        const abort = new AbortController();
+        let key: OpenedKey | undefined;
+        try {
+          key = await this.deps.open(descriptor, abort.signal);
+          const serial = await this.serialOf(keyId, key, abort.signal);
+          if (key.session.locked) await this.unlockOpened(keyId, key, abort.signal, true);
+          const credentials = await key.session.list(abort.signal);
+          this.report({ type: 'key-loaded', keyId, serial, locked: false, credentials, ...this.secretState(keyId, true) });
+        } catch (error) {
+          if (isKeytapError(error, 'KEY_REMOVED') && !this.deps.hasKey(keyId)) return;
+          this.report({ type: 'unlock-failed', keyId, error: toStateError(error, this.deps.logger) });
+        } finally {
+          if (key) await key.close().catch((error: unknown) => this.deps.logger.warn(`closing ${descriptor.name} failed: ${describeUnknown(error)}`));
+        }
+      }),
+    );
+  }
+
+  /** "Remember on this computer" / "Forget on this computer": the held access key into the keyring, or out. */
+  setRemembered(keyId: string, remember: boolean): void {
+    this.track(
+      this.enqueue(keyId, async () => {
+        const held = this.held.get(keyId);
+        const keyring = this.deps.keyring;
+        try {
+          if (!keyring) throw new KeytapError('UNSUPPORTED', 'This computer has no keyring keytap can use.', { detail: { kind: 'no-keyring', reason: 'none was found' } });
+          const entryId = this.serials.get(keyId) ?? keyId;
+          if (remember) {
+            if (!held) return;
+            await keyring.set(entryId, 'access-key', held.accessKey.toString('hex'));
+          } else {
+            await keyring.delete(entryId, 'access-key');
+          }
+          if (held) held.remembered = remember;
+          this.report({ type: 'secret-changed', keyId, secret: remember ? 'remembered' : 'held' });
+        } catch (error) {
+          this.report({ type: 'secret-changed', keyId, secret: remember ? 'held' : 'remembered', error: toStateError(error, this.deps.logger) });
+        }
+      }),
+    );
+  }
+
+  private secretState(keyId: string, wasLocked: boolean): { secret?: 'held' | 'remembered'; canRemember?: boolean } {
+    const held = this.held.get(keyId);
+    if (!wasLocked || !held) return {};
+    return { secret: held.remembered ? 'remembered' : 'held', canRemember: this.deps.keyring !== undefined };
+  }
+
+  /**
+   * Unlocks an opened key with the access key held in memory, else the remembered one (a wrong one
+   * is forgotten and reported), else, when `ask`, the prompt. False: still locked (nothing to try).
+   */
+  private async unlockOpened(keyId: string, key: OpenedKey, signal: AbortSignal, ask: boolean): Promise<boolean> {
+    const session = key.session;
+    if (!session.unlockWithAccessKey || !session.deriveAccessKey) return false;
+    const held = this.held.get(keyId);
+    if (held) {
+      try {
+        await session.unlockWithAccessKey(held.accessKey, signal);
+        return true;
+      } catch (error) {
+        if (!isKeytapError(error, 'WRONG_PASSWORD')) throw error;
+        held.accessKey.fill(0);
+        this.held.delete(keyId);
+      }
+    }
+    const lockable: LockableSession = {
+      get locked() {
+        return session.locked;
+      },
+      serial: session.serial,
+      pinSet: false,
+      pinAttemptsLeft: undefined,
+      deriveAccessKey: (password) => session.deriveAccessKey!(password),
+      unlockWithAccessKey: (accessKey, s) => session.unlockWithAccessKey!(accessKey, s),
+    };
+    try {
+      const result = await unlockSession(lockable, {
+        keyName: key.name,
+        keyId: this.serials.get(keyId) ?? key.session.serial ?? key.id,
+        keyring: this.deps.keyring,
+        prompt: ask ? this.deps.prompt : undefined,
+        signal,
+        onNote: (note) => {
+          if (note.kind === 'remembered-wrong') this.report({ type: 'remembered-wrong', keyId });
+          else if (note.kind === 'keyring-unavailable') this.deps.logger.warn(`keyring: ${note.error.message}`);
+        },
+      });
+      this.held.set(keyId, { accessKey: result.accessKey, remembered: result.source === 'remembered' });
+      return true;
+    } catch (error) {
+      if (!ask && isKeytapError(error, 'AUTH_REQUIRED') && error.detail?.kind === 'locked') return false;
+      throw error;
     }
   }
 

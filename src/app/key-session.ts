@@ -16,6 +16,9 @@ export interface KeySession {
    */
   readSerial?(signal?: AbortSignal): Promise<string | undefined>;
   list(signal?: AbortSignal): Promise<KeyCredential[]>;
+  /** A YubiKey's access key for a password, and unlocking with it (src/app/unlock.ts). */
+  deriveAccessKey?(password: string): Buffer;
+  unlockWithAccessKey?(key: Uint8Array, signal?: AbortSignal): Promise<void>;
   calculate(credential: KeyCredential, options?: CalculateOptions): Promise<OathCode>;
 }
 

@@ -18,6 +18,8 @@ import { acquireInstance } from './instance.js';
 import { createIpcDispatch } from './ipc-dispatch.js';
 import type { Logger } from './logger.js';
 import { describeUnknown } from './logger.js';
+import type { Keyring } from '../desktop/keyring/index.js';
+import type { SecretPrompt } from '../desktop/secret-prompt/index.js';
 import { ensurePrivateFolder } from '../util/private-folder.js';
 
 /** The platform adapters and the key side, each made by its own factory. */
@@ -31,6 +33,10 @@ export interface ResidentAdapters {
   open: ControllerDeps['open'];
   /** Opens a file with the desktop's default application. */
   openPath: (path: string) => Promise<void>;
+  /** The OS keyring for remembered access keys (src/desktop/keyring). */
+  keyring?: (() => Keyring) | undefined;
+  /** The secret prompt of "Unlock…" (src/desktop/secret-prompt: a pinentry, else a dialog). */
+  secretPrompt?: (() => SecretPrompt) | undefined;
   /** Serves the demo virtual key kept in `file` until `signal` aborts (`--demo`). */
   demoKey?: ((file: string, signal: AbortSignal) => Promise<void>) | undefined;
 }
@@ -92,6 +98,8 @@ export async function runResident(options: ResidentOptions, adapters: ResidentAd
       openPath: adapters.openPath,
       logger,
       version: options.version,
+      keyring: adapters.keyring?.(),
+      secretPrompt: adapters.secretPrompt,
     });
     await controller.start();
     ipc.ready(controller);

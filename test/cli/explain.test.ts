@@ -201,7 +201,7 @@ describe('every error detail kind', () => {
   });
 
   it('has tray words of its own where the tray differs from a terminal', () => {
-    expect(explainForTray(sample(SAMPLES.locked.detail)).hint).toContain('The tray cannot unlock it yet');
+    expect(explainForTray(sample(SAMPLES.locked.detail)).hint).toContain('"Unlock…"');
     expect(explainForTray(sample(SAMPLES['no-key'].detail)).hint).toBe('Plug in your key.');
     // Without a detail, both edges show the error's own words.
     const plain = new KeytapError('TIMEOUT', 'The key did not answer.', { hint: 'Plug it in again.' });

@@ -93,12 +93,12 @@ function firstLine(child: ChildProcess): Promise<string> {
   });
 }
 
-/** A private session bus with an unlocked gnome-keyring "login" collection on it. */
-export async function startPrivateKeyring(): Promise<PrivateKeyring> {
+/** A private session bus (or the one at `busAddress`) with an unlocked gnome-keyring "login" collection on it. */
+export async function startPrivateKeyring(busAddress?: string): Promise<PrivateKeyring> {
   const home = tempDir('keytap-keyring-home-');
   mkdirSync(join(home, '.local', 'share'), { recursive: true });
-  const bus = spawn('dbus-daemon', ['--session', '--nofork', '--print-address=1'], { stdio: ['ignore', 'pipe', 'ignore'] });
-  const address = await firstLine(bus);
+  const bus = busAddress === undefined ? spawn('dbus-daemon', ['--session', '--nofork', '--print-address=1'], { stdio: ['ignore', 'pipe', 'ignore'] }) : undefined;
+  const address = bus ? await firstLine(bus) : busAddress!;
   const env = { DBUS_SESSION_BUS_ADDRESS: address, HOME: home, XDG_DATA_HOME: join(home, '.local', 'share'), XDG_RUNTIME_DIR: home };
   // --unlock reads the login keyring's password from stdin and creates the keyring with it.
   const daemon = spawn('gnome-keyring-daemon', ['--foreground', '--unlock', '--components=secrets'], { stdio: ['pipe', 'ignore', 'ignore'], env: { ...process.env, ...env } });
@@ -119,8 +119,8 @@ export async function startPrivateKeyring(): Promise<PrivateKeyring> {
     env,
     stop: async () => {
       daemon.kill();
-      bus.kill();
-      await Promise.all([daemon, bus].map((c) => new Promise((r) => (c.exitCode !== null ? r(undefined) : c.once('exit', r)))));
+      bus?.kill();
+      await Promise.all([daemon, ...(bus ? [bus] : [])].map((c) => new Promise((r) => (c.exitCode !== null ? r(undefined) : c.once('exit', r)))));
     },
   };
 }

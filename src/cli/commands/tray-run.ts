@@ -9,7 +9,9 @@ import { runResident } from '../../app/resident.js';
 import { createAutostart } from '../../desktop/autostart/index.js';
 import { createClipboard } from '../../desktop/clipboard/index.js';
 import { createGlobalShortcut } from '../../desktop/hotkey/index.js';
+import { osKeyring } from '../../desktop/keyring/index.js';
 import { openPath } from '../../desktop/open-path.js';
+import { chooseSecretPrompt } from '../../desktop/secret-prompt/index.js';
 import { openOathSession } from '../../device/open.js';
 import { KeyWatcher } from '../../device/discovery/watcher.js';
 import { runVirtualKeyServer } from '../../emulator/daemon.js';
@@ -39,6 +41,9 @@ export async function runTray(options: TrayOptions, io: CliIo, version: string):
       keys: () => new KeyWatcher(),
       open: (descriptor, signal) => openOathSession(descriptor, signal),
       openPath,
+      keyring: () => osKeyring(),
+      // The tray has no terminal: a GUI pinentry or a dialog, chosen when "Unlock…" is clicked.
+      secretPrompt: () => chooseSecretPrompt(),
       demoKey: (file, signal) =>
         runVirtualKeyServer({ file, demo: true, touch: { mode: 'auto', delayMs: DEMO_TOUCH_DELAY_MS }, handleSignals: false, signal }),
     },
