@@ -102,6 +102,7 @@ function keySection(state: AppState, key: KeyState): MenuNode[] {
         const suffix = pending ? (pending.phase === 'touch' ? ': touch your key…' : ': reading…') : '';
         nodes.push({ kind: 'item', id: `code:${k}:${encode(credential.id)}`, label: `${accountLabel(credential)}${suffix}`, enabled: state.pending === undefined });
       }
+      if (key.pinLocked) nodes.push({ kind: 'item', id: `unlock:${k}`, label: 'Unlock PIN-protected accounts…' });
       if (key.secret === 'held' && key.canRemember) nodes.push({ kind: 'item', id: `remember:${k}`, label: 'Remember on this computer' });
       if (key.secret === 'remembered') nodes.push({ kind: 'item', id: `forget:${k}`, label: 'Forget on this computer' });
       break;

@@ -44,6 +44,8 @@ export interface KeyState {
    */
   secret?: 'held' | 'remembered' | undefined;
   canRemember?: boolean | undefined;
+  /** Nitrokey 3: a PIN is set and not given yet, so its PIN-protected accounts are not listed. */
+  pinLocked?: boolean | undefined;
   /** For `locked` and `error`: what happened and what to do. */
   error?: StateError | undefined;
   credentials: KeyCredential[];
@@ -112,11 +114,12 @@ export type AppEvent =
       quiet?: boolean | undefined;
       secret?: 'held' | 'remembered' | undefined;
       canRemember?: boolean | undefined;
+      pinLocked?: boolean | undefined;
     }
   /** Unlocking (the prompt, the keyring) failed; a cancelled prompt is no failure to show. */
   | { type: 'unlock-failed'; keyId: string; error: StateError }
   /** The access key remembered for the key did not open it: it was forgotten. */
-  | { type: 'remembered-wrong'; keyId: string }
+  | { type: 'remembered-wrong'; keyId: string; what?: 'password' | 'PIN' | undefined }
   /** Remember/Forget on this computer finished (or failed: `error`). */
   | { type: 'secret-changed'; keyId: string; secret: 'held' | 'remembered'; error?: StateError | undefined }
   | { type: 'key-failed'; keyId: string; error: StateError }
@@ -230,7 +233,7 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
         };
       }
       const wasReady = key.status === 'ready';
-      const next = updateKey(state, key.id, { status: 'ready', serial, credentials: event.credentials, error: undefined, secret: event.secret, canRemember: event.canRemember });
+      const next = updateKey(state, key.id, { status: 'ready', serial, credentials: event.credentials, error: undefined, secret: event.secret, canRemember: event.canRemember, pinLocked: event.pinLocked });
       const effects: Effect[] = [];
       if (!wasReady && !event.quiet) effects.push(log('info', `${keyTitle({ ...key, serial })}: ${accountsCount(event.credentials.length)}`));
       if (!wasReady && !event.quiet && settings.notifyOnConnect) {
@@ -251,11 +254,12 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
     case 'remembered-wrong': {
       const key = findKey(state, event.keyId);
       if (!key) return unchanged(state);
-      const body = 'The password was changed, or the key was reset. Choose "Unlock…" to give the password.';
+      const what = event.what ?? 'password';
+      const body = `The ${what} was changed, or the key was reset. Choose "Unlock…" to give the ${what}.`;
       return {
         state,
         // The 'app' slot: the "is locked" toast that follows in the 'key' slot must not replace it.
-        effects: [...toast(settings, 'app', { title: `The password remembered for ${key.name} was wrong and is forgotten`, body, urgency: 'normal', icon: 'error' }), log('warn', `${key.name}: the remembered access key was wrong; forgotten`)],
+        effects: [...toast(settings, 'app', { title: `The ${what} remembered for ${key.name} was wrong and is forgotten`, body, urgency: 'normal', icon: 'error' }), log('warn', `${key.name}: the remembered ${what === 'PIN' ? 'PIN' : 'access key'} was wrong; forgotten`)],
       };
     }
 

@@ -25,6 +25,8 @@ if (missing) console.warn(`skipping the tray unlock test: ${missing} is missing 
 
 const SECRET_B32 = 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ';
 const PASSWORD = 'tray password';
+const PIN = '13579';
+const SECRET_HEX = Buffer.from('12345678901234567890').toString('hex');
 const MENU_PATH = '/MenuBar';
 
 describe.skipIf(missing !== undefined)('a password-protected key in the tray', () => {
@@ -49,7 +51,7 @@ describe.skipIf(missing !== undefined)('a password-protected key in the tray', (
     desktop.startBus();
     await desktop.startDunst();
     keyring = await startPrivateKeyring(desktop.env.DBUS_SESSION_BUS_ADDRESS);
-    pinentry = scriptedPinentry(['not it', PASSWORD, 'cancel']);
+    pinentry = scriptedPinentry(['not it', PASSWORD, 'cancel', '999999', PIN]);
     env = {
       ...desktop.env,
       ...keyring.env,
@@ -107,8 +109,15 @@ describe.skipIf(missing !== undefined)('a password-protected key in the tray', (
     await gdbusCall(env.DBUS_SESSION_BUS_ADDRESS!, service, MENU_PATH, 'com.canonical.dbusmenu.Event', String(item.id), "'clicked'", '<int32 0>', 'uint32 0');
   }
   const shows = (label: string, what = `"${label}" in the menu`): Promise<MenuTree> => waitFor(async () => find(await menu(), label), what, 10_000);
-  const plugIn = async (): Promise<void> => expect((await runKeytap(['virtual', 'start', keyFile, '--touch', 'auto', '--touch-delay', '100'], { env })).code).toBe(0);
-  const unplug = async (): Promise<void> => expect((await runKeytap(['virtual', 'stop', keyFile], { env })).code).toBe(0);
+  const plugIn = async (file = keyFile): Promise<void> => expect((await runKeytap(['virtual', 'start', file, '--touch', 'auto', '--touch-delay', '100'], { env })).code).toBe(0);
+  const unplug = async (file = keyFile): Promise<void> => expect((await runKeytap(['virtual', 'stop', file], { env })).code).toBe(0);
+  const codeOnClipboard = async (label: string): Promise<void> => {
+    while (30 - ((Date.now() / 1000) % 30) < 8) await new Promise((r) => setTimeout(r, 200));
+    const period = Math.floor(Date.now() / 30_000) * 30;
+    await click(label);
+    const expected = await oathtool({ hexSecret: SECRET_HEX, type: 'TOTP', time: period });
+    await waitFor(async () => ((await run('xsel', ['-ob'], desktop.processEnv())).stdout === expected ? true : undefined), 'the code on the clipboard', 10_000);
+  };
 
   it('shows the locked key with "Unlock…"; unlocking asks the pinentry, again after a wrong password, and the accounts appear', async () => {
     await plugIn();
@@ -125,11 +134,7 @@ describe.skipIf(missing !== undefined)('a password-protected key in the tray', (
     expect(find(await menu(), 'Remember on this computer')).toBeDefined();
     expect(trayLog).not.toContain(PASSWORD);
     // A click reads the code: the key is opened again and unlocked with the access key held in memory.
-    while (30 - ((Date.now() / 1000) % 30) < 8) await new Promise((r) => setTimeout(r, 200));
-    const period = Math.floor(Date.now() / 30_000) * 30;
-    await click('Bank: alice');
-    const expected = await oathtool({ hexSecret: Buffer.from('12345678901234567890').toString('hex'), type: 'TOTP', time: period });
-    await waitFor(async () => ((await run('xsel', ['-ob'], desktop.processEnv())).stdout === expected ? true : undefined), 'the code on the clipboard', 10_000);
+    await codeOnClipboard('Bank: alice');
   });
 
   it('"Remember on this computer" stores the access key, not the password; a replugged key unlocks by itself', async () => {
@@ -170,5 +175,39 @@ describe.skipIf(missing !== undefined)('a password-protected key in the tray', (
     await waitFor(() => busText.includes('was wrong and is forgotten'), 'the toast', 10_000);
     await shows('Unlock…');
     expect(await secretToolLookup(keyring.env, entry)).toBe('');
+  });
+
+  it('Nitrokey 3: "Unlock PIN-protected accounts…" asks for the PIN (again after a wrong one); the account appears and reads; remembered, it is back by itself after replugging', async () => {
+    await unplug();
+    const nk3File = join(dir, 'nk3.json');
+    expect((await runKeytap(['add', '--virtual', nk3File, '--dialect', 'nitrokey3', '--account', 'open', '--secret', SECRET_B32], { env })).code).toBe(0);
+    const store = await VirtualKeyStore.open(nk3File);
+    await store.setPin(Buffer.from(PIN));
+    await store.putCredential({ id: Buffer.from('Vault:pinned'), type: 'TOTP', algorithm: 'SHA1', digits: 6, key: Buffer.from(SECRET_HEX, 'hex'), counter: 0, touch: false, increasing: false, pinProtected: true });
+    const pinEntry = `${store.serial}/nk3-pin`;
+    try {
+      await plugIn(nk3File);
+      await shows('Unlock PIN-protected accounts…');
+      expect(find(await menu(), 'Vault: pinned')).toBeUndefined();
+      await click('Unlock PIN-protected accounts…');
+      await shows('Vault: pinned', 'the PIN-protected account');
+      const runs = pinentry.runs();
+      expect(runs).toHaveLength(5);
+      expect(runs[3]).toContain('SETPROMPT PIN:');
+      expect(runs[4]).toContain('SETERROR Wrong PIN: try again.');
+      expect(runs[4]!.some((l) => l.startsWith('SETDESC ') && l.includes('(7 attempts left)'))).toBe(true);
+      await codeOnClipboard('Vault: pinned');
+      await click('Remember on this computer');
+      await shows('Forget on this computer');
+      expect(await secretToolLookup(keyring.env, pinEntry)).toBe(PIN);
+      await unplug(nk3File);
+      await waitFor(async () => find(await menu(), 'No key: plug one in'), 'the key to go', 10_000);
+      await plugIn(nk3File);
+      await shows('Vault: pinned', 'the PIN-protected account, from the remembered PIN');
+      expect(pinentry.runs()).toHaveLength(5);
+      expect(trayLog).not.toContain(PIN);
+    } finally {
+      await runKeytap(['virtual', 'stop', nk3File], { env }).catch(() => undefined);
+    }
   });
 });
