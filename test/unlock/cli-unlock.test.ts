@@ -4,7 +4,9 @@
  * it), through a real pinentry-curses on a pseudo-terminal, and remembered in gnome-keyring's
  * Secret Service on a private session bus (checked with secret-tool). Codes against oathtool.
  */
+import { execFileSync } from 'node:child_process';
 import { pbkdf2Sync } from 'node:crypto';
+import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VirtualKeyStore } from '../../src/emulator/store.js';
@@ -100,6 +102,34 @@ describe('a password-protected YubiKey from the CLI', () => {
     expect(run.code).toBe(1);
     expect(stripAnsi(run.output)).toMatch(/cancelled/iu);
     expect(stripAnsi(run.output)).not.toMatch(/^\d{6}\s*$/mu);
+  });
+
+  it.skipIf(!HAVE_SCRIPT)('on a terminal with no pinentry and no dialog program: keytap\'s own hidden prompt, nothing echoed', async () => {
+    const { key } = await lockedYubiKey();
+    const typed = 'hidden-pw';
+    expect((await runKeytap(['password', ...key, '--password', PASSWORD, '--new-password', typed], { env: NO_BUS })).code).toBe(0);
+    // A PATH with only what the terminal needs: no pinentry, no zenity.
+    const bin = tempDir('keytap-bare-path-');
+    for (const tool of ['sh', 'script']) symlinkSync(execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim(), join(bin, tool));
+    const { command, args } = keytapCommand(['code', ...key, 'alice']);
+    let sent = false;
+    const session = startOnTerminal(command, args, {
+      env: { ...NO_BUS, PATH: bin, DISPLAY: '' },
+      onOutput: (output, s) => {
+        if (!sent && output.includes('Password:')) {
+          sent = true;
+          s.type(`${typed}\r`);
+        }
+      },
+    });
+    const run = await session.ended;
+    const text = stripAnsi(run.output);
+    expect(sent, text).toBe(true);
+    expect(run.code, text).toBe(0);
+    expect(text).toMatch(/password-protected\. Enter its password/u);
+    expect(text).not.toContain(typed);
+    const code = /(\d{6})\s*$/u.exec(text.trim())?.[1];
+    expect(await (await expectedCode())(code!)).toBe(true);
   });
 
   it.skipIf(!HAVE_SCRIPT || !HAVE_PINENTRY_CURSES)('a real pinentry-curses on the terminal: the password typed into its dialog unlocks, the code is oathtool\'s', async () => {
