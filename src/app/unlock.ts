@@ -81,9 +81,21 @@ async function forget(context: UnlockContext, kind: SecretKind): Promise<void> {
   }
 }
 
-/** Stores a secret; a keyring that fails is an error here: the user asked for it. */
+/** Stores a secret; a keyring that fails is an error. */
 export async function rememberSecret(keyring: Keyring, keyId: string, kind: SecretKind, secret: string): Promise<void> {
   await keyring.set(keyId, kind, secret);
+}
+
+/** Remembers what worked; a keyring that fails is a note, not a failure of the unlock that succeeded. */
+async function rememberQuietly(context: UnlockContext, kind: SecretKind, secret: string): Promise<void> {
+  if (!context.keyring) return;
+  try {
+    await rememberSecret(context.keyring, context.keyId, kind, secret);
+    context.onNote?.({ kind: 'remembered', secret: kind, keyring: context.keyring.name });
+  } catch (error) {
+    if (!isKeytapError(error)) throw error;
+    context.onNote?.({ kind: 'keyring-unavailable', error });
+  }
 }
 
 /** Forgets both kinds for a key; true when there was something to forget. */
@@ -109,10 +121,7 @@ export async function unlockSession(session: LockableSession, context: UnlockCon
     }
   };
   const keep = async (key: Buffer, source: UnlockResult['source']): Promise<UnlockResult> => {
-    if (context.remember && context.keyring && source !== 'remembered') {
-      await rememberSecret(context.keyring, context.keyId, 'access-key', key.toString('hex'));
-      context.onNote?.({ kind: 'remembered', secret: 'access-key', keyring: context.keyring.name });
-    }
+    if (context.remember && context.keyring && source !== 'remembered') await rememberQuietly(context, 'access-key', key.toString('hex'));
     return { accessKey: key, source };
   };
 
@@ -178,10 +187,7 @@ export function pinRequest(keyName: string, attemptsLeft: number | undefined, er
  */
 export async function withPin<T>(session: LockableSession, context: UnlockContext, use: (pin: string) => Promise<T>): Promise<{ value: T; pin: string; source: UnlockResult['source'] }> {
   const keep = async (value: T, pin: string, source: UnlockResult['source']): Promise<{ value: T; pin: string; source: UnlockResult['source'] }> => {
-    if (context.remember && context.keyring && source !== 'remembered') {
-      await rememberSecret(context.keyring, context.keyId, 'nk3-pin', pin);
-      context.onNote?.({ kind: 'remembered', secret: 'nk3-pin', keyring: context.keyring.name });
-    }
+    if (context.remember && context.keyring && source !== 'remembered') await rememberQuietly(context, 'nk3-pin', pin);
     return { value, pin, source };
   };
   if (context.secret !== undefined) return keep(await use(context.secret), context.secret, 'given');

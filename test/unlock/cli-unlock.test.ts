@@ -75,6 +75,15 @@ describe('a password-protected YubiKey from the CLI', () => {
     expect(result.stderr).toMatch(/--password or the KEYTAP_PASSWORD/u);
   });
 
+  it('--remember without a keyring: the code all the same, and a warning that says why nothing was remembered', async () => {
+    const { key } = await lockedYubiKey();
+    const result = await runKeytap(['code', ...key, 'alice', '--password', PASSWORD, '--remember'], { env: NO_BUS });
+    expect(result.code, result.stderr).toBe(0);
+    expect(await (await expectedCode())(result.stdout.trim())).toBe(true);
+    expect(result.stderr).toMatch(/warning: The keyring of this computer cannot be used/u);
+    expect(result.stderr).not.toContain(PASSWORD);
+  });
+
   it.skipIf(!HAVE_SCRIPT)('on a terminal asks the pinentry, again after a wrong password with SETERROR, and prints the code', async () => {
     const { key } = await lockedYubiKey();
     const pinentry = scriptedPinentry(['wrong one', PASSWORD]);
