@@ -34,3 +34,15 @@ export interface Autostart {
   enable(command: readonly string[]): Promise<void>;
   disable(): Promise<void>;
 }
+
+export interface Typist {
+  /** "XTEST", "RemoteDesktop portal", "wtype", "ydotool", "SendInput", "CGEvent", "none". */
+  readonly name: string;
+  /**
+   * Types `text` (a code: digits, maybe letters) into the window that has the keyboard focus, after
+   * the modifier keys of a shortcut that may still be held are up. Rejects with KeytapError
+   * UNSUPPORTED when this backend cannot type here (no display, no program, no permission), with
+   * a hint on what to do, and CANCELLED when `signal` aborts; never logs the text.
+   */
+  type(text: string, signal?: AbortSignal): Promise<void>;
+}
