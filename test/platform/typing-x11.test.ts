@@ -39,7 +39,7 @@ export async function startRecorder(env: NodeJS.ProcessEnv): Promise<{ child: Ch
   let buffered = '';
   let ready!: () => void;
   const isReady = new Promise<void>((resolve) => (ready = resolve));
-  child.stdout!.on('data', (chunk: Buffer) => {
+  child.stdout.on('data', (chunk: Buffer) => {
     buffered += chunk.toString();
     let newline: number;
     while ((newline = buffered.indexOf('\n')) >= 0) {
