@@ -28,9 +28,12 @@ describe('settings file', () => {
     }
   });
 
-  it('defaults: Ctrl+Alt+K, clear after 20 s, toasts on, connect toasts on, code hidden, no default account, touch 30 s', () => {
+  it('defaults: Ctrl+Alt+K, Ctrl+Alt+Shift+K types, codes copied, clear after 20 s, toasts on, connect toasts on, code hidden, no default account, touch 30 s', () => {
     expect(DEFAULT_CONFIG).toEqual({
       shortcut: 'Ctrl+Alt+K',
+      typeShortcut: 'Ctrl+Alt+Shift+K',
+      deliver: 'copy',
+      deliverFor: [],
       clipboardClearSeconds: 20,
       notifications: true,
       notifyOnConnect: true,

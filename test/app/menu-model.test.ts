@@ -35,6 +35,7 @@ describe('the menu in every state', () => {
       'No key: plug one in',
       '---',
       'Default account for the shortcut (Ctrl+Alt+K)',
+      'Type the code',
       'Show code in notification',
       'Notifications',
       'Notify when a key is connected',

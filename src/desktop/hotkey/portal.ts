@@ -14,7 +14,7 @@
 import { KeytapError } from '../../errors.js';
 import { connectSessionBus, dbusErrorName, describeError, sessionBusAddress, Variant } from '../../util/session-bus.js';
 import type { SessionBus } from '../../util/session-bus.js';
-import type { GlobalShortcut } from '../platform.js';
+import type { GlobalShortcut, ShortcutBinding } from '../platform.js';
 import { PORTAL, PORTAL_PATH, portalRequest, randomToken } from '../portal-request.js';
 import { formatAccelerator, parseAccelerator, toXdgTrigger } from './accelerator.js';
 
@@ -37,8 +37,10 @@ export class PortalShortcut implements GlobalShortcut {
 
   constructor(private readonly options: PortalShortcutOptions = {}) {}
 
-  async register(accelerator: string, onPress: () => void): Promise<void> {
+  async register(accelerator: string, onPress: () => void, also: readonly ShortcutBinding[] = []): Promise<void> {
     const parsed = parseAccelerator(accelerator, 'linux');
+    const more = also.map((b) => ({ ...b, parsed: parseAccelerator(b.accelerator, 'linux') }));
+    const handlers = new Map<string, () => void>([[SHORTCUT_ID, onPress], ...more.map((b) => [b.id, b.onPress] as [string, () => void])]);
     await this.unregister();
     let session: SessionBus;
     try {
@@ -54,11 +56,12 @@ export class PortalShortcut implements GlobalShortcut {
       await session.addMatch(`type='signal',interface='${SHORTCUTS}',member='Activated',path='${PORTAL_PATH}'`);
       session.onMessage((message) => {
         if (message.interface !== SHORTCUTS || message.member !== 'Activated') return;
-        if (message.body[0] !== sessionHandle || message.body[1] !== SHORTCUT_ID) return;
+        const pressed = handlers.get(String(message.body[1]));
+        if (message.body[0] !== sessionHandle || !pressed) return;
         // Unregistered: the socket may still deliver what was in flight.
         if (this.sessionHandle !== sessionHandle) return;
         try {
-          onPress();
+          pressed();
         } catch {
           // The app reports its own failures.
         }
@@ -69,7 +72,10 @@ export class PortalShortcut implements GlobalShortcut {
         this.sessionHandle = undefined;
         this.options.onError?.(unsupported(`The session bus went away; the global shortcut no longer works (${error.message}).`));
       });
-      await this.bind(session, sessionHandle, toXdgTrigger(parsed), formatAccelerator(parsed));
+      await this.bind(session, sessionHandle, [
+        [SHORTCUT_ID, `keytap: copy a code (${formatAccelerator(parsed)})`, toXdgTrigger(parsed)],
+        ...more.map((b): [string, string, string] => [b.id, `${b.description} (${formatAccelerator(b.parsed)})`, toXdgTrigger(b.parsed)]),
+      ]);
     } catch (error) {
       await this.unregister();
       session.close();
@@ -122,10 +128,11 @@ export class PortalShortcut implements GlobalShortcut {
     return handle;
   }
 
-  private async bind(session: SessionBus, sessionHandle: string, trigger: string, readable: string): Promise<void> {
+  /** All shortcuts in one BindShortcuts call: [id, description, XDG trigger]. */
+  private async bind(session: SessionBus, sessionHandle: string, shortcuts: [string, string, string][]): Promise<void> {
     await this.request(session, 'BindShortcuts', 'oa(sa{sv})sa{sv}', (token) => [
       sessionHandle,
-      [[SHORTCUT_ID, { description: new Variant('s', `keytap: copy a code (${readable})`), preferred_trigger: new Variant('s', trigger) }]],
+      shortcuts.map(([id, description, trigger]) => [id, { description: new Variant('s', description), preferred_trigger: new Variant('s', trigger) }]),
       '',
       { handle_token: new Variant('s', token) },
     ]);
