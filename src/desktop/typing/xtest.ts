@@ -11,8 +11,6 @@
  * them again afterwards (xdotool --clearmodifiers does, and leaves keys stuck when the user let go
  * meanwhile).
  */
-import { createRequire } from 'node:module';
-
 import { KeytapError } from '../../errors.js';
 import { delay as abortableDelay } from '../../util/abortable.js';
 import type { Typist } from '../platform.js';
@@ -117,12 +115,15 @@ export class XtestTypist implements Typist {
   }
 }
 
-function connect(displayName: string): Promise<XDisplay> {
-  let x11: { createClient(options: { display: string }, callback: (error: Error | null, display: XDisplay) => void): { on(event: 'error', listener: (error: Error) => void): unknown } };
+type X11Module = { createClient(options: { display: string }, callback: (error: Error | null, display: XDisplay) => void): { on(event: 'error', listener: (error: Error) => void): unknown } };
+
+async function connect(displayName: string): Promise<XDisplay> {
+  let x11: X11Module;
   try {
-    x11 = createRequire(import.meta.url)('x11') as typeof x11;
+    const module = (await import('x11')) as unknown as X11Module & { default?: X11Module };
+    x11 = module.default ?? module;
   } catch (error) {
-    return Promise.reject(new KeytapError('UNSUPPORTED', `The X11 client library could not be loaded (${error instanceof Error ? error.message : String(error)}).`, { hint: HINT }));
+    throw new KeytapError('UNSUPPORTED', `The X11 client library could not be loaded (${error instanceof Error ? error.message : String(error)}).`, { hint: HINT });
   }
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new KeytapError('UNSUPPORTED', `The X display ${displayName} did not answer.`, { hint: HINT })), 3_000);
