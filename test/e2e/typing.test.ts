@@ -3,7 +3,6 @@
 // dialects), and the recorded text is what oathtool computes for that secret, with no modifier
 // down even while the test holds Ctrl+Alt+Shift as a shortcut would. Then the resident process:
 // its type shortcut (Ctrl+Alt+Shift+K, through uiohook on X11) and `keytap code --type` through it.
-import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

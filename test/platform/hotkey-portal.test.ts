@@ -131,7 +131,7 @@ describe.skipIf(missing !== undefined)(`org.freedesktop.portal.GlobalShortcuts $
     await shortcut.register('Ctrl+Alt+K', () => pressed.push('copy'), [{ id: 'keytap-type', accelerator: 'Ctrl+Alt+Shift+K', description: 'keytap: type a code', onPress: () => pressed.push('type') }]);
     expect(portal.calls.map((call) => call.member)).toEqual(['CreateSession', 'BindShortcuts']);
     const shortcuts = portal.calls[1]!.body[1] as [string, Record<string, Variant>][];
-    expect(shortcuts.map(([id, options]) => [id, options.preferred_trigger!.value])).toEqual([
+    expect(shortcuts.map(([id, options]) => [id, options.preferred_trigger!.value as unknown])).toEqual([
       [SHORTCUT_ID, 'CTRL+ALT+k'],
       ['keytap-type', 'CTRL+ALT+SHIFT+k'],
     ]);
