@@ -5,7 +5,8 @@
  * the `notify` effects.
  * No I/O, no clock, no timers here: events carry the time, effects name the timers. The code a key
  * returns passes through the `done` and `copy` effects only; it is never kept in the state, so
- * logging or rendering the state cannot leak it.
+ * logging or rendering the state cannot leak it. Typing is the same: the code goes out in the
+ * `type` effect and comes back in `type-finished` only for the copy that may follow.
  */
 import type { Dialect } from '../device/oath/dialect.js';
 import type { KeyCredential, OathCode } from '../device/oath/session.js';
