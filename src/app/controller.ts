@@ -17,7 +17,7 @@ import type { KeyDescriptor } from '../device/discovery/enumerate.js';
 import { noKeyError } from '../device/open.js';
 import type { KeyCredential } from '../device/oath/session.js';
 import type { Autostart, GlobalShortcut, Typist } from '../desktop/platform.js';
-import { KeytapError, lockedError } from '../errors.js';
+import { KeytapError, isKeytapError, lockedError } from '../errors.js';
 import type { Notifier } from '../notify/types.js';
 import type { TrayBackend, TrayHostStatus, TrayModel } from '../tray/model.js';
 import { chooseAccount } from './choose-account.js';
@@ -564,7 +564,9 @@ export class Controller {
       try {
         await shortcut.register(accelerator, () => this.shortcutPressed(), [typeBinding]);
       } catch (error) {
-        // The type shortcut alone may be what fails (a typo in the file, taken by the desktop): keep the first one.
+        // A type shortcut that does not parse (a typo in the file) must not cost the first one. Any
+        // other refusal holds for both: asking again would show the portal's dialog a second time.
+        if (!isKeytapError(error, 'USAGE')) throw error;
         await shortcut.register(accelerator, () => this.shortcutPressed());
         this.logger.warn(`the type shortcut ${typeAccelerator} is not available (${shortcut.name}): ${describeUnknown(error)}`);
       }

@@ -688,3 +688,20 @@ describe('"Type the code"', () => {
     expect(r.logger.lines.join('\n')).toMatch(/warn the type shortcut Ctrl\+Alt\+Shift\+K is not available/u);
   });
 });
+
+describe('"Type the code": a refused registration', () => {
+  it('a refusal that is not about the type shortcut\'s spelling is not asked again (the portal would show its dialog twice)', async () => {
+    const r = rig();
+    let calls = 0;
+    const original = r.shortcut.register.bind(r.shortcut);
+    r.shortcut.register = (...args) => {
+      calls++;
+      return args[2]?.length ? Promise.reject(new KeytapError('CANCELLED', 'The global shortcut was not confirmed in the desktop dialog.')) : original(...args);
+    };
+    await r.controller.start();
+    expect(calls).toBe(1);
+    expect(r.controller.state.shortcut).toBe('unavailable');
+    await r.controller.stop();
+    r.config.close();
+  });
+});
