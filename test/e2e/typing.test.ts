@@ -11,6 +11,7 @@ import { Desktop, missingTool, run } from '../platform/desktop.js';
 import { CONTROL_MASK, MOD1_MASK, SHIFT_MASK, startRecorder } from '../support/x11-recorder.js';
 import { oathtool, runKeytap, spawnKeytap, tempDir } from '../support/cli.js';
 import { waitFor } from '../tray/support.js';
+import { quitTray, startTray, trayEnv } from '../support/tray-process.js';
 
 const missing = process.platform === 'linux' ? missingTool('Xvfb', 'xdotool', 'oathtool', '/usr/bin/python3') : 'Linux';
 if (missing) console.warn(`skipping the typing end-to-end test: ${missing} is missing (see .ci/run)`);
@@ -128,5 +129,31 @@ describe.skipIf(missing !== undefined)('typing the code, end to end', () => {
       const keys = await recorder.waitForKeys(expected.length);
       expect(keys.map((k) => k.char).join('')).toBe(expected);
     });
+  });
+});
+
+describe('keytap code --type through a tray that cannot type', () => {
+  it('exits 7 and says why the code was not typed, and the tray\'s log says so without the code', async () => {
+    const dir = tempDir('keytap-type-none-');
+    const env = trayEnv(dir);
+    const file = join(dir, 'key.json');
+    expect((await runKeytap(['virtual', 'start', file], { env })).code).toBe(0);
+    try {
+      expect((await runKeytap(['add', '--issuer', 'Served', '--account', 'alice', '--secret', SECRET_B32], { env })).code).toBe(0);
+      const tray = await startTray(env);
+      try {
+        const result = await runKeytap(['code', '--type', '--json', 'Served'], { env });
+        expect(result.code).toBe(7);
+        const answer = JSON.parse(result.stdout) as Record<string, unknown>;
+        expect(answer).toMatchObject({ id: 'Served:alice', typed: false, typeError: 'There is no graphical session to type into.', copied: false });
+        expect(result.stderr).toContain('keytap: The code was not typed. There is no graphical session to type into.');
+        expect(tray.stderr).toContain('typing the code of Served:alice failed: UNSUPPORTED: There is no graphical session to type into.');
+        expect(tray.stderr).not.toContain(String(answer.code));
+      } finally {
+        await quitTray(tray, env);
+      }
+    } finally {
+      await runKeytap(['virtual', 'stop', file], { env });
+    }
   });
 });
