@@ -21,6 +21,7 @@ export const EXECUTABLE_TESTS = [
   'test/cli/ipc.test.ts',
   'test/pcsc/pcsc.test.ts',
   'test/e2e/tray.test.ts',
+  'test/e2e/typing.test.ts',
 ];
 
 export const shared = {

@@ -16,13 +16,13 @@
 import type { KeyDescriptor } from '../device/discovery/enumerate.js';
 import { noKeyError } from '../device/open.js';
 import type { KeyCredential } from '../device/oath/session.js';
-import type { Autostart, GlobalShortcut } from '../desktop/platform.js';
-import { KeytapError, lockedError } from '../errors.js';
+import type { Autostart, GlobalShortcut, Typist } from '../desktop/platform.js';
+import { KeytapError, isKeytapError, lockedError } from '../errors.js';
 import type { Notifier } from '../notify/types.js';
 import type { TrayBackend, TrayHostStatus, TrayModel } from '../tray/model.js';
 import { chooseAccount } from './choose-account.js';
 import { CodeRequests } from './code-requests.js';
-import type { AppConfig, ConfigStore } from './config.js';
+import type { AppConfig, ConfigStore, Deliver } from './config.js';
 import { KeyOperations } from './key-operations.js';
 import type { OpenedKey } from './key-session.js';
 import type { Clock, Logger } from './logger.js';
@@ -30,7 +30,7 @@ import { consoleLogger, describeUnknown, settle, systemClock } from './logger.js
 import type { MenuAction } from './menu-model.js';
 import { buildTrayModel, parseMenuId } from './menu-model.js';
 import type { AppEvent, AppState, Effect, KeyState, StateError, StateSettings } from './state.js';
-import { INITIAL_STATE, findKey, reduce } from './state.js';
+import { INITIAL_STATE, accountKeyRef, deliverFor, findKey, reduce } from './state.js';
 import { fromStateError, toStateError } from './state-error.js';
 import { Toasts } from './toasts.js';
 import { TrayRenderer } from './tray-render.js';
@@ -58,6 +58,8 @@ export interface ControllerDeps {
   notifier: Notifier;
   clipboard: ClipboardGuardLike;
   shortcut: GlobalShortcut;
+  /** Types a code into the focused window ("Type the code"); without one, typing falls back to copying. */
+  typist?: Typist | undefined;
   autostart: Autostart;
   /** What "Start at login" runs (argv). */
   autostartCommand: readonly string[];
@@ -77,6 +79,9 @@ export interface CodeAnswer {
   /** Whether the code is on the clipboard; when not, why (the same words as the toast). */
   copied: boolean;
   copyError?: StateError | undefined;
+  /** Whether the code was typed into the focused window; when it was to be and was not, why. */
+  typed: boolean;
+  typeError?: StateError | undefined;
 }
 
 /**
@@ -90,6 +95,7 @@ interface QueuedRead {
   requestId: number;
   keyId: string;
   credentialId: string;
+  deliver: Deliver;
 }
 
 export interface KeyListing {
@@ -100,6 +106,9 @@ export interface KeyListing {
   error?: StateError | undefined;
   credentials: KeyCredential[];
 }
+
+/** The id of the type shortcut, next to the first one (the portal shows both in its dialog). */
+export const TYPE_SHORTCUT_ID = 'keytap-type';
 
 export class Controller {
   private stateValue: AppState = INITIAL_STATE;
@@ -214,11 +223,11 @@ export class Controller {
     });
   }
 
-  /** The global shortcut: the default account, or the only one. */
-  shortcutPressed(): void {
+  /** The global shortcut: the default account, or the only one. `deliver`: 'type' for the type shortcut. */
+  shortcutPressed(deliver?: Deliver): void {
     this.guard('shortcut', () => {
       const defaultAccount = this.deps.config.current.defaultAccount ?? undefined;
-      this.dispatch({ type: 'shortcut-pressed', requestId: this.requests.newId(), defaultAccount, now: this.nowSeconds() });
+      this.dispatch({ type: 'shortcut-pressed', requestId: this.requests.newId(), defaultAccount, now: this.nowSeconds(), deliver });
     });
   }
 
@@ -227,7 +236,10 @@ export class Controller {
    * with the code. With several keys, the query is matched across all of them (choose-account.ts
    * says which key reads a name that is on several).
    */
-  async requestCode(query: string | undefined, options: { signal?: AbortSignal | undefined; onTouch?: ((credentialId: string) => void) | undefined } = {}): Promise<CodeAnswer> {
+  async requestCode(
+    query: string | undefined,
+    options: { signal?: AbortSignal | undefined; onTouch?: ((credentialId: string) => void) | undefined; deliver?: Deliver | undefined } = {},
+  ): Promise<CodeAnswer> {
     await this.refreshAll();
     const ready = this.stateValue.keys.filter((k) => k.status === 'ready');
     if (this.stateValue.keys.length === 0) throw noKeyError();
@@ -250,9 +262,12 @@ export class Controller {
    */
   private async readFor(
     wanted: { keyId: string; credentialId: string },
-    options: { signal?: AbortSignal | undefined; onTouch?: ((credentialId: string) => void) | undefined },
+    options: { signal?: AbortSignal | undefined; onTouch?: ((credentialId: string) => void) | undefined; deliver?: Deliver | undefined },
   ): Promise<CodeAnswer> {
-    const same = (read: { keyId: string; credentialId: string } | undefined): boolean => read?.keyId === wanted.keyId && read.credentialId === wanted.credentialId;
+    // An IPC caller says where its code goes; `keytap code` without --type copies, as it always did.
+    const deliver = options.deliver ?? 'copy';
+    const same = (read: { keyId: string; credentialId: string; deliver?: Deliver | undefined } | undefined): boolean =>
+      read?.keyId === wanted.keyId && read.credentialId === wanted.credentialId && (read.deliver ?? 'copy') === deliver;
     const pending = this.stateValue.pending;
     let requestId: number;
     let start = false;
@@ -267,7 +282,7 @@ export class Controller {
           throw new KeytapError('BUSY', `${this.queued.length} other reads are waiting for the key already; ${wanted.credentialId} was not read.`, { hint: 'Try again once they are done.' });
         }
         requestId = this.requests.newId();
-        this.queued.push({ requestId, ...wanted });
+        this.queued.push({ requestId, ...wanted, deliver });
       } else {
         requestId = this.requests.newId();
         start = true;
@@ -294,13 +309,22 @@ export class Controller {
       });
     };
     options.signal?.addEventListener('abort', onAbort, { once: true });
-    if (start) this.dispatch({ type: 'read-requested', requestId, keyId: wanted.keyId, credentialId: wanted.credentialId, source: 'ipc', now: this.nowSeconds() });
+    if (start) this.dispatch({ type: 'read-requested', requestId, keyId: wanted.keyId, credentialId: wanted.credentialId, source: 'ipc', now: this.nowSeconds(), deliver });
     else if (pending?.requestId === requestId && pending.phase === 'touch') onTouch?.();
     const outcome = await waiting.outcome;
     options.signal?.removeEventListener('abort', onAbort);
     if (!outcome.ok) throw fromStateError(outcome.error);
     const { code } = outcome;
-    return { id: outcome.credentialId, code: code.code, validFrom: code.validFrom, validTo: code.validTo, copied: outcome.copyError === undefined, copyError: outcome.copyError };
+    return {
+      id: outcome.credentialId,
+      code: code.code,
+      validFrom: code.validFrom,
+      validTo: code.validTo,
+      copied: outcome.copied,
+      copyError: outcome.copyError,
+      typed: outcome.typed,
+      typeError: outcome.typeError,
+    };
   }
 
   /** The next queued IPC read, once none is in flight. */
@@ -310,7 +334,7 @@ export class Controller {
     try {
       while (!this.stateValue.pending && this.queued.length > 0) {
         const next = this.queued.shift()!;
-        this.dispatch({ type: 'read-requested', requestId: next.requestId, keyId: next.keyId, credentialId: next.credentialId, source: 'ipc', now: this.nowSeconds() });
+        this.dispatch({ type: 'read-requested', requestId: next.requestId, keyId: next.keyId, credentialId: next.credentialId, source: 'ipc', now: this.nowSeconds(), deliver: next.deliver });
       }
     } finally {
       this.startingQueued = false;
@@ -373,6 +397,19 @@ export class Controller {
       case 'default-account':
         config.set('defaultAccount', action.account);
         return;
+      case 'type-code':
+        config.set('deliver', config.current.deliver === 'copy' ? 'type' : 'copy');
+        return;
+      case 'type-code-for': {
+        const current = config.current;
+        const key = this.stateValue.keys.find((k) => accountKeyRef(k) === action.account.keyId || k.id === action.account.keyId);
+        const now = key ? deliverFor({ deliver: current.deliver, deliverFor: current.deliverFor }, key, action.account.credentialId) : current.deliver;
+        const wanted: Deliver = now === 'copy' ? 'type' : 'copy';
+        const others = current.deliverFor.filter((d) => !(d.keyId === action.account.keyId && d.credentialId === action.account.credentialId));
+        // The same as everyone's: no entry of its own, so changing the global choice changes it too.
+        config.set('deliverFor', wanted === current.deliver ? others : [...others, { ...action.account, deliver: wanted }]);
+        return;
+      }
       case 'toggle':
         if (action.setting === 'autostart') void this.toggleAutostart();
         else config.set(action.setting, !config.current[action.setting]);
@@ -399,7 +436,7 @@ export class Controller {
 
   private onConfigChange(now: AppConfig, before: AppConfig): void {
     this.renderer.schedule();
-    if (now.shortcut !== before.shortcut) void this.registerShortcut(now.shortcut);
+    if (now.shortcut !== before.shortcut || now.typeShortcut !== before.typeShortcut) void this.registerShortcut(now.shortcut);
   }
 
   private reportConfigProblem(problem: KeytapError | undefined): void {
@@ -416,6 +453,8 @@ export class Controller {
       showCodeInNotification: c.showCodeInNotification,
       touchTimeoutSeconds: c.touchTimeoutSeconds,
       clipboardClearSeconds: c.clipboardClearSeconds,
+      deliver: c.deliver,
+      deliverFor: c.deliverFor,
     };
   }
 
@@ -451,6 +490,12 @@ export class Controller {
       case 'copy':
         this.operations.track(this.copy(effect.requestId, effect.text, effect.clearAfterSeconds));
         return;
+      case 'type':
+        this.operations.track(this.type(effect.requestId, effect.text));
+        return;
+      case 'delivered':
+        this.requests.delivered(effect.requestId, { copied: effect.copied, copyError: effect.copyError, typed: effect.typed, typeError: effect.typeError });
+        return;
       case 'done':
         this.operations.clearTouchTimer(effect.requestId);
         this.requests.done(effect.requestId, effect.result);
@@ -478,7 +523,18 @@ export class Controller {
     }
     const show = this.deps.config.current.showCodeInNotification;
     this.guard('copy finished', () => this.dispatch({ type: 'copy-finished', requestId, now: this.nowSeconds(), error, code: show ? text : undefined }));
-    this.requests.copied(requestId, error);
+  }
+
+  private async type(requestId: number, text: string): Promise<void> {
+    let error: StateError | undefined;
+    try {
+      if (!this.deps.typist) throw new KeytapError('UNSUPPORTED', 'keytap cannot type here.', { hint: 'Paste the code instead.' });
+      await this.deps.typist.type(text);
+    } catch (e) {
+      error = toStateError(e, this.logger);
+    }
+    // The code comes back only for the copy that follows (both, or the fallback); it is not kept.
+    this.guard('type finished', () => this.dispatch({ type: 'type-finished', requestId, now: this.nowSeconds(), error, code: text }));
   }
 
   /**
@@ -503,7 +559,17 @@ export class Controller {
         this.shortcutRegistered = undefined;
         await shortcut.unregister();
       }
-      await shortcut.register(accelerator, () => this.shortcutPressed());
+      const typeAccelerator = this.deps.config.current.typeShortcut;
+      const typeBinding = { id: TYPE_SHORTCUT_ID, accelerator: typeAccelerator, description: 'keytap: type a code', onPress: () => this.shortcutPressed('type') };
+      try {
+        await shortcut.register(accelerator, () => this.shortcutPressed(), [typeBinding]);
+      } catch (error) {
+        // A type shortcut that does not parse (a typo in the file) must not cost the first one. Any
+        // other refusal holds for both: asking again would show the portal's dialog a second time.
+        if (!isKeytapError(error, 'USAGE')) throw error;
+        await shortcut.register(accelerator, () => this.shortcutPressed());
+        this.logger.warn(`the type shortcut ${typeAccelerator} is not available (${shortcut.name}): ${describeUnknown(error)}`);
+      }
       this.shortcutRegistered = accelerator;
       this.dispatch({ type: 'shortcut-changed', status: 'registered', accelerator, backend: shortcut.name });
     } catch (error) {

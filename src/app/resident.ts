@@ -6,7 +6,7 @@
  * virtual key, which is the emulator's, not the app's).
  */
 import { join } from 'node:path';
-import type { Autostart, Clipboard, GlobalShortcut } from '../desktop/platform.js';
+import type { Autostart, Clipboard, GlobalShortcut, Typist } from '../desktop/platform.js';
 import { ClipboardGuard } from '../desktop/clipboard/guard.js';
 import type { KeytapError } from '../errors.js';
 import type { Notifier } from '../notify/types.js';
@@ -26,6 +26,8 @@ export interface ResidentAdapters {
   notifier: (onError: (error: KeytapError) => void) => Notifier;
   clipboard: (onError: (error: KeytapError) => void) => Promise<Clipboard>;
   shortcut: (onError: (error: KeytapError) => void) => GlobalShortcut;
+  /** Types codes into the focused window ("Type the code"). */
+  typist?: (() => Typist) | undefined;
   autostart: () => Autostart;
   keys: () => KeySource;
   open: ControllerDeps['open'];
@@ -86,6 +88,7 @@ export async function runResident(options: ResidentOptions, adapters: ResidentAd
         onCleared: (outcome) => logger.info(outcome === 'cleared' ? 'clipboard cleared' : 'clipboard left alone: it holds something copied since'),
       }),
       shortcut: adapters.shortcut(onError('shortcut')),
+      typist: adapters.typist?.(),
       autostart: adapters.autostart(),
       autostartCommand: options.autostartCommand,
       config,

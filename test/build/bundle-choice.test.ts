@@ -16,6 +16,8 @@ describe('the bundle a command runs from', () => {
     [['-V'], 'keytap-cli.cjs'],
     [['--help'], 'keytap-cli.cjs'],
     [['code', 'github'], 'keytap-cli.cjs'],
+    [['code', '--type', 'github'], 'keytap.cjs'],
+    [['code', 'github', '--type'], 'keytap.cjs'],
     [['--json', 'list'], 'keytap-cli.cjs'],
     [['tray', '--help'], 'keytap.cjs'],
   ])('keytap %j → %s', (args, bundle) => {

@@ -9,6 +9,7 @@ import { runResident } from '../../app/resident.js';
 import { createAutostart } from '../../desktop/autostart/index.js';
 import { createClipboard } from '../../desktop/clipboard/index.js';
 import { createGlobalShortcut } from '../../desktop/hotkey/index.js';
+import { createTypist } from '../../desktop/typing/index.js';
 import { openPath } from '../../desktop/open-path.js';
 import { openOathSession } from '../../device/open.js';
 import { KeyWatcher } from '../../device/discovery/watcher.js';
@@ -35,6 +36,7 @@ export async function runTray(options: TrayOptions, io: CliIo, version: string):
       notifier: (onError) => createNotifier({ onError }),
       clipboard: (onError) => createClipboard({ resident: true, onError }),
       shortcut: (onError) => createGlobalShortcut({ onError }),
+      typist: () => createTypist(),
       autostart: () => createAutostart(),
       keys: () => new KeyWatcher(),
       open: (descriptor, signal) => openOathSession(descriptor, signal),
