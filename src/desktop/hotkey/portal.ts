@@ -5,24 +5,17 @@
  * dialog or settings. KDE Plasma 6 and recent GNOME implement it; others (wlroots, elementary, older
  * GNOME) do not, and then register() rejects UNSUPPORTED with the `keytap code` hint.
  *
- * The portal's request/response pattern: each call takes a `handle_token`, returns the object path
- * of a Request (…/request/<our unique name, ':' dropped, '.' → '_'>/<token>), and the answer comes
- * later as that Request's `Response(u code, a{sv} results)` signal (0 ok, 1 cancelled, 2 failed).
- * We subscribe to the predicted path before calling, so a fast answer is not missed.
+ * Each call goes through the portal's request/response pattern (../portal-request.ts).
  * Flow: CreateSession → BindShortcuts → Activated(session, id, timestamp, options) on every press.
  */
-import { randomBytes } from 'node:crypto';
-
 import { KeytapError } from '../../errors.js';
 import { connectSessionBus, dbusErrorName, describeError, sessionBusAddress, Variant } from '../../util/session-bus.js';
 import type { SessionBus } from '../../util/session-bus.js';
+import { PORTAL, PORTAL_PATH, portalRequest, randomToken } from '../portal-request.js';
 import type { GlobalShortcut } from '../platform.js';
 import { formatAccelerator, parseAccelerator, toXdgTrigger } from './accelerator.js';
 
-const PORTAL = 'org.freedesktop.portal.Desktop';
-const PORTAL_PATH = '/org/freedesktop/portal/desktop';
 const SHORTCUTS = 'org.freedesktop.portal.GlobalShortcuts';
-const REQUEST = 'org.freedesktop.portal.Request';
 export const SHORTCUT_ID = 'keytap-code';
 const HINT = 'Bind `keytap code` to a key in your desktop\'s keyboard settings.';
 
@@ -135,55 +128,20 @@ export class PortalShortcut implements GlobalShortcut {
     ]);
   }
 
-  /** One portal call in the request/response pattern; resolves the Response's results. */
+  /** One portal call in the request/response pattern (portal-request.ts); resolves the Response's results. */
   private async request(session: SessionBus, method: string, signature: string, body: (token: string) => unknown[]): Promise<Record<string, unknown>> {
-    const token = `keytap_${randomToken()}`;
-    const sender = session.uniqueName;
-    const expected = `${PORTAL_PATH}/request/${sender.replace(/^:/, '').replace(/\./g, '_')}/${token}`;
-    await session.addMatch(`type='signal',interface='${REQUEST}',member='Response',path='${expected}'`);
-    let requestPath = expected;
-    let remove: () => void = () => undefined;
-    const response = new Promise<[number, Record<string, unknown>]>((resolve, reject) => {
-      const timer = setTimeout(() => reject(unsupported(`The shortcut portal did not answer ${method}.`)), this.options.responseTimeoutMs ?? 120_000);
-      timer.unref();
-      const stop = session.onMessage((message) => {
-        if (message.interface !== REQUEST || message.member !== 'Response') return;
-        if (message.path !== expected && message.path !== requestPath) return;
-        clearTimeout(timer);
-        stop();
-        resolve([Number(message.body[0]), (message.body[1] ?? {}) as Record<string, unknown>]);
-      });
-      session.onClose((error) => {
-        clearTimeout(timer);
-        reject(error);
-      });
-      remove = () => {
-        clearTimeout(timer);
-        stop();
-      };
+    const { code, results } = await portalRequest(session, {
+      interface: SHORTCUTS,
+      method,
+      signature,
+      body,
+      timeoutMs: this.options.responseTimeoutMs ?? 120_000,
+      timedOut: () => unsupported(`The shortcut portal did not answer ${method}.`),
     });
-    try {
-      const reply = await session.call({ destination: PORTAL, path: PORTAL_PATH, interface: SHORTCUTS, member: method, signature, body: body(token) });
-      const returned = reply.body[0] as unknown;
-      // Portals before 0.9 returned a different path; listen there too.
-      if (typeof returned === 'string' && returned !== expected) {
-        requestPath = returned;
-        await session.addMatch(`type='signal',interface='${REQUEST}',member='Response',path='${returned}'`);
-      }
-    } catch (error) {
-      remove();
-      response.catch(() => undefined);
-      throw error;
-    }
-    const [code, results] = await response;
     if (code === 1) throw new KeytapError('CANCELLED', 'The global shortcut was not confirmed in the desktop dialog.', { hint: HINT });
     if (code !== 0) throw unsupported(`The shortcut portal refused ${method} (response ${code}).`);
     return results;
   }
-}
-
-function randomToken(): string {
-  return randomBytes(6).toString('hex');
 }
 
 function unsupported(message: string): KeytapError {
