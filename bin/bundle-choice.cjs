@@ -9,6 +9,8 @@ const ONLY_PRINTS = new Set(['--version', '-V', '--help', '-h']);
 function bundleFor(args) {
   const command = args.find((arg) => !arg.startsWith('-'));
   const resident = command === 'tray' || command === 'doctor' || (command === undefined && !args.some((arg) => ONLY_PRINTS.has(arg)));
+  // `add --qr` decodes images and captures the screen (src/cli/qr-accounts.ts): full bundle only.
+  if (command === 'add' && args.some((arg) => arg === '--qr' || arg.startsWith('--qr='))) return 'keytap.cjs';
   return resident ? 'keytap.cjs' : 'keytap-cli.cjs';
 }
 
