@@ -2,7 +2,7 @@
  * Every QR code in an image, with jsQR. jsQR decodes one code per call, and with two codes in view
  * it may pair finder patterns of both and decode neither. So: search the whole image; when that
  * finds nothing, search overlapping windows of half and a third of its size; each code found is
- * painted white and the search starts again, until a full round finds nothing. Pure.
+ * painted white and the search starts again, until a round finds nothing. Pure.
  */
 import jsQRModule from 'jsqr';
 import type { RgbaImage } from './image.js';
@@ -36,12 +36,23 @@ export function findQrCodes(image: RgbaImage): FoundCode[] {
   // A copy: blanking must not change the caller's pixels, and jsQR wants a Uint8ClampedArray.
   const pixels = new Uint8ClampedArray(image.data.subarray(0, width * height * 4));
   const whole: Box = { left: 0, top: 0, right: width, bottom: height };
+  const windows = windowsOf(width, height);
+  // Windows searched without a find stay empty until a code painted over overlaps them (the
+  // painting only takes marks away, but a code it removes may have hidden another from jsQR).
+  const empty = new Set<Box>();
   const found: FoundCode[] = [];
   while (found.length < MAX_CODES) {
-    const code = searchIn(pixels, width, whole) ?? windowsOf(width, height).reduce<FoundCode | undefined>((hit, box) => hit ?? searchIn(pixels, width, box), undefined);
+    let code = searchIn(pixels, width, whole);
+    for (const box of windows) {
+      if (code) break;
+      if (empty.has(box)) continue;
+      code = searchIn(pixels, width, box);
+      if (!code) empty.add(box);
+    }
     if (!code) break;
     found.push(code);
     blank(pixels, width, code.box);
+    for (const box of empty) if (overlaps(box, code.box)) empty.delete(box);
   }
   // Codes whose tops are within half a code of each other are one row, read left to right.
   const sameRow = (a: FoundCode, b: FoundCode): boolean => Math.abs(a.box.top - b.box.top) < (a.box.bottom - a.box.top) / 2;
@@ -96,6 +107,10 @@ function searchIn(pixels: Uint8ClampedArray, width: number, box: Box): FoundCode
       bottom: clamp(Math.ceil(Math.max(...ys) + margin), imageHeight),
     },
   };
+}
+
+function overlaps(a: Box, b: Box): boolean {
+  return a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
 }
 
 function isBlank(pixels: Uint8ClampedArray): boolean {
