@@ -54,7 +54,8 @@ export const seaShims = {
     });
     // Every platform's name appears in koffi's loader; the one for process.platform/arch runs.
     b.onResolve({ filter: /^@koromix\/koffi-/ }, shim('koffi-native'));
-    b.onResolve({ filter: /^(usocket|x11|abstract-socket)$/ }, shim('unavailable'));
+    // (x11 is not among them: keytap captures the X11 screen with it, src/desktop/screen-capture/x11.ts.)
+    b.onResolve({ filter: /^(usocket|abstract-socket)$/ }, shim('unavailable'));
     b.onLoad({ filter: /.*/, namespace: NAMESPACE }, (args) => ({ contents: SHIMS[args.path], loader: 'js', resolveDir: ROOT }));
 
     // systray2 looks for its helper in ./traybin (the CURRENT folder: a planted file would run)
