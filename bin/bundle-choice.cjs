@@ -14,6 +14,8 @@ function bundleFor(args) {
     command === 'doctor' ||
     (command === 'code' && args.includes('--type')) ||
     (command === undefined && !args.some((arg) => ONLY_PRINTS.has(arg)));
+  // `add --qr` decodes images and captures the screen (src/cli/qr-accounts.ts): full bundle only.
+  if (command === 'add' && args.some((arg) => arg === '--qr' || arg.startsWith('--qr='))) return 'keytap.cjs';
   return resident ? 'keytap.cjs' : 'keytap-cli.cjs';
 }
 

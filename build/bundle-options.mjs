@@ -40,6 +40,10 @@ export const RESIDENT_ONLY = [
   'src/desktop/',
   'src/tray/',
   'src/notify/',
+  // Only `add --qr` uses these (image decoding, Google Authenticator exports); bin/bundle-choice.cjs
+  // sends it to the full bundle.
+  'src/qr/',
+  'src/otp/migration.ts',
 ];
 
 /** Whether an absolute path (or one relative to the repository root) is under RESIDENT_ONLY. */

@@ -55,8 +55,9 @@ export const seaShims = {
     // Every platform's name appears in koffi's loader; the one for process.platform/arch runs.
     b.onResolve({ filter: /^@koromix\/koffi-/ }, shim('koffi-native'));
     b.onResolve({ filter: /^(usocket|abstract-socket)$/ }, shim('unavailable'));
-    // node-x11 is bundled for the XTEST typist (src/desktop/typing/xtest.ts), but not for dbus-next
-    // (X11 autolaunch bus addresses), and only the parts typing uses: the other extensions, the
+    // node-x11 is bundled for the XTEST typist (src/desktop/typing/xtest.ts) and the X11 screen
+    // capture (src/desktop/screen-capture/x11.ts, core GetImage only), but not for dbus-next
+    // (X11 autolaunch bus addresses), and only the parts those use: the other extensions, the
     // keysym table, the X server and the graphics helpers are loaded lazily by node-x11 and never
     // asked for, so they stay out of the executable (about 0.7 MB of source the resident process
     // would keep in memory).

@@ -17,9 +17,14 @@ import type { KeyDescriptor } from '../device/discovery/enumerate.js';
 import { noKeyError } from '../device/open.js';
 import type { KeyCredential } from '../device/oath/session.js';
 import type { Autostart, GlobalShortcut, Typist } from '../desktop/platform.js';
+import type { ScreenCapture } from '../desktop/screen-capture/types.js';
 import { KeytapError, isKeytapError, lockedError } from '../errors.js';
 import type { Notifier } from '../notify/types.js';
 import type { TrayBackend, TrayHostStatus, TrayModel } from '../tray/model.js';
+import type { QrScan } from '../qr/accounts.js';
+import { scanImage } from '../qr/accounts.js';
+import { readImage } from '../qr/image.js';
+import { accountLabel } from './account-label.js';
 import { chooseAccount } from './choose-account.js';
 import { CodeRequests } from './code-requests.js';
 import type { AppConfig, ConfigStore, Deliver } from './config.js';
@@ -66,6 +71,8 @@ export interface ControllerDeps {
   config: Pick<ConfigStore, 'current' | 'set' | 'onChange' | 'path' | 'problem' | 'onProblemChange'>;
   /** Opens a file with the desktop's default application ("Settings"). */
   openPath: (path: string) => Promise<void>;
+  /** The screen, for "Add account from QR code on screen…" (absent: the item says it cannot). */
+  screenCapture?: ScreenCapture | undefined;
   clock?: Clock | undefined;
   logger?: Logger | undefined;
   version?: string | undefined;
@@ -120,6 +127,8 @@ export class Controller {
   private readonly queued: QueuedRead[] = [];
   private startingQueued = false;
   private started = false;
+  /** An "Add account from QR code" is under way (one at a time: a second click is ignored). */
+  private addingFromQr = false;
   private stopped = false;
   private shortcutRegistered: string | undefined;
   private readonly clock: Clock;
@@ -382,6 +391,9 @@ export class Controller {
       case 'retry':
         this.dispatch({ type: 'key-retry', keyId: action.keyId });
         return;
+      case 'add-from-qr':
+        void this.addFromQr(action.keyId);
+        return;
       case 'cancel': {
         const pending = this.stateValue.pending;
         if (pending) {
@@ -548,6 +560,42 @@ export class Controller {
       this.operations.load(key.id, true);
     }
     await this.idle();
+  }
+
+  /**
+   * "Add account from QR code on screen…": capture, find the codes, add the one account there is.
+   * The tray has no dialog to choose or confirm in, so several accounts add none (the toast points
+   * to `keytap add --qr`); the toast afterwards names what was added.
+   */
+  private async addFromQr(keyId: string): Promise<void> {
+    if (this.addingFromQr || !findKey(this.stateValue, keyId)) return;
+    this.addingFromQr = true;
+    let scan: QrScan | undefined;
+    try {
+      const capture = this.deps.screenCapture;
+      if (!capture) throw new KeytapError('UNSUPPORTED', 'keytap cannot capture the screen here.', { hint: 'Use "keytap add --qr IMAGE" in a terminal with a saved image of the code.' });
+      const shot = await capture.capture();
+      const pixels = shot.format === 'rgba' ? shot : readImage(shot.data);
+      try {
+        scan = scanImage(pixels, 'screen');
+      } finally {
+        // The screen may show more secrets than the one wanted.
+        pixels.data.fill(0);
+      }
+      if (scan.accounts.length > 1) {
+        throw new KeytapError('AMBIGUOUS', `The QR codes on the screen hold ${scan.accounts.length} accounts; the tray adds one at a time, so none was added.`, {
+          hint: 'Show only the one you want, or choose in a terminal with "keytap add --qr".',
+        });
+      }
+      const { credential } = scan.accounts[0]!;
+      await this.operations.add(keyId, credential);
+      this.dispatch({ type: 'qr-account-added', keyId, label: accountLabel({ id: '', ...credential }) });
+    } catch (error) {
+      this.guard('QR code result', () => this.dispatch({ type: 'qr-account-failed', keyId, error: toStateError(error, this.logger) }));
+    } finally {
+      for (const account of scan?.accounts ?? []) account.credential.secret.fill(0);
+      this.addingFromQr = false;
+    }
   }
 
   // ---- shortcut, autostart ----

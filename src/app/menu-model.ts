@@ -14,6 +14,7 @@ import { accountLabel, accountLabelOf } from './account-label.js';
 export type MenuAction =
   | { type: 'read'; keyId: string; credentialId: string }
   | { type: 'retry'; keyId: string }
+  | { type: 'add-from-qr'; keyId: string }
   | { type: 'cancel' }
   | { type: 'default-account'; account: { keyId: string; credentialId: string } | null }
   /** "Type the code": everyone's choice between copying and typing. */
@@ -102,6 +103,7 @@ function keySection(state: AppState, key: KeyState): MenuNode[] {
         const suffix = pending ? (pending.phase === 'touch' ? ': touch your key…' : ': reading…') : '';
         nodes.push({ kind: 'item', id: `code:${k}:${encode(credential.id)}`, label: `${accountLabel(credential)}${suffix}`, enabled: state.pending === undefined });
       }
+      nodes.push({ kind: 'item', id: `qr:${k}`, label: 'Add account from QR code on screen…' });
       break;
   }
   return nodes;
@@ -170,6 +172,8 @@ export function parseMenuId(id: string): MenuAction | undefined {
       return parts.length === 2 && parts[0] && parts[1] ? { type: 'read', keyId: parts[0], credentialId: parts[1] } : undefined;
     case 'retry':
       return parts.length === 1 && parts[0] ? { type: 'retry', keyId: parts[0] } : undefined;
+    case 'qr':
+      return parts.length === 1 && parts[0] ? { type: 'add-from-qr', keyId: parts[0] } : undefined;
     case 'cancel':
       return { type: 'cancel' };
     case 'default':

@@ -7,6 +7,7 @@
  */
 import { join } from 'node:path';
 import type { Autostart, Clipboard, GlobalShortcut, Typist } from '../desktop/platform.js';
+import type { ScreenCapture } from '../desktop/screen-capture/types.js';
 import { ClipboardGuard } from '../desktop/clipboard/guard.js';
 import type { KeytapError } from '../errors.js';
 import type { Notifier } from '../notify/types.js';
@@ -33,6 +34,8 @@ export interface ResidentAdapters {
   open: ControllerDeps['open'];
   /** Opens a file with the desktop's default application. */
   openPath: (path: string) => Promise<void>;
+  /** Captures the screen ("Add account from QR code on screen…"). */
+  screenCapture?: (() => ScreenCapture) | undefined;
   /** Serves the demo virtual key kept in `file` until `signal` aborts (`--demo`). */
   demoKey?: ((file: string, signal: AbortSignal) => Promise<void>) | undefined;
 }
@@ -93,6 +96,7 @@ export async function runResident(options: ResidentOptions, adapters: ResidentAd
       autostartCommand: options.autostartCommand,
       config,
       openPath: adapters.openPath,
+      screenCapture: adapters.screenCapture?.(),
       logger,
       version: options.version,
     });

@@ -139,7 +139,11 @@ export type AppEvent =
   /** "Settings" in the menu: opening the file failed. */
   | { type: 'settings-open-failed'; path: string; error: StateError }
   /** "About" in the menu. */
-  | { type: 'about-requested'; version?: string | undefined; settingsPath: string };
+  | { type: 'about-requested'; version?: string | undefined; settingsPath: string }
+  /** "Add account from QR code on screen…": the account (its label, never its secret) went on the key. */
+  | { type: 'qr-account-added'; keyId: string; label: string }
+  /** "Add account from QR code on screen…" failed: nothing was added. */
+  | { type: 'qr-account-failed'; keyId: string; error: StateError };
 
 
 /** Toasts are kept in slots: a new toast in a slot replaces the one shown there. */
@@ -542,6 +546,32 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
         effects: [
           log('warn', `opening ${event.path} failed: ${event.error.message}`),
           ...toast(settings, 'app', { title: 'Could not open the settings file', body: joinLines(event.error.message, `Open ${event.path} in a text editor.`), icon: 'error' }),
+        ],
+      };
+
+    case 'qr-account-added': {
+      const key = findKey(state, event.keyId);
+      return {
+        state,
+        effects: [
+          log('info', `added ${event.label} from a QR code on the screen to ${key?.name ?? event.keyId}`),
+          ...toast(settings, 'app', { title: 'Account added', body: key ? `${event.label} on ${keyModelName(key)}` : event.label, icon: 'key' }),
+          // The menu shows the new account once the key is listed again.
+          ...(key ? [{ type: 'load', keyId: key.id } as Effect] : []),
+        ],
+      };
+    }
+
+    case 'qr-account-failed':
+      return {
+        state,
+        effects: [
+          log(isCancel(event.error) ? 'info' : 'warn', `adding an account from a QR code: ${describe(event.error)}`),
+          ...toast(settings, 'app', {
+            title: isCancel(event.error) ? 'No account added' : 'Could not add an account from the QR code',
+            body: joinLines(event.error.message, event.error.hint),
+            ...(isCancel(event.error) ? { urgency: 'low', icon: 'key' } : { icon: 'error' }),
+          }),
         ],
       };
 

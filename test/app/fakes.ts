@@ -9,6 +9,7 @@ import type { KeySession, OpenedKey } from '../../src/app/key-session.js';
 import type { KeyDescriptor } from '../../src/device/discovery/enumerate.js';
 import type { CalculateOptions, KeyCredential, OathCode } from '../../src/device/oath/session.js';
 import { KeytapError, cancelledError } from '../../src/errors.js';
+import type { CredentialWithSecret } from '../../src/otp/credential.js';
 import type { Notification, NotificationHandle, Notifier } from '../../src/notify/types.js';
 import type { TrayBackend, TrayModel } from '../../src/tray/model.js';
 import { tempDir } from '../support/cli.js';
@@ -55,6 +56,10 @@ export class FakeDevice {
   serialReads = 0;
   /** When set, calculate waits for `release()` (touch). */
   holdTouch = false;
+  /** What put() stored, secrets copied (the caller zeroes its own afterwards). */
+  puts: CredentialWithSecret[] = [];
+  /** Make put() fail with this. */
+  putError: unknown;
   private releases: (() => void)[] = [];
 
   constructor(credentials: KeyCredential[], serial?: string) {
@@ -81,6 +86,16 @@ export class FakeDevice {
         return Promise.resolve(this.serial ?? this.serialFromManagement);
       },
       list: () => Promise.resolve(this.credentials.map((c) => ({ ...c }))),
+      put: (credential: CredentialWithSecret): Promise<KeyCredential> => {
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- any rejection is tested
+        if (this.putError !== undefined) return Promise.reject(this.putError);
+        this.puts.push({ ...credential, secret: Uint8Array.from(credential.secret) });
+        const prefix = credential.type === 'TOTP' && credential.period !== 30 ? `${credential.period}/` : '';
+        const { issuer, account, type, algorithm, period, digits, touch } = credential;
+        const stored: KeyCredential = { id: `${prefix}${issuer ? `${issuer}:` : ''}${account}`, issuer, account, type, algorithm, period, digits, touch };
+        this.credentials.push(stored);
+        return Promise.resolve(stored);
+      },
       calculate: async (credential: KeyCredential, options: CalculateOptions = {}): Promise<OathCode> => {
         this.calculations.push({ id: credential.id, time: options.time });
         // eslint-disable-next-line @typescript-eslint/only-throw-error -- non-Error throws are part of what is tested

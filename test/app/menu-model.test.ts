@@ -57,7 +57,7 @@ describe('the menu in every state', () => {
 
   it('ready key: header "name (serial)", accounts with touch/HOTP markers, clickable', () => {
     const model = buildTrayModel(readyState(), CONFIG);
-    expect(labels(model.menu).slice(0, 5)).toEqual(['Nitrokey 3 (1234ABCD)', 'Demo: alice', 'GitHub: alice (touch)', 'VPN: alice (HOTP)', '---']);
+    expect(labels(model.menu).slice(0, 6)).toEqual(['Nitrokey 3 (1234ABCD)', 'Demo: alice', 'GitHub: alice (touch)', 'VPN: alice (HOTP)', 'Add account from QR code on screen…', '---']);
     const github = item(model.menu, 'code:k1:GitHub%3Aalice');
     expect(github.enabled).toBe(true);
     expect(parseMenuId(github.id)).toEqual({ type: 'read', keyId: 'k1', credentialId: 'GitHub:alice' });
@@ -148,7 +148,16 @@ describe('the menu in every state', () => {
   it('two keys: a section each, in order, with separators', () => {
     const state = run([added('k1'), added('virtual:vk-1', 'virtual key b.json', 'virtual'), loaded('k1', [TOTP], 'AAAA0001'), loaded('virtual:vk-1', [HOTP], 'BBBB0002')]).state;
     const model = buildTrayModel(state, CONFIG);
-    expect(labels(model.menu).slice(0, 6)).toEqual(['Nitrokey 3 (AAAA0001)', 'Demo: alice', '---', 'virtual key b.json (BBBB0002)', 'VPN: alice (HOTP)', '---']);
+    expect(labels(model.menu).slice(0, 8)).toEqual([
+      'Nitrokey 3 (AAAA0001)',
+      'Demo: alice',
+      'Add account from QR code on screen…',
+      '---',
+      'virtual key b.json (BBBB0002)',
+      'VPN: alice (HOTP)',
+      'Add account from QR code on screen…',
+      '---',
+    ]);
     expect(item(model.menu, 'code:virtual%3Avk-1:VPN%3Aalice')).toBeTruthy();
     // the default-account submenu names the key when there are several
     const defaults = item(model.menu, 'default').children!;

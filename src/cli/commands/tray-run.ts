@@ -11,6 +11,7 @@ import { createClipboard } from '../../desktop/clipboard/index.js';
 import { createGlobalShortcut } from '../../desktop/hotkey/index.js';
 import { createTypist } from '../../desktop/typing/index.js';
 import { openPath } from '../../desktop/open-path.js';
+import { createScreenCapture } from '../../desktop/screen-capture/index.js';
 import { openOathSession } from '../../device/open.js';
 import { KeyWatcher } from '../../device/discovery/watcher.js';
 import { runVirtualKeyServer } from '../../emulator/daemon.js';
@@ -41,6 +42,7 @@ export async function runTray(options: TrayOptions, io: CliIo, version: string):
       keys: () => new KeyWatcher(),
       open: (descriptor, signal) => openOathSession(descriptor, signal),
       openPath,
+      screenCapture: () => createScreenCapture(),
       demoKey: (file, signal) =>
         runVirtualKeyServer({ file, demo: true, touch: { mode: 'auto', delayMs: DEMO_TOUCH_DELAY_MS }, handleSignals: false, signal }),
     },
