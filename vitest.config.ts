@@ -11,6 +11,7 @@ const { version } = JSON.parse(readFileSync(new URL('./package.json', import.met
 
 export const EXECUTABLE_TESTS = [
   'test/cli/cli-virtual.test.ts',
+  'test/cli/add-qr.test.ts',
   'test/cli/cli-served.test.ts',
   'test/cli/closed-output.test.ts',
   'test/cli/program.test.ts',
@@ -23,6 +24,7 @@ export const EXECUTABLE_TESTS = [
   'test/e2e/tray.test.ts',
   'test/unlock/cli-unlock.test.ts',
   'test/e2e/tray-unlock.test.ts',
+  'test/e2e/typing.test.ts',
 ];
 
 export const shared = {

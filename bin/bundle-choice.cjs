@@ -3,12 +3,19 @@
 // the resident process (no command, `tray`) and `doctor` need the full one, every other command
 // starts faster from the smaller one. Shared by bin/keytap.cjs and the single executable's
 // launcher (src/sea/launcher.ts), so both choose alike.
-// `keytap --version` and `keytap --help` name no command but start no tray either.
+// `keytap --version` and `keytap --help` name no command but start no tray either. `code --type`
+// types the code itself when no tray runs, and the typing backends are desktop code.
 const ONLY_PRINTS = new Set(['--version', '-V', '--help', '-h']);
 
 function bundleFor(args) {
   const command = args.find((arg) => !arg.startsWith('-'));
-  const resident = command === 'tray' || command === 'doctor' || (command === undefined && !args.some((arg) => ONLY_PRINTS.has(arg)));
+  const resident =
+    command === 'tray' ||
+    command === 'doctor' ||
+    (command === 'code' && args.includes('--type')) ||
+    (command === undefined && !args.some((arg) => ONLY_PRINTS.has(arg)));
+  // `add --qr` decodes images and captures the screen (src/cli/qr-accounts.ts): full bundle only.
+  if (command === 'add' && args.some((arg) => arg === '--qr' || arg.startsWith('--qr='))) return 'keytap.cjs';
   return resident ? 'keytap.cjs' : 'keytap-cli.cjs';
 }
 

@@ -37,20 +37,24 @@ export const RESIDENT_ONLY = [
   'src/app/menu-model.ts',
   'src/app/config.ts',
   'src/app/instance.ts',
-  // src/desktop but secret-prompt/ and keyring/, which `keytap code` and `list` use to unlock a key.
-  'src/desktop/autostart/',
-  'src/desktop/clipboard/',
-  'src/desktop/hotkey/',
-  'src/desktop/open-path.ts',
-  'src/desktop/platform.ts',
+  'src/desktop/',
   'src/tray/',
   'src/notify/',
+  // Only `add --qr` uses these (image decoding, Google Authenticator exports); bin/bundle-choice.cjs
+  // sends it to the full bundle.
+  'src/qr/',
+  'src/otp/migration.ts',
 ];
 
-/** Whether an absolute path (or one relative to the repository root) is under RESIDENT_ONLY. */
+/** Folders under a RESIDENT_ONLY folder that the CLI uses all the same: unlocking a key (`keytap code`, `list`). */
+export const CLI_ALSO = ['src/desktop/secret-prompt/', 'src/desktop/keyring/'];
+
+const under = (fromRoot, entry) => (entry.endsWith('/') ? fromRoot.startsWith(entry) : fromRoot === entry);
+
+/** Whether an absolute path (or one relative to the repository root) is under RESIDENT_ONLY (and not CLI_ALSO). */
 export function isResidentOnly(path) {
   const fromRoot = relative(ROOT, resolve(ROOT, path)).split(sep).join('/');
-  return RESIDENT_ONLY.some((entry) => (entry.endsWith('/') ? fromRoot.startsWith(entry) : fromRoot === entry));
+  return RESIDENT_ONLY.some((entry) => under(fromRoot, entry)) && !CLI_ALSO.some((entry) => under(fromRoot, entry));
 }
 
 /** The namespace of the stand-ins the CLI bundle has instead of the resident-only modules. */

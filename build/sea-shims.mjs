@@ -66,7 +66,17 @@ export const seaShims = {
     b.onResolve({ filter: /^@napi-rs\/keyring-[^/]+\/package\.json$/ }, shim('keyring-package'));
     b.onResolve({ filter: /^@napi-rs\/keyring-[^/]+$/ }, shim('keyring-native'));
     b.onResolve({ filter: /^\.\/keyring\.[^/]+\.(node|cjs)$/ }, shim('keyring-local'));
-    b.onResolve({ filter: /^(usocket|x11|abstract-socket)$/ }, shim('unavailable'));
+    b.onResolve({ filter: /^(usocket|abstract-socket)$/ }, shim('unavailable'));
+    // node-x11 is bundled for the XTEST typist (src/desktop/typing/xtest.ts) and the X11 screen
+    // capture (src/desktop/screen-capture/x11.ts, core GetImage only), but not for dbus-next
+    // (X11 autolaunch bus addresses), and only the parts those use: the other extensions, the
+    // keysym table, the X server and the graphics helpers are loaded lazily by node-x11 and never
+    // asked for, so they stay out of the executable (about 0.7 MB of source the resident process
+    // would keep in memory).
+    b.onResolve({ filter: /^x11$/ }, (args) => (/[\\/]dbus-next[\\/]/.test(args.importer) ? shim('unavailable')() : undefined));
+    b.onResolve({ filter: /^\.\/(ext\/[\w-]+|keysyms|xserver|gcfunction|fdpass-bun)$/ }, (args) =>
+      /[\\/]node_modules[\\/]x11[\\/]lib$/.test(args.resolveDir) && !['./ext/xtest', './ext/big-requests'].includes(args.path) ? shim('unavailable')() : undefined,
+    );
     b.onLoad({ filter: /.*/, namespace: NAMESPACE }, (args) => ({ contents: SHIMS[args.path], loader: 'js', resolveDir: ROOT }));
 
     // systray2 looks for its helper in ./traybin (the CURRENT folder: a planted file would run)

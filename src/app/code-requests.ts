@@ -2,16 +2,19 @@
  * The callers waiting for a code (`keytap code` over IPC). Each read has a request id; any number
  * of callers may wait on one read (requests for the account being read share it: one touch, one
  * code for all). A read's end reaches them when it failed (the state machine's `done` effect with
- * an error), or once its code went to the clipboard or failed to (`copied`), so that a caller can
- * be told whether the code was copied. A touch prompt is passed on so callers can say "touch your
+ * an error), or once its code was copied or typed or failed to be (`delivered`), so that a caller
+ * can be told where the code went. A touch prompt is passed on so callers can say "touch your
  * key" too.
  */
 import type { Effect, StateError } from './state.js';
 
 export type CodeResult = Extract<Effect, { type: 'done' }>['result'];
 
-/** What a caller gets: the read's result and, for a code, whether it is on the clipboard. */
-export type CodeOutcome = Extract<CodeResult, { ok: false }> | (Extract<CodeResult, { ok: true }> & { copyError?: StateError | undefined });
+/** How a code was delivered: copied and/or typed, and why not. */
+export type Delivery = Omit<Extract<Effect, { type: 'delivered' }>, 'type' | 'requestId'>;
+
+/** What a caller gets: the read's result and, for a code, where it went. */
+export type CodeOutcome = Extract<CodeResult, { ok: false }> | (Extract<CodeResult, { ok: true }> & Delivery);
 
 interface Waiter {
   resolve: (outcome: CodeOutcome) => void;
@@ -68,10 +71,10 @@ export class CodeRequests {
     this.finish(requestId, result);
   }
 
-  /** The code of read `requestId` was copied (or not: `error`). */
-  copied(requestId: number, error: StateError | undefined): void {
+  /** The code of read `requestId` was delivered: copied, typed, or not. */
+  delivered(requestId: number, delivery: Delivery): void {
     const code = this.reads.get(requestId)?.code;
-    if (code) this.finish(requestId, { ...code, copyError: error });
+    if (code) this.finish(requestId, { ...code, ...delivery });
   }
 
   private finish(requestId: number, outcome: CodeOutcome): void {

@@ -18,9 +18,25 @@ export interface DefaultAccount {
   credentialId: string;
 }
 
+/** What happens to a code once read: copied, typed into the focused window, or both. */
+export type Deliver = 'copy' | 'type' | 'both';
+export const DELIVER_CHOICES: readonly Deliver[] = ['copy', 'type', 'both'];
+
+/** One account's own choice, keyed like defaultAccount. */
+export interface AccountDeliver {
+  keyId: string;
+  credentialId: string;
+  deliver: Deliver;
+}
+
 export interface AppConfig {
   /** Global shortcut, Electron-style ("Ctrl+Alt+K"). */
   shortcut: string;
+  /** The second shortcut: reads the default account and types its code. */
+  typeShortcut: string;
+  /** What a read does with the code, unless the account has its own choice in deliverFor. */
+  deliver: Deliver;
+  deliverFor: AccountDeliver[];
   /** Seconds until the clipboard is cleared (if it still holds our code); 0 = never. */
   clipboardClearSeconds: number;
   /** All toasts. Off: the icon and the tooltip still tell, errors still go to the log. */
@@ -37,6 +53,9 @@ export interface AppConfig {
 
 export const DEFAULT_CONFIG: Readonly<AppConfig> = Object.freeze({
   shortcut: 'Ctrl+Alt+K',
+  typeShortcut: 'Ctrl+Alt+Shift+K',
+  deliver: 'copy',
+  deliverFor: [] as AccountDeliver[],
   clipboardClearSeconds: 20,
   notifications: true,
   notifyOnConnect: true,
@@ -48,6 +67,19 @@ export const DEFAULT_CONFIG: Readonly<AppConfig> = Object.freeze({
 /** conf takes the properties of the root object; draft 2020-12 (ajv). */
 export const CONFIG_SCHEMA = {
   shortcut: { type: 'string', minLength: 1, maxLength: 100, default: DEFAULT_CONFIG.shortcut },
+  typeShortcut: { type: 'string', minLength: 1, maxLength: 100, default: DEFAULT_CONFIG.typeShortcut },
+  deliver: { enum: DELIVER_CHOICES, default: DEFAULT_CONFIG.deliver },
+  deliverFor: {
+    type: 'array',
+    maxItems: 1000,
+    items: {
+      type: 'object',
+      properties: { keyId: { type: 'string', minLength: 1 }, credentialId: { type: 'string', minLength: 1 }, deliver: { enum: DELIVER_CHOICES } },
+      required: ['keyId', 'credentialId', 'deliver'],
+      additionalProperties: false,
+    },
+    default: [],
+  },
   clipboardClearSeconds: { type: 'integer', minimum: 0, maximum: 3600, default: DEFAULT_CONFIG.clipboardClearSeconds },
   notifications: { type: 'boolean', default: DEFAULT_CONFIG.notifications },
   notifyOnConnect: { type: 'boolean', default: DEFAULT_CONFIG.notifyOnConnect },
@@ -126,7 +158,7 @@ export class ConfigStore {
 
   /** The settings in effect now (a copy). */
   get current(): AppConfig {
-    return { ...this.value, defaultAccount: this.value.defaultAccount ? { ...this.value.defaultAccount } : null };
+    return { ...this.value, defaultAccount: this.value.defaultAccount ? { ...this.value.defaultAccount } : null, deliverFor: this.value.deliverFor.map((d) => ({ ...d })) };
   }
 
   /** Why the file is not in effect (the app then runs with defaults), or undefined when it is. */

@@ -16,13 +16,18 @@
 import type { KeyDescriptor } from '../device/discovery/enumerate.js';
 import { noKeyError } from '../device/open.js';
 import type { KeyCredential } from '../device/oath/session.js';
-import type { Autostart, GlobalShortcut } from '../desktop/platform.js';
-import { KeytapError, lockedError } from '../errors.js';
+import type { Autostart, GlobalShortcut, Typist } from '../desktop/platform.js';
+import type { ScreenCapture } from '../desktop/screen-capture/types.js';
+import { KeytapError, isKeytapError, lockedError } from '../errors.js';
 import type { Notifier } from '../notify/types.js';
 import type { TrayBackend, TrayHostStatus, TrayModel } from '../tray/model.js';
+import type { QrScan } from '../qr/accounts.js';
+import { scanImage } from '../qr/accounts.js';
+import { readImage } from '../qr/image.js';
+import { accountLabel } from './account-label.js';
 import { chooseAccount } from './choose-account.js';
 import { CodeRequests } from './code-requests.js';
-import type { AppConfig, ConfigStore } from './config.js';
+import type { AppConfig, ConfigStore, Deliver } from './config.js';
 import { KeyOperations } from './key-operations.js';
 import type { OpenedKey } from './key-session.js';
 import type { Clock, Logger } from './logger.js';
@@ -32,7 +37,7 @@ import { buildTrayModel, parseMenuId } from './menu-model.js';
 import type { Keyring } from '../desktop/keyring/index.js';
 import type { SecretPrompt } from '../desktop/secret-prompt/index.js';
 import type { AppEvent, AppState, Effect, KeyState, StateError, StateSettings } from './state.js';
-import { INITIAL_STATE, findKey, reduce } from './state.js';
+import { INITIAL_STATE, accountKeyRef, deliverFor, findKey, reduce } from './state.js';
 import { fromStateError, toStateError } from './state-error.js';
 import { Toasts } from './toasts.js';
 import { TrayRenderer } from './tray-render.js';
@@ -60,12 +65,16 @@ export interface ControllerDeps {
   notifier: Notifier;
   clipboard: ClipboardGuardLike;
   shortcut: GlobalShortcut;
+  /** Types a code into the focused window ("Type the code"); without one, typing falls back to copying. */
+  typist?: Typist | undefined;
   autostart: Autostart;
   /** What "Start at login" runs (argv). */
   autostartCommand: readonly string[];
   config: Pick<ConfigStore, 'current' | 'set' | 'onChange' | 'path' | 'problem' | 'onProblemChange'>;
   /** Opens a file with the desktop's default application ("Settings"). */
   openPath: (path: string) => Promise<void>;
+  /** The screen, for "Add account from QR code on screen…" (absent: the item says it cannot). */
+  screenCapture?: ScreenCapture | undefined;
   clock?: Clock | undefined;
   logger?: Logger | undefined;
   version?: string | undefined;
@@ -83,6 +92,9 @@ export interface CodeAnswer {
   /** Whether the code is on the clipboard; when not, why (the same words as the toast). */
   copied: boolean;
   copyError?: StateError | undefined;
+  /** Whether the code was typed into the focused window; when it was to be and was not, why. */
+  typed: boolean;
+  typeError?: StateError | undefined;
 }
 
 /**
@@ -96,6 +108,7 @@ interface QueuedRead {
   requestId: number;
   keyId: string;
   credentialId: string;
+  deliver: Deliver;
 }
 
 export interface KeyListing {
@@ -107,6 +120,9 @@ export interface KeyListing {
   credentials: KeyCredential[];
 }
 
+/** The id of the type shortcut, next to the first one (the portal shows both in its dialog). */
+export const TYPE_SHORTCUT_ID = 'keytap-type';
+
 export class Controller {
   private stateValue: AppState = INITIAL_STATE;
   private readonly operations: KeyOperations;
@@ -117,6 +133,8 @@ export class Controller {
   private readonly queued: QueuedRead[] = [];
   private startingQueued = false;
   private started = false;
+  /** An "Add account from QR code" is under way (one at a time: a second click is ignored). */
+  private addingFromQr = false;
   private stopped = false;
   private shortcutRegistered: string | undefined;
   private readonly clock: Clock;
@@ -222,11 +240,11 @@ export class Controller {
     });
   }
 
-  /** The global shortcut: the default account, or the only one. */
-  shortcutPressed(): void {
+  /** The global shortcut: the default account, or the only one. `deliver`: 'type' for the type shortcut. */
+  shortcutPressed(deliver?: Deliver): void {
     this.guard('shortcut', () => {
       const defaultAccount = this.deps.config.current.defaultAccount ?? undefined;
-      this.dispatch({ type: 'shortcut-pressed', requestId: this.requests.newId(), defaultAccount, now: this.nowSeconds() });
+      this.dispatch({ type: 'shortcut-pressed', requestId: this.requests.newId(), defaultAccount, now: this.nowSeconds(), deliver });
     });
   }
 
@@ -235,7 +253,10 @@ export class Controller {
    * with the code. With several keys, the query is matched across all of them (choose-account.ts
    * says which key reads a name that is on several).
    */
-  async requestCode(query: string | undefined, options: { signal?: AbortSignal | undefined; onTouch?: ((credentialId: string) => void) | undefined } = {}): Promise<CodeAnswer> {
+  async requestCode(
+    query: string | undefined,
+    options: { signal?: AbortSignal | undefined; onTouch?: ((credentialId: string) => void) | undefined; deliver?: Deliver | undefined } = {},
+  ): Promise<CodeAnswer> {
     await this.refreshAll();
     const ready = this.stateValue.keys.filter((k) => k.status === 'ready');
     if (this.stateValue.keys.length === 0) throw noKeyError();
@@ -258,9 +279,12 @@ export class Controller {
    */
   private async readFor(
     wanted: { keyId: string; credentialId: string },
-    options: { signal?: AbortSignal | undefined; onTouch?: ((credentialId: string) => void) | undefined },
+    options: { signal?: AbortSignal | undefined; onTouch?: ((credentialId: string) => void) | undefined; deliver?: Deliver | undefined },
   ): Promise<CodeAnswer> {
-    const same = (read: { keyId: string; credentialId: string } | undefined): boolean => read?.keyId === wanted.keyId && read.credentialId === wanted.credentialId;
+    // An IPC caller says where its code goes; `keytap code` without --type copies, as it always did.
+    const deliver = options.deliver ?? 'copy';
+    const same = (read: { keyId: string; credentialId: string; deliver?: Deliver | undefined } | undefined): boolean =>
+      read?.keyId === wanted.keyId && read.credentialId === wanted.credentialId && (read.deliver ?? 'copy') === deliver;
     const pending = this.stateValue.pending;
     let requestId: number;
     let start = false;
@@ -275,7 +299,7 @@ export class Controller {
           throw new KeytapError('BUSY', `${this.queued.length} other reads are waiting for the key already; ${wanted.credentialId} was not read.`, { hint: 'Try again once they are done.' });
         }
         requestId = this.requests.newId();
-        this.queued.push({ requestId, ...wanted });
+        this.queued.push({ requestId, ...wanted, deliver });
       } else {
         requestId = this.requests.newId();
         start = true;
@@ -302,13 +326,22 @@ export class Controller {
       });
     };
     options.signal?.addEventListener('abort', onAbort, { once: true });
-    if (start) this.dispatch({ type: 'read-requested', requestId, keyId: wanted.keyId, credentialId: wanted.credentialId, source: 'ipc', now: this.nowSeconds() });
+    if (start) this.dispatch({ type: 'read-requested', requestId, keyId: wanted.keyId, credentialId: wanted.credentialId, source: 'ipc', now: this.nowSeconds(), deliver });
     else if (pending?.requestId === requestId && pending.phase === 'touch') onTouch?.();
     const outcome = await waiting.outcome;
     options.signal?.removeEventListener('abort', onAbort);
     if (!outcome.ok) throw fromStateError(outcome.error);
     const { code } = outcome;
-    return { id: outcome.credentialId, code: code.code, validFrom: code.validFrom, validTo: code.validTo, copied: outcome.copyError === undefined, copyError: outcome.copyError };
+    return {
+      id: outcome.credentialId,
+      code: code.code,
+      validFrom: code.validFrom,
+      validTo: code.validTo,
+      copied: outcome.copied,
+      copyError: outcome.copyError,
+      typed: outcome.typed,
+      typeError: outcome.typeError,
+    };
   }
 
   /** The next queued IPC read, once none is in flight. */
@@ -318,7 +351,7 @@ export class Controller {
     try {
       while (!this.stateValue.pending && this.queued.length > 0) {
         const next = this.queued.shift()!;
-        this.dispatch({ type: 'read-requested', requestId: next.requestId, keyId: next.keyId, credentialId: next.credentialId, source: 'ipc', now: this.nowSeconds() });
+        this.dispatch({ type: 'read-requested', requestId: next.requestId, keyId: next.keyId, credentialId: next.credentialId, source: 'ipc', now: this.nowSeconds(), deliver: next.deliver });
       }
     } finally {
       this.startingQueued = false;
@@ -373,6 +406,9 @@ export class Controller {
       case 'forget':
         this.operations.setRemembered(action.keyId, action.type === 'remember');
         return;
+      case 'add-from-qr':
+        void this.addFromQr(action.keyId);
+        return;
       case 'cancel': {
         const pending = this.stateValue.pending;
         if (pending) {
@@ -388,6 +424,19 @@ export class Controller {
       case 'default-account':
         config.set('defaultAccount', action.account);
         return;
+      case 'type-code':
+        config.set('deliver', config.current.deliver === 'copy' ? 'type' : 'copy');
+        return;
+      case 'type-code-for': {
+        const current = config.current;
+        const key = this.stateValue.keys.find((k) => accountKeyRef(k) === action.account.keyId || k.id === action.account.keyId);
+        const now = key ? deliverFor({ deliver: current.deliver, deliverFor: current.deliverFor }, key, action.account.credentialId) : current.deliver;
+        const wanted: Deliver = now === 'copy' ? 'type' : 'copy';
+        const others = current.deliverFor.filter((d) => !(d.keyId === action.account.keyId && d.credentialId === action.account.credentialId));
+        // The same as everyone's: no entry of its own, so changing the global choice changes it too.
+        config.set('deliverFor', wanted === current.deliver ? others : [...others, { ...action.account, deliver: wanted }]);
+        return;
+      }
       case 'toggle':
         if (action.setting === 'autostart') void this.toggleAutostart();
         else config.set(action.setting, !config.current[action.setting]);
@@ -414,7 +463,7 @@ export class Controller {
 
   private onConfigChange(now: AppConfig, before: AppConfig): void {
     this.renderer.schedule();
-    if (now.shortcut !== before.shortcut) void this.registerShortcut(now.shortcut);
+    if (now.shortcut !== before.shortcut || now.typeShortcut !== before.typeShortcut) void this.registerShortcut(now.shortcut);
   }
 
   private reportConfigProblem(problem: KeytapError | undefined): void {
@@ -431,6 +480,8 @@ export class Controller {
       showCodeInNotification: c.showCodeInNotification,
       touchTimeoutSeconds: c.touchTimeoutSeconds,
       clipboardClearSeconds: c.clipboardClearSeconds,
+      deliver: c.deliver,
+      deliverFor: c.deliverFor,
     };
   }
 
@@ -466,6 +517,12 @@ export class Controller {
       case 'copy':
         this.operations.track(this.copy(effect.requestId, effect.text, effect.clearAfterSeconds));
         return;
+      case 'type':
+        this.operations.track(this.type(effect.requestId, effect.text));
+        return;
+      case 'delivered':
+        this.requests.delivered(effect.requestId, { copied: effect.copied, copyError: effect.copyError, typed: effect.typed, typeError: effect.typeError });
+        return;
       case 'done':
         this.operations.clearTouchTimer(effect.requestId);
         this.requests.done(effect.requestId, effect.result);
@@ -493,7 +550,18 @@ export class Controller {
     }
     const show = this.deps.config.current.showCodeInNotification;
     this.guard('copy finished', () => this.dispatch({ type: 'copy-finished', requestId, now: this.nowSeconds(), error, code: show ? text : undefined }));
-    this.requests.copied(requestId, error);
+  }
+
+  private async type(requestId: number, text: string): Promise<void> {
+    let error: StateError | undefined;
+    try {
+      if (!this.deps.typist) throw new KeytapError('UNSUPPORTED', 'keytap cannot type here.', { hint: 'Paste the code instead.' });
+      await this.deps.typist.type(text);
+    } catch (e) {
+      error = toStateError(e, this.logger);
+    }
+    // The code comes back only for the copy that follows (both, or the fallback); it is not kept.
+    this.guard('type finished', () => this.dispatch({ type: 'type-finished', requestId, now: this.nowSeconds(), error, code: text }));
   }
 
   /**
@@ -509,6 +577,42 @@ export class Controller {
     await this.idle();
   }
 
+  /**
+   * "Add account from QR code on screen…": capture, find the codes, add the one account there is.
+   * The tray has no dialog to choose or confirm in, so several accounts add none (the toast points
+   * to `keytap add --qr`); the toast afterwards names what was added.
+   */
+  private async addFromQr(keyId: string): Promise<void> {
+    if (this.addingFromQr || !findKey(this.stateValue, keyId)) return;
+    this.addingFromQr = true;
+    let scan: QrScan | undefined;
+    try {
+      const capture = this.deps.screenCapture;
+      if (!capture) throw new KeytapError('UNSUPPORTED', 'keytap cannot capture the screen here.', { hint: 'Use "keytap add --qr IMAGE" in a terminal with a saved image of the code.' });
+      const shot = await capture.capture();
+      const pixels = shot.format === 'rgba' ? shot : readImage(shot.data);
+      try {
+        scan = scanImage(pixels, 'screen');
+      } finally {
+        // The screen may show more secrets than the one wanted.
+        pixels.data.fill(0);
+      }
+      if (scan.accounts.length > 1) {
+        throw new KeytapError('AMBIGUOUS', `The QR codes on the screen hold ${scan.accounts.length} accounts; the tray adds one at a time, so none was added.`, {
+          hint: 'Show only the one you want, or choose in a terminal with "keytap add --qr".',
+        });
+      }
+      const { credential } = scan.accounts[0]!;
+      await this.operations.add(keyId, credential);
+      this.dispatch({ type: 'qr-account-added', keyId, label: accountLabel({ id: '', ...credential }) });
+    } catch (error) {
+      this.guard('QR code result', () => this.dispatch({ type: 'qr-account-failed', keyId, error: toStateError(error, this.logger) }));
+    } finally {
+      for (const account of scan?.accounts ?? []) account.credential.secret.fill(0);
+      this.addingFromQr = false;
+    }
+  }
+
   // ---- shortcut, autostart ----
 
   private async registerShortcut(accelerator: string): Promise<void> {
@@ -518,7 +622,17 @@ export class Controller {
         this.shortcutRegistered = undefined;
         await shortcut.unregister();
       }
-      await shortcut.register(accelerator, () => this.shortcutPressed());
+      const typeAccelerator = this.deps.config.current.typeShortcut;
+      const typeBinding = { id: TYPE_SHORTCUT_ID, accelerator: typeAccelerator, description: 'keytap: type a code', onPress: () => this.shortcutPressed('type') };
+      try {
+        await shortcut.register(accelerator, () => this.shortcutPressed(), [typeBinding]);
+      } catch (error) {
+        // A type shortcut that does not parse (a typo in the file) must not cost the first one. Any
+        // other refusal holds for both: asking again would show the portal's dialog a second time.
+        if (!isKeytapError(error, 'USAGE')) throw error;
+        await shortcut.register(accelerator, () => this.shortcutPressed());
+        this.logger.warn(`the type shortcut ${typeAccelerator} is not available (${shortcut.name}): ${describeUnknown(error)}`);
+      }
       this.shortcutRegistered = accelerator;
       this.dispatch({ type: 'shortcut-changed', status: 'registered', accelerator, backend: shortcut.name });
     } catch (error) {

@@ -107,6 +107,7 @@ export async function runDoctor(partial: Partial<DoctorEnv> = {}): Promise<Docto
     checks.push(await checkNotifications(env, bus, busError));
     checks.push(await checkClipboard(env));
     checks.push(await checkShortcut(env, bus));
+    checks.push(await checkTyping(env, bus));
     checks.push(checkConfig(env));
     checks.push(await checkInstance(env));
     return checks;
@@ -322,6 +323,31 @@ async function checkShortcut(env: DoctorEnv, bus: SessionBus | undefined): Promi
   if (failure) return { name, status: 'warn', detail: `uiohook-napi does not load: ${failure}`, fix: bindInstead };
   const note = env.platform === 'darwin' ? ' (needs the Accessibility permission in System Settings → Privacy & Security)' : '';
   return { name, status: 'ok', detail: `uiohook-napi${note}` };
+}
+
+/** "Type the code" (README): which backend would type, without typing anything. A warning at most: copying still works. */
+async function checkTyping(env: DoctorEnv, bus: SessionBus | undefined): Promise<DoctorCheck> {
+  const name = 'Typing codes';
+  const paste = 'Leave "Type the code" off and paste the code.';
+  if (env.platform === 'win32') return { name, status: 'ok', detail: 'SendInput through uiohook-napi (key positions: on AZERTY the digit row types symbols)' };
+  if (env.platform === 'darwin') return { name, status: 'ok', detail: 'CGEvent through uiohook-napi (needs the Accessibility permission in System Settings → Privacy & Security)' };
+  if (env.env.WAYLAND_DISPLAY || env.env.XDG_SESSION_TYPE === 'wayland') {
+    if (bus) {
+      try {
+        const version = await getProperty(bus, 'org.freedesktop.portal.Desktop', '/org/freedesktop/portal/desktop', 'org.freedesktop.portal.RemoteDesktop', 'version');
+        if (typeof version === 'number') return { name, status: 'ok', detail: `Wayland: XDG RemoteDesktop portal, version ${version} (the desktop asks once)` };
+      } catch {
+        // no portal, or no RemoteDesktop in it (xdg-desktop-portal-wlr)
+      }
+    }
+    const wtype = await env.which('wtype');
+    if (wtype) return { name, status: 'ok', detail: `Wayland: ${wtype} (wlroots compositors: sway, Hyprland)` };
+    const ydotool = await env.which('ydotool');
+    if (ydotool) return { name, status: 'ok', detail: `Wayland: ${ydotool} (needs ydotoold running and /dev/uinput; US key positions)` };
+    return { name, status: 'warn', detail: 'Wayland without the RemoteDesktop portal, wtype or ydotool', fix: `On sway or Hyprland install wtype (apt install wtype); on GNOME and KDE install their xdg-desktop-portal backend. Or: ${paste}` };
+  }
+  if (env.env.DISPLAY) return { name, status: 'ok', detail: `X11 (${env.env.DISPLAY}): XTEST, keys looked up in the keyboard layout` };
+  return { name, status: 'warn', detail: 'no display to type into', fix: paste };
 }
 
 function checkConfig(env: DoctorEnv): DoctorCheck {

@@ -27,6 +27,7 @@ export function createIpcDispatch(identity: { pid: number; version: string }): I
       case 'code': {
         const answer = await controller.requestCode(request.query, {
           signal: context.signal,
+          deliver: request.deliver,
           onTouch: (id) => context.send({ event: 'touch', id }),
         });
         return { ...answer };

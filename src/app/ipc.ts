@@ -31,7 +31,8 @@ export const IPC_CONNECT_MS = 1_000;
 /** One request or answer line at most; anything longer is not ours. */
 const MAX_LINE = 1 << 20;
 
-export type IpcRequest = { op: 'ping' } | { op: 'code'; query?: string | undefined } | { op: 'list' } | { op: 'quit' };
+/** `deliver` on 'code': where the tray puts the code ('copy' when left out, as before it existed). */
+export type IpcRequest = { op: 'ping' } | { op: 'code'; query?: string | undefined; deliver?: 'copy' | 'type' | 'both' | undefined } | { op: 'list' } | { op: 'quit' };
 
 export interface IpcTouchEvent {
   event: 'touch';
@@ -136,7 +137,7 @@ function parseRequest(line: string): IpcRequest {
     throw new KeytapError('USAGE', 'The request is not JSON.');
   }
   if (typeof value !== 'object' || value === null) throw new KeytapError('USAGE', 'The request is not an object.');
-  const { op, query } = value as { op?: unknown; query?: unknown };
+  const { op, query, deliver } = value as { op?: unknown; query?: unknown; deliver?: unknown };
   switch (op) {
     case 'ping':
     case 'list':
@@ -144,7 +145,8 @@ function parseRequest(line: string): IpcRequest {
       return { op };
     case 'code':
       if (query !== undefined && query !== null && typeof query !== 'string') throw new KeytapError('USAGE', '"query" must be a string.');
-      return { op, query: typeof query === 'string' ? query : undefined };
+      if (deliver !== undefined && deliver !== 'copy' && deliver !== 'type' && deliver !== 'both') throw new KeytapError('USAGE', '"deliver" must be "copy", "type" or "both".');
+      return { op, query: typeof query === 'string' ? query : undefined, deliver };
     default:
       throw new KeytapError('USAGE', `Unknown operation ${JSON.stringify(op)}.`);
   }

@@ -6,6 +6,7 @@
  */
 import type { KeyDescriptor } from '../device/discovery/enumerate.js';
 import type { KeyCredential, OathCode } from '../device/oath/session.js';
+import type { CredentialWithSecret } from '../otp/credential.js';
 import { KeytapError, lockedError, isKeytapError } from '../errors.js';
 import type { Keyring } from '../desktop/keyring/index.js';
 import type { SecretPrompt } from '../desktop/secret-prompt/index.js';
@@ -122,6 +123,31 @@ export class KeyOperations {
         this.clearTouchTimer(requestId);
         if (key) await key.close().catch((error: unknown) => this.deps.logger.warn(`closing ${key?.name ?? 'the key'} failed: ${describeUnknown(error)}`));
       }
+    });
+  }
+
+  /**
+   * Open the key, PUT the account, close; in the key's queue like every operation. Resolves with
+   * the stored account's id; the caller reports the outcome (and zeroes the secret).
+   */
+  add(keyId: string, credential: CredentialWithSecret): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const work = this.enqueue(keyId, async () => {
+        const descriptor = this.descriptors.get(keyId);
+        let key: OpenedKey | undefined;
+        try {
+          if (!descriptor) throw new KeytapError('KEY_REMOVED', 'The key is gone.');
+          key = await this.deps.open(descriptor, new AbortController().signal);
+          if (key.session.locked) throw lockedError(key.name);
+          if (!key.session.put) throw new KeytapError('UNSUPPORTED', `${key.name} cannot store accounts.`);
+          resolve((await key.session.put(credential)).id);
+        } catch (error) {
+          reject(error instanceof Error ? error : new Error(String(error)));
+        } finally {
+          if (key) await key.close().catch((error: unknown) => this.deps.logger.warn(`closing ${key?.name ?? 'the key'} failed: ${describeUnknown(error)}`));
+        }
+      });
+      this.track(work);
     });
   }
 

@@ -3,7 +3,8 @@
  * serial, its accounts and one code. The device layer's OathSession has these members, so it fits
  * structurally; the app's tests give fakes of this interface instead of a whole session.
  */
-import type { CalculateOptions, KeyCredential, OathCode } from '../device/oath/session.js';
+import type { CalculateOptions, KeyCredential, OathCode, PutOptions } from '../device/oath/session.js';
+import type { CredentialWithSecret } from '../otp/credential.js';
 
 export interface KeySession {
   /** The OATH application asks for a password before it lists or calculates. */
@@ -24,6 +25,8 @@ export interface KeySession {
   readonly pinAttemptsLeft?: number | undefined;
   listWithPin?(pin: string, options?: { signal?: AbortSignal | undefined }): Promise<KeyCredential[]>;
   calculate(credential: KeyCredential, options?: CalculateOptions): Promise<OathCode>;
+  /** Stores an account ("Add account from QR code on screen…"). */
+  put?(credential: CredentialWithSecret, options?: PutOptions): Promise<KeyCredential>;
 }
 
 /** A key opened for one operation; closed right after. */

@@ -8,7 +8,7 @@
 import type { MenuItem, MenuNode, TrayIconName, TrayModel } from '../tray/model.js';
 import type { AppConfig } from './config.js';
 import type { AppState, KeyState, StateError } from './state.js';
-import { accountKeyRef, accountsCount, isCancel, keyTitle } from './state.js';
+import { accountKeyRef, accountsCount, deliverFor, isCancel, keyTitle } from './state.js';
 import { accountLabel, accountLabelOf } from './account-label.js';
 
 export type MenuAction =
@@ -18,8 +18,13 @@ export type MenuAction =
   | { type: 'unlock'; keyId: string }
   | { type: 'remember'; keyId: string }
   | { type: 'forget'; keyId: string }
+  | { type: 'add-from-qr'; keyId: string }
   | { type: 'cancel' }
   | { type: 'default-account'; account: { keyId: string; credentialId: string } | null }
+  /** "Type the code": everyone's choice between copying and typing. */
+  | { type: 'type-code' }
+  /** One account's own choice (the opposite of what it does now). */
+  | { type: 'type-code-for'; account: { keyId: string; credentialId: string } }
   | { type: 'toggle'; setting: 'showCodeInNotification' | 'notifications' | 'notifyOnConnect' | 'autostart' }
   | { type: 'settings' }
   | { type: 'about' }
@@ -42,6 +47,7 @@ export function buildTrayModel(state: AppState, config: AppConfig): TrayModel {
   }
 
   menu.push(defaultAccountMenu(state, config));
+  menu.push(...typeCodeItems(state, config));
   menu.push(toggle('toggle:showCodeInNotification', 'Show code in notification', config.showCodeInNotification, config.notifications));
   menu.push(toggle('toggle:notifications', 'Notifications', config.notifications));
   menu.push(toggle('toggle:notifyOnConnect', 'Notify when a key is connected', config.notifyOnConnect, config.notifications));
@@ -105,6 +111,7 @@ function keySection(state: AppState, key: KeyState): MenuNode[] {
       if (key.pinLocked) nodes.push({ kind: 'item', id: `unlock:${k}`, label: 'Unlock PIN-protected accounts…' });
       if (key.secret === 'held' && key.canRemember) nodes.push({ kind: 'item', id: `remember:${k}`, label: 'Remember on this computer' });
       if (key.secret === 'remembered') nodes.push({ kind: 'item', id: `forget:${k}`, label: 'Forget on this computer' });
+      nodes.push({ kind: 'item', id: `qr:${k}`, label: 'Add account from QR code on screen…' });
       break;
   }
   return nodes;
@@ -144,6 +151,27 @@ function defaultAccountMenu(state: AppState, config: AppConfig): MenuItem {
   return { kind: 'item', id: 'default', label: `Default account for the shortcut (${shortcut})`, children };
 }
 
+/**
+ * "Type the code" (everyone's choice; checked when codes are typed, with or without a copy) and,
+ * with accounts to show, "Type the code of…", one checkmark per account (its own choice, or
+ * everyone's). A choice of "both" is made in the settings file; the checkmarks show it as typed.
+ */
+function typeCodeItems(state: AppState, config: AppConfig): MenuNode[] {
+  const typeShortcut = state.shortcut === 'registered' ? ` (${config.typeShortcut} always types)` : '';
+  const items: MenuNode[] = [toggle('type-code', `Type the code${config.deliver === 'both' ? ' and copy it' : ''}${typeShortcut}`, config.deliver !== 'copy')];
+  const ready = state.keys.filter((k) => k.status === 'ready' && k.credentials.length > 0);
+  const children: MenuNode[] = [];
+  for (const key of ready) {
+    const ref = accountKeyRef(key);
+    for (const credential of key.credentials) {
+      const deliver = deliverFor(config, key, credential.id);
+      children.push(toggle(`type-for:${encode(ref)}:${encode(credential.id)}`, ready.length > 1 ? `${accountLabel(credential)}, on ${keyTitle(key)}` : accountLabel(credential), deliver !== 'copy'));
+    }
+  }
+  if (children.length > 0) items.push({ kind: 'item', id: 'type-for', label: 'Type the code of…', children });
+  return items;
+}
+
 export function parseMenuId(id: string): MenuAction | undefined {
   const [head, ...rest] = id.split(':');
   const parts = rest.map(decode);
@@ -155,11 +183,17 @@ export function parseMenuId(id: string): MenuAction | undefined {
     case 'remember':
     case 'forget':
       return parts.length === 1 && parts[0] ? { type: head, keyId: parts[0] } : undefined;
+    case 'qr':
+      return parts.length === 1 && parts[0] ? { type: 'add-from-qr', keyId: parts[0] } : undefined;
     case 'cancel':
       return { type: 'cancel' };
     case 'default':
       if (parts.length === 1 && parts[0] === 'auto') return { type: 'default-account', account: null };
       return parts.length === 2 && parts[0] && parts[1] ? { type: 'default-account', account: { keyId: parts[0], credentialId: parts[1] } } : undefined;
+    case 'type-code':
+      return parts.length === 0 ? { type: 'type-code' } : undefined;
+    case 'type-for':
+      return parts.length === 2 && parts[0] && parts[1] ? { type: 'type-code-for', account: { keyId: parts[0], credentialId: parts[1] } } : undefined;
     case 'toggle': {
       const setting = parts[0];
       return setting === 'showCodeInNotification' || setting === 'notifications' || setting === 'notifyOnConnect' || setting === 'autostart'

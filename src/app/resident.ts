@@ -6,7 +6,8 @@
  * virtual key, which is the emulator's, not the app's).
  */
 import { join } from 'node:path';
-import type { Autostart, Clipboard, GlobalShortcut } from '../desktop/platform.js';
+import type { Autostart, Clipboard, GlobalShortcut, Typist } from '../desktop/platform.js';
+import type { ScreenCapture } from '../desktop/screen-capture/types.js';
 import { ClipboardGuard } from '../desktop/clipboard/guard.js';
 import type { KeytapError } from '../errors.js';
 import type { Notifier } from '../notify/types.js';
@@ -28,6 +29,8 @@ export interface ResidentAdapters {
   notifier: (onError: (error: KeytapError) => void) => Notifier;
   clipboard: (onError: (error: KeytapError) => void) => Promise<Clipboard>;
   shortcut: (onError: (error: KeytapError) => void) => GlobalShortcut;
+  /** Types codes into the focused window ("Type the code"). */
+  typist?: (() => Typist) | undefined;
   autostart: () => Autostart;
   keys: () => KeySource;
   open: ControllerDeps['open'];
@@ -37,6 +40,8 @@ export interface ResidentAdapters {
   keyring?: (() => Keyring) | undefined;
   /** The secret prompt of "Unlock…" (src/desktop/secret-prompt: a pinentry, else a dialog). */
   secretPrompt?: (() => SecretPrompt) | undefined;
+  /** Captures the screen ("Add account from QR code on screen…"). */
+  screenCapture?: (() => ScreenCapture) | undefined;
   /** Serves the demo virtual key kept in `file` until `signal` aborts (`--demo`). */
   demoKey?: ((file: string, signal: AbortSignal) => Promise<void>) | undefined;
 }
@@ -92,10 +97,12 @@ export async function runResident(options: ResidentOptions, adapters: ResidentAd
         onCleared: (outcome) => logger.info(outcome === 'cleared' ? 'clipboard cleared' : 'clipboard left alone: it holds something copied since'),
       }),
       shortcut: adapters.shortcut(onError('shortcut')),
+      typist: adapters.typist?.(),
       autostart: adapters.autostart(),
       autostartCommand: options.autostartCommand,
       config,
       openPath: adapters.openPath,
+      screenCapture: adapters.screenCapture?.(),
       logger,
       version: options.version,
       keyring: adapters.keyring?.(),

@@ -5,14 +5,15 @@
  * the `notify` effects.
  * No I/O, no clock, no timers here: events carry the time, effects name the timers. The code a key
  * returns passes through the `done` and `copy` effects only; it is never kept in the state, so
- * logging or rendering the state cannot leak it.
+ * logging or rendering the state cannot leak it. Typing is the same: the code goes out in the
+ * `type` effect and comes back in `type-finished` only for the copy that may follow.
  */
 import type { Dialect } from '../device/oath/dialect.js';
 import type { KeyCredential, OathCode } from '../device/oath/session.js';
 import type { ErrorCode, ErrorDetail } from '../errors.js';
 import type { Notification } from '../notify/types.js';
 import type { TrayHostStatus } from '../tray/model.js';
-import type { DefaultAccount } from './config.js';
+import type { AccountDeliver, DefaultAccount, Deliver } from './config.js';
 import { TRAY_LOCKED_HINT } from './explain.js';
 import { accountLabelOf } from './account-label.js';
 
@@ -52,6 +53,7 @@ export interface KeyState {
 }
 
 export type ReadSource = 'menu' | 'shortcut' | 'ipc';
+/** 'copying': the code is read and being delivered (copied, typed, or both). */
 export type ReadPhase = 'reading' | 'touch' | 'copying';
 
 export interface PendingRead {
@@ -64,6 +66,11 @@ export interface PendingRead {
   time: number;
   /** Set once read: the validity window of the code (not the code). */
   validTo?: number | undefined;
+  /** Where the code goes once read. */
+  deliver: Deliver;
+  /** Set once typing was tried: whether it worked, and why not. */
+  typed?: boolean | undefined;
+  typeError?: StateError | undefined;
 }
 
 export type ReadResult =
@@ -82,6 +89,8 @@ export interface AppState {
   /** The tray host went away (only toasts and IPC reach the user then). */
   /** no-bus: there is no D-Bus session bus at all (so no tray host and no toasts either). */
   trayHost: TrayHostStatus | 'unknown';
+  /** The typing failure the user was last told about (a fallback to copying says why once). */
+  typingProblem?: string | undefined;
 }
 
 export const INITIAL_STATE: AppState = Object.freeze({ keys: [], shortcut: 'off', trayHost: 'unknown' });
@@ -93,6 +102,9 @@ export interface StateSettings {
   showCodeInNotification: boolean;
   touchTimeoutSeconds: number;
   clipboardClearSeconds: number;
+  /** Default 'copy'. */
+  deliver?: Deliver | undefined;
+  deliverFor?: readonly AccountDeliver[] | undefined;
 }
 
 export interface KeyInfo {
@@ -125,7 +137,8 @@ export type AppEvent =
   | { type: 'key-failed'; keyId: string; error: StateError }
   | { type: 'key-removed'; keyId: string; now: number }
   | { type: 'key-retry'; keyId: string }
-  | { type: 'read-requested'; requestId: number; keyId: string; credentialId: string; source: ReadSource; now: number }
+  /** `deliver`: where the code goes, when the caller decides (else the account's setting). */
+  | { type: 'read-requested'; requestId: number; keyId: string; credentialId: string; source: ReadSource; now: number; deliver?: Deliver | undefined }
   | { type: 'touch-needed'; requestId: number }
   | { type: 'touch-timed-out'; requestId: number; now: number }
   | { type: 'read-succeeded'; requestId: number; code: OathCode; now: number }
@@ -133,13 +146,15 @@ export type AppEvent =
   | { type: 'read-cancelled'; requestId: number; reason: StateError; now: number }
   /** `code` travels back only so the toast can show it when the user turned that on; it is not kept. */
   | { type: 'copy-finished'; requestId: number; now: number; error?: StateError | undefined; code?: string | undefined }
+  /** Typing the code into the focused window ended (`error`: why it did not). */
+  | { type: 'type-finished'; requestId: number; now: number; error?: StateError | undefined; code?: string | undefined }
   | { type: 'autostart-changed'; enabled: boolean | undefined }
   /** Turning "Start at login" on or off failed (`backend`: the adapter's name). */
   | { type: 'autostart-failed'; backend: string; error: StateError }
   /** The global shortcut was registered, or could not be (then `error` says why). */
   | { type: 'shortcut-changed'; status: ShortcutStatus; accelerator?: string | undefined; backend?: string | undefined; error?: StateError | undefined }
   /** The global shortcut was pressed: read the default account, or the only one. */
-  | { type: 'shortcut-pressed'; requestId: number; defaultAccount?: DefaultAccount | undefined; now: number }
+  | { type: 'shortcut-pressed'; requestId: number; defaultAccount?: DefaultAccount | undefined; now: number; deliver?: Deliver | undefined }
   | { type: 'tray-host'; status: TrayHostStatus; backend?: string | undefined; reason?: string | undefined }
   /** The tray backend could not start at all. */
   | { type: 'tray-failed'; backend: string; error: StateError }
@@ -148,7 +163,11 @@ export type AppEvent =
   /** "Settings" in the menu: opening the file failed. */
   | { type: 'settings-open-failed'; path: string; error: StateError }
   /** "About" in the menu. */
-  | { type: 'about-requested'; version?: string | undefined; settingsPath: string };
+  | { type: 'about-requested'; version?: string | undefined; settingsPath: string }
+  /** "Add account from QR code on screen…": the account (its label, never its secret) went on the key. */
+  | { type: 'qr-account-added'; keyId: string; label: string }
+  /** "Add account from QR code on screen…" failed: nothing was added. */
+  | { type: 'qr-account-failed'; keyId: string; error: StateError };
 
 
 /** Toasts are kept in slots: a new toast in a slot replaces the one shown there. */
@@ -165,6 +184,10 @@ export type Effect =
   | { type: 'touch-timer'; requestId: number; ms: number }
   /** Copy (marked sensitive) and have it cleared after `clearAfterSeconds` (0: never) if unchanged; answer with copy-finished. */
   | { type: 'copy'; requestId: number; text: string; clearAfterSeconds: number }
+  /** Type the code into the focused window; answer with type-finished. */
+  | { type: 'type'; requestId: number; text: string }
+  /** The code went where it was to go (or not): the IPC callers waiting for it learn how it went. */
+  | { type: 'delivered'; requestId: number; copied: boolean; copyError?: StateError | undefined; typed: boolean; typeError?: StateError | undefined }
   /** The request is over: answer whoever asked (an IPC client). */
   | { type: 'done'; requestId: number; result: { ok: true; credentialId: string; code: OathCode } | { ok: false; error: StateError } }
   /** Show a toast in `slot` (replacing the one there); without a slot, a toast of its own. */
@@ -335,7 +358,8 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
         };
       }
       const time = readTime(credential, event.now);
-      const pending: PendingRead = { requestId: event.requestId, keyId: key.id, credentialId: credential.id, source: event.source, phase: 'reading', time };
+      const deliver = event.deliver ?? deliverFor(settings, key, credential.id);
+      const pending: PendingRead = { requestId: event.requestId, keyId: key.id, credentialId: credential.id, source: event.source, phase: 'reading', time, deliver };
       const effects: Effect[] = [];
       // A credential known to need touch gets its prompt at once; the session confirms with touch-needed.
       if (credential.touch === true) {
@@ -377,7 +401,41 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
         state: { ...state, pending: { ...pending, phase: 'copying', validTo: event.code.validTo } },
         effects: [
           { type: 'done', requestId: pending.requestId, result: { ok: true, credentialId: pending.credentialId, code: event.code } },
-          { type: 'copy', requestId: pending.requestId, text: event.code.code, clearAfterSeconds: settings.clipboardClearSeconds },
+          // Typed first: the window with the focus now is the one the user means.
+          pending.deliver === 'copy'
+            ? { type: 'copy', requestId: pending.requestId, text: event.code.code, clearAfterSeconds: settings.clipboardClearSeconds }
+            : { type: 'type', requestId: pending.requestId, text: event.code.code },
+        ],
+      };
+    }
+
+    case 'type-finished': {
+      const pending = state.pending;
+      if (!pending || pending.requestId !== event.requestId || pending.phase !== 'copying' || pending.typed !== undefined) return unchanged(state);
+      const typed = event.error === undefined;
+      const next: PendingRead = { ...pending, typed, typeError: event.error };
+      const copy = (): Effect[] => (event.code === undefined ? [] : [{ type: 'copy', requestId: pending.requestId, text: event.code, clearAfterSeconds: settings.clipboardClearSeconds }]);
+      if (!typed) {
+        // Falls back to copying: the code is not lost, and the toast says why it was not typed.
+        return { state: { ...state, pending: next }, effects: [...copy(), log('warn', `typing the code of ${pending.credentialId} failed: ${describe(event.error!)}; copying it instead`)] };
+      }
+      if (pending.deliver === 'both') return { state: { ...state, pending: next, typingProblem: undefined }, effects: copy() };
+      const key = findKey(state, pending.keyId);
+      const last: ReadResult = { ok: true, keyId: pending.keyId, credentialId: pending.credentialId, at: event.now, validTo: pending.validTo };
+      const validFor = pending.validTo === undefined ? undefined : Math.max(0, Math.floor(pending.validTo - event.now));
+      const shown = accountLabelOf(state, pending.keyId, pending.credentialId);
+      return {
+        state: { ...state, pending: undefined, last, typingProblem: undefined },
+        effects: [
+          ...toast(settings, 'read', {
+            title: validFor === undefined ? 'Code typed' : `Code typed, valid for ${validFor} s`,
+            body: joinLines(key ? `${shown} on ${keyModelName(key)}` : shown),
+            urgency: 'low',
+            timeoutMs: 5_000,
+            icon: 'key',
+          }),
+          log('info', `typed the code of ${key ? `${pending.credentialId} (${key.name})` : pending.credentialId} into the focused window`),
+          { type: 'delivered', requestId: pending.requestId, copied: false, typed: true },
         ],
       };
     }
@@ -391,8 +449,14 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
         return {
           state: { ...state, pending: undefined, last },
           effects: [
-            ...toast(settings, 'read', { title: `Could not copy the code of ${accountLabelOf(state, pending.keyId, pending.credentialId)}`, body: joinLines(event.error.message, event.error.hint), urgency: 'normal', icon: 'error' }),
+            ...toast(settings, 'read', {
+              title: pending.typed ? `Code typed, but not copied` : `Could not ${pending.typeError ? 'type or ' : ''}copy the code of ${accountLabelOf(state, pending.keyId, pending.credentialId)}`,
+              body: joinLines(pending.typeError?.message, event.error.message, event.error.hint),
+              urgency: 'normal',
+              icon: 'error',
+            }),
             log('error', `copying the code of ${pending.credentialId} failed: ${describe(event.error)}`),
+            deliveredEffect(pending, event.error),
           ],
         };
       }
@@ -402,17 +466,23 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
       const where = key ? `${pending.credentialId} (${key.name})` : pending.credentialId;
       const shown = accountLabelOf(state, pending.keyId, pending.credentialId);
       const copiedLine = `copied the code of ${where} to the clipboard${validFor === undefined ? '' : `, valid for ${validFor} s`}${settings.clipboardClearSeconds > 0 ? `; clearing it in ${settings.clipboardClearSeconds} s` : ''}`;
+      const what = pending.typed ? 'Code typed and copied' : pending.typeError ? 'Code copied, not typed' : 'Code copied';
+      // Why typing failed is said the first time; after that, a short reminder.
+      const typeError = pending.typeError;
+      const explain = typeError && state.typingProblem !== typeError.message;
+      const whyNotTyped = typeError ? (explain ? joinLines(typeError.message, typeError.hint) : 'Typing does not work here (see the first such notification).') : undefined;
       return {
-        state: { ...state, pending: undefined, last },
+        state: { ...state, pending: undefined, last, typingProblem: typeError ? typeError.message : state.typingProblem },
         effects: [
           ...toast(settings, 'read', {
-            title: validFor === undefined ? 'Code copied' : `Code copied, valid for ${validFor} s`,
-            body: joinLines(settings.showCodeInNotification && event.code !== undefined ? `Code: ${groupCode(event.code)}` : undefined, key ? `${shown} on ${keyModelName(key)}` : shown, clearing),
+            title: validFor === undefined ? what : `${what}, valid for ${validFor} s`,
+            body: joinLines(whyNotTyped, settings.showCodeInNotification && event.code !== undefined ? `Code: ${groupCode(event.code)}` : undefined, key ? `${shown} on ${keyModelName(key)}` : shown, clearing),
             urgency: 'low',
             timeoutMs: 5_000,
             icon: 'key',
           }),
           log('info', copiedLine),
+          deliveredEffect(pending, undefined),
         ],
       };
     }
@@ -437,7 +507,7 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
     case 'shortcut-pressed': {
       const target = shortcutTarget(state, event.defaultAccount);
       if ('error' in target) return { state, effects: toast(settings, 'read', { title: target.error.message, body: target.error.hint ?? '', icon: 'error' }) };
-      return reduce(state, { type: 'read-requested', requestId: event.requestId, keyId: target.keyId, credentialId: target.credentialId, source: 'shortcut', now: event.now }, settings);
+      return reduce(state, { type: 'read-requested', requestId: event.requestId, keyId: target.keyId, credentialId: target.credentialId, source: 'shortcut', now: event.now, deliver: event.deliver }, settings);
     }
 
     case 'autostart-changed':
@@ -537,6 +607,32 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
         ],
       };
 
+    case 'qr-account-added': {
+      const key = findKey(state, event.keyId);
+      return {
+        state,
+        effects: [
+          log('info', `added ${event.label} from a QR code on the screen to ${key?.name ?? event.keyId}`),
+          ...toast(settings, 'app', { title: 'Account added', body: key ? `${event.label} on ${keyModelName(key)}` : event.label, icon: 'key' }),
+          // The menu shows the new account once the key is listed again.
+          ...(key ? [{ type: 'load', keyId: key.id } as Effect] : []),
+        ],
+      };
+    }
+
+    case 'qr-account-failed':
+      return {
+        state,
+        effects: [
+          log(isCancel(event.error) ? 'info' : 'warn', `adding an account from a QR code: ${describe(event.error)}`),
+          ...toast(settings, 'app', {
+            title: isCancel(event.error) ? 'No account added' : 'Could not add an account from the QR code',
+            body: joinLines(event.error.message, event.error.hint),
+            ...(isCancel(event.error) ? { urgency: 'low', icon: 'key' } : { icon: 'error' }),
+          }),
+        ],
+      };
+
     case 'about-requested':
       return {
         state,
@@ -570,6 +666,17 @@ export function shortcutTarget(state: AppState, chosen: DefaultAccount | undefin
       : { error: { code: 'NO_MATCH', message: 'No account to read.', hint: 'The connected key holds no accounts it can read now.' } };
   }
   return { error: { code: 'AMBIGUOUS', message: `${all.length} accounts: which one should the shortcut read?`, hint: 'Choose one under "Default account for the shortcut" in the keytap menu.' } };
+}
+
+/** Where an account's code goes: its own choice in deliverFor, else the global one. */
+export function deliverFor(settings: Pick<StateSettings, 'deliver' | 'deliverFor'>, key: Pick<KeyState, 'id' | 'serial'>, credentialId: string): Deliver {
+  const ref = accountKeyRef(key);
+  const own = settings.deliverFor?.find((d) => (d.keyId === ref || d.keyId === key.id) && d.credentialId === credentialId);
+  return own?.deliver ?? settings.deliver ?? 'copy';
+}
+
+function deliveredEffect(pending: PendingRead, copyError: StateError | undefined): Effect {
+  return { type: 'delivered', requestId: pending.requestId, copied: copyError === undefined, copyError, typed: pending.typed === true, typeError: pending.typeError };
 }
 
 /** A code as a toast shows it, when the user asked for that: "123 456", "1234 5678". */

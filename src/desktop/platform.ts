@@ -14,15 +14,27 @@ export interface Clipboard {
   clear(): Promise<void>;
 }
 
+/** A further shortcut registered along with the first one (the type shortcut). */
+export interface ShortcutBinding {
+  /** Stable id ("keytap-type"): what the XDG portal knows the shortcut by. */
+  id: string;
+  accelerator: string;
+  /** What it does, in the desktop's shortcut dialog. */
+  description: string;
+  onPress: () => void;
+}
+
 export interface GlobalShortcut {
   /** "uiohook", "xdg-desktop-portal", "none". */
   readonly name: string;
   /**
    * Registers `accelerator` ("Ctrl+Alt+K", Electron-style names) and calls `onPress` on every
-   * press. Rejects with KeytapError UNSUPPORTED when this backend cannot work here (Wayland
-   * without the portal, no display, no Accessibility permission …), with a hint on what to do.
+   * press, and the shortcuts in `also` with theirs (all in one go: the portal binds them in one
+   * BindShortcuts call, one dialog). Rejects with KeytapError UNSUPPORTED when this backend cannot
+   * work here (Wayland without the portal, no display, no Accessibility permission …), with a hint
+   * on what to do; then none of them is registered.
    */
-  register(accelerator: string, onPress: () => void): Promise<void>;
+  register(accelerator: string, onPress: () => void, also?: readonly ShortcutBinding[]): Promise<void>;
   unregister(): Promise<void>;
 }
 
@@ -33,4 +45,16 @@ export interface Autostart {
   /** Starts `command` (argv) at login. */
   enable(command: readonly string[]): Promise<void>;
   disable(): Promise<void>;
+}
+
+export interface Typist {
+  /** "XTEST", "RemoteDesktop portal", "wtype", "ydotool", "SendInput", "CGEvent", "none". */
+  readonly name: string;
+  /**
+   * Types `text` (a code: digits, maybe letters) into the window that has the keyboard focus, after
+   * the modifier keys of a shortcut that may still be held are up. Rejects with KeytapError
+   * UNSUPPORTED when this backend cannot type here (no display, no program, no permission), with
+   * a hint on what to do, and CANCELLED when `signal` aborts; never logs the text.
+   */
+  type(text: string, signal?: AbortSignal): Promise<void>;
 }

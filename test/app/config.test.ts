@@ -28,9 +28,12 @@ describe('settings file', () => {
     }
   });
 
-  it('defaults: Ctrl+Alt+K, clear after 20 s, toasts on, connect toasts on, code hidden, no default account, touch 30 s', () => {
+  it('defaults: Ctrl+Alt+K, Ctrl+Alt+Shift+K types, codes copied, clear after 20 s, toasts on, connect toasts on, code hidden, no default account, touch 30 s', () => {
     expect(DEFAULT_CONFIG).toEqual({
       shortcut: 'Ctrl+Alt+K',
+      typeShortcut: 'Ctrl+Alt+Shift+K',
+      deliver: 'copy',
+      deliverFor: [],
       clipboardClearSeconds: 20,
       notifications: true,
       notifyOnConnect: true,
@@ -57,6 +60,17 @@ describe('settings file', () => {
     if (process.platform !== 'win32') expect(statSync(store.path).mode & 0o777).toBe(0o600);
   });
 
+  it('keeps the typing choices, and hands out copies of the per-account list', () => {
+    const dir = tempDir();
+    const deliverFor = [{ keyId: '1234ABCD', credentialId: 'GitHub:alice', deliver: 'both' }];
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ deliver: 'type', deliverFor, typeShortcut: 'Ctrl+Alt+T' }));
+    const store = open(dir);
+    expect(store.problem).toBeUndefined();
+    expect(store.current).toMatchObject({ deliver: 'type', deliverFor, typeShortcut: 'Ctrl+Alt+T' });
+    store.current.deliverFor.push({ keyId: 'x', credentialId: 'y', deliver: 'copy' });
+    expect(store.current.deliverFor).toEqual(deliverFor);
+  });
+
   it('a hand-written file gets its mode tightened and missing keys filled in', () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'config.json'), JSON.stringify({ touchTimeoutSeconds: 60 }), { mode: 0o644 });
@@ -71,6 +85,9 @@ describe('settings file', () => {
     ['out of range', JSON.stringify({ clipboardClearSeconds: -1 })],
     ['a bad default account', JSON.stringify({ defaultAccount: { keyId: 'x' } })],
     ['a touch timeout too short', JSON.stringify({ touchTimeoutSeconds: 1 })],
+    ['an unknown deliver choice', JSON.stringify({ deliver: 'paste' })],
+    ['a per-account choice without its account', JSON.stringify({ deliverFor: [{ keyId: 'x', deliver: 'type' }] })],
+    ['an empty type shortcut', JSON.stringify({ typeShortcut: '' })],
   ])('a broken file (%s) names the file, runs with defaults, and is left alone', (_what, text) => {
     const dir = tempDir();
     const path = join(dir, 'config.json');

@@ -596,3 +596,112 @@ async function until(condition: () => boolean, ms = 3000): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
+
+describe('"Type the code"', () => {
+  it('registers the type shortcut with the first one; pressing it types the default account\'s code, with a "Code typed" toast and no copy', async () => {
+    const r = await withKey([TOTP]);
+    expect(r.shortcut.also.map((b) => [b.id, b.accelerator])).toEqual([['keytap-type', 'Ctrl+Alt+Shift+K']]);
+    r.shortcut.also[0]!.onPress();
+    await flush(r);
+    expect(r.typist.typed).toEqual(['287082']);
+    expect(r.clipboard.copies).toEqual([]);
+    expect(r.notifier.titles().at(-1)).toMatch(/^Code typed, valid for \d+ s$/u);
+    expect(r.logger.lines.join('\n')).not.toContain('287082');
+    // The first shortcut still copies.
+    r.shortcut.onPress!();
+    await flush(r);
+    expect(r.clipboard.copies.map((c) => c.text)).toEqual(['287082']);
+    expect(r.typist.typed).toHaveLength(1);
+  });
+
+  it('the menu checkmark makes every read type; "both" types, then copies', async () => {
+    const r = await withKey([TOTP]);
+    r.tray.onClick!('type-code');
+    expect(r.config.current.deliver).toBe('type');
+    r.tray.onClick!(codeId('k1', TOTP.id));
+    await flush(r);
+    expect(r.typist.typed).toEqual(['287082']);
+    expect(r.clipboard.copies).toEqual([]);
+    r.config.set('deliver', 'both');
+    r.tray.onClick!(codeId('k1', TOTP.id));
+    await flush(r);
+    expect(r.typist.typed).toHaveLength(2);
+    expect(r.clipboard.copies).toHaveLength(1);
+    expect(r.notifier.titles().at(-1)).toMatch(/^Code typed and copied, valid for \d+ s$/u);
+    r.tray.onClick!('type-code');
+    expect(r.config.current.deliver).toBe('copy');
+  });
+
+  it('per account: "Type the code of…" sets that account alone, keyed by the serial; back to everyone\'s choice removes the entry', async () => {
+    const r = await withKey([TOTP, HOTP]);
+    r.tray.onClick!('type-for:1234ABCD:VPN%3Aalice');
+    expect(r.config.current.deliverFor).toEqual([{ keyId: '1234ABCD', credentialId: 'VPN:alice', deliver: 'type' }]);
+    r.tray.onClick!(codeId('k1', HOTP.id));
+    await flush(r);
+    r.tray.onClick!(codeId('k1', TOTP.id));
+    await flush(r);
+    expect(r.typist.typed).toEqual(['755224']);
+    expect(r.clipboard.copies.map((c) => c.text)).toEqual(['287082']);
+    r.tray.onClick!('type-for:1234ABCD:VPN%3Aalice');
+    expect(r.config.current.deliverFor).toEqual([]);
+  });
+
+  it('typing that fails falls back to copying and says why the first time, briefly after that', async () => {
+    const r = await withKey([TOTP]);
+    r.config.set('deliver', 'type');
+    r.typist.fail = new KeytapError('UNSUPPORTED', 'Nothing here can type the code: wtype is not installed.', { hint: 'On sway install wtype.' });
+    r.tray.onClick!(codeId('k1', TOTP.id));
+    await flush(r);
+    expect(r.clipboard.copies.map((c) => c.text)).toEqual(['287082']);
+    const first = r.notifier.shown.at(-1)!.notification;
+    expect(first.title).toMatch(/^Code copied, not typed, valid for \d+ s$/u);
+    expect(first.body).toContain('wtype is not installed');
+    expect(first.body).toContain('On sway install wtype.');
+    r.tray.onClick!(codeId('k1', TOTP.id));
+    await flush(r);
+    const second = r.notifier.shown.at(-1)!.notification;
+    expect(second.title).toMatch(/^Code copied, not typed/u);
+    expect(second.body).not.toContain('wtype is not installed');
+    expect(r.logger.lines.filter((l) => l.includes('typing the code of Demo:alice failed'))).toHaveLength(2);
+  });
+
+  it('IPC: deliver "type" types and answers typed; a failure answers why, with the code copied', async () => {
+    const r = await withKey([TOTP]);
+    const typed = await r.controller.requestCode('Demo', { deliver: 'type' });
+    expect(typed).toMatchObject({ code: '287082', typed: true, copied: false });
+    expect(r.typist.typed).toEqual(['287082']);
+    // Without deliver, keytap code copies as it always did, whatever the tray's setting.
+    r.config.set('deliver', 'type');
+    expect(await r.controller.requestCode('Demo')).toMatchObject({ typed: false, copied: true });
+    r.typist.fail = new KeytapError('PERMISSION_DENIED', 'Typing was not allowed in the desktop dialog.');
+    const refused = await r.controller.requestCode('Demo', { deliver: 'type' });
+    expect(refused).toMatchObject({ typed: false, copied: true, typeError: { code: 'PERMISSION_DENIED', message: 'Typing was not allowed in the desktop dialog.' } });
+  });
+
+  it('a type shortcut the backend refuses leaves the first shortcut working, with a log line', async () => {
+    const r = setup();
+    r.shortcut.failAlso = 'Ctrl+Alt+Shift+K';
+    await r.controller.start();
+    expect(r.shortcut.registered).toBe('Ctrl+Alt+K');
+    expect(r.shortcut.also).toEqual([]);
+    expect(r.controller.state.shortcut).toBe('registered');
+    expect(r.logger.lines.join('\n')).toMatch(/warn the type shortcut Ctrl\+Alt\+Shift\+K is not available/u);
+  });
+});
+
+describe('"Type the code": a refused registration', () => {
+  it('a refusal that is not about the type shortcut\'s spelling is not asked again (the portal would show its dialog twice)', async () => {
+    const r = rig();
+    let calls = 0;
+    const original = r.shortcut.register.bind(r.shortcut);
+    r.shortcut.register = (...args) => {
+      calls++;
+      return args[2]?.length ? Promise.reject(new KeytapError('CANCELLED', 'The global shortcut was not confirmed in the desktop dialog.')) : original(...args);
+    };
+    await r.controller.start();
+    expect(calls).toBe(1);
+    expect(r.controller.state.shortcut).toBe('unavailable');
+    await r.controller.stop();
+    r.config.close();
+  });
+});

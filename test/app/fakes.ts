@@ -4,11 +4,12 @@ import type { ClipboardGuardLike, ControllerDeps, KeySource } from '../../src/ap
 import type { Clock, Logger } from '../../src/app/logger.js';
 import { Controller } from '../../src/app/controller.js';
 import { ConfigStore } from '../../src/app/config.js';
-import type { Autostart, GlobalShortcut } from '../../src/desktop/platform.js';
+import type { Autostart, GlobalShortcut, ShortcutBinding, Typist } from '../../src/desktop/platform.js';
 import type { KeySession, OpenedKey } from '../../src/app/key-session.js';
 import type { KeyDescriptor } from '../../src/device/discovery/enumerate.js';
 import type { CalculateOptions, KeyCredential, OathCode } from '../../src/device/oath/session.js';
 import { KeytapError, cancelledError } from '../../src/errors.js';
+import type { CredentialWithSecret } from '../../src/otp/credential.js';
 import type { Notification, NotificationHandle, Notifier } from '../../src/notify/types.js';
 import type { TrayBackend, TrayModel } from '../../src/tray/model.js';
 import { tempDir } from '../support/cli.js';
@@ -55,6 +56,10 @@ export class FakeDevice {
   serialReads = 0;
   /** When set, calculate waits for `release()` (touch). */
   holdTouch = false;
+  /** What put() stored, secrets copied (the caller zeroes its own afterwards). */
+  puts: CredentialWithSecret[] = [];
+  /** Make put() fail with this. */
+  putError: unknown;
   private releases: (() => void)[] = [];
 
   constructor(credentials: KeyCredential[], serial?: string) {
@@ -81,6 +86,16 @@ export class FakeDevice {
         return Promise.resolve(this.serial ?? this.serialFromManagement);
       },
       list: () => Promise.resolve(this.credentials.map((c) => ({ ...c }))),
+      put: (credential: CredentialWithSecret): Promise<KeyCredential> => {
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- any rejection is tested
+        if (this.putError !== undefined) return Promise.reject(this.putError);
+        this.puts.push({ ...credential, secret: Uint8Array.from(credential.secret) });
+        const prefix = credential.type === 'TOTP' && credential.period !== 30 ? `${credential.period}/` : '';
+        const { issuer, account, type, algorithm, period, digits, touch } = credential;
+        const stored: KeyCredential = { id: `${prefix}${issuer ? `${issuer}:` : ''}${account}`, issuer, account, type, algorithm, period, digits, touch };
+        this.credentials.push(stored);
+        return Promise.resolve(stored);
+      },
       calculate: async (credential: KeyCredential, options: CalculateOptions = {}): Promise<OathCode> => {
         this.calculations.push({ id: credential.id, time: options.time });
         // eslint-disable-next-line @typescript-eslint/only-throw-error -- non-Error throws are part of what is tested
@@ -183,15 +198,34 @@ export class FakeShortcut implements GlobalShortcut {
   readonly name = 'fake shortcut';
   registered: string | undefined;
   onPress: (() => void) | undefined;
+  /** The further shortcuts registered with the first (the type shortcut), by accelerator. */
+  also: ShortcutBinding[] = [];
   fail: KeytapError | undefined;
-  register(accelerator: string, onPress: () => void): Promise<void> {
+  /** Refuses registrations that include a further shortcut with this accelerator. */
+  failAlso: string | undefined;
+  register(accelerator: string, onPress: () => void, also: readonly ShortcutBinding[] = []): Promise<void> {
     if (this.fail) return Promise.reject(this.fail);
+    if (this.failAlso && also.some((b) => b.accelerator === this.failAlso)) return Promise.reject(new KeytapError('USAGE', `"${this.failAlso}" is not a shortcut.`));
     this.registered = accelerator;
     this.onPress = onPress;
+    this.also = [...also];
     return Promise.resolve();
   }
   unregister(): Promise<void> {
     this.registered = undefined;
+    this.also = [];
+    return Promise.resolve();
+  }
+}
+
+/** Records what it would type (the test checks the code), or fails with `fail`. */
+export class FakeTypist implements Typist {
+  readonly name = 'fake typist';
+  typed: string[] = [];
+  fail: KeytapError | undefined;
+  type(text: string): Promise<void> {
+    if (this.fail) return Promise.reject(this.fail);
+    this.typed.push(text);
     return Promise.resolve();
   }
 }
@@ -265,6 +299,7 @@ export interface Rig {
   notifier: FakeNotifier;
   clipboard: FakeClipboard;
   shortcut: FakeShortcut;
+  typist: FakeTypist;
   autostart: FakeAutostart;
   clock: FakeClock;
   logger: MemoryLogger;
@@ -281,6 +316,7 @@ export function rig(overrides: Partial<ControllerDeps> = {}): Rig {
   const notifier = new FakeNotifier();
   const clipboard = new FakeClipboard();
   const shortcut = new FakeShortcut();
+  const typist = new FakeTypist();
   const autostart = new FakeAutostart();
   const logger = new MemoryLogger();
   const config = ConfigStore.open({ dir: tempDir() });
@@ -310,6 +346,7 @@ export function rig(overrides: Partial<ControllerDeps> = {}): Rig {
     notifier,
     clipboard,
     shortcut,
+    typist,
     autostart,
     autostartCommand: ['node', 'keytap.cjs', 'tray'],
     config,
@@ -319,7 +356,7 @@ export function rig(overrides: Partial<ControllerDeps> = {}): Rig {
     version: '9.9.9',
     ...overrides,
   });
-  return { controller, keys, devices, tray, notifier, clipboard, shortcut, autostart, clock, logger, config, opened };
+  return { controller, keys, devices, tray, notifier, clipboard, shortcut, typist, autostart, clock, logger, config, opened };
 }
 
 /** Lets queued promises and microtasks run. */

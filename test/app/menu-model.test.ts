@@ -35,6 +35,7 @@ describe('the menu in every state', () => {
       'No key: plug one in',
       '---',
       'Default account for the shortcut (Ctrl+Alt+K)',
+      'Type the code',
       'Show code in notification',
       'Notifications',
       'Notify when a key is connected',
@@ -56,7 +57,7 @@ describe('the menu in every state', () => {
 
   it('ready key: header "name (serial)", accounts with touch/HOTP markers, clickable', () => {
     const model = buildTrayModel(readyState(), CONFIG);
-    expect(labels(model.menu).slice(0, 5)).toEqual(['Nitrokey 3 (1234ABCD)', 'Demo: alice', 'GitHub: alice (touch)', 'VPN: alice (HOTP)', '---']);
+    expect(labels(model.menu).slice(0, 6)).toEqual(['Nitrokey 3 (1234ABCD)', 'Demo: alice', 'GitHub: alice (touch)', 'VPN: alice (HOTP)', 'Add account from QR code on screen…', '---']);
     const github = item(model.menu, 'code:k1:GitHub%3Aalice');
     expect(github.enabled).toBe(true);
     expect(parseMenuId(github.id)).toEqual({ type: 'read', keyId: 'k1', credentialId: 'GitHub:alice' });
@@ -166,7 +167,16 @@ describe('the menu in every state', () => {
   it('two keys: a section each, in order, with separators', () => {
     const state = run([added('k1'), added('virtual:vk-1', 'virtual key b.json', 'virtual'), loaded('k1', [TOTP], 'AAAA0001'), loaded('virtual:vk-1', [HOTP], 'BBBB0002')]).state;
     const model = buildTrayModel(state, CONFIG);
-    expect(labels(model.menu).slice(0, 6)).toEqual(['Nitrokey 3 (AAAA0001)', 'Demo: alice', '---', 'virtual key b.json (BBBB0002)', 'VPN: alice (HOTP)', '---']);
+    expect(labels(model.menu).slice(0, 8)).toEqual([
+      'Nitrokey 3 (AAAA0001)',
+      'Demo: alice',
+      'Add account from QR code on screen…',
+      '---',
+      'virtual key b.json (BBBB0002)',
+      'VPN: alice (HOTP)',
+      'Add account from QR code on screen…',
+      '---',
+    ]);
     expect(item(model.menu, 'code:virtual%3Avk-1:VPN%3Aalice')).toBeTruthy();
     // the default-account submenu names the key when there are several
     const defaults = item(model.menu, 'default').children!;
@@ -240,5 +250,31 @@ describe('stable ids', () => {
     const state = readyState([odd], '\\\\?\\hid#vid_20a0:pid');
     const code = flat(buildTrayModel(state, CONFIG).menu).find((n) => n.id.startsWith('code:'))!;
     expect(parseMenuId(code.id)).toEqual({ type: 'read', keyId: '\\\\?\\hid#vid_20a0:pid', credentialId: '60/Weird:name:with/colons' });
+  });
+});
+
+describe('"Type the code" in the menu', () => {
+  it('a global checkmark, and per account one under "Type the code of…" (its own choice, or everyone\'s)', () => {
+    const state = readyState([TOTP, HOTP]);
+    const off = buildTrayModel(state, CONFIG).menu;
+    expect(item(off, 'type-code')).toMatchObject({ label: 'Type the code', toggle: 'checkmark', checked: false });
+    const perAccount = item(off, 'type-for');
+    expect(perAccount.label).toBe('Type the code of…');
+    expect(perAccount.children?.map((c) => [c.kind === 'item' ? c.label : '', c.kind === 'item' ? c.checked : undefined])).toEqual([
+      ['Demo: alice', false],
+      ['VPN: alice (HOTP)', false],
+    ]);
+    const config = { ...CONFIG, deliver: 'both' as const, deliverFor: [{ keyId: '1234ABCD', credentialId: HOTP.id, deliver: 'copy' as const }] };
+    const on = buildTrayModel({ ...state, shortcut: 'registered' }, config).menu;
+    expect(item(on, 'type-code')).toMatchObject({ label: 'Type the code and copy it (Ctrl+Alt+Shift+K always types)', checked: true });
+    expect(item(on, 'type-for').children?.map((c) => (c.kind === 'item' ? c.checked : undefined))).toEqual([true, false]);
+  });
+
+  it('no accounts: no per-account submenu; the ids parse back', () => {
+    expect(() => item(buildTrayModel(INITIAL_STATE, CONFIG).menu, 'type-for')).toThrow();
+    expect(parseMenuId('type-code')).toEqual({ type: 'type-code' });
+    expect(parseMenuId('type-for:1234ABCD:VPN%3Aalice')).toEqual({ type: 'type-code-for', account: { keyId: '1234ABCD', credentialId: 'VPN:alice' } });
+    expect(parseMenuId('type-for:1234ABCD')).toBeUndefined();
+    expect(parseMenuId('type-code:x')).toBeUndefined();
   });
 });

@@ -126,7 +126,7 @@ describe('reading a code', () => {
     const c = reduce(b.state, { type: 'copy-finished', requestId: 1, now: NOW + 0.3 }, SETTINGS);
     expect(c.state.pending).toBeUndefined();
     expect(c.state.last).toMatchObject({ ok: true, credentialId: TOTP.id });
-    expect(types(c.effects)).toEqual(['notify', 'log']);
+    expect(types(c.effects)).toEqual(['notify', 'log', 'delivered']);
     expect(c.effects[0]).toMatchObject({ type: 'notify', slot: 'read', notification: { title: 'Code copied, valid for 19 s' } });
     const body = (c.effects[0] as Extract<Effect, { type: 'notify' }>).notification.body;
     expect(body).toContain('The clipboard is cleared in 20 s.');
@@ -531,5 +531,41 @@ describe('the tray tells states apart (issue 9, item 22)', () => {
     expect(JSON.stringify(copied.effects)).not.toContain('123456');
     const removed = reduce(copied.state, { type: 'key-removed', keyId: 'k1', now: NOW }, SETTINGS);
     expect(logs(removed.effects)).toEqual(['info key removed: Nitrokey 3 (AB12)']);
+  });
+});
+
+describe('typing the code', () => {
+  const code = { code: '654321', digits: 6, validFrom: NOW - 10, validTo: NOW + 20 };
+  const typing = { ...SETTINGS, deliver: 'type' as const };
+
+  it('type: a type effect instead of the copy; "Code typed"; the code never in the state', () => {
+    const a = run([read(1), { type: 'read-succeeded', requestId: 1, code, now: NOW }], typing, readyState());
+    expect(a.last.at(-1)).toEqual({ type: 'type', requestId: 1, text: '654321' });
+    expect(a.effects.some((e) => e.type === 'copy')).toBe(false);
+    expect(JSON.stringify(a.state)).not.toContain('654321');
+    const b = reduce(a.state, { type: 'type-finished', requestId: 1, now: NOW + 1, code: '654321' }, typing);
+    expect(b.state.pending).toBeUndefined();
+    expect(b.effects).toContainEqual(expect.objectContaining({ type: 'notify', notification: expect.objectContaining({ title: 'Code typed, valid for 19 s' }) }));
+    expect(b.effects.at(-1)).toEqual({ type: 'delivered', requestId: 1, copied: false, typed: true });
+    expect(JSON.stringify(b.state)).not.toContain('654321');
+  });
+
+  it('a per-account choice beats the global one; the caller\'s beats both', () => {
+    const own = { ...SETTINGS, deliverFor: [{ keyId: '1234ABCD', credentialId: TOTP.id, deliver: 'both' as const }] };
+    expect(reduce(readyState(), read(1), own).state.pending?.deliver).toBe('both');
+    expect(reduce(readyState(), read(1, TOUCH.id), own).state.pending?.deliver).toBe('copy');
+    expect(reduce(readyState(), { ...(read(1) as Extract<AppEvent, { type: 'read-requested' }>), deliver: 'copy' }, own).state.pending?.deliver).toBe('copy');
+  });
+
+  it('typing that fails: the copy follows, and the copied toast says why', () => {
+    const error = { code: 'UNSUPPORTED' as const, message: 'Nothing here can type the code.', hint: 'Paste it.' };
+    const a = run([read(1), { type: 'read-succeeded', requestId: 1, code, now: NOW }, { type: 'type-finished', requestId: 1, now: NOW, error, code: '654321' }], typing, readyState());
+    expect(a.last).toContainEqual({ type: 'copy', requestId: 1, text: '654321', clearAfterSeconds: 20 });
+    const b = reduce(a.state, { type: 'copy-finished', requestId: 1, now: NOW }, typing);
+    const toast = b.effects.find((e) => e.type === 'notify') as Extract<Effect, { type: 'notify' }>;
+    expect(toast.notification.title).toBe('Code copied, not typed, valid for 20 s');
+    expect(toast.notification.body).toContain('Nothing here can type the code.');
+    expect(b.effects.at(-1)).toMatchObject({ type: 'delivered', copied: true, typed: false, typeError: error });
+    expect(b.state.typingProblem).toBe(error.message);
   });
 });

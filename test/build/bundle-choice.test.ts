@@ -16,8 +16,13 @@ describe('the bundle a command runs from', () => {
     [['-V'], 'keytap-cli.cjs'],
     [['--help'], 'keytap-cli.cjs'],
     [['code', 'github'], 'keytap-cli.cjs'],
+    [['code', '--type', 'github'], 'keytap.cjs'],
+    [['code', 'github', '--type'], 'keytap.cjs'],
     [['--json', 'list'], 'keytap-cli.cjs'],
     [['tray', '--help'], 'keytap.cjs'],
+    [['add', '--qr'], 'keytap.cjs'],
+    [['add', '--qr=code.png', '--virtual', 'k.json'], 'keytap.cjs'],
+    [['add', 'otpauth://totp/a?secret=AA'], 'keytap-cli.cjs'],
   ])('keytap %j → %s', (args, bundle) => {
     expect(bundleFor(args)).toBe(bundle);
   });

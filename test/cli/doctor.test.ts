@@ -69,6 +69,7 @@ describe('keytap doctor', () => {
     expect(checks.Notifications).toMatchObject({ status: 'fail' });
     expect(checks.Clipboard).toMatchObject({ status: 'ok', detail: 'X11 (:7): /usr/bin/xsel' });
     expect(checks['Global shortcut']).toMatchObject({ status: 'ok', detail: 'uiohook-napi' });
+    expect(checks['Typing codes']).toMatchObject({ status: 'ok', detail: 'X11 (:7): XTEST, keys looked up in the keyboard layout' });
     expect(checks['Settings file']!.status).toBe('ok');
     expect(checks['Resident keytap']!.status).toBe('skip');
   });
@@ -106,8 +107,14 @@ describe('keytap doctor', () => {
     expect(checks.Clipboard).toMatchObject({ status: 'fail', fix: 'Install wl-clipboard (apt install wl-clipboard).' });
     expect(checks['Global shortcut']!.status).toBe('warn');
     expect(checks['Global shortcut']!.fix).toContain('keytap code');
+    expect(checks['Typing codes']).toMatchObject({ status: 'warn', fix: expect.stringContaining('install wtype') });
     expect(checks['Settings file']!.status).toBe('fail');
     expect(checks['Settings file']!.detail).toContain('config.json');
+  });
+
+  it('typing on Wayland: wtype when there is no RemoteDesktop portal', async () => {
+    const env = { ...machine({ openable: true, rule: true }), env: { WAYLAND_DISPLAY: 'wayland-1' }, which: (command: string) => Promise.resolve(command === 'wtype' ? '/usr/bin/wtype' : undefined) };
+    expect(byName(await runDoctor(env))['Typing codes']).toMatchObject({ status: 'ok', detail: 'Wayland: /usr/bin/wtype (wlroots compositors: sway, Hyprland)' });
   });
 
   it('formats one line per check, fixes indented below failures', () => {

@@ -11,6 +11,7 @@ import { Desktop, dunstHistory, missingTool, run } from '../platform/desktop.js'
 import { oathtool, runKeytap, spawnKeytap, tempDir } from '../support/cli.js';
 import type { MenuTree } from '../tray/support.js';
 import { gdbusCall, toMenuTree, waitFor } from '../tray/support.js';
+import { qrPng } from '../support/qr-images.js';
 
 const missing = process.platform === 'linux' ? missingTool('Xvfb', 'dbus-daemon', 'dbus-monitor', 'dunst', 'dunstctl', 'gdbus', 'xsel', 'oathtool', 'status-notifier-watcher') : 'Linux';
 if (missing) console.warn(`skipping the tray end-to-end test: ${missing} is missing (see .ci/run)`);
@@ -155,6 +156,29 @@ describe.skipIf(missing !== undefined)('the tray, end to end', () => {
     expect(result.stderr).toContain('Touch your key (E2E:alice)…');
     expect(result.stdout.trim()).toBe(await oathtool({ hexSecret: SECRET_HEX, type: 'TOTP', time: period }));
     expect(trayLog).not.toContain(result.stdout.trim());
+  });
+
+  it.skipIf(missingTool('display', 'xdotool') !== undefined)('"Add account from QR code on screen…": the code shown on the X screen goes on the key, and its code is oathtool\'s', async () => {
+    const image = join(dir, 'screen-code.png');
+    writeFileSync(image, await qrPng(`otpauth://totp/Screen:bob?secret=${SECRET_B32}&issuer=Screen&period=60`, 3));
+    const viewer = spawn('display', ['-title', 'keytap-e2e-qr', '-geometry', '+120+80', image], { env: desktop.processEnv(), stdio: 'ignore' });
+    try {
+      await run('xdotool', ['search', '--sync', '--onlyvisible', '--name', 'keytap-e2e-qr'], desktop.processEnv());
+      await new Promise((r) => setTimeout(r, 300)); // the first paint after mapping
+      busText = '';
+      await click('Add account from QR code on screen…');
+      await waitFor(() => (busText.includes('Account added') || busText.includes('Could not add') ? true : undefined), 'the QR code toast', 10_000);
+      expect(busText).toContain('Screen: bob (60 s) on Virtual YubiKey 5');
+      await waitFor(async () => find(await menu(), 'Screen: bob (60 s)'), 'the new account in the menu', 5_000);
+      const result = await runKeytap(['code', 'Screen', '--json'], { env });
+      expect(result.code).toBe(0);
+      const { code, validFrom } = JSON.parse(result.stdout) as { code: string; validFrom: string };
+      expect(code).toBe(await oathtool({ hexSecret: SECRET_HEX, type: 'TOTP', period: 60, time: Date.parse(validFrom) / 1000 }));
+      expect(trayLog).toMatch(/keytap: added Screen: bob \(60 s\) from a QR code on the screen to /u);
+      expect(trayLog).not.toContain(SECRET_B32);
+    } finally {
+      viewer.kill('SIGTERM');
+    }
   });
 
   it('the key stopped mid-touch: the right toast, and keytap lives on', async () => {

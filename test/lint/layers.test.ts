@@ -30,6 +30,7 @@ describe('layering lint rules', () => {
     ['src/desktop/platform.ts', "import '../app/state.js';\n", 'src/desktop must not import'],
     ['src/tray/model.ts', "import '../app/state.js';\n", 'src/tray must not import'],
     ['src/emulator/store.ts', "import '../app/config.js';\n", 'src/emulator must not import'],
+    ['src/qr/find.ts', "import '../desktop/platform.js';\n", 'src/qr must not import'],
   ])('%s may not %s', async (path, code, expected) => {
     const messages = await importMessages(path, code);
     expect(messages).toHaveLength(1);
@@ -42,6 +43,8 @@ describe('layering lint rules', () => {
     ['src/app/controller.ts', "import './tray-render.js';\n"],
     ['src/provision/run.ts', "import '../seeds/index.js';\n"],
     ['src/cli/program.ts', "import '../emulator/daemon.js';\n"],
+    ['src/qr/accounts.ts', "import '../otp/migration.js';\n"],
+    ['src/app/controller.ts', "import '../qr/accounts.js';\n"],
   ])('%s may %s', async (path, code) => {
     expect(await importMessages(path, code)).toEqual([]);
   });

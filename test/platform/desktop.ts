@@ -45,8 +45,9 @@ export class Desktop {
   private busPid: number | undefined;
   private dunst: ChildProcess | undefined;
 
-  async startX(): Promise<void> {
-    const xvfb = spawn('Xvfb', ['-displayfd', '3', '-screen', '0', '640x480x24', '-nolisten', 'tcp'], {
+  /** Starts Xvfb with one screen of `screen` (WIDTHxHEIGHTxDEPTH). */
+  async startX(screen = '640x480x24'): Promise<void> {
+    const xvfb = spawn('Xvfb', ['-displayfd', '3', '-screen', '0', screen, '-nolisten', 'tcp'], {
       stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
     });
     this.xvfb = xvfb;

@@ -123,6 +123,27 @@ describe.skipIf(missing !== undefined)(`org.freedesktop.portal.GlobalShortcuts $
     expect(presses).toBe(1);
   });
 
+  it('a second shortcut goes in the same BindShortcuts call, with its own id; each Activated calls its own handler', async () => {
+    portal.calls = [];
+    portal.options = { hasInterface: true, bindResponse: 0 };
+    const shortcut = new PortalShortcut({ busAddress: address });
+    const pressed: string[] = [];
+    await shortcut.register('Ctrl+Alt+K', () => pressed.push('copy'), [{ id: 'keytap-type', accelerator: 'Ctrl+Alt+Shift+K', description: 'keytap: type a code', onPress: () => pressed.push('type') }]);
+    expect(portal.calls.map((call) => call.member)).toEqual(['CreateSession', 'BindShortcuts']);
+    const shortcuts = portal.calls[1]!.body[1] as [string, Record<string, Variant>][];
+    expect(shortcuts.map(([id, options]) => [id, options.preferred_trigger!.value as unknown])).toEqual([
+      [SHORTCUT_ID, 'CTRL+ALT+k'],
+      ['keytap-type', 'CTRL+ALT+SHIFT+k'],
+    ]);
+    expect(String(shortcuts[1]![1].description!.value)).toBe('keytap: type a code (Ctrl+Alt+Shift+K)');
+    const session = portal.sessions.at(-1)!;
+    portal.activate(session, 'keytap-type');
+    portal.activate(session);
+    await desktop.waitFor(() => pressed.length === 2, 3_000);
+    expect(pressed).toEqual(['type', 'copy']);
+    await shortcut.unregister();
+  });
+
   it('a dialog the user cancels rejects CANCELLED with the `keytap code` hint', async () => {
     portal.options = { hasInterface: true, bindResponse: 1 };
     const shortcut = new PortalShortcut({ busAddress: address });

@@ -117,6 +117,21 @@ describe('UiohookShortcut with a fake hook', () => {
     expect(presses).toBe(1);
   });
 
+  it('a second shortcut on the same hook: each press calls its own handler, once', async () => {
+    const hook = new FakeHook();
+    const shortcut = new UiohookShortcut({ platform: 'linux', env: x11, load: () => Promise.resolve({ hook, keys: KEYS }) });
+    const pressed: string[] = [];
+    await shortcut.register('Ctrl+Alt+K', () => pressed.push('copy'), [{ id: 'keytap-type', accelerator: 'Ctrl+Alt+Shift+K', description: 'type', onPress: () => pressed.push('type') }]);
+    hook.emit('keydown', down(37, { ctrlKey: true, altKey: true, shiftKey: true }));
+    hook.emit('keyup', down(37, { ctrlKey: true, altKey: true, shiftKey: true }));
+    hook.emit('keydown', down(37, { ctrlKey: true, altKey: true }));
+    expect(pressed).toEqual(['type', 'copy']);
+    expect(hook.started).toBe(1);
+    await shortcut.unregister();
+    hook.emit('keydown', down(37, { ctrlKey: true, altKey: true, shiftKey: true }));
+    expect(pressed).toHaveLength(2);
+  });
+
   it('a throwing onPress does not escape into the hook', async () => {
     const hook = new FakeHook();
     const shortcut = new UiohookShortcut({ platform: 'win32', load: () => Promise.resolve({ hook, keys: KEYS }) });

@@ -6,6 +6,7 @@ import { answerError, askRunningInstance } from '../../app/ipc.js';
 import { matchCredentials, matchOne } from '../../device/oath/match.js';
 import type { KeyDescriptor } from '../../device/discovery/enumerate.js';
 import type { OpenKey } from '../../device/open.js';
+import type { OathCode } from '../../device/oath/session.js';
 import type { KeyOptions } from '../key-options.js';
 import { addKeyOptions, connectedKeys, withConnectedKey, withKey, withKeyPin } from '../key-options.js';
 import { KeytapError, isKeytapError } from '../../errors.js';
@@ -14,6 +15,7 @@ import { isoTime, printJson } from '../output.js';
 
 interface CodeOptions extends KeyOptions {
   json?: boolean;
+  type?: boolean;
 }
 
 /**
@@ -30,16 +32,35 @@ export function registerCode(program: Command, io: CliIo): void {
       .command('code')
       .description('print the current code of the account matching QUERY (the only account when QUERY is left out)')
       .argument('[query]', 'the account: its full name, or a part of it that matches only it')
-      .addOption(new Option('--json', 'print {id, code, validFrom, validTo} as JSON')),
+      .addOption(new Option('--json', 'print {id, code, validFrom, validTo} as JSON'))
+      .addOption(new Option('--type', 'type the code into the focused window instead of printing it (through the running keytap when there is one)')),
   ).action(async (query: string | undefined, options: CodeOptions) => {
-    const print = (id: string, code: { code: string; validFrom?: number | undefined; validTo?: number | undefined }, copy?: { copied: boolean; copyError?: string | undefined }): void => {
-      if (options.json) printJson(io, { id, code: code.code, validFrom: isoTime(code.validFrom), validTo: isoTime(code.validTo), ...copy });
-      else io.out(code.code);
+    const print = (
+      id: string,
+      code: { code: string; validFrom?: number | undefined; validTo?: number | undefined },
+      delivery?: { copied?: boolean; copyError?: string | undefined; typed?: boolean; typeError?: string | undefined },
+    ): void => {
+      if (options.json) printJson(io, { id, code: code.code, validFrom: isoTime(code.validFrom), validTo: isoTime(code.validTo), ...delivery });
+      // Typed, the code is where the user wants it; printed as well it would land in a focused terminal twice.
+      else if (!options.type) io.out(code.code);
     };
     // A running keytap tray owns the flow (touch toast, clipboard) and answers over IPC; this is
     // what a desktop shortcut bound to "keytap code" reaches, Wayland included.
     if (usesRunningInstance(options)) {
-      const answer = await askRunningInstance({ op: 'code', query }, { onEvent: (event) => io.err(`Touch your key (${event.id})…`), onFallback: (note) => io.err(note) });
+      const request = options.type ? ({ op: 'code', query, deliver: 'type' } as const) : ({ op: 'code', query } as const);
+      const answer = await askRunningInstance(request, { onEvent: (event) => io.err(`Touch your key (${event.id})…`), onFallback: (note) => io.err(note) });
+      if (answer && options.type) {
+        if (!answer.ok) throw answerError(answer);
+        const typeError = notTyped(answer.typed, answer.typeError);
+        const code = { code: String(answer.code), validFrom: typeof answer.validFrom === 'number' ? answer.validFrom : undefined, validTo: typeof answer.validTo === 'number' ? answer.validTo : undefined };
+        print(String(answer.id), code, { typed: !typeError, ...(typeError ? { typeError: typeError.message } : {}), copied: answer.copied === true });
+        if (typeError) {
+          // The tray falls back to copying: say where the code is.
+          const where = answer.copied === true ? ' It is on the clipboard instead.' : '';
+          throw new KeytapError('NOT_DELIVERED', `The code was not typed. ${typeError.message}${where}`, { hint: typeError.hint });
+        }
+        return;
+      }
       if (answer) {
         if (!answer.ok) throw answerError(answer);
         const copyError = notCopied(answer.copied, answer.copyError);
@@ -64,21 +85,29 @@ export function registerCode(program: Command, io: CliIo): void {
       // A 30-second TOTP account comes with its code from listing (CALCULATE ALL): one APDU less.
       const { credentials, codes } = await key.session.listWithReadyCodes({ signal });
       const onTouchNeeded = (id: string) => () => io.err(`Touch your key (${id})…`);
+      let read: { id: string; code: OathCode };
       if (key.session.pinSet && matchCredentials(credentials, query).length === 0) {
         // PIN-protected accounts are listed only right after VERIFY PIN, and each CALCULATE of one
         // needs its own VERIFY PIN: two touches.
-        const code = await withKeyPin(key, options, io, signal, async (pin) => {
+        read = await withKeyPin(key, options, io, signal, async (pin) => {
           io.err('The key holds PIN-protected accounts: touch it to give the PIN…');
           const all = await key.session.listWithPin(pin, { signal });
           const credential = matchOne(all, query);
           return { id: credential.id, code: await key.session.calculate(credential, { signal, pin, onTouchNeeded: onTouchNeeded(credential.id) }) };
         });
-        print(code.id, code.code);
+      } else {
+        const credential = matchOne(credentials, query);
+        read = { id: credential.id, code: codes.get(credential.id) ?? (await key.session.calculate(credential, { signal, onTouchNeeded: onTouchNeeded(credential.id) })) };
+      }
+      if (options.type) {
+        // The code is read: a touch that still had the shortcut's keys held is over by now too.
+        // Loaded only here: the typing backends live in the full bundle (bin/bundle-choice.cjs sends `code --type` there).
+        const { createTypist } = await import('../../desktop/typing/index.js');
+        await createTypist().type(read.code.code, signal);
+        print(read.id, read.code, { typed: true });
         return;
       }
-      const credential = matchOne(credentials, query);
-      const code = codes.get(credential.id) ?? (await key.session.calculate(credential, { signal, onTouchNeeded: onTouchNeeded(credential.id) }));
-      print(credential.id, code);
+      print(read.id, read.code);
     };
     await (chosen ? withConnectedKey(chosen, options, io, readCode) : withKey(options, io, readCode));
   });
@@ -117,6 +146,14 @@ async function keyHoldingAccount(query: string | undefined, options: KeyOptions,
   if (holders.length === 0) throw firstError;
   const { keyId } = chooseAccount(holders, query);
   return descriptors.find((d) => d.id === keyId);
+}
+
+/** The tray's word on typing: undefined when it typed; an older tray that knows no typing copies and says nothing. */
+function notTyped(typed: unknown, typeError: unknown): { message: string; hint?: string | undefined } | undefined {
+  if (typed === true) return undefined;
+  const { message, hint } = (typeof typeError === 'object' && typeError !== null ? typeError : {}) as { message?: unknown; hint?: unknown };
+  if (typed === undefined) return { message: 'The running keytap is older and cannot type codes.', hint: 'Quit keytap from its menu and start it again to use this version.' };
+  return { message: typeof message === 'string' ? message : 'The running keytap could not type it.', hint: typeof hint === 'string' ? hint : undefined };
 }
 
 /** The tray's word on the copy: undefined when it copied (or, an older tray, did not say). */

@@ -10,8 +10,10 @@ import { createAutostart } from '../../desktop/autostart/index.js';
 import { createClipboard } from '../../desktop/clipboard/index.js';
 import { createGlobalShortcut } from '../../desktop/hotkey/index.js';
 import { osKeyring } from '../../desktop/keyring/index.js';
-import { openPath } from '../../desktop/open-path.js';
 import { chooseSecretPrompt } from '../../desktop/secret-prompt/index.js';
+import { createTypist } from '../../desktop/typing/index.js';
+import { openPath } from '../../desktop/open-path.js';
+import { createScreenCapture } from '../../desktop/screen-capture/index.js';
 import { openOathSession } from '../../device/open.js';
 import { KeyWatcher } from '../../device/discovery/watcher.js';
 import { runVirtualKeyServer } from '../../emulator/daemon.js';
@@ -37,6 +39,7 @@ export async function runTray(options: TrayOptions, io: CliIo, version: string):
       notifier: (onError) => createNotifier({ onError }),
       clipboard: (onError) => createClipboard({ resident: true, onError }),
       shortcut: (onError) => createGlobalShortcut({ onError }),
+      typist: () => createTypist(),
       autostart: () => createAutostart(),
       keys: () => new KeyWatcher(),
       open: (descriptor, signal) => openOathSession(descriptor, signal),
@@ -44,6 +47,7 @@ export async function runTray(options: TrayOptions, io: CliIo, version: string):
       keyring: () => osKeyring(),
       // The tray has no terminal: a GUI pinentry or a dialog, chosen when "Unlock…" is clicked.
       secretPrompt: () => chooseSecretPrompt(),
+      screenCapture: () => createScreenCapture(),
       demoKey: (file, signal) =>
         runVirtualKeyServer({ file, demo: true, touch: { mode: 'auto', delayMs: DEMO_TOUCH_DELAY_MS }, handleSignals: false, signal }),
     },

@@ -11,18 +11,14 @@
  * We subscribe to the predicted path before calling, so a fast answer is not missed.
  * Flow: CreateSession → BindShortcuts → Activated(session, id, timestamp, options) on every press.
  */
-import { randomBytes } from 'node:crypto';
-
 import { KeytapError } from '../../errors.js';
 import { connectSessionBus, dbusErrorName, describeError, sessionBusAddress, Variant } from '../../util/session-bus.js';
 import type { SessionBus } from '../../util/session-bus.js';
-import type { GlobalShortcut } from '../platform.js';
+import type { GlobalShortcut, ShortcutBinding } from '../platform.js';
+import { PORTAL, PORTAL_PATH, portalRequest, randomToken } from '../portal-request.js';
 import { formatAccelerator, parseAccelerator, toXdgTrigger } from './accelerator.js';
 
-const PORTAL = 'org.freedesktop.portal.Desktop';
-const PORTAL_PATH = '/org/freedesktop/portal/desktop';
 const SHORTCUTS = 'org.freedesktop.portal.GlobalShortcuts';
-const REQUEST = 'org.freedesktop.portal.Request';
 export const SHORTCUT_ID = 'keytap-code';
 const HINT = 'Bind `keytap code` to a key in your desktop\'s keyboard settings.';
 
@@ -41,8 +37,10 @@ export class PortalShortcut implements GlobalShortcut {
 
   constructor(private readonly options: PortalShortcutOptions = {}) {}
 
-  async register(accelerator: string, onPress: () => void): Promise<void> {
+  async register(accelerator: string, onPress: () => void, also: readonly ShortcutBinding[] = []): Promise<void> {
     const parsed = parseAccelerator(accelerator, 'linux');
+    const more = also.map((b) => ({ ...b, parsed: parseAccelerator(b.accelerator, 'linux') }));
+    const handlers = new Map<string, () => void>([[SHORTCUT_ID, onPress], ...more.map((b) => [b.id, b.onPress] as [string, () => void])]);
     await this.unregister();
     let session: SessionBus;
     try {
@@ -58,11 +56,12 @@ export class PortalShortcut implements GlobalShortcut {
       await session.addMatch(`type='signal',interface='${SHORTCUTS}',member='Activated',path='${PORTAL_PATH}'`);
       session.onMessage((message) => {
         if (message.interface !== SHORTCUTS || message.member !== 'Activated') return;
-        if (message.body[0] !== sessionHandle || message.body[1] !== SHORTCUT_ID) return;
+        const pressed = handlers.get(String(message.body[1]));
+        if (message.body[0] !== sessionHandle || !pressed) return;
         // Unregistered: the socket may still deliver what was in flight.
         if (this.sessionHandle !== sessionHandle) return;
         try {
-          onPress();
+          pressed();
         } catch {
           // The app reports its own failures.
         }
@@ -73,7 +72,10 @@ export class PortalShortcut implements GlobalShortcut {
         this.sessionHandle = undefined;
         this.options.onError?.(unsupported(`The session bus went away; the global shortcut no longer works (${error.message}).`));
       });
-      await this.bind(session, sessionHandle, toXdgTrigger(parsed), formatAccelerator(parsed));
+      await this.bind(session, sessionHandle, [
+        [SHORTCUT_ID, `keytap: copy a code (${formatAccelerator(parsed)})`, toXdgTrigger(parsed)],
+        ...more.map((b): [string, string, string] => [b.id, `${b.description} (${formatAccelerator(b.parsed)})`, toXdgTrigger(b.parsed)]),
+      ]);
     } catch (error) {
       await this.unregister();
       session.close();
@@ -126,10 +128,11 @@ export class PortalShortcut implements GlobalShortcut {
     return handle;
   }
 
-  private async bind(session: SessionBus, sessionHandle: string, trigger: string, readable: string): Promise<void> {
+  /** All shortcuts in one BindShortcuts call: [id, description, XDG trigger]. */
+  private async bind(session: SessionBus, sessionHandle: string, shortcuts: [string, string, string][]): Promise<void> {
     await this.request(session, 'BindShortcuts', 'oa(sa{sv})sa{sv}', (token) => [
       sessionHandle,
-      [[SHORTCUT_ID, { description: new Variant('s', `keytap: copy a code (${readable})`), preferred_trigger: new Variant('s', trigger) }]],
+      shortcuts.map(([id, description, trigger]) => [id, { description: new Variant('s', description), preferred_trigger: new Variant('s', trigger) }]),
       '',
       { handle_token: new Variant('s', token) },
     ]);
@@ -137,53 +140,15 @@ export class PortalShortcut implements GlobalShortcut {
 
   /** One portal call in the request/response pattern; resolves the Response's results. */
   private async request(session: SessionBus, method: string, signature: string, body: (token: string) => unknown[]): Promise<Record<string, unknown>> {
-    const token = `keytap_${randomToken()}`;
-    const sender = session.uniqueName;
-    const expected = `${PORTAL_PATH}/request/${sender.replace(/^:/, '').replace(/\./g, '_')}/${token}`;
-    await session.addMatch(`type='signal',interface='${REQUEST}',member='Response',path='${expected}'`);
-    let requestPath = expected;
-    let remove: () => void = () => undefined;
-    const response = new Promise<[number, Record<string, unknown>]>((resolve, reject) => {
-      const timer = setTimeout(() => reject(unsupported(`The shortcut portal did not answer ${method}.`)), this.options.responseTimeoutMs ?? 120_000);
-      timer.unref();
-      const stop = session.onMessage((message) => {
-        if (message.interface !== REQUEST || message.member !== 'Response') return;
-        if (message.path !== expected && message.path !== requestPath) return;
-        clearTimeout(timer);
-        stop();
-        resolve([Number(message.body[0]), (message.body[1] ?? {}) as Record<string, unknown>]);
-      });
-      session.onClose((error) => {
-        clearTimeout(timer);
-        reject(error);
-      });
-      remove = () => {
-        clearTimeout(timer);
-        stop();
-      };
-    });
-    try {
-      const reply = await session.call({ destination: PORTAL, path: PORTAL_PATH, interface: SHORTCUTS, member: method, signature, body: body(token) });
-      const returned = reply.body[0] as unknown;
-      // Portals before 0.9 returned a different path; listen there too.
-      if (typeof returned === 'string' && returned !== expected) {
-        requestPath = returned;
-        await session.addMatch(`type='signal',interface='${REQUEST}',member='Response',path='${returned}'`);
-      }
-    } catch (error) {
-      remove();
-      response.catch(() => undefined);
-      throw error;
-    }
-    const [code, results] = await response;
+    const [code, results] = await portalRequest(
+      session,
+      { iface: SHORTCUTS, method, signature, body, timeoutMs: this.options.responseTimeoutMs ?? 120_000 },
+      () => unsupported(`The shortcut portal did not answer ${method}.`),
+    );
     if (code === 1) throw new KeytapError('CANCELLED', 'The global shortcut was not confirmed in the desktop dialog.', { hint: HINT });
     if (code !== 0) throw unsupported(`The shortcut portal refused ${method} (response ${code}).`);
     return results;
   }
-}
-
-function randomToken(): string {
-  return randomBytes(6).toString('hex');
 }
 
 function unsupported(message: string): KeytapError {

@@ -16,7 +16,7 @@ import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 
 import { KeytapError } from '../../errors.js';
-import type { GlobalShortcut } from '../platform.js';
+import type { GlobalShortcut, ShortcutBinding } from '../platform.js';
 import { parseAccelerator } from './accelerator.js';
 import type { Accelerator } from './accelerator.js';
 
@@ -102,21 +102,26 @@ export class UiohookShortcut implements GlobalShortcut {
     this.env = options.env ?? process.env;
   }
 
-  async register(accelerator: string, onPress: () => void): Promise<void> {
-    const parsed = parseAccelerator(accelerator, this.platform);
+  async register(accelerator: string, onPress: () => void, also: readonly ShortcutBinding[] = []): Promise<void> {
+    const wanted = [{ accelerator, onPress }, ...also].map((b) => ({ parsed: parseAccelerator(b.accelerator, this.platform), onPress: b.onPress }));
     await this.unregister();
     this.checkSession();
     const { hook, keys } = await this.load();
-    const matcher = new AcceleratorMatcher(parsed, keys);
+    // One hook (libuiohook's is process-wide), one matcher per shortcut.
+    const matchers = wanted.map((w) => ({ matcher: new AcceleratorMatcher(w.parsed, keys), onPress: w.onPress }));
     hook.on('keydown', (event) => {
-      if (!matcher.keydown(event)) return;
-      try {
-        onPress();
-      } catch {
-        // The app's handler reports its own failures; the hook thread must never see one.
+      for (const { matcher, onPress: pressed } of matchers) {
+        if (!matcher.keydown(event)) continue;
+        try {
+          pressed();
+        } catch {
+          // The app's handler reports its own failures; the hook thread must never see one.
+        }
       }
     });
-    hook.on('keyup', (event) => matcher.keyup(event));
+    hook.on('keyup', (event) => {
+      for (const { matcher } of matchers) matcher.keyup(event);
+    });
     try {
       hook.start();
     } catch (error) {

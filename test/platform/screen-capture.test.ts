@@ -1,0 +1,168 @@
+// Screen capture: X11 in-process (node-x11 GetImage) of an Xvfb screen at 24 and 16 bits a pixel
+// showing a QR code (ImageMagick's display), found again by src/qr; the ZPixmap conversion for the
+// most-significant-byte-first order no Xvfb here uses; and the screenshot portal against a stand-in
+// org.freedesktop.portal.Desktop on a private session bus.
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Message, sessionBus, Variant } from 'dbus-next';
+import type { MessageBus } from 'dbus-next';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { PortalScreenCapture } from '../../src/desktop/screen-capture/portal.js';
+import { X11ScreenCapture, zpixmapToRgba } from '../../src/desktop/screen-capture/x11.js';
+import { findQrCodes } from '../../src/qr/find.js';
+import { readImage } from '../../src/qr/image.js';
+import { qrPng } from '../support/qr-images.js';
+import { Desktop, missingTool, skipMessage } from './desktop.js';
+
+const URI = 'otpauth://totp/Screen:alice?secret=JBSWY3DPEHPK3PXP&issuer=Screen';
+
+describe('zpixmapToRgba', () => {
+  it('reads 32-bit pixels in either byte order and 16-bit 5-6-5 pixels, with row padding', () => {
+    const masks = { redMask: 0xff0000, greenMask: 0x00ff00, blueMask: 0x0000ff };
+    // One pixel 0x00ff8040 (red ff, green 80, blue 40): bytes 40 80 ff 00 LSB first, 00 ff 80 40 MSB first.
+    expect([...zpixmapToRgba(Uint8Array.of(0x40, 0x80, 0xff, 0), 1, 1, { bitsPerPixel: 32, scanlinePad: 32, byteOrder: 0, ...masks })]).toEqual([255, 128, 64, 255]);
+    expect([...zpixmapToRgba(Uint8Array.of(0, 0xff, 0x80, 0x40), 1, 1, { bitsPerPixel: 32, scanlinePad: 32, byteOrder: 1, ...masks })]).toEqual([255, 128, 64, 255]);
+    // 16 bits 5-6-5: 0xf800 is full red, 0x07e0 full green; one pixel a row, rows padded to 32 bits.
+    const rgb565 = { bitsPerPixel: 16, scanlinePad: 32, byteOrder: 0, redMask: 0xf800, greenMask: 0x07e0, blueMask: 0x001f };
+    expect([...zpixmapToRgba(Uint8Array.of(0x00, 0xf8, 0, 0, 0xe0, 0x07, 0, 0), 1, 2, rgb565)]).toEqual([255, 0, 0, 255, 0, 255, 0, 255]);
+  });
+
+  it('refuses a short image and an odd pixel size', () => {
+    const layout = { bitsPerPixel: 32, scanlinePad: 32, byteOrder: 0, redMask: 0xff0000, greenMask: 0xff00, blueMask: 0xff };
+    expect(() => zpixmapToRgba(new Uint8Array(4), 2, 1, layout)).toThrow(/8 were expected/);
+    expect(() => zpixmapToRgba(new Uint8Array(4), 1, 1, { ...layout, bitsPerPixel: 4 })).toThrow(/4 bits a pixel/);
+  });
+});
+
+const missingX = missingTool('Xvfb', 'display');
+
+describe.skipIf(missingX !== undefined)(`X11 screen capture ${skipMessage(missingX, missingX === 'display' ? 'imagemagick' : 'xvfb')}`, () => {
+  for (const screen of ['800x600x24', '800x600x16']) {
+    it(`captures an Xvfb screen of ${screen} showing a QR code, and the code is found in it`, async () => {
+      const desktop = new Desktop();
+      let viewer: ChildProcess | undefined;
+      try {
+        await desktop.startX(screen);
+        const file = join(desktop.dir, 'code.png');
+        writeFileSync(file, await qrPng(URI, 4));
+        viewer = spawn('display', ['-geometry', '+150+100', file], { env: desktop.processEnv(), stdio: 'ignore' });
+        const capture = new X11ScreenCapture(desktop.env.DISPLAY!);
+        let texts: string[] = [];
+        await desktop.waitFor(async () => {
+          const shot = await capture.capture();
+          expect(shot.format).toBe('rgba');
+          if (shot.format !== 'rgba') return false;
+          expect([shot.width, shot.height]).toEqual([800, 600]);
+          texts = findQrCodes(shot).map((code) => code.text);
+          return texts.length > 0;
+        });
+        expect(texts).toEqual([URI]);
+      } finally {
+        viewer?.kill('SIGTERM');
+        await desktop.stop();
+      }
+    });
+  }
+
+  it('a display that is not there: UNSUPPORTED naming it', async () => {
+    await expect(new X11ScreenCapture(':4711').capture()).rejects.toMatchObject({ code: 'UNSUPPORTED', message: expect.stringMatching(/:4711/) });
+  });
+});
+
+const PATH = '/org/freedesktop/portal/desktop';
+const IFACE = 'org.freedesktop.portal.Screenshot';
+
+class FakeScreenshotPortal {
+  bus: MessageBus;
+  calls: unknown[][] = [];
+  response = 0;
+  constructor(
+    address: string,
+    private readonly file: string,
+  ) {
+    this.bus = sessionBus({ busAddress: address });
+    this.bus.on('error', () => undefined);
+    this.bus.addMethodHandler((msg: Message) => this.handle(msg));
+  }
+
+  async start(): Promise<void> {
+    await this.bus.requestName('org.freedesktop.portal.Desktop', 0);
+  }
+
+  private handle(msg: Message): boolean {
+    const reply = (signature?: string, body?: unknown[]) => this.bus.send(Message.newMethodReturn(msg, signature, body));
+    if (msg.interface === 'org.freedesktop.DBus.Properties' && msg.member === 'Get') {
+      if (msg.body[0] === IFACE) reply('v', [new Variant('u', 2)]);
+      else this.bus.send(Message.newError(msg as unknown as string, 'org.freedesktop.DBus.Error.InvalidArgs', 'No such interface'));
+      return true;
+    }
+    if (msg.interface !== IFACE || msg.member !== 'Screenshot') return false;
+    this.calls.push(msg.body);
+    const options = msg.body[1] as Record<string, Variant>;
+    const request = `${PATH}/request/${msg.sender.replace(/^:/, '').replace(/\./g, '_')}/${String(options.handle_token?.value)}`;
+    reply('o', [request]);
+    const results = this.response === 0 ? { uri: new Variant('s', pathToFileURL(this.file).href) } : {};
+    setTimeout(() => this.bus.send(Message.newSignal(request, 'org.freedesktop.portal.Request', 'Response', 'ua{sv}', [this.response, results])), 20);
+    return true;
+  }
+
+  stop(): void {
+    this.bus.disconnect();
+  }
+}
+
+const missingBus = missingTool('dbus-daemon');
+
+describe.skipIf(missingBus !== undefined)(`org.freedesktop.portal.Screenshot ${skipMessage(missingBus, 'dbus')}`, () => {
+  const desktop = new Desktop();
+  let portal: FakeScreenshotPortal;
+  let address: string;
+  const file = join(desktop.dir, 'Screenshot from the portal.png');
+
+  beforeAll(async () => {
+    desktop.startBus();
+    address = desktop.env.DBUS_SESSION_BUS_ADDRESS!;
+    portal = new FakeScreenshotPortal(address, file);
+    await portal.start();
+  });
+  afterAll(async () => {
+    portal?.stop();
+    await desktop.stop();
+  });
+
+  it('asks for a non-interactive screenshot, reads the PNG it names and deletes it', async () => {
+    const png = await qrPng(URI);
+    writeFileSync(file, png);
+    const shot = await new PortalScreenCapture({ busAddress: address }).capture();
+    expect(portal.calls.at(-1)![0]).toBe('');
+    expect((portal.calls.at(-1)![1] as Record<string, Variant>).interactive!.value).toBe(false);
+    expect(shot.format).toBe('png');
+    expect(Buffer.from(shot.data).equals(png)).toBe(true);
+    expect(findQrCodes(readImage(shot.data)).map((c) => c.text)).toEqual([URI]);
+    expect(existsSync(file)).toBe(false);
+  });
+
+  it('a screenshot the user does not allow: CANCELLED', async () => {
+    portal.response = 1;
+    try {
+      await expect(new PortalScreenCapture({ busAddress: address }).capture()).rejects.toMatchObject({ code: 'CANCELLED', message: expect.stringMatching(/not allowed/) });
+    } finally {
+      portal.response = 0;
+    }
+  });
+
+  it('no portal on the bus, or no bus: UNSUPPORTED', async () => {
+    const other = new Desktop();
+    other.startBus();
+    try {
+      await expect(new PortalScreenCapture({ busAddress: other.env.DBUS_SESSION_BUS_ADDRESS }).capture()).rejects.toMatchObject({ code: 'UNSUPPORTED', message: expect.stringMatching(/No XDG desktop portal/) });
+    } finally {
+      await other.stop();
+    }
+    await expect(new PortalScreenCapture({ busAddress: `unix:path=${desktop.dir}/none` }).capture()).rejects.toMatchObject({ code: 'UNSUPPORTED' });
+  });
+});

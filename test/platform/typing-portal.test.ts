@@ -1,0 +1,133 @@
+// The RemoteDesktop portal typist against a stand-in org.freedesktop.portal.Desktop on a private
+// session bus: CreateSession → SelectDevices (keyboard, persist, the restore token the next time) →
+// Start, then NotifyKeyboardKeysym press/release per character; a refused dialog; no portal.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Message, sessionBus, Variant } from 'dbus-next';
+import type { MessageBus } from 'dbus-next';
+
+import { PortalTypist } from '../../src/desktop/typing/portal.js';
+import { Desktop, missingTool, skipMessage } from './desktop.js';
+
+const PATH = '/org/freedesktop/portal/desktop';
+const IFACE = 'org.freedesktop.portal.RemoteDesktop';
+
+class FakeRemoteDesktop {
+  bus: MessageBus;
+  calls: { member: string; body: unknown[] }[] = [];
+  keys: [number, number][] = [];
+  startResponse = 0;
+  private sessions = 0;
+
+  constructor(address: string) {
+    this.bus = sessionBus({ busAddress: address });
+    this.bus.on('error', () => undefined);
+    this.bus.addMethodHandler((msg: Message) => this.handle(msg));
+  }
+
+  async start(): Promise<void> {
+    await this.bus.requestName('org.freedesktop.portal.Desktop', 0);
+  }
+
+  private handle(msg: Message): boolean {
+    const reply = (signature?: string, body?: unknown[]) => this.bus.send(Message.newMethodReturn(msg, signature, body));
+    if (msg.interface === 'org.freedesktop.DBus.Properties' && msg.member === 'Get') {
+      if (msg.body[0] !== IFACE) this.bus.send(Message.newError(msg as unknown as string, 'org.freedesktop.DBus.Error.InvalidArgs', 'No such interface'));
+      else reply('v', [new Variant('u', 2)]);
+      return true;
+    }
+    if (msg.interface === 'org.freedesktop.portal.Session' && msg.member === 'Close') {
+      reply();
+      return true;
+    }
+    if (msg.interface !== IFACE) return false;
+    this.calls.push({ member: msg.member, body: msg.body });
+    if (msg.member === 'NotifyKeyboardKeysym') {
+      this.keys.push([Number(msg.body[2]), Number(msg.body[3])]);
+      reply();
+      return true;
+    }
+    const options = msg.body[msg.body.length - 1] as Record<string, Variant>;
+    const token = String(options.handle_token?.value);
+    const request = `${PATH}/request/${msg.sender.replace(/^:/, '').replace(/\./g, '_')}/${token}`;
+    reply('o', [request]);
+    const respond = (code: number, results: Record<string, Variant>) =>
+      setTimeout(() => this.bus.send(Message.newSignal(request, 'org.freedesktop.portal.Request', 'Response', 'ua{sv}', [code, results])), 10);
+    if (msg.member === 'CreateSession') {
+      respond(0, { session_handle: new Variant('s', `${PATH}/session/x/${++this.sessions}`) });
+    } else if (msg.member === 'SelectDevices') {
+      respond(0, {});
+    } else if (msg.member === 'Start') {
+      respond(this.startResponse, this.startResponse === 0 ? { devices: new Variant('u', 1), restore_token: new Variant('s', `token-${this.sessions}`) } : {});
+    }
+    return true;
+  }
+
+  stop(): void {
+    this.bus.disconnect();
+  }
+}
+
+const missing = missingTool('dbus-daemon');
+
+describe.skipIf(missing !== undefined)(`org.freedesktop.portal.RemoteDesktop ${skipMessage(missing, 'dbus')}`, () => {
+  const desktop = new Desktop();
+  let portal: FakeRemoteDesktop;
+  let address: string;
+
+  beforeAll(async () => {
+    desktop.startBus();
+    address = desktop.env.DBUS_SESSION_BUS_ADDRESS!;
+    portal = new FakeRemoteDesktop(address);
+    await portal.start();
+  });
+  afterAll(async () => {
+    portal?.stop();
+    await desktop.stop();
+  });
+
+  it('asks for the keyboard once and sends each digit as a keysym press and release', async () => {
+    portal.calls = [];
+    portal.keys = [];
+    const typist = new PortalTypist({ busAddress: address, releaseWaitMs: 0, keyDelayMs: 0 });
+    await typist.type('0429');
+    expect(portal.calls.map((c) => c.member)).toEqual(['CreateSession', 'SelectDevices', 'Start', ...Array(8).fill('NotifyKeyboardKeysym')]);
+    const select = portal.calls[1]!.body[1] as Record<string, Variant>;
+    expect(select.types?.value).toBe(1);
+    expect(select.persist_mode?.value).toBe(2);
+    expect(select.restore_token).toBeUndefined();
+    // XK_0 = 0x30 … XK_9 = 0x39.
+    expect(portal.keys).toEqual([[0x30, 1], [0x30, 0], [0x34, 1], [0x34, 0], [0x32, 1], [0x32, 0], [0x39, 1], [0x39, 0]]);
+
+    // The session is kept: the next code goes straight to the keys.
+    await typist.type('7');
+    expect(portal.calls.slice(11).map((c) => c.member)).toEqual(['NotifyKeyboardKeysym', 'NotifyKeyboardKeysym']);
+    await typist.close();
+
+    // A new session brings the restore token the desktop gave, so it need not ask again.
+    portal.calls = [];
+    await typist.type('1');
+    expect((portal.calls[1]!.body[1] as Record<string, Variant>).restore_token?.value).toBe('token-1');
+    await typist.close();
+  });
+
+  it('a dialog the user refused is PERMISSION_DENIED, and nothing is typed', async () => {
+    portal.startResponse = 1;
+    portal.keys = [];
+    try {
+      await expect(new PortalTypist({ busAddress: address, releaseWaitMs: 0 }).type('12')).rejects.toMatchObject({ code: 'PERMISSION_DENIED' });
+      expect(portal.keys).toEqual([]);
+    } finally {
+      portal.startResponse = 0;
+    }
+  });
+
+  it('without a portal on the bus: UNSUPPORTED, saying so', async () => {
+    const empty = new Desktop();
+    empty.startBus();
+    try {
+      await expect(new PortalTypist({ busAddress: empty.env.DBUS_SESSION_BUS_ADDRESS }).type('1')).rejects.toMatchObject({ code: 'UNSUPPORTED', message: expect.stringMatching(/No XDG desktop portal/) });
+    } finally {
+      await empty.stop();
+    }
+  });
+});

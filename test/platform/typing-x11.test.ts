@@ -1,0 +1,79 @@
+// Typing through XTEST on Xvfb, checked by a separate X client (python3-xlib) that has the focus
+// and records every KeyPress with its modifier state and the keysym the server's mapping gives it.
+import { spawn } from 'node:child_process';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { XtestTypist } from '../../src/desktop/typing/xtest.js';
+import { Desktop, missingTool, run } from './desktop.js';
+import { CONTROL_MASK, MOD1_MASK, SHIFT_MASK, startRecorder } from '../support/x11-recorder.js';
+
+const missing = process.platform === 'linux' ? missingTool('Xvfb', 'xdotool', 'setxkbmap', '/usr/bin/python3') : 'Linux';
+const noXlib = missing ? undefined : (() => {
+  const probe = spawn('/usr/bin/python3', ['-c', 'import Xlib']);
+  return new Promise<boolean>((resolve) => probe.once('exit', (code) => resolve(code !== 0)));
+})();
+if (missing) console.warn(`skipping the XTEST typing test: ${missing} is missing (see .ci/run)`);
+
+describe.skipIf(missing !== undefined)('typing through XTEST', async () => {
+  const skip = (await noXlib) === true;
+  if (skip) console.warn('skipping the XTEST typing test: python3-xlib is missing (see .ci/run)');
+  const desktop = new Desktop();
+  let recorder: Awaited<ReturnType<typeof startRecorder>> | undefined;
+
+  beforeAll(async () => {
+    if (!skip) await desktop.startX();
+  });
+  afterEach(async () => {
+    recorder?.child.kill();
+    recorder = undefined;
+    await run('xdotool', ['keyup', 'ctrl+alt+shift'], desktop.processEnv());
+    await run('setxkbmap', ['us'], desktop.processEnv());
+  });
+  afterAll(() => desktop.stop());
+
+  it.skipIf(skip)('types every digit into the focused window, with no modifier', async () => {
+    recorder = await startRecorder(desktop.processEnv());
+    await new XtestTypist({ display: desktop.env.DISPLAY }).type('0123456789');
+    const keys = await recorder.waitForKeys(10);
+    expect(keys.map((k) => k.char).join('')).toBe('0123456789');
+    expect(keys.map((k) => k.state)).toEqual(Array(10).fill(0));
+  });
+
+  it.skipIf(skip)('releases Ctrl+Alt+Shift held as after the shortcut before the first digit', async () => {
+    recorder = await startRecorder(desktop.processEnv());
+    expect((await run('xdotool', ['keydown', 'ctrl+alt+shift'], desktop.processEnv())).code).toBe(0);
+    const started = Date.now();
+    await new XtestTypist({ display: desktop.env.DISPLAY, releaseWaitMs: 300 }).type('482915');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+    const keys = await recorder.waitForKeys(6);
+    expect(keys.map((k) => k.char).join('')).toBe('482915');
+    for (const key of keys) expect(key.state & (SHIFT_MASK | CONTROL_MASK | MOD1_MASK)).toBe(0);
+  });
+
+  it.skipIf(skip)('does not wait when the modifiers come up by themselves', async () => {
+    recorder = await startRecorder(desktop.processEnv());
+    expect((await run('xdotool', ['keydown', 'ctrl+alt'], desktop.processEnv())).code).toBe(0);
+    setTimeout(() => void run('xdotool', ['keyup', 'ctrl+alt'], desktop.processEnv()), 100);
+    const started = Date.now();
+    await new XtestTypist({ display: desktop.env.DISPLAY, releaseWaitMs: 5_000 }).type('77');
+    expect(Date.now() - started).toBeLessThan(3_000);
+    const keys = await recorder.waitForKeys(2);
+    expect(keys.map((k) => k.char).join('')).toBe('77');
+    for (const key of keys) expect(key.state & (CONTROL_MASK | MOD1_MASK)).toBe(0);
+  });
+
+  it.skipIf(skip)('types digits, not "à&é", with a French AZERTY layout (Shift where the layout needs it)', async () => {
+    // The recorder first: Xvfb resets the keymap when its last client leaves.
+    recorder = await startRecorder(desktop.processEnv());
+    expect((await run('setxkbmap', ['fr'], desktop.processEnv())).code).toBe(0);
+    await new XtestTypist({ display: desktop.env.DISPLAY }).type('0123456789');
+    const keys = await recorder.waitForKeys(10);
+    expect(keys.map((k) => k.char).join('')).toBe('0123456789');
+    // On AZERTY the digits are the Shift level of the top row.
+    for (const key of keys) expect(key.state & SHIFT_MASK).toBe(SHIFT_MASK);
+  });
+
+  it.skipIf(skip)('says so when the display cannot be reached', async () => {
+    await expect(new XtestTypist({ display: ':987' }).type('1')).rejects.toMatchObject({ code: 'UNSUPPORTED', message: expect.stringContaining(':987') });
+    await expect(new XtestTypist({ display: '' }).type('1')).rejects.toMatchObject({ code: 'UNSUPPORTED' });
+  });
+});

@@ -1,0 +1,85 @@
+// What the QR codes in an image hold, as accounts: otpauth URIs, Google Authenticator exports
+// (payloads from Google's protobuf runtime), and codes that hold something else, described
+// without repeating them.
+import { describe, expect, it } from 'vitest';
+import { isKeytapError } from '../../src/errors.js';
+import { accountsFromCodes, scanImage } from '../../src/qr/accounts.js';
+import { readImage } from '../../src/qr/image.js';
+import { migrationUri } from '../support/migration-payload.js';
+import { qrPng, screenPng } from '../support/qr-images.js';
+
+const URI_A = 'otpauth://totp/ACME%20Co:alice@example.com?secret=JBSWY3DPEHPK3PXP&issuer=ACME%20Co';
+
+function thrown(action: () => unknown): Error & { code?: string; hint?: string } {
+  try {
+    action();
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('nothing was thrown');
+}
+
+describe('accountsFromCodes', () => {
+  it('an otpauth URI is one account; an export is each of its accounts, and a split one says which part', () => {
+    const exported = migrationUri({
+      batch_size: 2,
+      batch_index: 0,
+      batch_id: 99,
+      otp_parameters: [
+        { secret_hex: '0102030405060708090a', name: 'bob', issuer: 'Bank', type: 1, counter: 3 },
+        { secret_hex: '0102030405060708090a', name: 'old', issuer: 'Legacy', algorithm: 4 },
+      ],
+    });
+    const scan = accountsFromCodes([URI_A, exported]);
+    expect(scan.codes).toBe(2);
+    expect(scan.accounts.map((a) => [a.credential.issuer, a.credential.account, a.credential.type, a.source])).toEqual([
+      ['ACME Co', 'alice@example.com', 'TOTP', 'otpauth URI'],
+      ['Bank', 'bob', 'HOTP', 'Google Authenticator export (QR code 1 of 2)'],
+    ]);
+    expect(scan.skipped).toEqual(['Legacy: old from the Google Authenticator export (QR code 1 of 2): it uses MD5, which OATH keys do not support']);
+    expect(scan.partial).toEqual([{ index: 0, size: 2, id: 99 }]);
+  });
+
+  it('describes a web address by its host, other text by its length, a broken URI by its fault — never repeating them', () => {
+    const scan = accountsFromCodes([
+      'https://login.example.com/setup?token=SECRETTOKEN',
+      'JBSWY3DPEHPK3PXP',
+      'mailto:alice@example.com',
+      'otpauth://totp/a?secret=NOT*BASE32',
+    ]);
+    expect(scan.accounts).toEqual([]);
+    expect(scan.skipped).toEqual([
+      'a web address on login.example.com, not an otpauth:// URI',
+      'text of 16 characters, not an otpauth:// URI',
+      'a mailto: URI, not an otpauth:// URI',
+      "an otpauth URI that cannot be read (The otpauth URI's secret parameter is not valid Base32)",
+    ]);
+    expect(scan.skipped.join('\n')).not.toMatch(/SECRETTOKEN|JBSWY3DP|NOT\*BASE32|alice/);
+  });
+});
+
+describe('scanImage', () => {
+  it('finds the account in a code on a screen', async () => {
+    const image = readImage(await screenPng(800, 600, [{ text: URI_A, x: 300, y: 200 }]));
+    const scan = scanImage(image, 'screen');
+    expect(scan.accounts.map((a) => a.credential.account)).toEqual(['alice@example.com']);
+    expect(Buffer.from(scan.accounts[0]!.credential.secret).toString('hex')).toBe('48656c6c6f21deadbeef');
+  });
+
+  it('no code: BAD_INPUT saying so, and what to try', async () => {
+    const blank = readImage(await screenPng(400, 300, []));
+    const screen = thrown(() => scanImage(blank, 'screen'));
+    expect(isKeytapError(screen, 'BAD_INPUT')).toBe(true);
+    expect(screen.message).toBe('No QR code found on the screen.');
+    expect(screen.hint).toMatch(/zoom in/);
+    expect(thrown(() => scanImage(blank, 'image')).message).toBe('No QR code found in the image.');
+  });
+
+  it('codes that hold no account: BAD_INPUT naming what each holds', async () => {
+    const image = readImage(await qrPng('https://example.com/welcome'));
+    const one = thrown(() => scanImage(image, 'image'));
+    expect(isKeytapError(one, 'BAD_INPUT')).toBe(true);
+    expect(one.message).toBe('The QR code holds no account: a web address on example.com, not an otpauth:// URI.');
+    expect(one.hint).toMatch(/otpauth-migration/);
+  });
+});

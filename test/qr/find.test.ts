@@ -1,0 +1,93 @@
+// QR codes in image files, found by keytap (jsQR through src/qr) and by Debian's zbarimg (the
+// peer): one code in a PNG, the same as a JPEG (written by ImageMagick), two codes on one screen,
+// and files that are no image.
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { isKeytapError } from '../../src/errors.js';
+import { findQrCodes } from '../../src/qr/find.js';
+import { readImage } from '../../src/qr/image.js';
+import { missingTool, skipMessage } from '../platform/desktop.js';
+import { tempDir } from '../support/cli.js';
+import { qrPng, screenPng } from '../support/qr-images.js';
+
+const URI_A = 'otpauth://totp/ACME%20Co:alice@example.com?secret=JBSWY3DPEHPK3PXP&issuer=ACME%20Co';
+const URI_B = 'otpauth://hotp/Bank:bob?secret=HXDMVJECJJWSRB3HWIZR4IFUGFTMXBOZ&issuer=Bank&counter=7&digits=8';
+const missing = missingTool('zbarimg', 'convert');
+
+/** What zbarimg reads in the file: one text per code, sorted (its order is its own). */
+function zbarimg(file: string): string[] {
+  // stderr ignored: zbarimg reports its failed attempt to reach the system D-Bus there.
+  const out = execFileSync('zbarimg', ['--raw', '--quiet', '-Sdisable', '-Sqrcode.enable', file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  return out.split('\n').filter((line) => line !== '').sort();
+}
+
+function ours(file: string): string[] {
+  return findQrCodes(readImage(readFileSync(file))).map((code) => code.text);
+}
+
+describe.skipIf(missing !== undefined)(`QR codes in image files, against zbarimg ${skipMessage(missing, missing === 'convert' ? 'imagemagick' : 'zbar-tools')}`, () => {
+  const dir = tempDir('keytap-qr-');
+
+  it('one code in a PNG: the same text as zbarimg', async () => {
+    const file = join(dir, 'one.png');
+    writeFileSync(file, await qrPng(URI_A));
+    expect(zbarimg(file)).toEqual([URI_A]);
+    expect(ours(file)).toEqual([URI_A]);
+  });
+
+  it('the same code as a JPEG (ImageMagick, quality 80): the same text as zbarimg', async () => {
+    const png = join(dir, 'for-jpeg.png');
+    const jpeg = join(dir, 'one.jpg');
+    writeFileSync(png, await qrPng(URI_B, 5));
+    execFileSync('convert', [png, '-quality', '80', jpeg]);
+    expect(readFileSync(jpeg).subarray(0, 3)).toEqual(Buffer.from([0xff, 0xd8, 0xff]));
+    expect(zbarimg(jpeg)).toEqual([URI_B]);
+    expect(ours(jpeg)).toEqual([URI_B]);
+  });
+
+  it('a screen with two codes side by side: both, as zbarimg finds them, in reading order', async () => {
+    const file = join(dir, 'two.png');
+    writeFileSync(file, await screenPng(1280, 720, [{ text: URI_B, x: 700, y: 150 }, { text: URI_A, x: 120, y: 160 }]));
+    expect(zbarimg(file)).toEqual([URI_A, URI_B].sort());
+    expect(ours(file)).toEqual([URI_A, URI_B]);
+  });
+
+  it('three codes, one above two: all three', async () => {
+    const file = join(dir, 'three.png');
+    const texts = ['https://example.com/first', URI_A, URI_B];
+    writeFileSync(file, await screenPng(1024, 768, [{ text: texts[0]!, x: 380, y: 20 }, { text: texts[1]!, x: 40, y: 400 }, { text: texts[2]!, x: 560, y: 420 }]));
+    expect(zbarimg(file)).toEqual([...texts].sort());
+    expect(ours(file)).toEqual(texts);
+  });
+
+  it('a screen without a code: none (zbarimg agrees)', async () => {
+    const file = join(dir, 'none.png');
+    writeFileSync(file, await screenPng(640, 480, []));
+    expect(() => zbarimg(file)).toThrow(); // zbarimg exits 4 when it finds nothing
+    expect(ours(file)).toEqual([]);
+  });
+});
+
+describe('files that are not a PNG or JPEG image', () => {
+  it('text, a truncated PNG and a truncated JPEG are BAD_INPUT naming the problem', async () => {
+    const png = await qrPng(URI_A);
+    const cases: [Uint8Array, RegExp][] = [
+      [Buffer.from(URI_A), /not a PNG or JPEG image/],
+      [png.subarray(0, 60), /PNG file is damaged/],
+      [Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 16]), /JPEG file is damaged/],
+    ];
+    for (const [bytes, message] of cases) {
+      let thrown: unknown;
+      try {
+        readImage(bytes);
+      } catch (error) {
+        thrown = error;
+      }
+      expect(isKeytapError(thrown, 'BAD_INPUT'), String(thrown)).toBe(true);
+      expect((thrown as Error).message).toMatch(message);
+      expect((thrown as Error).message).not.toContain('JBSWY3DP');
+    }
+  });
+});
