@@ -1,6 +1,7 @@
 'use strict';
 // Which of the two bundles a command runs from (build/bundle-options.mjs says why there are two):
-// the resident process (no command, `tray`) and `doctor` need the full one, every other command
+// the resident process (no command, `tray`), `doctor` and `pick` (the desktop's finders and
+// clipboard) need the full one, every other command
 // starts faster from the smaller one. Shared by bin/keytap.cjs and the single executable's
 // launcher (src/sea/launcher.ts), so both choose alike.
 // `keytap --version` and `keytap --help` name no command but start no tray either.
@@ -8,7 +9,7 @@ const ONLY_PRINTS = new Set(['--version', '-V', '--help', '-h']);
 
 function bundleFor(args) {
   const command = args.find((arg) => !arg.startsWith('-'));
-  const resident = command === 'tray' || command === 'doctor' || (command === undefined && !args.some((arg) => ONLY_PRINTS.has(arg)));
+  const resident = command === 'tray' || command === 'doctor' || command === 'pick' || (command === undefined && !args.some((arg) => ONLY_PRINTS.has(arg)));
   return resident ? 'keytap.cjs' : 'keytap-cli.cjs';
 }
 

@@ -244,6 +244,21 @@ export class Controller {
   }
 
   /**
+   * `keytap pick` over IPC: one exact account of one key (as `listKeys` named them), read as a
+   * click reads it (touch toast, copy, toast), answering with the code.
+   */
+  async readAccount(keyId: string, credentialId: string, options: { signal?: AbortSignal | undefined; onTouch?: ((credentialId: string) => void) | undefined } = {}): Promise<CodeAnswer> {
+    const key = findKey(this.stateValue, keyId);
+    if (!key) throw new KeytapError('NO_KEY', `The key ${keyId} is not connected any more.`, { hint: 'Plug it in again, or pick again.' });
+    if (key.status === 'locked') throw lockedError(key.name);
+    if (key.status === 'error' && key.error) throw fromStateError(key.error);
+    if (!key.credentials.some((c) => c.id === credentialId)) {
+      throw new KeytapError('NOT_FOUND', `${key.name} holds no account ${credentialId} (any more).`, { detail: { kind: 'not-found', id: credentialId } });
+    }
+    return this.readFor({ keyId, credentialId }, options);
+  }
+
+  /**
    * One IPC caller's read: it joins the read of the same account in flight or queued (one touch,
    * one code for all), else starts one, or waits its turn behind the read in flight (a key does
    * one thing at a time, and the menu's single pending read is what its toasts describe).

@@ -31,7 +31,13 @@ export const IPC_CONNECT_MS = 1_000;
 /** One request or answer line at most; anything longer is not ours. */
 const MAX_LINE = 1 << 20;
 
-export type IpcRequest = { op: 'ping' } | { op: 'code'; query?: string | undefined } | { op: 'list' } | { op: 'quit' };
+export type IpcRequest =
+  | { op: 'ping' }
+  | { op: 'code'; query?: string | undefined }
+  /** One exact account (`keytap pick`): the key's discovery id and the credential id, as `list` gave them. */
+  | { op: 'read'; keyId: string; credentialId: string }
+  | { op: 'list' }
+  | { op: 'quit' };
 
 export interface IpcTouchEvent {
   event: 'touch';
@@ -136,7 +142,7 @@ function parseRequest(line: string): IpcRequest {
     throw new KeytapError('USAGE', 'The request is not JSON.');
   }
   if (typeof value !== 'object' || value === null) throw new KeytapError('USAGE', 'The request is not an object.');
-  const { op, query } = value as { op?: unknown; query?: unknown };
+  const { op, query, keyId, credentialId } = value as { op?: unknown; query?: unknown; keyId?: unknown; credentialId?: unknown };
   switch (op) {
     case 'ping':
     case 'list':
@@ -145,6 +151,9 @@ function parseRequest(line: string): IpcRequest {
     case 'code':
       if (query !== undefined && query !== null && typeof query !== 'string') throw new KeytapError('USAGE', '"query" must be a string.');
       return { op, query: typeof query === 'string' ? query : undefined };
+    case 'read':
+      if (typeof keyId !== 'string' || keyId === '' || typeof credentialId !== 'string' || credentialId === '') throw new KeytapError('USAGE', '"keyId" and "credentialId" must be strings.');
+      return { op, keyId, credentialId };
     default:
       throw new KeytapError('USAGE', `Unknown operation ${JSON.stringify(op)}.`);
   }

@@ -18,6 +18,8 @@ describe('the bundle a command runs from', () => {
     [['code', 'github'], 'keytap-cli.cjs'],
     [['--json', 'list'], 'keytap-cli.cjs'],
     [['tray', '--help'], 'keytap.cjs'],
+    [['pick'], 'keytap.cjs'],
+    [['pick', '--with', 'rofi'], 'keytap.cjs'],
   ])('keytap %j → %s', (args, bundle) => {
     expect(bundleFor(args)).toBe(bundle);
   });
