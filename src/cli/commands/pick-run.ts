@@ -11,7 +11,6 @@ import type { KeyListing } from '../../app/controller.js';
 import { answerError, askRunningInstance } from '../../app/ipc.js';
 import { fromStateError } from '../../app/state-error.js';
 import { createClipboard } from '../../desktop/clipboard/index.js';
-import type { DesktopFinder } from '../../desktop/picker.js';
 import { findDesktopFinder, runDesktopFinder } from '../../desktop/picker.js';
 import type { KeyDescriptor } from '../../device/discovery/enumerate.js';
 import { noKeyError } from '../../device/open.js';
@@ -87,7 +86,7 @@ async function choose(picker: Picker, lines: string[]): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    const line = await runDesktopFinder(picker as DesktopFinder, lines, PROMPT, abort.signal);
+    const line = await runDesktopFinder(picker, lines, PROMPT, abort.signal);
     const index = lines.indexOf(line);
     if (index < 0) throw new KeytapError('NO_MATCH', `${picker} answered a line that is none of the accounts offered.`, { hint: 'Choose one of the lines shown rather than typing a name of your own.' });
     return index;
