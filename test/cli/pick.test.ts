@@ -5,7 +5,8 @@ import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/cli/exit-codes.js';
-import { oathtool, runKeytap, tempDir } from '../support/cli.js';
+import { keytapCommand, oathtool, runKeytap, tempDir } from '../support/cli.js';
+import { HAVE_SCRIPT, startOnTerminal } from '../support/terminal.js';
 import type { TrayProcess } from '../support/tray-process.js';
 import { quitTray, startTray, trayEnv } from '../support/tray-process.js';
 
@@ -120,3 +121,52 @@ describe.runIf(unix)('keytap pick with a desktop finder', () => {
     expect(setup.tray.stderr).not.toContain(result.stdout.trim());
   });
 });
+
+describe.runIf(unix && HAVE_SCRIPT)('keytap pick on a terminal (no desktop finder)', () => {
+  /** Runs `keytap pick` on a pty; `keys` says what to type next once the screen shows something (undefined: nothing yet). */
+  const run = (env: NodeJS.ProcessEnv, keys: (shown: string) => string | undefined): Promise<{ output: string; code: number | null }> => {
+    const { command, args } = keytapCommand(['pick']);
+    return startOnTerminal(command, args, {
+      env: { ...env, KEYTAP_NO_INSTANCE: '1' },
+      onOutput: (output, session) => {
+        const next = keys(stripAnsi(output));
+        if (next !== undefined) session.type(next);
+      },
+    }).ended;
+  };
+
+  it('type part of a name, Enter: the code of that account is printed', async () => {
+    const { env } = await setUp(['nitrokey3'], [['GitHub', 'GitLab', 'Bank']]);
+    await awayFromPeriodEnd();
+    let step = 0;
+    const { output, code } = await run(env, (shown) => {
+      if (step === 0 && shown.includes('keytap> ')) return (step++, 'lab');
+      if (step === 1 && shown.includes('keytap> lab') && shown.includes('> GitLab: alice')) return (step++, '\r');
+      return undefined;
+    });
+    const text = stripAnsi(output);
+    expect(text).toContain('GitHub: alice');
+    expect(text).toContain(await totp('GitLab'));
+    expect(code).toBe(ExitCode.NOT_DELIVERED); // no display to copy to
+  });
+
+  it('Esc cancels: exit 1, "Cancelled." and no code', async () => {
+    const { env } = await setUp(['yubikey'], [['GitHub', 'Bank']]);
+    let sent = false;
+    const { output, code } = await run(env, (shown) => {
+      if (!sent && shown.includes('Bank: alice')) {
+        sent = true;
+        return '\x1b';
+      }
+      return undefined;
+    });
+    expect(code).toBe(1);
+    expect(stripAnsi(output)).toContain('keytap: Cancelled.');
+    expect(stripAnsi(output)).not.toMatch(/\b\d{6}\b/u);
+  });
+});
+
+function stripAnsi(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/\x1b\[[0-9;?]*[A-Za-z]/gu, '');
+}
