@@ -1,9 +1,10 @@
 // `keytap pick` end to end on served virtual keys of both dialects, with a scripted finder on PATH
 // (a small executable named rofi that logs its arguments and stdin and prints the line it is told
 // to choose), without and with a running tray.
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Desktop, missingTool, run as runProgram } from '../platform/desktop.js';
 import { ExitCode } from '../../src/cli/exit-codes.js';
 import { keytapCommand, oathtool, runKeytap, tempDir } from '../support/cli.js';
 import { HAVE_SCRIPT, startOnTerminal } from '../support/terminal.js';
@@ -47,12 +48,12 @@ async function ok(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
 }
 
 /** Served keys (one per dialect given), each with the accounts named, and the fake rofi first on PATH. */
-async function setUp(dialects: ('yubikey' | 'nitrokey3')[], accounts: (keyof typeof SECRETS)[][]): Promise<Setup> {
+async function setUp(dialects: ('yubikey' | 'nitrokey3')[], accounts: (keyof typeof SECRETS)[][], extraEnv: NodeJS.ProcessEnv = {}): Promise<Setup> {
   const dir = tempDir();
   const bin = join(dir, 'bin');
   const log = join(dir, 'finder');
-  fakeFinder(bin, 'rofi', log);
-  const env = trayEnv(dir, { PATH: `${bin}:${process.env.PATH ?? ''}` });
+  if (!extraEnv.DISPLAY) fakeFinder(bin, 'rofi', log); // with a display, the real finders installed are what is tested
+  const env = trayEnv(dir, { PATH: `${bin}:${process.env.PATH ?? ''}`, ...extraEnv });
   current = { env, dir, log };
   for (const [i, dialect] of dialects.entries()) {
     const file = join(dir, `key${i}.json`);
@@ -163,6 +164,36 @@ describe.runIf(unix && HAVE_SCRIPT)('keytap pick on a terminal (no desktop finde
     expect(code).toBe(1);
     expect(stripAnsi(output)).toContain('keytap: Cancelled.');
     expect(stripAnsi(output)).not.toMatch(/\b\d{6}\b/u);
+  });
+});
+
+const noDmenu = process.platform === 'linux' ? missingTool('Xvfb', 'dmenu', 'xdotool', 'xsel', 'oathtool') : 'Linux';
+if (noDmenu) console.warn(`skipping the dmenu test of keytap pick: ${noDmenu} is missing (see .ci/run)`);
+
+describe.skipIf(noDmenu !== undefined)('keytap pick with the real dmenu on Xvfb', () => {
+  const desktop = new Desktop();
+  beforeAll(() => desktop.startX());
+  afterAll(() => desktop.stop());
+
+  it('dmenu is found for the X11 session, a query typed into it and Return read that account; the code is on the clipboard', async () => {
+    const { env } = await setUp(['yubikey'], [['GitHub', 'GitLab', 'Bank']], { DISPLAY: desktop.env.DISPLAY });
+    expect(env.PATH!.split(':').some((dir) => existsSync(join(dir, 'rofi')))).toBe(false); // else rofi would be the one found
+    await awayFromPeriodEnd();
+    const picking = runKeytap(['pick'], { env: { ...env, KEYTAP_NO_INSTANCE: '1' } });
+    // dmenu grabs the keyboard once its window is up: then XTEST typing goes to it.
+    const deadline = Date.now() + 10_000;
+    while ((await runProgram('xdotool', ['search', '--class', 'dmenu'], env)).code !== 0) {
+      if (Date.now() > deadline) throw new Error('dmenu did not show up');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    await runProgram('xdotool', ['type', '--delay', '20', 'gitlab'], env);
+    await runProgram('xdotool', ['key', 'Return'], env);
+    const result = await picking;
+    const expected = await totp('GitLab');
+    expect([result.code, result.stdout]).toEqual([0, `${expected}\n`]);
+    expect(result.stderr).toBe('Copied to the clipboard. Without a running keytap tray it is not cleared later: start "keytap" for that.\n');
+    expect((await runProgram('xsel', ['--clipboard', '--output'], env)).stdout).toBe(expected);
   });
 });
 
