@@ -34,6 +34,7 @@ export const RESIDENT_ONLY = [
   'src/app/toasts.ts',
   'src/app/tray-render.ts',
   'src/app/ipc-dispatch.ts',
+  'src/app/recent-store.ts',
   'src/app/state.ts',
   'src/app/menu-model.ts',
   'src/app/config.ts',

@@ -24,6 +24,7 @@ import { chooseAccount } from './choose-account.js';
 import { CodeRequests } from './code-requests.js';
 import type { AppConfig, ConfigStore } from './config.js';
 import { KeyOperations } from './key-operations.js';
+import type { RecentStore } from './recent-store.js';
 import type { OpenedKey } from './key-session.js';
 import type { Clock, Logger } from './logger.js';
 import { consoleLogger, describeUnknown, settle, systemClock } from './logger.js';
@@ -64,6 +65,8 @@ export interface ControllerDeps {
   config: Pick<ConfigStore, 'current' | 'set' | 'onChange' | 'path' | 'problem' | 'onProblemChange'>;
   /** Opens a file with the desktop's default application ("Settings"). */
   openPath: (path: string) => Promise<void>;
+  /** Where the "Recent" list is kept across restarts; none: in memory only. */
+  recent?: RecentStore | undefined;
   clock?: Clock | undefined;
   logger?: Logger | undefined;
   version?: string | undefined;
@@ -156,6 +159,13 @@ export class Controller {
       config.onProblemChange((problem) => this.guard('settings problem', () => this.reportConfigProblem(problem))),
     );
     this.reportConfigProblem(config.problem);
+    if (this.deps.recent) {
+      try {
+        this.dispatch({ type: 'recent-loaded', recent: await this.deps.recent.load() });
+      } catch (error) {
+        this.logger.warn(`loading the recent accounts failed: ${describeUnknown(error)}`);
+      }
+    }
 
     try {
       await this.deps.tray.start(
@@ -475,6 +485,9 @@ export class Controller {
         return;
       case 'close-toast':
         this.toasts.close(effect.slot);
+        return;
+      case 'save-recent':
+        if (this.deps.recent) this.operations.track(this.deps.recent.save(effect.recent).catch((error: unknown) => this.logger.warn(`saving the recent accounts failed: ${describeUnknown(error)}`)));
         return;
       case 'log':
         this.logger[effect.level](effect.message);

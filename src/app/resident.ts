@@ -16,6 +16,7 @@ import type { ControllerDeps, KeySource } from './controller.js';
 import { Controller } from './controller.js';
 import { acquireInstance } from './instance.js';
 import { createIpcDispatch } from './ipc-dispatch.js';
+import { recentStore } from './recent-store.js';
 import type { Logger } from './logger.js';
 import { describeUnknown } from './logger.js';
 import { ensurePrivateFolder } from '../util/private-folder.js';
@@ -90,6 +91,7 @@ export async function runResident(options: ResidentOptions, adapters: ResidentAd
       autostartCommand: options.autostartCommand,
       config,
       openPath: adapters.openPath,
+      recent: recentStore(dataDir(), (message) => logger.warn(message)),
       logger,
       version: options.version,
     });

@@ -64,6 +64,15 @@ export type ReadResult =
 
 export type ShortcutStatus = 'off' | 'registered' | 'unavailable';
 
+/** An account read lately: its key by accountKeyRef (the serial where known, so it outlives a re-plug) and its credential id. Names only. */
+export interface RecentAccount {
+  keyId: string;
+  credentialId: string;
+}
+
+/** How many recently read accounts are kept (and shown under "Recent"): enough for the few used daily. */
+export const RECENT_MAX = 5;
+
 export interface AppState {
   keys: KeyState[];
   pending?: PendingRead | undefined;
@@ -71,6 +80,8 @@ export interface AppState {
   /** Facts the menu shows that come from the platform. */
   autostart?: boolean | undefined;
   shortcut: ShortcutStatus;
+  /** The accounts read lately, the latest first (persisted by the controller). */
+  recent?: RecentAccount[] | undefined;
   /** The tray host went away (only toasts and IPC reach the user then). */
   /** no-bus: there is no D-Bus session bus at all (so no tray host and no toasts either). */
   trayHost: TrayHostStatus | 'unknown';
@@ -97,6 +108,8 @@ export interface KeyInfo {
 
 export type AppEvent =
   | { type: 'key-added'; key: KeyInfo }
+  /** The recently read accounts saved by an earlier run. */
+  | { type: 'recent-loaded'; recent: RecentAccount[] }
   | { type: 'key-loaded'; keyId: string; serial?: string | undefined; locked: boolean; credentials: KeyCredential[]; quiet?: boolean | undefined }
   | { type: 'key-failed'; keyId: string; error: StateError }
   | { type: 'key-removed'; keyId: string; now: number }
@@ -146,6 +159,8 @@ export type Effect =
   /** Show a toast in `slot` (replacing the one there); without a slot, a toast of its own. */
   | { type: 'notify'; slot?: ToastSlot | undefined; notification: Notification }
   | { type: 'close-toast'; slot: ToastSlot }
+  /** The recent list changed: save it (names only). */
+  | { type: 'save-recent'; recent: RecentAccount[] }
   /** A line for the log (never a code). */
   | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string };
 
@@ -178,6 +193,9 @@ export function findKey(state: AppState, keyId: string): KeyState | undefined {
 
 export function reduce(state: AppState, event: AppEvent, settings: StateSettings): Transition {
   switch (event.type) {
+    case 'recent-loaded':
+      return { state: { ...state, recent: event.recent.slice(0, RECENT_MAX) }, effects: [] };
+
     case 'key-added': {
       const key: KeyState = { id: event.key.id, name: event.key.name, kind: event.key.kind, serial: event.key.serial, dialect: event.key.dialect, status: 'loading', credentials: [] };
       const keys = [...state.keys.filter((k) => k.id !== key.id), key];
@@ -344,8 +362,10 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
       const where = key ? `${pending.credentialId} (${key.name})` : pending.credentialId;
       const shown = accountLabelOf(state, pending.keyId, pending.credentialId);
       const copiedLine = `copied the code of ${where} to the clipboard${validFor === undefined ? '' : `, valid for ${validFor} s`}${settings.clipboardClearSeconds > 0 ? `; clearing it in ${settings.clipboardClearSeconds} s` : ''}`;
+      const used: RecentAccount = { keyId: key ? accountKeyRef(key) : pending.keyId, credentialId: pending.credentialId };
+      const recent = [used, ...(state.recent ?? []).filter((r) => r.keyId !== used.keyId || r.credentialId !== used.credentialId)].slice(0, RECENT_MAX);
       return {
-        state: { ...state, pending: undefined, last },
+        state: { ...state, pending: undefined, last, recent },
         effects: [
           ...toast(settings, 'read', {
             title: validFor === undefined ? 'Code copied' : `Code copied, valid for ${validFor} s`,
@@ -355,6 +375,7 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
             icon: 'key',
           }),
           log('info', copiedLine),
+          { type: 'save-recent', recent },
         ],
       };
     }

@@ -120,6 +120,8 @@ describe.runIf(unix)('keytap pick with a desktop finder', () => {
     expect([result.code, result.stderr]).toEqual([ExitCode.NOT_DELIVERED, expect.stringContaining('The code was printed but not copied. There is no display')]);
     expect(setup.tray.stderr).toContain('copying the code of GitLab:alice failed');
     expect(setup.tray.stderr).not.toContain(result.stdout.trim());
+    // Not copied, so not "recent"; a copy that worked is (test/app/menu-groups.test.ts, the state machine).
+    expect(existsSync(join(setup.dir, 'data', 'recent.json'))).toBe(false);
   });
 });
 
