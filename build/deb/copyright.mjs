@@ -33,7 +33,6 @@ const OVERRIDES = {
   jsbi: { license: 'Apache-2.0', comment: 'package.json names no licence; its LICENSE file is the Apache License 2.0.' },
   'map-stream': { license: 'Expat', comment: 'package.json names no licence; its LICENCE file is the MIT licence.' },
   'pause-stream': { license: 'Expat or Apache-2.0', comment: 'package.json: ["MIT", "Apache2"]; its LICENSE says "Dual Licensed MIT and Apache 2".' },
-  x11: { license: 'Expat', comment: 'package.json names no licence; its LICENSE file is the MIT licence.' },
   '@nornagon/put': { license: 'Expat', comment: 'package.json: "MIT/X11"; its LICENSE is the MIT licence.' },
   x11: { license: 'Expat', comment: 'package.json names it in the old "licenses" array ("MIT"); its LICENSE is the MIT licence.' },
   'node-hid': { license: 'BSD-3-clause', file: 'LICENSE-bsd.txt', comment: 'package.json: "(MIT OR X11)"; the licence file it ships is this 3-clause BSD licence.' },

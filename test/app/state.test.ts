@@ -109,7 +109,7 @@ describe('reading a code', () => {
     const c = reduce(b.state, { type: 'copy-finished', requestId: 1, now: NOW + 0.3 }, SETTINGS);
     expect(c.state.pending).toBeUndefined();
     expect(c.state.last).toMatchObject({ ok: true, credentialId: TOTP.id });
-    expect(types(c.effects)).toEqual(['notify', 'log', 'delivered']);
+    expect(types(c.effects)).toEqual(['notify', 'log', 'delivered', 'save-recent']);
     expect(c.effects[0]).toMatchObject({ type: 'notify', slot: 'read', notification: { title: 'Code copied, valid for 19 s' } });
     const body = (c.effects[0] as Extract<Effect, { type: 'notify' }>).notification.body;
     expect(body).toContain('The clipboard is cleared in 20 s.');
