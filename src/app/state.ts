@@ -396,8 +396,8 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
             icon: 'key',
           }),
           log('info', `typed the code of ${key ? `${pending.credentialId} (${key.name})` : pending.credentialId} into the focused window`),
-          { type: 'delivered', requestId: pending.requestId, copied: false, typed: true },
           { type: 'save-recent', recent },
+          { type: 'delivered', requestId: pending.requestId, copied: false, typed: true },
         ],
       };
     }
@@ -445,8 +445,8 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
             icon: 'key',
           }),
           log('info', copiedLine),
-          deliveredEffect(pending, undefined),
           { type: 'save-recent', recent },
+          deliveredEffect(pending, undefined),
         ],
       };
     }
