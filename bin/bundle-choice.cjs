@@ -1,6 +1,7 @@
 'use strict';
 // Which of the two bundles a command runs from (build/bundle-options.mjs says why there are two):
-// the resident process (no command, `tray`) and `doctor` need the full one, every other command
+// the resident process (no command, `tray`), `doctor` and `pick` (the desktop's finders and
+// clipboard) need the full one, every other command
 // starts faster from the smaller one. Shared by bin/keytap.cjs and the single executable's
 // launcher (src/sea/launcher.ts), so both choose alike.
 // `keytap --version` and `keytap --help` name no command but start no tray either. `code --type`
@@ -12,6 +13,7 @@ function bundleFor(args) {
   const resident =
     command === 'tray' ||
     command === 'doctor' ||
+    command === 'pick' ||
     (command === 'code' && args.includes('--type')) ||
     (command === undefined && !args.some((arg) => ONLY_PRINTS.has(arg)));
   // `add --qr` decodes images and captures the screen (src/cli/qr-accounts.ts): full bundle only.

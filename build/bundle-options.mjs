@@ -24,6 +24,7 @@ const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'))
  */
 export const RESIDENT_ONLY = [
   'src/cli/commands/tray-run.ts',
+  'src/cli/commands/pick-run.ts',
   'src/cli/resident-v8.ts',
   'src/app/resident.ts',
   'src/app/doctor.ts',
@@ -33,6 +34,7 @@ export const RESIDENT_ONLY = [
   'src/app/toasts.ts',
   'src/app/tray-render.ts',
   'src/app/ipc-dispatch.ts',
+  'src/app/recent-store.ts',
   'src/app/state.ts',
   'src/app/menu-model.ts',
   'src/app/config.ts',

@@ -29,6 +29,7 @@ import { chooseAccount } from './choose-account.js';
 import { CodeRequests } from './code-requests.js';
 import type { AppConfig, ConfigStore, Deliver } from './config.js';
 import { KeyOperations } from './key-operations.js';
+import type { RecentStore } from './recent-store.js';
 import type { OpenedKey } from './key-session.js';
 import type { Clock, Logger } from './logger.js';
 import { consoleLogger, describeUnknown, settle, systemClock } from './logger.js';
@@ -75,6 +76,8 @@ export interface ControllerDeps {
   openPath: (path: string) => Promise<void>;
   /** The screen, for "Add account from QR code on screen…" (absent: the item says it cannot). */
   screenCapture?: ScreenCapture | undefined;
+  /** Where the "Recent" list is kept across restarts; none: in memory only. */
+  recent?: RecentStore | undefined;
   clock?: Clock | undefined;
   logger?: Logger | undefined;
   version?: string | undefined;
@@ -182,6 +185,13 @@ export class Controller {
       config.onProblemChange((problem) => this.guard('settings problem', () => this.reportConfigProblem(problem))),
     );
     this.reportConfigProblem(config.problem);
+    if (this.deps.recent) {
+      try {
+        this.dispatch({ type: 'recent-loaded', recent: await this.deps.recent.load() });
+      } catch (error) {
+        this.logger.warn(`loading the recent accounts failed: ${describeUnknown(error)}`);
+      }
+    }
 
     try {
       await this.deps.tray.start(
@@ -270,6 +280,21 @@ export class Controller {
     }
     const chosen = chooseAccount(ready, query, this.deps.config.current.defaultAccount?.keyId);
     return this.readFor({ keyId: chosen.keyId, credentialId: chosen.credentialId }, options);
+  }
+
+  /**
+   * `keytap pick` over IPC: one exact account of one key (as `listKeys` named them), read as a
+   * click reads it (touch toast, copy, toast), answering with the code.
+   */
+  async readAccount(keyId: string, credentialId: string, options: { signal?: AbortSignal | undefined; onTouch?: ((credentialId: string) => void) | undefined } = {}): Promise<CodeAnswer> {
+    const key = findKey(this.stateValue, keyId);
+    if (!key) throw new KeytapError('NO_KEY', `The key ${keyId} is not connected any more.`, { hint: 'Plug it in again, or pick again.' });
+    if (key.status === 'locked') throw lockedError(key.name);
+    if (key.status === 'error' && key.error) throw fromStateError(key.error);
+    if (!key.credentials.some((c) => c.id === credentialId)) {
+      throw new KeytapError('NOT_FOUND', `${key.name} holds no account ${credentialId} (any more).`, { detail: { kind: 'not-found', id: credentialId } });
+    }
+    return this.readFor({ keyId, credentialId }, options);
   }
 
   /**
@@ -532,6 +557,9 @@ export class Controller {
         return;
       case 'close-toast':
         this.toasts.close(effect.slot);
+        return;
+      case 'save-recent':
+        if (this.deps.recent) this.operations.track(this.deps.recent.save(effect.recent).catch((error: unknown) => this.logger.warn(`saving the recent accounts failed: ${describeUnknown(error)}`)));
         return;
       case 'log':
         this.logger[effect.level](effect.message);

@@ -32,6 +32,13 @@ export function createIpcDispatch(identity: { pid: number; version: string }): I
         });
         return { ...answer };
       }
+      case 'read': {
+        const answer = await controller.readAccount(request.keyId, request.credentialId, {
+          signal: context.signal,
+          onTouch: (id) => context.send({ event: 'touch', id }),
+        });
+        return { ...answer };
+      }
       case 'list':
         return { keys: await controller.listKeys() };
       case 'quit':

@@ -32,7 +32,13 @@ export const IPC_CONNECT_MS = 1_000;
 const MAX_LINE = 1 << 20;
 
 /** `deliver` on 'code': where the tray puts the code ('copy' when left out, as before it existed). */
-export type IpcRequest = { op: 'ping' } | { op: 'code'; query?: string | undefined; deliver?: 'copy' | 'type' | 'both' | undefined } | { op: 'list' } | { op: 'quit' };
+export type IpcRequest =
+  | { op: 'ping' }
+  | { op: 'code'; query?: string | undefined; deliver?: 'copy' | 'type' | 'both' | undefined }
+  /** One exact account (`keytap pick`): the key's discovery id and the credential id, as `list` gave them. */
+  | { op: 'read'; keyId: string; credentialId: string }
+  | { op: 'list' }
+  | { op: 'quit' };
 
 export interface IpcTouchEvent {
   event: 'touch';
@@ -137,7 +143,7 @@ function parseRequest(line: string): IpcRequest {
     throw new KeytapError('USAGE', 'The request is not JSON.');
   }
   if (typeof value !== 'object' || value === null) throw new KeytapError('USAGE', 'The request is not an object.');
-  const { op, query, deliver } = value as { op?: unknown; query?: unknown; deliver?: unknown };
+  const { op, query, deliver, keyId, credentialId } = value as { op?: unknown; query?: unknown; deliver?: unknown; keyId?: unknown; credentialId?: unknown };
   switch (op) {
     case 'ping':
     case 'list':
@@ -147,6 +153,9 @@ function parseRequest(line: string): IpcRequest {
       if (query !== undefined && query !== null && typeof query !== 'string') throw new KeytapError('USAGE', '"query" must be a string.');
       if (deliver !== undefined && deliver !== 'copy' && deliver !== 'type' && deliver !== 'both') throw new KeytapError('USAGE', '"deliver" must be "copy", "type" or "both".');
       return { op, query: typeof query === 'string' ? query : undefined, deliver };
+    case 'read':
+      if (typeof keyId !== 'string' || keyId === '' || typeof credentialId !== 'string' || credentialId === '') throw new KeytapError('USAGE', '"keyId" and "credentialId" must be strings.');
+      return { op, keyId, credentialId };
     default:
       throw new KeytapError('USAGE', `Unknown operation ${JSON.stringify(op)}.`);
   }

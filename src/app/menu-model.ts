@@ -8,7 +8,7 @@
 import type { MenuItem, MenuNode, TrayIconName, TrayModel } from '../tray/model.js';
 import type { AppConfig } from './config.js';
 import type { AppState, KeyState, StateError } from './state.js';
-import { accountKeyRef, accountsCount, deliverFor, isCancel, keyTitle } from './state.js';
+import { RECENT_MAX, accountKeyRef, accountsCount, deliverFor, isCancel, keyTitle } from './state.js';
 import { accountLabel, accountLabelOf } from './account-label.js';
 
 export type MenuAction =
@@ -30,9 +30,17 @@ export type MenuAction =
   | { type: 'about' }
   | { type: 'quit' };
 
+export { RECENT_MAX };
+
+/**
+ * A key with more accounts than this has them in submenus by issuer: about what a tray menu shows
+ * on a laptop screen without scrolling (some hosts cannot scroll a menu at all).
+ */
+export const GROUP_ABOVE = 15;
 
 export function buildTrayModel(state: AppState, config: AppConfig): TrayModel {
   const menu: MenuNode[] = [];
+  menu.push(...recentSection(state));
   if (state.keys.length === 0) {
     menu.push({ kind: 'item', id: 'no-key', label: 'No key: plug one in', enabled: false });
   }
@@ -103,17 +111,59 @@ function keySection(state: AppState, key: KeyState): MenuNode[] {
       if (key.credentials.length === 0) {
         nodes.push({ kind: 'item', id: `status:${k}`, label: 'No accounts: add one with "keytap add"', enabled: false });
       }
-      for (const credential of key.credentials) {
-        const pending = state.pending && state.pending.keyId === key.id && state.pending.credentialId === credential.id ? state.pending : undefined;
-        const suffix = pending ? (pending.phase === 'touch' ? ': touch your key…' : ': reading…') : '';
-        nodes.push({ kind: 'item', id: `code:${k}:${encode(credential.id)}`, label: `${accountLabel(credential)}${suffix}`, enabled: state.pending === undefined });
-      }
+      if (key.credentials.length > GROUP_ABOVE) nodes.push(...issuerGroups(state, key));
+      else nodes.push(...key.credentials.map((credential) => accountItem(state, key, credential)));
       if (key.pinLocked) nodes.push({ kind: 'item', id: `unlock:${k}`, label: 'Unlock PIN-protected accounts…' });
       if (key.secret === 'held' && key.canRemember) nodes.push({ kind: 'item', id: `remember:${k}`, label: 'Remember on this computer' });
       if (key.secret === 'remembered') nodes.push({ kind: 'item', id: `forget:${k}`, label: 'Forget on this computer' });
       nodes.push({ kind: 'item', id: `qr:${k}`, label: 'Add account from QR code on screen…' });
       break;
   }
+  return nodes;
+}
+
+function accountItem(state: AppState, key: KeyState, credential: KeyState['credentials'][number]): MenuItem {
+  const pending = state.pending && state.pending.keyId === key.id && state.pending.credentialId === credential.id ? state.pending : undefined;
+  const suffix = pending ? (pending.phase === 'touch' ? ': touch your key…' : ': reading…') : '';
+  return { kind: 'item', id: `code:${encode(key.id)}:${encode(credential.id)}`, label: `${accountLabel(credential)}${suffix}`, enabled: state.pending === undefined };
+}
+
+/** One submenu per issuer (by name, ignoring case), accounts without an issuer under "Other", last. */
+function issuerGroups(state: AppState, key: KeyState): MenuItem[] {
+  const groups = new Map<string, KeyState['credentials']>();
+  for (const credential of key.credentials) {
+    const issuer = credential.issuer ?? '';
+    groups.set(issuer, [...(groups.get(issuer) ?? []), credential]);
+  }
+  const issuers = [...groups.keys()].filter((i) => i !== '').sort((a, b) => a.localeCompare(b, undefined, { sensitivity: 'base' }));
+  if (groups.has('')) issuers.push('');
+  return issuers.map((issuer) => {
+    const credentials = groups.get(issuer)!;
+    return {
+      kind: 'item',
+      id: `issuer:${encode(key.id)}:${encode(issuer)}`,
+      label: `${issuer === '' ? 'Other' : issuer} (${credentials.length})`,
+      children: credentials.map((credential) => accountItem(state, key, credential)),
+    };
+  });
+}
+
+/** The accounts read lately, across keys; one whose key is away is shown, disabled. */
+function recentSection(state: AppState): MenuNode[] {
+  const recent = (state.recent ?? []).slice(0, RECENT_MAX);
+  if (recent.length === 0) return [];
+  const nodes: MenuNode[] = [{ kind: 'item', id: 'recent', label: 'Recent', enabled: false }];
+  for (const r of recent) {
+    const key = state.keys.find((k) => k.status === 'ready' && (accountKeyRef(k) === r.keyId || k.id === r.keyId));
+    const credential = key?.credentials.find((c) => c.id === r.credentialId);
+    if (key && credential) {
+      const label = state.keys.length > 1 ? `${accountLabel(credential)}, on ${keyTitle(key)}` : accountLabel(credential);
+      nodes.push({ kind: 'item', id: `recent:${encode(key.id)}:${encode(credential.id)}`, label, enabled: state.pending === undefined });
+    } else {
+      nodes.push({ kind: 'item', id: `recent-away:${encode(r.keyId)}:${encode(r.credentialId)}`, label: `${accountLabelOf(state, undefined, r.credentialId)} (key not connected)`, enabled: false });
+    }
+  }
+  nodes.push(separator('sep:recent'));
   return nodes;
 }
 
@@ -177,6 +227,7 @@ export function parseMenuId(id: string): MenuAction | undefined {
   const parts = rest.map(decode);
   switch (head) {
     case 'code':
+    case 'recent':
       return parts.length === 2 && parts[0] && parts[1] ? { type: 'read', keyId: parts[0], credentialId: parts[1] } : undefined;
     case 'retry':
     case 'unlock':

@@ -17,6 +17,7 @@ import type { ControllerDeps, KeySource } from './controller.js';
 import { Controller } from './controller.js';
 import { acquireInstance } from './instance.js';
 import { createIpcDispatch } from './ipc-dispatch.js';
+import { recentStore } from './recent-store.js';
 import type { Logger } from './logger.js';
 import { describeUnknown } from './logger.js';
 import type { Keyring } from '../desktop/keyring/index.js';
@@ -103,6 +104,7 @@ export async function runResident(options: ResidentOptions, adapters: ResidentAd
       config,
       openPath: adapters.openPath,
       screenCapture: adapters.screenCapture?.(),
+      recent: recentStore(dataDir(), (message) => logger.warn(message)),
       logger,
       version: options.version,
       keyring: adapters.keyring?.(),

@@ -79,6 +79,15 @@ export type ReadResult =
 
 export type ShortcutStatus = 'off' | 'registered' | 'unavailable';
 
+/** An account read lately: its key by accountKeyRef (the serial where known, so it outlives a re-plug) and its credential id. Names only. */
+export interface RecentAccount {
+  keyId: string;
+  credentialId: string;
+}
+
+/** How many recently read accounts are kept (and shown under "Recent"): enough for the few used daily. */
+export const RECENT_MAX = 5;
+
 export interface AppState {
   keys: KeyState[];
   pending?: PendingRead | undefined;
@@ -86,6 +95,8 @@ export interface AppState {
   /** Facts the menu shows that come from the platform. */
   autostart?: boolean | undefined;
   shortcut: ShortcutStatus;
+  /** The accounts read lately, the latest first (persisted by the controller). */
+  recent?: RecentAccount[] | undefined;
   /** The tray host went away (only toasts and IPC reach the user then). */
   /** no-bus: there is no D-Bus session bus at all (so no tray host and no toasts either). */
   trayHost: TrayHostStatus | 'unknown';
@@ -117,6 +128,8 @@ export interface KeyInfo {
 
 export type AppEvent =
   | { type: 'key-added'; key: KeyInfo }
+  /** The recently read accounts saved by an earlier run. */
+  | { type: 'recent-loaded'; recent: RecentAccount[] }
   | {
       type: 'key-loaded';
       keyId: string;
@@ -193,6 +206,8 @@ export type Effect =
   /** Show a toast in `slot` (replacing the one there); without a slot, a toast of its own. */
   | { type: 'notify'; slot?: ToastSlot | undefined; notification: Notification }
   | { type: 'close-toast'; slot: ToastSlot }
+  /** The recent list changed: save it (names only). */
+  | { type: 'save-recent'; recent: RecentAccount[] }
   /** A line for the log (never a code). */
   | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string };
 
@@ -225,6 +240,9 @@ export function findKey(state: AppState, keyId: string): KeyState | undefined {
 
 export function reduce(state: AppState, event: AppEvent, settings: StateSettings): Transition {
   switch (event.type) {
+    case 'recent-loaded':
+      return { state: { ...state, recent: event.recent.slice(0, RECENT_MAX) }, effects: [] };
+
     case 'key-added': {
       const key: KeyState = { id: event.key.id, name: event.key.name, kind: event.key.kind, serial: event.key.serial, dialect: event.key.dialect, status: 'loading', credentials: [] };
       const keys = [...state.keys.filter((k) => k.id !== key.id), key];
@@ -424,8 +442,9 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
       const last: ReadResult = { ok: true, keyId: pending.keyId, credentialId: pending.credentialId, at: event.now, validTo: pending.validTo };
       const validFor = pending.validTo === undefined ? undefined : Math.max(0, Math.floor(pending.validTo - event.now));
       const shown = accountLabelOf(state, pending.keyId, pending.credentialId);
+      const recent = recentWith(state, key, pending);
       return {
-        state: { ...state, pending: undefined, last, typingProblem: undefined },
+        state: { ...state, pending: undefined, last, recent, typingProblem: undefined },
         effects: [
           ...toast(settings, 'read', {
             title: validFor === undefined ? 'Code typed' : `Code typed, valid for ${validFor} s`,
@@ -435,6 +454,7 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
             icon: 'key',
           }),
           log('info', `typed the code of ${key ? `${pending.credentialId} (${key.name})` : pending.credentialId} into the focused window`),
+          { type: 'save-recent', recent },
           { type: 'delivered', requestId: pending.requestId, copied: false, typed: true },
         ],
       };
@@ -471,8 +491,9 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
       const typeError = pending.typeError;
       const explain = typeError && state.typingProblem !== typeError.message;
       const whyNotTyped = typeError ? (explain ? joinLines(typeError.message, typeError.hint) : 'Typing does not work here (see the first such notification).') : undefined;
+      const recent = recentWith(state, key, pending);
       return {
-        state: { ...state, pending: undefined, last, typingProblem: typeError ? typeError.message : state.typingProblem },
+        state: { ...state, pending: undefined, last, recent, typingProblem: typeError ? typeError.message : state.typingProblem },
         effects: [
           ...toast(settings, 'read', {
             title: validFor === undefined ? what : `${what}, valid for ${validFor} s`,
@@ -482,6 +503,7 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
             icon: 'key',
           }),
           log('info', copiedLine),
+          { type: 'save-recent', recent },
           deliveredEffect(pending, undefined),
         ],
       };
@@ -673,6 +695,12 @@ export function deliverFor(settings: Pick<StateSettings, 'deliver' | 'deliverFor
   const ref = accountKeyRef(key);
   const own = settings.deliverFor?.find((d) => (d.keyId === ref || d.keyId === key.id) && d.credentialId === credentialId);
   return own?.deliver ?? settings.deliver ?? 'copy';
+}
+
+/** The recent list with this read's account first (once), as many as RECENT_MAX. */
+function recentWith(state: AppState, key: KeyState | undefined, pending: PendingRead): RecentAccount[] {
+  const used: RecentAccount = { keyId: key ? accountKeyRef(key) : pending.keyId, credentialId: pending.credentialId };
+  return [used, ...(state.recent ?? []).filter((r) => r.keyId !== used.keyId || r.credentialId !== used.credentialId)].slice(0, RECENT_MAX);
 }
 
 function deliveredEffect(pending: PendingRead, copyError: StateError | undefined): Effect {

@@ -10,6 +10,7 @@ import { registerEntra } from './commands/entra.js';
 import { registerKeys } from './commands/keys.js';
 import { registerList } from './commands/list.js';
 import { registerPassword } from './commands/password.js';
+import { registerPick } from './commands/pick.js';
 import { registerProgram } from './commands/program.js';
 import { registerReset } from './commands/reset.js';
 import { registerSeeds } from './commands/seeds.js';
@@ -35,7 +36,7 @@ export function createProgram(io: CliIo, hooks: CliHooks = {}): Command {
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
     .exitOverride();
-  for (const register of [registerCode, registerList, registerAdd, registerDelete, registerReset, registerPassword, registerKeys, registerVirtual, registerTray, registerDoctor]) {
+  for (const register of [registerCode, registerPick, registerList, registerAdd, registerDelete, registerReset, registerPassword, registerKeys, registerVirtual, registerTray, registerDoctor]) {
     register(program, io);
   }
   registerProgram(program, io, hooks.afterStep);

@@ -1,4 +1,5 @@
-// What keytap uses of node-x11 (pure JavaScript, no typings of its own).
+// What keytap uses of node-x11 (pure JavaScript, no typings of its own): the screen capture's
+// core requests are typed here; the XTEST typist (typing/xtest.ts) describes its part itself.
 declare module 'x11' {
   export interface X11Display {
     image_byte_order: number;

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_QUEUED_READS } from '../../src/app/controller.js';
 import type { KeyCredential } from '../../src/device/oath/session.js';
@@ -703,5 +705,37 @@ describe('"Type the code": a refused registration', () => {
     expect(r.controller.state.shortcut).toBe('unavailable');
     await r.controller.stop();
     r.config.close();
+  });
+});
+
+describe('Recent, kept across restarts', () => {
+  it('a click that copied saves the list; the next controller starts with it, and readAccount (keytap pick) reads one exact account', async () => {
+    const { recentStore } = await import('../../src/app/recent-store.js');
+    const { tempDir } = await import('../support/cli.js');
+    const folder = tempDir();
+    const first = setup({ recent: recentStore(folder) });
+    first.devices.set('k1', new FakeDevice([TOTP, HOTP], '1234ABCD'));
+    first.keys.initial.push(descriptor('k1'));
+    await first.controller.start();
+    await flush(first);
+    first.controller.handleClick(codeId('k1', HOTP.id));
+    await flush(first);
+    expect(first.clipboard.copies).toHaveLength(1);
+    const answer = await first.controller.readAccount('k1', TOTP.id);
+    expect(answer.id).toBe(TOTP.id);
+    await flush(first);
+    expect(JSON.parse(readFileSync(join(folder, 'recent.json'), 'utf8'))).toEqual({ recent: [{ keyId: '1234ABCD', credentialId: TOTP.id }, { keyId: '1234ABCD', credentialId: HOTP.id }] });
+    await expect(first.controller.readAccount('k1', 'Nope:x')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(first.controller.readAccount('k9', TOTP.id)).rejects.toMatchObject({ code: 'NO_KEY' });
+
+    const second = setup({ recent: recentStore(folder) });
+    await second.controller.start();
+    await flush(second);
+    const menu = second.tray.last.menu;
+    expect(menu.slice(0, 3).map((n) => (n.kind === 'item' ? [n.label, n.enabled] : '---'))).toEqual([
+      ['Recent', false],
+      ['Demo: alice (key not connected)', false],
+      ['VPN: alice (key not connected)', false],
+    ]);
   });
 });

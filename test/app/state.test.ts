@@ -126,7 +126,7 @@ describe('reading a code', () => {
     const c = reduce(b.state, { type: 'copy-finished', requestId: 1, now: NOW + 0.3 }, SETTINGS);
     expect(c.state.pending).toBeUndefined();
     expect(c.state.last).toMatchObject({ ok: true, credentialId: TOTP.id });
-    expect(types(c.effects)).toEqual(['notify', 'log', 'delivered']);
+    expect(types(c.effects)).toEqual(['notify', 'log', 'save-recent', 'delivered']);
     expect(c.effects[0]).toMatchObject({ type: 'notify', slot: 'read', notification: { title: 'Code copied, valid for 19 s' } });
     const body = (c.effects[0] as Extract<Effect, { type: 'notify' }>).notification.body;
     expect(body).toContain('The clipboard is cleared in 20 s.');
@@ -548,6 +548,9 @@ describe('typing the code', () => {
     expect(b.effects).toContainEqual(expect.objectContaining({ type: 'notify', notification: expect.objectContaining({ title: 'Code typed, valid for 19 s' }) }));
     expect(b.effects.at(-1)).toEqual({ type: 'delivered', requestId: 1, copied: false, typed: true });
     expect(JSON.stringify(b.state)).not.toContain('654321');
+    // A typed code is a use of the account as much as a copied one: it heads "Recent".
+    expect(b.state.recent?.[0]?.credentialId).toBe(a.state.keys[0]!.credentials[0]!.id);
+    expect(b.effects.filter((e) => e.type === 'save-recent')).toHaveLength(1);
   });
 
   it('a per-account choice beats the global one; the caller\'s beats both', () => {

@@ -23,6 +23,8 @@ describe('the bundle a command runs from', () => {
     [['add', '--qr'], 'keytap.cjs'],
     [['add', '--qr=code.png', '--virtual', 'k.json'], 'keytap.cjs'],
     [['add', 'otpauth://totp/a?secret=AA'], 'keytap-cli.cjs'],
+    [['pick'], 'keytap.cjs'],
+    [['pick', '--with', 'rofi'], 'keytap.cjs'],
   ])('keytap %j → %s', (args, bundle) => {
     expect(bundleFor(args)).toBe(bundle);
   });

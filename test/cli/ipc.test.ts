@@ -69,7 +69,7 @@ describe.runIf(unix)('IPC channel', () => {
   it('garbage requests get a USAGE answer', async () => {
     const path = join(tempDir(), 'k.sock');
     servers.push(await listenIpc(path, handler));
-    for (const line of ['not json', '42', '{"op":"frob"}', '{"op":"code","query":7}']) {
+    for (const line of ['not json', '42', '{"op":"frob"}', '{"op":"code","query":7}', '{"op":"read"}', '{"op":"read","keyId":"k","credentialId":7}']) {
       const answer = await new Promise<string>((resolve) => {
         const socket = connect(path);
         let text = '';

@@ -158,6 +158,30 @@ describe.skipIf(missing !== undefined)('the tray, end to end', () => {
     expect(trayLog).not.toContain(result.stdout.trim());
   });
 
+  it('keytap pick through the running keytap: the touch toast, the code on the clipboard, "Code copied", then Recent in the menu', async () => {
+    // A scripted rofi (this session has a display, so it is the finder found): it logs what it is
+    // offered and chooses the E2E line.
+    const bin = join(dir, 'finder-bin');
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(join(bin, 'rofi'), `#!/bin/sh\ncat > "${join(dir, 'finder.stdin')}"\ngrep -m1 E2E "${join(dir, 'finder.stdin')}"\n`, { mode: 0o755 });
+    const period = await awayFromPeriodEnd();
+    await run('xsel', ['--clipboard', '--clear'], desktop.processEnv()); // the test before left the same code there
+    expect(await clipboard()).toBe('');
+    busText = '';
+    const result = await runKeytap(['pick'], { env: { ...env, PATH: `${bin}:${process.env.PATH ?? ''}` } });
+    const expected = await oathtool({ hexSecret: SECRET_HEX, type: 'TOTP', time: period });
+    expect(readFileSync(join(dir, 'finder.stdin'), 'utf8')).toBe('E2E: alice (touch)\n');
+    expect([result.code, result.stdout]).toEqual([0, `${expected}\n`]);
+    expect(result.stderr).toContain('Touch your key (E2E:alice)…');
+    expect(await clipboard()).toBe(expected);
+    await waitFor(() => busText.includes('Code copied, valid for'), 'the copied toast', 5_000);
+    expect(busText).toContain('Touch your key');
+    expect(trayLog).not.toContain(expected);
+    const shown = await menu();
+    expect(find(shown, 'Recent')).toBeDefined();
+    expect(JSON.parse(readFileSync(join(env.KEYTAP_DATA_DIR!, 'recent.json'), 'utf8'))).toMatchObject({ recent: [{ credentialId: 'E2E:alice' }] });
+  });
+
   it.skipIf(missingTool('display', 'xdotool') !== undefined)('"Add account from QR code on screen…": the code shown on the X screen goes on the key, and its code is oathtool\'s', async () => {
     const image = join(dir, 'screen-code.png');
     writeFileSync(image, await qrPng(`otpauth://totp/Screen:bob?secret=${SECRET_B32}&issuer=Screen&period=60`, 3));

@@ -157,7 +157,7 @@ function notTyped(typed: unknown, typeError: unknown): { message: string; hint?:
 }
 
 /** The tray's word on the copy: undefined when it copied (or, an older tray, did not say). */
-function notCopied(copied: unknown, copyError: unknown): { message: string; hint?: string | undefined } | undefined {
+export function notCopied(copied: unknown, copyError: unknown): { message: string; hint?: string | undefined } | undefined {
   if (copied !== false) return undefined;
   const { message, hint } = (typeof copyError === 'object' && copyError !== null ? copyError : {}) as { message?: unknown; hint?: unknown };
   return { message: typeof message === 'string' ? message : 'The running keytap could not copy it.', hint: typeof hint === 'string' ? hint : undefined };

@@ -1,0 +1,162 @@
+/**
+ * `keytap pick`: every account of every connected key, one line each (labelled as the tray labels
+ * them, with the key when there are several), offered to a fuzzy finder; the chosen account is
+ * read as a click reads it. With a running tray, the tray lists and reads (touch toast, copy,
+ * toast, clearing the clipboard later); without one, this process does, and copies the code
+ * without clearing it afterwards (that would need a process left behind).
+ * The lines carry names only: never a code or a secret.
+ */
+import { accountLabel } from '../../app/account-label.js';
+import type { KeyListing } from '../../app/controller.js';
+import { answerError, askRunningInstance } from '../../app/ipc.js';
+import { fromStateError } from '../../app/state-error.js';
+import { createClipboard } from '../../desktop/clipboard/index.js';
+import { findDesktopFinder, runDesktopFinder } from '../../desktop/picker.js';
+import type { KeyDescriptor } from '../../device/discovery/enumerate.js';
+import { noKeyError } from '../../device/open.js';
+import type { KeyCredential } from '../../device/oath/session.js';
+import { KeytapError, isKeytapError, lockedError } from '../../errors.js';
+import { printable } from '../../util/printable.js';
+import { connectedKeys, withConnectedKey } from '../key-options.js';
+import type { CliIo } from '../output.js';
+import { pickOnTerminal } from '../terminal-picker.js';
+import { notCopied } from './code.js';
+import type { Picker, PickOptions } from './pick-options.js';
+import { PICKERS } from './pick-options.js';
+
+const PROMPT = 'keytap';
+
+interface Choice {
+  keyId: string;
+  keyName: string;
+  credential: KeyCredential;
+  line: string;
+}
+
+export async function runPick(options: PickOptions, io: CliIo): Promise<void> {
+  const picker = choosePicker(options.with ?? pickerFromEnv());
+  const listed = await askRunningInstance({ op: 'list' }, { onFallback: (note) => io.err(note) });
+  if (listed && !listed.ok) throw answerError(listed);
+  const viaTray = listed !== undefined;
+  const keys = viaTray ? readyKeys(listed.keys as KeyListing[]) : await listKeysDirectly(io);
+  const choices = choicesOf(keys);
+  if (choices.length === 0) throw new KeytapError('NO_MATCH', 'The connected keys hold no accounts.', { hint: 'Add one with "keytap add".', detail: { kind: 'no-accounts' } });
+
+  const chosen = choices[await choose(picker, choices.map((c) => c.line))]!;
+  const touch = (): void => io.err(`Touch your key (${chosen.credential.id})…`);
+  if (viaTray) {
+    const answer = await askRunningInstance({ op: 'read', keyId: chosen.keyId, credentialId: chosen.credential.id }, { onEvent: touch, onFallback: (note) => io.err(note) });
+    if (answer) {
+      if (!answer.ok) throw answerError(answer);
+      io.out(String(answer.code));
+      const copyError = notCopied(answer.copied, answer.copyError);
+      if (copyError) throw new KeytapError('NOT_DELIVERED', `The code was printed but not copied. ${copyError.message}`, { hint: copyError.hint });
+      return;
+    }
+  }
+  await readDirectly(chosen, touch, io);
+}
+
+function pickerFromEnv(): Picker | undefined {
+  const named = process.env.KEYTAP_PICKER;
+  if (named === undefined || named === '') return undefined;
+  if (!(PICKERS as readonly string[]).includes(named)) {
+    throw new KeytapError('USAGE', `KEYTAP_PICKER names ${JSON.stringify(named)}, which is not a finder keytap knows.`, { hint: `Set it to one of ${PICKERS.join(', ')}, or unset it.` });
+  }
+  return named as Picker;
+}
+
+/** The named finder, else the first desktop finder for this session, else the terminal when there is one. */
+function choosePicker(named: Picker | undefined): Picker {
+  const terminal = process.stdin.isTTY && process.stderr.isTTY;
+  if (named === 'terminal' && !terminal) throw new KeytapError('USAGE', 'The terminal picker needs a terminal: standard input and standard error are not one.', { hint: 'Run "keytap pick" in a terminal, or choose a desktop finder with --with.' });
+  if (named) return named;
+  const found = findDesktopFinder();
+  if (found) return found;
+  if (terminal) return 'terminal';
+  throw new KeytapError('UNSUPPORTED', 'There is no finder to pick with: none of rofi, fuzzel, wofi or dmenu is installed for this session, and this is not a terminal.', {
+    hint: 'Install one (rofi or dmenu on X11; fuzzel, wofi or rofi on Wayland), or run "keytap pick" in a terminal.',
+  });
+}
+
+async function choose(picker: Picker, lines: string[]): Promise<number> {
+  if (picker === 'terminal') return pickOnTerminal(lines, `${PROMPT}> `);
+  const abort = new AbortController();
+  const onSignal = (): void => abort.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const line = await runDesktopFinder(picker, lines, PROMPT, abort.signal);
+    const index = lines.indexOf(line);
+    if (index < 0) throw new KeytapError('NO_MATCH', `${picker} answered a line that is none of the accounts offered.`, { hint: 'Choose one of the lines shown rather than typing a name of your own.' });
+    return index;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** The keys whose accounts can be offered; with none, the error a direct read would give. */
+function readyKeys(keys: KeyListing[]): { id: string; name: string; serial?: string | undefined; credentials: KeyCredential[] }[] {
+  if (keys.length === 0) throw noKeyError();
+  const ready = keys.filter((k) => k.status === 'ready');
+  if (ready.length === 0) {
+    const key = keys[0]!;
+    if (key.status === 'locked') throw lockedError(key.name);
+    throw key.error ? fromStateError(key.error) : noKeyError();
+  }
+  return ready;
+}
+
+/** Without a tray: every key found, listed; a key that cannot be (locked, busy) is passed over with a warning. */
+async function listKeysDirectly(io: CliIo): Promise<{ id: string; name: string; serial?: string | undefined; credentials: KeyCredential[]; descriptor: KeyDescriptor }[]> {
+  const descriptors = await connectedKeys(io);
+  if (descriptors.length === 0) throw noKeyError();
+  const keys = [];
+  let firstError: unknown;
+  for (const descriptor of descriptors) {
+    try {
+      const credentials = await withConnectedKey(descriptor, {}, io, (key, signal) => key.session.list(signal));
+      keys.push({ id: descriptor.id, name: descriptor.name, serial: descriptor.serial, credentials, descriptor });
+    } catch (error) {
+      if (isKeytapError(error, 'CANCELLED')) throw error;
+      firstError ??= error;
+      io.err(`keytap: warning: ${descriptor.name} (${descriptor.id}) was passed over: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  if (keys.length === 0) throw firstError;
+  return keys;
+}
+
+/** One line per account, as the tray labels it; the key too when there are several; no two lines alike. */
+function choicesOf(keys: { id: string; name: string; serial?: string | undefined; credentials: KeyCredential[] }[]): Choice[] {
+  const choices: Choice[] = [];
+  const seen = new Set<string>();
+  for (const key of keys) {
+    const keyName = key.serial ? `${key.name} (${key.serial.toUpperCase()})` : key.name;
+    for (const credential of key.credentials) {
+      let line = printable(keys.length > 1 ? `${accountLabel(credential)} — ${keyName}` : accountLabel(credential));
+      if (seen.has(line)) line = `${line} [${printable(credential.id)}]`;
+      seen.add(line);
+      choices.push({ keyId: key.id, keyName, credential, line });
+    }
+  }
+  return choices;
+}
+
+async function readDirectly(chosen: Choice, touch: () => void, io: CliIo): Promise<void> {
+  const descriptors = await connectedKeys(io);
+  const descriptor = descriptors.find((d) => d.id === chosen.keyId);
+  if (!descriptor) throw new KeytapError('NO_KEY', `${chosen.keyName} is not connected any more.`, { hint: 'Plug it in again and pick once more.' });
+  const code = await withConnectedKey(descriptor, {}, io, (key, signal) => key.session.calculate(chosen.credential, { signal, onTouchNeeded: touch }));
+  io.out(code.code);
+  let copyError: KeytapError | undefined;
+  try {
+    const clipboard = await createClipboard({ resident: false });
+    await clipboard.write(code.code, { sensitive: true });
+  } catch (error) {
+    copyError = isKeytapError(error) ? error : new KeytapError('NOT_DELIVERED', error instanceof Error ? error.message : String(error));
+  }
+  if (copyError) throw new KeytapError('NOT_DELIVERED', `The code was printed but not copied. ${copyError.message}`, { hint: copyError.hint });
+  io.err('Copied to the clipboard. Without a running keytap tray it is not cleared later: start "keytap" for that.');
+}

@@ -1,0 +1,112 @@
+// The tray menu with many accounts (grouped by issuer) and the "Recent" section (issue 11 part 4).
+import { describe, expect, it } from 'vitest';
+import { GROUP_ABOVE, RECENT_MAX, buildTrayModel, parseMenuId } from '../../src/app/menu-model.js';
+import type { KeyCredential } from '../../src/app/../device/oath/session.js';
+import { reduce } from '../../src/app/state.js';
+import type { AppState } from '../../src/app/state.js';
+import type { MenuItem, MenuNode } from '../../src/tray/model.js';
+import { CONFIG, SETTINGS, TOTP, readyState, run } from './fixtures.js';
+
+const NOW = 1_700_000_000;
+
+function account(issuer: string | undefined, name: string): KeyCredential {
+  return { id: issuer ? `${issuer}:${name}` : name, issuer, account: name, type: 'TOTP', algorithm: 'SHA1', period: 30, digits: 6, touch: false };
+}
+
+const labels = (nodes: MenuNode[]): string[] => nodes.map((n) => (n.kind === 'item' ? n.label : '---'));
+const byId = (nodes: MenuNode[], id: string): MenuItem => {
+  const flat = (ns: MenuNode[]): MenuNode[] => ns.flatMap((n) => [n, ...(n.kind === 'item' && n.children ? flat(n.children) : [])]);
+  const found = flat(nodes).find((n) => n.id === id);
+  if (!found || found.kind !== 'item') throw new Error(`no ${id}`);
+  return found;
+};
+
+describe('many accounts on a key', () => {
+  it(`up to ${GROUP_ABOVE}: one flat list, as before`, () => {
+    const creds = Array.from({ length: GROUP_ABOVE }, (_, i) => account(`Svc${i % 3}`, `u${i}`));
+    const menu = buildTrayModel(readyState(creds), CONFIG).menu;
+    expect(menu.filter((n) => n.id.startsWith('code:'))).toHaveLength(GROUP_ABOVE);
+    expect(menu.some((n) => n.id.startsWith('issuer:'))).toBe(false);
+  });
+
+  it(`more than ${GROUP_ABOVE}: submenus by issuer (sorted, "Other" last), the items keep their ids`, () => {
+    const creds = [
+      ...Array.from({ length: 8 }, (_, i) => account('Work', `w${i}`)),
+      ...Array.from({ length: 6 }, (_, i) => account('bank', `b${i}`)),
+      account(undefined, 'loner'),
+      account(undefined, 'second'),
+      account('Zed', 'z'),
+    ];
+    const menu = buildTrayModel(readyState(creds), CONFIG).menu;
+    const groups = menu.filter((n): n is MenuItem => n.kind === 'item' && n.id.startsWith('issuer:'));
+    expect(labels(groups)).toEqual(['bank (6)', 'Work (8)', 'Zed (1)', 'Other (2)']);
+    expect(menu.some((n) => n.id.startsWith('code:'))).toBe(false);
+    expect(labels(groups[3]!.children!)).toEqual(['loner', 'second']);
+    expect(labels(groups[1]!.children!)[0]).toBe('Work: w0');
+    const id = groups[0]!.children![0]!.id;
+    expect(id).toBe('code:k1:bank%3Ab0');
+    expect(parseMenuId(id)).toEqual({ type: 'read', keyId: 'k1', credentialId: 'bank:b0' });
+    expect(parseMenuId(groups[0]!.id)).toBeUndefined(); // a submenu is not an action
+  });
+});
+
+function readOnce(state: AppState, credentialId: string, requestId: number, now = NOW): AppState {
+  return run(
+    [
+      { type: 'read-requested', requestId, keyId: 'k1', credentialId, source: 'menu', now },
+      { type: 'read-succeeded', requestId, code: { code: '123456', digits: 6, validFrom: now, validTo: now + 30 }, now },
+      { type: 'copy-finished', requestId, now },
+    ],
+    SETTINGS,
+    state,
+  ).state;
+}
+
+describe('Recent', () => {
+  const creds = Array.from({ length: 7 }, (_, i) => account('Svc', `a${i}`));
+
+  it('empty at first: no section', () => {
+    expect(buildTrayModel(readyState(creds), CONFIG).menu.some((n) => n.id === 'recent')).toBe(false);
+  });
+
+  it(`each read that reached the clipboard goes first; no duplicates; at most ${RECENT_MAX}; the state says to save it`, () => {
+    let state = readyState(creds);
+    for (const [i, n] of [0, 1, 2, 1, 3, 4, 5].entries()) state = readOnce(state, `Svc:a${n}`, i + 1);
+    expect(state.recent).toEqual(['a5', 'a4', 'a3', 'a1', 'a2'].slice(0, RECENT_MAX).map((n) => ({ keyId: '1234ABCD', credentialId: `Svc:${n}` })));
+    const menu = buildTrayModel(state, CONFIG).menu;
+    expect(labels(menu.slice(0, RECENT_MAX + 2))).toEqual(['Recent', ...['a5', 'a4', 'a3', 'a1', 'a2'].slice(0, RECENT_MAX).map((n) => `Svc: ${n}`), '---']);
+    expect(parseMenuId(menu[1]!.id)).toEqual({ type: 'read', keyId: 'k1', credentialId: 'Svc:a5' });
+  });
+
+  it('a successful copy emits save-recent; a failed read does not change the list', () => {
+    const state = readyState(creds);
+    const copied = run(
+      [
+        { type: 'read-requested', requestId: 1, keyId: 'k1', credentialId: 'Svc:a0', source: 'menu', now: NOW },
+        { type: 'read-succeeded', requestId: 1, code: { code: '123456', digits: 6, validFrom: NOW, validTo: NOW + 30 }, now: NOW },
+        { type: 'copy-finished', requestId: 1, now: NOW },
+      ],
+      SETTINGS,
+      state,
+    );
+    expect(copied.last).toContainEqual({ type: 'save-recent', recent: [{ keyId: '1234ABCD', credentialId: 'Svc:a0' }] });
+    const failed = run(
+      [
+        { type: 'read-requested', requestId: 2, keyId: 'k1', credentialId: 'Svc:a1', source: 'menu', now: NOW },
+        { type: 'read-failed', requestId: 2, error: { code: 'TOUCH_TIMEOUT', message: 'x' }, now: NOW },
+      ],
+      SETTINGS,
+      copied.state,
+    );
+    expect(failed.state.recent).toEqual([{ keyId: '1234ABCD', credentialId: 'Svc:a0' }]);
+    expect(failed.effects.some((e) => e.type === 'save-recent')).toBe(false);
+  });
+
+  it('kept by the key\'s serial where it has one; loaded at start; one whose key is away is shown disabled', () => {
+    const state = reduce(readyState([TOTP], 'k1'), { type: 'recent-loaded', recent: [{ keyId: 'OTHERSERIAL', credentialId: 'Gone:bob' }, { keyId: '1234ABCD', credentialId: TOTP.id }] }, SETTINGS).state;
+    const menu = buildTrayModel(state, CONFIG).menu;
+    expect(labels(menu.slice(0, 3))).toEqual(['Recent', 'Gone: bob (key not connected)', 'Demo: alice']);
+    expect(byId(menu, menu[1]!.id).enabled).toBe(false);
+    expect(parseMenuId(menu[2]!.id)).toEqual({ type: 'read', keyId: 'k1', credentialId: TOTP.id });
+  });
+});

@@ -1,0 +1,31 @@
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { recentStore } from '../../src/app/recent-store.js';
+import { tempDir } from '../support/cli.js';
+
+describe('the recent accounts file', () => {
+  it('saves atomically with mode 0600 (creating the folder) and loads what it saved', async () => {
+    const folder = join(tempDir(), 'data');
+    const store = recentStore(folder);
+    expect(await store.load()).toEqual([]);
+    await store.save([{ keyId: '1234ABCD', credentialId: 'GitHub:alice' }]);
+    expect(statSync(join(folder, 'recent.json')).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(readFileSync(join(folder, 'recent.json'), 'utf8'))).toEqual({ recent: [{ keyId: '1234ABCD', credentialId: 'GitHub:alice' }] });
+    expect(await recentStore(folder).load()).toEqual([{ keyId: '1234ABCD', credentialId: 'GitHub:alice' }]);
+  });
+
+  it('a broken file is an empty list and a problem named, not a failed start; stray entries are dropped', async () => {
+    const folder = tempDir();
+    const problems: string[] = [];
+    writeFileSync(join(folder, 'recent.json'), '{"recent": [');
+    expect(await recentStore(folder, (m) => problems.push(m)).load()).toEqual([]);
+    expect(problems).toEqual([expect.stringMatching(/recent\.json is not a list of recent accounts .*; "Recent" starts empty$/u)]);
+    writeFileSync(join(folder, 'recent.json'), JSON.stringify({ recent: [{ keyId: 'a', credentialId: 'b', extra: 1 }, { keyId: 3 }, 'x'] }));
+    expect(await recentStore(folder).load()).toEqual([{ keyId: 'a', credentialId: 'b' }]);
+    mkdirSync(join(folder, 'sub', 'recent.json'), { recursive: true });
+    problems.length = 0;
+    expect(await recentStore(join(folder, 'sub'), (m) => problems.push(m)).load()).toEqual([]);
+    expect(problems[0]).toContain('cannot read');
+  });
+});
