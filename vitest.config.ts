@@ -22,6 +22,8 @@ export const EXECUTABLE_TESTS = [
   'test/cli/ipc.test.ts',
   'test/pcsc/pcsc.test.ts',
   'test/e2e/tray.test.ts',
+  'test/unlock/cli-unlock.test.ts',
+  'test/e2e/tray-unlock.test.ts',
   'test/e2e/typing.test.ts',
 ];
 

@@ -48,10 +48,15 @@ export const RESIDENT_ONLY = [
   'src/otp/migration.ts',
 ];
 
-/** Whether an absolute path (or one relative to the repository root) is under RESIDENT_ONLY. */
+/** Folders under a RESIDENT_ONLY folder that the CLI uses all the same: unlocking a key (`keytap code`, `list`). */
+export const CLI_ALSO = ['src/desktop/secret-prompt/', 'src/desktop/keyring/'];
+
+const under = (fromRoot, entry) => (entry.endsWith('/') ? fromRoot.startsWith(entry) : fromRoot === entry);
+
+/** Whether an absolute path (or one relative to the repository root) is under RESIDENT_ONLY (and not CLI_ALSO). */
 export function isResidentOnly(path) {
   const fromRoot = relative(ROOT, resolve(ROOT, path)).split(sep).join('/');
-  return RESIDENT_ONLY.some((entry) => (entry.endsWith('/') ? fromRoot.startsWith(entry) : fromRoot === entry));
+  return RESIDENT_ONLY.some((entry) => under(fromRoot, entry)) && !CLI_ALSO.some((entry) => under(fromRoot, entry));
 }
 
 /** The namespace of the stand-ins the CLI bundle has instead of the resident-only modules. */
@@ -96,7 +101,8 @@ export const common = {
   // requires the optional 'x11' package only for X11 autolaunch bus addresses, which keytap never uses,
   // and 'usocket' (native) only for addresses that util/session-bus.ts never hands it. koffi finds its
   // prebuilt native (@koromix/koffi-<platform>-<arch>) relative to its own files.
-  external: ['node-hid', 'koffi', 'usb', 'uiohook-napi', 'systray2', 'node-notifier', 'clipboardy', 'x11', 'usocket'],
+  // @napi-rs/keyring finds its native (@napi-rs/keyring-<triplet>) the same way.
+  external: ['node-hid', 'koffi', '@napi-rs/keyring', 'usb', 'uiohook-napi', 'systray2', 'node-notifier', 'clipboardy', 'x11', 'usocket'],
   // The version `keytap --version` and About show (src/cli/version.ts); package.json stays out.
   define: { KEYTAP_VERSION: JSON.stringify(version) },
   logLevel: 'warning',

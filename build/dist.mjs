@@ -61,6 +61,7 @@ async function targetAssets(id) {
   add(`native/${hidName}.node`, nm('node-hid', 'prebuilds', `${hidName}-${os}-${arch}`, 'node-napi-v4.node'), true);
   add('native/uiohook-napi.node', nm('uiohook-napi', 'prebuilds', `${os}-${arch}`, 'uiohook-napi.node'), true);
   add('native/koffi.node', await koffiNative(platform, arch), true);
+  add('native/keyring.node', await keyringNative(platform, arch), true);
   if (platform === 'win32') {
     add('systray2/traybin/tray_windows_release.exe', nm('systray2', 'traybin', 'tray_windows_release.exe'), true);
     for (const file of ['snoreToast/snoretoast-x64.exe', 'snoreToast/snoretoast-x86.exe', 'notifu/notifu.exe', 'notifu/notifu64.exe']) {
@@ -98,6 +99,22 @@ async function koffiNative(platform, arch) {
   if (existsSync(installed)) return installed;
   const dir = await unpacked(name, locked.version, locked.integrity);
   return join(dir, triplet, 'koffi.node');
+}
+
+/** @napi-rs/keyring's triplet per target (its napi "targets"): glibc on Linux, MSVC on Windows. */
+const KEYRING_TRIPLETS = { 'linux-x64': 'linux-x64-gnu', 'linux-arm64': 'linux-arm64-gnu', 'win32-x64': 'win32-x64-msvc', 'darwin-x64': 'darwin-x64', 'darwin-arm64': 'darwin-arm64' };
+
+/** @napi-rs/keyring's native for a target, as koffiNative: installed, else npm pack of the locked version. */
+async function keyringNative(platform, arch) {
+  const triplet = KEYRING_TRIPLETS[`${platform}-${arch}`];
+  if (!triplet) throw new Error(`dist: no @napi-rs/keyring native for ${platform}-${arch}`);
+  const name = `@napi-rs/keyring-${triplet}`;
+  const locked = lock.packages[`node_modules/${name}`];
+  if (!locked) throw new Error(`dist: ${name} is not in package-lock.json`);
+  const file = `keyring.${triplet}.node`;
+  const installed = nm(...name.split('/'), file);
+  if (existsSync(installed)) return installed;
+  return join(await unpacked(name, locked.version, locked.integrity), file);
 }
 
 /** Where unpacked() keeps a package: the cache folder's entry for name@version. */

@@ -9,6 +9,7 @@
 //   native/HID_hidraw.node (Linux) or native/HID.node   node-hid, via pkg-prebuilds/bindings
 //   native/uiohook-napi.node                             uiohook-napi, via node-gyp-build
 //   native/koffi.node                                    koffi, via its @koromix/koffi-<os>-<arch> package
+//   native/keyring.node                                  @napi-rs/keyring, via its @napi-rs/keyring-<triplet> package
 //   systray2/traybin/<helper>                            systray2's tray helper (Windows, macOS)
 //   node-notifier/vendor/…                               node-notifier's notifiers (Windows, macOS)
 //   clipboardy/fallbacks/…                               clipboardy's fallback programs
@@ -39,6 +40,12 @@ const SHIMS = {
   'uiohook-binding': `module.exports = () => require(${CACHE}.file('native/uiohook-napi.node'));`,
   // koffi's loadStatic(): require('@koromix/koffi-<os>-<arch>') is the native module itself.
   'koffi-native': `module.exports = require(${CACHE}.file('native/koffi.node'));`,
+  // @napi-rs/keyring's loader: require('@napi-rs/keyring-<triplet>') is the native itself; its
+  // package.json is read only for a version check keytap does not ask for.
+  'keyring-native': `module.exports = require(${CACHE}.file('native/keyring.node'));`,
+  'keyring-package': `module.exports = { version: ${JSON.stringify(JSON.parse(await readFile(join(ROOT, 'node_modules', '@napi-rs', 'keyring', 'package.json'), 'utf8')).version)} };`,
+  // The loader first tries a .node file beside itself (a local build), last a WASI build; the executable has neither.
+  'keyring-local': `throw new Error('not part of the keytap executable');`,
   // dbus-next's optional natives and helpers keytap never reaches (src/util/session-bus.ts).
   unavailable: `throw new Error('not part of the keytap executable');`,
 };
@@ -54,6 +61,11 @@ export const seaShims = {
     });
     // Every platform's name appears in koffi's loader; the one for process.platform/arch runs.
     b.onResolve({ filter: /^@koromix\/koffi-/ }, shim('koffi-native'));
+    // Its WebAssembly fallback (tried only when the native fails) is not in the executable either.
+    b.onResolve({ filter: /^@napi-rs\/keyring-wasm32-wasi$/ }, shim('keyring-local'));
+    b.onResolve({ filter: /^@napi-rs\/keyring-[^/]+\/package\.json$/ }, shim('keyring-package'));
+    b.onResolve({ filter: /^@napi-rs\/keyring-[^/]+$/ }, shim('keyring-native'));
+    b.onResolve({ filter: /^\.\/keyring\.[^/]+\.(node|cjs)$/ }, shim('keyring-local'));
     b.onResolve({ filter: /^(usocket|abstract-socket)$/ }, shim('unavailable'));
     // node-x11 is bundled for the XTEST typist (src/desktop/typing/xtest.ts) and the X11 screen
     // capture (src/desktop/screen-capture/x11.ts, core GetImage only), but not for dbus-next

@@ -58,6 +58,22 @@ export type ErrorCode =
 export type ErrorDetail =
   /** The OATH application is password-protected and not unlocked (the key's name when known). */
   | { kind: 'locked'; keyName?: string | undefined }
+  /** The password (or a remembered access key) does not unlock the OATH application. */
+  | { kind: 'wrong-password' }
+  /** Nitrokey 3: the PIN is wrong; this many attempts are left before it blocks. */
+  | { kind: 'wrong-pin'; attemptsLeft: number }
+  /** Nitrokey 3: the PIN has no attempts left. */
+  | { kind: 'pin-blocked' }
+  /** Nitrokey 3: the account is PIN-protected and no PIN was given. */
+  | { kind: 'pin-required' }
+  /** Nitrokey 3: a PIN was asked for, and the key has none. */
+  | { kind: 'no-pin' }
+  /** The OS keyring cannot be reached (no Secret Service on the session bus, no keyring daemon, a locked keychain). */
+  | { kind: 'no-keyring'; reason: string }
+  /** Nothing on this computer can ask for a secret (no pinentry, no fallback, no terminal). */
+  | { kind: 'no-secret-prompt'; platform: string; tried: readonly string[] }
+  /** The program asking for a secret failed or broke its protocol (its name; the reason). */
+  | { kind: 'secret-prompt-failed'; program: string; reason: string }
   /** The key answered a status word that has no more specific kind (the raw SW, and what keytap was doing). */
   | { kind: 'status'; sw: number; doing: string }
   /** No key is connected. */
@@ -146,6 +162,14 @@ export type ErrorDetailKind = ErrorDetail['kind'];
 /** Every kind once, for code that must handle them all (the renderers' tests, IPC's check of an answer). */
 export const ERROR_DETAIL_KINDS = [
   'locked',
+  'wrong-password',
+  'wrong-pin',
+  'pin-blocked',
+  'pin-required',
+  'no-pin',
+  'no-keyring',
+  'no-secret-prompt',
+  'secret-prompt-failed',
   'status',
   'no-key',
   'no-accounts',

@@ -47,6 +47,8 @@ export const NATIVE_ADDONS = [
   { file: 'node_modules/node-hid/prebuilds/HID_hidraw-linux-x64/node-napi-v4.node', field: 'Depends' },
   // koffi: the PC/SC binding calls libpcsclite through it.
   { file: 'node_modules/@koromix/koffi-linux-x64/linux_x64/koffi.node', field: 'Depends' },
+  // @napi-rs/keyring: remembering access keys in the Secret Service (it speaks D-Bus itself: libc only).
+  { file: 'node_modules/@napi-rs/keyring-linux-x64-gnu/keyring.linux-x64-gnu.node', field: 'Depends' },
   // uiohook-napi: the global shortcut on X11; keytap says so and runs on without it.
   { file: 'node_modules/uiohook-napi/prebuilds/linux-x64/uiohook-napi.node', field: 'Recommends' },
 ];

@@ -35,6 +35,8 @@ import type { Clock, Logger } from './logger.js';
 import { consoleLogger, describeUnknown, settle, systemClock } from './logger.js';
 import type { MenuAction } from './menu-model.js';
 import { buildTrayModel, parseMenuId } from './menu-model.js';
+import type { Keyring } from '../desktop/keyring/index.js';
+import type { SecretPrompt } from '../desktop/secret-prompt/index.js';
 import type { AppEvent, AppState, Effect, KeyState, StateError, StateSettings } from './state.js';
 import { INITIAL_STATE, accountKeyRef, deliverFor, findKey, reduce } from './state.js';
 import { fromStateError, toStateError } from './state-error.js';
@@ -79,6 +81,10 @@ export interface ControllerDeps {
   clock?: Clock | undefined;
   logger?: Logger | undefined;
   version?: string | undefined;
+  /** The OS keyring (remembered access keys), where there is one. */
+  keyring?: Keyring | undefined;
+  /** How "Unlock…" asks for a password; undefined: it cannot. */
+  secretPrompt?: (() => SecretPrompt) | undefined;
 }
 
 export interface CodeAnswer {
@@ -151,6 +157,8 @@ export class Controller {
       report: (event) => this.dispatch(event),
       hasKey: (keyId) => findKey(this.stateValue, keyId) !== undefined,
       onTouchNeeded: (requestId) => this.requests.touchNeeded(requestId),
+      keyring: deps.keyring,
+      prompt: deps.secretPrompt,
     });
     this.toasts = new Toasts(deps.notifier, this.logger);
     this.renderer = new TrayRenderer(deps.tray, () => this.model, this.logger);
@@ -415,6 +423,13 @@ export class Controller {
         return;
       case 'retry':
         this.dispatch({ type: 'key-retry', keyId: action.keyId });
+        return;
+      case 'unlock':
+        this.operations.unlock(action.keyId);
+        return;
+      case 'remember':
+      case 'forget':
+        this.operations.setRemembered(action.keyId, action.type === 'remember');
         return;
       case 'add-from-qr':
         void this.addFromQr(action.keyId);

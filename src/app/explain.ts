@@ -10,8 +10,8 @@ export interface TrayExplanation {
   hint: string | undefined;
 }
 
-/** A locked key: the tray cannot unlock it yet, a terminal command can. */
-export const TRAY_LOCKED_HINT = 'The tray cannot unlock it yet: use "keytap code --password …" (or KEYTAP_PASSWORD) from a terminal.';
+/** A locked key: "Unlock…" in its section of the menu asks for the password. */
+export const TRAY_LOCKED_HINT = 'Choose "Unlock…" under the key in the menu to give its password.';
 
 export function explainForTray(error: KeytapError): TrayExplanation {
   return { message: error.message, hint: error.detail === undefined ? error.hint : hintFor(error.detail, error.hint) };
@@ -29,6 +29,22 @@ function hintFor(detail: ErrorDetail, hint: string | undefined): string | undefi
       return 'It is no longer on the key; the menu shows what is there now.';
     case 'exists':
       return 'Choose another name.';
+    case 'wrong-password':
+      return 'Check the password, then choose "Unlock…" again.';
+    case 'wrong-pin':
+      return `Check the PIN: after ${detail.attemptsLeft} more wrong tr${detail.attemptsLeft === 1 ? 'y' : 'ies'} it is blocked.`;
+    case 'pin-blocked':
+      return 'Only resetting the Secrets App unblocks it, and that deletes every account on it (nitropy nk3 secrets reset).';
+    case 'pin-required':
+      return 'The tray cannot give the PIN yet: use "keytap code --pin …" (or KEYTAP_PIN) from a terminal.';
+    case 'no-pin':
+      return hint;
+    case 'no-keyring':
+      return 'Remembering needs the desktop keyring (Secret Service, Keychain, Credential Manager); the key can still be unlocked each time.';
+    case 'no-secret-prompt':
+      return "Install a pinentry (GnuPG's: pinentry-gnome3, pinentry-qt, pinentry-mac, Gpg4win), or name one in KEYTAP_PINENTRY.";
+    case 'secret-prompt-failed':
+      return 'Check KEYTAP_PINENTRY, or try another pinentry program.';
     case 'status':
     case 'invalid-seed-file':
       return hint;

@@ -8,7 +8,11 @@ import type { KeyDescriptor } from '../device/discovery/enumerate.js';
 import type { KeyCredential, OathCode } from '../device/oath/session.js';
 import type { CredentialWithSecret } from '../otp/credential.js';
 import { KeytapError, lockedError, isKeytapError } from '../errors.js';
+import type { Keyring } from '../desktop/keyring/index.js';
+import type { SecretPrompt } from '../desktop/secret-prompt/index.js';
 import type { OpenedKey } from './key-session.js';
+import type { LockableSession } from './unlock.js';
+import { unlockSession, withPin } from './unlock.js';
 import type { Clock, Logger } from './logger.js';
 import { describeUnknown } from './logger.js';
 import type { AppEvent, StateError } from './state.js';
@@ -24,6 +28,26 @@ export interface KeyOperationsDeps {
   hasKey: (keyId: string) => boolean;
   /** A read waits for a touch (before `touch-needed` is reported). */
   onTouchNeeded: (requestId: number) => void;
+  /** The OS keyring, where there is one: remembered access keys. */
+  keyring?: Keyring | undefined;
+  /** How to ask for a password ("Unlock…"); undefined: the tray cannot ask. */
+  prompt?: (() => SecretPrompt) | undefined;
+}
+
+/** A locked key's access key, held in memory from its unlock until it is unplugged. */
+interface HeldSecret {
+  accessKey: Buffer;
+  remembered: boolean;
+}
+
+/**
+ * A Nitrokey 3's PIN, held in memory from its unlock until the key is unplugged, with the
+ * PIN-protected credentials it listed: a re-list shows them without another VERIFY PIN (a touch).
+ */
+interface HeldPin {
+  pin: string;
+  remembered: boolean;
+  credentials: KeyCredential[];
 }
 
 export class KeyOperations {
@@ -36,6 +60,8 @@ export class KeyOperations {
   private readonly busy = new Set<Promise<void>>();
   private readonly reads = new Map<number, AbortController>();
   private readonly touchTimers = new Map<number, unknown>();
+  private readonly held = new Map<string, HeldSecret>();
+  private readonly pins = new Map<string, HeldPin>();
 
   constructor(private readonly deps: KeyOperationsDeps) {}
 
@@ -45,6 +71,10 @@ export class KeyOperations {
 
   /** Call after the state took the key away: an operation still queued fails on its own (the link is gone); the descriptor is forgotten after it. */
   removed(descriptor: KeyDescriptor): void {
+    // Unplugged: locked again. The access key held in memory is wiped now, not when the queue drains.
+    this.held.get(descriptor.id)?.accessKey.fill(0);
+    this.held.delete(descriptor.id);
+    this.pins.delete(descriptor.id);
     const tail = this.queues.get(descriptor.id) ?? Promise.resolve();
     void tail.then(() => {
       if (!this.deps.hasKey(descriptor.id)) {
@@ -71,9 +101,11 @@ export class KeyOperations {
         if (abort.signal.aborted) return;
         if (!descriptor) throw new KeytapError('KEY_REMOVED', 'The key is gone.');
         key = await this.deps.open(descriptor, abort.signal);
-        if (key.session.locked) throw lockedError(key.name);
+        if (key.session.locked && !(await this.unlockOpened(keyId, key, abort.signal, false))) throw lockedError(key.name);
+        const pin = credential.pinProtected === true ? this.pins.get(keyId)?.pin : undefined;
         const code: OathCode = await key.session.calculate(credential, {
           time,
+          pin,
           signal: abort.signal,
           onTouchNeeded: () => {
             this.guard('touch prompt', () => {
@@ -191,18 +223,185 @@ export class KeyOperations {
     try {
       key = await this.deps.open(descriptor, abort.signal);
       const serial = await this.serialOf(keyId, key, abort.signal);
-      if (key.session.locked) {
+      const wasLocked = key.session.locked;
+      if (wasLocked && !(await this.unlockOpened(keyId, key, abort.signal, false))) {
         this.report({ type: 'key-loaded', keyId, serial, locked: true, credentials: [], quiet });
         return;
       }
-      const credentials = await key.session.list(abort.signal);
-      this.report({ type: 'key-loaded', keyId, serial, locked: false, credentials, quiet });
+      const credentials = await this.withPinCredentials(keyId, key, await key.session.list(abort.signal), abort.signal);
+      this.report({ type: 'key-loaded', keyId, serial, locked: false, credentials, quiet, ...this.secretState(keyId, wasLocked, key) });
     } catch (error) {
       // Unplugged while being listed: key-removed has taken (or is about to take) its section away.
       if (isKeytapError(error, 'KEY_REMOVED') && !this.deps.hasKey(keyId)) return;
       this.report({ type: 'key-failed', keyId, error: toStateError(error, this.deps.logger) });
     } finally {
       if (key) await key.close().catch((error: unknown) => this.deps.logger.warn(`closing ${descriptor.name} failed: ${describeUnknown(error)}`));
+    }
+  }
+
+  /** "Unlock…": ask for the password (pinentry), unlock, hold the access key, list. */
+  unlock(keyId: string): void {
+    this.track(
+      this.enqueue(keyId, async () => {
+        const descriptor = this.descriptors.get(keyId);
+        if (!descriptor || !this.deps.hasKey(keyId)) return;
+        const abort = new AbortController();
+        let key: OpenedKey | undefined;
+        try {
+          key = await this.deps.open(descriptor, abort.signal);
+          const serial = await this.serialOf(keyId, key, abort.signal);
+          const wasLocked = key.session.locked;
+          if (wasLocked) await this.unlockOpened(keyId, key, abort.signal, true);
+          if (key.session.pinSet && key.session.listWithPin && !this.pins.has(keyId)) await this.askPin(keyId, key, abort.signal);
+          const credentials = await this.withPinCredentials(keyId, key, await key.session.list(abort.signal), abort.signal);
+          this.report({ type: 'key-loaded', keyId, serial, locked: false, credentials, ...this.secretState(keyId, wasLocked, key) });
+        } catch (error) {
+          if (isKeytapError(error, 'KEY_REMOVED') && !this.deps.hasKey(keyId)) return;
+          this.report({ type: 'unlock-failed', keyId, error: toStateError(error, this.deps.logger) });
+        } finally {
+          if (key) await key.close().catch((error: unknown) => this.deps.logger.warn(`closing ${descriptor.name} failed: ${describeUnknown(error)}`));
+        }
+      }),
+    );
+  }
+
+  /** "Remember on this computer" / "Forget on this computer": the held access key into the keyring, or out. */
+  setRemembered(keyId: string, remember: boolean): void {
+    this.track(
+      this.enqueue(keyId, async () => {
+        const held = this.held.get(keyId);
+        const pin = this.pins.get(keyId);
+        const keyring = this.deps.keyring;
+        try {
+          if (!keyring) throw new KeytapError('UNSUPPORTED', 'This computer has no keyring keytap can use.', { detail: { kind: 'no-keyring', reason: 'none was found' } });
+          const entryId = this.entryIdOf(keyId);
+          if (remember) {
+            if (pin) await keyring.set(entryId, 'nk3-pin', pin.pin);
+            else if (held) await keyring.set(entryId, 'access-key', held.accessKey.toString('hex'));
+            else return;
+          } else {
+            await keyring.delete(entryId, pin ? 'nk3-pin' : 'access-key');
+          }
+          if (held) held.remembered = remember;
+          if (pin) pin.remembered = remember;
+          this.report({ type: 'secret-changed', keyId, secret: remember ? 'remembered' : 'held' });
+        } catch (error) {
+          this.report({ type: 'secret-changed', keyId, secret: remember ? 'held' : 'remembered', error: toStateError(error, this.deps.logger) });
+        }
+      }),
+    );
+  }
+
+  private secretState(keyId: string, wasLocked: boolean, key: OpenedKey): { secret?: 'held' | 'remembered'; canRemember?: boolean; pinLocked?: boolean } {
+    const canRemember = this.deps.keyring !== undefined;
+    if (key.session.pinSet && key.session.listWithPin) {
+      const pin = this.pins.get(keyId);
+      return pin ? { secret: pin.remembered ? 'remembered' : 'held', canRemember } : { pinLocked: true };
+    }
+    const held = this.held.get(keyId);
+    if (!wasLocked || !held) return {};
+    return { secret: held.remembered ? 'remembered' : 'held', canRemember };
+  }
+
+  private entryIdOf(keyId: string): string {
+    return this.serials.get(keyId) ?? keyId;
+  }
+
+  /**
+   * The visible credentials and, for a Nitrokey 3 with a PIN, the PIN-protected ones: those listed
+   * with the PIN held, or (first time) with the PIN remembered in the keyring; a wrong remembered PIN
+   * is forgotten and reported.
+   */
+  private async withPinCredentials(keyId: string, key: OpenedKey, visible: KeyCredential[], signal: AbortSignal): Promise<KeyCredential[]> {
+    const session = key.session;
+    if (!session.pinSet || !session.listWithPin) return visible;
+    let held = this.pins.get(keyId);
+    if (!held && this.deps.keyring) {
+      let stored: string | undefined;
+      try {
+        stored = await this.deps.keyring.get(this.entryIdOf(keyId), 'nk3-pin');
+      } catch (error) {
+        this.deps.logger.warn(`keyring: ${describeUnknown(error)}`);
+      }
+      if (stored !== undefined) {
+        try {
+          const all = await session.listWithPin(stored, { signal });
+          held = { pin: stored, remembered: true, credentials: all.filter((c) => c.pinProtected === true) };
+          this.pins.set(keyId, held);
+        } catch (error) {
+          if (!isKeytapError(error, 'WRONG_PASSWORD')) throw error;
+          await this.deps.keyring.delete(this.entryIdOf(keyId), 'nk3-pin').catch((e: unknown) => this.deps.logger.warn(`keyring: ${describeUnknown(e)}`));
+          this.report({ type: 'remembered-wrong', keyId, what: 'PIN' });
+        }
+      }
+    }
+    if (!held) return visible;
+    const ids = new Set(visible.map((c) => c.id));
+    return [...visible, ...held.credentials.filter((c) => !ids.has(c.id))];
+  }
+
+  /** "Unlock PIN-protected accounts…": the PIN from the prompt (asked again when wrong), held with what it lists. */
+  private async askPin(keyId: string, key: OpenedKey, signal: AbortSignal): Promise<void> {
+    const session = key.session;
+    const lockable: LockableSession = {
+      locked: false,
+      serial: session.serial,
+      pinSet: true,
+      get pinAttemptsLeft() {
+        return session.pinAttemptsLeft;
+      },
+      deriveAccessKey: () => Buffer.alloc(0),
+      unlockWithAccessKey: () => Promise.resolve(),
+    };
+    const { value, pin } = await withPin(lockable, { keyName: key.name, keyId: this.entryIdOf(keyId), prompt: this.deps.prompt, signal }, (given) => session.listWithPin!(given, { signal }));
+    this.pins.set(keyId, { pin, remembered: false, credentials: value.filter((c) => c.pinProtected === true) });
+  }
+
+  /**
+   * Unlocks an opened key with the access key held in memory, else the remembered one (a wrong one
+   * is forgotten and reported), else, when `ask`, the prompt. False: still locked (nothing to try).
+   */
+  private async unlockOpened(keyId: string, key: OpenedKey, signal: AbortSignal, ask: boolean): Promise<boolean> {
+    const session = key.session;
+    if (!session.unlockWithAccessKey || !session.deriveAccessKey) return false;
+    const held = this.held.get(keyId);
+    if (held) {
+      try {
+        await session.unlockWithAccessKey(held.accessKey, signal);
+        return true;
+      } catch (error) {
+        if (!isKeytapError(error, 'WRONG_PASSWORD')) throw error;
+        held.accessKey.fill(0);
+        this.held.delete(keyId);
+      }
+    }
+    const lockable: LockableSession = {
+      get locked() {
+        return session.locked;
+      },
+      serial: session.serial,
+      pinSet: false,
+      pinAttemptsLeft: undefined,
+      deriveAccessKey: (password) => session.deriveAccessKey!(password),
+      unlockWithAccessKey: (accessKey, s) => session.unlockWithAccessKey!(accessKey, s),
+    };
+    try {
+      const result = await unlockSession(lockable, {
+        keyName: key.name,
+        keyId: this.serials.get(keyId) ?? key.session.serial ?? key.id,
+        keyring: this.deps.keyring,
+        prompt: ask ? this.deps.prompt : undefined,
+        signal,
+        onNote: (note) => {
+          if (note.kind === 'remembered-wrong') this.report({ type: 'remembered-wrong', keyId });
+          else if (note.kind === 'keyring-unavailable') this.deps.logger.warn(`keyring: ${note.error.message}`);
+        },
+      });
+      this.held.set(keyId, { accessKey: result.accessKey, remembered: result.source === 'remembered' });
+      return true;
+    } catch (error) {
+      if (!ask && isKeytapError(error, 'AUTH_REQUIRED') && error.detail?.kind === 'locked') return false;
+      throw error;
     }
   }
 

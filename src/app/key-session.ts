@@ -17,6 +17,13 @@ export interface KeySession {
    */
   readSerial?(signal?: AbortSignal): Promise<string | undefined>;
   list(signal?: AbortSignal): Promise<KeyCredential[]>;
+  /** A YubiKey's access key for a password, and unlocking with it (src/app/unlock.ts). */
+  deriveAccessKey?(password: string): Buffer;
+  unlockWithAccessKey?(key: Uint8Array, signal?: AbortSignal): Promise<void>;
+  /** Nitrokey 3: a PIN is set; every credential, PIN-protected ones too (VERIFY PIN, a touch, then LIST). */
+  readonly pinSet?: boolean;
+  readonly pinAttemptsLeft?: number | undefined;
+  listWithPin?(pin: string, options?: { signal?: AbortSignal | undefined }): Promise<KeyCredential[]>;
   calculate(credential: KeyCredential, options?: CalculateOptions): Promise<OathCode>;
   /** Stores an account ("Add account from QR code on screen…"). */
   put?(credential: CredentialWithSecret, options?: PutOptions): Promise<KeyCredential>;

@@ -14,6 +14,10 @@ import { accountLabel, accountLabelOf } from './account-label.js';
 export type MenuAction =
   | { type: 'read'; keyId: string; credentialId: string }
   | { type: 'retry'; keyId: string }
+  /** A locked key: ask for its password; remember or forget its access key on this computer. */
+  | { type: 'unlock'; keyId: string }
+  | { type: 'remember'; keyId: string }
+  | { type: 'forget'; keyId: string }
   | { type: 'add-from-qr'; keyId: string }
   | { type: 'cancel' }
   | { type: 'default-account'; account: { keyId: string; credentialId: string } | null }
@@ -95,7 +99,8 @@ function keySection(state: AppState, key: KeyState): MenuNode[] {
       nodes.push({ kind: 'item', id: `status:${k}`, label: 'Reading accounts…', enabled: false });
       break;
     case 'locked':
-      nodes.push({ kind: 'item', id: `status:${k}`, label: 'Locked with a password: use "keytap code --password" in a terminal', enabled: false });
+      nodes.push({ kind: 'item', id: `status:${k}`, label: 'Locked with a password', enabled: false });
+      nodes.push({ kind: 'item', id: `unlock:${k}`, label: 'Unlock…' });
       break;
     case 'error':
       nodes.push({ kind: 'item', id: `status:${k}`, label: `Cannot read: ${key.error?.message ?? 'unknown error'}`, enabled: false });
@@ -108,6 +113,9 @@ function keySection(state: AppState, key: KeyState): MenuNode[] {
       }
       if (key.credentials.length > GROUP_ABOVE) nodes.push(...issuerGroups(state, key));
       else nodes.push(...key.credentials.map((credential) => accountItem(state, key, credential)));
+      if (key.pinLocked) nodes.push({ kind: 'item', id: `unlock:${k}`, label: 'Unlock PIN-protected accounts…' });
+      if (key.secret === 'held' && key.canRemember) nodes.push({ kind: 'item', id: `remember:${k}`, label: 'Remember on this computer' });
+      if (key.secret === 'remembered') nodes.push({ kind: 'item', id: `forget:${k}`, label: 'Forget on this computer' });
       nodes.push({ kind: 'item', id: `qr:${k}`, label: 'Add account from QR code on screen…' });
       break;
   }
@@ -222,7 +230,10 @@ export function parseMenuId(id: string): MenuAction | undefined {
     case 'recent':
       return parts.length === 2 && parts[0] && parts[1] ? { type: 'read', keyId: parts[0], credentialId: parts[1] } : undefined;
     case 'retry':
-      return parts.length === 1 && parts[0] ? { type: 'retry', keyId: parts[0] } : undefined;
+    case 'unlock':
+    case 'remember':
+    case 'forget':
+      return parts.length === 1 && parts[0] ? { type: head, keyId: parts[0] } : undefined;
     case 'qr':
       return parts.length === 1 && parts[0] ? { type: 'add-from-qr', keyId: parts[0] } : undefined;
     case 'cancel':

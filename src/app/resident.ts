@@ -20,6 +20,8 @@ import { createIpcDispatch } from './ipc-dispatch.js';
 import { recentStore } from './recent-store.js';
 import type { Logger } from './logger.js';
 import { describeUnknown } from './logger.js';
+import type { Keyring } from '../desktop/keyring/index.js';
+import type { SecretPrompt } from '../desktop/secret-prompt/index.js';
 import { ensurePrivateFolder } from '../util/private-folder.js';
 
 /** The platform adapters and the key side, each made by its own factory. */
@@ -35,6 +37,10 @@ export interface ResidentAdapters {
   open: ControllerDeps['open'];
   /** Opens a file with the desktop's default application. */
   openPath: (path: string) => Promise<void>;
+  /** The OS keyring for remembered access keys (src/desktop/keyring). */
+  keyring?: (() => Keyring) | undefined;
+  /** The secret prompt of "Unlock…" (src/desktop/secret-prompt: a pinentry, else a dialog). */
+  secretPrompt?: (() => SecretPrompt) | undefined;
   /** Captures the screen ("Add account from QR code on screen…"). */
   screenCapture?: (() => ScreenCapture) | undefined;
   /** Serves the demo virtual key kept in `file` until `signal` aborts (`--demo`). */
@@ -101,6 +107,8 @@ export async function runResident(options: ResidentOptions, adapters: ResidentAd
       recent: recentStore(dataDir(), (message) => logger.warn(message)),
       logger,
       version: options.version,
+      keyring: adapters.keyring?.(),
+      secretPrompt: adapters.secretPrompt,
     });
     await controller.start();
     ipc.ready(controller);

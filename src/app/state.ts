@@ -39,6 +39,14 @@ export interface KeyState {
   /** What the key answers like, where discovery tells (a virtual key's model). */
   dialect?: Dialect | undefined;
   status: KeyStatus;
+  /**
+   * A locked key opened with a secret: 'held' in memory since "Unlock…" (until unplugged),
+   * 'remembered' in the OS keyring. `canRemember`: a keyring is there to remember it in.
+   */
+  secret?: 'held' | 'remembered' | undefined;
+  canRemember?: boolean | undefined;
+  /** Nitrokey 3: a PIN is set and not given yet, so its PIN-protected accounts are not listed. */
+  pinLocked?: boolean | undefined;
   /** For `locked` and `error`: what happened and what to do. */
   error?: StateError | undefined;
   credentials: KeyCredential[];
@@ -122,7 +130,23 @@ export type AppEvent =
   | { type: 'key-added'; key: KeyInfo }
   /** The recently read accounts saved by an earlier run. */
   | { type: 'recent-loaded'; recent: RecentAccount[] }
-  | { type: 'key-loaded'; keyId: string; serial?: string | undefined; locked: boolean; credentials: KeyCredential[]; quiet?: boolean | undefined }
+  | {
+      type: 'key-loaded';
+      keyId: string;
+      serial?: string | undefined;
+      locked: boolean;
+      credentials: KeyCredential[];
+      quiet?: boolean | undefined;
+      secret?: 'held' | 'remembered' | undefined;
+      canRemember?: boolean | undefined;
+      pinLocked?: boolean | undefined;
+    }
+  /** Unlocking (the prompt, the keyring) failed; a cancelled prompt is no failure to show. */
+  | { type: 'unlock-failed'; keyId: string; error: StateError }
+  /** The access key remembered for the key did not open it: it was forgotten. */
+  | { type: 'remembered-wrong'; keyId: string; what?: 'password' | 'PIN' | undefined }
+  /** Remember/Forget on this computer finished (or failed: `error`). */
+  | { type: 'secret-changed'; keyId: string; secret: 'held' | 'remembered'; error?: StateError | undefined }
   | { type: 'key-failed'; keyId: string; error: StateError }
   | { type: 'key-removed'; keyId: string; now: number }
   | { type: 'key-retry'; keyId: string }
@@ -238,6 +262,7 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
       if (!key) return unchanged(state); // unplugged while it was being listed
       const serial = event.serial ?? key.serial;
       if (event.locked) {
+        if (key.status === 'locked' && event.quiet) return unchanged(state);
         const error: StateError = {
           code: 'AUTH_REQUIRED',
           message: `The OATH application on ${key.name} is password-protected.`,
@@ -249,13 +274,46 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
         };
       }
       const wasReady = key.status === 'ready';
-      const next = updateKey(state, key.id, { status: 'ready', serial, credentials: event.credentials, error: undefined });
+      const next = updateKey(state, key.id, { status: 'ready', serial, credentials: event.credentials, error: undefined, secret: event.secret, canRemember: event.canRemember, pinLocked: event.pinLocked });
       const effects: Effect[] = [];
       if (!wasReady && !event.quiet) effects.push(log('info', `${keyTitle({ ...key, serial })}: ${accountsCount(event.credentials.length)}`));
       if (!wasReady && !event.quiet && settings.notifyOnConnect) {
         effects.push(...toast(settings, 'key', { title: `${keyTitle({ ...key, serial })} connected`, body: accountsCount(event.credentials.length), urgency: 'low', icon: 'key' }));
       }
       return { state: next, effects };
+    }
+
+    case 'unlock-failed': {
+      const key = findKey(state, event.keyId);
+      if (!key || isCancel(event.error)) return unchanged(state);
+      return {
+        state,
+        effects: [...toast(settings, 'key', { title: `${key.name} was not unlocked: ${event.error.message}`, body: event.error.hint ?? '', urgency: 'normal', icon: 'error' }), log('warn', `${key.name}: unlocking failed: ${describe(event.error)}`)],
+      };
+    }
+
+    case 'remembered-wrong': {
+      const key = findKey(state, event.keyId);
+      if (!key) return unchanged(state);
+      const what = event.what ?? 'password';
+      const body = `The ${what} was changed, or the key was reset. Choose "Unlock…" to give the ${what}.`;
+      return {
+        state,
+        // The 'app' slot: the "is locked" toast that follows in the 'key' slot must not replace it.
+        effects: [...toast(settings, 'app', { title: `The ${what} remembered for ${key.name} was wrong and is forgotten`, body, urgency: 'normal', icon: 'error' }), log('warn', `${key.name}: the remembered ${what === 'PIN' ? 'PIN' : 'access key'} was wrong; forgotten`)],
+      };
+    }
+
+    case 'secret-changed': {
+      const key = findKey(state, event.keyId);
+      if (!key) return unchanged(state);
+      if (event.error) {
+        return {
+          state,
+          effects: [...toast(settings, 'key', { title: event.error.message, body: event.error.hint ?? '', urgency: 'normal', icon: 'error' }), log('warn', `${key.name}: ${describe(event.error)}`)],
+        };
+      }
+      return { state: updateKey(state, key.id, { secret: event.secret }), effects: [log('info', `${key.name}: access key ${event.secret === 'remembered' ? 'remembered' : 'forgotten'} on this computer`)] };
     }
 
     case 'key-failed': {

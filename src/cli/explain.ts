@@ -54,6 +54,34 @@ function hintFor(detail: ErrorDetail, hint: string | undefined, command: CliComm
       const option = pick(command, '--password');
       return option ? `Give the password with ${withEnv(command, option)}.` : 'Give the password to a command that opens the key, e.g. "keytap list --password …".';
     }
+    case 'wrong-password': {
+      const option = pick(command, '--password');
+      return option ? `Check the password (${withEnv(command, option)}).` : 'Check the password.';
+    }
+    case 'wrong-pin': {
+      const option = pick(command, '--pin');
+      const check = option ? `Check the PIN (${withEnv(command, option)})` : 'Check the PIN';
+      return `${check}: after ${detail.attemptsLeft} more wrong tr${detail.attemptsLeft === 1 ? 'y' : 'ies'} it is blocked.`;
+    }
+    case 'pin-blocked':
+      return 'Only resetting the Secrets App unblocks it, and that deletes every account on it (nitropy nk3 secrets reset).';
+    case 'pin-required': {
+      const option = pick(command, '--pin');
+      return option ? `Give the PIN with ${withEnv(command, option)}, or run the command on a terminal to be asked.` : 'Give the PIN to a command that reads codes, e.g. "keytap code --pin …".';
+    }
+    case 'no-pin':
+      return 'This key has no PIN; leave the PIN out.';
+    case 'no-keyring':
+      return process.platform === 'linux'
+        ? 'Start a Secret Service (gnome-keyring or KeePassXC) in your desktop session, or give the secret each time.'
+        : 'Unlock the keychain of your account, or give the secret each time.';
+    case 'no-secret-prompt': {
+      const option = pick(command, '--password', '--pin');
+      const each = option ? ` or give it with ${withEnv(command, option)}` : '';
+      return `Install a pinentry (GnuPG's: pinentry-gnome3, pinentry-qt, pinentry-mac, Gpg4win) or name one in KEYTAP_PINENTRY, run the command on a terminal${each}.`;
+    }
+    case 'secret-prompt-failed':
+      return 'Check KEYTAP_PINENTRY, or try another pinentry program.';
     case 'status':
     case 'invalid-seed-file':
       return hint;

@@ -8,7 +8,14 @@ import { enumerateKeys } from '../device/discovery/enumerate.js';
 import type { KeyDescriptor } from '../device/discovery/enumerate.js';
 import { DIALECTS } from '../device/oath/dialect.js';
 import type { Dialect } from '../device/oath/dialect.js';
-import { KeytapError, lockedError } from '../errors.js';
+import { readlinkSync } from 'node:fs';
+import type { UnlockContext } from '../app/unlock.js';
+import { keyringIdOf, unlockSession, withPin } from '../app/unlock.js';
+import { osKeyring } from '../desktop/keyring/index.js';
+import type { SecretPrompt } from '../desktop/secret-prompt/index.js';
+import { chooseSecretPrompt } from '../desktop/secret-prompt/index.js';
+import { KeytapError } from '../errors.js';
+import { terminalPrompt } from './hidden-prompt.js';
 import type { CliIo } from './output.js';
 
 export interface KeyOptions {
@@ -17,6 +24,8 @@ export interface KeyOptions {
   demo?: boolean;
   device?: string;
   password?: string;
+  pin?: string;
+  remember?: boolean;
 }
 
 export function addKeyOptions(command: Command): Command {
@@ -25,7 +34,78 @@ export function addKeyOptions(command: Command): Command {
     .addOption(new Option('--dialect <dialect>', 'answer like this kind of key when --virtual creates FILE').choices(DIALECTS))
     .addOption(new Option('--demo', 'put demo accounts on the virtual key when --virtual creates FILE'))
     .addOption(new Option('--device <id>', 'use the key with this id or serial (see "keytap keys")'))
-    .addOption(new Option('--password <password>', 'password of a password-protected OATH application').env('KEYTAP_PASSWORD'));
+    .addOption(new Option('--password <password>', 'password of a password-protected OATH application').env('KEYTAP_PASSWORD'))
+    .addOption(new Option('--pin <pin>', 'Nitrokey 3: the PIN of PIN-protected accounts').env('KEYTAP_PIN'))
+    .addOption(new Option('--remember', "remember the key's access key (or Nitrokey 3 PIN) in this computer's keyring once it works"));
+}
+
+/** The terminal this process is at, for pinentry-curses (which draws on it itself), when stdin and stderr are one. */
+function terminalOf(): { ttyName: string; ttyType?: string | undefined } | undefined {
+  if (!process.stdin.isTTY || !process.stderr.isTTY) return undefined;
+  let ttyName = process.env.GPG_TTY;
+  if (!ttyName && process.platform !== 'win32') {
+    try {
+      ttyName = readlinkSync('/proc/self/fd/0');
+    } catch {
+      ttyName = undefined;
+    }
+  }
+  return ttyName?.startsWith('/dev/') ? { ttyName, ttyType: process.env.TERM } : undefined;
+}
+
+/** How to ask, when this process is at a terminal (a pinentry, GUI or curses, else the hidden prompt of its own). */
+function promptFor(): (() => SecretPrompt) | undefined {
+  if (!process.stdin.isTTY || !process.stderr.isTTY) return undefined;
+  const terminal = terminalOf();
+  return () => chooseSecretPrompt({ terminal, last: terminalPrompt() });
+}
+
+/**
+ * What unlocking a key from the CLI may use: the secret given outright; the keyring (unless a
+ * secret was given without --remember: then the keyring is not touched at all); the prompt on a
+ * terminal. Notes go to stderr.
+ */
+export async function unlockContext(key: OpenKey, options: KeyOptions, io: CliIo, signal: AbortSignal, secret: string | undefined): Promise<UnlockContext> {
+  const keyId = await keyringIdOf(key.session, key.id, signal);
+  const useKeyring = secret === undefined || options.remember === true;
+  return {
+    keyName: key.name,
+    keyId,
+    secret,
+    keyring: useKeyring ? osKeyring() : undefined,
+    prompt: promptFor(),
+    remember: options.remember,
+    signal,
+    onNote: (note) => {
+      if (note.kind === 'remembered-wrong') {
+        io.err(`keytap: the ${note.secret === 'nk3-pin' ? 'PIN' : 'password'} remembered for ${key.name} was wrong; it is forgotten.`);
+      } else if (note.kind === 'remembered') {
+        io.err(`Remembered the ${note.secret === 'nk3-pin' ? 'PIN' : 'access key'} of ${key.name} in the ${note.keyring}.`);
+      } else if (options.remember) {
+        io.err(`keytap: warning: ${note.error.message}`);
+      }
+    },
+  };
+}
+
+/**
+ * Runs `use` with the Nitrokey 3 PIN (given, remembered, or asked on a terminal). Only for keys
+ * with a PIN set; the caller decides when PIN-protected accounts are needed.
+ */
+export async function withKeyPin<T>(key: OpenKey, options: KeyOptions, io: CliIo, signal: AbortSignal, use: (pin: string) => Promise<T>): Promise<T> {
+  const context = await unlockContext(key, options, io, signal, options.pin);
+  return (await withPin(key.session, context, use)).value;
+}
+
+/** The PIN where it costs no question: given, or remembered (a wrong remembered one is found out by its use). */
+export async function pinWithoutAsking(key: OpenKey, options: KeyOptions, io: CliIo, signal: AbortSignal): Promise<boolean> {
+  if (options.pin !== undefined) return true;
+  const context = await unlockContext(key, options, io, signal, undefined);
+  try {
+    return (await context.keyring?.get(context.keyId, 'nk3-pin')) !== undefined;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -65,10 +145,8 @@ async function withOpenedKey<T>(
     key = await open(controller.signal);
     // 'resets': RESET needs no password (docs/protocols.md §1.6), so a locked applet is no obstacle.
     if (key.session.locked && access !== 'resets') {
-      if (options.password === undefined) {
-        throw lockedError(key.name);
-      }
-      await key.session.unlock(options.password, controller.signal);
+      const context = await unlockContext(key, options, io, controller.signal, options.password);
+      await unlockSession(key.session, context);
     }
     return await use(key, controller.signal);
   } finally {

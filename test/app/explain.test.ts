@@ -10,12 +10,12 @@ import { statusError } from '../../src/device/oath/status.js';
 import { Sw } from '../../src/device/oath/constants.js';
 
 describe('tray wording of lower-layer errors', () => {
-  it('a locked applet (6982 from the key) says the tray cannot unlock it, and names no option of its own', () => {
+  it('a locked applet (6982 from the key) points to "Unlock…", and names no option of its own', () => {
     const error = statusError(Sw.SECURITY_STATUS, 'calculate-all');
     expect(error.code).toBe('AUTH_REQUIRED');
     expect(error.detail).toEqual({ kind: 'locked' });
     expect(error.hint).toBeUndefined();
-    expect(toStateError(error)).toEqual({ code: 'AUTH_REQUIRED', message: error.message, hint: 'The tray cannot unlock it yet: use "keytap code --password …" (or KEYTAP_PASSWORD) from a terminal.', detail: { kind: 'locked' } });
+    expect(toStateError(error)).toEqual({ code: 'AUTH_REQUIRED', message: error.message, hint: 'Choose "Unlock…" under the key in the menu to give its password.', detail: { kind: 'locked' } });
   });
 
   it('keeps the hint of an error without a detail', () => {

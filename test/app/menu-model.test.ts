@@ -104,11 +104,30 @@ describe('the menu in every state', () => {
     expect(labels(model.menu)[1]).toBe('No accounts: add one with "keytap add"');
   });
 
-  it('locked key: what to do', () => {
+  it('locked key: "Unlock…", which parses back to an unlock of that key', () => {
     const state = run([added('k1'), { type: 'key-loaded', keyId: 'k1', locked: true, credentials: [] }]).state;
     const model = buildTrayModel(state, CONFIG);
-    expect(labels(model.menu)[1]).toContain('keytap code --password');
+    expect(labels(model.menu).slice(0, 3)).toEqual(['Nitrokey 3', 'Locked with a password', 'Unlock…']);
+    expect(item(model.menu, 'unlock:k1').enabled).not.toBe(false);
+    expect(parseMenuId('unlock:k1')).toEqual({ type: 'unlock', keyId: 'k1' });
     expect(model.tooltip).toBe('keytap: Nitrokey 3, locked');
+  });
+
+  it('an unlocked key held in memory offers "Remember on this computer" where there is a keyring; a remembered one "Forget on this computer"', () => {
+    const held = run([added('k1'), { type: 'key-loaded', keyId: 'k1', locked: false, credentials: [TOTP], secret: 'held', canRemember: true }]).state;
+    expect(labels(buildTrayModel(held, CONFIG).menu)).toContain('Remember on this computer');
+    expect(labels(buildTrayModel(held, CONFIG).menu)).not.toContain('Forget on this computer');
+    expect(parseMenuId('remember:k1')).toEqual({ type: 'remember', keyId: 'k1' });
+    const noKeyring = run([added('k1'), { type: 'key-loaded', keyId: 'k1', locked: false, credentials: [TOTP], secret: 'held', canRemember: false }]).state;
+    expect(labels(buildTrayModel(noKeyring, CONFIG).menu)).not.toContain('Remember on this computer');
+    const remembered = run([added('k1'), { type: 'key-loaded', keyId: 'k1', locked: false, credentials: [TOTP], secret: 'held', canRemember: true }, { type: 'secret-changed', keyId: 'k1', secret: 'remembered' }]).state;
+    const menu = labels(buildTrayModel(remembered, CONFIG).menu);
+    expect(menu).toContain('Forget on this computer');
+    expect(menu).not.toContain('Remember on this computer');
+    expect(parseMenuId('forget:k1')).toEqual({ type: 'forget', keyId: 'k1' });
+    // A key that never was locked offers neither.
+    const plain = run([added('k1'), { type: 'key-loaded', keyId: 'k1', locked: false, credentials: [TOTP] }]).state;
+    expect(labels(buildTrayModel(plain, CONFIG).menu).filter((l) => /on this computer/u.test(l))).toEqual([]);
   });
 
   it('key in error: message, hint, "Try again"; icon error', () => {

@@ -45,8 +45,25 @@ describe('keys', () => {
   it('a locked key says what to do and lists nothing', () => {
     const { state, effects } = run([added('k1'), { type: 'key-loaded', keyId: 'k1', locked: true, credentials: [] }]);
     expect(state.keys[0]).toMatchObject({ status: 'locked', error: { code: 'AUTH_REQUIRED' } });
-    expect(state.keys[0]!.error!.hint).toContain('keytap code --password');
+    expect(state.keys[0]!.error!.hint).toBe('Choose "Unlock…" under the key in the menu to give its password.');
     expect(toasts(effects)).toEqual(['Nitrokey 3 is locked']);
+    // Listed again, still locked and quietly: no second toast.
+    expect(toasts(reduce(state, { type: 'key-loaded', keyId: 'k1', locked: true, credentials: [], quiet: true }, SETTINGS).effects)).toEqual([]);
+  });
+
+  it('unlocking: a cancelled prompt shows nothing; a failure and a wrong remembered key are toasts; remembering marks the key', () => {
+    const locked = run([added('k1'), { type: 'key-loaded', keyId: 'k1', locked: true, credentials: [] }]).state;
+    expect(reduce(locked, { type: 'unlock-failed', keyId: 'k1', error: { code: 'CANCELLED', message: 'The question was cancelled.' } }, SETTINGS).effects).toEqual([]);
+    const wrong = reduce(locked, { type: 'unlock-failed', keyId: 'k1', error: { code: 'WRONG_PASSWORD', message: 'The password is wrong.', hint: 'Check the password.' } }, SETTINGS);
+    expect(toasts(wrong.effects)).toEqual(['Nitrokey 3 was not unlocked: The password is wrong.']);
+    const forgotten = reduce(locked, { type: 'remembered-wrong', keyId: 'k1' }, SETTINGS);
+    expect(forgotten.effects.find((e) => e.type === 'notify')).toMatchObject({ slot: 'app', notification: { title: 'The password remembered for Nitrokey 3 was wrong and is forgotten' } });
+    const ready = reduce(locked, { type: 'key-loaded', keyId: 'k1', locked: false, credentials: [TOTP], secret: 'held', canRemember: true }, SETTINGS).state;
+    expect(ready.keys[0]).toMatchObject({ status: 'ready', secret: 'held', canRemember: true });
+    expect(reduce(ready, { type: 'secret-changed', keyId: 'k1', secret: 'remembered' }, SETTINGS).state.keys[0]!.secret).toBe('remembered');
+    const failed = reduce(ready, { type: 'secret-changed', keyId: 'k1', secret: 'held', error: { code: 'UNSUPPORTED', message: 'The keyring of this computer cannot be used: no D-Bus.' } }, SETTINGS);
+    expect(toasts(failed.effects)).toEqual(['The keyring of this computer cannot be used: no D-Bus.']);
+    expect(failed.state.keys[0]!.secret).toBe('held');
   });
 
   it('a key that fails to load shows the error, and retry lists it again', () => {

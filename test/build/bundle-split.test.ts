@@ -47,6 +47,10 @@ describe('the resident-only list', () => {
   it('matches paths, folders by prefix, and nothing beside them', () => {
     expect(isResidentOnly(join(ROOT, 'src/cli/commands/tray-run.ts'))).toBe(true);
     expect(isResidentOnly('src/tray/sni/backend.ts')).toBe(true);
+    // Unlocking a key is the CLI's too: the secret prompt and the keyring are in src/desktop but not resident-only.
+    expect(isResidentOnly('src/desktop/clipboard/index.ts')).toBe(true);
+    expect(isResidentOnly('src/desktop/secret-prompt/pinentry.ts')).toBe(false);
+    expect(isResidentOnly('src/desktop/keyring/index.ts')).toBe(false);
     expect(isResidentOnly('src/cli/commands/tray.ts')).toBe(false);
     expect(isResidentOnly('src/trayish/x.ts')).toBe(false);
     expect(isResidentOnly('src/app/ipc.ts')).toBe(false);

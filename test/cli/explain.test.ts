@@ -26,6 +26,14 @@ const PSK_HEX = '00112233445566778899aabbccddeeff';
 /** One sample of every kind (the Record makes TypeScript refuse a missing one), with the code it comes with. */
 const SAMPLES: Record<ErrorDetailKind, { code: ErrorCode; detail: ErrorDetail }> = {
   locked: { code: 'AUTH_REQUIRED', detail: { kind: 'locked', keyName: 'Nitrokey 3' } },
+  'wrong-password': { code: 'WRONG_PASSWORD', detail: { kind: 'wrong-password' } },
+  'wrong-pin': { code: 'WRONG_PASSWORD', detail: { kind: 'wrong-pin', attemptsLeft: 3 } },
+  'pin-blocked': { code: 'AUTH_REQUIRED', detail: { kind: 'pin-blocked' } },
+  'pin-required': { code: 'AUTH_REQUIRED', detail: { kind: 'pin-required' } },
+  'no-pin': { code: 'UNSUPPORTED', detail: { kind: 'no-pin' } },
+  'no-keyring': { code: 'UNSUPPORTED', detail: { kind: 'no-keyring', reason: 'no Secret Service on the session bus' } },
+  'no-secret-prompt': { code: 'UNSUPPORTED', detail: { kind: 'no-secret-prompt', platform: 'linux', tried: ['pinentry'] } },
+  'secret-prompt-failed': { code: 'DEVICE_ERROR', detail: { kind: 'secret-prompt-failed', program: 'pinentry', reason: 'it ended' } },
   status: { code: 'DEVICE_ERROR', detail: { kind: 'status', sw: 0x6f00, doing: 'reading a code' } },
   'no-key': { code: 'NO_KEY', detail: { kind: 'no-key' } },
   'no-accounts': { code: 'NO_MATCH', detail: { kind: 'no-accounts' } },
@@ -193,7 +201,7 @@ describe('every error detail kind', () => {
   });
 
   it('has tray words of its own where the tray differs from a terminal', () => {
-    expect(explainForTray(sample(SAMPLES.locked.detail)).hint).toContain('The tray cannot unlock it yet');
+    expect(explainForTray(sample(SAMPLES.locked.detail)).hint).toContain('"Unlock…"');
     expect(explainForTray(sample(SAMPLES['no-key'].detail)).hint).toBe('Plug in your key.');
     // Without a detail, both edges show the error's own words.
     const plain = new KeytapError('TIMEOUT', 'The key did not answer.', { hint: 'Plug it in again.' });

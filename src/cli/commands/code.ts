@@ -3,11 +3,12 @@ import { Option } from 'commander';
 import type { AccountHolder } from '../../app/choose-account.js';
 import { chooseAccount } from '../../app/choose-account.js';
 import { answerError, askRunningInstance } from '../../app/ipc.js';
-import { matchOne } from '../../device/oath/match.js';
+import { matchCredentials, matchOne } from '../../device/oath/match.js';
 import type { KeyDescriptor } from '../../device/discovery/enumerate.js';
 import type { OpenKey } from '../../device/open.js';
+import type { OathCode } from '../../device/oath/session.js';
 import type { KeyOptions } from '../key-options.js';
-import { addKeyOptions, connectedKeys, withConnectedKey, withKey } from '../key-options.js';
+import { addKeyOptions, connectedKeys, withConnectedKey, withKey, withKeyPin } from '../key-options.js';
 import { KeytapError, isKeytapError } from '../../errors.js';
 import type { CliIo } from '../output.js';
 import { isoTime, printJson } from '../output.js';
@@ -22,7 +23,7 @@ interface CodeOptions extends KeyOptions {
  * directly, with the errors they always gave; plain `keytap code` / `keytap list` ask the tray.
  */
 export function usesRunningInstance(options: KeyOptions): boolean {
-  return options.virtual === undefined && options.device === undefined && options.password === undefined && options.dialect === undefined && !options.demo;
+  return options.virtual === undefined && options.device === undefined && options.password === undefined && options.pin === undefined && !options.remember && options.dialect === undefined && !options.demo;
 }
 
 export function registerCode(program: Command, io: CliIo): void {
@@ -83,22 +84,30 @@ export function registerCode(program: Command, io: CliIo): void {
     const readCode = async (key: OpenKey, signal: AbortSignal): Promise<void> => {
       // A 30-second TOTP account comes with its code from listing (CALCULATE ALL): one APDU less.
       const { credentials, codes } = await key.session.listWithReadyCodes({ signal });
-      const credential = matchOne(credentials, query);
-      const code =
-        codes.get(credential.id) ??
-        (await key.session.calculate(credential, {
-          signal,
-          onTouchNeeded: () => io.err(`Touch your key (${credential.id})…`),
-        }));
+      const onTouchNeeded = (id: string) => () => io.err(`Touch your key (${id})…`);
+      let read: { id: string; code: OathCode };
+      if (key.session.pinSet && matchCredentials(credentials, query).length === 0) {
+        // PIN-protected accounts are listed only right after VERIFY PIN, and each CALCULATE of one
+        // needs its own VERIFY PIN: two touches.
+        read = await withKeyPin(key, options, io, signal, async (pin) => {
+          io.err('The key holds PIN-protected accounts: touch it to give the PIN…');
+          const all = await key.session.listWithPin(pin, { signal });
+          const credential = matchOne(all, query);
+          return { id: credential.id, code: await key.session.calculate(credential, { signal, pin, onTouchNeeded: onTouchNeeded(credential.id) }) };
+        });
+      } else {
+        const credential = matchOne(credentials, query);
+        read = { id: credential.id, code: codes.get(credential.id) ?? (await key.session.calculate(credential, { signal, onTouchNeeded: onTouchNeeded(credential.id) })) };
+      }
       if (options.type) {
         // The code is read: a touch that still had the shortcut's keys held is over by now too.
         // Loaded only here: the typing backends live in the full bundle (bin/bundle-choice.cjs sends `code --type` there).
         const { createTypist } = await import('../../desktop/typing/index.js');
-        await createTypist().type(code.code, signal);
-        print(credential.id, code, { typed: true });
+        await createTypist().type(read.code.code, signal);
+        print(read.id, read.code, { typed: true });
         return;
       }
-      print(credential.id, code);
+      print(read.id, read.code);
     };
     await (chosen ? withConnectedKey(chosen, options, io, readCode) : withKey(options, io, readCode));
   });

@@ -7,7 +7,7 @@ import { noKeyError } from '../../device/open.js';
 import type { KeyCredential } from '../../device/oath/session.js';
 import { KeytapError, lockedError } from '../../errors.js';
 import type { KeyOptions } from '../key-options.js';
-import { addKeyOptions, withKey } from '../key-options.js';
+import { addKeyOptions, pinWithoutAsking, withKey, withKeyPin } from '../key-options.js';
 import type { CliIo } from '../output.js';
 import { printJson } from '../output.js';
 import { usesRunningInstance } from './code.js';
@@ -44,7 +44,13 @@ export function registerList(program: Command, io: CliIo): void {
       }
     }
     await withKey(options, io, async (key, signal) => {
+      // PIN-protected accounts only with a PIN given or remembered: listing them costs a touch.
+      if (key.session.pinSet && (await pinWithoutAsking(key, options, io, signal))) {
+        print(key.name, await withKeyPin(key, options, io, signal, (pin) => key.session.listWithPin(pin, { signal, onTouchNeeded: () => io.err('Touch your key to give the PIN…') })));
+        return;
+      }
       print(key.name, await key.session.list(signal));
+      if (key.session.pinSet && !options.json) io.err(`${key.name} has a PIN: its PIN-protected accounts are not listed without it.`);
     });
   });
 }

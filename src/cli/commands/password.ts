@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
+import { forgetKey, keyringIdOf } from '../../app/unlock.js';
+import { osKeyring } from '../../desktop/keyring/index.js';
 import { KeytapError } from '../../errors.js';
 import type { KeyOptions } from '../key-options.js';
 import { addKeyOptions, withKey } from '../key-options.js';
@@ -8,6 +10,7 @@ import type { CliIo } from '../output.js';
 interface PasswordOptions extends KeyOptions {
   newPassword?: string;
   clear?: boolean;
+  forget?: boolean;
 }
 
 export function registerPassword(program: Command, io: CliIo): void {
@@ -16,10 +19,21 @@ export function registerPassword(program: Command, io: CliIo): void {
       .command('password')
       .description('set, change or remove the password of the OATH application (YubiKey)')
       .addOption(new Option('--new-password <password>', 'the new password').env('KEYTAP_NEW_PASSWORD'))
-      .addOption(new Option('--clear', 'remove the password')),
+      .addOption(new Option('--clear', 'remove the password'))
+      .addOption(new Option('--forget', "forget what this computer's keyring remembers for the key (access key and PIN)")),
   ).action(async (options: PasswordOptions) => {
+    if (options.forget) {
+      if (options.newPassword !== undefined || options.clear) throw new KeytapError('USAGE', 'Give --forget alone, without --new-password or --clear.');
+      await withKey(options, io, async (key, signal) => {
+        const keyId = await keyringIdOf(key.session, key.id, signal);
+        const keyring = osKeyring();
+        const forgotten = await forgetKey(keyring, keyId);
+        io.err(forgotten ? `Forgot what the ${keyring.name} remembered for ${key.name}.` : `The ${keyring.name} remembered nothing for ${key.name}.`);
+      }, 'resets');
+      return;
+    }
     if ((options.newPassword === undefined) === !options.clear) {
-      throw new KeytapError('USAGE', 'Give either --new-password or --clear.');
+      throw new KeytapError('USAGE', 'Give either --new-password or --clear (or --forget).');
     }
     await withKey(options, io, async (key, signal) => {
       await key.session.setPassword(options.clear ? undefined : options.newPassword, signal);

@@ -9,6 +9,8 @@ import { runResident } from '../../app/resident.js';
 import { createAutostart } from '../../desktop/autostart/index.js';
 import { createClipboard } from '../../desktop/clipboard/index.js';
 import { createGlobalShortcut } from '../../desktop/hotkey/index.js';
+import { osKeyring } from '../../desktop/keyring/index.js';
+import { chooseSecretPrompt } from '../../desktop/secret-prompt/index.js';
 import { createTypist } from '../../desktop/typing/index.js';
 import { openPath } from '../../desktop/open-path.js';
 import { createScreenCapture } from '../../desktop/screen-capture/index.js';
@@ -42,6 +44,9 @@ export async function runTray(options: TrayOptions, io: CliIo, version: string):
       keys: () => new KeyWatcher(),
       open: (descriptor, signal) => openOathSession(descriptor, signal),
       openPath,
+      keyring: () => osKeyring(),
+      // The tray has no terminal: a GUI pinentry or a dialog, chosen when "Unlock…" is clicked.
+      secretPrompt: () => chooseSecretPrompt(),
       screenCapture: () => createScreenCapture(),
       demoKey: (file, signal) =>
         runVirtualKeyServer({ file, demo: true, touch: { mode: 'auto', delayMs: DEMO_TOUCH_DELAY_MS }, handleSignals: false, signal }),

@@ -70,6 +70,8 @@ export interface TouchAwareOptions {
 export interface CalculateOptions extends TouchAwareOptions {
   /** Seconds since the epoch; now by default. */
   time?: number | undefined;
+  /** Nitrokey 3: the PIN for a PIN-protected credential, verified right before CALCULATE (its touch is the PIN's). */
+  pin?: string | undefined;
 }
 
 export interface PutOptions extends TouchAwareOptions {
@@ -196,13 +198,34 @@ export class OathSession {
   /** Unlocks a password-protected YubiKey applet (VALIDATE, with the key's answer checked too). */
   async unlock(password: string, signal?: AbortSignal): Promise<void> {
     if (!this.lockedValue) return;
-    const challenge = findTlv(this.selectTlvs, Tag.CHALLENGE)!;
     const key = this.deriveAccessKey(password);
+    try {
+      await this.unlockWithAccessKey(key, signal);
+    } finally {
+      key.fill(0);
+    }
+  }
+
+  /**
+   * Unlocks with the 16-byte access key itself (what `deriveAccessKey` makes of the password, and
+   * what a keyring remembers instead of the password). A wrong key is WRONG_PASSWORD.
+   */
+  async unlockWithAccessKey(key: Uint8Array, signal?: AbortSignal): Promise<void> {
+    if (!this.lockedValue) return;
+    if (key.length !== ACCESS_KEY_LENGTH) throw new KeytapError('BAD_INPUT', `An access key is ${ACCESS_KEY_LENGTH} bytes long.`, { detail: { kind: 'wrong-password' } });
+    const challenge = findTlv(this.selectTlvs, Tag.CHALLENGE)!;
     const hostChallenge = randomBytes(8);
-    const answer = await this.send(
-      encodeApdu(0x00, Ins.VALIDATE, 0x00, 0x00, concatBytes(encodeTlv(Tag.RESPONSE, hmacSha1(key, challenge)), encodeTlv(Tag.CHALLENGE, hostChallenge))),
-      { operation: 'validate', signal, timeoutMs: QUICK_TIMEOUT_MS },
-    );
+    let answer: Uint8Array;
+    try {
+      answer = await this.send(
+        encodeApdu(0x00, Ins.VALIDATE, 0x00, 0x00, concatBytes(encodeTlv(Tag.RESPONSE, hmacSha1(key, challenge)), encodeTlv(Tag.CHALLENGE, hostChallenge))),
+        { operation: 'validate', signal, timeoutMs: QUICK_TIMEOUT_MS },
+      );
+    } catch (error) {
+      // The challenge is spent: a new SELECT gives a fresh one for the next try.
+      if (isKeytapError(error, 'WRONG_PASSWORD')) await this.select(signal);
+      throw error;
+    }
     const response = findTlv(parseTlvs(answer), Tag.RESPONSE);
     const expected = hmacSha1(key, hostChallenge);
     if (!response || response.length !== expected.length || !timingSafeEqual(response, expected)) {
@@ -211,6 +234,51 @@ export class OathSession {
       });
     }
     this.lockedValue = false;
+  }
+
+  /**
+   * The access key of `password` on this key: PBKDF2-HMAC-SHA1 over the applet's salt, 1000
+   * rounds, 16 bytes (docs/protocols.md §1.11). The caller should wipe it when done.
+   */
+  deriveAccessKey(password: string): Buffer {
+    const salt = this.salt;
+    if (!salt) throw malformedAnswer('the SELECT answer has no salt');
+    return pbkdf2Sync(Buffer.from(password, 'utf8'), salt, ACCESS_KEY_ITERATIONS, ACCESS_KEY_LENGTH, 'sha1');
+  }
+
+  /** Nitrokey 3: a PIN is set (SELECT carries its attempt counter), so PIN-protected accounts may exist. */
+  get pinSet(): boolean {
+    return this.dialectValue === 'nitrokey3' && this.pinAttemptsLeft !== undefined;
+  }
+
+  /**
+   * Nitrokey 3 VERIFY PIN. It asks for a touch first (docs/protocols.md §2.7), and what it
+   * authorizes lasts for the next command only, so callers send it right before that command
+   * (`list` and `calculate` take the PIN and do). A wrong PIN is WRONG_PASSWORD with the attempts left
+   * (detail wrong-pin, from a new SELECT); a blocked one AUTH_REQUIRED (detail pin-blocked).
+   */
+  async verifyPin(pin: string, options: TouchAwareOptions = {}): Promise<void> {
+    if (!this.pinSet) throw new KeytapError('UNSUPPORTED', 'This key has no PIN set.', { detail: { kind: 'no-pin' } });
+    if (this.pinAttemptsLeft === 0) throw pinBlockedError();
+    const prompt = new TouchPrompt(options.onTouchNeeded);
+    prompt.fire();
+    const pinBytes = Buffer.from(pin, 'utf8');
+    const apdu = encodeApdu(0x00, Ins.VERIFY_PIN, 0x00, 0x00, encodeTlv(Tag.PIN, pinBytes));
+    try {
+      const response = await this.transport.transmit(apdu, { signal: options.signal, onTouchNeeded: () => prompt.fire() });
+      if (response.sw === Sw.OK) return;
+      if (response.sw === Sw.VERIFICATION_FAILED || response.sw === Sw.EXEC_ERROR_NONPERSISTENT) {
+        await this.select(options.signal);
+        const left = this.pinAttemptsLeft ?? 0;
+        if (left === 0) throw pinBlockedError();
+        throw new KeytapError('WRONG_PASSWORD', `The PIN is wrong (${left} attempt${left === 1 ? '' : 's'} left).`, { detail: { kind: 'wrong-pin', attemptsLeft: left } });
+      }
+      throw statusError(response.sw, 'verify-pin', { unlocked: true, mayNeedTouch: true });
+    } finally {
+      pinBytes.fill(0);
+      apdu.fill(0);
+      prompt.cancel();
+    }
   }
 
   /** Sets (or with undefined, removes) the YKOATH password. Refused on the Nitrokey 3, whose applet would only pretend. */
@@ -240,6 +308,16 @@ export class OathSession {
   /** The credentials on the key, with what the key tells about digits and touch. */
   async list(signal?: AbortSignal): Promise<KeyCredential[]> {
     return (await this.listWithCodes(Date.now() / 1000, signal)).credentials;
+  }
+
+  /**
+   * Nitrokey 3: every credential, PIN-protected ones included: VERIFY PIN (a touch) right before
+   * LIST. Without a PIN set, the same as `list`.
+   */
+  async listWithPin(pin: string, options: TouchAwareOptions = {}): Promise<KeyCredential[]> {
+    if (!this.pinSet) return this.list(options.signal);
+    await this.verifyPin(pin, options);
+    return this.listV1(options.signal);
   }
 
   /**
@@ -356,8 +434,14 @@ export class OathSession {
     const time = options.time ?? Date.now() / 1000;
     const challenge = credential.type === 'TOTP' ? counterBytes(Math.floor(time / credential.period)) : new Uint8Array();
     const data = concatBytes(encodeTlv(Tag.NAME, utf8(credential.id)), encodeTlv(Tag.CHALLENGE, challenge));
+    if (credential.pinProtected === true) {
+      if (options.pin === undefined) throw new KeytapError('AUTH_REQUIRED', `"${credential.id}" is protected by the key's PIN.`, { detail: { kind: 'pin-required' } });
+      await this.verifyPin(options.pin, options);
+    }
     const prompt = new TouchPrompt(options.onTouchNeeded);
-    if (credential.touch === true) prompt.fire();
+    if (credential.pinProtected === true) {
+      // VERIFY PIN took the touch.
+    } else if (credential.touch === true) prompt.fire();
     else if (credential.touch === undefined || credential.type === 'HOTP') prompt.fireAfter(TOUCH_PROMPT_DELAY_MS);
     let answer: Uint8Array;
     try {
@@ -506,12 +590,6 @@ export class OathSession {
     return chunks.length === 1 ? chunks[0]! : concatBytes(...chunks);
   }
 
-  private deriveAccessKey(password: string): Buffer {
-    const salt = this.salt;
-    if (!salt) throw malformedAnswer('the SELECT answer has no salt');
-    return pbkdf2Sync(Buffer.from(password, 'utf8'), salt, ACCESS_KEY_ITERATIONS, ACCESS_KEY_LENGTH, 'sha1');
-  }
-
   private assertUnlocked(doing: string): void {
     if (this.lockedValue) {
       throw new KeytapError('AUTH_REQUIRED', `The key's OATH application is password-protected; unlock it before ${doing}.`, { detail: { kind: 'locked' } });
@@ -574,6 +652,10 @@ class TouchPrompt {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
   }
+}
+
+function pinBlockedError(): KeytapError {
+  return new KeytapError('AUTH_REQUIRED', "The key's PIN is blocked: no attempts are left.", { detail: { kind: 'pin-blocked' } });
 }
 
 function hmacSha1(key: Uint8Array, message: Uint8Array): Buffer {

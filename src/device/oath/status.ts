@@ -21,6 +21,7 @@ export type OathOperation =
   | 'reset'
   | 'set-code'
   | 'validate'
+  | 'verify-pin'
   | 'send-remaining';
 
 const OPERATION_WORDS: Record<OathOperation, string> = {
@@ -34,6 +35,7 @@ const OPERATION_WORDS: Record<OathOperation, string> = {
   reset: 'resetting the OATH application',
   'set-code': 'setting the password',
   validate: 'checking the password',
+  'verify-pin': 'checking the PIN',
   'send-remaining': 'reading the rest of an answer',
 };
 
@@ -91,7 +93,7 @@ export function statusError(sw: number, operation: OathOperation, context: Statu
       }
       return make('NOT_FOUND', `The key has no account ${name} (or it is PIN-protected and locked).`, undefined, notFound);
     case Sw.WRONG_DATA:
-      if (operation === 'validate') return make('WRONG_PASSWORD', 'The password is wrong.', 'Check the password and try again.');
+      if (operation === 'validate') return make('WRONG_PASSWORD', 'The password is wrong.', undefined, { kind: 'wrong-password' });
       return make('PROTOCOL', `The key rejected the command as malformed (${formatSw(sw)} while ${doing}).`);
     case Sw.NO_SPACE:
       return make('KEY_FULL', 'The key is full: it has no room for another account.', 'Delete an account you no longer need, then try again.');

@@ -1,0 +1,219 @@
+/**
+ * Unlocking a key, the same for the CLI and the tray: a YubiKey's OATH password (the access key
+ * derived from it is what is used and remembered, never the password) and a Nitrokey 3's PIN for
+ * its PIN-protected accounts. The order: a secret given outright (--password, --pin); else the
+ * one remembered in the OS keyring (a wrong one is forgotten, and the user is told); else the
+ * secret prompt, asked again on a wrong answer a few times at most. The prompt and the keyring
+ * are handed in, so each edge decides whether it may ask at all.
+ */
+import { KeytapError, isKeytapError, lockedError } from '../errors.js';
+import type { Keyring, SecretKind } from '../desktop/keyring/index.js';
+import type { SecretPrompt, SecretRequest } from '../desktop/secret-prompt/index.js';
+
+/** What unlocking needs of an open key (OathSession has it). */
+export interface LockableSession {
+  readonly locked: boolean;
+  readonly serial: string | undefined;
+  readonly pinSet: boolean;
+  readonly pinAttemptsLeft: number | undefined;
+  readSerial?(signal?: AbortSignal): Promise<string | undefined>;
+  deriveAccessKey(password: string): Buffer;
+  unlockWithAccessKey(key: Uint8Array, signal?: AbortSignal): Promise<void>;
+}
+
+export interface UnlockContext {
+  /** "YubiKey 5 NFC", "virtual key demo.json": named in the prompt. */
+  keyName: string;
+  /** The keyring entry's name: the key's serial (else its id). */
+  keyId: string;
+  /** Given outright: no keyring read, no prompt. */
+  secret?: string | undefined;
+  /** The keyring; undefined where there is none or it is not to be used. */
+  keyring?: Keyring | undefined;
+  /** How to ask; undefined: asking is not possible here (no terminal, no display). Called when needed. */
+  prompt?: (() => SecretPrompt) | undefined;
+  /** Store what worked in the keyring. */
+  remember?: boolean | undefined;
+  /** Things the user should know that are not errors ("the remembered password was wrong and is forgotten"). */
+  onNote?: ((note: UnlockNote) => void) | undefined;
+  signal?: AbortSignal | undefined;
+  /** Prompts at most; default 3. */
+  attempts?: number | undefined;
+}
+
+export type UnlockNote =
+  | { kind: 'remembered-wrong'; secret: SecretKind }
+  | { kind: 'remembered'; secret: SecretKind; keyring: string }
+  | { kind: 'keyring-unavailable'; error: KeytapError };
+
+export interface UnlockResult {
+  /** The access key that opened it (the caller may remember it later); empty when it was not locked. */
+  accessKey: Buffer;
+  /** Where the secret came from. */
+  source: 'none' | 'given' | 'remembered' | 'prompt';
+}
+
+const DEFAULT_ATTEMPTS = 3;
+
+/** The id the keyring files a key under: its serial where it has one (read before unlocking: it SELECTs). */
+export async function keyringIdOf(session: LockableSession, fallbackId: string, signal?: AbortSignal): Promise<string> {
+  const serial = session.serial ?? (await session.readSerial?.(signal));
+  return serial ?? fallbackId;
+}
+
+async function remembered(context: UnlockContext, kind: SecretKind): Promise<string | undefined> {
+  if (!context.keyring) return undefined;
+  try {
+    return await context.keyring.get(context.keyId, kind);
+  } catch (error) {
+    if (!isKeytapError(error)) throw error;
+    context.onNote?.({ kind: 'keyring-unavailable', error });
+    return undefined;
+  }
+}
+
+async function forget(context: UnlockContext, kind: SecretKind): Promise<void> {
+  try {
+    await context.keyring?.delete(context.keyId, kind);
+  } catch (error) {
+    if (!isKeytapError(error)) throw error;
+    context.onNote?.({ kind: 'keyring-unavailable', error });
+  }
+}
+
+/** Stores a secret; a keyring that fails is an error. */
+export async function rememberSecret(keyring: Keyring, keyId: string, kind: SecretKind, secret: string): Promise<void> {
+  await keyring.set(keyId, kind, secret);
+}
+
+/** Remembers what worked; a keyring that fails is a note, not a failure of the unlock that succeeded. */
+async function rememberQuietly(context: UnlockContext, kind: SecretKind, secret: string): Promise<void> {
+  if (!context.keyring) return;
+  try {
+    await rememberSecret(context.keyring, context.keyId, kind, secret);
+    context.onNote?.({ kind: 'remembered', secret: kind, keyring: context.keyring.name });
+  } catch (error) {
+    if (!isKeytapError(error)) throw error;
+    context.onNote?.({ kind: 'keyring-unavailable', error });
+  }
+}
+
+/** Forgets both kinds for a key; true when there was something to forget. */
+export async function forgetKey(keyring: Keyring, keyId: string): Promise<boolean> {
+  const accessKey = await keyring.delete(keyId, 'access-key');
+  const pin = await keyring.delete(keyId, 'nk3-pin');
+  return accessKey || pin;
+}
+
+function isWrong(error: unknown): boolean {
+  return isKeytapError(error, 'WRONG_PASSWORD') || (isKeytapError(error, 'BAD_INPUT') && error.detail?.kind === 'wrong-password');
+}
+
+/** Unlocks a password-protected YubiKey applet; does nothing to one that is not locked. */
+export async function unlockSession(session: LockableSession, context: UnlockContext): Promise<UnlockResult> {
+  if (!session.locked) return { accessKey: Buffer.alloc(0), source: 'none' };
+  const tryKey = async (key: Buffer): Promise<void> => {
+    try {
+      await session.unlockWithAccessKey(key, context.signal);
+    } catch (error) {
+      key.fill(0);
+      throw error;
+    }
+  };
+  const keep = async (key: Buffer, source: UnlockResult['source']): Promise<UnlockResult> => {
+    if (context.remember && context.keyring && source !== 'remembered') await rememberQuietly(context, 'access-key', key.toString('hex'));
+    return { accessKey: key, source };
+  };
+
+  if (context.secret !== undefined) {
+    const key = session.deriveAccessKey(context.secret);
+    await tryKey(key);
+    return keep(key, 'given');
+  }
+  const stored = await remembered(context, 'access-key');
+  if (stored !== undefined) {
+    const key = /^[0-9a-f]{32}$/iu.test(stored) ? Buffer.from(stored, 'hex') : Buffer.alloc(0);
+    try {
+      await tryKey(key);
+      return { accessKey: key, source: 'remembered' };
+    } catch (error) {
+      if (!isWrong(error)) throw error;
+      await forget(context, 'access-key');
+      context.onNote?.({ kind: 'remembered-wrong', secret: 'access-key' });
+    }
+  }
+  if (!context.prompt) throw lockedError(context.keyName);
+  const prompt = context.prompt();
+  let errorText: string | undefined;
+  for (let attempt = 0; attempt < (context.attempts ?? DEFAULT_ATTEMPTS); attempt++) {
+    const password = await prompt.ask(passwordRequest(context.keyName, errorText), context.signal);
+    const key = session.deriveAccessKey(password);
+    try {
+      await tryKey(key);
+      return await keep(key, 'prompt');
+    } catch (error) {
+      if (!isWrong(error)) throw error;
+      errorText = 'Wrong password: try again.';
+    }
+  }
+  throw new KeytapError('WRONG_PASSWORD', 'The password is wrong.', { detail: { kind: 'wrong-password' } });
+}
+
+export function passwordRequest(keyName: string, error?: string): SecretRequest {
+  return {
+    title: 'keytap',
+    description: `The OATH application on ${keyName} is password-protected. Enter its password to read its accounts.`,
+    prompt: 'Password:',
+    error,
+    ok: 'Unlock',
+  };
+}
+
+export function pinRequest(keyName: string, attemptsLeft: number | undefined, error?: string): SecretRequest {
+  const left = attemptsLeft === undefined ? '' : ` (${attemptsLeft} attempt${attemptsLeft === 1 ? '' : 's'} left)`;
+  return {
+    title: 'keytap',
+    description: `Enter the PIN of ${keyName}${left} to use its PIN-protected accounts. The key asks for a touch after each PIN.`,
+    prompt: 'PIN:',
+    error,
+    ok: 'OK',
+  };
+}
+
+/**
+ * Runs `use` with the Nitrokey 3 PIN: given, remembered, or asked. A wrong remembered PIN is
+ * forgotten (it cost an attempt; the user is told) and the prompt comes next; a wrong PIN from the
+ * prompt is asked again with the attempts left. Returns what `use` returned and the PIN that worked.
+ */
+export async function withPin<T>(session: LockableSession, context: UnlockContext, use: (pin: string) => Promise<T>): Promise<{ value: T; pin: string; source: UnlockResult['source'] }> {
+  const keep = async (value: T, pin: string, source: UnlockResult['source']): Promise<{ value: T; pin: string; source: UnlockResult['source'] }> => {
+    if (context.remember && context.keyring && source !== 'remembered') await rememberQuietly(context, 'nk3-pin', pin);
+    return { value, pin, source };
+  };
+  if (context.secret !== undefined) return keep(await use(context.secret), context.secret, 'given');
+  const stored = await remembered(context, 'nk3-pin');
+  if (stored !== undefined) {
+    try {
+      return { value: await use(stored), pin: stored, source: 'remembered' };
+    } catch (error) {
+      if (!isKeytapError(error, 'WRONG_PASSWORD')) throw error;
+      await forget(context, 'nk3-pin');
+      context.onNote?.({ kind: 'remembered-wrong', secret: 'nk3-pin' });
+    }
+  }
+  if (!context.prompt) throw new KeytapError('AUTH_REQUIRED', `${context.keyName} holds PIN-protected accounts, and no PIN was given.`, { detail: { kind: 'pin-required' } });
+  const prompt = context.prompt();
+  let errorText: string | undefined;
+  let lastError: unknown;
+  for (let attempt = 0; attempt < (context.attempts ?? DEFAULT_ATTEMPTS); attempt++) {
+    const pin = await prompt.ask(pinRequest(context.keyName, session.pinAttemptsLeft, errorText), context.signal);
+    try {
+      return await keep(await use(pin), pin, 'prompt');
+    } catch (error) {
+      if (!isKeytapError(error, 'WRONG_PASSWORD')) throw error;
+      lastError = error;
+      errorText = 'Wrong PIN: try again.';
+    }
+  }
+  throw lastError;
+}

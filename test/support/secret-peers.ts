@@ -1,0 +1,137 @@
+/**
+ * Peers for unlocking tests: a scripted pinentry (a small program speaking Assuan that logs every
+ * command it got and answers GETPIN from a list, one answer per run), and a private session bus
+ * with gnome-keyring-daemon's Secret Service on it.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempDir } from './cli.js';
+
+export const HAVE_KEYRING_DAEMON = existsSync('/usr/bin/gnome-keyring-daemon') && existsSync('/usr/bin/dbus-daemon');
+export const HAVE_SECRET_TOOL = existsSync('/usr/bin/secret-tool');
+export const HAVE_PINENTRY_CURSES = existsSync('/usr/bin/pinentry-curses');
+
+export interface ScriptedPinentry {
+  /** A folder to put first on PATH: it holds the pinentry under `name`. */
+  dir: string;
+  /** Every line each run received, runs separated. */
+  runs(): string[][];
+}
+
+/**
+ * `answers`: per run, the PIN to give, or 'cancel' (ERR 83886179, GPG_ERR_CANCELED from pinentry).
+ * Runs past the list cancel.
+ */
+export function scriptedPinentry(answers: readonly string[], name = 'pinentry-gnome3'): ScriptedPinentry {
+  const dir = tempDir('keytap-pinentry-');
+  const log = join(dir, 'log.jsonl');
+  const counter = join(dir, 'count');
+  writeFileSync(counter, '0');
+  writeFileSync(join(dir, 'answers.json'), JSON.stringify(answers));
+  const program = join(dir, name);
+  writeFileSync(
+    program,
+    `#!${process.execPath}
+const fs = require('fs');
+const run = Number(fs.readFileSync(${JSON.stringify(counter)}, 'utf8'));
+fs.writeFileSync(${JSON.stringify(counter)}, String(run + 1));
+const answer = JSON.parse(fs.readFileSync(${JSON.stringify(join(dir, 'answers.json'))}, 'utf8'))[run] ?? 'cancel';
+const got = [];
+const save = () => fs.appendFileSync(${JSON.stringify(log)}, JSON.stringify({ run, got }) + '\\n');
+const esc = (s) => s.replace(/[%\\r\\n]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0'));
+process.stdout.write('OK Pleased to meet you\\n');
+let buf = '';
+process.stdin.on('data', (d) => {
+  buf += d;
+  let i;
+  while ((i = buf.indexOf('\\n')) >= 0) {
+    const line = buf.slice(0, i); buf = buf.slice(i + 1);
+    got.push(line);
+    if (line === 'GETPIN') {
+      if (answer === 'cancel') process.stdout.write('ERR 83886179 Operation cancelled <Pinentry>\\n');
+      else process.stdout.write('D ' + esc(answer) + '\\nOK\\n');
+    } else if (line === 'BYE') { process.stdout.write('OK closing connection\\n'); save(); process.exit(0); }
+    else process.stdout.write('OK\\n');
+  }
+});
+process.stdin.on('end', () => { save(); process.exit(0); });
+`,
+  );
+  chmodSync(program, 0o755);
+  return {
+    dir,
+    runs: () =>
+      existsSync(log)
+        ? readFileSync(log, 'utf8')
+            .trim()
+            .split('\n')
+            .map((l) => JSON.parse(l) as { run: number; got: string[] })
+            .sort((a, b) => a.run - b.run)
+            .map((r) => r.got)
+        : [],
+  };
+}
+
+export interface PrivateKeyring {
+  /** The environment that reaches it (DBUS_SESSION_BUS_ADDRESS, HOME). */
+  env: NodeJS.ProcessEnv;
+  stop(): Promise<void>;
+}
+
+function firstLine(child: ChildProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      text += d.toString();
+      const newline = text.indexOf('\n');
+      if (newline >= 0) resolve(text.slice(0, newline).trim());
+    });
+    child.on('error', reject);
+    child.on('close', (code) => (text.trim() === '' ? reject(new Error(`exited ${code} before saying anything`)) : resolve(text.trim())));
+  });
+}
+
+/** A private session bus (or the one at `busAddress`) with an unlocked gnome-keyring "login" collection on it. */
+export async function startPrivateKeyring(busAddress?: string): Promise<PrivateKeyring> {
+  const home = tempDir('keytap-keyring-home-');
+  mkdirSync(join(home, '.local', 'share'), { recursive: true });
+  const bus = busAddress === undefined ? spawn('dbus-daemon', ['--session', '--nofork', '--print-address=1'], { stdio: ['ignore', 'pipe', 'ignore'] }) : undefined;
+  const address = bus ? await firstLine(bus) : busAddress!;
+  const env = { DBUS_SESSION_BUS_ADDRESS: address, HOME: home, XDG_DATA_HOME: join(home, '.local', 'share'), XDG_RUNTIME_DIR: home };
+  // --unlock reads the login keyring's password from stdin and creates the keyring with it.
+  const daemon = spawn('gnome-keyring-daemon', ['--foreground', '--unlock', '--components=secrets'], { stdio: ['pipe', 'ignore', 'ignore'], env: { ...process.env, ...env } });
+  daemon.stdin.end('keytap-test');
+  // The daemon takes a moment to own org.freedesktop.secrets and create the login collection.
+  for (let i = 0; i < 50; i++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      // Storing works once the login collection exists.
+      const probe = spawn('secret-tool', ['store', '--label=probe', 'service', 'keytap-probe'], { env: { ...process.env, ...env }, stdio: ['pipe', 'ignore', 'ignore'] });
+      probe.stdin.end('probe');
+      probe.on('exit', (code) => resolve(code === 0));
+      probe.on('error', () => resolve(false));
+    });
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    env,
+    stop: async () => {
+      daemon.kill();
+      bus?.kill();
+      await Promise.all([daemon, ...(bus ? [bus] : [])].map((c) => new Promise((r) => (c.exitCode !== null ? r(undefined) : c.once('exit', r)))));
+    },
+  };
+}
+
+/** secret-tool's answer for one keytap entry: the stored secret, or '' when there is none. */
+export function secretToolLookup(env: NodeJS.ProcessEnv, username: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('secret-tool', ['lookup', 'service', 'keytap', 'username', username], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
+    child.on('exit', () => resolve(out));
+  });
+}
