@@ -10,11 +10,12 @@ export function terminalPrompt(input: NodeJS.ReadStream = process.stdin, output:
     name: 'terminal',
     ask: (request: SecretRequest, signal?: AbortSignal) =>
       new Promise<string>((resolve, reject) => {
+        // Echo goes off before the question shows: what is typed as soon as it appears is not echoed.
+        const wasRaw = input.isRaw;
+        input.setRawMode?.(true);
         if (request.error !== undefined) output.write(`${request.error}\n`);
         output.write(`${request.description}\n${request.prompt} `);
         let typed = '';
-        const wasRaw = input.isRaw;
-        input.setRawMode?.(true);
         input.resume();
         const done = (error?: KeytapError): void => {
           input.off('data', onData);
