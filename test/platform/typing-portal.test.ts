@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Message, sessionBus, Variant } from 'dbus-next';
 import type { MessageBus } from 'dbus-next';
 
+import { FirstWorkingTypist } from '../../src/desktop/typing/index.js';
 import { PortalTypist } from '../../src/desktop/typing/portal.js';
 import { Desktop, missingTool, skipMessage } from './desktop.js';
 
@@ -16,6 +17,8 @@ class FakeRemoteDesktop {
   calls: { member: string; body: unknown[] }[] = [];
   keys: [number, number][] = [];
   startResponse = 0;
+  /** Refuse NotifyKeyboardKeysym once this many key events were taken (a revoked session). */
+  failAfterKeys = Infinity;
   private sessions = 0;
 
   constructor(address: string) {
@@ -42,6 +45,10 @@ class FakeRemoteDesktop {
     if (msg.interface !== IFACE) return false;
     this.calls.push({ member: msg.member, body: msg.body });
     if (msg.member === 'NotifyKeyboardKeysym') {
+      if (this.keys.length >= this.failAfterKeys) {
+        this.bus.send(Message.newError(msg as unknown as string, 'org.freedesktop.DBus.Error.AccessDenied', 'Session revoked'));
+        return true;
+      }
       this.keys.push([Number(msg.body[2]), Number(msg.body[3])]);
       reply();
       return true;
@@ -118,6 +125,34 @@ describe.skipIf(missing !== undefined)(`org.freedesktop.portal.RemoteDesktop ${s
       expect(portal.keys).toEqual([]);
     } finally {
       portal.startResponse = 0;
+    }
+  });
+
+  it('a portal failing part-way through the code is NOT_DELIVERED, and the next backend types nothing', async () => {
+    portal.keys = [];
+    portal.failAfterKeys = 3;
+    const typedByNext: string[] = [];
+    const next = { name: 'wtype', type: (text: string) => Promise.resolve(void typedByNext.push(text)) };
+    try {
+      const chain = new FirstWorkingTypist([new PortalTypist({ busAddress: address, releaseWaitMs: 0, keyDelayMs: 0 }), next]);
+      await expect(chain.type('0429')).rejects.toMatchObject({ code: 'NOT_DELIVERED', message: expect.stringMatching(/part-way/) });
+      expect(portal.keys).toEqual([[0x30, 1], [0x30, 0], [0x34, 1]]);
+      expect(typedByNext).toEqual([]);
+    } finally {
+      portal.failAfterKeys = Infinity;
+    }
+  });
+
+  it('a portal refusing the first key passes the turn to the next backend', async () => {
+    portal.keys = [];
+    portal.failAfterKeys = 0;
+    const typedByNext: string[] = [];
+    const next = { name: 'wtype', type: (text: string) => Promise.resolve(void typedByNext.push(text)) };
+    try {
+      await new FirstWorkingTypist([new PortalTypist({ busAddress: address, releaseWaitMs: 0, keyDelayMs: 0 }), next]).type('0429');
+      expect(typedByNext).toEqual(['0429']);
+    } finally {
+      portal.failAfterKeys = Infinity;
     }
   });
 

@@ -50,7 +50,8 @@ export class NoneTypist implements Typist {
 /**
  * Tries its backends in order until one types; the one that worked is tried first from then on.
  * A backend that refuses with UNSUPPORTED passes the turn; any other refusal (the user said no in
- * the desktop's dialog, a cancel) is the answer.
+ * the desktop's dialog, a cancel, NOT_DELIVERED after some keys went out) is the answer. A backend
+ * must say UNSUPPORTED only before its first key: the next one would type the whole code again.
  */
 export class FirstWorkingTypist implements Typist {
   private working: Typist | undefined;

@@ -13,7 +13,7 @@
  * compositor, and the portal tells nothing about which keys are down, so we wait a moment for the
  * fingers to leave the keys before the first digit (the first time, the dialog gives them longer).
  */
-import { KeytapError } from '../../errors.js';
+import { KeytapError, isKeytapError } from '../../errors.js';
 import { delay } from '../../util/abortable.js';
 import { connectSessionBus, dbusErrorName, describeError, sessionBusAddress, Variant } from '../../util/session-bus.js';
 import type { SessionBus } from '../../util/session-bus.js';
@@ -51,18 +51,27 @@ export class PortalTypist implements Typist {
       return keysym;
     });
     const { session, handle } = await this.ensureSession();
+    let sent = 0;
     try {
       await delay(this.options.releaseWaitMs ?? 400, signal);
       for (const [index, keysym] of keysyms.entries()) {
         if (index > 0) await delay(this.options.keyDelayMs ?? 12, signal);
         for (const state of [1, 0]) {
           await session.call({ destination: PORTAL, path: PORTAL_PATH, interface: REMOTE_DESKTOP, member: 'NotifyKeyboardKeysym', signature: 'oa{sv}iu', body: [handle, {}, keysym, state] });
+          sent += 1;
         }
       }
     } catch (error) {
-      if (error instanceof KeytapError) throw error;
       // The session was revoked or the portal restarted: start afresh next time.
-      await this.close();
+      if (!(error instanceof KeytapError)) await this.close();
+      // Part of the code may be in the window already: another backend typing it all again would
+      // leave a wrong code there, so only a refusal before the first key passes the turn.
+      if (sent > 0) {
+        if (isKeytapError(error, 'CANCELLED')) throw error;
+        const why = error instanceof KeytapError ? error.message : `The RemoteDesktop portal refused a key (${describeError(error)}).`;
+        throw new KeytapError('NOT_DELIVERED', `Typing stopped part-way through the code. ${why}`, { hint: 'Clear what was typed and paste the code instead.' });
+      }
+      if (error instanceof KeytapError) throw error;
       throw unsupported(`The RemoteDesktop portal refused a key (${describeError(error)}).`);
     }
   }
