@@ -133,6 +133,8 @@ export class Controller {
   /** An "Add account from QR code" is under way (one at a time: a second click is ignored). */
   private addingFromQr = false;
   private stopped = false;
+  /** The codes being typed, by request id: Cancel and stop() abort them. */
+  private readonly typing = new Map<number, AbortController>();
   private shortcutRegistered: string | undefined;
   private readonly clock: Clock;
   private readonly logger: Logger;
@@ -216,9 +218,10 @@ export class Controller {
     this.renderer.halt();
     for (const off of this.unsubscribe.splice(0)) off();
     for (const read of this.queued.splice(0)) this.requests.done(read.requestId, { ok: false, error: { code: 'CANCELLED', message: 'keytap is quitting.' } });
-    for (const requestId of this.operations.readsInFlight()) {
+    for (const requestId of [...this.operations.readsInFlight(), ...this.typing.keys()]) {
       this.dispatch({ type: 'read-cancelled', requestId, reason: { code: 'CANCELLED', message: 'keytap is quitting.' }, now: this.nowSeconds() });
     }
+    for (const typing of this.typing.values()) typing.abort(new KeytapError('CANCELLED', 'keytap is quitting.'));
     const operations = this.operations.stop();
     await settle(this.deps.keys.stop(), this.logger, 'stopping the key watcher');
     if (this.shortcutRegistered !== undefined) await settle(this.deps.shortcut.unregister(), this.logger, 'unregistering the shortcut');
@@ -520,6 +523,7 @@ export class Controller {
         return;
       case 'cancel':
         this.operations.cancel(effect.requestId, effect.reason);
+        this.typing.get(effect.requestId)?.abort(fromStateError(effect.reason));
         return;
       case 'touch-timer':
         this.operations.startTouchTimer(effect.requestId, effect.ms);
@@ -567,12 +571,18 @@ export class Controller {
 
   private async type(requestId: number, text: string): Promise<void> {
     let error: StateError | undefined;
+    const controller = new AbortController();
+    this.typing.set(requestId, controller);
     try {
       if (!this.deps.typist) throw new KeytapError('UNSUPPORTED', 'keytap cannot type here.', { hint: 'Paste the code instead.' });
-      await this.deps.typist.type(text);
+      await this.deps.typist.type(text, controller.signal);
     } catch (e) {
       error = toStateError(e, this.logger);
+    } finally {
+      this.typing.delete(requestId);
     }
+    // Cancelled or quitting: the read has ended already, and nothing may be copied after the clipboard stopped.
+    if (controller.signal.aborted || this.stopped) return;
     // The code comes back only for the copy that follows (both, or the fallback); it is not kept.
     this.guard('type finished', () => this.dispatch({ type: 'type-finished', requestId, now: this.nowSeconds(), error, code: text }));
   }

@@ -464,7 +464,10 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
 
     case 'read-cancelled': {
       const pending = state.pending;
-      if (!pending || pending.requestId !== event.requestId || pending.phase === 'copying') return unchanged(state);
+      // While the code is being typed a cancel still stops it (and no fallback copy follows);
+      // a copy itself is too quick to cancel.
+      const typing = pending?.phase === 'copying' && pending.deliver !== 'copy' && pending.typed === undefined;
+      if (!pending || pending.requestId !== event.requestId || (pending.phase === 'copying' && !typing)) return unchanged(state);
       return finishWithError(state, pending, event.reason, event.now, settings, true);
     }
 

@@ -680,6 +680,32 @@ describe('"Type the code"', () => {
     expect(refused).toMatchObject({ typed: false, copied: true, typeError: { code: 'PERMISSION_DENIED', message: 'Typing was not allowed in the desktop dialog.' } });
   });
 
+  it('Cancel while the code is being typed stops the typist, and nothing is copied instead', async () => {
+    const r = await withKey([TOTP]);
+    r.config.set('deliver', 'type');
+    r.typist.hang = true;
+    r.tray.onClick!(codeId('k1', TOTP.id));
+    await until(() => r.typist.signals.length === 1);
+    expect(r.controller.state.pending).toMatchObject({ phase: 'copying' });
+    r.tray.onClick!('cancel');
+    await flush(r);
+    expect(r.typist.signals[0]?.aborted).toBe(true);
+    expect(r.controller.state.pending).toBeUndefined();
+    expect(r.clipboard.copies).toEqual([]);
+    expect(r.notifier.titles().at(-1)).toMatch(/cancelled/u);
+  });
+
+  it('quitting while the code is being typed aborts it; no fallback copy after the clipboard stopped', async () => {
+    const r = await withKey([TOTP]);
+    r.config.set('deliver', 'type');
+    r.typist.hang = true;
+    r.tray.onClick!(codeId('k1', TOTP.id));
+    await until(() => r.typist.signals.length === 1);
+    await r.controller.stop();
+    expect(r.typist.signals[0]?.aborted).toBe(true);
+    expect(r.clipboard.copies).toEqual([]);
+  });
+
   it('a type shortcut the backend refuses leaves the first shortcut working, with a log line', async () => {
     const r = setup();
     r.shortcut.failAlso = 'Ctrl+Alt+Shift+K';
