@@ -16,7 +16,9 @@ class FakeRemoteDesktop {
   bus: MessageBus;
   calls: { member: string; body: unknown[] }[] = [];
   keys: [number, number][] = [];
-  startResponse = 0;
+  /** A number answers Start with it; 'never' leaves the dialog up. */
+  startResponse: number | 'never' = 0;
+  closedRequests: string[] = [];
   /** Refuse NotifyKeyboardKeysym once this many key events were taken (a revoked session). */
   failAfterKeys = Infinity;
   private sessions = 0;
@@ -42,6 +44,11 @@ class FakeRemoteDesktop {
       reply();
       return true;
     }
+    if (msg.interface === 'org.freedesktop.portal.Request' && msg.member === 'Close') {
+      this.closedRequests.push(msg.path);
+      reply();
+      return true;
+    }
     if (msg.interface !== IFACE) return false;
     this.calls.push({ member: msg.member, body: msg.body });
     if (msg.member === 'NotifyKeyboardKeysym') {
@@ -64,6 +71,7 @@ class FakeRemoteDesktop {
     } else if (msg.member === 'SelectDevices') {
       respond(0, {});
     } else if (msg.member === 'Start') {
+      if (this.startResponse === 'never') return true;
       respond(this.startResponse, this.startResponse === 0 ? { devices: new Variant('u', 1), restore_token: new Variant('s', `token-${this.sessions}`) } : {});
     }
     return true;
@@ -156,6 +164,37 @@ describe.skipIf(missing !== undefined)(`org.freedesktop.portal.RemoteDesktop ${s
     }
   });
 
+  it('a cancel while the desktop\'s dialog is up rejects CANCELLED at once and closes the Request', async () => {
+    portal.startResponse = 'never';
+    portal.closedRequests = [];
+    portal.keys = [];
+    const abort = new AbortController();
+    try {
+      const typing = new PortalTypist({ busAddress: address, releaseWaitMs: 0 }).type('12', abort.signal);
+      await until(() => portal.calls.at(-1)?.member === 'Start');
+      const started = Date.now();
+      abort.abort();
+      await expect(typing).rejects.toMatchObject({ code: 'CANCELLED' });
+      expect(Date.now() - started).toBeLessThan(1_000);
+      await until(() => portal.closedRequests.length === 1);
+      expect(portal.closedRequests[0]).toMatch(/\/request\/.+\/keytap_/u);
+      expect(portal.keys).toEqual([]);
+    } finally {
+      portal.startResponse = 0;
+    }
+  });
+
+  it('a dialog that never answers times out UNSUPPORTED and its Request is closed', async () => {
+    portal.startResponse = 'never';
+    portal.closedRequests = [];
+    try {
+      await expect(new PortalTypist({ busAddress: address, releaseWaitMs: 0, responseTimeoutMs: 300 }).type('12')).rejects.toMatchObject({ code: 'UNSUPPORTED', message: expect.stringMatching(/did not answer Start/u) });
+      await until(() => portal.closedRequests.length === 1);
+    } finally {
+      portal.startResponse = 0;
+    }
+  });
+
   it('without a portal on the bus: UNSUPPORTED, saying so', async () => {
     const empty = new Desktop();
     empty.startBus();
@@ -166,3 +205,11 @@ describe.skipIf(missing !== undefined)(`org.freedesktop.portal.RemoteDesktop ${s
     }
   });
 });
+
+async function until(condition: () => boolean, ms = 3_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}

@@ -50,7 +50,7 @@ export class PortalTypist implements Typist {
       if (keysym === undefined) throw new KeytapError('UNSUPPORTED', 'This code has a character keytap cannot type.', { hint: 'Paste the code instead.' });
       return keysym;
     });
-    const { session, handle } = await this.ensureSession();
+    const { session, handle } = await this.ensureSession(signal);
     let sent = 0;
     try {
       await delay(this.options.releaseWaitMs ?? 400, signal);
@@ -88,7 +88,7 @@ export class PortalTypist implements Typist {
     session.close();
   }
 
-  private async ensureSession(): Promise<{ session: SessionBus; handle: string }> {
+  private async ensureSession(signal: AbortSignal | undefined): Promise<{ session: SessionBus; handle: string }> {
     if (this.session && this.sessionHandle && !this.session.closed) return { session: this.session, handle: this.sessionHandle };
     let session: SessionBus;
     try {
@@ -98,13 +98,13 @@ export class PortalTypist implements Typist {
     }
     try {
       await this.checkPortal(session);
-      const created = await this.request(session, 'CreateSession', 'a{sv}', (token) => [
+      const created = await this.request(session, signal, 'CreateSession', 'a{sv}', (token) => [
         { handle_token: new Variant('s', token), session_handle_token: new Variant('s', `keytap_${randomToken()}`) },
       ]);
       const handle = (created.session_handle as Variant | undefined)?.value as unknown;
       if (typeof handle !== 'string' || !handle.startsWith('/')) throw unsupported('The RemoteDesktop portal did not return a session.');
       const restore = this.options.restoreToken?.get() ?? this.token;
-      await this.request(session, 'SelectDevices', 'oa{sv}', (token) => [
+      await this.request(session, signal, 'SelectDevices', 'oa{sv}', (token) => [
         handle,
         {
           handle_token: new Variant('s', token),
@@ -113,7 +113,7 @@ export class PortalTypist implements Typist {
           ...(restore ? { restore_token: new Variant('s', restore) } : {}),
         },
       ]);
-      const started = await this.request(session, 'Start', 'osa{sv}', (token) => [handle, '', { handle_token: new Variant('s', token) }]);
+      const started = await this.request(session, signal, 'Start', 'osa{sv}', (token) => [handle, '', { handle_token: new Variant('s', token) }]);
       const devices = Number((started.devices as Variant | undefined)?.value ?? KEYBOARD);
       if ((devices & KEYBOARD) === 0) throw new KeytapError('PERMISSION_DENIED', 'The desktop did not allow keytap to use the keyboard.', { hint: HINT });
       const next = (started.restore_token as Variant | undefined)?.value as unknown;
@@ -153,10 +153,10 @@ export class PortalTypist implements Typist {
     }
   }
 
-  private async request(session: SessionBus, method: string, signature: string, body: (token: string) => unknown[]): Promise<Record<string, unknown>> {
+  private async request(session: SessionBus, signal: AbortSignal | undefined, method: string, signature: string, body: (token: string) => unknown[]): Promise<Record<string, unknown>> {
     const [code, results] = await portalRequest(
       session,
-      { iface: REMOTE_DESKTOP, method, signature, body, timeoutMs: this.options.responseTimeoutMs ?? 120_000 },
+      { iface: REMOTE_DESKTOP, method, signature, body, timeoutMs: this.options.responseTimeoutMs ?? 120_000, signal },
       () => unsupported(`The RemoteDesktop portal did not answer ${method}.`),
     );
     if (code === 1) throw new KeytapError('PERMISSION_DENIED', 'Typing was not allowed in the desktop dialog.', { hint: HINT });
