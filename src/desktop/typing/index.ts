@@ -24,8 +24,8 @@ export interface CreateTypistOptions {
 export function createTypist(options: CreateTypistOptions = {}): Typist {
   const platform = options.platform ?? process.platform;
   const env = options.env ?? process.env;
-  if (platform === 'win32') return new UiohookTypist({ platform });
-  if (platform === 'darwin') return new UiohookTypist({ platform, trusted: () => macAccessibilityTrusted(env) });
+  if (platform === 'win32') return new UiohookTypist({ platform, env });
+  if (platform === 'darwin') return new UiohookTypist({ platform, env, trusted: () => macAccessibilityTrusted(env) });
   const wayland = Boolean(env.WAYLAND_DISPLAY) || env.XDG_SESSION_TYPE === 'wayland';
   if (wayland) {
     const busAddress = sessionBusAddress(env);
