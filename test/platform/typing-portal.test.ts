@@ -7,6 +7,10 @@ import type { MessageBus } from 'dbus-next';
 
 import { FirstWorkingTypist } from '../../src/desktop/typing/index.js';
 import { PortalTypist } from '../../src/desktop/typing/portal.js';
+import { restoreTokenFile } from '../../src/desktop/typing/restore-token.js';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Desktop, missingTool, skipMessage } from './desktop.js';
 
 const PATH = '/org/freedesktop/portal/desktop';
@@ -123,6 +127,29 @@ describe.skipIf(missing !== undefined)(`org.freedesktop.portal.RemoteDesktop ${s
     await typist.type('1');
     expect((portal.calls[1]!.body[1] as Record<string, Variant>).restore_token?.value).toBe('token-1');
     await typist.close();
+  });
+
+  it('the restore token outlives the process: kept in a 0600 file, sent by the next keytap', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'keytap-token-'));
+    const path = join(folder, 'data', 'remote-desktop-token');
+    try {
+      const first = new PortalTypist({ busAddress: address, releaseWaitMs: 0, keyDelayMs: 0, restoreToken: restoreTokenFile(path) });
+      await first.type('1');
+      await first.close();
+      await until(() => existsSync(path));
+      const saved = readFileSync(path, 'utf8').trim();
+      expect(saved).toMatch(/^token-\d+$/u);
+      expect(statSync(path).mode & 0o777).toBe(0o600);
+
+      // A new process: a new store on the same file.
+      portal.calls = [];
+      const next = new PortalTypist({ busAddress: address, releaseWaitMs: 0, keyDelayMs: 0, restoreToken: restoreTokenFile(path) });
+      await next.type('2');
+      await next.close();
+      expect((portal.calls[1]!.body[1] as Record<string, Variant>).restore_token?.value).toBe(saved);
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 
   it('a dialog the user refused is PERMISSION_DENIED, and nothing is typed', async () => {

@@ -13,12 +13,16 @@ import { runCommand } from '../clipboard/run.js';
 import type { Typist } from '../platform.js';
 import { WtypeTypist, YdotoolTypist } from './command.js';
 import { PortalTypist } from './portal.js';
+import { restoreTokenFile } from './restore-token.js';
 import { UiohookTypist } from './uiohook.js';
 import { XtestTypist } from './xtest.js';
 
 export interface CreateTypistOptions {
   platform?: NodeJS.Platform | undefined;
   env?: NodeJS.ProcessEnv | undefined;
+  /** Where the RemoteDesktop portal's restore token is kept, so the desktop asks once (in memory without). */
+  restoreTokenPath?: string | undefined;
+  onProblem?: ((message: string) => void) | undefined;
 }
 
 export function createTypist(options: CreateTypistOptions = {}): Typist {
@@ -30,7 +34,10 @@ export function createTypist(options: CreateTypistOptions = {}): Typist {
   if (wayland) {
     const busAddress = sessionBusAddress(env);
     const backends: Typist[] = [];
-    if (busAddress) backends.push(new PortalTypist({ busAddress }));
+    if (busAddress) {
+      const restoreToken = options.restoreTokenPath ? restoreTokenFile(options.restoreTokenPath, options.onProblem) : undefined;
+      backends.push(new PortalTypist({ busAddress, restoreToken }));
+    }
     backends.push(new WtypeTypist({ env }), new YdotoolTypist({ env }));
     return new FirstWorkingTypist(backends);
   }
