@@ -444,8 +444,11 @@ export class Controller {
         const current = config.current;
         const key = this.stateValue.keys.find((k) => accountKeyRef(k) === action.account.keyId || k.id === action.account.keyId);
         const now = key ? deliverFor({ deliver: current.deliver, deliverFor: current.deliverFor }, key, action.account.credentialId) : current.deliver;
-        const wanted: Deliver = now === 'copy' ? 'type' : 'copy';
-        const others = current.deliverFor.filter((d) => !(d.keyId === action.account.keyId && d.credentialId === action.account.credentialId));
+        // Back on: everyone's choice when that types (a 'both' in the file stays 'both'), else 'type'.
+        const wanted: Deliver = now !== 'copy' ? 'copy' : current.deliver !== 'copy' ? current.deliver : 'type';
+        // Every entry deliverFor() would find for this account (by serial or by the key's id), not only the exact one.
+        const refs = new Set([action.account.keyId, ...(key ? [accountKeyRef(key), key.id] : [])]);
+        const others = current.deliverFor.filter((d) => !(refs.has(d.keyId) && d.credentialId === action.account.credentialId));
         // The same as everyone's: no entry of its own, so changing the global choice changes it too.
         config.set('deliverFor', wanted === current.deliver ? others : [...others, { ...action.account, deliver: wanted }]);
         return;

@@ -648,6 +648,23 @@ describe('"Type the code"', () => {
     expect(r.config.current.deliverFor).toEqual([]);
   });
 
+  it('per account: turning it off removes an entry keyed by the key\'s id too; turning it back on under a file-set "both" keeps "both"', async () => {
+    const r = await withKey([TOTP, HOTP]);
+    r.config.set('deliverFor', [{ keyId: 'k1', credentialId: 'VPN:alice', deliver: 'type' }]);
+    r.tray.onClick!('type-for:1234ABCD:VPN%3Aalice');
+    expect(r.config.current.deliverFor).toEqual([]);
+    r.tray.onClick!(codeId('k1', HOTP.id));
+    await flush(r);
+    expect(r.typist.typed).toEqual([]);
+
+    r.config.set('deliver', 'both');
+    r.tray.onClick!('type-for:1234ABCD:VPN%3Aalice');
+    expect(r.config.current.deliverFor).toEqual([{ keyId: '1234ABCD', credentialId: 'VPN:alice', deliver: 'copy' }]);
+    r.tray.onClick!('type-for:1234ABCD:VPN%3Aalice');
+    expect(r.config.current.deliverFor).toEqual([]);
+    expect(r.config.current.deliver).toBe('both');
+  });
+
   it('typing that fails falls back to copying and says why the first time, briefly after that', async () => {
     const r = await withKey([TOTP]);
     r.config.set('deliver', 'type');
