@@ -650,9 +650,11 @@ export class Controller {
       }
       const typeAccelerator = this.deps.config.current.typeShortcut;
       const typeBinding = { id: TYPE_SHORTCUT_ID, accelerator: typeAccelerator, description: 'keytap: type a code', onPress: () => this.shortcutPressed('type') };
+      let typeShortcut = true;
       try {
         await shortcut.register(accelerator, () => this.shortcutPressed(), [typeBinding]);
       } catch (error) {
+        typeShortcut = false;
         // A type shortcut that does not parse (a typo in the file) must not cost the first one. Any
         // other refusal holds for both: asking again would show the portal's dialog a second time.
         if (!isKeytapError(error, 'USAGE')) throw error;
@@ -660,7 +662,7 @@ export class Controller {
         this.logger.warn(`the type shortcut ${typeAccelerator} is not available (${shortcut.name}): ${describeUnknown(error)}`);
       }
       this.shortcutRegistered = accelerator;
-      this.dispatch({ type: 'shortcut-changed', status: 'registered', accelerator, backend: shortcut.name });
+      this.dispatch({ type: 'shortcut-changed', status: 'registered', accelerator, backend: shortcut.name, typeShortcut });
     } catch (error) {
       this.dispatch({ type: 'shortcut-changed', status: 'unavailable', accelerator, backend: shortcut.name, error: toStateError(error) });
     }

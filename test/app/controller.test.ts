@@ -731,6 +731,10 @@ describe('"Type the code"', () => {
     expect(r.shortcut.also).toEqual([]);
     expect(r.controller.state.shortcut).toBe('registered');
     expect(r.logger.lines.join('\n')).toMatch(/warn the type shortcut Ctrl\+Alt\+Shift\+K is not available/u);
+    // The menu does not promise a shortcut that is not there.
+    await flush(r);
+    expect(JSON.stringify(r.tray.renders.at(-1))).toContain('Type the code');
+    expect(JSON.stringify(r.tray.renders.at(-1))).not.toContain('always types');
   });
 });
 
