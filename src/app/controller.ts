@@ -18,6 +18,7 @@ import { noKeyError } from '../device/open.js';
 import type { KeyCredential } from '../device/oath/session.js';
 import type { Autostart, GlobalShortcut, Typist } from '../desktop/platform.js';
 import type { ScreenCapture } from '../desktop/screen-capture/types.js';
+import { parseAccelerator } from '../desktop/hotkey/accelerator.js';
 import { KeytapError, isKeytapError, lockedError } from '../errors.js';
 import type { Notifier } from '../notify/types.js';
 import type { TrayBackend, TrayHostStatus, TrayModel } from '../tray/model.js';
@@ -652,6 +653,9 @@ export class Controller {
       const typeBinding = { id: TYPE_SHORTCUT_ID, accelerator: typeAccelerator, description: 'keytap: type a code', onPress: () => this.shortcutPressed('type') };
       let typeShortcut = true;
       try {
+        if (sameAccelerator(typeAccelerator, accelerator)) {
+          throw new KeytapError('USAGE', `typeShortcut ${typeAccelerator} is the same keys as shortcut ${accelerator}.`, { hint: 'Choose other keys for typeShortcut in the settings file.' });
+        }
         await shortcut.register(accelerator, () => this.shortcutPressed(), [typeBinding]);
       } catch (error) {
         typeShortcut = false;
@@ -701,5 +705,14 @@ export class Controller {
     } catch (error) {
       this.logger.error(`${what} failed: ${describeUnknown(error)}`);
     }
+  }
+}
+
+/** Whether two accelerators name the same keys ("Ctrl+Alt+K" and "alt+ctrl+k"); one that does not parse is nobody's twin. */
+function sameAccelerator(a: string, b: string): boolean {
+  try {
+    return JSON.stringify(parseAccelerator(a)) === JSON.stringify(parseAccelerator(b));
+  } catch {
+    return false;
   }
 }

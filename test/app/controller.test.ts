@@ -738,6 +738,18 @@ describe('"Type the code"', () => {
   });
 });
 
+describe('"Type the code": a type shortcut equal to the first one', () => {
+  it('is refused (USAGE, one log line); the first shortcut keeps working and still copies', async () => {
+    const r = setup();
+    r.config.set('typeShortcut', 'alt+ctrl+k');
+    await r.controller.start();
+    expect(r.shortcut.registered).toBe('Ctrl+Alt+K');
+    expect(r.shortcut.also).toEqual([]);
+    expect(r.controller.state.shortcut).toBe('registered');
+    expect(r.logger.lines.filter((l) => /the type shortcut alt\+ctrl\+k is not available.*same keys as shortcut/u.test(l))).toHaveLength(1);
+  });
+});
+
 describe('"Type the code": a refused registration', () => {
   it('a refusal that is not about the type shortcut\'s spelling is not asked again (the portal would show its dialog twice)', async () => {
     const r = rig();
