@@ -18,6 +18,7 @@ import { noKeyError } from '../device/open.js';
 import type { KeyCredential } from '../device/oath/session.js';
 import type { Autostart, GlobalShortcut, Typist } from '../desktop/platform.js';
 import type { ScreenCapture } from '../desktop/screen-capture/types.js';
+import { parseAccelerator } from '../desktop/hotkey/accelerator.js';
 import { KeytapError, isKeytapError, lockedError } from '../errors.js';
 import type { Notifier } from '../notify/types.js';
 import type { TrayBackend, TrayHostStatus, TrayModel } from '../tray/model.js';
@@ -139,6 +140,8 @@ export class Controller {
   /** An "Add account from QR code" is under way (one at a time: a second click is ignored). */
   private addingFromQr = false;
   private stopped = false;
+  /** The codes being typed, by request id: Cancel and stop() abort them. */
+  private readonly typing = new Map<number, AbortController>();
   private shortcutRegistered: string | undefined;
   private readonly clock: Clock;
   private readonly logger: Logger;
@@ -224,9 +227,10 @@ export class Controller {
     this.renderer.halt();
     for (const off of this.unsubscribe.splice(0)) off();
     for (const read of this.queued.splice(0)) this.requests.done(read.requestId, { ok: false, error: { code: 'CANCELLED', message: 'keytap is quitting.' } });
-    for (const requestId of this.operations.readsInFlight()) {
+    for (const requestId of [...this.operations.readsInFlight(), ...this.typing.keys()]) {
       this.dispatch({ type: 'read-cancelled', requestId, reason: { code: 'CANCELLED', message: 'keytap is quitting.' }, now: this.nowSeconds() });
     }
+    for (const typing of this.typing.values()) typing.abort(new KeytapError('CANCELLED', 'keytap is quitting.'));
     const operations = this.operations.stop();
     await settle(this.deps.keys.stop(), this.logger, 'stopping the key watcher');
     if (this.shortcutRegistered !== undefined) await settle(this.deps.shortcut.unregister(), this.logger, 'unregistering the shortcut');
@@ -456,8 +460,11 @@ export class Controller {
         const current = config.current;
         const key = this.stateValue.keys.find((k) => accountKeyRef(k) === action.account.keyId || k.id === action.account.keyId);
         const now = key ? deliverFor({ deliver: current.deliver, deliverFor: current.deliverFor }, key, action.account.credentialId) : current.deliver;
-        const wanted: Deliver = now === 'copy' ? 'type' : 'copy';
-        const others = current.deliverFor.filter((d) => !(d.keyId === action.account.keyId && d.credentialId === action.account.credentialId));
+        // Back on: everyone's choice when that types (a 'both' in the file stays 'both'), else 'type'.
+        const wanted: Deliver = now !== 'copy' ? 'copy' : current.deliver !== 'copy' ? current.deliver : 'type';
+        // Every entry deliverFor() would find for this account (by serial or by the key's id), not only the exact one.
+        const refs = new Set([action.account.keyId, ...(key ? [accountKeyRef(key), key.id] : [])]);
+        const others = current.deliverFor.filter((d) => !(refs.has(d.keyId) && d.credentialId === action.account.credentialId));
         // The same as everyone's: no entry of its own, so changing the global choice changes it too.
         config.set('deliverFor', wanted === current.deliver ? others : [...others, { ...action.account, deliver: wanted }]);
         return;
@@ -535,6 +542,7 @@ export class Controller {
         return;
       case 'cancel':
         this.operations.cancel(effect.requestId, effect.reason);
+        this.typing.get(effect.requestId)?.abort(fromStateError(effect.reason));
         return;
       case 'touch-timer':
         this.operations.startTouchTimer(effect.requestId, effect.ms);
@@ -582,12 +590,18 @@ export class Controller {
 
   private async type(requestId: number, text: string): Promise<void> {
     let error: StateError | undefined;
+    const controller = new AbortController();
+    this.typing.set(requestId, controller);
     try {
       if (!this.deps.typist) throw new KeytapError('UNSUPPORTED', 'keytap cannot type here.', { hint: 'Paste the code instead.' });
-      await this.deps.typist.type(text);
+      await this.deps.typist.type(text, controller.signal);
     } catch (e) {
       error = toStateError(e, this.logger);
+    } finally {
+      this.typing.delete(requestId);
     }
+    // Cancelled or quitting: the read has ended already, and nothing may be copied after the clipboard stopped.
+    if (controller.signal.aborted || this.stopped) return;
     // The code comes back only for the copy that follows (both, or the fallback); it is not kept.
     this.guard('type finished', () => this.dispatch({ type: 'type-finished', requestId, now: this.nowSeconds(), error, code: text }));
   }
@@ -652,9 +666,14 @@ export class Controller {
       }
       const typeAccelerator = this.deps.config.current.typeShortcut;
       const typeBinding = { id: TYPE_SHORTCUT_ID, accelerator: typeAccelerator, description: 'keytap: type a code', onPress: () => this.shortcutPressed('type') };
+      let typeShortcut = true;
       try {
+        if (sameAccelerator(typeAccelerator, accelerator)) {
+          throw new KeytapError('USAGE', `typeShortcut ${typeAccelerator} is the same keys as shortcut ${accelerator}.`, { hint: 'Choose other keys for typeShortcut in the settings file.' });
+        }
         await shortcut.register(accelerator, () => this.shortcutPressed(), [typeBinding]);
       } catch (error) {
+        typeShortcut = false;
         // A type shortcut that does not parse (a typo in the file) must not cost the first one. Any
         // other refusal holds for both: asking again would show the portal's dialog a second time.
         if (!isKeytapError(error, 'USAGE')) throw error;
@@ -662,7 +681,7 @@ export class Controller {
         this.logger.warn(`the type shortcut ${typeAccelerator} is not available (${shortcut.name}): ${describeUnknown(error)}`);
       }
       this.shortcutRegistered = accelerator;
-      this.dispatch({ type: 'shortcut-changed', status: 'registered', accelerator, backend: shortcut.name });
+      this.dispatch({ type: 'shortcut-changed', status: 'registered', accelerator, backend: shortcut.name, typeShortcut });
     } catch (error) {
       this.dispatch({ type: 'shortcut-changed', status: 'unavailable', accelerator, backend: shortcut.name, error: toStateError(error) });
     }
@@ -701,5 +720,14 @@ export class Controller {
     } catch (error) {
       this.logger.error(`${what} failed: ${describeUnknown(error)}`);
     }
+  }
+}
+
+/** Whether two accelerators name the same keys ("Ctrl+Alt+K" and "alt+ctrl+k"); one that does not parse is nobody's twin. */
+function sameAccelerator(a: string, b: string): boolean {
+  try {
+    return JSON.stringify(parseAccelerator(a)) === JSON.stringify(parseAccelerator(b));
+  } catch {
+    return false;
   }
 }

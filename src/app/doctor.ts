@@ -335,7 +335,7 @@ async function checkTyping(env: DoctorEnv, bus: SessionBus | undefined): Promise
     if (bus) {
       try {
         const version = await getProperty(bus, 'org.freedesktop.portal.Desktop', '/org/freedesktop/portal/desktop', 'org.freedesktop.portal.RemoteDesktop', 'version');
-        if (typeof version === 'number') return { name, status: 'ok', detail: `Wayland: XDG RemoteDesktop portal, version ${version} (the desktop asks once)` };
+        if (typeof version === 'number') return { name, status: 'ok', detail: `Wayland: XDG RemoteDesktop portal, version ${version} (the desktop asks once for the tray, which remembers the answer)` };
       } catch {
         // no portal, or no RemoteDesktop in it (xdg-desktop-portal-wlr)
       }

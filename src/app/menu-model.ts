@@ -207,7 +207,7 @@ function defaultAccountMenu(state: AppState, config: AppConfig): MenuItem {
  * everyone's). A choice of "both" is made in the settings file; the checkmarks show it as typed.
  */
 function typeCodeItems(state: AppState, config: AppConfig): MenuNode[] {
-  const typeShortcut = state.shortcut === 'registered' ? ` (${config.typeShortcut} always types)` : '';
+  const typeShortcut = state.shortcut === 'registered' && state.typeShortcutRegistered !== false ? ` (${config.typeShortcut} always types)` : '';
   const items: MenuNode[] = [toggle('type-code', `Type the code${config.deliver === 'both' ? ' and copy it' : ''}${typeShortcut}`, config.deliver !== 'copy')];
   const ready = state.keys.filter((k) => k.status === 'ready' && k.credentials.length > 0);
   const children: MenuNode[] = [];

@@ -95,6 +95,8 @@ export interface AppState {
   /** Facts the menu shows that come from the platform. */
   autostart?: boolean | undefined;
   shortcut: ShortcutStatus;
+  /** Whether the type shortcut is registered with the first one (false: it was dropped, the first kept). */
+  typeShortcutRegistered?: boolean | undefined;
   /** The accounts read lately, the latest first (persisted by the controller). */
   recent?: RecentAccount[] | undefined;
   /** The tray host went away (only toasts and IPC reach the user then). */
@@ -165,7 +167,7 @@ export type AppEvent =
   /** Turning "Start at login" on or off failed (`backend`: the adapter's name). */
   | { type: 'autostart-failed'; backend: string; error: StateError }
   /** The global shortcut was registered, or could not be (then `error` says why). */
-  | { type: 'shortcut-changed'; status: ShortcutStatus; accelerator?: string | undefined; backend?: string | undefined; error?: StateError | undefined }
+  | { type: 'shortcut-changed'; status: ShortcutStatus; accelerator?: string | undefined; backend?: string | undefined; error?: StateError | undefined; typeShortcut?: boolean | undefined }
   /** The global shortcut was pressed: read the default account, or the only one. */
   | { type: 'shortcut-pressed'; requestId: number; defaultAccount?: DefaultAccount | undefined; now: number; deliver?: Deliver | undefined }
   | { type: 'tray-host'; status: TrayHostStatus; backend?: string | undefined; reason?: string | undefined }
@@ -522,7 +524,10 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
 
     case 'read-cancelled': {
       const pending = state.pending;
-      if (!pending || pending.requestId !== event.requestId || pending.phase === 'copying') return unchanged(state);
+      // While the code is being typed a cancel still stops it (and no fallback copy follows);
+      // a copy itself is too quick to cancel.
+      const typing = pending?.phase === 'copying' && pending.deliver !== 'copy' && pending.typed === undefined;
+      if (!pending || pending.requestId !== event.requestId || (pending.phase === 'copying' && !typing)) return unchanged(state);
       return finishWithError(state, pending, event.reason, event.now, settings, true);
     }
 
@@ -545,7 +550,7 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
       };
 
     case 'shortcut-changed': {
-      const next = { ...state, shortcut: event.status };
+      const next = { ...state, shortcut: event.status, typeShortcutRegistered: event.status === 'registered' && event.typeShortcut !== false };
       const accelerator = event.accelerator ?? 'shortcut';
       const backend = event.backend === undefined ? '' : ` (${event.backend})`;
       if (event.status === 'registered' && event.accelerator !== undefined) {

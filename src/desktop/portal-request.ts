@@ -8,6 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 
+import { cancelledError } from '../errors.js';
 import type { SessionBus } from '../util/session-bus.js';
 
 export const PORTAL = 'org.freedesktop.portal.Desktop';
@@ -20,33 +21,45 @@ export interface PortalCall {
   signature: string;
   body: (token: string) => unknown[];
   timeoutMs: number;
+  /** Gives up waiting (a cancel, a quit); the Request is closed, so the desktop's dialog goes too. */
+  signal?: AbortSignal | undefined;
 }
 
-/** Resolves [response code, results] once the Request answers; rejects on a D-Bus error or the deadline. */
+/** Resolves [response code, results] once the Request answers; rejects on a D-Bus error, the deadline or an abort. */
 export async function portalRequest(session: SessionBus, call: PortalCall, onTimeout: () => Error): Promise<[number, Record<string, unknown>]> {
+  if (call.signal?.aborted) throw cancelledError(call.signal);
   const token = `keytap_${randomToken()}`;
   const sender = session.uniqueName;
   const expected = `${PORTAL_PATH}/request/${sender.replace(/^:/, '').replace(/\./g, '_')}/${token}`;
   await session.addMatch(`type='signal',interface='${REQUEST}',member='Response',path='${expected}'`);
   let requestPath = expected;
-  let remove: () => void = () => undefined;
+  let cleanUp: () => void = () => undefined;
   const response = new Promise<[number, Record<string, unknown>]>((resolve, reject) => {
-    const timer = setTimeout(() => reject(onTimeout()), call.timeoutMs);
+    const giveUp = (error: Error): void => {
+      cleanUp();
+      // Nobody waits for the answer any more: tell the portal, so it does not keep its dialog up.
+      session.call({ destination: PORTAL, path: requestPath, interface: REQUEST, member: 'Close' }, 2_000).catch(() => undefined);
+      reject(error);
+    };
+    const timer = setTimeout(() => giveUp(onTimeout()), call.timeoutMs);
     timer.unref();
-    const stop = session.onMessage((message) => {
+    const onAbort = (): void => giveUp(cancelledError(call.signal));
+    call.signal?.addEventListener('abort', onAbort, { once: true });
+    const stopMessages = session.onMessage((message) => {
       if (message.interface !== REQUEST || message.member !== 'Response') return;
       if (message.path !== expected && message.path !== requestPath) return;
-      clearTimeout(timer);
-      stop();
+      cleanUp();
       resolve([Number(message.body[0]), (message.body[1] ?? {}) as Record<string, unknown>]);
     });
-    session.onClose((error) => {
-      clearTimeout(timer);
+    const stopClose = session.onClose((error) => {
+      cleanUp();
       reject(error);
     });
-    remove = () => {
+    cleanUp = () => {
       clearTimeout(timer);
-      stop();
+      call.signal?.removeEventListener('abort', onAbort);
+      stopMessages();
+      stopClose();
     };
   });
   try {
@@ -58,7 +71,7 @@ export async function portalRequest(session: SessionBus, call: PortalCall, onTim
       await session.addMatch(`type='signal',interface='${REQUEST}',member='Response',path='${returned}'`);
     }
   } catch (error) {
-    remove();
+    cleanUp();
     response.catch(() => undefined);
     throw error;
   }

@@ -47,8 +47,8 @@ export interface SessionBus {
   addMatch(rule: string): Promise<void>;
   /** Runs `listener` for every incoming message (signals included); returns the remover. */
   onMessage(listener: (message: Message) => void): () => void;
-  /** Runs once when the connection is lost or closed (at once when it already is). */
-  onClose(listener: (error: Error) => void): void;
+  /** Runs once when the connection is lost or closed (at once when it already is); returns the remover. */
+  onClose(listener: (error: Error) => void): () => void;
   close(): void;
 }
 
@@ -294,8 +294,15 @@ async function connectOne(target: BusTarget, address: string, timeoutMs: number)
       return () => bus.removeListener('message', wrapped);
     },
     onClose(listener) {
-      if (closed) listener(new Error('the session bus connection is closed'));
-      else closeListeners.push(listener);
+      if (closed) {
+        listener(new Error('the session bus connection is closed'));
+        return () => undefined;
+      }
+      closeListeners.push(listener);
+      return () => {
+        const i = closeListeners.indexOf(listener);
+        if (i >= 0) closeListeners.splice(i, 1);
+      };
     },
     close() {
       markClosed('closed by keytap');
@@ -318,10 +325,11 @@ async function connectOne(target: BusTarget, address: string, timeoutMs: number)
       clearTimeout(timer);
       resolve();
     });
-    session.onClose((error) => {
+    const offClose = session.onClose((error) => {
       clearTimeout(timer);
       reject(error);
     });
+    bus.once('connect', offClose);
   });
   return session;
 }

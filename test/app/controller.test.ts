@@ -648,6 +648,23 @@ describe('"Type the code"', () => {
     expect(r.config.current.deliverFor).toEqual([]);
   });
 
+  it('per account: turning it off removes an entry keyed by the key\'s id too; turning it back on under a file-set "both" keeps "both"', async () => {
+    const r = await withKey([TOTP, HOTP]);
+    r.config.set('deliverFor', [{ keyId: 'k1', credentialId: 'VPN:alice', deliver: 'type' }]);
+    r.tray.onClick!('type-for:1234ABCD:VPN%3Aalice');
+    expect(r.config.current.deliverFor).toEqual([]);
+    r.tray.onClick!(codeId('k1', HOTP.id));
+    await flush(r);
+    expect(r.typist.typed).toEqual([]);
+
+    r.config.set('deliver', 'both');
+    r.tray.onClick!('type-for:1234ABCD:VPN%3Aalice');
+    expect(r.config.current.deliverFor).toEqual([{ keyId: '1234ABCD', credentialId: 'VPN:alice', deliver: 'copy' }]);
+    r.tray.onClick!('type-for:1234ABCD:VPN%3Aalice');
+    expect(r.config.current.deliverFor).toEqual([]);
+    expect(r.config.current.deliver).toBe('both');
+  });
+
   it('typing that fails falls back to copying and says why the first time, briefly after that', async () => {
     const r = await withKey([TOTP]);
     r.config.set('deliver', 'type');
@@ -680,6 +697,32 @@ describe('"Type the code"', () => {
     expect(refused).toMatchObject({ typed: false, copied: true, typeError: { code: 'PERMISSION_DENIED', message: 'Typing was not allowed in the desktop dialog.' } });
   });
 
+  it('Cancel while the code is being typed stops the typist, and nothing is copied instead', async () => {
+    const r = await withKey([TOTP]);
+    r.config.set('deliver', 'type');
+    r.typist.hang = true;
+    r.tray.onClick!(codeId('k1', TOTP.id));
+    await until(() => r.typist.signals.length === 1);
+    expect(r.controller.state.pending).toMatchObject({ phase: 'copying' });
+    r.tray.onClick!('cancel');
+    await flush(r);
+    expect(r.typist.signals[0]?.aborted).toBe(true);
+    expect(r.controller.state.pending).toBeUndefined();
+    expect(r.clipboard.copies).toEqual([]);
+    expect(r.notifier.titles().at(-1)).toMatch(/cancelled/u);
+  });
+
+  it('quitting while the code is being typed aborts it; no fallback copy after the clipboard stopped', async () => {
+    const r = await withKey([TOTP]);
+    r.config.set('deliver', 'type');
+    r.typist.hang = true;
+    r.tray.onClick!(codeId('k1', TOTP.id));
+    await until(() => r.typist.signals.length === 1);
+    await r.controller.stop();
+    expect(r.typist.signals[0]?.aborted).toBe(true);
+    expect(r.clipboard.copies).toEqual([]);
+  });
+
   it('a type shortcut the backend refuses leaves the first shortcut working, with a log line', async () => {
     const r = setup();
     r.shortcut.failAlso = 'Ctrl+Alt+Shift+K';
@@ -688,6 +731,22 @@ describe('"Type the code"', () => {
     expect(r.shortcut.also).toEqual([]);
     expect(r.controller.state.shortcut).toBe('registered');
     expect(r.logger.lines.join('\n')).toMatch(/warn the type shortcut Ctrl\+Alt\+Shift\+K is not available/u);
+    // The menu does not promise a shortcut that is not there.
+    await flush(r);
+    expect(JSON.stringify(r.tray.renders.at(-1))).toContain('Type the code');
+    expect(JSON.stringify(r.tray.renders.at(-1))).not.toContain('always types');
+  });
+});
+
+describe('"Type the code": a type shortcut equal to the first one', () => {
+  it('is refused (USAGE, one log line); the first shortcut keeps working and still copies', async () => {
+    const r = setup();
+    r.config.set('typeShortcut', 'alt+ctrl+k');
+    await r.controller.start();
+    expect(r.shortcut.registered).toBe('Ctrl+Alt+K');
+    expect(r.shortcut.also).toEqual([]);
+    expect(r.controller.state.shortcut).toBe('registered');
+    expect(r.logger.lines.filter((l) => /the type shortcut alt\+ctrl\+k is not available.*same keys as shortcut/u.test(l))).toHaveLength(1);
   });
 });
 

@@ -223,7 +223,17 @@ export class FakeTypist implements Typist {
   readonly name = 'fake typist';
   typed: string[] = [];
   fail: KeytapError | undefined;
-  type(text: string): Promise<void> {
+  /** Keeps typing until the signal fires (a slow portal dialog), then fails with the signal's reason. */
+  hang = false;
+  signals: (AbortSignal | undefined)[] = [];
+  type(text: string, signal?: AbortSignal): Promise<void> {
+    this.signals.push(signal);
+    if (this.hang) {
+      return new Promise((_resolve, reject) => {
+        // Ignoring a missing signal would hang the test, not pass it.
+        signal?.addEventListener('abort', () => reject(signal.reason instanceof Error ? signal.reason : new Error('aborted')), { once: true });
+      });
+    }
     if (this.fail) return Promise.reject(this.fail);
     this.typed.push(text);
     return Promise.resolve();

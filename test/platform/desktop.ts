@@ -46,8 +46,8 @@ export class Desktop {
   private dunst: ChildProcess | undefined;
 
   /** Starts Xvfb with one screen of `screen` (WIDTHxHEIGHTxDEPTH). */
-  async startX(screen = '640x480x24'): Promise<void> {
-    const xvfb = spawn('Xvfb', ['-displayfd', '3', '-screen', '0', screen, '-nolisten', 'tcp'], {
+  async startX(screen = '640x480x24', extraArgs: readonly string[] = []): Promise<void> {
+    const xvfb = spawn('Xvfb', ['-displayfd', '3', '-screen', '0', screen, '-nolisten', 'tcp', ...extraArgs], {
       stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
     });
     this.xvfb = xvfb;

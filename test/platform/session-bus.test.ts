@@ -93,6 +93,18 @@ describe.skipIf(missing !== undefined)('the session bus without usocket', () => 
     expect(block.attempts()).toBe(1);
   });
 
+  it('onClose returns a remover: a removed listener is not called at close, the others are', async () => {
+    const daemon = startDaemon(dir, `unix:abstract=keytap-test-${process.pid}-${Date.now()}-close`);
+    daemons.push(daemon);
+    const bus = await connectSessionBus(daemon.address, { timeoutMs: 5_000 });
+    const heard: string[] = [];
+    const off = bus.onClose(() => heard.push('removed'));
+    bus.onClose(() => heard.push('kept'));
+    off();
+    bus.close();
+    expect(heard).toEqual(['kept']);
+  });
+
   it('connects to a socket path with escaped characters, after an entry of the list that does not answer', async () => {
     const socketDir = mkdtempSync(join(dir, 'sock é,a=b;c:d '));
     const daemon = startDaemon(dir, `unix:path=${escapeAddressValue(join(socketDir, 'bus'))}`);

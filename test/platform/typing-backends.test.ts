@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { KeytapError } from '../../src/errors.js';
 import { WtypeTypist, YdotoolTypist } from '../../src/desktop/typing/command.js';
 import { FirstWorkingTypist, NoneTypist, createTypist } from '../../src/desktop/typing/index.js';
+import { resetUiohookLoader } from '../../src/desktop/uiohook-loader.js';
 import { UiohookTypist } from '../../src/desktop/typing/uiohook.js';
 import type { Typist } from '../../src/desktop/platform.js';
 import { tempDir } from '../support/cli.js';
@@ -92,6 +93,27 @@ describe('keyTap (Windows, macOS)', () => {
     const hook = { keyTap: (key: number, mods: number[] = []) => events.push(`tap ${key}${mods.length ? ` +${mods.join('+')}` : ''}`), keyToggle: (key: number, how: string) => events.push(`${how} ${key}`) };
     await new UiohookTypist({ platform: 'win32', load: () => Promise.resolve({ hook, keys: KEYS }) }).type('1490');
     expect(events).toEqual(['up 29', 'up 3613', 'up 56', 'up 3640', 'up 42', 'up 54', 'up 3675', 'up 3676', 'tap 2', 'tap 5', 'tap 10', 'tap 11']);
+  });
+
+  it('waits releaseWaitMs before the key-ups, so a still-held Ctrl does not auto-repeat over them', async () => {
+    const events: { what: string; at: number }[] = [];
+    const hook = { keyTap: () => events.push({ what: 'tap', at: Date.now() }), keyToggle: () => events.push({ what: 'up', at: Date.now() }) };
+    const started = Date.now();
+    await new UiohookTypist({ platform: 'win32', releaseWaitMs: 250, load: () => Promise.resolve({ hook, keys: KEYS }) }).type('1');
+    expect(events[0]!.what).toBe('up');
+    expect(events[0]!.at - started).toBeGreaterThanOrEqual(240);
+  });
+
+  it('loads uiohook through the shared loader, whose crash-guard probe failing means nothing is loaded or typed', async () => {
+    resetUiohookLoader();
+    try {
+      await expect(new UiohookTypist({ platform: 'win32', releaseWaitMs: 0, probe: () => Promise.reject(new Error('The keyboard hook did not start.')) }).type('1')).rejects.toMatchObject({
+        code: 'UNSUPPORTED',
+        message: expect.stringMatching(/keyboard hook did not start/u),
+      });
+    } finally {
+      resetUiohookLoader();
+    }
   });
 
   it('macOS without the Accessibility permission: PERMISSION_DENIED naming the setting, nothing sent', async () => {

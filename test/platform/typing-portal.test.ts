@@ -5,7 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Message, sessionBus, Variant } from 'dbus-next';
 import type { MessageBus } from 'dbus-next';
 
+import { FirstWorkingTypist } from '../../src/desktop/typing/index.js';
 import { PortalTypist } from '../../src/desktop/typing/portal.js';
+import { restoreTokenFile } from '../../src/desktop/typing/restore-token.js';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Desktop, missingTool, skipMessage } from './desktop.js';
 
 const PATH = '/org/freedesktop/portal/desktop';
@@ -15,7 +20,11 @@ class FakeRemoteDesktop {
   bus: MessageBus;
   calls: { member: string; body: unknown[] }[] = [];
   keys: [number, number][] = [];
-  startResponse = 0;
+  /** A number answers Start with it; 'never' leaves the dialog up. */
+  startResponse: number | 'never' = 0;
+  closedRequests: string[] = [];
+  /** Refuse NotifyKeyboardKeysym once this many key events were taken (a revoked session). */
+  failAfterKeys = Infinity;
   private sessions = 0;
 
   constructor(address: string) {
@@ -39,9 +48,18 @@ class FakeRemoteDesktop {
       reply();
       return true;
     }
+    if (msg.interface === 'org.freedesktop.portal.Request' && msg.member === 'Close') {
+      this.closedRequests.push(msg.path);
+      reply();
+      return true;
+    }
     if (msg.interface !== IFACE) return false;
     this.calls.push({ member: msg.member, body: msg.body });
     if (msg.member === 'NotifyKeyboardKeysym') {
+      if (this.keys.length >= this.failAfterKeys) {
+        this.bus.send(Message.newError(msg as unknown as string, 'org.freedesktop.DBus.Error.AccessDenied', 'Session revoked'));
+        return true;
+      }
       this.keys.push([Number(msg.body[2]), Number(msg.body[3])]);
       reply();
       return true;
@@ -57,6 +75,7 @@ class FakeRemoteDesktop {
     } else if (msg.member === 'SelectDevices') {
       respond(0, {});
     } else if (msg.member === 'Start') {
+      if (this.startResponse === 'never') return true;
       respond(this.startResponse, this.startResponse === 0 ? { devices: new Variant('u', 1), restore_token: new Variant('s', `token-${this.sessions}`) } : {});
     }
     return true;
@@ -110,12 +129,94 @@ describe.skipIf(missing !== undefined)(`org.freedesktop.portal.RemoteDesktop ${s
     await typist.close();
   });
 
+  it('the restore token outlives the process: kept in a 0600 file, sent by the next keytap', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'keytap-token-'));
+    const path = join(folder, 'data', 'remote-desktop-token');
+    try {
+      const first = new PortalTypist({ busAddress: address, releaseWaitMs: 0, keyDelayMs: 0, restoreToken: restoreTokenFile(path) });
+      await first.type('1');
+      await first.close();
+      await until(() => existsSync(path));
+      const saved = readFileSync(path, 'utf8').trim();
+      expect(saved).toMatch(/^token-\d+$/u);
+      expect(statSync(path).mode & 0o777).toBe(0o600);
+
+      // A new process: a new store on the same file.
+      portal.calls = [];
+      const next = new PortalTypist({ busAddress: address, releaseWaitMs: 0, keyDelayMs: 0, restoreToken: restoreTokenFile(path) });
+      await next.type('2');
+      await next.close();
+      expect((portal.calls[1]!.body[1] as Record<string, Variant>).restore_token?.value).toBe(saved);
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
   it('a dialog the user refused is PERMISSION_DENIED, and nothing is typed', async () => {
     portal.startResponse = 1;
     portal.keys = [];
     try {
       await expect(new PortalTypist({ busAddress: address, releaseWaitMs: 0 }).type('12')).rejects.toMatchObject({ code: 'PERMISSION_DENIED' });
       expect(portal.keys).toEqual([]);
+    } finally {
+      portal.startResponse = 0;
+    }
+  });
+
+  it('a portal failing part-way through the code is NOT_DELIVERED, and the next backend types nothing', async () => {
+    portal.keys = [];
+    portal.failAfterKeys = 3;
+    const typedByNext: string[] = [];
+    const next = { name: 'wtype', type: (text: string) => Promise.resolve(void typedByNext.push(text)) };
+    try {
+      const chain = new FirstWorkingTypist([new PortalTypist({ busAddress: address, releaseWaitMs: 0, keyDelayMs: 0 }), next]);
+      await expect(chain.type('0429')).rejects.toMatchObject({ code: 'NOT_DELIVERED', message: expect.stringMatching(/part-way/) });
+      expect(portal.keys).toEqual([[0x30, 1], [0x30, 0], [0x34, 1]]);
+      expect(typedByNext).toEqual([]);
+    } finally {
+      portal.failAfterKeys = Infinity;
+    }
+  });
+
+  it('a portal refusing the first key passes the turn to the next backend', async () => {
+    portal.keys = [];
+    portal.failAfterKeys = 0;
+    const typedByNext: string[] = [];
+    const next = { name: 'wtype', type: (text: string) => Promise.resolve(void typedByNext.push(text)) };
+    try {
+      await new FirstWorkingTypist([new PortalTypist({ busAddress: address, releaseWaitMs: 0, keyDelayMs: 0 }), next]).type('0429');
+      expect(typedByNext).toEqual(['0429']);
+    } finally {
+      portal.failAfterKeys = Infinity;
+    }
+  });
+
+  it('a cancel while the desktop\'s dialog is up rejects CANCELLED at once and closes the Request', async () => {
+    portal.startResponse = 'never';
+    portal.closedRequests = [];
+    portal.keys = [];
+    const abort = new AbortController();
+    try {
+      const typing = new PortalTypist({ busAddress: address, releaseWaitMs: 0 }).type('12', abort.signal);
+      await until(() => portal.calls.at(-1)?.member === 'Start');
+      const started = Date.now();
+      abort.abort();
+      await expect(typing).rejects.toMatchObject({ code: 'CANCELLED' });
+      expect(Date.now() - started).toBeLessThan(1_000);
+      await until(() => portal.closedRequests.length === 1);
+      expect(portal.closedRequests[0]).toMatch(/\/request\/.+\/keytap_/u);
+      expect(portal.keys).toEqual([]);
+    } finally {
+      portal.startResponse = 0;
+    }
+  });
+
+  it('a dialog that never answers times out UNSUPPORTED and its Request is closed', async () => {
+    portal.startResponse = 'never';
+    portal.closedRequests = [];
+    try {
+      await expect(new PortalTypist({ busAddress: address, releaseWaitMs: 0, responseTimeoutMs: 300 }).type('12')).rejects.toMatchObject({ code: 'UNSUPPORTED', message: expect.stringMatching(/did not answer Start/u) });
+      await until(() => portal.closedRequests.length === 1);
     } finally {
       portal.startResponse = 0;
     }
@@ -131,3 +232,11 @@ describe.skipIf(missing !== undefined)(`org.freedesktop.portal.RemoteDesktop ${s
     }
   });
 });
+
+async function until(condition: () => boolean, ms = 3_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}

@@ -1,6 +1,9 @@
 // Typing through XTEST on Xvfb, checked by a separate X client (python3-xlib) that has the focus
 // and records every KeyPress with its modifier state and the keysym the server's mapping gives it.
 import { spawn } from 'node:child_process';
+import { mkdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { XtestTypist } from '../../src/desktop/typing/xtest.js';
 import { Desktop, missingTool, run } from './desktop.js';
@@ -77,3 +80,59 @@ describe.skipIf(missing !== undefined)('typing through XTEST', async () => {
     await expect(new XtestTypist({ display: '' }).type('1')).rejects.toMatchObject({ code: 'UNSUPPORTED' });
   });
 });
+
+describe.skipIf(missing !== undefined)('XTEST: servers that cannot type', () => {
+  it('an X server without XTEST: UNSUPPORTED naming it, and the process carries on', async () => {
+    const desktop = new Desktop();
+    try {
+      await desktop.startX('640x480x24', ['-extension', 'XTEST']);
+      await expect(new XtestTypist({ display: desktop.env.DISPLAY, releaseWaitMs: 0 }).type('12')).rejects.toMatchObject({ code: 'UNSUPPORTED', message: expect.stringMatching(/no XTEST extension/u) });
+    } finally {
+      await desktop.stop();
+    }
+  });
+
+  it('a display that accepts the connection and never answers: UNSUPPORTED after ~3 s, the socket closed; a cancel ends it at once', async () => {
+    const number = 900 + (process.pid % 90);
+    mkdirSync('/tmp/.X11-unix', { recursive: true });
+    const path = `/tmp/.X11-unix/X${number}`;
+    rmSync(path, { force: true });
+    const sockets: Socket[] = [];
+    const closed: number[] = [];
+    const server = createServer((socket) => {
+      sockets.push(socket);
+      socket.on('data', () => undefined);
+      socket.on('close', () => closed.push(Date.now()));
+    });
+    await new Promise<void>((resolve) => server.listen(path, resolve));
+    try {
+      const started = Date.now();
+      await expect(new XtestTypist({ display: `:${number}` }).type('1')).rejects.toMatchObject({ code: 'UNSUPPORTED', message: expect.stringMatching(/did not answer/u) });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(2_900);
+      expect(Date.now() - started).toBeLessThan(4_500);
+      await until(() => closed.length === 1);
+
+      const abort = new AbortController();
+      const typing = new XtestTypist({ display: `:${number}` }).type('1', abort.signal);
+      await until(() => sockets.length === 2);
+      const cancelledAt = Date.now();
+      abort.abort();
+      await expect(typing).rejects.toMatchObject({ code: 'CANCELLED' });
+      expect(Date.now() - cancelledAt).toBeLessThan(500);
+      await until(() => closed.length === 2);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+      rmSync(path, { force: true });
+    }
+  });
+});
+
+async function until(condition: () => boolean, ms = 3_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+

@@ -5,6 +5,9 @@
  * Loaded only when the tray starts (see tray.ts): it pulls in D-Bus, conf and the tray backends,
  * which other commands should not pay for at start-up.
  */
+import { join } from 'node:path';
+
+import { dataDir } from '../../app/config.js';
 import { runResident } from '../../app/resident.js';
 import { createAutostart } from '../../desktop/autostart/index.js';
 import { createClipboard } from '../../desktop/clipboard/index.js';
@@ -39,7 +42,7 @@ export async function runTray(options: TrayOptions, io: CliIo, version: string):
       notifier: (onError) => createNotifier({ onError }),
       clipboard: (onError) => createClipboard({ resident: true, onError }),
       shortcut: (onError) => createGlobalShortcut({ onError }),
-      typist: () => createTypist(),
+      typist: () => createTypist({ restoreTokenPath: join(dataDir(), 'remote-desktop-token') }),
       autostart: () => createAutostart(),
       keys: () => new KeyWatcher(),
       open: (descriptor, signal) => openOathSession(descriptor, signal),

@@ -7,18 +7,15 @@
  *
  * Starting the hook is the dangerous part: with no reachable X display `uIOhook.start()` blocks
  * forever, and on macOS without the Accessibility permission it has crashed host processes
- * (uiohook-napi #24). So before loading it here we start it once in a throwaway child process with
- * a deadline; if that child hangs, crashes or fails, register() rejects UNSUPPORTED with a hint and
- * this process never touches the addon.
+ * (uiohook-napi #24). So it is loaded through ../uiohook-loader.ts, which starts it once in a
+ * throwaway child process with a deadline first; if that child hangs, crashes or fails, register()
+ * rejects UNSUPPORTED with a hint and this process never touches the addon.
  */
-import { spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { join, resolve } from 'node:path';
-
 import { KeytapError } from '../../errors.js';
 import type { GlobalShortcut, ShortcutBinding } from '../platform.js';
 import { parseAccelerator } from './accelerator.js';
 import type { Accelerator } from './accelerator.js';
+import { loadUiohook } from '../uiohook-loader.js';
 
 export interface KeyEvent {
   keycode: number;
@@ -158,15 +155,11 @@ export class UiohookShortcut implements GlobalShortcut {
 
   private async load(): Promise<{ hook: Hook; keys: KeyTable }> {
     if (this.options.load) return this.options.load();
-    await (this.options.probe ?? (() => probeInChild(this.env)))().catch((error: unknown) => {
-      throw this.unsupported(error instanceof Error ? error.message : String(error));
-    });
     try {
-      const module = (await import('uiohook-napi')) as unknown as { uIOhook: Hook; UiohookKey: KeyTable; default?: { uIOhook: Hook; UiohookKey: KeyTable } };
-      const loaded = module.default ?? module;
-      return { hook: loaded.uIOhook, keys: loaded.UiohookKey };
+      const loaded = await loadUiohook(this.env, this.options.probe);
+      return { hook: loaded.hook as Hook, keys: loaded.keys };
     } catch (error) {
-      throw this.unsupported(`uiohook-napi could not be loaded (${error instanceof Error ? error.message : String(error)}).`);
+      throw this.unsupported(error instanceof Error ? error.message : String(error));
     }
   }
 
@@ -177,37 +170,4 @@ export class UiohookShortcut implements GlobalShortcut {
         : 'Bind `keytap code` to a key in your desktop\'s keyboard settings.';
     return new KeytapError('UNSUPPORTED', message, { hint });
   }
-}
-
-/**
- * Starts and stops the hook in a child process with a deadline. Skipped in a single-executable
- * build, whose binary does not take `-e`; there only the session checks above protect us.
- */
-async function probeInChild(env: NodeJS.ProcessEnv): Promise<void> {
-  const sea = await import('node:sea').then((m) => m.isSea(), () => false);
-  if (sea) return;
-  let modulePath: string;
-  try {
-    const require = createRequire(resolve(process.argv[1] ?? join(process.cwd(), 'keytap.cjs')));
-    modulePath = require.resolve('uiohook-napi');
-  } catch {
-    throw new Error('uiohook-napi is not installed.');
-  }
-  const script = `const { uIOhook } = require(${JSON.stringify(modulePath)}); uIOhook.start(); setTimeout(() => { uIOhook.stop(); process.exit(0); }, 50);`;
-  await new Promise<void>((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['-e', script], { env, stdio: 'ignore', windowsHide: true });
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error('The keyboard hook did not start (no reachable display, or no permission to watch the keyboard).'));
-    }, 4_000);
-    child.once('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolvePromise();
-      else reject(new Error(`The keyboard hook failed to start (${signal ?? `exit ${code}`}).`));
-    });
-  });
 }

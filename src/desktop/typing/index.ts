@@ -13,24 +13,31 @@ import { runCommand } from '../clipboard/run.js';
 import type { Typist } from '../platform.js';
 import { WtypeTypist, YdotoolTypist } from './command.js';
 import { PortalTypist } from './portal.js';
+import { restoreTokenFile } from './restore-token.js';
 import { UiohookTypist } from './uiohook.js';
 import { XtestTypist } from './xtest.js';
 
 export interface CreateTypistOptions {
   platform?: NodeJS.Platform | undefined;
   env?: NodeJS.ProcessEnv | undefined;
+  /** Where the RemoteDesktop portal's restore token is kept, so the desktop asks once (in memory without). */
+  restoreTokenPath?: string | undefined;
+  onProblem?: ((message: string) => void) | undefined;
 }
 
 export function createTypist(options: CreateTypistOptions = {}): Typist {
   const platform = options.platform ?? process.platform;
   const env = options.env ?? process.env;
-  if (platform === 'win32') return new UiohookTypist({ platform });
-  if (platform === 'darwin') return new UiohookTypist({ platform, trusted: () => macAccessibilityTrusted(env) });
+  if (platform === 'win32') return new UiohookTypist({ platform, env });
+  if (platform === 'darwin') return new UiohookTypist({ platform, env, trusted: () => macAccessibilityTrusted(env) });
   const wayland = Boolean(env.WAYLAND_DISPLAY) || env.XDG_SESSION_TYPE === 'wayland';
   if (wayland) {
     const busAddress = sessionBusAddress(env);
     const backends: Typist[] = [];
-    if (busAddress) backends.push(new PortalTypist({ busAddress }));
+    if (busAddress) {
+      const restoreToken = options.restoreTokenPath ? restoreTokenFile(options.restoreTokenPath, options.onProblem) : undefined;
+      backends.push(new PortalTypist({ busAddress, restoreToken }));
+    }
     backends.push(new WtypeTypist({ env }), new YdotoolTypist({ env }));
     return new FirstWorkingTypist(backends);
   }
@@ -50,7 +57,8 @@ export class NoneTypist implements Typist {
 /**
  * Tries its backends in order until one types; the one that worked is tried first from then on.
  * A backend that refuses with UNSUPPORTED passes the turn; any other refusal (the user said no in
- * the desktop's dialog, a cancel) is the answer.
+ * the desktop's dialog, a cancel, NOT_DELIVERED after some keys went out) is the answer. A backend
+ * must say UNSUPPORTED only before its first key: the next one would type the whole code again.
  */
 export class FirstWorkingTypist implements Typist {
   private working: Typist | undefined;

@@ -4,7 +4,8 @@
  * xdg-desktop-portal-wlr does not (wtype is the way there, command.ts).
  *
  * Flow: CreateSession → SelectDevices (keyboard; persist_mode 2 with the restore token of an
- * earlier session, so the desktop asks the user once, not at every code) → Start (the desktop's
+ * earlier session, so the desktop asks the user once, not at every code; the tray keeps the token
+ * in a file across restarts (restore-token.ts), `keytap code --type` only for its own run) → Start (the desktop's
  * dialog) → NotifyKeyboardKeysym(session, {}, keysym, 1 pressed / 0 released) per character.
  * Keysyms, not keycodes: the compositor finds the key in the user's layout. The session is kept
  * for the next code until the portal closes it.
@@ -13,7 +14,7 @@
  * compositor, and the portal tells nothing about which keys are down, so we wait a moment for the
  * fingers to leave the keys before the first digit (the first time, the dialog gives them longer).
  */
-import { KeytapError } from '../../errors.js';
+import { KeytapError, isKeytapError } from '../../errors.js';
 import { delay } from '../../util/abortable.js';
 import { connectSessionBus, dbusErrorName, describeError, sessionBusAddress, Variant } from '../../util/session-bus.js';
 import type { SessionBus } from '../../util/session-bus.js';
@@ -50,19 +51,28 @@ export class PortalTypist implements Typist {
       if (keysym === undefined) throw new KeytapError('UNSUPPORTED', 'This code has a character keytap cannot type.', { hint: 'Paste the code instead.' });
       return keysym;
     });
-    const { session, handle } = await this.ensureSession();
+    const { session, handle } = await this.ensureSession(signal);
+    let sent = 0;
     try {
       await delay(this.options.releaseWaitMs ?? 400, signal);
       for (const [index, keysym] of keysyms.entries()) {
         if (index > 0) await delay(this.options.keyDelayMs ?? 12, signal);
         for (const state of [1, 0]) {
           await session.call({ destination: PORTAL, path: PORTAL_PATH, interface: REMOTE_DESKTOP, member: 'NotifyKeyboardKeysym', signature: 'oa{sv}iu', body: [handle, {}, keysym, state] });
+          sent += 1;
         }
       }
     } catch (error) {
-      if (error instanceof KeytapError) throw error;
       // The session was revoked or the portal restarted: start afresh next time.
-      await this.close();
+      if (!(error instanceof KeytapError)) await this.close();
+      // Part of the code may be in the window already: another backend typing it all again would
+      // leave a wrong code there, so only a refusal before the first key passes the turn.
+      if (sent > 0) {
+        if (isKeytapError(error, 'CANCELLED')) throw error;
+        const why = error instanceof KeytapError ? error.message : `The RemoteDesktop portal refused a key (${describeError(error)}).`;
+        throw new KeytapError('NOT_DELIVERED', `Typing stopped part-way through the code. ${why}`, { hint: 'Clear what was typed and paste the code instead.' });
+      }
+      if (error instanceof KeytapError) throw error;
       throw unsupported(`The RemoteDesktop portal refused a key (${describeError(error)}).`);
     }
   }
@@ -79,7 +89,7 @@ export class PortalTypist implements Typist {
     session.close();
   }
 
-  private async ensureSession(): Promise<{ session: SessionBus; handle: string }> {
+  private async ensureSession(signal: AbortSignal | undefined): Promise<{ session: SessionBus; handle: string }> {
     if (this.session && this.sessionHandle && !this.session.closed) return { session: this.session, handle: this.sessionHandle };
     let session: SessionBus;
     try {
@@ -89,13 +99,13 @@ export class PortalTypist implements Typist {
     }
     try {
       await this.checkPortal(session);
-      const created = await this.request(session, 'CreateSession', 'a{sv}', (token) => [
+      const created = await this.request(session, signal, 'CreateSession', 'a{sv}', (token) => [
         { handle_token: new Variant('s', token), session_handle_token: new Variant('s', `keytap_${randomToken()}`) },
       ]);
       const handle = (created.session_handle as Variant | undefined)?.value as unknown;
       if (typeof handle !== 'string' || !handle.startsWith('/')) throw unsupported('The RemoteDesktop portal did not return a session.');
       const restore = this.options.restoreToken?.get() ?? this.token;
-      await this.request(session, 'SelectDevices', 'oa{sv}', (token) => [
+      await this.request(session, signal, 'SelectDevices', 'oa{sv}', (token) => [
         handle,
         {
           handle_token: new Variant('s', token),
@@ -104,7 +114,7 @@ export class PortalTypist implements Typist {
           ...(restore ? { restore_token: new Variant('s', restore) } : {}),
         },
       ]);
-      const started = await this.request(session, 'Start', 'osa{sv}', (token) => [handle, '', { handle_token: new Variant('s', token) }]);
+      const started = await this.request(session, signal, 'Start', 'osa{sv}', (token) => [handle, '', { handle_token: new Variant('s', token) }]);
       const devices = Number((started.devices as Variant | undefined)?.value ?? KEYBOARD);
       if ((devices & KEYBOARD) === 0) throw new KeytapError('PERMISSION_DENIED', 'The desktop did not allow keytap to use the keyboard.', { hint: HINT });
       const next = (started.restore_token as Variant | undefined)?.value as unknown;
@@ -144,10 +154,10 @@ export class PortalTypist implements Typist {
     }
   }
 
-  private async request(session: SessionBus, method: string, signature: string, body: (token: string) => unknown[]): Promise<Record<string, unknown>> {
+  private async request(session: SessionBus, signal: AbortSignal | undefined, method: string, signature: string, body: (token: string) => unknown[]): Promise<Record<string, unknown>> {
     const [code, results] = await portalRequest(
       session,
-      { iface: REMOTE_DESKTOP, method, signature, body, timeoutMs: this.options.responseTimeoutMs ?? 120_000 },
+      { iface: REMOTE_DESKTOP, method, signature, body, timeoutMs: this.options.responseTimeoutMs ?? 120_000, signal },
       () => unsupported(`The RemoteDesktop portal did not answer ${method}.`),
     );
     if (code === 1) throw new KeytapError('PERMISSION_DENIED', 'Typing was not allowed in the desktop dialog.', { hint: HINT });

@@ -7,12 +7,14 @@
  * keyTap presses physical key positions (scan codes): the digit row yields digits on US, UK,
  * German and most layouts, but "&é\"'(" on French and Belgian AZERTY (README "Type the code").
  *
- * The shortcut's modifiers: we send a key-up for Ctrl, Alt, Shift and Meta (both sides) before the
- * first digit. uiohook reports no key state to wait on, and an extra key-up of a key that is up
- * changes nothing.
+ * The shortcut's modifiers: we wait releaseWaitMs for the fingers to leave the keys, then send a
+ * key-up for Ctrl, Alt, Shift and Meta (both sides) before the first digit. uiohook reports no key
+ * state to wait on, and an extra key-up of a key that is up changes nothing.
  */
 import { KeytapError } from '../../errors.js';
+import { delay } from '../../util/abortable.js';
 import type { Typist } from '../platform.js';
+import { loadUiohook } from '../uiohook-loader.js';
 
 interface Hook {
   keyTap(key: number, modifiers?: number[]): void;
@@ -25,6 +27,11 @@ export interface UiohookTypistOptions {
   platform?: NodeJS.Platform | undefined;
   /** For tests: replaces loading uiohook-napi. */
   load?: (() => Promise<{ hook: Hook; keys: KeyTable }>) | undefined;
+  /** For tests: replaces the child-process probe of the shared loader. */
+  probe?: (() => Promise<void>) | undefined;
+  env?: NodeJS.ProcessEnv | undefined;
+  /** How long the fingers get to leave the shortcut's keys before the key-ups (Windows auto-repeats a held Ctrl). */
+  releaseWaitMs?: number | undefined;
   /** macOS: whether this process may post key events (the Accessibility permission). */
   trusted?: (() => Promise<boolean>) | undefined;
 }
@@ -53,6 +60,8 @@ export class UiohookTypist implements Typist {
       if (key === undefined) throw new KeytapError('UNSUPPORTED', 'This code has a character keytap cannot type here.', { hint: 'Paste the code instead.' });
       return { key, shift: /^[A-Z]$/.test(char) };
     });
+    // A key-up sent while the finger still holds Ctrl is undone by the next auto-repeat: wait first.
+    await delay(this.options.releaseWaitMs ?? 400, signal);
     for (const name of MODIFIERS) if (keys[name] !== undefined) hook.keyToggle(keys[name], 'up');
     for (const stroke of strokes) {
       if (signal?.aborted) throw new KeytapError('CANCELLED', 'Typing the code was cancelled.');
@@ -63,11 +72,11 @@ export class UiohookTypist implements Typist {
   private async load(): Promise<{ hook: Hook; keys: KeyTable }> {
     if (this.options.load) return this.options.load();
     try {
-      const module = (await import('uiohook-napi')) as unknown as { uIOhook: Hook; UiohookKey: KeyTable; default?: { uIOhook: Hook; UiohookKey: KeyTable } };
-      const loaded = module.default ?? module;
-      return { hook: loaded.uIOhook, keys: loaded.UiohookKey };
+      // The same memoised load as the shortcut's, crash-guard probe included.
+      const loaded = await loadUiohook(this.options.env ?? process.env, this.options.probe);
+      return { hook: loaded.hook as Hook, keys: loaded.keys };
     } catch (error) {
-      throw new KeytapError('UNSUPPORTED', `uiohook-napi could not be loaded, so keytap cannot type (${error instanceof Error ? error.message : String(error)}).`, { hint: 'Paste the code instead.' });
+      throw new KeytapError('UNSUPPORTED', `keytap cannot type here: ${error instanceof Error ? error.message : String(error)}`, { hint: 'Paste the code instead.' });
     }
   }
 }

@@ -12,7 +12,7 @@
  * meanwhile).
  */
 import { KeytapError } from '../../errors.js';
-import { delay as abortableDelay } from '../../util/abortable.js';
+import { bounded, delay as abortableDelay } from '../../util/abortable.js';
 import type { Typist } from '../platform.js';
 import type { KeyboardMapping } from './keymap.js';
 import { planKeystrokes, shiftKeycode } from './keymap.js';
@@ -23,6 +23,7 @@ interface XClient {
   GetModifierMapping(callback: (error: Error | null, rows: number[][]) => void): void;
   QueryKeymap(callback: (error: Error | null, bits: Buffer) => void): void;
   GetInputFocus(callback: (error: Error | null, focus: unknown) => void): void;
+  QueryExtension(name: string, callback: (error: Error | null, ext: { present?: number } | undefined) => void): void;
   require(name: 'xtest', callback: (error: Error | null, xtest: XTest) => void): void;
   on(event: 'error' | 'end', listener: (error?: Error) => void): unknown;
   terminate(): void;
@@ -60,17 +61,27 @@ export class XtestTypist implements Typist {
     const displayName = this.options.display ?? process.env.DISPLAY;
     if (!displayName) throw new KeytapError('UNSUPPORTED', 'There is no X display ($DISPLAY is not set) to type into.', { hint: HINT });
     if (signal?.aborted) throw cancelled();
-    const display = await connect(displayName);
+    const display = await connect(displayName, signal);
     const X = display.client;
     let lost: Error | undefined;
     X.on('error', (error) => (lost = error ?? new Error('X error')));
-    try {
-      const xtest = await new Promise<XTest>((resolve, reject) =>
-        X.require('xtest', (error, ext) => (error ? reject(new KeytapError('UNSUPPORTED', `The X server ${displayName} has no XTEST extension, so keytap cannot type there.`, { hint: HINT })) : resolve(ext))),
+    // Every request gets a deadline: a server that stops answering must not hold the resident.
+    const call = <T>(what: string, run: (callback: (error: Error | null, value: T) => void) => void): Promise<T> =>
+      bounded(
+        new Promise<T>((resolve, reject) => run((error, value) => (error ? reject(error) : resolve(value)))),
+        Date.now() + REQUEST_TIMEOUT_MS,
+        signal,
+        () => new KeytapError('UNSUPPORTED', `The X display ${displayName} did not answer ${what}.`, { hint: HINT }),
       );
+    try {
+      // node-x11's require('xtest') reads ext.present even after a failed QueryExtension, and throws
+      // inside its socket handler: ask first.
+      const present = await call<{ present?: number } | undefined>('QueryExtension', (cb) => X.QueryExtension('XTEST', cb));
+      if (!present?.present) throw new KeytapError('UNSUPPORTED', `The X server ${displayName} has no XTEST extension, so keytap cannot type there.`, { hint: HINT });
+      const xtest = await call<XTest>('the XTEST lookup', (cb) => X.require('xtest', cb));
       const count = display.max_keycode - display.min_keycode + 1;
-      const rows = await call<number[][]>((cb) => X.GetKeyboardMapping(display.min_keycode, count, cb));
-      const modifierRows = await call<number[][]>((cb) => X.GetModifierMapping(cb));
+      const rows = await call<number[][]>('GetKeyboardMapping', (cb) => X.GetKeyboardMapping(display.min_keycode, count, cb));
+      const modifierRows = await call<number[][]>('GetModifierMapping', (cb) => X.GetModifierMapping(cb));
       const mapping: KeyboardMapping = { minKeycode: display.min_keycode, keysyms: rows };
       const strokes = planKeystrokes(text, mapping);
       const shift = shiftKeycode(mapping, modifierRows);
@@ -78,7 +89,7 @@ export class XtestTypist implements Typist {
       const root = display.screen[0]?.root ?? 0;
       const modifiers = [...new Set(modifierRows.flat().filter((k) => k !== 0))];
 
-      const held = await this.heldModifiers(X, modifiers, signal);
+      const held = await this.heldModifiers(() => call<Buffer>('QueryKeymap', (cb) => X.QueryKeymap(cb)), modifiers, signal);
       for (const keycode of held) xtest.FakeInput(xtest.KeyRelease, keycode, 0, root, 0, 0);
 
       const delay = this.options.keyDelayMs ?? 12;
@@ -92,7 +103,7 @@ export class XtestTypist implements Typist {
         if (stroke.shift) xtest.FakeInput(xtest.KeyRelease, shift!, 0, root, 0, 0);
       }
       // A round trip: the server has handled every fake event before we say "typed".
-      await call((cb) => X.GetInputFocus(cb));
+      await call('GetInputFocus', (cb) => X.GetInputFocus(cb));
       if (lost) throw lost;
     } catch (error) {
       if (error instanceof KeytapError) throw error;
@@ -104,10 +115,10 @@ export class XtestTypist implements Typist {
   }
 
   /** The modifier keycodes still down after waiting up to releaseWaitMs for them to come up. */
-  private async heldModifiers(X: XClient, modifiers: number[], signal: AbortSignal | undefined): Promise<number[]> {
+  private async heldModifiers(queryKeymap: () => Promise<Buffer>, modifiers: number[], signal: AbortSignal | undefined): Promise<number[]> {
     const deadline = Date.now() + (this.options.releaseWaitMs ?? 600);
     for (;;) {
-      const bits = await call<Buffer>((cb) => X.QueryKeymap(cb));
+      const bits = await queryKeymap();
       const down = modifiers.filter((k) => ((bits[k >> 3] ?? 0) & (1 << (k & 7))) !== 0);
       if (down.length === 0 || Date.now() >= deadline) return down;
       await abortableDelay(25, signal);
@@ -115,9 +126,11 @@ export class XtestTypist implements Typist {
   }
 }
 
-type X11Module = { createClient(options: { display: string }, callback: (error: Error | null, display: XDisplay) => void): { on(event: 'error', listener: (error: Error) => void): unknown } };
+type X11Module = { createClient(options: { display: string }, callback: (error: Error | null, display: XDisplay) => void): { on(event: 'error', listener: (error: Error) => void): unknown; terminate?(): void } };
 
-async function connect(displayName: string): Promise<XDisplay> {
+const REQUEST_TIMEOUT_MS = 3_000;
+
+async function connect(displayName: string, signal: AbortSignal | undefined): Promise<XDisplay> {
   let x11: X11Module;
   try {
     const module = (await import('x11')) as unknown as X11Module & { default?: X11Module };
@@ -125,16 +138,14 @@ async function connect(displayName: string): Promise<XDisplay> {
   } catch (error) {
     throw new KeytapError('UNSUPPORTED', `The X11 client library could not be loaded (${error instanceof Error ? error.message : String(error)}).`, { hint: HINT });
   }
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new KeytapError('UNSUPPORTED', `The X display ${displayName} did not answer.`, { hint: HINT })), 3_000);
-    const fail = (error: Error): void => {
-      clearTimeout(timer);
-      reject(new KeytapError('UNSUPPORTED', `Cannot reach the X display ${displayName} (${error.message}).`, { hint: HINT }));
-    };
+  let client: ReturnType<X11Module['createClient']> | undefined;
+  let connected = false;
+  const connecting = new Promise<XDisplay>((resolve, reject) => {
+    const fail = (error: Error): void => reject(new KeytapError('UNSUPPORTED', `Cannot reach the X display ${displayName} (${error.message}).`, { hint: HINT }));
     try {
-      const client = x11.createClient({ display: displayName }, (error, display) => {
+      client = x11.createClient({ display: displayName }, (error, display) => {
         if (error) return fail(error);
-        clearTimeout(timer);
+        connected = true;
         resolve(display);
       });
       client.on('error', fail);
@@ -142,12 +153,22 @@ async function connect(displayName: string): Promise<XDisplay> {
       fail(error instanceof Error ? error : new Error(String(error)));
     }
   });
+  try {
+    return await bounded(connecting, Date.now() + REQUEST_TIMEOUT_MS, signal, () => new KeytapError('UNSUPPORTED', `The X display ${displayName} did not answer.`, { hint: HINT }));
+  } catch (error) {
+    // Given up (the deadline, a cancel): the half-open client must not linger with its socket.
+    if (!connected) {
+      try {
+        client?.terminate?.();
+      } catch {
+        // No socket yet.
+      }
+    }
+    connecting.then((display) => display.client.terminate(), () => undefined);
+    throw error;
+  }
 }
 
 function cancelled(): KeytapError {
   return new KeytapError('CANCELLED', 'Typing the code was cancelled.');
-}
-
-function call<T>(run: (callback: (error: Error | null, value: T) => void) => void): Promise<T> {
-  return new Promise((resolve, reject) => run((error, value) => (error ? reject(error) : resolve(value))));
 }
