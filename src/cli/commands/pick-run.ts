@@ -26,7 +26,7 @@ import { PICKERS } from './pick-options.js';
 
 const PROMPT = 'keytap';
 
-interface Choice {
+export interface Choice {
   keyId: string;
   keyName: string;
   credential: KeyCredential;
@@ -129,14 +129,18 @@ async function listKeysDirectly(io: CliIo): Promise<{ id: string; name: string; 
 }
 
 /** One line per account, as the tray labels it; the key too when there are several; no two lines alike. */
-function choicesOf(keys: { id: string; name: string; serial?: string | undefined; credentials: KeyCredential[] }[]): Choice[] {
+export function choicesOf(keys: { id: string; name: string; serial?: string | undefined; credentials: KeyCredential[] }[]): Choice[] {
   const choices: Choice[] = [];
   const seen = new Set<string>();
   for (const key of keys) {
     const keyName = key.serial ? `${key.name} (${key.serial.toUpperCase()})` : key.name;
     for (const credential of key.credentials) {
       let line = printable(keys.length > 1 ? `${accountLabel(credential)} — ${keyName}` : accountLabel(credential));
+      // The finder answers a line, not a position: a line alike another (the same account on two
+      // keys of one name without a serial) would read the wrong key.
       if (seen.has(line)) line = `${line} [${printable(credential.id)}]`;
+      const base = line;
+      for (let n = 2; seen.has(line); n++) line = `${base} #${n}`;
       seen.add(line);
       choices.push({ keyId: key.id, keyName, credential, line });
     }
