@@ -5,7 +5,7 @@ import { choicesOf } from '../../src/cli/commands/pick-run.js';
 import type { KeyCredential } from '../../src/device/oath/session.js';
 
 function totp(issuer: string, account: string): KeyCredential {
-  return { id: `${issuer}:${account}`, issuer, account, type: 'totp', algorithm: 'SHA1', period: 30, digits: 6 };
+  return { id: `${issuer}:${account}`, issuer, account, type: 'TOTP', algorithm: 'SHA1', period: 30, digits: 6 };
 }
 
 describe("keytap pick's lines", () => {

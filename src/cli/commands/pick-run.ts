@@ -48,7 +48,15 @@ export async function runPick(options: PickOptions, io: CliIo): Promise<void> {
     const answer = await askRunningInstance({ op: 'read', keyId: chosen.keyId, credentialId: chosen.credential.id }, { onEvent: touch, onFallback: (note) => io.err(note) });
     if (answer) {
       if (!answer.ok) throw answerError(answer);
+      // The tray delivers as that account's click would: typed, the code is where it should be
+      // (printed too, it could land in a focused terminal twice).
+      if (answer.typed === true) return;
       io.out(String(answer.code));
+      const typeError = answer.typeError as { message?: unknown; hint?: unknown } | undefined;
+      if (typeof typeError?.message === 'string') {
+        const where = answer.copied === true ? ' It is on the clipboard instead.' : '';
+        throw new KeytapError('NOT_DELIVERED', `The code was not typed. ${typeError.message}${where}`, { hint: typeof typeError.hint === 'string' ? typeError.hint : undefined });
+      }
       const copyError = notCopied(answer.copied, answer.copyError);
       if (copyError) throw new KeytapError('NOT_DELIVERED', `The code was printed but not copied. ${copyError.message}`, { hint: copyError.hint });
       return;
