@@ -288,17 +288,21 @@ export class Controller {
 
   /**
    * `keytap pick` over IPC: one exact account of one key (as `listKeys` named them), read as a
-   * click reads it (touch toast, copy, toast), answering with the code.
+   * click reads it (touch toast, copied or typed as that account's click would be, toast),
+   * answering with the code.
    */
   async readAccount(keyId: string, credentialId: string, options: { signal?: AbortSignal | undefined; onTouch?: ((credentialId: string) => void) | undefined } = {}): Promise<CodeAnswer> {
     const key = findKey(this.stateValue, keyId);
     if (!key) throw new KeytapError('NO_KEY', `The key ${keyId} is not connected any more.`, { hint: 'Plug it in again, or pick again.' });
     if (key.status === 'locked') throw lockedError(key.name);
     if (key.status === 'error' && key.error) throw fromStateError(key.error);
+    // A key still being listed has no accounts yet: that is not "holds no account".
+    if (key.status !== 'ready') throw new KeytapError('BUSY', `${key.name} is not ready yet: keytap is still reading its accounts.`, { hint: 'Try again in a moment.' });
     if (!key.credentials.some((c) => c.id === credentialId)) {
       throw new KeytapError('NOT_FOUND', `${key.name} holds no account ${credentialId} (any more).`, { detail: { kind: 'not-found', id: credentialId } });
     }
-    return this.readFor({ keyId, credentialId }, options);
+    // As a click: the account's own delivery, else the tray's.
+    return this.readFor({ keyId, credentialId }, { ...options, deliver: deliverFor(this.settings(), key, credentialId) });
   }
 
   /**

@@ -40,8 +40,9 @@ export function recentStore(folder: string, onProblem: (message: string) => void
       }
     },
     save(recent) {
-      // One write after the other: the last list saved is the last one asked for.
-      saving = saving.then(async () => {
+      // One write after the other: the last list saved is the last one asked for. A failed write
+      // is its own caller's failure, not every later one's.
+      saving = saving.catch(() => undefined).then(async () => {
         await mkdir(folder, { recursive: true, mode: 0o700 });
         await writeFileAtomic(path, `${JSON.stringify({ recent }, null, 2)}\n`, { overwrite: true, mode: 0o600 });
       });

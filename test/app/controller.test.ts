@@ -767,6 +767,39 @@ describe('"Type the code": a refused registration', () => {
   });
 });
 
+describe('readAccount (keytap pick through the tray)', () => {
+  it("reads as a click does: the account's own delivery (typed), the tray's otherwise", async () => {
+    const r = await withKey([TOTP, HOTP]);
+    r.config.set('deliverFor', [{ keyId: '1234ABCD', credentialId: TOTP.id, deliver: 'type' }]);
+    expect(await r.controller.readAccount('k1', TOTP.id)).toMatchObject({ code: '287082', typed: true, copied: false });
+    expect(r.typist.typed).toEqual(['287082']);
+    expect(await r.controller.readAccount('k1', HOTP.id)).toMatchObject({ typed: false, copied: true });
+    await r.controller.stop();
+    r.config.close();
+  });
+
+  it('a key still loading is "not ready yet", not "holds no account"', async () => {
+    const r = setup();
+    const device = new FakeDevice([TOTP], '1234ABCD');
+    const session = device.session.bind(device);
+    let listed: (() => void) | undefined;
+    device.session = () => ({ ...session(), list: () => new Promise((resolve) => (listed = () => resolve([{ ...TOTP }]))) });
+    r.devices.set('k1', device);
+    r.keys.initial.push(descriptor('k1'));
+    await r.controller.start();
+    for (let i = 0; i < 50 && !listed; i++) await new Promise((resolve) => setImmediate(resolve));
+    expect(r.controller.state.keys[0]?.status).toBe('loading');
+    try {
+      await expect(r.controller.readAccount('k1', TOTP.id)).rejects.toMatchObject({ code: 'BUSY', message: expect.stringMatching(/is not ready yet/u) as unknown });
+    } finally {
+      listed!();
+    }
+    await flush(r);
+    await r.controller.stop();
+    r.config.close();
+  });
+});
+
 describe('Recent, kept across restarts', () => {
   it('a click that copied saves the list; the next controller starts with it, and readAccount (keytap pick) reads one exact account', async () => {
     const { recentStore } = await import('../../src/app/recent-store.js');

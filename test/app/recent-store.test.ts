@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { recentStore } from '../../src/app/recent-store.js';
@@ -27,5 +27,15 @@ describe('the recent accounts file', () => {
     problems.length = 0;
     expect(await recentStore(join(folder, 'sub'), (m) => problems.push(m)).load()).toEqual([]);
     expect(problems[0]).toContain('cannot read');
+  });
+
+  it('a failed save does not fail the saves after it', async () => {
+    const folder = join(tempDir(), 'data');
+    writeFileSync(folder, 'not a folder');
+    const store = recentStore(folder);
+    await expect(store.save([{ keyId: 'A', credentialId: 'first' }])).rejects.toThrow();
+    rmSync(folder);
+    await store.save([{ keyId: 'A', credentialId: 'second' }]);
+    expect(JSON.parse(readFileSync(join(folder, 'recent.json'), 'utf8'))).toEqual({ recent: [{ keyId: 'A', credentialId: 'second' }] });
   });
 });

@@ -26,7 +26,7 @@ import { PICKERS } from './pick-options.js';
 
 const PROMPT = 'keytap';
 
-interface Choice {
+export interface Choice {
   keyId: string;
   keyName: string;
   credential: KeyCredential;
@@ -48,7 +48,15 @@ export async function runPick(options: PickOptions, io: CliIo): Promise<void> {
     const answer = await askRunningInstance({ op: 'read', keyId: chosen.keyId, credentialId: chosen.credential.id }, { onEvent: touch, onFallback: (note) => io.err(note) });
     if (answer) {
       if (!answer.ok) throw answerError(answer);
+      // The tray delivers as that account's click would: typed, the code is where it should be
+      // (printed too, it could land in a focused terminal twice).
+      if (answer.typed === true) return;
       io.out(String(answer.code));
+      const typeError = answer.typeError as { message?: unknown; hint?: unknown } | undefined;
+      if (typeof typeError?.message === 'string') {
+        const where = answer.copied === true ? ' It is on the clipboard instead.' : '';
+        throw new KeytapError('NOT_DELIVERED', `The code was not typed. ${typeError.message}${where}`, { hint: typeof typeError.hint === 'string' ? typeError.hint : undefined });
+      }
       const copyError = notCopied(answer.copied, answer.copyError);
       if (copyError) throw new KeytapError('NOT_DELIVERED', `The code was printed but not copied. ${copyError.message}`, { hint: copyError.hint });
       return;
@@ -129,14 +137,18 @@ async function listKeysDirectly(io: CliIo): Promise<{ id: string; name: string; 
 }
 
 /** One line per account, as the tray labels it; the key too when there are several; no two lines alike. */
-function choicesOf(keys: { id: string; name: string; serial?: string | undefined; credentials: KeyCredential[] }[]): Choice[] {
+export function choicesOf(keys: { id: string; name: string; serial?: string | undefined; credentials: KeyCredential[] }[]): Choice[] {
   const choices: Choice[] = [];
   const seen = new Set<string>();
   for (const key of keys) {
     const keyName = key.serial ? `${key.name} (${key.serial.toUpperCase()})` : key.name;
     for (const credential of key.credentials) {
       let line = printable(keys.length > 1 ? `${accountLabel(credential)} — ${keyName}` : accountLabel(credential));
+      // The finder answers a line, not a position: a line alike another (the same account on two
+      // keys of one name without a serial) would read the wrong key.
       if (seen.has(line)) line = `${line} [${printable(credential.id)}]`;
+      const base = line;
+      for (let n = 2; seen.has(line); n++) line = `${base} #${n}`;
       seen.add(line);
       choices.push({ keyId: key.id, keyName, credential, line });
     }
