@@ -7,7 +7,7 @@
 import protobuf from 'protobufjs/light.js';
 import { KeytapError } from '../errors.js';
 import type { CredentialWithSecret, HashAlgorithm, OathType } from './credential.js';
-import { DEFAULT_PERIOD, MAX_COUNTER } from './credential.js';
+import { DEFAULT_PERIOD, MAX_KEY_COUNTER } from './credential.js';
 
 /** The schema as Google Authenticator writes it (proto3; field numbers per docs/seed-formats.md §4.4). */
 const SCHEMA = {
@@ -126,7 +126,8 @@ function readAccount(parameters: Record<string, unknown>): MigrationAccount {
   let counter: number | undefined;
   if (type === 'HOTP') {
     const value = BigInt(String(parameters.counter));
-    if (value > BigInt(MAX_COUNTER)) return refuse('its HOTP counter is too large');
+    // Every account here is bound for a key, which keeps the counter in 4 bytes.
+    if (value > BigInt(MAX_KEY_COUNTER)) return refuse(`its HOTP counter ${value} is above ${MAX_KEY_COUNTER}, the largest a key keeps`);
     counter = Number(value);
   }
   return {

@@ -11,7 +11,7 @@
 import { HOTP, Secret, TOTP, URI } from 'otpauth';
 import { KeytapError } from '../errors.js';
 import type { CredentialWithSecret, HashAlgorithm, OathType } from './credential.js';
-import { DEFAULT_PERIOD, HASH_ALGORITHMS, MAX_COUNTER, MAX_DIGITS, MAX_PERIOD, MIN_DIGITS } from './credential.js';
+import { DEFAULT_PERIOD, HASH_ALGORITHMS, MAX_COUNTER, MAX_DIGITS, MAX_KEY_COUNTER, MAX_PERIOD, MIN_DIGITS } from './credential.js';
 import { base32Decode, base32Encode } from './encoding.js';
 
 const DEFAULT_ALGORITHM: HashAlgorithm = 'SHA1';
@@ -75,7 +75,7 @@ export function parseOtpauthUri(uri: string): CredentialWithSecret {
   let counter: number | undefined;
   if (type === 'HOTP') {
     if (!params.has('counter')) throw badInput('An HOTP otpauth URI needs a counter parameter.');
-    counter = readWholeNumber(params.get('counter'), 'counter', 0, 0, MAX_COUNTER);
+    counter = readWholeNumber(params.get('counter'), 'counter', 0, 0, MAX_KEY_COUNTER);
   }
   const touch = readTouch(params.get('touch'));
 

@@ -43,7 +43,7 @@ export function scanImage(image: RgbaImage, where: QrSource): QrScan {
   }
   const scan = accountsFromCodes(texts);
   if (scan.accounts.length === 0) {
-    const what = texts.length === 1 ? 'The QR code holds no account' : `None of the ${texts.length} QR codes holds an account`;
+    const what = scan.codes === 1 ? 'The QR code holds no account' : `None of the ${scan.codes} QR codes holds an account`;
     throw new KeytapError('BAD_INPUT', `${what}: ${scan.skipped.join('; ')}.`, {
       hint: 'keytap reads otpauth:// URIs and Google Authenticator exports (otpauth-migration://); a site shows such a code when you set up two-factor authentication.',
     });
@@ -51,7 +51,9 @@ export function scanImage(image: RgbaImage, where: QrSource): QrScan {
   return scan;
 }
 
-export function accountsFromCodes(texts: readonly string[]): QrScan {
+export function accountsFromCodes(found: readonly string[]): QrScan {
+  // One code is often on screen twice (a window and its thumbnail, a page and its preview).
+  const texts = [...new Set(found.map((text) => text.trim()))];
   const scan: QrScan = { codes: texts.length, accounts: [], skipped: [], partial: [] };
   for (const text of texts) {
     if (/^otpauth:\/\//iu.test(text.trim())) {

@@ -74,6 +74,18 @@ describe('parseMigrationUri', () => {
     ]);
   });
 
+  it('refuses an HOTP counter of 2^32 (keys keep 4 bytes) and takes 2^32 - 1', () => {
+    const uri = migrationUri({
+      otp_parameters: [
+        { secret_hex: SECRET_B, name: 'big', type: 1, counter: 4294967296 },
+        { secret_hex: SECRET_B, name: 'max', type: 1, counter: 4294967295 },
+      ],
+    });
+    const [big, max] = parseMigrationUri(uri).accounts;
+    expect(big).toEqual({ ok: false, issuer: undefined, account: 'big', problem: 'its HOTP counter 4294967296 is above 4294967295, the largest a key keeps' });
+    expect(max).toEqual(expect.objectContaining({ ok: true, credential: expect.objectContaining({ counter: 4294967295 }) }));
+  });
+
   it('refuses what is no export, with a message that does not repeat the data', () => {
     expect(badInput(() => parseMigrationUri('otpauth://totp/a?secret=AA'))).toMatch(/not an otpauth-migration/);
     expect(badInput(() => parseMigrationUri('otpauth-migration://offline?foo=1'))).toMatch(/no data parameter/);

@@ -149,6 +149,7 @@ describe('parseOtpauthUri', () => {
     ['otpauth://hotp/alice?secret=JBSWY3DPEHPK3PXP', /counter/u],
     ['otpauth://hotp/alice?secret=JBSWY3DPEHPK3PXP&counter=-1', /counter/u],
     ['otpauth://hotp/alice?secret=JBSWY3DPEHPK3PXP&counter=9007199254740992', /counter/u],
+    ['otpauth://hotp/alice?secret=JBSWY3DPEHPK3PXP&counter=4294967296', /counter parameter of the otpauth URI must be a whole number from 0 to 4294967295/u],
     ['otpauth://hotp/alice?secret=JBSWY3DPEHPK3PXP&counter=x', /counter/u],
     ['otpauth://totp/alice?secret=JBSWY3DPEHPK3PXP&touch=yes', /touch/u],
     ['otpauth://totp/alice?secret=JBSWY3DPEHPK3PXP&issuer=A%3AB', /issuer/u],

@@ -40,6 +40,14 @@ describe('accountsFromCodes', () => {
     expect(scan.partial).toEqual([{ index: 0, size: 2, id: 99 }]);
   });
 
+  it('the same text found twice (a window and its thumbnail) gives its accounts once', () => {
+    const exported = migrationUri({ otp_parameters: [{ secret_hex: '0102030405060708090a', name: 'bob', issuer: 'Bank', type: 2 }] });
+    const scan = accountsFromCodes([URI_A, exported, ` ${URI_A}`, exported]);
+    expect(scan.codes).toBe(2);
+    expect(scan.accounts.map((a) => `${a.credential.issuer}:${a.credential.account}`)).toEqual(['ACME Co:alice@example.com', 'Bank:bob']);
+    expect(scan.skipped).toEqual([]);
+  });
+
   it('describes a web address by its host, other text by its length, a broken URI by its fault — never repeating them', () => {
     const scan = accountsFromCodes([
       'https://login.example.com/setup?token=SECRETTOKEN',

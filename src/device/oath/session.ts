@@ -5,7 +5,7 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { KeytapError, isKeytapError, throwIfAborted } from '../../errors.js';
 import type { CredentialWithSecret, HashAlgorithm, OathType } from '../../otp/credential.js';
-import { DEFAULT_PERIOD, formatCredentialId, normalizeCredential, parseCredentialId } from '../../otp/credential.js';
+import { DEFAULT_PERIOD, MAX_KEY_COUNTER, formatCredentialId, normalizeCredential, parseCredentialId } from '../../otp/credential.js';
 import { counterBytes, dynamicTruncate, formatCode, maskTruncated, validityWindow } from '../../otp/hotp.js';
 import { INS_READ_CONFIG, MANAGEMENT_AID, formatSerial, parseDeviceInfo, serialOfDeviceInfo } from '../management.js';
 import type { ApduTransport } from '../transport/types.js';
@@ -477,6 +477,10 @@ export class OathSession {
       });
     }
     if (credential.secret.length === 0) throw new KeytapError('BAD_INPUT', 'The secret is empty.');
+    // The IMF tag holds 4 bytes; setUint32 below would silently wrap a larger counter.
+    if (credential.type === 'HOTP' && (credential.counter ?? 0) > MAX_KEY_COUNTER) {
+      throw new KeytapError('BAD_INPUT', `The HOTP counter ${credential.counter} is above ${MAX_KEY_COUNTER}, the largest a key keeps.`);
+    }
     const id = formatCredentialId(credential);
     const existing = (await this.list(options.signal)).find((c) => c.id === id);
     if (existing && !options.replace) {
