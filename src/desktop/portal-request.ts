@@ -62,6 +62,9 @@ export async function portalRequest(session: SessionBus, call: PortalCall, onTim
       stopClose();
     };
   });
+  // An abort or a closed bus can reject the answer while the call below is still awaited, before
+  // the caller holds the promise: mark it handled now (the caller still gets the rejection).
+  response.catch(() => undefined);
   try {
     const reply = await session.call({ destination: PORTAL, path: PORTAL_PATH, interface: call.iface, member: call.method, signature: call.signature, body: call.body(token) });
     const returned = reply.body[0] as unknown;
@@ -72,7 +75,6 @@ export async function portalRequest(session: SessionBus, call: PortalCall, onTim
     }
   } catch (error) {
     cleanUp();
-    response.catch(() => undefined);
     throw error;
   }
   return response;
