@@ -148,23 +148,44 @@ function issuerGroups(state: AppState, key: KeyState): MenuItem[] {
   });
 }
 
-/** The accounts read lately, across keys; one whose key is away is shown, disabled. */
+/**
+ * The accounts read lately, across keys. One that cannot be read now is shown disabled with the
+ * reason that is true: its key is locked, still loading (a key whose serial is not known yet may
+ * be it), cannot be read, or is not connected. An account its key no longer holds is left out.
+ */
 function recentSection(state: AppState): MenuNode[] {
   const recent = (state.recent ?? []).slice(0, RECENT_MAX);
-  if (recent.length === 0) return [];
-  const nodes: MenuNode[] = [{ kind: 'item', id: 'recent', label: 'Recent', enabled: false }];
+  const nodes: MenuNode[] = [];
   for (const r of recent) {
-    const key = state.keys.find((k) => k.status === 'ready' && (accountKeyRef(k) === r.keyId || k.id === r.keyId));
-    const credential = key?.credentials.find((c) => c.id === r.credentialId);
+    const key = state.keys.find((k) => accountKeyRef(k) === r.keyId || k.id === r.keyId);
+    const credential = key?.status === 'ready' ? key.credentials.find((c) => c.id === r.credentialId) : undefined;
     if (key && credential) {
       const label = state.keys.length > 1 ? `${accountLabel(credential)}, on ${keyTitle(key)}` : accountLabel(credential);
       nodes.push({ kind: 'item', id: `recent:${encode(key.id)}:${encode(credential.id)}`, label, enabled: state.pending === undefined });
-    } else {
-      nodes.push({ kind: 'item', id: `recent-away:${encode(r.keyId)}:${encode(r.credentialId)}`, label: `${accountLabelOf(state, undefined, r.credentialId)} (key not connected)`, enabled: false });
+      continue;
     }
+    const why = recentAwayReason(state, key);
+    if (why === undefined) continue;
+    nodes.push({ kind: 'item', id: `recent-away:${encode(r.keyId)}:${encode(r.credentialId)}`, label: `${accountLabelOf(state, undefined, r.credentialId)} (${why})`, enabled: false });
   }
-  nodes.push(separator('sep:recent'));
-  return nodes;
+  if (nodes.length === 0) return [];
+  return [{ kind: 'item', id: 'recent', label: 'Recent', enabled: false }, ...nodes, separator('sep:recent')];
+}
+
+/** Why a recent account cannot be read now; undefined when its key is here, ready, and no longer holds it. */
+function recentAwayReason(state: AppState, key: KeyState | undefined): string | undefined {
+  if (!key) return state.keys.some((k) => k.status === 'loading' && k.serial === undefined) ? 'loading' : 'key not connected';
+  switch (key.status) {
+    case 'loading':
+      return 'loading';
+    case 'locked':
+      return 'locked';
+    case 'error':
+      return 'cannot read the key';
+    case 'ready':
+      // PIN-protected accounts are listed only once the PIN is given.
+      return key.pinLocked ? 'locked' : undefined;
+  }
 }
 
 function defaultAccountMenu(state: AppState, config: AppConfig): MenuItem {

@@ -5,7 +5,7 @@ import type { KeyCredential } from '../../src/app/../device/oath/session.js';
 import { reduce } from '../../src/app/state.js';
 import type { AppState } from '../../src/app/state.js';
 import type { MenuItem, MenuNode } from '../../src/tray/model.js';
-import { CONFIG, SETTINGS, TOTP, readyState, run } from './fixtures.js';
+import { CONFIG, SETTINGS, TOTP, added, loaded, readyState, run } from './fixtures.js';
 
 const NOW = 1_700_000_000;
 
@@ -108,5 +108,39 @@ describe('Recent', () => {
     expect(labels(menu.slice(0, 3))).toEqual(['Recent', 'Gone: bob (key not connected)', 'Demo: alice']);
     expect(byId(menu, menu[1]!.id).enabled).toBe(false);
     expect(parseMenuId(menu[2]!.id)).toEqual({ type: 'read', keyId: 'k1', credentialId: TOTP.id });
+  });
+
+  it('says what is true of an entry that cannot be read: its key locked, loading, unreadable; an account the key no longer holds is left out', () => {
+    const recent = [
+      { keyId: 'LOCKEDSERIAL', credentialId: 'Locked:l' },
+      { keyId: 'LOADINGSERIAL', credentialId: 'Loading:m' },
+      { keyId: 'BROKENSERIAL', credentialId: 'Broken:b' },
+      { keyId: '1234ABCD', credentialId: 'Deleted:gone' },
+      { keyId: '1234ABCD', credentialId: TOTP.id },
+    ];
+    const keys = run([
+      added('k1'),
+      loaded('k1', [TOTP], '1234ABCD'),
+      { type: 'key-added', key: { id: 'k2', name: 'YubiKey 5', kind: 'hid', serial: 'LOCKEDSERIAL' } },
+      { type: 'key-loaded', keyId: 'k2', locked: true, credentials: [] },
+      { type: 'key-added', key: { id: 'k3', name: 'YubiKey 5', kind: 'hid', serial: 'LOADINGSERIAL' } },
+      { type: 'key-added', key: { id: 'k4', name: 'YubiKey 5', kind: 'hid', serial: 'BROKENSERIAL' } },
+      { type: 'key-failed', keyId: 'k4', error: { code: 'DEVICE_ERROR', message: 'x' } },
+      { type: 'recent-loaded', recent },
+    ]).state;
+    const menu = buildTrayModel(keys, CONFIG).menu;
+    const section = menu.slice(0, menu.findIndex((n) => n.id === 'sep:recent'));
+    expect(labels(section)).toEqual(['Recent', 'Locked: l (locked)', 'Loading: m (loading)', 'Broken: b (cannot read the key)', 'Demo: alice, on Nitrokey 3 (1234ABCD)']);
+    expect(section.slice(1, 4).every((n) => n.kind === 'item' && n.enabled === false)).toBe(true);
+  });
+
+  it('a key still loading whose serial is not known yet may hold the entry: "(loading)", not "(key not connected)"', () => {
+    const state = run([added('k1'), { type: 'recent-loaded', recent: [{ keyId: '1234ABCD', credentialId: TOTP.id }] }]).state;
+    expect(labels(buildTrayModel(state, CONFIG).menu).slice(0, 2)).toEqual(['Recent', 'Demo: alice (loading)']);
+  });
+
+  it('every entry gone from its key: no section at all', () => {
+    const state = reduce(readyState([TOTP]), { type: 'recent-loaded', recent: [{ keyId: '1234ABCD', credentialId: 'Deleted:gone' }] }, SETTINGS).state;
+    expect(buildTrayModel(state, CONFIG).menu.some((n) => n.id === 'recent' || n.id === 'sep:recent')).toBe(false);
   });
 });
