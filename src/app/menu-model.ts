@@ -128,24 +128,27 @@ function accountItem(state: AppState, key: KeyState, credential: KeyState['crede
   return { kind: 'item', id: `code:${encode(key.id)}:${encode(credential.id)}`, label: `${accountLabel(credential)}${suffix}`, enabled: state.pending === undefined };
 }
 
-/** One submenu per issuer (by name, ignoring case), accounts without an issuer under "Other", last. */
+/**
+ * One submenu per issuer, ignoring case ("GitHub" and "github" are one, named as first spelled),
+ * sorted ignoring case; accounts without an issuer under "Other", last.
+ */
 function issuerGroups(state: AppState, key: KeyState): MenuItem[] {
-  const groups = new Map<string, KeyState['credentials']>();
+  const groups = new Map<string, { issuer: string; credentials: KeyState['credentials'] }>();
   for (const credential of key.credentials) {
     const issuer = credential.issuer ?? '';
-    groups.set(issuer, [...(groups.get(issuer) ?? []), credential]);
+    const group = groups.get(issuer.toLowerCase());
+    if (group) group.credentials.push(credential);
+    else groups.set(issuer.toLowerCase(), { issuer, credentials: [credential] });
   }
-  const issuers = [...groups.keys()].filter((i) => i !== '').sort((a, b) => a.localeCompare(b, undefined, { sensitivity: 'base' }));
-  if (groups.has('')) issuers.push('');
-  return issuers.map((issuer) => {
-    const credentials = groups.get(issuer)!;
-    return {
-      kind: 'item',
-      id: `issuer:${encode(key.id)}:${encode(issuer)}`,
-      label: `${issuer === '' ? 'Other' : issuer} (${credentials.length})`,
-      children: credentials.map((credential) => accountItem(state, key, credential)),
-    };
-  });
+  const sorted = [...groups.values()].filter((g) => g.issuer !== '').sort((a, b) => a.issuer.localeCompare(b.issuer, undefined, { sensitivity: 'base' }));
+  const other = groups.get('');
+  if (other) sorted.push(other);
+  return sorted.map(({ issuer, credentials }) => ({
+    kind: 'item',
+    id: `issuer:${encode(key.id)}:${encode(issuer.toLowerCase())}`,
+    label: `${issuer === '' ? 'Other' : issuer} (${credentials.length})`,
+    children: credentials.map((credential) => accountItem(state, key, credential)),
+  }));
 }
 
 /**

@@ -22,6 +22,24 @@ const byId = (nodes: MenuNode[], id: string): MenuItem => {
 };
 
 describe('many accounts on a key', () => {
+  it('issuers grouped ignoring case, named as first spelled, sorted ignoring case; "Other" last even against a lower-case issuer', () => {
+    const creds = [
+      ...Array.from({ length: 5 }, (_, i) => account('GitHub', `g${i}`)),
+      ...Array.from({ length: 4 }, (_, i) => account('github', `h${i}`)),
+      account('GITHUB', 'loud'),
+      account(undefined, 'loner'),
+      ...Array.from({ length: 3 }, (_, i) => account('amazon', `a${i}`)),
+      ...Array.from({ length: 2 }, (_, i) => account('Bank', `b${i}`)),
+      account('other', 'lower'),
+      account('zoo', 'z'),
+    ];
+    const menu = buildTrayModel(readyState(creds), CONFIG).menu;
+    const groups = menu.filter((n): n is MenuItem => n.kind === 'item' && n.id.startsWith('issuer:'));
+    expect(labels(groups)).toEqual(['amazon (3)', 'Bank (2)', 'GitHub (10)', 'other (1)', 'zoo (1)', 'Other (1)']);
+    expect(labels(groups[2]!.children!)).toEqual([...[0, 1, 2, 3, 4].map((i) => `GitHub: g${i}`), ...[0, 1, 2, 3].map((i) => `github: h${i}`), 'GITHUB: loud']);
+    expect(new Set(groups.map((g) => g.id)).size).toBe(groups.length);
+  });
+
   it(`up to ${GROUP_ABOVE}: one flat list, as before`, () => {
     const creds = Array.from({ length: GROUP_ABOVE }, (_, i) => account(`Svc${i % 3}`, `u${i}`));
     const menu = buildTrayModel(readyState(creds), CONFIG).menu;
