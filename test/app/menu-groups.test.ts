@@ -161,4 +161,40 @@ describe('Recent', () => {
     const state = reduce(readyState([TOTP]), { type: 'recent-loaded', recent: [{ keyId: '1234ABCD', credentialId: 'Deleted:gone' }] }, SETTINGS).state;
     expect(buildTrayModel(state, CONFIG).menu.some((n) => n.id === 'recent' || n.id === 'sep:recent')).toBe(false);
   });
+
+  it('one entry per account: one recorded under the discovery id moves to the serial once the key says it, duplicates merge, and the list is saved', () => {
+    // An older keytap (or a key whose serial came later) recorded the account under the key's discovery id too.
+    const recent = [
+      { keyId: 'k1', credentialId: TOTP.id },
+      { keyId: '1234ABCD', credentialId: TOTP.id },
+      { keyId: 'k1', credentialId: 'Svc:a1' },
+    ];
+    const loadedFirst = run([{ type: 'recent-loaded', recent }, added('k1'), loaded('k1', [TOTP, account('Svc', 'a1')], '1234ABCD')]);
+    const expected = [
+      { keyId: '1234ABCD', credentialId: TOTP.id },
+      { keyId: '1234ABCD', credentialId: 'Svc:a1' },
+    ];
+    expect(loadedFirst.state.recent).toEqual(expected);
+    expect(loadedFirst.effects).toContainEqual({ type: 'save-recent', recent: expected });
+    expect(labels(buildTrayModel(loadedFirst.state, CONFIG).menu).slice(0, 4)).toEqual(['Recent', 'Demo: alice', 'Svc: a1', '---']);
+    // The key was there before the list was loaded: the same list.
+    const keyFirst = run([added('k1'), loaded('k1', [TOTP, account('Svc', 'a1')], '1234ABCD'), { type: 'recent-loaded', recent }]);
+    expect(keyFirst.state.recent).toEqual(expected);
+    // A read of it again keeps it once, under the serial.
+    expect(readOnce(loadedFirst.state, TOTP.id, 1).recent).toEqual(expected);
+  });
+
+  it('a read whose key went away before it finished records the key by its serial, not its discovery id', () => {
+    const state = run(
+      [
+        { type: 'read-requested', requestId: 1, keyId: 'k1', credentialId: TOTP.id, source: 'menu', now: NOW },
+        { type: 'read-succeeded', requestId: 1, code: { code: '123456', digits: 6, validFrom: NOW, validTo: NOW + 30 }, now: NOW },
+        { type: 'key-removed', keyId: 'k1', now: NOW },
+        { type: 'copy-finished', requestId: 1, now: NOW },
+      ],
+      SETTINGS,
+      readyState([TOTP]),
+    ).state;
+    expect(state.recent).toEqual([{ keyId: '1234ABCD', credentialId: TOTP.id }]);
+  });
 });
