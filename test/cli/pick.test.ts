@@ -2,6 +2,7 @@
 // (a small executable named rofi that logs its arguments and stdin and prints the line it is told
 // to choose), without and with a running tray.
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Desktop, missingTool, run as runProgram } from '../platform/desktop.js';
@@ -122,6 +123,54 @@ describe.runIf(unix)('keytap pick with a desktop finder', () => {
     expect(setup.tray.stderr).not.toContain(result.stdout.trim());
     // Not copied, so not "recent"; a copy that worked is (test/app/menu-groups.test.ts, the state machine).
     expect(existsSync(join(setup.dir, 'data', 'recent.json'))).toBe(false);
+  });
+});
+
+/**
+ * A tray from before the IPC op "read": it lists (from the served keys, as a tray would) and
+ * answers every other op with the parse error it had then. Returns the ops it was asked.
+ */
+async function startOlderTray(env: NodeJS.ProcessEnv): Promise<{ ops: string[]; close: () => Promise<void> }> {
+  const keys = JSON.parse(await ok(['keys', '--json'], env)) as { id: string; name: string; serial: string | null }[];
+  const listing = [];
+  for (const key of keys) {
+    const credentials = JSON.parse(await ok(['list', '--json', '--device', key.id], { ...env, KEYTAP_NO_INSTANCE: '1' })) as Record<string, unknown>[];
+    listing.push({ id: key.id, name: key.name, serial: key.serial ?? undefined, status: 'ready', credentials: credentials.map((c) => Object.fromEntries(Object.entries(c).filter(([, v]) => v !== null))) });
+  }
+  const ops: string[] = [];
+  const runtime = env.KEYTAP_RUNTIME_DIR!;
+  mkdirSync(runtime, { recursive: true, mode: 0o700 });
+  const server = createServer((socket) => {
+    let buffer = '';
+    socket.setEncoding('utf8').on('data', (chunk: string) => {
+      buffer += chunk;
+      if (!buffer.includes('\n')) return;
+      const { op } = JSON.parse(buffer.slice(0, buffer.indexOf('\n'))) as { op: string };
+      ops.push(op);
+      const answer = op === 'list' ? { ok: true, keys: listing } : { ok: false, code: 'USAGE', message: `Unknown operation ${JSON.stringify(op)}.` };
+      socket.end(`${JSON.stringify(answer)}\n`);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(join(runtime, 'keytap.sock'), resolve));
+  return { ops, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+describe.runIf(unix)('keytap pick with a tray older than the op "read"', () => {
+  it('lists through it, reads the key directly, and says on stderr that the tray is older and how to get the touch toast and clearing', async () => {
+    const { env } = await setUp(['yubikey'], [['GitHub', 'GitLab']]);
+    const older = await startOlderTray(env);
+    try {
+      await awayFromPeriodEnd();
+      const result = await runKeytap(['pick', '--with', 'rofi'], { env: { ...env, FAKE_CHOOSE: 'GitLab' } });
+      expect(older.ops).toEqual(['list', 'read']);
+      expect(result.stdout).toBe(`${await totp('GitLab')}\n`);
+      expect(result.stderr).toContain('The running keytap is older and cannot read a picked account: reading the key directly, with no touch toast and no clearing of the clipboard. Quit keytap from its menu and start it again to get them.\n');
+      expect(result.stderr).not.toContain('Unknown operation');
+      // Read directly: the copy is this process's (no display here), not the tray's.
+      expect([result.code, result.stderr]).toEqual([ExitCode.NOT_DELIVERED, expect.stringContaining('The code was printed but not copied. There is no display')]);
+    } finally {
+      await older.close();
+    }
   });
 });
 

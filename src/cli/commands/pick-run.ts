@@ -9,6 +9,7 @@
 import { accountLabel } from '../../app/account-label.js';
 import type { KeyListing } from '../../app/controller.js';
 import { answerError, askRunningInstance } from '../../app/ipc.js';
+import type { IpcAnswer, IpcRequest } from '../../app/ipc.js';
 import { fromStateError } from '../../app/state-error.js';
 import { createClipboard } from '../../desktop/clipboard/index.js';
 import { findDesktopFinder, runDesktopFinder } from '../../desktop/picker.js';
@@ -46,7 +47,9 @@ export async function runPick(options: PickOptions, io: CliIo): Promise<void> {
   const touch = (): void => io.err(`Touch your key (${chosen.credential.id})…`);
   if (viaTray) {
     const answer = await askRunningInstance({ op: 'read', keyId: chosen.keyId, credentialId: chosen.credential.id }, { onEvent: touch, onFallback: (note) => io.err(note) });
-    if (answer) {
+    if (answer && refusedAsUnknown(answer, 'read')) {
+      io.err('The running keytap is older and cannot read a picked account: reading the key directly, with no touch toast and no clearing of the clipboard. Quit keytap from its menu and start it again to get them.');
+    } else if (answer) {
       if (!answer.ok) throw answerError(answer);
       // The tray delivers as that account's click would: typed, the code is where it should be
       // (printed too, it could land in a focused terminal twice).
@@ -63,6 +66,11 @@ export async function runPick(options: PickOptions, io: CliIo): Promise<void> {
     }
   }
   await readDirectly(chosen, touch, io);
+}
+
+/** A tray from before `op` was added answers it with its parse error (src/app/ipc.ts parseRequest): USAGE, "Unknown operation …". */
+function refusedAsUnknown(answer: IpcAnswer, op: IpcRequest['op']): boolean {
+  return !answer.ok && answer.code === 'USAGE' && answer.message === `Unknown operation ${JSON.stringify(op)}.`;
 }
 
 function pickerFromEnv(): Picker | undefined {
