@@ -132,7 +132,7 @@ describe.runIf(unix)('keytap pick with a desktop finder', () => {
  */
 async function startOlderTray(env: NodeJS.ProcessEnv): Promise<{ ops: string[]; close: () => Promise<void> }> {
   const keys = JSON.parse(await ok(['keys', '--json'], env)) as { id: string; name: string; serial: string | null }[];
-  const listing = [];
+  const listing: Record<string, unknown>[] = [];
   for (const key of keys) {
     const credentials = JSON.parse(await ok(['list', '--json', '--device', key.id], { ...env, KEYTAP_NO_INSTANCE: '1' })) as Record<string, unknown>[];
     listing.push({ id: key.id, name: key.name, serial: key.serial ?? undefined, status: 'ready', credentials: credentials.map((c) => Object.fromEntries(Object.entries(c).filter(([, v]) => v !== null))) });
