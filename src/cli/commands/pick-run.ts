@@ -99,16 +99,17 @@ async function choose(picker: Picker, lines: string[]): Promise<number> {
   if (picker === 'terminal') return pickOnTerminal(lines, `${PROMPT}> `);
   const abort = new AbortController();
   const onSignal = (): void => abort.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // The finder runs in its own process group: a Ctrl+C or a hang-up of this terminal reaches it
+  // only through us.
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  for (const name of signals) process.once(name, onSignal);
   try {
     const line = await runDesktopFinder(picker, lines, PROMPT, abort.signal);
     const index = lines.indexOf(line);
     if (index < 0) throw new KeytapError('NO_MATCH', `${picker} answered a line that is none of the accounts offered.`, { hint: 'Choose one of the lines shown rather than typing a name of your own.' });
     return index;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    for (const name of signals) process.off(name, onSignal);
   }
 }
 
