@@ -1,6 +1,7 @@
 // `keytap pick` end to end on served virtual keys of both dialects, with a scripted finder on PATH
 // (a small executable named rofi that logs its arguments and stdin and prints the line it is told
 // to choose), without and with a running tray.
+import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -199,6 +200,42 @@ describe.runIf(unix && HAVE_SCRIPT)('keytap pick on a terminal (no desktop finde
     const text = stripAnsi(output);
     expect(text).toContain('GitHub: alice');
     expect(text).toContain(await totp('GitLab'));
+    expect(code).toBe(ExitCode.NOT_DELIVERED); // no display to copy to
+  });
+
+  it('a terminal made shorter (SIGWINCH) keeps the selection on a row shown: Enter reads the row marked, not one out of sight', async () => {
+    const { env, dir } = await setUp(['yubikey'], [['GitHub', 'GitLab', 'Bank']]);
+    await awayFromPeriodEnd();
+    const ttyFile = join(dir, 'tty');
+    const { command, args } = keytapCommand(['pick']);
+    // 5 rows show all three accounts; the test then makes it 3 rows (one account shown), as a
+    // window resized would: the kernel sends SIGWINCH to the terminal's foreground process.
+    const line = `stty rows 5 cols 100; tty > ${ttyFile}; exec ${[command, ...args].map((a) => `'${a}'`).join(' ')}`;
+    const lastFrame = (screen: string): string => stripAnsi(screen).slice(stripAnsi(screen).lastIndexOf('keytap> '));
+    let step = 0;
+    let marked: string | undefined;
+    const { output, code } = await startOnTerminal('sh', ['-c', line], {
+      env: { ...env, KEYTAP_NO_INSTANCE: '1' },
+      onOutput: (shown, session) => {
+        if (step === 0 && lastFrame(shown).includes('> GitHub: alice') && lastFrame(shown).includes('Bank: alice')) {
+          step++;
+          session.type('\x1b[B');
+          setTimeout(() => session.type('\x1b[B'), 200);
+        } else if (step === 1 && lastFrame(shown).includes('> Bank: alice')) {
+          step++;
+          execFileSync('stty', ['-F', readFileSync(ttyFile, 'utf8').trim(), 'rows', '3']);
+          setTimeout(() => {
+            marked = /> (\S+: alice)/u.exec(lastFrame(session.output))?.[1];
+            session.type('\r');
+          }, 700);
+        }
+      },
+    }).ended;
+    // Three rows: the prompt, one account, "… 2 more". The one shown is marked, and Enter reads it.
+    expect(marked).toBe('GitHub: alice');
+    expect(lastFrame(output)).toContain('… 2 more');
+    const codes = stripAnsi(output).match(/^\d{6}\r?$/mu);
+    expect(codes?.[0]?.trim()).toBe(await totp('GitHub'));
     expect(code).toBe(ExitCode.NOT_DELIVERED); // no display to copy to
   });
 
