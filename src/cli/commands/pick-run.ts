@@ -10,18 +10,16 @@ import { accountLabel } from '../../app/account-label.js';
 import type { KeyListing } from '../../app/controller.js';
 import { answerError, askRunningInstance } from '../../app/ipc.js';
 import type { IpcAnswer, IpcRequest } from '../../app/ipc.js';
-import { fromStateError } from '../../app/state-error.js';
 import { createClipboard } from '../../desktop/clipboard/index.js';
 import { findDesktopFinder, runDesktopFinder } from '../../desktop/picker.js';
-import type { KeyDescriptor } from '../../device/discovery/enumerate.js';
 import { noKeyError } from '../../device/open.js';
 import type { KeyCredential } from '../../device/oath/session.js';
-import { KeytapError, isKeytapError, lockedError } from '../../errors.js';
+import { KeytapError, isKeytapError } from '../../errors.js';
 import { printable } from '../../util/printable.js';
 import { connectedKeys, withConnectedKey } from '../key-options.js';
+import { notCopied, readEachKey, readyOrError } from '../key-listing.js';
 import type { CliIo } from '../output.js';
 import { pickOnTerminal } from '../terminal-picker.js';
-import { notCopied } from './code.js';
 import type { Picker, PickOptions } from './pick-options.js';
 import { PICKERS } from './pick-options.js';
 
@@ -114,35 +112,21 @@ async function choose(picker: Picker, lines: string[]): Promise<number> {
 }
 
 /** The keys whose accounts can be offered; with none, the error a direct read would give. */
-function readyKeys(keys: KeyListing[]): { id: string; name: string; serial?: string | undefined; credentials: KeyCredential[] }[] {
+function readyKeys(keys: KeyListing[]): KeyListing[] {
   if (keys.length === 0) throw noKeyError();
   const ready = keys.filter((k) => k.status === 'ready');
   if (ready.length === 0) {
-    const key = keys[0]!;
-    if (key.status === 'locked') throw lockedError(key.name);
-    throw key.error ? fromStateError(key.error) : noKeyError();
+    readyOrError(keys[0]!);
+    throw noKeyError(); // not ready yet, and no error of its own
   }
   return ready;
 }
 
 /** Without a tray: every key found, listed; a key that cannot be (locked, busy) is passed over with a warning. */
-async function listKeysDirectly(io: CliIo): Promise<{ id: string; name: string; serial?: string | undefined; credentials: KeyCredential[]; descriptor: KeyDescriptor }[]> {
+async function listKeysDirectly(io: CliIo): Promise<{ id: string; name: string; serial?: string | undefined; credentials: KeyCredential[] }[]> {
   const descriptors = await connectedKeys(io);
   if (descriptors.length === 0) throw noKeyError();
-  const keys = [];
-  let firstError: unknown;
-  for (const descriptor of descriptors) {
-    try {
-      const credentials = await withConnectedKey(descriptor, {}, io, (key, signal) => key.session.list(signal));
-      keys.push({ id: descriptor.id, name: descriptor.name, serial: descriptor.serial, credentials, descriptor });
-    } catch (error) {
-      if (isKeytapError(error, 'CANCELLED')) throw error;
-      firstError ??= error;
-      io.err(`keytap: warning: ${descriptor.name} (${descriptor.id}) was passed over: ${error instanceof Error ? error.message : String(error)}`);
-    }
-  }
-  if (keys.length === 0) throw firstError;
-  return keys;
+  return readEachKey(descriptors, {}, io, async (descriptor, key, signal) => ({ id: descriptor.id, name: descriptor.name, serial: descriptor.serial, credentials: await key.session.list(signal) }));
 }
 
 /** One line per account, as the tray labels it; the key too when there are several; no two lines alike. */
