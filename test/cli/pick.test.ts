@@ -97,6 +97,18 @@ describe.runIf(unix)('keytap pick with a desktop finder', () => {
     ]);
   });
 
+  it('--with before the command (keytap --with rofi pick) or after it: the same finder, the same read; before another command it is refused', async () => {
+    const { env, log } = await setUp(['yubikey'], [['GitHub', 'GitLab']]);
+    await awayFromPeriodEnd();
+    for (const args of [['--with', 'rofi', 'pick'], ['--with=rofi', 'pick'], ['pick', '--with', 'rofi']]) {
+      const result = await runKeytap(args, { env: { ...env, KEYTAP_NO_INSTANCE: '1', FAKE_CHOOSE: 'GitLab' } });
+      expect([result.stdout, readFileSync(`${log}.args`, 'utf8')], args.join(' ')).toEqual([`${await totp('GitLab')}\n`, '-dmenu\n-i\n-p\nkeytap\n']);
+      expect(result.code, result.stderr).toBe(ExitCode.NOT_DELIVERED); // read, printed; no display to copy to
+    }
+    const other = await runKeytap(['--with', 'rofi', 'list'], { env: { ...env, KEYTAP_NO_INSTANCE: '1' } });
+    expect([other.code, other.stdout, other.stderr]).toEqual([ExitCode.USAGE, '', 'keytap: --with is an option of "keytap pick", not of "keytap list".\n  Leave it out, or run "keytap pick --with FINDER".\n']);
+  });
+
   it('no finder for this session and no terminal: a clear error naming what to install', async () => {
     const { env } = await setUp(['yubikey'], [['GitHub']]);
     const result = await runKeytap(['pick'], { env: { ...env, KEYTAP_NO_INSTANCE: '1' } });
