@@ -103,8 +103,14 @@ export function registerCode(program: Command, io: CliIo): void {
       if (options.type) {
         // The code is read: a touch that still had the shortcut's keys held is over by now too.
         // Loaded only here: the typing backends live in the full bundle (bin/bundle-choice.cjs sends `code --type` there).
-        const { createTypist } = await import('../../desktop/typing/index.js');
-        await createTypist().type(read.code.code, signal);
+        // The tray's portal restore token, so the desktop does not ask again; saved before exit.
+        const { keytapTypist } = await import('../typist.js');
+        const { typist, restoreToken } = keytapTypist((problem) => io.err(`keytap: warning: ${problem}`));
+        try {
+          await typist.type(read.code.code, signal);
+        } finally {
+          await restoreToken.saved();
+        }
         print(read.id, read.code, { typed: true });
         return;
       }
