@@ -42,7 +42,9 @@ export function createProgram(io: CliIo, hooks: CliHooks = {}): Command {
     .addOption(new Option('--with <finder>', 'the finder of "keytap pick"').choices(PICKERS).hideHelp());
   program.hook('preAction', (_program, actionCommand) => {
     if (program.opts<{ with?: string }>().with !== undefined && actionCommand.name() !== 'pick') {
-      throw new KeytapError('USAGE', `--with is an option of "keytap pick", not of "keytap ${actionCommand.name()}".`, { hint: 'Leave it out, or run "keytap pick --with FINDER".' });
+      const names: string[] = [];
+      for (let c: Command | null = actionCommand; c && c !== program; c = c.parent) names.unshift(c.name());
+      throw new KeytapError('USAGE', `--with is an option of "keytap pick", not of "keytap ${names.join(' ')}".`, { hint: 'Leave it out, or run "keytap pick --with FINDER".' });
     }
   });
   for (const register of [registerCode, registerPick, registerList, registerAdd, registerDelete, registerReset, registerPassword, registerKeys, registerVirtual, registerTray, registerDoctor]) {

@@ -107,6 +107,8 @@ describe.runIf(unix)('keytap pick with a desktop finder', () => {
     }
     const other = await runKeytap(['--with', 'rofi', 'list'], { env: { ...env, KEYTAP_NO_INSTANCE: '1' } });
     expect([other.code, other.stdout, other.stderr]).toEqual([ExitCode.USAGE, '', 'keytap: --with is an option of "keytap pick", not of "keytap list".\n  Leave it out, or run "keytap pick --with FINDER".\n']);
+    const nested = await runKeytap(['--with', 'rofi', 'virtual', 'stop'], { env: { ...env, KEYTAP_NO_INSTANCE: '1' } });
+    expect([nested.code, nested.stderr]).toEqual([ExitCode.USAGE, expect.stringContaining('not of "keytap virtual stop"')]);
   });
 
   it('no finder for this session and no terminal: a clear error naming what to install', async () => {
