@@ -8,8 +8,21 @@
 // types the code itself when no tray runs, and the typing backends are desktop code.
 const ONLY_PRINTS = new Set(['--version', '-V', '--help', '-h']);
 
+// The options that take a value and may stand before the command: `keytap --with rofi pick` is
+// pick's --with (src/cli/program.ts takes it there too), and "rofi" is no command.
+const VALUE_BEFORE_COMMAND = new Set(['--with']);
+
+/** The command named, skipping options and the values of those above. */
+function commandOf(args) {
+  for (let i = 0; i < args.length; i++) {
+    if (VALUE_BEFORE_COMMAND.has(args[i])) i++;
+    else if (!args[i].startsWith('-')) return args[i];
+  }
+  return undefined;
+}
+
 function bundleFor(args) {
-  const command = args.find((arg) => !arg.startsWith('-'));
+  const command = commandOf(args);
   const resident =
     command === 'tray' ||
     command === 'doctor' ||

@@ -25,6 +25,7 @@ const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'))
 export const RESIDENT_ONLY = [
   'src/cli/commands/tray-run.ts',
   'src/cli/commands/pick-run.ts',
+  'src/cli/typist.ts',
   'src/cli/resident-v8.ts',
   'src/app/resident.ts',
   'src/app/doctor.ts',

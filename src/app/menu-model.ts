@@ -128,43 +128,67 @@ function accountItem(state: AppState, key: KeyState, credential: KeyState['crede
   return { kind: 'item', id: `code:${encode(key.id)}:${encode(credential.id)}`, label: `${accountLabel(credential)}${suffix}`, enabled: state.pending === undefined };
 }
 
-/** One submenu per issuer (by name, ignoring case), accounts without an issuer under "Other", last. */
+/**
+ * One submenu per issuer, ignoring case ("GitHub" and "github" are one, named as first spelled),
+ * sorted ignoring case; accounts without an issuer under "Other", last.
+ */
 function issuerGroups(state: AppState, key: KeyState): MenuItem[] {
-  const groups = new Map<string, KeyState['credentials']>();
+  const groups = new Map<string, { issuer: string; credentials: KeyState['credentials'] }>();
   for (const credential of key.credentials) {
     const issuer = credential.issuer ?? '';
-    groups.set(issuer, [...(groups.get(issuer) ?? []), credential]);
+    const group = groups.get(issuer.toLowerCase());
+    if (group) group.credentials.push(credential);
+    else groups.set(issuer.toLowerCase(), { issuer, credentials: [credential] });
   }
-  const issuers = [...groups.keys()].filter((i) => i !== '').sort((a, b) => a.localeCompare(b, undefined, { sensitivity: 'base' }));
-  if (groups.has('')) issuers.push('');
-  return issuers.map((issuer) => {
-    const credentials = groups.get(issuer)!;
-    return {
-      kind: 'item',
-      id: `issuer:${encode(key.id)}:${encode(issuer)}`,
-      label: `${issuer === '' ? 'Other' : issuer} (${credentials.length})`,
-      children: credentials.map((credential) => accountItem(state, key, credential)),
-    };
-  });
+  const sorted = [...groups.values()].filter((g) => g.issuer !== '').sort((a, b) => a.issuer.localeCompare(b.issuer, undefined, { sensitivity: 'base' }));
+  const other = groups.get('');
+  if (other) sorted.push(other);
+  return sorted.map(({ issuer, credentials }) => ({
+    kind: 'item',
+    id: `issuer:${encode(key.id)}:${encode(issuer.toLowerCase())}`,
+    label: `${issuer === '' ? 'Other' : issuer} (${credentials.length})`,
+    children: credentials.map((credential) => accountItem(state, key, credential)),
+  }));
 }
 
-/** The accounts read lately, across keys; one whose key is away is shown, disabled. */
+/**
+ * The accounts read lately, across keys. One that cannot be read now is shown disabled with the
+ * reason that is true: its key is locked, still loading (a key whose serial is not known yet may
+ * be it), cannot be read, or is not connected. An account its key no longer holds is left out.
+ */
 function recentSection(state: AppState): MenuNode[] {
   const recent = (state.recent ?? []).slice(0, RECENT_MAX);
-  if (recent.length === 0) return [];
-  const nodes: MenuNode[] = [{ kind: 'item', id: 'recent', label: 'Recent', enabled: false }];
+  const nodes: MenuNode[] = [];
   for (const r of recent) {
-    const key = state.keys.find((k) => k.status === 'ready' && (accountKeyRef(k) === r.keyId || k.id === r.keyId));
-    const credential = key?.credentials.find((c) => c.id === r.credentialId);
+    const key = state.keys.find((k) => accountKeyRef(k) === r.keyId || k.id === r.keyId);
+    const credential = key?.status === 'ready' ? key.credentials.find((c) => c.id === r.credentialId) : undefined;
     if (key && credential) {
       const label = state.keys.length > 1 ? `${accountLabel(credential)}, on ${keyTitle(key)}` : accountLabel(credential);
       nodes.push({ kind: 'item', id: `recent:${encode(key.id)}:${encode(credential.id)}`, label, enabled: state.pending === undefined });
-    } else {
-      nodes.push({ kind: 'item', id: `recent-away:${encode(r.keyId)}:${encode(r.credentialId)}`, label: `${accountLabelOf(state, undefined, r.credentialId)} (key not connected)`, enabled: false });
+      continue;
     }
+    const why = recentAwayReason(state, key);
+    if (why === undefined) continue;
+    nodes.push({ kind: 'item', id: `recent-away:${encode(r.keyId)}:${encode(r.credentialId)}`, label: `${accountLabelOf(state, undefined, r.credentialId)} (${why})`, enabled: false });
   }
-  nodes.push(separator('sep:recent'));
-  return nodes;
+  if (nodes.length === 0) return [];
+  return [{ kind: 'item', id: 'recent', label: 'Recent', enabled: false }, ...nodes, separator('sep:recent')];
+}
+
+/** Why a recent account cannot be read now; undefined when its key is here, ready, and no longer holds it. */
+function recentAwayReason(state: AppState, key: KeyState | undefined): string | undefined {
+  if (!key) return state.keys.some((k) => k.status === 'loading' && k.serial === undefined) ? 'loading' : 'key not connected';
+  switch (key.status) {
+    case 'loading':
+      return 'loading';
+    case 'locked':
+      return 'locked';
+    case 'error':
+      return 'cannot read the key';
+    case 'ready':
+      // PIN-protected accounts are listed only once the PIN is given.
+      return key.pinLocked ? 'locked' : undefined;
+  }
 }
 
 function defaultAccountMenu(state: AppState, config: AppConfig): MenuItem {

@@ -8,7 +8,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import type { RecentAccount } from './state.js';
-import { RECENT_MAX } from './state.js';
+import { uniqueRecent } from './state.js';
 
 export interface RecentStore {
   load(): Promise<RecentAccount[]>;
@@ -30,10 +30,8 @@ export function recentStore(folder: string, onProblem: (message: string) => void
       try {
         const value = JSON.parse(text) as { recent?: unknown };
         if (!Array.isArray(value.recent)) throw new Error('no "recent" list');
-        return value.recent
-          .filter((r): r is RecentAccount => typeof r === 'object' && r !== null && typeof (r as RecentAccount).keyId === 'string' && typeof (r as RecentAccount).credentialId === 'string')
-          .map((r) => ({ keyId: r.keyId, credentialId: r.credentialId }))
-          .slice(0, RECENT_MAX);
+        // An account written twice (by an older keytap) is one entry.
+        return uniqueRecent(value.recent.filter((r): r is RecentAccount => typeof r === 'object' && r !== null && typeof (r as RecentAccount).keyId === 'string' && typeof (r as RecentAccount).credentialId === 'string'));
       } catch (error) {
         onProblem(`${path} is not a list of recent accounts (${(error as Error).message}); "Recent" starts empty`);
         return [];

@@ -59,6 +59,8 @@ export type ReadPhase = 'reading' | 'touch' | 'copying';
 export interface PendingRead {
   requestId: number;
   keyId: string;
+  /** The key's accountKeyRef when the read was asked for: what "Recent" records should the key go away meanwhile. */
+  keyRef: string;
   credentialId: string;
   source: ReadSource;
   phase: ReadPhase;
@@ -242,8 +244,11 @@ export function findKey(state: AppState, keyId: string): KeyState | undefined {
 
 export function reduce(state: AppState, event: AppEvent, settings: StateSettings): Transition {
   switch (event.type) {
-    case 'recent-loaded':
-      return { state: { ...state, recent: event.recent.slice(0, RECENT_MAX) }, effects: [] };
+    case 'recent-loaded': {
+      // Keys already here name their entries by their stable ref from the start.
+      const recent = state.keys.reduce((list, key) => recentByRef(list, key), uniqueRecent(event.recent));
+      return { state: { ...state, recent }, effects: [] };
+    }
 
     case 'key-added': {
       const key: KeyState = { id: event.key.id, name: event.key.name, kind: event.key.kind, serial: event.key.serial, dialect: event.key.dialect, status: 'loading', credentials: [] };
@@ -270,14 +275,17 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
           message: `The OATH application on ${key.name} is password-protected.`,
           hint: TRAY_LOCKED_HINT,
         };
+        const { state: renamed, effects: saveRenamed } = withRecentByRef(updateKey(state, key.id, { status: 'locked', serial, credentials: [], error }), { id: key.id, serial });
         return {
-          state: updateKey(state, key.id, { status: 'locked', serial, credentials: [], error }),
-          effects: [...toast(settings, 'key', { title: `${key.name} is locked`, body: error.hint ?? error.message, icon: 'error' }), log('warn', `${key.name}: ${error.message} ${error.hint ?? ''}`)],
+          state: renamed,
+          effects: [...saveRenamed, ...toast(settings, 'key', { title: `${key.name} is locked`, body: error.hint ?? error.message, icon: 'error' }), log('warn', `${key.name}: ${error.message} ${error.hint ?? ''}`)],
         };
       }
       const wasReady = key.status === 'ready';
-      const next = updateKey(state, key.id, { status: 'ready', serial, credentials: event.credentials, error: undefined, secret: event.secret, canRemember: event.canRemember, pinLocked: event.pinLocked });
-      const effects: Effect[] = [];
+      const { state: next, effects } = withRecentByRef(
+        updateKey(state, key.id, { status: 'ready', serial, credentials: event.credentials, error: undefined, secret: event.secret, canRemember: event.canRemember, pinLocked: event.pinLocked }),
+        { id: key.id, serial },
+      );
       if (!wasReady && !event.quiet) effects.push(log('info', `${keyTitle({ ...key, serial })}: ${accountsCount(event.credentials.length)}`));
       if (!wasReady && !event.quiet && settings.notifyOnConnect) {
         effects.push(...toast(settings, 'key', { title: `${keyTitle({ ...key, serial })} connected`, body: accountsCount(event.credentials.length), urgency: 'low', icon: 'key' }));
@@ -379,7 +387,7 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
       }
       const time = readTime(credential, event.now);
       const deliver = event.deliver ?? deliverFor(settings, key, credential.id);
-      const pending: PendingRead = { requestId: event.requestId, keyId: key.id, credentialId: credential.id, source: event.source, phase: 'reading', time, deliver };
+      const pending: PendingRead = { requestId: event.requestId, keyId: key.id, keyRef: accountKeyRef(key), credentialId: credential.id, source: event.source, phase: 'reading', time, deliver };
       const effects: Effect[] = [];
       // A credential known to need touch gets its prompt at once; the session confirms with touch-needed.
       if (credential.touch === true) {
@@ -702,10 +710,42 @@ export function deliverFor(settings: Pick<StateSettings, 'deliver' | 'deliverFor
   return own?.deliver ?? settings.deliver ?? 'copy';
 }
 
-/** The recent list with this read's account first (once), as many as RECENT_MAX. */
+/** The recent list with this read's account first (once, by whichever id the key was recorded under), as many as RECENT_MAX. */
 function recentWith(state: AppState, key: KeyState | undefined, pending: PendingRead): RecentAccount[] {
-  const used: RecentAccount = { keyId: key ? accountKeyRef(key) : pending.keyId, credentialId: pending.credentialId };
-  return [used, ...(state.recent ?? []).filter((r) => r.keyId !== used.keyId || r.credentialId !== used.credentialId)].slice(0, RECENT_MAX);
+  const used: RecentAccount = { keyId: key ? accountKeyRef(key) : pending.keyRef, credentialId: pending.credentialId };
+  const sameKey = (keyId: string): boolean => keyId === used.keyId || keyId === pending.keyId || (key !== undefined && keyId === key.id);
+  return [used, ...(state.recent ?? []).filter((r) => !sameKey(r.keyId) || r.credentialId !== used.credentialId)].slice(0, RECENT_MAX);
+}
+
+/** Each account once (the first, latest, entry kept), as many as RECENT_MAX. */
+export function uniqueRecent(recent: readonly RecentAccount[]): RecentAccount[] {
+  const seen = new Set<string>();
+  const unique: RecentAccount[] = [];
+  for (const r of recent) {
+    const id = JSON.stringify([r.keyId, r.credentialId]);
+    if (seen.has(id)) continue;
+    seen.add(id);
+    unique.push({ keyId: r.keyId, credentialId: r.credentialId });
+  }
+  return unique.slice(0, RECENT_MAX);
+}
+
+/**
+ * The list with this key's entries under its stable ref (accountKeyRef: the serial once known),
+ * not its discovery id, so one account is one entry however it was recorded.
+ */
+function recentByRef(recent: readonly RecentAccount[], key: Pick<KeyState, 'id' | 'serial'>): RecentAccount[] {
+  const ref = accountKeyRef(key);
+  if (ref === key.id) return [...recent];
+  return uniqueRecent(recent.map((r) => (r.keyId === key.id ? { keyId: ref, credentialId: r.credentialId } : r)));
+}
+
+/** recentByRef on the state; a list that changed is saved. */
+function withRecentByRef(state: AppState, key: Pick<KeyState, 'id' | 'serial'>): Transition {
+  if (!state.recent) return { state, effects: [] };
+  const recent = recentByRef(state.recent, key);
+  if (JSON.stringify(recent) === JSON.stringify(state.recent)) return { state, effects: [] };
+  return { state: { ...state, recent }, effects: [{ type: 'save-recent', recent }] };
 }
 
 function deliveredEffect(pending: PendingRead, copyError: StateError | undefined): Effect {

@@ -1,5 +1,5 @@
 /** The command line: commander wiring only; the work happens in the device and otp layers. */
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { KeytapError } from '../errors.js';
 import type { StepHook } from '../provision/steps.js';
 import { registerAdd } from './commands/add.js';
@@ -11,6 +11,7 @@ import { registerKeys } from './commands/keys.js';
 import { registerList } from './commands/list.js';
 import { registerPassword } from './commands/password.js';
 import { registerPick } from './commands/pick.js';
+import { PICKERS } from './commands/pick-options.js';
 import { registerProgram } from './commands/program.js';
 import { registerReset } from './commands/reset.js';
 import { registerSeeds } from './commands/seeds.js';
@@ -35,7 +36,17 @@ export function createProgram(io: CliIo, hooks: CliHooks = {}): Command {
     .version(KEYTAP_PACKAGE_VERSION)
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
-    .exitOverride();
+    .exitOverride()
+    // `keytap --with rofi pick` as well as `keytap pick --with rofi` (bin/bundle-choice.cjs routes
+    // both to the full bundle); refused before any other command.
+    .addOption(new Option('--with <finder>', 'the finder of "keytap pick"').choices(PICKERS).hideHelp());
+  program.hook('preAction', (_program, actionCommand) => {
+    if (program.opts<{ with?: string }>().with !== undefined && actionCommand.name() !== 'pick') {
+      const names: string[] = [];
+      for (let c: Command | null = actionCommand; c && c !== program; c = c.parent) names.unshift(c.name());
+      throw new KeytapError('USAGE', `--with is an option of "keytap pick", not of "keytap ${names.join(' ')}".`, { hint: 'Leave it out, or run "keytap pick --with FINDER".' });
+    }
+  });
   for (const register of [registerCode, registerPick, registerList, registerAdd, registerDelete, registerReset, registerPassword, registerKeys, registerVirtual, registerTray, registerDoctor]) {
     register(program, io);
   }

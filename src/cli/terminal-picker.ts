@@ -29,7 +29,14 @@ export function pickOnTerminal(lines: readonly string[], prompt: string, io: Ter
     const width = (): number => Math.max(20, (output.columns || 80) - 1);
     const clip = (text: string): string => (text.length > width() ? `${text.slice(0, width() - 1)}…` : text);
 
+    // The selection stays on a row that is drawn: a terminal made shorter (SIGWINCH) or a list
+    // filtered shorter must not leave it on a row out of sight, which Enter would still choose.
+    const clampSelected = (): void => {
+      selected = Math.max(0, Math.min(selected, Math.min(matches.length, shown()) - 1));
+    };
+
     const draw = (): void => {
+      clampSelected();
       const visible = matches.slice(0, shown());
       const rows = visible.map((m, i) => clip(`${i === selected ? '> ' : '  '}${lines[m.index]!}`));
       if (matches.length > visible.length) rows.push(`  … ${matches.length - visible.length} more`);
@@ -46,6 +53,7 @@ export function pickOnTerminal(lines: readonly string[], prompt: string, io: Ter
     const finish = (result: { index: number } | { error: KeytapError }): void => {
       input.off('keypress', onKey);
       input.off('end', onEnd);
+      output.off('resize', draw);
       output.write('\r\x1b[J');
       if (input.isTTY) input.setRawMode(false);
       input.pause();
@@ -66,7 +74,7 @@ export function pickOnTerminal(lines: readonly string[], prompt: string, io: Ter
       if (name === 'up' || (key?.ctrl && name === 'p')) {
         selected = Math.max(0, selected - 1);
       } else if (name === 'down' || (key?.ctrl && name === 'n')) {
-        selected = Math.max(0, Math.min(Math.min(matches.length, shown()) - 1, selected + 1));
+        selected += 1; // draw() keeps it on the last row shown
       } else {
         if (name === 'backspace') query = query.slice(0, -1);
         else if (key?.ctrl && name === 'u') query = '';
@@ -82,6 +90,7 @@ export function pickOnTerminal(lines: readonly string[], prompt: string, io: Ter
     if (input.isTTY) input.setRawMode(true);
     input.on('keypress', onKey);
     input.on('end', onEnd);
+    output.on('resize', draw);
     input.resume();
     draw();
   });

@@ -62,25 +62,50 @@ export function findDesktopFinder(env: NodeJS.ProcessEnv = process.env): Desktop
   return DESKTOP_FINDERS.find((finder) => finderFitsSession(finder, env) && onPath(finder, env) !== undefined);
 }
 
+/** How long a finder has to end after SIGTERM before it (and what it started) is killed outright. */
+export const FINDER_KILL_GRACE_MS = 1_000;
+
 /**
  * Runs the finder over `lines` and resolves with the chosen line as it printed it (no newline).
  * Rejects with CANCELLED when it exits 1 (Esc) or prints nothing, with UNSUPPORTED when it is not
  * installed, and with DEVICE_ERROR naming its exit code and last words when it fails otherwise.
- * Ctrl+C (`signal`) ends it.
+ * Ctrl+C (`signal`) ends it: SIGTERM, then SIGKILL after FINDER_KILL_GRACE_MS, to its whole
+ * process group (it runs in its own), since a wrapper script's child that outlived it would keep
+ * its stdout open and the answer would never come. It is killed too when this process exits.
  */
 export function runDesktopFinder(finder: DesktopFinder, lines: readonly string[], prompt: string, signal?: AbortSignal): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(finder, finderArgs(finder, prompt), { stdio: ['pipe', 'pipe', 'pipe'] });
+    // Its own process group (a GUI finder needs no terminal), so one kill reaches what it started.
+    const ownGroup = process.platform !== 'win32';
+    const child = spawn(finder, finderArgs(finder, prompt), { stdio: ['pipe', 'pipe', 'pipe'], detached: ownGroup });
     let stdout = '';
     let stderr = '';
+    let forceKill: NodeJS.Timeout | undefined;
+    const kill = (how: NodeJS.Signals): void => {
+      try {
+        if (ownGroup && child.pid !== undefined) process.kill(-child.pid, how);
+        else child.kill(how);
+      } catch {
+        // already gone
+      }
+    };
+    const onExit = (): void => kill('SIGKILL');
+    process.on('exit', onExit);
+    const settled = (): void => {
+      signal?.removeEventListener('abort', onAbort);
+      process.off('exit', onExit);
+      clearTimeout(forceKill);
+    };
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-2000)));
     const onAbort = (): void => {
-      child.kill('SIGTERM');
+      kill('SIGTERM');
+      forceKill = setTimeout(() => kill('SIGKILL'), FINDER_KILL_GRACE_MS);
     };
-    signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
     child.once('error', (error: NodeJS.ErrnoException) => {
-      signal?.removeEventListener('abort', onAbort);
+      settled();
       reject(
         error.code === 'ENOENT'
           ? new KeytapError('UNSUPPORTED', `${finder} is not installed (it is not on PATH).`)
@@ -88,7 +113,7 @@ export function runDesktopFinder(finder: DesktopFinder, lines: readonly string[]
       );
     });
     child.once('close', (code, killedBy) => {
-      signal?.removeEventListener('abort', onAbort);
+      settled();
       const chosen = stdout.split('\n')[0]!.replace(/\r$/u, '');
       if (signal?.aborted) return reject(new KeytapError('CANCELLED', 'Interrupted.'));
       if (code === 0 && chosen !== '') return resolve(chosen);

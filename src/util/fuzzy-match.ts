@@ -10,23 +10,20 @@ export interface FuzzyMatch {
   /** The line's index in the list searched. */
   index: number;
   score: number;
-  /** Where in the line each matched letter is (for highlighting), ascending. */
-  positions: number[];
 }
 
 const CONSECUTIVE = 8;
 const WORD_START = 6;
 const LEADING_PENALTY_CAP = 10;
 
-/** The best match of one word in `line` (greedy from each possible start), or undefined. */
-function matchWord(word: string, line: string, from: number): { score: number; positions: number[] } | undefined {
-  let best: { score: number; positions: number[] } | undefined;
-  for (let start = line.indexOf(word[0]!, from); start >= 0; start = line.indexOf(word[0]!, start + 1)) {
+/** The best match of one word in `line` (greedy from each possible start): its score and where its first letter is, or undefined. */
+function matchWord(word: string, line: string): { score: number; first: number } | undefined {
+  let best: { score: number; first: number } | undefined;
+  for (let start = line.indexOf(word[0]!); start >= 0; start = line.indexOf(word[0]!, start + 1)) {
     const positions = [start];
-    let at = start;
-    for (let i = 1; i < word.length; i++) {
-      // Prefer the next letter right after the previous one; else the first one further on.
-      at = line[at + 1] === word[i] ? at + 1 : line.indexOf(word[i]!, at + 1);
+    // Each next letter at its first place after the previous one: right after it when it is there.
+    for (let i = 1, at = start; i < word.length; i++) {
+      at = line.indexOf(word[i]!, at + 1);
       if (at < 0) break;
       positions.push(at);
     }
@@ -37,37 +34,33 @@ function matchWord(word: string, line: string, from: number): { score: number; p
       if (i > 0 && p === positions[i - 1]! + 1) score += CONSECUTIVE;
       if (p === 0 || !/[\p{L}\p{N}]/u.test(line[p - 1]!)) score += WORD_START;
     }
-    if (!best || score > best.score) best = { score, positions };
+    if (!best || score > best.score) best = { score, first: start };
   }
   return best;
 }
 
-/** One line against the query: its score and matched positions, or undefined when it does not match. */
-export function fuzzyScore(query: string, line: string): { score: number; positions: number[] } | undefined {
+/** One line's score against the query, or undefined when it does not match. */
+export function fuzzyScore(query: string, line: string): number | undefined {
   const words = query.toLowerCase().split(/\s+/u).filter((w) => w !== '');
-  if (words.length === 0) return { score: 0, positions: [] };
+  if (words.length === 0) return 0;
   const lower = line.toLowerCase();
   let score = 0;
-  const positions = new Set<number>();
+  let first = Infinity;
   for (const word of words) {
-    const found = matchWord(word, lower, 0);
+    const found = matchWord(word, lower);
     if (!found) return undefined;
     score += found.score;
-    for (const p of found.positions) positions.add(p);
+    first = Math.min(first, found.first);
   }
-  const sorted = [...positions].sort((a, b) => a - b);
-  score -= Math.min(sorted[0] ?? 0, LEADING_PENALTY_CAP);
-  score -= line.length / 100;
-  return { score, positions: sorted };
+  return score - Math.min(first, LEADING_PENALTY_CAP) - line.length / 100;
 }
 
-/** The lines matching `query`, best first (ties in the lines' order). */
+/** The lines matching `query`, best first (ties in the lines' order, so an empty query keeps them all as given). */
 export function fuzzyFilter(query: string, lines: readonly string[]): FuzzyMatch[] {
   const matches: FuzzyMatch[] = [];
   lines.forEach((line, index) => {
-    const found = fuzzyScore(query, line);
-    if (found) matches.push({ index, ...found });
+    const score = fuzzyScore(query, line);
+    if (score !== undefined) matches.push({ index, score });
   });
-  if (query.trim() === '') return matches;
   return matches.sort((a, b) => b.score - a.score || a.index - b.index);
 }

@@ -5,7 +5,7 @@ import type { KeyCredential } from '../../src/app/../device/oath/session.js';
 import { reduce } from '../../src/app/state.js';
 import type { AppState } from '../../src/app/state.js';
 import type { MenuItem, MenuNode } from '../../src/tray/model.js';
-import { CONFIG, SETTINGS, TOTP, readyState, run } from './fixtures.js';
+import { CONFIG, SETTINGS, TOTP, added, loaded, readyState, run } from './fixtures.js';
 
 const NOW = 1_700_000_000;
 
@@ -22,6 +22,24 @@ const byId = (nodes: MenuNode[], id: string): MenuItem => {
 };
 
 describe('many accounts on a key', () => {
+  it('issuers grouped ignoring case, named as first spelled, sorted ignoring case; "Other" last even against a lower-case issuer', () => {
+    const creds = [
+      ...Array.from({ length: 5 }, (_, i) => account('GitHub', `g${i}`)),
+      ...Array.from({ length: 4 }, (_, i) => account('github', `h${i}`)),
+      account('GITHUB', 'loud'),
+      account(undefined, 'loner'),
+      ...Array.from({ length: 3 }, (_, i) => account('amazon', `a${i}`)),
+      ...Array.from({ length: 2 }, (_, i) => account('Bank', `b${i}`)),
+      account('other', 'lower'),
+      account('zoo', 'z'),
+    ];
+    const menu = buildTrayModel(readyState(creds), CONFIG).menu;
+    const groups = menu.filter((n): n is MenuItem => n.kind === 'item' && n.id.startsWith('issuer:'));
+    expect(labels(groups)).toEqual(['amazon (3)', 'Bank (2)', 'GitHub (10)', 'other (1)', 'zoo (1)', 'Other (1)']);
+    expect(labels(groups[2]!.children!)).toEqual([...[0, 1, 2, 3, 4].map((i) => `GitHub: g${i}`), ...[0, 1, 2, 3].map((i) => `github: h${i}`), 'GITHUB: loud']);
+    expect(new Set(groups.map((g) => g.id)).size).toBe(groups.length);
+  });
+
   it(`up to ${GROUP_ABOVE}: one flat list, as before`, () => {
     const creds = Array.from({ length: GROUP_ABOVE }, (_, i) => account(`Svc${i % 3}`, `u${i}`));
     const menu = buildTrayModel(readyState(creds), CONFIG).menu;
@@ -108,5 +126,75 @@ describe('Recent', () => {
     expect(labels(menu.slice(0, 3))).toEqual(['Recent', 'Gone: bob (key not connected)', 'Demo: alice']);
     expect(byId(menu, menu[1]!.id).enabled).toBe(false);
     expect(parseMenuId(menu[2]!.id)).toEqual({ type: 'read', keyId: 'k1', credentialId: TOTP.id });
+  });
+
+  it('says what is true of an entry that cannot be read: its key locked, loading, unreadable; an account the key no longer holds is left out', () => {
+    const recent = [
+      { keyId: 'LOCKEDSERIAL', credentialId: 'Locked:l' },
+      { keyId: 'LOADINGSERIAL', credentialId: 'Loading:m' },
+      { keyId: 'BROKENSERIAL', credentialId: 'Broken:b' },
+      { keyId: '1234ABCD', credentialId: 'Deleted:gone' },
+      { keyId: '1234ABCD', credentialId: TOTP.id },
+    ];
+    const keys = run([
+      added('k1'),
+      loaded('k1', [TOTP], '1234ABCD'),
+      { type: 'key-added', key: { id: 'k2', name: 'YubiKey 5', kind: 'hid', serial: 'LOCKEDSERIAL' } },
+      { type: 'key-loaded', keyId: 'k2', locked: true, credentials: [] },
+      { type: 'key-added', key: { id: 'k3', name: 'YubiKey 5', kind: 'hid', serial: 'LOADINGSERIAL' } },
+      { type: 'key-added', key: { id: 'k4', name: 'YubiKey 5', kind: 'hid', serial: 'BROKENSERIAL' } },
+      { type: 'key-failed', keyId: 'k4', error: { code: 'DEVICE_ERROR', message: 'x' } },
+      { type: 'recent-loaded', recent },
+    ]).state;
+    const menu = buildTrayModel(keys, CONFIG).menu;
+    const section = menu.slice(0, menu.findIndex((n) => n.id === 'sep:recent'));
+    expect(labels(section)).toEqual(['Recent', 'Locked: l (locked)', 'Loading: m (loading)', 'Broken: b (cannot read the key)', 'Demo: alice, on Nitrokey 3 (1234ABCD)']);
+    expect(section.slice(1, 4).every((n) => n.kind === 'item' && n.enabled === false)).toBe(true);
+  });
+
+  it('a key still loading whose serial is not known yet may hold the entry: "(loading)", not "(key not connected)"', () => {
+    const state = run([added('k1'), { type: 'recent-loaded', recent: [{ keyId: '1234ABCD', credentialId: TOTP.id }] }]).state;
+    expect(labels(buildTrayModel(state, CONFIG).menu).slice(0, 2)).toEqual(['Recent', 'Demo: alice (loading)']);
+  });
+
+  it('every entry gone from its key: no section at all', () => {
+    const state = reduce(readyState([TOTP]), { type: 'recent-loaded', recent: [{ keyId: '1234ABCD', credentialId: 'Deleted:gone' }] }, SETTINGS).state;
+    expect(buildTrayModel(state, CONFIG).menu.some((n) => n.id === 'recent' || n.id === 'sep:recent')).toBe(false);
+  });
+
+  it('one entry per account: one recorded under the discovery id moves to the serial once the key says it, duplicates merge, and the list is saved', () => {
+    // An older keytap (or a key whose serial came later) recorded the account under the key's discovery id too.
+    const recent = [
+      { keyId: 'k1', credentialId: TOTP.id },
+      { keyId: '1234ABCD', credentialId: TOTP.id },
+      { keyId: 'k1', credentialId: 'Svc:a1' },
+    ];
+    const loadedFirst = run([{ type: 'recent-loaded', recent }, added('k1'), loaded('k1', [TOTP, account('Svc', 'a1')], '1234ABCD')]);
+    const expected = [
+      { keyId: '1234ABCD', credentialId: TOTP.id },
+      { keyId: '1234ABCD', credentialId: 'Svc:a1' },
+    ];
+    expect(loadedFirst.state.recent).toEqual(expected);
+    expect(loadedFirst.effects).toContainEqual({ type: 'save-recent', recent: expected });
+    expect(labels(buildTrayModel(loadedFirst.state, CONFIG).menu).slice(0, 4)).toEqual(['Recent', 'Demo: alice', 'Svc: a1', '---']);
+    // The key was there before the list was loaded: the same list.
+    const keyFirst = run([added('k1'), loaded('k1', [TOTP, account('Svc', 'a1')], '1234ABCD'), { type: 'recent-loaded', recent }]);
+    expect(keyFirst.state.recent).toEqual(expected);
+    // A read of it again keeps it once, under the serial.
+    expect(readOnce(loadedFirst.state, TOTP.id, 1).recent).toEqual(expected);
+  });
+
+  it('a read whose key went away before it finished records the key by its serial, not its discovery id', () => {
+    const state = run(
+      [
+        { type: 'read-requested', requestId: 1, keyId: 'k1', credentialId: TOTP.id, source: 'menu', now: NOW },
+        { type: 'read-succeeded', requestId: 1, code: { code: '123456', digits: 6, validFrom: NOW, validTo: NOW + 30 }, now: NOW },
+        { type: 'key-removed', keyId: 'k1', now: NOW },
+        { type: 'copy-finished', requestId: 1, now: NOW },
+      ],
+      SETTINGS,
+      readyState([TOTP]),
+    ).state;
+    expect(state.recent).toEqual([{ keyId: '1234ABCD', credentialId: TOTP.id }]);
   });
 });

@@ -29,6 +29,21 @@ describe('the recent accounts file', () => {
     expect(problems[0]).toContain('cannot read');
   });
 
+  it('an account written twice is loaded once (the first, latest, entry), and the count is taken after that', async () => {
+    const folder = tempDir();
+    const twice = [
+      { keyId: 'S1', credentialId: 'A:a' },
+      { keyId: 'S1', credentialId: 'A:a' },
+      { keyId: 'S1', credentialId: 'B:b' },
+      { keyId: 'S1', credentialId: 'A:a' },
+      { keyId: 'S1', credentialId: 'C:c' },
+      { keyId: 'S1', credentialId: 'D:d' },
+      { keyId: 'S1', credentialId: 'E:e' },
+    ];
+    writeFileSync(join(folder, 'recent.json'), JSON.stringify({ recent: twice }));
+    expect((await recentStore(folder).load()).map((r) => r.credentialId)).toEqual(['A:a', 'B:b', 'C:c', 'D:d', 'E:e']);
+  });
+
   it('a failed save does not fail the saves after it', async () => {
     const folder = join(tempDir(), 'data');
     writeFileSync(folder, 'not a folder');

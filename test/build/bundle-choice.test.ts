@@ -25,6 +25,9 @@ describe('the bundle a command runs from', () => {
     [['add', 'otpauth://totp/a?secret=AA'], 'keytap-cli.cjs'],
     [['pick'], 'keytap.cjs'],
     [['pick', '--with', 'rofi'], 'keytap.cjs'],
+    [['--with', 'rofi', 'pick'], 'keytap.cjs'],
+    [['--with=rofi', 'pick'], 'keytap.cjs'],
+    [['--with', 'terminal', 'pick', '--help'], 'keytap.cjs'],
   ])('keytap %j → %s', (args, bundle) => {
     expect(bundleFor(args)).toBe(bundle);
   });

@@ -1,7 +1,9 @@
 // `keytap pick` end to end on served virtual keys of both dialects, with a scripted finder on PATH
 // (a small executable named rofi that logs its arguments and stdin and prints the line it is told
 // to choose), without and with a running tray.
+import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Desktop, missingTool, run as runProgram } from '../platform/desktop.js';
@@ -95,6 +97,20 @@ describe.runIf(unix)('keytap pick with a desktop finder', () => {
     ]);
   });
 
+  it('--with before the command (keytap --with rofi pick) or after it: the same finder, the same read; before another command it is refused', async () => {
+    const { env, log } = await setUp(['yubikey'], [['GitHub', 'GitLab']]);
+    await awayFromPeriodEnd();
+    for (const args of [['--with', 'rofi', 'pick'], ['--with=rofi', 'pick'], ['pick', '--with', 'rofi']]) {
+      const result = await runKeytap(args, { env: { ...env, KEYTAP_NO_INSTANCE: '1', FAKE_CHOOSE: 'GitLab' } });
+      expect([result.stdout, readFileSync(`${log}.args`, 'utf8')], args.join(' ')).toEqual([`${await totp('GitLab')}\n`, '-dmenu\n-i\n-p\nkeytap\n']);
+      expect(result.code, result.stderr).toBe(ExitCode.NOT_DELIVERED); // read, printed; no display to copy to
+    }
+    const other = await runKeytap(['--with', 'rofi', 'list'], { env: { ...env, KEYTAP_NO_INSTANCE: '1' } });
+    expect([other.code, other.stdout, other.stderr]).toEqual([ExitCode.USAGE, '', 'keytap: --with is an option of "keytap pick", not of "keytap list".\n  Leave it out, or run "keytap pick --with FINDER".\n']);
+    const nested = await runKeytap(['--with', 'rofi', 'virtual', 'stop'], { env: { ...env, KEYTAP_NO_INSTANCE: '1' } });
+    expect([nested.code, nested.stderr]).toEqual([ExitCode.USAGE, expect.stringContaining('not of "keytap virtual stop"')]);
+  });
+
   it('no finder for this session and no terminal: a clear error naming what to install', async () => {
     const { env } = await setUp(['yubikey'], [['GitHub']]);
     const result = await runKeytap(['pick'], { env: { ...env, KEYTAP_NO_INSTANCE: '1' } });
@@ -125,6 +141,54 @@ describe.runIf(unix)('keytap pick with a desktop finder', () => {
   });
 });
 
+/**
+ * A tray from before the IPC op "read": it lists (from the served keys, as a tray would) and
+ * answers every other op with the parse error it had then. Returns the ops it was asked.
+ */
+async function startOlderTray(env: NodeJS.ProcessEnv): Promise<{ ops: string[]; close: () => Promise<void> }> {
+  const keys = JSON.parse(await ok(['keys', '--json'], env)) as { id: string; name: string; serial: string | null }[];
+  const listing: Record<string, unknown>[] = [];
+  for (const key of keys) {
+    const credentials = JSON.parse(await ok(['list', '--json', '--device', key.id], { ...env, KEYTAP_NO_INSTANCE: '1' })) as Record<string, unknown>[];
+    listing.push({ id: key.id, name: key.name, serial: key.serial ?? undefined, status: 'ready', credentials: credentials.map((c) => Object.fromEntries(Object.entries(c).filter(([, v]) => v !== null))) });
+  }
+  const ops: string[] = [];
+  const runtime = env.KEYTAP_RUNTIME_DIR!;
+  mkdirSync(runtime, { recursive: true, mode: 0o700 });
+  const server = createServer((socket) => {
+    let buffer = '';
+    socket.setEncoding('utf8').on('data', (chunk: string) => {
+      buffer += chunk;
+      if (!buffer.includes('\n')) return;
+      const { op } = JSON.parse(buffer.slice(0, buffer.indexOf('\n'))) as { op: string };
+      ops.push(op);
+      const answer = op === 'list' ? { ok: true, keys: listing } : { ok: false, code: 'USAGE', message: `Unknown operation ${JSON.stringify(op)}.` };
+      socket.end(`${JSON.stringify(answer)}\n`);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(join(runtime, 'keytap.sock'), resolve));
+  return { ops, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+describe.runIf(unix)('keytap pick with a tray older than the op "read"', () => {
+  it('lists through it, reads the key directly, and says on stderr that the tray is older and how to get the touch toast and clearing', async () => {
+    const { env } = await setUp(['yubikey'], [['GitHub', 'GitLab']]);
+    const older = await startOlderTray(env);
+    try {
+      await awayFromPeriodEnd();
+      const result = await runKeytap(['pick', '--with', 'rofi'], { env: { ...env, FAKE_CHOOSE: 'GitLab' } });
+      expect(older.ops).toEqual(['list', 'read']);
+      expect(result.stdout).toBe(`${await totp('GitLab')}\n`);
+      expect(result.stderr).toContain('The running keytap is older and cannot read a picked account: reading the key directly, with no touch toast and no clearing of the clipboard. Quit keytap from its menu and start it again to get them.\n');
+      expect(result.stderr).not.toContain('Unknown operation');
+      // Read directly: the copy is this process's (no display here), not the tray's.
+      expect([result.code, result.stderr]).toEqual([ExitCode.NOT_DELIVERED, expect.stringContaining('The code was printed but not copied. There is no display')]);
+    } finally {
+      await older.close();
+    }
+  });
+});
+
 describe.runIf(unix && HAVE_SCRIPT)('keytap pick on a terminal (no desktop finder)', () => {
   /** Runs `keytap pick` on a pty; `keys` says what to type next once the screen shows something (undefined: nothing yet). */
   const run = (env: NodeJS.ProcessEnv, keys: (shown: string) => string | undefined): Promise<{ output: string; code: number | null }> => {
@@ -150,6 +214,42 @@ describe.runIf(unix && HAVE_SCRIPT)('keytap pick on a terminal (no desktop finde
     const text = stripAnsi(output);
     expect(text).toContain('GitHub: alice');
     expect(text).toContain(await totp('GitLab'));
+    expect(code).toBe(ExitCode.NOT_DELIVERED); // no display to copy to
+  });
+
+  it('a terminal made shorter (SIGWINCH) keeps the selection on a row shown: Enter reads the row marked, not one out of sight', async () => {
+    const { env, dir } = await setUp(['yubikey'], [['GitHub', 'GitLab', 'Bank']]);
+    await awayFromPeriodEnd();
+    const ttyFile = join(dir, 'tty');
+    const { command, args } = keytapCommand(['pick']);
+    // 5 rows show all three accounts; the test then makes it 3 rows (one account shown), as a
+    // window resized would: the kernel sends SIGWINCH to the terminal's foreground process.
+    const line = `stty rows 5 cols 100; tty > ${ttyFile}; exec ${[command, ...args].map((a) => `'${a}'`).join(' ')}`;
+    const lastFrame = (screen: string): string => stripAnsi(screen).slice(stripAnsi(screen).lastIndexOf('keytap> '));
+    let step = 0;
+    let marked: string | undefined;
+    const { output, code } = await startOnTerminal('sh', ['-c', line], {
+      env: { ...env, KEYTAP_NO_INSTANCE: '1' },
+      onOutput: (shown, session) => {
+        if (step === 0 && lastFrame(shown).includes('> GitHub: alice') && lastFrame(shown).includes('Bank: alice')) {
+          step++;
+          session.type('\x1b[B');
+          setTimeout(() => session.type('\x1b[B'), 200);
+        } else if (step === 1 && lastFrame(shown).includes('> Bank: alice')) {
+          step++;
+          execFileSync('stty', ['-F', readFileSync(ttyFile, 'utf8').trim(), 'rows', '3']);
+          setTimeout(() => {
+            marked = /> (\S+: alice)/u.exec(lastFrame(session.output))?.[1];
+            session.type('\r');
+          }, 700);
+        }
+      },
+    }).ended;
+    // Three rows: the prompt, one account, "… 2 more". The one shown is marked, and Enter reads it.
+    expect(marked).toBe('GitHub: alice');
+    expect(lastFrame(output)).toContain('… 2 more');
+    const codes = stripAnsi(output).match(/^\d{6}\r?$/mu);
+    expect(codes?.[0]?.trim()).toBe(await totp('GitHub'));
     expect(code).toBe(ExitCode.NOT_DELIVERED); // no display to copy to
   });
 

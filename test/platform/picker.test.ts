@@ -1,8 +1,9 @@
 // Which desktop finder `keytap pick` uses for a session (src/desktop/picker.ts).
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { findDesktopFinder, finderArgs } from '../../src/desktop/picker.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { findDesktopFinder, finderArgs, runDesktopFinder } from '../../src/desktop/picker.js';
 import { tempDir } from '../support/cli.js';
 
 function binWith(...names: string[]): string {
@@ -40,5 +41,61 @@ describe.runIf(process.platform !== 'win32')('the desktop finder for this sessio
     expect(finderArgs('fuzzel', 'keytap')).toEqual(['--dmenu', '--prompt', 'keytap> ']);
     expect(finderArgs('wofi', 'keytap')).toEqual(['--dmenu', '--insensitive', '--prompt', 'keytap']);
     expect(finderArgs('dmenu', 'keytap')).toEqual(['-i', '-l', '15', '-p', 'keytap']);
+  });
+});
+
+/** A finder (named rofi) that ignores SIGTERM, SIGHUP and SIGINT and starts a child that does too; it writes "its-pid child-pid" to `pids`. */
+function stubbornFinder(pids: string): string {
+  const bin = join(tempDir(), 'bin');
+  mkdirSync(bin);
+  writeFileSync(join(bin, 'rofi'), `#!/bin/sh\ntrap '' TERM HUP INT\nsleep 30 &\necho "$$ $!" > "${pids}.tmp"\nmv "${pids}.tmp" "${pids}"\nwait\n`);
+  chmodSync(join(bin, 'rofi'), 0o755);
+  return bin;
+}
+
+/** Whether the process is still there (a zombie waiting for its parent to reap it counts as gone). */
+function alive(pid: number): boolean {
+  try {
+    return !/^\S+ \(.*\) Z/u.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+async function pidsOnceWritten(pids: string): Promise<number[]> {
+  while (!existsSync(pids)) await new Promise((r) => setTimeout(r, 20));
+  return readFileSync(pids, 'utf8').trim().split(' ').map(Number);
+}
+
+async function gone(pid: number): Promise<boolean> {
+  for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+  return !alive(pid);
+}
+
+describe.runIf(process.platform === 'linux')('a finder that will not end', () => {
+  const path = process.env.PATH;
+  afterEach(() => {
+    process.env.PATH = path;
+  });
+
+  it('an abort ends it and what it started (SIGTERM, then SIGKILL): the promise settles as "Interrupted.", no process left', async () => {
+    const pids = join(tempDir(), 'pids');
+    process.env.PATH = `${stubbornFinder(pids)}:${path ?? ''}`;
+    const abort = new AbortController();
+    const chosen = runDesktopFinder('rofi', ['a', 'b'], 'keytap', abort.signal);
+    const [finder, child] = await pidsOnceWritten(pids);
+    abort.abort();
+    await expect(chosen).rejects.toMatchObject({ code: 'CANCELLED', message: 'Interrupted.' });
+    expect([await gone(finder!), await gone(child!)]).toEqual([true, true]);
+  });
+
+  it('it is killed when this process exits while it runs', async () => {
+    const pids = join(tempDir(), 'pids');
+    const env = { ...process.env, PATH: `${stubbornFinder(pids)}:${path ?? ''}` };
+    const parent = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'picker-exit-child.ts'), pids], { env, stdio: 'inherit' });
+    const exited = new Promise((resolve) => parent.once('exit', resolve));
+    const [finder, child] = await pidsOnceWritten(pids);
+    expect(await exited).toBe(0);
+    expect([await gone(finder!), await gone(child!)]).toEqual([true, true]);
   });
 });

@@ -8,10 +8,12 @@ import type { MessageBus } from 'dbus-next';
 import { FirstWorkingTypist } from '../../src/desktop/typing/index.js';
 import { PortalTypist } from '../../src/desktop/typing/portal.js';
 import { restoreTokenFile } from '../../src/desktop/typing/restore-token.js';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Desktop, missingTool, skipMessage } from './desktop.js';
+import { oathtool, runKeytap } from '../support/cli.js';
+import { trayEnv } from '../support/tray-process.js';
 
 const PATH = '/org/freedesktop/portal/desktop';
 const IFACE = 'org.freedesktop.portal.RemoteDesktop';
@@ -147,6 +149,33 @@ describe.skipIf(missing !== undefined)(`org.freedesktop.portal.RemoteDesktop ${s
       await next.type('2');
       await next.close();
       expect((portal.calls[1]!.body[1] as Record<string, Variant>).restore_token?.value).toBe(saved);
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
+  it('keytap code --type without a tray sends the restore token the tray saved, and saves the one the desktop gives back', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'keytap-token-cli-'));
+    try {
+      const env = trayEnv(folder, { WAYLAND_DISPLAY: 'wayland-0', DBUS_SESSION_BUS_ADDRESS: address, KEYTAP_NO_INSTANCE: '1' });
+      const key = join(folder, 'key.json');
+      const secret = '3132333435363738393031323334353637383930';
+      const added = await runKeytap(['add', '--virtual', key, '--issuer', 'VPN', '--account', 'alice', '--type', 'hotp', '--secret', `hex:${secret}`], { env });
+      expect(added.code, added.stderr).toBe(0);
+      // What the tray saved when the desktop last said yes.
+      mkdirSync(join(folder, 'data'), { recursive: true });
+      const tokenFile = join(folder, 'data', 'remote-desktop-token');
+      writeFileSync(tokenFile, 'token-from-the-tray\n', { mode: 0o600 });
+      portal.calls = [];
+      portal.keys = [];
+      const typed = await runKeytap(['code', '--type', 'VPN', '--virtual', key], { env });
+      expect([typed.code, typed.stdout, typed.stderr]).toEqual([0, '', '']);
+      expect((portal.calls.find((c) => c.member === 'SelectDevices')!.body[1] as Record<string, Variant>).restore_token?.value).toBe('token-from-the-tray');
+      const expected = await oathtool({ hexSecret: secret, type: 'HOTP', counter: 0 });
+      expect(portal.keys.filter(([, down]) => down === 1).map(([keysym]) => String.fromCharCode(keysym)).join('')).toBe(expected);
+      // The token the desktop gave back replaces it (written before keytap exited), still 0600.
+      expect(readFileSync(tokenFile, 'utf8')).toMatch(/^token-\d+\n$/u);
+      expect(statSync(tokenFile).mode & 0o777).toBe(0o600);
     } finally {
       rmSync(folder, { recursive: true, force: true });
     }

@@ -7,6 +7,7 @@ import type { Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { XtestTypist } from '../../src/desktop/typing/xtest.js';
 import { Desktop, missingTool, run } from './desktop.js';
+import { oathtool } from '../support/cli.js';
 import { CONTROL_MASK, MOD1_MASK, SHIFT_MASK, startRecorder } from '../support/x11-recorder.js';
 
 const missing = process.platform === 'linux' ? missingTool('Xvfb', 'xdotool', 'setxkbmap', '/usr/bin/python3') : 'Linux';
@@ -29,9 +30,14 @@ describe.skipIf(missing !== undefined)('typing through XTEST', async () => {
     recorder?.child.kill();
     recorder = undefined;
     await run('xdotool', ['keyup', 'ctrl+alt+shift'], desktop.processEnv());
+    if (await capsLockOn()) await run('xdotool', ['key', 'Caps_Lock'], desktop.processEnv());
     await run('setxkbmap', ['us'], desktop.processEnv());
   });
   afterAll(() => desktop.stop());
+
+  /** Whether the display's Caps Lock is on: the Lock bit of the pointer's key mask, asked by another client (python3-xlib). */
+  const capsLockOn = async (): Promise<boolean> =>
+    (await run('/usr/bin/python3', ['-c', 'from Xlib import display; print(display.Display().screen().root.query_pointer().mask & 2)'], desktop.processEnv())).stdout.trim() === '2';
 
   it.skipIf(skip)('types every digit into the focused window, with no modifier', async () => {
     recorder = await startRecorder(desktop.processEnv());
@@ -73,6 +79,29 @@ describe.skipIf(missing !== undefined)('typing through XTEST', async () => {
     expect(keys.map((k) => k.char).join('')).toBe('0123456789');
     // On AZERTY the digits are the Shift level of the top row.
     for (const key of keys) expect(key.state & SHIFT_MASK).toBe(SHIFT_MASK);
+  });
+
+  it.skipIf(skip)('types digits with Caps Lock on where it flips the level of the digit row (French bépo), and leaves Caps Lock on', async () => {
+    recorder = await startRecorder(desktop.processEnv());
+    // fr(bepo): the digits are the Shift level, and with Caps Lock Shift+key gives the symbol ("«").
+    expect((await run('setxkbmap', ['fr', 'bepo'], desktop.processEnv())).code).toBe(0);
+    expect((await run('xdotool', ['key', 'Caps_Lock'], desktop.processEnv())).code).toBe(0);
+    expect(await capsLockOn()).toBe(true);
+    const code = await oathtool({ hexSecret: '3132333435363738393031323334353637383930', type: 'TOTP', time: Math.floor(Date.now() / 1000), digits: 8 });
+    await new XtestTypist({ display: desktop.env.DISPLAY }).type(code);
+    const keys = await recorder.waitForKeys(code.length);
+    expect(keys.map((k) => k.char).join('')).toBe(code);
+    expect(await capsLockOn()).toBe(true);
+  });
+
+  it.skipIf(skip)('types digits with Caps Lock on with the plain French AZERTY layout too', async () => {
+    recorder = await startRecorder(desktop.processEnv());
+    expect((await run('setxkbmap', ['fr'], desktop.processEnv())).code).toBe(0);
+    expect((await run('xdotool', ['key', 'Caps_Lock'], desktop.processEnv())).code).toBe(0);
+    const code = await oathtool({ hexSecret: '3132333435363738393031323334353637383930', type: 'HOTP', counter: 7 });
+    await new XtestTypist({ display: desktop.env.DISPLAY }).type(code);
+    expect((await recorder.waitForKeys(code.length)).map((k) => k.char).join('')).toBe(code);
+    expect(await capsLockOn()).toBe(true);
   });
 
   it.skipIf(skip)('says so when the display cannot be reached', async () => {

@@ -9,7 +9,8 @@ import type { OpenKey } from '../../device/open.js';
 import type { OathCode } from '../../device/oath/session.js';
 import type { KeyOptions } from '../key-options.js';
 import { addKeyOptions, connectedKeys, withConnectedKey, withKey, withKeyPin } from '../key-options.js';
-import { KeytapError, isKeytapError } from '../../errors.js';
+import { KeytapError } from '../../errors.js';
+import { notCopied, readEachKey } from '../key-listing.js';
 import type { CliIo } from '../output.js';
 import { isoTime, printJson } from '../output.js';
 
@@ -102,8 +103,14 @@ export function registerCode(program: Command, io: CliIo): void {
       if (options.type) {
         // The code is read: a touch that still had the shortcut's keys held is over by now too.
         // Loaded only here: the typing backends live in the full bundle (bin/bundle-choice.cjs sends `code --type` there).
-        const { createTypist } = await import('../../desktop/typing/index.js');
-        await createTypist().type(read.code.code, signal);
+        // The tray's portal restore token, so the desktop does not ask again; saved before exit.
+        const { keytapTypist } = await import('../typist.js');
+        const { typist, restoreToken } = keytapTypist((problem) => io.err(`keytap: warning: ${problem}`));
+        try {
+          await typist.type(read.code.code, signal);
+        } finally {
+          await restoreToken.saved();
+        }
         print(read.id, read.code, { typed: true });
         return;
       }
@@ -123,27 +130,19 @@ export function registerCode(program: Command, io: CliIo): void {
 async function keyHoldingAccount(query: string | undefined, options: KeyOptions, io: CliIo): Promise<KeyDescriptor | undefined> {
   const descriptors = await connectedKeys(io);
   if (descriptors.length < 2) return descriptors[0];
-  const holders: AccountHolder[] = [];
-  let firstError: unknown;
-  for (const descriptor of descriptors) {
-    try {
-      holders.push(
-        await withConnectedKey(descriptor, options, io, async (key, signal) => ({
-          id: descriptor.id,
-          name: key.name,
-          // The announced serial only: it is for the message when the query is ambiguous, and reading
-          // a YubiKey's from its Management application would SELECT away from the unlocked OATH.
-          serial: descriptor.serial,
-          credentials: await key.session.list(signal),
-        })),
-      );
-    } catch (error) {
-      if (isKeytapError(error, 'CANCELLED')) throw error;
-      firstError ??= error;
-      io.err(`keytap: warning: ${descriptor.name} (${descriptor.id}) was passed over: ${error instanceof Error ? error.message : String(error)}`);
-    }
-  }
-  if (holders.length === 0) throw firstError;
+  const holders: AccountHolder[] = await readEachKey(
+    descriptors,
+    options,
+    io,
+    async (descriptor, key, signal) => ({
+      id: descriptor.id,
+      name: key.name,
+      // The announced serial only: it is for the message when the query is ambiguous, and reading
+      // a YubiKey's from its Management application would SELECT away from the unlocked OATH.
+      serial: descriptor.serial,
+      credentials: await key.session.list(signal),
+    }),
+  );
   const { keyId } = chooseAccount(holders, query);
   return descriptors.find((d) => d.id === keyId);
 }
@@ -154,11 +153,4 @@ function notTyped(typed: unknown, typeError: unknown): { message: string; hint?:
   const { message, hint } = (typeof typeError === 'object' && typeError !== null ? typeError : {}) as { message?: unknown; hint?: unknown };
   if (typed === undefined) return { message: 'The running keytap is older and cannot type codes.', hint: 'Quit keytap from its menu and start it again to use this version.' };
   return { message: typeof message === 'string' ? message : 'The running keytap could not type it.', hint: typeof hint === 'string' ? hint : undefined };
-}
-
-/** The tray's word on the copy: undefined when it copied (or, an older tray, did not say). */
-export function notCopied(copied: unknown, copyError: unknown): { message: string; hint?: string | undefined } | undefined {
-  if (copied !== false) return undefined;
-  const { message, hint } = (typeof copyError === 'object' && copyError !== null ? copyError : {}) as { message?: unknown; hint?: unknown };
-  return { message: typeof message === 'string' ? message : 'The running keytap could not copy it.', hint: typeof hint === 'string' ? hint : undefined };
 }

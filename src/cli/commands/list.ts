@@ -2,10 +2,10 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import type { KeyListing } from '../../app/controller.js';
 import { answerError, askRunningInstance } from '../../app/ipc.js';
-import { fromStateError } from '../../app/state-error.js';
 import { noKeyError } from '../../device/open.js';
 import type { KeyCredential } from '../../device/oath/session.js';
-import { KeytapError, lockedError } from '../../errors.js';
+import { KeytapError } from '../../errors.js';
+import { readyOrError } from '../key-listing.js';
 import type { KeyOptions } from '../key-options.js';
 import { addKeyOptions, pinWithoutAsking, withKey, withKeyPin } from '../key-options.js';
 import type { CliIo } from '../output.js';
@@ -63,10 +63,7 @@ function onlyKey(keys: KeyListing[]): KeyListing {
       hint: 'Choose one with --device ID.',
     });
   }
-  const key = keys[0]!;
-  if (key.status === 'locked') throw lockedError(key.name);
-  if (key.error) throw fromStateError(key.error);
-  return key;
+  return readyOrError(keys[0]!);
 }
 
 /** Fields the key does not report are null, not guessed. */

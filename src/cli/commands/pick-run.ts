@@ -9,18 +9,17 @@
 import { accountLabel } from '../../app/account-label.js';
 import type { KeyListing } from '../../app/controller.js';
 import { answerError, askRunningInstance } from '../../app/ipc.js';
-import { fromStateError } from '../../app/state-error.js';
+import type { IpcAnswer, IpcRequest } from '../../app/ipc.js';
 import { createClipboard } from '../../desktop/clipboard/index.js';
 import { findDesktopFinder, runDesktopFinder } from '../../desktop/picker.js';
-import type { KeyDescriptor } from '../../device/discovery/enumerate.js';
 import { noKeyError } from '../../device/open.js';
 import type { KeyCredential } from '../../device/oath/session.js';
-import { KeytapError, isKeytapError, lockedError } from '../../errors.js';
+import { KeytapError, isKeytapError } from '../../errors.js';
 import { printable } from '../../util/printable.js';
 import { connectedKeys, withConnectedKey } from '../key-options.js';
+import { notCopied, readEachKey, readyOrError } from '../key-listing.js';
 import type { CliIo } from '../output.js';
 import { pickOnTerminal } from '../terminal-picker.js';
-import { notCopied } from './code.js';
 import type { Picker, PickOptions } from './pick-options.js';
 import { PICKERS } from './pick-options.js';
 
@@ -46,7 +45,9 @@ export async function runPick(options: PickOptions, io: CliIo): Promise<void> {
   const touch = (): void => io.err(`Touch your key (${chosen.credential.id})…`);
   if (viaTray) {
     const answer = await askRunningInstance({ op: 'read', keyId: chosen.keyId, credentialId: chosen.credential.id }, { onEvent: touch, onFallback: (note) => io.err(note) });
-    if (answer) {
+    if (answer && refusedAsUnknown(answer, 'read')) {
+      io.err('The running keytap is older and cannot read a picked account: reading the key directly, with no touch toast and no clearing of the clipboard. Quit keytap from its menu and start it again to get them.');
+    } else if (answer) {
       if (!answer.ok) throw answerError(answer);
       // The tray delivers as that account's click would: typed, the code is where it should be
       // (printed too, it could land in a focused terminal twice).
@@ -63,6 +64,11 @@ export async function runPick(options: PickOptions, io: CliIo): Promise<void> {
     }
   }
   await readDirectly(chosen, touch, io);
+}
+
+/** A tray from before `op` was added answers it with its parse error (src/app/ipc.ts parseRequest): USAGE, "Unknown operation …". */
+function refusedAsUnknown(answer: IpcAnswer, op: IpcRequest['op']): boolean {
+  return !answer.ok && answer.code === 'USAGE' && answer.message === `Unknown operation ${JSON.stringify(op)}.`;
 }
 
 function pickerFromEnv(): Picker | undefined {
@@ -91,49 +97,36 @@ async function choose(picker: Picker, lines: string[]): Promise<number> {
   if (picker === 'terminal') return pickOnTerminal(lines, `${PROMPT}> `);
   const abort = new AbortController();
   const onSignal = (): void => abort.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // The finder runs in its own process group: a Ctrl+C or a hang-up of this terminal reaches it
+  // only through us.
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  for (const name of signals) process.once(name, onSignal);
   try {
     const line = await runDesktopFinder(picker, lines, PROMPT, abort.signal);
     const index = lines.indexOf(line);
     if (index < 0) throw new KeytapError('NO_MATCH', `${picker} answered a line that is none of the accounts offered.`, { hint: 'Choose one of the lines shown rather than typing a name of your own.' });
     return index;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    for (const name of signals) process.off(name, onSignal);
   }
 }
 
 /** The keys whose accounts can be offered; with none, the error a direct read would give. */
-function readyKeys(keys: KeyListing[]): { id: string; name: string; serial?: string | undefined; credentials: KeyCredential[] }[] {
+function readyKeys(keys: KeyListing[]): KeyListing[] {
   if (keys.length === 0) throw noKeyError();
   const ready = keys.filter((k) => k.status === 'ready');
   if (ready.length === 0) {
-    const key = keys[0]!;
-    if (key.status === 'locked') throw lockedError(key.name);
-    throw key.error ? fromStateError(key.error) : noKeyError();
+    readyOrError(keys[0]!);
+    throw noKeyError(); // not ready yet, and no error of its own
   }
   return ready;
 }
 
 /** Without a tray: every key found, listed; a key that cannot be (locked, busy) is passed over with a warning. */
-async function listKeysDirectly(io: CliIo): Promise<{ id: string; name: string; serial?: string | undefined; credentials: KeyCredential[]; descriptor: KeyDescriptor }[]> {
+async function listKeysDirectly(io: CliIo): Promise<{ id: string; name: string; serial?: string | undefined; credentials: KeyCredential[] }[]> {
   const descriptors = await connectedKeys(io);
   if (descriptors.length === 0) throw noKeyError();
-  const keys = [];
-  let firstError: unknown;
-  for (const descriptor of descriptors) {
-    try {
-      const credentials = await withConnectedKey(descriptor, {}, io, (key, signal) => key.session.list(signal));
-      keys.push({ id: descriptor.id, name: descriptor.name, serial: descriptor.serial, credentials, descriptor });
-    } catch (error) {
-      if (isKeytapError(error, 'CANCELLED')) throw error;
-      firstError ??= error;
-      io.err(`keytap: warning: ${descriptor.name} (${descriptor.id}) was passed over: ${error instanceof Error ? error.message : String(error)}`);
-    }
-  }
-  if (keys.length === 0) throw firstError;
-  return keys;
+  return readEachKey(descriptors, {}, io, async (descriptor, key, signal) => ({ id: descriptor.id, name: descriptor.name, serial: descriptor.serial, credentials: await key.session.list(signal) }));
 }
 
 /** One line per account, as the tray labels it; the key too when there are several; no two lines alike. */

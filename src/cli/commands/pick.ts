@@ -13,8 +13,9 @@ export function registerPick(program: Command, io: CliIo): void {
     .command('pick')
     .description('choose an account of any connected key in a fuzzy finder, and read it as a click in the tray does (copy, toast)')
     .addOption(new Option('--with <finder>', 'the finder to choose with (default: $KEYTAP_PICKER, else the first of rofi, fuzzel, wofi, dmenu found for this session, else the terminal)').choices(PICKERS))
-    .action(async (options: PickOptions) => {
+    .action(async (_options: PickOptions, command: Command) => {
       const { runPick } = await import('./pick-run.js');
-      await runPick(options, io);
+      // With the globals: `keytap --with rofi pick` names the finder before the command.
+      await runPick(command.optsWithGlobals<PickOptions>(), io);
     });
 }

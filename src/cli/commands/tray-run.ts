@@ -5,16 +5,14 @@
  * Loaded only when the tray starts (see tray.ts): it pulls in D-Bus, conf and the tray backends,
  * which other commands should not pay for at start-up.
  */
-import { join } from 'node:path';
 
-import { dataDir } from '../../app/config.js';
 import { runResident } from '../../app/resident.js';
 import { createAutostart } from '../../desktop/autostart/index.js';
 import { createClipboard } from '../../desktop/clipboard/index.js';
 import { createGlobalShortcut } from '../../desktop/hotkey/index.js';
 import { osKeyring } from '../../desktop/keyring/index.js';
 import { chooseSecretPrompt } from '../../desktop/secret-prompt/index.js';
-import { createTypist } from '../../desktop/typing/index.js';
+import { keytapTypist } from '../typist.js';
 import { openPath } from '../../desktop/open-path.js';
 import { createScreenCapture } from '../../desktop/screen-capture/index.js';
 import { openOathSession } from '../../device/open.js';
@@ -42,7 +40,7 @@ export async function runTray(options: TrayOptions, io: CliIo, version: string):
       notifier: (onError) => createNotifier({ onError }),
       clipboard: (onError) => createClipboard({ resident: true, onError }),
       shortcut: (onError) => createGlobalShortcut({ onError }),
-      typist: () => createTypist({ restoreTokenPath: join(dataDir(), 'remote-desktop-token') }),
+      typist: () => keytapTypist().typist,
       autostart: () => createAutostart(),
       keys: () => new KeyWatcher(),
       open: (descriptor, signal) => openOathSession(descriptor, signal),

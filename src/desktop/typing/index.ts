@@ -13,7 +13,7 @@ import { runCommand } from '../clipboard/run.js';
 import type { Typist } from '../platform.js';
 import { WtypeTypist, YdotoolTypist } from './command.js';
 import { PortalTypist } from './portal.js';
-import { restoreTokenFile } from './restore-token.js';
+import type { RestoreTokenStore } from './restore-token.js';
 import { UiohookTypist } from './uiohook.js';
 import { XtestTypist } from './xtest.js';
 
@@ -21,8 +21,7 @@ export interface CreateTypistOptions {
   platform?: NodeJS.Platform | undefined;
   env?: NodeJS.ProcessEnv | undefined;
   /** Where the RemoteDesktop portal's restore token is kept, so the desktop asks once (in memory without). */
-  restoreTokenPath?: string | undefined;
-  onProblem?: ((message: string) => void) | undefined;
+  restoreToken?: RestoreTokenStore | undefined;
 }
 
 export function createTypist(options: CreateTypistOptions = {}): Typist {
@@ -35,8 +34,7 @@ export function createTypist(options: CreateTypistOptions = {}): Typist {
     const busAddress = sessionBusAddress(env);
     const backends: Typist[] = [];
     if (busAddress) {
-      const restoreToken = options.restoreTokenPath ? restoreTokenFile(options.restoreTokenPath, options.onProblem) : undefined;
-      backends.push(new PortalTypist({ busAddress, restoreToken }));
+      backends.push(new PortalTypist({ busAddress, restoreToken: options.restoreToken }));
     }
     backends.push(new WtypeTypist({ env }), new YdotoolTypist({ env }));
     return new FirstWorkingTypist(backends);

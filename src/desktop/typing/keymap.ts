@@ -22,6 +22,7 @@ export interface Keystroke {
 
 const XK_SHIFT_L = 0xffe1;
 const XK_SHIFT_R = 0xffe2;
+const XK_CAPS_LOCK = 0xffe5;
 
 /** The keysym of a printable ASCII character (0x20–0x7e): its code point. */
 export function keysymOf(char: string): number | undefined {
@@ -53,6 +54,13 @@ export function shiftKeycode(mapping: KeyboardMapping, modifierRows?: readonly (
   const fromModifiers = modifierRows?.[0]?.find((keycode) => keycode !== 0);
   if (fromModifiers !== undefined) return fromModifiers;
   return findKeysym(mapping, XK_SHIFT_L, 0, false)?.keycode ?? findKeysym(mapping, XK_SHIFT_R, 0, false)?.keycode;
+}
+
+/** The keycode of the Caps Lock key (the Lock modifier's first key, else the key yielding Caps_Lock). */
+export function capsLockKeycode(mapping: KeyboardMapping, modifierRows?: readonly (readonly number[])[]): number | undefined {
+  const fromModifiers = modifierRows?.[1]?.find((keycode) => keycode !== 0);
+  if (fromModifiers !== undefined) return fromModifiers;
+  return findKeysym(mapping, XK_CAPS_LOCK, 0, false)?.keycode;
 }
 
 function findKeysym(mapping: KeyboardMapping, keysym: number, column: number, shift: boolean): Keystroke | undefined {

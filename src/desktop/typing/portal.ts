@@ -4,8 +4,8 @@
  * xdg-desktop-portal-wlr does not (wtype is the way there, command.ts).
  *
  * Flow: CreateSession → SelectDevices (keyboard; persist_mode 2 with the restore token of an
- * earlier session, so the desktop asks the user once, not at every code; the tray keeps the token
- * in a file across restarts (restore-token.ts), `keytap code --type` only for its own run) → Start (the desktop's
+ * earlier session, so the desktop asks the user once, not at every code; the tray and `keytap code
+ * --type` keep the token in one file across restarts, cli/typist.ts and restore-token.ts) → Start (the desktop's
  * dialog) → NotifyKeyboardKeysym(session, {}, keysym, 1 pressed / 0 released) per character.
  * Keysyms, not keycodes: the compositor finds the key in the user's layout. The session is kept
  * for the next code until the portal closes it.

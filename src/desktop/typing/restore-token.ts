@@ -13,6 +13,8 @@ import { writeFileAtomic } from '../../util/atomic-file.js';
 export interface RestoreTokenStore {
   get(): string | undefined;
   set(token: string): void;
+  /** Settles once the last token set is written (or its failure told): a short-lived process waits for it before it exits. */
+  saved(): Promise<void>;
 }
 
 export function restoreTokenFile(path: string, onProblem: (message: string) => void = () => undefined): RestoreTokenStore {
@@ -41,5 +43,6 @@ export function restoreTokenFile(path: string, onProblem: (message: string) => v
         })
         .catch((error: unknown) => onProblem(`cannot save ${path}: ${(error as Error).message}; the desktop will ask again next time`));
     },
+    saved: () => saving,
   };
 }

@@ -15,13 +15,14 @@ import { KeytapError } from '../../errors.js';
 import { bounded, delay as abortableDelay } from '../../util/abortable.js';
 import type { Typist } from '../platform.js';
 import type { KeyboardMapping } from './keymap.js';
-import { planKeystrokes, shiftKeycode } from './keymap.js';
+import { capsLockKeycode, planKeystrokes, shiftKeycode } from './keymap.js';
 
 /** The part of node-x11's client this module uses (callback style). */
 interface XClient {
   GetKeyboardMapping(first: number, count: number, callback: (error: Error | null, rows: number[][]) => void): void;
   GetModifierMapping(callback: (error: Error | null, rows: number[][]) => void): void;
   QueryKeymap(callback: (error: Error | null, bits: Buffer) => void): void;
+  QueryPointer(window: number, callback: (error: Error | null, pointer: { keyMask?: number } | undefined) => void): void;
   GetInputFocus(callback: (error: Error | null, focus: unknown) => void): void;
   QueryExtension(name: string, callback: (error: Error | null, ext: { present?: number } | undefined) => void): void;
   require(name: 'xtest', callback: (error: Error | null, xtest: XTest) => void): void;
@@ -92,15 +93,29 @@ export class XtestTypist implements Typist {
       const held = await this.heldModifiers(() => call<Buffer>('QueryKeymap', (cb) => X.QueryKeymap(cb)), modifiers, signal);
       for (const keycode of held) xtest.FakeInput(xtest.KeyRelease, keycode, 0, root, 0, 0);
 
-      const delay = this.options.keyDelayMs ?? 12;
-      for (const [index, stroke] of strokes.entries()) {
-        if (signal?.aborted) throw cancelled();
-        if (lost) throw lost;
-        if (index > 0 && delay > 0) await abortableDelay(delay, signal);
-        if (stroke.shift) xtest.FakeInput(xtest.KeyPress, shift!, 0, root, 0, 0);
-        xtest.FakeInput(xtest.KeyPress, stroke.keycode, 0, root, 0, 0);
-        xtest.FakeInput(xtest.KeyRelease, stroke.keycode, 0, root, 0, 0);
-        if (stroke.shift) xtest.FakeInput(xtest.KeyRelease, shift!, 0, root, 0, 0);
+      // Caps Lock on: on layouts whose digit row has a type that Lock affects (fr(bepo), and
+      // others) Shift+key then gives the symbol, not the digit, and the core mapping cannot tell
+      // which keys. So it is turned off for the code and on again afterwards, whatever happens.
+      const pointer = await call<{ keyMask?: number } | undefined>('QueryPointer', (cb) => X.QueryPointer(root, cb));
+      const capsLock = ((pointer?.keyMask ?? 0) & LOCK_MASK) !== 0 ? capsLockKeycode(mapping, modifierRows) : undefined;
+      const toggleCapsLock = (): void => {
+        xtest.FakeInput(xtest.KeyPress, capsLock!, 0, root, 0, 0);
+        xtest.FakeInput(xtest.KeyRelease, capsLock!, 0, root, 0, 0);
+      };
+      if (capsLock !== undefined) toggleCapsLock();
+      try {
+        const delay = this.options.keyDelayMs ?? 12;
+        for (const [index, stroke] of strokes.entries()) {
+          if (signal?.aborted) throw cancelled();
+          if (lost) throw lost;
+          if (index > 0 && delay > 0) await abortableDelay(delay, signal);
+          if (stroke.shift) xtest.FakeInput(xtest.KeyPress, shift!, 0, root, 0, 0);
+          xtest.FakeInput(xtest.KeyPress, stroke.keycode, 0, root, 0, 0);
+          xtest.FakeInput(xtest.KeyRelease, stroke.keycode, 0, root, 0, 0);
+          if (stroke.shift) xtest.FakeInput(xtest.KeyRelease, shift!, 0, root, 0, 0);
+        }
+      } finally {
+        if (capsLock !== undefined && !lost) toggleCapsLock();
       }
       // A round trip: the server has handled every fake event before we say "typed".
       await call('GetInputFocus', (cb) => X.GetInputFocus(cb));
@@ -129,6 +144,9 @@ export class XtestTypist implements Typist {
 type X11Module = { createClient(options: { display: string }, callback: (error: Error | null, display: XDisplay) => void): { on(event: 'error', listener: (error: Error) => void): unknown; terminate?(): void } };
 
 const REQUEST_TIMEOUT_MS = 3_000;
+
+/** The Lock bit of the core protocol's key mask (SETofKEYMASK). */
+const LOCK_MASK = 2;
 
 async function connect(displayName: string, signal: AbortSignal | undefined): Promise<XDisplay> {
   let x11: X11Module;
