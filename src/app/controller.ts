@@ -638,7 +638,7 @@ export class Controller {
       const shot = await capture.capture();
       const pixels = shot.format === 'rgba' ? shot : readImage(shot.data);
       try {
-        scan = scanImage(pixels, 'screen');
+        scan = await scanImage(pixels, 'screen');
       } finally {
         // The screen may show more secrets than the one wanted.
         pixels.data.fill(0);

@@ -23,7 +23,7 @@ export async function scanQr(image: string | undefined, io: CliIo): Promise<QrSc
   const [{ readImage }, { scanImage }] = await Promise.all([import('../qr/image.js'), import('../qr/accounts.js')]);
   if (image !== undefined) {
     const bytes = await readInputFile(image, 'the image');
-    return scanImage(readImage(bytes), 'image');
+    return await scanImage(readImage(bytes), 'image');
   }
   const { createScreenCapture } = await import('../desktop/screen-capture/index.js');
   const capture = createScreenCapture();
@@ -31,7 +31,8 @@ export async function scanQr(image: string | undefined, io: CliIo): Promise<QrSc
   const shot = await capture.capture();
   const pixels = shot.format === 'rgba' ? shot : readImage(shot.data);
   try {
-    return scanImage(pixels, 'screen');
+    // Awaited here, so that the pixels are zeroed only once the search is over.
+    return await scanImage(pixels, 'screen');
   } finally {
     // The screen may show more secrets than the one wanted.
     pixels.data.fill(0);

@@ -9,6 +9,7 @@ import type { MigrationBatch } from '../otp/migration.js';
 import { isMigrationUri, parseMigrationUri } from '../otp/migration.js';
 import { parseOtpauthUri } from '../otp/otpauth-uri.js';
 import { findQrCodes } from './find.js';
+import type { FindOptions } from './find.js';
 import type { RgbaImage } from './image.js';
 
 export interface QrAccount {
@@ -30,11 +31,16 @@ export interface QrScan {
 /** Where the image came from, for the messages. */
 export type QrSource = 'image' | 'screen';
 
-/** The accounts in every QR code of `image`. Throws BAD_INPUT when there is none to add. */
-export function scanImage(image: RgbaImage, where: QrSource): QrScan {
-  const texts = findQrCodes(image).map((code) => code.text);
+/**
+ * The accounts in every QR code of `image`. Throws BAD_INPUT when there is none to add (saying
+ * how long it searched when the time budget ran out first), CANCELLED on an abort.
+ */
+export async function scanImage(image: RgbaImage, where: QrSource, options: FindOptions = {}): Promise<QrScan> {
+  const search = await findQrCodes(image, options);
+  const texts = search.codes.map((code) => code.text);
   if (texts.length === 0) {
-    throw new KeytapError('BAD_INPUT', where === 'screen' ? 'No QR code found on the screen.' : 'No QR code found in the image.', {
+    const searched = search.outOfTime ? ` (searched ${Number((search.elapsedMs / 1000).toFixed(1))} s)` : '';
+    throw new KeytapError('BAD_INPUT', where === 'screen' ? `No QR code found on the screen${searched}.` : `No QR code found in the image${searched}.`, {
       hint:
         where === 'screen'
           ? 'Show the QR code larger (zoom in) and uncovered, or save it as a PNG or JPEG file and read that.'

@@ -57,7 +57,7 @@ describe.skipIf(missingX !== undefined)(`X11 screen capture ${skipMessage(missin
           expect(shot.format).toBe('rgba');
           if (shot.format !== 'rgba') return false;
           expect([shot.width, shot.height]).toEqual([800, 600]);
-          texts = findQrCodes(shot).map((code) => code.text);
+          texts = (await findQrCodes(shot)).codes.map((code) => code.text);
           return texts.length > 0;
         });
         expect(texts).toEqual([URI]);
@@ -142,7 +142,7 @@ describe.skipIf(missingBus !== undefined)(`org.freedesktop.portal.Screenshot ${s
     expect((portal.calls.at(-1)![1] as Record<string, Variant>).interactive!.value).toBe(false);
     expect(shot.format).toBe('png');
     expect(Buffer.from(shot.data).equals(png)).toBe(true);
-    expect(findQrCodes(readImage(shot.data)).map((c) => c.text)).toEqual([URI]);
+    expect((await findQrCodes(readImage(shot.data))).codes.map((c) => c.text)).toEqual([URI]);
     expect(existsSync(file)).toBe(false);
   });
 

@@ -10,9 +10,9 @@ import { qrPng, screenPng } from '../support/qr-images.js';
 
 const URI_A = 'otpauth://totp/ACME%20Co:alice@example.com?secret=JBSWY3DPEHPK3PXP&issuer=ACME%20Co';
 
-function thrown(action: () => unknown): Error & { code?: string; hint?: string } {
+async function thrown(action: () => Promise<unknown>): Promise<Error & { code?: string; hint?: string }> {
   try {
-    action();
+    await action();
   } catch (error) {
     return error as Error;
   }
@@ -69,23 +69,23 @@ describe('accountsFromCodes', () => {
 describe('scanImage', () => {
   it('finds the account in a code on a screen', async () => {
     const image = readImage(await screenPng(800, 600, [{ text: URI_A, x: 300, y: 200 }]));
-    const scan = scanImage(image, 'screen');
+    const scan = await scanImage(image, 'screen');
     expect(scan.accounts.map((a) => a.credential.account)).toEqual(['alice@example.com']);
     expect(Buffer.from(scan.accounts[0]!.credential.secret).toString('hex')).toBe('48656c6c6f21deadbeef');
   });
 
   it('no code: BAD_INPUT saying so, and what to try', async () => {
     const blank = readImage(await screenPng(400, 300, []));
-    const screen = thrown(() => scanImage(blank, 'screen'));
+    const screen = await thrown(() => scanImage(blank, 'screen'));
     expect(isKeytapError(screen, 'BAD_INPUT')).toBe(true);
     expect(screen.message).toBe('No QR code found on the screen.');
     expect(screen.hint).toMatch(/zoom in/);
-    expect(thrown(() => scanImage(blank, 'image')).message).toBe('No QR code found in the image.');
+    expect((await thrown(() => scanImage(blank, 'image'))).message).toBe('No QR code found in the image.');
   });
 
   it('codes that hold no account: BAD_INPUT naming what each holds', async () => {
     const image = readImage(await qrPng('https://example.com/welcome'));
-    const one = thrown(() => scanImage(image, 'image'));
+    const one = await thrown(() => scanImage(image, 'image'));
     expect(isKeytapError(one, 'BAD_INPUT')).toBe(true);
     expect(one.message).toBe('The QR code holds no account: a web address on example.com, not an otpauth:// URI.');
     expect(one.hint).toMatch(/otpauth-migration/);

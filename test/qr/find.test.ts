@@ -4,6 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
 import { isKeytapError } from '../../src/errors.js';
 import { findQrCodes } from '../../src/qr/find.js';
@@ -23,8 +24,8 @@ function zbarimg(file: string): string[] {
   return out.split('\n').filter((line) => line !== '').sort();
 }
 
-function ours(file: string): string[] {
-  return findQrCodes(readImage(readFileSync(file))).map((code) => code.text);
+async function ours(file: string): Promise<string[]> {
+  return (await findQrCodes(readImage(readFileSync(file)))).codes.map((code) => code.text);
 }
 
 describe.skipIf(missing !== undefined)(`QR codes in image files, against zbarimg ${skipMessage(missing, missing === 'convert' ? 'imagemagick' : 'zbar-tools')}`, () => {
@@ -34,7 +35,7 @@ describe.skipIf(missing !== undefined)(`QR codes in image files, against zbarimg
     const file = join(dir, 'one.png');
     writeFileSync(file, await qrPng(URI_A));
     expect(zbarimg(file)).toEqual([URI_A]);
-    expect(ours(file)).toEqual([URI_A]);
+    expect(await ours(file)).toEqual([URI_A]);
   });
 
   it('the same code as a JPEG (ImageMagick, quality 80): the same text as zbarimg', async () => {
@@ -44,14 +45,14 @@ describe.skipIf(missing !== undefined)(`QR codes in image files, against zbarimg
     execFileSync('convert', [png, '-quality', '80', jpeg]);
     expect(readFileSync(jpeg).subarray(0, 3)).toEqual(Buffer.from([0xff, 0xd8, 0xff]));
     expect(zbarimg(jpeg)).toEqual([URI_B]);
-    expect(ours(jpeg)).toEqual([URI_B]);
+    expect(await ours(jpeg)).toEqual([URI_B]);
   });
 
   it('a screen with two codes side by side: both, as zbarimg finds them, in reading order', async () => {
     const file = join(dir, 'two.png');
     writeFileSync(file, await screenPng(1280, 720, [{ text: URI_B, x: 700, y: 150 }, { text: URI_A, x: 120, y: 160 }]));
     expect(zbarimg(file)).toEqual([URI_A, URI_B].sort());
-    expect(ours(file)).toEqual([URI_A, URI_B]);
+    expect(await ours(file)).toEqual([URI_A, URI_B]);
   });
 
   it('three codes, one above two: all three', async () => {
@@ -59,14 +60,63 @@ describe.skipIf(missing !== undefined)(`QR codes in image files, against zbarimg
     const texts = ['https://example.com/first', URI_A, URI_B];
     writeFileSync(file, await screenPng(1024, 768, [{ text: texts[0]!, x: 380, y: 20 }, { text: texts[1]!, x: 40, y: 400 }, { text: texts[2]!, x: 560, y: 420 }]));
     expect(zbarimg(file)).toEqual([...texts].sort());
-    expect(ours(file)).toEqual(texts);
+    expect(await ours(file)).toEqual(texts);
   });
 
   it('a screen without a code: none (zbarimg agrees)', async () => {
     const file = join(dir, 'none.png');
     writeFileSync(file, await screenPng(640, 480, []));
     expect(() => zbarimg(file)).toThrow(); // zbarimg exits 4 when it finds nothing
-    expect(ours(file)).toEqual([]);
+    expect(await ours(file)).toEqual([]);
+  });
+});
+
+describe('large screens: shrunk first, then tile by tile, within a time budget', () => {
+  it('a small code (about 150 pixels) on a 4K screen is found, and a large one too, in reading order', async () => {
+    const image = readImage(await screenPng(3840, 2160, [{ text: URI_B, x: 2900, y: 1700, scale: 4 }, { text: URI_A, x: 300, y: 200, scale: 12 }]));
+    // No budget: this is about what is found, and a loaded test machine may take longer.
+    const search = await findQrCodes(image, { budgetMs: Infinity });
+    expect(search.codes.map((code) => code.text)).toEqual([URI_A, URI_B]);
+    // Boxes in the 4K image's own pixels: around each code as drawn (quiet zone included), give or take jsQR's margin.
+    const drawn = [
+      { x: 300, y: 200, size: PNG.sync.read(await qrPng(URI_A, 12)).width },
+      { x: 2900, y: 1700, size: PNG.sync.read(await qrPng(URI_B, 4)).width },
+    ];
+    search.codes.forEach(({ box }, i) => {
+      const { x, y, size } = drawn[i]!;
+      for (const [edge, from, to] of [[box.left, x - size / 10, x + size / 4], [box.top, y - size / 10, y + size / 4], [box.right, x + size * 0.75, x + size * 1.1], [box.bottom, y + size * 0.75, y + size * 1.1]] as const) {
+        expect(edge).toBeGreaterThanOrEqual(from);
+        expect(edge).toBeLessThanOrEqual(to);
+      }
+    });
+  });
+
+  it('the event loop keeps turning while a large image is searched, and an abort stops the search', async () => {
+    const image = readImage(await screenPng(1920, 1080, []));
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 1);
+    try {
+      await findQrCodes(image, { budgetMs: Infinity });
+    } finally {
+      clearInterval(timer);
+    }
+    // Synchronously, not one tick would have run before the search ended.
+    expect(ticks).toBeGreaterThan(3);
+
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 1);
+    await expect(findQrCodes(image, { signal: controller.signal, budgetMs: Infinity })).rejects.toMatchObject({ code: 'CANCELLED' });
+  });
+
+  it('stops when its budget is spent, with the codes found until then, and leaves the image as it was', async () => {
+    const image = readImage(await screenPng(1920, 1080, [{ text: URI_A, x: 100, y: 100 }]));
+    const before = Buffer.from(image.data);
+    let ms = 0;
+    const stopped = await findQrCodes(image, { now: () => (ms += 1000), budgetMs: 3500 });
+    expect(stopped.outOfTime).toBe(true);
+    expect(stopped.elapsedMs).toBeGreaterThanOrEqual(3500);
+    expect(stopped.codes.map((code) => code.text)).toEqual([URI_A]);
+    expect(Buffer.from(image.data).equals(before)).toBe(true);
   });
 });
 
