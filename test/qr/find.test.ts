@@ -5,10 +5,11 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
-import { describe, expect, it } from 'vitest';
+import jpeg from 'jpeg-js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { isKeytapError } from '../../src/errors.js';
 import { findQrCodes } from '../../src/qr/find.js';
-import { readImage } from '../../src/qr/image.js';
+import { MAX_MEGAPIXELS, readImage } from '../../src/qr/image.js';
 import { missingTool, skipMessage } from '../platform/desktop.js';
 import { tempDir } from '../support/cli.js';
 import { qrPng, screenPng } from '../support/qr-images.js';
@@ -117,6 +118,54 @@ describe('large screens: shrunk first, then tile by tile, within a time budget',
     expect(stopped.elapsedMs).toBeGreaterThanOrEqual(3500);
     expect(stopped.codes.map((code) => code.text)).toEqual([URI_A]);
     expect(Buffer.from(image.data).equals(before)).toBe(true);
+  });
+});
+
+/** CRC-32 as PNG chunks use it (ISO 3309), for a header that pngjs accepts. */
+function crc32(bytes: Uint8Array): number {
+  let crc = ~0;
+  for (const byte of bytes) {
+    crc ^= byte;
+    for (let k = 0; k < 8; k++) crc = (crc >>> 1) ^ (0xedb88320 & -(crc & 1));
+  }
+  return ~crc >>> 0;
+}
+
+function refusal(bytes: Uint8Array): unknown {
+  try {
+    readImage(bytes);
+  } catch (error) {
+    return error;
+  }
+  throw new Error('the image was read');
+}
+
+describe('images larger than MAX_MEGAPIXELS', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it('a small PNG whose IHDR says 60000×60000 is refused from its header, before decoding', async () => {
+    const png = Buffer.from(await qrPng(URI_A));
+    png.writeUInt32BE(60000, 16);
+    png.writeUInt32BE(60000, 20);
+    png.writeUInt32BE(crc32(png.subarray(12, 29)), 29);
+    const decode = vi.spyOn(PNG.sync, 'read');
+    expect(refusal(png)).toMatchObject({ code: 'BAD_INPUT', message: `The image is 60000×60000 pixels; keytap reads QR codes from images of up to ${MAX_MEGAPIXELS} megapixels.` });
+    expect(decode).not.toHaveBeenCalled();
+  });
+
+  it('a small JPEG whose frame header says 60000×60000 is refused from it, before decoding', () => {
+    const small = jpeg.encode({ width: 16, height: 16, data: Buffer.alloc(16 * 16 * 4, 200) }, 80).data;
+    const sof = small.indexOf(Buffer.from([0xff, 0xc0]));
+    expect(sof).toBeGreaterThan(0);
+    small.writeUInt16BE(60000, sof + 5);
+    small.writeUInt16BE(60000, sof + 7);
+    const decode = vi.spyOn(jpeg, 'decode');
+    expect(refusal(small)).toMatchObject({ code: 'BAD_INPUT', message: expect.stringMatching(/^The image is 60000×60000 pixels/) });
+    expect(decode).not.toHaveBeenCalled();
+    // The header as it was: a 16×16 image, read.
+    small.writeUInt16BE(16, sof + 5);
+    small.writeUInt16BE(16, sof + 7);
+    expect(readImage(small)).toMatchObject({ width: 16, height: 16 });
   });
 });
 
