@@ -23,8 +23,7 @@ import { KeytapError, isKeytapError, lockedError } from '../errors.js';
 import type { Notifier } from '../notify/types.js';
 import type { TrayBackend, TrayHostStatus, TrayModel } from '../tray/model.js';
 import type { QrScan } from '../qr/accounts.js';
-import { scanImage } from '../qr/accounts.js';
-import { readImage } from '../qr/image.js';
+import { scanAndWipe } from '../qr/accounts.js';
 import { accountLabel } from './account-label.js';
 import { chooseAccount } from './choose-account.js';
 import { CodeRequests } from './code-requests.js';
@@ -635,14 +634,7 @@ export class Controller {
     try {
       const capture = this.deps.screenCapture;
       if (!capture) throw new KeytapError('UNSUPPORTED', 'keytap cannot capture the screen here.', { hint: 'Use "keytap add --qr IMAGE" in a terminal with a saved image of the code.' });
-      const shot = await capture.capture();
-      const pixels = shot.format === 'rgba' ? shot : readImage(shot.data);
-      try {
-        scan = await scanImage(pixels, 'screen');
-      } finally {
-        // The screen may show more secrets than the one wanted.
-        pixels.data.fill(0);
-      }
+      scan = await scanAndWipe(await capture.capture(), 'screen');
       if (scan.accounts.length > 1) {
         throw new KeytapError('AMBIGUOUS', `The QR codes on the screen hold ${scan.accounts.length} accounts; the tray adds one at a time, so none was added.`, {
           hint: 'Show only the one you want, or choose in a terminal with "keytap add --qr".',

@@ -20,23 +20,12 @@ export interface QrChoice {
 
 /** Reads the image file (PNG/JPEG), or captures the screen when there is no file, and scans it. */
 export async function scanQr(image: string | undefined, io: CliIo): Promise<QrScan> {
-  const [{ readImage }, { scanImage }] = await Promise.all([import('../qr/image.js'), import('../qr/accounts.js')]);
-  if (image !== undefined) {
-    const bytes = await readInputFile(image, 'the image');
-    return await scanImage(readImage(bytes), 'image');
-  }
+  const { scanAndWipe } = await import('../qr/accounts.js');
+  if (image !== undefined) return scanAndWipe({ format: 'file', data: await readInputFile(image, 'the image') }, 'image');
   const { createScreenCapture } = await import('../desktop/screen-capture/index.js');
   const capture = createScreenCapture();
   if (capture.name !== 'none') io.err(`Looking for QR codes on the screen (${capture.name})…`);
-  const shot = await capture.capture();
-  const pixels = shot.format === 'rgba' ? shot : readImage(shot.data);
-  try {
-    // Awaited here, so that the pixels are zeroed only once the search is over.
-    return await scanImage(pixels, 'screen');
-  } finally {
-    // The screen may show more secrets than the one wanted.
-    pixels.data.fill(0);
-  }
+  return scanAndWipe(await capture.capture(), 'screen');
 }
 
 /** "ACME Co: alice@example.com (TOTP, SHA1, 6 digits, every 30 s)". */

@@ -10,6 +10,7 @@ import { isMigrationUri, parseMigrationUri } from '../otp/migration.js';
 import { parseOtpauthUri } from '../otp/otpauth-uri.js';
 import { findQrCodes } from './find.js';
 import type { FindOptions } from './find.js';
+import { readImage } from './image.js';
 import type { RgbaImage } from './image.js';
 
 export interface QrAccount {
@@ -55,6 +56,24 @@ export async function scanImage(image: RgbaImage, where: QrSource, options: Find
     });
   }
   return scan;
+}
+
+/** What is scanned: pixels (an X11 capture), or the bytes of a PNG/JPEG file (the portal's screenshot, a file given). */
+export type QrImage = ({ format: 'rgba' } & RgbaImage) | { format: 'png' | 'file'; data: Uint8Array };
+
+/**
+ * scanImage of a capture or a file's bytes, decoded if need be; whatever happens, the bytes and
+ * the pixels are zeroed afterwards: the screen may show more secrets than the one wanted.
+ */
+export async function scanAndWipe(image: QrImage, where: QrSource, options: FindOptions = {}): Promise<QrScan> {
+  let pixels: RgbaImage | undefined;
+  try {
+    pixels = image.format === 'rgba' ? image : readImage(image.data);
+    return await scanImage(pixels, where, options);
+  } finally {
+    pixels?.data.fill(0);
+    image.data.fill(0);
+  }
 }
 
 export function accountsFromCodes(found: readonly string[]): QrScan {

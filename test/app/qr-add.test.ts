@@ -103,8 +103,12 @@ describe('the controller', () => {
   it('a PNG from the portal is read the same way', async () => {
     const { r, device, screen } = await withScreen();
     await screen.show(qrPng(URI_FORGE), 'png');
+    const shot = screen.shot as ScreenShot;
     await click(r, 'qr:k1');
     expect(device.puts.map((c) => c.account)).toEqual(['bob']);
+    // The portal's file bytes are zeroed once searched, as the pixels are.
+    expect(shot.data.length).toBeGreaterThan(100);
+    expect(shot.data.every((byte) => byte === 0)).toBe(true);
   });
 
   it('two accounts on the screen: none is added, and the toast says to use keytap add --qr', async () => {

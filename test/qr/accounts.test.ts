@@ -3,7 +3,7 @@
 // without repeating them.
 import { describe, expect, it } from 'vitest';
 import { isKeytapError } from '../../src/errors.js';
-import { accountsFromCodes, scanImage } from '../../src/qr/accounts.js';
+import { accountsFromCodes, scanAndWipe, scanImage } from '../../src/qr/accounts.js';
 import { readImage } from '../../src/qr/image.js';
 import { migrationUri } from '../support/migration-payload.js';
 import { qrPng, screenPng } from '../support/qr-images.js';
@@ -63,6 +63,24 @@ describe('accountsFromCodes', () => {
       "an otpauth URI that cannot be read (The otpauth URI's secret parameter is not valid Base32)",
     ]);
     expect(scan.skipped.join('\n')).not.toMatch(/SECRETTOKEN|JBSWY3DP|NOT\*BASE32|alice/);
+  });
+});
+
+describe('scanAndWipe', () => {
+  const zeroed = (bytes: Uint8Array): boolean => bytes.length > 0 && bytes.every((byte) => byte === 0);
+
+  it('pixels and a PNG file\'s bytes are zeroed once searched, found or not', async () => {
+    const pixels = { format: 'rgba' as const, ...readImage(await qrPng(URI_A)) };
+    expect((await scanAndWipe(pixels, 'screen')).accounts.map((a) => a.credential.account)).toEqual(['alice@example.com']);
+    expect(zeroed(pixels.data)).toBe(true);
+
+    const png = { format: 'png' as const, data: new Uint8Array(await qrPng(URI_A)) };
+    expect((await scanAndWipe(png, 'screen')).accounts).toHaveLength(1);
+    expect(zeroed(png.data)).toBe(true);
+
+    const blank = { format: 'file' as const, data: new Uint8Array(await screenPng(300, 200, [])) };
+    expect((await thrown(() => scanAndWipe(blank, 'image'))).message).toBe('No QR code found in the image.');
+    expect(zeroed(blank.data)).toBe(true);
   });
 });
 
