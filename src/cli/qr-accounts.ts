@@ -6,7 +6,7 @@
  */
 import type { CredentialWithSecret } from '../otp/credential.js';
 import { KeytapError } from '../errors.js';
-import type { QrAccount, QrScan } from '../qr/accounts.js';
+import type { IncompleteExport, QrAccount, QrScan, QrSource } from '../qr/accounts.js';
 import { readInputFile } from '../util/input-file.js';
 import type { CliIo } from './output.js';
 import { choice, openPrompter, yesNo } from './prompt.js';
@@ -38,9 +38,7 @@ export function describeAccount(credential: CredentialWithSecret): string {
 /** Reports what was skipped, picks the accounts to add and has them confirmed. */
 export async function chooseQrAccounts(scan: QrScan, options: QrChoice, io: CliIo): Promise<CredentialWithSecret[]> {
   for (const line of scan.skipped) io.err(`Skipped: ${line}.`);
-  for (const batch of scan.partial) {
-    io.err(`This is QR code ${batch.index + 1} of ${batch.size} of a Google Authenticator export: the other codes hold the other accounts; read each of them too.`);
-  }
+  for (const batch of scan.incomplete) io.err(describeIncomplete(batch, scan.where));
   const { accounts } = scan;
   const interactive = process.stdin.isTTY === true;
   let chosen: QrAccount[];
@@ -76,6 +74,15 @@ export async function chooseQrAccounts(scan: QrScan, options: QrChoice, io: CliI
     if (yes !== true) throw new KeytapError('CANCELLED', 'Nothing was added.');
   }
   return credentials;
+}
+
+/** "Google Authenticator export: codes 2 and 3 of 3 were not in the image; …". */
+function describeIncomplete(batch: IncompleteExport, where: QrSource): string {
+  const { missing, size } = batch;
+  const numbers = missing.length === 1 ? `code ${missing[0]!}` : `codes ${missing.slice(0, -1).join(', ')} and ${missing.at(-1)!}`;
+  const verb = missing.length === 1 ? 'was' : 'were';
+  const it = missing.length === 1 ? 'it' : 'them';
+  return `Google Authenticator export: ${numbers} of ${size} ${verb} not ${where === 'screen' ? 'on the screen' : 'in the image'}; read ${it} too, for the accounts ${missing.length === 1 ? 'it holds' : 'they hold'}.`;
 }
 
 function numbered(accounts: readonly QrAccount[]): string {

@@ -5,7 +5,6 @@
  */
 import { KeytapError } from '../errors.js';
 import type { CredentialWithSecret } from '../otp/credential.js';
-import type { MigrationBatch } from '../otp/migration.js';
 import { isMigrationUri, parseMigrationUri } from '../otp/migration.js';
 import { parseOtpauthUri } from '../otp/otpauth-uri.js';
 import { findQrCodes } from './find.js';
@@ -25,8 +24,17 @@ export interface QrScan {
   accounts: QrAccount[];
   /** One line for each code or exported account that gives no account, saying what it is or why. */
   skipped: string[];
-  /** The Google Authenticator exports that are one QR code of several (scan the others too). */
-  partial: MigrationBatch[];
+  /** The Google Authenticator exports split over several QR codes of which some were not read. */
+  incomplete: IncompleteExport[];
+  where: QrSource;
+}
+
+export interface IncompleteExport {
+  /** The export's batch id, shared by its codes. */
+  id: number;
+  size: number;
+  /** The 1-based numbers of its codes that were not read. */
+  missing: number[];
 }
 
 /** Where the image came from, for the messages. */
@@ -48,7 +56,7 @@ export async function scanImage(image: RgbaImage, where: QrSource, options: Find
           : 'Use an image where the code is sharp and large enough (a screenshot rather than a photo), as PNG or JPEG.',
     });
   }
-  const scan = accountsFromCodes(texts);
+  const scan = accountsFromCodes(texts, where);
   if (scan.accounts.length === 0) {
     const what = scan.codes === 1 ? 'The QR code holds no account' : `None of the ${scan.codes} QR codes holds an account`;
     throw new KeytapError('BAD_INPUT', `${what}: ${scan.skipped.join('; ')}.`, {
@@ -76,10 +84,12 @@ export async function scanAndWipe(image: QrImage, where: QrSource, options: Find
   }
 }
 
-export function accountsFromCodes(found: readonly string[]): QrScan {
+export function accountsFromCodes(found: readonly string[], where: QrSource = 'image'): QrScan {
   // One code is often on screen twice (a window and its thumbnail, a page and its preview).
   const texts = [...new Set(found.map((text) => text.trim()))];
-  const scan: QrScan = { codes: texts.length, accounts: [], skipped: [], partial: [] };
+  const scan: QrScan = { codes: texts.length, accounts: [], skipped: [], incomplete: [], where };
+  /** The codes read of each export split over several, by batch id and size. */
+  const batches = new Map<string, { id: number; size: number; read: Set<number> }>();
   for (const text of texts) {
     if (/^otpauth:\/\//iu.test(text.trim())) {
       try {
@@ -99,7 +109,12 @@ export function accountsFromCodes(found: readonly string[]): QrScan {
       }
       const { batch } = payload;
       const source = batch.size > 1 ? `Google Authenticator export (QR code ${batch.index + 1} of ${batch.size})` : 'Google Authenticator export';
-      if (batch.size > 1) scan.partial.push(batch);
+      if (batch.size > 1) {
+        const key = `${batch.id}/${batch.size}`;
+        const read = batches.get(key) ?? { id: batch.id, size: batch.size, read: new Set<number>() };
+        read.read.add(batch.index);
+        batches.set(key, read);
+      }
       if (payload.accounts.length === 0) scan.skipped.push(`a ${source} with no accounts`);
       for (const account of payload.accounts) {
         if (account.ok) scan.accounts.push({ credential: account.credential, source });
@@ -108,6 +123,10 @@ export function accountsFromCodes(found: readonly string[]): QrScan {
     } else {
       scan.skipped.push(describeText(text));
     }
+  }
+  for (const { id, size, read } of batches.values()) {
+    const missing = Array.from({ length: size }, (_, index) => index).filter((index) => !read.has(index));
+    if (missing.length > 0) scan.incomplete.push({ id, size, missing: missing.map((index) => index + 1) });
   }
   return scan;
 }

@@ -37,7 +37,18 @@ describe('accountsFromCodes', () => {
       ['Bank', 'bob', 'HOTP', 'Google Authenticator export (QR code 1 of 2)'],
     ]);
     expect(scan.skipped).toEqual(['Legacy: old from the Google Authenticator export (QR code 1 of 2): it uses MD5, which OATH keys do not support']);
-    expect(scan.partial).toEqual([{ index: 0, size: 2, id: 99 }]);
+    expect(scan.incomplete).toEqual([{ id: 99, size: 2, missing: [2] }]);
+  });
+
+  it('an export split over three codes: the numbers of those not read, none when all three were', () => {
+    const part = (index: number, id = 7): string => migrationUri({ batch_size: 3, batch_index: index, batch_id: id, otp_parameters: [{ secret_hex: '0102030405060708090a', name: `user${index}`, issuer: 'Bank', type: 2 }] });
+    expect(accountsFromCodes([part(0)]).incomplete).toEqual([{ id: 7, size: 3, missing: [2, 3] }]);
+    expect(accountsFromCodes([part(2), part(0)]).incomplete).toEqual([{ id: 7, size: 3, missing: [2] }]);
+    const all = accountsFromCodes([part(1), part(2), part(0)]);
+    expect(all.incomplete).toEqual([]);
+    expect(all.accounts.map((a) => a.credential.account)).toEqual(['user1', 'user2', 'user0']);
+    // Two exports at once: each is counted on its own.
+    expect(accountsFromCodes([part(0), part(1), part(2), part(1, 8)]).incomplete).toEqual([{ id: 8, size: 3, missing: [1, 3] }]);
   });
 
   it('the same text found twice (a window and its thumbnail) gives its accounts once', () => {
