@@ -12,7 +12,7 @@ import type { MessageBus } from 'dbus-next';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { PortalScreenCapture } from '../../src/desktop/screen-capture/portal.js';
-import { X11ScreenCapture, zpixmapToRgba } from '../../src/desktop/screen-capture/x11.js';
+import { X11ScreenCapture, displayScreen, zpixmapToRgba } from '../../src/desktop/screen-capture/x11.js';
 import { findQrCodes } from '../../src/qr/find.js';
 import { readImage } from '../../src/qr/image.js';
 import { qrPng } from '../support/qr-images.js';
@@ -67,6 +67,39 @@ describe.skipIf(missingX !== undefined)(`X11 screen capture ${skipMessage(missin
       }
     });
   }
+
+  it('DISPLAY with a screen number: that screen is captured; one the server lacks is UNSUPPORTED naming both', async () => {
+    expect([':0', ':1.1', 'host:0.1', 'unix/host:2.3', 'localhost:10'].map(displayScreen)).toEqual([0, 1, 1, 3, 0]);
+    const desktop = new Desktop();
+    let viewer: ChildProcess | undefined;
+    try {
+      await desktop.startX('800x600x24', ['-screen', '1', '640x480x16']);
+      const display = desktop.env.DISPLAY!;
+      const file = join(desktop.dir, 'code.png');
+      writeFileSync(file, await qrPng(URI, 4));
+      // The viewer on screen 1 only: screen 0 shows no code.
+      viewer = spawn('display', ['-geometry', '+100+80', file], { env: { ...desktop.processEnv(), DISPLAY: `${display}.1` }, stdio: 'ignore' });
+      let texts: string[] = [];
+      await desktop.waitFor(async () => {
+        const shot = await new X11ScreenCapture(`${display}.1`).capture();
+        if (shot.format !== 'rgba') return false;
+        expect([shot.width, shot.height]).toEqual([640, 480]);
+        texts = (await findQrCodes(shot)).codes.map((code) => code.text);
+        return texts.length > 0;
+      });
+      expect(texts).toEqual([URI]);
+      const first = await new X11ScreenCapture(`${display}.0`).capture();
+      expect(first.format === 'rgba' && [first.width, first.height]).toEqual([800, 600]);
+      await expect(new X11ScreenCapture(`${display}.2`).capture()).rejects.toMatchObject({
+        code: 'UNSUPPORTED',
+        message: `The X display ${display}.2 names screen 2, but the server has screens 0 to 1.`,
+        hint: expect.stringContaining(`${display}.0`),
+      });
+    } finally {
+      viewer?.kill('SIGTERM');
+      await desktop.stop();
+    }
+  });
 
   it('a display that is not there: UNSUPPORTED naming it', async () => {
     await expect(new X11ScreenCapture(':4711').capture()).rejects.toMatchObject({ code: 'UNSUPPORTED', message: expect.stringMatching(/:4711/) });
