@@ -79,10 +79,14 @@ export async function findQrCodes(image: RgbaImage, options: FindOptions = {}): 
   const { width, height } = image;
   const full: Plane = { pixels: new Uint8ClampedArray(image.data.subarray(0, width * height * 4)), width, height };
   const factor = Math.ceil(Math.max(width, height) / MAX_SEARCH_SIDE);
-  const shrunk = factor > 1 ? shrink(full, factor) : undefined;
+  let shrunk: Plane | undefined;
   const search: Search = {
     found: [],
     outOfTime: false,
+    async pause(): Promise<void> {
+      await new Promise((resolve) => setImmediate(resolve));
+      throwIfAborted(options.signal);
+    },
     async next(): Promise<boolean> {
       throwIfAborted(options.signal);
       if (now() - started >= budget) this.outOfTime = true;
@@ -94,7 +98,8 @@ export async function findQrCodes(image: RgbaImage, options: FindOptions = {}): 
     },
   };
   try {
-    if (shrunk) {
+    if (factor > 1) {
+      shrunk = await shrink(full, factor, search);
       const toFull = (box: Box): Box => {
         const scaled = scaleBox(box, factor, full);
         // Painted over at full resolution too, so that the tiles do not find it again.
@@ -103,6 +108,7 @@ export async function findQrCodes(image: RgbaImage, options: FindOptions = {}): 
       };
       // The third windows are left out shrunk: the tiles (1/k, k ≥ 2) hold every code they would.
       await searchPlane(search, shrunk, { whole: true, windows: windowsOf(shrunk.width, shrunk.height, [1 / 2]), toFull });
+      shrunk.pixels.fill(0);
       await searchPlane(search, full, { whole: false, windows: windowsOf(width, height, [1 / factor]) });
     } else {
       await searchPlane(search, full, { whole: true, windows: windowsOf(width, height, WINDOW_FRACTIONS) });
@@ -121,6 +127,8 @@ export async function findQrCodes(image: RgbaImage, options: FindOptions = {}): 
 interface Search {
   found: FoundCode[];
   outOfTime: boolean;
+  /** Lets the event loop run between parts of a long computation; throws CANCELLED on an abort. */
+  pause(): Promise<void>;
   /** Whether to make another jsQR call (budget, abort, MAX_CODES), after yielding to the event loop. */
   next(): Promise<boolean>;
 }
@@ -139,12 +147,17 @@ interface PlaneSearch {
  */
 async function searchPlane(search: Search, plane: Plane, { whole, windows, toFull }: PlaneSearch): Promise<void> {
   const all: Box = { left: 0, top: 0, right: plane.width, bottom: plane.height };
+  // Where no finder pattern can be, jsQR is not asked. Painting codes over only takes marks away,
+  // so the marks of the plane as it is now stay a safe over-estimate.
+  const marks = await finderMarks(plane, search);
   // Windows searched without a find stay empty until a code painted over overlaps them (the
   // painting only takes marks away, but a code it removes may have hidden another from jsQR).
   const empty = new Set<Box>();
+  for (const box of windows) if (!marks.mayHoldCode(box)) empty.add(box);
+  const wholeMayHoldCode = whole && marks.mayHoldCode(all);
   for (;;) {
     let code: FoundCode | undefined;
-    if (whole) {
+    if (wholeMayHoldCode) {
       if (!(await search.next())) return;
       code = searchIn(plane, all);
     }
@@ -157,8 +170,116 @@ async function searchPlane(search: Search, plane: Plane, { whole, windows, toFul
     }
     if (!code) return;
     blank(plane, code.box);
-    for (const box of empty) if (overlaps(box, code.box)) empty.delete(box);
+    for (const box of empty) if (overlaps(box, code.box) && marks.mayHoldCode(box)) empty.delete(box);
     search.found.push({ text: code.text, box: toFull ? toFull(code.box) : code.box });
+  }
+}
+
+/** The pixel loops outside jsQR let the event loop run after this many rows (of a 4K screen: ~5 ms). */
+const ROWS_BETWEEN_PAUSES = 128;
+/** Fewer marks than this in a box: no code there (three finder patterns give three or more). */
+const MIN_MARKS = 3;
+/** The side of the blocks whose mean luminance is the threshold between dark and light. */
+const BLOCK = 16;
+/** Blocks (with their neighbours) whose luminance varies less than this hold no code. */
+const MIN_CONTRAST = 32;
+
+interface FinderMarks {
+  /** Whether enough marks are in `box` for jsQR to find a code there. */
+  mayHoldCode(box: Box): boolean;
+}
+
+/**
+ * Where a row crosses five runs of alternating dark and light in the proportions 1:1:3:1:1 — what
+ * every line through a finder pattern's centre crosses, whatever the code's size or rotation — of
+ * either polarity (a light-on-dark code too). A cheap scan that tells where jsQR need not look:
+ * the tolerances are wide, so that it finds more than jsQR would, never less. The luminance is
+ * split into dark and light at the mean of the pixel's block and its neighbours (uneven lighting).
+ */
+async function finderMarks(plane: Plane, search: Search): Promise<FinderMarks> {
+  const { pixels, width, height } = plane;
+  const luminance = new Uint8Array(width * height);
+  for (let i = 0, p = 0; i < luminance.length; i++, p += 4) luminance[i] = (pixels[p]! * 77 + pixels[p + 1]! * 150 + pixels[p + 2]! * 29) >> 8;
+  try {
+    const columns = Math.ceil(width / BLOCK);
+    const rows = Math.ceil(height / BLOCK);
+    const sum = new Float64Array(columns * rows);
+    const count = new Uint32Array(columns * rows);
+    const min = new Uint8Array(columns * rows).fill(255);
+    const max = new Uint8Array(columns * rows);
+    for (let y = 0; y < height; y++) {
+      if (y % ROWS_BETWEEN_PAUSES === 0) await search.pause();
+      const row = Math.floor(y / BLOCK) * columns;
+      for (let x = 0; x < width; x++) {
+        const block = row + Math.floor(x / BLOCK);
+        const value = luminance[y * width + x]!;
+        sum[block] = sum[block]! + value;
+        count[block] = count[block]! + 1;
+        if (value < min[block]!) min[block] = value;
+        if (value > max[block]!) max[block] = value;
+      }
+    }
+    // The threshold of each block: the mean over it and its neighbours; -1 where they are too even.
+    const threshold = new Int16Array(columns * rows);
+    for (let by = 0; by < rows; by++) {
+      for (let bx = 0; bx < columns; bx++) {
+        let total = 0;
+        let pixelCount = 0;
+        let low = 255;
+        let high = 0;
+        for (let ny = Math.max(0, by - 1); ny <= Math.min(rows - 1, by + 1); ny++) {
+          for (let nx = Math.max(0, bx - 1); nx <= Math.min(columns - 1, bx + 1); nx++) {
+            const block = ny * columns + nx;
+            total += sum[block]!;
+            pixelCount += count[block]!;
+            low = Math.min(low, min[block]!);
+            high = Math.max(high, max[block]!);
+          }
+        }
+        threshold[by * columns + bx] = high - low < MIN_CONTRAST ? -1 : Math.round(total / pixelCount);
+      }
+    }
+    const xs: number[] = [];
+    const ys: number[] = [];
+    const runs = [0, 0, 0, 0, 0];
+    for (let y = 0; y < height; y++) {
+      if (y % ROWS_BETWEEN_PAUSES === 0) await search.pause();
+      const thresholds = Math.floor(y / BLOCK) * columns;
+      runs.fill(0);
+      let dark: boolean | undefined;
+      for (let x = 0; x <= width; x++) {
+        const limit = x < width ? threshold[thresholds + Math.floor(x / BLOCK)]! : -1;
+        const isDark = x < width && luminance[y * width + x]! < limit;
+        if (isDark === dark) {
+          runs[4] = runs[4]! + 1;
+          continue;
+        }
+        // A run ended at x: are the last five in proportion?
+        const [a, b, c, d, e] = runs as [number, number, number, number, number];
+        const module = (a + b + c + d + e) / 7;
+        if (a > 0 && module >= 6 / 7) {
+          const near = (run: number): boolean => run >= module * 0.4 && run <= module * 1.8;
+          if (near(a) && near(b) && near(d) && near(e) && c >= module * 1.8 && c <= module * 4.5) {
+            xs.push(x - e - d - c / 2);
+            ys.push(y);
+          }
+        }
+        runs.copyWithin(0, 1);
+        runs[4] = 1;
+        dark = isDark;
+      }
+    }
+    return {
+      mayHoldCode(box: Box): boolean {
+        let inside = 0;
+        for (let i = 0; i < xs.length && inside < MIN_MARKS; i++) {
+          if (xs[i]! >= box.left && xs[i]! < box.right && ys[i]! >= box.top && ys[i]! < box.bottom) inside++;
+        }
+        return inside >= MIN_MARKS;
+      },
+    };
+  } finally {
+    luminance.fill(0);
   }
 }
 
@@ -173,12 +294,25 @@ function scaleBox(box: Box, factor: number, full: Plane): Box {
 }
 
 /** The plane shrunk by a whole factor: each pixel the mean of a factor×factor block (the edge blocks of what is there). */
-function shrink(plane: Plane, factor: number): Plane {
+async function shrink(plane: Plane, factor: number, search: Search): Promise<Plane> {
   const width = Math.ceil(plane.width / factor);
   const height = Math.ceil(plane.height / factor);
   const pixels = new Uint8ClampedArray(width * height * 4);
   const sums = new Float64Array(width * 4);
+  try {
+    await shrinkInto(plane, factor, { pixels, width, height }, sums, search);
+  } catch (error) {
+    pixels.fill(0); // cancelled half-way: nothing of the screen stays behind
+    throw error;
+  } finally {
+    sums.fill(0);
+  }
+  return { pixels, width, height };
+}
+
+async function shrinkInto(plane: Plane, factor: number, { pixels, width, height }: Plane, sums: Float64Array, search: Search): Promise<void> {
   for (let y = 0; y < height; y++) {
+    if (y % ROWS_BETWEEN_PAUSES === 0) await search.pause();
     sums.fill(0);
     const rows = Math.min(factor, plane.height - y * factor);
     for (let dy = 0; dy < rows; dy++) {
@@ -194,8 +328,6 @@ function shrink(plane: Plane, factor: number): Plane {
       for (let c = 0; c < 4; c++) pixels[(y * width + x) * 4 + c] = Math.round(sums[x * 4 + c]! / count);
     }
   }
-  sums.fill(0);
-  return { pixels, width, height };
 }
 
 function windowsOf(width: number, height: number, fractions: readonly number[]): Box[] {

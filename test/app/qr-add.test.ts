@@ -8,7 +8,7 @@ import { DEFAULT_CONFIG } from '../../src/app/config.js';
 import type { ScreenCapture, ScreenShot } from '../../src/desktop/screen-capture/types.js';
 import { KeytapError } from '../../src/errors.js';
 import { readImage } from '../../src/qr/image.js';
-import { qrPng, screenPng } from '../support/qr-images.js';
+import { finderField, qrPng, screenPng } from '../support/qr-images.js';
 import type { Rig } from './fakes.js';
 import { FakeDevice, descriptor, flush, rig } from './fakes.js';
 import { TOTP } from './fixtures.js';
@@ -158,9 +158,9 @@ describe('the controller', () => {
 
   it('Cancel in the menu while the screen is searched: nothing is added, the toast says so, the menu item goes', async () => {
     const { r, device, screen } = await withScreen();
-    // A 4K screen without a code: its search takes long enough to be cancelled in the middle.
-    await screen.show(screenPng(3840, 2160, []));
-    const shot = screen.shot as ScreenShot;
+    // A 4K screen of finder patterns without a code: its search takes long enough to be cancelled in the middle.
+    const shot: ScreenShot = { format: 'rgba', ...(await finderField(3840, 2160)) };
+    screen.shot = shot;
     r.controller.handleClick('qr:k1');
     await flush(r);
     const cancel = r.tray.last.menu.find((node) => node.id === 'cancel-qr');
@@ -185,8 +185,8 @@ describe('the controller', () => {
     expect(screen.signals.at(-1)?.aborted).toBe(true);
 
     const other = await withScreen();
-    await other.screen.show(screenPng(3840, 2160, []));
-    const shot = other.screen.shot as ScreenShot;
+    const shot: ScreenShot = { format: 'rgba', ...(await finderField(3840, 2160)) };
+    other.screen.shot = shot;
     other.r.controller.handleClick('qr:k1');
     await new Promise((resolve) => setTimeout(resolve, 50));
     await other.r.controller.stop();

@@ -12,7 +12,7 @@ import { findQrCodes } from '../../src/qr/find.js';
 import { MAX_MEGAPIXELS, readImage } from '../../src/qr/image.js';
 import { missingTool, skipMessage } from '../platform/desktop.js';
 import { tempDir } from '../support/cli.js';
-import { qrPng, screenPng } from '../support/qr-images.js';
+import { finderField, qrPng, screenPng } from '../support/qr-images.js';
 
 const URI_A = 'otpauth://totp/ACME%20Co:alice@example.com?secret=JBSWY3DPEHPK3PXP&issuer=ACME%20Co';
 const URI_B = 'otpauth://hotp/Bank:bob?secret=HXDMVJECJJWSRB3HWIZR4IFUGFTMXBOZ&issuer=Bank&counter=7&digits=8';
@@ -93,7 +93,8 @@ describe('large screens: shrunk first, then tile by tile, within a time budget',
   });
 
   it('the event loop keeps turning while a large image is searched, and an abort stops the search', async () => {
-    const image = readImage(await screenPng(1920, 1080, []));
+    // Finder patterns all over: jsQR is asked about every window, and each takes its time.
+    const image = await finderField(1200, 800);
     let ticks = 0;
     const timer = setInterval(() => ticks++, 1);
     try {
@@ -110,14 +111,24 @@ describe('large screens: shrunk first, then tile by tile, within a time budget',
   });
 
   it('stops when its budget is spent, with the codes found until then, and leaves the image as it was', async () => {
-    const image = readImage(await screenPng(1920, 1080, [{ text: URI_A, x: 100, y: 100 }]));
-    const before = Buffer.from(image.data);
-    let ms = 0;
-    const stopped = await findQrCodes(image, { now: () => (ms += 1000), budgetMs: 3500 });
-    expect(stopped.outOfTime).toBe(true);
-    expect(stopped.elapsedMs).toBeGreaterThanOrEqual(3500);
-    expect(stopped.codes.map((code) => code.text)).toEqual([URI_A]);
-    expect(Buffer.from(image.data).equals(before)).toBe(true);
+    // A clock that moves a second at each look: the budget is spent after a few jsQR calls.
+    const clock = (): (() => number) => {
+      let ms = 0;
+      return () => (ms += 1000);
+    };
+    const field = await finderField(1920, 1080);
+    const before = Buffer.from(field.data);
+    const nothing = await findQrCodes(field, { now: clock(), budgetMs: 3500 });
+    expect(nothing).toMatchObject({ codes: [], outOfTime: true });
+    expect(nothing.elapsedMs).toBeGreaterThanOrEqual(3500);
+    expect(Buffer.from(field.data).equals(before)).toBe(true);
+    // The code is found by the first call (the shrunk screen); the finder patterns keep the search going past the budget.
+    const screen = readImage(await screenPng(1920, 1080, [{ text: URI_A, x: 100, y: 100, scale: 8 }]));
+    const withCode = { ...screen, data: Uint8Array.from(screen.data) };
+    withCode.data.set(field.data.subarray(1920 * 600 * 4), 1920 * 600 * 4);
+    const found = await findQrCodes(withCode, { now: clock(), budgetMs: 2500 });
+    expect(found.outOfTime).toBe(true);
+    expect(found.codes.map((code) => code.text)).toEqual([URI_A]);
   });
 });
 
