@@ -10,6 +10,7 @@ import { benchDeb } from './deb.js';
 import { benchProgram } from './program.js';
 import { benchProgramEntra } from './program-entra.js';
 import { benchPskcKdf } from './pskc-kdf.js';
+import { benchQrScan } from './qr-scan.js';
 import { benchSeeds } from './seeds.js';
 import { benchSeedsHostile } from './seeds-hostile.js';
 import { benchTray } from './tray.js';
@@ -28,6 +29,7 @@ const BENCHES: Record<string, () => Promise<void>> = {
   'pcsc-code': benchPcscCode,
   deb: benchDeb,
   'ctaphid-channels': benchCtapHidChannels,
+  'qr-scan': benchQrScan,
 };
 
 const wanted = process.argv.slice(2);

@@ -19,12 +19,11 @@ import type { KeyCredential } from '../device/oath/session.js';
 import type { Autostart, GlobalShortcut, Typist } from '../desktop/platform.js';
 import type { ScreenCapture } from '../desktop/screen-capture/types.js';
 import { parseAccelerator } from '../desktop/hotkey/accelerator.js';
-import { KeytapError, isKeytapError, lockedError } from '../errors.js';
+import { KeytapError, isKeytapError, lockedError, throwIfAborted } from '../errors.js';
 import type { Notifier } from '../notify/types.js';
 import type { TrayBackend, TrayHostStatus, TrayModel } from '../tray/model.js';
 import type { QrScan } from '../qr/accounts.js';
-import { scanImage } from '../qr/accounts.js';
-import { readImage } from '../qr/image.js';
+import { scanAndWipe } from '../qr/accounts.js';
 import { accountLabel } from './account-label.js';
 import { chooseAccount } from './choose-account.js';
 import { CodeRequests } from './code-requests.js';
@@ -137,8 +136,11 @@ export class Controller {
   private readonly queued: QueuedRead[] = [];
   private startingQueued = false;
   private started = false;
-  /** An "Add account from QR code" is under way (one at a time: a second click is ignored). */
-  private addingFromQr = false;
+  /**
+   * The "Add account from QR code" under way (one at a time: a second click is ignored): Cancel and
+   * stop() abort it, and stop() waits for it to end.
+   */
+  private qrAdd: { controller: AbortController; done: Promise<void> } | undefined;
   private stopped = false;
   /** The codes being typed, by request id: Cancel and stop() abort them. */
   private readonly typing = new Map<number, AbortController>();
@@ -231,6 +233,10 @@ export class Controller {
       this.dispatch({ type: 'read-cancelled', requestId, reason: { code: 'CANCELLED', message: 'keytap is quitting.' }, now: this.nowSeconds() });
     }
     for (const typing of this.typing.values()) typing.abort(new KeytapError('CANCELLED', 'keytap is quitting.'));
+    // No capture or search goes on after Quit; its working copies are zeroed before stop() ends.
+    const qrAdd = this.qrAdd;
+    qrAdd?.controller.abort(new KeytapError('CANCELLED', 'keytap is quitting.'));
+    await qrAdd?.done;
     const operations = this.operations.stop();
     await settle(this.deps.keys.stop(), this.logger, 'stopping the key watcher');
     if (this.shortcutRegistered !== undefined) await settle(this.deps.shortcut.unregister(), this.logger, 'unregistering the shortcut');
@@ -440,7 +446,10 @@ export class Controller {
         this.operations.setRemembered(action.keyId, action.type === 'remember');
         return;
       case 'add-from-qr':
-        void this.addFromQr(action.keyId);
+        this.addFromQr(action.keyId);
+        return;
+      case 'cancel-qr':
+        this.qrAdd?.controller.abort(new KeytapError('CANCELLED', 'Adding an account from a QR code was cancelled.'));
         return;
       case 'cancel': {
         const pending = this.stateValue.pending;
@@ -628,34 +637,38 @@ export class Controller {
    * The tray has no dialog to choose or confirm in, so several accounts add none (the toast points
    * to `keytap add --qr`); the toast afterwards names what was added.
    */
-  private async addFromQr(keyId: string): Promise<void> {
-    if (this.addingFromQr || !findKey(this.stateValue, keyId)) return;
-    this.addingFromQr = true;
+  private addFromQr(keyId: string): void {
+    if (this.qrAdd || this.stopped || !findKey(this.stateValue, keyId)) return;
+    const controller = new AbortController();
+    const done = this.captureAndAdd(keyId, controller.signal).finally(() => {
+      this.qrAdd = undefined;
+    });
+    this.qrAdd = { controller, done };
+  }
+
+  private async captureAndAdd(keyId: string, signal: AbortSignal): Promise<void> {
+    this.dispatch({ type: 'qr-add-started', keyId });
     let scan: QrScan | undefined;
     try {
       const capture = this.deps.screenCapture;
       if (!capture) throw new KeytapError('UNSUPPORTED', 'keytap cannot capture the screen here.', { hint: 'Use "keytap add --qr IMAGE" in a terminal with a saved image of the code.' });
-      const shot = await capture.capture();
-      const pixels = shot.format === 'rgba' ? shot : readImage(shot.data);
-      try {
-        scan = scanImage(pixels, 'screen');
-      } finally {
-        // The screen may show more secrets than the one wanted.
-        pixels.data.fill(0);
-      }
+      const shot = await capture.capture(signal);
+      scan = await scanAndWipe(shot, 'screen', { signal });
       if (scan.accounts.length > 1) {
         throw new KeytapError('AMBIGUOUS', `The QR codes on the screen hold ${scan.accounts.length} accounts; the tray adds one at a time, so none was added.`, {
           hint: 'Show only the one you want, or choose in a terminal with "keytap add --qr".',
         });
       }
       const { credential } = scan.accounts[0]!;
+      // The last moment a Cancel or Quit stops it: once writing to the key, it is finished.
+      throwIfAborted(signal);
       await this.operations.add(keyId, credential);
       this.dispatch({ type: 'qr-account-added', keyId, label: accountLabel({ id: '', ...credential }) });
     } catch (error) {
-      this.guard('QR code result', () => this.dispatch({ type: 'qr-account-failed', keyId, error: toStateError(error, this.logger) }));
+      // After Quit there is no toast to show (the notifier is being stopped).
+      if (!this.stopped) this.guard('QR code result', () => this.dispatch({ type: 'qr-account-failed', keyId, error: toStateError(error, this.logger) }));
     } finally {
       for (const account of scan?.accounts ?? []) account.credential.secret.fill(0);
-      this.addingFromQr = false;
     }
   }
 

@@ -20,6 +20,8 @@ export type MenuAction =
   | { type: 'forget'; keyId: string }
   | { type: 'add-from-qr'; keyId: string }
   | { type: 'cancel' }
+  /** Stops an "Add account from QR code on screen…" under way: nothing is added. */
+  | { type: 'cancel-qr' }
   | { type: 'default-account'; account: { keyId: string; credentialId: string } | null }
   /** "Type the code": everyone's choice between copying and typing. */
   | { type: 'type-code' }
@@ -52,6 +54,9 @@ export function buildTrayModel(state: AppState, config: AppConfig): TrayModel {
 
   if (state.pending) {
     menu.push({ kind: 'item', id: 'cancel', label: `Cancel reading ${accountLabelOf(state, state.pending.keyId, state.pending.credentialId)}` }, separator('sep:cancel'));
+  }
+  if (state.addingFromQr !== undefined) {
+    menu.push({ kind: 'item', id: 'cancel-qr', label: 'Cancel adding an account from a QR code' }, separator('sep:cancel-qr'));
   }
 
   menu.push(defaultAccountMenu(state, config));
@@ -262,6 +267,8 @@ export function parseMenuId(id: string): MenuAction | undefined {
       return parts.length === 1 && parts[0] ? { type: 'add-from-qr', keyId: parts[0] } : undefined;
     case 'cancel':
       return { type: 'cancel' };
+    case 'cancel-qr':
+      return parts.length === 0 ? { type: 'cancel-qr' } : undefined;
     case 'default':
       if (parts.length === 1 && parts[0] === 'auto') return { type: 'default-account', account: null };
       return parts.length === 2 && parts[0] && parts[1] ? { type: 'default-account', account: { keyId: parts[0], credentialId: parts[1] } } : undefined;

@@ -106,6 +106,8 @@ export interface AppState {
   trayHost: TrayHostStatus | 'unknown';
   /** The typing failure the user was last told about (a fallback to copying says why once). */
   typingProblem?: string | undefined;
+  /** The key an "Add account from QR code on screen…" is under way for (the menu offers to cancel it). */
+  addingFromQr?: string | undefined;
 }
 
 export const INITIAL_STATE: AppState = Object.freeze({ keys: [], shortcut: 'off', trayHost: 'unknown' });
@@ -181,6 +183,8 @@ export type AppEvent =
   | { type: 'settings-open-failed'; path: string; error: StateError }
   /** "About" in the menu. */
   | { type: 'about-requested'; version?: string | undefined; settingsPath: string }
+  /** "Add account from QR code on screen…" was clicked: the screen is being captured and searched. */
+  | { type: 'qr-add-started'; keyId: string }
   /** "Add account from QR code on screen…": the account (its label, never its secret) went on the key. */
   | { type: 'qr-account-added'; keyId: string; label: string }
   /** "Add account from QR code on screen…" failed: nothing was added. */
@@ -642,10 +646,13 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
         ],
       };
 
+    case 'qr-add-started':
+      return { state: { ...state, addingFromQr: event.keyId }, effects: [] };
+
     case 'qr-account-added': {
       const key = findKey(state, event.keyId);
       return {
-        state,
+        state: { ...state, addingFromQr: undefined },
         effects: [
           log('info', `added ${event.label} from a QR code on the screen to ${key?.name ?? event.keyId}`),
           ...toast(settings, 'app', { title: 'Account added', body: key ? `${event.label} on ${keyModelName(key)}` : event.label, icon: 'key' }),
@@ -657,7 +664,7 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
 
     case 'qr-account-failed':
       return {
-        state,
+        state: { ...state, addingFromQr: undefined },
         effects: [
           log(isCancel(event.error) ? 'info' : 'warn', `adding an account from a QR code: ${describe(event.error)}`),
           ...toast(settings, 'app', {

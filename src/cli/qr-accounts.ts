@@ -6,7 +6,7 @@
  */
 import type { CredentialWithSecret } from '../otp/credential.js';
 import { KeytapError } from '../errors.js';
-import type { QrAccount, QrScan } from '../qr/accounts.js';
+import type { IncompleteExport, QrAccount, QrScan, QrSource } from '../qr/accounts.js';
 import { readInputFile } from '../util/input-file.js';
 import type { CliIo } from './output.js';
 import { choice, openPrompter, yesNo } from './prompt.js';
@@ -20,22 +20,12 @@ export interface QrChoice {
 
 /** Reads the image file (PNG/JPEG), or captures the screen when there is no file, and scans it. */
 export async function scanQr(image: string | undefined, io: CliIo): Promise<QrScan> {
-  const [{ readImage }, { scanImage }] = await Promise.all([import('../qr/image.js'), import('../qr/accounts.js')]);
-  if (image !== undefined) {
-    const bytes = await readInputFile(image, 'the image');
-    return scanImage(readImage(bytes), 'image');
-  }
+  const { scanAndWipe } = await import('../qr/accounts.js');
+  if (image !== undefined) return scanAndWipe({ format: 'file', data: await readInputFile(image, 'the image') }, 'image');
   const { createScreenCapture } = await import('../desktop/screen-capture/index.js');
   const capture = createScreenCapture();
   if (capture.name !== 'none') io.err(`Looking for QR codes on the screen (${capture.name})…`);
-  const shot = await capture.capture();
-  const pixels = shot.format === 'rgba' ? shot : readImage(shot.data);
-  try {
-    return scanImage(pixels, 'screen');
-  } finally {
-    // The screen may show more secrets than the one wanted.
-    pixels.data.fill(0);
-  }
+  return scanAndWipe(await capture.capture(), 'screen');
 }
 
 /** "ACME Co: alice@example.com (TOTP, SHA1, 6 digits, every 30 s)". */
@@ -48,9 +38,7 @@ export function describeAccount(credential: CredentialWithSecret): string {
 /** Reports what was skipped, picks the accounts to add and has them confirmed. */
 export async function chooseQrAccounts(scan: QrScan, options: QrChoice, io: CliIo): Promise<CredentialWithSecret[]> {
   for (const line of scan.skipped) io.err(`Skipped: ${line}.`);
-  for (const batch of scan.partial) {
-    io.err(`This is QR code ${batch.index + 1} of ${batch.size} of a Google Authenticator export: the other codes hold the other accounts; read each of them too.`);
-  }
+  for (const batch of scan.incomplete) io.err(describeIncomplete(batch, scan.where));
   const { accounts } = scan;
   const interactive = process.stdin.isTTY === true;
   let chosen: QrAccount[];
@@ -86,6 +74,15 @@ export async function chooseQrAccounts(scan: QrScan, options: QrChoice, io: CliI
     if (yes !== true) throw new KeytapError('CANCELLED', 'Nothing was added.');
   }
   return credentials;
+}
+
+/** "Google Authenticator export: codes 2 and 3 of 3 were not in the image; …". */
+function describeIncomplete(batch: IncompleteExport, where: QrSource): string {
+  const { missing, size } = batch;
+  const numbers = missing.length === 1 ? `code ${missing[0]!}` : `codes ${missing.slice(0, -1).join(', ')} and ${missing.at(-1)!}`;
+  const verb = missing.length === 1 ? 'was' : 'were';
+  const it = missing.length === 1 ? 'it' : 'them';
+  return `Google Authenticator export: ${numbers} of ${size} ${verb} not ${where === 'screen' ? 'on the screen' : 'in the image'}; read ${it} too, for the accounts ${missing.length === 1 ? 'it holds' : 'they hold'}.`;
 }
 
 function numbered(accounts: readonly QrAccount[]): string {

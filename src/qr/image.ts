@@ -30,6 +30,9 @@ export function readImage(bytes: Uint8Array): RgbaImage {
   if (format === undefined) {
     throw new KeytapError('BAD_INPUT', 'This file is not a PNG or JPEG image.', { hint: 'Save the QR code as a PNG or JPEG file (a screenshot will do).' });
   }
+  // Before decoding: a small file may announce a huge image, and the decoders allocate for it.
+  const size = format === 'png' ? pngSize(bytes) : jpegSize(bytes);
+  if (size) checkSize(size.width, size.height);
   try {
     if (format === 'png') {
       // PNG.sync.read gives RGBA at 8 bits whatever the file's colour type and depth.
@@ -44,6 +47,36 @@ export function readImage(bytes: Uint8Array): RgbaImage {
     const name = format === 'png' ? 'PNG' : 'JPEG';
     throw new KeytapError('BAD_INPUT', `This ${name} file is damaged or unsupported (${error instanceof Error ? error.message : String(error)}).`, { cause: error });
   }
+}
+
+/** The size in the IHDR chunk, which a PNG file must start with (bytes 16..23); undefined when it does not. */
+function pngSize(bytes: Uint8Array): { width: number; height: number } | undefined {
+  if (bytes.length < 24 || String.fromCharCode(...bytes.subarray(12, 16)) !== 'IHDR') return undefined;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return { width: view.getUint32(16), height: view.getUint32(20) };
+}
+
+/**
+ * The size in a JPEG file's first start-of-frame segment (SOF0..SOF15 but DHT, JPG and DAC),
+ * found by walking the segments; undefined when there is none before the image data. jpeg-js
+ * checks maxResolutionInMP there too, but its message names no size.
+ */
+function jpegSize(bytes: Uint8Array): { width: number; height: number } | undefined {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let at = 2;
+  while (at + 9 <= bytes.length && bytes[at] === 0xff) {
+    const marker = bytes[at + 1]!;
+    if (marker === 0xff) {
+      at++; // fill byte
+      continue;
+    }
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+      return { height: view.getUint16(at + 5), width: view.getUint16(at + 7) };
+    }
+    if (marker === 0xda || marker === 0xd9) return undefined; // the image data (or its end) with no frame before it
+    at += 2 + view.getUint16(at + 2);
+  }
+  return undefined;
 }
 
 function checkSize(width: number, height: number): void {

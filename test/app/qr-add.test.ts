@@ -8,7 +8,7 @@ import { DEFAULT_CONFIG } from '../../src/app/config.js';
 import type { ScreenCapture, ScreenShot } from '../../src/desktop/screen-capture/types.js';
 import { KeytapError } from '../../src/errors.js';
 import { readImage } from '../../src/qr/image.js';
-import { qrPng, screenPng } from '../support/qr-images.js';
+import { finderField, qrPng, screenPng } from '../support/qr-images.js';
 import type { Rig } from './fakes.js';
 import { FakeDevice, descriptor, flush, rig } from './fakes.js';
 import { TOTP } from './fixtures.js';
@@ -46,11 +46,16 @@ describe('the toasts', () => {
 
 class FakeScreen implements ScreenCapture {
   readonly name = 'fake screen';
-  /** What the next capture gives, or the error it fails with. */
-  shot: ScreenShot | Error = new Error('no screen yet');
+  /** What the next capture gives, or the error it fails with; 'hang': it waits for an abort. */
+  shot: ScreenShot | Error | 'hang' = new Error('no screen yet');
   captures = 0;
-  capture(): Promise<ScreenShot> {
+  signals: (AbortSignal | undefined)[] = [];
+  capture(signal?: AbortSignal): Promise<ScreenShot> {
     this.captures++;
+    this.signals.push(signal);
+    if (this.shot === 'hang') {
+      return new Promise((_resolve, reject) => signal?.addEventListener('abort', () => reject(new KeytapError('CANCELLED', 'The screen capture was cancelled.'))));
+    }
     return this.shot instanceof Error ? Promise.reject(this.shot) : Promise.resolve(this.shot);
   }
   async show(png: Promise<Buffer>, as: 'rgba' | 'png' = 'rgba'): Promise<void> {
@@ -103,8 +108,13 @@ describe('the controller', () => {
   it('a PNG from the portal is read the same way', async () => {
     const { r, device, screen } = await withScreen();
     await screen.show(qrPng(URI_FORGE), 'png');
+    const shot = screen.shot as ScreenShot;
+    expect(shot.format).toBe('png');
     await click(r, 'qr:k1');
     expect(device.puts.map((c) => c.account)).toEqual(['bob']);
+    // The portal's file bytes are zeroed once searched, as the pixels are.
+    expect(shot.data.length).toBeGreaterThan(100);
+    expect(shot.data.every((byte) => byte === 0)).toBe(true);
   });
 
   it('two accounts on the screen: none is added, and the toast says to use keytap add --qr', async () => {
@@ -144,5 +154,45 @@ describe('the controller', () => {
     r.notifier.shown = [];
     await click(r, 'qr:k1');
     expect(device.puts.map((c) => c.account)).toEqual(['bob']);
+  });
+
+  it('Cancel in the menu while the screen is searched: nothing is added, the toast says so, the menu item goes', async () => {
+    const { r, device, screen } = await withScreen();
+    // A 4K screen of finder patterns without a code: its search takes long enough to be cancelled in the middle.
+    const shot: ScreenShot = { format: 'rgba', ...(await finderField(3840, 2160)) };
+    screen.shot = shot;
+    r.controller.handleClick('qr:k1');
+    await flush(r);
+    const cancel = r.tray.last.menu.find((node) => node.id === 'cancel-qr');
+    expect(cancel).toMatchObject({ kind: 'item', label: 'Cancel adding an account from a QR code' });
+    expect(parseMenuId('cancel-qr')).toEqual({ type: 'cancel-qr' });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await click(r, 'cancel-qr');
+    expect(r.notifier.shown.at(-1)!.notification).toMatchObject({ title: 'No account added', body: expect.stringMatching(/^Adding an account from a QR code was cancelled\./) });
+    expect(device.puts).toEqual([]);
+    expect(shot.data.every((byte) => byte === 0)).toBe(true);
+    await flush(r);
+    expect(r.tray.last.menu.some((node) => node.id === 'cancel-qr')).toBe(false);
+  });
+
+  it('Quit during the capture or the search aborts it, and stop() ends after it: no capture or search goes on, no toast', async () => {
+    const { r, device, screen } = await withScreen();
+    screen.shot = 'hang';
+    r.controller.handleClick('qr:k1');
+    await flush(r);
+    expect(screen.signals.at(-1)?.aborted).toBe(false);
+    await r.controller.stop();
+    expect(screen.signals.at(-1)?.aborted).toBe(true);
+
+    const other = await withScreen();
+    const shot: ScreenShot = { format: 'rgba', ...(await finderField(3840, 2160)) };
+    other.screen.shot = shot;
+    other.r.controller.handleClick('qr:k1');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await other.r.controller.stop();
+    // The search was over (its copies zeroed) by the time stop() ended.
+    expect(shot.data.every((byte) => byte === 0)).toBe(true);
+    for (const { notifier } of [r, other.r]) expect(notifier.titles().filter((t) => t !== 'keytap' && /account|QR/i.test(t))).toEqual([]);
+    expect([...device.puts, ...other.device.puts]).toEqual([]);
   });
 });

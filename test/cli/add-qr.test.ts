@@ -106,6 +106,22 @@ describe.each<Dialect>(['yubikey', 'nitrokey3'])('keytap add --qr IMAGE on a vir
     expect(all.stderr.match(/^Added /gmu)).toHaveLength(2);
   });
 
+  it('an export split over three codes: the ones missing from the image are named; with all three, no warning', async () => {
+    const key = keyArgs(dialect);
+    const part = (index: number): string =>
+      migrationUri({ batch_size: 3, batch_index: index, batch_id: 41, otp_parameters: [{ secret_hex: SHA1_HEX, name: `user${index + 1}`, issuer: 'Split', algorithm: 1, digits: 1, type: 2 }] });
+    const first = await file('first.png', qrPng(part(0), 3));
+    const one = await ok(['add', ...key, '--qr', first, '--yes']);
+    expect(one.stderr).toContain('Google Authenticator export: codes 2 and 3 of 3 were not in the image; read them too, for the accounts they hold.');
+    const two = await file('two.png', screenPng(1000, 450, [{ text: part(0), x: 40, y: 60, scale: 3 }, { text: part(2), x: 560, y: 60, scale: 3 }]));
+    const refused = await runKeytap(['add', ...key, '--qr', two, '--yes']);
+    expect(refused.stderr).toContain('Google Authenticator export: code 2 of 3 was not in the image; read it too, for the accounts it holds.');
+    const all = await file('all.png', screenPng(1500, 450, [0, 1, 2].map((index) => ({ text: part(index), x: 40 + index * 480, y: 60, scale: 3 }))));
+    const added = await ok(['add', ...key, '--qr', all, '--all', '--yes', '--replace']);
+    expect(added.stderr).not.toMatch(/Google Authenticator export:|of 3/);
+    expect(await ids(key)).toEqual(['Split:user1', 'Split:user2', 'Split:user3']);
+  });
+
   it('an image with two codes side by side: both are offered', async () => {
     const key = keyArgs(dialect);
     const png = await file('two.png', screenPng(1000, 500, [{ text: URI_FORGE, x: 560, y: 80 }, { text: URI_BANK, x: 60, y: 90 }]));

@@ -1,6 +1,7 @@
 // Screen capture: X11 in-process (node-x11 GetImage) of an Xvfb screen at 24 and 16 bits a pixel
-// showing a QR code (ImageMagick's display), found again by src/qr; the ZPixmap conversion for the
-// most-significant-byte-first order no Xvfb here uses; and the screenshot portal against a stand-in
+// showing a QR code (ImageMagick's display), found again by src/qr, and the screen DISPLAY names; the
+// ZPixmap conversion for the layouts no Xvfb here uses (most significant byte first, packed 24 bits,
+// RGB565 in both orders), expected values worked out by hand; and the screenshot portal against a stand-in
 // org.freedesktop.portal.Desktop on a private session bus.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -12,7 +13,7 @@ import type { MessageBus } from 'dbus-next';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { PortalScreenCapture } from '../../src/desktop/screen-capture/portal.js';
-import { X11ScreenCapture, zpixmapToRgba } from '../../src/desktop/screen-capture/x11.js';
+import { X11ScreenCapture, displayScreen, zpixmapToRgba } from '../../src/desktop/screen-capture/x11.js';
 import { findQrCodes } from '../../src/qr/find.js';
 import { readImage } from '../../src/qr/image.js';
 import { qrPng } from '../support/qr-images.js';
@@ -29,6 +30,41 @@ describe('zpixmapToRgba', () => {
     // 16 bits 5-6-5: 0xf800 is full red, 0x07e0 full green; one pixel a row, rows padded to 32 bits.
     const rgb565 = { bitsPerPixel: 16, scanlinePad: 32, byteOrder: 0, redMask: 0xf800, greenMask: 0x07e0, blueMask: 0x001f };
     expect([...zpixmapToRgba(Uint8Array.of(0x00, 0xf8, 0, 0, 0xe0, 0x07, 0, 0), 1, 2, rgb565)]).toEqual([255, 0, 0, 255, 0, 255, 0, 255]);
+  });
+
+  // Pad bytes are 0xaa: what is beyond a row's pixels must be skipped, not read as a pixel.
+  it('packed 24-bit pixels (3 bytes each, rows padded to 32 bits), in either byte order', () => {
+    const masks = { redMask: 0xff0000, greenMask: 0x00ff00, blueMask: 0x0000ff };
+    // Two rows of three pixels: 0x123456, 0xff0080, 0x00c0ff / 0x010203, 0x000000, 0xffffff; 9 bytes a row, padded to 12.
+    const expected = [0x12, 0x34, 0x56, 255, 0xff, 0x00, 0x80, 255, 0x00, 0xc0, 0xff, 255, 0x01, 0x02, 0x03, 255, 0, 0, 0, 255, 255, 255, 255, 255];
+    const msbFirst = Uint8Array.of(0x12, 0x34, 0x56, 0xff, 0x00, 0x80, 0x00, 0xc0, 0xff, 0xaa, 0xaa, 0xaa, 0x01, 0x02, 0x03, 0, 0, 0, 0xff, 0xff, 0xff, 0xaa, 0xaa, 0xaa);
+    const lsbFirst = Uint8Array.of(0x56, 0x34, 0x12, 0x80, 0x00, 0xff, 0xff, 0xc0, 0x00, 0xaa, 0xaa, 0xaa, 0x03, 0x02, 0x01, 0, 0, 0, 0xff, 0xff, 0xff, 0xaa, 0xaa, 0xaa);
+    expect([...zpixmapToRgba(msbFirst, 3, 2, { bitsPerPixel: 24, scanlinePad: 32, byteOrder: 1, ...masks })]).toEqual(expected);
+    expect([...zpixmapToRgba(lsbFirst, 3, 2, { bitsPerPixel: 24, scanlinePad: 32, byteOrder: 0, ...masks })]).toEqual(expected);
+    // BGR masks (blue in the high byte): the same bytes read with the channels swapped.
+    const bgr = { redMask: 0x0000ff, greenMask: 0x00ff00, blueMask: 0xff0000 };
+    expect([...zpixmapToRgba(msbFirst, 3, 2, { bitsPerPixel: 24, scanlinePad: 32, byteOrder: 1, ...bgr })].slice(0, 4)).toEqual([0x56, 0x34, 0x12, 255]);
+  });
+
+  it('16-bit RGB565 pixels, most significant byte first and least significant first, with row padding', () => {
+    const rgb565 = { bitsPerPixel: 16, scanlinePad: 32, redMask: 0xf800, greenMask: 0x07e0, blueMask: 0x001f };
+    // Three pixels a row (6 bytes, padded to 8), two rows:
+    //   0xf800 red 31/31, 0x07e0 green 63/63, 0x001f blue 31/31;
+    //   0x8401 = red 16 (16·255/31 = 131.6 → 132), green 32 (32·255/63 = 129.5 → 130), blue 1 (1·255/31 = 8.2 → 8);
+    //   0x0000 black, 0xffff white.
+    const pixels = [0xf800, 0x07e0, 0x001f, 0x8401, 0x0000, 0xffff];
+    const expected = [255, 0, 0, 255, 0, 255, 0, 255, 0, 0, 255, 255, 132, 130, 8, 255, 0, 0, 0, 255, 255, 255, 255, 255];
+    const rows = (order: 'msb' | 'lsb'): Uint8Array => {
+      const bytes: number[] = [];
+      pixels.forEach((pixel, i) => {
+        bytes.push(...(order === 'msb' ? [pixel >> 8, pixel & 0xff] : [pixel & 0xff, pixel >> 8]));
+        if (i % 3 === 2) bytes.push(0xaa, 0xaa);
+      });
+      return Uint8Array.from(bytes);
+    };
+    expect([...rows('msb').subarray(0, 4)]).toEqual([0xf8, 0x00, 0x07, 0xe0]);
+    expect([...zpixmapToRgba(rows('msb'), 3, 2, { ...rgb565, byteOrder: 1 })]).toEqual(expected);
+    expect([...zpixmapToRgba(rows('lsb'), 3, 2, { ...rgb565, byteOrder: 0 })]).toEqual(expected);
   });
 
   it('refuses a short image and an odd pixel size', () => {
@@ -57,7 +93,7 @@ describe.skipIf(missingX !== undefined)(`X11 screen capture ${skipMessage(missin
           expect(shot.format).toBe('rgba');
           if (shot.format !== 'rgba') return false;
           expect([shot.width, shot.height]).toEqual([800, 600]);
-          texts = findQrCodes(shot).map((code) => code.text);
+          texts = (await findQrCodes(shot)).codes.map((code) => code.text);
           return texts.length > 0;
         });
         expect(texts).toEqual([URI]);
@@ -67,6 +103,39 @@ describe.skipIf(missingX !== undefined)(`X11 screen capture ${skipMessage(missin
       }
     });
   }
+
+  it('DISPLAY with a screen number: that screen is captured; one the server lacks is UNSUPPORTED naming both', async () => {
+    expect([':0', ':1.1', 'host:0.1', 'unix/host:2.3', 'localhost:10'].map(displayScreen)).toEqual([0, 1, 1, 3, 0]);
+    const desktop = new Desktop();
+    let viewer: ChildProcess | undefined;
+    try {
+      await desktop.startX('800x600x24', ['-screen', '1', '640x480x16']);
+      const display = desktop.env.DISPLAY!;
+      const file = join(desktop.dir, 'code.png');
+      writeFileSync(file, await qrPng(URI, 4));
+      // The viewer on screen 1 only: screen 0 shows no code.
+      viewer = spawn('display', ['-geometry', '+100+80', file], { env: { ...desktop.processEnv(), DISPLAY: `${display}.1` }, stdio: 'ignore' });
+      let texts: string[] = [];
+      await desktop.waitFor(async () => {
+        const shot = await new X11ScreenCapture(`${display}.1`).capture();
+        if (shot.format !== 'rgba') return false;
+        expect([shot.width, shot.height]).toEqual([640, 480]);
+        texts = (await findQrCodes(shot)).codes.map((code) => code.text);
+        return texts.length > 0;
+      });
+      expect(texts).toEqual([URI]);
+      const first = await new X11ScreenCapture(`${display}.0`).capture();
+      expect(first.format === 'rgba' && [first.width, first.height]).toEqual([800, 600]);
+      await expect(new X11ScreenCapture(`${display}.2`).capture()).rejects.toMatchObject({
+        code: 'UNSUPPORTED',
+        message: `The X display ${display}.2 names screen 2, but the server has screens 0 to 1.`,
+        hint: expect.stringContaining(`${display}.0`),
+      });
+    } finally {
+      viewer?.kill('SIGTERM');
+      await desktop.stop();
+    }
+  });
 
   it('a display that is not there: UNSUPPORTED naming it', async () => {
     await expect(new X11ScreenCapture(':4711').capture()).rejects.toMatchObject({ code: 'UNSUPPORTED', message: expect.stringMatching(/:4711/) });
@@ -142,7 +211,7 @@ describe.skipIf(missingBus !== undefined)(`org.freedesktop.portal.Screenshot ${s
     expect((portal.calls.at(-1)![1] as Record<string, Variant>).interactive!.value).toBe(false);
     expect(shot.format).toBe('png');
     expect(Buffer.from(shot.data).equals(png)).toBe(true);
-    expect(findQrCodes(readImage(shot.data)).map((c) => c.text)).toEqual([URI]);
+    expect((await findQrCodes(readImage(shot.data))).codes.map((c) => c.text)).toEqual([URI]);
     expect(existsSync(file)).toBe(false);
   });
 

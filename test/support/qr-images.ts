@@ -28,3 +28,28 @@ export async function screenPng(width: number, height: number, codes: { text: st
   }
   return PNG.sync.write(screen);
 }
+
+/**
+ * A screen jsQR is slow on: finder patterns (7×7 modules of 4 pixels) every `step` pixels, none
+ * three of them a code, and the codes given drawn over it. Pixels (RGBA), not a PNG: the large
+ * ones are quicker to make that way.
+ */
+export async function finderField(width: number, height: number, codes: { text: string; x: number; y: number; scale?: number }[] = [], step = 90): Promise<{ width: number; height: number; data: Uint8Array }> {
+  const data = new Uint8Array(width * height * 4).fill(255);
+  const paint = (left: number, top: number, size: number, value: number): void => {
+    for (let y = top; y < Math.min(top + size, height); y++) data.fill(value, (y * width + left) * 4, (y * width + Math.min(left + size, width)) * 4);
+    for (let y = top; y < Math.min(top + size, height); y++) for (let x = left; x < Math.min(left + size, width); x++) data[(y * width + x) * 4 + 3] = 255;
+  };
+  for (let y = 10; y + 28 < height; y += step) {
+    for (let x = 10 + ((y / step) % 2) * 30; x + 28 < width; x += step) {
+      paint(x, y, 28, 0);
+      paint(x + 4, y + 4, 20, 255);
+      paint(x + 8, y + 8, 12, 0);
+    }
+  }
+  for (const code of codes) {
+    const image = PNG.sync.read(await qrPng(code.text, code.scale));
+    for (let y = 0; y < image.height; y++) data.set(image.data.subarray(y * image.width * 4, (y + 1) * image.width * 4), ((code.y + y) * width + code.x) * 4);
+  }
+  return { width, height, data };
+}

@@ -60,6 +60,12 @@ export function zpixmapToRgba(data: Uint8Array, width: number, height: number, l
   return out;
 }
 
+/** The screen a DISPLAY names: the 1 of ":0.1" or "host:0.1"; 0 when it names none. */
+export function displayScreen(display: string): number {
+  const match = /:\d+\.(\d+)$/u.exec(display);
+  return match ? Number(match[1]) : 0;
+}
+
 export class X11ScreenCapture implements ScreenCapture {
   readonly name = 'X11';
 
@@ -92,7 +98,16 @@ export class X11ScreenCapture implements ScreenCapture {
           client = display.client;
           client.on('error', (e) => finish(e));
           try {
-            const screen = display.screen[0]!;
+            const number = displayScreen(this.display);
+            const screen = display.screen[number];
+            if (!screen) {
+              const last = display.screen.length - 1;
+              return finish(
+                new KeytapError('UNSUPPORTED', `The X display ${this.display} names screen ${number}, but the server has ${last === 0 ? 'only screen 0' : `screens 0 to ${last}`}.`, {
+                  hint: `Set DISPLAY to a screen the server has (${this.display.replace(/\.\d+$/u, '.0')}), or save the QR code as a PNG or JPEG file and read that.`,
+                }),
+              );
+            }
             const visual = screen.depths[screen.root_depth]?.[screen.root_visual];
             const format = display.format[screen.root_depth];
             if (!visual || !format) return finish(unsupported('The X display does not describe its root window\'s pixels.'));
