@@ -7,7 +7,7 @@
  * the other command it belongs to ("keytap seeds export --ledger …").
  */
 import type { Command } from 'commander';
-import type { ErrorDetail, KeytapError } from '../errors.js';
+import type { ErrorDetail, HotpKeyParameter, KeytapError } from '../errors.js';
 
 /** What the renderer needs to know of the running command. */
 export interface CliCommand {
@@ -187,7 +187,7 @@ function hintFor(detail: ErrorDetail, hint: string | undefined, command: CliComm
 }
 
 /** What a Feitian HOTP key needs, in the running command's options where it has them. */
-function hotpKeyHint(parameter: 'type' | 'algorithm' | 'digits' | 'secret' | 'serial', command: CliCommand): string {
+function hotpKeyHint(parameter: HotpKeyParameter, command: CliCommand): string {
   const has = (option: string): boolean => command.options.has(option);
   switch (parameter) {
     case 'type':
@@ -202,6 +202,10 @@ function hotpKeyHint(parameter: 'type' | 'algorithm' | 'digits' | 'secret' | 'se
       return has('--serial')
         ? 'Give --serial with exactly 8 letters or digits, or leave it out: keytap then generates one of 8 characters (with --serial-prefix up to 7).'
         : 'Use a serial of exactly 8 letters or digits.';
+    case 'counter':
+      return has('--counter')
+        ? 'Leave out --counter: the key is sent no counter and starts at 0.'
+        : 'Use a token whose counter is 0: the key is sent no counter and starts at 0.';
   }
 }
 

@@ -25,6 +25,10 @@ describe('the bundle a command runs from', () => {
     [['add', 'otpauth://totp/a?secret=AA'], 'keytap-cli.cjs'],
     [['pick'], 'keytap.cjs'],
     [['pick', '--with', 'rofi'], 'keytap.cjs'],
+    [['virtual', 'start', 'k.json', '--dialect', 'feitian'], 'keytap-cli.cjs'],
+    [['virtual', 'start', 'k.json', '--type-codes', 'file'], 'keytap-cli.cjs'],
+    [['virtual', 'start', 'k.json', '--type-codes', 'display'], 'keytap.cjs'],
+    [['virtual', 'start', 'k.json', '--type-codes=display', '--foreground'], 'keytap.cjs'],
   ])('keytap %j → %s', (args, bundle) => {
     expect(bundleFor(args)).toBe(bundle);
   });
