@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { FeitianSession } from '../../src/device/feitian/session.js';
 import { openAnyKey, openCtapHidTransport, openOathSession } from '../../src/device/open.js';
 import { CtapHidDeviceError } from '../../src/device/transport/ctaphid.js';
+import { traceApduTransport } from '../../src/device/transport/trace.js';
 import { typedCodesFile } from '../../src/emulator/feitian-applet.js';
 import { virtualFileKey } from '../../src/emulator/virtual-file.js';
 import { VirtualKey } from '../../src/emulator/virtual-key.js';
@@ -161,5 +162,25 @@ describe('Feitian HOTP key: client ↔ virtual key', () => {
       await transport.close();
       await key.close();
     }
+  });
+
+  it('KEYTAP_TRACE shows CHECK and its serial, and hides the seed PROGRAM carries', async () => {
+    const file = join(dir, 'trace.json');
+    const key = await VirtualKey.open({ file, dialect: 'feitian' });
+    const lines: string[] = [];
+    const transport = traceApduTransport(await openCtapHidTransport(key.openLink(), 'virtual Feitian key', undefined, 'msg'), { apdu: true, hid: false, unsafe: false, log: (line) => lines.push(line) });
+    try {
+      const session = await FeitianSession.open(transport);
+      await session.program({ digits: 6, seed: SEED, serial: 'TRACE001' });
+    } finally {
+      await transport.close();
+      await key.close();
+    }
+    const text = lines.join('\n');
+    expect(text).toContain('FEITIAN CHECK 00 E6 00 00');
+    // The programmed key's CHECK answer: 11 bytes ending in the serial's ASCII.
+    expect(text).toContain(`<= 9000 len=11 005108${Buffer.from('TRACE001').toString('hex')}`);
+    expect(text).toMatch(/FEITIAN PROGRAM 00 09 00 00 Lc=35 \[redacted\]/u);
+    expect(text.toLowerCase()).not.toContain(SEED.toString('hex'));
   });
 });
