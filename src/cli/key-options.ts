@@ -121,7 +121,7 @@ export type KeyAccess = 'reads' | 'writes' | 'resets';
  * key is closed when `use` settles.
  */
 export function withKey<T>(options: KeyOptions, io: CliIo, use: (key: OpenKey, signal: AbortSignal) => Promise<T>, access: KeyAccess = 'reads'): Promise<T> {
-  return withAnyKey(options, io, oathOnly(use), access);
+  return withOpenedKey((signal) => openChosenKey(options, access, io, signal, 'oath'), options, io, oathOnly(use), access);
 }
 
 /** The commands that need OATH accounts refuse a Feitian HOTP key, with a hotp-only-key detail. */
@@ -134,7 +134,7 @@ function oathOnly<T>(use: (key: OpenKey, signal: AbortSignal) => Promise<T>): (o
  * gets whichever session the chosen key has. Only an OATH key is unlocked.
  */
 export function withAnyKey<T>(options: KeyOptions, io: CliIo, use: (key: OpenedKey, signal: AbortSignal) => Promise<T>, access: KeyAccess = 'reads'): Promise<T> {
-  return withOpenedKey((signal) => openChosenKey(options, access, io, signal), options, io, use, access);
+  return withOpenedKey((signal) => openChosenKey(options, access, io, signal, 'any'), options, io, use, access);
 }
 
 /** As withAnyKey, for a key already found (`connectedKeys`): no second enumeration. */
@@ -188,7 +188,16 @@ export async function connectedKeys(io: CliIo): Promise<KeyDescriptor[]> {
   return keys;
 }
 
-async function openChosenKey(options: KeyOptions, access: KeyAccess, io: CliIo, signal: AbortSignal): Promise<OpenedKey> {
+/**
+ * The keys an OATH command (list, code, …) chooses from when none is named: the OATH keys; only
+ * when there are none the others, so that a Feitian HOTP key alone is refused saying what it is.
+ */
+export function oathKeysFirst(descriptors: readonly KeyDescriptor[]): KeyDescriptor[] {
+  const oath = descriptors.filter((d) => d.dialect !== 'feitian');
+  return oath.length > 0 ? oath : [...descriptors];
+}
+
+async function openChosenKey(options: KeyOptions, access: KeyAccess, io: CliIo, signal: AbortSignal, wants: 'oath' | 'any'): Promise<OpenedKey> {
   if (options.virtual !== undefined) {
     if (options.device !== undefined) throw new KeytapError('USAGE', 'Use either --virtual or --device, not both.');
     // A mistyped path for a command that only reads must not leave an empty key (and folders) behind.
@@ -198,7 +207,8 @@ async function openChosenKey(options: KeyOptions, access: KeyAccess, io: CliIo, 
   if (options.dialect !== undefined || options.demo) {
     throw new KeytapError('USAGE', '--dialect and --demo only apply together with --virtual FILE.');
   }
-  const descriptors = await connectedKeys(io);
+  const all = await connectedKeys(io);
+  const descriptors = options.device === undefined && wants === 'oath' ? oathKeysFirst(all) : all;
   if (options.device === undefined) {
     if (descriptors.length === 0) throw noKeyError();
     if (descriptors.length > 1) {

@@ -173,6 +173,17 @@ describe.skipIf(!HAVE_SCRIPT)('keytap with a Feitian HOTP key', () => {
     expect(list.stderr).toContain('"keytap program --type hotp" programs it');
   });
 
+  it('beside an OATH key, commands that need accounts use the OATH key without being told; keys lists both', async () => {
+    const { dir, file } = newEnvironment();
+    await ok(['virtual', 'start', file, '--dialect', 'feitian']);
+    await ok(['virtual', 'start', join(dir, 'oath.json'), '--demo']);
+    const list = await runKeytap(['list'], { env });
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).toContain('Demo:alice@example.com');
+    expect(list.stderr).not.toContain('Feitian');
+    expect((await keysJson()).map((k) => k.dialect ?? 'oath').sort()).toEqual(['feitian', 'oath']);
+  });
+
   it('program --batch programs each inserted Feitian key with an 8-character serial and verifies it by its typed code', async () => {
     const { dir, file } = newEnvironment();
     const out = join(dir, 'seeds');

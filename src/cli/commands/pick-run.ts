@@ -17,7 +17,7 @@ import { noKeyError } from '../../device/open.js';
 import type { KeyCredential } from '../../device/oath/session.js';
 import { KeytapError, isKeytapError, lockedError } from '../../errors.js';
 import { printable } from '../../util/printable.js';
-import { connectedKeys, withConnectedKey } from '../key-options.js';
+import { connectedKeys, oathKeysFirst, withConnectedKey } from '../key-options.js';
 import type { CliIo } from '../output.js';
 import { pickOnTerminal } from '../terminal-picker.js';
 import { notCopied } from './code.js';
@@ -118,7 +118,7 @@ function readyKeys(keys: KeyListing[]): { id: string; name: string; serial?: str
 
 /** Without a tray: every key found, listed; a key that cannot be (locked, busy) is passed over with a warning. */
 async function listKeysDirectly(io: CliIo): Promise<{ id: string; name: string; serial?: string | undefined; credentials: KeyCredential[]; descriptor: KeyDescriptor }[]> {
-  const descriptors = await connectedKeys(io);
+  const descriptors = oathKeysFirst(await connectedKeys(io));
   if (descriptors.length === 0) throw noKeyError();
   const keys = [];
   let firstError: unknown;

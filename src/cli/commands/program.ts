@@ -511,7 +511,8 @@ function serialList(serials: readonly string[]): string {
 }
 
 function touchMessage(phase: 'put' | 'verify' | 'delete'): string {
-  return phase === 'put' ? 'Touch your key to confirm storing the account…' : phase === 'verify' ? 'Touch your key to verify the account…' : 'Touch your key to remove the account again…';
+  // The same words for an OATH account and a Feitian key's one token.
+  return phase === 'put' ? 'Touch your key to confirm storing the token…' : phase === 'verify' ? 'Touch your key to verify the token…' : 'Touch your key to remove the token again…';
 }
 
 export function parseFormats(list: string): SeedFormat[] {
