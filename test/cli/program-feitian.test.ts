@@ -3,7 +3,7 @@
 // test plays the key's keyboard interface, touching the key with `keytap virtual touch` when the
 // prompt shows and typing on the pseudo-terminal what the key "typed" (to the file beside it).
 // oathtool confirms the codes and the seed files.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { typedCodesFile } from '../../src/emulator/feitian-applet.js';
@@ -211,5 +211,33 @@ describe.skipIf(!HAVE_SCRIPT)('keytap with a Feitian HOTP key', () => {
     const token = ledger.entries[0]!.token;
     expect(typedLines(file)).toEqual([await oathtool({ hexSecret: Buffer.from(token.secret).toString('hex'), type: 'HOTP', counter: 0 })]);
     expect(ledger.entries[0]).toMatchObject({ state: 'done', counterAfter: 1 });
+  });
+
+  it('program --batch --users gives the inserted Feitian key the next user of the file, as for OATH keys', async () => {
+    const { dir, file } = newEnvironment();
+    const out = join(dir, 'seeds');
+    const users = join(dir, 'users.txt');
+    writeFileSync(users, 'alice@contoso.com\nbob@contoso.com\n');
+    let inserted = false;
+    let typed = false;
+    const self = keytapCommand(['program', '--batch', '--count', '1', '--users', users, '--type', 'hotp', '--formats', 'hexcsv,privacyidea', '--yes', '--out', out]);
+    const result = await startOnTerminal(self.command, self.args, {
+      env,
+      onOutput: (output, session) => {
+        if (output.includes('Insert key 1') && !inserted) {
+          inserted = true;
+          void ok(['virtual', 'start', file, '--dialect', 'feitian', '--touch', 'auto']);
+        }
+        if (output.includes(TYPED_CODE_PROMPT) && !typed) {
+          typed = true;
+          void touchAndType(file)(1, session);
+        }
+      },
+    }).ended;
+    expect(result.code, result.output).toBe(0);
+    const entry = (await readLedger(out)).entries[0]!;
+    expect(entry).toMatchObject({ state: 'done', counterAfter: 1, token: { upn: 'alice@contoso.com' } });
+    expect(result.output).toContain('Users still without a key (1): bob@contoso.com');
+    expect(readFileSync(join(out, 'hseeds-privacyidea.csv'), 'utf8')).toContain(`${entry.token.serial}, ${Buffer.from(entry.token.secret).toString('hex')}, hotp, 6, 1`);
   });
 });
