@@ -260,16 +260,14 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
       const afterProgrammed = options.entra ? await entraBatchHook({ ...options, activate: options.entraActivate }, io) : undefined;
       await programBatch(run, parameters, options, io, cliCommand(command), { users, askUser: interactive && users === undefined && parameters.upn === undefined }, afterProgrammed);
     } else {
-      // The token is made once the key is open: a Feitian HOTP key takes serials of exactly 8 characters.
+      // A generated serial is made once the key is open (a Feitian HOTP key takes exactly 8
+      // characters); everything else that needs no key is refused before the key is opened.
+      const tokenSecret = secret ?? generateSecret(parameters.algorithm);
+      if (serialGiven !== undefined && fromToken === undefined) run.serials.claim(serialGiven);
+      run.check(fromToken ?? buildToken(parameters, tokenSecret, serialGiven ?? 'KT00000000'));
       let token: ProvisionToken | undefined;
       const program = (opened: OpenedKey, signal: AbortSignal): Promise<ProgramOneResult> => {
-        if (fromToken) {
-          token = fromToken;
-        } else {
-          const serial = serialGiven ?? run.serials.next(opened.kind === 'feitian' ? FEITIAN_SERIAL_LENGTH : undefined);
-          if (serialGiven !== undefined) run.serials.claim(serialGiven);
-          token = buildToken(parameters, secret ?? generateSecret(parameters.algorithm), serial);
-        }
+        token = fromToken ?? buildToken(parameters, tokenSecret, serialGiven ?? run.serials.next(opened.kind === 'feitian' ? FEITIAN_SERIAL_LENGTH : undefined));
         run.check(token);
         leftOutFor(`token ${token.serial}`);
         return run.programOne(opened, token, {
