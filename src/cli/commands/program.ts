@@ -270,6 +270,9 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
         token = fromToken ?? buildToken(parameters, tokenSecret, serialGiven ?? run.serials.next(opened.kind === 'feitian' ? FEITIAN_SERIAL_LENGTH : undefined));
         run.check(token);
         leftOutFor(`token ${token.serial}`);
+        if (opened.kind === 'feitian' && options.virtual !== undefined) {
+          io.err(`Note: a virtual key in this process cannot be touched to type its code; serve it with "keytap virtual start ${options.virtual}" and touch it with "keytap virtual touch".`);
+        }
         return run.programOne(opened, token, {
           replace: options.replace,
           signal,
