@@ -31,6 +31,8 @@ function bundleFor(args) {
     (command === undefined && !args.some((arg) => ONLY_PRINTS.has(arg)));
   // `add --qr` decodes images and captures the screen (src/cli/qr-accounts.ts): full bundle only.
   if (command === 'add' && args.some((arg) => arg === '--qr' || arg.startsWith('--qr='))) return 'keytap.cjs';
+  // A feitian virtual key that types its codes through XTEST (src/cli/commands/virtual.ts): desktop code.
+  if (command === 'virtual' && args.some((arg, i) => arg === '--type-codes=display' || (arg === '--type-codes' && args[i + 1] === 'display'))) return 'keytap.cjs';
   return resident ? 'keytap.cjs' : 'keytap-cli.cjs';
 }
 

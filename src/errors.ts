@@ -128,6 +128,12 @@ export type ErrorDetail =
   | { kind: 'virtual-key-running' }
   /** A vpcd address is not HOST:PORT. */
   | { kind: 'bad-vpcd-address' }
+  /** A Feitian/HyperFIDO HOTP key holds a token already (its serial): it takes a new one only once erased. */
+  | { kind: 'hotp-key-programmed'; serial: string }
+  /** A Feitian/HyperFIDO HOTP key cannot take the token: which parameter (HOTP, SHA-1, 6 or 8 digits, a 20-byte seed, an 8-character serial). */
+  | { kind: 'hotp-key-cannot-take'; parameter: HotpKeyParameter }
+  /** The key is a Feitian/HyperFIDO HOTP key: it has no OATH accounts to list, read or change. */
+  | { kind: 'hotp-only-key'; keyName: string }
   /**
    * Microsoft Graph refused a request (the HTTP status, Graph's error code, the token's serial and
    * user when it was about one, the permission it needs when that was the cause, the request id).
@@ -142,6 +148,9 @@ export type ErrorDetail =
       permission?: string | undefined;
       requestId?: string | undefined;
     };
+
+/** What a Feitian HOTP key needs of a token: HOTP, SHA-1, 6 or 8 digits, a 20-byte seed, an 8-character serial, counter 0. */
+export type HotpKeyParameter = 'type' | 'algorithm' | 'digits' | 'secret' | 'serial' | 'counter';
 
 /** What a Graph refusal was about, as far as keytap can tell. */
 export type GraphProblem =
@@ -197,6 +206,9 @@ export const ERROR_DETAIL_KINDS = [
   'virtual-key-gone',
   'virtual-key-running',
   'bad-vpcd-address',
+  'hotp-key-programmed',
+  'hotp-key-cannot-take',
+  'hotp-only-key',
   'graph',
 ] as const satisfies readonly ErrorDetailKind[];
 

@@ -13,6 +13,7 @@
  * - The code goes to the clipboard, to whoever asked over IPC and, only when the user turned
  *   that on, into a toast; never into a log line or the state.
  */
+import { isOathDialect } from '../device/key-dialect.js';
 import type { KeyDescriptor } from '../device/discovery/enumerate.js';
 import { noKeyError } from '../device/open.js';
 import type { KeyCredential } from '../device/oath/session.js';
@@ -420,11 +421,14 @@ export class Controller {
   // ---- events in ----
 
   private onKeyAdded(descriptor: KeyDescriptor): void {
+    // A Feitian HOTP key types its own code when touched and has no accounts to show: not the tray's.
+    if (!isOathDialect(descriptor.dialect) && descriptor.dialect !== undefined) return;
     this.operations.added(descriptor);
     this.dispatch({ type: 'key-added', key: { id: descriptor.id, name: descriptor.name, kind: descriptor.kind, serial: descriptor.serial, dialect: descriptor.dialect } });
   }
 
   private onKeyRemoved(descriptor: KeyDescriptor): void {
+    if (!isOathDialect(descriptor.dialect) && descriptor.dialect !== undefined) return;
     this.dispatch({ type: 'key-removed', keyId: descriptor.id, now: this.nowSeconds() });
     this.operations.removed(descriptor);
   }

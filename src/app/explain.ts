@@ -77,5 +77,9 @@ function hintFor(detail: ErrorDetail, hint: string | undefined): string | undefi
     case 'bad-vpcd-address':
     case 'graph':
       return hint;
+    case 'hotp-key-programmed':
+    case 'hotp-key-cannot-take':
+    case 'hotp-only-key':
+      return 'A Feitian HOTP key is programmed and erased from a terminal, with "keytap program" and "keytap reset".';
   }
 }

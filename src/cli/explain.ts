@@ -7,7 +7,7 @@
  * the other command it belongs to ("keytap seeds export --ledger …").
  */
 import type { Command } from 'commander';
-import type { ErrorDetail, KeytapError } from '../errors.js';
+import type { ErrorDetail, HotpKeyParameter, KeytapError } from '../errors.js';
 
 /** What the renderer needs to know of the running command. */
 export interface CliCommand {
@@ -175,6 +175,37 @@ function hintFor(detail: ErrorDetail, hint: string | undefined, command: CliComm
       return hint;
     case 'bad-vpcd-address':
       return command.options.has('--vpcd') ? 'For example --vpcd 127.0.0.1:35963.' : 'For example 127.0.0.1:35963.';
+    case 'hotp-key-programmed':
+      return command.options.has('--device')
+        ? `Erase it first with "keytap reset --device ${detail.serial}" (the key asks for a touch); its old token stops working.`
+        : 'Erase it first with "keytap reset" (the key asks for a touch); its old token stops working.';
+    case 'hotp-key-cannot-take':
+      return hotpKeyHint(detail.parameter, command);
+    case 'hotp-only-key':
+      return '"keytap keys" shows whether it is programmed, "keytap program --type hotp" programs it and "keytap reset" erases it.';
+  }
+}
+
+/** What a Feitian HOTP key needs, in the running command's options where it has them. */
+function hotpKeyHint(parameter: HotpKeyParameter, command: CliCommand): string {
+  const has = (option: string): boolean => command.options.has(option);
+  switch (parameter) {
+    case 'type':
+      return has('--type') ? 'Give --type hotp: the key has no clock, so it cannot make TOTP codes.' : 'Use an HOTP token: the key has no clock, so it cannot make TOTP codes.';
+    case 'algorithm':
+      return has('--algorithm') ? 'Leave out --algorithm, or give --algorithm SHA1: the key computes SHA-1 codes only.' : 'Use a SHA-1 token: the key computes SHA-1 codes only.';
+    case 'digits':
+      return has('--digits') ? 'Give --digits 6 or --digits 8.' : 'Use a token of 6 or 8 digits.';
+    case 'secret':
+      return has('--secret') ? 'Leave out --secret to have a 20-byte seed generated, or give one of exactly 20 bytes (40 hex digits).' : 'Use a token whose seed is exactly 20 bytes.';
+    case 'serial':
+      return has('--serial')
+        ? 'Give --serial with exactly 8 letters or digits, or leave it out: keytap then generates one of 8 characters (with --serial-prefix up to 7).'
+        : 'Use a serial of exactly 8 letters or digits.';
+    case 'counter':
+      return has('--counter')
+        ? 'Leave out --counter: the key is sent no counter and starts at 0.'
+        : 'Use a token whose counter is 0: the key is sent no counter and starts at 0.';
   }
 }
 

@@ -1,13 +1,13 @@
 /** The options every key command shares, and opening the key they choose. */
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import type { OpenKey } from '../device/open.js';
-import { noKeyError, openOathSession } from '../device/open.js';
+import type { OpenKey, OpenedKey } from '../device/open.js';
+import { hotpOnlyKeyError, noKeyError, openAnyKey, openOathSession } from '../device/open.js';
 import { virtualFileKey } from '../emulator/virtual-file.js';
 import { enumerateKeys } from '../device/discovery/enumerate.js';
 import type { KeyDescriptor } from '../device/discovery/enumerate.js';
-import { DIALECTS } from '../device/oath/dialect.js';
-import type { Dialect } from '../device/oath/dialect.js';
+import { KEY_DIALECTS } from '../device/key-dialect.js';
+import type { KeyDialect } from '../device/key-dialect.js';
 import { readlinkSync } from 'node:fs';
 import type { UnlockContext } from '../app/unlock.js';
 import { keyringIdOf, unlockSession, withPin } from '../app/unlock.js';
@@ -20,7 +20,7 @@ import type { CliIo } from './output.js';
 
 export interface KeyOptions {
   virtual?: string;
-  dialect?: Dialect;
+  dialect?: KeyDialect;
   demo?: boolean;
   device?: string;
   password?: string;
@@ -31,7 +31,7 @@ export interface KeyOptions {
 export function addKeyOptions(command: Command): Command {
   return command
     .addOption(new Option('--virtual <file>', 'use the virtual key kept in FILE, in this process (created if missing by commands that write, or with --demo/--dialect)'))
-    .addOption(new Option('--dialect <dialect>', 'answer like this kind of key when --virtual creates FILE').choices(DIALECTS))
+    .addOption(new Option('--dialect <dialect>', 'answer like this kind of key when --virtual creates FILE').choices(KEY_DIALECTS))
     .addOption(new Option('--demo', 'put demo accounts on the virtual key when --virtual creates FILE'))
     .addOption(new Option('--device <id>', 'use the key with this id or serial (see "keytap keys")'))
     .addOption(new Option('--password <password>', 'password of a password-protected OATH application').env('KEYTAP_PASSWORD'))
@@ -121,35 +121,54 @@ export type KeyAccess = 'reads' | 'writes' | 'resets';
  * key is closed when `use` settles.
  */
 export function withKey<T>(options: KeyOptions, io: CliIo, use: (key: OpenKey, signal: AbortSignal) => Promise<T>, access: KeyAccess = 'reads'): Promise<T> {
-  return withOpenedKey((signal) => openChosenKey(options, access, io, signal), options, io, use, access);
+  return withOpenedKey((signal) => openChosenKey(options, access, io, signal, 'oath'), options, io, oathOnly(use), access);
+}
+
+/** The commands that need OATH accounts refuse a Feitian HOTP key, with a hotp-only-key detail. */
+function oathOnly<T>(use: (key: OpenKey, signal: AbortSignal) => Promise<T>): (opened: OpenedKey, signal: AbortSignal) => Promise<T> {
+  return (opened, signal) => (opened.kind === 'oath' ? use(opened.key, signal) : Promise.reject(hotpOnlyKeyError(opened.key.name)));
+}
+
+/**
+ * As withKey, for the commands that handle Feitian HOTP keys too (keys, program, reset): `use`
+ * gets whichever session the chosen key has. Only an OATH key is unlocked.
+ */
+export function withAnyKey<T>(options: KeyOptions, io: CliIo, use: (key: OpenedKey, signal: AbortSignal) => Promise<T>, access: KeyAccess = 'reads'): Promise<T> {
+  return withOpenedKey((signal) => openChosenKey(options, access, io, signal, 'any'), options, io, use, access);
+}
+
+/** As withAnyKey, for a key already found (`connectedKeys`): no second enumeration. */
+export function withConnectedAnyKey<T>(descriptor: KeyDescriptor, options: KeyOptions, io: CliIo, use: (key: OpenedKey, signal: AbortSignal) => Promise<T>): Promise<T> {
+  return withOpenedKey((signal) => openAnyKey(descriptor, signal), options, io, use, 'reads');
 }
 
 /** As withKey, for a key already found (`connectedKeys`): no second enumeration. */
 export function withConnectedKey<T>(descriptor: KeyDescriptor, options: KeyOptions, io: CliIo, use: (key: OpenKey, signal: AbortSignal) => Promise<T>): Promise<T> {
-  return withOpenedKey((signal) => openOathSession(descriptor, signal), options, io, use, 'reads');
+  return withOpenedKey(async (signal) => ({ kind: 'oath', key: await openOathSession(descriptor, signal) }), options, io, oathOnly(use), 'reads');
 }
 
 async function withOpenedKey<T>(
-  open: (signal: AbortSignal) => Promise<OpenKey>,
+  open: (signal: AbortSignal) => Promise<OpenedKey>,
   options: KeyOptions,
   io: CliIo,
-  use: (key: OpenKey, signal: AbortSignal) => Promise<T>,
+  use: (key: OpenedKey, signal: AbortSignal) => Promise<T>,
   access: KeyAccess,
 ): Promise<T> {
   const controller = new AbortController();
   const onSignal = (): void => controller.abort(new KeytapError('CANCELLED', 'Interrupted.'));
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  let key: OpenKey | undefined;
+  let opened: OpenedKey | undefined;
   try {
-    key = await open(controller.signal);
+    opened = await open(controller.signal);
     // 'resets': RESET needs no password (docs/protocols.md §1.6), so a locked applet is no obstacle.
-    if (key.session.locked && access !== 'resets') {
-      const context = await unlockContext(key, options, io, controller.signal, options.password);
-      await unlockSession(key.session, context);
+    if (opened.kind === 'oath' && opened.key.session.locked && access !== 'resets') {
+      const context = await unlockContext(opened.key, options, io, controller.signal, options.password);
+      await unlockSession(opened.key.session, context);
     }
-    return await use(key, controller.signal);
+    return await use(opened, controller.signal);
   } finally {
+    const key = opened?.key;
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     if (key) await key.close().catch((error: unknown) => io.err(`keytap: closing the key failed: ${String(error)}`));
@@ -169,17 +188,27 @@ export async function connectedKeys(io: CliIo): Promise<KeyDescriptor[]> {
   return keys;
 }
 
-async function openChosenKey(options: KeyOptions, access: KeyAccess, io: CliIo, signal: AbortSignal): Promise<OpenKey> {
+/**
+ * The keys an OATH command (list, code, …) chooses from when none is named: the OATH keys; only
+ * when there are none the others, so that a Feitian HOTP key alone is refused saying what it is.
+ */
+export function oathKeysFirst(descriptors: readonly KeyDescriptor[]): KeyDescriptor[] {
+  const oath = descriptors.filter((d) => d.dialect !== 'feitian');
+  return oath.length > 0 ? oath : [...descriptors];
+}
+
+async function openChosenKey(options: KeyOptions, access: KeyAccess, io: CliIo, signal: AbortSignal, wants: 'oath' | 'any'): Promise<OpenedKey> {
   if (options.virtual !== undefined) {
     if (options.device !== undefined) throw new KeytapError('USAGE', 'Use either --virtual or --device, not both.');
     // A mistyped path for a command that only reads must not leave an empty key (and folders) behind.
     const create = access === 'writes' || options.demo === true || options.dialect !== undefined;
-    return openOathSession(virtualFileKey({ file: options.virtual, dialect: options.dialect, demo: options.demo, create }), signal);
+    return openAnyKey(virtualFileKey({ file: options.virtual, dialect: options.dialect, demo: options.demo, create }), signal);
   }
   if (options.dialect !== undefined || options.demo) {
     throw new KeytapError('USAGE', '--dialect and --demo only apply together with --virtual FILE.');
   }
-  const descriptors = await connectedKeys(io);
+  const all = await connectedKeys(io);
+  const descriptors = options.device === undefined && wants === 'oath' ? oathKeysFirst(all) : all;
   if (options.device === undefined) {
     if (descriptors.length === 0) throw noKeyError();
     if (descriptors.length > 1) {
@@ -187,22 +216,23 @@ async function openChosenKey(options: KeyOptions, access: KeyAccess, io: CliIo, 
         hint: 'Choose one with --device ID.',
       });
     }
-    return openOathSession(descriptors[0]!, signal);
+    return openAnyKey(descriptors[0]!, signal);
   }
   const wanted = options.device;
   const sameSerial = (serial: string | undefined): boolean => serial?.toLowerCase() === wanted.toLowerCase();
   const direct = descriptors.find((d) => d.id === wanted || d.path === wanted || sameSerial(d.serial));
-  if (direct) return openOathSession(direct, signal);
+  if (direct) return openAnyKey(direct, signal);
   // Not an id, path or announced serial: it may be a serial only the key itself can tell.
   for (const descriptor of descriptors) {
-    let key: OpenKey | undefined;
+    let opened: OpenedKey | undefined;
     try {
-      key = await openOathSession(descriptor, signal);
-      if (sameSerial(await key.session.readSerial(signal))) return key;
+      opened = await openAnyKey(descriptor, signal);
+      const serial = opened.kind === 'oath' ? await opened.key.session.readSerial(signal) : opened.key.session.serial;
+      if (sameSerial(serial)) return opened;
     } catch {
       // A key that cannot be opened now is not the one asked for.
     }
-    await key?.close().catch(() => undefined);
+    await opened?.key.close().catch(() => undefined);
   }
   throw new KeytapError('NO_KEY', `No key with id or serial "${wanted}" is connected.`, { hint: 'Run "keytap keys" to see the connected keys.' });
 }

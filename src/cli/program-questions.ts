@@ -18,7 +18,12 @@ import { SEED_FORMAT_NAMES, checkUpn } from '../seeds/index.js';
 import { printable } from '../util/printable.js';
 import { DEFAULT_FORMATS, DEFAULT_OUT_DIR, oneOf, parseFormats } from './commands/program.js';
 import type { KeyOptions } from './key-options.js';
-import { connectedKeys, withConnectedKey, withKey } from './key-options.js';
+import { connectedKeys, withAnyKey, withConnectedKey } from './key-options.js';
+import { isOathDialect } from '../device/key-dialect.js';
+import type { OpenedKey } from '../device/open.js';
+
+/** A Feitian HOTP key computes SHA-1 codes only (docs/protocols.md §4.3). */
+const FEITIAN_ALGORITHMS: readonly HashAlgorithm[] = ['SHA1'];
 import type { CliIo } from './output.js';
 import { hashAlgorithm, integerIn, oathType } from './parse.js';
 import type { Prompter } from './prompt.js';
@@ -121,13 +126,17 @@ export function describeKey(descriptor: KeyDescriptor): string {
  * the one connected, or one picked from the list. None: the no-key error, before any question.
  */
 async function settleKey(options: QuestionOptions, prompter: Prompter, io: CliIo): Promise<ChosenKey> {
-  const algorithmsOf = (key: { session: { capabilities: { algorithms: readonly HashAlgorithm[] } } }): Promise<readonly HashAlgorithm[]> => Promise.resolve(key.session.capabilities.algorithms);
+  const algorithmsOf = (opened: OpenedKey): Promise<readonly HashAlgorithm[]> =>
+    Promise.resolve(opened.kind === 'oath' ? opened.key.session.capabilities.algorithms : FEITIAN_ALGORITHMS);
   if (options.virtual !== undefined) {
     // A virtual key still to be created answers in the dialect asked for, else a YubiKey's (emulator/store.ts).
-    if (!existsSync(options.virtual)) return { algorithms: capabilitiesOf(options.dialect ?? 'yubikey').algorithms };
-    return { algorithms: await withKey(options, io, algorithmsOf, 'reads') };
+    if (!existsSync(options.virtual)) {
+      const dialect = options.dialect ?? 'yubikey';
+      return { algorithms: isOathDialect(dialect) ? capabilitiesOf(dialect).algorithms : FEITIAN_ALGORITHMS };
+    }
+    return { algorithms: await withAnyKey(options, io, algorithmsOf, 'reads') };
   }
-  if (options.device !== undefined) return { algorithms: await withKey(options, io, algorithmsOf, 'reads') };
+  if (options.device !== undefined) return { algorithms: await withAnyKey(options, io, algorithmsOf, 'reads') };
   const descriptors = await connectedKeys(io);
   if (descriptors.length === 0) throw noKeyError();
   let descriptor = descriptors[0]!;
@@ -135,7 +144,8 @@ async function settleKey(options: QuestionOptions, prompter: Prompter, io: CliIo
     io.err(`${descriptors.length} keys are connected:`);
     descriptor = await choice(prompter, 'Key to program', descriptors, describeKey, (line) => io.err(line));
   }
-  return { descriptor, algorithms: await withConnectedKey(descriptor, options, io, algorithmsOf) };
+  if (descriptor.dialect === 'feitian') return { descriptor, algorithms: FEITIAN_ALGORITHMS };
+  return { descriptor, algorithms: await withConnectedKey(descriptor, options, io, (key) => Promise.resolve(key.session.capabilities.algorithms)) };
 }
 
 /**

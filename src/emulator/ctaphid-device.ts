@@ -54,15 +54,17 @@ import {
 } from '../device/transport/ctaphid-frames.js';
 import type { CtapHidPacket } from '../device/transport/ctaphid-frames.js';
 import type { AppletContext, CardApplet } from './types.js';
-import type { Dialect } from '../device/oath/dialect.js';
+import type { KeyDialect } from '../device/key-dialect.js';
 
 /** The largest message each dialect accepts (§3.2: full framing for YubiKey, usbd-ctaphid's 3072 for NK3). */
-export const MAX_MESSAGE: Record<Dialect, number> = { yubikey: maxPayload(CTAPHID_REPORT_SIZE), nitrokey3: 3072 };
+export const MAX_MESSAGE: Record<KeyDialect, number> = { yubikey: maxPayload(CTAPHID_REPORT_SIZE), nitrokey3: 3072, feitian: maxPayload(CTAPHID_REPORT_SIZE) };
 
 /** What the INIT answer reports as device version (major, minor, build). */
-export const DEVICE_VERSION: Record<Dialect, readonly [number, number, number]> = {
+export const DEVICE_VERSION: Record<KeyDialect, readonly [number, number, number]> = {
   yubikey: [5, 4, 3],
   nitrokey3: [1, 6, 0],
+  // No HyperFIDO INIT answer is published; any version will do for a client that does not look [inferred].
+  feitian: [1, 0, 0],
 };
 
 /** usbd-ctaphid's gap between continuation packets before it gives up (§3.6). */
@@ -85,7 +87,7 @@ const SW_INTERNAL = Uint8Array.of(0x6f, 0x00);
 const SW_WRONG_LENGTH = Uint8Array.of(0x67, 0x00);
 
 export interface CtapHidDeviceOptions {
-  dialect: Dialect;
+  dialect: KeyDialect;
   applet: CardApplet;
   /** Waits for the user's touch: true when touched, false on the key's touch timeout; rejects when `signal` fires. */
   requestTouch: (signal: AbortSignal) => Promise<boolean>;
@@ -129,7 +131,7 @@ interface Transaction {
 }
 
 export class CtapHidDevice {
-  readonly dialect: Dialect;
+  readonly dialect: KeyDialect;
   readonly maxMessage: number;
   readonly capabilities = Capability.WINK;
   private readonly applet: CardApplet;
@@ -423,6 +425,8 @@ export class CtapHidDevice {
         if (payload.length < 4) return this.send(cid, cmd, SW_WRONG_LENGTH);
         return this.startTransaction(cid, cmd, payload);
       case CtapHidCommand.VENDOR_SECRETS:
+        // A Feitian key is a plain U2F key with a vendor application behind MSG: no Nitrokey command.
+        if (this.dialect === 'feitian') return this.sendError(cid, CtapHidError.INVALID_CMD);
         if (payload.length < 4) return this.sendError(cid, CtapHidError.INVALID_LEN);
         return this.startTransaction(cid, cmd, payload);
       default:

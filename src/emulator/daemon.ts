@@ -4,21 +4,24 @@
  * detached; readiness is the announcement in the runtime directory (or `onReady`).
  */
 import { KeytapError } from '../errors.js';
-import { OathApplet } from './oath-applet.js';
 import type { RunningVirtualKey } from '../device/discovery/virtual-keys.js';
 import { virtualKeyId } from './registry.js';
 import { serveVirtualKey } from './server.js';
 import { VirtualKeyStore } from './store.js';
 import { TouchButton } from './touch.js';
 import type { TouchPolicy } from './types.js';
-import type { Dialect } from '../device/oath/dialect.js';
-import { VirtualKey } from './virtual-key.js';
+import type { KeyDialect } from '../device/key-dialect.js';
+import { isOathDialect } from '../device/key-dialect.js';
+import type { CodeTyper } from './feitian-applet.js';
+import { VirtualKey, appletParts } from './virtual-key.js';
 import { VpcdCard } from './vpcd.js';
 import type { VpcdAddress } from './vpcd.js';
 
 export interface VirtualKeyServerOptions {
   file: string;
-  dialect?: Dialect | undefined;
+  dialect?: KeyDialect | undefined;
+  /** Dialect 'feitian': where a touch types the code (default: the file beside the store, feitian-applet.ts). */
+  typer?: CodeTyper | undefined;
   demo?: boolean | undefined;
   /** A served key waits for `keytap virtual touch` unless told otherwise. */
   touch?: TouchPolicy | undefined;
@@ -46,9 +49,15 @@ export async function runVirtualKeyServer(options: VirtualKeyServerOptions): Pro
   // Composed here rather than with VirtualKey.open, so that the vpcd card can share the key's
   // applet (one store, one APDU at a time) and its button (`keytap virtual touch` answers both).
   const store = await VirtualKeyStore.open(options.file, { dialect: options.dialect, demo: options.demo });
-  const applet = new OathApplet(store, { dialect: store.dialect });
+  const parts = appletParts(store, options.typer);
+  const applet = parts.applet;
   const button = new TouchButton(options.touch ?? DEFAULT_SERVED_TOUCH, options.touchTimeoutMs ?? store.touchTimeoutMs);
-  const key = new VirtualKey({ dialect: store.dialect, applet, button, serial: store.serial, file: options.file });
+  const key = new VirtualKey({ ...parts, button, serial: store.serial, file: options.file });
+  // A Feitian key is no smart card: it has no CCID interface to put into vpcd.
+  if (options.vpcd && !isOathDialect(store.dialect)) {
+    await key.close();
+    throw new KeytapError('UNSUPPORTED', `A ${store.dialect} virtual key has no smart card interface to insert into vpcd.`);
+  }
 
   let stop!: (reason: string) => void;
   const stopped = new Promise<string>((resolve) => {

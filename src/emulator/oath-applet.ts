@@ -7,7 +7,8 @@
  *
  * Every malformed input becomes a status word; process() never throws for what a host sends.
  */
-import { isKeytapError } from '../errors.js';
+import { KeytapError, isKeytapError } from '../errors.js';
+import { isOathDialect } from '../device/key-dialect.js';
 import { Sw } from '../device/oath/constants.js';
 import type { Dialect } from '../device/oath/dialect.js';
 import { decodeApdu } from '../device/transport/types.js';
@@ -30,7 +31,9 @@ export class OathApplet implements CardApplet {
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(store: VirtualKeyStore, options: OathAppletOptions = {}) {
-    this.dialect = options.dialect ?? store.dialect;
+    const dialect = options.dialect ?? store.dialect;
+    if (!isOathDialect(dialect)) throw new KeytapError('UNSUPPORTED', `A ${dialect} key has no OATH applet.`);
+    this.dialect = dialect;
     this.applet = this.dialect === 'nitrokey3' ? new Nitrokey3OathApplet(store) : new YubiKeyOathApplet(store);
   }
 

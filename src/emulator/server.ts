@@ -17,12 +17,13 @@ import type { RunningVirtualKey } from '../device/discovery/virtual-keys.js';
 import { FrameDecoder, FrameError, FrameType, encodeFrame, encodeJsonFrame, parseJsonContent } from '../device/transport/socket-link.js';
 import type { ControlResponse } from '../device/transport/socket-link.js';
 import type { TouchPolicy } from './types.js';
-import type { Dialect } from '../device/oath/dialect.js';
+import type { KeyDialect } from '../device/key-dialect.js';
 
 /** What the server needs of a key (VirtualKey has it). */
 export interface ServableKey {
   openLink(): HidLink;
-  touch(): void;
+  /** May type a code (a Feitian key with no request waiting): done when the promise settles. */
+  touch(): void | Promise<void>;
   setTouchPolicy(policy: TouchPolicy): void;
   readonly touchPolicy: TouchPolicy;
 }
@@ -30,7 +31,7 @@ export interface ServableKey {
 export interface ServeOptions {
   id: string;
   file: string;
-  dialect: Dialect;
+  dialect: KeyDialect;
   serial?: string | undefined;
   /** Called after a `stop` request was answered. Without it the server closes itself. */
   onStop?: () => void;
@@ -102,7 +103,8 @@ export async function serveVirtualKey(key: ServableKey, options: ServeOptions): 
             response: { ok: true, ...info, touch: key.touchPolicy, connections: connections.size },
           };
         case 'touch':
-          key.touch();
+          // Answered at once; a code the key types (Feitian) arrives where it types to a moment later.
+          void Promise.resolve(key.touch()).catch((error: unknown) => console.error('keytap virtual key: touch failed:', error));
           return { response: { ok: true } };
         case 'set-touch': {
           const policy = parseTouchPolicy(request.policy);

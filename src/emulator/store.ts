@@ -15,12 +15,14 @@ import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { KeytapError } from '../errors.js';
 import { formatSerial } from '../device/management.js';
+import type { Dialect } from '../device/oath/dialect.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { fsReason, inputFileError } from '../util/input-file.js';
 import type { HashAlgorithm, OathType } from '../otp/credential.js';
 import { DEFAULT_TOUCH_TIMEOUT_MS } from './types.js';
-import { DIALECTS } from '../device/oath/dialect.js';
-import type { Dialect } from '../device/oath/dialect.js';
+import { KEY_DIALECTS, isOathDialect } from '../device/key-dialect.js';
+import type { KeyDialect } from '../device/key-dialect.js';
+import { FEITIAN_DIGITS, FEITIAN_SEED_BYTES, isFeitianSerial } from '../device/feitian/protocol.js';
 
 /** A credential as the applet holds it (what PUT sent, plus the moving state). */
 export interface StoredCredential {
@@ -42,6 +44,18 @@ export interface StoredCredential {
   readonly pinProtected: boolean;
 }
 
+/**
+ * The one HOTP token of a Feitian/HyperFIDO key (dialect 'feitian'): what PROGRAM sent, and the
+ * counter of the next code it types.
+ */
+export interface StoredHotpToken {
+  readonly seed: Uint8Array;
+  readonly digits: number;
+  /** 8 ASCII characters. */
+  readonly serial: string;
+  readonly counter: number;
+}
+
 /** The YubiKey OATH access key (set with SET CODE, checked by VALIDATE). */
 export interface AccessKey {
   readonly algorithm: HashAlgorithm;
@@ -57,7 +71,7 @@ export interface PinState {
 
 export interface OpenStoreOptions {
   /** For a new file only; an existing file keeps the dialect it was created with. */
-  dialect?: Dialect | undefined;
+  dialect?: KeyDialect | undefined;
   /** For a new file only: start with a few well-known demo accounts. */
   demo?: boolean | undefined;
   /** Create the file (and its folders) when it is missing (the default); otherwise INPUT_FILE. */
@@ -71,13 +85,15 @@ const STORE_VERSION = 1;
 const MAX_TOUCH_TIMEOUT_MS = 10 * 60_000;
 
 interface State {
-  dialect: Dialect;
+  dialect: KeyDialect;
   serial: string;
   salt: Buffer;
   touchTimeoutMs: number;
   accessKey: AccessKey | undefined;
   pin: PinState | undefined;
   credentials: StoredCredential[];
+  /** Dialect 'feitian' only: the programmed token, undefined while erased. */
+  hotp: StoredHotpToken | undefined;
 }
 
 export class VirtualKeyStore {
@@ -113,7 +129,7 @@ export class VirtualKeyStore {
       return store;
     }
     const dialect = options.dialect ?? 'yubikey';
-    if (!DIALECTS.includes(dialect)) throw new KeytapError('BAD_INPUT', `Unknown virtual key dialect "${String(dialect)}".`);
+    if (!KEY_DIALECTS.includes(dialect)) throw new KeytapError('BAD_INPUT', `Unknown virtual key dialect "${String(dialect)}".`);
     const store = new VirtualKeyStore(path, {
       dialect,
       serial: randomBytes(4).toString('hex'),
@@ -121,19 +137,28 @@ export class VirtualKeyStore {
       touchTimeoutMs: DEFAULT_TOUCH_TIMEOUT_MS,
       accessKey: undefined,
       pin: undefined,
-      credentials: options.demo ? demoCredentials(dialect) : [],
+      credentials: options.demo && isOathDialect(dialect) ? demoCredentials(dialect) : [],
+      hotp: undefined,
     });
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
     await store.mutate(() => undefined);
     return store;
   }
 
-  get dialect(): Dialect {
+  get dialect(): KeyDialect {
     return this.state.dialect;
   }
-  /** The serial as keytap shows it for this dialect (formatSerial: decimal for a YubiKey, hex for a Nitrokey 3). */
-  get serial(): string {
-    return formatSerial(this.state.dialect, this.serialBytes);
+  /**
+   * The serial as keytap shows it for this dialect (formatSerial: decimal for a YubiKey, hex for a
+   * Nitrokey 3). A Feitian key has none of its own: its serial is the programmed token's, which CHECK tells.
+   */
+  get serial(): string | undefined {
+    const dialect = this.state.dialect;
+    return isOathDialect(dialect) ? formatSerial(dialect, this.serialBytes) : undefined;
+  }
+  /** Dialect 'feitian': the programmed HOTP token, undefined while erased. */
+  get hotp(): StoredHotpToken | undefined {
+    return this.state.hotp;
   }
   /** The four bytes the key reports (Management DEVICE INFO, or the Nitrokey 3's SELECT tag 8F); kept as hex in the file. */
   get serialBytes(): Buffer {
@@ -221,6 +246,26 @@ export class VirtualKeyStore {
     });
   }
 
+  /** Dialect 'feitian': programs (a token) or erases (undefined) the HOTP token. */
+  setHotp(token: StoredHotpToken | undefined): Promise<void> {
+    return this.mutate((state) => {
+      state.hotp = token;
+    });
+  }
+
+  /**
+   * Dialect 'feitian': the token as it is before this code, with its counter moved on by one in the
+   * file first, so that a code is never typed twice even when the write fails half-way.
+   */
+  async takeHotpCounter(): Promise<StoredHotpToken | undefined> {
+    const current = this.state.hotp;
+    if (current === undefined) return undefined;
+    await this.mutate((state) => {
+      state.hotp = { ...current, counter: current.counter + 1 };
+    });
+    return current;
+  }
+
   /** Factory reset: no credentials, no password or PIN, a new salt (so a new ykman device id). */
   reset(): Promise<void> {
     const salt = randomBytes(8);
@@ -228,6 +273,7 @@ export class VirtualKeyStore {
       state.credentials = [];
       state.accessKey = undefined;
       state.pin = undefined;
+      state.hotp = undefined;
       state.salt = salt;
     });
   }
@@ -301,6 +347,9 @@ function serializeState(state: State): string {
     touchTimeoutMs: state.touchTimeoutMs,
     accessKey: state.accessKey ? { algorithm: state.accessKey.algorithm, key: hex(state.accessKey.key) } : null,
     pin: state.pin ? { salt: hex(state.pin.salt), hash: hex(state.pin.hash), attemptsLeft: state.pin.attemptsLeft } : null,
+    ...(state.dialect === 'feitian'
+      ? { hotp: state.hotp ? { seed: hex(state.hotp.seed), digits: state.hotp.digits, serial: state.hotp.serial, counter: state.hotp.counter } : null }
+      : {}),
     credentials: state.credentials.map((c): CredentialJson => {
       // Ids are bytes; most are UTF-8 text, which is kept readable.
       const text = Buffer.from(c.id).toString('utf8');
@@ -342,7 +391,7 @@ function parseState(file: string, text: string): State {
   if (raw.format !== STORE_FORMAT) fail(`"format" is not "${STORE_FORMAT}"`);
   if (raw.version !== STORE_VERSION) fail(`"version" ${JSON.stringify(raw.version)} is not supported (expected ${STORE_VERSION})`);
   const dialect = raw.dialect;
-  if (typeof dialect !== 'string' || !DIALECTS.includes(dialect as Dialect)) fail(`"dialect" must be one of ${DIALECTS.join(', ')}`);
+  if (typeof dialect !== 'string' || !KEY_DIALECTS.includes(dialect as KeyDialect)) fail(`"dialect" must be one of ${KEY_DIALECTS.join(', ')}`);
   const serial = raw.serial;
   if (typeof serial !== 'string' || !/^[0-9a-f]{8}$/iu.test(serial)) fail('"serial" must be 8 hex digits');
   const salt = hexField(raw.salt, '"salt"', fail);
@@ -401,6 +450,18 @@ function parseState(file: string, text: string): State {
       pinProtected: entry.pinProtected === true,
     };
   });
+  let hotp: StoredHotpToken | undefined;
+  if (raw.hotp !== null && raw.hotp !== undefined) {
+    if (dialect !== 'feitian') fail('"hotp" belongs to the feitian dialect only');
+    if (!isRecord(raw.hotp)) return fail('"hotp" must be an object or null');
+    const seed = hexField(raw.hotp.seed, '"hotp.seed"', fail);
+    if (seed.length !== FEITIAN_SEED_BYTES) fail(`"hotp.seed" must be ${FEITIAN_SEED_BYTES} bytes`);
+    const { digits, serial: tokenSerial, counter } = raw.hotp;
+    if (typeof digits !== 'number' || !FEITIAN_DIGITS.includes(digits)) fail('"hotp.digits" must be 6 or 8');
+    if (typeof tokenSerial !== 'string' || !isFeitianSerial(tokenSerial)) fail('"hotp.serial" must be 8 printable ASCII characters');
+    if (typeof counter !== 'number' || !Number.isSafeInteger(counter) || counter < 0) fail('"hotp.counter" must be a whole number from 0');
+    hotp = { seed, digits: digits as number, serial: tokenSerial as string, counter: counter as number };
+  }
   const seen = new Set<string>();
   for (const c of credentials) {
     const key = hex(c.id);
@@ -408,7 +469,8 @@ function parseState(file: string, text: string): State {
     seen.add(key);
   }
   return {
-    dialect: dialect as Dialect,
+    dialect: dialect as KeyDialect,
+    hotp,
     serial: (serial as string).toLowerCase(),
     salt,
     touchTimeoutMs: touchTimeoutMs as number,

@@ -4,16 +4,19 @@
  * CTAPHID transport over an in-process HID link, so the session still goes through the real
  * CTAPHID client and the 64-byte report boundary. Closing the transport unplugs the key.
  */
-import type { Dialect } from '../device/oath/dialect.js';
+import type { KeyDialect } from '../device/key-dialect.js';
 import type { OpenableKey } from '../device/open.js';
-import { openCtapHidTransport } from '../device/open.js';
+import { apduFramingFor, openCtapHidTransport } from '../device/open.js';
+import type { CodeTyper } from './feitian-applet.js';
 import type { ApduResponse, ApduTransport, TransmitOptions } from '../device/transport/types.js';
 import type { TouchPolicy } from './types.js';
 import { VirtualKey } from './virtual-key.js';
 
 export interface VirtualFileOptions {
   file: string;
-  dialect?: Dialect | undefined;
+  dialect?: KeyDialect | undefined;
+  /** Dialect 'feitian': where a touch types the code (default: the file beside FILE). */
+  typer?: CodeTyper | undefined;
   demo?: boolean | undefined;
   /** Create FILE when it is missing; otherwise opening it fails with INPUT_FILE. */
   create?: boolean | undefined;
@@ -29,7 +32,7 @@ export function virtualFileKey(options: VirtualFileOptions): OpenableKey {
     open: async (signal?: AbortSignal) => {
       const key = await VirtualKey.open(options);
       try {
-        return new UnpluggingTransport(await openCtapHidTransport(key.openLink(), name, signal), key);
+        return new UnpluggingTransport(await openCtapHidTransport(key.openLink(), name, signal, apduFramingFor(key.dialect)), key);
       } catch (error) {
         await key.close().catch(() => undefined);
         throw error;
@@ -47,6 +50,11 @@ class UnpluggingTransport implements ApduTransport {
 
   get description(): string {
     return this.inner.description;
+  }
+
+  /** Known once the store is loaded: what the file's key speaks. */
+  get dialect(): KeyDialect {
+    return this.key.dialect;
   }
 
   transmit(apdu: Uint8Array, options?: TransmitOptions): Promise<ApduResponse> {

@@ -1,6 +1,6 @@
 /**
- * A virtual key: store + OATH applet + touch button + CTAPHID device, and in-process HID links to
- * it. `openLink()` is the 64-byte report boundary the real client code talks to, exactly where
+ * A virtual key: store + applet (OATH, or the Feitian HOTP one) + touch button + CTAPHID device,
+ * and in-process HID links to it. `openLink()` is the 64-byte report boundary the real client code talks to, exactly where
  * node-hid would sit for a physical key; `close()` is pulling the key out of the port.
  */
 import { KeytapError } from '../errors.js';
@@ -9,17 +9,22 @@ import { ReportQueue } from '../device/transport/report-queue.js';
 import type { HidLink } from '../device/transport/types.js';
 import { CtapHidDevice } from './ctaphid-device.js';
 import type { CtapHidDeviceOptions, HidOpen } from './ctaphid-device.js';
+import { resolve } from 'node:path';
+import { FeitianApplet, fileTyper, typedCodesFile } from './feitian-applet.js';
+import type { CodeTyper } from './feitian-applet.js';
 import { OathApplet } from './oath-applet.js';
 import { VirtualKeyStore } from './store.js';
 import { TouchButton } from './touch.js';
 import type { CardApplet, TouchPolicy } from './types.js';
-import type { Dialect } from '../device/oath/dialect.js';
+import type { KeyDialect } from '../device/key-dialect.js';
+import { isOathDialect } from '../device/key-dialect.js';
 
 /** The button as the key uses it (touch.ts's TouchButton; tests may pass their own). */
 export interface TouchSource {
   policy: TouchPolicy;
   wait(signal: AbortSignal): Promise<boolean>;
-  press(): void;
+  /** True when a pending wait was answered. */
+  press(): boolean;
 }
 
 export interface VirtualKeyOpenOptions {
@@ -27,7 +32,9 @@ export interface VirtualKeyOpenOptions {
   file: string;
   /** Create the store when it is missing (the default); otherwise INPUT_FILE. */
   create?: boolean | undefined;
-  dialect?: Dialect | undefined;
+  dialect?: KeyDialect | undefined;
+  /** Dialect 'feitian': where a touch types the code; default: appended to typedCodesFile(file). */
+  typer?: CodeTyper | undefined;
   /** Seed a new store with demo credentials. */
   demo?: boolean | undefined;
   /** In-process default: touched at once (`{ mode: 'auto', delayMs: 0 }`). */
@@ -37,9 +44,11 @@ export interface VirtualKeyOpenOptions {
 }
 
 export interface VirtualKeyParts {
-  dialect: Dialect;
+  dialect: KeyDialect;
   applet: CardApplet;
   button: TouchSource;
+  /** What a touch does when no request waits for one (a Feitian key types its next code). */
+  onIdleTouch?: (() => Promise<unknown>) | undefined;
   /** The serial as keytap shows it (store.ts `serial`), where the key has one. */
   serial?: string | undefined;
   file?: string | undefined;
@@ -53,20 +62,19 @@ export const DEFAULT_IN_PROCESS_TOUCH: TouchPolicy = { mode: 'auto', delayMs: 0 
 const MAX_QUEUED_REPORTS = 4096;
 
 export class VirtualKey {
-  readonly dialect: Dialect;
+  readonly dialect: KeyDialect;
   readonly serial: string | undefined;
   readonly file: string | undefined;
   readonly device: CtapHidDevice;
   private readonly button: TouchSource;
+  private readonly onIdleTouch: (() => Promise<unknown>) | undefined;
   private readonly links = new Set<InProcessHidLink>();
   private closed = false;
 
   static async open(options: VirtualKeyOpenOptions): Promise<VirtualKey> {
     const store = await VirtualKeyStore.open(options.file, { dialect: options.dialect, demo: options.demo, create: options.create });
-    const dialect = store.dialect;
     return new VirtualKey({
-      dialect,
-      applet: new OathApplet(store, { dialect }),
+      ...appletParts(store, options.typer),
       button: new TouchButton(options.touch ?? DEFAULT_IN_PROCESS_TOUCH, options.touchTimeoutMs ?? store.touchTimeoutMs),
       serial: store.serial,
       file: options.file,
@@ -79,6 +87,7 @@ export class VirtualKey {
     this.serial = parts.serial;
     this.file = parts.file;
     this.button = parts.button;
+    this.onIdleTouch = parts.onIdleTouch;
     this.device = new CtapHidDevice({
       ...parts.device,
       dialect: parts.dialect,
@@ -103,9 +112,13 @@ export class VirtualKey {
     return link;
   }
 
-  /** Presses the button (answers a pending touch request; with no request pending it does nothing). */
-  touch(): void {
-    this.button.press();
+  /**
+   * Presses the button: answers a pending touch request; with none pending, does what the key
+   * does then (a Feitian key types its next code; the others nothing). Resolves once that is done.
+   */
+  async touch(): Promise<void> {
+    if (this.button.press() || this.closed) return;
+    await this.onIdleTouch?.();
   }
 
   setTouchPolicy(policy: TouchPolicy): void {
@@ -121,6 +134,14 @@ export class VirtualKey {
     this.links.clear();
     return Promise.resolve();
   }
+}
+
+/** The applet for the store's dialect, and what an idle touch does with it. */
+export function appletParts(store: VirtualKeyStore, typer?: CodeTyper): Pick<VirtualKeyParts, 'dialect' | 'applet' | 'onIdleTouch'> {
+  const dialect = store.dialect;
+  if (isOathDialect(dialect)) return { dialect, applet: new OathApplet(store, { dialect }) };
+  const applet = new FeitianApplet(store, typer ?? fileTyper(typedCodesFile(resolve(store.file))));
+  return { dialect, applet, onIdleTouch: () => applet.typeNextCode() };
 }
 
 /** The client side of the 64-byte boundary for one in-process open of a virtual key. */

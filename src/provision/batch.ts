@@ -6,13 +6,14 @@
  * Stopping: `stop` (the first Ctrl+C) ends the batch at the next boundary — at once while waiting
  * for a key, after the current key otherwise; `abort` (a second Ctrl+C) also cancels a touch wait.
  */
-import type { OpenKey } from '../device/open.js';
+import type { OpenKey, OpenedKey } from '../device/open.js';
 import type { KeyDescriptor } from '../device/discovery/enumerate.js';
 import type { KeyWatcherEvents } from '../device/discovery/watcher.js';
 import type { KeytapError } from '../errors.js';
 import { isKeytapError } from '../errors.js';
 import { StorageError } from './ledger.js';
-import type { ProgramOneResult, ProvisionRun, RunSummary } from './run.js';
+import type { ProgramOneOptions, ProgramOneResult, ProvisionRun, RunSummary } from './run.js';
+import { asOpenedKey } from './run.js';
 import type { TouchPhase } from './programmer.js';
 import type { ProvisionToken } from './token.js';
 
@@ -39,7 +40,10 @@ export type BatchEvent =
 /** The key in hand: its descriptor, the open session, its position in the batch (1-based). */
 export interface BatchKeyContext {
   descriptor: KeyDescriptor;
-  key: OpenKey;
+  /** Whichever session the key has (an OATH key, or a Feitian HOTP key). */
+  opened: OpenedKey;
+  /** The OATH session; undefined for a Feitian HOTP key. */
+  key: OpenKey | undefined;
   number: number;
   /** Aborted by the second Ctrl+C. */
   signal: AbortSignal;
@@ -48,7 +52,9 @@ export interface BatchKeyContext {
 export interface BatchOptions {
   source: KeySource;
   run: ProvisionRun;
-  open: (key: KeyDescriptor, signal: AbortSignal) => Promise<OpenKey>;
+  open: (key: KeyDescriptor, signal: AbortSignal) => Promise<OpenKey | OpenedKey>;
+  /** A Feitian HOTP key verifies by typing its code: this reads it. */
+  readTypedCode?: ProgramOneOptions['readTypedCode'];
   /**
    * The token for the key just inserted and opened (a new serial and seed each time; a user may
    * be asked for here). Undefined ends the batch before anything is written to this key.
@@ -59,7 +65,7 @@ export interface BatchOptions {
    * enroll the token with an identity provider using a code read from the key). A KeytapError it
    * throws is reported as `after-programmed-error` and the batch goes on; anything else ends it.
    */
-  afterProgrammed?: ((context: BatchKeyContext & { token: ProvisionToken; result: ProgramOneResult }) => Promise<void>) | undefined;
+  afterProgrammed?: ((context: BatchKeyContext & { key: OpenKey; token: ProvisionToken; result: ProgramOneResult }) => Promise<void>) | undefined;
   /** Ends the batch at the next boundary. */
   stop: AbortSignal;
   /** Cancels what is in flight. */
@@ -118,22 +124,25 @@ export async function runBatch(options: BatchOptions): Promise<RunSummary> {
       if (!(await waitFor(() => queue.length > 0))) break;
       const descriptor = queue.shift()!;
       options.report({ kind: 'key-added', key: descriptor, number });
-      let key: OpenKey | undefined;
+      let opened: OpenedKey | undefined;
       try {
-        key = await options.open(descriptor, options.abort);
-        const context: BatchKeyContext = { descriptor, key, number, signal: options.abort };
+        opened = asOpenedKey(await options.open(descriptor, options.abort));
+        const key = opened.kind === 'oath' ? opened.key : undefined;
+        const context: BatchKeyContext = { descriptor, opened, key, number, signal: options.abort };
         const token = await options.nextToken(context);
         if (token === undefined) break;
-        const result = await run.programOne(key, token, {
+        const result = await run.programOne(opened, token, {
           replace: options.replace,
           signal: options.abort,
           now: options.now,
           onTouchNeeded: (phase) => options.report({ kind: 'touch', phase }),
+          readTypedCode: options.readTypedCode,
         });
         options.report({ kind: 'result', key: descriptor, number, token, result });
-        if (result.outcome.status === 'programmed' && options.afterProgrammed) {
+        // The follow-up (Entra ID) reads a code over the key's OATH session, which a Feitian key has not.
+        if (result.outcome.status === 'programmed' && options.afterProgrammed && key !== undefined) {
           try {
-            await options.afterProgrammed({ ...context, token, result });
+            await options.afterProgrammed({ ...context, key, token, result });
           } catch (error) {
             if (!isKeytapError(error) || error instanceof StorageError) throw error;
             options.report({ kind: 'after-programmed-error', key: descriptor, number, token, error });
@@ -147,7 +156,7 @@ export async function runBatch(options: BatchOptions): Promise<RunSummary> {
         run.summary.skipped++;
         options.report({ kind: 'error', key: descriptor, number, error });
       } finally {
-        await key?.close().catch(() => undefined);
+        await opened?.key.close().catch(() => undefined);
       }
       handled++;
       if (options.count !== undefined && handled >= options.count) break;

@@ -145,7 +145,7 @@ async function removeCredential(key: OpenKey, credentialId: string, options: Pro
   }
 }
 
-function asKeytapError(error: unknown, what: string): KeytapError {
+export function asKeytapError(error: unknown, what: string): KeytapError {
   if (isKeytapError(error)) return error;
   return new KeytapError('DEVICE_ERROR', `${what}: ${error instanceof Error ? error.message : String(error)}.`, { cause: error });
 }

@@ -3,9 +3,11 @@
  * formats, and after each key the seed files rewritten from the ledger. Single-key and batch
  * programming both go through `programOne`.
  */
-import type { OpenKey } from '../device/open.js';
+import type { OpenKey, OpenedKey } from '../device/open.js';
+import type { TypedCodeRequest } from './feitian.js';
+import { programFeitianKey } from './feitian.js';
 import type { PskcProtection, SeedFormat, SeedReadOptions } from '../seeds/index.js';
-import { isKeytapError } from '../errors.js';
+import { KeytapError, isKeytapError } from '../errors.js';
 import { removeStaleTempFiles } from '../util/atomic-file.js';
 import type { ExportFileResult } from './export.js';
 import type { SeedFileReads } from './export.js';
@@ -43,6 +45,13 @@ export interface ProgramOneOptions {
   signal?: AbortSignal | undefined;
   onTouchNeeded?: ((phase: TouchPhase) => void) | undefined;
   now?: (() => number) | undefined;
+  /** A Feitian HOTP key verifies by typing its code: this reads it (feitian.ts). Required for such keys. */
+  readTypedCode?: ((request: TypedCodeRequest) => Promise<string>) | undefined;
+}
+
+/** An OATH key's OpenKey as an OpenedKey. */
+export function asOpenedKey(key: OpenKey | OpenedKey): OpenedKey {
+  return 'kind' in key ? key : { kind: 'oath', key };
 }
 
 export interface ProgramOneResult {
@@ -107,10 +116,19 @@ export class ProvisionRun {
   }
 
   /** Programs and verifies one key, counts the outcome, and rewrites the seed files when the ledger changed. */
-  async programOne(key: OpenKey, token: ProvisionToken, options: ProgramOneOptions = {}): Promise<ProgramOneResult> {
+  async programOne(key: OpenKey | OpenedKey, token: ProvisionToken, options: ProgramOneOptions = {}): Promise<ProgramOneResult> {
     this.check(token);
     const keyNumber = ++this.keyNumber;
-    const outcome = await programKey(key, token, { ...options, ledger: this.ledger, keyNumber, afterStep: this.options.afterStep });
+    const opened = asOpenedKey(key);
+    const common = { ...options, ledger: this.ledger, keyNumber, afterStep: this.options.afterStep };
+    let outcome: ProgramOutcome;
+    if (opened.kind === 'oath') {
+      outcome = await programKey(opened.key, token, common);
+    } else {
+      const { readTypedCode } = options;
+      if (readTypedCode === undefined) throw new KeytapError('UNSUPPORTED', `${opened.key.name} types its codes, and nothing here can read what it types.`);
+      outcome = await programFeitianKey(opened.key, token, { ...common, readTypedCode });
+    }
     if (outcome.status === 'programmed') this.summary.programmed++;
     else if (outcome.status === 'failed') this.summary.failed++;
     else this.summary.skipped++;

@@ -93,11 +93,20 @@ export class SerialAllocator {
     return this.taken.has(serial);
   }
 
-  /** A new serial, remembered as taken. */
-  next(): string {
+  /**
+   * A new serial, remembered as taken: the prefix and 8 digits, or as many digits as make
+   * `length` characters in all (a Feitian HOTP key takes serials of exactly 8).
+   */
+  next(length?: number): string {
+    const count = length === undefined ? SERIAL_DIGITS : length - this.prefix.length;
+    if (count < 1) {
+      throw new KeytapError('BAD_INPUT', `The serial prefix "${this.prefix}" leaves no room for digits in a serial of ${length} characters.`, {
+        detail: { kind: 'serials-exhausted', prefix: this.prefix },
+      });
+    }
     for (let attempt = 0; attempt < 1000; attempt++) {
       let digits = '';
-      for (let i = 0; i < SERIAL_DIGITS; i++) digits += String(this.randomDigit());
+      for (let i = 0; i < count; i++) digits += String(this.randomDigit());
       const serial = `${this.prefix}${digits}`;
       if (!this.taken.has(serial)) {
         this.taken.add(serial);

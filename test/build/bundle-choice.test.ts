@@ -28,6 +28,10 @@ describe('the bundle a command runs from', () => {
     [['--with', 'rofi', 'pick'], 'keytap.cjs'],
     [['--with=rofi', 'pick'], 'keytap.cjs'],
     [['--with', 'terminal', 'pick', '--help'], 'keytap.cjs'],
+    [['virtual', 'start', 'k.json', '--dialect', 'feitian'], 'keytap-cli.cjs'],
+    [['virtual', 'start', 'k.json', '--type-codes', 'file'], 'keytap-cli.cjs'],
+    [['virtual', 'start', 'k.json', '--type-codes', 'display'], 'keytap.cjs'],
+    [['virtual', 'start', 'k.json', '--type-codes=display', '--foreground'], 'keytap.cjs'],
   ])('keytap %j → %s', (args, bundle) => {
     expect(bundleFor(args)).toBe(bundle);
   });

@@ -61,6 +61,9 @@ const SAMPLES: Record<ErrorDetailKind, { code: ErrorCode; detail: ErrorDetail }>
   'virtual-key-gone': { code: 'KEY_REMOVED', detail: { kind: 'virtual-key-gone' } },
   'virtual-key-running': { code: 'BUSY', detail: { kind: 'virtual-key-running' } },
   'bad-vpcd-address': { code: 'USAGE', detail: { kind: 'bad-vpcd-address' } },
+  'hotp-key-programmed': { code: 'EXISTS', detail: { kind: 'hotp-key-programmed', serial: 'KT000001' } },
+  'hotp-key-cannot-take': { code: 'UNSUPPORTED', detail: { kind: 'hotp-key-cannot-take', parameter: 'type' } },
+  'hotp-only-key': { code: 'UNSUPPORTED', detail: { kind: 'hotp-only-key', keyName: 'HyperFIDO HOTP key' } },
   graph: { code: 'PERMISSION_DENIED', detail: { kind: 'graph', problem: 'permission', status: 403, serial: 'KT00000001', permission: 'Policy.ReadWrite.AuthenticationMethod' } },
 };
 
@@ -69,6 +72,7 @@ const VARIANTS: ErrorDetail[] = [
   ...Object.values(SAMPLES).map((s) => s.detail),
   { kind: 'pskc-secret-needed', need: 'key', keyName: 'Pre-shared-key' },
   { kind: 'pskc-secret-wrong', need: 'passphrase', maybeAltered: false },
+  ...(['algorithm', 'digits', 'secret', 'serial', 'counter'] as const).map((parameter): ErrorDetail => ({ kind: 'hotp-key-cannot-take', parameter })),
 ];
 
 const silent = { out: () => undefined, err: () => undefined };

@@ -8,7 +8,7 @@ import type { KeyDescriptor } from '../../device/discovery/enumerate.js';
 import type { OpenKey } from '../../device/open.js';
 import type { OathCode } from '../../device/oath/session.js';
 import type { KeyOptions } from '../key-options.js';
-import { addKeyOptions, connectedKeys, withConnectedKey, withKey, withKeyPin } from '../key-options.js';
+import { addKeyOptions, connectedKeys, oathKeysFirst, withConnectedKey, withKey, withKeyPin } from '../key-options.js';
 import { KeytapError } from '../../errors.js';
 import { notCopied, readEachKey } from '../key-listing.js';
 import type { CliIo } from '../output.js';
@@ -128,7 +128,7 @@ export function registerCode(program: Command, io: CliIo): void {
  * listed (locked, busy) is passed over with a warning, unless no key could be.
  */
 async function keyHoldingAccount(query: string | undefined, options: KeyOptions, io: CliIo): Promise<KeyDescriptor | undefined> {
-  const descriptors = await connectedKeys(io);
+  const descriptors = oathKeysFirst(await connectedKeys(io));
   if (descriptors.length < 2) return descriptors[0];
   const holders: AccountHolder[] = await readEachKey(
     descriptors,

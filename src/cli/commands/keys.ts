@@ -1,28 +1,71 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { readKeySerial } from '../../device/open.js';
+import type { KeyDescriptor } from '../../device/discovery/enumerate.js';
+import { openFeitianSession, readKeySerial } from '../../device/open.js';
 import { connectedKeys } from '../key-options.js';
 import type { CliIo } from '../output.js';
 import { printJson } from '../output.js';
+
+/** What `keys` tells of one key: its serial, and for a Feitian HOTP key whether it holds a token. */
+interface KeyState {
+  serial: string | undefined;
+  /** Feitian HOTP keys only; undefined when the key could not be asked. */
+  programmed?: boolean | undefined;
+}
+
+/**
+ * A Feitian HOTP key has no serial of its own: the one shown is its token's, which CHECK reads
+ * (docs/protocols.md §4.3). A key that cannot be asked now (another program holds it) is listed
+ * without: listing keys must not fail for that.
+ */
+async function readKeyState(key: KeyDescriptor): Promise<KeyState> {
+  if (key.dialect !== 'feitian') return { serial: await readKeySerial(key) };
+  try {
+    const opened = await openFeitianSession(key);
+    try {
+      return { serial: opened.session.serial, programmed: opened.session.programmed };
+    } finally {
+      await opened.close().catch(() => undefined);
+    }
+  } catch {
+    return { serial: undefined, programmed: undefined };
+  }
+}
+
+function describeHotpState(state: KeyState): string {
+  if (state.programmed === undefined) return '  HOTP key, state unknown (it did not answer)';
+  return state.programmed ? '  HOTP key, programmed' : '  HOTP key, not programmed';
+}
 
 export function registerKeys(program: Command, io: CliIo): void {
   program
     .command('keys')
     .description('list the connected keys (real ones, and virtual keys started with "keytap virtual start")')
-    .addOption(new Option('--json', 'print a JSON array of {id, kind, name, path, serial}'))
+    .addOption(new Option('--json', 'print a JSON array of {id, kind, name, path, serial}, with dialect and programmed for a Feitian HOTP key'))
     .action(async (options: { json?: boolean }) => {
       const keys = await connectedKeys(io);
       // One key at a time: a card reader answers one program at a time anyway.
-      const serials: Array<string | undefined> = [];
-      for (const key of keys) serials.push(await readKeySerial(key));
+      const states: KeyState[] = [];
+      for (const key of keys) states.push(await readKeyState(key));
       if (options.json) {
         printJson(
           io,
-          keys.map((k, i) => ({ id: k.id, kind: k.kind, name: k.name, path: k.path, serial: serials[i] ?? null })),
+          keys.map((k, i) => ({
+            id: k.id,
+            kind: k.kind,
+            name: k.name,
+            path: k.path,
+            serial: states[i]!.serial ?? null,
+            ...(k.dialect === 'feitian' ? { dialect: k.dialect, programmed: states[i]!.programmed ?? null } : {}),
+          })),
         );
         return;
       }
       if (keys.length === 0) io.out('No key found.');
-      keys.forEach((k, i) => io.out(`${k.id}  ${k.name}${serials[i] === undefined ? '' : `  serial ${serials[i]}`}  (${k.path})`));
+      keys.forEach((k, i) => {
+        const state = states[i]!;
+        const hotp = k.dialect === 'feitian' ? describeHotpState(state) : '';
+        io.out(`${k.id}  ${k.name}${state.serial === undefined ? '' : `  serial ${state.serial}`}${hotp}  (${k.path})`);
+      });
     });
 }

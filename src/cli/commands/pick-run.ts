@@ -16,7 +16,7 @@ import { noKeyError } from '../../device/open.js';
 import type { KeyCredential } from '../../device/oath/session.js';
 import { KeytapError, isKeytapError } from '../../errors.js';
 import { printable } from '../../util/printable.js';
-import { connectedKeys, withConnectedKey } from '../key-options.js';
+import { connectedKeys, oathKeysFirst, withConnectedKey } from '../key-options.js';
 import { notCopied, readEachKey, readyOrError } from '../key-listing.js';
 import type { CliIo } from '../output.js';
 import { pickOnTerminal } from '../terminal-picker.js';
@@ -124,7 +124,7 @@ function readyKeys(keys: KeyListing[]): KeyListing[] {
 
 /** Without a tray: every key found, listed; a key that cannot be (locked, busy) is passed over with a warning. */
 async function listKeysDirectly(io: CliIo): Promise<{ id: string; name: string; serial?: string | undefined; credentials: KeyCredential[] }[]> {
-  const descriptors = await connectedKeys(io);
+  const descriptors = oathKeysFirst(await connectedKeys(io));
   if (descriptors.length === 0) throw noKeyError();
   return readEachKey(descriptors, {}, io, async (descriptor, key, signal) => ({ id: descriptor.id, name: descriptor.name, serial: descriptor.serial, credentials: await key.session.list(signal) }));
 }

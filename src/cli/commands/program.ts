@@ -7,8 +7,9 @@
 import { basename, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
-import { openOathSession } from '../../device/open.js';
-import type { OpenKey } from '../../device/open.js';
+import { openAnyKey } from '../../device/open.js';
+import type { OpenedKey } from '../../device/open.js';
+import { FEITIAN_SERIAL_LENGTH } from '../../device/feitian/protocol.js';
 import { KeyWatcher } from '../../device/discovery/watcher.js';
 import { KeytapError, isKeytapError } from '../../errors.js';
 import { readInputFile } from '../../util/input-file.js';
@@ -35,7 +36,8 @@ import { cliCommand, explainForCli } from '../explain.js';
 import type { EntraSignInOptions } from './entra.js';
 import { addEntraSignInOptions, entraBatchHook } from './entra.js';
 import type { KeyOptions } from '../key-options.js';
-import { addKeyOptions, withConnectedKey, withKey } from '../key-options.js';
+import { addKeyOptions, withAnyKey, withConnectedAnyKey } from '../key-options.js';
+import { readTypedCodeOnTerminal } from '../typed-code.js';
 import type { CliIo } from '../output.js';
 import { hashAlgorithm, integerIn, oathType, readStdin } from '../parse.js';
 import { openPrompter } from '../prompt.js';
@@ -258,21 +260,29 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
       const afterProgrammed = options.entra ? await entraBatchHook({ ...options, activate: options.entraActivate }, io) : undefined;
       await programBatch(run, parameters, options, io, cliCommand(command), { users, askUser: interactive && users === undefined && parameters.upn === undefined }, afterProgrammed);
     } else {
-      let token: ProvisionToken;
-      if (fromToken) {
-        token = fromToken;
-      } else {
-        const serial = serialGiven ?? run.serials.next();
-        if (serialGiven !== undefined) run.serials.claim(serialGiven);
-        token = buildToken(parameters, secret ?? generateSecret(parameters.algorithm), serial);
-      }
-      run.check(token);
-      leftOutFor(`token ${token.serial}`);
-      const program = (key: OpenKey, signal: AbortSignal): Promise<ProgramOneResult> =>
-        run.programOne(key, token, { replace: options.replace, signal, onTouchNeeded: (phase) => io.err(touchMessage(phase)) });
+      // A generated serial is made once the key is open (a Feitian HOTP key takes exactly 8
+      // characters); everything else that needs no key is refused before the key is opened.
+      const tokenSecret = secret ?? generateSecret(parameters.algorithm);
+      if (serialGiven !== undefined && fromToken === undefined) run.serials.claim(serialGiven);
+      run.check(fromToken ?? buildToken(parameters, tokenSecret, serialGiven ?? 'KT00000000'));
+      let token: ProvisionToken | undefined;
+      const program = (opened: OpenedKey, signal: AbortSignal): Promise<ProgramOneResult> => {
+        token = fromToken ?? buildToken(parameters, tokenSecret, serialGiven ?? run.serials.next(opened.kind === 'feitian' ? FEITIAN_SERIAL_LENGTH : undefined));
+        run.check(token);
+        leftOutFor(`token ${token.serial}`);
+        if (opened.kind === 'feitian' && options.virtual !== undefined) {
+          io.err(`Note: a virtual key in this process cannot be touched to type its code; serve it with "keytap virtual start ${options.virtual}" and touch it with "keytap virtual touch".`);
+        }
+        return run.programOne(opened, token, {
+          replace: options.replace,
+          signal,
+          onTouchNeeded: (phase) => io.err(touchMessage(phase)),
+          readTypedCode: readTypedCodeOnTerminal(io),
+        });
+      };
       // The key picked before the questions is the one programmed: no second look that could pick another.
-      const result = chosenKey?.descriptor ? await withConnectedKey(chosenKey.descriptor, options, io, program) : await withKey(options, io, program, 'writes');
-      reportResult(io, token, result, options.showSecrets === true);
+      const result = chosenKey?.descriptor ? await withConnectedAnyKey(chosenKey.descriptor, options, io, program) : await withAnyKey(options, io, program, 'writes');
+      reportResult(io, token!, result, options.showSecrets === true);
       const outcome = result.outcome;
       if (outcome.status !== 'programmed') throw outcome.error;
     }
@@ -335,7 +345,8 @@ async function programBatch(
     }
     // The user of the key in hand: given back when the key ends up without a token.
     let current: BatchUser | undefined;
-    const tokenFor = (user: Partial<BatchUser>): ProvisionToken =>
+    // A Feitian HOTP key takes serials of exactly 8 characters.
+    const tokenFor = (user: Partial<BatchUser>, opened: OpenedKey): ProvisionToken =>
       buildToken(
         {
           ...parameters,
@@ -345,28 +356,31 @@ async function programBatch(
           model: user.model ?? parameters.model,
         },
         generateSecret(parameters.algorithm),
-        run.serials.next(),
+        run.serials.next(opened.kind === 'feitian' ? FEITIAN_SERIAL_LENGTH : undefined),
       );
     const summary = await runBatch({
       source: new KeyWatcher(),
       run,
       open: async (descriptor, signal) => {
-        const key = await openOathSession(descriptor, signal);
+        const opened = await openAnyKey(descriptor, signal);
+        if (opened.kind === 'feitian') return opened;
+        const key = opened.key;
         try {
           if (key.session.locked && options.password !== undefined) await key.session.unlock(options.password, signal);
         } catch (error) {
           await key.close().catch(() => undefined);
           throw error;
         }
-        return key;
+        return opened;
       },
+      readTypedCode: readTypedCodeOnTerminal(io),
       hasNext: () => users?.hasNext ?? true,
-      nextToken: async ({ number }) => {
+      nextToken: async ({ number, opened }) => {
         if (users) {
           current = users.take();
-          return current ? tokenFor(current) : undefined;
+          return current ? tokenFor(current, opened) : undefined;
         }
-        if (!userSource.askUser) return tokenFor({});
+        if (!userSource.askUser) return tokenFor({}, opened);
         try {
           const upn = await askKeyUser(number, userRequired, io, (answer) => {
             // One token per user, as with --users: the ledger (this run's keys included) says who has one.
@@ -375,7 +389,7 @@ async function programBatch(
             }
             return null;
           });
-          return tokenFor({ upn });
+          return tokenFor({ upn }, opened);
         } catch (error) {
           // Ctrl+C or the end of input while asked: finish the batch, as Ctrl+C does between keys.
           if (isKeytapError(error) && error.code === 'CANCELLED') {
@@ -498,7 +512,8 @@ function serialList(serials: readonly string[]): string {
 }
 
 function touchMessage(phase: 'put' | 'verify' | 'delete'): string {
-  return phase === 'put' ? 'Touch your key to confirm storing the account…' : phase === 'verify' ? 'Touch your key to verify the account…' : 'Touch your key to remove the account again…';
+  // The same words for an OATH account and a Feitian key's one token.
+  return phase === 'put' ? 'Touch your key to confirm storing the token…' : phase === 'verify' ? 'Touch your key to verify the token…' : 'Touch your key to remove the token again…';
 }
 
 export function parseFormats(list: string): SeedFormat[] {

@@ -15,9 +15,10 @@ import { runtimeDir } from '../../util/runtime-dir.js';
 import { openFreshPrivateFile } from '../../util/private-folder.js';
 import { sendControl } from '../../device/transport/socket-link.js';
 import { parseVpcdAddress } from '../../emulator/vpcd.js';
+import type { CodeTyper } from '../../emulator/feitian-applet.js';
 import type { TouchPolicy } from '../../emulator/types.js';
-import type { Dialect } from '../../device/oath/dialect.js';
-import { DIALECTS } from '../../device/oath/dialect.js';
+import type { KeyDialect } from '../../device/key-dialect.js';
+import { KEY_DIALECTS } from '../../device/key-dialect.js';
 import { KeytapError } from '../../errors.js';
 import type { CliIo } from '../output.js';
 import { printJson } from '../output.js';
@@ -25,7 +26,7 @@ import { integerIn } from '../parse.js';
 import { selfCommand } from '../self.js';
 
 interface StartOptions {
-  dialect?: Dialect;
+  dialect?: KeyDialect;
   touch: 'auto' | 'manual' | 'never';
   touchDelay?: number;
   touchTimeout?: number;
@@ -33,6 +34,8 @@ interface StartOptions {
   foreground?: boolean;
   /** `--vpcd` alone is true; with a value, HOST:PORT. */
   vpcd?: string | true;
+  /** Feitian dialect: where a touch types the code. */
+  typeCodes?: 'display' | 'file';
 }
 
 const START_TIMEOUT_MS = 10_000;
@@ -45,12 +48,15 @@ export function registerVirtual(program: Command, io: CliIo): void {
     .command('start')
     .description('start serving the virtual key kept in FILE (created if missing)')
     .argument('<file>', 'the JSON file that holds the virtual key')
-    .addOption(new Option('--dialect <dialect>', 'answer like this kind of key (when FILE is created)').choices(DIALECTS))
+    .addOption(new Option('--dialect <dialect>', 'answer like this kind of key (when FILE is created)').choices(KEY_DIALECTS))
     .addOption(new Option('--touch <policy>', 'auto: touched by itself; manual: waits for "keytap virtual touch"; never: touch times out').choices(['auto', 'manual', 'never']).default('manual'))
     .addOption(new Option('--touch-delay <ms>', 'with --touch auto: how long until the touch').argParser(integerIn(0, 600_000)))
     .addOption(new Option('--touch-timeout <ms>', 'how long the key waits for a touch (default 15000)').argParser(integerIn(100, 600_000)))
     .addOption(new Option('--demo', 'put demo accounts on the key when FILE is created'))
     .addOption(new Option('--foreground', 'serve in this process until interrupted instead of in the background'))
+    .addOption(
+      new Option('--type-codes <where>', 'a feitian key types its code when touched: file (appended to FILE.typed, the default) or display (XTEST into the focused window of $DISPLAY)').choices(['display', 'file']),
+    )
     .addOption(new Option('--vpcd [host:port]', 'also insert the key as a smart card into vsmartcard\'s virtual reader (vpcd), for PC/SC clients (default 127.0.0.1:35963)'))
     .action(async (file: string, options: StartOptions) => {
       const absolute = resolve(file);
@@ -60,6 +66,7 @@ export function registerVirtual(program: Command, io: CliIo): void {
         await runVirtualKeyServer({
           file: absolute,
           dialect: options.dialect,
+          typer: await codeTyper(options.typeCodes),
           demo: options.demo,
           touch,
           touchTimeoutMs: options.touchTimeout,
@@ -117,6 +124,24 @@ export function registerVirtual(program: Command, io: CliIo): void {
     });
 }
 
+/**
+ * Where a feitian virtual key types: into the focused X window through XTEST, as a real key's
+ * keyboard interface would (the emulator may not use the desktop layer, so the typer is made
+ * here), or undefined for the emulator's default, the file beside the key's (feitian-applet.ts).
+ * The file is the default even with a display: a key that types into whatever window has the
+ * focus must be asked for. XTEST is desktop code, in the full bundle only (bin/bundle-choice.cjs
+ * sends `virtual start --type-codes display` there), hence loaded only when asked for.
+ */
+async function codeTyper(where: StartOptions['typeCodes']): Promise<CodeTyper | undefined> {
+  if (where !== 'display') return undefined;
+  const display = process.env.DISPLAY;
+  if (!display) throw new KeytapError('USAGE', '--type-codes display needs an X display, and DISPLAY is not set.');
+  const { XtestTypist } = await import('../../desktop/typing/xtest.js');
+  const typist = new XtestTypist({ display });
+  // The code, then Enter, as the key's keyboard interface sends it.
+  return (code) => typist.type(`${code}\n`);
+}
+
 function touchPolicy(options: StartOptions): TouchPolicy {
   if (options.touchDelay !== undefined && options.touch !== 'auto') throw new KeytapError('USAGE', '--touch-delay only applies to --touch auto.');
   if (options.touch === 'auto') return { mode: 'auto', delayMs: options.touchDelay ?? 0 };
@@ -153,6 +178,7 @@ async function startInBackground(file: string, options: StartOptions): Promise<R
   if (options.touchDelay !== undefined) args.push('--touch-delay', String(options.touchDelay));
   if (options.touchTimeout !== undefined) args.push('--touch-timeout', String(options.touchTimeout));
   if (options.demo) args.push('--demo');
+  if (options.typeCodes !== undefined) args.push('--type-codes', options.typeCodes);
   if (options.vpcd !== undefined) args.push(options.vpcd === true ? '--vpcd' : `--vpcd=${options.vpcd}`);
   // Its messages go to a log file: nobody reads a detached process's terminal.
   const logPath = join(runtimeDir(), `${virtualKeyId(file)}.log`);

@@ -23,9 +23,11 @@ export interface Keystroke {
 const XK_SHIFT_L = 0xffe1;
 const XK_SHIFT_R = 0xffe2;
 const XK_CAPS_LOCK = 0xffe5;
+const XK_RETURN = 0xff0d;
 
-/** The keysym of a printable ASCII character (0x20–0x7e): its code point. */
+/** The keysym of a printable ASCII character (0x20–0x7e): its code point; "\n" is Return (the Enter a HOTP key types after its code). */
 export function keysymOf(char: string): number | undefined {
+  if (char === '\n') return XK_RETURN;
   const code = char.codePointAt(0);
   return char.length === 1 && code !== undefined && code >= 0x20 && code <= 0x7e ? code : undefined;
 }

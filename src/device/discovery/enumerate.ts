@@ -11,15 +11,15 @@ import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { KeytapError, isKeytapError } from '../../errors.js';
 import { delay } from '../../util/abortable.js';
-import type { Dialect } from '../oath/dialect.js';
-import { openCtapHidTransport } from '../open.js';
+import type { KeyDialect } from '../key-dialect.js';
+import { apduFramingFor, openCtapHidTransport } from '../open.js';
 import { NodeHidLink } from '../transport/node-hid-link.js';
 import { PcscApduTransport, isPcscUnavailable } from '../transport/pcsc.js';
 import { SocketHidLink } from '../transport/socket-link.js';
 import type { ApduTransport, HidLink } from '../transport/types.js';
 import { listHidDevices } from './hid-devices.js';
 import type { HidDeviceInfo } from './hid-devices.js';
-import { FIDO_USAGE_PAGE, findKnownKey, linuxPermissionHint } from './known-keys.js';
+import { FIDO_USAGE_PAGE, findKnownKey, linuxPermissionHint, reachableOverHid } from './known-keys.js';
 import { listPcscReaders, probeOathApplet } from './pcsc-readers.js';
 import type { PcscReaderInfo } from './pcsc-readers.js';
 import { listRunningVirtualKeys } from './virtual-keys.js';
@@ -42,8 +42,11 @@ export interface KeyDescriptor {
   readonly productId?: number | undefined;
   /** The USB serial string, where the OS reports one (Nitrokey 3 reports none over HID). */
   readonly usbSerial?: string | undefined;
-  /** Which OATH dialect to expect, where the kind of key tells (the session still decides from SELECT). */
-  readonly dialect?: Dialect | undefined;
+  /**
+   * Which OATH dialect to expect, where the kind of key tells (the session still decides from
+   * SELECT); 'feitian' for a Feitian/HyperFIDO HOTP key, which has no OATH applet (open.ts `openAnyKey`).
+   */
+  readonly dialect?: KeyDialect | undefined;
   /** The serial a virtual key announces (8 hex digits). */
   readonly serial?: string | undefined;
   /** For virtual keys: what the running key announced. */
@@ -150,10 +153,11 @@ export function hidDescriptors(devices: readonly HidDeviceInfo[]): KeyDescriptor
   for (const device of devices) {
     if (device.path === undefined || device.usagePage !== FIDO_USAGE_PAGE) continue;
     const known = findKnownKey(device.vendorId, device.productId);
-    if (!known?.oathOverHid || seen.has(device.path)) continue;
+    if (!known || !reachableOverHid(known) || seen.has(device.path)) continue;
     seen.add(device.path);
     const path = device.path;
     const name = known.name;
+    const framing = apduFramingFor(known.dialect);
     keys.push({
       id: path,
       kind: 'hid',
@@ -163,7 +167,7 @@ export function hidDescriptors(devices: readonly HidDeviceInfo[]): KeyDescriptor
       productId: device.productId,
       usbSerial: device.serialNumber || undefined,
       dialect: known.dialect,
-      open: async (signal?: AbortSignal) => openCtapHidTransport(await openHid(path), name, signal),
+      open: async (signal?: AbortSignal) => openCtapHidTransport(await openHid(path), name, signal, framing),
     });
   }
   return keys;
@@ -179,7 +183,7 @@ export function virtualDescriptor(info: RunningVirtualKey): KeyDescriptor {
     dialect: info.dialect,
     serial: info.serial,
     virtual: info,
-    open: async (signal?: AbortSignal) => openCtapHidTransport(await SocketHidLink.connect(info.socket), name, signal),
+    open: async (signal?: AbortSignal) => openCtapHidTransport(await SocketHidLink.connect(info.socket), name, signal, apduFramingFor(info.dialect)),
   };
 }
 

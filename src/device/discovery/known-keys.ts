@@ -1,12 +1,15 @@
 /**
  * The keys keytap knows by USB id, and what each can do. Discovery lists a HID device only when it
- * is in this table with `oathOverHid`: other FIDO keys answer CTAPHID too, but have no OATH applet
- * behind it, and a tray entry that can never show a code helps nobody.
+ * is in this table with `oathOverHid` or dialect 'feitian': other FIDO keys answer CTAPHID too, but
+ * have no OATH applet behind it, and a tray entry that can never show a code helps nobody.
+ *
+ * Feitian-made HOTP keys (Hypersecu HyperFIDO, docs/protocols.md §4.1) carry no OATH applet; they
+ * are listed for `keytap keys`, `program` and `reset`, which speak their programming protocol.
  *
  * YubiKeys keep their OATH applet on the CCID (smart card) interface only, so they are listed here
  * for the PC/SC path (`oathOverCcid`) and skipped by HID discovery.
  */
-import type { Dialect } from '../oath/dialect.js';
+import type { KeyDialect } from '../key-dialect.js';
 
 export interface KnownKey {
   vendorId: number;
@@ -17,7 +20,8 @@ export interface KnownKey {
   oathOverHid: boolean;
   /** OATH over CCID / PC/SC. */
   oathOverCcid: boolean;
-  dialect: Dialect;
+  /** 'feitian': the Feitian HOTP programming protocol over U2FHID MSG, not OATH. */
+  dialect: KeyDialect;
 }
 
 export const KNOWN_KEYS: readonly KnownKey[] = [
@@ -28,7 +32,17 @@ export const KNOWN_KEYS: readonly KnownKey[] = [
   { vendorId: 0x1050, productId: 0x0405, name: 'YubiKey', oathOverHid: false, oathOverCcid: true, dialect: 'yubikey' },
   { vendorId: 0x1050, productId: 0x0406, name: 'YubiKey', oathOverHid: false, oathOverCcid: true, dialect: 'yubikey' },
   { vendorId: 0x1050, productId: 0x0407, name: 'YubiKey', oathOverHid: false, oathOverCcid: true, dialect: 'yubikey' },
+  // docs/protocols.md §4.1: hyperhotp matches 2CCF:0854 only ("not sure whether this list is
+  // exhaustive"). 096E (Feitian's own VID) is defined there for "revisions with different vendor
+  // IDs" but not matched; listing 096E:0854 too is [inferred].
+  { vendorId: 0x2ccf, productId: 0x0854, name: 'HyperFIDO HOTP key', oathOverHid: false, oathOverCcid: false, dialect: 'feitian' },
+  { vendorId: 0x096e, productId: 0x0854, name: 'Feitian HOTP key', oathOverHid: false, oathOverCcid: false, dialect: 'feitian' },
 ];
+
+/** Keys discovery lists over their FIDO HID interface: OATH over CTAPHID 0x70, or the Feitian HOTP protocol over MSG. */
+export function reachableOverHid(key: KnownKey): boolean {
+  return key.oathOverHid || key.dialect === 'feitian';
+}
 
 /** The FIDO HID usage page (docs/protocols.md §3.1). */
 export const FIDO_USAGE_PAGE = 0xf1d0;
@@ -60,7 +74,7 @@ export const UDEV_RELOAD_COMMAND = 'sudo udevadm control --reload-rules && sudo 
  */
 function udevRuleLines(): string[] {
   const lines: string[] = [];
-  for (const key of KNOWN_KEYS.filter((k) => k.oathOverHid)) {
+  for (const key of KNOWN_KEYS.filter(reachableOverHid)) {
     lines.push(`# ${key.name}`);
     lines.push(
       `KERNEL=="hidraw*", SUBSYSTEM=="hidraw", ATTRS{idVendor}=="${hex4(key.vendorId)}", ATTRS{idProduct}=="${hex4(key.productId)}", TAG+="uaccess"`,

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { isKeytapError } from '../../errors.js';
 import { runtimeDir } from '../../util/runtime-dir.js';
 import { sendControl } from '../transport/socket-link.js';
-import type { Dialect } from '../oath/dialect.js';
+import type { KeyDialect } from '../key-dialect.js';
 
 /** What a running virtual key announces (the JSON of `<id>.json`). */
 export interface RunningVirtualKey {
@@ -20,7 +20,7 @@ export interface RunningVirtualKey {
   /** Unix socket path, or a Windows named pipe. */
   socket: string;
   pid: number;
-  dialect: Dialect;
+  dialect: KeyDialect;
   /** Serial the key reports, as 8 hex digits, where it has one. */
   serial?: string | undefined;
   startedAt: string;

@@ -1,6 +1,7 @@
 /**
  * The host side of CTAPHID (docs/protocols.md §3): a channel on one HID link, and the ApduTransport
- * that carries ISO 7816 APDUs in the Nitrokey 3 vendor command 0x70 (§2.2).
+ * that carries ISO 7816 APDUs in the Nitrokey 3 vendor command 0x70 (§2.2) or, for keys that take
+ * raw vendor APDUs the U2F way (Feitian/HyperFIDO HOTP programming, §4.2), in MSG 0x03.
  *
  * `CtapHidChannel.call(cmd, payload, { onKeepalive })` is python-fido2's seam: everything above it
  * (APDUs, PING, WINK) is one request and one answer; everything below it (packets, other programs'
@@ -449,19 +450,43 @@ export function parseVendorResponse(payload: Uint8Array): ApduResponse {
   return { sw: (payload[0]! << 8) | payload[1]!, data: payload.slice(2) };
 }
 
+/** ISO order, data then SW (U2FHID MSG answers, docs/protocols.md §4.2). */
+export function parseIsoResponse(payload: Uint8Array): ApduResponse {
+  if (payload.length < 2) {
+    throw protocolError(`The key answered an APDU with ${payload.length} bytes, too short for a status word.`);
+  }
+  const end = payload.length - 2;
+  return { sw: (payload[end]! << 8) | payload[end + 1]!, data: payload.slice(0, end) };
+}
+
+/**
+ * Which CTAPHID command carries the APDUs: the Nitrokey 3's vendor command 0x70 (SW first), or
+ * U2FHID MSG 0x03 (ISO order), which Feitian-made HOTP keys take their programming APDUs in.
+ */
+export type ApduFraming = 'vendor-secrets' | 'msg';
+
+const FRAMINGS: Record<ApduFraming, { cmd: number; operation: string; parse: (payload: Uint8Array) => ApduResponse }> = {
+  'vendor-secrets': { cmd: CtapHidCommand.VENDOR_SECRETS, operation: 'an OATH request', parse: parseVendorResponse },
+  msg: { cmd: CtapHidCommand.MSG, operation: 'an APDU (U2FHID MSG)', parse: parseIsoResponse },
+};
+
 export interface CtapHidTransportOptions extends ChannelOpenOptions {
   /** What `description` says ("Nitrokey 3 (/dev/hidraw3)"). */
   description?: string | undefined;
+  /** Default 'vendor-secrets' (0x70). */
+  framing?: ApduFraming | undefined;
 }
 
-/** ISO 7816 APDUs over CTAPHID vendor command 0x70 (Nitrokey 3 Secrets App, docs/protocols.md §2.2). */
+/** ISO 7816 APDUs over CTAPHID vendor command 0x70 (Nitrokey 3 Secrets App, docs/protocols.md §2.2) or MSG 0x03 (§4.2). */
 export class CtapHidApduTransport implements ApduTransport {
   readonly description: string;
   readonly channel: CtapHidChannel;
+  readonly framing: ApduFraming;
 
-  constructor(channel: CtapHidChannel, description = 'CTAPHID key') {
+  constructor(channel: CtapHidChannel, description = 'CTAPHID key', framing: ApduFraming = 'vendor-secrets') {
     this.channel = channel;
     this.description = description;
+    this.framing = framing;
   }
 
   /** Opens a channel on `link` and wraps it. Closes the link if INIT fails. */
@@ -473,22 +498,23 @@ export class CtapHidApduTransport implements ApduTransport {
       await link.close().catch(() => undefined);
       throw error;
     }
-    return new CtapHidApduTransport(channel, options.description);
+    return new CtapHidApduTransport(channel, options.description, options.framing);
   }
 
   async transmit(apdu: Uint8Array, options: TransmitOptions = {}): Promise<ApduResponse> {
     let touchAnnounced = false;
-    const payload = await this.channel.call(CtapHidCommand.VENDOR_SECRETS, apdu, {
+    const framing = FRAMINGS[this.framing];
+    const payload = await this.channel.call(framing.cmd, apdu, {
       signal: options.signal,
       timeoutMs: options.timeoutMs ?? DEFAULT_CALL_TIMEOUT_MS,
-      operation: 'an OATH request',
+      operation: framing.operation,
       onKeepalive: (status) => {
         if (status !== KeepaliveStatus.UPNEEDED || touchAnnounced) return;
         touchAnnounced = true;
         options.onTouchNeeded?.();
       },
     });
-    return parseVendorResponse(payload);
+    return framing.parse(payload);
   }
 
   async close(): Promise<void> {

@@ -22,6 +22,7 @@
  */
 import { writeFileAtomic } from '../../util/atomic-file.js';
 import { Ins, Sw } from '../oath/constants.js';
+import { FeitianIns } from '../feitian/protocol.js';
 import { CONT_HEADER, CtapHidCommand, INIT_HEADER } from './ctaphid-frames.js';
 import type { ApduResponse, ApduTransport, CommandApdu, HidLink, TransmitOptions } from './types.js';
 import { decodeApdu } from './types.js';
@@ -93,6 +94,12 @@ const POLICIES = new Map<number, InstructionPolicy>([
   [Ins.SET_PIN, { name: 'SET PIN', hideCommand: true, hideResponse: false }],
   [Ins.GET_CREDENTIAL, { name: 'GET CREDENTIAL', hideCommand: false, hideResponse: true }],
   [Ins.UPDATE_CREDENTIAL, { name: 'UPDATE CREDENTIAL', hideCommand: true, hideResponse: false }],
+  // Feitian HOTP keys (feitian/protocol.ts; no OATH instruction uses these bytes): CHECK's answer is
+  // the token serial and ERASE carries nothing, so a transcript of them is what an owner can send
+  // us; PROGRAM carries the seed.
+  [FeitianIns.CHECK, show('FEITIAN CHECK')],
+  [FeitianIns.ERASE, show('FEITIAN ERASE')],
+  [FeitianIns.PROGRAM, { name: 'FEITIAN PROGRAM', hideCommand: true, hideResponse: false }],
 ]);
 
 function policyFor(apdu: CommandApdu): InstructionPolicy {

@@ -9,6 +9,8 @@
  *   Tests replace hardware only here, at the report boundary.
  */
 
+import type { KeyDialect } from '../key-dialect.js';
+
 export interface ApduResponse {
   /** Response data without the status word. */
   data: Uint8Array;
@@ -31,6 +33,8 @@ export interface TransmitOptions {
 export interface ApduTransport {
   /** A short human description ("Nitrokey 3 (hidraw3)", "virtual key demo.json"). Never secret. */
   readonly description: string;
+  /** What the key speaks, where the transport knows it (a virtual key in this process: its store says). */
+  readonly dialect?: KeyDialect | undefined;
   /** Sends one command APDU (CLA INS P1 P2 [Lc data] [Le]) and returns the answer. */
   transmit(apdu: Uint8Array, options?: TransmitOptions): Promise<ApduResponse>;
   close(): Promise<void>;

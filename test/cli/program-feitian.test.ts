@@ -1,0 +1,243 @@
+// `keytap program`, `keys` and `reset` with a Feitian HOTP key — the virtual key's feitian dialect,
+// served by `keytap virtual start` as a plugged-in key would be. Verification is by typed code: the
+// test plays the key's keyboard interface, touching the key with `keytap virtual touch` when the
+// prompt shows and typing on the pseudo-terminal what the key "typed" (to the file beside it).
+// oathtool confirms the codes and the seed files.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { typedCodesFile } from '../../src/emulator/feitian-applet.js';
+import { readLedger } from '../../src/provision/ledger.js';
+import { TYPED_CODE_PROMPT } from '../../src/cli/typed-code.js';
+import { keytapCommand, oathtool, runKeytap, tempDir } from '../support/cli.js';
+import type { TerminalSession } from '../support/terminal.js';
+import { HAVE_SCRIPT, startOnTerminal } from '../support/terminal.js';
+
+const SEED_HEX = Buffer.from('12345678901234567890').toString('hex');
+
+let env: NodeJS.ProcessEnv = {};
+
+afterEach(async () => {
+  const status = await runKeytap(['virtual', 'status', '--json'], { env });
+  for (const key of JSON.parse(status.stdout || '[]') as Array<{ pid: number }>) {
+    try {
+      process.kill(key.pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  }
+});
+
+function newEnvironment(): { dir: string; file: string } {
+  const dir = tempDir('keytap-feitian-cli-');
+  env = { KEYTAP_RUNTIME_DIR: join(dir, 'run') };
+  return { dir, file: join(dir, 'hotp.json') };
+}
+
+async function ok(args: string[]): Promise<string> {
+  const result = await runKeytap(args, { env });
+  if (result.code !== 0) throw new Error(`keytap ${args.join(' ')} exited ${result.code}: ${result.stderr}`);
+  return result.stdout;
+}
+
+async function keysJson(): Promise<Array<{ serial: string | null; dialect?: string; programmed?: boolean | null }>> {
+  return JSON.parse(await ok(['keys', '--json'])) as Array<{ serial: string | null; dialect?: string; programmed?: boolean | null }>;
+}
+
+/** The lines the key has typed so far. */
+function typedLines(file: string): string[] {
+  const path = typedCodesFile(file);
+  return existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter(Boolean) : [];
+}
+
+/** Waits until the key has typed its `count`-th line. */
+async function nthTyped(file: string, count: number): Promise<string> {
+  for (let i = 0; i < 200; i++) {
+    const lines = typedLines(file);
+    if (lines.length >= count) return lines[count - 1]!;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error('the virtual key typed nothing');
+}
+
+/**
+ * Runs keytap on a terminal; each time the typed-code prompt appears, `atPrompt` decides what the
+ * keyboard types there (the touched key's code, or something else).
+ */
+function runWithKeyboard(args: string[], atPrompt: (promptNumber: number, session: TerminalSession) => Promise<void>) {
+  const self = keytapCommand(args);
+  let prompts = 0;
+  return startOnTerminal(self.command, self.args, {
+    env,
+    onOutput: (output, session) => {
+      const seen = output.split(TYPED_CODE_PROMPT).length - 1;
+      while (prompts < seen) {
+        prompts++;
+        void atPrompt(prompts, session);
+      }
+    },
+  }).ended;
+}
+
+/** The key is touched at the prompt and what it types goes to the terminal: what a real key does. */
+function touchAndType(file: string) {
+  let typed = 0;
+  return async (_prompt: number, session: TerminalSession): Promise<void> => {
+    await ok(['virtual', 'touch', file]);
+    const code = await nthTyped(file, ++typed);
+    session.type(`${code}\r`);
+  };
+}
+
+describe.skipIf(!HAVE_SCRIPT)('keytap with a Feitian HOTP key', () => {
+  it('keys shows it erased; program writes the HOTP token, verified by the code it types; keys shows it programmed; reset erases it', async () => {
+    const { dir, file } = newEnvironment();
+    const out = join(dir, 'seeds');
+    await ok(['virtual', 'start', file, '--dialect', 'feitian', '--touch', 'auto']);
+    expect(await keysJson()).toMatchObject([{ serial: null, dialect: 'feitian', programmed: false }]);
+
+    const run = await runWithKeyboard(['program', '--type', 'hotp', '--secret', `hex:${SEED_HEX}`, '--yes', '--out', out], touchAndType(file));
+    expect(run.output).toContain(TYPED_CODE_PROMPT);
+    expect(run.code).toBe(0);
+    const serial = /programmed serial (\S+) as/u.exec(run.output)?.[1];
+    expect(serial).toMatch(/^KT\d{6}$/u);
+    expect(run.output).toContain('verified');
+
+    // What the key typed at the prompt is oathtool's code at counter 0; the ledger says the key is at 1.
+    expect(typedLines(file)).toEqual([await oathtool({ hexSecret: SEED_HEX, type: 'HOTP', counter: 0 })]);
+    const ledger = await readLedger(out);
+    expect(ledger.entries).toHaveLength(1);
+    expect(ledger.entries[0]).toMatchObject({ state: 'done', counterAfter: 1, key: { dialect: 'feitian', serial } });
+    // The HOTP seed files (hex CSV, DualShield XML, PSKC) carry the token at the counter after verification.
+    expect(readFileSync(join(out, 'hseeds.csv'), 'utf8').trim()).toBe(`${serial},${SEED_HEX},1`);
+    expect(readFileSync(join(out, 'hseeds.xml'), 'utf8')).toContain(serial);
+    expect(existsSync(join(out, 'hseeds.pskcxml'))).toBe(true);
+
+    expect(await keysJson()).toMatchObject([{ serial, dialect: 'feitian', programmed: true }]);
+    expect(await ok(['keys'])).toMatch(new RegExp(`serial ${serial}  HOTP key, programmed`, 'u'));
+
+    // A programmed key is refused before anything is written, with the way out.
+    const again = await runKeytap(['program', '--type', 'hotp', '--yes', '--out', out], { env, input: '' });
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toContain(`holds an HOTP token already (serial ${serial})`);
+    expect(again.stderr).toContain(`keytap reset --device ${serial}`);
+    expect((await readLedger(out)).entries).toHaveLength(1);
+
+    const reset = await runKeytap(['reset', '--force', '--device', serial!], { env });
+    expect(reset.code).toBe(0);
+    expect(reset.stderr).toContain(`Erased the HOTP token ${serial}`);
+    expect(await keysJson()).toMatchObject([{ serial: null, programmed: false }]);
+  });
+
+  it('a code that is not the token\'s fails verification and erases the key again; the ledger says failed', async () => {
+    const { dir, file } = newEnvironment();
+    const out = join(dir, 'seeds');
+    await ok(['virtual', 'start', file, '--dialect', 'feitian', '--touch', 'auto']);
+    const run = await runWithKeyboard(['program', '--type', 'hotp', '--secret', `hex:${SEED_HEX}`, '--yes', '--out', out], (_n, session) => {
+      // Someone else's code: the touch never happened.
+      session.type('999999\r');
+      return Promise.resolve();
+    });
+    expect(run.code).not.toBe(0);
+    expect(run.output).toContain('Verification failed: what was typed is not a code of token');
+    expect(run.output).not.toContain(SEED_HEX);
+    expect(await keysJson()).toMatchObject([{ programmed: false }]);
+    expect((await readLedger(out)).entries[0]).toMatchObject({ state: 'failed', leftOnKey: false });
+  });
+
+  it('refuses TOTP, SHA-256, a seed of other than 20 bytes and a serial of other than 8 characters, saying what the key needs', async () => {
+    const { dir, file } = newEnvironment();
+    await ok(['virtual', 'start', file, '--dialect', 'feitian', '--touch', 'auto']);
+    const cases: Array<[string[], string, string]> = [
+      [[], 'it makes HOTP codes only (it has no clock for TOTP)', 'Give --type hotp'],
+      [['--type', 'hotp', '--algorithm', 'SHA256'], 'it computes SHA-1 codes only, not SHA256', '--algorithm SHA1'],
+      [['--type', 'hotp', '--secret', `hex:${SEED_HEX}abcd`], 'a seed of exactly 20 bytes, not 22', 'exactly 20 bytes (40 hex digits)'],
+      [['--type', 'hotp', '--serial', 'KT1234567'], 'a serial of exactly 8', 'Give --serial with exactly 8'],
+      [['--type', 'hotp', '--counter', '5'], 'starts at 0, not 5', 'Leave out --counter'],
+    ];
+    for (const [args, reason, hint] of cases) {
+      const result = await runKeytap(['program', ...args, '--yes', '--out', join(dir, 'seeds')], { env, input: '' });
+      expect(result.code, args.join(' ')).not.toBe(0);
+      expect(result.stderr).toContain(reason);
+      expect(result.stderr).toContain(hint);
+    }
+    expect(await keysJson()).toMatchObject([{ programmed: false }]);
+  });
+
+  it('commands that need OATH accounts say what such a key is and what works with it', async () => {
+    const { file } = newEnvironment();
+    await ok(['virtual', 'start', file, '--dialect', 'feitian']);
+    const list = await runKeytap(['list'], { env });
+    expect(list.code).not.toBe(0);
+    expect(list.stderr).toContain('is a Feitian HOTP key');
+    expect(list.stderr).toContain('"keytap program --type hotp" programs it');
+  });
+
+  it('beside an OATH key, commands that need accounts use the OATH key without being told; keys lists both', async () => {
+    const { dir, file } = newEnvironment();
+    await ok(['virtual', 'start', file, '--dialect', 'feitian']);
+    await ok(['virtual', 'start', join(dir, 'oath.json'), '--demo']);
+    const list = await runKeytap(['list'], { env });
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).toContain('Demo:alice@example.com');
+    expect(list.stderr).not.toContain('Feitian');
+    expect((await keysJson()).map((k) => k.dialect ?? 'oath').sort()).toEqual(['feitian', 'oath']);
+  });
+
+  it('program --batch programs each inserted Feitian key with an 8-character serial and verifies it by its typed code', async () => {
+    const { dir, file } = newEnvironment();
+    const out = join(dir, 'seeds');
+    let inserted = false;
+    let typed = false;
+    const self = keytapCommand(['program', '--batch', '--count', '1', '--type', 'hotp', '--yes', '--out', out]);
+    const run = startOnTerminal(self.command, self.args, {
+      env,
+      onOutput: (output, session) => {
+        if (output.includes('Insert key 1') && !inserted) {
+          inserted = true;
+          void ok(['virtual', 'start', file, '--dialect', 'feitian', '--touch', 'auto']);
+        }
+        if (output.includes(TYPED_CODE_PROMPT) && !typed) {
+          typed = true;
+          void touchAndType(file)(1, session);
+        }
+      },
+    });
+    const result = await run.ended;
+    expect(result.output).toMatch(/Key 1: programmed serial KT\d{6} as/u);
+    expect(result.output).toContain('Summary: 1 programmed, 0 failed, 0 skipped.');
+    expect(result.code).toBe(0);
+    const ledger = await readLedger(out);
+    const token = ledger.entries[0]!.token;
+    expect(typedLines(file)).toEqual([await oathtool({ hexSecret: Buffer.from(token.secret).toString('hex'), type: 'HOTP', counter: 0 })]);
+    expect(ledger.entries[0]).toMatchObject({ state: 'done', counterAfter: 1 });
+  });
+
+  it('program --batch --users gives the inserted Feitian key the next user of the file, as for OATH keys', async () => {
+    const { dir, file } = newEnvironment();
+    const out = join(dir, 'seeds');
+    const users = join(dir, 'users.txt');
+    writeFileSync(users, 'alice@contoso.com\nbob@contoso.com\n');
+    let inserted = false;
+    let typed = false;
+    const self = keytapCommand(['program', '--batch', '--count', '1', '--users', users, '--type', 'hotp', '--formats', 'hexcsv,privacyidea', '--yes', '--out', out]);
+    const result = await startOnTerminal(self.command, self.args, {
+      env,
+      onOutput: (output, session) => {
+        if (output.includes('Insert key 1') && !inserted) {
+          inserted = true;
+          void ok(['virtual', 'start', file, '--dialect', 'feitian', '--touch', 'auto']);
+        }
+        if (output.includes(TYPED_CODE_PROMPT) && !typed) {
+          typed = true;
+          void touchAndType(file)(1, session);
+        }
+      },
+    }).ended;
+    expect(result.code, result.output).toBe(0);
+    const entry = (await readLedger(out)).entries[0]!;
+    expect(entry).toMatchObject({ state: 'done', counterAfter: 1, token: { upn: 'alice@contoso.com' } });
+    expect(result.output).toContain('Users still without a key (1): bob@contoso.com');
+    expect(readFileSync(join(out, 'hseeds-privacyidea.csv'), 'utf8')).toContain(`${entry.token.serial}, ${Buffer.from(entry.token.secret).toString('hex')}, hotp, 6, 1`);
+  });
+});
