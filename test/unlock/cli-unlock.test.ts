@@ -104,6 +104,18 @@ describe('a password-protected YubiKey from the CLI', () => {
     expect(text).not.toContain('wrong one');
   });
 
+  it.skipIf(!HAVE_SCRIPT)('the pinentry gets no KEYTAP_NEW_PASSWORD or KEYTAP_PIN from the environment keytap was given', async () => {
+    const { key } = await lockedYubiKey();
+    const pinentry = scriptedPinentry([PASSWORD]);
+    const env = { ...NO_BUS, PATH: `${pinentry.dir}:${process.env.PATH}`, DISPLAY: ':99', KEYTAP_NEW_PASSWORD: 'the new one', KEYTAP_PIN: '123456' };
+    const run = await onTerminal(['password', ...key], env);
+    expect(run.code, stripAnsi(run.output)).toBe(0);
+    expect(pinentry.runs()).toHaveLength(1);
+    expect(pinentry.envs()[0]!.filter((name) => /PASSWORD|PIN/u.test(name))).toEqual([]);
+    // The new password from the environment was set: it unlocks now.
+    expect((await runKeytap(['list', ...key, '--password', 'the new one'], { env: NO_BUS })).code).toBe(0);
+  });
+
   it.skipIf(!HAVE_SCRIPT)('a cancelled pinentry: nothing printed, exit 1, the word "cancelled"', async () => {
     const { key } = await lockedYubiKey();
     const pinentry = scriptedPinentry(['cancel']);

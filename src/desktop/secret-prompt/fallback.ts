@@ -5,9 +5,11 @@
  * all three. (Windows has no such program that keytap relies on: Gpg4win's pinentry, or the
  * terminal.)
  */
-import { spawn } from 'node:child_process';
+import type { ChildProcessByStdio } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { KeytapError } from '../../errors.js';
 import type { SecretPrompt, SecretRequest } from './types.js';
+import { spawnPromptChild } from './child.js';
 
 export type FallbackName = 'zenity' | 'kdialog' | 'osascript';
 
@@ -34,7 +36,7 @@ export function fallbackPrompt(name: FallbackName, program: string = name, optio
       new Promise((resolve, reject) => {
         const fail = (reason: string, code: 'DEVICE_ERROR' | 'TIMEOUT' = 'DEVICE_ERROR'): KeytapError =>
           new KeytapError(code, `The secret prompt ${name} failed: ${reason}.`, { detail: { kind: 'secret-prompt-failed', program: name, reason } });
-        const child = spawn(program, argv(name, request), { stdio: ['ignore', 'pipe', 'ignore'], env: options.env ?? process.env, windowsHide: true });
+        const child = spawnPromptChild(program, argv(name, request), ['ignore', 'pipe', 'ignore'], options.env) as ChildProcessByStdio<null, Readable, null>;
         let out = '';
         const timer = setTimeout(() => {
           child.kill('SIGKILL');

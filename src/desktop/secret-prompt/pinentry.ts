@@ -4,10 +4,12 @@
  * terminal of the curses and tty ones, SETTITLE/SETDESC/SETPROMPT/SETERROR/SETOK/SETCANCEL, then
  * GETPIN, then BYE. What the pinentry is told and answers is never logged: the D line is the secret.
  */
-import { spawn } from 'node:child_process';
+import type { ChildProcessByStdio } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
 import { KeytapError } from '../../errors.js';
 import { MAX_LINE_BYTES, errorCodeOf, escapeParameter, GPG_ERR_TIMEOUT, isCancel, parseServerLine, unescapeData } from './assuan.js';
 import type { SecretPrompt, SecretRequest } from './types.js';
+import { spawnPromptChild } from './child.js';
 
 export interface PinentryOptions {
   /** The program: a name on PATH or a path. */
@@ -44,7 +46,7 @@ function command(verb: string, parameter?: string): string {
 
 async function converse(options: PinentryOptions, program: string, request: SecretRequest, signal?: AbortSignal): Promise<string> {
   if (signal?.aborted) throw new KeytapError('CANCELLED', 'The question was cancelled.');
-  const child = spawn(options.program, [], { stdio: ['pipe', 'pipe', 'ignore'], env: options.env ?? process.env, windowsHide: true });
+  const child = spawnPromptChild(options.program, [], ['pipe', 'pipe', 'ignore'], options.env) as ChildProcessByStdio<Writable, Readable, null>;
   let buffered = '';
   const lines: string[] = [];
   let wake: (() => void) | undefined;
