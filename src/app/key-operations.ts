@@ -12,7 +12,7 @@ import type { Keyring } from '../desktop/keyring/index.js';
 import type { SecretPrompt } from '../desktop/secret-prompt/index.js';
 import type { OpenedKey } from './key-session.js';
 import type { LockableSession } from './unlock.js';
-import { unlockSession, withPin } from './unlock.js';
+import { keyringEntryOf, unlockSession, withPin } from './unlock.js';
 import type { Clock, Logger } from './logger.js';
 import { describeUnknown } from './logger.js';
 import type { AppEvent, StateError } from './state.js';
@@ -54,6 +54,8 @@ export class KeyOperations {
   private readonly descriptors = new Map<string, KeyDescriptor>();
   /** Serials read once per key while it stays plugged in: a listing is redone on every refresh. */
   private readonly serials = new Map<string, string | undefined>();
+  /** Per key: the keyring entry its secrets are filed under (keyringEntryOf), as last seen when it was opened. */
+  private readonly entries = new Map<string, string | undefined>();
   /** Per key: the tail of its operation queue. */
   private readonly queues = new Map<string, Promise<void>>();
   /** Listings in flight, for `idle()`. */
@@ -80,6 +82,7 @@ export class KeyOperations {
       if (!this.deps.hasKey(descriptor.id)) {
         this.descriptors.delete(descriptor.id);
         this.serials.delete(descriptor.id);
+        this.entries.delete(descriptor.id);
       }
     });
   }
@@ -274,7 +277,9 @@ export class KeyOperations {
         const keyring = this.deps.keyring;
         try {
           if (!keyring) throw new KeytapError('UNSUPPORTED', 'This computer has no keyring keytap can use.', { detail: { kind: 'no-keyring', reason: 'none was found' } });
-          const entryId = this.entryIdOf(keyId);
+          const entryId = this.entries.get(keyId);
+          // Not offered in the menu (canRemember false); a stale click is refused all the same.
+          if (entryId === undefined) throw new KeytapError('UNSUPPORTED', 'This key tells neither a serial nor an OATH device id; keytap cannot tell it from another key.', { detail: { kind: 'cannot-remember' } });
           if (remember) {
             if (pin) await keyring.set(entryId, 'nk3-pin', pin.pin);
             else if (held) await keyring.set(entryId, 'access-key', held.accessKey.toString('hex'));
@@ -293,7 +298,7 @@ export class KeyOperations {
   }
 
   private secretState(keyId: string, wasLocked: boolean, key: OpenedKey): { secret?: 'held' | 'remembered'; canRemember?: boolean; pinLocked?: boolean } {
-    const canRemember = this.deps.keyring !== undefined;
+    const canRemember = this.deps.keyring !== undefined && this.entryOf(keyId, key) !== undefined;
     if (key.session.pinSet && key.session.listWithPin) {
       const pin = this.pins.get(keyId);
       return pin ? { secret: pin.remembered ? 'remembered' : 'held', canRemember } : { pinLocked: true };
@@ -303,8 +308,11 @@ export class KeyOperations {
     return { secret: held.remembered ? 'remembered' : 'held', canRemember };
   }
 
-  private entryIdOf(keyId: string): string {
-    return this.serials.get(keyId) ?? keyId;
+  /** The keyring entry of an opened key: its serial (read once while it is plugged in), else its OATH device id; undefined when neither. */
+  private entryOf(keyId: string, key: OpenedKey): string | undefined {
+    const entry = keyringEntryOf({ serial: this.serials.get(keyId) ?? key.session.serial, deviceId: key.session.deviceId });
+    this.entries.set(keyId, entry);
+    return entry;
   }
 
   /**
@@ -316,10 +324,11 @@ export class KeyOperations {
     const session = key.session;
     if (!session.pinSet || !session.listWithPin) return visible;
     let held = this.pins.get(keyId);
-    if (!held && this.deps.keyring) {
+    const entry = this.entryOf(keyId, key);
+    if (!held && this.deps.keyring && entry !== undefined) {
       let stored: string | undefined;
       try {
-        stored = await this.deps.keyring.get(this.entryIdOf(keyId), 'nk3-pin');
+        stored = await this.deps.keyring.get(entry, 'nk3-pin');
       } catch (error) {
         this.deps.logger.warn(`keyring: ${describeUnknown(error)}`);
       }
@@ -330,7 +339,7 @@ export class KeyOperations {
           this.pins.set(keyId, held);
         } catch (error) {
           if (!isKeytapError(error, 'WRONG_PASSWORD')) throw error;
-          await this.deps.keyring.delete(this.entryIdOf(keyId), 'nk3-pin').catch((e: unknown) => this.deps.logger.warn(`keyring: ${describeUnknown(e)}`));
+          await this.deps.keyring.delete(entry, 'nk3-pin').catch((e: unknown) => this.deps.logger.warn(`keyring: ${describeUnknown(e)}`));
           this.report({ type: 'remembered-wrong', keyId, what: 'PIN' });
         }
       }
@@ -353,7 +362,7 @@ export class KeyOperations {
       deriveAccessKey: () => Buffer.alloc(0),
       unlockWithAccessKey: () => Promise.resolve(),
     };
-    const { value, pin } = await withPin(lockable, { keyName: key.name, keyId: this.entryIdOf(keyId), prompt: this.deps.prompt, signal }, (given) => session.listWithPin!(given, { signal }));
+    const { value, pin } = await withPin(lockable, { keyName: key.name, keyId: this.entryOf(keyId, key), prompt: this.deps.prompt, signal }, (given) => session.listWithPin!(given, { signal }));
     this.pins.set(keyId, { pin, remembered: false, credentials: value.filter((c) => c.pinProtected === true) });
   }
 
@@ -388,7 +397,7 @@ export class KeyOperations {
     try {
       const result = await unlockSession(lockable, {
         keyName: key.name,
-        keyId: this.serials.get(keyId) ?? key.session.serial ?? key.id,
+        keyId: this.entryOf(keyId, key),
         keyring: this.deps.keyring,
         prompt: ask ? this.deps.prompt : undefined,
         signal,

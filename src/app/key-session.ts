@@ -11,6 +11,8 @@ export interface KeySession {
   readonly locked: boolean;
   /** From SELECT, where the key reports one. */
   readonly serial: string | undefined;
+  /** yubikit's OATH device id, from the salt SELECT gives (names the key in the keyring where it has no serial). */
+  readonly deviceId?: string | undefined;
   /**
    * The serial where only another application tells it (a YubiKey: Management DEVICE INFO), else
    * `serial`. Before `list()`: it SELECTs OATH again.

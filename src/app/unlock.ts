@@ -14,6 +14,8 @@ import type { SecretPrompt, SecretRequest } from '../desktop/secret-prompt/index
 export interface LockableSession {
   readonly locked: boolean;
   readonly serial: string | undefined;
+  /** yubikit's OATH device id (from the salt SELECT gives), where the key has one. */
+  readonly deviceId?: string | undefined;
   readonly pinSet: boolean;
   readonly pinAttemptsLeft: number | undefined;
   readSerial?(signal?: AbortSignal): Promise<string | undefined>;
@@ -24,8 +26,8 @@ export interface LockableSession {
 export interface UnlockContext {
   /** "YubiKey 5 NFC", "virtual key demo.json": named in the prompt. */
   keyName: string;
-  /** The keyring entry's name: the key's serial (else its id). */
-  keyId: string;
+  /** The keyring entry's name (keyringEntryOf); undefined: the key cannot be told apart, nothing is looked up or remembered. */
+  keyId: string | undefined;
   /** Given outright: no keyring read, no prompt. */
   secret?: string | undefined;
   /** The keyring; undefined where there is none or it is not to be used. */
@@ -44,6 +46,8 @@ export interface UnlockContext {
 export type UnlockNote =
   | { kind: 'remembered-wrong'; secret: SecretKind }
   | { kind: 'remembered'; secret: SecretKind; keyring: string }
+  /** --remember for a key that tells no serial and no OATH device id: nothing to file it under. */
+  | { kind: 'cannot-remember'; secret: SecretKind }
   | { kind: 'keyring-unavailable'; error: KeytapError };
 
 export interface UnlockResult {
@@ -55,14 +59,27 @@ export interface UnlockResult {
 
 const DEFAULT_ATTEMPTS = 3;
 
-/** The id the keyring files a key under: its serial where it has one (read before unlocking: it SELECTs). */
-export async function keyringIdOf(session: LockableSession, fallbackId: string, signal?: AbortSignal): Promise<string> {
+/**
+ * The name the keyring files a key's secrets under, for the CLI and the tray alike: the key's
+ * serial where it is known; else an id derived from the OATH application's salt (yubikit's device
+ * id, "oath-" and Base64url), which is the key's own until it is reset. Undefined when the key
+ * tells neither: then nothing is remembered for it, since a descriptor or device path is shared by
+ * any key plugged in there.
+ */
+export function keyringEntryOf(identity: { readonly serial: string | undefined; readonly deviceId?: string | undefined }): string | undefined {
+  if (identity.serial !== undefined && identity.serial !== '') return identity.serial;
+  if (identity.deviceId === undefined || identity.deviceId === '') return undefined;
+  return `oath-${identity.deviceId.replace(/\+/gu, '-').replace(/\//gu, '_')}`;
+}
+
+/** keyringEntryOf an open key, its serial read first where only another application tells it (before unlocking: it SELECTs). */
+export async function keyringIdOf(session: Pick<LockableSession, 'serial' | 'deviceId' | 'readSerial'>, signal?: AbortSignal): Promise<string | undefined> {
   const serial = session.serial ?? (await session.readSerial?.(signal));
-  return serial ?? fallbackId;
+  return keyringEntryOf({ serial, deviceId: session.deviceId });
 }
 
 async function remembered(context: UnlockContext, kind: SecretKind): Promise<string | undefined> {
-  if (!context.keyring) return undefined;
+  if (!context.keyring || context.keyId === undefined) return undefined;
   try {
     return await context.keyring.get(context.keyId, kind);
   } catch (error) {
@@ -73,6 +90,7 @@ async function remembered(context: UnlockContext, kind: SecretKind): Promise<str
 }
 
 async function forget(context: UnlockContext, kind: SecretKind): Promise<void> {
+  if (context.keyId === undefined) return;
   try {
     await context.keyring?.delete(context.keyId, kind);
   } catch (error) {
@@ -89,6 +107,10 @@ export async function rememberSecret(keyring: Keyring, keyId: string, kind: Secr
 /** Remembers what worked; a keyring that fails is a note, not a failure of the unlock that succeeded. */
 async function rememberQuietly(context: UnlockContext, kind: SecretKind, secret: string): Promise<void> {
   if (!context.keyring) return;
+  if (context.keyId === undefined) {
+    context.onNote?.({ kind: 'cannot-remember', secret: kind });
+    return;
+  }
   try {
     await rememberSecret(context.keyring, context.keyId, kind, secret);
     context.onNote?.({ kind: 'remembered', secret: kind, keyring: context.keyring.name });

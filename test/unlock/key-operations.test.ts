@@ -1,0 +1,224 @@
+/**
+ * The tray's per-key operations on locked keys (src/app/key-operations.ts), with a fake key, keyring
+ * and prompt: which keyring entry a key's secret is filed under, what a wrong remembered or held
+ * PIN costs, and what happens to an open prompt when the key goes.
+ */
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { KeyOperations } from '../../src/app/key-operations.js';
+import type { KeySession, OpenedKey } from '../../src/app/key-session.js';
+import type { Clock, Logger } from '../../src/app/logger.js';
+import type { AppEvent } from '../../src/app/state.js';
+import type { Keyring, SecretKind } from '../../src/desktop/keyring/index.js';
+import type { SecretPrompt, SecretRequest } from '../../src/desktop/secret-prompt/index.js';
+import type { KeyDescriptor } from '../../src/device/discovery/enumerate.js';
+import type { KeyCredential } from '../../src/device/oath/session.js';
+import { KeytapError } from '../../src/errors.js';
+
+const OPEN: KeyCredential = { id: 'open', account: 'open', type: 'TOTP', algorithm: 'SHA1', period: 30, digits: 6 };
+const PINNED: KeyCredential = { id: 'Vault:pinned', issuer: 'Vault', account: 'pinned', type: 'TOTP', algorithm: 'SHA1', period: 30, digits: 6, pinProtected: true };
+
+/** A fake key: a YubiKey with a password (`accessKey`) or a Nitrokey 3 with a PIN (`pin`). */
+class FakeKey {
+  serial: string | undefined;
+  deviceId: string | undefined;
+  accessKey: Buffer | undefined;
+  pin: string | undefined;
+  /** The Nitrokey's counter; it goes down with every wrong VERIFY PIN. */
+  attemptsLeft = 8;
+  /** A fake whose counter never moves (a key that does not count, to see keytap's own memory). */
+  fixedCounter = false;
+  verifies: string[] = [];
+  /** Each VERIFY PIN: whether someone was told to touch before it. */
+  touchAnnounced: boolean[] = [];
+  accessKeysTried: Buffer[] = [];
+
+  session(): KeySession {
+    let locked = this.accessKey !== undefined;
+    const verify = (pin: string, options?: { onTouchNeeded?: (() => void) | undefined }): void => {
+      let announced = false;
+      options?.onTouchNeeded?.();
+      if (options?.onTouchNeeded) announced = true;
+      this.touchAnnounced.push(announced);
+      this.verifies.push(pin);
+      if (pin !== this.pin) {
+        if (!this.fixedCounter) this.attemptsLeft -= 1;
+        throw new KeytapError('WRONG_PASSWORD', `The PIN is wrong (${this.attemptsLeft} attempts left).`, { detail: { kind: 'wrong-pin', attemptsLeft: this.attemptsLeft } });
+      }
+    };
+    const session: KeySession = {
+      get locked() {
+        return locked;
+      },
+      serial: this.serial,
+      deviceId: this.deviceId,
+      pinSet: this.pin !== undefined,
+      pinAttemptsLeft: this.pin !== undefined ? this.attemptsLeft : undefined,
+      list: () => Promise.resolve([OPEN]),
+      deriveAccessKey: this.accessKey ? (password: string) => createHash('sha256').update(password).digest().subarray(0, 16) : undefined,
+      unlockWithAccessKey: this.accessKey
+        ? (key: Uint8Array) => {
+            this.accessKeysTried.push(Buffer.from(key));
+            if (!Buffer.from(key).equals(this.accessKey!)) return Promise.reject(new KeytapError('WRONG_PASSWORD', 'Wrong password.', { detail: { kind: 'wrong-password' } }));
+            locked = false;
+            return Promise.resolve();
+          }
+        : undefined,
+      listWithPin: this.pin !== undefined
+        ? async (pin: string, options?: { signal?: AbortSignal | undefined; onTouchNeeded?: (() => void) | undefined }) => {
+            await Promise.resolve();
+            verify(pin, options);
+            return [OPEN, PINNED];
+          }
+        : undefined,
+      calculate: async (credential, options) => {
+        await Promise.resolve();
+        if (credential.pinProtected) verify(options?.pin ?? '', options);
+        return { code: '123456', digits: 6 };
+      },
+    };
+    return session;
+  }
+}
+
+class FakeKeyring implements Keyring {
+  readonly name = 'Secret Service';
+  entries = new Map<string, string>();
+  gets: string[] = [];
+  failDelete = false;
+  get(keyId: string, kind: SecretKind): Promise<string | undefined> {
+    this.gets.push(`${keyId}/${kind}`);
+    return Promise.resolve(this.entries.get(`${keyId}/${kind}`));
+  }
+  set(keyId: string, kind: SecretKind, secret: string): Promise<void> {
+    this.entries.set(`${keyId}/${kind}`, secret);
+    return Promise.resolve();
+  }
+  delete(keyId: string, kind: SecretKind): Promise<boolean> {
+    if (this.failDelete) return Promise.reject(new KeytapError('UNSUPPORTED', 'The keyring of this computer cannot be used: locked.', { detail: { kind: 'no-keyring', reason: 'locked' } }));
+    return Promise.resolve(this.entries.delete(`${keyId}/${kind}`));
+  }
+}
+
+/** A prompt that answers from a list; 'hang' waits until its signal aborts. */
+class FakePrompt implements SecretPrompt {
+  readonly name = 'fake pinentry';
+  requests: SecretRequest[] = [];
+  aborted = 0;
+  constructor(private readonly answers: string[]) {}
+  ask(request: SecretRequest, signal?: AbortSignal): Promise<string> {
+    this.requests.push(request);
+    const answer = this.answers.shift();
+    if (answer === 'hang') {
+      return new Promise((_resolve, reject) => {
+        const stop = (): void => {
+          this.aborted += 1;
+          reject(new KeytapError('CANCELLED', 'The question was cancelled.'));
+        };
+        if (signal?.aborted) stop();
+        else signal?.addEventListener('abort', stop, { once: true });
+      });
+    }
+    if (answer === undefined) return Promise.reject(new KeytapError('CANCELLED', 'The question was cancelled.'));
+    return Promise.resolve(answer);
+  }
+}
+
+const clock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (run, ms) => setTimeout(run, ms),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
+function descriptorOf(id: string): KeyDescriptor {
+  return { id, kind: 'hid', name: 'Nitrokey 3', path: `/dev/hidraw-${id}`, open: () => Promise.reject(new Error('not used')) };
+}
+
+function setUp(key: FakeKey, options: { keyring?: FakeKeyring; prompt?: FakePrompt } = {}) {
+  const events: AppEvent[] = [];
+  const logs: string[] = [];
+  const logger: Logger = { info: (m) => logs.push(m), warn: (m) => logs.push(m), error: (m) => logs.push(m) };
+  const plugged = new Set<string>();
+  const operations = new KeyOperations({
+    open: (descriptor): Promise<OpenedKey> => Promise.resolve({ session: key.session(), name: 'Nitrokey 3', id: key.serial ?? descriptor.id, close: () => Promise.resolve() }),
+    clock,
+    logger,
+    report: (event) => events.push(event),
+    hasKey: (id) => plugged.has(id),
+    onTouchNeeded: () => undefined,
+    keyring: options.keyring,
+    prompt: options.prompt ? () => options.prompt! : undefined,
+  });
+  const descriptor = descriptorOf('hid-1');
+  const plug = (): void => {
+    plugged.add(descriptor.id);
+    operations.added(descriptor);
+  };
+  const unplug = (): void => {
+    plugged.delete(descriptor.id);
+    operations.removed(descriptor);
+  };
+  const settle = async (): Promise<void> => {
+    for (let i = 0; i < 5; i++) {
+      await Promise.all(operations.inFlight());
+      await new Promise((r) => setImmediate(r));
+    }
+  };
+  return { operations, events, logs, descriptor, plug, unplug, settle };
+}
+
+function loaded(events: AppEvent[]): Extract<AppEvent, { type: 'key-loaded' }>[] {
+  return events.filter((e): e is Extract<AppEvent, { type: 'key-loaded' }> => e.type === 'key-loaded');
+}
+
+describe('the keyring entry a key is filed under', () => {
+  it('a locked YubiKey that tells no serial and no OATH device id: the keyring is not read under its descriptor id, and "Remember" is not offered', async () => {
+    const key = new FakeKey();
+    key.accessKey = createHash('sha256').update('pw').digest().subarray(0, 16);
+    const keyring = new FakeKeyring();
+    keyring.entries.set('hid-1/access-key', key.accessKey.toString('hex'));
+    const t = setUp(key, { keyring, prompt: new FakePrompt(['pw']) });
+    t.plug();
+    t.operations.load('hid-1');
+    await t.settle();
+    expect(keyring.gets).toEqual([]);
+    expect(loaded(t.events).at(-1)).toMatchObject({ locked: true });
+    t.operations.unlock('hid-1');
+    await t.settle();
+    expect(loaded(t.events).at(-1)).toMatchObject({ locked: false, secret: 'held', canRemember: false });
+    t.operations.setRemembered('hid-1', true);
+    await t.settle();
+    expect(keyring.entries.size).toBe(1);
+    expect(t.events.at(-1)).toMatchObject({ type: 'secret-changed', secret: 'held', error: { code: 'UNSUPPORTED' } });
+  });
+
+  it('without a serial, the OATH device id names it ("oath-" and Base64url)', async () => {
+    const key = new FakeKey();
+    key.deviceId = 'ab+/cd';
+    key.accessKey = createHash('sha256').update('pw').digest().subarray(0, 16);
+    const keyring = new FakeKeyring();
+    const t = setUp(key, { keyring, prompt: new FakePrompt(['pw']) });
+    t.plug();
+    t.operations.unlock('hid-1');
+    await t.settle();
+    expect(loaded(t.events).at(-1)).toMatchObject({ canRemember: true });
+    t.operations.setRemembered('hid-1', true);
+    await t.settle();
+    expect([...keyring.entries.keys()]).toEqual(['oath-ab-_cd/access-key']);
+  });
+
+  it('with a serial, the serial', async () => {
+    const key = new FakeKey();
+    key.serial = '1a2b3c4d';
+    key.deviceId = 'ignored';
+    key.pin = '1234';
+    const keyring = new FakeKeyring();
+    keyring.entries.set('1a2b3c4d/nk3-pin', '1234');
+    const t = setUp(key, { keyring });
+    t.plug();
+    t.operations.load('hid-1');
+    await t.settle();
+    expect(keyring.gets).toEqual(['1a2b3c4d/nk3-pin']);
+    expect(loaded(t.events).at(-1)!.credentials.map((c) => c.id)).toEqual(['open', 'Vault:pinned']);
+  });
+});
