@@ -11,8 +11,8 @@ import { KeytapError, lockedError, isKeytapError } from '../errors.js';
 import type { Keyring } from '../desktop/keyring/index.js';
 import type { SecretPrompt } from '../desktop/secret-prompt/index.js';
 import type { OpenedKey } from './key-session.js';
-import type { LockableSession } from './unlock.js';
-import { keyringEntryOf, unlockSession, withPin } from './unlock.js';
+import type { LockableSession, UnlockContext } from './unlock.js';
+import { KnownWrongSecrets, keyringEntryOf, unlockSession, withPin, withRememberedPin } from './unlock.js';
 import type { Clock, Logger } from './logger.js';
 import { describeUnknown } from './logger.js';
 import type { AppEvent, StateError } from './state.js';
@@ -64,6 +64,8 @@ export class KeyOperations {
   private readonly touchTimers = new Map<number, unknown>();
   private readonly held = new Map<string, HeldSecret>();
   private readonly pins = new Map<string, HeldPin>();
+  /** Remembered secrets found wrong while the tray runs: a keyring entry that could not be deleted is not tried on the next load or replug. */
+  private readonly knownWrong = new KnownWrongSecrets();
 
   constructor(private readonly deps: KeyOperationsDeps) {}
 
@@ -324,24 +326,12 @@ export class KeyOperations {
     const session = key.session;
     if (!session.pinSet || !session.listWithPin) return visible;
     let held = this.pins.get(keyId);
-    const entry = this.entryOf(keyId, key);
-    if (!held && this.deps.keyring && entry !== undefined) {
-      let stored: string | undefined;
-      try {
-        stored = await this.deps.keyring.get(entry, 'nk3-pin');
-      } catch (error) {
-        this.deps.logger.warn(`keyring: ${describeUnknown(error)}`);
-      }
-      if (stored !== undefined) {
-        try {
-          const all = await session.listWithPin(stored, { signal });
-          held = { pin: stored, remembered: true, credentials: all.filter((c) => c.pinProtected === true) };
-          this.pins.set(keyId, held);
-        } catch (error) {
-          if (!isKeytapError(error, 'WRONG_PASSWORD')) throw error;
-          await this.deps.keyring.delete(entry, 'nk3-pin').catch((e: unknown) => this.deps.logger.warn(`keyring: ${describeUnknown(e)}`));
-          this.report({ type: 'remembered-wrong', keyId, what: 'PIN' });
-        }
+    if (!held && this.deps.keyring) {
+      const listWithPin = session.listWithPin.bind(session);
+      const found = await withRememberedPin(session, this.unlockContext(keyId, key, signal, false), (pin) => listWithPin(pin, { signal }));
+      if (found.tried) {
+        held = { pin: found.pin, remembered: true, credentials: found.value.filter((c) => c.pinProtected === true) };
+        this.pins.set(keyId, held);
       }
     }
     if (!held) return visible;
@@ -362,8 +352,8 @@ export class KeyOperations {
       deriveAccessKey: () => Buffer.alloc(0),
       unlockWithAccessKey: () => Promise.resolve(),
     };
-    const { value, pin } = await withPin(lockable, { keyName: key.name, keyId: this.entryOf(keyId, key), prompt: this.deps.prompt, signal }, (given) => session.listWithPin!(given, { signal }));
-    this.pins.set(keyId, { pin, remembered: false, credentials: value.filter((c) => c.pinProtected === true) });
+    const { value, pin, source } = await withPin(lockable, this.unlockContext(keyId, key, signal, true), (given) => session.listWithPin!(given, { signal }));
+    this.pins.set(keyId, { pin, remembered: source === 'remembered', credentials: value.filter((c) => c.pinProtected === true) });
   }
 
   /**
@@ -395,23 +385,33 @@ export class KeyOperations {
       unlockWithAccessKey: (accessKey, s) => session.unlockWithAccessKey!(accessKey, s),
     };
     try {
-      const result = await unlockSession(lockable, {
-        keyName: key.name,
-        keyId: this.entryOf(keyId, key),
-        keyring: this.deps.keyring,
-        prompt: ask ? this.deps.prompt : undefined,
-        signal,
-        onNote: (note) => {
-          if (note.kind === 'remembered-wrong') this.report({ type: 'remembered-wrong', keyId });
-          else if (note.kind === 'keyring-unavailable') this.deps.logger.warn(`keyring: ${note.error.message}`);
-        },
-      });
+      const result = await unlockSession(lockable, this.unlockContext(keyId, key, signal, ask));
       this.held.set(keyId, { accessKey: result.accessKey, remembered: result.source === 'remembered' });
       return true;
     } catch (error) {
       if (!ask && isKeytapError(error, 'AUTH_REQUIRED') && error.detail?.kind === 'locked') return false;
       throw error;
     }
+  }
+
+  /** What unlocking this key may use here: the keyring under its entry, the prompt when `ask`, the known-wrong secrets; notes become events or log lines. */
+  private unlockContext(keyId: string, key: OpenedKey, signal: AbortSignal, ask: boolean): UnlockContext {
+    return {
+      keyName: key.name,
+      keyId: this.entryOf(keyId, key),
+      keyring: this.deps.keyring,
+      prompt: ask ? this.deps.prompt : undefined,
+      knownWrong: this.knownWrong,
+      signal,
+      onNote: (note) => {
+        if (note.kind === 'remembered-wrong') this.report({ type: 'remembered-wrong', keyId, ...(note.secret === 'nk3-pin' ? { what: 'PIN' as const } : {}) });
+        else if (note.kind === 'keyring-unavailable') this.deps.logger.warn(`keyring: ${note.error.message}`);
+        else if (note.kind === 'remembered-not-tried') {
+          const why = note.knownWrong ? 'it was found wrong before' : `the key says a wrong PIN was entered since it last worked (${note.attemptsLeft} attempts left)`;
+          this.deps.logger.info(`the PIN remembered for ${key.name} was not tried: ${why}`);
+        }
+      },
+    };
   }
 
   private enqueue(keyId: string, operation: () => Promise<void>): Promise<void> {

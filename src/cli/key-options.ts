@@ -81,6 +81,9 @@ export async function unlockContext(key: OpenKey, options: KeyOptions, io: CliIo
         io.err(`keytap: the ${note.secret === 'nk3-pin' ? 'PIN' : 'password'} remembered for ${key.name} was wrong; it is forgotten.`);
       } else if (note.kind === 'remembered') {
         io.err(`Remembered the ${note.secret === 'nk3-pin' ? 'PIN' : 'access key'} of ${key.name} in the ${note.keyring}.`);
+      } else if (note.kind === 'remembered-not-tried') {
+        const left = note.attemptsLeft === undefined ? '' : ` (${note.attemptsLeft} attempt${note.attemptsLeft === 1 ? '' : 's'} left)`;
+        io.err(`keytap: the PIN remembered for ${key.name} was not tried: the key says a wrong PIN was entered since it last worked${left}. Give the PIN with --pin; --remember stores it anew.`);
       } else if (note.kind === 'cannot-remember') {
         io.err(
           `keytap: warning: nothing was remembered: ${key.name} tells neither a serial nor an OATH device id, so keytap could not tell it from another key. Give the ${note.secret === 'nk3-pin' ? 'PIN with --pin' : 'password with --password'} each time instead.`,

@@ -20,6 +20,7 @@ import { fsReason, inputFileError } from '../util/input-file.js';
 import type { HashAlgorithm, OathType } from '../otp/credential.js';
 import { DEFAULT_TOUCH_TIMEOUT_MS } from './types.js';
 import { DIALECTS } from '../device/oath/dialect.js';
+import { NK3_PIN_ATTEMPTS } from '../device/oath/constants.js';
 import type { Dialect } from '../device/oath/dialect.js';
 
 /** A credential as the applet holds it (what PUT sent, plus the moving state). */
@@ -64,7 +65,7 @@ export interface OpenStoreOptions {
   create?: boolean | undefined;
 }
 
-export const PIN_ATTEMPTS = 8;
+export const PIN_ATTEMPTS = NK3_PIN_ATTEMPTS;
 const PIN_HASH_ITERATIONS = 20_000;
 const STORE_FORMAT = 'keytap-virtual-key';
 const STORE_VERSION = 1;

@@ -10,7 +10,7 @@ import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VirtualKeyStore } from '../../src/emulator/store.js';
-import { keytapCommand, oathtool, runKeytap, tempDir } from '../support/cli.js';
+import { keytapCommand, oathtool, runKeytap, runProgram, tempDir } from '../support/cli.js';
 import type { PrivateKeyring } from '../support/secret-peers.js';
 import { HAVE_KEYRING_DAEMON, HAVE_PINENTRY_CURSES, HAVE_SECRET_TOOL, scriptedPinentry, secretToolLookup, startPrivateKeyring } from '../support/secret-peers.js';
 import { HAVE_SCRIPT, startOnTerminal } from '../support/terminal.js';
@@ -247,6 +247,15 @@ describe.skipIf(!HAVE_KEYRING_DAEMON || !HAVE_SECRET_TOOL)('remembering in the S
     expect(wrong.stderr).toMatch(/PIN remembered for .* was wrong; it is forgotten/u);
     expect(await secretToolLookup(keyring.env, entry)).toBe('');
     expect(wrong.stderr).not.toContain(PIN);
+    expect((await VirtualKeyStore.open(file)).pin?.attemptsLeft).toBe(7);
+
+    // The same wrong PIN is back in the keyring (as when its deletion failed): the key's counter
+    // says a wrong PIN was given since, so it is not tried again: still 7 attempts left.
+    expect((await runProgram('sh', ['-c', `printf %s ${PIN} | secret-tool store --label=keytap service keytap username ${entry}`], { env: { ...process.env, ...keyring.env } })).code).toBe(0);
+    const again = await runKeytap(['code', ...key, 'pinned'], { env: keyring.env });
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/PIN remembered for .* was not tried: the key says a wrong PIN was entered since it last worked \(7 attempts left\)/u);
+    expect((await VirtualKeyStore.open(file)).pin?.attemptsLeft).toBe(7);
   });
 });
 

@@ -222,3 +222,77 @@ describe('the keyring entry a key is filed under', () => {
     expect(loaded(t.events).at(-1)!.credentials.map((c) => c.id)).toEqual(['open', 'Vault:pinned']);
   });
 });
+
+function nitrokey(rememberedPin: string, rightPin = '1234'): { key: FakeKey; keyring: FakeKeyring } {
+  const key = new FakeKey();
+  key.serial = '1a2b3c4d';
+  key.pin = rightPin;
+  const keyring = new FakeKeyring();
+  keyring.entries.set('1a2b3c4d/nk3-pin', rememberedPin);
+  return { key, keyring };
+}
+
+describe('a wrong remembered Nitrokey 3 PIN costs one attempt at most, ever', () => {
+  it('its keyring entry cannot be deleted: a replugged key (counter still full) is not given it again', async () => {
+    const { key, keyring } = nitrokey('9999');
+    key.fixedCounter = true;
+    keyring.failDelete = true;
+    const t = setUp(key, { keyring });
+    t.plug();
+    t.operations.load('hid-1');
+    await t.settle();
+    expect(key.verifies).toEqual(['9999']);
+    expect(t.events.filter((e) => e.type === 'remembered-wrong')).toHaveLength(1);
+    t.unplug();
+    t.plug();
+    t.operations.load('hid-1');
+    await t.settle();
+    expect(key.verifies).toEqual(['9999']);
+    expect(loaded(t.events).at(-1)).toMatchObject({ pinLocked: true });
+    // Stored anew (another value under the same entry): that one is tried.
+    keyring.entries.set('1a2b3c4d/nk3-pin', '1234');
+    t.operations.load('hid-1');
+    await t.settle();
+    expect(key.verifies).toEqual(['9999', '1234']);
+    expect(t.logs.join('\n')).not.toContain('9999');
+  });
+
+  it('the key says a wrong PIN was given (fewer than 8 attempts left): the remembered PIN is not tried at all', async () => {
+    const { key, keyring } = nitrokey('1234');
+    key.attemptsLeft = 7;
+    const t = setUp(key, { keyring });
+    t.plug();
+    t.operations.load('hid-1');
+    await t.settle();
+    expect(key.verifies).toEqual([]);
+    expect(loaded(t.events).at(-1)).toMatchObject({ pinLocked: true });
+    expect(t.logs.join('\n')).toMatch(/PIN remembered for Nitrokey 3 was not tried: the key says a wrong PIN was entered since it last worked \(7 attempts left\)/u);
+  });
+
+  it('"Unlock PIN-protected accounts…" then asks, and says why the remembered PIN was not used', async () => {
+    const { key, keyring } = nitrokey('1234');
+    key.attemptsLeft = 7;
+    const prompt = new FakePrompt(['1234']);
+    const t = setUp(key, { keyring, prompt });
+    t.plug();
+    t.operations.unlock('hid-1');
+    await t.settle();
+    expect(key.verifies).toEqual(['1234']);
+    expect(prompt.requests).toHaveLength(1);
+    expect(prompt.requests[0]!.error).toBe('The remembered PIN was not tried: a wrong PIN was entered since it last worked.');
+    expect(prompt.requests[0]!.description).toContain('(7 attempts left)');
+  });
+
+  it('with one attempt left the prompt says the next wrong PIN blocks the key', async () => {
+    const key = new FakeKey();
+    key.serial = '1a2b3c4d';
+    key.pin = '1234';
+    key.attemptsLeft = 1;
+    const prompt = new FakePrompt([]);
+    const t = setUp(key, { prompt });
+    t.plug();
+    t.operations.unlock('hid-1');
+    await t.settle();
+    expect(prompt.requests[0]!.description).toMatch(/\(1 attempt left\).*The next wrong PIN blocks the key/u);
+  });
+});
