@@ -102,12 +102,13 @@ export class KeyOperations {
     void this.enqueue(keyId, async () => {
       const descriptor = this.descriptors.get(keyId);
       let key: OpenedKey | undefined;
+      let pin: string | undefined;
       try {
         if (abort.signal.aborted) return;
         if (!descriptor) throw new KeytapError('KEY_REMOVED', 'The key is gone.');
         key = await this.deps.open(descriptor, abort.signal);
         if (key.session.locked && !(await this.unlockOpened(keyId, key, abort.signal, false))) throw lockedError(key.name);
-        const pin = credential.pinProtected === true ? this.pins.get(keyId)?.pin : undefined;
+        pin = credential.pinProtected === true ? this.pins.get(keyId)?.pin : undefined;
         const code: OathCode = await key.session.calculate(credential, {
           time,
           pin,
@@ -123,6 +124,7 @@ export class KeyOperations {
       } catch (error) {
         // After a cancel the state machine has moved on and ignores this; otherwise it explains it.
         this.report({ type: 'read-failed', requestId, error: toStateError(error, this.deps.logger), now: this.nowSeconds() });
+        if (pin !== undefined && isKeytapError(error, 'WRONG_PASSWORD') && key) this.dropPin(keyId, key, pin);
       } finally {
         this.reads.delete(requestId);
         this.clearTouchTimer(requestId);
@@ -337,6 +339,21 @@ export class KeyOperations {
     if (!held) return visible;
     const ids = new Set(visible.map((c) => c.id));
     return [...visible, ...held.credentials.filter((c) => !ids.has(c.id))];
+  }
+
+  /**
+   * The held PIN was refused (changed elsewhere since): it is dropped, never given again (a
+   * remembered one is known wrong from now on), and the key re-listed without it, so the menu
+   * shows it PIN-locked and offers "Unlock PIN-protected accounts…" again.
+   */
+  private dropPin(keyId: string, key: OpenedKey, pin: string): void {
+    const held = this.pins.get(keyId);
+    if (held?.pin !== pin) return;
+    this.pins.delete(keyId);
+    const entry = this.entries.get(keyId);
+    if (held.remembered && entry !== undefined) this.knownWrong.add(entry, 'nk3-pin', pin);
+    this.deps.logger.info(`${key.name} refused the PIN held for it; its PIN-protected accounts are locked again`);
+    this.load(keyId, true);
   }
 
   /** "Unlock PIN-protected accounts…": the PIN from the prompt (asked again when wrong), held with what it lists. */

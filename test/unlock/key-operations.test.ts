@@ -32,6 +32,8 @@ class FakeKey {
   /** Each VERIFY PIN: whether someone was told to touch before it. */
   touchAnnounced: boolean[] = [];
   accessKeysTried: Buffer[] = [];
+  /** Each CALCULATE: the PIN it was given. */
+  calculatePins: (string | undefined)[] = [];
 
   session(): KeySession {
     let locked = this.accessKey !== undefined;
@@ -73,6 +75,7 @@ class FakeKey {
         : undefined,
       calculate: async (credential, options) => {
         await Promise.resolve();
+        this.calculatePins.push(options?.pin);
         if (credential.pinProtected) verify(options?.pin ?? '', options);
         return { code: '123456', digits: 6 };
       },
@@ -294,5 +297,28 @@ describe('a wrong remembered Nitrokey 3 PIN costs one attempt at most, ever', ()
     t.operations.unlock('hid-1');
     await t.settle();
     expect(prompt.requests[0]!.description).toMatch(/\(1 attempt left\).*The next wrong PIN blocks the key/u);
+  });
+});
+
+describe('a held PIN the key refuses', () => {
+  it('is dropped after the failed read, and the key shows PIN-locked again ("Unlock PIN-protected accounts…")', async () => {
+    const key = new FakeKey();
+    key.serial = '1a2b3c4d';
+    key.pin = '1234';
+    const t = setUp(key, { prompt: new FakePrompt(['1234']) });
+    t.plug();
+    t.operations.unlock('hid-1');
+    await t.settle();
+    expect(loaded(t.events).at(-1)).toMatchObject({ secret: 'held' });
+    // Changed elsewhere (nitropy) while plugged in.
+    key.pin = '5678';
+    t.operations.read(1, 'hid-1', PINNED, Date.now() / 1000);
+    await t.settle();
+    expect(t.events.find((e) => e.type === 'read-failed')).toMatchObject({ error: { code: 'WRONG_PASSWORD' } });
+    expect(loaded(t.events).at(-1)).toMatchObject({ pinLocked: true });
+    expect(loaded(t.events).at(-1)!.credentials.map((c) => c.id)).toEqual(['open']);
+    t.operations.read(2, 'hid-1', PINNED, Date.now() / 1000);
+    await t.settle();
+    expect(key.calculatePins).toEqual(['1234', undefined]);
   });
 });
