@@ -66,16 +66,26 @@ export class KeyOperations {
   private readonly pins = new Map<string, HeldPin>();
   /** Remembered secrets found wrong while the tray runs: a keyring entry that could not be deleted is not tried on the next load or replug. */
   private readonly knownWrong = new KnownWrongSecrets();
+  /**
+   * Per key, from plug-in to unplugging (or quitting): every operation on it listens to this, so
+   * an open prompt (a pinentry asking for its password) closes when the key goes or the tray quits.
+   */
+  private readonly plugged = new Map<string, AbortController>();
 
   constructor(private readonly deps: KeyOperationsDeps) {}
 
   added(descriptor: KeyDescriptor): void {
     this.descriptors.set(descriptor.id, descriptor);
+    this.plugged.get(descriptor.id)?.abort(new KeytapError('KEY_REMOVED', 'The key is gone.'));
+    this.plugged.set(descriptor.id, new AbortController());
   }
 
   /** Call after the state took the key away: an operation still queued fails on its own (the link is gone); the descriptor is forgotten after it. */
   removed(descriptor: KeyDescriptor): void {
-    // Unplugged: locked again. The access key held in memory is wiped now, not when the queue drains.
+    // Unplugged: what is asked for it is withdrawn (the prompt closes) and it is locked again. The
+    // access key held in memory is wiped now, not when the queue drains.
+    this.plugged.get(descriptor.id)?.abort(new KeytapError('KEY_REMOVED', 'The key is gone.'));
+    this.plugged.delete(descriptor.id);
     this.held.get(descriptor.id)?.accessKey.fill(0);
     this.held.delete(descriptor.id);
     this.pins.delete(descriptor.id);
@@ -106,13 +116,14 @@ export class KeyOperations {
       try {
         if (abort.signal.aborted) return;
         if (!descriptor) throw new KeytapError('KEY_REMOVED', 'The key is gone.');
-        key = await this.deps.open(descriptor, abort.signal);
-        if (key.session.locked && !(await this.unlockOpened(keyId, key, abort.signal, false))) throw lockedError(key.name);
+        const signal = this.whilePlugged(keyId, abort.signal);
+        key = await this.deps.open(descriptor, signal);
+        if (key.session.locked && !(await this.unlockOpened(keyId, key, signal, false))) throw lockedError(key.name);
         pin = credential.pinProtected === true ? this.pins.get(keyId)?.pin : undefined;
         const code: OathCode = await key.session.calculate(credential, {
           time,
           pin,
-          signal: abort.signal,
+          signal,
           onTouchNeeded: () => {
             this.guard('touch prompt', () => {
               this.deps.onTouchNeeded(requestId);
@@ -144,7 +155,7 @@ export class KeyOperations {
         let key: OpenedKey | undefined;
         try {
           if (!descriptor) throw new KeytapError('KEY_REMOVED', 'The key is gone.');
-          key = await this.deps.open(descriptor, new AbortController().signal);
+          key = await this.deps.open(descriptor, this.whilePlugged(keyId));
           if (key.session.locked) throw lockedError(key.name);
           if (!key.session.put) throw new KeytapError('UNSUPPORTED', `${key.name} cannot store accounts.`);
           resolve((await key.session.put(credential)).id);
@@ -201,6 +212,8 @@ export class KeyOperations {
   async stop(): Promise<void> {
     for (const handle of this.touchTimers.values()) this.deps.clock.clearTimeout(handle);
     this.touchTimers.clear();
+    // An open prompt would otherwise hold the queue (and the quit) until someone answers it.
+    for (const controller of this.plugged.values()) controller.abort(new KeytapError('CANCELLED', 'keytap is quitting.'));
     await Promise.all([...this.queues.values()]);
   }
 
@@ -225,7 +238,7 @@ export class KeyOperations {
   private async list(keyId: string, quiet: boolean): Promise<void> {
     const descriptor = this.descriptors.get(keyId);
     if (!descriptor || !this.deps.hasKey(keyId)) return;
-    const abort = new AbortController();
+    const abort = { signal: this.whilePlugged(keyId) };
     let key: OpenedKey | undefined;
     try {
       key = await this.deps.open(descriptor, abort.signal);
@@ -239,7 +252,7 @@ export class KeyOperations {
       this.report({ type: 'key-loaded', keyId, serial, locked: false, credentials, quiet, ...this.secretState(keyId, wasLocked, key) });
     } catch (error) {
       // Unplugged while being listed: key-removed has taken (or is about to take) its section away.
-      if (isKeytapError(error, 'KEY_REMOVED') && !this.deps.hasKey(keyId)) return;
+      if ((isKeytapError(error, 'KEY_REMOVED') || abort.signal.aborted) && !this.deps.hasKey(keyId)) return;
       this.report({ type: 'key-failed', keyId, error: toStateError(error, this.deps.logger) });
     } finally {
       if (key) await key.close().catch((error: unknown) => this.deps.logger.warn(`closing ${descriptor.name} failed: ${describeUnknown(error)}`));
@@ -252,7 +265,7 @@ export class KeyOperations {
       this.enqueue(keyId, async () => {
         const descriptor = this.descriptors.get(keyId);
         if (!descriptor || !this.deps.hasKey(keyId)) return;
-        const abort = new AbortController();
+        const abort = { signal: this.whilePlugged(keyId) };
         let key: OpenedKey | undefined;
         try {
           key = await this.deps.open(descriptor, abort.signal);
@@ -263,7 +276,7 @@ export class KeyOperations {
           const credentials = await this.withPinCredentials(keyId, key, await key.session.list(abort.signal), abort.signal);
           this.report({ type: 'key-loaded', keyId, serial, locked: false, credentials, ...this.secretState(keyId, wasLocked, key) });
         } catch (error) {
-          if (isKeytapError(error, 'KEY_REMOVED') && !this.deps.hasKey(keyId)) return;
+          if ((isKeytapError(error, 'KEY_REMOVED') || abort.signal.aborted) && !this.deps.hasKey(keyId)) return;
           this.report({ type: 'unlock-failed', keyId, error: toStateError(error, this.deps.logger) });
         } finally {
           if (key) await key.close().catch((error: unknown) => this.deps.logger.warn(`closing ${descriptor.name} failed: ${describeUnknown(error)}`));
@@ -409,6 +422,12 @@ export class KeyOperations {
       if (!ask && isKeytapError(error, 'AUTH_REQUIRED') && error.detail?.kind === 'locked') return false;
       throw error;
     }
+  }
+
+  /** A signal that aborts when the key is unplugged or the tray quits (and with `also`, when it does). */
+  private whilePlugged(keyId: string, also?: AbortSignal): AbortSignal {
+    const plugged = this.plugged.get(keyId)?.signal ?? AbortSignal.abort(new KeytapError('KEY_REMOVED', 'The key is gone.'));
+    return also ? AbortSignal.any([plugged, also]) : plugged;
   }
 
   /** What unlocking this key may use here: the keyring under its entry, the prompt when `ask`, the known-wrong secrets; notes become events or log lines. */

@@ -322,3 +322,50 @@ describe('a held PIN the key refuses', () => {
     expect(key.calculatePins).toEqual(['1234', undefined]);
   });
 });
+
+describe('an open prompt when the key goes or the tray quits', () => {
+  function lockedYubiKey(): FakeKey {
+    const key = new FakeKey();
+    key.serial = '123456';
+    key.accessKey = createHash('sha256').update('pw').digest().subarray(0, 16);
+    return key;
+  }
+
+  it('unplugging the key withdraws the question (the prompt sees its signal abort) and the queue drains', async () => {
+    const prompt = new FakePrompt(['hang']);
+    const t = setUp(lockedYubiKey(), { prompt });
+    t.plug();
+    t.operations.unlock('hid-1');
+    await new Promise((r) => setImmediate(r));
+    expect(prompt.requests).toHaveLength(1);
+    t.unplug();
+    await t.settle();
+    expect(prompt.aborted).toBe(1);
+    expect(t.events.filter((e) => e.type === 'unlock-failed')).toEqual([]);
+  });
+
+  it('quitting withdraws it too, and stop() resolves', async () => {
+    const prompt = new FakePrompt(['hang']);
+    const t = setUp(lockedYubiKey(), { prompt });
+    t.plug();
+    t.operations.unlock('hid-1');
+    await new Promise((r) => setImmediate(r));
+    await t.operations.stop();
+    expect(prompt.aborted).toBe(1);
+    expect(t.events.find((e) => e.type === 'unlock-failed')).toMatchObject({ error: { code: 'CANCELLED' } });
+  });
+
+  it('a key plugged in again gets a fresh signal: it can be unlocked', async () => {
+    const prompt = new FakePrompt(['hang', 'pw']);
+    const t = setUp(lockedYubiKey(), { prompt });
+    t.plug();
+    t.operations.unlock('hid-1');
+    await new Promise((r) => setImmediate(r));
+    t.unplug();
+    await t.settle();
+    t.plug();
+    t.operations.unlock('hid-1');
+    await t.settle();
+    expect(loaded(t.events).at(-1)).toMatchObject({ locked: false, secret: 'held' });
+  });
+});
