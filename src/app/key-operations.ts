@@ -343,7 +343,9 @@ export class KeyOperations {
     let held = this.pins.get(keyId);
     if (!held && this.deps.keyring) {
       const listWithPin = session.listWithPin.bind(session);
-      const found = await withRememberedPin(session, this.unlockContext(keyId, key, signal, false), (pin) => listWithPin(pin, { signal }));
+      // VERIFY PIN asks for a touch first (docs/protocols.md §2.7), and nobody clicked for this one: say so.
+      const onTouchNeeded = (): void => this.report({ type: 'key-touch-needed', keyId });
+      const found = await withRememberedPin(session, this.unlockContext(keyId, key, signal, false), (pin) => listWithPin(pin, { signal, onTouchNeeded }));
       if (found.tried) {
         held = { pin: found.pin, remembered: true, credentials: found.value.filter((c) => c.pinProtected === true) };
         this.pins.set(keyId, held);
@@ -382,7 +384,8 @@ export class KeyOperations {
       deriveAccessKey: () => Buffer.alloc(0),
       unlockWithAccessKey: () => Promise.resolve(),
     };
-    const { value, pin, source } = await withPin(lockable, this.unlockContext(keyId, key, signal, true), (given) => session.listWithPin!(given, { signal }));
+    const onTouchNeeded = (): void => this.report({ type: 'key-touch-needed', keyId });
+    const { value, pin, source } = await withPin(lockable, this.unlockContext(keyId, key, signal, true), (given) => session.listWithPin!(given, { signal, onTouchNeeded }));
     this.pins.set(keyId, { pin, remembered: source === 'remembered', credentials: value.filter((c) => c.pinProtected === true) });
   }
 

@@ -25,7 +25,8 @@ export interface KeySession {
   /** Nitrokey 3: a PIN is set; every credential, PIN-protected ones too (VERIFY PIN, a touch, then LIST). */
   readonly pinSet?: boolean;
   readonly pinAttemptsLeft?: number | undefined;
-  listWithPin?(pin: string, options?: { signal?: AbortSignal | undefined }): Promise<KeyCredential[]>;
+  /** `onTouchNeeded`: VERIFY PIN waits for a touch (it always does on a Nitrokey 3). */
+  listWithPin?(pin: string, options?: { signal?: AbortSignal | undefined; onTouchNeeded?: (() => void) | undefined }): Promise<KeyCredential[]>;
   calculate(credential: KeyCredential, options?: CalculateOptions): Promise<OathCode>;
   /** Stores an account ("Add account from QR code on screen…"). */
   put?(credential: CredentialWithSecret, options?: PutOptions): Promise<KeyCredential>;

@@ -203,8 +203,11 @@ describe.skipIf(missing !== undefined)('a password-protected key in the tray', (
       expect(await secretToolLookup(keyring.env, pinEntry)).toBe(PIN);
       await unplug(nk3File);
       await waitFor(async () => find(await menu(), 'No key: plug one in'), 'the key to go', 10_000);
+      const toastsBefore = busText.length;
       await plugIn(nk3File);
       await shows('Vault: pinned', 'the PIN-protected account, from the remembered PIN');
+      // The remembered PIN's VERIFY PIN waited for a touch: the tray said so.
+      await waitFor(() => busText.slice(toastsBefore).includes('to show its PIN-protected accounts'), 'the touch toast', 10_000);
       expect(pinentry.runs()).toHaveLength(5);
       expect(trayLog).not.toContain(PIN);
     } finally {

@@ -369,3 +369,16 @@ describe('an open prompt when the key goes or the tray quits', () => {
     expect(loaded(t.events).at(-1)).toMatchObject({ locked: false, secret: 'held' });
   });
 });
+
+describe('the touch a remembered PIN costs on load', () => {
+  it('VERIFY PIN (which always waits for a touch) is announced: key-touch-needed before the listing', async () => {
+    const { key, keyring } = nitrokey('1234');
+    const t = setUp(key, { keyring });
+    t.plug();
+    t.operations.load('hid-1');
+    await t.settle();
+    expect(key.touchAnnounced).toEqual([true]);
+    const types = t.events.map((e) => e.type);
+    expect(types).toEqual(['key-touch-needed', 'key-loaded']);
+  });
+});
