@@ -215,6 +215,10 @@ export class KeyOperations {
     // An open prompt would otherwise hold the queue (and the quit) until someone answers it.
     for (const controller of this.plugged.values()) controller.abort(new KeytapError('CANCELLED', 'keytap is quitting.'));
     await Promise.all([...this.queues.values()]);
+    // Quitting locks every key as unplugging does: the access keys held in memory are wiped.
+    for (const held of this.held.values()) held.accessKey.fill(0);
+    this.held.clear();
+    this.pins.clear();
   }
 
   /**

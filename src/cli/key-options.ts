@@ -153,7 +153,8 @@ async function withOpenedKey<T>(
     // 'resets': RESET needs no password (docs/protocols.md §1.6), so a locked applet is no obstacle.
     if (key.session.locked && access !== 'resets') {
       const context = await unlockContext(key, options, io, controller.signal, options.password);
-      await unlockSession(key.session, context);
+      // The applet stays unlocked for this session; the CLI has no later use for the access key.
+      (await unlockSession(key.session, context)).accessKey.fill(0);
     }
     return await use(key, controller.signal);
   } finally {
