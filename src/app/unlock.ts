@@ -180,13 +180,15 @@ export async function unlockSession(session: LockableSession, context: UnlockCon
     return keep(key, 'given');
   }
   const stored = await remembered(context, 'access-key');
-  if (stored !== undefined) {
+  // One this process found wrong (its entry could not be deleted) is not tried again.
+  if (stored !== undefined && !(context.keyId !== undefined && context.knownWrong?.has(context.keyId, 'access-key', stored))) {
     const key = /^[0-9a-f]{32}$/iu.test(stored) ? Buffer.from(stored, 'hex') : Buffer.alloc(0);
     try {
       await tryKey(key);
       return { accessKey: key, source: 'remembered' };
     } catch (error) {
       if (!isWrong(error)) throw error;
+      if (context.keyId !== undefined) context.knownWrong?.add(context.keyId, 'access-key', stored);
       await forget(context, 'access-key');
       context.onNote?.({ kind: 'remembered-wrong', secret: 'access-key' });
     }

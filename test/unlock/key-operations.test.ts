@@ -382,3 +382,23 @@ describe('the touch a remembered PIN costs on load', () => {
     expect(types).toEqual(['key-touch-needed', 'key-loaded']);
   });
 });
+
+describe('a wrong remembered access key whose entry cannot be deleted', () => {
+  it('is tried once while the tray runs, not on every replug', async () => {
+    const key = new FakeKey();
+    key.serial = '123456';
+    key.accessKey = createHash('sha256').update('pw').digest().subarray(0, 16);
+    const keyring = new FakeKeyring();
+    keyring.entries.set('123456/access-key', '00'.repeat(16));
+    keyring.failDelete = true;
+    const t = setUp(key, { keyring });
+    for (let i = 0; i < 2; i++) {
+      t.plug();
+      t.operations.load('hid-1');
+      await t.settle();
+      t.unplug();
+    }
+    expect(key.accessKeysTried).toHaveLength(1);
+    expect(t.events.filter((e) => e.type === 'remembered-wrong')).toHaveLength(1);
+  });
+});
