@@ -70,6 +70,8 @@ export type ErrorDetail =
   | { kind: 'no-pin' }
   /** The OS keyring cannot be reached (no Secret Service on the session bus, no keyring daemon, a locked keychain). */
   | { kind: 'no-keyring'; reason: string }
+  /** A secret is not remembered for a key that tells neither a serial nor an OATH device id: another key could get it. */
+  | { kind: 'cannot-remember' }
   /** Nothing on this computer can ask for a secret (no pinentry, no fallback, no terminal). */
   | { kind: 'no-secret-prompt'; platform: string; tried: readonly string[] }
   /** The program asking for a secret failed or broke its protocol (its name; the reason). */
@@ -177,6 +179,7 @@ export const ERROR_DETAIL_KINDS = [
   'pin-required',
   'no-pin',
   'no-keyring',
+  'cannot-remember',
   'no-secret-prompt',
   'secret-prompt-failed',
   'status',

@@ -41,6 +41,8 @@ function hintFor(detail: ErrorDetail, hint: string | undefined): string | undefi
       return hint;
     case 'no-keyring':
       return 'Remembering needs the desktop keyring (Secret Service, Keychain, Credential Manager); the key can still be unlocked each time.';
+    case 'cannot-remember':
+      return 'Unlock it each time instead.';
     case 'no-secret-prompt':
       return "Install a pinentry (GnuPG's: pinentry-gnome3, pinentry-qt, pinentry-mac, Gpg4win), or name one in KEYTAP_PINENTRY.";
     case 'secret-prompt-failed':

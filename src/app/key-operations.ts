@@ -11,8 +11,8 @@ import { KeytapError, lockedError, isKeytapError } from '../errors.js';
 import type { Keyring } from '../desktop/keyring/index.js';
 import type { SecretPrompt } from '../desktop/secret-prompt/index.js';
 import type { OpenedKey } from './key-session.js';
-import type { LockableSession } from './unlock.js';
-import { unlockSession, withPin } from './unlock.js';
+import type { LockableSession, UnlockContext } from './unlock.js';
+import { KnownWrongSecrets, keyringEntryOf, unlockSession, withPin, withRememberedPin } from './unlock.js';
 import type { Clock, Logger } from './logger.js';
 import { describeUnknown } from './logger.js';
 import type { AppEvent, StateError } from './state.js';
@@ -54,6 +54,8 @@ export class KeyOperations {
   private readonly descriptors = new Map<string, KeyDescriptor>();
   /** Serials read once per key while it stays plugged in: a listing is redone on every refresh. */
   private readonly serials = new Map<string, string | undefined>();
+  /** Per key: the keyring entry its secrets are filed under (keyringEntryOf), as last seen when it was opened. */
+  private readonly entries = new Map<string, string | undefined>();
   /** Per key: the tail of its operation queue. */
   private readonly queues = new Map<string, Promise<void>>();
   /** Listings in flight, for `idle()`. */
@@ -62,16 +64,28 @@ export class KeyOperations {
   private readonly touchTimers = new Map<number, unknown>();
   private readonly held = new Map<string, HeldSecret>();
   private readonly pins = new Map<string, HeldPin>();
+  /** Remembered secrets found wrong while the tray runs: a keyring entry that could not be deleted is not tried on the next load or replug. */
+  private readonly knownWrong = new KnownWrongSecrets();
+  /**
+   * Per key, from plug-in to unplugging (or quitting): every operation on it listens to this, so
+   * an open prompt (a pinentry asking for its password) closes when the key goes or the tray quits.
+   */
+  private readonly plugged = new Map<string, AbortController>();
 
   constructor(private readonly deps: KeyOperationsDeps) {}
 
   added(descriptor: KeyDescriptor): void {
     this.descriptors.set(descriptor.id, descriptor);
+    this.plugged.get(descriptor.id)?.abort(new KeytapError('KEY_REMOVED', 'The key is gone.'));
+    this.plugged.set(descriptor.id, new AbortController());
   }
 
   /** Call after the state took the key away: an operation still queued fails on its own (the link is gone); the descriptor is forgotten after it. */
   removed(descriptor: KeyDescriptor): void {
-    // Unplugged: locked again. The access key held in memory is wiped now, not when the queue drains.
+    // Unplugged: what is asked for it is withdrawn (the prompt closes) and it is locked again. The
+    // access key held in memory is wiped now, not when the queue drains.
+    this.plugged.get(descriptor.id)?.abort(new KeytapError('KEY_REMOVED', 'The key is gone.'));
+    this.plugged.delete(descriptor.id);
     this.held.get(descriptor.id)?.accessKey.fill(0);
     this.held.delete(descriptor.id);
     this.pins.delete(descriptor.id);
@@ -80,6 +94,7 @@ export class KeyOperations {
       if (!this.deps.hasKey(descriptor.id)) {
         this.descriptors.delete(descriptor.id);
         this.serials.delete(descriptor.id);
+        this.entries.delete(descriptor.id);
       }
     });
   }
@@ -97,16 +112,18 @@ export class KeyOperations {
     void this.enqueue(keyId, async () => {
       const descriptor = this.descriptors.get(keyId);
       let key: OpenedKey | undefined;
+      let pin: string | undefined;
       try {
         if (abort.signal.aborted) return;
         if (!descriptor) throw new KeytapError('KEY_REMOVED', 'The key is gone.');
-        key = await this.deps.open(descriptor, abort.signal);
-        if (key.session.locked && !(await this.unlockOpened(keyId, key, abort.signal, false))) throw lockedError(key.name);
-        const pin = credential.pinProtected === true ? this.pins.get(keyId)?.pin : undefined;
+        const signal = this.whilePlugged(keyId, abort.signal);
+        key = await this.deps.open(descriptor, signal);
+        if (key.session.locked && !(await this.unlockOpened(keyId, key, signal, false))) throw lockedError(key.name);
+        pin = credential.pinProtected === true ? this.pins.get(keyId)?.pin : undefined;
         const code: OathCode = await key.session.calculate(credential, {
           time,
           pin,
-          signal: abort.signal,
+          signal,
           onTouchNeeded: () => {
             this.guard('touch prompt', () => {
               this.deps.onTouchNeeded(requestId);
@@ -118,6 +135,7 @@ export class KeyOperations {
       } catch (error) {
         // After a cancel the state machine has moved on and ignores this; otherwise it explains it.
         this.report({ type: 'read-failed', requestId, error: toStateError(error, this.deps.logger), now: this.nowSeconds() });
+        if (pin !== undefined && isKeytapError(error, 'WRONG_PASSWORD') && key) this.dropPin(keyId, key, pin);
       } finally {
         this.reads.delete(requestId);
         this.clearTouchTimer(requestId);
@@ -137,7 +155,7 @@ export class KeyOperations {
         let key: OpenedKey | undefined;
         try {
           if (!descriptor) throw new KeytapError('KEY_REMOVED', 'The key is gone.');
-          key = await this.deps.open(descriptor, new AbortController().signal);
+          key = await this.deps.open(descriptor, this.whilePlugged(keyId));
           if (key.session.locked) throw lockedError(key.name);
           if (!key.session.put) throw new KeytapError('UNSUPPORTED', `${key.name} cannot store accounts.`);
           resolve((await key.session.put(credential)).id);
@@ -194,7 +212,13 @@ export class KeyOperations {
   async stop(): Promise<void> {
     for (const handle of this.touchTimers.values()) this.deps.clock.clearTimeout(handle);
     this.touchTimers.clear();
+    // An open prompt would otherwise hold the queue (and the quit) until someone answers it.
+    for (const controller of this.plugged.values()) controller.abort(new KeytapError('CANCELLED', 'keytap is quitting.'));
     await Promise.all([...this.queues.values()]);
+    // Quitting locks every key as unplugging does: the access keys held in memory are wiped.
+    for (const held of this.held.values()) held.accessKey.fill(0);
+    this.held.clear();
+    this.pins.clear();
   }
 
   /**
@@ -218,7 +242,7 @@ export class KeyOperations {
   private async list(keyId: string, quiet: boolean): Promise<void> {
     const descriptor = this.descriptors.get(keyId);
     if (!descriptor || !this.deps.hasKey(keyId)) return;
-    const abort = new AbortController();
+    const abort = { signal: this.whilePlugged(keyId) };
     let key: OpenedKey | undefined;
     try {
       key = await this.deps.open(descriptor, abort.signal);
@@ -232,7 +256,7 @@ export class KeyOperations {
       this.report({ type: 'key-loaded', keyId, serial, locked: false, credentials, quiet, ...this.secretState(keyId, wasLocked, key) });
     } catch (error) {
       // Unplugged while being listed: key-removed has taken (or is about to take) its section away.
-      if (isKeytapError(error, 'KEY_REMOVED') && !this.deps.hasKey(keyId)) return;
+      if ((isKeytapError(error, 'KEY_REMOVED') || abort.signal.aborted) && !this.deps.hasKey(keyId)) return;
       this.report({ type: 'key-failed', keyId, error: toStateError(error, this.deps.logger) });
     } finally {
       if (key) await key.close().catch((error: unknown) => this.deps.logger.warn(`closing ${descriptor.name} failed: ${describeUnknown(error)}`));
@@ -245,7 +269,7 @@ export class KeyOperations {
       this.enqueue(keyId, async () => {
         const descriptor = this.descriptors.get(keyId);
         if (!descriptor || !this.deps.hasKey(keyId)) return;
-        const abort = new AbortController();
+        const abort = { signal: this.whilePlugged(keyId) };
         let key: OpenedKey | undefined;
         try {
           key = await this.deps.open(descriptor, abort.signal);
@@ -256,7 +280,7 @@ export class KeyOperations {
           const credentials = await this.withPinCredentials(keyId, key, await key.session.list(abort.signal), abort.signal);
           this.report({ type: 'key-loaded', keyId, serial, locked: false, credentials, ...this.secretState(keyId, wasLocked, key) });
         } catch (error) {
-          if (isKeytapError(error, 'KEY_REMOVED') && !this.deps.hasKey(keyId)) return;
+          if ((isKeytapError(error, 'KEY_REMOVED') || abort.signal.aborted) && !this.deps.hasKey(keyId)) return;
           this.report({ type: 'unlock-failed', keyId, error: toStateError(error, this.deps.logger) });
         } finally {
           if (key) await key.close().catch((error: unknown) => this.deps.logger.warn(`closing ${descriptor.name} failed: ${describeUnknown(error)}`));
@@ -274,7 +298,9 @@ export class KeyOperations {
         const keyring = this.deps.keyring;
         try {
           if (!keyring) throw new KeytapError('UNSUPPORTED', 'This computer has no keyring keytap can use.', { detail: { kind: 'no-keyring', reason: 'none was found' } });
-          const entryId = this.entryIdOf(keyId);
+          const entryId = this.entries.get(keyId);
+          // Not offered in the menu (canRemember false); a stale click is refused all the same.
+          if (entryId === undefined) throw new KeytapError('UNSUPPORTED', 'This key tells neither a serial nor an OATH device id; keytap cannot tell it from another key.', { detail: { kind: 'cannot-remember' } });
           if (remember) {
             if (pin) await keyring.set(entryId, 'nk3-pin', pin.pin);
             else if (held) await keyring.set(entryId, 'access-key', held.accessKey.toString('hex'));
@@ -293,7 +319,7 @@ export class KeyOperations {
   }
 
   private secretState(keyId: string, wasLocked: boolean, key: OpenedKey): { secret?: 'held' | 'remembered'; canRemember?: boolean; pinLocked?: boolean } {
-    const canRemember = this.deps.keyring !== undefined;
+    const canRemember = this.deps.keyring !== undefined && this.entryOf(keyId, key) !== undefined;
     if (key.session.pinSet && key.session.listWithPin) {
       const pin = this.pins.get(keyId);
       return pin ? { secret: pin.remembered ? 'remembered' : 'held', canRemember } : { pinLocked: true };
@@ -303,8 +329,11 @@ export class KeyOperations {
     return { secret: held.remembered ? 'remembered' : 'held', canRemember };
   }
 
-  private entryIdOf(keyId: string): string {
-    return this.serials.get(keyId) ?? keyId;
+  /** The keyring entry of an opened key: its serial (read once while it is plugged in), else its OATH device id; undefined when neither. */
+  private entryOf(keyId: string, key: OpenedKey): string | undefined {
+    const entry = keyringEntryOf({ serial: this.serials.get(keyId) ?? key.session.serial, deviceId: key.session.deviceId });
+    this.entries.set(keyId, entry);
+    return entry;
   }
 
   /**
@@ -317,27 +346,33 @@ export class KeyOperations {
     if (!session.pinSet || !session.listWithPin) return visible;
     let held = this.pins.get(keyId);
     if (!held && this.deps.keyring) {
-      let stored: string | undefined;
-      try {
-        stored = await this.deps.keyring.get(this.entryIdOf(keyId), 'nk3-pin');
-      } catch (error) {
-        this.deps.logger.warn(`keyring: ${describeUnknown(error)}`);
-      }
-      if (stored !== undefined) {
-        try {
-          const all = await session.listWithPin(stored, { signal });
-          held = { pin: stored, remembered: true, credentials: all.filter((c) => c.pinProtected === true) };
-          this.pins.set(keyId, held);
-        } catch (error) {
-          if (!isKeytapError(error, 'WRONG_PASSWORD')) throw error;
-          await this.deps.keyring.delete(this.entryIdOf(keyId), 'nk3-pin').catch((e: unknown) => this.deps.logger.warn(`keyring: ${describeUnknown(e)}`));
-          this.report({ type: 'remembered-wrong', keyId, what: 'PIN' });
-        }
+      const listWithPin = session.listWithPin.bind(session);
+      // VERIFY PIN asks for a touch first (docs/protocols.md §2.7), and nobody clicked for this one: say so.
+      const onTouchNeeded = (): void => this.report({ type: 'key-touch-needed', keyId });
+      const found = await withRememberedPin(session, this.unlockContext(keyId, key, signal, false), (pin) => listWithPin(pin, { signal, onTouchNeeded }));
+      if (found.tried) {
+        held = { pin: found.pin, remembered: true, credentials: found.value.filter((c) => c.pinProtected === true) };
+        this.pins.set(keyId, held);
       }
     }
     if (!held) return visible;
     const ids = new Set(visible.map((c) => c.id));
     return [...visible, ...held.credentials.filter((c) => !ids.has(c.id))];
+  }
+
+  /**
+   * The held PIN was refused (changed elsewhere since): it is dropped, never given again (a
+   * remembered one is known wrong from now on), and the key re-listed without it, so the menu
+   * shows it PIN-locked and offers "Unlock PIN-protected accounts…" again.
+   */
+  private dropPin(keyId: string, key: OpenedKey, pin: string): void {
+    const held = this.pins.get(keyId);
+    if (held?.pin !== pin) return;
+    this.pins.delete(keyId);
+    const entry = this.entries.get(keyId);
+    if (held.remembered && entry !== undefined) this.knownWrong.add(entry, 'nk3-pin', pin);
+    this.deps.logger.info(`${key.name} refused the PIN held for it; its PIN-protected accounts are locked again`);
+    this.load(keyId, true);
   }
 
   /** "Unlock PIN-protected accounts…": the PIN from the prompt (asked again when wrong), held with what it lists. */
@@ -353,8 +388,9 @@ export class KeyOperations {
       deriveAccessKey: () => Buffer.alloc(0),
       unlockWithAccessKey: () => Promise.resolve(),
     };
-    const { value, pin } = await withPin(lockable, { keyName: key.name, keyId: this.entryIdOf(keyId), prompt: this.deps.prompt, signal }, (given) => session.listWithPin!(given, { signal }));
-    this.pins.set(keyId, { pin, remembered: false, credentials: value.filter((c) => c.pinProtected === true) });
+    const onTouchNeeded = (): void => this.report({ type: 'key-touch-needed', keyId });
+    const { value, pin, source } = await withPin(lockable, this.unlockContext(keyId, key, signal, true), (given) => session.listWithPin!(given, { signal, onTouchNeeded }));
+    this.pins.set(keyId, { pin, remembered: source === 'remembered', credentials: value.filter((c) => c.pinProtected === true) });
   }
 
   /**
@@ -386,23 +422,39 @@ export class KeyOperations {
       unlockWithAccessKey: (accessKey, s) => session.unlockWithAccessKey!(accessKey, s),
     };
     try {
-      const result = await unlockSession(lockable, {
-        keyName: key.name,
-        keyId: this.serials.get(keyId) ?? key.session.serial ?? key.id,
-        keyring: this.deps.keyring,
-        prompt: ask ? this.deps.prompt : undefined,
-        signal,
-        onNote: (note) => {
-          if (note.kind === 'remembered-wrong') this.report({ type: 'remembered-wrong', keyId });
-          else if (note.kind === 'keyring-unavailable') this.deps.logger.warn(`keyring: ${note.error.message}`);
-        },
-      });
+      const result = await unlockSession(lockable, this.unlockContext(keyId, key, signal, ask));
       this.held.set(keyId, { accessKey: result.accessKey, remembered: result.source === 'remembered' });
       return true;
     } catch (error) {
       if (!ask && isKeytapError(error, 'AUTH_REQUIRED') && error.detail?.kind === 'locked') return false;
       throw error;
     }
+  }
+
+  /** A signal that aborts when the key is unplugged or the tray quits (and with `also`, when it does). */
+  private whilePlugged(keyId: string, also?: AbortSignal): AbortSignal {
+    const plugged = this.plugged.get(keyId)?.signal ?? AbortSignal.abort(new KeytapError('KEY_REMOVED', 'The key is gone.'));
+    return also ? AbortSignal.any([plugged, also]) : plugged;
+  }
+
+  /** What unlocking this key may use here: the keyring under its entry, the prompt when `ask`, the known-wrong secrets; notes become events or log lines. */
+  private unlockContext(keyId: string, key: OpenedKey, signal: AbortSignal, ask: boolean): UnlockContext {
+    return {
+      keyName: key.name,
+      keyId: this.entryOf(keyId, key),
+      keyring: this.deps.keyring,
+      prompt: ask ? this.deps.prompt : undefined,
+      knownWrong: this.knownWrong,
+      signal,
+      onNote: (note) => {
+        if (note.kind === 'remembered-wrong') this.report({ type: 'remembered-wrong', keyId, ...(note.secret === 'nk3-pin' ? { what: 'PIN' as const } : {}) });
+        else if (note.kind === 'keyring-unavailable') this.deps.logger.warn(`keyring: ${note.error.message}`);
+        else if (note.kind === 'remembered-not-tried') {
+          const why = note.knownWrong ? 'it was found wrong before' : `the key says a wrong PIN was entered since it last worked (${note.attemptsLeft} attempts left)`;
+          this.deps.logger.info(`the PIN remembered for ${key.name} was not tried: ${why}`);
+        }
+      },
+    };
   }
 
   private enqueue(keyId: string, operation: () => Promise<void>): Promise<void> {

@@ -11,6 +11,8 @@ export interface KeySession {
   readonly locked: boolean;
   /** From SELECT, where the key reports one. */
   readonly serial: string | undefined;
+  /** yubikit's OATH device id, from the salt SELECT gives (names the key in the keyring where it has no serial). */
+  readonly deviceId?: string | undefined;
   /**
    * The serial where only another application tells it (a YubiKey: Management DEVICE INFO), else
    * `serial`. Before `list()`: it SELECTs OATH again.
@@ -23,7 +25,8 @@ export interface KeySession {
   /** Nitrokey 3: a PIN is set; every credential, PIN-protected ones too (VERIFY PIN, a touch, then LIST). */
   readonly pinSet?: boolean;
   readonly pinAttemptsLeft?: number | undefined;
-  listWithPin?(pin: string, options?: { signal?: AbortSignal | undefined }): Promise<KeyCredential[]>;
+  /** `onTouchNeeded`: VERIFY PIN waits for a touch (it always does on a Nitrokey 3). */
+  listWithPin?(pin: string, options?: { signal?: AbortSignal | undefined; onTouchNeeded?: (() => void) | undefined }): Promise<KeyCredential[]>;
   calculate(credential: KeyCredential, options?: CalculateOptions): Promise<OathCode>;
   /** Stores an account ("Add account from QR code on screen…"). */
   put?(credential: CredentialWithSecret, options?: PutOptions): Promise<KeyCredential>;

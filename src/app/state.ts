@@ -47,6 +47,8 @@ export interface KeyState {
   canRemember?: boolean | undefined;
   /** Nitrokey 3: a PIN is set and not given yet, so its PIN-protected accounts are not listed. */
   pinLocked?: boolean | undefined;
+  /** A "Touch your key" toast for this key's listing is up (the VERIFY PIN of a remembered PIN): closed when the listing ends. */
+  touchPrompted?: boolean | undefined;
   /** For `locked` and `error`: what happened and what to do. */
   error?: StateError | undefined;
   credentials: KeyCredential[];
@@ -149,6 +151,8 @@ export type AppEvent =
     }
   /** Unlocking (the prompt, the keyring) failed; a cancelled prompt is no failure to show. */
   | { type: 'unlock-failed'; keyId: string; error: StateError }
+  /** Listing the key waits for a touch nobody clicked for: the VERIFY PIN of the remembered Nitrokey 3 PIN. */
+  | { type: 'key-touch-needed'; keyId: string }
   /** The access key remembered for the key did not open it: it was forgotten. */
   | { type: 'remembered-wrong'; keyId: string; what?: 'password' | 'PIN' | undefined }
   /** Remember/Forget on this computer finished (or failed: `error`). */
@@ -287,14 +291,24 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
       }
       const wasReady = key.status === 'ready';
       const { state: next, effects } = withRecentByRef(
-        updateKey(state, key.id, { status: 'ready', serial, credentials: event.credentials, error: undefined, secret: event.secret, canRemember: event.canRemember, pinLocked: event.pinLocked }),
+        updateKey(state, key.id, { status: 'ready', serial, credentials: event.credentials, error: undefined, secret: event.secret, canRemember: event.canRemember, pinLocked: event.pinLocked, touchPrompted: undefined }),
         { id: key.id, serial },
       );
+      if (key.touchPrompted) effects.push({ type: 'close-toast', slot: 'key' });
       if (!wasReady && !event.quiet) effects.push(log('info', `${keyTitle({ ...key, serial })}: ${accountsCount(event.credentials.length)}`));
       if (!wasReady && !event.quiet && settings.notifyOnConnect) {
         effects.push(...toast(settings, 'key', { title: `${keyTitle({ ...key, serial })} connected`, body: accountsCount(event.credentials.length), urgency: 'low', icon: 'key' }));
       }
       return { state: next, effects };
+    }
+
+    case 'key-touch-needed': {
+      const key = findKey(state, event.keyId);
+      if (!key) return unchanged(state);
+      return {
+        state: updateKey(state, key.id, { touchPrompted: true }),
+        effects: toast(settings, 'key', { title: 'Touch your key', body: `${keyModelName(key)}: to show its PIN-protected accounts with the remembered PIN`, urgency: 'normal', sticky: true, icon: 'touch' }),
+      };
     }
 
     case 'unlock-failed': {
@@ -334,7 +348,7 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
       const key = findKey(state, event.keyId);
       if (!key) return unchanged(state);
       return {
-        state: updateKey(state, key.id, { status: 'error', error: event.error }),
+        state: updateKey(state, key.id, { status: 'error', error: event.error, touchPrompted: undefined }),
         effects: [
           ...toast(settings, 'key', { title: `${key.name}: ${event.error.message}`, body: event.error.hint ?? '', urgency: 'normal', icon: 'error' }),
           log('error', `${key.name}: ${describe(event.error)}`),
@@ -350,7 +364,7 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
       const last = state.last && state.last.keyId === event.keyId && !state.last.ok ? undefined : state.last;
       const removed = log('info', `key removed: ${keyTitle(key)}`);
       if (!pending || pending.keyId !== event.keyId || pending.phase === 'copying') {
-        return { state: { ...state, keys, last }, effects: [removed] };
+        return { state: { ...state, keys, last }, effects: key.touchPrompted ? [{ type: 'close-toast', slot: 'key' }, removed] : [removed] };
       }
       const reason: StateError = {
         code: 'KEY_REMOVED',

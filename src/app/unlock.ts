@@ -6,6 +6,8 @@
  * secret prompt, asked again on a wrong answer a few times at most. The prompt and the keyring
  * are handed in, so each edge decides whether it may ask at all.
  */
+import { createHash } from 'node:crypto';
+import { NK3_PIN_ATTEMPTS } from '../device/oath/constants.js';
 import { KeytapError, isKeytapError, lockedError } from '../errors.js';
 import type { Keyring, SecretKind } from '../desktop/keyring/index.js';
 import type { SecretPrompt, SecretRequest } from '../desktop/secret-prompt/index.js';
@@ -14,6 +16,8 @@ import type { SecretPrompt, SecretRequest } from '../desktop/secret-prompt/index
 export interface LockableSession {
   readonly locked: boolean;
   readonly serial: string | undefined;
+  /** yubikit's OATH device id (from the salt SELECT gives), where the key has one. */
+  readonly deviceId?: string | undefined;
   readonly pinSet: boolean;
   readonly pinAttemptsLeft: number | undefined;
   readSerial?(signal?: AbortSignal): Promise<string | undefined>;
@@ -24,8 +28,8 @@ export interface LockableSession {
 export interface UnlockContext {
   /** "YubiKey 5 NFC", "virtual key demo.json": named in the prompt. */
   keyName: string;
-  /** The keyring entry's name: the key's serial (else its id). */
-  keyId: string;
+  /** The keyring entry's name (keyringEntryOf); undefined: the key cannot be told apart, nothing is looked up or remembered. */
+  keyId: string | undefined;
   /** Given outright: no keyring read, no prompt. */
   secret?: string | undefined;
   /** The keyring; undefined where there is none or it is not to be used. */
@@ -39,11 +43,38 @@ export interface UnlockContext {
   signal?: AbortSignal | undefined;
   /** Prompts at most; default 3. */
   attempts?: number | undefined;
+  /** Remembered secrets found wrong in this process (the tray keeps one for its lifetime): never tried again. */
+  knownWrong?: KnownWrongSecrets | undefined;
+}
+
+/**
+ * Remembered secrets this process found wrong, so a keyring entry that could not be deleted is not
+ * tried again (a Nitrokey 3 PIN tried twice would cost two of its 8 attempts). Kept as the entry
+ * and a SHA-256 of the value, never the value: a new secret stored under the same entry is tried.
+ */
+export class KnownWrongSecrets {
+  private readonly wrong = new Set<string>();
+
+  private static tag(entry: string, kind: SecretKind, secret: string): string {
+    return `${entry}/${kind}/${createHash('sha256').update(entry).update('\0').update(secret).digest('hex')}`;
+  }
+
+  add(entry: string, kind: SecretKind, secret: string): void {
+    this.wrong.add(KnownWrongSecrets.tag(entry, kind, secret));
+  }
+
+  has(entry: string, kind: SecretKind, secret: string): boolean {
+    return this.wrong.has(KnownWrongSecrets.tag(entry, kind, secret));
+  }
 }
 
 export type UnlockNote =
   | { kind: 'remembered-wrong'; secret: SecretKind }
+  /** A remembered Nitrokey 3 PIN left untried: the key's counter says a wrong PIN was given since (attemptsLeft < 8), or this process found it wrong. */
+  | { kind: 'remembered-not-tried'; secret: SecretKind; attemptsLeft: number | undefined; knownWrong: boolean }
   | { kind: 'remembered'; secret: SecretKind; keyring: string }
+  /** --remember for a key that tells no serial and no OATH device id: nothing to file it under. */
+  | { kind: 'cannot-remember'; secret: SecretKind }
   | { kind: 'keyring-unavailable'; error: KeytapError };
 
 export interface UnlockResult {
@@ -55,14 +86,27 @@ export interface UnlockResult {
 
 const DEFAULT_ATTEMPTS = 3;
 
-/** The id the keyring files a key under: its serial where it has one (read before unlocking: it SELECTs). */
-export async function keyringIdOf(session: LockableSession, fallbackId: string, signal?: AbortSignal): Promise<string> {
+/**
+ * The name the keyring files a key's secrets under, for the CLI and the tray alike: the key's
+ * serial where it is known; else an id derived from the OATH application's salt (yubikit's device
+ * id, "oath-" and Base64url), which is the key's own until it is reset. Undefined when the key
+ * tells neither: then nothing is remembered for it, since a descriptor or device path is shared by
+ * any key plugged in there.
+ */
+export function keyringEntryOf(identity: { readonly serial: string | undefined; readonly deviceId?: string | undefined }): string | undefined {
+  if (identity.serial !== undefined && identity.serial !== '') return identity.serial;
+  if (identity.deviceId === undefined || identity.deviceId === '') return undefined;
+  return `oath-${identity.deviceId.replace(/\+/gu, '-').replace(/\//gu, '_')}`;
+}
+
+/** keyringEntryOf an open key, its serial read first where only another application tells it (before unlocking: it SELECTs). */
+export async function keyringIdOf(session: Pick<LockableSession, 'serial' | 'deviceId' | 'readSerial'>, signal?: AbortSignal): Promise<string | undefined> {
   const serial = session.serial ?? (await session.readSerial?.(signal));
-  return serial ?? fallbackId;
+  return keyringEntryOf({ serial, deviceId: session.deviceId });
 }
 
 async function remembered(context: UnlockContext, kind: SecretKind): Promise<string | undefined> {
-  if (!context.keyring) return undefined;
+  if (!context.keyring || context.keyId === undefined) return undefined;
   try {
     return await context.keyring.get(context.keyId, kind);
   } catch (error) {
@@ -73,6 +117,7 @@ async function remembered(context: UnlockContext, kind: SecretKind): Promise<str
 }
 
 async function forget(context: UnlockContext, kind: SecretKind): Promise<void> {
+  if (context.keyId === undefined) return;
   try {
     await context.keyring?.delete(context.keyId, kind);
   } catch (error) {
@@ -89,6 +134,10 @@ export async function rememberSecret(keyring: Keyring, keyId: string, kind: Secr
 /** Remembers what worked; a keyring that fails is a note, not a failure of the unlock that succeeded. */
 async function rememberQuietly(context: UnlockContext, kind: SecretKind, secret: string): Promise<void> {
   if (!context.keyring) return;
+  if (context.keyId === undefined) {
+    context.onNote?.({ kind: 'cannot-remember', secret: kind });
+    return;
+  }
   try {
     await rememberSecret(context.keyring, context.keyId, kind, secret);
     context.onNote?.({ kind: 'remembered', secret: kind, keyring: context.keyring.name });
@@ -131,13 +180,15 @@ export async function unlockSession(session: LockableSession, context: UnlockCon
     return keep(key, 'given');
   }
   const stored = await remembered(context, 'access-key');
-  if (stored !== undefined) {
+  // One this process found wrong (its entry could not be deleted) is not tried again.
+  if (stored !== undefined && !(context.keyId !== undefined && context.knownWrong?.has(context.keyId, 'access-key', stored))) {
     const key = /^[0-9a-f]{32}$/iu.test(stored) ? Buffer.from(stored, 'hex') : Buffer.alloc(0);
     try {
       await tryKey(key);
       return { accessKey: key, source: 'remembered' };
     } catch (error) {
       if (!isWrong(error)) throw error;
+      if (context.keyId !== undefined) context.knownWrong?.add(context.keyId, 'access-key', stored);
       await forget(context, 'access-key');
       context.onNote?.({ kind: 'remembered-wrong', secret: 'access-key' });
     }
@@ -171,9 +222,10 @@ export function passwordRequest(keyName: string, error?: string): SecretRequest 
 
 export function pinRequest(keyName: string, attemptsLeft: number | undefined, error?: string): SecretRequest {
   const left = attemptsLeft === undefined ? '' : ` (${attemptsLeft} attempt${attemptsLeft === 1 ? '' : 's'} left)`;
+  const last = attemptsLeft !== undefined && attemptsLeft <= 1 ? ' The next wrong PIN blocks the key: only a reset, which deletes every account, unblocks it.' : '';
   return {
     title: 'keytap',
-    description: `Enter the PIN of ${keyName}${left} to use its PIN-protected accounts. The key asks for a touch after each PIN.`,
+    description: `Enter the PIN of ${keyName}${left} to use its PIN-protected accounts.${last} The key asks for a touch after each PIN.`,
     prompt: 'PIN:',
     error,
     ok: 'OK',
@@ -191,19 +243,12 @@ export async function withPin<T>(session: LockableSession, context: UnlockContex
     return { value, pin, source };
   };
   if (context.secret !== undefined) return keep(await use(context.secret), context.secret, 'given');
-  const stored = await remembered(context, 'nk3-pin');
-  if (stored !== undefined) {
-    try {
-      return { value: await use(stored), pin: stored, source: 'remembered' };
-    } catch (error) {
-      if (!isKeytapError(error, 'WRONG_PASSWORD')) throw error;
-      await forget(context, 'nk3-pin');
-      context.onNote?.({ kind: 'remembered-wrong', secret: 'nk3-pin' });
-    }
-  }
+  const fromKeyring = await withRememberedPin(session, context, use);
+  if (fromKeyring.tried) return { value: fromKeyring.value, pin: fromKeyring.pin, source: 'remembered' };
   if (!context.prompt) throw new KeytapError('AUTH_REQUIRED', `${context.keyName} holds PIN-protected accounts, and no PIN was given.`, { detail: { kind: 'pin-required' } });
   const prompt = context.prompt();
-  let errorText: string | undefined;
+  // Say why the remembered PIN was not used, where one was left untried.
+  let errorText: string | undefined = fromKeyring.untried === undefined ? undefined : notTriedText(fromKeyring.untried);
   let lastError: unknown;
   for (let attempt = 0; attempt < (context.attempts ?? DEFAULT_ATTEMPTS); attempt++) {
     const pin = await prompt.ask(pinRequest(context.keyName, session.pinAttemptsLeft, errorText), context.signal);
@@ -216,4 +261,41 @@ export async function withPin<T>(session: LockableSession, context: UnlockContex
     }
   }
   throw lastError;
+}
+
+/**
+ * Runs `use` with the Nitrokey 3 PIN remembered in the keyring, where trying it cannot cost more
+ * than the one attempt a wrong remembered PIN may cost, ever: not when the key's counter is below
+ * its full 8 (a wrong PIN was given since the PIN that was remembered last worked, possibly this
+ * very one, whose forgetting failed), and not when this process already found it wrong. A wrong
+ * one is marked known wrong, forgotten, and noted. `tried: false`: go on without it; `untried`:
+ * there was one, left alone for those reasons.
+ */
+export async function withRememberedPin<T>(
+  session: { readonly pinAttemptsLeft?: number | undefined },
+  context: UnlockContext,
+  use: (pin: string) => Promise<T>,
+): Promise<{ tried: true; value: T; pin: string } | { tried: false; untried?: 'known-wrong' | 'counter' | undefined }> {
+  const stored = await remembered(context, 'nk3-pin');
+  if (stored === undefined || context.keyId === undefined) return { tried: false };
+  const attemptsLeft = session.pinAttemptsLeft;
+  const knownWrong = context.knownWrong?.has(context.keyId, 'nk3-pin', stored) === true;
+  if (knownWrong || (attemptsLeft !== undefined && attemptsLeft < NK3_PIN_ATTEMPTS)) {
+    context.onNote?.({ kind: 'remembered-not-tried', secret: 'nk3-pin', attemptsLeft, knownWrong });
+    return { tried: false, untried: knownWrong ? 'known-wrong' : 'counter' };
+  }
+  try {
+    return { tried: true, value: await use(stored), pin: stored };
+  } catch (error) {
+    if (!isKeytapError(error, 'WRONG_PASSWORD')) throw error;
+    context.knownWrong?.add(context.keyId, 'nk3-pin', stored);
+    await forget(context, 'nk3-pin');
+    context.onNote?.({ kind: 'remembered-wrong', secret: 'nk3-pin' });
+    return { tried: false };
+  }
+}
+
+/** The prompt's first line when a remembered PIN was left untried. */
+function notTriedText(why: 'known-wrong' | 'counter'): string {
+  return why === 'known-wrong' ? 'The remembered PIN is wrong; it was not tried again.' : 'The remembered PIN was not tried: a wrong PIN was entered since it last worked.';
 }

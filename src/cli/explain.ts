@@ -75,6 +75,10 @@ function hintFor(detail: ErrorDetail, hint: string | undefined, command: CliComm
       return process.platform === 'linux'
         ? 'Start a Secret Service (gnome-keyring or KeePassXC) in your desktop session, or give the secret each time.'
         : 'Unlock the keychain of your account, or give the secret each time.';
+    case 'cannot-remember': {
+      const option = pick(command, '--password', '--pin');
+      return option ? `Give the secret each time (${withEnv(command, option)}), without --remember.` : 'Give the secret each time instead.';
+    }
     case 'no-secret-prompt': {
       const option = pick(command, '--password', '--pin');
       const each = option ? ` or give it with ${withEnv(command, option)}` : '';

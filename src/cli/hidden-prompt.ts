@@ -29,7 +29,10 @@ export function terminalPrompt(input: NodeJS.ReadStream = process.stdin, output:
         const cancelled = (): KeytapError => new KeytapError('CANCELLED', 'The question was cancelled.');
         const onAbort = (): void => done(cancelled());
         const onData = (chunk: Buffer): void => {
-          for (const char of chunk.toString('utf8')) {
+          const text = chunk.toString('utf8');
+          // The bytes typed are a piece of the secret: not left in the stream's buffer.
+          chunk.fill(0);
+          for (const char of text) {
             if (char === '\r' || char === '\n') return done();
             if (char === '\u0003' || (char === '\u0004' && typed === '')) return done(cancelled());
             if (char === '\u007f' || char === '\b') typed = [...typed].slice(0, -1).join('');

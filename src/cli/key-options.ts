@@ -66,7 +66,7 @@ function promptFor(): (() => SecretPrompt) | undefined {
  * terminal. Notes go to stderr.
  */
 export async function unlockContext(key: OpenKey, options: KeyOptions, io: CliIo, signal: AbortSignal, secret: string | undefined): Promise<UnlockContext> {
-  const keyId = await keyringIdOf(key.session, key.id, signal);
+  const keyId = await keyringIdOf(key.session, signal);
   const useKeyring = secret === undefined || options.remember === true;
   return {
     keyName: key.name,
@@ -81,6 +81,13 @@ export async function unlockContext(key: OpenKey, options: KeyOptions, io: CliIo
         io.err(`keytap: the ${note.secret === 'nk3-pin' ? 'PIN' : 'password'} remembered for ${key.name} was wrong; it is forgotten.`);
       } else if (note.kind === 'remembered') {
         io.err(`Remembered the ${note.secret === 'nk3-pin' ? 'PIN' : 'access key'} of ${key.name} in the ${note.keyring}.`);
+      } else if (note.kind === 'remembered-not-tried') {
+        const left = note.attemptsLeft === undefined ? '' : ` (${note.attemptsLeft} attempt${note.attemptsLeft === 1 ? '' : 's'} left)`;
+        io.err(`keytap: the PIN remembered for ${key.name} was not tried: the key says a wrong PIN was entered since it last worked${left}. Give the PIN with --pin; --remember stores it anew.`);
+      } else if (note.kind === 'cannot-remember') {
+        io.err(
+          `keytap: warning: nothing was remembered: ${key.name} tells neither a serial nor an OATH device id, so keytap could not tell it from another key. Give the ${note.secret === 'nk3-pin' ? 'PIN with --pin' : 'password with --password'} each time instead.`,
+        );
       } else if (options.remember) {
         io.err(`keytap: warning: ${note.error.message}`);
       }
@@ -102,7 +109,7 @@ export async function pinWithoutAsking(key: OpenKey, options: KeyOptions, io: Cl
   if (options.pin !== undefined) return true;
   const context = await unlockContext(key, options, io, signal, undefined);
   try {
-    return (await context.keyring?.get(context.keyId, 'nk3-pin')) !== undefined;
+    return context.keyId !== undefined && (await context.keyring?.get(context.keyId, 'nk3-pin')) !== undefined;
   } catch {
     return false;
   }
@@ -164,7 +171,8 @@ async function withOpenedKey<T>(
     // 'resets': RESET needs no password (docs/protocols.md §1.6), so a locked applet is no obstacle.
     if (opened.kind === 'oath' && opened.key.session.locked && access !== 'resets') {
       const context = await unlockContext(opened.key, options, io, controller.signal, options.password);
-      await unlockSession(opened.key.session, context);
+      // The applet stays unlocked for this session; the CLI has no later use for the access key.
+      (await unlockSession(opened.key.session, context)).accessKey.fill(0);
     }
     return await use(opened, controller.signal);
   } finally {

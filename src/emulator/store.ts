@@ -23,6 +23,7 @@ import { DEFAULT_TOUCH_TIMEOUT_MS } from './types.js';
 import { KEY_DIALECTS, isOathDialect } from '../device/key-dialect.js';
 import type { KeyDialect } from '../device/key-dialect.js';
 import { FEITIAN_DIGITS, FEITIAN_SEED_BYTES, isFeitianSerial } from '../device/feitian/protocol.js';
+import { NK3_PIN_ATTEMPTS } from '../device/oath/constants.js';
 
 /** A credential as the applet holds it (what PUT sent, plus the moving state). */
 export interface StoredCredential {
@@ -78,7 +79,7 @@ export interface OpenStoreOptions {
   create?: boolean | undefined;
 }
 
-export const PIN_ATTEMPTS = 8;
+export const PIN_ATTEMPTS = NK3_PIN_ATTEMPTS;
 const PIN_HASH_ITERATIONS = 20_000;
 const STORE_FORMAT = 'keytap-virtual-key';
 const STORE_VERSION = 1;

@@ -572,3 +572,17 @@ describe('typing the code', () => {
     expect(b.state.typingProblem).toBe(error.message);
   });
 });
+
+describe('a touch for a listing', () => {
+  it('key-touch-needed shows "Touch your key" in the key slot; the listing that follows closes it', () => {
+    const first = run([added('k1')], SETTINGS);
+    const touch = reduce(first.state, { type: 'key-touch-needed', keyId: 'k1' }, SETTINGS);
+    expect(touch.effects).toEqual([
+      { type: 'notify', slot: 'key', notification: expect.objectContaining({ title: 'Touch your key', body: expect.stringContaining('PIN-protected accounts'), icon: 'touch', sticky: true }) as unknown },
+    ]);
+    const done = reduce(touch.state, { type: 'key-loaded', keyId: 'k1', locked: false, credentials: [TOTP], quiet: true }, SETTINGS);
+    expect(done.effects).toContainEqual({ type: 'close-toast', slot: 'key' });
+    // Once closed, a later listing closes nothing.
+    expect(reduce(done.state, { type: 'key-loaded', keyId: 'k1', locked: false, credentials: [TOTP], quiet: true }, SETTINGS).effects).toEqual([]);
+  });
+});

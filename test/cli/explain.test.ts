@@ -32,6 +32,7 @@ const SAMPLES: Record<ErrorDetailKind, { code: ErrorCode; detail: ErrorDetail }>
   'pin-required': { code: 'AUTH_REQUIRED', detail: { kind: 'pin-required' } },
   'no-pin': { code: 'UNSUPPORTED', detail: { kind: 'no-pin' } },
   'no-keyring': { code: 'UNSUPPORTED', detail: { kind: 'no-keyring', reason: 'no Secret Service on the session bus' } },
+  'cannot-remember': { code: 'UNSUPPORTED', detail: { kind: 'cannot-remember' } },
   'no-secret-prompt': { code: 'UNSUPPORTED', detail: { kind: 'no-secret-prompt', platform: 'linux', tried: ['pinentry'] } },
   'secret-prompt-failed': { code: 'DEVICE_ERROR', detail: { kind: 'secret-prompt-failed', program: 'pinentry', reason: 'it ended' } },
   status: { code: 'DEVICE_ERROR', detail: { kind: 'status', sw: 0x6f00, doing: 'reading a code' } },

@@ -3,7 +3,8 @@
 // YubiKey served by `keytap virtual start`; a scripted pinentry on PATH. "Unlock…" asks (again
 // after a wrong password), "Remember on this computer" stores the access key (secret-tool reads it
 // back), a replugged key unlocks by itself, "Forget" removes it, and a wrong remembered key is
-// forgotten with a toast.
+// forgotten with a toast. Last, an open pinentry is stopped when its key is unplugged and when the
+// tray quits.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { pbkdf2Sync } from 'node:crypto';
@@ -51,7 +52,7 @@ describe.skipIf(missing !== undefined)('a password-protected key in the tray', (
     desktop.startBus();
     await desktop.startDunst();
     keyring = await startPrivateKeyring(desktop.env.DBUS_SESSION_BUS_ADDRESS);
-    pinentry = scriptedPinentry(['not it', PASSWORD, 'cancel', '999999', PIN]);
+    pinentry = scriptedPinentry(['not it', PASSWORD, 'cancel', '999999', PIN, 'hang', 'hang']);
     env = {
       ...desktop.env,
       ...keyring.env,
@@ -202,12 +203,35 @@ describe.skipIf(missing !== undefined)('a password-protected key in the tray', (
       expect(await secretToolLookup(keyring.env, pinEntry)).toBe(PIN);
       await unplug(nk3File);
       await waitFor(async () => find(await menu(), 'No key: plug one in'), 'the key to go', 10_000);
+      const toastsBefore = busText.length;
       await plugIn(nk3File);
       await shows('Vault: pinned', 'the PIN-protected account, from the remembered PIN');
+      // The remembered PIN's VERIFY PIN waited for a touch: the tray said so.
+      await waitFor(() => busText.slice(toastsBefore).includes('to show its PIN-protected accounts'), 'the touch toast', 10_000);
       expect(pinentry.runs()).toHaveLength(5);
       expect(trayLog).not.toContain(PIN);
     } finally {
       await runKeytap(['virtual', 'stop', nk3File], { env }).catch(() => undefined);
     }
+  });
+
+  // Last: it quits the tray.
+  it('an open pinentry is stopped when the key is unplugged, and when the tray quits', async () => {
+    await plugIn();
+    await shows('Unlock…');
+    await click('Unlock…');
+    await waitFor(() => pinentry.runs()[5]?.includes('GETPIN'), 'the pinentry to ask', 10_000);
+    await unplug();
+    await waitFor(() => pinentry.runs()[5]?.includes('<SIGTERM>'), 'the pinentry to be stopped when the key went', 10_000);
+    await waitFor(async () => find(await menu(), 'No key: plug one in'), 'the key to go', 10_000);
+
+    await plugIn();
+    await shows('Unlock…');
+    await click('Unlock…');
+    await waitFor(() => pinentry.runs()[6]?.includes('GETPIN'), 'the pinentry to ask again', 10_000);
+    tray!.kill('SIGTERM');
+    expect(await trayExit).toBe(0);
+    await waitFor(() => pinentry.runs()[6]?.includes('<SIGTERM>'), 'the pinentry to be stopped when the tray quit', 10_000);
+    expect(trayLog).not.toMatch(/finishing key operations/u);
   });
 });

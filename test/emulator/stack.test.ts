@@ -78,7 +78,7 @@ describe.each(['in-process', 'socket'] as const)('host client over the virtual k
     const answer = transport.transmit(TOUCH_APDU, {
       onTouchNeeded: () => {
         touchNeeded++;
-        key.touch();
+        void key.touch();
       },
     });
     expect((await answer).sw).toBe(0x9000);
@@ -91,7 +91,7 @@ describe.each(['in-process', 'socket'] as const)('host client over the virtual k
     const answer = transport.transmit(TOUCH_APDU, { onTouchNeeded: () => touchNeeded++ });
     await expect.poll(() => applet.contexts.length).toBe(1);
     await new Promise((resolve) => setTimeout(resolve, 150));
-    key.touch();
+    await key.touch();
     expect((await answer).sw).toBe(0x9000);
     expect(touchNeeded).toBe(0);
   });

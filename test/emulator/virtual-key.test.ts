@@ -134,7 +134,7 @@ describe('VirtualKey links', () => {
     const cid = await initChannel(link);
     await writeMessage(link, cid, CtapHidCommand.VENDOR_SECRETS, Uint8Array.of(0x00, INS_TOUCH, 0x00, 0x01));
     expect(await link.read(100)).toBeUndefined(); // nitrokey3: silence while it waits
-    key.touch();
+    await key.touch();
     expect([...(await readMessage(link, cid)).payload]).toEqual([0x90, 0x00]);
     key.setTouchPolicy({ mode: 'auto', delayMs: 0 });
     expect(key.touchPolicy).toEqual({ mode: 'auto', delayMs: 0 });

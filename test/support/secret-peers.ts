@@ -18,11 +18,17 @@ export interface ScriptedPinentry {
   dir: string;
   /** Every line each run received, runs separated. */
   runs(): string[][];
+  /** Per run: the names of the KEYTAP_* variables in its environment. */
+  envs(): string[][];
+  /** Per run: its process id. */
+  pids(): number[];
 }
 
 /**
  * `answers`: per run, the PIN to give, or 'cancel' (ERR 83886179, GPG_ERR_CANCELED from pinentry).
- * Runs past the list cancel.
+ * Runs past the list cancel. 'hang': after GETPIN it stops reading stdin and never answers, as a
+ * real pinentry does while its dialog is open; it notes '<SIGTERM>' when it gets one and leaves.
+ * 'stubborn': as 'hang', but it stays after SIGTERM (only SIGKILL ends it).
  */
 export function scriptedPinentry(answers: readonly string[], name = 'pinentry-gnome3'): ScriptedPinentry {
   const dir = tempDir('keytap-pinentry-');
@@ -39,38 +45,47 @@ const run = Number(fs.readFileSync(${JSON.stringify(counter)}, 'utf8'));
 fs.writeFileSync(${JSON.stringify(counter)}, String(run + 1));
 const answer = JSON.parse(fs.readFileSync(${JSON.stringify(join(dir, 'answers.json'))}, 'utf8'))[run] ?? 'cancel';
 const got = [];
-const save = () => fs.appendFileSync(${JSON.stringify(log)}, JSON.stringify({ run, got }) + '\\n');
+const secretVars = Object.keys(process.env).filter((k) => k.startsWith('KEYTAP_'));
+const save = () => fs.appendFileSync(${JSON.stringify(log)}, JSON.stringify({ run, pid: process.pid, env: secretVars, got }) + '\\n');
 const esc = (s) => s.replace(/[%\\r\\n]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0'));
+const hangs = answer === 'hang' || answer === 'stubborn';
+process.on('SIGTERM', () => { got.push('<SIGTERM>'); save(); if (answer !== 'stubborn') process.exit(0); });
 process.stdout.write('OK Pleased to meet you\\n');
 let buf = '';
-process.stdin.on('data', (d) => {
+const onData = (d) => {
   buf += d;
   let i;
   while ((i = buf.indexOf('\\n')) >= 0) {
     const line = buf.slice(0, i); buf = buf.slice(i + 1);
     got.push(line);
     if (line === 'GETPIN') {
+      if (hangs) { process.stdin.off('data', onData); process.stdin.pause(); save(); setInterval(() => undefined, 1000); return; }
       if (answer === 'cancel') process.stdout.write('ERR 83886179 Operation cancelled <Pinentry>\\n');
       else process.stdout.write('D ' + esc(answer) + '\\nOK\\n');
     } else if (line === 'BYE') { process.stdout.write('OK closing connection\\n'); save(); process.exit(0); }
     else process.stdout.write('OK\\n');
   }
-});
+};
+process.stdin.on('data', onData);
 process.stdin.on('end', () => { save(); process.exit(0); });
 `,
   );
   chmodSync(program, 0o755);
+  const records = (): { run: number; pid: number; env: string[]; got: string[] }[] => {
+    if (!existsSync(log)) return [];
+    // A run may save more than once (at GETPIN, at a signal, at its end): its last record counts.
+    const byRun = new Map<number, { run: number; pid: number; env: string[]; got: string[] }>();
+    for (const line of readFileSync(log, 'utf8').trim().split('\n')) {
+      const record = JSON.parse(line) as { run: number; pid: number; env: string[]; got: string[] };
+      byRun.set(record.run, record);
+    }
+    return [...byRun.values()].sort((a, b) => a.run - b.run);
+  };
   return {
     dir,
-    runs: () =>
-      existsSync(log)
-        ? readFileSync(log, 'utf8')
-            .trim()
-            .split('\n')
-            .map((l) => JSON.parse(l) as { run: number; got: string[] })
-            .sort((a, b) => a.run - b.run)
-            .map((r) => r.got)
-        : [],
+    runs: () => records().map((r) => r.got),
+    envs: () => records().map((r) => r.env),
+    pids: () => records().map((r) => r.pid),
   };
 }
 

@@ -70,7 +70,7 @@ describe.each(['yubikey', 'nitrokey3'] as const)('CTAPHID client ↔ VirtualKey 
       const transport = await CtapHidApduTransport.open(key.openLink());
       let touches = 0;
       const started = Date.now();
-      setTimeout(() => key.touch(), 300);
+      setTimeout(() => void key.touch(), 300);
       const response = await transport.transmit(TOUCH_APDU, { onTouchNeeded: () => touches++ });
       expect(response.sw).toBe(0x9000);
       expect(Date.now() - started).toBeGreaterThanOrEqual(250);
@@ -113,7 +113,7 @@ describe.each(['yubikey', 'nitrokey3'] as const)('CTAPHID client ↔ VirtualKey 
       await new Promise((resolve) => setTimeout(resolve, 50));
       const error = await rejection(second.channel.call(CtapHidCommand.VENDOR_SECRETS, OATH_SELECT, { timeoutMs: 400 }));
       expect(error.code).toBe('BUSY');
-      key.touch();
+      await key.touch();
       expect((await pending).sw).toBe(0x9000);
       // and once the key is free, the second program gets through
       expect((await second.transmit(OATH_SELECT)).sw).toBe(0x9000);

@@ -10,7 +10,7 @@ import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VirtualKeyStore } from '../../src/emulator/store.js';
-import { keytapCommand, oathtool, runKeytap, tempDir } from '../support/cli.js';
+import { keytapCommand, oathtool, runKeytap, runProgram, tempDir } from '../support/cli.js';
 import type { PrivateKeyring } from '../support/secret-peers.js';
 import { HAVE_KEYRING_DAEMON, HAVE_PINENTRY_CURSES, HAVE_SECRET_TOOL, scriptedPinentry, secretToolLookup, startPrivateKeyring } from '../support/secret-peers.js';
 import { HAVE_SCRIPT, startOnTerminal } from '../support/terminal.js';
@@ -102,6 +102,18 @@ describe('a password-protected YubiKey from the CLI', () => {
     expect(runs[0]!.some((l) => /^OPTION ttyname=\/dev\/pts\/\d+$/u.test(l))).toBe(true);
     // The password never shows on the terminal, nor in an error.
     expect(text).not.toContain('wrong one');
+  });
+
+  it.skipIf(!HAVE_SCRIPT)('the pinentry gets no KEYTAP_NEW_PASSWORD or KEYTAP_PIN from the environment keytap was given', async () => {
+    const { key } = await lockedYubiKey();
+    const pinentry = scriptedPinentry([PASSWORD]);
+    const env = { ...NO_BUS, PATH: `${pinentry.dir}:${process.env.PATH}`, DISPLAY: ':99', KEYTAP_NEW_PASSWORD: 'the new one', KEYTAP_PIN: '123456' };
+    const run = await onTerminal(['password', ...key], env);
+    expect(run.code, stripAnsi(run.output)).toBe(0);
+    expect(pinentry.runs()).toHaveLength(1);
+    expect(pinentry.envs()[0]!.filter((name) => /PASSWORD|PIN/u.test(name))).toEqual([]);
+    // The new password from the environment was set: it unlocks now.
+    expect((await runKeytap(['list', ...key, '--password', 'the new one'], { env: NO_BUS })).code).toBe(0);
   });
 
   it.skipIf(!HAVE_SCRIPT)('a cancelled pinentry: nothing printed, exit 1, the word "cancelled"', async () => {
@@ -235,6 +247,15 @@ describe.skipIf(!HAVE_KEYRING_DAEMON || !HAVE_SECRET_TOOL)('remembering in the S
     expect(wrong.stderr).toMatch(/PIN remembered for .* was wrong; it is forgotten/u);
     expect(await secretToolLookup(keyring.env, entry)).toBe('');
     expect(wrong.stderr).not.toContain(PIN);
+    expect((await VirtualKeyStore.open(file)).pin?.attemptsLeft).toBe(7);
+
+    // The same wrong PIN is back in the keyring (as when its deletion failed): the key's counter
+    // says a wrong PIN was given since, so it is not tried again: still 7 attempts left.
+    expect((await runProgram('sh', ['-c', `printf %s ${PIN} | secret-tool store --label=keytap service keytap username ${entry}`], { env: { ...process.env, ...keyring.env } })).code).toBe(0);
+    const again = await runKeytap(['code', ...key, 'pinned'], { env: keyring.env });
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/PIN remembered for .* was not tried: the key says a wrong PIN was entered since it last worked \(7 attempts left\)/u);
+    expect((await VirtualKeyStore.open(file)).pin?.attemptsLeft).toBe(7);
   });
 });
 

@@ -25,9 +25,9 @@ export function registerPassword(program: Command, io: CliIo): void {
     if (options.forget) {
       if (options.newPassword !== undefined || options.clear) throw new KeytapError('USAGE', 'Give --forget alone, without --new-password or --clear.');
       await withKey(options, io, async (key, signal) => {
-        const keyId = await keyringIdOf(key.session, key.id, signal);
+        const keyId = await keyringIdOf(key.session, signal);
         const keyring = osKeyring();
-        const forgotten = await forgetKey(keyring, keyId);
+        const forgotten = keyId !== undefined && (await forgetKey(keyring, keyId));
         io.err(forgotten ? `Forgot what the ${keyring.name} remembered for ${key.name}.` : `The ${keyring.name} remembered nothing for ${key.name}.`);
       }, 'resets');
       return;

@@ -5,9 +5,11 @@
  * all three. (Windows has no such program that keytap relies on: Gpg4win's pinentry, or the
  * terminal.)
  */
-import { spawn } from 'node:child_process';
+import type { ChildProcessByStdio } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { KeytapError } from '../../errors.js';
 import type { SecretPrompt, SecretRequest } from './types.js';
+import { spawnPromptChild } from './child.js';
 
 export type FallbackName = 'zenity' | 'kdialog' | 'osascript';
 
@@ -17,7 +19,8 @@ function argv(name: FallbackName, request: SecretRequest): string[] {
   const text = request.error === undefined ? request.description : `${request.error}\n\n${request.description}`;
   switch (name) {
     case 'zenity':
-      return ['--entry', '--hide-text', `--title=${request.title}`, `--text=${text}`];
+      // --no-markup: a key's name with '<' or '&' is text, not Pango markup.
+      return ['--entry', '--hide-text', '--no-markup', `--title=${request.title}`, `--text=${text}`];
     case 'kdialog':
       return ['--title', request.title, '--password', text];
     case 'osascript': {
@@ -34,20 +37,27 @@ export function fallbackPrompt(name: FallbackName, program: string = name, optio
       new Promise((resolve, reject) => {
         const fail = (reason: string, code: 'DEVICE_ERROR' | 'TIMEOUT' = 'DEVICE_ERROR'): KeytapError =>
           new KeytapError(code, `The secret prompt ${name} failed: ${reason}.`, { detail: { kind: 'secret-prompt-failed', program: name, reason } });
-        const child = spawn(program, argv(name, request), { stdio: ['ignore', 'pipe', 'ignore'], env: options.env ?? process.env, windowsHide: true });
+        if (signal?.aborted) {
+          reject(new KeytapError('CANCELLED', 'The question was cancelled.'));
+          return;
+        }
+        const prompt = spawnPromptChild<ChildProcessByStdio<null, Readable, null>>(program, argv(name, request), ['ignore', 'pipe', 'ignore'], options.env);
+        const child = prompt.process;
         let out = '';
         const timer = setTimeout(() => {
-          child.kill('SIGKILL');
+          prompt.stop();
           reject(fail('nobody answered in time', 'TIMEOUT'));
         }, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
         const onAbort = (): void => {
-          child.kill('SIGKILL');
+          clearTimeout(timer);
+          prompt.stop();
           reject(new KeytapError('CANCELLED', 'The question was cancelled.'));
         };
         signal?.addEventListener('abort', onAbort, { once: true });
         child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
         child.on('error', (error: NodeJS.ErrnoException) => {
           clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
           reject(fail(error.code === 'ENOENT' ? 'it is not installed' : error.message));
         });
         child.on('close', (code) => {

@@ -1,13 +1,16 @@
 /**
  * A pinentry (GnuPG's secret prompt: pinentry-gnome3, -qt, -gtk, -curses, -tty, pinentry-mac,
  * Gpg4win's) driven over its Assuan protocol (assuan.ts): one process per question, OPTIONs for the
- * terminal of the curses and tty ones, SETTITLE/SETDESC/SETPROMPT/SETERROR/SETOK/SETCANCEL, then
- * GETPIN, then BYE. What the pinentry is told and answers is never logged: the D line is the secret.
+ * terminal of the curses and tty ones, SETTITLE/SETDESC/SETPROMPT/SETERROR/SETOK/SETCANCEL and
+ * SETTIMEOUT, then GETPIN, then BYE. A question withdrawn (aborted, timed out) stops the pinentry at
+ * once (child.ts): it is busy in its dialog and would not read a BYE. What the pinentry is told and answers is never logged: the D line is the secret.
  */
-import { spawn } from 'node:child_process';
+import type { ChildProcessByStdio } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
 import { KeytapError } from '../../errors.js';
 import { MAX_LINE_BYTES, errorCodeOf, escapeParameter, GPG_ERR_TIMEOUT, isCancel, parseServerLine, unescapeData } from './assuan.js';
 import type { SecretPrompt, SecretRequest } from './types.js';
+import { spawnPromptChild } from './child.js';
 
 export interface PinentryOptions {
   /** The program: a name on PATH or a path. */
@@ -15,12 +18,19 @@ export interface PinentryOptions {
   /** For pinentry-curses/-tty: the terminal to draw on (/dev/pts/3) and its type ($TERM). */
   ttyName?: string | undefined;
   ttyType?: string | undefined;
-  /** The whole conversation, typing included; after it the pinentry is killed. Default 5 minutes. */
+  /**
+   * How long the user has to answer: the pinentry is told (SETTIMEOUT, whole seconds) and closes its
+   * dialog itself; a moment later keytap stops it anyway. Default 5 minutes.
+   */
   timeoutMs?: number | undefined;
   env?: NodeJS.ProcessEnv | undefined;
 }
 
 const DEFAULT_TIMEOUT_MS = 5 * 60_000;
+/** Past the pinentry's own timeout, how long keytap waits for its answer before stopping it. */
+const OWN_TIMEOUT_GRACE_MS = 2_000;
+/** After BYE, how long a pinentry has to leave by itself. */
+const BYE_GRACE_MS = 2_000;
 
 export function pinentryPrompt(options: PinentryOptions): SecretPrompt {
   const name = options.program.split(/[\\/]/u).pop() ?? options.program;
@@ -44,7 +54,9 @@ function command(verb: string, parameter?: string): string {
 
 async function converse(options: PinentryOptions, program: string, request: SecretRequest, signal?: AbortSignal): Promise<string> {
   if (signal?.aborted) throw new KeytapError('CANCELLED', 'The question was cancelled.');
-  const child = spawn(options.program, [], { stdio: ['pipe', 'pipe', 'ignore'], env: options.env ?? process.env, windowsHide: true });
+  const prompt = spawnPromptChild<ChildProcessByStdio<Writable, Readable, null>>(options.program, [], ['pipe', 'pipe', 'ignore'], options.env);
+  const child = prompt.process;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   let buffered = '';
   const lines: string[] = [];
   let wake: (() => void) | undefined;
@@ -64,10 +76,16 @@ async function converse(options: PinentryOptions, program: string, request: Secr
     wake?.();
   });
   child.on('error', (error: NodeJS.ErrnoException) => finish(failed(program, error.code === 'ENOENT' ? 'it is not installed' : error.message)));
-  child.on('exit', (code, sig) => finish(failed(program, sig ? `it was ended by ${sig}` : `it ended (exit code ${code}) in the middle of the conversation`)));
+  const onExit = (code: number | null, sig: NodeJS.Signals | null): void => finish(failed(program, sig ? `it was ended by ${sig}` : `it ended (exit code ${code}) in the middle of the conversation`));
+  child.on('exit', onExit);
   child.stdin.on('error', () => undefined);
-  const timer = setTimeout(() => finish(failed(program, 'nobody answered in time', 'TIMEOUT')), options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
-  const onAbort = (): void => finish(new KeytapError('CANCELLED', 'The question was cancelled.'));
+  // Withdrawn: the dialog goes now, not when the conversation unwinds.
+  const withdraw = (error: KeytapError): void => {
+    finish(error);
+    prompt.stop();
+  };
+  const timer = setTimeout(() => withdraw(failed(program, 'nobody answered in time', 'TIMEOUT')), timeoutMs + OWN_TIMEOUT_GRACE_MS);
+  const onAbort = (): void => withdraw(new KeytapError('CANCELLED', 'The question was cancelled.'));
   signal?.addEventListener('abort', onAbort, { once: true });
 
   const nextLine = async (): Promise<string> => {
@@ -106,6 +124,8 @@ async function converse(options: PinentryOptions, program: string, request: Secr
     if (request.error !== undefined) await transact(command('SETERROR', request.error));
     if (request.ok !== undefined) await transact(command('SETOK', request.ok));
     if (request.cancel !== undefined) await transact(command('SETCANCEL', request.cancel));
+    // Older pinentries answer ERR to SETTIMEOUT; keytap's own timer still stops them.
+    await transact(command('SETTIMEOUT', String(Math.max(1, Math.ceil(timeoutMs / 1000)))));
     const answer = await transact('GETPIN\n');
     if (!answer.ok) {
       if (isCancel(answer.code)) throw new KeytapError('CANCELLED', 'The question was cancelled.');
@@ -121,14 +141,16 @@ async function converse(options: PinentryOptions, program: string, request: Secr
   } finally {
     clearTimeout(timer);
     signal?.removeEventListener('abort', onAbort);
-    child.removeAllListeners('exit');
-    child.on('exit', () => undefined);
-    if (child.exitCode === null && child.signalCode === null) {
-      child.stdin.end('BYE\n');
-      // A pinentry that does not leave after BYE is not waited for.
-      const kill = setTimeout(() => child.kill('SIGKILL'), 2_000);
-      kill.unref();
-      child.once('exit', () => clearTimeout(kill));
+    child.off('exit', onExit);
+    if (prompt.running) {
+      if (ended) prompt.stop();
+      else {
+        child.stdin.end('BYE\n');
+        // A pinentry that does not leave after BYE is not waited for.
+        const stop = setTimeout(() => prompt.stop(), BYE_GRACE_MS);
+        stop.unref();
+        child.once('exit', () => clearTimeout(stop));
+      }
     }
   }
 }

@@ -125,3 +125,6 @@ export const HMAC_MINIMUM_KEY_SIZE = 14;
 /** PBKDF2 parameters of the YKOATH access key (docs/protocols.md §1.11). */
 export const ACCESS_KEY_ITERATIONS = 1000;
 export const ACCESS_KEY_LENGTH = 16;
+
+/** Nitrokey 3 Secrets App: VERIFY PIN attempts, the counter's value after a right PIN (docs/protocols.md §2.7). */
+export const NK3_PIN_ATTEMPTS = 8;

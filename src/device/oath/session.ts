@@ -243,7 +243,12 @@ export class OathSession {
   deriveAccessKey(password: string): Buffer {
     const salt = this.salt;
     if (!salt) throw malformedAnswer('the SELECT answer has no salt');
-    return pbkdf2Sync(Buffer.from(password, 'utf8'), salt, ACCESS_KEY_ITERATIONS, ACCESS_KEY_LENGTH, 'sha1');
+    const passwordBytes = Buffer.from(password, 'utf8');
+    try {
+      return pbkdf2Sync(passwordBytes, salt, ACCESS_KEY_ITERATIONS, ACCESS_KEY_LENGTH, 'sha1');
+    } finally {
+      passwordBytes.fill(0);
+    }
   }
 
   /** Nitrokey 3: a PIN is set (SELECT carries its attempt counter), so PIN-protected accounts may exist. */
@@ -296,13 +301,19 @@ export class OathSession {
       if (password.length === 0) throw new KeytapError('BAD_INPUT', 'The password must not be empty.');
       const key = this.deriveAccessKey(password);
       const challenge = randomBytes(8);
-      data = concatBytes(
-        encodeTlv(Tag.KEY, concatBytes(Uint8Array.of(OathTypeByte.TOTP | AlgorithmByte.SHA1), key)),
-        encodeTlv(Tag.CHALLENGE, challenge),
-        encodeTlv(Tag.RESPONSE, hmacSha1(key, challenge)),
-      );
+      const keyValue = concatBytes(Uint8Array.of(OathTypeByte.TOTP | AlgorithmByte.SHA1), key);
+      const keyTlv = encodeTlv(Tag.KEY, keyValue);
+      data = concatBytes(keyTlv, encodeTlv(Tag.CHALLENGE, challenge), encodeTlv(Tag.RESPONSE, hmacSha1(key, challenge)));
+      // Every copy of the new access key but the one in `data`, wiped after the send.
+      for (const copy of [key, keyValue, keyTlv]) copy.fill(0);
     }
-    await this.send(encodeApdu(0x00, Ins.SET_CODE, 0x00, 0x00, data), { operation: 'set-code', signal, timeoutMs: QUICK_TIMEOUT_MS });
+    const apdu = encodeApdu(0x00, Ins.SET_CODE, 0x00, 0x00, data);
+    try {
+      await this.send(apdu, { operation: 'set-code', signal, timeoutMs: QUICK_TIMEOUT_MS });
+    } finally {
+      data.fill(0);
+      apdu.fill(0);
+    }
   }
 
   /** The credentials on the key, with what the key tells about digits and touch. */
