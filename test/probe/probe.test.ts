@@ -9,7 +9,7 @@ import { FeitianSession } from '../../src/device/feitian/session.js';
 import { openCtapHidTransport, openOathSession } from '../../src/device/open.js';
 import { decodeCbor, readGetInfo } from '../../src/device/probe/cbor.js';
 import { probeHidLink } from '../../src/device/probe/hid.js';
-import { probeHidDevices } from '../../src/device/probe/run.js';
+import { probeHidDevices, readerNameForReport } from '../../src/device/probe/run.js';
 import { CtapHidCommand, CtapHidError, parsePacket } from '../../src/device/transport/ctaphid-frames.js';
 import type { HidLink } from '../../src/device/transport/types.js';
 import type { KeyDialect } from '../../src/device/key-dialect.js';
@@ -211,6 +211,15 @@ describe('which HID devices are probed', () => {
     expect(JSON.stringify(probe)).not.toContain('SN-998877');
     const [withSerial] = await probeHidDevices(devices, { openHid, questionTimeoutMs: 50, includeSerials: true });
     expect(withSerial!.usbSerial).toBe('SN-998877');
+  });
+});
+
+describe('reader names in the report', () => {
+  it("leave out the USB serial pcsc-lite puts in parentheses, unless serials were asked for", () => {
+    const name = 'Nitrokey Nitrokey 3 [CCID/ICCD Interface] (0123456789ABCDEF) 00 00';
+    expect(readerNameForReport(name, false)).toBe('Nitrokey Nitrokey 3 [CCID/ICCD Interface] (serial left out) 00 00');
+    expect(readerNameForReport(name, true)).toBe(name);
+    expect(readerNameForReport('Yubico YubiKey OTP+FIDO+CCID 00 00', false)).toBe('Yubico YubiKey OTP+FIDO+CCID 00 00');
   });
 });
 
