@@ -14,6 +14,7 @@ import { CtapHidApduTransport, CtapHidChannel } from '../transport/ctaphid.js';
 import type { ApduResponse, HidLink } from '../transport/types.js';
 import { checkApdu, parseCheckAnswer, selectApdu as feitianSelectApdu } from '../feitian/protocol.js';
 import { probeOathSelect } from './card.js';
+import type { CardQuestionOptions } from './card.js';
 import { CborError, decodeCbor, readGetInfo } from './cbor.js';
 import { answered, deviceGone, failureOutcome } from './outcome.js';
 import type { FeitianProbe, GetInfoProbe, InitProbe, OathProbe, ProbeOptions, ProbeOutcome, SpokenProtocol, U2fVersionProbe } from './types.js';
@@ -116,32 +117,79 @@ export async function probeHidLink(link: HidLink, options: ProbeOptions = {}): P
 
     const oathOverCtapHid = await ask(() => probeOathSelect(vendor, { includeSerials, timeoutMs, signal }));
 
-    const feitian = await ask(async (): Promise<FeitianProbe> => {
-      let select: ApduResponse;
-      try {
-        select = await transmit(msg, feitianSelectApdu());
-      } catch (error) {
-        return { outcome: failureOutcome(error, timeoutMs, signal) };
-      }
-      const probe: FeitianProbe = { outcome: answered(select.sw) };
-      if (select.sw !== SW_OK) return probe;
-      try {
-        // CHECK needs no touch (docs/protocols.md §4.3); it reads the token serial, which is kept only when asked for.
-        const check = await transmit(msg, checkApdu());
-        const state = parseCheckAnswer(Uint8Array.of(...check.data, check.sw >> 8, check.sw & 0xff));
-        probe.check = { outcome: answered(check.sw) };
-        if (state !== undefined) probe.check.programmed = state.programmed;
-        if (state?.programmed && includeSerials) probe.check.serial = state.serial;
-      } catch (error) {
-        probe.check = { outcome: failureOutcome(error, timeoutMs, signal) };
-      }
-      return probe;
-    });
+    const feitian = await ask(() => probeFeitian(msg, { includeSerials, timeoutMs, signal }));
 
-    const speaks: SpokenProtocol[] = [];
-    if (oathOverCtapHid.outcome.status === 'answered' && oathOverCtapHid.outcome.sw === '9000' && oathOverCtapHid.unreadable === undefined) speaks.push('oath-over-ctaphid');
-    if (feitian.check?.programmed !== undefined) speaks.push('feitian-hotp');
-    return { init, u2fVersion, ctap2GetInfo, oathOverCtapHid, feitian, speaks };
+    return { init, u2fVersion, ctap2GetInfo, oathOverCtapHid, feitian, speaks: spokenOverHid(oathOverCtapHid, feitian) };
+  } finally {
+    await channel.close().catch(() => undefined);
+  }
+}
+
+/** SELECT OATH answered 9000 with an answer that reads. */
+function answersOath(oath: OathProbe): boolean {
+  return oath.outcome.status === 'answered' && oath.outcome.sw === '9000' && oath.unreadable === undefined;
+}
+
+/** The Feitian application is there and CHECK says programmed or not, as hyperhotp reads it. */
+function answersFeitian(feitian: FeitianProbe): boolean {
+  return feitian.check?.programmed !== undefined;
+}
+
+function spokenOverHid(oath: OathProbe, feitian: FeitianProbe): SpokenProtocol[] {
+  const speaks: SpokenProtocol[] = [];
+  if (answersOath(oath)) speaks.push('oath-over-ctaphid');
+  if (answersFeitian(feitian)) speaks.push('feitian-hotp');
+  return speaks;
+}
+
+/** SELECT of the Feitian HOTP application over MSG and, when it answers 9000, CHECK. */
+async function probeFeitian(msg: CtapHidApduTransport, options: CardQuestionOptions): Promise<FeitianProbe> {
+  const { timeoutMs, signal } = options;
+  let select: ApduResponse;
+  try {
+    select = await msg.transmit(feitianSelectApdu(), { timeoutMs, signal });
+  } catch (error) {
+    return { outcome: failureOutcome(error, timeoutMs, signal) };
+  }
+  const probe: FeitianProbe = { outcome: answered(select.sw) };
+  if (select.sw !== SW_OK) return probe;
+  try {
+    // CHECK needs no touch (docs/protocols.md §4.3); it reads the token serial, which is kept only when asked for.
+    const check = await msg.transmit(checkApdu(), { timeoutMs, signal });
+    const state = parseCheckAnswer(Uint8Array.of(...check.data, check.sw >> 8, check.sw & 0xff));
+    probe.check = { outcome: answered(check.sw) };
+    if (state !== undefined) probe.check.programmed = state.programmed;
+    if (state?.programmed && options.includeSerials) probe.check.serial = state.serial;
+  } catch (error) {
+    probe.check = { outcome: failureOutcome(error, timeoutMs, signal) };
+  }
+  return probe;
+}
+
+/** How long discovery lets an unknown FIDO device take for each of its two questions. */
+export const IDENTIFY_TIMEOUT_MS = 1_000;
+
+/**
+ * Discovery's question to a FIDO device keytap does not know by USB id: does it answer OATH over
+ * 0x70 (then it is used as a Nitrokey-3-dialect key) or the Feitian HOTP application over MSG? Only
+ * INIT, the two SELECTs and CHECK are sent. Undefined when neither answers; never throws but for a
+ * cancellation. Closes the link.
+ */
+export async function identifyHidLink(link: HidLink, signal?: AbortSignal): Promise<'nitrokey3' | 'feitian' | undefined> {
+  const options = { includeSerials: false, timeoutMs: IDENTIFY_TIMEOUT_MS, signal };
+  let channel: CtapHidChannel;
+  try {
+    channel = await CtapHidChannel.open(link, { initTimeoutMs: IDENTIFY_TIMEOUT_MS, signal });
+  } catch (error) {
+    await link.close().catch(() => undefined);
+    failureOutcome(error, IDENTIFY_TIMEOUT_MS, signal); // rethrows a cancellation
+    return undefined;
+  }
+  try {
+    const oath = await probeOathSelect(new CtapHidApduTransport(channel, 'FIDO device', 'vendor-secrets'), options);
+    if (answersOath(oath)) return 'nitrokey3';
+    if (deviceGone(oath.outcome)) return undefined;
+    return answersFeitian(await probeFeitian(new CtapHidApduTransport(channel, 'FIDO device', 'msg'), options)) ? 'feitian' : undefined;
   } finally {
     await channel.close().catch(() => undefined);
   }
