@@ -7,6 +7,7 @@ import { benchCtapHidChannels } from './ctaphid-channels.js';
 import { benchDist } from './dist.js';
 import { benchPcscCode } from './pcsc-code.js';
 import { benchDeb } from './deb.js';
+import { benchProbe } from './probe.js';
 import { benchProgram } from './program.js';
 import { benchProgramEntra } from './program-entra.js';
 import { benchPskcKdf } from './pskc-kdf.js';
@@ -28,6 +29,7 @@ const BENCHES: Record<string, () => Promise<void>> = {
   'pcsc-code': benchPcscCode,
   deb: benchDeb,
   'ctaphid-channels': benchCtapHidChannels,
+  probe: benchProbe,
 };
 
 const wanted = process.argv.slice(2);
