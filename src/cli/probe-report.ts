@@ -68,8 +68,6 @@ const NOT_ASKED: Record<Extract<ProbeOutcome, { status: 'not-asked' }>['reason']
   'no-channel': 'no CTAPHID channel',
   'device-gone': 'the device went away',
   'no-card': 'no card in the reader',
-  'not-selected': 'the application was not there',
-  'serials-not-requested': 'serials not requested',
 };
 
 const SPOKEN: Record<string, string> = {

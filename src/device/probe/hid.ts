@@ -40,6 +40,12 @@ export interface HidProbeAnswers {
 
 const notAsked = (reason: 'no-channel' | 'device-gone'): ProbeOutcome => ({ status: 'not-asked', reason });
 
+/** The answers of a device without a channel: `init` says why (it could not be opened, INIT failed); nothing else was asked. */
+export function unreachable(init: ProbeOutcome): HidProbeAnswers {
+  const skipped = notAsked(deviceGone(init) ? 'device-gone' : 'no-channel');
+  return { init: { outcome: init }, u2fVersion: { outcome: skipped }, ctap2GetInfo: { outcome: skipped }, oathOverCtapHid: { outcome: skipped }, feitian: { outcome: skipped }, speaks: [] };
+}
+
 /** Asks the device on `link` everything the probe asks, then closes the link. */
 export async function probeHidLink(link: HidLink, options: ProbeOptions = {}): Promise<HidProbeAnswers> {
   const timeoutMs = options.questionTimeoutMs ?? PROBE_QUESTION_TIMEOUT_MS;
@@ -50,9 +56,7 @@ export async function probeHidLink(link: HidLink, options: ProbeOptions = {}): P
     channel = await CtapHidChannel.open(link, { initTimeoutMs: timeoutMs, signal });
   } catch (error) {
     await link.close().catch(() => undefined);
-    const outcome = failureOutcome(error, timeoutMs, signal);
-    const skipped = notAsked(deviceGone(outcome) ? 'device-gone' : 'no-channel');
-    return { init: { outcome }, u2fVersion: { outcome: skipped }, ctap2GetInfo: { outcome: skipped }, oathOverCtapHid: { outcome: skipped }, feitian: { outcome: skipped }, speaks: [] };
+    return unreachable(failureOutcome(error, timeoutMs, signal));
   }
   try {
     const { info } = channel;

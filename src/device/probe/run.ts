@@ -18,9 +18,10 @@ import { isPcscUnavailable, PcscApduTransport } from '../transport/pcsc.js';
 import { SocketHidLink } from '../transport/socket-link.js';
 import type { ApduTransport, HidLink } from '../transport/types.js';
 import { probeManagement, probeOathSelect } from './card.js';
-import { probeHidLink } from './hid.js';
+import { probeHidLink, unreachable } from './hid.js';
+import type { HidProbeAnswers } from './hid.js';
 import { failureOutcome } from './outcome.js';
-import type { HidDeviceProbe, HidInterface, PcscReaderProbe, ProbeOptions, ProbeOutcome, SpokenProtocol } from './types.js';
+import type { HidDeviceProbe, HidInterface, PcscReaderProbe, ProbeOptions, SpokenProtocol } from './types.js';
 import { hex4, PROBE_QUESTION_TIMEOUT_MS } from './types.js';
 
 export type ProbeSource = 'hid' | 'virtual' | 'pcsc';
@@ -128,14 +129,12 @@ export async function probeVirtualKey(key: RunningVirtualKey, options: ProbeOpti
 }
 
 /** Opens the link and probes it; a link that cannot be opened is the INIT question's outcome. */
-async function probeLink(open: () => Promise<HidLink>, options: ProbeOptions): Promise<Awaited<ReturnType<typeof probeHidLink>>> {
+async function probeLink(open: () => Promise<HidLink>, options: ProbeOptions): Promise<HidProbeAnswers> {
   let link: HidLink;
   try {
     link = await open();
   } catch (error) {
-    const outcome = failureOutcome(error, 0, options.signal);
-    const skipped: ProbeOutcome = { status: 'not-asked', reason: 'no-channel' };
-    return { init: { outcome }, u2fVersion: { outcome: skipped }, ctap2GetInfo: { outcome: skipped }, oathOverCtapHid: { outcome: skipped }, feitian: { outcome: skipped }, speaks: [] };
+    return unreachable(failureOutcome(error, 0, options.signal));
   }
   return probeHidLink(link, options);
 }

@@ -16,10 +16,10 @@ export type ProbeOutcome =
   | { status: 'no-answer'; waitedMs: number }
   /** The answer could not be read (garbled framing, a short answer) or the link failed; `error` is the KeytapError code. */
   | { status: 'failed'; error: string; message: string }
-  /** Not sent: no channel, the device went away, the card is absent, or an earlier answer made it pointless. */
+  /** Not sent: no CTAPHID channel (INIT failed, or the device could not be opened), the device went away, or no card is in the reader. */
   | { status: 'not-asked'; reason: NotAskedReason };
 
-export type NotAskedReason = 'no-channel' | 'device-gone' | 'no-card' | 'not-selected' | 'serials-not-requested';
+export type NotAskedReason = 'no-channel' | 'device-gone' | 'no-card';
 
 export interface CapabilityFlags {
   /** The byte as sent. */
