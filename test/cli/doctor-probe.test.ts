@@ -136,8 +136,9 @@ describe('keytap doctor --probe', () => {
     const existing = join(dir, 'mine.json');
     writeFileSync(existing, 'keep me');
     const result = await runKeytap(['doctor', '--probe', '--out', existing], { env });
-    expect(result.code).not.toBe(0);
-    expect(result.stderr).toContain(`${existing} already exists`);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`${existing} already exists; it was left as it is.`);
+    expect(result.stderr).toContain('Give another file with --out, or move that one away.');
     expect(readFileSync(existing, 'utf8')).toBe('keep me');
     expect(readdirSync(dir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
   });

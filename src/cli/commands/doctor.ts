@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { udevRules } from '../../device/discovery/known-keys.js';
-import { KeytapError } from '../../errors.js';
+import { KeytapError, isKeytapError } from '../../errors.js';
 import { writeFileAtomic } from '../../util/atomic-file.js';
 import type { CliIo } from '../output.js';
 import { printJson } from '../output.js';
@@ -28,7 +28,12 @@ async function runProbe(io: CliIo, options: DoctorOptions): Promise<void> {
   const run = await probeEverything({ includeSerials });
   const report = buildReport(run, { version: KEYTAP_PACKAGE_VERSION, platform: `${process.platform} ${process.arch}`, now, includeSerials });
   // Owner-only and atomic like every file keytap writes; an existing file is refused, not replaced.
-  await writeFileAtomic(out, `${JSON.stringify(report, null, 2)}\n`, { mode: 0o600 });
+  try {
+    await writeFileAtomic(out, `${JSON.stringify(report, null, 2)}\n`, { mode: 0o600 });
+  } catch (error) {
+    if (!isKeytapError(error, 'EXISTS')) throw error;
+    throw new KeytapError('USAGE', error.message, { hint: 'Give another file with --out, or move that one away.' });
+  }
   if (options.json) printJson(io, report);
   else for (const line of formatProbe(run, out)) io.out(line);
 }
