@@ -122,6 +122,12 @@ describe('keytap doctor --probe', () => {
     const report = JSON.parse(readFileSync(out, 'utf8')) as ProbeReport;
     expect(report.devices.filter((d) => d.kind === 'virtual')).toEqual([]);
     if (report.devices.length === 0) expect(result.stdout).toContain('No FIDO HID device, virtual key or smart card reader found.');
+
+    // --json prints the report that was written.
+    const jsonOut = join(dir, 'json.json');
+    const json = await runKeytap(['doctor', '--probe', '--json', '--out', jsonOut], { env });
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout)).toEqual(JSON.parse(readFileSync(jsonOut, 'utf8')));
   });
 
   it('usage errors exit 2; an existing --out file is refused and left as it was', async () => {
