@@ -7,6 +7,7 @@ import { benchCtapHidChannels } from './ctaphid-channels.js';
 import { benchDist } from './dist.js';
 import { benchPcscCode } from './pcsc-code.js';
 import { benchDeb } from './deb.js';
+import { benchProbe } from './probe.js';
 import { benchProgram } from './program.js';
 import { benchProgramEntra } from './program-entra.js';
 import { benchPskcKdf } from './pskc-kdf.js';
@@ -30,6 +31,7 @@ const BENCHES: Record<string, () => Promise<void>> = {
   deb: benchDeb,
   'ctaphid-channels': benchCtapHidChannels,
   'qr-scan': benchQrScan,
+  probe: benchProbe,
 };
 
 const wanted = process.argv.slice(2);

@@ -10,7 +10,8 @@
  *   state, and refusing it would make a second program's discovery fail during a touch wait.
  * - PING echoes, WINK answers empty, LOCK and CBOR are INVALID_CMD (the capabilities say WINK only:
  *   no CBOR because we do not speak CTAP2, no NMSG because MSG is answered).
- * - MSG (0x03) passes the APDU to the applet and answers in ISO order, data ‖ SW. Vendor 0x70 does
+ * - MSG (0x03) passes the APDU to the applet and answers in ISO order, data ‖ SW, except U2F VERSION,
+ *   which answers "U2F_V2" as the U2F applet of every real key of these dialects does. Vendor 0x70 does
  *   the same but answers SW1 SW2 first, then data (Nitrokey 3, §2.2), and an APDU shorter than
  *   4 bytes gets ERROR INVALID_LEN.
  * - One transaction at a time: while a message is being received or an APDU is being processed,
@@ -53,6 +54,7 @@ import {
   parsePacket,
 } from '../device/transport/ctaphid-frames.js';
 import type { CtapHidPacket } from '../device/transport/ctaphid-frames.js';
+import { decodeApdu } from '../device/transport/types.js';
 import type { AppletContext, CardApplet } from './types.js';
 import type { KeyDialect } from '../device/key-dialect.js';
 
@@ -85,6 +87,14 @@ const SW_CANCELLED = Uint8Array.of(0x65, 0x00);
 /** SW for an applet failure that has no better description (ISO "no precise diagnosis"). */
 const SW_INTERNAL = Uint8Array.of(0x6f, 0x00);
 const SW_WRONG_LENGTH = Uint8Array.of(0x67, 0x00);
+/** U2F VERSION's answer (FIDO U2F raw messages §6.5): "U2F_V2", SW 9000. */
+const U2F_VERSION_ANSWER = Uint8Array.of(...Buffer.from('U2F_V2', 'ascii'), 0x90, 0x00);
+
+/** `00 03 00 00` with no data, in short or extended form (the U2F VERSION command). */
+function isU2fVersion(apdu: Uint8Array): boolean {
+  const command = decodeApdu(apdu);
+  return command !== undefined && command.cla === 0x00 && command.ins === 0x03 && command.p1 === 0x00 && command.p2 === 0x00 && command.data.length === 0;
+}
 
 export interface CtapHidDeviceOptions {
   dialect: KeyDialect;
@@ -423,6 +433,9 @@ export class CtapHidDevice {
         return this.send(cid, cmd, new Uint8Array());
       case CtapHidCommand.MSG:
         if (payload.length < 4) return this.send(cid, cmd, SW_WRONG_LENGTH);
+        // Every dialect's real key is a U2F key, whose U2F applet answers VERSION; the virtual key's
+        // applets know no U2F, and YKOATH would read INS 03 as SET CODE.
+        if (isU2fVersion(payload)) return this.send(cid, cmd, U2F_VERSION_ANSWER);
         return this.startTransaction(cid, cmd, payload);
       case CtapHidCommand.VENDOR_SECRETS:
         // A Feitian key is a plain U2F key with a vendor application behind MSG: no Nitrokey command.

@@ -7,7 +7,7 @@ import { CtapHidDevice, DEFAULT_MESSAGE_DEADLINE_MS, DEFAULT_MSG_TIMEOUT_MS, MAX
 import type { CtapHidDeviceOptions, HidOpen } from '../../src/emulator/ctaphid-device.js';
 import { TouchButton } from '../../src/emulator/touch.js';
 import type { TouchPolicy } from '../../src/emulator/types.js';
-import type { Dialect } from '../../src/device/oath/dialect.js';
+import type { KeyDialect } from '../../src/device/key-dialect.js';
 import { BROADCAST_CID, CtapHidCommand, INS_TOUCH, OATH_SELECT, Recorder, StubApplet, nonce, randomBytes, sendMessage, sleep } from './helpers.js';
 import type { Message } from './helpers.js';
 
@@ -29,7 +29,7 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
-function rig(dialect: Dialect = 'yubikey', touch: TouchPolicy = { mode: 'manual' }, options: Partial<CtapHidDeviceOptions> = {}): Rig {
+function rig(dialect: KeyDialect = 'yubikey', touch: TouchPolicy = { mode: 'manual' }, options: Partial<CtapHidDeviceOptions> = {}): Rig {
   const applet = new StubApplet();
   const button = new TouchButton(touch, 10_000);
   const device = new CtapHidDevice({ dialect, applet, requestTouch: (signal) => button.wait(signal), ...options });
@@ -292,6 +292,21 @@ describe('APDU commands', () => {
       [MSG, [0x79, 0x03, 0x05, 0x04, 0x03, 0x90, 0x00]],
       [VENDOR_SECRETS, [0x90, 0x00, 0x79, 0x03, 0x05, 0x04, 0x03]],
     ]);
+  });
+
+  it.each(['yubikey', 'nitrokey3', 'feitian'] as const)('U2F VERSION over MSG, short or extended, answers "U2F_V2" 9000 and never reaches the applet (%s)', async (dialect) => {
+    const { recorder, send, init, applet } = rig(dialect);
+    const cid = await init();
+    send(cid, MSG, Uint8Array.of(0x00, 0x03, 0x00, 0x00, 0x00));
+    await recorder.next((m) => m.cmd === MSG);
+    send(cid, MSG, Uint8Array.of(0x00, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00));
+    await recorder.next((m) => m.cmd === MSG && recorder.messages.length === 2);
+    const answer = [...Buffer.from('U2F_V2'), 0x90, 0x00];
+    expect(recorder.messages.map((m) => [m.cmd, [...m.payload]])).toEqual([
+      [MSG, answer],
+      [MSG, answer],
+    ]);
+    expect(applet.contexts).toEqual([]);
   });
 
   it('carries long APDUs and answers both ways across packets', async () => {

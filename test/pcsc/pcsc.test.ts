@@ -5,6 +5,7 @@
  * oathtool; what one client writes, the other reads.
  */
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { watchPcscReaders } from '../../src/device/discovery/pcsc-readers.js';
@@ -13,6 +14,9 @@ import { KeyWatcher } from '../../src/device/discovery/watcher.js';
 import type { KeytapError } from '../../src/errors.js';
 import { PcscApduTransport } from '../../src/device/transport/pcsc.js';
 import type { KeyDescriptor } from '../../src/device/discovery/enumerate.js';
+import type { ProbeReport } from '../../src/cli/probe-report.js';
+import type { PcscReaderProbe } from '../../src/device/probe/types.js';
+import { VIRTUAL_KEY_ATR } from '../../src/emulator/vpcd.js';
 import { oathtool, runKeytap, spawnKeytap, tempDir } from '../support/cli.js';
 import type { RunResult } from '../support/cli.js';
 import { VPCD_READER, findExecutable, pcscMissing, startPcscd } from './pcscd.js';
@@ -142,6 +146,34 @@ describe.skipIf(missing !== undefined)('PC/SC with a real pcscd and vpcd', () =>
     const keys = JSON.parse(await ok(['keys', '--json'])) as Array<{ id: string; kind: string; name: string; path: string; serial: string | null }>;
     expect(keys).toContainEqual({ id: DEVICE, kind: 'pcsc', name: VPCD_READER, path: VPCD_READER, serial: expect.stringMatching(/^\d+$/u) });
     expect(keys.map((k) => k.kind).sort()).toEqual(['pcsc', 'virtual']);
+  });
+
+  it('keytap doctor --probe asks the card in vpcd for OATH and Management (read-only), the serial only with --include-serials', async () => {
+    const keys = JSON.parse(await ok(['keys', '--json'])) as Array<{ id: string; serial: string | null }>;
+    const serial = keys.find((k) => k.id === DEVICE)!.serial!;
+    const out = join(dir, 'probe.json');
+    await ok(['doctor', '--probe', '--out', out]);
+    const text = readFileSync(out, 'utf8');
+    expect(text).not.toContain(serial);
+    const readers = (JSON.parse(text) as ProbeReport).devices.filter((d): d is PcscReaderProbe => d.kind === 'pcsc');
+    expect(readers.find((r) => r.reader === VPCD_READER)).toEqual({
+      kind: 'pcsc',
+      reader: VPCD_READER,
+      cardPresent: true,
+      atr: Buffer.from(VIRTUAL_KEY_ATR).toString('hex'),
+      oath: { outcome: { status: 'answered', sw: '9000' }, version: '5.4.3', dialect: 'yubikey', passwordSet: false },
+      management: { outcome: { status: 'answered', sw: '9000' }, version: '5.4.3' },
+      speaks: ['oath-over-ccid'],
+    });
+    // vpcd's second slot has no card: nothing is asked there.
+    expect(readers.find((r) => r.reader === 'Virtual PCD 00 01')).toMatchObject({ cardPresent: false, oath: { outcome: { status: 'not-asked', reason: 'no-card' } } });
+
+    const withSerials = join(dir, 'probe-serials.json');
+    await ok(['doctor', '--probe', '--include-serials', '--out', withSerials]);
+    const reader = (JSON.parse(readFileSync(withSerials, 'utf8')) as ProbeReport).devices.find((d): d is PcscReaderProbe => d.kind === 'pcsc' && d.reader === VPCD_READER);
+    expect(reader!.management.serial).toBe(serial);
+    // The key still works for the next program: the probe changed nothing.
+    expect(JSON.parse(await ok(['keys', '--json']))).toEqual(keys);
   });
 
   it('still lists the card while another program holds it: it answered SELECT OATH in this insertion already', async () => {

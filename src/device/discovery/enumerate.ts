@@ -4,7 +4,7 @@
  * then `openOathSession` (open.ts).
  *
  * Sources: the FIDO HID interfaces of keys that carry OATH over HID (known-keys.ts; node-hid link
- * + CTAPHID), virtual keys announced in the runtime directory (socket link + CTAPHID), and PC/SC
+ * + CTAPHID) and of unknown FIDO devices that answer OATH over 0x70 or the Feitian HOTP protocol, virtual keys announced in the runtime directory (socket link + CTAPHID), and PC/SC
  * readers holding a card with an OATH applet (YubiKeys: OATH over CCID only; the PC/SC transport).
  */
 import { stat } from 'node:fs/promises';
@@ -20,6 +20,8 @@ import type { ApduTransport, HidLink } from '../transport/types.js';
 import { listHidDevices } from './hid-devices.js';
 import type { HidDeviceInfo } from './hid-devices.js';
 import { FIDO_USAGE_PAGE, findKnownKey, linuxPermissionHint, reachableOverHid } from './known-keys.js';
+import { identifyHidLink } from '../probe/hid.js';
+import { hex4 } from '../probe/types.js';
 import { listPcscReaders, probeOathApplet } from './pcsc-readers.js';
 import type { PcscReaderInfo } from './pcsc-readers.js';
 import { listRunningVirtualKeys } from './virtual-keys.js';
@@ -99,7 +101,71 @@ export async function enumerateKeys(options: EnumerateOptions = {}): Promise<Key
 }
 
 export async function listHidKeys(): Promise<KeyDescriptor[]> {
-  return hidDescriptors(await listHidDevices());
+  const devices = await listHidDevices();
+  return [...hidDescriptors(devices), ...(await unknownFidoKeys(devices))];
+}
+
+/** How to reach a HID path; the tests replace it at the report boundary. */
+export type HidOpener = (path: string) => Promise<HidLink>;
+
+/**
+ * What each unknown FIDO device answered, by path and USB id, for as long as it stays plugged in:
+ * a device is asked once per plug (a path that leaves the listing is forgotten, so a replug asks
+ * again), not at every rescan. In this process only.
+ */
+const identified = new Map<string, Promise<KeyDialect | undefined>>();
+
+/**
+ * FIDO interfaces whose VID:PID is not in known-keys.ts: each is asked (probe/hid.ts
+ * `identifyHidLink`: OATH SELECT over 0x70, the Feitian SELECT and CHECK over MSG, nothing else)
+ * and listed when it answers one of them, as a Nitrokey-3-dialect or a Feitian key. A device that
+ * cannot be opened or answers neither is left out, as any other FIDO key is.
+ */
+export async function unknownFidoKeys(devices: readonly HidDeviceInfo[], open: HidOpener = openHid): Promise<KeyDescriptor[]> {
+  const unknown = new Map<string, HidDeviceInfo>();
+  for (const device of devices) {
+    if (device.path === undefined || device.usagePage !== FIDO_USAGE_PAGE || findKnownKey(device.vendorId, device.productId)) continue;
+    unknown.set(`${device.path}\u0000${device.vendorId}:${device.productId}`, device);
+  }
+  for (const key of [...identified.keys()]) if (!unknown.has(key)) identified.delete(key);
+  const keys: KeyDescriptor[] = [];
+  for (const [cacheKey, device] of unknown) {
+    let answer = identified.get(cacheKey);
+    if (answer === undefined) {
+      const path = device.path!;
+      answer = open(path).then(
+        (link) => identifyHidLink(link),
+        () => undefined,
+      );
+      identified.set(cacheKey, answer);
+    }
+    const dialect = await answer;
+    if (dialect !== undefined) keys.push(unknownKeyDescriptor(device, dialect, open));
+  }
+  return keys;
+}
+
+function unknownKeyDescriptor(device: HidDeviceInfo, dialect: KeyDialect, open: HidOpener): KeyDescriptor {
+  const path = device.path!;
+  const id = `${hex4(device.vendorId)}:${hex4(device.productId)}`;
+  const name = device.product ? `${device.product} (${id})` : `FIDO key ${id}`;
+  const framing = apduFramingFor(dialect);
+  return {
+    id: path,
+    kind: 'hid',
+    name,
+    path,
+    vendorId: device.vendorId,
+    productId: device.productId,
+    usbSerial: device.serialNumber || undefined,
+    dialect,
+    open: async (signal?: AbortSignal) => openCtapHidTransport(await open(path), name, signal, framing),
+  };
+}
+
+/** Tests: forget what unknown devices answered. */
+export function forgetUnknownFidoDevices(): void {
+  identified.clear();
 }
 
 export async function listVirtualKeys(): Promise<KeyDescriptor[]> {

@@ -1,7 +1,9 @@
 /**
- * The keys keytap knows by USB id, and what each can do. Discovery lists a HID device only when it
- * is in this table with `oathOverHid` or dialect 'feitian': other FIDO keys answer CTAPHID too, but
- * have no OATH applet behind it, and a tray entry that can never show a code helps nobody.
+ * The keys keytap knows by USB id, and what each can do. Discovery lists a HID device of this
+ * table only when it has `oathOverHid` or dialect 'feitian': other FIDO keys answer CTAPHID too, but
+ * have no OATH applet behind it, and a tray entry that can never show a code helps nobody. A FIDO
+ * device that is not in the table at all is asked once per plug whether it answers OATH over 0x70
+ * or the Feitian HOTP application (enumerate.ts `unknownFidoKeys`), and listed when it does.
  *
  * Feitian-made HOTP keys (Hypersecu HyperFIDO, docs/protocols.md §4.1) carry no OATH applet; they
  * are listed for `keytap keys`, `program` and `reset`, which speak their programming protocol.
