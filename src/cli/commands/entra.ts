@@ -169,12 +169,12 @@ export async function entraBatchHook(options: EntraSignInOptions & { activate?: 
   io.err('Signed in to Microsoft Entra ID; each key is enrolled there after it is verified.');
   // A problem no later key can get past (sign-in, permission, policy) stops enrolling: the batch
   // goes on programming keys, and the ledger has every token for a later "keytap entra push".
-  let stoppedBy: string | undefined;
+  // Each token not enrolled is thrown, so that the batch names it once and counts it for its summary.
+  let stoppedBy: KeytapError | undefined;
   return async ({ key, token, result, signal }) => {
     if (result.outcome.status !== 'programmed') return;
     if (stoppedBy !== undefined) {
-      io.out(`  Token ${token.serial}: not sent to Entra ID (${stoppedBy}).`);
-      return;
+      throw new KeytapError(stoppedBy.code, 'nothing was sent: Entra ID enrollment stopped at an earlier key.');
     }
     const credentialId = result.outcome.credentialId;
     let outcome: TokenOutcome | undefined;
@@ -186,7 +186,7 @@ export async function entraBatchHook(options: EntraSignInOptions & { activate?: 
       });
     } catch (error) {
       if (!isKeytapError(error) || !stopsTheRun(error) || error.code === 'CANCELLED') throw error;
-      stoppedBy = 'Entra ID enrollment stopped at an earlier key';
+      stoppedBy = error;
       throw new KeytapError(error.code, `${error.message} Entra ID enrollment is off for the rest of this batch; the keys are still programmed.`, {
         hint: joinHints(error.hint, 'When it is fixed, "keytap entra push --ledger DIR" enrolls the tokens the ledger has.'),
         detail: error.detail,
@@ -194,9 +194,10 @@ export async function entraBatchHook(options: EntraSignInOptions & { activate?: 
       });
     }
     if (outcome === undefined) return;
-    io.out(outcomeLine(outcome));
     if (outcome.state === 'refused') throw new KeytapError('UNSUPPORTED', `Token ${token.serial} is not for Entra ID: ${outcome.reason ?? ''}.`);
-    if (outcome.error) throw outcome.error;
+    // A failure is the batch's to report (once, with its hint); what this run did in Entra goes with it.
+    if (outcome.error) throw new KeytapError(outcome.error.code, outcomeLine(outcome), { hint: outcome.error.hint, detail: outcome.error.detail, cause: outcome.error });
+    io.out(outcomeLine(outcome));
   };
 }
 

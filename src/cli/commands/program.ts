@@ -335,6 +335,8 @@ async function programBatch(
     }
     // The user of the key in hand: given back when the key ends up without a token.
     let current: BatchUser | undefined;
+    // Keys programmed whose token the follow-up (Entra ID enrollment, --entra) did not take.
+    const notEnrolled: string[] = [];
     const tokenFor = (user: Partial<BatchUser>): ProvisionToken =>
       buildToken(
         {
@@ -397,12 +399,17 @@ async function programBatch(
           if (!outcome || outcome.status === 'refused' || (outcome.status === 'failed' && !outcome.leftOnKey)) users?.giveBack(current);
           current = undefined;
         }
+        if (event.kind === 'after-programmed-error') notEnrolled.push(event.token.serial);
         reportBatchEvent(io, event, options.showSecrets === true, command);
       },
     });
     io.out(`Summary: ${summary.programmed} programmed, ${summary.failed} failed, ${summary.skipped} skipped. Ledger and seed files in ${run.outDir}.`);
     if (users && users.withoutKey.length > 0) io.out(`Users still without a key (${users.withoutKey.length}): ${userList(users.withoutKey)}.`);
+    if (notEnrolled.length > 0) {
+      io.out(`Not enrolled in Entra ID (${notEnrolled.length}): ${serialList(notEnrolled)}; "keytap entra push --ledger ${run.outDir}" enrolls them once the cause is fixed (what is there already is matched, not created twice).`);
+    }
     if (summary.failed > 0) throw new KeytapError('DEVICE_ERROR', `${summary.failed} key(s) failed; see above.`);
+    if (notEnrolled.length > 0) throw new KeytapError('DEVICE_ERROR', `${notEnrolled.length} programmed key(s) are not enrolled in Entra ID; see above.`);
   } finally {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
@@ -456,7 +463,7 @@ function reportBatchEvent(io: CliIo, event: BatchEvent, showSecrets: boolean, co
       io.out(`Key ${event.number}: skipped (nothing written): ${event.key.name}: ${event.error.message}`);
       return;
     case 'after-programmed-error': {
-      io.out(`Key ${event.number}: programmed serial ${event.token.serial}, but the follow-up failed: ${event.error.message}`);
+      io.out(`Key ${event.number}: programmed serial ${event.token.serial}, but not enrolled in Entra ID: ${event.error.message}`);
       const { hint } = explainForCli(event.error, command);
       if (hint) io.out(`  ${hint}`);
       return;
