@@ -216,7 +216,8 @@ export async function askProgramQuestions(options: QuestionOptions, given: (name
     if (!given('upn') && !options.batch) answers.upn = await askUser(prompter, answers, options, sample, io);
     // The labels are checked against the token the answers so far make (not for --from: the file's
     // token is checked by the run). Default seed files leave out, with the reason, what cannot carry it.
-    const chosenFormats = (answers.formats ?? options.formats) !== undefined ? parseFormats((answers.formats ?? options.formats)!) : [];
+    const formatList = answers.formats ?? options.formats;
+    const chosenFormats = formatList !== undefined ? parseFormats(formatList) : [];
     const label = (what: string, field: 'issuer' | 'account' | 'manufacturer' | 'model'): ((text: string) => string) => {
       if (!sample) return (t) => t;
       const labels = (): TokenParameters => ({
