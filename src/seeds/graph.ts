@@ -4,7 +4,8 @@
  *   {"@context":"#$delta","value":[{"@contentId":"1","serialNumber":…,"manufacturer":…,"model":…,
  *     "secretKey":"<Base32, no padding>","timeIntervalInSeconds":30,"hashFunction":"hmacsha1"}, …]}
  *
- * TOTP, 6 digits, 30 or 60 s, SHA-1 or SHA-256. `displayName` carries the account name;
+ * TOTP, 6 digits, 30 or 60 s, SHA-1 or SHA-256. `displayName` (the name Entra shows for the
+ * device) carries the user's display name where a users file gave one, else the account name;
  * `assignTo.id` needs a user object id, so it is written only when the token's UPN is one (a
  * GUID). The reader also takes a bare array or a single device object.
  */
@@ -59,7 +60,8 @@ function writeGraph(tokens: readonly SeedToken[], options: SeedWriteOptions = {}
       timeIntervalInSeconds: token.period,
       hashFunction: token.algorithm === 'SHA256' ? 'hmacsha256' : 'hmacsha1',
     };
-    if (token.account) device.displayName = token.account;
+    const name = token.displayName ?? token.account;
+    if (name) device.displayName = name;
     if (token.upn && GUID.test(token.upn)) device.assignTo = { id: token.upn };
     return device;
   });

@@ -34,6 +34,11 @@ export interface SeedToken {
   manufacturer?: string | undefined;
   model?: string | undefined;
   /**
+   * The user's display name (a users file's column; the ledger keeps it). The Graph device's
+   * `displayName` and the activation view show it; no seed file has a column for it.
+   */
+  displayName?: string | undefined;
+  /**
    * PSKC: the Key's Id where it is not the serial. One device may hold several keys (RFC 6030
    * Figure 10), so the serial alone does not always name a token; serial and key id do.
    */

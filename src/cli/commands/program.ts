@@ -37,6 +37,7 @@ import { addEntraSignInOptions, entraBatchHook } from './entra.js';
 import type { KeyOptions } from '../key-options.js';
 import { addKeyOptions, withConnectedKey, withKey } from '../key-options.js';
 import type { CliIo } from '../output.js';
+import { userLabel } from '../output.js';
 import { hashAlgorithm, integerIn, oathType, readStdin } from '../parse.js';
 import { openPrompter } from '../prompt.js';
 import type { Answers } from '../program-questions.js';
@@ -436,9 +437,9 @@ async function askKeyUser(number: number, required: boolean, io: CliIo, refuse: 
   }
 }
 
-/** Users as a summary names them: UPN and line, the first few, the rest counted. */
+/** Users as a summary names them: display name (where the file has one), UPN and line; the first few, the rest counted. */
 function userList(users: readonly BatchUser[]): string {
-  const named = users.slice(0, 10).map((u) => `${printable(u.upn)} (line ${u.line})`);
+  const named = users.slice(0, 10).map((u) => `${printable(userLabel(u.upn, u.displayName))} (line ${u.line})`);
   return users.length > 10 ? `${named.join(', ')} and ${users.length - 10} more` : named.join(', ');
 }
 
@@ -478,7 +479,9 @@ function reportResult(io: CliIo, token: ProvisionToken, result: ProgramOneResult
   const prefix = number === undefined ? '' : `Key ${number}: `;
   const outcome = result.outcome;
   if (outcome.status === 'programmed') {
-    io.out(`${prefix}programmed serial ${token.serial} as "${outcome.credentialId}" on ${outcome.entry.key.name}; verified.`);
+    // The account on the key is the UPN; the display name (from a users file) says who that is.
+    const forUser = token.displayName !== undefined ? `; for ${userLabel(token.upn, token.displayName)}` : '';
+    io.out(`${prefix}programmed serial ${token.serial} as "${outcome.credentialId}" on ${outcome.entry.key.name}; verified${forUser}.`);
     if (showSecrets) io.out(`  secret (Base32): ${base32Encode(token.secret)}`);
     for (const file of result.exports) {
       const groups = skippedByReason(file.skipped);
