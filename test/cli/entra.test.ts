@@ -48,8 +48,16 @@ describe('keytap entra push', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('POST /directory/authenticationMethodDevices/hardwareOathDevices {"@context":"#$delta"');
     expect(result.stdout).toContain('"secretKey":"<secret>"');
-    expect(result.stdout).toMatch(/POST \/users\/ada%40contoso\.example\/authentication\/hardwareOathMethods\/\S+\/activate \{"verificationCode":"<secret>"\}/u);
-    expect(result.stdout).toContain('KT10000009: in the inventory only (no user)');
+    // The placeholders read as they are and agree: the device created first (the bulk request's
+    // first element, ada's) is the one assigned to ada, and her method made from it is activated.
+    expect(result.stdout).toContain('POST /users/ada%40contoso.example/authentication/hardwareOathMethods {"device":{"id":"new-device-1"}}');
+    expect(result.stdout).toContain('POST /users/ada%40contoso.example/authentication/hardwareOathMethods/new-method-1/activate {"verificationCode":"<secret>"}');
+    expect(result.stdout).toContain('POST /users/grace%40contoso.example/authentication/hardwareOathMethods/new-method-2/activate');
+    expect(result.stdout).not.toContain('%3C');
+    // What a real run would do, not what this one did (it did nothing).
+    expect(result.stdout).toContain('KT10000000 ada@contoso.example: would be created, assigned, activated');
+    expect(result.stdout).toContain('KT10000009: would be created in the inventory only (no user)');
+    expect(result.stdout).not.toContain('this run');
     for (const secret of [...SECRETS, Buffer.from('entra-e2e-orphan-012')]) {
       expect(result.stdout).not.toContain(Buffer.from(secret).toString('hex'));
       expect(result.stdout).not.toContain((await import('../../src/otp/encoding.js')).base32Encode(secret));
@@ -126,5 +134,19 @@ describe('keytap entra push', () => {
     expect(wrong.code).not.toBe(0);
     expect(wrong.stderr).toContain('Signing in to Microsoft Entra ID failed');
     expect(wrong.stderr).not.toContain('not-the-secret');
+  });
+
+  it('--dry-run exits as the real run does: 1 when a token would be refused', async () => {
+    const dir = tempDir('keytap-entra-refused-');
+    const ledger = await Ledger.open(dir);
+    const hotp: ProvisionToken = { serial: 'KT20000001', secret: SECRETS[0]!, type: 'HOTP', algorithm: 'SHA1', digits: 6, period: 30, counter: 0, upn: USERS[0], touch: false };
+    await ledger.markDone(await ledger.appendPending(hotp, { id: 'key-h', name: 'Virtual key' }, 'Contoso:hotp'), 1);
+    await ledger.close();
+    const dry = await runKeytap(['entra', 'push', '--ledger', dir, '--dry-run'], { env: env({ AZURE_TENANT_ID: '', AZURE_CLIENT_ID: '' }) });
+    const real = await runKeytap(['entra', 'push', '--ledger', dir], { env: env({ KEYTAP_ENTRA_CLIENT_SECRET: CLIENT_SECRET }) });
+    expect(real.code).toBe(1);
+    expect(dry.code).toBe(real.code);
+    expect(dry.stdout).toContain('KT20000001 ada@contoso.example: not for Entra ID: Entra ID does not support HOTP tokens');
+    expect(dry.stderr).toMatch(/1 of 1 token\(s\) would not be in Entra ID as asked/u);
   });
 });

@@ -264,10 +264,10 @@ describe('pushing tokens to Entra ID', () => {
       'POST /directory/authenticationMethodDevices/hardwareOathDevices',
       'GET /users/alice%40contoso.example/authentication/hardwareOathMethods',
       'POST /users/alice%40contoso.example/authentication/hardwareOathMethods',
-      'POST /users/alice%40contoso.example/authentication/hardwareOathMethods/%3Cnew-3%3E/activate',
+      'POST /users/alice%40contoso.example/authentication/hardwareOathMethods/new-method-1/activate',
       'GET /users/bob%40contoso.example/authentication/hardwareOathMethods',
       'POST /users/bob%40contoso.example/authentication/hardwareOathMethods',
-      'POST /users/bob%40contoso.example/authentication/hardwareOathMethods/%3Cnew-5%3E/activate',
+      'POST /users/bob%40contoso.example/authentication/hardwareOathMethods/new-method-2/activate',
     ]);
     const text = JSON.stringify(dry.requests);
     expect(text).toContain('"secretKey":"<secret>"');

@@ -68,8 +68,13 @@ export async function signInToGraph(options: EntraSignInOptions, io: CliIo, sign
   return client;
 }
 
-export function outcomeLine(o: TokenOutcome): string {
+/** One token's line; `dryRun`: what a real run would do, since a dry run does nothing. */
+export function outcomeLine(o: TokenOutcome, dryRun = false): string {
   const did = [o.created && 'created', o.assigned && 'assigned', o.activated && 'activated'].filter(Boolean).join(', ');
+  const user = o.upn ? ` ${o.upn}` : '';
+  if (dryRun && (o.state === 'activated' || o.state === 'assigned' || o.state === 'inventory')) {
+    return printable(`${o.serial}${user}: would be ${did}${o.state === 'inventory' ? ' in the inventory only (no user)' : ''}`);
+  }
   const words: Record<TokenOutcome['state'], string> = {
     activated: 'activated',
     assigned: 'assigned, not activated',
@@ -77,7 +82,6 @@ export function outcomeLine(o: TokenOutcome): string {
     refused: 'not for Entra ID',
     failed: 'FAILED',
   };
-  const user = o.upn ? ` ${o.upn}` : '';
   const note = did ? ` (this run: ${did})` : o.state === 'activated' || o.state === 'assigned' ? ' (already there)' : '';
   const reason = o.state === 'refused' || o.state === 'failed' ? `: ${o.reason ?? ''}` : '';
   return printable(`${o.serial}${user}: ${words[o.state]}${note}${reason}`);
@@ -136,14 +140,16 @@ export function registerEntra(program: Command, io: CliIo): void {
     const dry = options.dryRun ? new DryRunTransport() : undefined;
     const graph: GraphTransport = dry ?? (await signInToGraph(options, io));
     const outcomes = await pushTokens(graph, tokens, { activate: options.activate, onToken: dry ? undefined : (o) => io.out(outcomeLine(o)) });
+    const bad = outcomes.filter((o) => o.state === 'failed' || o.state === 'refused').length;
     if (dry) {
-      io.out(`Dry run: nothing sent. A first run against ${printable(options.graphUrl ?? DEFAULT_GRAPH_URL)} would send:`);
+      io.out(`Dry run: nothing sent. A first run against ${printable(options.graphUrl ?? DEFAULT_GRAPH_URL)} would send (new-device-N, new-method-N: the ids Graph would give):`);
       for (const r of dry.requests) io.out(printable(`${r.method} ${r.path}${r.body === undefined ? '' : ` ${JSON.stringify(r.body)}`}`));
-      for (const o of outcomes.filter((x) => x.state === 'refused' || x.state === 'inventory')) io.out(outcomeLine(o));
+      for (const o of outcomes) io.out(outcomeLine(o, true));
+      // The exit code is the real run's: a script that tries the dry run first learns what it would.
+      if (bad > 0) throw new KeytapError('DEVICE_ERROR', `${bad} of ${outcomes.length} token(s) would not be in Entra ID as asked; a real run would end with this error too.`);
       return;
     }
     io.out(summaryLine(outcomes));
-    const bad = outcomes.filter((o) => o.state === 'failed' || o.state === 'refused').length;
     if (bad > 0) throw new KeytapError('DEVICE_ERROR', `${bad} of ${outcomes.length} token(s) are not in Entra ID as asked; run again after fixing the cause: tokens already there are matched, not created twice.`);
   });
 
