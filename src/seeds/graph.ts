@@ -12,7 +12,7 @@
 import type { OathType } from '../otp/credential.js';
 import { base32Decode, base32Encode } from '../otp/encoding.js';
 import type { SeedFormat, SeedReadOptions, SeedToken, SeedWriteOptions } from './token.js';
-import { SerialRegistry, assertWritable, badInput, checkToken } from './token.js';
+import { SerialRegistry, UNKNOWN_DEVICE_TEXT, assertWritable, badInput, checkToken } from './token.js';
 import { classifySecret, controlCharacterProblem, decodeText, excelScientificMessage, findLostLeadingZeros, isExcelScientific, isImpossibleBase32Length, shownSerial, withoutPadding } from './text.js';
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/iu;
@@ -54,8 +54,8 @@ function writeGraph(tokens: readonly SeedToken[], options: SeedWriteOptions = {}
     const device: GraphDevice = {
       '@contentId': String(index + 1),
       serialNumber: token.serial,
-      manufacturer: token.manufacturer ?? options.manufacturer ?? 'Unknown',
-      model: token.model ?? options.model ?? 'Unknown',
+      manufacturer: token.manufacturer ?? options.manufacturer ?? UNKNOWN_DEVICE_TEXT,
+      model: token.model ?? options.model ?? UNKNOWN_DEVICE_TEXT,
       secretKey: base32Encode(token.secret),
       timeIntervalInSeconds: token.period,
       hashFunction: token.algorithm === 'SHA256' ? 'hmacsha256' : 'hmacsha1',

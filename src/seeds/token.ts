@@ -57,6 +57,12 @@ export type PskcProtection =
   /** PBKDF2-HMAC-SHA1 from a passphrase (default 100,000 iterations, 16-byte random salt), then as for a PSK. */
   | { kind: 'passphrase'; passphrase: string; iterations?: number; salt?: Uint8Array; keyName?: string };
 
+/**
+ * The manufacturer and model the Entra ID CSV and Graph get for a token that has none: both
+ * fields are required there, and no vendor's name would be true for every key.
+ */
+export const UNKNOWN_DEVICE_TEXT = 'Unknown';
+
 export interface SeedWriteOptions {
   /** For formats that need a manufacturer (Entra CSV, Graph) when a token has none. Default "Unknown". */
   manufacturer?: string;

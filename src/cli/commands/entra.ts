@@ -10,12 +10,14 @@ import { createCredential, signInKind } from '../../entra-id/auth.js';
 import { DEFAULT_GRAPH_URL, GraphClient } from '../../entra-id/client.js';
 import type { GraphTransport, TokenOutcome } from '../../entra-id/push.js';
 import { DryRunTransport, pushTokens, stopsTheRun, tokenStates } from '../../entra-id/push.js';
+import { graphFormat } from '../../seeds/graph.js';
 import type { OpenKey } from '../../device/open.js';
 import type { BatchOptions } from '../../provision/batch.js';
 import { hexDecode } from '../../otp/encoding.js';
 import { readSeedFile } from '../../provision/from-file.js';
 import { ledgerTokens, readLedger } from '../../provision/ledger.js';
 import type { SeedToken } from '../../seeds/token.js';
+import { UNKNOWN_DEVICE_TEXT, checkToken } from '../../seeds/index.js';
 import { printable } from '../../util/printable.js';
 import type { CliIo } from '../output.js';
 import { readStdin } from '../parse.js';
@@ -66,6 +68,22 @@ export async function signInToGraph(options: EntraSignInOptions, io: CliIo, sign
   if (signInKind(signIn) === 'device-code') io.err('Signing in to Microsoft Entra ID with a device code…');
   await client.signIn();
   return client;
+}
+
+/** The help of --manufacturer and --model, for `program` and `entra push`. */
+export const DEVICE_TEXT_HELP = `(Entra ID requires one; "${UNKNOWN_DEVICE_TEXT}" when none is given)`;
+
+type DeviceText = Pick<SeedToken, 'manufacturer' | 'model'>;
+
+/** The tokens that lack a manufacturer or a model, and which of the two any of them lacks. */
+export function missingDeviceText(tokens: readonly DeviceText[]): { count: number; fields: Array<'manufacturer' | 'model'> } {
+  const fields = (['manufacturer', 'model'] as const).filter((field) => tokens.some((t) => t[field] === undefined));
+  return { count: tokens.filter((t) => t.manufacturer === undefined || t.model === undefined).length, fields };
+}
+
+/** What Entra ID gets for the fields missing, said once before anything is sent or written: "`subject` no model: …". */
+export function unknownDeviceNote(subject: string, fields: readonly string[]): string {
+  return `${subject} no ${fields.join(' or ')}: Entra ID gets "${UNKNOWN_DEVICE_TEXT}" (${fields.map((f) => `--${f}`).join(', ')} gives one).`;
 }
 
 /** One token's line; `dryRun`: what a real run would do, since a dry run does nothing. */
@@ -135,8 +153,19 @@ export function registerEntra(program: Command, io: CliIo): void {
   addEntraSignInOptions(addTokenSourceOptions(push))
     .addOption(new Option('--dry-run', 'print the requests that would be sent (secrets and codes replaced), send nothing, sign in to nothing'))
     .addOption(new Option('--no-activate', 'create and assign, but leave activation to the users'))
-    .action(async (file: string | undefined, options: EntraSignInOptions & TokenSourceOptions & { dryRun?: boolean; activate: boolean }) => {
-    const tokens = await readTokens(file, options, io);
+    .addOption(new Option('--manufacturer <text>', `manufacturer of the tokens that have none ${DEVICE_TEXT_HELP}`))
+    .addOption(new Option('--model <text>', `model of the tokens that have none ${DEVICE_TEXT_HELP}`))
+    .action(async (file: string | undefined, options: EntraSignInOptions & TokenSourceOptions & { dryRun?: boolean; activate: boolean; manufacturer?: string; model?: string }) => {
+    for (const field of ['manufacturer', 'model'] as const) {
+      const text = options[field];
+      // The same check as a seed file's: nothing a terminal or Graph would take for something else.
+      const problem = text === undefined ? null : text.trim() === '' ? `the ${field} is empty` : checkToken({ serial: 'S', secret: new Uint8Array(1), type: 'TOTP', algorithm: 'SHA1', digits: 6, period: 30, counter: 0, [field]: text });
+      if (problem !== null) throw new KeytapError('USAGE', `--${field}: ${problem}.`);
+    }
+    // A token's own manufacturer and model (from its seed file or the programming run) are kept.
+    const tokens = (await readTokens(file, options, io)).map((t) => ({ ...t, manufacturer: t.manufacturer ?? options.manufacturer?.trim(), model: t.model ?? options.model?.trim() }));
+    const missing = missingDeviceText(tokens.filter((t) => graphFormat.accepts(t) === null));
+    if (missing.count > 0) io.err(unknownDeviceNote(`${missing.count} token(s) have`, missing.fields));
     const dry = options.dryRun ? new DryRunTransport() : undefined;
     const graph: GraphTransport = dry ?? (await signInToGraph(options, io));
     const outcomes = await pushTokens(graph, tokens, { activate: options.activate, onToken: dry ? undefined : (o) => io.out(outcomeLine(o)) });

@@ -33,7 +33,7 @@ import { PSKC_MAX_ITERATIONS, SEED_FORMAT_NAMES, checkSeedFileSize, graphFormat,
 import type { CliCommand } from '../explain.js';
 import { cliCommand, explainForCli } from '../explain.js';
 import type { EntraSignInOptions } from './entra.js';
-import { addEntraSignInOptions, entraBatchHook } from './entra.js';
+import { DEVICE_TEXT_HELP, addEntraSignInOptions, entraBatchHook, missingDeviceText, unknownDeviceNote } from './entra.js';
 import type { KeyOptions } from '../key-options.js';
 import { addKeyOptions, withConnectedKey, withKey } from '../key-options.js';
 import type { CliIo } from '../output.js';
@@ -106,8 +106,8 @@ export function registerProgram(program: Command, io: CliIo, afterStep?: StepHoo
       .addOption(new Option('--issuer <issuer>', 'issuer of the account on the key'))
       .addOption(new Option('--account <account>', 'account name on the key (default: the UPN, else the serial)'))
       .addOption(new Option('--touch', 'every code needs a touch of the key'))
-      .addOption(new Option('--manufacturer <text>', 'manufacturer written to the seed files'))
-      .addOption(new Option('--model <text>', 'model written to the seed files'))
+      .addOption(new Option('--manufacturer <text>', `manufacturer written to the seed files ${DEVICE_TEXT_HELP}`))
+      .addOption(new Option('--model <text>', `model written to the seed files ${DEVICE_TEXT_HELP}`))
       .addOption(new Option('--out <dir>', `folder for the ledger and the seed files (default ${DEFAULT_OUT_DIR})`))
       .addOption(new Option('--formats <list>', `seed files to write, comma-separated: ${SEED_FORMAT_NAMES.join(',')} (default ${DEFAULT_FORMATS})`))
       .addOption(new Option('--pskc-passphrase <passphrase>', 'encrypt PSKC files with a key derived from this passphrase (PBKDF2)').env('KEYTAP_PSKC_PASSPHRASE'))
@@ -230,6 +230,16 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
       if (!isKeytapError(error)) throw error;
       throw new KeytapError(error.code, `Users file ${options.users} line ${user.line} (${printable(user.upn)}): ${error.message}`, { hint: error.hint, detail: error.detail });
     }
+  }
+  // The Entra CSV and Graph require both: what they get when none is given is said, not silently made up.
+  if (options.entra === true || formats.some((f) => f.name === 'entra' || f.name === 'graph')) {
+    const own = (user?: BatchUser): { manufacturer: string | undefined; model: string | undefined } => ({
+      manufacturer: user?.manufacturer ?? fromToken?.manufacturer ?? parameters.manufacturer,
+      model: user?.model ?? fromToken?.model ?? parameters.model,
+    });
+    const missing = missingDeviceText(users ? users.map(own) : [own()]);
+    const subject = users ? `The tokens of ${missing.count} user(s) in ${options.users} have` : options.batch ? 'The tokens have' : 'The token has';
+    if (missing.count > 0) io.err(unknownDeviceNote(subject, missing.fields));
   }
 
   const run = await ProvisionRun.start({
