@@ -169,6 +169,17 @@ export async function connectedKeys(io: CliIo): Promise<KeyDescriptor[]> {
   return keys;
 }
 
+/** The one key connected, when neither --virtual nor --device says which: NO_KEY for none, USAGE for several. */
+export function onlyKey(descriptors: readonly KeyDescriptor[]): KeyDescriptor {
+  if (descriptors.length === 0) throw noKeyError();
+  if (descriptors.length > 1) {
+    throw new KeytapError('USAGE', `${descriptors.length} keys are connected: ${descriptors.map((d) => `${d.name} (${d.id})`).join(', ')}.`, {
+      hint: 'Choose one with --device ID.',
+    });
+  }
+  return descriptors[0]!;
+}
+
 async function openChosenKey(options: KeyOptions, access: KeyAccess, io: CliIo, signal: AbortSignal): Promise<OpenKey> {
   if (options.virtual !== undefined) {
     if (options.device !== undefined) throw new KeytapError('USAGE', 'Use either --virtual or --device, not both.');
@@ -180,15 +191,7 @@ async function openChosenKey(options: KeyOptions, access: KeyAccess, io: CliIo, 
     throw new KeytapError('USAGE', '--dialect and --demo only apply together with --virtual FILE.');
   }
   const descriptors = await connectedKeys(io);
-  if (options.device === undefined) {
-    if (descriptors.length === 0) throw noKeyError();
-    if (descriptors.length > 1) {
-      throw new KeytapError('USAGE', `${descriptors.length} keys are connected: ${descriptors.map((d) => `${d.name} (${d.id})`).join(', ')}.`, {
-        hint: 'Choose one with --device ID.',
-      });
-    }
-    return openOathSession(descriptors[0]!, signal);
-  }
+  if (options.device === undefined) return openOathSession(onlyKey(descriptors), signal);
   const wanted = options.device;
   const sameSerial = (serial: string | undefined): boolean => serial?.toLowerCase() === wanted.toLowerCase();
   const direct = descriptors.find((d) => d.id === wanted || d.path === wanted || sameSerial(d.serial));

@@ -23,8 +23,8 @@
 import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { chmod, mkdir, open, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, mkdir, open, readFile, rm, rmdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { KeytapError } from '../errors.js';
 import type { HashAlgorithm, OathType } from '../otp/credential.js';
 import { hexDecode, hexEncode } from '../otp/encoding.js';
@@ -158,6 +158,7 @@ export class Ledger {
     private readonly key: Buffer | undefined,
     private readonly ledgerId: string,
     private readonly contents: LedgerContents,
+    private readonly created: CreatedPaths,
   ) {}
 
   /**
@@ -167,9 +168,14 @@ export class Ledger {
    */
   static async open(dir: string, options: LedgerOptions = {}): Promise<Ledger> {
     // Created here, where a failure gets the ledger's storage words (StorageError); then checked.
-    await writing(dir, () => mkdir(dir, { recursive: true, mode: 0o700 }));
-    ensurePrivateFolder(dir, { what: 'The ledger folder', othersMayRead: true });
-    await takeLock(dir);
+    const created: CreatedPaths = { firstDir: await writing(dir, () => mkdir(dir, { recursive: true, mode: 0o700 })), file: false, appended: false };
+    try {
+      ensurePrivateFolder(dir, { what: 'The ledger folder', othersMayRead: true });
+      await takeLock(dir);
+    } catch (error) {
+      await removeIfUnused(dir, created);
+      throw error;
+    }
     try {
       const path = ledgerPath(dir);
       let bytes: Buffer | undefined;
@@ -181,6 +187,7 @@ export class Ledger {
       if (bytes === undefined || bytes.length === 0) {
         bytes = Buffer.from(`${JSON.stringify(newHeader(options.passphrase))}\n`, 'utf8');
         await writeFileAtomic(path, bytes, { overwrite: true });
+        created.file = true;
       }
       const { header, key, contents } = parseLedger(bytes, options.passphrase, path);
       const handle = await writing(path, () => open(path, fsConstants.O_WRONLY | fsConstants.O_APPEND));
@@ -196,9 +203,10 @@ export class Ledger {
         await handle.close();
         throw error;
       }
-      return new Ledger(dir, handle, key, header.ledgerId, contents);
+      return new Ledger(dir, handle, key, header.ledgerId, contents, created);
     } catch (error) {
       await releaseLock(dir);
+      await removeIfUnused(dir, created);
       throw error;
     }
   }
@@ -250,11 +258,17 @@ export class Ledger {
     entry.leftOnKey = leftOnKey;
   }
 
-  async close(): Promise<void> {
+  /**
+   * `discardIfUnused`: a ledger this open created and nothing was appended to is removed, with the
+   * folders the open created where they are empty (a programming run that ended before its first
+   * token leaves nothing behind).
+   */
+  async close(options: { discardIfUnused?: boolean } = {}): Promise<void> {
     const handle = this.handle;
     this.handle = undefined;
     if (handle) await handle.close();
     await releaseLock(this.dir);
+    if (options.discardIfUnused === true) await removeIfUnused(this.dir, this.created);
   }
 
   private async append(record: LedgerRecord): Promise<void> {
@@ -262,6 +276,7 @@ export class Ledger {
     const json = JSON.stringify(record);
     const line = this.key ? JSON.stringify(seal(this.key, this.ledgerId, json)) : json;
     const handle = this.handle;
+    this.created.appended = true;
     // One write of the whole line, then fsync: the record is on disk before the caller goes on.
     await writing(ledgerPath(this.dir), async () => {
       await handle.write(`${line}\n`);
@@ -505,6 +520,33 @@ export function ledgerTokens(
 /** The seed may be on a key, but it was never verified there. */
 export function isUncertain(entry: LedgerEntry): boolean {
   return entry.state === 'pending' || (entry.state === 'failed' && entry.leftOnKey === true);
+}
+
+/** What opening a ledger created: the folders (the first of them, as mkdir reports it) and the file. */
+interface CreatedPaths {
+  firstDir: string | undefined;
+  file: boolean;
+  /** A record was appended (or attempted): the ledger is kept, whatever else happens. */
+  appended: boolean;
+}
+
+/**
+ * A run that ends before writing a record (refused, no key, Ctrl+C at the first "Insert key")
+ * leaves nothing behind: the header-only ledger it created goes, and so do the folders it created,
+ * where they are empty. A ledger or folder that was there before is never touched.
+ */
+async function removeIfUnused(dir: string, created: CreatedPaths): Promise<void> {
+  if (created.appended) return;
+  if (created.file) await rm(ledgerPath(dir), { force: true }).catch(() => undefined);
+  if (created.firstDir === undefined) return;
+  for (let folder = dir; ; folder = dirname(folder)) {
+    try {
+      await rmdir(folder);
+    } catch {
+      return; // not empty (seed files, a temp file), or gone: what is there stays
+    }
+    if (folder === created.firstDir || dirname(folder) === folder) return;
+  }
 }
 
 async function takeLock(dir: string): Promise<void> {

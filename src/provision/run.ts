@@ -88,7 +88,7 @@ export class ProvisionRun {
       if (run.repairedFiles.length > 0) await run.export(0);
       return run;
     } catch (error) {
-      await ledger.close();
+      await ledger.close({ discardIfUnused: true });
       throw error;
     }
   }
@@ -143,8 +143,9 @@ export class ProvisionRun {
     return ledgerTokens(this.ledger.entries).leftOut.length;
   }
 
+  /** Closes the ledger; one this run created and wrote nothing to goes, with the folder it made. */
   async close(): Promise<void> {
-    await this.ledger.close();
+    await this.ledger.close({ discardIfUnused: true });
   }
 }
 

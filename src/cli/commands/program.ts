@@ -9,6 +9,7 @@ import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import { openOathSession } from '../../device/open.js';
 import type { OpenKey } from '../../device/open.js';
+import type { KeyDescriptor } from '../../device/discovery/enumerate.js';
 import { KeyWatcher } from '../../device/discovery/watcher.js';
 import { KeytapError, isKeytapError } from '../../errors.js';
 import { readInputFile } from '../../util/input-file.js';
@@ -35,7 +36,7 @@ import { cliCommand, explainForCli } from '../explain.js';
 import type { EntraSignInOptions } from './entra.js';
 import { DEVICE_TEXT_HELP, addEntraSignInOptions, entraBatchHook, missingDeviceText, unknownDeviceNote } from './entra.js';
 import type { KeyOptions } from '../key-options.js';
-import { addKeyOptions, withConnectedKey, withKey } from '../key-options.js';
+import { addKeyOptions, connectedKeys, onlyKey, withConnectedKey, withKey } from '../key-options.js';
 import type { CliIo } from '../output.js';
 import { userLabel } from '../output.js';
 import { hashAlgorithm, integerIn, oathType, readStdin } from '../parse.js';
@@ -231,6 +232,13 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
       throw new KeytapError(error.code, `Users file ${options.users} line ${user.line} (${printable(user.upn)}): ${error.message}`, { hint: error.hint, detail: error.detail });
     }
   }
+  // A single token is checked whole now, and its key settled, before the ledger folder is made:
+  // a refusal (a comma in the manufacturer for the Entra CSV, two keys connected) leaves nothing.
+  let onlyConnected: KeyDescriptor | undefined;
+  if (!options.batch) {
+    checkTokenForRun(fromToken ?? buildToken(parameters, secret ?? sample.secret, serialGiven ?? 'KT00000000'), formats, { allowShortSecret: options.allowShortSecret });
+    if (chosenKey?.descriptor === undefined && options.virtual === undefined && options.device === undefined) onlyConnected = onlyKey(await connectedKeys(io));
+  }
   // The Entra CSV and Graph require both: what they get when none is given is said, not silently made up.
   if (options.entra === true || formats.some((f) => f.name === 'entra' || f.name === 'graph')) {
     const own = (user?: BatchUser): { manufacturer: string | undefined; model: string | undefined } => ({
@@ -282,7 +290,8 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
       const program = (key: OpenKey, signal: AbortSignal): Promise<ProgramOneResult> =>
         run.programOne(key, token, { replace: options.replace, signal, onTouchNeeded: (phase) => io.err(touchMessage(phase)) });
       // The key picked before the questions is the one programmed: no second look that could pick another.
-      const result = chosenKey?.descriptor ? await withConnectedKey(chosenKey.descriptor, options, io, program) : await withKey(options, io, program, 'writes');
+      const settled = chosenKey?.descriptor ?? onlyConnected;
+      const result = settled ? await withConnectedKey(settled, options, io, program) : await withKey(options, io, program, 'writes');
       reportResult(io, token, result, options.showSecrets === true);
       const outcome = result.outcome;
       if (outcome.status !== 'programmed') throw outcome.error;
