@@ -257,6 +257,7 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
     force: options.force,
     serialPrefix: options.serialPrefix,
     allowShortSecret: options.allowShortSecret,
+    leaveOutWithoutUser: formatList === undefined,
     passphrase: options.ledgerPassphrase,
     afterStep,
   });
@@ -275,7 +276,7 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
     };
     if (options.batch) {
       const afterProgrammed = options.entra ? await entraBatchHook({ ...options, activate: options.entraActivate }, io) : undefined;
-      await programBatch(run, parameters, options, io, cliCommand(command), { users, askUser: interactive && users === undefined && parameters.upn === undefined }, afterProgrammed);
+      await programBatch(run, parameters, options, io, cliCommand(command), { users, askUser: interactive && users === undefined && parameters.upn === undefined, formatsGiven: formatList !== undefined }, afterProgrammed);
     } else {
       let token: ProvisionToken;
       if (fromToken) {
@@ -306,6 +307,8 @@ interface BatchUserSource {
   users: readonly BatchUser[] | undefined;
   /** Ask for each key's user on the terminal once the key is in. */
   askUser: boolean;
+  /** --formats (or its question) named the files: one that needs a user makes the answer required. */
+  formatsGiven: boolean;
 }
 
 async function programBatch(
@@ -335,7 +338,8 @@ async function programBatch(
     const first = users?.withoutKey[0] ?? userSource.users?.[0];
     const sampleUser = first ? { upn: first.upn } : {};
     // Asked per key: the sample without a user must pass unless a user is then required (checked per answer).
-    const userRequired = userSource.askUser && formatsNeedingUser(buildToken({ ...parameters, upn: undefined }, generateSecret(parameters.algorithm), 'KT00000000'), run.formats).length > 0;
+    // With the default files a key without a user gets those that need none (the run leaves it out of the rest).
+    const userRequired = userSource.askUser && userSource.formatsGiven && formatsNeedingUser(buildToken({ ...parameters, upn: undefined }, generateSecret(parameters.algorithm), 'KT00000000'), run.formats).length > 0;
     run.check(buildToken({ ...parameters, ...sampleUser, ...(userRequired ? { upn: 'user@example.com' } : {}) }, generateSecret(parameters.algorithm), 'KT00000000'));
     if (users) {
       const enrolled = users.alreadyEnrolled;
@@ -357,6 +361,8 @@ async function programBatch(
     let current: BatchUser | undefined;
     // Keys programmed whose token the follow-up (Entra ID enrollment, --entra) did not take.
     const notEnrolled: string[] = [];
+    // A token a file leaves out (no user for the Entra CSV) is named once, not again after every later key.
+    const leftOutSaid = new Set<string>();
     const tokenFor = (user: Partial<BatchUser>): ProvisionToken =>
       buildToken(
         {
@@ -420,7 +426,7 @@ async function programBatch(
           current = undefined;
         }
         if (event.kind === 'after-programmed-error') notEnrolled.push(event.token.serial);
-        reportBatchEvent(io, event, options.showSecrets === true, command);
+        reportBatchEvent(io, event, options.showSecrets === true, command, leftOutSaid);
       },
     });
     io.out(`Summary: ${summary.programmed} programmed, ${summary.failed} failed, ${summary.skipped} skipped. Ledger and seed files in ${run.outDir}.`);
@@ -462,7 +468,7 @@ function userList(users: readonly BatchUser[]): string {
   return users.length > 10 ? `${named.join(', ')} and ${users.length - 10} more` : named.join(', ');
 }
 
-function reportBatchEvent(io: CliIo, event: BatchEvent, showSecrets: boolean, command: CliCommand): void {
+function reportBatchEvent(io: CliIo, event: BatchEvent, showSecrets: boolean, command: CliCommand, leftOutSaid: Set<string>): void {
   switch (event.kind) {
     case 'ignored-present':
       io.err(`Leaving alone the key(s) already plugged in: ${event.keys.map((k) => k.name).join(', ')}. To program one, unplug it and plug it in again.`);
@@ -477,7 +483,7 @@ function reportBatchEvent(io: CliIo, event: BatchEvent, showSecrets: boolean, co
       io.err(touchMessage(event.phase));
       return;
     case 'result':
-      reportResult(io, event.token, event.result, showSecrets, event.number, command);
+      reportResult(io, event.token, event.result, showSecrets, event.number, command, leftOutSaid);
       return;
     case 'error':
       io.out(`Key ${event.number}: skipped (nothing written): ${event.key.name}: ${event.error.message}`);
@@ -494,7 +500,8 @@ function reportBatchEvent(io: CliIo, event: BatchEvent, showSecrets: boolean, co
   }
 }
 
-function reportResult(io: CliIo, token: ProvisionToken, result: ProgramOneResult, showSecrets: boolean, number?: number, command?: CliCommand): void {
+/** `leftOutSaid`: "format serial" pairs already named as left out (a batch); those are not named again. */
+function reportResult(io: CliIo, token: ProvisionToken, result: ProgramOneResult, showSecrets: boolean, number?: number, command?: CliCommand, leftOutSaid?: Set<string>): void {
   const prefix = number === undefined ? '' : `Key ${number}: `;
   const outcome = result.outcome;
   if (outcome.status === 'programmed') {
@@ -503,7 +510,9 @@ function reportResult(io: CliIo, token: ProvisionToken, result: ProgramOneResult
     io.out(`${prefix}programmed serial ${token.serial} as "${outcome.credentialId}" on ${outcome.entry.key.name}; verified${forUser}.`);
     if (showSecrets) io.out(`  secret (Base32): ${base32Encode(token.secret)}`);
     for (const file of result.exports) {
-      const groups = skippedByReason(file.skipped);
+      const unsaid = leftOutSaid ? file.skipped.filter((s) => !leftOutSaid.has(`${file.format.name} ${s.serial}`)) : file.skipped;
+      for (const s of unsaid) leftOutSaid?.add(`${file.format.name} ${s.serial}`);
+      const groups = skippedByReason(unsaid);
       if (file.written) {
         io.err(`  wrote ${basename(file.path)} (${file.format.title}): ${file.tokenCount} token(s)`);
         for (const group of groups) io.err(`    left out ${serialList(group.serials)}: ${group.reason}`);
