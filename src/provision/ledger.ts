@@ -3,7 +3,9 @@
  *
  * `ledger.jsonl` in the output folder, mode 0600, append-only JSON lines. Line 1 is a header; then
  * - before a secret is sent to a key: an `enroll` record (serial, UPN, parameters, secret, key
- *   identity, time) in state `pending`, appended and fsync'ed — only then does the secret leave;
+ *   identity, time, and for a `--users` batch its run: BatchRun) in state `pending`, appended and
+ *   fsync'ed — only then does the secret leave; a record without `run` (older ledgers) is read as
+ *   belonging to no run;
  * - after verification: a `state` record `done`, with the HOTP counter as it is after verifying;
  * - after a failure: a `state` record `failed`, after the credential was removed from the key
  *   (`leftOnKey` says when removing it could not be confirmed).
@@ -72,6 +74,22 @@ export interface LedgerEntry {
   leftOnKey?: boolean | undefined;
   /** 1-based line of the enroll record. */
   line: number;
+  /** The batch run (`--users`) that wrote the entry; absent in ledgers from before runs were recorded. */
+  run?: BatchRun | undefined;
+}
+
+/**
+ * One `program --batch --users` run, recorded with each of its entries so that a run that was
+ * interrupted can be told from the next one: `--again` resumed skips only the users who got a
+ * token from the run it resumes.
+ */
+export interface BatchRun {
+  /** Random, made when the run starts (or taken from the run it resumes). */
+  id: string;
+  /** SHA-256 (hex) of the users of the file, lower case, one a line, in order. */
+  users: string;
+  /** The run gives users a token although they have one (--again). */
+  again: boolean;
 }
 
 export interface LedgerProblem {
@@ -119,7 +137,7 @@ interface TokenJson {
 }
 
 type LedgerRecord =
-  | { record: 'enroll'; entry: string; state: 'pending'; time: string; token: TokenJson; key: KeyIdentity; credentialId: string }
+  | { record: 'enroll'; entry: string; state: 'pending'; time: string; token: TokenJson; key: KeyIdentity; credentialId: string; run?: BatchRun | undefined }
   | { record: 'state'; entry: string; state: 'done' | 'failed'; time: string; counter?: number | undefined; reason?: string | undefined; leftOnKey?: boolean | undefined };
 
 export interface LedgerOptions {
@@ -229,12 +247,16 @@ export class Ledger {
     return new Set(this.contents.entries.map((e) => e.token.serial));
   }
 
+  /** The batch run whose entries are being appended (set once by the batch); recorded with each entry. */
+  run: BatchRun | undefined;
+
   /** Appends and fsyncs the `pending` record. Only after this resolves may the secret go to the key. */
   async appendPending(token: ProvisionToken, key: KeyIdentity, credentialId: string): Promise<LedgerEntry> {
     const time = new Date().toISOString();
     const id = randomBytes(8).toString('hex');
-    await this.append({ record: 'enroll', entry: id, state: 'pending', time, token: tokenToJson(token), key, credentialId });
-    const entry: LedgerEntry = { id, state: 'pending', token: { ...token, secret: Uint8Array.from(token.secret) }, key, credentialId, enrolledAt: time, updatedAt: time, line: 0 };
+    const run = this.run;
+    await this.append({ record: 'enroll', entry: id, state: 'pending', time, token: tokenToJson(token), key, credentialId, ...(run ? { run } : {}) });
+    const entry: LedgerEntry = { id, state: 'pending', token: { ...token, secret: Uint8Array.from(token.secret) }, key, credentialId, enrolledAt: time, updatedAt: time, line: 0, ...(run ? { run } : {}) };
     this.contents.entries.push(entry);
     return entry;
   }
@@ -355,6 +377,7 @@ function parseLedger(bytes: Buffer, passphrase: string | undefined, path: string
         enrolledAt: record.time,
         updatedAt: record.time,
         line: lineNumber,
+        ...(isBatchRun(record.run) ? { run: record.run } : {}),
       };
       byId.set(entry.id, entry);
       contents.entries.push(entry);
@@ -376,6 +399,12 @@ function parseLedger(bytes: Buffer, passphrase: string | undefined, path: string
     }
   }
   return { header, key, contents };
+}
+
+function isBatchRun(value: unknown): value is BatchRun {
+  if (typeof value !== 'object' || value === null) return false;
+  const run = value as Record<string, unknown>;
+  return typeof run.id === 'string' && typeof run.users === 'string' && typeof run.again === 'boolean';
 }
 
 function newHeader(passphrase: string | undefined): Header {

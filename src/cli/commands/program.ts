@@ -22,7 +22,7 @@ import { skippedByReason, vendorFormats } from '../../provision/export.js';
 import { chooseToken, readSeedFile, replacementToken } from '../../provision/from-file.js';
 import { runBatch } from '../../provision/batch.js';
 import type { BatchUser } from '../../provision/users.js';
-import { BatchUsers, parseUsersFile, usersWithTokens } from '../../provision/users.js';
+import { BatchUsers, batchRunFor, parseUsersFile, usersWithTokens } from '../../provision/users.js';
 import type { BatchOptions } from '../../provision/batch.js';
 import { ProvisionRun } from '../../provision/run.js';
 import type { StepHook } from '../../provision/steps.js';
@@ -79,6 +79,7 @@ interface ProgramOptions extends KeyOptions, EntraSignInOptions {
   showSecrets?: boolean;
   users?: string;
   again?: boolean;
+  newRun?: boolean;
   entra?: boolean;
   entraActivate?: boolean;
 }
@@ -119,7 +120,8 @@ export function registerProgram(program: Command, io: CliIo, afterStep?: StepHoo
       .addOption(new Option('--yes', 'take the defaults for everything not given; ask nothing'))
       .addOption(new Option('--batch', 'program one key after another: insert, wait, remove, next; Ctrl+C to finish'))
       .addOption(new Option('--users <file>', 'with --batch: the users, one key each, in order (a CSV with a UPN column, e.g. an Entra user export, or one UPN a line)'))
-      .addOption(new Option('--again', 'with --users: also give a key to users the ledger already has a token for'))
+      .addOption(new Option('--again', 'with --users: also give a key to users the ledger already has a token for (an interrupted --again run is resumed)'))
+      .addOption(new Option('--new-run', 'with --again: start another --again run instead of resuming the last one over the same users'))
       .addOption(new Option('--count <n>', 'with --batch: stop after this many keys').argParser(integerIn(1, 1_000_000)))
       .addOption(new Option('--from <file>', 're-program a (replacement) key with a token from a seed file'))
       .addOption(new Option('--from-passphrase <passphrase>', 'passphrase of an encrypted PSKC file given with --from').env('KEYTAP_FROM_PASSPHRASE'))
@@ -160,6 +162,7 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
     throw new KeytapError('USAGE', '--users gives each key its own user; leave out --upn.');
   }
   if (options.again === true && !options.batch) throw new KeytapError('USAGE', '--again only applies together with --batch.');
+  if (options.newRun === true && (options.again !== true || options.users === undefined)) throw new KeytapError('USAGE', '--new-run only applies together with --users and --again.');
   if (options.entra && !options.batch) throw new KeytapError('USAGE', '--entra enrolls each key of a --batch; for a ledger or seed file use "keytap entra push".');
   if (options.from === undefined) {
     for (const name of ['format', 'keyId', 'allowSlowKdf'] as const) {
@@ -333,7 +336,10 @@ async function programBatch(
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
   try {
-    const users = userSource.users ? new BatchUsers(userSource.users, run.ledger.entries, { again: options.again }) : undefined;
+    // The run is recorded with each entry: an interrupted --again run, started again, is resumed.
+    const batchRun = userSource.users ? batchRunFor(run.ledger.entries, userSource.users, { again: options.again, newRun: options.newRun }) : undefined;
+    if (batchRun) run.ledger.run = batchRun.run;
+    const users = userSource.users ? new BatchUsers(userSource.users, run.ledger.entries, { again: options.again, runId: batchRun?.run.id }) : undefined;
     // Check the parameters once with a sample token, so that a refused format stops the batch before the first key.
     const first = users?.withoutKey[0] ?? userSource.users?.[0];
     const sampleUser = first ? { upn: first.upn } : {};
@@ -343,7 +349,9 @@ async function programBatch(
     run.check(buildToken({ ...parameters, ...sampleUser, ...(userRequired ? { upn: 'user@example.com' } : {}) }, generateSecret(parameters.algorithm), 'KT00000000'));
     if (users) {
       const enrolled = users.alreadyEnrolled;
-      if (enrolled.length > 0) {
+      if (batchRun?.resumed === true) {
+        io.err(`Resuming the --again run over ${options.users} that the ledger has (--new-run starts another): ${enrolled.length} user(s) got a token from it and get no key: ${userList(enrolled)}.`);
+      } else if (enrolled.length > 0) {
         io.err(`${enrolled.length} user(s) in ${options.users} already have a token in the ledger and get no key (--again gives them another): ${userList(enrolled)}.`);
       }
       if (users.unverified.length > 0) {
@@ -352,7 +360,8 @@ async function programBatch(
         );
       }
       if (!users.hasNext) {
-        io.out(`Every user in ${options.users} has a token in the ledger; no key to program. Ledger and seed files in ${run.outDir}.`);
+        const resumed = batchRun?.resumed === true ? ' from the --again run it resumes (--new-run starts another)' : '';
+        io.out(`Every user in ${options.users} has a token in the ledger${resumed}; no key to program. Ledger and seed files in ${run.outDir}.`);
         return;
       }
       io.err(`${users.withoutKey.length} user(s) to give a key to, in the order of ${options.users}.`);
