@@ -205,6 +205,17 @@ export function oathKeysFirst(descriptors: readonly KeyDescriptor[]): KeyDescrip
   return oath.length > 0 ? oath : [...descriptors];
 }
 
+/** The one key connected, when neither --virtual nor --device says which: NO_KEY for none, USAGE for several. */
+export function onlyKey(descriptors: readonly KeyDescriptor[]): KeyDescriptor {
+  if (descriptors.length === 0) throw noKeyError();
+  if (descriptors.length > 1) {
+    throw new KeytapError('USAGE', `${descriptors.length} keys are connected: ${descriptors.map((d) => `${d.name} (${d.id})`).join(', ')}.`, {
+      hint: 'Choose one with --device ID.',
+    });
+  }
+  return descriptors[0]!;
+}
+
 async function openChosenKey(options: KeyOptions, access: KeyAccess, io: CliIo, signal: AbortSignal, wants: 'oath' | 'any'): Promise<OpenedKey> {
   if (options.virtual !== undefined) {
     if (options.device !== undefined) throw new KeytapError('USAGE', 'Use either --virtual or --device, not both.');
@@ -217,15 +228,7 @@ async function openChosenKey(options: KeyOptions, access: KeyAccess, io: CliIo, 
   }
   const all = await connectedKeys(io);
   const descriptors = options.device === undefined && wants === 'oath' ? oathKeysFirst(all) : all;
-  if (options.device === undefined) {
-    if (descriptors.length === 0) throw noKeyError();
-    if (descriptors.length > 1) {
-      throw new KeytapError('USAGE', `${descriptors.length} keys are connected: ${descriptors.map((d) => `${d.name} (${d.id})`).join(', ')}.`, {
-        hint: 'Choose one with --device ID.',
-      });
-    }
-    return openAnyKey(descriptors[0]!, signal);
-  }
+  if (options.device === undefined) return openAnyKey(onlyKey(descriptors), signal);
   const wanted = options.device;
   const sameSerial = (serial: string | undefined): boolean => serial?.toLowerCase() === wanted.toLowerCase();
   const direct = descriptors.find((d) => d.id === wanted || d.path === wanted || sameSerial(d.serial));

@@ -59,3 +59,9 @@ export function describeError(error: unknown, command?: CliCommand): string[] {
 export function isoTime(seconds: number | undefined): string | null {
   return seconds === undefined ? null : new Date(seconds * 1000).toISOString();
 }
+
+/** A user as people know them: "Name <upn>" where a display name is known (from a users file), else the UPN. */
+export function userLabel(upn: string | undefined, displayName: string | undefined): string {
+  if (upn === undefined) return displayName ?? '-';
+  return displayName === undefined ? upn : `${displayName} <${upn}>`;
+}

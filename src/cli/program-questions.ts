@@ -11,9 +11,9 @@ import type { KeyDescriptor } from '../device/discovery/enumerate.js';
 import { capabilitiesOf } from '../device/oath/dialect.js';
 import { KeytapError } from '../errors.js';
 import type { HashAlgorithm, OathType } from '../otp/credential.js';
-import type { TokenParameters } from '../provision/token.js';
-import { DEFAULT_PARAMETERS, buildToken, checkSerial, formatsNeedingUser, formatsRefusing, generateSecret, parseGivenSecret } from '../provision/token.js';
-import type { SeedToken } from '../seeds/index.js';
+import type { ProvisionToken, TokenParameters } from '../provision/token.js';
+import { DEFAULT_PARAMETERS, buildToken, checkSerial, credentialFor, formatsNeedingUser, formatsRefusing, generateSecret, parseGivenSecret } from '../provision/token.js';
+import type { SeedFormat, SeedToken } from '../seeds/index.js';
 import { SEED_FORMAT_NAMES, checkUpn } from '../seeds/index.js';
 import { printable } from '../util/printable.js';
 import { DEFAULT_FORMATS, DEFAULT_OUT_DIR, oneOf, parseFormats } from './commands/program.js';
@@ -40,6 +40,10 @@ export interface QuestionOptions extends KeyOptions {
   allowShortSecret?: boolean | undefined;
   serial?: string | undefined;
   upn?: string | undefined;
+  issuer?: string | undefined;
+  account?: string | undefined;
+  manufacturer?: string | undefined;
+  model?: string | undefined;
   formats?: string | undefined;
   batch?: boolean | undefined;
   from?: string | undefined;
@@ -100,6 +104,32 @@ export function formatsAnswer(sample: SeedToken): (text: string) => string {
     if (formats.length === 0) throw new KeytapError('USAGE', `Name at least one of ${SEED_FORMAT_NAMES.join(', ')}.`);
     const refusals = formatsRefusing({ ...sample, upn: sample.upn ?? 'user@example.com' }, formats);
     if (refusals.length > 0) throw new KeytapError('BAD_INPUT', refusals.map((r) => `The ${r.format.title} file cannot carry this token: ${r.reason}.`).join(' '));
+    return text;
+  };
+}
+
+/**
+ * A label of the token (issuer, account, manufacturer, model) as the token will carry it: the name
+ * on the key (its length, no ":" in the issuer) and the seed files asked for. Only the problems
+ * this answer brings are refused here; one the other values already have is the run's to tell.
+ */
+export function labelAnswer(what: string, withLabel: (text: string) => ProvisionToken, formats: readonly SeedFormat[]): (text: string) => string {
+  const nameOk = (token: ProvisionToken): boolean => {
+    try {
+      credentialFor(token);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const without = withLabel('');
+  const refusedWithout = new Set(formatsRefusing(without, formats).map((r) => r.format));
+  return (text) => {
+    const token = withLabel(text);
+    // credentialFor throws the key's reason (BAD_INPUT) for a name the key cannot store.
+    if (nameOk(without)) credentialFor(token);
+    const refusals = formatsRefusing(token, formats).filter((r) => !refusedWithout.has(r.format));
+    if (refusals.length > 0) throw new KeytapError('BAD_INPUT', refusals.map((r) => `The ${r.format.title} file cannot carry this ${what}: ${r.reason}.`).join(' '));
     return text;
   };
 }
@@ -194,11 +224,28 @@ export async function askProgramQuestions(options: QuestionOptions, given: (name
     }
     // A batch asks each key's user once the key is in (askKeyUser in program.ts), or takes them from --users.
     if (!given('upn') && !options.batch) answers.upn = await askUser(prompter, answers, options, sample, io);
-    if (!given('issuer')) answers.issuer = await question('Issuer on the key', '', (t) => t);
-    if (!given('account')) answers.account = await question('Account on the key', answers.upn ?? options.upn ?? 'the UPN, else the serial', (t) => t);
+    // The labels are checked against the token the answers so far make (not for --from: the file's
+    // token is checked by the run). Default seed files leave out, with the reason, what cannot carry it.
+    const formatList = answers.formats ?? options.formats;
+    const chosenFormats = formatList !== undefined ? parseFormats(formatList) : [];
+    const label = (what: string, field: 'issuer' | 'account' | 'manufacturer' | 'model'): ((text: string) => string) => {
+      if (!sample) return (t) => t;
+      const labels = (): TokenParameters => ({
+        ...parameters,
+        upn: answers.upn ?? options.upn ?? (options.batch ? 'user@example.com' : undefined),
+        issuer: answers.issuer ?? options.issuer,
+        account: answers.account ?? options.account,
+        manufacturer: answers.manufacturer ?? options.manufacturer,
+        model: answers.model ?? options.model,
+        touch: false,
+      });
+      return labelAnswer(what, (text) => buildToken({ ...labels(), [field]: text }, sample.secret, sample.serial), chosenFormats);
+    };
+    if (!given('issuer')) answers.issuer = await question('Issuer on the key', '', label('issuer', 'issuer'));
+    if (!given('account')) answers.account = await question('Account on the key', answers.upn ?? options.upn ?? 'the UPN, else the serial', label('account', 'account'));
     if (!given('touch')) answers.touch = await question('Require touch for every code (y/n)', 'n', yesNo);
-    if (!given('manufacturer')) answers.manufacturer = await question('Manufacturer (for the seed files)', '', (t) => t);
-    if (!given('model')) answers.model = await question('Model (for the seed files)', '', (t) => t);
+    if (!given('manufacturer')) answers.manufacturer = await question('Manufacturer (for the seed files)', '', label('manufacturer', 'manufacturer'));
+    if (!given('model')) answers.model = await question('Model (for the seed files)', '', label('model', 'model'));
     if (!given('out')) answers.out = await question('Output folder', DEFAULT_OUT_DIR, (t) => t);
     return { answers, key };
   } finally {

@@ -260,20 +260,29 @@ export function redacted(value: unknown): unknown {
 
 /**
  * The dry run: records what would be sent and answers as an empty tenant would (no device, no
- * method), so that the requests shown are those of a first run. Nothing leaves the machine.
+ * method), so that the requests shown are those of a first run. Nothing leaves the machine. The
+ * ids Graph would give are placeholders numbered by device — `new-device-N`, and `new-method-N`
+ * for the user's method made from it — in letters a URL path carries as they are, so that the
+ * assignment and the activation shown name the device they belong to.
  */
 export class DryRunTransport implements GraphTransport {
   readonly requests: RecordedRequest[] = [];
-  private next = 0;
+  private devices = 0;
 
   async send(method: 'GET' | 'POST' | 'PATCH', path: string, request: RequestBody): Promise<GraphResponse> {
     const body = await requestPayload(request);
     this.requests.push({ method, path, body: redacted(body) });
-    if (method === 'GET') return Promise.resolve({ status: 200, body: { value: [] } });
-    if (path === DEVICES_PATH && isObject(body) && Array.isArray(body.value)) {
-      const value = body.value.map((device) => ({ id: `<new-${++this.next}>`, device: { ...(device as object), id: `<new-${this.next}>` } }));
-      return Promise.resolve({ status: 201, body: { value } });
+    if (method === 'GET') return { status: 200, body: { value: [] } };
+    if (path === DEVICES_PATH) {
+      const newDevice = (device: unknown): Record<string, unknown> => ({ ...(isObject(device) ? device : {}), id: `new-device-${++this.devices}` });
+      if (isObject(body) && Array.isArray(body.value)) {
+        return { status: 201, body: { value: body.value.map((device) => { const made = newDevice(device); return { id: made.id, device: made }; }) } };
+      }
+      return { status: 201, body: newDevice(body) };
     }
-    return Promise.resolve({ status: 201, body: { id: `<new-${++this.next}>`, ...(isObject(body) ? body : {}) } });
+    // An assignment: the method is named after its device.
+    const deviceId = isObject(body) && isObject(body.device) && typeof body.device.id === 'string' ? body.device.id : undefined;
+    if (deviceId !== undefined) return { status: 201, body: { id: deviceId.replace(/^new-device-/u, 'new-method-'), device: { id: deviceId } } };
+    return { status: 204, body: undefined };
   }
 }

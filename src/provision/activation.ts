@@ -10,6 +10,8 @@ export interface ActivationRow {
   serial: string;
   keyId?: string | undefined;
   upn?: string | undefined;
+  /** The user's display name, where the ledger has one (from a users file). */
+  displayName?: string | undefined;
   /** TOTP: the code at the time; HOTP: the code at the token's counter (the next one the key shows). */
   code: string;
   /** TOTP: whole seconds until the code changes (at least 1); undefined for HOTP, whose code lasts until used. */
@@ -19,7 +21,7 @@ export interface ActivationRow {
 }
 
 export function activationRow(token: SeedToken, timeSeconds: number): ActivationRow {
-  const base = { serial: token.serial, keyId: token.keyId, upn: token.upn };
+  const base = { serial: token.serial, keyId: token.keyId, upn: token.upn, displayName: token.displayName };
   if (token.type === 'HOTP') {
     return { ...base, code: hotp(token.secret, token.counter, token.digits, token.algorithm), next: hotp(token.secret, token.counter + 1, token.digits, token.algorithm) };
   }

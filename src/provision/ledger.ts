@@ -3,7 +3,9 @@
  *
  * `ledger.jsonl` in the output folder, mode 0600, append-only JSON lines. Line 1 is a header; then
  * - before a secret is sent to a key: an `enroll` record (serial, UPN, parameters, secret, key
- *   identity, time) in state `pending`, appended and fsync'ed — only then does the secret leave;
+ *   identity, time, and for a `--users` batch its run: BatchRun) in state `pending`, appended and
+ *   fsync'ed — only then does the secret leave; a record without `run` (older ledgers) is read as
+ *   belonging to no run;
  * - after verification: a `state` record `done`, with the HOTP counter as it is after verifying;
  * - after a failure: a `state` record `failed`, after the credential was removed from the key
  *   (`leftOnKey` says when removing it could not be confirmed).
@@ -23,8 +25,8 @@
 import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { chmod, mkdir, open, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, mkdir, open, readFile, rm, rmdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { KeytapError } from '../errors.js';
 import type { HashAlgorithm, OathType } from '../otp/credential.js';
 import { hexDecode, hexEncode } from '../otp/encoding.js';
@@ -72,6 +74,22 @@ export interface LedgerEntry {
   leftOnKey?: boolean | undefined;
   /** 1-based line of the enroll record. */
   line: number;
+  /** The batch run (`--users`) that wrote the entry; absent in ledgers from before runs were recorded. */
+  run?: BatchRun | undefined;
+}
+
+/**
+ * One `program --batch --users` run, recorded with each of its entries so that a run that was
+ * interrupted can be told from the next one: `--again` resumed skips only the users who got a
+ * token from the run it resumes.
+ */
+export interface BatchRun {
+  /** Random, made when the run starts (or taken from the run it resumes). */
+  id: string;
+  /** SHA-256 (hex) of the users of the file, lower case, one a line, in order. */
+  users: string;
+  /** The run gives users a token although they have one (--again). */
+  again: boolean;
 }
 
 export interface LedgerProblem {
@@ -119,7 +137,7 @@ interface TokenJson {
 }
 
 type LedgerRecord =
-  | { record: 'enroll'; entry: string; state: 'pending'; time: string; token: TokenJson; key: KeyIdentity; credentialId: string }
+  | { record: 'enroll'; entry: string; state: 'pending'; time: string; token: TokenJson; key: KeyIdentity; credentialId: string; run?: BatchRun | undefined }
   | { record: 'state'; entry: string; state: 'done' | 'failed'; time: string; counter?: number | undefined; reason?: string | undefined; leftOnKey?: boolean | undefined };
 
 export interface LedgerOptions {
@@ -158,6 +176,7 @@ export class Ledger {
     private readonly key: Buffer | undefined,
     private readonly ledgerId: string,
     private readonly contents: LedgerContents,
+    private readonly created: CreatedPaths,
   ) {}
 
   /**
@@ -167,9 +186,14 @@ export class Ledger {
    */
   static async open(dir: string, options: LedgerOptions = {}): Promise<Ledger> {
     // Created here, where a failure gets the ledger's storage words (StorageError); then checked.
-    await writing(dir, () => mkdir(dir, { recursive: true, mode: 0o700 }));
-    ensurePrivateFolder(dir, { what: 'The ledger folder', othersMayRead: true });
-    await takeLock(dir);
+    const created: CreatedPaths = { firstDir: await writing(dir, () => mkdir(dir, { recursive: true, mode: 0o700 })), file: false, appended: false };
+    try {
+      ensurePrivateFolder(dir, { what: 'The ledger folder', othersMayRead: true });
+      await takeLock(dir);
+    } catch (error) {
+      await removeIfUnused(dir, created);
+      throw error;
+    }
     try {
       const path = ledgerPath(dir);
       let bytes: Buffer | undefined;
@@ -181,6 +205,7 @@ export class Ledger {
       if (bytes === undefined || bytes.length === 0) {
         bytes = Buffer.from(`${JSON.stringify(newHeader(options.passphrase))}\n`, 'utf8');
         await writeFileAtomic(path, bytes, { overwrite: true });
+        created.file = true;
       }
       const { header, key, contents } = parseLedger(bytes, options.passphrase, path);
       const handle = await writing(path, () => open(path, fsConstants.O_WRONLY | fsConstants.O_APPEND));
@@ -196,9 +221,10 @@ export class Ledger {
         await handle.close();
         throw error;
       }
-      return new Ledger(dir, handle, key, header.ledgerId, contents);
+      return new Ledger(dir, handle, key, header.ledgerId, contents, created);
     } catch (error) {
       await releaseLock(dir);
+      await removeIfUnused(dir, created);
       throw error;
     }
   }
@@ -221,12 +247,16 @@ export class Ledger {
     return new Set(this.contents.entries.map((e) => e.token.serial));
   }
 
+  /** The batch run whose entries are being appended (set once by the batch); recorded with each entry. */
+  run: BatchRun | undefined;
+
   /** Appends and fsyncs the `pending` record. Only after this resolves may the secret go to the key. */
   async appendPending(token: ProvisionToken, key: KeyIdentity, credentialId: string): Promise<LedgerEntry> {
     const time = new Date().toISOString();
     const id = randomBytes(8).toString('hex');
-    await this.append({ record: 'enroll', entry: id, state: 'pending', time, token: tokenToJson(token), key, credentialId });
-    const entry: LedgerEntry = { id, state: 'pending', token: { ...token, secret: Uint8Array.from(token.secret) }, key, credentialId, enrolledAt: time, updatedAt: time, line: 0 };
+    const run = this.run;
+    await this.append({ record: 'enroll', entry: id, state: 'pending', time, token: tokenToJson(token), key, credentialId, ...(run ? { run } : {}) });
+    const entry: LedgerEntry = { id, state: 'pending', token: { ...token, secret: Uint8Array.from(token.secret) }, key, credentialId, enrolledAt: time, updatedAt: time, line: 0, ...(run ? { run } : {}) };
     this.contents.entries.push(entry);
     return entry;
   }
@@ -250,11 +280,17 @@ export class Ledger {
     entry.leftOnKey = leftOnKey;
   }
 
-  async close(): Promise<void> {
+  /**
+   * `discardIfUnused`: a ledger this open created and nothing was appended to is removed, with the
+   * folders the open created where they are empty (a programming run that ended before its first
+   * token leaves nothing behind).
+   */
+  async close(options: { discardIfUnused?: boolean } = {}): Promise<void> {
     const handle = this.handle;
     this.handle = undefined;
     if (handle) await handle.close();
     await releaseLock(this.dir);
+    if (options.discardIfUnused === true) await removeIfUnused(this.dir, this.created);
   }
 
   private async append(record: LedgerRecord): Promise<void> {
@@ -262,6 +298,7 @@ export class Ledger {
     const json = JSON.stringify(record);
     const line = this.key ? JSON.stringify(seal(this.key, this.ledgerId, json)) : json;
     const handle = this.handle;
+    this.created.appended = true;
     // One write of the whole line, then fsync: the record is on disk before the caller goes on.
     await writing(ledgerPath(this.dir), async () => {
       await handle.write(`${line}\n`);
@@ -340,6 +377,7 @@ function parseLedger(bytes: Buffer, passphrase: string | undefined, path: string
         enrolledAt: record.time,
         updatedAt: record.time,
         line: lineNumber,
+        ...(isBatchRun(record.run) ? { run: record.run } : {}),
       };
       byId.set(entry.id, entry);
       contents.entries.push(entry);
@@ -361,6 +399,12 @@ function parseLedger(bytes: Buffer, passphrase: string | undefined, path: string
     }
   }
   return { header, key, contents };
+}
+
+function isBatchRun(value: unknown): value is BatchRun {
+  if (typeof value !== 'object' || value === null) return false;
+  const run = value as Record<string, unknown>;
+  return typeof run.id === 'string' && typeof run.users === 'string' && typeof run.again === 'boolean';
 }
 
 function newHeader(passphrase: string | undefined): Header {
@@ -505,6 +549,33 @@ export function ledgerTokens(
 /** The seed may be on a key, but it was never verified there. */
 export function isUncertain(entry: LedgerEntry): boolean {
   return entry.state === 'pending' || (entry.state === 'failed' && entry.leftOnKey === true);
+}
+
+/** What opening a ledger created: the folders (the first of them, as mkdir reports it) and the file. */
+interface CreatedPaths {
+  firstDir: string | undefined;
+  file: boolean;
+  /** A record was appended (or attempted): the ledger is kept, whatever else happens. */
+  appended: boolean;
+}
+
+/**
+ * A run that ends before writing a record (refused, no key, Ctrl+C at the first "Insert key")
+ * leaves nothing behind: the header-only ledger it created goes, and so do the folders it created,
+ * where they are empty. A ledger or folder that was there before is never touched.
+ */
+async function removeIfUnused(dir: string, created: CreatedPaths): Promise<void> {
+  if (created.appended) return;
+  if (created.file) await rm(ledgerPath(dir), { force: true }).catch(() => undefined);
+  if (created.firstDir === undefined) return;
+  for (let folder = dir; ; folder = dirname(folder)) {
+    try {
+      await rmdir(folder);
+    } catch {
+      return; // not empty (seed files, a temp file), or gone: what is there stays
+    }
+    if (folder === created.firstDir || dirname(folder) === folder) return;
+  }
 }
 
 async function takeLock(dir: string): Promise<void> {

@@ -18,7 +18,7 @@ import type { ProgramOutcome, TouchPhase } from './programmer.js';
 import { programKey } from './programmer.js';
 import type { StepHook } from './steps.js';
 import type { ProvisionToken, RandomSource } from './token.js';
-import { SerialAllocator, checkTokenForRun } from './token.js';
+import { SerialAllocator, checkTokenForRun, formatsNeedingUser } from './token.js';
 
 export interface RunOptions extends LedgerOptions {
   outDir: string;
@@ -28,6 +28,12 @@ export interface RunOptions extends LedgerOptions {
   force?: boolean | undefined;
   serialPrefix?: string | undefined;
   allowShortSecret?: boolean | undefined;
+  /**
+   * The formats are the default ones (what the vendor tool writes): a format that refuses a token
+   * only for want of a user leaves it out of its file instead of refusing it, as the vendor tool
+   * writes tseeds.csv only for tokens with a user. Formats asked for by name refuse it.
+   */
+  leaveOutWithoutUser?: boolean | undefined;
   randomDigit?: (() => number) | undefined;
   random?: RandomSource | undefined;
   /** Called after each durable step of programming a key (see steps.ts); a seam for the crash-safety tests. */
@@ -97,7 +103,7 @@ export class ProvisionRun {
       if (run.repairedFiles.length > 0) await run.export(0);
       return run;
     } catch (error) {
-      await ledger.close();
+      await ledger.close({ discardIfUnused: true });
       throw error;
     }
   }
@@ -112,7 +118,8 @@ export class ProvisionRun {
 
   /** The refusals that need no key (short secret, a format that cannot take the token). */
   check(token: ProvisionToken): void {
-    checkTokenForRun(token, this.options.formats, { allowShortSecret: this.options.allowShortSecret });
+    const needingUser = this.options.leaveOutWithoutUser ? formatsNeedingUser(token, this.options.formats) : [];
+    checkTokenForRun(token, this.options.formats.filter((format) => !needingUser.includes(format)), { allowShortSecret: this.options.allowShortSecret });
   }
 
   /** Programs and verifies one key, counts the outcome, and rewrites the seed files when the ledger changed. */
@@ -161,8 +168,9 @@ export class ProvisionRun {
     return ledgerTokens(this.ledger.entries).leftOut.length;
   }
 
+  /** Closes the ledger; one this run created and wrote nothing to goes, with the folder it made. */
   async close(): Promise<void> {
-    await this.ledger.close();
+    await this.ledger.close({ discardIfUnused: true });
   }
 }
 

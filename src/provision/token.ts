@@ -20,8 +20,6 @@ export const GENERATED_SECRET_BYTES: Readonly<Record<HashAlgorithm, number>> = {
 export type TokenParameters = Omit<SeedToken, 'serial' | 'secret'> & {
   /** Every code needs a touch of the key. */
   touch: boolean;
-  /** The user's display name (from a users file), for the identity provider. */
-  displayName?: string | undefined;
 };
 
 export const DEFAULT_PARAMETERS: TokenParameters = {
@@ -36,8 +34,6 @@ export const DEFAULT_PARAMETERS: TokenParameters = {
 /** A token about to be programmed: the seed-file token plus whether the key asks for a touch. */
 export interface ProvisionToken extends SeedToken {
   touch: boolean;
-  /** The user's display name (from a users file); recorded in the ledger, not on the key. */
-  displayName?: string | undefined;
 }
 
 export type RandomSource = (length: number) => Uint8Array;

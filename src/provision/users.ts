@@ -11,7 +11,8 @@ import { KeytapError } from '../errors.js';
 import { printable } from '../util/printable.js';
 import { checkUpn } from '../seeds/index.js';
 import { checkSeedFileSize, controlCharacterProblem, decodeText, eachLine, parseCsvLine, shown } from '../seeds/text.js';
-import type { LedgerEntry } from './ledger.js';
+import { createHash, randomBytes } from 'node:crypto';
+import type { BatchRun, LedgerEntry } from './ledger.js';
 import { isUncertain } from './ledger.js';
 
 export interface BatchUser {
@@ -150,6 +151,28 @@ export function usersWithTokens(entries: readonly LedgerEntry[]): Set<string> {
   return upns;
 }
 
+/** What identifies a users file for a run: its users, lower case, in order (not its spacing, columns or display names). */
+export function usersDigest(users: readonly BatchUser[]): string {
+  return createHash('sha256').update(users.map((u) => u.upn.toLowerCase()).join('\n')).digest('hex');
+}
+
+/**
+ * The batch run this one is: with `again`, the latest `--again` run of the ledger over the same
+ * users is resumed (an interrupted one goes on where it stopped) unless `newRun` asks for a fresh
+ * one; otherwise, and for the first run, a new id.
+ */
+export function batchRunFor(entries: readonly LedgerEntry[], users: readonly BatchUser[], options: { again?: boolean | undefined; newRun?: boolean | undefined }): { run: BatchRun; resumed: boolean } {
+  const digest = usersDigest(users);
+  const again = options.again === true;
+  if (again && options.newRun !== true) {
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const run = entries[i]!.run;
+      if (run?.again === true && run.users === digest) return { run, resumed: true };
+    }
+  }
+  return { run: { id: randomBytes(8).toString('hex'), users: digest, again }, resumed: false };
+}
+
 /**
  * The users of one batch run, in file order: each key takes the next user without a token.
  * `again` hands out the users the ledger has tokens for too (a second token each).
@@ -161,10 +184,15 @@ export class BatchUsers {
   readonly unverified: BatchUser[];
   private readonly waiting: BatchUser[];
 
-  constructor(users: readonly BatchUser[], entries: readonly LedgerEntry[], options: { again?: boolean | undefined } = {}) {
-    const enrolled = usersWithTokens(entries);
-    this.alreadyEnrolled = options.again ? [] : users.filter((u) => enrolled.has(u.upn.toLowerCase()));
-    const verified = usersWithTokens(entries.filter((e) => e.state === 'done'));
+  /**
+   * `again` with `runId`: the users who have a token from that run (the one being resumed) are
+   * skipped, everyone else gets another.
+   */
+  constructor(users: readonly BatchUser[], entries: readonly LedgerEntry[], options: { again?: boolean | undefined; runId?: string | undefined } = {}) {
+    const counted = options.again ? entries.filter((e) => options.runId !== undefined && e.run?.id === options.runId) : entries;
+    const enrolled = usersWithTokens(counted);
+    this.alreadyEnrolled = users.filter((u) => enrolled.has(u.upn.toLowerCase()));
+    const verified = usersWithTokens(counted.filter((e) => e.state === 'done'));
     this.unverified = this.alreadyEnrolled.filter((u) => !verified.has(u.upn.toLowerCase()));
     const skip = new Set(this.alreadyEnrolled);
     this.waiting = users.filter((u) => !skip.has(u));

@@ -12,7 +12,7 @@
 import type { OathType } from '../otp/credential.js';
 import { base32Decode, base32Encode, hexDecode } from '../otp/encoding.js';
 import type { SeedFormat, SeedReadOptions, SeedToken, SeedWriteOptions } from './token.js';
-import { assertWritable, badInput, checkToken } from './token.js';
+import { UNKNOWN_DEVICE_TEXT, assertWritable, badInput, checkToken } from './token.js';
 import {
   classifySecret,
   controlCharacterProblem,
@@ -36,7 +36,6 @@ const COLUMNS = ENTRA_HEADER.split(',');
 /** 128 Base32 characters. */
 export const ENTRA_MAX_SECRET_BYTES = 80;
 export const ENTRA_MAX_SECRET_CHARS = 128;
-const DEFAULT_TEXT = 'Unknown';
 
 export interface LineProblem {
   line: number;
@@ -114,7 +113,7 @@ export function checkUpn(upn: string): string | null {
 function writeEntra(tokens: readonly SeedToken[], options: SeedWriteOptions = {}): Buffer {
   assertWritable(entraFormat, tokens);
   const fallback = (value: string | undefined): string => {
-    const text = value ?? DEFAULT_TEXT;
+    const text = value ?? UNKNOWN_DEVICE_TEXT;
     if (/[,"\r\n]/u.test(text)) throw badInput('Entra ID CSV: the manufacturer and model must not contain commas, quotes or line breaks.');
     return text;
   };

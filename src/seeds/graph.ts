@@ -4,14 +4,15 @@
  *   {"@context":"#$delta","value":[{"@contentId":"1","serialNumber":…,"manufacturer":…,"model":…,
  *     "secretKey":"<Base32, no padding>","timeIntervalInSeconds":30,"hashFunction":"hmacsha1"}, …]}
  *
- * TOTP, 6 digits, 30 or 60 s, SHA-1 or SHA-256. `displayName` carries the account name;
+ * TOTP, 6 digits, 30 or 60 s, SHA-1 or SHA-256. `displayName` (the name Entra shows for the
+ * device) carries the user's display name where a users file gave one, else the account name;
  * `assignTo.id` needs a user object id, so it is written only when the token's UPN is one (a
  * GUID). The reader also takes a bare array or a single device object.
  */
 import type { OathType } from '../otp/credential.js';
 import { base32Decode, base32Encode } from '../otp/encoding.js';
 import type { SeedFormat, SeedReadOptions, SeedToken, SeedWriteOptions } from './token.js';
-import { SerialRegistry, assertWritable, badInput, checkToken } from './token.js';
+import { SerialRegistry, UNKNOWN_DEVICE_TEXT, assertWritable, badInput, checkToken } from './token.js';
 import { classifySecret, controlCharacterProblem, decodeText, excelScientificMessage, findLostLeadingZeros, isExcelScientific, isImpossibleBase32Length, shownSerial, withoutPadding } from './text.js';
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/iu;
@@ -53,13 +54,14 @@ function writeGraph(tokens: readonly SeedToken[], options: SeedWriteOptions = {}
     const device: GraphDevice = {
       '@contentId': String(index + 1),
       serialNumber: token.serial,
-      manufacturer: token.manufacturer ?? options.manufacturer ?? 'Unknown',
-      model: token.model ?? options.model ?? 'Unknown',
+      manufacturer: token.manufacturer ?? options.manufacturer ?? UNKNOWN_DEVICE_TEXT,
+      model: token.model ?? options.model ?? UNKNOWN_DEVICE_TEXT,
       secretKey: base32Encode(token.secret),
       timeIntervalInSeconds: token.period,
       hashFunction: token.algorithm === 'SHA256' ? 'hmacsha256' : 'hmacsha1',
     };
-    if (token.account) device.displayName = token.account;
+    const name = token.displayName ?? token.account;
+    if (name) device.displayName = name;
     if (token.upn && GUID.test(token.upn)) device.assignTo = { id: token.upn };
     return device;
   });

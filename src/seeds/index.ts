@@ -14,7 +14,7 @@ import type { SeedFormat, SeedFormatName } from './token.js';
 import { SEED_FORMAT_NAMES, badInput } from './token.js';
 
 export type { HashAlgorithm, OathType, PskcProtection, SeedFormat, SeedFormatName, SeedReadOptions, SeedToken, SeedWarning, SeedWriteOptions } from './token.js';
-export { SEED_FORMAT_NAMES, checkToken, normalizeToken } from './token.js';
+export { SEED_FORMAT_NAMES, UNKNOWN_DEVICE_TEXT, checkToken, normalizeToken } from './token.js';
 export { ENTRA_HEADER, checkUpn } from './entra.js';
 export { checkEntraCsv } from './check.js';
 export type { EntraCheckResult } from './check.js';

@@ -34,6 +34,11 @@ export interface SeedToken {
   manufacturer?: string | undefined;
   model?: string | undefined;
   /**
+   * The user's display name (a users file's column; the ledger keeps it). The Graph device's
+   * `displayName` and the activation view show it; no seed file has a column for it.
+   */
+  displayName?: string | undefined;
+  /**
    * PSKC: the Key's Id where it is not the serial. One device may hold several keys (RFC 6030
    * Figure 10), so the serial alone does not always name a token; serial and key id do.
    */
@@ -51,6 +56,12 @@ export type PskcProtection =
   | { kind: 'psk'; key: Uint8Array; keyName?: string }
   /** PBKDF2-HMAC-SHA1 from a passphrase (default 100,000 iterations, 16-byte random salt), then as for a PSK. */
   | { kind: 'passphrase'; passphrase: string; iterations?: number; salt?: Uint8Array; keyName?: string };
+
+/**
+ * The manufacturer and model the Entra ID CSV and Graph get for a token that has none: both
+ * fields are required there, and no vendor's name would be true for every key.
+ */
+export const UNKNOWN_DEVICE_TEXT = 'Unknown';
 
 export interface SeedWriteOptions {
   /** For formats that need a manufacturer (Entra CSV, Graph) when a token has none. Default "Unknown". */

@@ -14,6 +14,9 @@ import { CLIENT_SECRET, GraphStandin, STANDIN_CA, TLS_DIR } from '../support/gra
 const USERS = ['ada@contoso.example', 'grace@contoso.example', 'linus@contoso.example'];
 const SECRETS = USERS.map((_, i) => Buffer.from(`entra-e2e-secret-${i}-0123456789`.slice(0, 20)));
 
+/** The token without a user has no manufacturer or model either: what Entra gets is said. */
+const ORPHAN_NOTE = '1 token(s) have no manufacturer or model: Entra ID gets "Unknown" (--manufacturer, --model gives one).\n';
+
 let standin: GraphStandin;
 let ledgerDir: string;
 
@@ -44,12 +47,20 @@ function env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
 describe('keytap entra push', () => {
   it('--dry-run prints the requests, sends nothing, needs no sign-in and prints no secret', async () => {
     const result = await runKeytap(['entra', 'push', '--ledger', ledgerDir, '--dry-run'], { env: env({ AZURE_TENANT_ID: '', AZURE_CLIENT_ID: '' }) });
-    expect(result.stderr).toBe('');
+    expect(result.stderr).toBe(ORPHAN_NOTE);
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('POST /directory/authenticationMethodDevices/hardwareOathDevices {"@context":"#$delta"');
     expect(result.stdout).toContain('"secretKey":"<secret>"');
-    expect(result.stdout).toMatch(/POST \/users\/ada%40contoso\.example\/authentication\/hardwareOathMethods\/\S+\/activate \{"verificationCode":"<secret>"\}/u);
-    expect(result.stdout).toContain('KT10000009: in the inventory only (no user)');
+    // The placeholders read as they are and agree: the device created first (the bulk request's
+    // first element, ada's) is the one assigned to ada, and her method made from it is activated.
+    expect(result.stdout).toContain('POST /users/ada%40contoso.example/authentication/hardwareOathMethods {"device":{"id":"new-device-1"}}');
+    expect(result.stdout).toContain('POST /users/ada%40contoso.example/authentication/hardwareOathMethods/new-method-1/activate {"verificationCode":"<secret>"}');
+    expect(result.stdout).toContain('POST /users/grace%40contoso.example/authentication/hardwareOathMethods/new-method-2/activate');
+    expect(result.stdout).not.toContain('%3C');
+    // What a real run would do, not what this one did (it did nothing).
+    expect(result.stdout).toContain('KT10000000 ada@contoso.example: would be created, assigned, activated');
+    expect(result.stdout).toContain('KT10000009: would be created in the inventory only (no user)');
+    expect(result.stdout).not.toContain('this run');
     for (const secret of [...SECRETS, Buffer.from('entra-e2e-orphan-012')]) {
       expect(result.stdout).not.toContain(Buffer.from(secret).toString('hex'));
       expect(result.stdout).not.toContain((await import('../../src/otp/encoding.js')).base32Encode(secret));
@@ -59,7 +70,7 @@ describe('keytap entra push', () => {
 
   it('creates, assigns and activates every token; a second run creates nothing', async () => {
     const first = await runKeytap(['entra', 'push', '--ledger', ledgerDir], { env: env({ KEYTAP_ENTRA_CLIENT_SECRET: CLIENT_SECRET }) });
-    expect(first.stderr).toBe('');
+    expect(first.stderr).toBe(ORPHAN_NOTE);
     expect(first.code).toBe(0);
     for (const [i, upn] of USERS.entries()) expect(first.stdout).toContain(`KT1000000${i} ${upn}: activated (this run: created, assigned, activated)`);
     expect(first.stdout).toContain('4 token(s): 3 activated, 0 assigned only, 1 in the inventory only, 0 not for Entra ID, 0 failed; 4 created by this run.');
@@ -83,7 +94,7 @@ describe('keytap entra push', () => {
     standin.faults.expireToken = true;
     const issued = standin.tokensIssued;
     const second = await runKeytap(['entra', 'push', '--ledger', ledgerDir, '--client-secret', '-'], { env: env(), input: `${CLIENT_SECRET}\n` });
-    expect(second.stderr).toBe('');
+    expect(second.stderr).toBe(ORPHAN_NOTE);
     expect(second.code).toBe(0);
     expect(second.stdout).toContain('KT10000000 ada@contoso.example: activated (already there)');
     expect(second.stdout).toContain('0 created by this run.');
@@ -104,7 +115,7 @@ describe('keytap entra push', () => {
     const pem = join(dir, 'app.pem');
     writeFileSync(pem, readFileSync(STANDIN_CA, 'utf8') + readFileSync(join(TLS_DIR, 'localhost.key'), 'utf8'));
     const certificate = await runKeytap(['entra', 'push', '--ledger', ledgerDir, '--certificate', pem], { env: env() });
-    expect(certificate.stderr).toBe('');
+    expect(certificate.stderr).toBe(ORPHAN_NOTE);
     expect(certificate.code).toBe(0);
     expect(standin.requests.some((r) => (r.body as Record<string, string> | undefined)?.client_assertion !== undefined)).toBe(true);
   });
@@ -126,5 +137,42 @@ describe('keytap entra push', () => {
     expect(wrong.code).not.toBe(0);
     expect(wrong.stderr).toContain('Signing in to Microsoft Entra ID failed');
     expect(wrong.stderr).not.toContain('not-the-secret');
+  });
+
+  it('--manufacturer and --model fill in the tokens that have none; without them the output says "Unknown" is sent', async () => {
+    const dir = tempDir('keytap-entra-maker-');
+    const ledger = await Ledger.open(dir);
+    const bare: ProvisionToken = { serial: 'KT30000001', secret: SECRETS[1]!, type: 'TOTP', algorithm: 'SHA1', digits: 6, period: 30, counter: 0, upn: USERS[1], touch: false };
+    const made: ProvisionToken = { ...bare, serial: 'KT30000002', secret: SECRETS[2]!, upn: USERS[2], manufacturer: 'Yubico', model: 'YubiKey 5' };
+    for (const token of [bare, made]) await ledger.markDone(await ledger.appendPending(token, { id: token.serial, name: 'Virtual key' }, token.serial));
+    await ledger.close();
+    const noEnv = env({ AZURE_TENANT_ID: '', AZURE_CLIENT_ID: '' });
+    const plain = await runKeytap(['entra', 'push', '--ledger', dir, '--dry-run'], { env: noEnv });
+    expect(plain.code).toBe(0);
+    expect(plain.stderr).toBe('1 token(s) have no manufacturer or model: Entra ID gets "Unknown" (--manufacturer, --model gives one).\n');
+    expect(plain.stdout).toContain('"serialNumber":"KT30000001","manufacturer":"Unknown","model":"Unknown"');
+    const given = await runKeytap(['entra', 'push', '--ledger', dir, '--dry-run', '--manufacturer', 'Acme', '--model', 'K1'], { env: noEnv });
+    expect(given.code).toBe(0);
+    expect(given.stderr).toBe('');
+    expect(given.stdout).toContain('"serialNumber":"KT30000001","manufacturer":"Acme","model":"K1"');
+    // A token's own manufacturer and model are kept.
+    expect(given.stdout).toContain('"serialNumber":"KT30000002","manufacturer":"Yubico","model":"YubiKey 5"');
+    const bad = await runKeytap(['entra', 'push', '--ledger', dir, '--dry-run', '--model', 'K\u001b]0;x'], { env: noEnv });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--model: the model contains a control character');
+  });
+
+  it('--dry-run exits as the real run does: 1 when a token would be refused', async () => {
+    const dir = tempDir('keytap-entra-refused-');
+    const ledger = await Ledger.open(dir);
+    const hotp: ProvisionToken = { serial: 'KT20000001', secret: SECRETS[0]!, type: 'HOTP', algorithm: 'SHA1', digits: 6, period: 30, counter: 0, upn: USERS[0], touch: false };
+    await ledger.markDone(await ledger.appendPending(hotp, { id: 'key-h', name: 'Virtual key' }, 'Contoso:hotp'), 1);
+    await ledger.close();
+    const dry = await runKeytap(['entra', 'push', '--ledger', dir, '--dry-run'], { env: env({ AZURE_TENANT_ID: '', AZURE_CLIENT_ID: '' }) });
+    const real = await runKeytap(['entra', 'push', '--ledger', dir], { env: env({ KEYTAP_ENTRA_CLIENT_SECRET: CLIENT_SECRET }) });
+    expect(real.code).toBe(1);
+    expect(dry.code).toBe(real.code);
+    expect(dry.stdout).toContain('KT20000001 ada@contoso.example: not for Entra ID: Entra ID does not support HOTP tokens');
+    expect(dry.stderr).toMatch(/1 of 1 token\(s\) would not be in Entra ID as asked/u);
   });
 });

@@ -148,4 +148,17 @@ describe('formats that cannot carry a token are named, with the token and the re
       for (const serial of ['H1', 'H2']) expect(exported.stderr).toContain(`left out of ${file} (${title}): serial ${serial}: Entra ID does not support HOTP`);
     }
   });
+
+  it('the Entra files get manufacturer and model "Unknown" when none is given, and the output says so', async () => {
+    const dir = tempDir();
+    const out = join(dir, 'seeds');
+    const plain = await runKeytap(['program', '--virtual', join(dir, 'a.json'), '--yes', '--upn', 'ann@contoso.example', '--formats', 'entra,graph', '--out', out]);
+    expect(plain.code).toBe(0);
+    expect(plain.stderr).toContain('The token has no manufacturer or model: Entra ID gets "Unknown" (--manufacturer, --model gives one).');
+    expect(readFileSync(join(out, 'tseeds.csv'), 'utf8')).toMatch(/,Unknown,Unknown\r\n$/u);
+    const given = await runKeytap(['program', '--virtual', join(dir, 'b.json'), '--yes', '--upn', 'ben@contoso.example', '--formats', 'entra', '--manufacturer', 'Acme', '--out', join(dir, 'given')]);
+    expect(given.code).toBe(0);
+    expect(given.stderr).toContain('The token has no model: Entra ID gets "Unknown" (--model gives one).');
+    expect(readFileSync(join(dir, 'given', 'tseeds.csv'), 'utf8')).toMatch(/,Acme,Unknown\r\n$/u);
+  });
 });

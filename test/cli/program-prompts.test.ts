@@ -1,11 +1,12 @@
 // `keytap program` on a pseudo-terminal (`script` from util-linux): each answer is checked when it
 // is given and asked again at once; with several keys connected the key is picked first.
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { hexEncode } from '../../src/otp/encoding.js';
 import { readLedger } from '../../src/provision/ledger.js';
+import { seedFormat } from '../../src/seeds/index.js';
 import { keytapCommand, oathtool, runKeytap, tempDir } from '../support/cli.js';
 import { VirtualKeys, entryForStoredKey } from '../provision/support.js';
 
@@ -93,5 +94,26 @@ describe('keytap program on a terminal: ask, then check at once', () => {
     expect(output).toContain('The UPN must have exactly one "@" (user@domain).');
     expect(output).toContain('Writing pskc only.');
     expect(readdirSync(out).sort()).toEqual(['ledger.jsonl', 'tseeds.pskcxml']);
+  });
+
+  it.skipIf(!hasScript)('an issuer the key cannot store and a manufacturer the Entra CSV cannot carry are asked again at once, not refused after the last question', async () => {
+    const dir = tempDir();
+    const out = join(dir, 'seeds');
+    // Hash, digits, period, issuer (bad, then good), account, touch, manufacturer (bad, then good), model.
+    const answers = ['', '', '', 'Ac:me', 'Acme', '', '', 'Acme, Inc.', 'Acme Corp', 'K1'];
+    const { output, code } = await onTerminal(
+      ['program', '--virtual', join(dir, 'k.json'), '--type', 'totp', '--secret', RFC_SECRET, '--serial', 'S-4', '--upn', 'bob@contoso.com', '--formats', 'entra,pskc', '--out', out],
+      answers,
+    );
+    expect(code).toBe(0);
+    const issuerReason = output.indexOf('The issuer must not contain ":".');
+    expect(issuerReason).toBeGreaterThan(output.indexOf('Issuer on the key:'));
+    expect(output.indexOf('Issuer on the key:', issuerReason)).toBeGreaterThan(issuerReason);
+    const manufacturerReason = output.indexOf('The Entra ID CSV file cannot carry this manufacturer: the manufacturer contains a comma or a quote');
+    expect(manufacturerReason).toBeGreaterThan(output.indexOf('Manufacturer (for the seed files):'));
+    expect(output.indexOf('Manufacturer (for the seed files):', manufacturerReason)).toBeGreaterThan(manufacturerReason);
+    expect(output.indexOf('Model (for the seed files):')).toBeGreaterThan(manufacturerReason);
+    expect(output).toMatch(/programmed serial S-4 as "Acme:bob@contoso\.com"/u);
+    expect(seedFormat('entra').read(readFileSync(join(out, 'tseeds.csv')))).toMatchObject([{ serial: 'S-4', upn: 'bob@contoso.com', manufacturer: 'Acme Corp', model: 'K1' }]);
   });
 });

@@ -2,7 +2,7 @@
 // numbered list a key is picked from.
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { algorithmAnswer, formatsAnswer, secretAnswer, serialAnswer, upnAnswer } from '../../src/cli/program-questions.js';
+import { algorithmAnswer, formatsAnswer, labelAnswer, secretAnswer, serialAnswer, upnAnswer } from '../../src/cli/program-questions.js';
 import { formatsNeedingUser } from '../../src/provision/token.js';
 import { choice, openPrompter } from '../../src/cli/prompt.js';
 import { DEFAULT_PARAMETERS, buildToken } from '../../src/provision/token.js';
@@ -44,6 +44,20 @@ describe('each answer is checked when given', () => {
     expect(upnAnswer('bob@contoso.com')).toBe('bob@contoso.com');
     expect(() => upnAnswer('bob')).toThrow(/^The UPN must have exactly one "@"/u);
     expect(() => upnAnswer('bob smith@contoso.com')).toThrow(/white space/u);
+  });
+
+  it('labels: the name the key stores and the seed files asked for, refusing only what the answer itself brings', () => {
+    const entra = [seedFormat('entra'), seedFormat('pskc')];
+    const withUser = { ...DEFAULT_PARAMETERS, upn: 'bob@contoso.com' };
+    const manufacturer = labelAnswer('manufacturer', (text) => buildToken({ ...withUser, manufacturer: text }, SECRET, 'KT00000000'), entra);
+    expect(manufacturer('Acme')).toBe('Acme');
+    expect(() => manufacturer('Acme, Inc.')).toThrow(/^The Entra ID CSV file cannot carry this manufacturer: the manufacturer contains a comma or a quote/u);
+    const account = labelAnswer('account', (text) => buildToken({ ...withUser, account: text }, SECRET, 'KT00000000'), entra);
+    expect(() => account('a'.repeat(65))).toThrow(/64/u);
+    expect(() => labelAnswer('issuer', (text) => buildToken({ ...withUser, issuer: text }, SECRET, 'KT00000000'), [])('Ac:me')).toThrow(/^The issuer must not contain ":"\.$/u);
+    // The token has no user, which the Entra CSV needs: that is not the manufacturer's doing.
+    const noUser = labelAnswer('manufacturer', (text) => buildToken({ ...DEFAULT_PARAMETERS, manufacturer: text }, SECRET, 'KT00000000'), entra);
+    expect(noUser('Acme')).toBe('Acme');
   });
 
   it('the seed files that need a user: Entra ID, not PSKC or Graph', () => {

@@ -121,6 +121,17 @@ describe('pushing tokens to Entra ID', () => {
     expect(throttled!.url).toBe(retried!.url);
   });
 
+  it('honours Retry-After on 503 (Service Unavailable) as on 429, and then succeeds', async () => {
+    standin.faults.throttle = { times: 2, retryAfter: '1', status: 503 };
+    const retries: Array<[number, number]> = [];
+    client = new GraphClient({ credential, baseUrl: standin.graphUrl, onRetry: (ms, status) => retries.push([ms, status]) });
+    const outcomes = await pushTokens(client, tokens(['alice@contoso.example']));
+    expect(outcomes[0]!.state).toBe('activated');
+    expect(retries).toEqual([[1000, 503], [1000, 503]]);
+    const [first, second, third] = standin.graphRequests();
+    expect([second!.url, third!.url]).toEqual([first!.url, first!.url]);
+  });
+
   it('a wait for Retry-After ends at once when the signal aborts: the run is cancelled, not one token failed', async () => {
     standin.faults.throttle = { times: 1, retryAfter: '30' };
     const abort = new AbortController();
@@ -264,10 +275,10 @@ describe('pushing tokens to Entra ID', () => {
       'POST /directory/authenticationMethodDevices/hardwareOathDevices',
       'GET /users/alice%40contoso.example/authentication/hardwareOathMethods',
       'POST /users/alice%40contoso.example/authentication/hardwareOathMethods',
-      'POST /users/alice%40contoso.example/authentication/hardwareOathMethods/%3Cnew-3%3E/activate',
+      'POST /users/alice%40contoso.example/authentication/hardwareOathMethods/new-method-1/activate',
       'GET /users/bob%40contoso.example/authentication/hardwareOathMethods',
       'POST /users/bob%40contoso.example/authentication/hardwareOathMethods',
-      'POST /users/bob%40contoso.example/authentication/hardwareOathMethods/%3Cnew-5%3E/activate',
+      'POST /users/bob%40contoso.example/authentication/hardwareOathMethods/new-method-2/activate',
     ]);
     const text = JSON.stringify(dry.requests);
     expect(text).toContain('"secretKey":"<secret>"');

@@ -56,8 +56,8 @@ export interface Activation {
 
 /** Failures to inject, each used up as it is answered. */
 export interface Faults {
-  /** Answer the next N Graph requests with 429 and this Retry-After. */
-  throttle?: { times: number; retryAfter: string } | undefined;
+  /** Answer the next N Graph requests with 429 (or `status` 503, Service Unavailable) and this Retry-After. */
+  throttle?: { times: number; retryAfter: string; status?: 429 | 503 } | undefined;
   /** Answer the next N activation requests with 429 and this Retry-After. */
   throttleActivation?: { times: number; retryAfter: string } | undefined;
   /** Answer the next Graph request with 401 InvalidAuthenticationToken. */
@@ -220,6 +220,7 @@ export class GraphStandin {
     }
     if (this.faults.throttle && this.faults.throttle.times > 0) {
       this.faults.throttle.times--;
+      if (this.faults.throttle.status === 503) return fail(503, 'ServiceUnavailable', 'The service is temporarily unavailable.', { 'retry-after': this.faults.throttle.retryAfter });
       return fail(429, 'TooManyRequests', 'Too many requests.', { 'retry-after': this.faults.throttle.retryAfter });
     }
     const path = url.pathname;

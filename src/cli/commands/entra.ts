@@ -10,12 +10,14 @@ import { createCredential, signInKind } from '../../entra-id/auth.js';
 import { DEFAULT_GRAPH_URL, GraphClient } from '../../entra-id/client.js';
 import type { GraphTransport, TokenOutcome } from '../../entra-id/push.js';
 import { DryRunTransport, pushTokens, stopsTheRun, tokenStates } from '../../entra-id/push.js';
+import { graphFormat } from '../../seeds/graph.js';
 import type { OpenKey } from '../../device/open.js';
 import type { BatchOptions } from '../../provision/batch.js';
 import { hexDecode } from '../../otp/encoding.js';
 import { readSeedFile } from '../../provision/from-file.js';
 import { ledgerTokens, readLedger } from '../../provision/ledger.js';
 import type { SeedToken } from '../../seeds/token.js';
+import { UNKNOWN_DEVICE_TEXT, checkToken } from '../../seeds/index.js';
 import { printable } from '../../util/printable.js';
 import type { CliIo } from '../output.js';
 import { readStdin } from '../parse.js';
@@ -68,8 +70,29 @@ export async function signInToGraph(options: EntraSignInOptions, io: CliIo, sign
   return client;
 }
 
-export function outcomeLine(o: TokenOutcome): string {
+/** The help of --manufacturer and --model, for `program` and `entra push`. */
+export const DEVICE_TEXT_HELP = `(Entra ID requires one; "${UNKNOWN_DEVICE_TEXT}" when none is given)`;
+
+type DeviceText = Pick<SeedToken, 'manufacturer' | 'model'>;
+
+/** The tokens that lack a manufacturer or a model, and which of the two any of them lacks. */
+export function missingDeviceText(tokens: readonly DeviceText[]): { count: number; fields: Array<'manufacturer' | 'model'> } {
+  const fields = (['manufacturer', 'model'] as const).filter((field) => tokens.some((t) => t[field] === undefined));
+  return { count: tokens.filter((t) => t.manufacturer === undefined || t.model === undefined).length, fields };
+}
+
+/** What Entra ID gets for the fields missing, said once before anything is sent or written: "`subject` no model: …". */
+export function unknownDeviceNote(subject: string, fields: readonly string[]): string {
+  return `${subject} no ${fields.join(' or ')}: Entra ID gets "${UNKNOWN_DEVICE_TEXT}" (${fields.map((f) => `--${f}`).join(', ')} gives one).`;
+}
+
+/** One token's line; `dryRun`: what a real run would do, since a dry run does nothing. */
+export function outcomeLine(o: TokenOutcome, dryRun = false): string {
   const did = [o.created && 'created', o.assigned && 'assigned', o.activated && 'activated'].filter(Boolean).join(', ');
+  const user = o.upn ? ` ${o.upn}` : '';
+  if (dryRun && (o.state === 'activated' || o.state === 'assigned' || o.state === 'inventory')) {
+    return printable(`${o.serial}${user}: would be ${did}${o.state === 'inventory' ? ' in the inventory only (no user)' : ''}`);
+  }
   const words: Record<TokenOutcome['state'], string> = {
     activated: 'activated',
     assigned: 'assigned, not activated',
@@ -77,7 +100,6 @@ export function outcomeLine(o: TokenOutcome): string {
     refused: 'not for Entra ID',
     failed: 'FAILED',
   };
-  const user = o.upn ? ` ${o.upn}` : '';
   const note = did ? ` (this run: ${did})` : o.state === 'activated' || o.state === 'assigned' ? ' (already there)' : '';
   const reason = o.state === 'refused' || o.state === 'failed' ? `: ${o.reason ?? ''}` : '';
   return printable(`${o.serial}${user}: ${words[o.state]}${note}${reason}`);
@@ -131,19 +153,32 @@ export function registerEntra(program: Command, io: CliIo): void {
   addEntraSignInOptions(addTokenSourceOptions(push))
     .addOption(new Option('--dry-run', 'print the requests that would be sent (secrets and codes replaced), send nothing, sign in to nothing'))
     .addOption(new Option('--no-activate', 'create and assign, but leave activation to the users'))
-    .action(async (file: string | undefined, options: EntraSignInOptions & TokenSourceOptions & { dryRun?: boolean; activate: boolean }) => {
-    const tokens = await readTokens(file, options, io);
+    .addOption(new Option('--manufacturer <text>', `manufacturer of the tokens that have none ${DEVICE_TEXT_HELP}`))
+    .addOption(new Option('--model <text>', `model of the tokens that have none ${DEVICE_TEXT_HELP}`))
+    .action(async (file: string | undefined, options: EntraSignInOptions & TokenSourceOptions & { dryRun?: boolean; activate: boolean; manufacturer?: string; model?: string }) => {
+    for (const field of ['manufacturer', 'model'] as const) {
+      const text = options[field];
+      // The same check as a seed file's: nothing a terminal or Graph would take for something else.
+      const problem = text === undefined ? null : text.trim() === '' ? `the ${field} is empty` : checkToken({ serial: 'S', secret: new Uint8Array(1), type: 'TOTP', algorithm: 'SHA1', digits: 6, period: 30, counter: 0, [field]: text });
+      if (problem !== null) throw new KeytapError('USAGE', `--${field}: ${problem}.`);
+    }
+    // A token's own manufacturer and model (from its seed file or the programming run) are kept.
+    const tokens = (await readTokens(file, options, io)).map((t) => ({ ...t, manufacturer: t.manufacturer ?? options.manufacturer?.trim(), model: t.model ?? options.model?.trim() }));
+    const missing = missingDeviceText(tokens.filter((t) => graphFormat.accepts(t) === null));
+    if (missing.count > 0) io.err(unknownDeviceNote(`${missing.count} token(s) have`, missing.fields));
     const dry = options.dryRun ? new DryRunTransport() : undefined;
     const graph: GraphTransport = dry ?? (await signInToGraph(options, io));
     const outcomes = await pushTokens(graph, tokens, { activate: options.activate, onToken: dry ? undefined : (o) => io.out(outcomeLine(o)) });
+    const bad = outcomes.filter((o) => o.state === 'failed' || o.state === 'refused').length;
     if (dry) {
-      io.out(`Dry run: nothing sent. A first run against ${printable(options.graphUrl ?? DEFAULT_GRAPH_URL)} would send:`);
+      io.out(`Dry run: nothing sent. A first run against ${printable(options.graphUrl ?? DEFAULT_GRAPH_URL)} would send (new-device-N, new-method-N: the ids Graph would give):`);
       for (const r of dry.requests) io.out(printable(`${r.method} ${r.path}${r.body === undefined ? '' : ` ${JSON.stringify(r.body)}`}`));
-      for (const o of outcomes.filter((x) => x.state === 'refused' || x.state === 'inventory')) io.out(outcomeLine(o));
+      for (const o of outcomes) io.out(outcomeLine(o, true));
+      // The exit code is the real run's: a script that tries the dry run first learns what it would.
+      if (bad > 0) throw new KeytapError('DEVICE_ERROR', `${bad} of ${outcomes.length} token(s) would not be in Entra ID as asked; a real run would end with this error too.`);
       return;
     }
     io.out(summaryLine(outcomes));
-    const bad = outcomes.filter((o) => o.state === 'failed' || o.state === 'refused').length;
     if (bad > 0) throw new KeytapError('DEVICE_ERROR', `${bad} of ${outcomes.length} token(s) are not in Entra ID as asked; run again after fixing the cause: tokens already there are matched, not created twice.`);
   });
 
@@ -169,12 +204,12 @@ export async function entraBatchHook(options: EntraSignInOptions & { activate?: 
   io.err('Signed in to Microsoft Entra ID; each key is enrolled there after it is verified.');
   // A problem no later key can get past (sign-in, permission, policy) stops enrolling: the batch
   // goes on programming keys, and the ledger has every token for a later "keytap entra push".
-  let stoppedBy: string | undefined;
+  // Each token not enrolled is thrown, so that the batch names it once and counts it for its summary.
+  let stoppedBy: KeytapError | undefined;
   return async ({ key, token, result, signal }) => {
     if (result.outcome.status !== 'programmed') return;
     if (stoppedBy !== undefined) {
-      io.out(`  Token ${token.serial}: not sent to Entra ID (${stoppedBy}).`);
-      return;
+      throw new KeytapError(stoppedBy.code, 'nothing was sent: Entra ID enrollment stopped at an earlier key.');
     }
     const credentialId = result.outcome.credentialId;
     let outcome: TokenOutcome | undefined;
@@ -186,7 +221,7 @@ export async function entraBatchHook(options: EntraSignInOptions & { activate?: 
       });
     } catch (error) {
       if (!isKeytapError(error) || !stopsTheRun(error) || error.code === 'CANCELLED') throw error;
-      stoppedBy = 'Entra ID enrollment stopped at an earlier key';
+      stoppedBy = error;
       throw new KeytapError(error.code, `${error.message} Entra ID enrollment is off for the rest of this batch; the keys are still programmed.`, {
         hint: joinHints(error.hint, 'When it is fixed, "keytap entra push --ledger DIR" enrolls the tokens the ledger has.'),
         detail: error.detail,
@@ -194,9 +229,10 @@ export async function entraBatchHook(options: EntraSignInOptions & { activate?: 
       });
     }
     if (outcome === undefined) return;
-    io.out(outcomeLine(outcome));
     if (outcome.state === 'refused') throw new KeytapError('UNSUPPORTED', `Token ${token.serial} is not for Entra ID: ${outcome.reason ?? ''}.`);
-    if (outcome.error) throw outcome.error;
+    // A failure is the batch's to report (once, with its hint); what this run did in Entra goes with it.
+    if (outcome.error) throw new KeytapError(outcome.error.code, outcomeLine(outcome), { hint: outcome.error.hint, detail: outcome.error.detail, cause: outcome.error });
+    io.out(outcomeLine(outcome));
   };
 }
 

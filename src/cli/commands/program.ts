@@ -10,6 +10,7 @@ import { InvalidArgumentError, Option } from 'commander';
 import { openAnyKey } from '../../device/open.js';
 import type { OpenedKey } from '../../device/open.js';
 import { FEITIAN_SERIAL_LENGTH } from '../../device/feitian/protocol.js';
+import type { KeyDescriptor } from '../../device/discovery/enumerate.js';
 import { KeyWatcher } from '../../device/discovery/watcher.js';
 import { KeytapError, isKeytapError } from '../../errors.js';
 import { readInputFile } from '../../util/input-file.js';
@@ -22,7 +23,7 @@ import { skippedByReason, vendorFormats } from '../../provision/export.js';
 import { chooseToken, readSeedFile, replacementToken } from '../../provision/from-file.js';
 import { runBatch } from '../../provision/batch.js';
 import type { BatchUser } from '../../provision/users.js';
-import { BatchUsers, parseUsersFile, usersWithTokens } from '../../provision/users.js';
+import { BatchUsers, batchRunFor, parseUsersFile, usersWithTokens } from '../../provision/users.js';
 import type { BatchOptions } from '../../provision/batch.js';
 import { ProvisionRun } from '../../provision/run.js';
 import type { StepHook } from '../../provision/steps.js';
@@ -34,11 +35,12 @@ import { PSKC_MAX_ITERATIONS, SEED_FORMAT_NAMES, checkSeedFileSize, graphFormat,
 import type { CliCommand } from '../explain.js';
 import { cliCommand, explainForCli } from '../explain.js';
 import type { EntraSignInOptions } from './entra.js';
-import { addEntraSignInOptions, entraBatchHook } from './entra.js';
+import { DEVICE_TEXT_HELP, addEntraSignInOptions, entraBatchHook, missingDeviceText, unknownDeviceNote } from './entra.js';
 import type { KeyOptions } from '../key-options.js';
-import { addKeyOptions, withAnyKey, withConnectedAnyKey } from '../key-options.js';
+import { addKeyOptions, connectedKeys, onlyKey, withAnyKey, withConnectedAnyKey } from '../key-options.js';
 import { readTypedCodeOnTerminal } from '../typed-code.js';
 import type { CliIo } from '../output.js';
+import { userLabel } from '../output.js';
 import { hashAlgorithm, integerIn, oathType, readStdin } from '../parse.js';
 import { openPrompter } from '../prompt.js';
 import type { Answers } from '../program-questions.js';
@@ -79,6 +81,7 @@ interface ProgramOptions extends KeyOptions, EntraSignInOptions {
   showSecrets?: boolean;
   users?: string;
   again?: boolean;
+  newRun?: boolean;
   entra?: boolean;
   entraActivate?: boolean;
 }
@@ -107,8 +110,8 @@ export function registerProgram(program: Command, io: CliIo, afterStep?: StepHoo
       .addOption(new Option('--issuer <issuer>', 'issuer of the account on the key'))
       .addOption(new Option('--account <account>', 'account name on the key (default: the UPN, else the serial)'))
       .addOption(new Option('--touch', 'every code needs a touch of the key'))
-      .addOption(new Option('--manufacturer <text>', 'manufacturer written to the seed files'))
-      .addOption(new Option('--model <text>', 'model written to the seed files'))
+      .addOption(new Option('--manufacturer <text>', `manufacturer written to the seed files ${DEVICE_TEXT_HELP}`))
+      .addOption(new Option('--model <text>', `model written to the seed files ${DEVICE_TEXT_HELP}`))
       .addOption(new Option('--out <dir>', `folder for the ledger and the seed files (default ${DEFAULT_OUT_DIR})`))
       .addOption(new Option('--formats <list>', `seed files to write, comma-separated: ${SEED_FORMAT_NAMES.join(',')} (default ${DEFAULT_FORMATS})`))
       .addOption(new Option('--pskc-passphrase <passphrase>', 'encrypt PSKC files with a key derived from this passphrase (PBKDF2)').env('KEYTAP_PSKC_PASSPHRASE'))
@@ -119,7 +122,8 @@ export function registerProgram(program: Command, io: CliIo, afterStep?: StepHoo
       .addOption(new Option('--yes', 'take the defaults for everything not given; ask nothing'))
       .addOption(new Option('--batch', 'program one key after another: insert, wait, remove, next; Ctrl+C to finish'))
       .addOption(new Option('--users <file>', 'with --batch: the users, one key each, in order (a CSV with a UPN column, e.g. an Entra user export, or one UPN a line)'))
-      .addOption(new Option('--again', 'with --users: also give a key to users the ledger already has a token for'))
+      .addOption(new Option('--again', 'with --users: also give a key to users the ledger already has a token for (an interrupted --again run is resumed)'))
+      .addOption(new Option('--new-run', 'with --again: start another --again run instead of resuming the last one over the same users'))
       .addOption(new Option('--count <n>', 'with --batch: stop after this many keys').argParser(integerIn(1, 1_000_000)))
       .addOption(new Option('--from <file>', 're-program a (replacement) key with a token from a seed file'))
       .addOption(new Option('--from-passphrase <passphrase>', 'passphrase of an encrypted PSKC file given with --from').env('KEYTAP_FROM_PASSPHRASE'))
@@ -160,6 +164,7 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
     throw new KeytapError('USAGE', '--users gives each key its own user; leave out --upn.');
   }
   if (options.again === true && !options.batch) throw new KeytapError('USAGE', '--again only applies together with --batch.');
+  if (options.newRun === true && (options.again !== true || options.users === undefined)) throw new KeytapError('USAGE', '--new-run only applies together with --users and --again.');
   if (options.entra && !options.batch) throw new KeytapError('USAGE', '--entra enrolls each key of a --batch; for a ledger or seed file use "keytap entra push".');
   if (options.from === undefined) {
     for (const name of ['format', 'keyId', 'allowSlowKdf'] as const) {
@@ -232,6 +237,23 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
       throw new KeytapError(error.code, `Users file ${options.users} line ${user.line} (${printable(user.upn)}): ${error.message}`, { hint: error.hint, detail: error.detail });
     }
   }
+  // A single token is checked whole now, and its key settled, before the ledger folder is made:
+  // a refusal (a comma in the manufacturer for the Entra CSV, two keys connected) leaves nothing.
+  let onlyConnected: KeyDescriptor | undefined;
+  if (!options.batch) {
+    checkTokenForRun(fromToken ?? buildToken(parameters, secret ?? sample.secret, serialGiven ?? 'KT00000000'), formats, { allowShortSecret: options.allowShortSecret });
+    if (chosenKey?.descriptor === undefined && options.virtual === undefined && options.device === undefined) onlyConnected = onlyKey(await connectedKeys(io));
+  }
+  // The Entra CSV and Graph require both: what they get when none is given is said, not silently made up.
+  if (options.entra === true || formats.some((f) => f.name === 'entra' || f.name === 'graph')) {
+    const own = (user?: BatchUser): { manufacturer: string | undefined; model: string | undefined } => ({
+      manufacturer: user?.manufacturer ?? fromToken?.manufacturer ?? parameters.manufacturer,
+      model: user?.model ?? fromToken?.model ?? parameters.model,
+    });
+    const missing = missingDeviceText(users ? users.map(own) : [own()]);
+    const subject = users ? `The tokens of ${missing.count} user(s) in ${options.users} have` : options.batch ? 'The tokens have' : 'The token has';
+    if (missing.count > 0) io.err(unknownDeviceNote(subject, missing.fields));
+  }
 
   const run = await ProvisionRun.start({
     outDir,
@@ -240,6 +262,7 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
     force: options.force,
     serialPrefix: options.serialPrefix,
     allowShortSecret: options.allowShortSecret,
+    leaveOutWithoutUser: formatList === undefined,
     passphrase: options.ledgerPassphrase,
     afterStep,
   });
@@ -258,7 +281,7 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
     };
     if (options.batch) {
       const afterProgrammed = options.entra ? await entraBatchHook({ ...options, activate: options.entraActivate }, io) : undefined;
-      await programBatch(run, parameters, options, io, cliCommand(command), { users, askUser: interactive && users === undefined && parameters.upn === undefined }, afterProgrammed);
+      await programBatch(run, parameters, options, io, cliCommand(command), { users, askUser: interactive && users === undefined && parameters.upn === undefined, formatsGiven: formatList !== undefined }, afterProgrammed);
     } else {
       // A generated serial is made once the key is open (a Feitian HOTP key takes exactly 8
       // characters); everything else that needs no key is refused before the key is opened.
@@ -281,7 +304,8 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
         });
       };
       // The key picked before the questions is the one programmed: no second look that could pick another.
-      const result = chosenKey?.descriptor ? await withConnectedAnyKey(chosenKey.descriptor, options, io, program) : await withAnyKey(options, io, program, 'writes');
+      const settled = chosenKey?.descriptor ?? onlyConnected;
+      const result = settled ? await withConnectedAnyKey(settled, options, io, program) : await withAnyKey(options, io, program, 'writes');
       reportResult(io, token!, result, options.showSecrets === true);
       const outcome = result.outcome;
       if (outcome.status !== 'programmed') throw outcome.error;
@@ -296,6 +320,8 @@ interface BatchUserSource {
   users: readonly BatchUser[] | undefined;
   /** Ask for each key's user on the terminal once the key is in. */
   askUser: boolean;
+  /** --formats (or its question) named the files: one that needs a user makes the answer required. */
+  formatsGiven: boolean;
 }
 
 async function programBatch(
@@ -320,16 +346,22 @@ async function programBatch(
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
   try {
-    const users = userSource.users ? new BatchUsers(userSource.users, run.ledger.entries, { again: options.again }) : undefined;
+    // The run is recorded with each entry: an interrupted --again run, started again, is resumed.
+    const batchRun = userSource.users ? batchRunFor(run.ledger.entries, userSource.users, { again: options.again, newRun: options.newRun }) : undefined;
+    if (batchRun) run.ledger.run = batchRun.run;
+    const users = userSource.users ? new BatchUsers(userSource.users, run.ledger.entries, { again: options.again, runId: batchRun?.run.id }) : undefined;
     // Check the parameters once with a sample token, so that a refused format stops the batch before the first key.
     const first = users?.withoutKey[0] ?? userSource.users?.[0];
     const sampleUser = first ? { upn: first.upn } : {};
     // Asked per key: the sample without a user must pass unless a user is then required (checked per answer).
-    const userRequired = userSource.askUser && formatsNeedingUser(buildToken({ ...parameters, upn: undefined }, generateSecret(parameters.algorithm), 'KT00000000'), run.formats).length > 0;
+    // With the default files a key without a user gets those that need none (the run leaves it out of the rest).
+    const userRequired = userSource.askUser && userSource.formatsGiven && formatsNeedingUser(buildToken({ ...parameters, upn: undefined }, generateSecret(parameters.algorithm), 'KT00000000'), run.formats).length > 0;
     run.check(buildToken({ ...parameters, ...sampleUser, ...(userRequired ? { upn: 'user@example.com' } : {}) }, generateSecret(parameters.algorithm), 'KT00000000'));
     if (users) {
       const enrolled = users.alreadyEnrolled;
-      if (enrolled.length > 0) {
+      if (batchRun?.resumed === true) {
+        io.err(`Resuming the --again run over ${options.users} that the ledger has (--new-run starts another): ${enrolled.length} user(s) got a token from it and get no key: ${userList(enrolled)}.`);
+      } else if (enrolled.length > 0) {
         io.err(`${enrolled.length} user(s) in ${options.users} already have a token in the ledger and get no key (--again gives them another): ${userList(enrolled)}.`);
       }
       if (users.unverified.length > 0) {
@@ -338,13 +370,18 @@ async function programBatch(
         );
       }
       if (!users.hasNext) {
-        io.out(`Every user in ${options.users} has a token in the ledger; no key to program. Ledger and seed files in ${run.outDir}.`);
+        const resumed = batchRun?.resumed === true ? ' from the --again run it resumes (--new-run starts another)' : '';
+        io.out(`Every user in ${options.users} has a token in the ledger${resumed}; no key to program. Ledger and seed files in ${run.outDir}.`);
         return;
       }
       io.err(`${users.withoutKey.length} user(s) to give a key to, in the order of ${options.users}.`);
     }
     // The user of the key in hand: given back when the key ends up without a token.
     let current: BatchUser | undefined;
+    // Keys programmed whose token the follow-up (Entra ID enrollment, --entra) did not take.
+    const notEnrolled: string[] = [];
+    // A token a file leaves out (no user for the Entra CSV) is named once, not again after every later key.
+    const leftOutSaid = new Set<string>();
     // A Feitian HOTP key takes serials of exactly 8 characters.
     const tokenFor = (user: Partial<BatchUser>, opened: OpenedKey): ProvisionToken =>
       buildToken(
@@ -411,12 +448,17 @@ async function programBatch(
           if (!outcome || outcome.status === 'refused' || (outcome.status === 'failed' && !outcome.leftOnKey)) users?.giveBack(current);
           current = undefined;
         }
-        reportBatchEvent(io, event, options.showSecrets === true, command);
+        if (event.kind === 'after-programmed-error') notEnrolled.push(event.token.serial);
+        reportBatchEvent(io, event, options.showSecrets === true, command, leftOutSaid);
       },
     });
     io.out(`Summary: ${summary.programmed} programmed, ${summary.failed} failed, ${summary.skipped} skipped. Ledger and seed files in ${run.outDir}.`);
     if (users && users.withoutKey.length > 0) io.out(`Users still without a key (${users.withoutKey.length}): ${userList(users.withoutKey)}.`);
+    if (notEnrolled.length > 0) {
+      io.out(`Not enrolled in Entra ID (${notEnrolled.length}): ${serialList(notEnrolled)}; "keytap entra push --ledger ${run.outDir}" enrolls them once the cause is fixed (what is there already is matched, not created twice).`);
+    }
     if (summary.failed > 0) throw new KeytapError('DEVICE_ERROR', `${summary.failed} key(s) failed; see above.`);
+    if (notEnrolled.length > 0) throw new KeytapError('DEVICE_ERROR', `${notEnrolled.length} programmed key(s) are not enrolled in Entra ID; see above.`);
   } finally {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
@@ -443,13 +485,13 @@ async function askKeyUser(number: number, required: boolean, io: CliIo, refuse: 
   }
 }
 
-/** Users as a summary names them: UPN and line, the first few, the rest counted. */
+/** Users as a summary names them: display name (where the file has one), UPN and line; the first few, the rest counted. */
 function userList(users: readonly BatchUser[]): string {
-  const named = users.slice(0, 10).map((u) => `${printable(u.upn)} (line ${u.line})`);
+  const named = users.slice(0, 10).map((u) => `${printable(userLabel(u.upn, u.displayName))} (line ${u.line})`);
   return users.length > 10 ? `${named.join(', ')} and ${users.length - 10} more` : named.join(', ');
 }
 
-function reportBatchEvent(io: CliIo, event: BatchEvent, showSecrets: boolean, command: CliCommand): void {
+function reportBatchEvent(io: CliIo, event: BatchEvent, showSecrets: boolean, command: CliCommand, leftOutSaid: Set<string>): void {
   switch (event.kind) {
     case 'ignored-present':
       io.err(`Leaving alone the key(s) already plugged in: ${event.keys.map((k) => k.name).join(', ')}. To program one, unplug it and plug it in again.`);
@@ -464,13 +506,13 @@ function reportBatchEvent(io: CliIo, event: BatchEvent, showSecrets: boolean, co
       io.err(touchMessage(event.phase));
       return;
     case 'result':
-      reportResult(io, event.token, event.result, showSecrets, event.number, command);
+      reportResult(io, event.token, event.result, showSecrets, event.number, command, leftOutSaid);
       return;
     case 'error':
       io.out(`Key ${event.number}: skipped (nothing written): ${event.key.name}: ${event.error.message}`);
       return;
     case 'after-programmed-error': {
-      io.out(`Key ${event.number}: programmed serial ${event.token.serial}, but the follow-up failed: ${event.error.message}`);
+      io.out(`Key ${event.number}: programmed serial ${event.token.serial}, but not enrolled in Entra ID: ${event.error.message}`);
       const { hint } = explainForCli(event.error, command);
       if (hint) io.out(`  ${hint}`);
       return;
@@ -481,14 +523,19 @@ function reportBatchEvent(io: CliIo, event: BatchEvent, showSecrets: boolean, co
   }
 }
 
-function reportResult(io: CliIo, token: ProvisionToken, result: ProgramOneResult, showSecrets: boolean, number?: number, command?: CliCommand): void {
+/** `leftOutSaid`: "format serial" pairs already named as left out (a batch); those are not named again. */
+function reportResult(io: CliIo, token: ProvisionToken, result: ProgramOneResult, showSecrets: boolean, number?: number, command?: CliCommand, leftOutSaid?: Set<string>): void {
   const prefix = number === undefined ? '' : `Key ${number}: `;
   const outcome = result.outcome;
   if (outcome.status === 'programmed') {
-    io.out(`${prefix}programmed serial ${token.serial} as "${outcome.credentialId}" on ${outcome.entry.key.name}; verified.`);
+    // The account on the key is the UPN; the display name (from a users file) says who that is.
+    const forUser = token.displayName !== undefined ? `; for ${userLabel(token.upn, token.displayName)}` : '';
+    io.out(`${prefix}programmed serial ${token.serial} as "${outcome.credentialId}" on ${outcome.entry.key.name}; verified${forUser}.`);
     if (showSecrets) io.out(`  secret (Base32): ${base32Encode(token.secret)}`);
     for (const file of result.exports) {
-      const groups = skippedByReason(file.skipped);
+      const unsaid = leftOutSaid ? file.skipped.filter((s) => !leftOutSaid.has(`${file.format.name} ${s.serial}`)) : file.skipped;
+      for (const s of unsaid) leftOutSaid?.add(`${file.format.name} ${s.serial}`);
+      const groups = skippedByReason(unsaid);
       if (file.written) {
         io.err(`  wrote ${basename(file.path)} (${file.format.title}): ${file.tokenCount} token(s)`);
         for (const group of groups) io.err(`    left out ${serialList(group.serials)}: ${group.reason}`);

@@ -18,6 +18,7 @@ import { checkEntraCsv, seedFormat } from '../../seeds/index.js';
 import { readSeedFile, readSeedFileBytes } from '../../provision/from-file.js';
 import { activationRow } from '../../provision/activation.js';
 import type { CliIo } from '../output.js';
+import { userLabel } from '../output.js';
 import { integerIn } from '../parse.js';
 import { ALLOW_SLOW_KDF_HELP, parseFormats, pskcProtection } from './program.js';
 
@@ -201,7 +202,7 @@ function printCodes(tokens: readonly SeedToken[], time: number, showSecrets: boo
 /** The activation table: a header, then one row per token (HOTP codes last until used: no seconds left). */
 function activationLines(tokens: readonly SeedToken[], time: number): string[] {
   const rows = tokens.map((t) => activationRow(t, time));
-  const cells = rows.map((r) => [tokenLabel(r), r.upn ?? '-', r.code, r.secondsLeft === undefined ? '-' : `${r.secondsLeft} s`, r.next]);
+  const cells = rows.map((r) => [tokenLabel(r), userLabel(r.upn, r.displayName), r.code, r.secondsLeft === undefined ? '-' : `${r.secondsLeft} s`, r.next]);
   const table = [['SERIAL', 'USER', 'CODE', 'LEFT', 'NEXT'], ...cells];
   const widths = table[0]!.map((_, column) => Math.max(...table.map((row) => row[column]!.length)));
   return table.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]!))).join('  '));
