@@ -57,7 +57,7 @@ describe('keytap program --batch --entra', () => {
     await programmer.waitFor(/Insert key 1 /u);
     // A key that waits for "keytap virtual touch": a code computed from the seed would not wait.
     await keys.plug('T', ['--touch', 'manual']);
-    await programmer.waitFor(/Touch your key to verify the account/u);
+    await programmer.waitFor(/Touch your key to verify the token/u);
     expect((await keys.keytap(['virtual', 'touch', keys.file('T')])).code).toBe(0);
     await programmer.waitFor(/Touch virtual key T\.json to activate token KT\d{8} in Entra ID/u);
     // Nothing was activated while the key waited for its touch.
