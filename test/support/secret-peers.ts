@@ -118,16 +118,14 @@ export async function startPrivateKeyring(busAddress?: string): Promise<PrivateK
   // --unlock reads the login keyring's password from stdin and creates the keyring with it.
   const daemon = spawn('gnome-keyring-daemon', ['--foreground', '--unlock', '--components=secrets'], { stdio: ['pipe', 'ignore', 'ignore'], env: { ...process.env, ...env } });
   daemon.stdin.end('keytap-test');
-  // The daemon takes a moment to own org.freedesktop.secrets and create the login collection.
-  for (let i = 0; i < 50; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      // Storing works once the login collection exists.
-      const probe = spawn('secret-tool', ['store', '--label=probe', 'service', 'keytap-probe'], { env: { ...process.env, ...env }, stdio: ['pipe', 'ignore', 'ignore'] });
-      probe.stdin.end('probe');
-      probe.on('exit', (code) => resolve(code === 0));
-      probe.on('error', () => resolve(false));
-    });
-    if (ok) break;
+  // The daemon takes a moment to own org.freedesktop.secrets and create the login collection. Ready
+  // means the "default" alias names it: secret-tool can store (into the session collection) before
+  // that, while keyring-rs looks the default collection up by its alias and finds none ("no result
+  // found"), which a loaded machine showed.
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if ((await defaultCollection(env)) !== undefined) break;
+    if (Date.now() > deadline) throw new Error('gnome-keyring-daemon made no default collection within 20 s');
     await new Promise((r) => setTimeout(r, 100));
   }
   return {
@@ -138,6 +136,21 @@ export async function startPrivateKeyring(busAddress?: string): Promise<PrivateK
       await Promise.all([daemon, ...(bus ? [bus] : [])].map((c) => new Promise((r) => (c.exitCode !== null ? r(undefined) : c.once('exit', r)))));
     },
   };
+}
+
+/** The object path the Secret Service's "default" alias names, or undefined while it names none ("/"). */
+function defaultCollection(env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const args = ['call', '--session', '--dest', 'org.freedesktop.secrets', '--object-path', '/org/freedesktop/secrets', '--method', 'org.freedesktop.Secret.Service.ReadAlias', 'default'];
+    const child = spawn('gdbus', args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', () => resolve(undefined));
+    child.on('exit', (code) => {
+      const path = /objectpath '([^']*)'/u.exec(out)?.[1];
+      resolve(code === 0 && path !== undefined && path !== '/' ? path : undefined);
+    });
+  });
 }
 
 /** secret-tool's answer for one keytap entry: the stored secret, or '' when there is none. */
