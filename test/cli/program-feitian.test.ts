@@ -173,6 +173,23 @@ describe.skipIf(!HAVE_SCRIPT)('keytap with a Feitian HOTP key', () => {
     expect(list.stderr).toContain('"keytap program --type hotp" programs it');
   });
 
+  it('commands that need OATH accounts refuse --dialect feitian before creating the virtual key', async () => {
+    const { dir } = newEnvironment();
+    const file = join(dir, 'new.json');
+    const cases = [
+      ['add', 'otpauth://totp/Example:alice?secret=JBSWY3DPEHPK3PXP', '--virtual', file, '--dialect', 'feitian'],
+      ['list', '--virtual', file, '--dialect', 'feitian'],
+      ['code', '--virtual', file, '--dialect', 'feitian'],
+    ];
+    for (const args of cases) {
+      const result = await runKeytap(args, { env });
+      expect(result.code, args[0]).not.toBe(0);
+      expect(result.stderr).toContain(`--dialect feitian makes a Feitian HOTP key, which holds one HOTP token and has no OATH accounts; ${file} was not created.`);
+      expect(result.stderr).toContain('"keytap program --type hotp" programs it');
+      expect(existsSync(file), args[0]).toBe(false);
+    }
+  });
+
   it('beside an OATH key, commands that need accounts use the OATH key without being told; keys lists both', async () => {
     const { dir, file } = newEnvironment();
     await ok(['virtual', 'start', file, '--dialect', 'feitian']);
