@@ -230,6 +230,30 @@ describe.skipIf(!HAVE_SCRIPT)('keytap with a Feitian HOTP key', () => {
     expect(ledger.entries[0]).toMatchObject({ state: 'done', counterAfter: 1 });
   });
 
+  it('program --batch: Ctrl+C at the typed-code prompt erases the key and ends the batch with its summary', async () => {
+    const { dir, file } = newEnvironment();
+    const out = join(dir, 'seeds');
+    const seen = new Set<string>();
+    const once = (output: string, text: string): boolean => output.includes(text) && !seen.has(text) && (seen.add(text), true);
+    const self = keytapCommand(['program', '--batch', '--type', 'hotp', '--yes', '--out', out]);
+    const result = await startOnTerminal(self.command, self.args, {
+      env,
+      onOutput: (output, session) => {
+        if (once(output, 'Insert key 1')) void ok(['virtual', 'start', file, '--dialect', 'feitian', '--touch', 'auto']);
+        if (once(output, TYPED_CODE_PROMPT)) session.type('\x03');
+        // Unplugged, so that a batch that goes on asks for key 2 (then a Ctrl+C between keys ends it).
+        if (once(output, 'Remove ')) void ok(['virtual', 'stop', file]);
+        if (once(output, 'Insert key 2')) session.type('\x03');
+      },
+    }).ended;
+    expect(result.output).toContain('Key 1: failed (removed from the key again): Verification failed: Interrupted.');
+    expect(result.output).not.toContain('Insert key 2');
+    expect(result.output).toContain('Summary: 0 programmed, 1 failed, 0 skipped.');
+    expect((await readLedger(out)).entries[0]).toMatchObject({ state: 'failed', leftOnKey: false });
+    await ok(['virtual', 'start', file]);
+    expect(await keysJson()).toMatchObject([{ programmed: false }]);
+  });
+
   it('program --batch --users gives the inserted Feitian key the next user of the file, as for OATH keys', async () => {
     const { dir, file } = newEnvironment();
     const out = join(dir, 'seeds');

@@ -358,6 +358,7 @@ async function programBatch(
         generateSecret(parameters.algorithm),
         run.serials.next(opened.kind === 'feitian' ? FEITIAN_SERIAL_LENGTH : undefined),
       );
+    const readTypedCode = readTypedCodeOnTerminal(io);
     const summary = await runBatch({
       source: new KeyWatcher(),
       run,
@@ -373,7 +374,15 @@ async function programBatch(
         }
         return opened;
       },
-      readTypedCode: readTypedCodeOnTerminal(io),
+      readTypedCode: async (request) => {
+        try {
+          return await readTypedCode(request);
+        } catch (error) {
+          // Ctrl+C at the prompt reaches readline, not onSigint: end the batch after this key (erased again) as onSigint would.
+          if (isKeytapError(error) && error.code === 'CANCELLED') stop.abort();
+          throw error;
+        }
+      },
       hasNext: () => users?.hasNext ?? true,
       nextToken: async ({ number, opened }) => {
         if (users) {
