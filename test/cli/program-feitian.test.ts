@@ -145,6 +145,26 @@ describe.skipIf(!HAVE_SCRIPT)('keytap with a Feitian HOTP key', () => {
     expect((await readLedger(out)).entries[0]).toMatchObject({ state: 'failed', leftOnKey: false });
   });
 
+  it('a key nobody touches: the prompt gives up after KEYTAP_TYPED_CODE_TIMEOUT, erases the key and says what to do', async () => {
+    const { dir, file } = newEnvironment();
+    const out = join(dir, 'seeds');
+    await ok(['virtual', 'start', file, '--dialect', 'feitian', '--touch', 'auto']);
+    env = { ...env, KEYTAP_TYPED_CODE_TIMEOUT: '0.5' };
+    const run = await runWithKeyboard(['program', '--type', 'hotp', '--yes', '--out', out], () => Promise.resolve());
+    expect(run.code).not.toBe(0);
+    expect(run.output).toContain('Verification failed: no code arrived within 0.5 s.');
+    expect(run.output).toContain('The key was erased again. Program it again and touch the key within 0.5 s of the prompt');
+    expect(await keysJson()).toMatchObject([{ programmed: false }]);
+    expect((await readLedger(out)).entries[0]).toMatchObject({ state: 'failed', leftOnKey: false });
+
+    // A wait that is not a number of seconds is refused before the key is programmed.
+    env = { ...env, KEYTAP_TYPED_CODE_TIMEOUT: 'soon' };
+    const refused = await runKeytap(['program', '--type', 'hotp', '--yes', '--out', out], { env, input: '' });
+    expect(refused.stderr).toContain('KEYTAP_TYPED_CODE_TIMEOUT must be a number of seconds from more than 0 to 3600, not "soon".');
+    expect(await keysJson()).toMatchObject([{ programmed: false }]);
+    expect((await readLedger(out)).entries).toHaveLength(1);
+  }, 20_000);
+
   it('refuses TOTP, SHA-256, a seed of other than 20 bytes and a serial of other than 8 characters, saying what the key needs', async () => {
     const { dir, file } = newEnvironment();
     await ok(['virtual', 'start', file, '--dialect', 'feitian', '--touch', 'auto']);
