@@ -165,6 +165,82 @@ describe.skipIf(!HAVE_SCRIPT)('keytap with a Feitian HOTP key', () => {
     expect((await readLedger(out)).entries).toHaveLength(1);
   }, 20_000);
 
+  it('program on a terminal asks only what the key can take: digits, a 20-byte seed, an 8-character serial, user, seed files', async () => {
+    const { dir, file } = newEnvironment();
+    const out = join(dir, 'seeds');
+    await ok(['virtual', 'start', file, '--dialect', 'feitian', '--touch', 'auto']);
+    // Each answer waits for its question's n-th showing (a refused answer shows it again).
+    const script: Array<[string, string]> = [
+      ['Digits (6/8)', '8'],
+      [`Secret (Base32 or hex:…, exactly 20 bytes)`, `hex:${SEED_HEX}abcd`],
+      [`Secret (Base32 or hex:…, exactly 20 bytes)`, `hex:${SEED_HEX}`],
+      ['Serial number (exactly 8 characters)', 'HF1234567'],
+      ['Serial number (exactly 8 characters)', 'HF123456'],
+      ['Seed files', ''],
+      ['User (UPN', 'alice@contoso.com'],
+      ['Manufacturer', ''],
+      ['Model', ''],
+      ['Output folder', out],
+    ];
+    let step = 0;
+    let typed = false;
+    const self = keytapCommand(['program']);
+    const run = await startOnTerminal(self.command, self.args, {
+      env,
+      onOutput: (output, session) => {
+        while (step < script.length) {
+          const [label, answer] = script[step]!;
+          const shown = output.split(label).length - 1;
+          const before = script.slice(0, step).filter(([l]) => l === label).length;
+          if (shown <= before) break;
+          step++;
+          session.type(`${answer}\r`);
+        }
+        if (output.includes(TYPED_CODE_PROMPT) && !typed) {
+          typed = true;
+          void touchAndType(file)(1, session);
+        }
+      },
+    }).ended;
+    expect(run.code, run.output).toBe(0);
+    expect(run.output.split('This key holds one HOTP token (SHA-1, counter from 0).')).toHaveLength(2);
+    for (const notAsked of ['Type (totp/hotp)', 'Hash (', 'Time interval', 'Initial counter', 'Issuer on the key', 'Account on the key', 'Require touch']) {
+      expect(run.output).not.toContain(notAsked);
+    }
+    expect(run.output).toContain('This key takes a seed of exactly 20 bytes (40 hex digits), not 22');
+    expect(run.output).toContain('This key takes a serial of exactly 8 letters, digits or signs');
+    expect(run.output).toContain('programmed serial HF123456 as');
+    expect(typedLines(file)).toEqual([await oathtool({ hexSecret: SEED_HEX, type: 'HOTP', counter: 0, digits: 8 })]);
+    expect((await readLedger(out)).entries[0]).toMatchObject({ state: 'done', counterAfter: 1, token: { serial: 'HF123456', digits: 8, upn: 'alice@contoso.com' } });
+
+    // Now programmed: refused before any question, with the way to erase it.
+    const again = await startOnTerminal(self.command, self.args, { env, onOutput: (output, session) => output.includes(']: ') && session.type('\x03') }).ended;
+    expect(again.code).not.toBe(0);
+    expect(again.output).toContain('holds an HOTP token already (serial HF123456)');
+    expect(again.output).toContain('keytap reset');
+    expect(again.output).not.toContain(']: ');
+  });
+
+  it('program on a terminal refuses, before the first question, what given on the command line the key cannot take', async () => {
+    const { dir, file } = newEnvironment();
+    await ok(['virtual', 'start', file, '--dialect', 'feitian', '--touch', 'auto']);
+    const cases: Array<[string[], string, string]> = [
+      [['--type', 'totp'], 'it makes HOTP codes only (it has no clock for TOTP)', 'Give --type hotp'],
+      [['--algorithm', 'SHA256'], 'it computes SHA-1 codes only, not SHA256', '--algorithm SHA1'],
+      [['--period', '60'], 'cannot take a time step: it makes HOTP codes only', 'Leave out --period'],
+      [['--counter', '3'], 'starts at 0, not 3', 'Leave out --counter'],
+    ];
+    for (const [args, reason, hint] of cases) {
+      const self = keytapCommand(['program', ...args, '--out', join(dir, 'seeds')]);
+      const run = await startOnTerminal(self.command, self.args, { env, onOutput: (output, session) => output.includes(']: ') && session.type('\x03') }).ended;
+      expect(run.code, args.join(' ')).not.toBe(0);
+      expect(run.output).toContain(reason);
+      expect(run.output).toContain(hint);
+      expect(run.output, args.join(' ')).not.toContain(']: ');
+    }
+    expect(await keysJson()).toMatchObject([{ programmed: false }]);
+  });
+
   it('refuses TOTP, SHA-256, a seed of other than 20 bytes and a serial of other than 8 characters, saying what the key needs', async () => {
     const { dir, file } = newEnvironment();
     await ok(['virtual', 'start', file, '--dialect', 'feitian', '--touch', 'auto']);
