@@ -99,9 +99,10 @@ describe.skipIf(!HAVE_SCRIPT)('keytap with a Feitian HOTP key', () => {
     const run = await runWithKeyboard(['program', '--type', 'hotp', '--secret', `hex:${SEED_HEX}`, '--yes', '--out', out], touchAndType(file));
     expect(run.output).toContain(TYPED_CODE_PROMPT);
     expect(run.code).toBe(0);
-    const serial = /programmed serial (\S+) as/u.exec(run.output)?.[1];
+    const serial = /programmed serial (\S+) on virtual key \S+; verified by the code it typed\./u.exec(run.output)?.[1];
     expect(serial).toMatch(/^KT\d{6}$/u);
-    expect(run.output).toContain('verified');
+    expect(run.output).toContain('Touch the key while it flashes to program its HOTP token…');
+    expect(run.output).not.toContain('Touch your key');
 
     // What the key typed at the prompt is oathtool's code at counter 0; the ledger says the key is at 1.
     expect(typedLines(file)).toEqual([await oathtool({ hexSecret: SEED_HEX, type: 'HOTP', counter: 0 })]);
@@ -125,6 +126,7 @@ describe.skipIf(!HAVE_SCRIPT)('keytap with a Feitian HOTP key', () => {
 
     const reset = await runKeytap(['reset', '--force', '--device', serial!], { env });
     expect(reset.code).toBe(0);
+    expect(reset.stderr).toContain(`Touch the key while it flashes to erase its HOTP token ${serial}…`);
     expect(reset.stderr).toContain(`Erased the HOTP token ${serial}`);
     expect(await keysJson()).toMatchObject([{ serial: null, programmed: false }]);
   });
@@ -140,6 +142,7 @@ describe.skipIf(!HAVE_SCRIPT)('keytap with a Feitian HOTP key', () => {
     });
     expect(run.code).not.toBe(0);
     expect(run.output).toContain('Verification failed: what was typed is not a code of token');
+    expect(run.output).toContain('Touch the key while it flashes to erase its HOTP token again…');
     expect(run.output).not.toContain(SEED_HEX);
     expect(await keysJson()).toMatchObject([{ programmed: false }]);
     expect((await readLedger(out)).entries[0]).toMatchObject({ state: 'failed', leftOnKey: false });
@@ -209,7 +212,7 @@ describe.skipIf(!HAVE_SCRIPT)('keytap with a Feitian HOTP key', () => {
     }
     expect(run.output).toContain('This key takes a seed of exactly 20 bytes (40 hex digits), not 22');
     expect(run.output).toContain('This key takes a serial of exactly 8 letters, digits or signs');
-    expect(run.output).toContain('programmed serial HF123456 as');
+    expect(run.output).toContain('programmed serial HF123456 on');
     expect(typedLines(file)).toEqual([await oathtool({ hexSecret: SEED_HEX, type: 'HOTP', counter: 0, digits: 8 })]);
     expect((await readLedger(out)).entries[0]).toMatchObject({ state: 'done', counterAfter: 1, token: { serial: 'HF123456', digits: 8, upn: 'alice@contoso.com' } });
 
@@ -317,7 +320,9 @@ describe.skipIf(!HAVE_SCRIPT)('keytap with a Feitian HOTP key', () => {
       },
     });
     const result = await run.ended;
-    expect(result.output).toMatch(/Key 1: programmed serial KT\d{6} as/u);
+    expect(result.output).toMatch(/Key 1: programmed serial KT\d{6} on /u);
+    expect(result.output).toContain('Touch the key while it flashes to program its HOTP token…');
+    expect(result.output).not.toContain('Touch your key');
     expect(result.output).toContain('Summary: 1 programmed, 0 failed, 0 skipped.');
     expect(result.code).toBe(0);
     const ledger = await readLedger(out);
@@ -342,7 +347,7 @@ describe.skipIf(!HAVE_SCRIPT)('keytap with a Feitian HOTP key', () => {
         if (once(output, 'Insert key 2')) session.type('\x03');
       },
     }).ended;
-    expect(result.output).toContain('Key 1: failed (removed from the key again): Verification failed: Interrupted.');
+    expect(result.output).toContain('Key 1: failed (erased from the key again): Verification failed: Interrupted.');
     expect(result.output).not.toContain('Insert key 2');
     expect(result.output).toContain('Summary: 0 programmed, 1 failed, 0 skipped.');
     expect((await readLedger(out)).entries[0]).toMatchObject({ state: 'failed', leftOnKey: false });

@@ -276,7 +276,7 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
         return run.programOne(opened, token, {
           replace: options.replace,
           signal,
-          onTouchNeeded: (phase) => io.err(touchMessage(phase)),
+          onTouchNeeded: (phase) => io.err(touchMessage(phase, opened.kind === 'feitian')),
           readTypedCode: readTypedCodeOnTerminal(io),
         });
       };
@@ -470,7 +470,7 @@ function reportBatchEvent(io: CliIo, event: BatchEvent, showSecrets: boolean, co
       io.err(`Programming ${event.key.name}…`);
       return;
     case 'touch':
-      io.err(touchMessage(event.phase));
+      io.err(touchMessage(event.phase, event.key.dialect === 'feitian'));
       return;
     case 'result':
       reportResult(io, event.token, event.result, showSecrets, event.number, command);
@@ -493,8 +493,14 @@ function reportBatchEvent(io: CliIo, event: BatchEvent, showSecrets: boolean, co
 function reportResult(io: CliIo, token: ProvisionToken, result: ProgramOneResult, showSecrets: boolean, number?: number, command?: CliCommand): void {
   const prefix = number === undefined ? '' : `Key ${number}: `;
   const outcome = result.outcome;
+  // A Feitian key holds one token, named by its serial: no account name to tell.
+  const hotpKey = outcome.entry?.key.dialect === 'feitian';
   if (outcome.status === 'programmed') {
-    io.out(`${prefix}programmed serial ${token.serial} as "${outcome.credentialId}" on ${outcome.entry.key.name}; verified.`);
+    io.out(
+      hotpKey
+        ? `${prefix}programmed serial ${token.serial} on ${outcome.entry.key.name}; verified by the code it typed.`
+        : `${prefix}programmed serial ${token.serial} as "${outcome.credentialId}" on ${outcome.entry.key.name}; verified.`,
+    );
     if (showSecrets) io.out(`  secret (Base32): ${base32Encode(token.secret)}`);
     for (const file of result.exports) {
       const groups = skippedByReason(file.skipped);
@@ -507,7 +513,14 @@ function reportResult(io: CliIo, token: ProvisionToken, result: ProgramOneResult
       }
     }
   } else if (number !== undefined) {
-    const what = outcome.status === 'refused' ? 'skipped (nothing written)' : outcome.leftOnKey ? 'failed, and the account may still be on the key' : 'failed (removed from the key again)';
+    const what =
+      outcome.status === 'refused'
+        ? 'skipped (nothing written)'
+        : outcome.leftOnKey
+          ? `failed, and the ${hotpKey ? 'token' : 'account'} may still be on the key`
+          : hotpKey
+            ? 'failed (erased from the key again)'
+            : 'failed (removed from the key again)';
     io.out(`${prefix}${what}: ${outcome.error.message}`);
     const { hint } = explainForCli(outcome.error, command);
     if (hint) io.out(`  ${hint}`);
@@ -520,8 +533,9 @@ function serialList(serials: readonly string[]): string {
   return serials.length > 5 ? `serials ${named} and ${serials.length - 5} more` : `serial${serials.length > 1 ? 's' : ''} ${named}`;
 }
 
-function touchMessage(phase: 'put' | 'verify' | 'delete'): string {
-  // The same words for an OATH account and a Feitian key's one token.
+function touchMessage(phase: 'put' | 'verify' | 'delete', hotpKey: boolean): string {
+  // A Feitian key has no accounts: the touch programs or erases its one token (it verifies by typing, see typed-code.ts).
+  if (hotpKey) return phase === 'delete' ? 'Touch the key while it flashes to erase its HOTP token again…' : 'Touch the key while it flashes to program its HOTP token…';
   return phase === 'put' ? 'Touch your key to confirm storing the token…' : phase === 'verify' ? 'Touch your key to verify the token…' : 'Touch your key to remove the token again…';
 }
 
