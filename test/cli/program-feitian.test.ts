@@ -115,7 +115,7 @@ describe.skipIf(!HAVE_SCRIPT)('keytap with a Feitian HOTP key', () => {
     expect(existsSync(join(out, 'hseeds.pskcxml'))).toBe(true);
 
     expect(await keysJson()).toMatchObject([{ serial, dialect: 'feitian', programmed: true }]);
-    expect(await ok(['keys'])).toMatch(new RegExp(`serial ${serial}  HOTP key, programmed`, 'u'));
+    expect(await ok(['keys'])).toContain(`virtual key hotp.json  serial ${serial}  Feitian HOTP key, programmed (the serial is its token's)  (`);
 
     // A programmed key is refused before anything is written, with the way out.
     const again = await runKeytap(['program', '--type', 'hotp', '--yes', '--out', out], { env, input: '' });
@@ -298,6 +298,11 @@ describe.skipIf(!HAVE_SCRIPT)('keytap with a Feitian HOTP key', () => {
     expect(list.stdout).toContain('Demo:alice@example.com');
     expect(list.stderr).not.toContain('Feitian');
     expect((await keysJson()).map((k) => k.dialect ?? 'oath').sort()).toEqual(['feitian', 'oath']);
+    // Each key on its line: the OATH key with its serial, the Feitian key saying what it is and that it holds no token.
+    const lines = (await ok(['keys'])).trim().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines.find((l) => l.includes('oath.json'))).toMatch(/virtual key oath\.json {2}serial \d+ {2}\(/u);
+    expect(lines.find((l) => l.includes('hotp.json'))).toMatch(/virtual key hotp\.json {2}Feitian HOTP key, erased \(it holds no token\) {2}\(/u);
   });
 
   it('program --batch programs each inserted Feitian key with an 8-character serial and verifies it by its typed code', async () => {
