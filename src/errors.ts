@@ -152,7 +152,7 @@ export type ErrorDetail =
     };
 
 /** What a Feitian HOTP key needs of a token: HOTP, SHA-1, 6 or 8 digits, a 20-byte seed, an 8-character serial, counter 0. */
-export type HotpKeyParameter = 'type' | 'algorithm' | 'digits' | 'secret' | 'serial' | 'counter';
+export type HotpKeyParameter = 'type' | 'algorithm' | 'digits' | 'secret' | 'serial' | 'counter' | 'period';
 
 /** What a Graph refusal was about, as far as keytap can tell. */
 export type GraphProblem =

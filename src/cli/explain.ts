@@ -210,6 +210,8 @@ function hotpKeyHint(parameter: HotpKeyParameter, command: CliCommand): string {
       return has('--counter')
         ? 'Leave out --counter: the key is sent no counter and starts at 0.'
         : 'Use a token whose counter is 0: the key is sent no counter and starts at 0.';
+    case 'period':
+      return has('--period') ? 'Leave out --period: the key makes HOTP codes, which have no time step.' : 'Use an HOTP token: the key makes HOTP codes, which have no time step.';
   }
 }
 

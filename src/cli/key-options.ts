@@ -6,9 +6,9 @@ import { hotpOnlyKeyError, noKeyError, openAnyKey, openOathSession } from '../de
 import { virtualFileKey } from '../emulator/virtual-file.js';
 import { enumerateKeys } from '../device/discovery/enumerate.js';
 import type { KeyDescriptor } from '../device/discovery/enumerate.js';
-import { KEY_DIALECTS } from '../device/key-dialect.js';
+import { KEY_DIALECTS, isOathDialect } from '../device/key-dialect.js';
 import type { KeyDialect } from '../device/key-dialect.js';
-import { readlinkSync } from 'node:fs';
+import { existsSync, readlinkSync } from 'node:fs';
 import type { UnlockContext } from '../app/unlock.js';
 import { keyringIdOf, unlockSession, withPin } from '../app/unlock.js';
 import { osKeyring } from '../desktop/keyring/index.js';
@@ -221,6 +221,12 @@ async function openChosenKey(options: KeyOptions, access: KeyAccess, io: CliIo, 
     if (options.device !== undefined) throw new KeytapError('USAGE', 'Use either --virtual or --device, not both.');
     // A mistyped path for a command that only reads must not leave an empty key (and folders) behind.
     const create = access === 'writes' || options.demo === true || options.dialect !== undefined;
+    // A command that needs OATH accounts would create a Feitian key only to refuse it: refuse first.
+    if (create && wants === 'oath' && options.dialect !== undefined && !isOathDialect(options.dialect) && !existsSync(options.virtual)) {
+      throw new KeytapError('UNSUPPORTED', `--dialect ${options.dialect} makes a Feitian HOTP key, which holds one HOTP token and has no OATH accounts; ${options.virtual} was not created.`, {
+        detail: { kind: 'hotp-only-key', keyName: `virtual key ${options.virtual}` },
+      });
+    }
     return openAnyKey(virtualFileKey({ file: options.virtual, dialect: options.dialect, demo: options.demo, create }), signal);
   }
   if (options.dialect !== undefined || options.demo) {

@@ -18,9 +18,11 @@ import { SEED_FORMAT_NAMES, checkUpn } from '../seeds/index.js';
 import { printable } from '../util/printable.js';
 import { DEFAULT_FORMATS, DEFAULT_OUT_DIR, oneOf, parseFormats } from './commands/program.js';
 import type { KeyOptions } from './key-options.js';
-import { connectedKeys, withAnyKey, withConnectedKey } from './key-options.js';
+import { connectedKeys, withAnyKey, withConnectedAnyKey, withConnectedKey } from './key-options.js';
 import { isOathDialect } from '../device/key-dialect.js';
 import type { OpenedKey } from '../device/open.js';
+import { FEITIAN_SEED_BYTES, FEITIAN_SERIAL_LENGTH, isFeitianSerial } from '../device/feitian/protocol.js';
+import { feitianPeriodRefusal, feitianProgrammedError, feitianRefusal } from '../provision/feitian.js';
 
 /** A Feitian HOTP key computes SHA-1 codes only (docs/protocols.md §4.3). */
 const FEITIAN_ALGORITHMS: readonly HashAlgorithm[] = ['SHA1'];
@@ -73,6 +75,8 @@ export interface ChosenKey {
   descriptor?: KeyDescriptor | undefined;
   /** The hashes the key computes codes with. */
   algorithms: readonly HashAlgorithm[];
+  /** Set for a Feitian HOTP key: one HOTP token, SHA-1, counter from 0, so fewer questions; `serial`: the token it holds already. */
+  hotpKey?: { name: string; serial?: string | undefined } | undefined;
 }
 
 const ALL_ALGORITHMS: readonly HashAlgorithm[] = ['SHA1', 'SHA256', 'SHA512'];
@@ -156,17 +160,21 @@ export function describeKey(descriptor: KeyDescriptor): string {
  * the one connected, or one picked from the list. None: the no-key error, before any question.
  */
 async function settleKey(options: QuestionOptions, prompter: Prompter, io: CliIo): Promise<ChosenKey> {
-  const algorithmsOf = (opened: OpenedKey): Promise<readonly HashAlgorithm[]> =>
-    Promise.resolve(opened.kind === 'oath' ? opened.key.session.capabilities.algorithms : FEITIAN_ALGORITHMS);
+  const keyOf = (opened: OpenedKey): Promise<ChosenKey> =>
+    Promise.resolve(
+      opened.kind === 'oath'
+        ? { algorithms: opened.key.session.capabilities.algorithms }
+        : { algorithms: FEITIAN_ALGORITHMS, hotpKey: { name: opened.key.name, serial: opened.key.session.serial } },
+    );
   if (options.virtual !== undefined) {
     // A virtual key still to be created answers in the dialect asked for, else a YubiKey's (emulator/store.ts).
     if (!existsSync(options.virtual)) {
       const dialect = options.dialect ?? 'yubikey';
-      return { algorithms: isOathDialect(dialect) ? capabilitiesOf(dialect).algorithms : FEITIAN_ALGORITHMS };
+      return isOathDialect(dialect) ? { algorithms: capabilitiesOf(dialect).algorithms } : { algorithms: FEITIAN_ALGORITHMS, hotpKey: { name: `virtual key ${options.virtual}` } };
     }
-    return { algorithms: await withAnyKey(options, io, algorithmsOf, 'reads') };
+    return withAnyKey(options, io, keyOf, 'reads');
   }
-  if (options.device !== undefined) return { algorithms: await withAnyKey(options, io, algorithmsOf, 'reads') };
+  if (options.device !== undefined) return withAnyKey(options, io, keyOf, 'reads');
   const descriptors = await connectedKeys(io);
   if (descriptors.length === 0) throw noKeyError();
   let descriptor = descriptors[0]!;
@@ -174,7 +182,7 @@ async function settleKey(options: QuestionOptions, prompter: Prompter, io: CliIo
     io.err(`${descriptors.length} keys are connected:`);
     descriptor = await choice(prompter, 'Key to program', descriptors, describeKey, (line) => io.err(line));
   }
-  if (descriptor.dialect === 'feitian') return { descriptor, algorithms: FEITIAN_ALGORITHMS };
+  if (descriptor.dialect === 'feitian') return { descriptor, ...(await withConnectedAnyKey(descriptor, options, io, keyOf)) };
   return { descriptor, algorithms: await withConnectedKey(descriptor, options, io, (key) => Promise.resolve(key.session.capabilities.algorithms)) };
 }
 
@@ -189,23 +197,40 @@ export async function askProgramQuestions(options: QuestionOptions, given: (name
   try {
     const key = options.batch ? undefined : await settleKey(options, prompter, io);
     const fromFile = options.from !== undefined;
+    const hotpKey = key?.hotpKey;
+    if (hotpKey) {
+      refuseForHotpKey(hotpKey, options, given);
+      if (!fromFile) io.err('This key holds one HOTP token (SHA-1, counter from 0).');
+    }
     const parameters: TokenParameters = { ...DEFAULT_PARAMETERS };
     if (!fromFile) {
-      if (!given('type')) answers.type = await question('Type (totp/hotp)', 'totp', (t) => oathType(t));
+      if (hotpKey) {
+        answers.type = 'HOTP';
+        answers.algorithm = 'SHA1';
+      }
+      if (!given('type') && !hotpKey) answers.type = await question('Type (totp/hotp)', 'totp', (t) => oathType(t));
       // A batch's keys are not known yet: each is checked when it is inserted.
       const algorithms = key?.algorithms ?? ALL_ALGORITHMS;
-      if (!given('algorithm')) answers.algorithm = await question(`Hash (${algorithms.join('/')})`, 'SHA1', algorithmAnswer(algorithms));
+      if (!given('algorithm') && !hotpKey) answers.algorithm = await question(`Hash (${algorithms.join('/')})`, 'SHA1', algorithmAnswer(algorithms));
       if (!given('digits')) answers.digits = await question('Digits (6/8)', '6', oneOf([6, 8]));
       parameters.type = answers.type ?? options.type ?? DEFAULT_PARAMETERS.type;
       parameters.algorithm = answers.algorithm ?? options.algorithm ?? DEFAULT_PARAMETERS.algorithm;
       parameters.digits = answers.digits ?? options.digits ?? DEFAULT_PARAMETERS.digits;
       if (parameters.type === 'TOTP' && !given('period')) answers.period = await question('Time interval in seconds (30/60)', '30', oneOf([30, 60]));
-      if (parameters.type === 'HOTP' && !given('counter')) answers.counter = await question('Initial counter', '0', integerIn(0, 0xffffffff));
+      if (parameters.type === 'HOTP' && !given('counter') && !hotpKey) answers.counter = await question('Initial counter', '0', integerIn(0, 0xffffffff));
       parameters.period = answers.period ?? options.period ?? DEFAULT_PARAMETERS.period;
       parameters.counter = answers.counter ?? options.counter ?? DEFAULT_PARAMETERS.counter;
-      if (!options.batch && !given('secret')) answers.secret = await question('Secret (Base32 or hex:…)', 'generate', secretAnswer(options.allowShortSecret));
+      if (!options.batch && !given('secret')) {
+        answers.secret = hotpKey
+          ? await question(`Secret (Base32 or hex:…, exactly ${FEITIAN_SEED_BYTES} bytes)`, 'generate', hotpKeySecretAnswer)
+          : await question('Secret (Base32 or hex:…)', 'generate', secretAnswer(options.allowShortSecret));
+      }
       // Whether the serial is in the ledger is told by the run: the ledger's folder is asked last.
-      if (!options.batch && !given('serial')) answers.serial = await question('Serial number', 'generate', serialAnswer);
+      if (!options.batch && !given('serial')) {
+        answers.serial = hotpKey
+          ? await question(`Serial number (exactly ${FEITIAN_SERIAL_LENGTH} characters)`, 'generate', hotpKeySerialAnswer)
+          : await question('Serial number', 'generate', serialAnswer);
+      }
     }
     const secretText = answers.secret ?? (options.secret !== '-' ? options.secret : undefined);
     let sample: SeedToken | undefined;
@@ -241,9 +266,12 @@ export async function askProgramQuestions(options: QuestionOptions, given: (name
       });
       return labelAnswer(what, (text) => buildToken({ ...labels(), [field]: text }, sample.secret, sample.serial), chosenFormats);
     };
-    if (!given('issuer')) answers.issuer = await question('Issuer on the key', '', label('issuer', 'issuer'));
-    if (!given('account')) answers.account = await question('Account on the key', answers.upn ?? options.upn ?? 'the UPN, else the serial', label('account', 'account'));
-    if (!given('touch')) answers.touch = await question('Require touch for every code (y/n)', 'n', yesNo);
+    // A Feitian key has no account names, and it types a code only when touched.
+    if (!hotpKey) {
+      if (!given('issuer')) answers.issuer = await question('Issuer on the key', '', label('issuer', 'issuer'));
+      if (!given('account')) answers.account = await question('Account on the key', answers.upn ?? options.upn ?? 'the UPN, else the serial', label('account', 'account'));
+      if (!given('touch')) answers.touch = await question('Require touch for every code (y/n)', 'n', yesNo);
+    }
     if (!given('manufacturer')) answers.manufacturer = await question('Manufacturer (for the seed files)', '', label('manufacturer', 'manufacturer'));
     if (!given('model')) answers.model = await question('Model (for the seed files)', '', label('model', 'model'));
     if (!given('out')) answers.out = await question('Output folder', DEFAULT_OUT_DIR, (t) => t);
@@ -251,6 +279,40 @@ export async function askProgramQuestions(options: QuestionOptions, given: (name
   } finally {
     prompter.close();
   }
+}
+
+/**
+ * What the command line gives that a Feitian key cannot take, refused before the first question
+ * (and a key that holds a token already, which takes none until erased).
+ */
+function refuseForHotpKey(hotpKey: NonNullable<ChosenKey['hotpKey']>, options: QuestionOptions, given: (name: string) => boolean): void {
+  if (hotpKey.serial !== undefined) throw feitianProgrammedError(hotpKey.name, hotpKey.serial);
+  if (options.from !== undefined) return; // The seed file's token is checked against the key when it is chosen.
+  if (given('period')) throw feitianPeriodRefusal(hotpKey.name);
+  // The given parameters on a token that is otherwise what the key takes: the first that does not fit is named.
+  let secret: Uint8Array = new Uint8Array(FEITIAN_SEED_BYTES);
+  if (options.secret !== undefined && options.secret !== '-') secret = parseGivenSecret(options.secret, { allowShort: true });
+  const parameters: TokenParameters = { ...DEFAULT_PARAMETERS, type: 'HOTP', algorithm: 'SHA1' };
+  if (options.type !== undefined) parameters.type = options.type;
+  if (options.algorithm !== undefined) parameters.algorithm = options.algorithm;
+  if (options.digits !== undefined) parameters.digits = options.digits;
+  if (options.counter !== undefined) parameters.counter = options.counter;
+  const refusal = feitianRefusal(buildToken(parameters, secret, options.serial ?? 'KT000000'), hotpKey.name);
+  if (refusal) throw refusal;
+}
+
+function hotpKeySecretAnswer(text: string): string {
+  const secret = parseGivenSecret(text, { allowShort: true });
+  if (secret.length !== FEITIAN_SEED_BYTES) {
+    throw new KeytapError('BAD_INPUT', `This key takes a seed of exactly ${FEITIAN_SEED_BYTES} bytes (${FEITIAN_SEED_BYTES * 2} hex digits), not ${secret.length}; Enter generates one.`);
+  }
+  return text;
+}
+
+function hotpKeySerialAnswer(text: string): string {
+  checkSerial(text);
+  if (!isFeitianSerial(text)) throw new KeytapError('BAD_INPUT', `This key takes a serial of exactly ${FEITIAN_SERIAL_LENGTH} letters, digits or signs; Enter generates one.`);
+  return text;
 }
 
 /**

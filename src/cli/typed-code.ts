@@ -3,7 +3,8 @@
  * on stderr, the cursor after it, the user touches the key and the key types the code and Enter
  * into this terminal. Ctrl+C, the end of input or the command's AbortSignal end the wait with
  * CANCELLED; an empty line asks again. What was typed is returned to be compared, never echoed
- * into a message.
+ * into a message. A key never touched ends the wait after typedCodeTimeoutMs() with TIMEOUT: the
+ * caller erases the key again, and a batch is not held up by a key nobody touches.
  */
 import { createInterface } from 'node:readline';
 import { KeytapError, cancelledError } from '../errors.js';
@@ -12,15 +13,44 @@ import type { CliIo } from './output.js';
 
 export const TYPED_CODE_PROMPT = 'Touch the key now; it types its code here: ';
 
+/** How long the prompt waits for the key's code by default: time to find the key and touch it. */
+export const TYPED_CODE_TIMEOUT_SECONDS = 60;
+/** Sets another wait, in seconds (the tests use a short one). */
+export const TYPED_CODE_TIMEOUT_ENV = 'KEYTAP_TYPED_CODE_TIMEOUT';
+
+/** The wait for a typed code: the default, or KEYTAP_TYPED_CODE_TIMEOUT's seconds, checked. */
+export function typedCodeTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
+  const text = env[TYPED_CODE_TIMEOUT_ENV];
+  if (text === undefined || text === '') return TYPED_CODE_TIMEOUT_SECONDS * 1000;
+  const seconds = Number(text);
+  if (!/^\d+(\.\d+)?$/u.test(text) || seconds <= 0 || seconds > 3600) {
+    throw new KeytapError('USAGE', `${TYPED_CODE_TIMEOUT_ENV} must be a number of seconds from more than 0 to 3600, not "${text}".`);
+  }
+  return Math.round(seconds * 1000);
+}
+
 export function readTypedCodeOnTerminal(io: CliIo, input: NodeJS.ReadableStream = process.stdin, output: NodeJS.WritableStream = process.stderr) {
+  // Checked when the command starts, not after the key has been programmed.
+  const timeoutMs = typedCodeTimeoutMs();
   return (request: TypedCodeRequest): Promise<string> => {
     io.err(`Verifying: ${request.keyName} types a code of ${request.digits} digits when touched.`);
     const rl = createInterface({ input, output });
     return new Promise<string>((resolve, reject) => {
       let done = false;
+      const timer = setTimeout(() => {
+        const waited = `${timeoutMs / 1000} s`;
+        finish(() =>
+          reject(
+            new KeytapError('TIMEOUT', `no code arrived within ${waited}.`, {
+              hint: `The key was erased again. Program it again and touch the key within ${waited} of the prompt, with the cursor at the prompt: the key types into the window that has the focus.`,
+            }),
+          ),
+        );
+      }, timeoutMs);
       const finish = (settle: () => void): void => {
         if (done) return;
         done = true;
+        clearTimeout(timer);
         request.signal?.removeEventListener('abort', onAbort);
         rl.close();
         settle();

@@ -35,7 +35,7 @@ export type BatchEvent =
   /** `afterProgrammed` failed: the token is on the key and in the ledger, the follow-up is not done. */
   | { kind: 'after-programmed-error'; key: KeyDescriptor; number: number; token: ProvisionToken; error: KeytapError }
   | { kind: 'remove'; key: KeyDescriptor }
-  | { kind: 'touch'; phase: TouchPhase };
+  | { kind: 'touch'; phase: TouchPhase; key: KeyDescriptor };
 
 /** The key in hand: its descriptor, the open session, its position in the batch (1-based). */
 export interface BatchKeyContext {
@@ -135,7 +135,7 @@ export async function runBatch(options: BatchOptions): Promise<RunSummary> {
           replace: options.replace,
           signal: options.abort,
           now: options.now,
-          onTouchNeeded: (phase) => options.report({ kind: 'touch', phase }),
+          onTouchNeeded: (phase) => options.report({ kind: 'touch', phase, key: descriptor }),
           readTypedCode: options.readTypedCode,
         });
         options.report({ kind: 'result', key: descriptor, number, token, result });

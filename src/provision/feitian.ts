@@ -49,6 +49,20 @@ export function feitianRefusal(token: ProvisionToken, keyName: string): KeytapEr
   return null;
 }
 
+/** A Feitian key that holds a token takes no other until erased. */
+export function feitianProgrammedError(keyName: string, serial: string): KeytapError {
+  return new KeytapError('EXISTS', `${keyName} holds an HOTP token already (serial ${serial}); it takes a new one only once erased.`, {
+    detail: { kind: 'hotp-key-programmed', serial },
+  });
+}
+
+/** What given on the command line a Feitian key cannot take, refused before any question: the time step of a TOTP token. */
+export function feitianPeriodRefusal(keyName: string): KeytapError {
+  return new KeytapError('UNSUPPORTED', `${keyName} cannot take a time step: it makes HOTP codes only (it has no clock for TOTP).`, {
+    detail: { kind: 'hotp-key-cannot-take', parameter: 'period' },
+  });
+}
+
 export function feitianKeyIdentity(key: OpenFeitianKey, serial: string): KeyIdentity {
   return { id: key.id, name: key.name, serial, dialect: 'feitian' };
 }
@@ -59,14 +73,7 @@ export async function programFeitianKey(key: OpenFeitianKey, token: ProvisionTok
   const refusal = feitianRefusal(token, key.name);
   if (refusal) return { status: 'refused', error: refusal };
   const state = await session.check(options.signal);
-  if (state.programmed) {
-    return {
-      status: 'refused',
-      error: new KeytapError('EXISTS', `${key.name} holds an HOTP token already (serial ${state.serial}); it takes a new one only once erased.`, {
-        detail: { kind: 'hotp-key-programmed', serial: state.serial },
-      }),
-    };
-  }
+  if (state.programmed) return { status: 'refused', error: feitianProgrammedError(key.name, state.serial) };
   // The key holds one token, known by its serial: that is its name in the ledger.
   const credentialId = token.serial;
   const entry = await options.ledger.appendPending(token, feitianKeyIdentity(key, token.serial), credentialId);

@@ -73,7 +73,7 @@ const VARIANTS: ErrorDetail[] = [
   ...Object.values(SAMPLES).map((s) => s.detail),
   { kind: 'pskc-secret-needed', need: 'key', keyName: 'Pre-shared-key' },
   { kind: 'pskc-secret-wrong', need: 'passphrase', maybeAltered: false },
-  ...(['algorithm', 'digits', 'secret', 'serial', 'counter'] as const).map((parameter): ErrorDetail => ({ kind: 'hotp-key-cannot-take', parameter })),
+  ...(['algorithm', 'digits', 'secret', 'serial', 'counter', 'period'] as const).map((parameter): ErrorDetail => ({ kind: 'hotp-key-cannot-take', parameter })),
 ];
 
 const silent = { out: () => undefined, err: () => undefined };

@@ -99,9 +99,10 @@ describe.skipIf(!HAVE_SCRIPT)('keytap with a Feitian HOTP key', () => {
     const run = await runWithKeyboard(['program', '--type', 'hotp', '--secret', `hex:${SEED_HEX}`, '--yes', '--out', out], touchAndType(file));
     expect(run.output).toContain(TYPED_CODE_PROMPT);
     expect(run.code).toBe(0);
-    const serial = /programmed serial (\S+) as/u.exec(run.output)?.[1];
+    const serial = /programmed serial (\S+) on virtual key \S+; verified by the code it typed\./u.exec(run.output)?.[1];
     expect(serial).toMatch(/^KT\d{6}$/u);
-    expect(run.output).toContain('verified');
+    expect(run.output).toContain('Touch the key while it flashes to program its HOTP token…');
+    expect(run.output).not.toContain('Touch your key');
 
     // What the key typed at the prompt is oathtool's code at counter 0; the ledger says the key is at 1.
     expect(typedLines(file)).toEqual([await oathtool({ hexSecret: SEED_HEX, type: 'HOTP', counter: 0 })]);
@@ -114,7 +115,7 @@ describe.skipIf(!HAVE_SCRIPT)('keytap with a Feitian HOTP key', () => {
     expect(existsSync(join(out, 'hseeds.pskcxml'))).toBe(true);
 
     expect(await keysJson()).toMatchObject([{ serial, dialect: 'feitian', programmed: true }]);
-    expect(await ok(['keys'])).toMatch(new RegExp(`serial ${serial}  HOTP key, programmed`, 'u'));
+    expect(await ok(['keys'])).toContain(`virtual key hotp.json  serial ${serial}  Feitian HOTP key, programmed (the serial is its token's)  (`);
 
     // A programmed key is refused before anything is written, with the way out.
     const again = await runKeytap(['program', '--type', 'hotp', '--yes', '--out', out], { env, input: '' });
@@ -125,6 +126,7 @@ describe.skipIf(!HAVE_SCRIPT)('keytap with a Feitian HOTP key', () => {
 
     const reset = await runKeytap(['reset', '--force', '--device', serial!], { env });
     expect(reset.code).toBe(0);
+    expect(reset.stderr).toContain(`Touch the key while it flashes to erase its HOTP token ${serial}…`);
     expect(reset.stderr).toContain(`Erased the HOTP token ${serial}`);
     expect(await keysJson()).toMatchObject([{ serial: null, programmed: false }]);
   });
@@ -140,9 +142,106 @@ describe.skipIf(!HAVE_SCRIPT)('keytap with a Feitian HOTP key', () => {
     });
     expect(run.code).not.toBe(0);
     expect(run.output).toContain('Verification failed: what was typed is not a code of token');
+    expect(run.output).toContain('Touch the key while it flashes to erase its HOTP token again…');
     expect(run.output).not.toContain(SEED_HEX);
     expect(await keysJson()).toMatchObject([{ programmed: false }]);
     expect((await readLedger(out)).entries[0]).toMatchObject({ state: 'failed', leftOnKey: false });
+  });
+
+  it('a key nobody touches: the prompt gives up after KEYTAP_TYPED_CODE_TIMEOUT, erases the key and says what to do', async () => {
+    const { dir, file } = newEnvironment();
+    const out = join(dir, 'seeds');
+    await ok(['virtual', 'start', file, '--dialect', 'feitian', '--touch', 'auto']);
+    env = { ...env, KEYTAP_TYPED_CODE_TIMEOUT: '0.5' };
+    const run = await runWithKeyboard(['program', '--type', 'hotp', '--yes', '--out', out], () => Promise.resolve());
+    expect(run.code).not.toBe(0);
+    expect(run.output).toContain('Verification failed: no code arrived within 0.5 s.');
+    expect(run.output).toContain('The key was erased again. Program it again and touch the key within 0.5 s of the prompt');
+    expect(await keysJson()).toMatchObject([{ programmed: false }]);
+    expect((await readLedger(out)).entries[0]).toMatchObject({ state: 'failed', leftOnKey: false });
+
+    // A wait that is not a number of seconds is refused before the key is programmed.
+    env = { ...env, KEYTAP_TYPED_CODE_TIMEOUT: 'soon' };
+    const refused = await runKeytap(['program', '--type', 'hotp', '--yes', '--out', out], { env, input: '' });
+    expect(refused.stderr).toContain('KEYTAP_TYPED_CODE_TIMEOUT must be a number of seconds from more than 0 to 3600, not "soon".');
+    expect(await keysJson()).toMatchObject([{ programmed: false }]);
+    expect((await readLedger(out)).entries).toHaveLength(1);
+  }, 20_000);
+
+  it('program on a terminal asks only what the key can take: digits, a 20-byte seed, an 8-character serial, user, seed files', async () => {
+    const { dir, file } = newEnvironment();
+    const out = join(dir, 'seeds');
+    await ok(['virtual', 'start', file, '--dialect', 'feitian', '--touch', 'auto']);
+    // Each answer waits for its question's n-th showing (a refused answer shows it again).
+    const script: Array<[string, string]> = [
+      ['Digits (6/8)', '8'],
+      [`Secret (Base32 or hex:…, exactly 20 bytes)`, `hex:${SEED_HEX}abcd`],
+      [`Secret (Base32 or hex:…, exactly 20 bytes)`, `hex:${SEED_HEX}`],
+      ['Serial number (exactly 8 characters)', 'HF1234567'],
+      ['Serial number (exactly 8 characters)', 'HF123456'],
+      ['Seed files', ''],
+      ['User (UPN', 'alice@contoso.com'],
+      ['Manufacturer', ''],
+      ['Model', ''],
+      ['Output folder', out],
+    ];
+    let step = 0;
+    let typed = false;
+    const self = keytapCommand(['program']);
+    const run = await startOnTerminal(self.command, self.args, {
+      env,
+      onOutput: (output, session) => {
+        while (step < script.length) {
+          const [label, answer] = script[step]!;
+          const shown = output.split(label).length - 1;
+          const before = script.slice(0, step).filter(([l]) => l === label).length;
+          if (shown <= before) break;
+          step++;
+          session.type(`${answer}\r`);
+        }
+        if (output.includes(TYPED_CODE_PROMPT) && !typed) {
+          typed = true;
+          void touchAndType(file)(1, session);
+        }
+      },
+    }).ended;
+    expect(run.code, run.output).toBe(0);
+    expect(run.output.split('This key holds one HOTP token (SHA-1, counter from 0).')).toHaveLength(2);
+    for (const notAsked of ['Type (totp/hotp)', 'Hash (', 'Time interval', 'Initial counter', 'Issuer on the key', 'Account on the key', 'Require touch']) {
+      expect(run.output).not.toContain(notAsked);
+    }
+    expect(run.output).toContain('This key takes a seed of exactly 20 bytes (40 hex digits), not 22');
+    expect(run.output).toContain('This key takes a serial of exactly 8 letters, digits or signs');
+    expect(run.output).toContain('programmed serial HF123456 on');
+    expect(typedLines(file)).toEqual([await oathtool({ hexSecret: SEED_HEX, type: 'HOTP', counter: 0, digits: 8 })]);
+    expect((await readLedger(out)).entries[0]).toMatchObject({ state: 'done', counterAfter: 1, token: { serial: 'HF123456', digits: 8, upn: 'alice@contoso.com' } });
+
+    // Now programmed: refused before any question, with the way to erase it.
+    const again = await startOnTerminal(self.command, self.args, { env, onOutput: (output, session) => output.includes(']: ') && session.type('\x03') }).ended;
+    expect(again.code).not.toBe(0);
+    expect(again.output).toContain('holds an HOTP token already (serial HF123456)');
+    expect(again.output).toContain('keytap reset');
+    expect(again.output).not.toContain(']: ');
+  });
+
+  it('program on a terminal refuses, before the first question, what given on the command line the key cannot take', async () => {
+    const { dir, file } = newEnvironment();
+    await ok(['virtual', 'start', file, '--dialect', 'feitian', '--touch', 'auto']);
+    const cases: Array<[string[], string, string]> = [
+      [['--type', 'totp'], 'it makes HOTP codes only (it has no clock for TOTP)', 'Give --type hotp'],
+      [['--algorithm', 'SHA256'], 'it computes SHA-1 codes only, not SHA256', '--algorithm SHA1'],
+      [['--period', '60'], 'cannot take a time step: it makes HOTP codes only', 'Leave out --period'],
+      [['--counter', '3'], 'starts at 0, not 3', 'Leave out --counter'],
+    ];
+    for (const [args, reason, hint] of cases) {
+      const self = keytapCommand(['program', ...args, '--out', join(dir, 'seeds')]);
+      const run = await startOnTerminal(self.command, self.args, { env, onOutput: (output, session) => output.includes(']: ') && session.type('\x03') }).ended;
+      expect(run.code, args.join(' ')).not.toBe(0);
+      expect(run.output).toContain(reason);
+      expect(run.output).toContain(hint);
+      expect(run.output, args.join(' ')).not.toContain(']: ');
+    }
+    expect(await keysJson()).toMatchObject([{ programmed: false }]);
   });
 
   it('refuses TOTP, SHA-256, a seed of other than 20 bytes and a serial of other than 8 characters, saying what the key needs', async () => {
@@ -173,6 +272,23 @@ describe.skipIf(!HAVE_SCRIPT)('keytap with a Feitian HOTP key', () => {
     expect(list.stderr).toContain('"keytap program --type hotp" programs it');
   });
 
+  it('commands that need OATH accounts refuse --dialect feitian before creating the virtual key', async () => {
+    const { dir } = newEnvironment();
+    const file = join(dir, 'new.json');
+    const cases = [
+      ['add', 'otpauth://totp/Example:alice?secret=JBSWY3DPEHPK3PXP', '--virtual', file, '--dialect', 'feitian'],
+      ['list', '--virtual', file, '--dialect', 'feitian'],
+      ['code', '--virtual', file, '--dialect', 'feitian'],
+    ];
+    for (const args of cases) {
+      const result = await runKeytap(args, { env });
+      expect(result.code, args[0]).not.toBe(0);
+      expect(result.stderr).toContain(`--dialect feitian makes a Feitian HOTP key, which holds one HOTP token and has no OATH accounts; ${file} was not created.`);
+      expect(result.stderr).toContain('"keytap program --type hotp" programs it');
+      expect(existsSync(file), args[0]).toBe(false);
+    }
+  });
+
   it('beside an OATH key, commands that need accounts use the OATH key without being told; keys lists both', async () => {
     const { dir, file } = newEnvironment();
     await ok(['virtual', 'start', file, '--dialect', 'feitian']);
@@ -182,6 +298,11 @@ describe.skipIf(!HAVE_SCRIPT)('keytap with a Feitian HOTP key', () => {
     expect(list.stdout).toContain('Demo:alice@example.com');
     expect(list.stderr).not.toContain('Feitian');
     expect((await keysJson()).map((k) => k.dialect ?? 'oath').sort()).toEqual(['feitian', 'oath']);
+    // Each key on its line: the OATH key with its serial, the Feitian key saying what it is and that it holds no token.
+    const lines = (await ok(['keys'])).trim().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines.find((l) => l.includes('oath.json'))).toMatch(/virtual key oath\.json {2}serial \d+ {2}\(/u);
+    expect(lines.find((l) => l.includes('hotp.json'))).toMatch(/virtual key hotp\.json {2}Feitian HOTP key, erased \(it holds no token\) {2}\(/u);
   });
 
   it('program --batch programs each inserted Feitian key with an 8-character serial and verifies it by its typed code', async () => {
@@ -204,13 +325,39 @@ describe.skipIf(!HAVE_SCRIPT)('keytap with a Feitian HOTP key', () => {
       },
     });
     const result = await run.ended;
-    expect(result.output).toMatch(/Key 1: programmed serial KT\d{6} as/u);
+    expect(result.output).toMatch(/Key 1: programmed serial KT\d{6} on /u);
+    expect(result.output).toContain('Touch the key while it flashes to program its HOTP token…');
+    expect(result.output).not.toContain('Touch your key');
     expect(result.output).toContain('Summary: 1 programmed, 0 failed, 0 skipped.');
     expect(result.code).toBe(0);
     const ledger = await readLedger(out);
     const token = ledger.entries[0]!.token;
     expect(typedLines(file)).toEqual([await oathtool({ hexSecret: Buffer.from(token.secret).toString('hex'), type: 'HOTP', counter: 0 })]);
     expect(ledger.entries[0]).toMatchObject({ state: 'done', counterAfter: 1 });
+  });
+
+  it('program --batch: Ctrl+C at the typed-code prompt erases the key and ends the batch with its summary', async () => {
+    const { dir, file } = newEnvironment();
+    const out = join(dir, 'seeds');
+    const seen = new Set<string>();
+    const once = (output: string, text: string): boolean => output.includes(text) && !seen.has(text) && (seen.add(text), true);
+    const self = keytapCommand(['program', '--batch', '--type', 'hotp', '--yes', '--out', out]);
+    const result = await startOnTerminal(self.command, self.args, {
+      env,
+      onOutput: (output, session) => {
+        if (once(output, 'Insert key 1')) void ok(['virtual', 'start', file, '--dialect', 'feitian', '--touch', 'auto']);
+        if (once(output, TYPED_CODE_PROMPT)) session.type('\x03');
+        // Unplugged, so that a batch that goes on asks for key 2 (then a Ctrl+C between keys ends it).
+        if (once(output, 'Remove ')) void ok(['virtual', 'stop', file]);
+        if (once(output, 'Insert key 2')) session.type('\x03');
+      },
+    }).ended;
+    expect(result.output).toContain('Key 1: failed (erased from the key again): Verification failed: Interrupted.');
+    expect(result.output).not.toContain('Insert key 2');
+    expect(result.output).toContain('Summary: 0 programmed, 1 failed, 0 skipped.');
+    expect((await readLedger(out)).entries[0]).toMatchObject({ state: 'failed', leftOnKey: false });
+    await ok(['virtual', 'start', file]);
+    expect(await keysJson()).toMatchObject([{ programmed: false }]);
   });
 
   it('program --batch --users gives the inserted Feitian key the next user of the file, as for OATH keys', async () => {

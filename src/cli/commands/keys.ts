@@ -32,9 +32,10 @@ async function readKeyState(key: KeyDescriptor): Promise<KeyState> {
   }
 }
 
+/** Where an OATH key's line ends after its serial, a Feitian key's says what it is and holds (its serial being its token's). */
 function describeHotpState(state: KeyState): string {
-  if (state.programmed === undefined) return '  HOTP key, state unknown (it did not answer)';
-  return state.programmed ? '  HOTP key, programmed' : '  HOTP key, not programmed';
+  if (state.programmed === undefined) return '  Feitian HOTP key, state unknown (it did not answer; another program may be using it)';
+  return state.programmed ? "  Feitian HOTP key, programmed (the serial is its token's)" : '  Feitian HOTP key, erased (it holds no token)';
 }
 
 export function registerKeys(program: Command, io: CliIo): void {

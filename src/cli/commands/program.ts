@@ -299,7 +299,7 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
         return run.programOne(opened, token, {
           replace: options.replace,
           signal,
-          onTouchNeeded: (phase) => io.err(touchMessage(phase)),
+          onTouchNeeded: (phase) => io.err(touchMessage(phase, opened.kind === 'feitian')),
           readTypedCode: readTypedCodeOnTerminal(io),
         });
       };
@@ -395,6 +395,7 @@ async function programBatch(
         generateSecret(parameters.algorithm),
         run.serials.next(opened.kind === 'feitian' ? FEITIAN_SERIAL_LENGTH : undefined),
       );
+    const readTypedCode = readTypedCodeOnTerminal(io);
     const summary = await runBatch({
       source: new KeyWatcher(),
       run,
@@ -410,7 +411,15 @@ async function programBatch(
         }
         return opened;
       },
-      readTypedCode: readTypedCodeOnTerminal(io),
+      readTypedCode: async (request) => {
+        try {
+          return await readTypedCode(request);
+        } catch (error) {
+          // Ctrl+C at the prompt reaches readline, not onSigint: end the batch after this key (erased again) as onSigint would.
+          if (isKeytapError(error) && error.code === 'CANCELLED') stop.abort();
+          throw error;
+        }
+      },
       hasNext: () => users?.hasNext ?? true,
       nextToken: async ({ number, opened }) => {
         if (users) {
@@ -503,7 +512,7 @@ function reportBatchEvent(io: CliIo, event: BatchEvent, showSecrets: boolean, co
       io.err(`Programming ${event.key.name}…`);
       return;
     case 'touch':
-      io.err(touchMessage(event.phase));
+      io.err(touchMessage(event.phase, event.key.dialect === 'feitian'));
       return;
     case 'result':
       reportResult(io, event.token, event.result, showSecrets, event.number, command, leftOutSaid);
@@ -527,10 +536,16 @@ function reportBatchEvent(io: CliIo, event: BatchEvent, showSecrets: boolean, co
 function reportResult(io: CliIo, token: ProvisionToken, result: ProgramOneResult, showSecrets: boolean, number?: number, command?: CliCommand, leftOutSaid?: Set<string>): void {
   const prefix = number === undefined ? '' : `Key ${number}: `;
   const outcome = result.outcome;
+  // A Feitian key holds one token, named by its serial: no account name to tell.
+  const hotpKey = outcome.entry?.key.dialect === 'feitian';
   if (outcome.status === 'programmed') {
     // The account on the key is the UPN; the display name (from a users file) says who that is.
     const forUser = token.displayName !== undefined ? `; for ${userLabel(token.upn, token.displayName)}` : '';
-    io.out(`${prefix}programmed serial ${token.serial} as "${outcome.credentialId}" on ${outcome.entry.key.name}; verified${forUser}.`);
+    io.out(
+      hotpKey
+        ? `${prefix}programmed serial ${token.serial} on ${outcome.entry.key.name}; verified by the code it typed${forUser}.`
+        : `${prefix}programmed serial ${token.serial} as "${outcome.credentialId}" on ${outcome.entry.key.name}; verified${forUser}.`,
+    );
     if (showSecrets) io.out(`  secret (Base32): ${base32Encode(token.secret)}`);
     for (const file of result.exports) {
       const unsaid = leftOutSaid ? file.skipped.filter((s) => !leftOutSaid.has(`${file.format.name} ${s.serial}`)) : file.skipped;
@@ -545,7 +560,14 @@ function reportResult(io: CliIo, token: ProvisionToken, result: ProgramOneResult
       }
     }
   } else if (number !== undefined) {
-    const what = outcome.status === 'refused' ? 'skipped (nothing written)' : outcome.leftOnKey ? 'failed, and the account may still be on the key' : 'failed (removed from the key again)';
+    const what =
+      outcome.status === 'refused'
+        ? 'skipped (nothing written)'
+        : outcome.leftOnKey
+          ? `failed, and the ${hotpKey ? 'token' : 'account'} may still be on the key`
+          : hotpKey
+            ? 'failed (erased from the key again)'
+            : 'failed (removed from the key again)';
     io.out(`${prefix}${what}: ${outcome.error.message}`);
     const { hint } = explainForCli(outcome.error, command);
     if (hint) io.out(`  ${hint}`);
@@ -558,8 +580,9 @@ function serialList(serials: readonly string[]): string {
   return serials.length > 5 ? `serials ${named} and ${serials.length - 5} more` : `serial${serials.length > 1 ? 's' : ''} ${named}`;
 }
 
-function touchMessage(phase: 'put' | 'verify' | 'delete'): string {
-  // The same words for an OATH account and a Feitian key's one token.
+function touchMessage(phase: 'put' | 'verify' | 'delete', hotpKey: boolean): string {
+  // A Feitian key has no accounts: the touch programs or erases its one token (it verifies by typing, see typed-code.ts).
+  if (hotpKey) return phase === 'delete' ? 'Touch the key while it flashes to erase its HOTP token again…' : 'Touch the key while it flashes to program its HOTP token…';
   return phase === 'put' ? 'Touch your key to confirm storing the token…' : phase === 'verify' ? 'Touch your key to verify the token…' : 'Touch your key to remove the token again…';
 }
 

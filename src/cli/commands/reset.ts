@@ -37,7 +37,7 @@ export function registerReset(program: Command, io: CliIo): void {
           return;
         }
         // The key's own confirmation is the touch it waits for while its LED flashes.
-        await session.erase({ signal, onTouchNeeded: () => io.err(`Touch your key to confirm erasing the HOTP token ${serial}…`) });
+        await session.erase({ signal, onTouchNeeded: () => io.err(`Touch the key while it flashes to erase its HOTP token ${serial}…`) });
         io.err(`Erased the HOTP token ${serial} from ${name}; its codes no longer work.`);
       },
       'resets',
