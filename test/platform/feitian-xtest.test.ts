@@ -30,6 +30,7 @@ const SEED_HEX = Buffer.from('12345678901234567890').toString('hex');
 const XK_RETURN = 0xff0d;
 // Generous: a loaded 2-core machine starts xterm and keytap slowly; the polls end as soon as they can.
 const XTERM_DEADLINE_MS = 60_000;
+const EXIT_MARK = '__keytap-exit=';
 
 function readIfThere(file: string): string {
   return existsSync(file) ? readFileSync(file, 'utf8') : '';
@@ -68,31 +69,46 @@ describe.skipIf(missing !== undefined)('a Feitian virtual key typing through XTE
         const out = join(dir, 'xterm-seeds');
         // xterm's own log (-l) is everything the terminal received from keytap, written as it comes.
         const log = join(dir, 'xterm.log');
-        const exitFile = join(dir, 'xterm.exit');
         const self = keytapCommand(['program', '--type', 'hotp', '--secret', `hex:${SEED_HEX}`, '--yes', '--out', out]);
-        const line = `${[self.command, ...self.args].map(shellWord).join(' ')}; echo $? > ${shellWord(exitFile)}`;
-        const xterm: ChildProcess = spawn('xterm', ['-l', '-lf', log, '-e', 'sh', '-c', line], { env, stdio: 'ignore' });
+        // keytap's exit code goes to the terminal after all keytap wrote, so once the log has it the
+        // log has everything; -hold keeps xterm reading until then (it would end with keytap).
+        const line = `${[self.command, ...self.args].map(shellWord).join(' ')}; echo ${EXIT_MARK}$?`;
+        const xterm: ChildProcess = spawn('xterm', ['-hold', '-l', '-lf', log, '-e', 'sh', '-c', line], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+        let xtermErrors = '';
+        xterm.stderr?.on('data', (chunk: Buffer) => (xtermErrors += chunk.toString()));
         const shown = (): string => stripAnsi(readIfThere(log));
         const exitCode = (): number | undefined => {
-          const match = /^(\d+)\n/u.exec(readIfThere(exitFile));
+          const match = new RegExp(`${EXIT_MARK}(\\d+)\r?\n`, 'u').exec(shown());
           return match ? Number(match[1]) : undefined;
+        };
+        const focusWindow = async (): Promise<string> => (await run('xdotool', ['getwindowfocus'], env)).stdout.trim();
+        // A deadline missed says which step it was and what the terminal showed by then.
+        const waitUntil = async (step: string, predicate: () => boolean | Promise<boolean>): Promise<void> => {
+          try {
+            await desktop.waitFor(predicate, XTERM_DEADLINE_MS);
+          } catch {
+            const exited = xterm.exitCode === null ? '' : `, xterm exited with ${xterm.exitCode}: ${xtermErrors}`;
+            throw new Error(`no ${step} within ${XTERM_DEADLINE_MS / 1000} s (focus window ${await focusWindow()}${exited}); the xterm showed:\n${shown()}`);
+          }
         };
         try {
           // No window manager: XTEST's keys go to the focus window, so the xterm is given the focus.
           let window = '';
-          await desktop.waitFor(async () => {
+          await waitUntil('xterm window', async () => {
+            if (xterm.exitCode !== null) return true;
             window = (await run('xdotool', ['search', '--onlyvisible', '--pid', String(xterm.pid)], env)).stdout.trim().split('\n')[0] ?? '';
             return window !== '';
-          }, XTERM_DEADLINE_MS);
+          });
+          expect(xterm.exitCode, `xterm ended before it showed its window: ${xtermErrors}`).toBeNull();
           const focused = await run('xdotool', ['windowfocus', '--sync', window], env);
           expect(focused.code, focused.stderr).toBe(0);
-          expect((await run('xdotool', ['getwindowfocus'], env)).stdout.trim()).toBe(window);
+          expect(await focusWindow()).toBe(window);
 
-          await desktop.waitFor(() => shown().includes(TYPED_CODE_PROMPT) || exitCode() !== undefined, XTERM_DEADLINE_MS);
+          await waitUntil('prompt', () => shown().includes(TYPED_CODE_PROMPT) || exitCode() !== undefined);
           expect(exitCode(), `keytap ended before its prompt:\n${shown()}`).toBeUndefined();
           const touched = await runKeytap(['virtual', 'touch', file], { env });
           expect(touched.code, touched.stderr).toBe(0);
-          await desktop.waitFor(() => exitCode() !== undefined, XTERM_DEADLINE_MS);
+          await waitUntil('end of keytap program after the touch', () => exitCode() !== undefined);
 
           const output = shown();
           expect(exitCode(), output).toBe(0);
