@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Desktop, missingTool, run as runProgram } from '../platform/desktop.js';
 import { ExitCode } from '../../src/cli/exit-codes.js';
 import { keytapCommand, oathtool, runKeytap, tempDir } from '../support/cli.js';
-import { HAVE_SCRIPT, startOnTerminal } from '../support/terminal.js';
+import { HAVE_SCRIPT, startOnTerminal, stripAnsi } from '../support/terminal.js';
 import type { TrayProcess } from '../support/tray-process.js';
 import { quitTray, startTray, trayEnv } from '../support/tray-process.js';
 
@@ -298,8 +298,3 @@ describe.skipIf(noDmenu !== undefined)('keytap pick with the real dmenu on Xvfb'
     expect((await runProgram('xsel', ['--clipboard', '--output'], env)).stdout).toBe(expected);
   });
 });
-
-function stripAnsi(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/\x1b\[[0-9;?]*[A-Za-z]/gu, '');
-}

@@ -33,8 +33,17 @@ export interface TerminalOptions {
   onOutput?: (output: string, session: TerminalSession) => void;
 }
 
+/**
+ * What a terminal showed, without the control sequences that move the cursor (readline, the
+ * picker) or switch character sets and keypad modes (pinentry-curses).
+ */
+export function stripAnsi(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\x1b[=>]/gu, '');
+}
+
 /** A word for `sh -c`: single-quoted unless it is plainly safe. */
-function shellWord(word: string): string {
+export function shellWord(word: string): string {
   return /^[\w@%+=:,./-]+$/u.test(word) ? word : `'${word.replace(/'/gu, `'\\''`)}'`;
 }
 

@@ -13,14 +13,12 @@ import { VirtualKeyStore } from '../../src/emulator/store.js';
 import { keytapCommand, oathtool, runKeytap, runProgram, tempDir } from '../support/cli.js';
 import type { PrivateKeyring } from '../support/secret-peers.js';
 import { HAVE_KEYRING_DAEMON, HAVE_PINENTRY_CURSES, HAVE_SECRET_TOOL, scriptedPinentry, secretToolLookup, startPrivateKeyring } from '../support/secret-peers.js';
-import { HAVE_SCRIPT, startOnTerminal } from '../support/terminal.js';
+import { HAVE_SCRIPT, startOnTerminal, stripAnsi } from '../support/terminal.js';
 
 const SECRET_B32 = 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ';
 const SECRET_HEX = Buffer.from('12345678901234567890').toString('hex');
 const PASSWORD = 'p%ss\nword';
 const PIN = '246810';
-// eslint-disable-next-line no-control-regex
-const stripAnsi = (text: string): string => text.replace(/\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\x1b[=>]/gu, '');
 
 /** A bus address that reaches nothing: no keyring, as on a machine without a Secret Service. */
 const NO_BUS = { DBUS_SESSION_BUS_ADDRESS: 'unix:path=/nonexistent/keytap-test-bus' };
