@@ -5,7 +5,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { forgetUnknownFidoDevices, unknownFidoKeys } from '../../src/device/discovery/enumerate.js';
+import { forgetUnknownFidoDevices, onUnknownFidoChange, unknownFidoKeys } from '../../src/device/discovery/enumerate.js';
 import type { HidDeviceInfo } from '../../src/device/discovery/hid-devices.js';
 import { openAnyKey, openOathSession } from '../../src/device/open.js';
 import { CtapHidCommand, parsePacket } from '../../src/device/transport/ctaphid-frames.js';
@@ -166,8 +166,17 @@ describe('unknown FIDO devices in discovery', () => {
     // The first device's open never returns during this listing; the second is listed all the same.
     expect((await unknownFidoKeys(devices, open, { budgetMs: 200 })).map((k) => k.path)).toEqual(['/dev/hidraw31']);
     expect(opened).toEqual(['/dev/hidraw30', '/dev/hidraw31']);
+    // Its late answer is announced (the tray's watcher rescans on it) …
+    const announced = new Promise<void>((resolve) => {
+      const unsubscribe = onUnknownFidoChange(() => {
+        unsubscribe();
+        resolve();
+      });
+    });
     letSlowOpen();
-    expect((await unknownFidoKeys(devices, open, { budgetMs: 5_000 })).map((k) => k.path)).toEqual(['/dev/hidraw30', '/dev/hidraw31']);
+    await announced;
+    // … and the next listing has it at once.
+    expect((await unknownFidoKeys(devices, open, { budgetMs: 0 })).map((k) => k.path)).toEqual(['/dev/hidraw30', '/dev/hidraw31']);
     expect(opened).toEqual(['/dev/hidraw30', '/dev/hidraw31']); // the identification left running was used, not a new one
   });
 });

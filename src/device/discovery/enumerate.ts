@@ -119,6 +119,8 @@ interface Identifying {
   /** The identification running now, or the last one's result. */
   answer: Promise<Identification>;
   settled: Identification | undefined;
+  /** A listing stopped waiting for it (the budget ran out): its answer comes after that listing. */
+  late: boolean;
   /** 'unsure' answers in a row, and when the next question may go out. */
   failures: number;
   retryAt: number;
@@ -167,6 +169,7 @@ export async function unknownFidoKeys(devices: readonly HidDeviceInfo[], open: H
   const budget = new Promise<void>((resolve) => (timer = setTimeout(resolve, options.budgetMs ?? IDENTIFY_BUDGET_MS)));
   await Promise.race([Promise.all(asked.map(({ entry }) => entry.answer)), budget]);
   clearTimeout(timer);
+  for (const { entry } of asked) if (entry.settled === undefined) entry.late = true;
   const keys: KeyDescriptor[] = [];
   for (const { device, entry } of asked) {
     if (entry.settled?.kind === 'key') keys.push(unknownKeyDescriptor(device, entry.settled.dialect, open));
@@ -176,7 +179,7 @@ export async function unknownFidoKeys(devices: readonly HidDeviceInfo[], open: H
 
 function identify(device: HidDeviceInfo, open: HidOpener, now: () => number, failuresBefore: number): Identifying {
   const questions = identificationQuestions(device.vendorId)!;
-  const entry: Identifying = { answer: Promise.resolve({ kind: 'unsure' }), settled: undefined, failures: failuresBefore, retryAt: 0 };
+  const entry: Identifying = { answer: Promise.resolve({ kind: 'unsure' }), settled: undefined, late: false, failures: failuresBefore, retryAt: 0 };
   entry.answer = open(device.path!)
     .then(
       (link) => identifyHidLink(link, questions),
@@ -186,10 +189,30 @@ function identify(device: HidDeviceInfo, open: HidOpener, now: () => number, fai
     .then((answer) => {
       entry.settled = answer;
       entry.failures = answer.kind === 'unsure' ? entry.failures + 1 : 0;
-      entry.retryAt = now() + Math.min(RETRY_FIRST_MS * 2 ** Math.max(0, entry.failures - 1), RETRY_MAX_MS);
+      const retryInMs = Math.min(RETRY_FIRST_MS * 2 ** Math.max(0, entry.failures - 1), RETRY_MAX_MS);
+      entry.retryAt = now() + retryInMs;
+      // The tray's watcher rescans only on hotplug events: tell it when a listing would now differ.
+      if (answer.kind === 'key' && entry.late) notifyUnknownFidoChange();
+      if (answer.kind === 'unsure') setTimeout(notifyUnknownFidoChange, retryInMs).unref();
       return answer;
     });
   return entry;
+}
+
+const changeListeners = new Set<() => void>();
+
+function notifyUnknownFidoChange(): void {
+  for (const listener of changeListeners) listener();
+}
+
+/**
+ * Calls `listener` when listing the HID keys again may find something new about an unknown FIDO
+ * device: an answer that came after its listing's budget, or a retry that fell due. The watcher
+ * rescans then. Returns the unsubscribe.
+ */
+export function onUnknownFidoChange(listener: () => void): () => void {
+  changeListeners.add(listener);
+  return () => void changeListeners.delete(listener);
 }
 
 function unknownKeyDescriptor(device: HidDeviceInfo, dialect: KeyDialect, open: HidOpener): KeyDescriptor {
