@@ -5,12 +5,18 @@
  * start (one INIT deadline) and one that answers INIT only (a deadline per question). Those two are
  * what bound a probe run on a machine with a wedged device; the question deadline is 1.5 s.
  *
+ * And discovery's identification of unknown FIDO devices (review item 2): one listing with one
+ * Nitrokey-vendor device answering OATH over 0x70 and three that answer INIT only, asked at once
+ * within one budget, against the same listing once the answers are kept.
+ *
  * Run: npm run bench -- probe
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { forgetUnknownFidoDevices, IDENTIFY_BUDGET_MS, unknownFidoKeys } from '../src/device/discovery/enumerate.js';
+import type { HidDeviceInfo } from '../src/device/discovery/hid-devices.js';
 import { probeHidLink } from '../src/device/probe/hid.js';
 import { PROBE_QUESTION_TIMEOUT_MS } from '../src/device/probe/types.js';
 import type { KeyDialect } from '../src/device/key-dialect.js';
@@ -41,7 +47,29 @@ export async function benchProbe(): Promise<void> {
     started = performance.now();
     await probeHidLink(scriptedKey(() => undefined).link);
     console.log(`a device that answers INIT only: ${ms(performance.now() - started)} (4 questions, each up to ${PROBE_QUESTION_TIMEOUT_MS} ms)`);
+    await benchDiscovery(dir);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function benchDiscovery(dir: string): Promise<void> {
+  const key = await VirtualKey.open({ file: join(dir, 'unknown.json'), dialect: 'nitrokey3', touch: { mode: 'auto', delayMs: 0 } });
+  try {
+    const fido = { usagePage: 0xf1d0, usage: 1, interface: 1 };
+    const devices: HidDeviceInfo[] = [0x4300, 0x4301, 0x4302, 0x4303].map((productId, i) => ({ vendorId: 0x20a0, productId, path: `/dev/hidraw${40 + i}`, ...fido }));
+    const open = (path: string) => Promise.resolve(path === '/dev/hidraw40' ? key.openLink() : scriptedKey(() => undefined).link);
+    forgetUnknownFidoDevices();
+    let started = performance.now();
+    const found = await unknownFidoKeys(devices, open);
+    console.log(
+      `discovery, 1 unknown key + 3 devices answering INIT only: ${ms(performance.now() - started)}, ${found.length} listed (budget ${IDENTIFY_BUDGET_MS} ms for all)`,
+    );
+    started = performance.now();
+    await unknownFidoKeys(devices.slice(0, 1), open);
+    console.log(`the next listing, the key's answer kept: ${ms(performance.now() - started)}`);
+    forgetUnknownFidoDevices();
+  } finally {
+    await key.close();
   }
 }

@@ -9,13 +9,15 @@ import { FeitianSession } from '../../src/device/feitian/session.js';
 import { openCtapHidTransport, openOathSession } from '../../src/device/open.js';
 import { decodeCbor, readGetInfo } from '../../src/device/probe/cbor.js';
 import { probeHidLink } from '../../src/device/probe/hid.js';
-import { probeHidDevices, readerNameForReport } from '../../src/device/probe/run.js';
+import { probeHidDevices, probePcscReader, readerNameForReport } from '../../src/device/probe/run.js';
 import { CtapHidCommand, CtapHidError, parsePacket } from '../../src/device/transport/ctaphid-frames.js';
 import type { HidLink } from '../../src/device/transport/types.js';
 import type { KeyDialect } from '../../src/device/key-dialect.js';
 import { VirtualKey } from '../../src/emulator/virtual-key.js';
 import { tempDir } from '../support/cli.js';
 import { FakeLink, errorPacket, message, scriptedKey } from '../transport/fake-link.js';
+import { FakePcsc } from '../transport/fake-pcsc.js';
+import type { Script } from '../transport/fake-pcsc.js';
 
 const dir = tempDir('keytap-probe-');
 afterAll(() => rm(dir, { recursive: true, force: true }));
@@ -211,6 +213,44 @@ describe('which HID devices are probed', () => {
     expect(JSON.stringify(probe)).not.toContain('SN-998877');
     const [withSerial] = await probeHidDevices(devices, { openHid, questionTimeoutMs: 50, includeSerials: true });
     expect(withSerial!.usbSerial).toBe('SN-998877');
+  });
+});
+
+describe('serials in failures', () => {
+  it("a HID device whose path and open error carry its USB serial: the report has neither, unless serials were asked for", async () => {
+    const path = String.raw`\\?\hid#vid_1234&pid_5678#sn-998877#{4d1e55b2-f16f-11cf-88cb-001111000030}`;
+    const devices = [{ vendorId: 0x1234, productId: 0x5678, path, interface: 0, usagePage: 0xf1d0, usage: 1, serialNumber: 'SN-998877' }];
+    const openHid = (p: string): Promise<HidLink> => Promise.reject(new Error(`cannot open device with path ${p}`));
+    const [probe] = await probeHidDevices(devices, { openHid, questionTimeoutMs: 50 });
+    expect(probe!.init.outcome).toMatchObject({ status: 'failed', message: expect.stringContaining('(serial left out)') as unknown });
+    expect(probe!.path).toContain('(serial left out)');
+    expect(JSON.stringify(probe).toLowerCase()).not.toContain('sn-998877');
+    const [withSerial] = await probeHidDevices(devices, { openHid, questionTimeoutMs: 50, includeSerials: true });
+    expect(withSerial!.path).toBe(path);
+  });
+
+  const reader = { name: 'Nitrokey Nitrokey 3 [CCID/ICCD Interface] (0123456789ABCDEF) 00 00', state: 0x22, cardPresent: true, atr: Uint8Array.of(0x3b, 0x8f) };
+  const probeWith = (script: Script, questionTimeoutMs = 200) => probePcscReader(reader, { pcscLibrary: new FakePcsc(script), questionTimeoutMs });
+
+  it.each([
+    ['busy', { connect: ['E_SHARING_VIOLATION'] }, 'BUSY'],
+    ['no usable card', { connect: ['W_UNRESPONSIVE_CARD'] }, 'KEY_REMOVED'],
+    ['reader gone', { connect: ['E_UNKNOWN_READER'] }, 'NO_KEY'],
+    ['failed transmit', { transmit: () => Promise.reject(new Error('F_COMM')) }, 'DEVICE_ERROR'],
+  ] as const)('a reader whose name holds a serial, %s: the failure is in the report, the serial is not', async (_case, script, code) => {
+    const probe = await probeWith(script as Script);
+    expect(probe.oath.outcome).toMatchObject({ status: 'failed', error: code, message: expect.stringContaining('(serial left out)') as unknown });
+    expect(JSON.stringify(probe)).not.toContain('0123456789ABCDEF');
+  });
+
+  it('a reader whose SCardConnect never returns: the probe goes on after the question timeout, and lets the card and context go once it returns', async () => {
+    const fake = new FakePcsc({ connect: ['hang'] });
+    const probe = await probePcscReader(reader, { pcscLibrary: fake, questionTimeoutMs: 100 });
+    expect(probe.oath.outcome).toEqual({ status: 'no-answer', waitedMs: 100 });
+    expect(fake.calls).not.toContain('release');
+    fake.finishHangingConnect();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(fake.calls.slice(-2)).toEqual(['disconnect', 'release']);
   });
 });
 

@@ -6,76 +6,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import { SCARD, ScardError } from '../../src/device/transport/pcsc-api.js';
-import type { CardConnection, PcscLibrary, ReaderState, ScardCodeName, ScardHandle } from '../../src/device/transport/pcsc-api.js';
+import type { ScardCodeName } from '../../src/device/transport/pcsc-api.js';
 import { PcscApduTransport, establishContext, isPcscUnavailable } from '../../src/device/transport/pcsc.js';
+import { FakePcsc } from './fake-pcsc.js';
+import type { Script } from './fake-pcsc.js';
 
 /** An APDU whose data would be a secret: it must never show in an error. */
 const SECRET_HEX = '5ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7';
 const SECRET_APDU = Uint8Array.from([0x00, 0x01, 0x00, 0x00, 0x14, ...Buffer.from(SECRET_HEX, 'hex')]);
-
-interface Script {
-  establish?: ScardCodeName;
-  /** One entry per connect attempt; the last one repeats. */
-  connect?: Array<ScardCodeName | 'ok'>;
-  transmit?: (apdu: Uint8Array) => Promise<Uint8Array>;
-  status?: ScardCodeName | 'ok';
-}
-
-class FakePcsc implements PcscLibrary {
-  readonly abi = { name: 'pcsc-lite', library: 'fake', dword: 'unsigned long', long: 'long', handle: 'long', atrSize: 33, packed: false, stringSuffix: '', convention: undefined, nameEncoding: 'utf8' } as const;
-  readonly calls: string[] = [];
-  private connects = 0;
-
-  constructor(private readonly script: Script) {}
-
-  establishContext(): Promise<ScardHandle> {
-    this.calls.push('establish');
-    if (this.script.establish) return Promise.reject(new ScardError('SCardEstablishContext', SCARD[this.script.establish]));
-    return Promise.resolve(7);
-  }
-
-  releaseContext(): Promise<void> {
-    this.calls.push('release');
-    return Promise.resolve();
-  }
-
-  listReaders(): Promise<string[]> {
-    return Promise.resolve(['Reader 00 00']);
-  }
-
-  getStatusChange(_context: ScardHandle, _timeout: number, _states: ReaderState[]): Promise<number> {
-    return Promise.resolve(SCARD.S_SUCCESS);
-  }
-
-  cancel(): number {
-    return SCARD.S_SUCCESS;
-  }
-
-  connect(): Promise<CardConnection> {
-    const steps = this.script.connect ?? ['ok'];
-    const step = steps[Math.min(this.connects++, steps.length - 1)]!;
-    this.calls.push(`connect ${step}`);
-    if (step !== 'ok') return Promise.reject(new ScardError('SCardConnect', SCARD[step]));
-    return Promise.resolve({ card: 11, protocol: 2 });
-  }
-
-  transmit(_connection: CardConnection, apdu: Uint8Array): Promise<Uint8Array> {
-    this.calls.push('transmit');
-    return this.script.transmit ? this.script.transmit(apdu) : Promise.resolve(Uint8Array.of(0x90, 0x00));
-  }
-
-  status(): Promise<{ state: number; protocol: number; atr: Uint8Array }> {
-    this.calls.push('status');
-    const status = this.script.status ?? 'ok';
-    if (status !== 'ok') return Promise.reject(new ScardError('SCardStatus', SCARD[status]));
-    return Promise.resolve({ state: 0x34, protocol: 2, atr: new Uint8Array(0) });
-  }
-
-  disconnect(): Promise<void> {
-    this.calls.push('disconnect');
-    return Promise.resolve();
-  }
-}
 
 const fails = (code: ScardCodeName) => () => Promise.reject(new ScardError('SCardTransmit', SCARD[code]));
 
@@ -109,7 +47,7 @@ describe('connecting', () => {
   });
 
   it.each([
-    ['E_UNKNOWN_READER', 'NO_KEY', 'The reader "Reader 00 00" is not connected.'],
+    ['E_UNKNOWN_READER', 'NO_KEY', 'Test key is not connected.'],
     ['E_NO_SMARTCARD', 'KEY_REMOVED', 'There is no usable card in Test key.'],
     ['W_REMOVED_CARD', 'KEY_REMOVED', 'There is no usable card in Test key.'],
     ['W_UNRESPONSIVE_CARD', 'KEY_REMOVED', 'There is no usable card in Test key.'],

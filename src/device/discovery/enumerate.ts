@@ -4,7 +4,7 @@
  * then `openOathSession` (open.ts).
  *
  * Sources: the FIDO HID interfaces of keys that carry OATH over HID (known-keys.ts; node-hid link
- * + CTAPHID) and of unknown FIDO devices that answer OATH over 0x70 or the Feitian HOTP protocol, virtual keys announced in the runtime directory (socket link + CTAPHID), and PC/SC
+ * + CTAPHID) and of unknown Nitrokey/Feitian-vendor FIDO devices that answer OATH over 0x70 or the Feitian HOTP protocol, virtual keys announced in the runtime directory (socket link + CTAPHID), and PC/SC
  * readers holding a card with an OATH applet (YubiKeys: OATH over CCID only; the PC/SC transport).
  */
 import { stat } from 'node:fs/promises';
@@ -19,8 +19,9 @@ import { SocketHidLink } from '../transport/socket-link.js';
 import type { ApduTransport, HidLink } from '../transport/types.js';
 import { listHidDevices } from './hid-devices.js';
 import type { HidDeviceInfo } from './hid-devices.js';
-import { FIDO_USAGE_PAGE, findKnownKey, linuxPermissionHint, reachableOverHid } from './known-keys.js';
+import { FIDO_USAGE_PAGE, findKnownKey, identificationQuestions, linuxPermissionHint, reachableOverHid } from './known-keys.js';
 import { identifyHidLink } from '../probe/hid.js';
+import type { Identification } from '../probe/hid.js';
 import { hex4 } from '../probe/types.js';
 import { listPcscReaders, probeOathApplet } from './pcsc-readers.js';
 import type { PcscReaderInfo } from './pcsc-readers.js';
@@ -108,41 +109,110 @@ export async function listHidKeys(): Promise<KeyDescriptor[]> {
 /** How to reach a HID path; the tests replace it at the report boundary. */
 export type HidOpener = (path: string) => Promise<HidLink>;
 
-/**
- * What each unknown FIDO device answered, by path and USB id, for as long as it stays plugged in:
- * a device is asked once per plug (a path that leaves the listing is forgotten, so a replug asks
- * again), not at every rescan. In this process only.
- */
-const identified = new Map<string, Promise<KeyDialect | undefined>>();
+/** How long one listing waits for all unknown FIDO devices together; one still answering is used at a later listing. */
+export const IDENTIFY_BUDGET_MS = 1_500;
+/** After an identification that could not tell (busy, no answer), the device is asked again this long after, doubling up to the maximum. */
+const RETRY_FIRST_MS = 2_000;
+const RETRY_MAX_MS = 60_000;
+
+interface Identifying {
+  /** The identification running now, or the last one's result. */
+  answer: Promise<Identification>;
+  settled: Identification | undefined;
+  /** A listing stopped waiting for it (the budget ran out): its answer comes after that listing. */
+  late: boolean;
+  /** 'unsure' answers in a row, and when the next question may go out. */
+  failures: number;
+  retryAt: number;
+}
 
 /**
- * FIDO interfaces whose VID:PID is not in known-keys.ts: each is asked (probe/hid.ts
- * `identifyHidLink`: OATH SELECT over 0x70, the Feitian SELECT and CHECK over MSG, nothing else)
- * and listed when it answers one of them, as a Nitrokey-3-dialect or a Feitian key. A device that
- * cannot be opened or answers neither is left out, as any other FIDO key is.
+ * What each unknown FIDO device answered, by path and USB id, while it stays plugged in (a path that
+ * leaves the listing is forgotten, so a replug asks again). Only definite answers are kept for good;
+ * an 'unsure' one is asked again after a backoff. In this process only: a CLI command asks afresh,
+ * within IDENTIFY_BUDGET_MS, and only devices of the vendor ids identificationQuestions allows.
  */
-export async function unknownFidoKeys(devices: readonly HidDeviceInfo[], open: HidOpener = openHid): Promise<KeyDescriptor[]> {
+const identified = new Map<string, Identifying>();
+
+export interface UnknownFidoOptions {
+  /** How long to wait for the answers (default IDENTIFY_BUDGET_MS). */
+  budgetMs?: number | undefined;
+  /** Tests: the clock for the backoff. */
+  now?: (() => number) | undefined;
+}
+
+/**
+ * FIDO interfaces whose VID:PID is not in known-keys.ts but whose vendor id has questions
+ * (known-keys.ts `identificationQuestions`): all are asked at once (probe/hid.ts `identifyHidLink`),
+ * and listed when they answer, as a Nitrokey-3-dialect or a Feitian key. The listing waits at most
+ * the budget for all of them together; a device that cannot be opened, answers neither, or has not
+ * answered within the budget is left out of this listing, as any other FIDO key is.
+ */
+export async function unknownFidoKeys(devices: readonly HidDeviceInfo[], open: HidOpener = openHid, options: UnknownFidoOptions = {}): Promise<KeyDescriptor[]> {
+  const now = options.now ?? Date.now;
   const unknown = new Map<string, HidDeviceInfo>();
   for (const device of devices) {
     if (device.path === undefined || device.usagePage !== FIDO_USAGE_PAGE || findKnownKey(device.vendorId, device.productId)) continue;
+    if (identificationQuestions(device.vendorId) === undefined) continue;
     unknown.set(`${device.path}\u0000${device.vendorId}:${device.productId}`, device);
   }
   for (const key of [...identified.keys()]) if (!unknown.has(key)) identified.delete(key);
-  const keys: KeyDescriptor[] = [];
-  for (const [cacheKey, device] of unknown) {
-    let answer = identified.get(cacheKey);
-    if (answer === undefined) {
-      const path = device.path!;
-      answer = open(path).then(
-        (link) => identifyHidLink(link),
-        () => undefined,
-      );
-      identified.set(cacheKey, answer);
+  const asked = [...unknown].map(([cacheKey, device]) => {
+    let entry = identified.get(cacheKey);
+    if (entry === undefined || (entry.settled?.kind === 'unsure' && now() >= entry.retryAt)) {
+      entry = identify(device, open, now, entry?.failures ?? 0);
+      identified.set(cacheKey, entry);
     }
-    const dialect = await answer;
-    if (dialect !== undefined) keys.push(unknownKeyDescriptor(device, dialect, open));
+    return { device, entry };
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const budget = new Promise<void>((resolve) => (timer = setTimeout(resolve, options.budgetMs ?? IDENTIFY_BUDGET_MS)));
+  await Promise.race([Promise.all(asked.map(({ entry }) => entry.answer)), budget]);
+  clearTimeout(timer);
+  for (const { entry } of asked) if (entry.settled === undefined) entry.late = true;
+  const keys: KeyDescriptor[] = [];
+  for (const { device, entry } of asked) {
+    if (entry.settled?.kind === 'key') keys.push(unknownKeyDescriptor(device, entry.settled.dialect, open));
   }
   return keys;
+}
+
+function identify(device: HidDeviceInfo, open: HidOpener, now: () => number, failuresBefore: number): Identifying {
+  const questions = identificationQuestions(device.vendorId)!;
+  const entry: Identifying = { answer: Promise.resolve({ kind: 'unsure' }), settled: undefined, late: false, failures: failuresBefore, retryAt: 0 };
+  entry.answer = open(device.path!)
+    .then(
+      (link) => identifyHidLink(link, questions),
+      (): Identification => ({ kind: 'unsure' }),
+    )
+    .catch((): Identification => ({ kind: 'unsure' }))
+    .then((answer) => {
+      entry.settled = answer;
+      entry.failures = answer.kind === 'unsure' ? entry.failures + 1 : 0;
+      const retryInMs = Math.min(RETRY_FIRST_MS * 2 ** Math.max(0, entry.failures - 1), RETRY_MAX_MS);
+      entry.retryAt = now() + retryInMs;
+      // The tray's watcher rescans only on hotplug events: tell it when a listing would now differ.
+      if (answer.kind === 'key' && entry.late) notifyUnknownFidoChange();
+      if (answer.kind === 'unsure') setTimeout(notifyUnknownFidoChange, retryInMs).unref();
+      return answer;
+    });
+  return entry;
+}
+
+const changeListeners = new Set<() => void>();
+
+function notifyUnknownFidoChange(): void {
+  for (const listener of changeListeners) listener();
+}
+
+/**
+ * Calls `listener` when listing the HID keys again may find something new about an unknown FIDO
+ * device: an answer that came after its listing's budget, or a retry that fell due. The watcher
+ * rescans then. Returns the unsubscribe.
+ */
+export function onUnknownFidoChange(listener: () => void): () => void {
+  changeListeners.add(listener);
+  return () => void changeListeners.delete(listener);
 }
 
 function unknownKeyDescriptor(device: HidDeviceInfo, dialect: KeyDialect, open: HidOpener): KeyDescriptor {

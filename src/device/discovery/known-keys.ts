@@ -2,8 +2,9 @@
  * The keys keytap knows by USB id, and what each can do. Discovery lists a HID device of this
  * table only when it has `oathOverHid` or dialect 'feitian': other FIDO keys answer CTAPHID too, but
  * have no OATH applet behind it, and a tray entry that can never show a code helps nobody. A FIDO
- * device that is not in the table at all is asked once per plug whether it answers OATH over 0x70
- * or the Feitian HOTP application (enumerate.ts `unknownFidoKeys`), and listed when it does.
+ * device that is not in the table but of Nitrokey's or Feitian's vendor id is asked whether it
+ * answers OATH over 0x70 or the Feitian HOTP application (`identificationQuestions`, enumerate.ts
+ * `unknownFidoKeys`), and listed when it does.
  *
  * Feitian-made HOTP keys (Hypersecu HyperFIDO, docs/protocols.md §4.1) carry no OATH applet; they
  * are listed for `keytap keys`, `program` and `reset`, which speak their programming protocol.
@@ -35,11 +36,29 @@ export const KNOWN_KEYS: readonly KnownKey[] = [
   { vendorId: 0x1050, productId: 0x0406, name: 'YubiKey', oathOverHid: false, oathOverCcid: true, dialect: 'yubikey' },
   { vendorId: 0x1050, productId: 0x0407, name: 'YubiKey', oathOverHid: false, oathOverCcid: true, dialect: 'yubikey' },
   // docs/protocols.md §4.1: hyperhotp matches 2CCF:0854 only ("not sure whether this list is
-  // exhaustive"). 096E (Feitian's own VID) is defined there for "revisions with different vendor
-  // IDs" but not matched; listing 096E:0854 too is [inferred].
+  // exhaustive"). 096E (Feitian's own VID) is defined there but not matched, so a 096E device is
+  // no known key: it is listed only once it answers the Feitian SELECT and CHECK (identificationQuestions),
+  // and gets no udev rule of its own until a real key shows that id.
   { vendorId: 0x2ccf, productId: 0x0854, name: 'HyperFIDO HOTP key', oathOverHid: false, oathOverCcid: false, dialect: 'feitian' },
-  { vendorId: 0x096e, productId: 0x0854, name: 'Feitian HOTP key', oathOverHid: false, oathOverCcid: false, dialect: 'feitian' },
 ];
+
+const NITROKEY_VENDOR_ID = 0x20a0;
+/** Feitian Technologies and Hypersecu (a Feitian OEM), docs/protocols.md §4.1. */
+const FEITIAN_VENDOR_IDS: readonly number[] = [0x096e, 0x2ccf];
+
+/**
+ * What discovery, which runs by itself at every command and rescan, may ask a FIDO device that is
+ * not in KNOWN_KEYS. CTAPHID commands 0x40-0x7F are each vendor's own: 0x70 is the Nitrokey Secrets
+ * App on Nitrokey firmware but CTAPHID_PROBE on Solo 1 debug builds (pid.codes 1209), so it goes to
+ * Nitrokey's vendor id only; the Feitian SELECT and CHECK (proprietary APDUs over MSG) only to
+ * Feitian's and Hypersecu's. Other vendors' devices are not opened at all.
+ * `keytap doctor --probe`, which the user runs, asks every device everything (README).
+ */
+export function identificationQuestions(vendorId: number): { oathOverVendorCommand: boolean; feitianSelect: boolean } | undefined {
+  const oathOverVendorCommand = vendorId === NITROKEY_VENDOR_ID;
+  const feitianSelect = FEITIAN_VENDOR_IDS.includes(vendorId);
+  return oathOverVendorCommand || feitianSelect ? { oathOverVendorCommand, feitianSelect } : undefined;
+}
 
 /** Keys discovery lists over their FIDO HID interface: OATH over CTAPHID 0x70, or the Feitian HOTP protocol over MSG. */
 export function reachableOverHid(key: KnownKey): boolean {

@@ -21,7 +21,7 @@ import type { FSWatcher } from 'node:fs';
 import type { KeytapError } from '../../errors.js';
 import { runtimeDir } from '../../util/runtime-dir.js';
 import { INFO_SUFFIX } from './virtual-keys.js';
-import { enumerateKeys } from './enumerate.js';
+import { enumerateKeys, onUnknownFidoChange } from './enumerate.js';
 import type { KeyDescriptor, SourceName } from './enumerate.js';
 import { watchPcscReaders } from './pcsc-readers.js';
 import type { PcscWatch } from './pcsc-readers.js';
@@ -69,6 +69,7 @@ export class KeyWatcher extends EventEmitter<KeyWatcherEvents> {
   private pcscWatch: PcscWatch | undefined;
   private debounceTimer: NodeJS.Timeout | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
+  private unsubscribeUnknownFido: (() => void) | undefined;
   private scanning: Promise<void> | undefined;
   private scanAgain = false;
   private running = false;
@@ -106,6 +107,8 @@ export class KeyWatcher extends EventEmitter<KeyWatcherEvents> {
       const trigger = this.options.hidTrigger === 'auto' ? (process.platform === 'linux' ? 'inotify' : 'poll') : this.options.hidTrigger;
       if (trigger === 'inotify') this.watchPath('/dev', 'hid', (name) => name.startsWith('hidraw'));
       if (trigger === 'poll') this.startPolling();
+      // An unknown FIDO device that answered after its listing, or is due to be asked again.
+      this.unsubscribeUnknownFido = onUnknownFidoChange(() => this.rescan());
     }
     if (this.options.pcsc) await this.watchPcsc();
     await this.scanNow();
@@ -116,6 +119,8 @@ export class KeyWatcher extends EventEmitter<KeyWatcherEvents> {
     if (!this.running) return;
     this.running = false;
     for (const watcher of this.watchers.splice(0)) watcher.close();
+    this.unsubscribeUnknownFido?.();
+    this.unsubscribeUnknownFido = undefined;
     const pcscWatch = this.pcscWatch;
     this.pcscWatch = undefined;
     clearTimeout(this.debounceTimer);

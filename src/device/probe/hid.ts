@@ -9,7 +9,7 @@
  * as such; only a cancellation leaves this file as an exception.
  */
 import { printable } from '../../util/printable.js';
-import { Capability, CtapHidCommand } from '../transport/ctaphid-frames.js';
+import { Capability, CtapHidCommand, CtapHidError } from '../transport/ctaphid-frames.js';
 import { CtapHidApduTransport, CtapHidChannel } from '../transport/ctaphid.js';
 import type { ApduResponse, HidLink } from '../transport/types.js';
 import { checkApdu, parseCheckAnswer, selectApdu as feitianSelectApdu } from '../feitian/protocol.js';
@@ -134,9 +134,13 @@ function answersOath(oath: OathProbe): boolean {
   return oath.outcome.status === 'answered' && oath.outcome.sw === '9000' && oath.unreadable === undefined;
 }
 
-/** The Feitian application is there and CHECK says programmed or not, as hyperhotp reads it. */
+/**
+ * The Feitian application is there and CHECK, ending in 90 00, says programmed or not as hyperhotp
+ * reads it (a short refusal such as 6D00 would otherwise read as "not programmed").
+ */
 function answersFeitian(feitian: FeitianProbe): boolean {
-  return feitian.check?.programmed !== undefined;
+  const check = feitian.check;
+  return check?.programmed !== undefined && check.outcome.status === 'answered' && check.outcome.sw === '9000';
 }
 
 function spokenOverHid(oath: OathProbe, feitian: FeitianProbe): SpokenProtocol[] {
@@ -170,16 +174,37 @@ async function probeFeitian(msg: CtapHidApduTransport, options: CardQuestionOpti
   return probe;
 }
 
-/** How long discovery lets an unknown FIDO device take for each of its two questions. */
+/** How long discovery lets an unknown FIDO device take for each of its questions. */
 export const IDENTIFY_TIMEOUT_MS = 1_000;
 
+/** Which questions discovery may send to a device (discovery/known-keys.ts `identificationQuestions` decides by vendor id). */
+export interface IdentifyQuestions {
+  /** OATH SELECT over the Nitrokey vendor command 0x70. */
+  oathOverVendorCommand: boolean;
+  /** The Feitian HOTP application's SELECT over MSG and, after 9000, its CHECK. */
+  feitianSelect: boolean;
+}
+
 /**
- * Discovery's question to a FIDO device keytap does not know by USB id: does it answer OATH over
- * 0x70 (then it is used as a Nitrokey-3-dialect key) or the Feitian HOTP application over MSG? Only
- * INIT, the two SELECTs and CHECK are sent. Undefined when neither answers; never throws but for a
- * cancellation. Closes the link.
+ * What identification found out. 'key': it answers a protocol keytap speaks. 'not-a-key': every
+ * question got a definite no (a status word other than 9000, or CTAPHID INVALID_CMD), which holds
+ * until the device is unplugged. 'unsure': it could not be told (the open or INIT failed, no answer
+ * in time, BUSY, another CTAPHID error: a browser may be using the key), so discovery asks again later.
  */
-export async function identifyHidLink(link: HidLink, signal?: AbortSignal): Promise<'nitrokey3' | 'feitian' | undefined> {
+export type Identification = { kind: 'key'; dialect: 'nitrokey3' | 'feitian' } | { kind: 'not-a-key' } | { kind: 'unsure' };
+
+/** A question's outcome that says no for good: the device understood and refused. */
+function definiteNo(outcome: ProbeOutcome): boolean {
+  return outcome.status === 'answered' || (outcome.status === 'ctaphid-error' && outcome.code === CtapHidError.INVALID_CMD);
+}
+
+/**
+ * Discovery's questions to a FIDO device keytap does not know by USB id: does it answer OATH over
+ * 0x70 (then it is used as a Nitrokey-3-dialect key) or the Feitian HOTP application over MSG
+ * (SELECT 9000, then a CHECK that ends in 90 00 and reads)? Only INIT and the questions `ask`
+ * allows are sent. Never throws but for a cancellation. Closes the link.
+ */
+export async function identifyHidLink(link: HidLink, ask: IdentifyQuestions, signal?: AbortSignal): Promise<Identification> {
   const options = { includeSerials: false, timeoutMs: IDENTIFY_TIMEOUT_MS, signal };
   let channel: CtapHidChannel;
   try {
@@ -187,13 +212,22 @@ export async function identifyHidLink(link: HidLink, signal?: AbortSignal): Prom
   } catch (error) {
     await link.close().catch(() => undefined);
     failureOutcome(error, IDENTIFY_TIMEOUT_MS, signal); // rethrows a cancellation
-    return undefined;
+    return { kind: 'unsure' };
   }
   try {
-    const oath = await probeOathSelect(new CtapHidApduTransport(channel, 'FIDO device', 'vendor-secrets'), options);
-    if (answersOath(oath)) return 'nitrokey3';
-    if (deviceGone(oath.outcome)) return undefined;
-    return answersFeitian(await probeFeitian(new CtapHidApduTransport(channel, 'FIDO device', 'msg'), options)) ? 'feitian' : undefined;
+    let sure = true;
+    if (ask.oathOverVendorCommand) {
+      const oath = await probeOathSelect(new CtapHidApduTransport(channel, 'FIDO device', 'vendor-secrets'), options);
+      if (answersOath(oath)) return { kind: 'key', dialect: 'nitrokey3' };
+      if (deviceGone(oath.outcome)) return { kind: 'unsure' };
+      sure &&= definiteNo(oath.outcome);
+    }
+    if (ask.feitianSelect) {
+      const feitian = await probeFeitian(new CtapHidApduTransport(channel, 'FIDO device', 'msg'), options);
+      if (answersFeitian(feitian)) return { kind: 'key', dialect: 'feitian' };
+      sure &&= definiteNo(feitian.outcome) && (feitian.check === undefined || definiteNo(feitian.check.outcome));
+    }
+    return sure ? { kind: 'not-a-key' } : { kind: 'unsure' };
   } finally {
     await channel.close().catch(() => undefined);
   }

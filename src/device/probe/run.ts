@@ -16,6 +16,7 @@ import type { RunningVirtualKey } from '../discovery/virtual-keys.js';
 import { NodeHidLink } from '../transport/node-hid-link.js';
 import { isPcscUnavailable, PcscApduTransport } from '../transport/pcsc.js';
 import { SocketHidLink } from '../transport/socket-link.js';
+import type { PcscLibrary } from '../transport/pcsc-api.js';
 import type { ApduTransport, HidLink } from '../transport/types.js';
 import { probeManagement, probeOathSelect } from './card.js';
 import { probeHidLink, unreachable } from './hid.js';
@@ -100,7 +101,7 @@ export async function probeHidDevices(devices: readonly HidDeviceInfo[], options
     const known = findKnownKey(device.vendorId, device.productId);
     const path = device.path;
     const open = options.openHid ?? ((p: string) => NodeHidLink.open(p, { linuxPermissionHint: linuxPermissionHint() }));
-    probes.push({
+    const probe: HidDeviceProbe = {
       kind: 'hid',
       name: known?.name ?? device.product ?? `FIDO device ${hex4(device.vendorId)}:${hex4(device.productId)}`,
       vendorId: hex4(device.vendorId),
@@ -112,9 +113,30 @@ export async function probeHidDevices(devices: readonly HidDeviceInfo[], options
       interfaces,
       knownAs: known?.name,
       ...(await probeLink(() => open(path), options)),
-    });
+    };
+    const serial = device.serialNumber ?? '';
+    probes.push(options.includeSerials || serial.length < MIN_REDACTED_SERIAL ? probe : withoutSerial(probe, serial));
   }
   return probes;
+}
+
+/** Shorter USB "serials" (a placeholder "0") are not hunted for in the report's other strings. */
+const MIN_REDACTED_SERIAL = 4;
+const SERIAL_LEFT_OUT = '(serial left out)';
+
+/**
+ * Every string of `value` with the USB serial replaced: on some platforms node-hid's path carries
+ * it (hidapi builds paths from the OS's device ids), and so do error texts that name the path.
+ */
+function withoutSerial<T>(value: T, serial: string): T {
+  const pattern = new RegExp(serial.replace(/[.*+?^${}()|[\]\\]/gu, '\\$&'), 'giu');
+  const walk = (v: unknown): unknown => {
+    if (typeof v === 'string') return v.replace(pattern, SERIAL_LEFT_OUT);
+    if (Array.isArray(v)) return v.map(walk);
+    if (typeof v === 'object' && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
+    return v;
+  };
+  return walk(value) as T;
 }
 
 export async function probeVirtualKey(key: RunningVirtualKey, options: ProbeOptions = {}): Promise<HidDeviceProbe> {
@@ -143,12 +165,14 @@ async function probeLink(open: () => Promise<HidLink>, options: ProbeOptions): P
 const READER_SERIAL = /\(([^()]*)\)(?=\s+[0-9A-F]{2}\s+[0-9A-F]{2}$)/u;
 
 export function readerNameForReport(name: string, includeSerials: boolean): string {
-  return includeSerials ? name : name.replace(READER_SERIAL, '(serial left out)');
+  return includeSerials ? name : name.replace(READER_SERIAL, SERIAL_LEFT_OUT);
 }
 
 export interface PcscProbeOptions extends ProbeOptions {
   /** Tests: the transport to the reader's card (default PC/SC, exclusive, no waiting for another program). */
   openCard?: ((reader: string) => Promise<ApduTransport>) | undefined;
+  /** Tests: another implementation of the PC/SC API for the default transport. */
+  pcscLibrary?: PcscLibrary | undefined;
 }
 
 export async function probePcscReader(reader: PcscReaderInfo, options: PcscProbeOptions = {}): Promise<PcscReaderProbe> {
@@ -166,9 +190,16 @@ export async function probePcscReader(reader: PcscReaderInfo, options: PcscProbe
   if (!reader.cardPresent) return probe;
   let transport: ApduTransport;
   try {
-    transport = await (options.openCard ?? ((name: string) => PcscApduTransport.open(name, { busyWaitMs: 0, signal: options.signal })))(reader.name);
+    // The report's name as the description: the transport's errors (BUSY, TIMEOUT, removed…) name
+    // the reader by it, and they end up in the report, where pcsc-lite's name would carry the serial.
+    const openCard =
+      options.openCard ??
+      ((name: string) =>
+        PcscApduTransport.open(name, { description: probe.reader, busyWaitMs: 0, connectTimeoutMs: timeoutMs, signal: options.signal, library: options.pcscLibrary }));
+    transport = await openCard(reader.name);
   } catch (error) {
-    const outcome = failureOutcome(error, 0, options.signal);
+    // A TIMEOUT here is the connect's, bounded by the question timeout.
+    const outcome = failureOutcome(error, timeoutMs, options.signal);
     probe.oath.outcome = outcome;
     probe.management.outcome = outcome;
     return probe;

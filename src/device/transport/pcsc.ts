@@ -28,6 +28,11 @@ import type { ApduResponse, ApduTransport, TransmitOptions } from './types.js';
 export const DEFAULT_PCSC_TIMEOUT_MS = 35_000;
 /** How long `open` keeps retrying while another program holds the card (one `ykman` or `keytap` command). */
 export const DEFAULT_BUSY_WAIT_MS = 2_000;
+/**
+ * How long one SCardConnect may take. Powering a card up and reading its ATR takes well under a
+ * second; a reader or driver that never returns must not hang the command (or `doctor --probe`).
+ */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const BUSY_RETRY_MS = 100;
 /** pcscd polls presence every 400 ms; a removal shows within this. */
 const REMOVAL_SETTLE_MS = 1_500;
@@ -107,6 +112,8 @@ export interface PcscOpenOptions {
   signal?: AbortSignal | undefined;
   /** How long to retry while another program holds the card. Default 2 s. */
   busyWaitMs?: number | undefined;
+  /** How long one SCardConnect may take before the open fails with TIMEOUT. Default 10 s. */
+  connectTimeoutMs?: number | undefined;
   /** Another implementation of the PC/SC API (tests); default the system's library. */
   library?: PcscLibrary | undefined;
 }
@@ -127,11 +134,21 @@ export class PcscApduTransport implements ApduTransport {
   static async open(readerName: string, options: PcscOpenOptions = {}): Promise<PcscApduTransport> {
     throwIfAborted(options.signal);
     const scope = await establishContext(options.library);
+    const abandoned: Array<Promise<CardConnection>> = [];
     try {
-      const connection = await connectExclusive(scope, readerName, options);
+      const connection = await connectExclusive(scope, readerName, options, abandoned);
       return new PcscApduTransport(scope, connection, readerName, options.description ?? readerName);
     } catch (error) {
-      await releaseContext(scope);
+      if (abandoned.length === 0) {
+        await releaseContext(scope);
+      } else {
+        // SCardConnect cannot be interrupted: once the one left behind returns, the card it may
+        // have connected is let go, then the context (not awaited: the caller has its answer).
+        void Promise.allSettled(abandoned).then(async ([late]) => {
+          if (late?.status === 'fulfilled') await scope.pcsc.disconnect(late.value.card, SCARD_LEAVE_CARD).catch(() => undefined);
+          await releaseContext(scope);
+        });
+      }
       throw error;
     }
   }
@@ -256,14 +273,21 @@ export class PcscApduTransport implements ApduTransport {
   }
 }
 
-async function connectExclusive(scope: PcscContext, readerName: string, options: PcscOpenOptions): Promise<CardConnection> {
+/** `abandoned` receives an SCardConnect still running when the deadline or the signal ended the wait for it. */
+async function connectExclusive(scope: PcscContext, readerName: string, options: PcscOpenOptions, abandoned: Array<Promise<CardConnection>>): Promise<CardConnection> {
   const description = options.description ?? readerName;
   const busyUntil = Date.now() + (options.busyWaitMs ?? DEFAULT_BUSY_WAIT_MS);
+  const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   for (;;) {
     throwIfAborted(options.signal);
+    const attempt = scope.pcsc.connect(scope.context, readerName, SCARD_SHARE_EXCLUSIVE, SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1);
     try {
-      return await scope.pcsc.connect(scope.context, readerName, SCARD_SHARE_EXCLUSIVE, SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1);
+      return await bounded(attempt, Date.now() + connectTimeoutMs, options.signal, () => timeoutError(description));
     } catch (error) {
+      if (isKeytapError(error, 'TIMEOUT') || isKeytapError(error, 'CANCELLED')) {
+        abandoned.push(attempt);
+        throw error;
+      }
       if (isScardError(error, 'E_SHARING_VIOLATION')) {
         if (Date.now() + BUSY_RETRY_MS > busyUntil) {
           throw new KeytapError('BUSY', `${description} is in use by another program.`, {
@@ -276,7 +300,9 @@ async function connectExclusive(scope: PcscContext, readerName: string, options:
         continue;
       }
       if (isScardError(error, 'E_UNKNOWN_READER')) {
-        throw new KeytapError('NO_KEY', `The reader "${readerName}" is not connected.`, { detail: { kind: 'reader-missing', reader: readerName }, cause: error });
+        // The description, not the name: pcsc-lite puts the reader's USB serial in the name.
+        const reader = options.description === undefined ? `The reader "${readerName}"` : options.description;
+        throw new KeytapError('NO_KEY', `${reader} is not connected.`, { detail: { kind: 'reader-missing', reader: readerName }, cause: error });
       }
       if (isScardError(error, ...CARD_GONE, ...CARD_UNUSABLE)) {
         throw new KeytapError('KEY_REMOVED', `There is no usable card in ${description}.`, { hint: 'Plug the key in again and retry.', cause: error });
