@@ -139,6 +139,7 @@ describe('the package file', () => {
     const active = rules.split('\n').filter((line) => line.trim() !== '' && !line.startsWith('#'));
     expect(active).toEqual([
       'KERNEL=="hidraw*", SUBSYSTEM=="hidraw", ATTRS{idVendor}=="20a0", ATTRS{idProduct}=="42b2", TAG+="uaccess"',
+      'KERNEL=="hidraw*", SUBSYSTEM=="hidraw", ATTRS{idVendor}=="2ccf", ATTRS{idProduct}=="0854", TAG+="uaccess"',
       'KERNEL=="hidraw*", SUBSYSTEM=="hidraw", ENV{ID_SECURITY_TOKEN}=="1", TAG+="uaccess"',
     ]);
     expect('70-keytap.rules' < '73-seat-late.rules').toBe(true);
