@@ -145,9 +145,12 @@ describe.skipIf(missing !== undefined)(`org.freedesktop.portal.RemoteDesktop ${s
 
       // A new process: a new store on the same file.
       portal.calls = [];
-      const next = new PortalTypist({ busAddress: address, releaseWaitMs: 0, keyDelayMs: 0, restoreToken: restoreTokenFile(path) });
+      const nextStore = restoreTokenFile(path);
+      const next = new PortalTypist({ busAddress: address, releaseWaitMs: 0, keyDelayMs: 0, restoreToken: nextStore });
       await next.type('2');
       await next.close();
+      // The desktop's new token is being saved; the folder is removed only once that is done.
+      await nextStore.saved();
       expect((portal.calls[1]!.body[1] as Record<string, Variant>).restore_token?.value).toBe(saved);
     } finally {
       rmSync(folder, { recursive: true, force: true });
