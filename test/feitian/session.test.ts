@@ -33,11 +33,11 @@ function keyWithoutApplet(sw: number) {
   const sent: Uint8Array[] = [];
   const transport: ApduTransport = {
     description: 'key without the Feitian applet',
-    transmit: async (apdu) => {
+    transmit: (apdu) => {
       sent.push(apdu);
-      return { data: new Uint8Array(0), sw };
+      return Promise.resolve({ data: new Uint8Array(0), sw });
     },
-    close: async () => {},
+    close: () => Promise.resolve(),
   };
   return { transport, sent };
 }
@@ -47,8 +47,8 @@ describe('Feitian HOTP key: a key whose SELECT fails', () => {
     const { transport, sent } = keyWithoutApplet(sw);
     const error = await rejection(FeitianSession.open(transport));
     expect(error).toBeInstanceOf(KeytapError);
-    expect((error as KeytapError).code).toBe('PROTOCOL');
-    expect((error as KeytapError).detail).toEqual({ kind: 'status', sw, doing: 'selecting the HOTP application' });
+    expect(error.code).toBe('PROTOCOL');
+    expect(error.detail).toEqual({ kind: 'status', sw, doing: 'selecting the HOTP application' });
     expect(sent.map((apdu) => apdu[1])).toEqual([0xa4]);
   });
 });
