@@ -79,13 +79,25 @@ export async function programFeitianKey(key: OpenFeitianKey, token: ProvisionTok
   const entry = await options.ledger.appendPending(token, feitianKeyIdentity(key, token.serial), credentialId);
   options.afterStep?.('after-ledger-append', keyNumber);
 
+  // The session calls onTouchNeeded just before it sends PROGRAM (09): until then the seed has not left.
+  let programSent = false;
   try {
-    await session.program({ digits: token.digits, seed: token.secret, serial: token.serial }, { signal: options.signal, onTouchNeeded: () => options.onTouchNeeded?.('put') });
+    await session.program(
+      { digits: token.digits, seed: token.secret, serial: token.serial },
+      {
+        signal: options.signal,
+        onTouchNeeded: () => {
+          programSent = true;
+          options.onTouchNeeded?.('put');
+        },
+      },
+    );
   } catch (error) {
     const keytapError = asKeytapError(error, 'Programming the key failed');
-    // The key answered (a refusal, or it holds another token): it stored nothing of ours.
-    const answered = keytapError.code === 'TOUCH_TIMEOUT' || keytapError.code === 'EXISTS' || keytapError.code === 'PROTOCOL';
-    const leftOnKey = answered ? false : !(await eraseIfOurs(key, token.serial, options));
+    // Only a 69xx answer to PROGRAM, or a failure before it was sent, says nothing of ours is on the
+    // key; after anything else (a garbled answer, a failed CHECK after it, a lost key) it may be.
+    const storedNothing = !programSent || isProgramRefusal(keytapError);
+    const leftOnKey = storedNothing ? false : !(await eraseIfOurs(key, token.serial, options));
     await options.ledger.markFailed(entry, keytapError.message, leftOnKey);
     return { status: 'failed', error: keytapError, entry, leftOnKey };
   }
@@ -103,8 +115,7 @@ export async function programFeitianKey(key: OpenFeitianKey, token: ProvisionTok
     counterAfter = used + 1;
   } catch (error) {
     const keytapError = asKeytapError(error, 'Verification failed');
-    // Not options.signal: a Ctrl+C must not leave an unverified token on the key.
-    const leftOnKey = !(await eraseIfOurs(key, token.serial, { ...options, signal: undefined }));
+    const leftOnKey = !(await eraseIfOurs(key, token.serial, options));
     await options.ledger.markFailed(entry, keytapError.message, leftOnKey);
     const message = keytapError.message.startsWith('Verification failed') ? keytapError.message : `Verification failed: ${keytapError.message}`;
     const hint = leftOnKey ? 'The token could not be erased from the key: it stays in the ledger as "failed, may be on the key".' : (keytapError.hint ?? 'The key was erased again.');
@@ -126,12 +137,25 @@ function counterOf(typed: string, token: ProvisionToken): number | undefined {
   return undefined;
 }
 
-/** Erases the key when it holds our token (a touch); true when it is confirmed not to hold it. */
+/** The key's own 69xx answer to PROGRAM (session.ts `confirm`): it refused, so it stored nothing. */
+function isProgramRefusal(error: KeytapError): boolean {
+  return error.code === 'TOUCH_TIMEOUT' && error.detail?.kind === 'status' && error.detail.sw >> 8 === 0x69;
+}
+
+/** How long erasing our token again may take: a CHECK, then a touch within the key's own wait. */
+export const ERASE_AGAIN_TIMEOUT_MS = 60_000;
+
+/**
+ * Erases the key when it holds our token (a touch); true when it is confirmed not to hold it.
+ * Not options.signal but a fresh bounded one: after a Ctrl+C that signal is already aborted, and
+ * the key would never be checked, leaving an unverified token on it.
+ */
 async function eraseIfOurs(key: OpenFeitianKey, serial: string, options: ProgramFeitianOptions): Promise<boolean> {
+  const signal = AbortSignal.timeout(ERASE_AGAIN_TIMEOUT_MS);
   try {
-    const state = await key.session.check(options.signal);
+    const state = await key.session.check(signal);
     if (!state.programmed || state.serial !== serial) return true;
-    await key.session.erase({ signal: options.signal, onTouchNeeded: () => options.onTouchNeeded?.('delete') });
+    await key.session.erase({ signal, onTouchNeeded: () => options.onTouchNeeded?.('delete') });
     return true;
   } catch {
     return false;
