@@ -105,7 +105,7 @@ export async function programFeitianKey(key: OpenFeitianKey, token: ProvisionTok
 
   let counterAfter: number;
   try {
-    const typed = (await options.readTypedCode({ keyName: key.name, serial: token.serial, digits: token.digits, signal: options.signal })).trim();
+    const typed = typedCodeDigits(await options.readTypedCode({ keyName: key.name, serial: token.serial, digits: token.digits, signal: options.signal }));
     const used = counterOf(typed, token);
     if (used === undefined) {
       throw new KeytapError('DEVICE_ERROR', `Verification failed: what was typed is not a code of token ${token.serial} (HOTP from counter ${token.counter} to ${token.counter + TYPED_CODE_LOOKAHEAD}).`, {
@@ -127,6 +127,17 @@ export async function programFeitianKey(key: OpenFeitianKey, token: ProvisionTok
   options.afterStep?.('after-ledger-done', keyNumber);
   return { status: 'programmed', entry, credentialId };
 }
+
+/**
+ * The digits of a line the key typed: spaces dropped, and the French AZERTY top row read as the
+ * digits it stands for. The key sends keycodes, not characters; the keyboard layout the user has
+ * chosen turns the keycodes of 1…0 into & é " ' ( - è _ ç à on AZERTY, and the code must still match.
+ */
+export function typedCodeDigits(line: string): string {
+  return [...line.replace(/\s+/gu, '')].map((char) => AZERTY_TOP_ROW.get(char) ?? char).join('');
+}
+
+const AZERTY_TOP_ROW = new Map([...'&é"\'(-è_çà'].map((char, i) => [char, String((i + 1) % 10)]));
 
 /** The counter whose code was typed, within the look-ahead; undefined when none matches. Codes are compared, never shown. */
 function counterOf(typed: string, token: ProvisionToken): number | undefined {

@@ -98,6 +98,38 @@ describe('programming a Feitian HOTP key', () => {
     expect((await readLedger(run.outDir)).entries[0]).toMatchObject({ state: 'done', counterAfter: 3 });
   });
 
+  it.each([0, 2, 4])('the code for counter %i (oathtool\'s), within the look-ahead, gives counterAfter = counter + 1', async (counter) => {
+    const { key } = await feitianKey();
+    const run = await startRun(['pskc']);
+    const code = await oathtool({ hexSecret: SEED.toString('hex'), type: 'HOTP', counter });
+    const { outcome } = await run.programOne({ kind: 'feitian', key }, hotpToken(`KT10000${counter}`), { readTypedCode: () => Promise.resolve(code) });
+    expect(outcome.status).toBe('programmed');
+    expect((await readLedger(run.outDir)).entries[0]).toMatchObject({ state: 'done', counterAfter: counter + 1 });
+  });
+
+  it('the code for counter 5, past the look-ahead of 4, fails and the key is erased again', async () => {
+    const { key } = await feitianKey();
+    const run = await startRun(['pskc']);
+    const code = await oathtool({ hexSecret: SEED.toString('hex'), type: 'HOTP', counter: 5 });
+    const { outcome } = await run.programOne({ kind: 'feitian', key }, hotpToken('KT100005'), { readTypedCode: () => Promise.resolve(code) });
+    expect(outcome).toMatchObject({ status: 'failed', leftOnKey: false });
+    expect((await key.session.check()).programmed).toBe(false);
+  });
+
+  it('a code typed with spaces, or through a French AZERTY layout (the top row unshifted), is taken', async () => {
+    const azerty = '&é"\'(-è_çà';
+    for (const [serial, typed] of [
+      ['KT100011', (code: string) => `${code.slice(0, 3)} ${code.slice(3)}`],
+      ['KT100012', (code: string) => [...code].map((digit) => azerty[(Number(digit) + 9) % 10]).join('')],
+    ] as const) {
+      const { key } = await feitianKey();
+      const run = await startRun(['pskc']);
+      const code = await oathtool({ hexSecret: SEED.toString('hex'), type: 'HOTP', counter: 0 });
+      const { outcome } = await run.programOne({ kind: 'feitian', key }, hotpToken(serial), { readTypedCode: () => Promise.resolve(typed(code)) });
+      expect(outcome.status).toBe('programmed');
+    }
+  });
+
   it('a code that is not the token\'s fails, the key is erased again (a touch) and the ledger says failed, not on the key', async () => {
     const { key } = await feitianKey();
     const run = await startRun();
