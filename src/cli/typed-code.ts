@@ -12,7 +12,8 @@ import type { TypedCodeRequest } from '../provision/feitian.js';
 import { typedCodeDigits } from '../provision/feitian.js';
 import type { CliIo } from './output.js';
 
-export const TYPED_CODE_PROMPT = 'Touch the key now; it types its code here (press Enter if the key does not): ';
+/** Short enough that the prompt and an 8-digit code fit an 80-column terminal (readline redraws a wrapped line). */
+export const TYPED_CODE_PROMPT = 'Touch the key; it types its code here (press Enter if it does not): ';
 
 /** A line that is not a code of the right length is asked for again this many times (a stray key, a half-typed code). */
 export const TYPED_CODE_RETRIES = 2;
