@@ -9,9 +9,14 @@
 import { createInterface } from 'node:readline';
 import { KeytapError, cancelledError } from '../errors.js';
 import type { TypedCodeRequest } from '../provision/feitian.js';
+import { typedCodeDigits } from '../provision/feitian.js';
 import type { CliIo } from './output.js';
 
-export const TYPED_CODE_PROMPT = 'Touch the key now; it types its code here: ';
+/** Short enough that the prompt and an 8-digit code fit an 80-column terminal (readline redraws a wrapped line). */
+export const TYPED_CODE_PROMPT = 'Touch the key; it types its code here (press Enter if it does not): ';
+
+/** A line that is not a code of the right length is asked for again this many times (a stray key, a half-typed code). */
+export const TYPED_CODE_RETRIES = 2;
 
 /** How long the prompt waits for the key's code by default: time to find the key and touch it. */
 export const TYPED_CODE_TIMEOUT_SECONDS = 60;
@@ -60,10 +65,22 @@ export function readTypedCodeOnTerminal(io: CliIo, input: NodeJS.ReadableStream 
       request.signal?.addEventListener('abort', onAbort, { once: true });
       rl.on('SIGINT', () => finish(() => reject(new KeytapError('CANCELLED', 'Interrupted.'))));
       rl.on('close', () => finish(() => reject(new KeytapError('CANCELLED', 'Cancelled: the input ended before the key typed its code.'))));
+      let retriesLeft = TYPED_CODE_RETRIES;
       rl.on('line', (line) => {
         if (line.trim() === '') {
           rl.prompt();
           return;
+        }
+        // Not a code at all: ask again rather than erase the key; a wrong code of the right length
+        // is returned, and is the caller's to judge against the look-ahead.
+        const digits = typedCodeDigits(line);
+        if (!/^\d+$/u.test(digits) || digits.length !== request.digits) {
+          if (retriesLeft > 0) {
+            retriesLeft--;
+            io.err(`That is not a code of ${request.digits} digits; touch the key again, with the cursor at the prompt.`);
+            rl.prompt();
+            return;
+          }
         }
         finish(() => resolve(line));
       });

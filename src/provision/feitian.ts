@@ -79,13 +79,25 @@ export async function programFeitianKey(key: OpenFeitianKey, token: ProvisionTok
   const entry = await options.ledger.appendPending(token, feitianKeyIdentity(key, token.serial), credentialId);
   options.afterStep?.('after-ledger-append', keyNumber);
 
+  // The session calls onTouchNeeded just before it sends PROGRAM (09): until then the seed has not left.
+  let programSent = false;
   try {
-    await session.program({ digits: token.digits, seed: token.secret, serial: token.serial }, { signal: options.signal, onTouchNeeded: () => options.onTouchNeeded?.('put') });
+    await session.program(
+      { digits: token.digits, seed: token.secret, serial: token.serial },
+      {
+        signal: options.signal,
+        onTouchNeeded: () => {
+          programSent = true;
+          options.onTouchNeeded?.('put');
+        },
+      },
+    );
   } catch (error) {
     const keytapError = asKeytapError(error, 'Programming the key failed');
-    // The key answered (a refusal, or it holds another token): it stored nothing of ours.
-    const answered = keytapError.code === 'TOUCH_TIMEOUT' || keytapError.code === 'EXISTS' || keytapError.code === 'PROTOCOL';
-    const leftOnKey = answered ? false : !(await eraseIfOurs(key, token.serial, options));
+    // Only a 69xx answer to PROGRAM, or a failure before it was sent, says nothing of ours is on the
+    // key; after anything else (a garbled answer, a failed CHECK after it, a lost key) it may be.
+    const storedNothing = !programSent || isProgramRefusal(keytapError);
+    const leftOnKey = storedNothing ? false : !(await eraseIfOurs(key, token.serial, options));
     await options.ledger.markFailed(entry, keytapError.message, leftOnKey);
     return { status: 'failed', error: keytapError, entry, leftOnKey };
   }
@@ -93,7 +105,7 @@ export async function programFeitianKey(key: OpenFeitianKey, token: ProvisionTok
 
   let counterAfter: number;
   try {
-    const typed = (await options.readTypedCode({ keyName: key.name, serial: token.serial, digits: token.digits, signal: options.signal })).trim();
+    const typed = typedCodeDigits(await options.readTypedCode({ keyName: key.name, serial: token.serial, digits: token.digits, signal: options.signal }));
     const used = counterOf(typed, token);
     if (used === undefined) {
       throw new KeytapError('DEVICE_ERROR', `Verification failed: what was typed is not a code of token ${token.serial} (HOTP from counter ${token.counter} to ${token.counter + TYPED_CODE_LOOKAHEAD}).`, {
@@ -103,8 +115,7 @@ export async function programFeitianKey(key: OpenFeitianKey, token: ProvisionTok
     counterAfter = used + 1;
   } catch (error) {
     const keytapError = asKeytapError(error, 'Verification failed');
-    // Not options.signal: a Ctrl+C must not leave an unverified token on the key.
-    const leftOnKey = !(await eraseIfOurs(key, token.serial, { ...options, signal: undefined }));
+    const leftOnKey = !(await eraseIfOurs(key, token.serial, options));
     await options.ledger.markFailed(entry, keytapError.message, leftOnKey);
     const message = keytapError.message.startsWith('Verification failed') ? keytapError.message : `Verification failed: ${keytapError.message}`;
     const hint = leftOnKey ? 'The token could not be erased from the key: it stays in the ledger as "failed, may be on the key".' : (keytapError.hint ?? 'The key was erased again.');
@@ -117,6 +128,17 @@ export async function programFeitianKey(key: OpenFeitianKey, token: ProvisionTok
   return { status: 'programmed', entry, credentialId };
 }
 
+/**
+ * The digits of a line the key typed: spaces dropped, and the French AZERTY top row read as the
+ * digits it stands for. The key sends keycodes, not characters; the keyboard layout the user has
+ * chosen turns the keycodes of 1…0 into & é " ' ( - è _ ç à on AZERTY, and the code must still match.
+ */
+export function typedCodeDigits(line: string): string {
+  return [...line.replace(/\s+/gu, '')].map((char) => AZERTY_TOP_ROW.get(char) ?? char).join('');
+}
+
+const AZERTY_TOP_ROW = new Map([...'&é"\'(-è_çà'].map((char, i) => [char, String((i + 1) % 10)]));
+
 /** The counter whose code was typed, within the look-ahead; undefined when none matches. Codes are compared, never shown. */
 function counterOf(typed: string, token: ProvisionToken): number | undefined {
   if (!/^\d+$/u.test(typed) || typed.length !== token.digits) return undefined;
@@ -126,12 +148,25 @@ function counterOf(typed: string, token: ProvisionToken): number | undefined {
   return undefined;
 }
 
-/** Erases the key when it holds our token (a touch); true when it is confirmed not to hold it. */
+/** The key's own 69xx answer to PROGRAM (session.ts `confirm`): it refused, so it stored nothing. */
+function isProgramRefusal(error: KeytapError): boolean {
+  return error.code === 'TOUCH_TIMEOUT' && error.detail?.kind === 'status' && error.detail.sw >> 8 === 0x69;
+}
+
+/** How long erasing our token again may take: a CHECK, then a touch within the key's own wait. */
+export const ERASE_AGAIN_TIMEOUT_MS = 60_000;
+
+/**
+ * Erases the key when it holds our token (a touch); true when it is confirmed not to hold it.
+ * Not options.signal but a fresh bounded one: after a Ctrl+C that signal is already aborted, and
+ * the key would never be checked, leaving an unverified token on it.
+ */
 async function eraseIfOurs(key: OpenFeitianKey, serial: string, options: ProgramFeitianOptions): Promise<boolean> {
+  const signal = AbortSignal.timeout(ERASE_AGAIN_TIMEOUT_MS);
   try {
-    const state = await key.session.check(options.signal);
+    const state = await key.session.check(signal);
     if (!state.programmed || state.serial !== serial) return true;
-    await key.session.erase({ signal: options.signal, onTouchNeeded: () => options.onTouchNeeded?.('delete') });
+    await key.session.erase({ signal, onTouchNeeded: () => options.onTouchNeeded?.('delete') });
     return true;
   } catch {
     return false;

@@ -112,6 +112,22 @@ export class SerialAllocator {
     throw new KeytapError('BAD_INPUT', `No free serial with the prefix "${this.prefix}" after 1000 attempts.`, { detail: { kind: 'serials-exhausted', prefix: this.prefix } });
   }
 
+  /**
+   * A new serial of `length` decimal digits and no prefix, remembered as taken: what a Feitian
+   * HOTP key expects (hyperhotp's man page: an "8 digit decimal serial").
+   */
+  nextDecimal(length: number): string {
+    for (let attempt = 0; attempt < 1000; attempt++) {
+      let serial = '';
+      for (let i = 0; i < length; i++) serial += String(this.randomDigit());
+      if (!this.taken.has(serial)) {
+        this.taken.add(serial);
+        return serial;
+      }
+    }
+    throw new KeytapError('BAD_INPUT', `No free serial of ${length} digits after 1000 attempts.`, { detail: { kind: 'serials-exhausted', prefix: '' } });
+  }
+
   /** Takes a given serial; EXISTS when the ledger or this run has it. */
   claim(serial: string): void {
     checkSerial(serial);

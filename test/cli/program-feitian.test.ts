@@ -5,10 +5,12 @@
 // oathtool confirms the codes and the seed files.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { typedCodesFile } from '../../src/emulator/feitian-applet.js';
 import { readLedger } from '../../src/provision/ledger.js';
-import { TYPED_CODE_PROMPT } from '../../src/cli/typed-code.js';
+import { TYPED_CODE_PROMPT, readTypedCodeOnTerminal } from '../../src/cli/typed-code.js';
+import { typedCodeDigits } from '../../src/provision/feitian.js';
 import { keytapCommand, oathtool, runKeytap, tempDir } from '../support/cli.js';
 import type { TerminalSession } from '../support/terminal.js';
 import { HAVE_SCRIPT, startOnTerminal } from '../support/terminal.js';
@@ -100,7 +102,7 @@ describe.skipIf(!HAVE_SCRIPT)('keytap with a Feitian HOTP key', () => {
     expect(run.output).toContain(TYPED_CODE_PROMPT);
     expect(run.code).toBe(0);
     const serial = /programmed serial (\S+) on virtual key \S+; verified by the code it typed\./u.exec(run.output)?.[1];
-    expect(serial).toMatch(/^KT\d{6}$/u);
+    expect(serial).toMatch(/^\d{8}$/u);
     expect(run.output).toContain('Touch the key while it flashes to program its HOTP token…');
     expect(run.output).not.toContain('Touch your key');
 
@@ -213,6 +215,8 @@ describe.skipIf(!HAVE_SCRIPT)('keytap with a Feitian HOTP key', () => {
     expect(run.output).toContain('This key takes a seed of exactly 20 bytes (40 hex digits), not 22');
     expect(run.output).toContain('This key takes a serial of exactly 8 letters, digits or signs');
     expect(run.output).toContain('programmed serial HF123456 on');
+    // hyperhotp documents an 8-digit decimal serial: another is taken, with a warning.
+    expect(run.output).toContain('Warning: the serial HF123456 is not all digits');
     expect(typedLines(file)).toEqual([await oathtool({ hexSecret: SEED_HEX, type: 'HOTP', counter: 0, digits: 8 })]);
     expect((await readLedger(out)).entries[0]).toMatchObject({ state: 'done', counterAfter: 1, token: { serial: 'HF123456', digits: 8, upn: 'alice@contoso.com' } });
 
@@ -325,7 +329,7 @@ describe.skipIf(!HAVE_SCRIPT)('keytap with a Feitian HOTP key', () => {
       },
     });
     const result = await run.ended;
-    expect(result.output).toMatch(/Key 1: programmed serial KT\d{6} on /u);
+    expect(result.output).toMatch(/Key 1: programmed serial \d{8} on /u);
     expect(result.output).toContain('Touch the key while it flashes to program its HOTP token…');
     expect(result.output).not.toContain('Touch your key');
     expect(result.output).toContain('Summary: 1 programmed, 0 failed, 0 skipped.');
@@ -386,5 +390,38 @@ describe.skipIf(!HAVE_SCRIPT)('keytap with a Feitian HOTP key', () => {
     expect(entry).toMatchObject({ state: 'done', counterAfter: 1, token: { upn: 'alice@contoso.com' } });
     expect(result.output).toContain('Users still without a key (1): bob@contoso.com');
     expect(readFileSync(join(out, 'hseeds-privacyidea.csv'), 'utf8')).toContain(`${entry.token.serial}, ${Buffer.from(entry.token.secret).toString('hex')}, hotp, 6, 1`);
+  });
+});
+
+describe('the typed-code prompt', () => {
+  function prompt(lines: string[], digits = 6) {
+    const input = new PassThrough();
+    const output = new PassThrough();
+    output.resume();
+    const said: string[] = [];
+    const read = readTypedCodeOnTerminal({ out: () => {}, err: (line) => said.push(line) }, input, output)({ keyName: 'key', serial: 'HF000001', digits });
+    for (const line of lines) input.write(`${line}\n`);
+    return { read, said };
+  }
+
+  it('asks again, up to 2 more times, for a line that is not a code of the right length; then gives up the last line', async () => {
+    const again = prompt(['12', '123 456']);
+    expect(await again.read).toBe('123 456');
+    expect(again.said.filter((line) => line.includes('not a code of 6 digits'))).toHaveLength(1);
+    const giveUp = prompt(['1', '22', '333']);
+    expect(await giveUp.read).toBe('333');
+    expect(giveUp.said.filter((line) => line.includes('not a code of 6 digits'))).toHaveLength(2);
+  });
+
+  it('a wrong code of the right length is returned at once, to be judged against the look-ahead', async () => {
+    const { read, said } = prompt(['999999']);
+    expect(await read).toBe('999999');
+    expect(said.join('\n')).not.toContain('not a code');
+  });
+
+  it('reads spaces away and the French AZERTY top row as digits (the key types keycodes; the layout makes them characters)', () => {
+    expect(typedCodeDigits(' 755 224 ')).toBe('755224');
+    expect(typedCodeDigits('&é"\'(-è_çà')).toBe('1234567890');
+    expect(TYPED_CODE_PROMPT).toContain('press Enter if it does not');
   });
 });

@@ -72,6 +72,13 @@ describe('reading the answers as hyperhotp does', () => {
     expect(parseCheckAnswer(bytes('00 51 08 3132333435363738 6A 82'))).toBeUndefined();
   });
 
+  it('CHECK: an answer not ending in 90 00 is not "erased" (a key without the applet answers 6D00 or 6A82)', () => {
+    expect(parseCheckAnswer(bytes('6D 00'))).toBeUndefined();
+    expect(parseCheckAnswer(bytes('6A 82'))).toBeUndefined();
+    expect(parseCheckAnswer(bytes('00 00 00 0000000000000000 00 6D 00'))).toBeUndefined();
+    expect(parseCheckAnswer(bytes(''))).toBeUndefined();
+  });
+
   it('the virtual key answers CHECK so that the reading gives back its state', () => {
     expect(parseCheckAnswer(checkAnswerFor('KT123456'))).toEqual({ programmed: true, serial: 'KT123456' });
     expect(parseCheckAnswer(checkAnswerFor(undefined))).toEqual({ programmed: false });

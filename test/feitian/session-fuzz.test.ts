@@ -20,7 +20,11 @@ function rng(seed: number): () => number {
   };
 }
 
-/** Answers every APDU with random bytes: sometimes a plausible CHECK or confirm answer, mostly garbage. */
+/**
+ * Answers every APDU with random bytes: sometimes a plausible CHECK or confirm answer, mostly garbage.
+ * SELECT mostly succeeds (a failed SELECT ends the session at once), so that the mix still reaches
+ * what comes after it.
+ */
 function randomTransport(random: () => number): ApduTransport {
   const answer = (): ApduResponse => {
     const pick = random();
@@ -30,7 +34,9 @@ function randomTransport(random: () => number): ApduTransport {
     if (length === 11 && random() < 0.5) data.set(Buffer.from('SERIAL01'), 3);
     return { data, sw };
   };
-  return { description: 'fuzz', transmit: () => Promise.resolve(answer()), close: () => Promise.resolve() };
+  const transmit = (apdu: Uint8Array): Promise<ApduResponse> =>
+    Promise.resolve(apdu[1] === 0xa4 && random() < 0.9 ? { data: new Uint8Array(0), sw: 0x9000 } : answer());
+  return { description: 'fuzz', transmit, close: () => Promise.resolve() };
 }
 
 describe('the Feitian session against random answers', () => {

@@ -11,6 +11,7 @@ import { traceApduTransport } from '../../src/device/transport/trace.js';
 import { typedCodesFile } from '../../src/emulator/feitian-applet.js';
 import { virtualFileKey } from '../../src/emulator/virtual-file.js';
 import { VirtualKey } from '../../src/emulator/virtual-key.js';
+import type { ApduTransport } from '../../src/device/transport/types.js';
 import { KeytapError } from '../../src/errors.js';
 import { oathtool, tempDir } from '../support/cli.js';
 import { rejection } from '../support/rejection.js';
@@ -26,6 +27,31 @@ async function open(file: string, touch: 'auto' | 'never' = 'auto') {
   const session = await FeitianSession.open(transport);
   return { key, session, close: async () => { await transport.close(); await key.close(); } };
 }
+
+/** A key without the Feitian applet: it answers every APDU with one status word and records what it was sent. */
+function keyWithoutApplet(sw: number) {
+  const sent: Uint8Array[] = [];
+  const transport: ApduTransport = {
+    description: 'key without the Feitian applet',
+    transmit: (apdu) => {
+      sent.push(apdu);
+      return Promise.resolve({ data: new Uint8Array(0), sw });
+    },
+    close: () => Promise.resolve(),
+  };
+  return { transport, sent };
+}
+
+describe('Feitian HOTP key: a key whose SELECT fails', () => {
+  it.each([0x6a82, 0x6d00])('SELECT answered %#x is refused with a PROTOCOL error, and nothing more is sent', async (sw) => {
+    const { transport, sent } = keyWithoutApplet(sw);
+    const error = await rejection(FeitianSession.open(transport));
+    expect(error).toBeInstanceOf(KeytapError);
+    expect(error.code).toBe('PROTOCOL');
+    expect(error.detail).toEqual({ kind: 'status', sw, doing: 'selecting the HOTP application' });
+    expect(sent.map((apdu) => apdu[1])).toEqual([0xa4]);
+  });
+});
 
 describe('Feitian HOTP key: client ↔ virtual key', () => {
   it('a new key is erased; PROGRAM stores the token, CHECK then tells its serial, and it survives a re-open', async () => {

@@ -112,7 +112,7 @@ describe.skipIf(missing !== undefined)('a Feitian virtual key typing through XTE
 
           const output = shown();
           expect(exitCode(), output).toBe(0);
-          expect(output).toMatch(/programmed serial KT\d{6} as .*; verified\./u);
+          expect(output).toMatch(/programmed serial \d{8} on .*; verified by the code it typed\./u);
           // The terminal echoes what was typed at the prompt: the key's code, and Return ended the line.
           const code = await oathtool({ hexSecret: SEED_HEX, type: 'HOTP', counter: 0 });
           expect(output.split(/\r*\n/u), output).toContain(`${TYPED_CODE_PROMPT}${code}`);
@@ -145,7 +145,7 @@ describe.skipIf(missing !== undefined)('a Feitian virtual key typing through XTE
           },
         }).ended;
         expect(program.code, program.output).toBe(0);
-        expect(program.output).toMatch(/programmed serial KT\d{6} as .*; verified\./u);
+        expect(program.output).toMatch(/programmed serial \d{8} on .*; verified by the code it typed\./u);
         const keys = recorder.keys.filter((k) => k.keysym === XK_RETURN || k.char !== null);
         expect(keys.map((k) => k.char ?? '\n').join('')).toBe(`${await oathtool({ hexSecret: SEED_HEX, type: 'HOTP', counter: 0 })}\n`);
         expect((await readLedger(out)).entries[0]).toMatchObject({ state: 'done', counterAfter: 1 });

@@ -10,7 +10,8 @@ import { openCtapHidTransport } from '../../src/device/open.js';
 import { FeitianSession } from '../../src/device/feitian/session.js';
 import { typedCodesFile } from '../../src/emulator/feitian-applet.js';
 import { VirtualKey } from '../../src/emulator/virtual-key.js';
-import { KeytapError } from '../../src/errors.js';
+import type { ApduResponse, ApduTransport } from '../../src/device/transport/types.js';
+import { KeytapError, cancelledError } from '../../src/errors.js';
 import { readLedger } from '../../src/provision/ledger.js';
 import { ProvisionRun } from '../../src/provision/run.js';
 import type { ProvisionToken, TokenParameters } from '../../src/provision/token.js';
@@ -25,11 +26,14 @@ afterEach(async () => {
 });
 
 /** A virtual Feitian key in this process, its button in the test's hand, opened through the real client. */
-async function feitianKey(touch: 'auto' | 'never' = 'auto'): Promise<{ key: OpenFeitianKey; device: VirtualKey; file: string }> {
+async function feitianKey(
+  touch: 'auto' | 'never' = 'auto',
+  wrap: (transport: ApduTransport) => ApduTransport = (transport) => transport,
+): Promise<{ key: OpenFeitianKey; device: VirtualKey; file: string }> {
   const file = join(tempDir(), 'hotp.json');
   const device = await VirtualKey.open({ file, dialect: 'feitian', touch: touch === 'auto' ? { mode: 'auto', delayMs: 0 } : { mode: 'never' }, touchTimeoutMs: 100 });
   const transport = await openCtapHidTransport(device.openLink(), 'virtual Feitian key', undefined, 'msg');
-  const session = await FeitianSession.open(transport);
+  const session = await FeitianSession.open(wrap(transport));
   const key: OpenFeitianKey = { session, name: 'virtual Feitian key', id: 'virtual:test', close: () => transport.close() };
   cleanups.push(async () => {
     await transport.close();
@@ -54,6 +58,18 @@ function touchAndRead(device: VirtualKey, file: string, touches = 1) {
     for (let i = 0; i < touches; i++) await device.touch();
     return readFileSync(typedCodesFile(file), 'utf8').trim().split('\n').at(-1)!;
   };
+}
+
+/** The key stores what PROGRAM (09) carries, but the client gets `instead` in place of its answer. */
+function programAnswered(instead: (apdu: Uint8Array) => Promise<ApduResponse>) {
+  return (transport: ApduTransport): ApduTransport => ({
+    description: transport.description,
+    transmit: async (apdu, options) => {
+      const answer = await transport.transmit(apdu, options);
+      return apdu[1] === 0x09 ? instead(apdu) : answer;
+    },
+    close: () => transport.close(),
+  });
 }
 
 describe('programming a Feitian HOTP key', () => {
@@ -82,6 +98,38 @@ describe('programming a Feitian HOTP key', () => {
     expect((await readLedger(run.outDir)).entries[0]).toMatchObject({ state: 'done', counterAfter: 3 });
   });
 
+  it.each([0, 2, 4])('the code for counter %i (oathtool\'s), within the look-ahead, gives counterAfter = counter + 1', async (counter) => {
+    const { key } = await feitianKey();
+    const run = await startRun(['pskc']);
+    const code = await oathtool({ hexSecret: SEED.toString('hex'), type: 'HOTP', counter });
+    const { outcome } = await run.programOne({ kind: 'feitian', key }, hotpToken(`KT10000${counter}`), { readTypedCode: () => Promise.resolve(code) });
+    expect(outcome.status).toBe('programmed');
+    expect((await readLedger(run.outDir)).entries[0]).toMatchObject({ state: 'done', counterAfter: counter + 1 });
+  });
+
+  it('the code for counter 5, past the look-ahead of 4, fails and the key is erased again', async () => {
+    const { key } = await feitianKey();
+    const run = await startRun(['pskc']);
+    const code = await oathtool({ hexSecret: SEED.toString('hex'), type: 'HOTP', counter: 5 });
+    const { outcome } = await run.programOne({ kind: 'feitian', key }, hotpToken('KT100005'), { readTypedCode: () => Promise.resolve(code) });
+    expect(outcome).toMatchObject({ status: 'failed', leftOnKey: false });
+    expect((await key.session.check()).programmed).toBe(false);
+  });
+
+  it('a code typed with spaces, or through a French AZERTY layout (the top row unshifted), is taken', async () => {
+    const azerty = '&é"\'(-è_çà';
+    for (const [serial, typed] of [
+      ['KT100011', (code: string) => `${code.slice(0, 3)} ${code.slice(3)}`],
+      ['KT100012', (code: string) => [...code].map((digit) => azerty[(Number(digit) + 9) % 10]).join('')],
+    ] as const) {
+      const { key } = await feitianKey();
+      const run = await startRun(['pskc']);
+      const code = await oathtool({ hexSecret: SEED.toString('hex'), type: 'HOTP', counter: 0 });
+      const { outcome } = await run.programOne({ kind: 'feitian', key }, hotpToken(serial), { readTypedCode: () => Promise.resolve(typed(code)) });
+      expect(outcome.status).toBe('programmed');
+    }
+  });
+
   it('a code that is not the token\'s fails, the key is erased again (a touch) and the ledger says failed, not on the key', async () => {
     const { key } = await feitianKey();
     const run = await startRun();
@@ -105,6 +153,36 @@ describe('programming a Feitian HOTP key', () => {
     });
     expect(outcome).toMatchObject({ status: 'failed', leftOnKey: false, error: { code: 'CANCELLED' } });
     expect((await key.session.check()).programmed).toBe(false);
+  });
+
+  it('a garbled answer to PROGRAM (PROTOCOL): the key is checked, and erased again since it holds our serial', async () => {
+    const { key } = await feitianKey('auto', programAnswered(() => Promise.resolve({ data: Uint8Array.of(0x12, 0x34), sw: 0x6a80 })));
+    const run = await startRun();
+    const phases: string[] = [];
+    const { outcome } = await run.programOne({ kind: 'feitian', key }, hotpToken('KT000010'), {
+      onTouchNeeded: (phase) => phases.push(phase),
+      readTypedCode: () => Promise.resolve(''),
+    });
+    expect(outcome).toMatchObject({ status: 'failed', leftOnKey: false, error: { code: 'PROTOCOL' } });
+    expect(phases).toEqual(['put', 'delete']);
+    expect((await key.session.check()).programmed).toBe(false);
+    expect((await readLedger(run.outDir)).entries[0]).toMatchObject({ state: 'failed', leftOnKey: false });
+  });
+
+  it('Ctrl+C while the key waits for the PROGRAM touch: the key is still checked and erased (a fresh signal, not the aborted one)', async () => {
+    const controller = new AbortController();
+    const { key } = await feitianKey(
+      'auto',
+      programAnswered(() => {
+        controller.abort();
+        return Promise.reject(cancelledError(controller.signal));
+      }),
+    );
+    const run = await startRun();
+    const { outcome } = await run.programOne({ kind: 'feitian', key }, hotpToken('KT000012'), { signal: controller.signal, readTypedCode: () => Promise.resolve('') });
+    expect(outcome).toMatchObject({ status: 'failed', leftOnKey: false, error: { code: 'CANCELLED' } });
+    expect((await key.session.check()).programmed).toBe(false);
+    expect((await readLedger(run.outDir)).entries[0]).toMatchObject({ state: 'failed', leftOnKey: false });
   });
 
   it('a touch that never comes: failed, nothing on the key, the ledger says so', async () => {

@@ -64,6 +64,15 @@ describe('serials', () => {
     expect(allocator.next()).toMatch(/^X-\d{8}$/u);
   });
 
+  it('a Feitian HOTP key\'s serial: 8 decimal digits without the prefix, never one already taken', () => {
+    const digits = [0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2];
+    let i = 0;
+    const allocator = new SerialAllocator(['00000001'], 'KT', () => digits[i++]!);
+    expect(allocator.nextDecimal(8)).toBe('00000002');
+    expect(allocator.has('00000002')).toBe(true);
+    expect(new SerialAllocator([]).nextDecimal(8)).toMatch(/^\d{8}$/u);
+  });
+
   it('gives up (rather than looping forever) when the prefix space is exhausted', () => {
     const allocator = new SerialAllocator(['P00000000'], 'P', () => 0);
     expect(reason(() => allocator.next())).toMatch(/No free serial/u);

@@ -283,16 +283,19 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
       const afterProgrammed = options.entra ? await entraBatchHook({ ...options, activate: options.entraActivate }, io) : undefined;
       await programBatch(run, parameters, options, io, cliCommand(command), { users, askUser: interactive && users === undefined && parameters.upn === undefined, formatsGiven: formatList !== undefined }, afterProgrammed);
     } else {
-      // A generated serial is made once the key is open (a Feitian HOTP key takes exactly 8
-      // characters); everything else that needs no key is refused before the key is opened.
+      // A generated serial is made once the key is open (a Feitian HOTP key takes 8 decimal
+      // digits); everything else that needs no key is refused before the key is opened.
       const tokenSecret = secret ?? generateSecret(parameters.algorithm);
       if (serialGiven !== undefined && fromToken === undefined) run.serials.claim(serialGiven);
       run.check(fromToken ?? buildToken(parameters, tokenSecret, serialGiven ?? 'KT00000000'));
       let token: ProvisionToken | undefined;
       const program = (opened: OpenedKey, signal: AbortSignal): Promise<ProgramOneResult> => {
-        token = fromToken ?? buildToken(parameters, tokenSecret, serialGiven ?? run.serials.next(opened.kind === 'feitian' ? FEITIAN_SERIAL_LENGTH : undefined));
+        token = fromToken ?? buildToken(parameters, tokenSecret, serialGiven ?? serialFor(run, opened));
         run.check(token);
         leftOutFor(`token ${token.serial}`);
+        if (opened.kind === 'feitian' && serialGiven !== undefined && !/^\d+$/u.test(serialGiven)) {
+          io.err(`Warning: the serial ${serialGiven} is not all digits; hyperhotp documents the key's serial as 8 decimal digits, and the key may not take another.`);
+        }
         if (opened.kind === 'feitian' && options.virtual !== undefined) {
           io.err(`Note: a virtual key in this process cannot be touched to type its code; serve it with "keytap virtual start ${options.virtual}" and touch it with "keytap virtual touch".`);
         }
@@ -382,7 +385,7 @@ async function programBatch(
     const notEnrolled: string[] = [];
     // A token a file leaves out (no user for the Entra CSV) is named once, not again after every later key.
     const leftOutSaid = new Set<string>();
-    // A Feitian HOTP key takes serials of exactly 8 characters.
+    // A Feitian HOTP key takes serials of exactly 8 decimal digits.
     const tokenFor = (user: Partial<BatchUser>, opened: OpenedKey): ProvisionToken =>
       buildToken(
         {
@@ -393,7 +396,7 @@ async function programBatch(
           model: user.model ?? parameters.model,
         },
         generateSecret(parameters.algorithm),
-        run.serials.next(opened.kind === 'feitian' ? FEITIAN_SERIAL_LENGTH : undefined),
+        serialFor(run, opened),
       );
     const readTypedCode = readTypedCodeOnTerminal(io);
     const summary = await runBatch({
@@ -475,6 +478,11 @@ async function programBatch(
 }
 
 /** The user for the key just inserted, asked on the terminal; undefined for none (where allowed). */
+/** A generated serial: the run's prefix and 8 digits, or for a Feitian HOTP key the 8 decimal digits it expects. */
+function serialFor(run: ProvisionRun, opened: OpenedKey): string {
+  return opened.kind === 'feitian' ? run.serials.nextDecimal(FEITIAN_SERIAL_LENGTH) : run.serials.next();
+}
+
 async function askKeyUser(number: number, required: boolean, io: CliIo, refuse: (upn: string) => string | null): Promise<string | undefined> {
   // One prompter per question: between questions the batch's own Ctrl+C handling applies.
   const prompter = openPrompter({ input: process.stdin, output: process.stderr, err: (line) => io.err(line) });

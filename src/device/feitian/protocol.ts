@@ -102,11 +102,14 @@ export function parseProgramData(data: Uint8Array): FeitianToken | undefined {
  * [11] = 90 means programmed, with the serial in [3..10]; [11] = 00 means not programmed (hyperhotp
  * reads a zero-padded 64-byte packet, so an answer shorter than 12 bytes reads 00 there too).
  * In ISO terms a programmed key answers 11 data bytes and SW 9000; bytes [0..2] are unknown, and
- * [1..2] may be 51 08 as in the PROGRAM data [unverified guess]. Undefined: anything else.
+ * [1..2] may be 51 08 as in the PROGRAM data [unverified guess]. Undefined: anything else, and
+ * any answer not ending in SW 90 00 — a 6D00 or 6A82 from a key without this applet reads 00 at
+ * [11] too, and must not pass for an erased Feitian key.
  */
 export type CheckAnswer = { programmed: true; serial: string } | { programmed: false };
 
 export function parseCheckAnswer(payload: Uint8Array): CheckAnswer | undefined {
+  if (payload.length < 2 || payload[payload.length - 2] !== 0x90 || payload[payload.length - 1] !== 0x00) return undefined;
   const marker = payload[11] ?? 0x00;
   if (marker === 0x00) return { programmed: false };
   if (marker !== 0x90) return undefined;

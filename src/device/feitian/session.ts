@@ -94,10 +94,16 @@ function rawAnswer(answer: ApduResponse): Uint8Array {
 
 /**
  * SELECT by AID. hyperhotp takes any answer but a CTAPHID ERROR (which the transport throws) as
- * success, so the status word is not checked here either.
+ * success; keytap does not: a key without this applet answers 6A82 or 6D00, and taking that for
+ * the applet would show it as erased and send it the seed.
  */
 async function select(transport: ApduTransport, signal: AbortSignal | undefined): Promise<void> {
-  await transport.transmit(selectApdu(), { signal, timeoutMs: QUICK_TIMEOUT_MS });
+  const answer = await transport.transmit(selectApdu(), { signal, timeoutMs: QUICK_TIMEOUT_MS });
+  if (answer.sw !== 0x9000) {
+    throw new KeytapError('PROTOCOL', `The key refused to select the Feitian HOTP application (status ${formatSw(answer.sw)}); it may not be a Feitian/HyperFIDO HOTP key.`, {
+      detail: { kind: 'status', sw: answer.sw, doing: 'selecting the HOTP application' },
+    });
+  }
 }
 
 async function readCheck(transport: ApduTransport, signal: AbortSignal | undefined): Promise<CheckAnswer> {
