@@ -105,7 +105,7 @@ export function registerProgram(program: Command, io: CliIo, afterStep?: StepHoo
       .addOption(new Option('--secret <secret>', 'the seed in Base32 or hex:… ("-" reads it from standard input); generated when left out'))
       .addOption(new Option('--allow-short-secret', 'accept a given secret shorter than 16 bytes (RFC 4226 asks for at least 16)'))
       .addOption(new Option('--serial <serial>', 'the token serial (generated when left out); with --from: which token of the file'))
-      .addOption(new Option('--serial-prefix <prefix>', 'prefix of generated serials (default KT)'))
+      .addOption(new Option('--serial-prefix <prefix>', 'prefix of generated serials (default KT; a Feitian HOTP key gets 8 digits, no prefix)'))
       .addOption(new Option('--upn <upn>', 'the user the token is for (user@domain; Entra needs it)'))
       .addOption(new Option('--issuer <issuer>', 'issuer of the account on the key'))
       .addOption(new Option('--account <account>', 'account name on the key (default: the UPN, else the serial)'))
