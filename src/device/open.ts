@@ -87,14 +87,18 @@ export async function openFeitianSession(key: OpenableKey, signal?: AbortSignal)
   return feitianOn(traceApduTransport(await key.open(signal), traffic), key, signal);
 }
 
-async function feitianOn(transport: ApduTransport, key: OpenableKey, signal: AbortSignal | undefined): Promise<OpenFeitianKey> {
-  let session: FeitianSession;
+/** The session `open` makes on `transport`; the transport is closed when that fails. */
+async function sessionOrClose<S>(transport: ApduTransport, open: () => Promise<S>): Promise<S> {
   try {
-    session = await FeitianSession.open(transport, { signal });
+    return await open();
   } catch (error) {
     await transport.close().catch(() => undefined);
     throw error;
   }
+}
+
+async function feitianOn(transport: ApduTransport, key: OpenableKey, signal: AbortSignal | undefined): Promise<OpenFeitianKey> {
+  const session = await sessionOrClose(transport, () => FeitianSession.open(transport, { signal }));
   return {
     session,
     name: key.name,
@@ -106,13 +110,7 @@ async function feitianOn(transport: ApduTransport, key: OpenableKey, signal: Abo
 }
 
 async function oathOn(transport: ApduTransport, key: OpenableKey, signal: AbortSignal | undefined): Promise<OpenKey> {
-  let session: OathSession;
-  try {
-    session = await OathSession.open(transport, signal ? { signal } : {});
-  } catch (error) {
-    await transport.close().catch(() => undefined);
-    throw error;
-  }
+  const session = await sessionOrClose(transport, () => OathSession.open(transport, signal ? { signal } : {}));
   return {
     session,
     name: key.name,

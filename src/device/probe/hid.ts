@@ -17,7 +17,7 @@ import { probeOathSelect } from './card.js';
 import type { CardQuestionOptions } from './card.js';
 import { CborError, decodeCbor, readGetInfo } from './cbor.js';
 import { answered, deviceGone, failureOutcome } from './outcome.js';
-import type { FeitianProbe, GetInfoProbe, InitProbe, OathProbe, ProbeOptions, ProbeOutcome, SpokenProtocol, U2fVersionProbe } from './types.js';
+import type { FeitianProbe, GetInfoProbe, HidProbeAnswers, InitProbe, OathProbe, ProbeOptions, ProbeOutcome, SpokenProtocol, U2fVersionProbe } from './types.js';
 import { PROBE_QUESTION_TIMEOUT_MS } from './types.js';
 
 /** U2F VERSION (CTAP1): short Le, and the extended form for keys that take only extended APDUs (6700 to the short one). */
@@ -29,14 +29,6 @@ export const CTAP2_GET_INFO = Uint8Array.of(0x04);
 const SW_OK = 0x9000;
 const SW_WRONG_LENGTH = 0x6700;
 
-export interface HidProbeAnswers {
-  init: InitProbe;
-  u2fVersion: U2fVersionProbe;
-  ctap2GetInfo: GetInfoProbe;
-  oathOverCtapHid: OathProbe;
-  feitian: FeitianProbe;
-  speaks: SpokenProtocol[];
-}
 
 const notAsked = (reason: 'no-channel' | 'device-gone'): ProbeOutcome => ({ status: 'not-asked', reason });
 

@@ -20,7 +20,7 @@ import type { PcscLibrary } from '../transport/pcsc-api.js';
 import type { ApduTransport, HidLink } from '../transport/types.js';
 import { probeManagement, probeOathSelect } from './card.js';
 import { probeHidLink, unreachable } from './hid.js';
-import type { HidProbeAnswers } from './hid.js';
+import type { HidProbeAnswers } from './types.js';
 import { failureOutcome } from './outcome.js';
 import type { HidDeviceProbe, HidInterface, PcscReaderProbe, ProbeOptions, SpokenProtocol } from './types.js';
 import { hex4, PROBE_QUESTION_TIMEOUT_MS } from './types.js';

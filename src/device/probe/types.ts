@@ -101,7 +101,7 @@ export interface HidInterface {
   usage?: number | undefined;
 }
 
-export interface HidDeviceProbe {
+export interface HidDeviceProbe extends HidProbeAnswers {
   kind: 'hid' | 'virtual';
   /** The known key's name, the product string, or the virtual key's name. */
   name: string;
@@ -119,6 +119,10 @@ export interface HidDeviceProbe {
   knownAs?: string | undefined;
   /** A virtual key's announced dialect. */
   announcedDialect?: KeyDialect | undefined;
+}
+
+/** What a FIDO HID device answered, question by question. */
+export interface HidProbeAnswers {
   init: InitProbe;
   u2fVersion: U2fVersionProbe;
   ctap2GetInfo: GetInfoProbe;
