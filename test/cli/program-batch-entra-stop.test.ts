@@ -2,26 +2,17 @@
 // hardware OATH policy disabled) stops the enrollment, not the batch; and the activation code of a
 // touch credential is read from the key (the key waits for a touch before Graph gets the code).
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { hexEncode } from '../../src/otp/encoding.js';
 import { readLedger } from '../../src/provision/ledger.js';
 import { oathtool, tempDir } from '../support/cli.js';
-import { GraphStandin } from '../support/graph-standin.js';
-import { Programmer, VirtualKeys } from '../provision/support.js';
+import { Programmer, keysWithGraphPerTest } from '../provision/support.js';
 
-let keys: VirtualKeys | undefined;
-let standin: GraphStandin | undefined;
-afterEach(async () => {
-  await keys?.unplugAll();
-  await standin?.stop();
-  keys = undefined;
-  standin = undefined;
-});
+const perTest = keysWithGraphPerTest();
 
 describe('keytap program --batch --entra', () => {
   it('the policy disabled stops the enrollment for the rest of the batch, which goes on programming keys', async () => {
-    keys = new VirtualKeys();
-    standin = new GraphStandin();
+    const { keys, standin } = perTest.create();
     standin.addUser('alice@contoso.example');
     standin.faults.policyDisabled = true;
     await standin.start();
@@ -48,8 +39,7 @@ describe('keytap program --batch --entra', () => {
   });
 
   it('a touch credential: the key asks for a touch before the activation code goes to Graph, and that code is the key\'s', async () => {
-    keys = new VirtualKeys();
-    standin = new GraphStandin();
+    const { keys, standin } = perTest.create();
     standin.addUser('alice@contoso.example');
     await standin.start();
     const out = join(tempDir(), 'seeds');

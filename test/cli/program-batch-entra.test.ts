@@ -2,26 +2,17 @@
 // activated in the Graph stand-in while its key is inserted, with a code read from the key.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { hexEncode } from '../../src/otp/encoding.js';
 import { readLedger } from '../../src/provision/ledger.js';
 import { oathtool, runKeytap, tempDir } from '../support/cli.js';
-import { GraphStandin } from '../support/graph-standin.js';
-import { Programmer, VirtualKeys } from '../provision/support.js';
+import { Programmer, keysWithGraphPerTest } from '../provision/support.js';
 
-let keys: VirtualKeys | undefined;
-let standin: GraphStandin | undefined;
-afterEach(async () => {
-  await keys?.unplugAll();
-  await standin?.stop();
-  keys = undefined;
-  standin = undefined;
-});
+const perTest = keysWithGraphPerTest();
 
 describe('keytap program --batch --entra', () => {
   it('creates, assigns and activates each key\'s token in Entra ID with a code read from the key', async () => {
-    keys = new VirtualKeys();
-    standin = new GraphStandin();
+    const { keys, standin } = perTest.create();
     standin.addUser('alice@contoso.example');
     await standin.start();
     const out = join(tempDir(), 'seeds');
@@ -64,8 +55,7 @@ describe('keytap program --batch --entra', () => {
   });
 
   it('a token Entra ID refuses is reported once, named in the summary with the command that enrolls it later, and the exit code says so', async () => {
-    keys = new VirtualKeys();
-    standin = new GraphStandin();
+    const { keys, standin } = perTest.create();
     // dan is not a user of the tenant.
     standin.addUser('ann@contoso.example');
     await standin.start();

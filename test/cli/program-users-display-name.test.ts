@@ -3,25 +3,16 @@
 // the USER column of `seeds codes --activation`.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readLedger } from '../../src/provision/ledger.js';
 import { runKeytap, tempDir } from '../support/cli.js';
-import { GraphStandin } from '../support/graph-standin.js';
-import { Programmer, VirtualKeys } from '../provision/support.js';
+import { Programmer, keysWithGraphPerTest } from '../provision/support.js';
 
-let keys: VirtualKeys | undefined;
-let standin: GraphStandin | undefined;
-afterEach(async () => {
-  await keys?.unplugAll();
-  await standin?.stop();
-  keys = undefined;
-  standin = undefined;
-});
+const perTest = keysWithGraphPerTest();
 
 describe('keytap program --batch --users FILE with a display-name column', () => {
   it('names the Graph device, the key\'s report, the users still without a key and the activation view\'s user', async () => {
-    keys = new VirtualKeys();
-    standin = new GraphStandin();
+    const { keys, standin } = perTest.create();
     standin.addUser('ann@contoso.example');
     standin.addUser('ben@contoso.example');
     await standin.start();

@@ -5,24 +5,17 @@
 // 5 assignments and 5 activations whose codes oathtool computes from each seed at the time sent.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { hexEncode } from '../../src/otp/encoding.js';
 import { readLedger } from '../../src/provision/ledger.js';
 import { seedFormat } from '../../src/seeds/index.js';
 import { oathtool, runKeytap, tempDir } from '../support/cli.js';
-import { GraphStandin } from '../support/graph-standin.js';
-import { Programmer, VirtualKeys } from '../provision/support.js';
+import { Programmer, keysWithGraphPerTest } from '../provision/support.js';
+import type { VirtualKeys } from '../provision/support.js';
 
 const UPNS = ['ann@contoso.example', 'ben@contoso.example', 'cat@contoso.example', 'dan@contoso.example', 'eve@contoso.example'];
 
-let keys: VirtualKeys | undefined;
-let standin: GraphStandin | undefined;
-afterEach(async () => {
-  await keys?.unplugAll();
-  await standin?.stop();
-  keys = undefined;
-  standin = undefined;
-});
+const perTest = keysWithGraphPerTest();
 
 async function serveKey(programmer: Programmer, keys: VirtualKeys, name: string, number: number): Promise<void> {
   await programmer.waitFor(new RegExp(`Insert key ${number} `, 'u'));
@@ -33,8 +26,7 @@ async function serveKey(programmer: Programmer, keys: VirtualKeys, name: string,
 
 describe('keytap program --batch --users --entra', () => {
   it('5 users, killed after key 3 and resumed: one token each, in the CSV and activated in Entra with codes oathtool confirms', async () => {
-    keys = new VirtualKeys();
-    standin = new GraphStandin();
+    const { keys, standin } = perTest.create();
     for (const upn of UPNS) standin.addUser(upn);
     await standin.start();
     const dir = tempDir();

@@ -7,10 +7,12 @@ import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { afterEach } from 'vitest';
 import { prepareKey } from '../../src/device/oath/session.js';
 import type { LedgerEntry } from '../../src/provision/ledger.js';
 import { KEYTAP, runKeytap, tempDir } from '../support/cli.js';
 import type { RunResult } from '../support/cli.js';
+import { GraphStandin } from '../support/graph-standin.js';
 
 export class Programmer {
   readonly child: ChildProcessWithoutNullStreams;
@@ -101,4 +103,18 @@ export class VirtualKeys {
 /** The ledger entry whose seed is the one a key stores (the key holds the host-prepared HMAC key). */
 export function entryForStoredKey(entries: readonly LedgerEntry[], storedKeyHex: string): LedgerEntry | undefined {
   return entries.find((e) => Buffer.from(prepareKey(e.token.secret, e.token.algorithm)).toString('hex') === storedKeyHex);
+}
+
+/**
+ * Virtual keys and a Graph stand-in for each test that calls `create()`, unplugged and stopped
+ * after it. Call once at a test file's top level.
+ */
+export function keysWithGraphPerTest(): { create(): { keys: VirtualKeys; standin: GraphStandin } } {
+  let made: { keys: VirtualKeys; standin: GraphStandin } | undefined;
+  afterEach(async () => {
+    await made?.keys.unplugAll();
+    await made?.standin.stop();
+    made = undefined;
+  });
+  return { create: () => (made = { keys: new VirtualKeys(), standin: new GraphStandin() }) };
 }
