@@ -91,6 +91,25 @@ function touchAndType(file: string) {
   };
 }
 
+/** A test's one-shot reactions to terminal output: true the first time `text` shows, never again. */
+function firstTimes(): (output: string, text: string) => boolean {
+  const seen = new Set<string>();
+  return (output, text) => output.includes(text) && !seen.has(text) && (seen.add(text), true);
+}
+
+/** `keytap program --batch --count 1 ARGS` on a terminal: the Feitian key in `file` is plugged in when asked for and touched at the prompt, where it types its code. */
+function oneKeyBatch(file: string, args: string[]): ReturnType<typeof startOnTerminal>['ended'] {
+  const once = firstTimes();
+  const self = keytapCommand(['program', '--batch', '--count', '1', ...args]);
+  return startOnTerminal(self.command, self.args, {
+    env,
+    onOutput: (output, session) => {
+      if (once(output, 'Insert key 1')) void ok(['virtual', 'start', file, '--dialect', 'feitian', '--touch', 'auto']);
+      if (once(output, TYPED_CODE_PROMPT)) void touchAndType(file)(1, session);
+    },
+  }).ended;
+}
+
 describe.skipIf(!HAVE_SCRIPT)('keytap with a Feitian HOTP key', () => {
   it('keys shows it erased; program writes the HOTP token, verified by the code it types; keys shows it programmed; reset erases it', async () => {
     const { dir, file } = newEnvironment();
@@ -309,26 +328,10 @@ describe.skipIf(!HAVE_SCRIPT)('keytap with a Feitian HOTP key', () => {
     expect(lines.find((l) => l.includes('hotp.json'))).toMatch(/virtual key hotp\.json {2}Feitian HOTP key, erased \(it holds no token\) {2}\(/u);
   });
 
-  it('program --batch programs each inserted Feitian key with an 8-character serial and verifies it by its typed code', async () => {
+  it('program --batch programs each inserted Feitian key with an 8-digit serial and verifies it by its typed code', async () => {
     const { dir, file } = newEnvironment();
     const out = join(dir, 'seeds');
-    let inserted = false;
-    let typed = false;
-    const self = keytapCommand(['program', '--batch', '--count', '1', '--type', 'hotp', '--yes', '--out', out]);
-    const run = startOnTerminal(self.command, self.args, {
-      env,
-      onOutput: (output, session) => {
-        if (output.includes('Insert key 1') && !inserted) {
-          inserted = true;
-          void ok(['virtual', 'start', file, '--dialect', 'feitian', '--touch', 'auto']);
-        }
-        if (output.includes(TYPED_CODE_PROMPT) && !typed) {
-          typed = true;
-          void touchAndType(file)(1, session);
-        }
-      },
-    });
-    const result = await run.ended;
+    const result = await oneKeyBatch(file, ['--type', 'hotp', '--yes', '--out', out]);
     expect(result.output).toMatch(/Key 1: programmed serial \d{8} on /u);
     expect(result.output).toContain('Touch the key while it flashes to program its HOTP token…');
     expect(result.output).not.toContain('Touch your key');
@@ -343,8 +346,7 @@ describe.skipIf(!HAVE_SCRIPT)('keytap with a Feitian HOTP key', () => {
   it('program --batch: Ctrl+C at the typed-code prompt erases the key and ends the batch with its summary', async () => {
     const { dir, file } = newEnvironment();
     const out = join(dir, 'seeds');
-    const seen = new Set<string>();
-    const once = (output: string, text: string): boolean => output.includes(text) && !seen.has(text) && (seen.add(text), true);
+    const once = firstTimes();
     const self = keytapCommand(['program', '--batch', '--type', 'hotp', '--yes', '--out', out]);
     const result = await startOnTerminal(self.command, self.args, {
       env,
@@ -369,22 +371,7 @@ describe.skipIf(!HAVE_SCRIPT)('keytap with a Feitian HOTP key', () => {
     const out = join(dir, 'seeds');
     const users = join(dir, 'users.txt');
     writeFileSync(users, 'alice@contoso.com\nbob@contoso.com\n');
-    let inserted = false;
-    let typed = false;
-    const self = keytapCommand(['program', '--batch', '--count', '1', '--users', users, '--type', 'hotp', '--formats', 'hexcsv,privacyidea', '--yes', '--out', out]);
-    const result = await startOnTerminal(self.command, self.args, {
-      env,
-      onOutput: (output, session) => {
-        if (output.includes('Insert key 1') && !inserted) {
-          inserted = true;
-          void ok(['virtual', 'start', file, '--dialect', 'feitian', '--touch', 'auto']);
-        }
-        if (output.includes(TYPED_CODE_PROMPT) && !typed) {
-          typed = true;
-          void touchAndType(file)(1, session);
-        }
-      },
-    }).ended;
+    const result = await oneKeyBatch(file, ['--users', users, '--type', 'hotp', '--formats', 'hexcsv,privacyidea', '--yes', '--out', out]);
     expect(result.code, result.output).toBe(0);
     const entry = (await readLedger(out)).entries[0]!;
     expect(entry).toMatchObject({ state: 'done', counterAfter: 1, token: { upn: 'alice@contoso.com' } });

@@ -95,26 +95,18 @@ describe('a question withdrawn stops its prompt program', () => {
     return { pinentry, program: join(pinentry.dir, 'pinentry-gnome3') };
   };
 
-  it('aborted while its dialog is open: the pinentry gets SIGTERM at once (it reads no BYE then)', async () => {
-    const { pinentry, program } = pinentryProgram(['hang']);
+  it.each([
+    ['hang', 'aborted while its dialog is open: the pinentry gets SIGTERM at once (it reads no BYE then)'],
+    ['stubborn', 'one that stays after SIGTERM is killed all the same'],
+  ])('%s: %s', async (mode) => {
+    const { pinentry, program } = pinentryProgram([mode]);
     const abort = new AbortController();
     const asked = pinentryPrompt({ program }).ask(REQUEST, abort.signal);
     await eventually(() => pinentry.runs()[0]?.includes('GETPIN') === true, 'GETPIN');
     abort.abort();
     await expect(asked).rejects.toMatchObject({ code: 'CANCELLED' });
     await eventually(() => pinentry.runs()[0]?.includes('<SIGTERM>') === true, 'the pinentry to get SIGTERM');
-    await eventually(() => !alive(pinentry.pids()[0]!), 'the pinentry to be gone');
-  });
-
-  it('one that stays after SIGTERM is killed all the same', async () => {
-    const { pinentry, program } = pinentryProgram(['stubborn']);
-    const abort = new AbortController();
-    const asked = pinentryPrompt({ program }).ask(REQUEST, abort.signal);
-    await eventually(() => pinentry.runs()[0]?.includes('GETPIN') === true, 'GETPIN');
-    abort.abort();
-    await expect(asked).rejects.toMatchObject({ code: 'CANCELLED' });
-    await eventually(() => pinentry.runs()[0]?.includes('<SIGTERM>') === true, 'the pinentry to get SIGTERM');
-    await eventually(() => !alive(pinentry.pids()[0]!), 'the stubborn pinentry to be killed');
+    await eventually(() => !alive(pinentry.pids()[0]!), `the ${mode} pinentry to be gone`);
   });
 
   it('a timeout is told to the pinentry (SETTIMEOUT, seconds); past it the pinentry is stopped and the question is TIMEOUT', async () => {
