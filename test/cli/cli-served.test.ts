@@ -6,24 +6,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { oathtool, runKeytap, spawnKeytap, tempDir } from '../support/cli.js';
+import { oathtool, runKeytap, spawnKeytap, tempDir, stopServedKeys } from '../support/cli.js';
 
 const SHA1_HEX = Buffer.from('12345678901234567890').toString('hex');
 const SHA1_B32 = 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ';
 
 let env: NodeJS.ProcessEnv = {};
 
-afterEach(async () => {
-  // Unplug whatever a test left running, so no process outlives the suite.
-  const status = await runKeytap(['virtual', 'status', '--json'], { env });
-  for (const key of JSON.parse(status.stdout || '[]') as Array<{ pid: number }>) {
-    try {
-      process.kill(key.pid, 'SIGTERM');
-    } catch {
-      // already gone
-    }
-  }
-});
+afterEach(() => stopServedKeys(env));
 
 function newEnvironment(): { dir: string; file: string } {
   const dir = tempDir();

@@ -9,20 +9,11 @@ import { openCtapHidTransport } from '../../src/device/open.js';
 import type { ProbeReport } from '../../src/cli/probe-report.js';
 import type { HidDeviceProbe } from '../../src/device/probe/types.js';
 import { VirtualKey } from '../../src/emulator/virtual-key.js';
-import { runKeytap, tempDir } from '../support/cli.js';
+import { runKeytap, tempDir, stopServedKeys } from '../support/cli.js';
 
 let env: NodeJS.ProcessEnv = {};
 
-afterEach(async () => {
-  const status = await runKeytap(['virtual', 'status', '--json'], { env });
-  for (const key of JSON.parse(status.stdout || '[]') as Array<{ pid: number }>) {
-    try {
-      process.kill(key.pid, 'SIGTERM');
-    } catch {
-      // already gone
-    }
-  }
-});
+afterEach(() => stopServedKeys(env));
 
 function newEnvironment(): string {
   const dir = tempDir('keytap-probe-cli-');

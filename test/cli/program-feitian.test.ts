@@ -11,7 +11,7 @@ import { typedCodesFile } from '../../src/emulator/feitian-applet.js';
 import { readLedger } from '../../src/provision/ledger.js';
 import { TYPED_CODE_PROMPT, readTypedCodeOnTerminal } from '../../src/cli/typed-code.js';
 import { typedCodeDigits } from '../../src/provision/feitian.js';
-import { keytapCommand, oathtool, runKeytap, tempDir } from '../support/cli.js';
+import { keytapCommand, oathtool, runKeytap, tempDir, stopServedKeys } from '../support/cli.js';
 import type { TerminalSession } from '../support/terminal.js';
 import { HAVE_SCRIPT, startOnTerminal } from '../support/terminal.js';
 
@@ -19,16 +19,7 @@ const SEED_HEX = Buffer.from('12345678901234567890').toString('hex');
 
 let env: NodeJS.ProcessEnv = {};
 
-afterEach(async () => {
-  const status = await runKeytap(['virtual', 'status', '--json'], { env });
-  for (const key of JSON.parse(status.stdout || '[]') as Array<{ pid: number }>) {
-    try {
-      process.kill(key.pid, 'SIGTERM');
-    } catch {
-      // already gone
-    }
-  }
-});
+afterEach(() => stopServedKeys(env));
 
 function newEnvironment(): { dir: string; file: string } {
   const dir = tempDir('keytap-feitian-cli-');

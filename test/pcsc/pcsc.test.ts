@@ -17,7 +17,7 @@ import type { KeyDescriptor } from '../../src/device/discovery/enumerate.js';
 import type { ProbeReport } from '../../src/cli/probe-report.js';
 import type { PcscReaderProbe } from '../../src/device/probe/types.js';
 import { VIRTUAL_KEY_ATR } from '../../src/emulator/vpcd.js';
-import { oathtool, runKeytap, spawnKeytap, tempDir } from '../support/cli.js';
+import { oathtool, runKeytap, spawnKeytap, tempDir, stopServedKeys } from '../support/cli.js';
 import type { RunResult } from '../support/cli.js';
 import { VPCD_READER, findExecutable, pcscMissing, startPcscd } from './pcscd.js';
 import type { PrivatePcscd } from './pcscd.js';
@@ -107,17 +107,6 @@ async function waitForPcscKey(present: boolean): Promise<void> {
   }
 }
 
-async function stopVirtualKeys(): Promise<void> {
-  const status = await runKeytap(['virtual', 'status', '--json'], { env });
-  for (const key of JSON.parse(status.stdout || '[]') as Array<{ pid: number }>) {
-    try {
-      process.kill(key.pid, 'SIGTERM');
-    } catch {
-      // already gone
-    }
-  }
-}
-
 /** A TOTP code read at some moment between `before` and `after` must be oathtool's for one of those windows. */
 async function expectTotp(code: string, before: number, after: number, hexSecret: string, extra: { algorithm?: 'SHA1' | 'SHA256'; digits?: number; period?: number } = {}): Promise<void> {
   const candidates = new Set([await oathtool({ hexSecret, type: 'TOTP', time: before, ...extra }), await oathtool({ hexSecret, type: 'TOTP', time: after, ...extra })]);
@@ -137,7 +126,7 @@ describe.skipIf(missing !== undefined)('PC/SC with a real pcscd and vpcd', () =>
   });
 
   afterAll(async () => {
-    await stopVirtualKeys();
+    await stopServedKeys(env);
     await pcscd?.stop();
     if (pcscd) expect(() => process.kill(pcscd!.pid, 0)).toThrow();
   });

@@ -90,3 +90,15 @@ export function oathtool(p: OathtoolParams): Promise<string> {
     execFile('oathtool', args, (error, stdout) => (error ? reject(new Error(`oathtool failed: ${error.message}`)) : resolve(stdout.trim())));
   });
 }
+
+/** Ends every virtual key served in the runtime folder `env` names (what a test left running), so no process outlives the suite. */
+export async function stopServedKeys(env: NodeJS.ProcessEnv): Promise<void> {
+  const status = await runKeytap(['virtual', 'status', '--json'], { env });
+  for (const key of JSON.parse(status.stdout || '[]') as Array<{ pid: number }>) {
+    try {
+      process.kill(key.pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  }
+}
