@@ -338,6 +338,7 @@ describe.skipIf(!HAVE_SCRIPT)('keytap with a Feitian HOTP key', () => {
     const { dir, file } = newEnvironment();
     const out = join(dir, 'seeds');
     const once = firstTimes();
+    let stopped: Promise<string> | undefined;
     const self = keytapCommand(['program', '--batch', '--type', 'hotp', '--yes', '--out', out]);
     const result = await startOnTerminal(self.command, self.args, {
       env,
@@ -345,7 +346,7 @@ describe.skipIf(!HAVE_SCRIPT)('keytap with a Feitian HOTP key', () => {
         if (once(output, 'Insert key 1')) void ok(['virtual', 'start', file, '--dialect', 'feitian', '--touch', 'auto']);
         if (once(output, TYPED_CODE_PROMPT)) session.type('\x03');
         // Unplugged, so that a batch that goes on asks for key 2 (then a Ctrl+C between keys ends it).
-        if (once(output, 'Remove ')) void ok(['virtual', 'stop', file]);
+        if (once(output, 'Remove ')) stopped = ok(['virtual', 'stop', file]);
         if (once(output, 'Insert key 2')) session.type('\x03');
       },
     }).ended;
@@ -353,6 +354,8 @@ describe.skipIf(!HAVE_SCRIPT)('keytap with a Feitian HOTP key', () => {
     expect(result.output).not.toContain('Insert key 2');
     expect(result.output).toContain('Summary: 0 programmed, 1 failed, 0 skipped.');
     expect((await readLedger(out)).entries[0]).toMatchObject({ state: 'failed', leftOnKey: false });
+    // The unplugging may still be under way: plugging in again before it ends would be undone by it.
+    await stopped;
     await ok(['virtual', 'start', file]);
     expect(await keysJson()).toMatchObject([{ programmed: false }]);
   });
