@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readLedger } from '../../src/provision/ledger.js';
 import { tempDir } from '../support/cli.js';
-import { Programmer, VirtualKeys } from '../provision/support.js';
+import { Programmer, VirtualKeys, serveKey } from '../provision/support.js';
 
 const UPNS = ['ann@contoso.com', 'ben@contoso.com', 'cat@contoso.com', 'dan@contoso.com'];
 
@@ -15,13 +15,6 @@ afterEach(async () => {
   await keys?.unplugAll();
   keys = undefined;
 });
-
-async function serveKey(programmer: Programmer, keys: VirtualKeys, name: string, number: number): Promise<void> {
-  await programmer.waitFor(new RegExp(`Insert key ${number} `, 'u'));
-  await keys.plug(name);
-  await programmer.waitFor(new RegExp(`Remove virtual key ${name}\\.json`, 'u'));
-  await keys.unplug(name);
-}
 
 describe('keytap program --batch --users --again', () => {
   it('killed after key 2 of 4 and run again with --again: resumed, each user has exactly two tokens', async () => {

@@ -10,19 +10,11 @@ import { hexEncode } from '../../src/otp/encoding.js';
 import { readLedger } from '../../src/provision/ledger.js';
 import { seedFormat } from '../../src/seeds/index.js';
 import { oathtool, runKeytap, tempDir } from '../support/cli.js';
-import { Programmer, keysWithGraphPerTest } from '../provision/support.js';
-import type { VirtualKeys } from '../provision/support.js';
+import { Programmer, keysWithGraphPerTest, serveKey } from '../provision/support.js';
 
 const UPNS = ['ann@contoso.example', 'ben@contoso.example', 'cat@contoso.example', 'dan@contoso.example', 'eve@contoso.example'];
 
 const perTest = keysWithGraphPerTest();
-
-async function serveKey(programmer: Programmer, keys: VirtualKeys, name: string, number: number): Promise<void> {
-  await programmer.waitFor(new RegExp(`Insert key ${number} `, 'u'));
-  await keys.plug(name);
-  await programmer.waitFor(new RegExp(`Remove virtual key ${name}\\.json`, 'u'));
-  await keys.unplug(name);
-}
 
 describe('keytap program --batch --users --entra', () => {
   it('5 users, killed after key 3 and resumed: one token each, in the CSV and activated in Entra with codes oathtool confirms', async () => {

@@ -4,21 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { FeitianSession } from '../../src/device/feitian/session.js';
 import type { ApduResponse, ApduTransport } from '../../src/device/transport/types.js';
 import { KeytapError } from '../../src/errors.js';
+import { rng } from '../support/rng.js';
 
 const CASES = 3_000;
 const SEED = Uint8Array.from(Buffer.from('fuzz-seed-0123456789'));
-
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x1_0000_0000;
-  };
-}
 
 /**
  * Answers every APDU with random bytes: sometimes a plausible CHECK or confirm answer, mostly garbage.

@@ -7,22 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OathSession } from '../../src/device/oath/session.js';
 import type { ApduResponse, ApduTransport } from '../../src/device/transport/types.js';
 import { KeytapError } from '../../src/errors.js';
+import { rng } from '../support/rng.js';
 
 const CASES = 100_000;
 const SEED = Number(process.env.KEYTAP_FUZZ_SEED ?? 0x6b7970);
-
-/** xorshift32: fast and reproducible from the seed. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x1_0000_0000;
-  };
-}
 
 const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s.replace(/\s+/gu, ''), 'hex'));
 const name = (s: string): string => Buffer.from(s).toString('hex');

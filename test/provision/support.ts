@@ -118,3 +118,11 @@ export function keysWithGraphPerTest(): { create(): { keys: VirtualKeys; standin
   });
   return { create: () => (made = { keys: new VirtualKeys(), standin: new GraphStandin() }) };
 }
+
+/** Plugs in key `name` when the batch asks for key `number`, and takes it out when the batch says to. */
+export async function serveKey(programmer: Programmer, keys: VirtualKeys, name: string, number: number): Promise<void> {
+  await programmer.waitFor(new RegExp(`Insert key ${number} `, 'u'));
+  await keys.plug(name);
+  await programmer.waitFor(new RegExp(`Remove virtual key ${name}\\.json`, 'u'));
+  await keys.unplug(name);
+}
