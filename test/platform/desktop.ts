@@ -1,11 +1,13 @@
 /**
- * A throwaway desktop for the platform tests: Xvfb on a free display, a private session
- * dbus-daemon (no service directories, so nothing gets D-Bus-activated behind the test's back),
+ * A throwaway desktop for the platform tests: Xvfb on a free display, a private session bus
+ * (test/support/private-bus.ts),
  * and, on request, dunst as the notification server.
  */
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { startPrivateBus } from '../support/private-bus.js';
+import type { PrivateBus } from '../support/private-bus.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -42,7 +44,7 @@ export class Desktop {
   readonly dir = mkdtempSync(join(tmpdir(), 'keytap-desktop-'));
   env: NodeJS.ProcessEnv = {};
   private xvfb: ChildProcess | undefined;
-  private busPid: number | undefined;
+  private bus: PrivateBus | undefined;
   private dunst: ChildProcess | undefined;
 
   /** Starts Xvfb with one screen of `screen` (WIDTHxHEIGHTxDEPTH). */
@@ -65,18 +67,8 @@ export class Desktop {
   }
 
   startBus(): void {
-    const config = join(this.dir, 'bus.conf');
-    writeFileSync(
-      config,
-      `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN" "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig><type>session</type><listen>unix:dir=${this.dir}</listen><auth>EXTERNAL</auth>
-<policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy></busconfig>
-`,
-    );
-    const out = execFileSync('dbus-daemon', ['--config-file', config, '--fork', '--print-address=1', '--print-pid=1'], { encoding: 'utf8' });
-    const [address, pid] = out.trim().split('\n');
-    this.busPid = Number(pid);
-    this.env = { ...this.env, DBUS_SESSION_BUS_ADDRESS: address };
+    this.bus = startPrivateBus(`unix:dir=${this.dir}`);
+    this.env = { ...this.env, DBUS_SESSION_BUS_ADDRESS: this.bus.address };
   }
 
   /** Starts dunst and waits until it owns org.freedesktop.Notifications. */
@@ -111,13 +103,7 @@ export class Desktop {
 
   async stop(): Promise<void> {
     await this.stopDunst();
-    if (this.busPid) {
-      try {
-        process.kill(this.busPid, 'SIGTERM');
-      } catch {
-        // Already gone.
-      }
-    }
+    this.bus?.stop();
     this.xvfb?.kill('SIGTERM');
     rmSync(this.dir, { recursive: true, force: true });
   }

@@ -5,36 +5,19 @@
  * did not build it. dbus-next itself, handed the same abstract address, cannot connect then: the
  * test's block is real.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sessionBus } from 'dbus-next';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectSessionBus, escapeAddressValue } from '../../src/util/session-bus.js';
+import { startPrivateBus } from '../support/private-bus.js';
+import type { PrivateBus } from '../support/private-bus.js';
 import { missingTool } from './desktop.js';
 
 const missing = process.platform === 'linux' ? missingTool('dbus-daemon') : 'Linux (abstract sockets)';
 if (missing) console.warn(`session bus tests skipped: ${missing} missing`);
-
-interface Daemon {
-  address: string;
-  pid: number;
-}
-
-function startDaemon(dir: string, listen: string): Daemon {
-  const config = join(dir, `bus-${Math.random().toString(16).slice(2)}.conf`);
-  writeFileSync(
-    config,
-    `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN" "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig><type>session</type><listen>${listen}</listen><auth>EXTERNAL</auth>
-<policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy></busconfig>
-`,
-  );
-  const [address, pid] = execFileSync('dbus-daemon', ['--config-file', config, '--fork', '--print-address=1', '--print-pid=1'], { encoding: 'utf8' }).trim().split('\n');
-  return { address: address!, pid: Number(pid) };
-}
 
 /** Makes every require('usocket') fail, and counts the attempts. */
 function blockUsocket(): { attempts: () => number; restore: () => void } {
@@ -53,7 +36,7 @@ function blockUsocket(): { attempts: () => number; restore: () => void } {
 
 describe.skipIf(missing !== undefined)('the session bus without usocket', () => {
   let dir = '';
-  const daemons: Daemon[] = [];
+  const daemons: PrivateBus[] = [];
   let block: ReturnType<typeof blockUsocket>;
 
   beforeAll(() => {
@@ -63,18 +46,12 @@ describe.skipIf(missing !== undefined)('the session bus without usocket', () => 
 
   afterAll(() => {
     block.restore();
-    for (const daemon of daemons) {
-      try {
-        process.kill(daemon.pid, 'SIGTERM');
-      } catch {
-        // gone
-      }
-    }
+    for (const daemon of daemons) daemon.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
   it('connects to a dbus-daemon on an abstract socket, with Node\'s own net', async () => {
-    const daemon = startDaemon(dir, `unix:abstract=keytap-test-${process.pid}-${Date.now()}`);
+    const daemon = startPrivateBus(`unix:abstract=keytap-test-${process.pid}-${Date.now()}`);
     daemons.push(daemon);
     expect(daemon.address).toMatch(/^unix:abstract=keytap-test-[^,]+,guid=[0-9a-f]{32}$/u);
 
@@ -94,7 +71,7 @@ describe.skipIf(missing !== undefined)('the session bus without usocket', () => 
   });
 
   it('onClose returns a remover: a removed listener is not called at close, the others are', async () => {
-    const daemon = startDaemon(dir, `unix:abstract=keytap-test-${process.pid}-${Date.now()}-close`);
+    const daemon = startPrivateBus(`unix:abstract=keytap-test-${process.pid}-${Date.now()}-close`);
     daemons.push(daemon);
     const bus = await connectSessionBus(daemon.address, { timeoutMs: 5_000 });
     const heard: string[] = [];
@@ -107,7 +84,7 @@ describe.skipIf(missing !== undefined)('the session bus without usocket', () => 
 
   it('connects to a socket path with escaped characters, after an entry of the list that does not answer', async () => {
     const socketDir = mkdtempSync(join(dir, 'sock é,a=b;c:d '));
-    const daemon = startDaemon(dir, `unix:path=${escapeAddressValue(join(socketDir, 'bus'))}`);
+    const daemon = startPrivateBus(`unix:path=${escapeAddressValue(join(socketDir, 'bus'))}`);
     daemons.push(daemon);
     // dbus-daemon escapes the space, the é and , = ; : in the address it prints.
     expect(daemon.address).toContain('%20');

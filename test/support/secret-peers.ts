@@ -4,10 +4,11 @@
  * with gnome-keyring-daemon's Secret Service on it.
  */
 import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from './cli.js';
+import { completeJsonLines } from './json-lines.js';
+import { startPrivateBus } from './private-bus.js';
 
 export const HAVE_KEYRING_DAEMON = existsSync('/usr/bin/gnome-keyring-daemon') && existsSync('/usr/bin/dbus-daemon');
 export const HAVE_SECRET_TOOL = existsSync('/usr/bin/secret-tool');
@@ -72,13 +73,9 @@ process.stdin.on('end', () => { save(); process.exit(0); });
   );
   chmodSync(program, 0o755);
   const records = (): { run: number; pid: number; env: string[]; got: string[] }[] => {
-    if (!existsSync(log)) return [];
     // A run may save more than once (at GETPIN, at a signal, at its end): its last record counts.
     const byRun = new Map<number, { run: number; pid: number; env: string[]; got: string[] }>();
-    for (const line of readFileSync(log, 'utf8').trim().split('\n')) {
-      const record = JSON.parse(line) as { run: number; pid: number; env: string[]; got: string[] };
-      byRun.set(record.run, record);
-    }
+    for (const record of completeJsonLines<{ run: number; pid: number; env: string[]; got: string[] }>(log)) byRun.set(record.run, record);
     return [...byRun.values()].sort((a, b) => a.run - b.run);
   };
   return {
@@ -95,25 +92,12 @@ export interface PrivateKeyring {
   stop(): Promise<void>;
 }
 
-function firstLine(child: ChildProcess): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      text += d.toString();
-      const newline = text.indexOf('\n');
-      if (newline >= 0) resolve(text.slice(0, newline).trim());
-    });
-    child.on('error', reject);
-    child.on('close', (code) => (text.trim() === '' ? reject(new Error(`exited ${code} before saying anything`)) : resolve(text.trim())));
-  });
-}
-
 /** A private session bus (or the one at `busAddress`) with an unlocked gnome-keyring "login" collection on it. */
 export async function startPrivateKeyring(busAddress?: string): Promise<PrivateKeyring> {
   const home = tempDir('keytap-keyring-home-');
   mkdirSync(join(home, '.local', 'share'), { recursive: true });
-  const bus = busAddress === undefined ? spawn('dbus-daemon', ['--session', '--nofork', '--print-address=1'], { stdio: ['ignore', 'pipe', 'ignore'] }) : undefined;
-  const address = bus ? await firstLine(bus) : busAddress!;
+  const bus = busAddress === undefined ? startPrivateBus() : undefined;
+  const address = bus ? bus.address : busAddress!;
   const env = { DBUS_SESSION_BUS_ADDRESS: address, HOME: home, XDG_DATA_HOME: join(home, '.local', 'share'), XDG_RUNTIME_DIR: home };
   // --unlock reads the login keyring's password from stdin and creates the keyring with it.
   const daemon = spawn('gnome-keyring-daemon', ['--foreground', '--unlock', '--components=secrets'], { stdio: ['pipe', 'ignore', 'ignore'], env: { ...process.env, ...env } });
@@ -132,8 +116,8 @@ export async function startPrivateKeyring(busAddress?: string): Promise<PrivateK
     env,
     stop: async () => {
       daemon.kill();
-      bus?.kill();
-      await Promise.all([daemon, ...(bus ? [bus] : [])].map((c) => new Promise((r) => (c.exitCode !== null ? r(undefined) : c.once('exit', r)))));
+      bus?.stop();
+      await new Promise((r) => (daemon.exitCode !== null ? r(undefined) : daemon.once('exit', r)));
     },
   };
 }

@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { osKeyring } from '../../src/desktop/keyring/index.js';
 import { tempDir } from '../support/cli.js';
+import { startPrivateBus } from '../support/private-bus.js';
+import type { PrivateBus } from '../support/private-bus.js';
 import { HAVE_KEYRING_DAEMON } from '../support/secret-peers.js';
 
 function firstLine(child: ChildProcess): Promise<string> {
@@ -24,13 +26,13 @@ function firstLine(child: ChildProcess): Promise<string> {
 }
 
 describe.skipIf(!HAVE_KEYRING_DAEMON)('a Secret Service that never answers', () => {
-  let bus: ChildProcess;
+  let bus: PrivateBus | undefined;
   let service: ChildProcess;
   const saved = process.env.DBUS_SESSION_BUS_ADDRESS;
 
   beforeAll(async () => {
-    bus = spawn('dbus-daemon', ['--session', '--nofork', '--print-address=1'], { stdio: ['ignore', 'pipe', 'ignore'] });
-    const address = await firstLine(bus);
+    bus = startPrivateBus();
+    const address = bus.address;
     const script = join(tempDir('keytap-hung-secrets-'), 'hung-secret-service.cjs');
     writeFileSync(
       script,
@@ -51,7 +53,7 @@ bus.requestName('org.freedesktop.secrets', 0).then(() => console.log('owned'));
     else process.env.DBUS_SESSION_BUS_ADDRESS = saved;
     // The native call still waiting on the bus fails once the bus is gone.
     service?.kill();
-    bus?.kill();
+    bus?.stop();
   });
 
   it('get, set and delete fail with a TIMEOUT that names the Secret Service and says what helps (not D-Bus\'s "Did not receive a reply")', async () => {

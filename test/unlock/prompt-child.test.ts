@@ -3,13 +3,14 @@
  * scripted zenity show what each was given (environment, arguments) and how it was ended.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fallbackPrompt } from '../../src/desktop/secret-prompt/fallback.js';
 import { pinentryPrompt } from '../../src/desktop/secret-prompt/pinentry.js';
 import type { SecretRequest } from '../../src/desktop/secret-prompt/types.js';
 import { tempDir } from '../support/cli.js';
+import { completeJsonLines } from '../support/json-lines.js';
 import { scriptedPinentry } from '../support/secret-peers.js';
 
 const REQUEST: SecretRequest = { title: 'keytap', description: 'Enter the PIN of <Nitrokey 3> & co.', prompt: 'PIN:' };
@@ -38,7 +39,7 @@ else process.stdout.write(${JSON.stringify(`${answer}\n`)});
 }
 
 function records(log: string): { argv: string[]; env: string[]; pid: number; signal?: string }[] {
-  return existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { argv: string[]; env: string[]; pid: number; signal?: string }) : [];
+  return completeJsonLines<{ argv: string[]; env: string[]; pid: number; signal?: string }>(log);
 }
 
 describe('the environment of a prompt program', () => {

@@ -1,0 +1,43 @@
+/**
+ * A private session dbus-daemon for tests. Its configuration names no service directories, so a
+ * call to a name nobody owns yet fails instead of D-Bus-activating the machine's own service
+ * behind the test's back: `dbus-daemon --session` reads the standard ones, and a ReadAlias sent
+ * before gnome-keyring-daemon owned org.freedesktop.secrets started a second, locked daemon (with
+ * the real HOME) that took the name, so the test's keyring never got its default collection.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface PrivateBus {
+  address: string;
+  pid: number;
+  /** Ends the daemon; a bus already gone is fine. */
+  stop(): void;
+}
+
+/** Starts one, listening on `listen` (a D-Bus address; by default a socket in a fresh folder). */
+export function startPrivateBus(listen?: string): PrivateBus {
+  const dir = mkdtempSync(join(tmpdir(), 'keytap-bus-'));
+  const config = join(dir, 'bus.conf');
+  writeFileSync(
+    config,
+    `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN" "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig><type>session</type><listen>${listen ?? `unix:dir=${dir}`}</listen><auth>EXTERNAL</auth>
+<policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy></busconfig>
+`,
+  );
+  const [address, pid] = execFileSync('dbus-daemon', ['--config-file', config, '--fork', '--print-address=1', '--print-pid=1'], { encoding: 'utf8' }).trim().split('\n');
+  return {
+    address: address!,
+    pid: Number(pid),
+    stop: () => {
+      try {
+        process.kill(Number(pid), 'SIGTERM');
+      } catch {
+        // Already gone.
+      }
+    },
+  };
+}
