@@ -137,6 +137,11 @@ export type ErrorDetail =
   /** The key is a Feitian/HyperFIDO HOTP key: it has no OATH accounts to list, read or change. */
   | { kind: 'hotp-only-key'; keyName: string }
   /**
+   * Windows opens FIDO HID interfaces only for processes run as Administrator, and the key could be
+   * reached no other way now (`smartCard`: it can be reached over CCID too, had PC/SC found it).
+   */
+  | { kind: 'hid-needs-elevation'; keyName: string; smartCard: boolean }
+  /**
    * Microsoft Graph refused a request (the HTTP status, Graph's error code, the token's serial and
    * user when it was about one, the permission it needs when that was the cause, the request id).
    */
@@ -212,6 +217,7 @@ export const ERROR_DETAIL_KINDS = [
   'hotp-key-programmed',
   'hotp-key-cannot-take',
   'hotp-only-key',
+  'hid-needs-elevation',
   'graph',
 ] as const satisfies readonly ErrorDetailKind[];
 

@@ -46,7 +46,8 @@ import { TrayRenderer } from './tray-render.js';
 
 /** Where keys come from: the discovery KeyWatcher, or a fake. */
 export interface KeySource {
-  on(event: 'added' | 'removed', listener: (key: KeyDescriptor) => void): unknown;
+  /** 'changed': a key still there is reached over other interfaces now (the same id; use this descriptor). */
+  on(event: 'added' | 'removed' | 'changed', listener: (key: KeyDescriptor) => void): unknown;
   on(event: 'error', listener: (error: Error, source: string) => void): unknown;
   start(): Promise<void>;
   stop(): Promise<void>;
@@ -215,6 +216,7 @@ export class Controller {
     const { keys } = this.deps;
     keys.on('added', (descriptor) => this.guard('key added', () => this.onKeyAdded(descriptor)));
     keys.on('removed', (descriptor) => this.guard('key removed', () => this.onKeyRemoved(descriptor)));
+    keys.on('changed', (descriptor) => this.guard('key changed', () => this.operations.changed(descriptor)));
     keys.on('error', (error, source) => this.logger.warn(`listing ${source} keys failed: ${describeUnknown(error)}`));
     try {
       await keys.start();

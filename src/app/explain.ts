@@ -79,6 +79,10 @@ function hintFor(detail: ErrorDetail, hint: string | undefined): string | undefi
     case 'bad-vpcd-address':
     case 'graph':
       return hint;
+    case 'hid-needs-elevation':
+      return detail.smartCard
+        ? 'Start the Smart Card service (SCardSvr) so that keytap reaches the key over its smart-card interface, or start keytap as Administrator.'
+        : 'Start keytap as Administrator: Windows opens this key for no other program.';
     case 'hotp-key-programmed':
     case 'hotp-key-cannot-take':
     case 'hotp-only-key':

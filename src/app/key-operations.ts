@@ -80,6 +80,15 @@ export class KeyOperations {
     this.plugged.set(descriptor.id, new AbortController());
   }
 
+  /**
+   * The key is reached over other interfaces now (its CCID interface came or went): later
+   * operations open it the new way. Nothing else changes: it was not unplugged, so what is held
+   * for it (an unlocked access key, a PIN) stays, and what runs now finishes the way it started.
+   */
+  changed(descriptor: KeyDescriptor): void {
+    if (this.descriptors.has(descriptor.id)) this.descriptors.set(descriptor.id, descriptor);
+  }
+
   /** Call after the state took the key away: an operation still queued fails on its own (the link is gone); the descriptor is forgotten after it. */
   removed(descriptor: KeyDescriptor): void {
     // Unplugged: what is asked for it is withdrawn (the prompt closes) and it is locked again. The

@@ -185,6 +185,10 @@ function hintFor(detail: ErrorDetail, hint: string | undefined, command: CliComm
         : 'Erase it first with "keytap reset" (the key asks for a touch); its old token stops working.';
     case 'hotp-key-cannot-take':
       return hotpKeyHint(detail.parameter, command);
+    case 'hid-needs-elevation':
+      return detail.smartCard
+        ? 'Run keytap as Administrator, or start the Smart Card service (in an Administrator prompt: sc config SCardSvr start= auto, then sc start SCardSvr) so that keytap reaches the key over CCID, which needs no elevation; "keytap keys" lists the interfaces it finds.'
+        : 'Run keytap as Administrator: this key has no smart-card interface keytap could use instead.';
     case 'hotp-only-key':
       return '"keytap keys" shows whether it is programmed, "keytap program --type hotp" programs it and "keytap reset" erases it.';
   }

@@ -4,7 +4,9 @@ import { Option } from 'commander';
 import type { OpenKey, OpenedKey } from '../device/open.js';
 import { hotpOnlyKeyError, noKeyError, openAnyKey, openOathSession } from '../device/open.js';
 import { virtualFileKey } from '../emulator/virtual-file.js';
-import { enumerateKeys } from '../device/discovery/enumerate.js';
+import { THIS_PLATFORM, enumerateKeys } from '../device/discovery/enumerate.js';
+import { INTERFACE_NAMES, interfaceNameOf, keyOverOnly } from '../device/discovery/interfaces.js';
+import type { InterfaceName } from '../device/discovery/interfaces.js';
 import type { KeyDescriptor } from '../device/discovery/enumerate.js';
 import { KEY_DIALECTS, isOathDialect } from '../device/key-dialect.js';
 import type { KeyDialect } from '../device/key-dialect.js';
@@ -23,6 +25,7 @@ export interface KeyOptions {
   dialect?: KeyDialect;
   demo?: boolean;
   device?: string;
+  interface?: InterfaceName;
   password?: string;
   pin?: string;
   remember?: boolean;
@@ -33,7 +36,8 @@ export function addKeyOptions(command: Command): Command {
     .addOption(new Option('--virtual <file>', 'use the virtual key kept in FILE, in this process (created if missing by commands that write, or with --demo/--dialect)'))
     .addOption(new Option('--dialect <dialect>', 'answer like this kind of key when --virtual creates FILE').choices(KEY_DIALECTS))
     .addOption(new Option('--demo', 'put demo accounts on the virtual key when --virtual creates FILE'))
-    .addOption(new Option('--device <id>', 'use the key with this id or serial (see "keytap keys")'))
+    .addOption(new Option('--device <id>', 'use the key with this id, serial or OATH device id, or one of its interfaces by its id (see "keytap keys")'))
+    .addOption(new Option('--interface <interface>', "reach the key over this interface only: hid (FIDO HID; a virtual key's socket) or ccid (its smart-card interface, through PC/SC)").choices(INTERFACE_NAMES))
     .addOption(new Option('--password <password>', 'password of a password-protected OATH application').env('KEYTAP_PASSWORD'))
     .addOption(new Option('--pin <pin>', 'Nitrokey 3: the PIN of PIN-protected accounts').env('KEYTAP_PIN'))
     .addOption(new Option('--remember', "remember the key's access key (or Nitrokey 3 PIN) in this computer's keyring once it works"));
@@ -188,12 +192,43 @@ async function withOpenedKey<T>(
  * Wine or without libudev) does not hide the keys of the others: it is reported on stderr, and it
  * is the error when no key is found at all, since then it is the likelier reason.
  */
-export async function connectedKeys(io: CliIo): Promise<KeyDescriptor[]> {
+export async function connectedKeys(io: CliIo, options: Pick<KeyOptions, 'interface'> = {}): Promise<KeyDescriptor[]> {
   const failures: KeytapError[] = [];
   const keys = await enumerateKeys({ onError: (error) => failures.push(error) });
   if (keys.length === 0 && failures.length > 0) throw failures[0]!;
   for (const failure of failures) io.err(`keytap: warning: ${failure.message}`);
-  return keys;
+  return options.interface === undefined ? keys : overInterface(keys, options.interface);
+}
+
+/** What each key is called in a list of them: "Nitrokey 3 (/dev/hidraw3, over hid and ccid)". */
+function keyWithInterfaces(key: KeyDescriptor): string {
+  return `${key.name} (${key.id}, over ${[...new Set(key.interfaces.map(interfaceNameOf))].join(' and ')})`;
+}
+
+/** `--interface`: each key reached over that interface only; the keys without it are left out, and none left is NO_KEY. */
+function overInterface(keys: readonly KeyDescriptor[], name: InterfaceName): KeyDescriptor[] {
+  const over = keys.map((key) => keyOverOnly(key, name, THIS_PLATFORM)).filter((key): key is KeyDescriptor => key !== undefined);
+  if (over.length > 0 || keys.length === 0) return over;
+  throw new KeytapError('NO_KEY', `No key is reachable over ${name} now; found: ${keys.map(keyWithInterfaces).join(', ')}.`, {
+    hint:
+      name === 'ccid'
+        ? 'Keys are reached over CCID through the PC/SC service: start pcscd (Linux), or the Smart Card service (Windows). Without --interface keytap uses whichever interface it finds.'
+        : 'Without --interface keytap uses whichever interface it finds.',
+  });
+}
+
+/** --device: the key by its id, path, serial or OATH device id; or one interface of it by that interface's id or path (the key over that interface only). */
+function keyNamed(descriptors: readonly KeyDescriptor[], wanted: string): KeyDescriptor | undefined {
+  const sameSerial = (serial: string | undefined): boolean => serial?.toLowerCase() === wanted.toLowerCase();
+  const sameIdentity = (identity: string | undefined): boolean =>
+    identity !== undefined && (identity === `device-id:${wanted}` || identity.toLowerCase() === `serial:${wanted.toLowerCase()}`);
+  const direct = descriptors.find((d) => d.id === wanted || d.path === wanted || sameSerial(d.serial) || sameIdentity(d.identity));
+  if (direct) return direct;
+  for (const descriptor of descriptors) {
+    const face = descriptor.interfaces.find((i) => i.id === wanted || i.path === wanted);
+    if (face) return keyOverOnly(descriptor, interfaceNameOf(face), THIS_PLATFORM);
+  }
+  return undefined;
 }
 
 /**
@@ -232,13 +267,13 @@ async function openChosenKey(options: KeyOptions, access: KeyAccess, io: CliIo, 
   if (options.dialect !== undefined || options.demo) {
     throw new KeytapError('USAGE', '--dialect and --demo only apply together with --virtual FILE.');
   }
-  const all = await connectedKeys(io);
+  const all = await connectedKeys(io, options);
   const descriptors = options.device === undefined && wants === 'oath' ? oathKeysFirst(all) : all;
   if (options.device === undefined) return openAnyKey(onlyKey(descriptors), signal);
   const wanted = options.device;
   const sameSerial = (serial: string | undefined): boolean => serial?.toLowerCase() === wanted.toLowerCase();
-  const direct = descriptors.find((d) => d.id === wanted || d.path === wanted || sameSerial(d.serial));
-  if (direct) return openAnyKey(direct, signal);
+  const named = keyNamed(descriptors, wanted);
+  if (named) return openAnyKey(named, signal);
   // Not an id, path or announced serial: it may be a serial only the key itself can tell.
   for (const descriptor of descriptors) {
     let opened: OpenedKey | undefined;
@@ -251,5 +286,7 @@ async function openChosenKey(options: KeyOptions, access: KeyAccess, io: CliIo, 
     }
     await opened?.key.close().catch(() => undefined);
   }
-  throw new KeytapError('NO_KEY', `No key with id or serial "${wanted}" is connected.`, { hint: 'Run "keytap keys" to see the connected keys.' });
+  throw new KeytapError('NO_KEY', `No key with id or serial "${wanted}" is connected${options.interface === undefined ? '' : ` over ${options.interface}`}.`, {
+    hint: 'Run "keytap keys" to see the connected keys and their interfaces.',
+  });
 }

@@ -175,7 +175,7 @@ async function settleKey(options: QuestionOptions, prompter: Prompter, io: CliIo
     return withAnyKey(options, io, keyOf, 'reads');
   }
   if (options.device !== undefined) return withAnyKey(options, io, keyOf, 'reads');
-  const descriptors = await connectedKeys(io);
+  const descriptors = await connectedKeys(io, options);
   if (descriptors.length === 0) throw noKeyError();
   let descriptor = descriptors[0]!;
   if (descriptors.length > 1) {

@@ -13,6 +13,7 @@ import type { CredentialWithSecret } from '../../src/otp/credential.js';
 import type { Notification, NotificationHandle, Notifier } from '../../src/notify/types.js';
 import type { TrayBackend, TrayModel } from '../../src/tray/model.js';
 import { tempDir } from '../support/cli.js';
+import { keyOverOne } from '../support/key-descriptor.js';
 
 export class FakeKeys extends EventEmitter implements KeySource {
   started = false;
@@ -32,10 +33,14 @@ export class FakeKeys extends EventEmitter implements KeySource {
   unplug(key: KeyDescriptor): void {
     this.emit('removed', key);
   }
+  /** The key is reached over other interfaces now, as the watcher says when pcscd starts or stops. */
+  change(key: KeyDescriptor): void {
+    this.emit('changed', key);
+  }
 }
 
 export function descriptor(id: string, name = 'Nitrokey 3'): KeyDescriptor {
-  return { id, kind: 'hid', name, path: id, open: () => Promise.reject(new Error('not used')) };
+  return keyOverOne({ id, kind: 'hid', name, path: id, open: () => Promise.reject(new Error('not used')) });
 }
 
 /** One fake key: its accounts, and how CALCULATE behaves. */

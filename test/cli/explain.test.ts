@@ -65,6 +65,7 @@ const SAMPLES: Record<ErrorDetailKind, { code: ErrorCode; detail: ErrorDetail }>
   'hotp-key-programmed': { code: 'EXISTS', detail: { kind: 'hotp-key-programmed', serial: 'KT000001' } },
   'hotp-key-cannot-take': { code: 'UNSUPPORTED', detail: { kind: 'hotp-key-cannot-take', parameter: 'type' } },
   'hotp-only-key': { code: 'UNSUPPORTED', detail: { kind: 'hotp-only-key', keyName: 'HyperFIDO HOTP key' } },
+  'hid-needs-elevation': { code: 'PERMISSION_DENIED', detail: { kind: 'hid-needs-elevation', keyName: 'Nitrokey 3', smartCard: true } },
   graph: { code: 'PERMISSION_DENIED', detail: { kind: 'graph', problem: 'permission', status: 403, serial: 'KT00000001', permission: 'Policy.ReadWrite.AuthenticationMethod' } },
 };
 
@@ -74,6 +75,7 @@ const VARIANTS: ErrorDetail[] = [
   { kind: 'pskc-secret-needed', need: 'key', keyName: 'Pre-shared-key' },
   { kind: 'pskc-secret-wrong', need: 'passphrase', maybeAltered: false },
   ...(['algorithm', 'digits', 'secret', 'serial', 'counter', 'period'] as const).map((parameter): ErrorDetail => ({ kind: 'hotp-key-cannot-take', parameter })),
+  { kind: 'hid-needs-elevation', keyName: 'HyperFIDO HOTP key', smartCard: false },
 ];
 
 const silent = { out: () => undefined, err: () => undefined };

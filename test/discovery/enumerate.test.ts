@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { enumerateKeys, hidDescriptors } from '../../src/device/discovery/enumerate.js';
+import { enumerateKeys, hidInterfaces } from '../../src/device/discovery/enumerate.js';
 import { KNOWN_KEYS, findKnownKey, linuxPermissionHint, packagedUdevRules, udevRules } from '../../src/device/discovery/known-keys.js';
 import type { HidDeviceInfo } from '../../src/device/discovery/hid-devices.js';
 import { announceLive, closeLiveAnnouncements } from './live-announce.js';
@@ -54,9 +54,9 @@ describe('known keys', () => {
   });
 });
 
-describe('hidDescriptors', () => {
+describe('hidInterfaces', () => {
   it('keeps FIDO interfaces of OATH-over-HID keys, once per path', () => {
-    const keys = hidDescriptors([
+    const keys = hidInterfaces([
       device({}),
       device({}), // listed once per collection on some systems
       device({ path: '/dev/hidraw2', usagePage: 0xff00 }), // another interface of the same key

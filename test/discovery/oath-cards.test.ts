@@ -33,24 +33,27 @@ describe('card insertions', () => {
     expect(cardInsertion({ name: 'R', state: (1 << 16) | 0x22, atr: undefined })).toBeUndefined();
   });
 
-  it('remembers a yes for that insertion only', async () => {
+  it('remembers a yes, with the identity the card told, for that insertion only', async () => {
     const first = cardInsertion({ name: 'Virtual PCD 00 00', state: (1 << 16) | 0x22, atr: ATR })!;
-    expect(await knownOathCard(first)).toBe(false);
-    await rememberOathCard(first, true);
-    expect(await knownOathCard(first)).toBe(true);
+    expect(await knownOathCard(first)).toBeUndefined();
+    await rememberOathCard(first, true, 'serial:0A1B2C3D');
+    expect(await knownOathCard(first)).toEqual({ identity: 'serial:0A1B2C3D' });
     // Taken out and put back: the counter moved on.
-    expect(await knownOathCard({ ...first, events: 3 })).toBe(false);
+    expect(await knownOathCard({ ...first, events: 3 })).toBeUndefined();
     // Another card in the same reader, or the same card in another reader.
-    expect(await knownOathCard({ ...first, atr: '3b00' })).toBe(false);
-    expect(await knownOathCard({ ...first, reader: 'Virtual PCD 00 01' })).toBe(false);
-    expect(JSON.parse(readFileSync(join(dir, 'pcsc-oath-cards.cache'), 'utf8'))).toEqual({ cards: { 'Virtual PCD 00 00': { atr: first.atr, events: 1 } } });
+    expect(await knownOathCard({ ...first, atr: '3b00' })).toBeUndefined();
+    expect(await knownOathCard({ ...first, reader: 'Virtual PCD 00 01' })).toBeUndefined();
+    expect(JSON.parse(readFileSync(join(dir, 'pcsc-oath-cards.cache'), 'utf8'))).toEqual({ cards: { 'Virtual PCD 00 00': { atr: first.atr, events: 1, identity: 'serial:0A1B2C3D' } } });
+    // A yes without an identity (a card whose SELECT told none, or a keytap before identities).
+    await rememberOathCard(first, true);
+    expect(await knownOathCard(first)).toEqual({ identity: undefined });
   });
 
   it('forgets a reader whose card says no, and never stores a no', async () => {
     const yes = cardInsertion({ name: 'Reader A', state: (1 << 16) | 0x22, atr: ATR })!;
     await rememberOathCard(yes, true);
     await rememberOathCard({ ...yes, events: 3 }, false);
-    expect(await knownOathCard(yes)).toBe(false);
+    expect(await knownOathCard(yes)).toBeUndefined();
     await rememberOathCard({ ...yes, reader: 'Reader B' }, false);
     expect(JSON.parse(readFileSync(join(dir, 'pcsc-oath-cards.cache'), 'utf8'))).toEqual({ cards: {} });
   });
@@ -58,8 +61,8 @@ describe('card insertions', () => {
   it('reads a damaged file as empty and writes a good one again', async () => {
     writeFileSync(join(dir, 'pcsc-oath-cards.cache'), '{"cards": {"Reader A": ');
     const insertion = cardInsertion({ name: 'Reader A', state: (2 << 16) | 0x22, atr: ATR })!;
-    expect(await knownOathCard(insertion)).toBe(false);
+    expect(await knownOathCard(insertion)).toBeUndefined();
     await rememberOathCard(insertion, true);
-    expect(await knownOathCard(insertion)).toBe(true);
+    expect(await knownOathCard(insertion)).toEqual({ identity: undefined });
   });
 });

@@ -61,7 +61,7 @@ describe('unknown FIDO devices in discovery', () => {
       { vendorId: 0x20a0, productId: 0x4301, path: '/dev/hidraw12', ...fido },
       // pid.codes: Solo 1 debug builds take 0x70 for CTAPHID_PROBE, so discovery sends it nothing, though it would answer.
       { vendorId: 0x1209, productId: 0x5070, path: '/dev/hidraw16', ...fido },
-      { vendorId: 0x20a0, productId: 0x42b2, path: '/dev/hidraw13', ...fido }, // a known Nitrokey 3: hidDescriptors' business
+      { vendorId: 0x20a0, productId: 0x42b2, path: '/dev/hidraw13', ...fido }, // a known Nitrokey 3: hidInterfaces' business
       { vendorId: 0x1050, productId: 0x0407, path: '/dev/hidraw14', ...fido }, // a known YubiKey: no OATH over HID
       { vendorId: 0x1209, productId: 0x0004, path: '/dev/hidraw15', usagePage: 0x0001, usage: 6, interface: 0 },
     ];

@@ -11,6 +11,7 @@ import { announce, withdraw } from '../../src/emulator/registry.js';
 import { announceLive, closeLiveAnnouncements } from './live-announce.js';
 import type { RunningVirtualKey } from '../../src/device/discovery/virtual-keys.js';
 import { KeytapError } from '../../src/errors.js';
+import { keyOverOne } from '../support/key-descriptor.js';
 
 let dir: string;
 let previous: string | undefined;
@@ -140,7 +141,7 @@ describe('KeyWatcher, virtual keys', () => {
 
   it('keeps the keys of a source that failed to list, and reports the failure', async () => {
     let fail = false;
-    const key: KeyDescriptor = { id: '/dev/hidraw9', kind: 'hid', name: 'Nitrokey 3', path: '/dev/hidraw9', open: () => Promise.reject(new Error('no')) };
+    const key: KeyDescriptor = keyOverOne({ id: '/dev/hidraw9', kind: 'hid', name: 'Nitrokey 3', path: '/dev/hidraw9', open: () => Promise.reject(new Error('no')) });
     const watcher = new KeyWatcher({
       virtual: false,
       hidTrigger: 'none',
@@ -175,7 +176,7 @@ describe('KeyWatcher, virtual keys', () => {
       hidTrigger: 'none',
       enumerate: (options) => {
         options?.onError?.(new KeytapError('UNSUPPORTED', 'x'), 'hid');
-        return Promise.resolve([{ id: 'k', kind: 'hid', name: 'n', path: 'p', open: () => Promise.reject(new Error('no')) }]);
+        return Promise.resolve([keyOverOne({ id: 'k', kind: 'hid', name: 'n', path: 'p', open: () => Promise.reject(new Error('no')) })]);
       },
     });
     watcher.on('added', () => {

@@ -1,7 +1,7 @@
 // Discovery lists Feitian/HyperFIDO HOTP keys by USB id on their FIDO interface, as keys of the
 // 'feitian' dialect, and the udev rules let the user open them.
 import { describe, expect, it } from 'vitest';
-import { hidDescriptors } from '../../src/device/discovery/enumerate.js';
+import { hidInterfaces } from '../../src/device/discovery/enumerate.js';
 import { udevRules } from '../../src/device/discovery/known-keys.js';
 import { apduFramingFor } from '../../src/device/open.js';
 
@@ -9,7 +9,7 @@ const fido = { usagePage: 0xf1d0, usage: 1, interface: 1 };
 
 describe('Feitian HOTP keys in discovery', () => {
   it('2CCF:0854 on the FIDO usage page is a feitian key by USB id; 096E:0854 (defined by hyperhotp, never matched), other usage pages and unknown PIDs are not', () => {
-    const keys = hidDescriptors([
+    const keys = hidInterfaces([
       { vendorId: 0x2ccf, productId: 0x0854, path: '/dev/hidraw4', ...fido },
       { vendorId: 0x2ccf, productId: 0x0854, path: '/dev/hidraw5', usagePage: 0x0001, usage: 6, interface: 0 },
       { vendorId: 0x096e, productId: 0x0854, path: '/dev/hidraw6', ...fido },

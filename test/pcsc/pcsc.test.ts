@@ -33,6 +33,16 @@ const SECRET_HEX = Buffer.from('12345678901234567890').toString('hex');
 const SHA256_B32 = 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQGEZA';
 const SHA256_HEX = Buffer.from('12345678901234567890123456789012').toString('hex');
 
+/** One line of `keytap keys --json`. */
+interface ListedKey {
+  id: string;
+  kind: string;
+  name: string;
+  path: string;
+  serial: string | null;
+  interfaces: { interface: string; kind: string; id: string; path: string }[];
+}
+
 let dir = '';
 let file = '';
 let pcscd: PrivatePcscd | undefined;
@@ -100,8 +110,8 @@ async function startKey(): Promise<void> {
 async function waitForPcscKey(present: boolean): Promise<void> {
   const deadline = Date.now() + 15_000;
   for (;;) {
-    const keys = JSON.parse(await ok(['keys', '--json'])) as Array<{ id: string }>;
-    if (keys.some((k) => k.id === DEVICE) === present) return;
+    const keys = JSON.parse(await ok(['keys', '--json'])) as ListedKey[];
+    if (keys.some((k) => k.interfaces.some((i) => i.id === DEVICE)) === present) return;
     if (Date.now() > deadline) throw new Error(`the PC/SC key did not ${present ? 'appear' : 'go'}; pcscd said:\n${pcscd!.output()}`);
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -131,15 +141,20 @@ describe.skipIf(missing !== undefined)('PC/SC with a real pcscd and vpcd', () =>
     if (pcscd) expect(() => process.kill(pcscd!.pid, 0)).toThrow();
   });
 
-  it('lists the card in vpcd as a PC/SC key, beside the same key served over its socket', async () => {
-    const keys = JSON.parse(await ok(['keys', '--json'])) as Array<{ id: string; kind: string; name: string; path: string; serial: string | null }>;
-    expect(keys).toContainEqual({ id: DEVICE, kind: 'pcsc', name: VPCD_READER, path: VPCD_READER, serial: expect.stringMatching(/^\d+$/u) });
-    expect(keys.map((k) => k.kind).sort()).toEqual(['pcsc', 'virtual']);
+  it('lists the key served over its socket and as a card in vpcd once, with both interfaces (its socket first, off Windows)', async () => {
+    const keys = JSON.parse(await ok(['keys', '--json'])) as ListedKey[];
+    expect(keys).toHaveLength(1);
+    expect(keys[0]).toMatchObject({ kind: 'virtual', serial: expect.stringMatching(/^\d+$/u) });
+    expect(keys[0]!.interfaces).toEqual([
+      { interface: 'hid', kind: 'virtual', id: keys[0]!.id, path: expect.any(String) },
+      { interface: 'ccid', kind: 'pcsc', id: DEVICE, path: VPCD_READER },
+    ]);
+    expect(await ok(['keys'])).toContain(`ccid in reader "${VPCD_READER}"`);
   });
 
   it('keytap doctor --probe asks the card in vpcd for OATH and Management (read-only), the serial only with --include-serials', async () => {
-    const keys = JSON.parse(await ok(['keys', '--json'])) as Array<{ id: string; serial: string | null }>;
-    const serial = keys.find((k) => k.id === DEVICE)!.serial!;
+    const keys = JSON.parse(await ok(['keys', '--json'])) as ListedKey[];
+    const serial = keys[0]!.serial!;
     const out = join(dir, 'probe.json');
     await ok(['doctor', '--probe', '--out', out]);
     const text = readFileSync(out, 'utf8');
@@ -168,8 +183,8 @@ describe.skipIf(missing !== undefined)('PC/SC with a real pcscd and vpcd', () =>
   it('still lists the card while another program holds it: it answered SELECT OATH in this insertion already', async () => {
     const held = await PcscApduTransport.open(VPCD_READER);
     try {
-      const keys = JSON.parse(await ok(['keys', '--json'])) as Array<{ id: string }>;
-      expect(keys.map((k) => k.id)).toContain(DEVICE);
+      const keys = JSON.parse(await ok(['keys', '--json'])) as ListedKey[];
+      expect(keys.flatMap((k) => k.interfaces.map((i) => i.id))).toContain(DEVICE);
     } finally {
       await held.close();
     }
@@ -278,12 +293,9 @@ describe.skipIf(missing !== undefined)('PC/SC with a real pcscd and vpcd', () =>
       expect(serial, info).toBeDefined();
       expect(info).toMatch(/^Firmware version: 5\.4\.3$/mu);
 
-      const keys = JSON.parse(await ok(['keys', '--json'])) as Array<{ id: string; kind: string; serial: string | null }>;
-      // The same key twice: the card in vpcd and the socket the virtual key announces.
-      expect(keys.map((k) => [k.kind, k.serial]).sort()).toEqual([
-        ['pcsc', serial],
-        ['virtual', serial],
-      ]);
+      const keys = JSON.parse(await ok(['keys', '--json'])) as ListedKey[];
+      // One key, reached two ways: the socket the virtual key announces and the card in vpcd.
+      expect(keys.map((k) => [k.kind, k.serial, k.interfaces.map((i) => i.interface)])).toEqual([['virtual', serial, ['hid', 'ccid']]]);
       expect(await ok(['keys'])).toContain(serial);
 
       // Without the announcement (another runtime folder), only the card itself can tell its serial.

@@ -15,6 +15,7 @@ import { ProvisionRun } from '../../src/provision/run.js';
 import { DEFAULT_PARAMETERS, buildToken, generateSecret } from '../../src/provision/token.js';
 import { seedFormat } from '../../src/seeds/index.js';
 import { tempDir } from '../support/cli.js';
+import { keyOverOne } from '../support/key-descriptor.js';
 
 class ScriptedSource extends EventEmitter<KeyWatcherEvents> {
   keys: KeyDescriptor[] = [];
@@ -41,7 +42,7 @@ class ScriptedSource extends EventEmitter<KeyWatcherEvents> {
 }
 
 function descriptor(id: string): KeyDescriptor {
-  return { id, kind: 'virtual', name: `key ${id}`, path: id, open: () => Promise.reject(new Error('not used')) };
+  return keyOverOne({ id, kind: 'virtual', name: `key ${id}`, path: id, open: () => Promise.reject(new Error('not used')) });
 }
 
 describe('runBatch', () => {

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { hidDescriptors } from '../../src/device/discovery/enumerate.js';
+import { hidInterfaces } from '../../src/device/discovery/enumerate.js';
 import { linuxPermissionHint } from '../../src/device/discovery/known-keys.js';
 import { NodeHidLink, loadNodeHid, nodeHidLoadError, openError } from '../../src/device/transport/node-hid-link.js';
 import type { HidDeviceHandle } from '../../src/device/transport/node-hid-link.js';
@@ -109,7 +109,7 @@ describe('error mapping', () => {
 
   it.runIf(process.platform === 'linux')('opens a HID key through node-hid and, when Linux refuses, names the udev rules', async () => {
     // /dev/null exists and is no hidraw node: hidapi refuses it as it refuses a node without uaccess.
-    const [key] = hidDescriptors([{ vendorId: 0x20a0, productId: 0x42b2, path: '/dev/null', interface: 1, usagePage: 0xf1d0, usage: 1 }]);
+    const [key] = hidInterfaces([{ vendorId: 0x20a0, productId: 0x42b2, path: '/dev/null', interface: 1, usagePage: 0xf1d0, usage: 1 }]);
     const error = await rejection(key!.open());
     expect(error.code).toBe('PERMISSION_DENIED');
     expect(error.hint).toContain('/etc/udev/rules.d/70-keytap.rules');

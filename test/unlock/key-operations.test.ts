@@ -14,6 +14,7 @@ import type { SecretPrompt, SecretRequest } from '../../src/desktop/secret-promp
 import type { KeyDescriptor } from '../../src/device/discovery/enumerate.js';
 import type { KeyCredential } from '../../src/device/oath/session.js';
 import { KeytapError } from '../../src/errors.js';
+import { keyOverOne } from '../support/key-descriptor.js';
 
 const OPEN: KeyCredential = { id: 'open', account: 'open', type: 'TOTP', algorithm: 'SHA1', period: 30, digits: 6 };
 const PINNED: KeyCredential = { id: 'Vault:pinned', issuer: 'Vault', account: 'pinned', type: 'TOTP', algorithm: 'SHA1', period: 30, digits: 6, pinProtected: true };
@@ -134,7 +135,7 @@ const clock: Clock = {
 };
 
 function descriptorOf(id: string): KeyDescriptor {
-  return { id, kind: 'hid', name: 'Nitrokey 3', path: `/dev/hidraw-${id}`, open: () => Promise.reject(new Error('not used')) };
+  return keyOverOne({ id, kind: 'hid', name: 'Nitrokey 3', path: `/dev/hidraw-${id}`, open: () => Promise.reject(new Error('not used')) });
 }
 
 function setUp(key: FakeKey, options: { keyring?: FakeKeyring; prompt?: FakePrompt } = {}) {

@@ -24,7 +24,7 @@ interface CodeOptions extends KeyOptions {
  * directly, with the errors they always gave; plain `keytap code` / `keytap list` ask the tray.
  */
 export function usesRunningInstance(options: KeyOptions): boolean {
-  return options.virtual === undefined && options.device === undefined && options.password === undefined && options.pin === undefined && !options.remember && options.dialect === undefined && !options.demo;
+  return options.virtual === undefined && options.device === undefined && options.interface === undefined && options.password === undefined && options.pin === undefined && !options.remember && options.dialect === undefined && !options.demo;
 }
 
 export function registerCode(program: Command, io: CliIo): void {
@@ -128,7 +128,7 @@ export function registerCode(program: Command, io: CliIo): void {
  * listed (locked, busy) is passed over with a warning, unless no key could be.
  */
 async function keyHoldingAccount(query: string | undefined, options: KeyOptions, io: CliIo): Promise<KeyDescriptor | undefined> {
-  const descriptors = oathKeysFirst(await connectedKeys(io));
+  const descriptors = oathKeysFirst(await connectedKeys(io, options));
   if (descriptors.length < 2) return descriptors[0];
   const holders: AccountHolder[] = await readEachKey(
     descriptors,

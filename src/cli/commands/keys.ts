@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import type { KeyDescriptor } from '../../device/discovery/enumerate.js';
+import { interfaceNameOf } from '../../device/discovery/interfaces.js';
 import { openFeitianSession, readKeySerial } from '../../device/open.js';
 import { connectedKeys } from '../key-options.js';
 import type { CliIo } from '../output.js';
@@ -38,11 +39,20 @@ function describeHotpState(state: KeyState): string {
   return state.programmed ? "  Feitian HOTP key, programmed (the serial is its token's)" : '  Feitian HOTP key, erased (it holds no token)';
 }
 
+/** 'hid /dev/hidraw3, ccid in reader "Nitrokey Nitrokey 3 00 00"', in the order keytap tries them. */
+function interfacesOf(key: KeyDescriptor): string {
+  return key.interfaces
+    .map((face) => (face.kind === 'pcsc' ? `ccid in reader "${face.path}"` : face.kind === 'virtual' ? `hid via socket ${face.path}` : `hid ${face.path}`))
+    .join(', ');
+}
+
 export function registerKeys(program: Command, io: CliIo): void {
   program
     .command('keys')
-    .description('list the connected keys (real ones, and virtual keys started with "keytap virtual start")')
-    .addOption(new Option('--json', 'print a JSON array of {id, kind, name, path, serial}, with dialect and programmed for a Feitian HOTP key'))
+    .description('list the connected keys (real ones, and virtual keys started with "keytap virtual start"), one line per key with the interfaces it is reached over')
+    .addOption(
+      new Option('--json', 'print a JSON array of {id, kind, name, path, serial, interfaces: [{interface, kind, id, path}]}, with dialect and programmed for a Feitian HOTP key'),
+    )
     .action(async (options: { json?: boolean }) => {
       const keys = await connectedKeys(io);
       // One key at a time: a card reader answers one program at a time anyway.
@@ -57,6 +67,7 @@ export function registerKeys(program: Command, io: CliIo): void {
             name: k.name,
             path: k.path,
             serial: states[i]!.serial ?? null,
+            interfaces: k.interfaces.map((face) => ({ interface: interfaceNameOf(face), kind: face.kind, id: face.id, path: face.path })),
             ...(k.dialect === 'feitian' ? { dialect: k.dialect, programmed: states[i]!.programmed ?? null } : {}),
           })),
         );
@@ -66,7 +77,7 @@ export function registerKeys(program: Command, io: CliIo): void {
       keys.forEach((k, i) => {
         const state = states[i]!;
         const hotp = k.dialect === 'feitian' ? describeHotpState(state) : '';
-        io.out(`${k.id}  ${k.name}${state.serial === undefined ? '' : `  serial ${state.serial}`}${hotp}  (${k.path})`);
+        io.out(`${k.id}  ${k.name}${state.serial === undefined ? '' : `  serial ${state.serial}`}${hotp}  (${interfacesOf(k)})`);
       });
     });
 }

@@ -242,7 +242,7 @@ async function runProgram(options: ProgramOptions, command: Command, io: CliIo, 
   let onlyConnected: KeyDescriptor | undefined;
   if (!options.batch) {
     checkTokenForRun(fromToken ?? buildToken(parameters, secret ?? sample.secret, serialGiven ?? 'KT00000000'), formats, { allowShortSecret: options.allowShortSecret });
-    if (chosenKey?.descriptor === undefined && options.virtual === undefined && options.device === undefined) onlyConnected = onlyKey(await connectedKeys(io));
+    if (chosenKey?.descriptor === undefined && options.virtual === undefined && options.device === undefined) onlyConnected = onlyKey(await connectedKeys(io, options));
   }
   // The Entra CSV and Graph require both: what they get when none is given is said, not silently made up.
   if (options.entra === true || formats.some((f) => f.name === 'entra' || f.name === 'graph')) {

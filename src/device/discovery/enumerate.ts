@@ -1,7 +1,8 @@
 /**
- * Which keys are there right now. Each source lists what it can reach; a key is a KeyDescriptor
- * that the tray, the CLI and the programmer open the same way: `open(signal)` → ApduTransport,
- * then `openOathSession` (open.ts).
+ * Which keys are there right now. Each source lists the interfaces it can reach (KeyInterface);
+ * the interfaces of one physical key are merged into one KeyDescriptor (interfaces.ts), which the
+ * tray, the CLI and the programmer open the same way: `open(signal)` → ApduTransport, then
+ * `openOathSession` (open.ts).
  *
  * Sources: the FIDO HID interfaces of keys that carry OATH over HID (known-keys.ts; node-hid link
  * + CTAPHID) and of unknown Nitrokey/Feitian-vendor FIDO devices that answer OATH over 0x70 or the Feitian HOTP protocol, virtual keys announced in the runtime directory (socket link + CTAPHID), and PC/SC
@@ -12,7 +13,11 @@ import { basename } from 'node:path';
 import { KeytapError, isKeytapError } from '../../errors.js';
 import { delay } from '../../util/abortable.js';
 import type { KeyDialect } from '../key-dialect.js';
-import { apduFramingFor, openCtapHidTransport } from '../open.js';
+import { apduFramingFor, openCtapHidTransport, openOathSession } from '../open.js';
+import type { OpenKey } from '../open.js';
+import { isElevated } from '../../util/elevation.js';
+import { interfaceFingerprint, interfaceNameOf, mergeInterfaces } from './interfaces.js';
+import type { ReachPlatform } from './interfaces.js';
 import { NodeHidLink } from '../transport/node-hid-link.js';
 import { PcscApduTransport, isPcscUnavailable } from '../transport/pcsc.js';
 import { SocketHidLink } from '../transport/socket-link.js';
@@ -23,17 +28,18 @@ import { FIDO_USAGE_PAGE, findKnownKey, identificationQuestions, linuxPermission
 import { identifyHidLink } from '../probe/hid.js';
 import type { Identification } from '../probe/hid.js';
 import { hex4 } from '../probe/types.js';
-import { listPcscReaders, probeOathApplet } from './pcsc-readers.js';
+import { listPcscReaders, probeOathCard } from './pcsc-readers.js';
 import type { PcscReaderInfo } from './pcsc-readers.js';
 import { listRunningVirtualKeys } from './virtual-keys.js';
 import type { RunningVirtualKey } from './virtual-keys.js';
 
 export type KeyKind = 'hid' | 'virtual' | 'pcsc';
 
-export interface KeyDescriptor {
+/** One way to reach a key, as one source lists it. */
+export interface KeyInterface {
   /**
    * Stable while the key stays plugged in: `virtual:<id>` for a virtual key, the HID path for a
-   * real one, `pcsc:<reader name>` for a card in a PC/SC reader. The session layer replaces it with the serial from SELECT where the key has one.
+   * real one, `pcsc:<reader name>` for a card in a PC/SC reader.
    */
   readonly id: string;
   readonly kind: KeyKind;
@@ -54,11 +60,22 @@ export interface KeyDescriptor {
   readonly serial?: string | undefined;
   /** For virtual keys: what the running key announced. */
   readonly virtual?: RunningVirtualKey | undefined;
+  /** Which physical key it is (oath/identity.ts), where the listing already knows (a PC/SC card's probe tells it). */
+  readonly identity?: string | undefined;
   /**
    * Opens a fresh APDU transport to the key (CTAPHID over a HID link, or PC/SC); the caller closes
    * it. `openOathSession` (open.ts) is how callers use it.
    */
   open(signal?: AbortSignal): Promise<ApduTransport>;
+}
+
+/**
+ * A key: one or more interfaces of one physical key. Its id, kind and path are those of the
+ * interface tried first; `open` tries them in `interfaces` order (interfaces.ts).
+ */
+export interface KeyDescriptor extends KeyInterface {
+  /** Every way to reach the key now, in the order they are tried (at least one). */
+  readonly interfaces: readonly KeyInterface[];
 }
 
 export type SourceName = 'hid' | 'virtual' | 'pcsc';
@@ -80,9 +97,18 @@ export interface EnumerateOptions {
   onError?: ((error: KeytapError, source: SourceName) => void) | undefined;
 }
 
-/** All keys that can be reached now. */
+/** How this process reaches keys: its platform, and on Windows whether it runs as Administrator. */
+export const THIS_PLATFORM: ReachPlatform = { platform: process.platform, isElevated: () => isElevated() };
+
+/** All keys that can be reached now, one entry per physical key. */
 export async function enumerateKeys(options: EnumerateOptions = {}): Promise<KeyDescriptor[]> {
-  const sources: [SourceName, () => Promise<KeyDescriptor[]>][] = [];
+  const interfaces = await enumerateInterfaces(options);
+  return mergeInterfaces(interfaces, await identities(interfaces), THIS_PLATFORM);
+}
+
+/** Every interface that can be reached now, as the sources list them. */
+export async function enumerateInterfaces(options: EnumerateOptions = {}): Promise<KeyInterface[]> {
+  const sources: [SourceName, () => Promise<KeyInterface[]>][] = [];
   if (options.hid ?? true) sources.push(['hid', listHidKeys]);
   if (options.virtual ?? true) sources.push(['virtual', listVirtualKeys]);
   if (options.pcsc ?? true) sources.push(['pcsc', listPcscKeys]);
@@ -101,9 +127,83 @@ export async function enumerateKeys(options: EnumerateOptions = {}): Promise<Key
   return results.flat();
 }
 
-export async function listHidKeys(): Promise<KeyDescriptor[]> {
+/** How long one interface may take to answer the SELECT that tells which key it is. */
+const IDENTIFY_INTERFACE_MS = 2_000;
+/** After a HID interface could not tell, the listing is offered again this long after. */
+const IDENTIFY_RETRY_MS = 1_000;
+
+/** What an interface last told of its identity, by interfaceFingerprint, while it stays listed (this process only). */
+interface ToldIdentity {
+  /** undefined: it answered, telling neither serial nor device id. */
+  identity: string | undefined;
+  /** Asks in a row that could not reach it, since it last answered. */
+  missed: number;
+}
+const told = new Map<string, ToldIdentity>();
+/** An interface that cannot be asked this many times in a row is not asked again until it is listed anew. */
+const IDENTIFY_TRIES = 5;
+
+/**
+ * The identity of each interface that could be another's. Only when there are both HID interfaces
+ * of OATH keys and CCID interfaces, the interfaces whose listing did not tell are asked (one
+ * SELECT each, one after the other: two at once could be two interfaces of one key). A serial
+ * once told is kept while the interface stays listed; a device id is asked again each time, since
+ * it comes from the salt, which a RESET replaces while the key stays in, and the last one told
+ * stands in while the interface cannot be asked (another program holds the card). One never
+ * told stays a key of its own in this listing, and a relisting is offered (onUnknownFidoChange).
+ */
+async function identities(interfaces: readonly KeyInterface[]): Promise<Map<KeyInterface, string>> {
+  const known = new Map<KeyInterface, string>();
+  const listed = new Set(interfaces.map(interfaceFingerprint));
+  for (const fingerprint of [...told.keys()]) if (!listed.has(fingerprint)) told.delete(fingerprint);
+  for (const key of interfaces) if (key.identity !== undefined) known.set(key, key.identity);
+  const oath = interfaces.filter((k) => k.dialect !== 'feitian');
+  const hid = oath.filter((k) => interfaceNameOf(k) === 'hid');
+  const ccid = oath.filter((k) => interfaceNameOf(k) === 'ccid');
+  if (hid.length === 0 || ccid.length === 0) return known;
+  let retry = false;
+  for (const key of [...hid, ...ccid]) {
+    if (known.has(key)) continue;
+    const fingerprint = interfaceFingerprint(key);
+    const before = told.get(fingerprint);
+    if (before?.identity?.startsWith('serial:')) {
+      known.set(key, before.identity);
+      continue;
+    }
+    if (before !== undefined && before.missed >= IDENTIFY_TRIES) {
+      if (before.identity !== undefined) known.set(key, before.identity);
+      continue;
+    }
+    const answer = await askIdentity(key);
+    if (answer === 'unreachable') {
+      told.set(fingerprint, { identity: before?.identity, missed: (before?.missed ?? 0) + 1 });
+      if (before?.identity !== undefined) known.set(key, before.identity);
+      else retry = true;
+      continue;
+    }
+    told.set(fingerprint, { identity: answer.identity, missed: 0 });
+    if (answer.identity !== undefined) known.set(key, answer.identity);
+  }
+  if (retry) setTimeout(notifyUnknownFidoChange, IDENTIFY_RETRY_MS).unref();
+  return known;
+}
+
+/** What the interface's SELECT tells, or 'unreachable' when it cannot be asked now (busy, no answer). */
+async function askIdentity(key: KeyInterface): Promise<{ identity: string | undefined } | 'unreachable'> {
+  let opened: OpenKey | undefined;
+  try {
+    opened = await openOathSession(key, AbortSignal.timeout(IDENTIFY_INTERFACE_MS));
+    return { identity: opened.session.identity };
+  } catch {
+    return 'unreachable';
+  } finally {
+    await opened?.close().catch(() => undefined);
+  }
+}
+
+export async function listHidKeys(): Promise<KeyInterface[]> {
   const devices = await listHidDevices();
-  return [...hidDescriptors(devices), ...(await unknownFidoKeys(devices))];
+  return [...hidInterfaces(devices), ...(await unknownFidoKeys(devices))];
 }
 
 /** How to reach a HID path; the tests replace it at the report boundary. */
@@ -148,7 +248,7 @@ export interface UnknownFidoOptions {
  * the budget for all of them together; a device that cannot be opened, answers neither, or has not
  * answered within the budget is left out of this listing, as any other FIDO key is.
  */
-export async function unknownFidoKeys(devices: readonly HidDeviceInfo[], open: HidOpener = openHid, options: UnknownFidoOptions = {}): Promise<KeyDescriptor[]> {
+export async function unknownFidoKeys(devices: readonly HidDeviceInfo[], open: HidOpener = openHid, options: UnknownFidoOptions = {}): Promise<KeyInterface[]> {
   const now = options.now ?? Date.now;
   const unknown = new Map<string, HidDeviceInfo>();
   for (const device of devices) {
@@ -170,9 +270,9 @@ export async function unknownFidoKeys(devices: readonly HidDeviceInfo[], open: H
   await Promise.race([Promise.all(asked.map(({ entry }) => entry.answer)), budget]);
   clearTimeout(timer);
   for (const { entry } of asked) if (entry.settled === undefined) entry.late = true;
-  const keys: KeyDescriptor[] = [];
+  const keys: KeyInterface[] = [];
   for (const { device, entry } of asked) {
-    if (entry.settled?.kind === 'key') keys.push(unknownKeyDescriptor(device, entry.settled.dialect, open));
+    if (entry.settled?.kind === 'key') keys.push(unknownKeyInterface(device, entry.settled.dialect, open));
   }
   return keys;
 }
@@ -215,7 +315,7 @@ export function onUnknownFidoChange(listener: () => void): () => void {
   return () => void changeListeners.delete(listener);
 }
 
-function unknownKeyDescriptor(device: HidDeviceInfo, dialect: KeyDialect, open: HidOpener): KeyDescriptor {
+function unknownKeyInterface(device: HidDeviceInfo, dialect: KeyDialect, open: HidOpener): KeyInterface {
   const path = device.path!;
   const id = `${hex4(device.vendorId)}:${hex4(device.productId)}`;
   const name = device.product ? `${device.product} (${id})` : `FIDO key ${id}`;
@@ -238,16 +338,17 @@ export function forgetUnknownFidoDevices(): void {
   identified.clear();
 }
 
-export async function listVirtualKeys(): Promise<KeyDescriptor[]> {
-  return (await listRunningVirtualKeys()).map(virtualDescriptor);
+export async function listVirtualKeys(): Promise<KeyInterface[]> {
+  return (await listRunningVirtualKeys()).map(virtualInterface);
 }
 
 /**
  * PC/SC readers with a card that has an OATH applet: Yubico readers by name (as ykman decides:
- * "yubico yubikey"; such a reader is the key itself), other readers only when the card answers
- * SELECT OATH with 9000. Nitrokey readers are left out: the same key is listed over HID already.
+ * "yubico yubikey"; such a reader is the key itself, and a YubiKey has OATH over CCID only),
+ * other readers when the card answers SELECT OATH with 9000, which also tells which key it is: a
+ * Nitrokey 3's CCID interface is merged with its HID interface by that (interfaces.ts).
  */
-export async function listPcscKeys(): Promise<KeyDescriptor[]> {
+export async function listPcscKeys(): Promise<KeyInterface[]> {
   let readers: PcscReaderInfo[];
   try {
     readers = await listPcscReaders();
@@ -255,12 +356,16 @@ export async function listPcscKeys(): Promise<KeyDescriptor[]> {
     if (isPcscUnavailable(error)) return [];
     throw error;
   }
-  const keys: KeyDescriptor[] = [];
+  const keys: KeyInterface[] = [];
   for (const reader of readers) {
-    if (!reader.cardPresent || NITROKEY_READER.test(reader.name)) continue;
-    const yubico = YUBICO_READER.test(reader.name);
-    if (!yubico && !(await probeOathApplet(reader))) continue;
-    keys.push(pcscDescriptor(reader.name, yubico ? 'YubiKey' : reader.name));
+    if (!reader.cardPresent) continue;
+    if (YUBICO_READER.test(reader.name)) {
+      keys.push(pcscInterface(reader.name, 'YubiKey'));
+      continue;
+    }
+    const answer = await probeOathCard(reader);
+    if (!answer?.oath) continue;
+    keys.push(pcscInterface(reader.name, NITROKEY_READER.test(reader.name) ? 'Nitrokey 3' : reader.name, answer.identity));
   }
   return keys;
 }
@@ -268,13 +373,14 @@ export async function listPcscKeys(): Promise<KeyDescriptor[]> {
 const YUBICO_READER = /yubico yubikey/iu;
 const NITROKEY_READER = /nitrokey/iu;
 
-export function pcscDescriptor(readerName: string, name: string): KeyDescriptor {
+export function pcscInterface(readerName: string, name: string, identity?: string): KeyInterface {
   return {
     id: `pcsc:${readerName}`,
     kind: 'pcsc',
     name,
     path: readerName,
-    dialect: YUBICO_READER.test(readerName) ? 'yubikey' : undefined,
+    dialect: YUBICO_READER.test(readerName) ? 'yubikey' : NITROKEY_READER.test(readerName) ? 'nitrokey3' : undefined,
+    identity,
     open: (signal?: AbortSignal) => PcscApduTransport.open(readerName, { description: name, signal }),
   };
 }
@@ -283,9 +389,9 @@ export function pcscDescriptor(readerName: string, name: string): KeyDescriptor 
  * The OATH-capable FIDO interfaces among the HID devices the OS lists. One descriptor per path:
  * macOS and Windows may list one interface once per top-level collection.
  */
-export function hidDescriptors(devices: readonly HidDeviceInfo[]): KeyDescriptor[] {
+export function hidInterfaces(devices: readonly HidDeviceInfo[]): KeyInterface[] {
   const seen = new Set<string>();
-  const keys: KeyDescriptor[] = [];
+  const keys: KeyInterface[] = [];
   for (const device of devices) {
     if (device.path === undefined || device.usagePage !== FIDO_USAGE_PAGE) continue;
     const known = findKnownKey(device.vendorId, device.productId);
@@ -309,7 +415,7 @@ export function hidDescriptors(devices: readonly HidDeviceInfo[]): KeyDescriptor
   return keys;
 }
 
-export function virtualDescriptor(info: RunningVirtualKey): KeyDescriptor {
+export function virtualInterface(info: RunningVirtualKey): KeyInterface {
   const name = `virtual key ${basename(info.file)}`;
   return {
     id: `virtual:${info.id}`,

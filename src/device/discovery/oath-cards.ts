@@ -35,7 +35,13 @@ export function cardInsertion(reader: { name: string; state: number; atr: Uint8A
   return { reader: reader.name, atr: Buffer.from(reader.atr).toString('hex'), events };
 }
 
-type Entries = Record<string, { atr: string; events: number }>;
+type Entries = Record<string, { atr: string; events: number; identity?: string }>;
+
+/** What was remembered of an insertion that answered SELECT OATH. */
+export interface KnownOathCard {
+  /** oath/identity.ts's identity of the key, where its SELECT answer told one. */
+  identity: string | undefined;
+}
 
 async function read(): Promise<Entries> {
   try {
@@ -46,19 +52,20 @@ async function read(): Promise<Entries> {
   }
 }
 
-/** Did this very insertion answer SELECT OATH before? */
-export async function knownOathCard(insertion: CardInsertion): Promise<boolean> {
+/** What this very insertion answered to SELECT OATH before, if it answered yes. */
+export async function knownOathCard(insertion: CardInsertion): Promise<KnownOathCard | undefined> {
   const entry = (await read())[insertion.reader];
-  return entry !== undefined && entry.atr === insertion.atr && entry.events === insertion.events;
+  if (entry === undefined || entry.atr !== insertion.atr || entry.events !== insertion.events) return undefined;
+  return { identity: typeof entry.identity === 'string' ? entry.identity : undefined };
 }
 
-/** Remembers a yes for this insertion, or forgets what was remembered for the reader. */
-export async function rememberOathCard(insertion: CardInsertion, oath: boolean): Promise<void> {
+/** Remembers a yes (and the identity the card told) for this insertion, or forgets what was remembered for the reader. */
+export async function rememberOathCard(insertion: CardInsertion, oath: boolean, identity?: string): Promise<void> {
   const cards = await read();
   const before = cards[insertion.reader];
   if (oath) {
-    if (before?.atr === insertion.atr && before.events === insertion.events) return;
-    cards[insertion.reader] = { atr: insertion.atr, events: insertion.events };
+    if (before?.atr === insertion.atr && before.events === insertion.events && before.identity === identity) return;
+    cards[insertion.reader] = { atr: insertion.atr, events: insertion.events, ...(identity === undefined ? {} : { identity }) };
   } else {
     if (before === undefined) return;
     delete cards[insertion.reader];

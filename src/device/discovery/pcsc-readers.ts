@@ -10,6 +10,8 @@ import type { PcscLibrary, ReaderState, ScardHandle } from '../transport/pcsc-ap
 import { PCSCD_HINT, PcscApduTransport, establishContext, listReaderNames, loadPcsc, nativeReason, releaseContext } from '../transport/pcsc.js';
 import type { PcscContext } from '../transport/pcsc.js';
 import { encodeApdu } from '../transport/types.js';
+import { oathIdentity } from '../oath/identity.js';
+import { parseTlvs } from '../oath/tlv.js';
 import { cardInsertion, knownOathCard, rememberOathCard } from './oath-cards.js';
 
 /** A probe SELECT answers at once on any card. */
@@ -58,43 +60,59 @@ export async function listPcscReaders(): Promise<PcscReaderInfo[]> {
   }
 }
 
+/** What a card answered to SELECT OATH: no, or yes with the identity of the key (oath/identity.ts), where it told one. */
+export type OathCardAnswer = { oath: false } | { oath: true; identity: string | undefined };
+
 /** Probe answers by reader and ATR: a card held by another program cannot be asked again. */
-const probeCache = new Map<string, boolean>();
+const probeCache = new Map<string, OathCardAnswer>();
 
 /**
- * Does the card in the reader answer SELECT OATH with 9000? Connects EXCLUSIVE, so the SELECT
- * never lands between another program's commands (it would deselect that program's applet).
- * When the card is in use, the last answer for the same card (ATR) is returned, or undefined.
+ * Does the card in the reader answer SELECT OATH with 9000, and which key is it? Connects
+ * EXCLUSIVE, so the SELECT never lands between another program's commands (it would deselect that
+ * program's applet). When the card is in use, the last answer for the same card (ATR) is
+ * returned, or undefined.
  *
  * A yes is also remembered across processes (oath-cards.ts) for as long as the same card stays in
  * the reader, so that neither every `keytap` command nor every rescan of the tray has to take the
  * card from other programs to ask again.
  */
-export async function probeOathApplet(reader: Pick<PcscReaderInfo, 'name' | 'state' | 'atr'>): Promise<boolean | undefined> {
+export async function probeOathCard(reader: Pick<PcscReaderInfo, 'name' | 'state' | 'atr'>): Promise<OathCardAnswer | undefined> {
   const cacheKey = `${reader.name}\u0000${reader.atr ? Buffer.from(reader.atr).toString('hex') : ''}`;
   const insertion = cardInsertion(reader);
-  if (insertion && (await knownOathCard(insertion))) return true;
+  const known = insertion && (await knownOathCard(insertion));
+  if (known) return { oath: true, identity: known.identity };
   let transport: PcscApduTransport;
   try {
     transport = await PcscApduTransport.open(reader.name, { busyWaitMs: 0 });
   } catch (error) {
     if (isKeytapError(error, 'BUSY')) return probeCache.get(cacheKey);
-    if (isKeytapError(error, 'KEY_REMOVED') || isKeytapError(error, 'NO_KEY')) return false;
+    if (isKeytapError(error, 'KEY_REMOVED') || isKeytapError(error, 'NO_KEY')) return { oath: false };
     throw error;
   }
-  let oath: boolean;
+  let answer: OathCardAnswer;
   try {
-    const { sw } = await transport.transmit(OATH_SELECT, { timeoutMs: PROBE_TIMEOUT_MS });
-    oath = sw === 0x9000 || sw >> 8 === 0x61;
+    const { sw, data } = await transport.transmit(OATH_SELECT, { timeoutMs: PROBE_TIMEOUT_MS });
+    answer = sw === 0x9000 ? { oath: true, identity: identityOf(data) } : sw >> 8 === 0x61 ? { oath: true, identity: undefined } : { oath: false };
   } catch (error) {
-    if (isKeytapError(error, 'KEY_REMOVED') || isKeytapError(error, 'TIMEOUT') || isKeytapError(error, 'DEVICE_ERROR')) return false;
+    if (isKeytapError(error, 'KEY_REMOVED') || isKeytapError(error, 'TIMEOUT') || isKeytapError(error, 'DEVICE_ERROR')) return { oath: false };
     throw error;
   } finally {
     await transport.close();
   }
-  probeCache.set(cacheKey, oath);
-  if (insertion) await rememberOathCard(insertion, oath);
-  return oath;
+  probeCache.set(cacheKey, answer.oath ? { oath: true, identity: undefined } : answer);
+  // Only a serial is remembered: a device id comes from the salt, which a RESET (by any program,
+  // the card staying in) replaces. Discovery asks again for it where it matters (enumerate.ts).
+  if (insertion) await rememberOathCard(insertion, answer.oath, answer.oath && answer.identity?.startsWith('serial:') ? answer.identity : undefined);
+  return answer;
+}
+
+/** The identity in a SELECT answer; one that does not parse tells none (the card is still an OATH card). */
+function identityOf(data: Uint8Array): string | undefined {
+  try {
+    return oathIdentity(parseTlvs(data));
+  } catch {
+    return undefined;
+  }
 }
 
 export interface PcscWatch {

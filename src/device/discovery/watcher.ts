@@ -25,10 +25,16 @@ import { enumerateKeys, onUnknownFidoChange } from './enumerate.js';
 import type { KeyDescriptor, SourceName } from './enumerate.js';
 import { watchPcscReaders } from './pcsc-readers.js';
 import type { PcscWatch } from './pcsc-readers.js';
+import { interfaceFingerprint } from './interfaces.js';
 
 export interface KeyWatcherEvents {
   added: [key: KeyDescriptor];
   removed: [key: KeyDescriptor];
+  /**
+   * A key still there is reached over other interfaces now (pcscd started or stopped, its CCID
+   * card came or went): the same id, a descriptor to use from now on. Not a plug-in or unplugging.
+   */
+  changed: [key: KeyDescriptor];
   /** A source failed (node-hid cannot load, a watch could not start). Not fatal; only emitted when someone listens. */
   error: [error: KeytapError | Error, source: SourceName];
 }
@@ -54,12 +60,31 @@ export interface KeyWatcherOptions {
 
 interface Entry {
   key: KeyDescriptor;
-  fingerprint: string;
+  /** Per interface id, its fingerprint (interfaces.ts): a different one is another instance (a virtual key restarted within one debounce). */
+  fingerprints: Map<string, string>;
 }
 
-/** Changes when the same id comes back as a different instance (a virtual key restarted within one debounce). */
-function fingerprint(key: KeyDescriptor): string {
-  return [key.kind, key.path, key.virtual?.pid ?? '', key.virtual?.startedAt ?? ''].join('\u0000');
+function entryOf(key: KeyDescriptor): Entry {
+  return { key, fingerprints: new Map(key.interfaces.map((i) => [i.id, interfaceFingerprint(i)])) };
+}
+
+/**
+ * Whether `key` is the key `entry` was: it shares an interface with it, and no interface it shares
+ * came back as another instance. A key whose CCID interface comes or goes stays the same key.
+ */
+function continues(entry: Entry, key: KeyDescriptor): boolean {
+  let shared = false;
+  for (const face of key.interfaces) {
+    const before = entry.fingerprints.get(face.id);
+    if (before === undefined) continue;
+    if (before !== interfaceFingerprint(face)) return false;
+    shared = true;
+  }
+  return shared;
+}
+
+function sameInterfaces(a: Entry, b: Entry): boolean {
+  return a.fingerprints.size === b.fingerprints.size && [...a.fingerprints].every(([id, fingerprint]) => b.fingerprints.get(id) === fingerprint);
 }
 
 export class KeyWatcher extends EventEmitter<KeyWatcherEvents> {
@@ -221,32 +246,53 @@ export class KeyWatcher extends EventEmitter<KeyWatcherEvents> {
     if (!this.running) return;
     this.failedSources = failed;
 
+    // Each key listed now either continues an entry (keeping its id, so that an interface coming or
+    // going is no unplugging) or is new; an entry nothing continues is gone, unless its source
+    // could not be listed this time.
     const next = new Map<string, Entry>();
-    for (const key of keys) if (!next.has(key.id)) next.set(key.id, { key, fingerprint: fingerprint(key) });
-
+    const continued = new Set<string>();
+    const added: KeyDescriptor[] = [];
+    const changed: KeyDescriptor[] = [];
+    const fresh: KeyDescriptor[] = [];
+    for (const key of keys) {
+      const before = [...this.entries.values()].find((entry) => !continued.has(entry.key.id) && continues(entry, key));
+      if (before === undefined) {
+        fresh.push(key);
+        continue;
+      }
+      continued.add(before.key.id);
+      const now = entryOf(key.id === before.key.id ? key : { ...key, id: before.key.id });
+      if (sameInterfaces(before, now)) {
+        next.set(before.key.id, before);
+      } else {
+        next.set(before.key.id, now);
+        changed.push(now.key);
+      }
+    }
+    for (const key of fresh) {
+      if (next.has(key.id)) continue; // listed twice under one id: the first counts
+      next.set(key.id, entryOf(key));
+      added.push(key);
+    }
     const removed: KeyDescriptor[] = [];
     for (const [id, entry] of this.entries) {
-      const now = next.get(id);
-      if (now === undefined && this.failedSources.has(sourceOf(entry.key))) {
+      if (continued.has(id)) continue;
+      if (!next.has(id) && entry.key.interfaces.some((face) => this.failedSources.has(face.kind))) {
         next.set(id, entry); // its source could not be listed this time: keep it until we know
         continue;
       }
-      if (now === undefined || now.fingerprint !== entry.fingerprint) removed.push(entry.key);
-    }
-    const added: KeyDescriptor[] = [];
-    for (const [id, entry] of next) {
-      const before = this.entries.get(id);
-      if (before === undefined || before.fingerprint !== entry.fingerprint) added.push(entry.key);
+      removed.push(entry.key);
     }
     this.entries.clear();
     for (const [id, entry] of next) this.entries.set(id, entry);
 
     // A listener that throws must not stop the watcher (EventEmitter would throw into our scan).
     for (const key of removed) this.safeEmit('removed', key);
+    for (const key of changed) this.safeEmit('changed', key);
     for (const key of added) this.safeEmit('added', key);
   }
 
-  private safeEmit(event: 'added' | 'removed', key: KeyDescriptor): void {
+  private safeEmit(event: 'added' | 'removed' | 'changed', key: KeyDescriptor): void {
     try {
       this.emit(event, key);
     } catch (error) {

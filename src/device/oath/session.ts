@@ -8,6 +8,7 @@ import type { CredentialWithSecret, HashAlgorithm, OathType } from '../../otp/cr
 import { DEFAULT_PERIOD, MAX_KEY_COUNTER, formatCredentialId, normalizeCredential, parseCredentialId } from '../../otp/credential.js';
 import { counterBytes, dynamicTruncate, formatCode, maskTruncated, validityWindow } from '../../otp/hotp.js';
 import { INS_READ_CONFIG, MANAGEMENT_AID, formatSerial, parseDeviceInfo, serialOfDeviceInfo } from '../management.js';
+import { oathDeviceId, oathIdentity } from './identity.js';
 import type { ApduTransport } from '../transport/types.js';
 import { encodeApdu } from '../transport/types.js';
 import {
@@ -168,8 +169,12 @@ export class OathSession {
   /** yubikit's device id: Base64 of the first 16 bytes of SHA-256(salt), unpadded. */
   get deviceId(): string | undefined {
     const salt = this.salt;
-    if (!salt) return undefined;
-    return createHash('sha256').update(salt).digest().subarray(0, 16).toString('base64').replace(/=+$/u, '');
+    return salt ? oathDeviceId(salt) : undefined;
+  }
+
+  /** Which physical key this is, the same over each of its interfaces (identity.ts). */
+  get identity(): string | undefined {
+    return oathIdentity(this.selectTlvs);
   }
 
   /** A YKOATH password is set and VALIDATE has not been done since the last SELECT. */
