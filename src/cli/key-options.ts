@@ -210,12 +210,12 @@ function overInterface(keys: readonly KeyDescriptor[], name: InterfaceName): Key
   const over = keys.map((key) => keyOverOnly(key, name, THIS_PLATFORM)).filter((key): key is KeyDescriptor => key !== undefined);
   if (over.length > 0 || keys.length === 0) return over;
   throw new KeytapError('NO_KEY', `No key is reachable over ${name} now; found: ${keys.map(keyWithInterfaces).join(', ')}.`, {
-    hint:
-      name === 'ccid'
-        ? 'Keys are reached over CCID through the PC/SC service: start pcscd (Linux), or the Smart Card service (Windows). Without --interface keytap uses whichever interface it finds.'
-        : 'Without --interface keytap uses whichever interface it finds.',
+    hint: `${name === 'ccid' ? `${CCID_HINT} ` : ''}Without --interface keytap uses whichever interface it finds.`,
   });
 }
+
+/** What reaching a key over CCID takes. */
+export const CCID_HINT = 'Keys are reached over CCID through the PC/SC service: start pcscd (Linux), or the Smart Card service (Windows).';
 
 /** --device: the key by its id, path, serial or OATH device id; or one interface of it by that interface's id or path (the key over that interface only). */
 function keyNamed(descriptors: readonly KeyDescriptor[], wanted: string): KeyDescriptor | undefined {
