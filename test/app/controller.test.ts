@@ -37,6 +37,20 @@ function codeId(keyId: string, credentialId: string): string {
 }
 
 describe('keys come and go', () => {
+  it("a key whose interfaces changed ('changed') is opened through the new descriptor, with its section and no toast unchanged", async () => {
+    const r = await withKey();
+    const menuBefore = r.tray.last.menu;
+    const toastsBefore = r.notifier.titles();
+    const overBoth = { ...descriptor('k1'), path: 'k1-and-ccid' };
+    r.keys.change(overBoth);
+    await flush(r);
+    await r.controller.listKeys();
+    await flush(r);
+    expect(r.openedDescriptors.at(-1)).toBe(overBoth);
+    expect(r.tray.last.menu).toEqual(menuBefore);
+    expect(r.notifier.titles()).toEqual(toastsBefore);
+  });
+
   it('a key plugged in gets its section at once (no timer in between), with its accounts, and a connect toast', async () => {
     const r = setup();
     await r.controller.start();

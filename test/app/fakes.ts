@@ -320,12 +320,15 @@ export interface Rig {
   logger: MemoryLogger;
   config: ConfigStore;
   opened: string[];
+  /** The descriptors open was given, in order (the newest a 'changed' event left). */
+  openedDescriptors: KeyDescriptor[];
 }
 
 export function rig(overrides: Partial<ControllerDeps> = {}): Rig {
   const keys = new FakeKeys();
   const devices = new Map<string, FakeDevice>();
   const opened: string[] = [];
+  const openedDescriptors: KeyDescriptor[] = [];
   const clock = new FakeClock();
   const tray = new FakeTray(() => clock.now());
   const notifier = new FakeNotifier();
@@ -341,6 +344,7 @@ export function rig(overrides: Partial<ControllerDeps> = {}): Rig {
       const device = devices.get(d.id);
       if (!device) return Promise.reject(new KeytapError('KEY_REMOVED', 'The key went away.'));
       opened.push(d.id);
+      openedDescriptors.push(d);
       device.opens++;
       if (device.openError !== undefined) {
         device.closes++; // nothing was left open
@@ -371,7 +375,7 @@ export function rig(overrides: Partial<ControllerDeps> = {}): Rig {
     version: '9.9.9',
     ...overrides,
   });
-  return { controller, keys, devices, tray, notifier, clipboard, shortcut, typist, autostart, clock, logger, config, opened };
+  return { controller, keys, devices, tray, notifier, clipboard, shortcut, typist, autostart, clock, logger, config, opened, openedDescriptors };
 }
 
 /** Lets queued promises and microtasks run. */
