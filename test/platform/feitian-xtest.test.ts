@@ -73,6 +73,12 @@ describe.skipIf(missing !== undefined)('a Feitian virtual key typing through XTE
         // keytap's exit code goes to the terminal after all keytap wrote, so once the log has it the
         // log has everything; -hold keeps xterm reading until then (it would end with keytap).
         const line = `${[self.command, ...self.args].map(shellWord).join(' ')}; echo ${EXIT_MARK}$?`;
+        // Once in a full run on a loaded machine xterm said "Can't open display" for the Xvfb this
+        // file started: the display is checked to answer first, so that such a run says whether the
+        // server itself was unreachable, and a slow one is waited for rather than raced.
+        await desktop.waitFor(async () => (await run('xdotool', ['getdisplaygeometry'], env)).code === 0, XTERM_DEADLINE_MS).catch(() => {
+          throw new Error(`the X server at ${env.DISPLAY ?? '(no DISPLAY)'} does not answer xdotool getdisplaygeometry`);
+        });
         const xterm: ChildProcess = spawn('xterm', ['-hold', '-l', '-lf', log, '-e', 'sh', '-c', line], { env, stdio: ['ignore', 'ignore', 'pipe'] });
         let xtermErrors = '';
         xterm.stderr?.on('data', (chunk: Buffer) => (xtermErrors += chunk.toString()));
