@@ -79,7 +79,8 @@ suite('a real StatusNotifierItem host (status-notifier-watcher + gtk-sni-tray-st
   });
 
   it('is listed by the watcher and drawn in the panel', async () => {
-    await waitFor(() => statuses.at(-1) === 'shown', "'shown'");
+    // A bound on a hang: the GTK host takes seconds to start on a loaded machine.
+    await waitFor(() => statuses.at(-1) === 'shown', "'shown'", 20_000);
     const [items] = await gdbusCall(daemon.address, 'org.kde.StatusNotifierWatcher', '/StatusNotifierWatcher', 'org.freedesktop.DBus.Properties.Get', 'org.kde.StatusNotifierWatcher', 'RegisteredStatusNotifierItems');
     expect((items as { variant: string[] }).variant.some((s) => s.startsWith(tray.serviceName))).toBe(true);
 

@@ -17,17 +17,23 @@ export interface PrivateBus {
   stop(): void;
 }
 
-/** Starts one, listening on `listen` (a D-Bus address; by default a socket in a fresh folder). */
-export function startPrivateBus(listen?: string): PrivateBus {
-  const dir = mkdtempSync(join(tmpdir(), 'keytap-bus-'));
-  const config = join(dir, 'bus.conf');
+/** Writes such a bus's configuration into `dir` (listening on `listen`) and returns its path. */
+export function privateBusConfig(dir: string, listen: string): string {
+  const config = join(dir, `bus-${process.pid}-${Math.random().toString(16).slice(2)}.conf`);
   writeFileSync(
     config,
     `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN" "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig><type>session</type><listen>${listen ?? `unix:dir=${dir}`}</listen><auth>EXTERNAL</auth>
+<busconfig><type>session</type><listen>${listen}</listen><auth>EXTERNAL</auth>
 <policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy></busconfig>
 `,
   );
+  return config;
+}
+
+/** Starts one, listening on `listen` (a D-Bus address; by default a socket in a fresh folder). */
+export function startPrivateBus(listen?: string): PrivateBus {
+  const dir = mkdtempSync(join(tmpdir(), 'keytap-bus-'));
+  const config = privateBusConfig(dir, listen ?? `unix:dir=${dir}`);
   const [address, pid] = execFileSync('dbus-daemon', ['--config-file', config, '--fork', '--print-address=1', '--print-pid=1'], { encoding: 'utf8' }).trim().split('\n');
   return {
     address: address!,

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Message, interface as dbusInterface, sessionBus, type MessageBus } from 'dbus-next';
+import { privateBusConfig } from '../support/private-bus.js';
 
 export function hasCommand(command: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
@@ -25,7 +26,9 @@ export interface DbusDaemon {
 
 export async function startDbusDaemon(dir = mkdtempSync(join(tmpdir(), 'keytap-dbus-'))): Promise<DbusDaemon> {
   const listen = `unix:path=${join(dir, 'bus')}`;
-  const child = spawn('dbus-daemon', ['--session', `--address=${listen}`, '--print-address', '--nofork'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  // No service folders (private-bus.ts): GTK's calls to dconf and the like fail at once instead of
+  // starting the machine's services on this bus, which slowed the host's start on a loaded machine.
+  const child = spawn('dbus-daemon', ['--config-file', privateBusConfig(dir, listen), '--print-address', '--nofork'], { stdio: ['ignore', 'pipe', 'ignore'] });
   const address = await new Promise<string>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout });
     lines.once('line', (line) => resolve(line.trim()));
