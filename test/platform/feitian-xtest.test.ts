@@ -79,9 +79,13 @@ describe.skipIf(missing !== undefined)('a Feitian virtual key typing through XTE
         await desktop.waitFor(async () => (await run('xdotool', ['getdisplaygeometry'], env)).code === 0, XTERM_DEADLINE_MS).catch(() => {
           throw new Error(`the X server at ${env.DISPLAY ?? '(no DISPLAY)'} does not answer xdotool getdisplaygeometry`);
         });
-        const xterm: ChildProcess = spawn('xterm', ['-hold', '-l', '-lf', log, '-e', 'sh', '-c', line], { env, stdio: ['ignore', 'ignore', 'pipe'] });
         let xtermErrors = '';
-        xterm.stderr?.on('data', (chunk: Buffer) => (xtermErrors += chunk.toString()));
+        const startXterm = (): ChildProcess => {
+          const child = spawn('xterm', ['-hold', '-l', '-lf', log, '-e', 'sh', '-c', line], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+          child.stderr?.on('data', (chunk: Buffer) => (xtermErrors += chunk.toString()));
+          return child;
+        };
+        let xterm = startXterm();
         const shown = (): string => stripAnsi(readIfThere(log));
         const exitCode = (): number | undefined => {
           const match = new RegExp(`${EXIT_MARK}(\\d+)\r?\n`, 'u').exec(shown());
@@ -100,7 +104,17 @@ describe.skipIf(missing !== undefined)('a Feitian virtual key typing through XTE
         try {
           // No window manager: XTEST's keys go to the focus window, so the xterm is given the focus.
           let window = '';
+          // In two loaded full runs xterm alone (xdotool reached the same display just before)
+          // said "Can't open display" at once; why is not known. It is started once more then, at
+          // most twice, before that counts as the failure it reports.
+          let relaunches = 0;
           await waitUntil('xterm window', async () => {
+            if (xterm.exitCode !== null && /Can't open display/u.test(xtermErrors) && relaunches < 2) {
+              relaunches++;
+              xtermErrors = '';
+              xterm = startXterm();
+              return false;
+            }
             if (xterm.exitCode !== null) return true;
             window = (await run('xdotool', ['search', '--onlyvisible', '--pid', String(xterm.pid)], env)).stdout.trim().split('\n')[0] ?? '';
             return window !== '';
