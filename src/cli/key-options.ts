@@ -214,15 +214,28 @@ function overInterface(keys: readonly KeyDescriptor[], name: InterfaceName): Key
   });
 }
 
+/** `--interface` for one key found already (a batch's next key): that key over that interface only, or NO_KEY saying how it is reached. */
+export function keyReachedOver(key: KeyDescriptor, name: InterfaceName): KeyDescriptor {
+  const reached = keyOverOnly(key, name, THIS_PLATFORM);
+  if (reached) return reached;
+  throw new KeytapError('NO_KEY', `${key.name} is not reachable over ${name} now (keytap finds it over ${key.interfaces.map(interfaceNameOf).join(' and ')}).`, {
+    hint: name === 'ccid' ? CCID_HINT : undefined,
+  });
+}
+
 /** What reaching a key over CCID takes. */
-export const CCID_HINT = 'Keys are reached over CCID through the PC/SC service: start pcscd (Linux), or the Smart Card service (Windows).';
+const CCID_HINT = 'Keys are reached over CCID through the PC/SC service: start pcscd (Linux), or the Smart Card service (Windows).';
+
+/** Serials are compared without case: a Nitrokey 3's is hex, typed either way. */
+function sameSerial(serial: string | undefined, wanted: string): boolean {
+  return serial?.toLowerCase() === wanted.toLowerCase();
+}
 
 /** --device: the key by its id, path, serial or OATH device id; or one interface of it by that interface's id or path (the key over that interface only). */
 function keyNamed(descriptors: readonly KeyDescriptor[], wanted: string): KeyDescriptor | undefined {
-  const sameSerial = (serial: string | undefined): boolean => serial?.toLowerCase() === wanted.toLowerCase();
   const sameIdentity = (identity: string | undefined): boolean =>
     identity !== undefined && (identity === `device-id:${wanted}` || identity.toLowerCase() === `serial:${wanted.toLowerCase()}`);
-  const direct = descriptors.find((d) => d.id === wanted || d.path === wanted || sameSerial(d.serial) || sameIdentity(d.identity));
+  const direct = descriptors.find((d) => d.id === wanted || d.path === wanted || sameSerial(d.serial, wanted) || sameIdentity(d.identity));
   if (direct) return direct;
   for (const descriptor of descriptors) {
     const face = descriptor.interfaces.find((i) => i.id === wanted || i.path === wanted);
@@ -271,7 +284,6 @@ async function openChosenKey(options: KeyOptions, access: KeyAccess, io: CliIo, 
   const descriptors = options.device === undefined && wants === 'oath' ? oathKeysFirst(all) : all;
   if (options.device === undefined) return openAnyKey(onlyKey(descriptors), signal);
   const wanted = options.device;
-  const sameSerial = (serial: string | undefined): boolean => serial?.toLowerCase() === wanted.toLowerCase();
   const named = keyNamed(descriptors, wanted);
   if (named) return openAnyKey(named, signal);
   // Not an id, path or announced serial: it may be a serial only the key itself can tell.
@@ -280,7 +292,7 @@ async function openChosenKey(options: KeyOptions, access: KeyAccess, io: CliIo, 
     try {
       opened = await openAnyKey(descriptor, signal);
       const serial = opened.kind === 'oath' ? await opened.key.session.readSerial(signal) : opened.key.session.serial;
-      if (sameSerial(serial)) return opened;
+      if (sameSerial(serial, wanted)) return opened;
     } catch {
       // A key that cannot be opened now is not the one asked for.
     }

@@ -11,9 +11,6 @@ import { openAnyKey } from '../../device/open.js';
 import type { OpenedKey } from '../../device/open.js';
 import { FEITIAN_SERIAL_LENGTH } from '../../device/feitian/protocol.js';
 import type { KeyDescriptor } from '../../device/discovery/enumerate.js';
-import { THIS_PLATFORM } from '../../device/discovery/enumerate.js';
-import { interfaceNameOf, keyOverOnly } from '../../device/discovery/interfaces.js';
-import type { InterfaceName } from '../../device/discovery/interfaces.js';
 import { KeyWatcher } from '../../device/discovery/watcher.js';
 import { KeytapError, isKeytapError } from '../../errors.js';
 import { readInputFile } from '../../util/input-file.js';
@@ -40,7 +37,7 @@ import { cliCommand, explainForCli } from '../explain.js';
 import type { EntraSignInOptions } from './entra.js';
 import { DEVICE_TEXT_HELP, addEntraSignInOptions, entraBatchHook, missingDeviceText, unknownDeviceNote } from './entra.js';
 import type { KeyOptions } from '../key-options.js';
-import { CCID_HINT, addKeyOptions, connectedKeys, onlyKey, withAnyKey, withConnectedAnyKey } from '../key-options.js';
+import { addKeyOptions, connectedKeys, keyReachedOver, onlyKey, withAnyKey, withConnectedAnyKey } from '../key-options.js';
 import { readTypedCodeOnTerminal } from '../typed-code.js';
 import type { CliIo } from '../output.js';
 import { userLabel } from '../output.js';
@@ -406,7 +403,7 @@ async function programBatch(
       source: new KeyWatcher(),
       run,
       open: async (descriptor, signal) => {
-        const opened = await openAnyKey(overChosenInterface(descriptor, options.interface), signal);
+        const opened = await openAnyKey(options.interface === undefined ? descriptor : keyReachedOver(descriptor, options.interface), signal);
         if (opened.kind === 'feitian') return opened;
         const key = opened.key;
         try {
@@ -661,14 +658,4 @@ export function oneOf(values: readonly number[]): (text: string) => number {
 
 function kebab(name: string): string {
   return name.replace(/[A-Z]/gu, (c) => `-${c.toLowerCase()}`);
-}
-
-/** `--interface` in a batch: each key plugged in is reached over that interface only; one without it now is not programmed. */
-function overChosenInterface(descriptor: KeyDescriptor, name: InterfaceName | undefined): KeyDescriptor {
-  if (name === undefined) return descriptor;
-  const reached = keyOverOnly(descriptor, name, THIS_PLATFORM);
-  if (reached) return reached;
-  throw new KeytapError('NO_KEY', `${descriptor.name} is not reachable over ${name} now (keytap finds it over ${descriptor.interfaces.map(interfaceNameOf).join(' and ')}).`, {
-    hint: name === 'ccid' ? CCID_HINT : undefined,
-  });
 }
