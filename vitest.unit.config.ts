@@ -3,13 +3,14 @@
 // - the folders below: tests that run keytap (the bundle, the CLI from source, or what
 //   `npm run dist` makes), or peers
 //   (python-fido2, ykman, other PSKC implementations, oathtool), or need pcscd, a D-Bus daemon or
-//   an X server, or Wine (windows/: the Windows executable and the Wine harness);
+//   an X server, a Wayland session (wayland/: sway as its own user, with the single executable),
+//   or Wine (windows/: the Windows executable and the Wine harness);
 // - `*-fuzz.test.ts`: long property runs against the session and the CTAPHID client.
 // `npm test` runs everything (vitest.config.ts).
 import { defineConfig } from 'vitest/config';
 import { shared } from './vitest.config.js';
 
-export const SLOW_FOLDERS = ['cli', 'dist', 'e2e', 'peers', 'pcsc', 'platform', 'windows'];
+export const SLOW_FOLDERS = ['cli', 'dist', 'e2e', 'peers', 'pcsc', 'platform', 'wayland', 'windows'];
 
 export default defineConfig({
   test: {
