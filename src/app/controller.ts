@@ -26,6 +26,7 @@ import type { TrayBackend, TrayHostStatus, TrayModel } from '../tray/model.js';
 import type { QrScan } from '../qr/accounts.js';
 import { scanAndWipe } from '../qr/accounts.js';
 import { accountLabel } from './account-label.js';
+import { choicesOf } from './account-choices.js';
 import { chooseAccount } from './choose-account.js';
 import { CodeRequests } from './code-requests.js';
 import type { AppConfig, ConfigStore, Deliver } from './config.js';
@@ -60,6 +61,13 @@ export interface ClipboardGuardLike {
   stop(): Promise<void>;
 }
 
+/** A fuzzy finder of the desktop's (fuzzel, wofi, rofi, dmenu): the accounts offered where the tray host cannot show the menu. */
+export interface AccountFinder {
+  readonly name: string;
+  /** The chosen line; rejects with CANCELLED when the user cancels (Esc). */
+  choose(lines: readonly string[], signal: AbortSignal): Promise<string>;
+}
+
 export interface ControllerDeps {
   keys: KeySource;
   /** Opens a session on the key for one operation (the device layer's openOathSession fits). */
@@ -87,6 +95,8 @@ export interface ControllerDeps {
   keyring?: Keyring | undefined;
   /** How "Unlock…" asks for a password; undefined: it cannot. */
   secretPrompt?: (() => SecretPrompt) | undefined;
+  /** The finder for this session, looked for at each click on a host that cannot show the menu; undefined: none installed. */
+  finder?: (() => AccountFinder | undefined) | undefined;
 }
 
 export interface CodeAnswer {
@@ -144,6 +154,8 @@ export class Controller {
    */
   private qrAdd: { controller: AbortController; done: Promise<void> } | undefined;
   private stopped = false;
+  /** The finder open for a host that cannot show the menu (one at a time): stop() closes it. */
+  private finding: AbortController | undefined;
   /** The codes being typed, by request id: Cancel and stop() abort them. */
   private readonly typing = new Map<number, AbortController>();
   private shortcutRegistered: string | undefined;
@@ -204,6 +216,7 @@ export class Controller {
       await this.deps.tray.start(
         (id) => this.handleClick(id),
         (status, reason) => this.guard('tray host', () => this.onTrayStatus(status, reason)),
+        () => this.menuWanted(),
       );
     } catch (error) {
       this.dispatch({ type: 'tray-failed', backend: this.deps.tray.name, error: toStateError(error) });
@@ -237,6 +250,7 @@ export class Controller {
     }
     for (const typing of this.typing.values()) typing.abort(new KeytapError('CANCELLED', 'keytap is quitting.'));
     // No capture or search goes on after Quit; its working copies are zeroed before stop() ends.
+    this.finding?.abort(new KeytapError('CANCELLED', 'keytap is quitting.'));
     const qrAdd = this.qrAdd;
     qrAdd?.controller.abort(new KeytapError('CANCELLED', 'keytap is quitting.'));
     await qrAdd?.done;
@@ -260,6 +274,50 @@ export class Controller {
     this.guard(`menu click ${id}`, () => {
       const action = parseMenuId(id);
       if (action) this.onAction(action);
+    });
+  }
+
+  /**
+   * The tray host left showing a menu to keytap (swaybar cannot show it): the accounts go to the
+   * desktop's finder, and the chosen one is read as its menu item's click reads it. While a
+   * finder is open, another click opens no second one; a cancelled finder reads nothing.
+   */
+  menuWanted(): void {
+    this.guard('tray click', () => {
+      if (this.finding || this.stopped) return;
+      const finder = this.deps.finder?.();
+      if (!finder) {
+        this.dispatch({ type: 'menu-not-shown', reason: 'no-finder' });
+        return;
+      }
+      const choices = choicesOf(this.stateValue.keys.filter((k) => k.status === 'ready').map((k) => ({ id: k.id, name: k.name, serial: k.serial, credentials: k.credentials })));
+      if (choices.length === 0) {
+        this.dispatch({ type: 'menu-not-shown', reason: this.stateValue.keys.length === 0 ? 'no-key' : 'no-accounts' });
+        return;
+      }
+      const finding = new AbortController();
+      this.finding = finding;
+      const lines = choices.map((c) => c.line);
+      void finder
+        .choose(lines, finding.signal)
+        .then(
+          (line) => {
+            const chosen = choices.find((c) => c.line === line);
+            if (finding.signal.aborted || this.stopped) return;
+            if (!chosen) {
+              this.logger.warn(`${finder.name} answered a line that is none of the accounts offered`);
+              return;
+            }
+            this.guard('finder choice', () => this.onAction({ type: 'read', keyId: chosen.keyId, credentialId: chosen.credential.id }));
+          },
+          (error: unknown) => {
+            if (isKeytapError(error, 'CANCELLED') || this.stopped) return;
+            this.guard('finder', () => this.dispatch({ type: 'finder-failed', finder: finder.name, error: toStateError(error, this.logger) }));
+          },
+        )
+        .finally(() => {
+          if (this.finding === finding) this.finding = undefined;
+        });
     });
   }
 

@@ -43,6 +43,8 @@ export interface ResidentAdapters {
   secretPrompt?: (() => SecretPrompt) | undefined;
   /** Captures the screen ("Add account from QR code on screen…"). */
   screenCapture?: (() => ScreenCapture) | undefined;
+  /** The desktop's finder, for a tray host that cannot show the menu (looked for at each such click). */
+  finder?: ControllerDeps['finder'];
   /** Serves the demo virtual key kept in `file` until `signal` aborts (`--demo`). */
   demoKey?: ((file: string, signal: AbortSignal) => Promise<void>) | undefined;
 }
@@ -104,6 +106,7 @@ export async function runResident(options: ResidentOptions, adapters: ResidentAd
       config,
       openPath: adapters.openPath,
       screenCapture: adapters.screenCapture?.(),
+      finder: adapters.finder,
       recent: recentStore(dataDir(), (message) => logger.warn(message)),
       logger,
       version: options.version,

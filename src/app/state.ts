@@ -187,6 +187,10 @@ export type AppEvent =
   | { type: 'settings-open-failed'; path: string; error: StateError }
   /** "About" in the menu. */
   | { type: 'about-requested'; version?: string | undefined; settingsPath: string }
+  /** The tray host left showing a menu to keytap (it cannot show one) and keytap could not offer the accounts: no finder installed, or nothing to offer. */
+  | { type: 'menu-not-shown'; reason: 'no-finder' | 'no-key' | 'no-accounts' }
+  /** The finder opened for such a host failed (not a cancel). */
+  | { type: 'finder-failed'; finder: string; error: StateError }
   /** "Add account from QR code on screen…" was clicked: the screen is being captured and searched. */
   | { type: 'qr-add-started'; keyId: string }
   /** "Add account from QR code on screen…": the account (its label, never its secret) went on the key. */
@@ -686,6 +690,40 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
             body: joinLines(event.error.message, event.error.hint),
             ...(isCancel(event.error) ? { urgency: 'low', icon: 'key' } : { icon: 'error' }),
           }),
+        ],
+      };
+
+    case 'menu-not-shown':
+      if (event.reason === 'no-finder') {
+        return {
+          state,
+          effects: [
+            log('warn', 'the tray host cannot show the menu and no finder (fuzzel, wofi, rofi, dmenu) is installed'),
+            ...toast(settings, 'app', {
+              title: 'keytap cannot show its menu here',
+              body: joinLines(
+                'This tray cannot show menus, and keytap found no finder to list the accounts in.',
+                'Install one (apt install fuzzel or wofi on Wayland, rofi or suckless-tools for dmenu on X11), or bind "keytap pick" to a key.',
+              ),
+              icon: 'error',
+            }),
+          ],
+        };
+      }
+      return {
+        state,
+        effects: toast(settings, 'app', {
+          title: event.reason === 'no-key' ? 'No key connected' : 'No accounts',
+          body: event.reason === 'no-key' ? 'Plug in your security key.' : 'The connected keys hold no accounts. Add one with "keytap add".',
+        }),
+      };
+
+    case 'finder-failed':
+      return {
+        state,
+        effects: [
+          log('warn', `${event.finder} failed: ${event.error.message}`),
+          ...toast(settings, 'app', { title: `Could not list the accounts in ${event.finder}`, body: joinLines(event.error.message, 'Try "keytap pick" in a terminal.'), icon: 'error' }),
         ],
       };
 

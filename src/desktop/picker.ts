@@ -125,3 +125,10 @@ export function runDesktopFinder(finder: DesktopFinder, lines: readonly string[]
     child.stdin.end(lines.map((l) => `${l}\n`).join(''));
   });
 }
+
+/** The finder for this session as the tray uses it (the same finders and prompt as `keytap pick`); undefined when none is installed. */
+export function desktopAccountFinder(env: NodeJS.ProcessEnv = process.env): { name: string; choose(lines: readonly string[], signal: AbortSignal): Promise<string> } | undefined {
+  const finder = findDesktopFinder(env);
+  if (!finder) return undefined;
+  return { name: finder, choose: (lines, signal) => runDesktopFinder(finder, lines, 'keytap', signal) };
+}

@@ -44,9 +44,10 @@ export interface TrayBackend {
    * Shows the tray. `onClick` gets the id of a clicked item. `onStatus` tells when the tray host
    * (panel, StatusNotifierWatcher) goes away or comes back, or that there is no session bus to
    * find one on (`reason` then says why, for the one log line about it); the backend re-registers
-   * by itself.
+   * by itself. `onMenuWanted`: the host left showing a menu to keytap (it cannot show the tray
+   * menu itself, as swaybar cannot), so keytap offers the accounts its own way.
    */
-  start(onClick: (id: string) => void, onStatus?: (status: TrayHostStatus, reason?: string) => void): Promise<void>;
+  start(onClick: (id: string) => void, onStatus?: (status: TrayHostStatus, reason?: string) => void, onMenuWanted?: () => void): Promise<void>;
   /** Shows this model; cheap when nothing changed. */
   render(model: TrayModel): Promise<void>;
   stop(): Promise<void>;

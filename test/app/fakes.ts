@@ -1,6 +1,6 @@
 /** In-memory fakes of everything the controller talks to. */
 import { EventEmitter } from 'node:events';
-import type { ClipboardGuardLike, ControllerDeps, KeySource } from '../../src/app/controller.js';
+import type { AccountFinder, ClipboardGuardLike, ControllerDeps, KeySource } from '../../src/app/controller.js';
 import type { Clock, Logger } from '../../src/app/logger.js';
 import { Controller } from '../../src/app/controller.js';
 import { ConfigStore } from '../../src/app/config.js';
@@ -136,13 +136,16 @@ export class FakeTray implements TrayBackend {
   constructor(private readonly now: () => number = Date.now) {}
   onClick: ((id: string) => void) | undefined;
   onStatus: ((status: 'shown' | 'no-host') => void) | undefined;
+  /** What the backend calls when the host leaves the menu to keytap (swaybar's ContextMenu). */
+  onMenuWanted: (() => void) | undefined;
   failRender = false;
   failStart = false;
   stopped = false;
-  start(onClick: (id: string) => void, onStatus?: (status: 'shown' | 'no-host') => void): Promise<void> {
+  start(onClick: (id: string) => void, onStatus?: (status: 'shown' | 'no-host') => void, onMenuWanted?: () => void): Promise<void> {
     if (this.failStart) return Promise.reject(new KeytapError('UNSUPPORTED', 'No tray here.', { hint: 'Install a tray.' }));
     this.onClick = onClick;
     this.onStatus = onStatus;
+    this.onMenuWanted = onMenuWanted;
     return Promise.resolve();
   }
   render(model: TrayModel): Promise<void> {
@@ -156,6 +159,36 @@ export class FakeTray implements TrayBackend {
   }
   get last(): TrayModel {
     return this.renders.at(-1)!;
+  }
+}
+
+/** A desktop finder that waits until the test answers for the user (a line, or Esc). */
+export class FakeFinder implements AccountFinder {
+  readonly name = 'fakefinder';
+  /** The lines of each opening, in order. */
+  opened: string[][] = [];
+  /** Whether the open finder was closed by its signal (keytap quitting). */
+  aborted = false;
+  fail: Error | undefined;
+  private answer: ((line: string) => void) | undefined;
+  private cancel: ((error: Error) => void) | undefined;
+  choose(lines: readonly string[], signal: AbortSignal): Promise<string> {
+    this.opened.push([...lines]);
+    if (this.fail) return Promise.reject(this.fail);
+    return new Promise((resolve, reject) => {
+      this.answer = resolve;
+      this.cancel = reject;
+      signal.addEventListener('abort', () => {
+        this.aborted = true;
+        reject(new KeytapError('CANCELLED', 'Interrupted.'));
+      });
+    });
+  }
+  pick(line: string): void {
+    this.answer!(line);
+  }
+  escape(): void {
+    this.cancel!(new KeytapError('CANCELLED', 'Cancelled.'));
   }
 }
 

@@ -6,7 +6,7 @@
  * without clearing it afterwards (that would need a process left behind).
  * The lines carry names only: never a code or a secret.
  */
-import { accountLabel } from '../../app/account-label.js';
+import { choicesOf, type Choice } from '../../app/account-choices.js';
 import type { KeyListing } from '../../app/controller.js';
 import { answerError, askRunningInstance } from '../../app/ipc.js';
 import type { IpcAnswer, IpcRequest } from '../../app/ipc.js';
@@ -15,7 +15,6 @@ import { findDesktopFinder, runDesktopFinder } from '../../desktop/picker.js';
 import { noKeyError } from '../../device/open.js';
 import type { KeyCredential } from '../../device/oath/session.js';
 import { KeytapError, isKeytapError } from '../../errors.js';
-import { printable } from '../../util/printable.js';
 import { connectedKeys, oathKeysFirst, withConnectedKey } from '../key-options.js';
 import { notCopied, readEachKey, readyOrError } from '../key-listing.js';
 import type { CliIo } from '../output.js';
@@ -25,12 +24,7 @@ import { PICKERS } from './pick-options.js';
 
 const PROMPT = 'keytap';
 
-export interface Choice {
-  keyId: string;
-  keyName: string;
-  credential: KeyCredential;
-  line: string;
-}
+export { choicesOf, type Choice } from '../../app/account-choices.js';
 
 export async function runPick(options: PickOptions, io: CliIo): Promise<void> {
   const picker = choosePicker(options.with ?? pickerFromEnv());
@@ -127,26 +121,6 @@ async function listKeysDirectly(io: CliIo): Promise<{ id: string; name: string; 
   const descriptors = oathKeysFirst(await connectedKeys(io));
   if (descriptors.length === 0) throw noKeyError();
   return readEachKey(descriptors, {}, io, async (descriptor, key, signal) => ({ id: descriptor.id, name: descriptor.name, serial: descriptor.serial, credentials: await key.session.list(signal) }));
-}
-
-/** One line per account, as the tray labels it; the key too when there are several; no two lines alike. */
-export function choicesOf(keys: { id: string; name: string; serial?: string | undefined; credentials: KeyCredential[] }[]): Choice[] {
-  const choices: Choice[] = [];
-  const seen = new Set<string>();
-  for (const key of keys) {
-    const keyName = key.serial ? `${key.name} (${key.serial.toUpperCase()})` : key.name;
-    for (const credential of key.credentials) {
-      let line = printable(keys.length > 1 ? `${accountLabel(credential)} — ${keyName}` : accountLabel(credential));
-      // The finder answers a line, not a position: a line alike another (the same account on two
-      // keys of one name without a serial) would read the wrong key.
-      if (seen.has(line)) line = `${line} [${printable(credential.id)}]`;
-      const base = line;
-      for (let n = 2; seen.has(line); n++) line = `${base} #${n}`;
-      seen.add(line);
-      choices.push({ keyId: key.id, keyName, credential, line });
-    }
-  }
-  return choices;
 }
 
 async function readDirectly(chosen: Choice, touch: () => void, io: CliIo): Promise<void> {

@@ -15,6 +15,7 @@ import { chooseSecretPrompt } from '../../desktop/secret-prompt/index.js';
 import { keytapTypist } from '../typist.js';
 import { openPath } from '../../desktop/open-path.js';
 import { createScreenCapture } from '../../desktop/screen-capture/index.js';
+import { desktopAccountFinder } from '../../desktop/picker.js';
 import { openOathSession } from '../../device/open.js';
 import { KeyWatcher } from '../../device/discovery/watcher.js';
 import { runVirtualKeyServer } from '../../emulator/daemon.js';
@@ -49,6 +50,7 @@ export async function runTray(options: TrayOptions, io: CliIo, version: string):
       // The tray has no terminal: a GUI pinentry or a dialog, chosen when "Unlock…" is clicked.
       secretPrompt: () => chooseSecretPrompt(),
       screenCapture: () => createScreenCapture(),
+      finder: () => desktopAccountFinder(),
       demoKey: (file, signal) =>
         runVirtualKeyServer({ file, demo: true, touch: { mode: 'auto', delayMs: DEMO_TOUCH_DELAY_MS }, handleSignals: false, signal }),
     },

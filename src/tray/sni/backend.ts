@@ -13,6 +13,7 @@ import { connectSessionBus, describeError, sessionBusAddress, type SessionBus } 
 import { defaultIconSource, loadPixmaps, type IconSource, type Pixmap } from '../icons.js';
 import type { TrayBackend, TrayHostStatus, TrayIconName, TrayModel } from '../model.js';
 import { DbusMenuInterface, ITEM_PATH, MENU_PATH, StatusNotifierItemInterface, type ItemState } from './interfaces.js';
+import { MENU_READ_WINDOW_MS, hostLeavesMenuToUs } from './item-click.js';
 import { MenuLayout } from './menu-layout.js';
 
 export const WATCHER_NAME = 'org.kde.StatusNotifierWatcher';
@@ -32,6 +33,8 @@ export interface SniOptions {
   onAboutToShow?: () => void;
   /** Reconnect/re-register backoff: first delay and cap, in ms. */
   retryMs?: { first: number; max: number };
+  /** The clock item clicks and menu reads are timed by (ms); tests pass their own. */
+  now?: () => number;
 }
 
 
@@ -51,6 +54,10 @@ export class SniTrayBackend implements TrayBackend {
   private model: TrayModel | undefined;
   private onClick: (id: string) => void = () => undefined;
   private onStatus: (status: TrayHostStatus, reason?: string) => void = () => undefined;
+  private onMenuWanted: () => void = () => undefined;
+  /** When a host last read the menu (AboutToShow, GetLayout). */
+  private menuReadAt: number | undefined;
+  private activateTimer: NodeJS.Timeout | undefined;
   private lastStatus: TrayHostStatus | undefined;
 
   private link: SessionBus | undefined;
@@ -84,11 +91,12 @@ export class SniTrayBackend implements TrayBackend {
   }
 
   /** Exports the item and registers it. Resolves after the first attempt; a missing bus or watcher is reported through onStatus, not thrown. */
-  async start(onClick: (id: string) => void, onStatus?: (status: TrayHostStatus, reason?: string) => void): Promise<void> {
+  async start(onClick: (id: string) => void, onStatus?: (status: TrayHostStatus, reason?: string) => void, onMenuWanted?: () => void): Promise<void> {
     if (this.started) throw new Error('the tray is already started');
     this.started = true;
     this.onClick = onClick;
     if (onStatus) this.onStatus = onStatus;
+    if (onMenuWanted) this.onMenuWanted = onMenuWanted;
     this.icons = this.options.icons ?? defaultIconSource();
     this.applyIcon(this.model?.icon ?? 'idle');
     await this.connect();
@@ -124,6 +132,7 @@ export class SniTrayBackend implements TrayBackend {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     clearTimeout(this.registerTimer);
+    clearTimeout(this.activateTimer);
     const link = this.link;
     this.detach();
     if (link && !link.closed) {
@@ -166,6 +175,7 @@ export class SniTrayBackend implements TrayBackend {
       const menu = new DbusMenuInterface(this.layout, {
         onClicked: (id) => this.deliverClick(id),
         onAboutToShow: () => this.notifyAboutToShow(),
+        onLayoutRead: () => (this.menuReadAt = this.now()),
       });
       link.bus.export(ITEM_PATH, item);
       link.bus.export(MENU_PATH, menu);
@@ -371,6 +381,7 @@ export class SniTrayBackend implements TrayBackend {
   }
 
   private notifyAboutToShow(): void {
+    this.menuReadAt = this.now();
     try {
       this.options.onAboutToShow?.();
     } catch (error) {
@@ -379,9 +390,31 @@ export class SniTrayBackend implements TrayBackend {
   }
 
   private onItemEvent(method: string): void {
-    // ItemIsMenu is true, so hosts open the menu themselves; some still call Activate on a left
-    // click. There is no window to show, so there is nothing more to do.
-    void method;
+    const clickAt = this.now();
+    if (method === 'ContextMenu') {
+      this.deliverMenuWanted(method);
+    } else if (method === 'Activate' && !this.activateTimer) {
+      // A host that shows our menu may read it just after the click: wait for that before deciding.
+      this.activateTimer = setTimeout(() => {
+        this.activateTimer = undefined;
+        if (!this.stopped && hostLeavesMenuToUs(method, clickAt, this.menuReadAt)) this.deliverMenuWanted(method);
+      }, MENU_READ_WINDOW_MS);
+      this.activateTimer.unref();
+    }
+  }
+
+  private deliverMenuWanted(method: string): void {
+    setImmediate(() => {
+      try {
+        this.onMenuWanted();
+      } catch (error) {
+        this.log(`${method} on the item failed: ${describeError(error)}`);
+      }
+    });
+  }
+
+  private now(): number {
+    return (this.options.now ?? Date.now)();
   }
 
   private setStatus(status: TrayHostStatus, reason?: string): void {

@@ -25,7 +25,7 @@ export interface ItemState {
 }
 
 export interface ItemEvents {
-  /** Activate, SecondaryActivate, ContextMenu, Scroll: logged, otherwise nothing (ItemIsMenu). */
+  /** Activate, SecondaryActivate, ContextMenu, Scroll: the backend decides (item-click.ts). */
   onItemEvent(method: string): void;
 }
 
@@ -158,6 +158,8 @@ export interface MenuEvents {
   onClicked(id: string): void;
   /** A host is about to show the menu (or a submenu). */
   onAboutToShow(intId: number): void;
+  /** A host read the menu (GetLayout): it shows the menu itself. */
+  onLayoutRead?(): void;
 }
 
 type PropsWire = Record<string, Variant>;
@@ -202,6 +204,7 @@ export class DbusMenuInterface extends dbusInterface.Interface {
   GetLayout(parentId: number, recursionDepth: number, propertyNames: string[]): [number, LayoutWire] {
     const node = this.layout.node(parentId);
     if (!node) throw new DBusError(INVALID_ARGS, `no menu item with id ${parentId}`);
+    this.events.onLayoutRead?.();
     return [this.layout.revision, wireLayout(node, recursionDepth < 0 ? -1 : recursionDepth, propertyNames)];
   }
 
