@@ -169,8 +169,11 @@ describe.skipIf(missing !== undefined)('the tray in a Wayland session (sway, swa
   it('a click through dbusmenu gives the code too; copied over in between, the clipboard keeps what was copied', async () => {
     const period = await awayFromPeriodEnd();
     const item = (await accountItem())!;
+    const copied = copiedLines();
     await gdbus(service, MENU_PATH, 'com.canonical.dbusmenu.Event', String(item.id), "'clicked'", '<int32 0>', 'uint32 0');
     const expected = await expectedCode(period);
+    // This copy's own log line first: the clipboard may still hold the same code from before.
+    await session.waitFor(() => copiedLines() > copied, 'the copy in the log', 10_000);
     await session.waitFor(async () => (await session.paste()) === expected, 'the code on the Wayland clipboard', 10_000);
     await session.copy('something else');
     await new Promise((r) => setTimeout(r, (CLEAR_SECONDS + 1.5) * 1000));
