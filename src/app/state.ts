@@ -12,6 +12,7 @@ import type { Dialect } from '../device/oath/dialect.js';
 import type { KeyCredential, OathCode } from '../device/oath/session.js';
 import type { ErrorCode, ErrorDetail } from '../errors.js';
 import type { Notification } from '../notify/types.js';
+import type { DesktopBinding } from '../desktop/platform.js';
 import type { TrayHostStatus } from '../tray/model.js';
 import type { AccountDeliver, DefaultAccount, Deliver } from './config.js';
 import { TRAY_LOCKED_HINT } from './explain.js';
@@ -99,6 +100,8 @@ export interface AppState {
   /** Facts the menu shows that come from the platform. */
   autostart?: boolean | undefined;
   shortcut: ShortcutStatus;
+  /** The last "shortcut not available" advice given, so the same is not said twice. */
+  shortcutAdvice?: string | undefined;
   /** Whether the type shortcut is registered with the first one (false: it was dropped, the first kept). */
   typeShortcutRegistered?: boolean | undefined;
   /** The accounts read lately, the latest first (persisted by the controller). */
@@ -175,7 +178,16 @@ export type AppEvent =
   /** Turning "Start at login" on or off failed (`backend`: the adapter's name). */
   | { type: 'autostart-failed'; backend: string; error: StateError }
   /** The global shortcut was registered, or could not be (then `error` says why). */
-  | { type: 'shortcut-changed'; status: ShortcutStatus; accelerator?: string | undefined; backend?: string | undefined; error?: StateError | undefined; typeShortcut?: boolean | undefined }
+  | {
+      type: 'shortcut-changed';
+      status: ShortcutStatus;
+      accelerator?: string | undefined;
+      backend?: string | undefined;
+      error?: StateError | undefined;
+      typeShortcut?: boolean | undefined;
+      /** Unavailable: how to bind the shortcuts in this desktop instead, when keytap knows it. */
+      binding?: DesktopBinding | undefined;
+    }
   /** The global shortcut was pressed: read the default account, or the only one. */
   | { type: 'shortcut-pressed'; requestId: number; defaultAccount?: DefaultAccount | undefined; now: number; deliver?: Deliver | undefined }
   | { type: 'tray-host'; status: TrayHostStatus; backend?: string | undefined; reason?: string | undefined }
@@ -584,15 +596,15 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
       }
       if (event.status === 'unavailable' && event.error) {
         const e = event.error;
+        const advice = bindingAdvice(event.binding) ?? e.hint ?? BIND_KEYTAP_CODE;
+        // Said once per run: registering again (the settings file saved) finds the same desktop.
+        const said = `${accelerator}\n${advice}`;
+        if (state.shortcutAdvice === said) return { state: next, effects: [] };
         return {
-          state: next,
+          state: { ...next, shortcutAdvice: said },
           effects: [
-            log('warn', `the global shortcut ${accelerator} is not available${backend}: ${e.message}${e.hint ? ` ${e.hint}` : ''}`),
-            ...toast(settings, 'app', {
-              title: `Shortcut ${accelerator} is not available here`,
-              body: joinLines(e.hint ?? e.message, 'Bind the command "keytap code" to a key in your desktop\'s keyboard settings instead: it asks this keytap for the code.'),
-              icon: 'error',
-            }),
+            log('warn', `the global shortcut ${accelerator} is not available${backend}: ${e.message} ${advice.replaceAll('\n', ' ')}`),
+            ...toast(settings, 'app', { title: `Shortcut ${accelerator} is not available here`, body: advice, icon: 'error' }),
           ],
         };
       }
@@ -698,6 +710,15 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
         }),
       };
   }
+}
+
+const BIND_KEYTAP_CODE = 'Bind the command "keytap code" to a key in your desktop\'s keyboard settings: it asks this keytap for the code.';
+
+/** The words around the desktop's own bindings: where they go, then the lines (or the commands, for a settings page). */
+function bindingAdvice(binding: DesktopBinding | undefined): string | undefined {
+  if (!binding) return undefined;
+  if (binding.lines.length > 0) return joinLines(`Add to ${binding.where} (${binding.desktop}), then reload it:`, ...binding.lines);
+  return joinLines(`Add custom shortcuts in ${binding.where} (${binding.desktop}):`, ...binding.commands.map(({ accelerator, command }) => `${accelerator}: ${command}`));
 }
 
 /** What the shortcut reads: the default account when its key is here, else the only account there is. */

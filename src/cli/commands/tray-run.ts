@@ -22,7 +22,7 @@ import { createNotifier } from '../../notify/index.js';
 import { createTrayBackend } from '../../tray/index.js';
 import type { CliIo } from '../output.js';
 import { tuneV8ForResident } from '../resident-v8.js';
-import { autostartCommand } from '../self.js';
+import { autostartCommand, shortcutCommand } from '../self.js';
 
 export interface TrayOptions {
   demo?: boolean;
@@ -39,7 +39,7 @@ export async function runTray(options: TrayOptions, io: CliIo, version: string):
       tray: (log) => createTrayBackend({ log }),
       notifier: (onError) => createNotifier({ onError }),
       clipboard: (onError) => createClipboard({ resident: true, onError }),
-      shortcut: (onError) => createGlobalShortcut({ onError }),
+      shortcut: (onError) => createGlobalShortcut({ onError, command: shortcutCommand() }),
       typist: () => keytapTypist().typist,
       autostart: () => createAutostart(),
       keys: () => new KeyWatcher(),
