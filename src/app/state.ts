@@ -15,7 +15,7 @@ import type { Notification } from '../notify/types.js';
 import type { DesktopBinding } from '../desktop/platform.js';
 import type { TrayHostStatus } from '../tray/model.js';
 import type { AccountDeliver, DefaultAccount, Deliver } from './config.js';
-import { TRAY_LOCKED_HINT } from './explain.js';
+import { TRAY_LOCKED_HINT, explainDesktopBinding } from './explain.js';
 import { accountLabelOf } from './account-label.js';
 
 export type KeyStatus = 'loading' | 'ready' | 'locked' | 'error';
@@ -714,11 +714,8 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
 
 const BIND_KEYTAP_CODE = 'Bind the command "keytap code" to a key in your desktop\'s keyboard settings: it asks this keytap for the code.';
 
-/** The words around the desktop's own bindings: where they go, then the lines (or the commands, for a settings page). */
 function bindingAdvice(binding: DesktopBinding | undefined): string | undefined {
-  if (!binding) return undefined;
-  if (binding.lines.length > 0) return joinLines(`Add to ${binding.where} (${binding.desktop}), then reload it:`, ...binding.lines);
-  return joinLines(`Add custom shortcuts in ${binding.where} (${binding.desktop}):`, ...binding.commands.map(({ accelerator, command }) => `${accelerator}: ${command}`));
+  return binding ? joinLines(...explainDesktopBinding(binding)) : undefined;
 }
 
 /** What the shortcut reads: the default account when its key is here, else the only account there is. */
