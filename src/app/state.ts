@@ -592,7 +592,8 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
       const accelerator = event.accelerator ?? 'shortcut';
       const backend = event.backend === undefined ? '' : ` (${event.backend})`;
       if (event.status === 'registered' && event.accelerator !== undefined) {
-        return { state: next, effects: [log('info', `global shortcut ${accelerator} registered${backend}`)] };
+        // Registered, the advice given before no longer stands: a later refusal is told again.
+        return { state: { ...next, shortcutAdvice: undefined }, effects: [log('info', `global shortcut ${accelerator} registered${backend}`)] };
       }
       if (event.status === 'unavailable' && event.error) {
         const e = event.error;

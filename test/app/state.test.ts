@@ -426,6 +426,9 @@ describe('the toasts that do not come from a key', () => {
     const changed = reduce(again.state, { ...event, accelerator: 'Super+F5', binding: other }, SETTINGS);
     expect(notices(changed.effects).map((n) => n.body)).toEqual(['Add to ~/.config/sway/config (sway), then reload it:\nbindsym Mod4+F5 exec /usr/bin/keytap code']);
 
+    const registered = reduce(changed.state, { type: 'shortcut-changed', status: 'registered', accelerator: 'Super+F5', backend: 'xdg-desktop-portal' }, SETTINGS);
+    expect(notices(reduce(registered.state, { ...event, accelerator: 'Super+F5', binding: other }, SETTINGS).effects)).toHaveLength(1);
+
     const gnome = { desktop: 'GNOME', where: 'Settings → Keyboard → View and Customize Shortcuts → Custom Shortcuts', lines: [], commands: [{ accelerator: 'Ctrl+Alt+K', command: 'keytap code' }, { accelerator: 'Ctrl+Alt+Shift+K', command: 'keytap code --type' }] };
     const onGnome = reduce(INITIAL_STATE, { ...event, binding: gnome }, SETTINGS);
     expect(notices(onGnome.effects).map((n) => n.body)).toEqual([
