@@ -132,9 +132,24 @@ function riverModifiers(a: Accelerator): string {
   return [ctrl && 'Control', alt && 'Alt', shift && 'Shift', meta && 'Super'].filter(Boolean).join('+') || 'None';
 }
 
+/** Linux input-event names (linux/input-event-codes.h) where they differ from the canonical key name upper-cased. */
+const EVDEV_NAMES: Record<string, string> = {
+  Enter: 'ENTER',
+  PageUp: 'PAGEUP',
+  PageDown: 'PAGEDOWN',
+  Escape: 'ESC',
+  PrintScreen: 'SYSRQ',
+  Plus: 'KPPLUS',
+  Period: 'DOT',
+  BracketLeft: 'LEFTBRACE',
+  BracketRight: 'RIGHTBRACE',
+  Quote: 'APOSTROPHE',
+  Backquote: 'GRAVE',
+};
+
 function wayfireKeys(a: Accelerator): string {
   const { ctrl, alt, shift, meta } = a.modifiers;
-  const key = /^[A-Z0-9]$/u.test(a.key) ? a.key : xkbKey(a).toUpperCase();
+  const key = /^Num\d$/u.test(a.key) ? `KP${a.key.slice(3)}` : (EVDEV_NAMES[a.key] ?? a.key.toUpperCase());
   return [ctrl && '<ctrl>', alt && '<alt>', shift && '<shift>', meta && '<super>'].filter(Boolean).join(' ') + ` KEY_${key}`;
 }
 

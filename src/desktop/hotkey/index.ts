@@ -7,13 +7,14 @@
  *
  * The result falls back on its own: if the chosen backend's register() rejects UNSUPPORTED, the
  * caller gets that rejection with its hint ("bind `keytap code` …") — which is the `none` answer —
- * so the app core has one code path: try register(), toast the hint once on UNSUPPORTED.
+ * so the app core has one code path: try register(), toast the hint once on UNSUPPORTED. On
+ * Wayland the backends also know this desktop's own binding syntax (desktop-binding.ts), which the
+ * toast gives instead of the hint where keytap knows the desktop.
  */
 import type { KeytapError } from '../../errors.js';
 import { sessionBusAddress } from '../../util/session-bus.js';
-import type { GlobalShortcut } from '../platform.js';
+import type { DesktopBinding, GlobalShortcut, ShortcutToBind } from '../platform.js';
 import { desktopBinding, detectDesktop, shellQuote } from './desktop-binding.js';
-import type { DesktopBinding, ShortcutToBind } from '../platform.js';
 import { NoneShortcut } from './none.js';
 import { PortalShortcut } from './portal.js';
 import { UiohookShortcut } from './uiohook.js';
