@@ -18,7 +18,7 @@ import { PACKAGED_UDEV_RULES_PATH, UDEV_RELOAD_COMMAND, UDEV_RULES_PATH } from '
 import type { SessionBus } from '../util/session-bus.js';
 import { connectSessionBus, describeError, sessionBusAddress } from '../util/session-bus.js';
 import { ConfigStore, DEFAULT_CONFIG, configDir, configPath } from './config.js';
-import { explainDesktopBinding } from './explain.js';
+import { explainDesktopBindingInline } from './explain.js';
 import { ipcPath, requestIpc } from './ipc.js';
 
 export type CheckStatus = 'ok' | 'fail' | 'warn' | 'skip';
@@ -478,7 +478,7 @@ function desktopBindingFix(env: DoctorEnv): string | undefined {
     { accelerator: config.shortcut, args: ['code'] },
     { accelerator: config.typeShortcut, args: ['code', '--type'] },
   ]);
-  return binding ? explainDesktopBinding(binding).join(' ') : undefined;
+  return binding ? explainDesktopBindingInline(binding) : undefined;
 }
 
 function checkConfig(env: DoctorEnv): DoctorCheck {

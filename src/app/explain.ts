@@ -20,6 +20,12 @@ export function explainDesktopBinding(binding: DesktopBinding): string[] {
   return [`Add custom shortcuts in ${binding.where} (${binding.desktop}):`, ...binding.commands.map(({ accelerator, command }) => `${accelerator}: ${command}`)];
 }
 
+/** The same on one line (a log line, a doctor's fix): the lines apart by "; ", since a binding line may hold spaces. */
+export function explainDesktopBindingInline(binding: DesktopBinding): string {
+  const [intro, ...lines] = explainDesktopBinding(binding);
+  return `${intro ?? ''} ${lines.join('; ')}`;
+}
+
 export function explainForTray(error: KeytapError): TrayExplanation {
   return { message: error.message, hint: error.detail === undefined ? error.hint : hintFor(error.detail, error.hint) };
 }

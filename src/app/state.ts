@@ -15,7 +15,7 @@ import type { Notification } from '../notify/types.js';
 import type { DesktopBinding } from '../desktop/platform.js';
 import type { TrayHostStatus } from '../tray/model.js';
 import type { AccountDeliver, DefaultAccount, Deliver } from './config.js';
-import { TRAY_LOCKED_HINT, explainDesktopBinding } from './explain.js';
+import { TRAY_LOCKED_HINT, explainDesktopBinding, explainDesktopBindingInline } from './explain.js';
 import { accountLabelOf } from './account-label.js';
 
 export type KeyStatus = 'loading' | 'ready' | 'locked' | 'error';
@@ -598,13 +598,14 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
       if (event.status === 'unavailable' && event.error) {
         const e = event.error;
         const advice = bindingAdvice(event.binding) ?? e.hint ?? BIND_KEYTAP_CODE;
+        const inline = event.binding ? explainDesktopBindingInline(event.binding) : advice;
         // Said once per run: registering again (the settings file saved) finds the same desktop.
         const said = `${accelerator}\n${advice}`;
         if (state.shortcutAdvice === said) return { state: next, effects: [] };
         return {
           state: { ...next, shortcutAdvice: said },
           effects: [
-            log('warn', `the global shortcut ${accelerator} is not available${backend}: ${e.message} ${advice.replaceAll('\n', ' ')}`),
+            log('warn', `the global shortcut ${accelerator} is not available${backend}: ${e.message} ${inline}`),
             ...toast(settings, 'app', { title: `Shortcut ${accelerator} is not available here`, body: advice, icon: 'error' }),
           ],
         };

@@ -417,7 +417,7 @@ describe('the toasts that do not come from a key', () => {
     const body = 'Add to ~/.config/sway/config (sway), then reload it:\nbindsym Ctrl+Mod1+k exec /usr/bin/keytap code\nbindsym Ctrl+Mod1+Shift+k exec /usr/bin/keytap code --type';
     expect(notices(first.effects)).toEqual([{ slot: 'app', title: 'Shortcut Ctrl+Alt+K is not available here', body }]);
     expect(logs(first.effects)).toEqual([
-      `warn the global shortcut Ctrl+Alt+K is not available (xdg-desktop-portal): ${ERROR.message} Add to ~/.config/sway/config (sway), then reload it: bindsym Ctrl+Mod1+k exec /usr/bin/keytap code bindsym Ctrl+Mod1+Shift+k exec /usr/bin/keytap code --type`,
+      `warn the global shortcut Ctrl+Alt+K is not available (xdg-desktop-portal): ${ERROR.message} Add to ~/.config/sway/config (sway), then reload it: bindsym Ctrl+Mod1+k exec /usr/bin/keytap code; bindsym Ctrl+Mod1+Shift+k exec /usr/bin/keytap code --type`,
     ]);
     const again = reduce(first.state, event, SETTINGS);
     expect(again.effects).toEqual([]);

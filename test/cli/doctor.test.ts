@@ -131,7 +131,7 @@ describe('keytap doctor', () => {
     expect(checks.Clipboard).toMatchObject({ status: 'ok', detail: 'Wayland: /usr/bin/wl-copy, /usr/bin/wl-paste; wl-copy, copies not marked sensitive (clipboard managers may keep them)' });
     expect(checks['Global shortcut']).toMatchObject({
       status: 'warn',
-      fix: "Add to ~/.config/sway/config (sway), then reload it: bindsym Mod4+F5 exec '/opt/key tap/keytap' code bindsym Ctrl+Mod1+Shift+k exec '/opt/key tap/keytap' code --type",
+      fix: "Add to ~/.config/sway/config (sway), then reload it: bindsym Mod4+F5 exec '/opt/key tap/keytap' code; bindsym Ctrl+Mod1+Shift+k exec '/opt/key tap/keytap' code --type",
     });
     expect(checks['Desktop portal']).toMatchObject({ status: 'fail', detail: 'no session bus (DBUS_SESSION_BUS_ADDRESS is not set)' });
     expect(checks['Screen capture']).toMatchObject({ status: 'warn', fix: expect.stringContaining('keytap add --qr FILE') });

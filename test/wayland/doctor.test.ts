@@ -67,7 +67,7 @@ describe.skipIf(missing !== undefined)('keytap doctor in sway', () => {
     expect(checks.Clipboard!.detail).toMatch(/, copies (not )?marked sensitive/u);
     expect(checks['Typing codes']).toMatchObject({ status: 'ok', detail: 'Wayland: /usr/bin/wtype (wlroots compositors: sway, Hyprland)' });
     // The shortcut: sway's own binding, for this executable.
-    const fix = `Add to ~/.config/sway/config (sway), then reload it: bindsym Ctrl+Mod1+k exec ${session.keytap} code bindsym Ctrl+Mod1+Shift+k exec ${session.keytap} code --type`;
+    const fix = `Add to ~/.config/sway/config (sway), then reload it: bindsym Ctrl+Mod1+k exec ${session.keytap} code; bindsym Ctrl+Mod1+Shift+k exec ${session.keytap} code --type`;
     expect(lineOf(lines, 'Global shortcut')).toMatch(/^WARN\s+Global shortcut\s+Wayland without the XDG GlobalShortcuts portal\nfix: /u);
     expect(lineOf(lines, 'Global shortcut').endsWith(`fix: ${fix}`)).toBe(true);
     expect(checks['Global shortcut']).toMatchObject({ status: 'warn', fix });
