@@ -764,7 +764,11 @@ export class Controller {
       this.shortcutRegistered = accelerator;
       this.dispatch({ type: 'shortcut-changed', status: 'registered', accelerator, backend: shortcut.name, typeShortcut });
     } catch (error) {
-      this.dispatch({ type: 'shortcut-changed', status: 'unavailable', accelerator, backend: shortcut.name, error: toStateError(error) });
+      const binding = shortcut.desktopBinding?.([
+        { accelerator, args: ['code'] },
+        { accelerator: this.deps.config.current.typeShortcut, args: ['code', '--type'] },
+      ]);
+      this.dispatch({ type: 'shortcut-changed', status: 'unavailable', accelerator, backend: shortcut.name, error: toStateError(error), binding });
     }
   }
 

@@ -8,12 +8,17 @@ import { access, open, readdir, readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { arch, release, type as osType } from 'node:os';
 import { basename, delimiter, dirname, join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { createClipboard, isWaylandSession } from '../desktop/clipboard/index.js';
+import { bindingAdviser, DESKTOPS, detectDesktop } from '../desktop/hotkey/index.js';
+import type { DesktopId } from '../desktop/hotkey/index.js';
 import type { KeytapError } from '../errors.js';
 import { isKeytapError } from '../errors.js';
 import { PACKAGED_UDEV_RULES_PATH, UDEV_RELOAD_COMMAND, UDEV_RULES_PATH } from '../device/discovery/known-keys.js';
 import type { SessionBus } from '../util/session-bus.js';
 import { connectSessionBus, describeError, sessionBusAddress } from '../util/session-bus.js';
-import { ConfigStore, configDir, configPath } from './config.js';
+import { ConfigStore, DEFAULT_CONFIG, configDir, configPath } from './config.js';
+import { explainDesktopBindingInline } from './explain.js';
 import { ipcPath, requestIpc } from './ipc.js';
 
 export type CheckStatus = 'ok' | 'fail' | 'warn' | 'skip';
@@ -47,7 +52,16 @@ export interface DoctorEnv {
   ipcPath: string;
   /** Why the runtime folder (where ipcPath lives) is refused, when it is. */
   runtimeProblem?: KeytapError | undefined;
+  /** The clipboard adapter the tray would pick here (Wayland). */
+  clipboard: () => Promise<{ name: string; marksSensitive: boolean }>;
+  /** The running compositor's version, where it can be asked (sway's IPC); undefined otherwise. */
+  compositorVersion: (desktop: DesktopId) => Promise<string | undefined>;
+  /** What a desktop's own shortcut runs to reach this keytap (argv). */
+  shortcutCommand: readonly string[];
 }
+
+/** Every outside question the doctor asks gets at most this long. */
+const ASK_TIMEOUT_MS = 2_000;
 
 export function defaultDoctorEnv(): DoctorEnv {
   return {
@@ -76,7 +90,25 @@ export function defaultDoctorEnv(): DoctorEnv {
       }
     },
     ...instanceEndpoint(),
+    clipboard: () => createClipboard({ resident: true }),
+    compositorVersion: (desktop) => (desktop === 'sway' ? swayVersion() : Promise.resolve(undefined)),
+    shortcutCommand: ['keytap'],
   };
+}
+
+/** `swaymsg -t get_version`'s human_readable, asked over sway's IPC socket (SWAYSOCK). */
+function swayVersion(): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    execFile('swaymsg', ['-t', 'get_version'], { timeout: ASK_TIMEOUT_MS, encoding: 'utf8' }, (error, stdout) => {
+      if (error) return resolve(undefined);
+      try {
+        const version = (JSON.parse(stdout) as { human_readable?: unknown }).human_readable;
+        resolve(typeof version === 'string' ? version : undefined);
+      } catch {
+        resolve(undefined);
+      }
+    });
+  });
 }
 
 /** The IPC endpoint, or why its folder is refused: a check to report, not the end of the doctor. */
@@ -103,11 +135,18 @@ export async function runDoctor(partial: Partial<DoctorEnv> = {}): Promise<Docto
   try {
     const checks: DoctorCheck[] = [checkNode(env)];
     checks.push(await checkHid(env));
+    const wayland = env.platform === 'linux' && isWaylandSession(env.env);
+    const portal = wayland ? await portalInterfaces(bus) : undefined;
+    if (wayland) {
+      checks.push(await checkCompositor(env));
+      checks.push(checkPortal(portal, bus, busError));
+    }
     checks.push(await checkTrayHost(env, bus, busError));
     checks.push(await checkNotifications(env, bus, busError));
     checks.push(await checkClipboard(env));
     checks.push(await checkShortcut(env, bus));
     checks.push(await checkTyping(env, bus));
+    if (wayland) checks.push(checkScreenCapture(portal));
     checks.push(checkConfig(env));
     checks.push(await checkInstance(env));
     return checks;
@@ -289,10 +328,19 @@ async function checkClipboard(env: DoctorEnv): Promise<DoctorCheck> {
   if (env.platform === 'darwin') return { name, status: 'ok', detail: 'pbcopy/pbpaste (macOS)' };
   if (env.platform === 'win32') return { name, status: 'ok', detail: 'Windows clipboard (PowerShell)' };
   if (env.env.WAYLAND_DISPLAY) {
-    const wl = await env.which('wl-copy');
-    return wl
-      ? { name, status: 'ok', detail: `Wayland: ${wl}` }
-      : { name, status: 'fail', detail: 'Wayland session without wl-copy', fix: 'Install wl-clipboard (apt install wl-clipboard).' };
+    const [copy, paste] = [await env.which('wl-copy'), await env.which('wl-paste')];
+    if (!copy || !paste) {
+      const absent = [!copy && 'wl-copy', !paste && 'wl-paste'].filter(Boolean).join(' and ');
+      return { name, status: 'fail', detail: `Wayland session without ${absent}`, fix: 'Install wl-clipboard (apt install wl-clipboard).' };
+    }
+    let picked: string;
+    try {
+      const clipboard = await env.clipboard();
+      picked = `${clipboard.name}, copies ${clipboard.marksSensitive ? 'marked sensitive' : 'not marked sensitive (clipboard managers may keep them)'}`;
+    } catch (error) {
+      picked = `no adapter: ${describeError(error)}`;
+    }
+    return { name, status: 'ok', detail: `Wayland: ${copy}, ${paste}; ${picked}` };
   }
   if (env.env.DISPLAY) {
     for (const tool of ['xsel', 'xclip']) {
@@ -316,7 +364,7 @@ async function checkShortcut(env: DoctorEnv, bus: SessionBus | undefined): Promi
         // no portal, or no GlobalShortcuts in it
       }
     }
-    return { name, status: 'warn', detail: 'Wayland without the XDG GlobalShortcuts portal', fix: bindInstead };
+    return { name, status: 'warn', detail: 'Wayland without the XDG GlobalShortcuts portal', fix: desktopBindingFix(env) ?? bindInstead };
   }
   if (env.platform === 'linux' && !env.env.DISPLAY) return { name, status: 'warn', detail: 'no display for a keyboard hook', fix: bindInstead };
   const failure = env.canLoad('uiohook-napi');
@@ -348,6 +396,89 @@ async function checkTyping(env: DoctorEnv, bus: SessionBus | undefined): Promise
   }
   if (env.env.DISPLAY) return { name, status: 'ok', detail: `X11 (${env.env.DISPLAY}): XTEST, keys looked up in the keyboard layout` };
   return { name, status: 'warn', detail: 'no display to type into', fix: paste };
+}
+
+const PORTAL_INTERFACES = ['GlobalShortcuts', 'Screenshot', 'RemoteDesktop'] as const;
+type PortalInterface = (typeof PORTAL_INTERFACES)[number];
+
+interface PortalInfo {
+  running: boolean;
+  /** Each interface's version; absent: not offered. */
+  versions: Partial<Record<PortalInterface, number>>;
+  error?: string | undefined;
+}
+
+async function portalInterfaces(bus: SessionBus | undefined): Promise<PortalInfo | undefined> {
+  if (!bus) return undefined;
+  try {
+    if (!(await nameHasOwner(bus, 'org.freedesktop.portal.Desktop'))) return { running: false, versions: {} };
+  } catch (error) {
+    return { running: false, versions: {}, error: describeError(error) };
+  }
+  const versions: PortalInfo['versions'] = {};
+  for (const iface of PORTAL_INTERFACES) {
+    const version = await getProperty(bus, 'org.freedesktop.portal.Desktop', '/org/freedesktop/portal/desktop', `org.freedesktop.portal.${iface}`, 'version').catch(() => undefined);
+    if (typeof version === 'number') versions[iface] = version;
+  }
+  return { running: true, versions };
+}
+
+async function checkCompositor(env: DoctorEnv): Promise<DoctorCheck> {
+  const name = 'Compositor';
+  const desktop = detectDesktop(env.env);
+  const told = [env.env.XDG_CURRENT_DESKTOP && `XDG_CURRENT_DESKTOP=${env.env.XDG_CURRENT_DESKTOP}`, env.env.WAYLAND_DISPLAY && `WAYLAND_DISPLAY=${env.env.WAYLAND_DISPLAY}`].filter(Boolean).join(', ');
+  if (!desktop) {
+    return {
+      name,
+      status: 'warn',
+      detail: `Wayland, a compositor keytap does not know (${told || 'nothing in the environment names it'})`,
+      fix: 'keytap gives no binding lines for it: bind "keytap code" to a key in its own settings.',
+    };
+  }
+  const version = await env.compositorVersion(desktop).catch(() => undefined);
+  return { name, status: 'ok', detail: `${DESKTOPS[desktop].name}${version ? ` ${version}` : ''} (Wayland; ${told})` };
+}
+
+function checkPortal(portal: PortalInfo | undefined, bus: SessionBus | undefined, busError: string | undefined): DoctorCheck {
+  const name = 'Desktop portal';
+  const fix = "Install and start xdg-desktop-portal with this desktop's backend (xdg-desktop-portal-wlr on sway and other wlroots compositors, -gnome, -kde); keytap then reads QR codes from the screen and, where the backend has it, registers the shortcut.";
+  if (!bus || !portal) return noBus(name, busError, 'Start keytap inside a desktop session (it needs the session D-Bus).');
+  if (!portal.running) return { name, status: 'warn', detail: `xdg-desktop-portal is not running${portal.error ? ` (${portal.error})` : ''}`, fix };
+  const offered = PORTAL_INTERFACES.map((iface) => (portal.versions[iface] === undefined ? `no ${iface}` : `${iface} ${portal.versions[iface]}`)).join(', ');
+  return { name, status: 'ok', detail: `xdg-desktop-portal: ${offered}` };
+}
+
+function checkScreenCapture(portal: PortalInfo | undefined): DoctorCheck {
+  const name = 'Screen capture';
+  const version = portal?.versions.Screenshot;
+  if (version !== undefined) return { name, status: 'ok', detail: `Wayland: XDG Screenshot portal, version ${version} (for "keytap add --qr" without a file)` };
+  return {
+    name,
+    status: 'warn',
+    detail: 'Wayland without the XDG Screenshot portal: "keytap add --qr" cannot read the screen',
+    fix: 'Start xdg-desktop-portal with its backend for this desktop, or save the QR code as a PNG/JPEG and run "keytap add --qr FILE".',
+  };
+}
+
+/** The binding lines for this desktop, on one line: the doctor's fix is one line. */
+function desktopBindingFix(env: DoctorEnv): string | undefined {
+  const adviser = bindingAdviser(env.env, env.shortcutCommand);
+  if (!adviser) return undefined;
+  let config: { shortcut: string; typeShortcut: string } = DEFAULT_CONFIG;
+  try {
+    if (existsSync(configPath(env.configDir))) {
+      const store = ConfigStore.open({ dir: env.configDir });
+      store.close();
+      config = store.current;
+    }
+  } catch {
+    // A broken settings file is the settings check's to report; the defaults are what the tray uses then.
+  }
+  const binding = adviser([
+    { accelerator: config.shortcut, args: ['code'] },
+    { accelerator: config.typeShortcut, args: ['code', '--type'] },
+  ]);
+  return binding ? explainDesktopBindingInline(binding) : undefined;
 }
 
 function checkConfig(env: DoctorEnv): DoctorCheck {

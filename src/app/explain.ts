@@ -3,6 +3,7 @@
  * message, a structured detail); the tray has no options to name, so this says what to do in the
  * tray, or which command in a terminal does what the tray cannot (yet). Pure: no I/O.
  */
+import type { DesktopBinding } from '../desktop/platform.js';
 import type { ErrorDetail, KeytapError } from '../errors.js';
 
 export interface TrayExplanation {
@@ -12,6 +13,18 @@ export interface TrayExplanation {
 
 /** A locked key: "Unlock…" in its section of the menu asks for the password. */
 export const TRAY_LOCKED_HINT = 'Choose "Unlock…" under the key in the menu to give its password.';
+
+/** The words around a desktop's own bindings, line by line: where they go, then the lines (or each shortcut's command, for a settings page). */
+export function explainDesktopBinding(binding: DesktopBinding): string[] {
+  if (binding.lines.length > 0) return [`Add to ${binding.where} (${binding.desktop}), then reload it:`, ...binding.lines];
+  return [`Add custom shortcuts in ${binding.where} (${binding.desktop}):`, ...binding.commands.map(({ accelerator, command }) => `${accelerator}: ${command}`)];
+}
+
+/** The same on one line (a log line, a doctor's fix): the lines apart by "; ", since a binding line may hold spaces. */
+export function explainDesktopBindingInline(binding: DesktopBinding): string {
+  const [intro, ...lines] = explainDesktopBinding(binding);
+  return `${intro ?? ''} ${lines.join('; ')}`;
+}
 
 export function explainForTray(error: KeytapError): TrayExplanation {
   return { message: error.message, hint: error.detail === undefined ? error.hint : hintFor(error.detail, error.hint) };

@@ -12,9 +12,10 @@ import type { Dialect } from '../device/oath/dialect.js';
 import type { KeyCredential, OathCode } from '../device/oath/session.js';
 import type { ErrorCode, ErrorDetail } from '../errors.js';
 import type { Notification } from '../notify/types.js';
+import type { DesktopBinding } from '../desktop/platform.js';
 import type { TrayHostStatus } from '../tray/model.js';
 import type { AccountDeliver, DefaultAccount, Deliver } from './config.js';
-import { TRAY_LOCKED_HINT } from './explain.js';
+import { TRAY_LOCKED_HINT, explainDesktopBinding, explainDesktopBindingInline } from './explain.js';
 import { accountLabelOf } from './account-label.js';
 
 export type KeyStatus = 'loading' | 'ready' | 'locked' | 'error';
@@ -99,6 +100,8 @@ export interface AppState {
   /** Facts the menu shows that come from the platform. */
   autostart?: boolean | undefined;
   shortcut: ShortcutStatus;
+  /** The last "shortcut not available" advice given, so the same is not said twice. */
+  shortcutAdvice?: string | undefined;
   /** Whether the type shortcut is registered with the first one (false: it was dropped, the first kept). */
   typeShortcutRegistered?: boolean | undefined;
   /** The accounts read lately, the latest first (persisted by the controller). */
@@ -175,7 +178,16 @@ export type AppEvent =
   /** Turning "Start at login" on or off failed (`backend`: the adapter's name). */
   | { type: 'autostart-failed'; backend: string; error: StateError }
   /** The global shortcut was registered, or could not be (then `error` says why). */
-  | { type: 'shortcut-changed'; status: ShortcutStatus; accelerator?: string | undefined; backend?: string | undefined; error?: StateError | undefined; typeShortcut?: boolean | undefined }
+  | {
+      type: 'shortcut-changed';
+      status: ShortcutStatus;
+      accelerator?: string | undefined;
+      backend?: string | undefined;
+      error?: StateError | undefined;
+      typeShortcut?: boolean | undefined;
+      /** Unavailable: how to bind the shortcuts in this desktop instead, when keytap knows it. */
+      binding?: DesktopBinding | undefined;
+    }
   /** The global shortcut was pressed: read the default account, or the only one. */
   | { type: 'shortcut-pressed'; requestId: number; defaultAccount?: DefaultAccount | undefined; now: number; deliver?: Deliver | undefined }
   | { type: 'tray-host'; status: TrayHostStatus; backend?: string | undefined; reason?: string | undefined }
@@ -584,19 +596,21 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
       const accelerator = event.accelerator ?? 'shortcut';
       const backend = event.backend === undefined ? '' : ` (${event.backend})`;
       if (event.status === 'registered' && event.accelerator !== undefined) {
-        return { state: next, effects: [log('info', `global shortcut ${accelerator} registered${backend}`)] };
+        // Registered, the advice given before no longer stands: a later refusal is told again.
+        return { state: { ...next, shortcutAdvice: undefined }, effects: [log('info', `global shortcut ${accelerator} registered${backend}`)] };
       }
       if (event.status === 'unavailable' && event.error) {
         const e = event.error;
+        const advice = bindingAdvice(event.binding) ?? e.hint ?? BIND_KEYTAP_CODE;
+        const inline = event.binding ? explainDesktopBindingInline(event.binding) : advice;
+        // Said once per run: registering again (the settings file saved) finds the same desktop.
+        const said = `${accelerator}\n${advice}`;
+        if (state.shortcutAdvice === said) return { state: next, effects: [] };
         return {
-          state: next,
+          state: { ...next, shortcutAdvice: said },
           effects: [
-            log('warn', `the global shortcut ${accelerator} is not available${backend}: ${e.message}${e.hint ? ` ${e.hint}` : ''}`),
-            ...toast(settings, 'app', {
-              title: `Shortcut ${accelerator} is not available here`,
-              body: joinLines(e.hint ?? e.message, 'Bind the command "keytap code" to a key in your desktop\'s keyboard settings instead: it asks this keytap for the code.'),
-              icon: 'error',
-            }),
+            log('warn', `the global shortcut ${accelerator} is not available${backend}: ${e.message} ${inline}`),
+            ...toast(settings, 'app', { title: `Shortcut ${accelerator} is not available here`, body: advice, icon: 'error' }),
           ],
         };
       }
@@ -736,6 +750,12 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
         }),
       };
   }
+}
+
+const BIND_KEYTAP_CODE = 'Bind the command "keytap code" to a key in your desktop\'s keyboard settings: it asks this keytap for the code.';
+
+function bindingAdvice(binding: DesktopBinding | undefined): string | undefined {
+  return binding ? joinLines(...explainDesktopBinding(binding)) : undefined;
 }
 
 /** What the shortcut reads: the default account when its key is here, else the only account there is. */

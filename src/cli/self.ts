@@ -8,7 +8,9 @@
  * baked into the executable apply at every start). From a source checkout, Node runs the script:
  * the node binary, its options, then bin/keytap.cjs.
  */
+import { accessSync, constants } from 'node:fs';
 import { createRequire } from 'node:module';
+import { delimiter, join } from 'node:path';
 
 /** The facts the decision depends on; tests pass their own. */
 export interface ProcessFacts {
@@ -32,6 +34,30 @@ export function selfCommand(facts: ProcessFacts = currentProcessFacts()): { comm
 export function autostartCommand(facts: ProcessFacts = currentProcessFacts()): string[] {
   const self = selfCommand(facts);
   return [self.command, ...self.args, 'tray'];
+}
+
+/**
+ * What a desktop's own shortcut runs to reach this keytap: the single executable by its path
+ * (a compositor's PATH need not be the shell's); from source, `keytap` when that is on the PATH,
+ * else Node with the script.
+ */
+export function shortcutCommand(facts: ProcessFacts = currentProcessFacts(), onPath: (name: string) => boolean = isOnPath): string[] {
+  if (facts.singleExecutable) return [facts.execPath];
+  if (onPath('keytap')) return ['keytap'];
+  const self = selfCommand(facts);
+  return [self.command, ...self.args];
+}
+
+function isOnPath(name: string, path = process.env.PATH ?? ''): boolean {
+  return path.split(delimiter).some((folder) => {
+    if (folder === '') return false;
+    try {
+      accessSync(join(folder, name), constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
 }
 
 function isSingleExecutable(): boolean {

@@ -36,6 +36,28 @@ export interface GlobalShortcut {
    */
   register(accelerator: string, onPress: () => void, also?: readonly ShortcutBinding[]): Promise<void>;
   unregister(): Promise<void>;
+  /**
+   * Where register() cannot work: how to bind these shortcuts in this desktop instead (its name,
+   * where bindings go, the lines in its syntax); undefined when keytap does not know this desktop.
+   */
+  desktopBinding?(shortcuts: readonly ShortcutToBind[]): DesktopBinding | undefined;
+}
+
+/** A shortcut for the desktop to bind: the accelerator and the arguments of `keytap` it runs. */
+export interface ShortcutToBind {
+  accelerator: string;
+  args: readonly string[];
+}
+
+export interface DesktopBinding {
+  /** "sway", "GNOME". */
+  desktop: string;
+  /** The file or settings page the bindings go into. */
+  where: string;
+  /** The lines to add there, in the desktop's syntax; empty where a settings dialog takes them. */
+  lines: string[];
+  /** What each shortcut runs ("/usr/bin/keytap code"), with its accelerator as configured. */
+  commands: { accelerator: string; command: string }[];
 }
 
 export interface Autostart {

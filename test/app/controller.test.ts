@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_QUEUED_READS } from '../../src/app/controller.js';
 import type { KeyCredential } from '../../src/device/oath/session.js';
 import { KeytapError } from '../../src/errors.js';
+import { BIND_KEYTAP_CODE_HINT } from '../../src/desktop/hotkey/none.js';
 import type { Rig } from './fakes.js';
 import { FakeDevice, descriptor, flush, rig } from './fakes.js';
 import { rejection } from '../support/rejection.js';
@@ -317,14 +318,34 @@ describe('the global shortcut', () => {
 
   it('when it cannot be registered: one toast explaining how to bind "keytap code", and the menu says so', async () => {
     const r = setup();
-    r.shortcut.fail = new KeytapError('UNSUPPORTED', 'Wayland without the GlobalShortcuts portal.', { hint: 'This desktop offers no global shortcuts to programs.' });
+    r.shortcut.fail = new KeytapError('UNSUPPORTED', 'Wayland without the GlobalShortcuts portal.', { hint: BIND_KEYTAP_CODE_HINT });
     await r.controller.start();
     await flush(r);
     const toasts = r.notifier.shown.filter((s) => s.notification.title.startsWith('Shortcut'));
     expect(toasts).toHaveLength(1);
-    expect(toasts[0]!.notification.body).toContain('keytap code');
+    // The hint once: the toast used to say it twice in other words.
+    expect(toasts[0]!.notification.body).toBe(BIND_KEYTAP_CODE_HINT);
     expect(r.controller.state.shortcut).toBe('unavailable');
     expect(JSON.stringify(r.tray.last.menu)).toContain('bind \\"keytap code\\"');
+  });
+
+  it("where the desktop binds it: the toast has the desktop's lines for both shortcuts, once, also after the settings are saved again", async () => {
+    const r = setup();
+    r.shortcut.fail = new KeytapError('UNSUPPORTED', 'The desktop portal has no GlobalShortcuts interface.', { hint: BIND_KEYTAP_CODE_HINT });
+    r.shortcut.binding = { desktop: 'sway', where: '~/.config/sway/config', lines: ['bindsym Ctrl+Mod1+k exec keytap code'], commands: [{ accelerator: 'Ctrl+Alt+K', command: 'keytap code' }] };
+    await r.controller.start();
+    await flush(r);
+    expect(r.shortcut.bindingAsked).toEqual([
+      [
+        { accelerator: 'Ctrl+Alt+K', args: ['code'] },
+        { accelerator: 'Ctrl+Alt+Shift+K', args: ['code', '--type'] },
+      ],
+    ]);
+    r.config.set('typeShortcut', 'Ctrl+Alt+Shift+J');
+    await flush(r);
+    const toasts = r.notifier.shown.filter((s) => s.notification.title.startsWith('Shortcut'));
+    expect(toasts.map((t) => t.notification.body)).toEqual(['Add to ~/.config/sway/config (sway), then reload it:\nbindsym Ctrl+Mod1+k exec keytap code']);
+    expect(r.logger.lines.filter((line) => line.includes('is not available'))).toHaveLength(1);
   });
 
   it('a changed shortcut in the settings is registered again', async () => {

@@ -4,7 +4,7 @@ import type { AccountFinder, ClipboardGuardLike, ControllerDeps, KeySource } fro
 import type { Clock, Logger } from '../../src/app/logger.js';
 import { Controller } from '../../src/app/controller.js';
 import { ConfigStore } from '../../src/app/config.js';
-import type { Autostart, GlobalShortcut, ShortcutBinding, Typist } from '../../src/desktop/platform.js';
+import type { Autostart, DesktopBinding, GlobalShortcut, ShortcutBinding, ShortcutToBind, Typist } from '../../src/desktop/platform.js';
 import type { KeySession, OpenedKey } from '../../src/app/key-session.js';
 import type { KeyDescriptor } from '../../src/device/discovery/enumerate.js';
 import type { CalculateOptions, KeyCredential, OathCode } from '../../src/device/oath/session.js';
@@ -241,6 +241,13 @@ export class FakeShortcut implements GlobalShortcut {
   fail: KeytapError | undefined;
   /** Refuses registrations that include a further shortcut with this accelerator. */
   failAlso: string | undefined;
+  /** What desktopBinding() was asked for, and what it answers. */
+  bindingAsked: (readonly ShortcutToBind[])[] = [];
+  binding: DesktopBinding | undefined;
+  desktopBinding(shortcuts: readonly ShortcutToBind[]): DesktopBinding | undefined {
+    this.bindingAsked.push(shortcuts);
+    return this.binding;
+  }
   register(accelerator: string, onPress: () => void, also: readonly ShortcutBinding[] = []): Promise<void> {
     if (this.fail) return Promise.reject(this.fail);
     if (this.failAlso && also.some((b) => b.accelerator === this.failAlso)) return Promise.reject(new KeytapError('USAGE', `"${this.failAlso}" is not a shortcut.`));

@@ -399,19 +399,41 @@ describe('the toasts that do not come from a key', () => {
     expect(toasts(away.effects)).toEqual(['The default account X:y is not on a connected key.']);
   });
 
-  it('a shortcut that cannot be registered: a warning and one toast on how to bind "keytap code"', () => {
+  it('a shortcut that cannot be registered: a warning and one toast with the hint, said once', () => {
     const failed = reduce(INITIAL_STATE, { type: 'shortcut-changed', status: 'unavailable', accelerator: 'Ctrl+Alt+K', backend: 'portal', error: ERROR }, SETTINGS);
     expect(failed.state.shortcut).toBe('unavailable');
-    expect(notices(failed.effects)).toEqual([
-      {
-        slot: 'app',
-        title: 'Shortcut Ctrl+Alt+K is not available here',
-        body: 'This desktop offers no global shortcuts to programs.\nBind the command "keytap code" to a key in your desktop\'s keyboard settings instead: it asks this keytap for the code.',
-      },
-    ]);
+    expect(notices(failed.effects)).toEqual([{ slot: 'app', title: 'Shortcut Ctrl+Alt+K is not available here', body: 'This desktop offers no global shortcuts to programs.' }]);
     expect(logs(failed.effects)).toEqual([`warn the global shortcut Ctrl+Alt+K is not available (portal): ${ERROR.message} ${ERROR.hint}`]);
+    const noHint = reduce(INITIAL_STATE, { type: 'shortcut-changed', status: 'unavailable', accelerator: 'Ctrl+Alt+K', error: { code: 'UNSUPPORTED', message: 'No portal.' } }, SETTINGS);
+    expect(notices(noHint.effects).map((n) => n.body)).toEqual(['Bind the command "keytap code" to a key in your desktop\'s keyboard settings: it asks this keytap for the code.']);
     const registered = reduce(INITIAL_STATE, { type: 'shortcut-changed', status: 'registered', accelerator: 'Ctrl+Alt+K', backend: 'portal' }, SETTINGS);
     expect(registered.effects).toEqual([{ type: 'log', level: 'info', message: 'global shortcut Ctrl+Alt+K registered (portal)' }]);
+  });
+
+  it("where the desktop binds shortcuts itself: its lines instead of the hint, once per run; another shortcut is said again", () => {
+    const sway = { desktop: 'sway', where: '~/.config/sway/config', lines: ['bindsym Ctrl+Mod1+k exec /usr/bin/keytap code', 'bindsym Ctrl+Mod1+Shift+k exec /usr/bin/keytap code --type'], commands: [{ accelerator: 'Ctrl+Alt+K', command: '/usr/bin/keytap code' }, { accelerator: 'Ctrl+Alt+Shift+K', command: '/usr/bin/keytap code --type' }] };
+    const event = { type: 'shortcut-changed', status: 'unavailable', accelerator: 'Ctrl+Alt+K', backend: 'xdg-desktop-portal', error: ERROR, binding: sway } as const;
+    const first = reduce(INITIAL_STATE, event, SETTINGS);
+    const body = 'Add to ~/.config/sway/config (sway), then reload it:\nbindsym Ctrl+Mod1+k exec /usr/bin/keytap code\nbindsym Ctrl+Mod1+Shift+k exec /usr/bin/keytap code --type';
+    expect(notices(first.effects)).toEqual([{ slot: 'app', title: 'Shortcut Ctrl+Alt+K is not available here', body }]);
+    expect(logs(first.effects)).toEqual([
+      `warn the global shortcut Ctrl+Alt+K is not available (xdg-desktop-portal): ${ERROR.message} Add to ~/.config/sway/config (sway), then reload it: bindsym Ctrl+Mod1+k exec /usr/bin/keytap code; bindsym Ctrl+Mod1+Shift+k exec /usr/bin/keytap code --type`,
+    ]);
+    const again = reduce(first.state, event, SETTINGS);
+    expect(again.effects).toEqual([]);
+    expect(again.state.shortcut).toBe('unavailable');
+    const other = { ...sway, lines: ['bindsym Mod4+F5 exec /usr/bin/keytap code'] };
+    const changed = reduce(again.state, { ...event, accelerator: 'Super+F5', binding: other }, SETTINGS);
+    expect(notices(changed.effects).map((n) => n.body)).toEqual(['Add to ~/.config/sway/config (sway), then reload it:\nbindsym Mod4+F5 exec /usr/bin/keytap code']);
+
+    const registered = reduce(changed.state, { type: 'shortcut-changed', status: 'registered', accelerator: 'Super+F5', backend: 'xdg-desktop-portal' }, SETTINGS);
+    expect(notices(reduce(registered.state, { ...event, accelerator: 'Super+F5', binding: other }, SETTINGS).effects)).toHaveLength(1);
+
+    const gnome = { desktop: 'GNOME', where: 'Settings → Keyboard → View and Customize Shortcuts → Custom Shortcuts', lines: [], commands: [{ accelerator: 'Ctrl+Alt+K', command: 'keytap code' }, { accelerator: 'Ctrl+Alt+Shift+K', command: 'keytap code --type' }] };
+    const onGnome = reduce(INITIAL_STATE, { ...event, binding: gnome }, SETTINGS);
+    expect(notices(onGnome.effects).map((n) => n.body)).toEqual([
+      'Add custom shortcuts in Settings → Keyboard → View and Customize Shortcuts → Custom Shortcuts (GNOME):\nCtrl+Alt+K: keytap code\nCtrl+Alt+Shift+K: keytap code --type',
+    ]);
   });
 
   it('no tray host: one warning and, the first time only, a toast; the host back is logged', () => {

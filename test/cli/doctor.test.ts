@@ -117,6 +117,30 @@ describe('keytap doctor', () => {
     expect(byName(await runDoctor(env))['Typing codes']).toMatchObject({ status: 'ok', detail: 'Wayland: /usr/bin/wtype (wlroots compositors: sway, Hyprland)' });
   });
 
+  it('in sway: the compositor and its version, the clipboard adapter picked, and the bindsym lines for the configured shortcuts as the fix', async () => {
+    const env = {
+      ...machine({ openable: true, rule: true, config: JSON.stringify({ shortcut: 'Super+F5' }) }),
+      env: { WAYLAND_DISPLAY: 'wayland-1', SWAYSOCK: '/run/sway.sock', XDG_CURRENT_DESKTOP: 'sway' },
+      which: (command: string) => Promise.resolve(['wl-copy', 'wl-paste'].includes(command) ? `/usr/bin/${command}` : undefined),
+      clipboard: () => Promise.resolve({ name: 'wl-copy', marksSensitive: false }),
+      compositorVersion: (desktop: string) => Promise.resolve(desktop === 'sway' ? '1.7' : undefined),
+      shortcutCommand: ['/opt/key tap/keytap'],
+    };
+    const checks = byName(await runDoctor(env));
+    expect(checks.Compositor).toEqual({ name: 'Compositor', status: 'ok', detail: 'sway 1.7 (Wayland; XDG_CURRENT_DESKTOP=sway, WAYLAND_DISPLAY=wayland-1)' });
+    expect(checks.Clipboard).toMatchObject({ status: 'ok', detail: 'Wayland: /usr/bin/wl-copy, /usr/bin/wl-paste; wl-copy, copies not marked sensitive (clipboard managers may keep them)' });
+    expect(checks['Global shortcut']).toMatchObject({
+      status: 'warn',
+      fix: "Add to ~/.config/sway/config (sway), then reload it: bindsym Mod4+F5 exec '/opt/key tap/keytap' code; bindsym Ctrl+Mod1+Shift+k exec '/opt/key tap/keytap' code --type",
+    });
+    expect(checks['Desktop portal']).toMatchObject({ status: 'fail', detail: 'no session bus (DBUS_SESSION_BUS_ADDRESS is not set)' });
+    expect(checks['Screen capture']).toMatchObject({ status: 'warn', fix: expect.stringContaining('keytap add --qr FILE') });
+    const unknown = byName(await runDoctor({ ...env, env: { WAYLAND_DISPLAY: 'wayland-1', XDG_CURRENT_DESKTOP: 'XFCE' } }));
+    expect(unknown.Compositor).toMatchObject({ status: 'warn', detail: 'Wayland, a compositor keytap does not know (XDG_CURRENT_DESKTOP=XFCE, WAYLAND_DISPLAY=wayland-1)' });
+    expect(unknown['Global shortcut']!.fix).toBe('Bind the command "keytap code" to a key in the desktop\'s keyboard settings; it asks the running keytap for the code.');
+    expect(byName(await runDoctor(machine({ openable: true, rule: true }))).Compositor).toBeUndefined();
+  });
+
   it('formats one line per check, fixes indented below failures', () => {
     const lines = formatDoctor([
       { name: 'A', status: 'ok', detail: 'fine' },

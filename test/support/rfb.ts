@@ -99,6 +99,23 @@ export class RfbClient {
     }
   }
 
+  /** Holds the modifier keysyms down in order, presses and releases `key`, then lets the modifiers go in reverse: a shortcut. */
+  async chord(modifiers: readonly number[], key: number): Promise<void> {
+    for (const modifier of modifiers) await this.key(modifier, true);
+    await this.key(key, true);
+    await this.key(key, false);
+    for (const modifier of [...modifiers].reverse()) await this.key(modifier, false);
+  }
+
+  private async key(keysym: number, down: boolean): Promise<void> {
+    const message = Buffer.alloc(8);
+    message[0] = 4;
+    message[1] = down ? 1 : 0;
+    message.writeUInt32BE(keysym, 4);
+    this.socket.write(message);
+    await pause(15);
+  }
+
   /** Types ASCII text, then Return when asked. */
   async type(text: string, enter = false): Promise<void> {
     await this.keys(...[...text].map((c) => c.charCodeAt(0)), ...(enter ? [KEYSYM_RETURN] : []));
@@ -111,6 +128,10 @@ export class RfbClient {
 
 export const KEYSYM_RETURN = 0xff0d;
 export const KEYSYM_ESCAPE = 0xff1b;
+export const KEYSYM_SHIFT_L = 0xffe1;
+export const KEYSYM_CONTROL_L = 0xffe3;
+export const KEYSYM_ALT_L = 0xffe9;
+export const KEYSYM_SUPER_L = 0xffeb;
 
 function pause(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

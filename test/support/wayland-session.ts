@@ -277,12 +277,16 @@ export class WaylandSession {
 
   /**
    * Starts xdg-desktop-portal with its wlroots backend (Screenshot, ScreenCast; no GlobalShortcuts,
-   * no RemoteDesktop), the backend first: the private bus activates nothing.
+   * no RemoteDesktop), PipeWire and the backend first: the private bus activates nothing.
    */
   async startPortal(): Promise<void> {
     const config = join(this.home, '.config', 'xdg-desktop-portal-wlr');
     mkdirSync(config, { recursive: true });
     for (const path of [join(this.home, '.config'), config]) this.own(path);
+    // The wlroots backend exits at start without a PipeWire daemon to connect to (for ScreenCast);
+    // pipewire comes with it (a dependency of xdg-desktop-portal-wlr).
+    this.spawn('pipewire', []);
+    await this.waitFor(() => readdirSync(this.runtimeDir).includes('pipewire-0'), 'pipewire to listen');
     this.spawn('/usr/libexec/xdg-desktop-portal-wlr', []);
     await this.waitFor(() => this.busNameOwned('org.freedesktop.impl.portal.desktop.wlr'), 'xdg-desktop-portal-wlr on the bus');
     this.spawn('/usr/libexec/xdg-desktop-portal', []);

@@ -6,6 +6,7 @@ import { writeFileAtomic } from '../../util/atomic-file.js';
 import type { CliIo } from '../output.js';
 import { printJson } from '../output.js';
 import { buildReport, defaultReportName, formatProbe } from '../probe-report.js';
+import { shortcutCommand } from '../self.js';
 import { KEYTAP_PACKAGE_VERSION } from '../version.js';
 
 interface DoctorOptions {
@@ -60,7 +61,7 @@ export function registerDoctor(program: Command, io: CliIo): void {
       }
       // Imported here: the checks load D-Bus and conf, which other commands should not pay for at start-up.
       const { formatDoctor, runDoctor } = await import('../../app/doctor.js');
-      const checks = await runDoctor();
+      const checks = await runDoctor({ shortcutCommand: shortcutCommand() });
       if (options.json) printJson(io, checks);
       else for (const line of formatDoctor(checks)) io.out(line);
       // Exit 1 when something needed is missing, so scripts can tell.

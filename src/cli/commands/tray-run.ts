@@ -23,7 +23,7 @@ import { createNotifier } from '../../notify/index.js';
 import { createTrayBackend } from '../../tray/index.js';
 import type { CliIo } from '../output.js';
 import { tuneV8ForResident } from '../resident-v8.js';
-import { autostartCommand } from '../self.js';
+import { autostartCommand, shortcutCommand } from '../self.js';
 
 export interface TrayOptions {
   demo?: boolean;
@@ -40,7 +40,7 @@ export async function runTray(options: TrayOptions, io: CliIo, version: string):
       tray: (log) => createTrayBackend({ log }),
       notifier: (onError) => createNotifier({ onError }),
       clipboard: (onError) => createClipboard({ resident: true, onError }),
-      shortcut: (onError) => createGlobalShortcut({ onError }),
+      shortcut: (onError) => createGlobalShortcut({ onError, command: shortcutCommand() }),
       typist: () => keytapTypist().typist,
       autostart: () => createAutostart(),
       keys: () => new KeyWatcher(),

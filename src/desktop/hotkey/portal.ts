@@ -14,7 +14,7 @@
 import { KeytapError } from '../../errors.js';
 import { connectSessionBus, dbusErrorName, describeError, sessionBusAddress, Variant } from '../../util/session-bus.js';
 import type { SessionBus } from '../../util/session-bus.js';
-import type { GlobalShortcut, ShortcutBinding } from '../platform.js';
+import type { DesktopBinding, GlobalShortcut, ShortcutBinding, ShortcutToBind } from '../platform.js';
 import { PORTAL, PORTAL_PATH, portalRequest, randomToken } from '../portal-request.js';
 import { formatAccelerator, parseAccelerator, toXdgTrigger } from './accelerator.js';
 
@@ -28,6 +28,8 @@ export interface PortalShortcutOptions {
   responseTimeoutMs?: number | undefined;
   /** Hears of a lost portal or bus after registration (the shortcut then stops working). */
   onError?: ((error: KeytapError) => void) | undefined;
+  /** This desktop's own bindings, for when the portal has no GlobalShortcuts. */
+  desktopBinding?: ((shortcuts: readonly ShortcutToBind[]) => DesktopBinding | undefined) | undefined;
 }
 
 export class PortalShortcut implements GlobalShortcut {
@@ -36,6 +38,10 @@ export class PortalShortcut implements GlobalShortcut {
   private sessionHandle: string | undefined;
 
   constructor(private readonly options: PortalShortcutOptions = {}) {}
+
+  desktopBinding(shortcuts: readonly ShortcutToBind[]): DesktopBinding | undefined {
+    return this.options.desktopBinding?.(shortcuts);
+  }
 
   async register(accelerator: string, onPress: () => void, also: readonly ShortcutBinding[] = []): Promise<void> {
     const parsed = parseAccelerator(accelerator, 'linux');
