@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { ClipboardyClipboard } from '../../src/desktop/clipboard/clipboardy.js';
-import { waylandClipboard } from '../../src/desktop/clipboard/command.js';
+import { waylandClipboard, waylandCopyMarksSensitive } from '../../src/desktop/clipboard/command.js';
 import { ClipboardGuard } from '../../src/desktop/clipboard/guard.js';
 import { createClipboard } from '../../src/desktop/clipboard/index.js';
 import { JXA_WRITE, MacClipboard } from '../../src/desktop/clipboard/macos.js';
@@ -11,6 +11,7 @@ import type { CommandRunner, RunOptions, RunResult } from '../../src/desktop/cli
 import { PS_WRITE, WindowsClipboard, powershellArgs } from '../../src/desktop/clipboard/windows.js';
 import type { Clipboard } from '../../src/desktop/platform.js';
 import type { KeytapError } from '../../src/errors.js';
+import { missingTool } from './desktop.js';
 
 interface Call {
   command: string;
@@ -18,14 +19,19 @@ interface Call {
   options: RunOptions | undefined;
 }
 
+// The option lines of `wl-copy --help`: 2.1.0 (Debian 12) and 2.3.0, which added --sensitive (src/wl-copy.c).
+const WL_COPY_2_1_HELP = 'Options:\n\t-o, --paste-once\t\tOnly serve one paste request and then exit.\n\t-c, --clear\t\tInstead of copying, clear the clipboard.\n';
+const WL_COPY_2_3_HELP = `${WL_COPY_2_1_HELP}\t    --sensitive\t\tHint that the content is sensitive.\n`;
+
 /** A fake clipboard world behind wl-copy/wl-paste (and `sh -c command -v`). */
-function fakeWayland() {
+function fakeWayland(helpText = WL_COPY_2_1_HELP) {
   const calls: Call[] = [];
   let content: string | undefined;
   const run: CommandRunner = (command, args, options) => {
     calls.push({ command, args, options });
     const result = (code: number, stdout = '', stderr = ''): Promise<RunResult> => Promise.resolve({ code, stdout, stderr });
     if (command === 'sh') return result(0);
+    if (command === 'wl-copy' && args.includes('--help')) return result(0, helpText);
     if (command === 'wl-copy' && args.includes('--clear')) {
       content = undefined;
       return result(0);
@@ -56,6 +62,27 @@ describe('Wayland (wl-clipboard)', () => {
     expect(await clipboard.read()).toBeUndefined();
     // The code never appears in any argv.
     expect(calls.every((call) => !call.args.join(' ').includes('123456'))).toBe(true);
+  });
+
+  it('marks the copy with --sensitive where wl-copy has it (2.3 and later), and only a sensitive copy', async () => {
+    const { calls, run } = fakeWayland(WL_COPY_2_3_HELP);
+    const clipboard = await createClipboard({ platform: 'linux', env: { WAYLAND_DISPLAY: 'wayland-0' }, run });
+    expect(clipboard.name).toBe('wl-copy');
+    expect(clipboard.marksSensitive).toBe(true);
+    await clipboard.write('123456', { sensitive: true });
+    await clipboard.write('plain', { sensitive: false });
+    const copies = calls.filter((call) => call.command === 'wl-copy' && !call.args.includes('--help'));
+    expect(copies.map((call) => call.args)).toEqual([
+      ['--type', 'text/plain', '--sensitive'],
+      ['--type', 'text/plain'],
+    ]);
+  });
+
+  it('does not claim the marker where wl-copy lacks --sensitive (2.1, and the real one here)', async () => {
+    const { run } = fakeWayland();
+    expect((await createClipboard({ platform: 'linux', env: { WAYLAND_DISPLAY: 'wayland-0' }, run })).marksSensitive).toBe(false);
+    // Debian 12's wl-clipboard is 2.1.0: its own --help has no such flag.
+    if (!missingTool('wl-copy')) expect(await waylandCopyMarksSensitive()).toBe(false);
   });
 
   it('a failing wl-copy is a KeytapError without the text in it', async () => {

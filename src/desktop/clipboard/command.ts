@@ -18,10 +18,12 @@ interface Commands {
   detaches: boolean;
   /** Exit codes/messages of `read` that mean "no text", not "failed". */
   empty?: (result: RunResult) => boolean;
+  /** Added to `write` for a sensitive copy, where the tool can mark one (then marksSensitive is true). */
+  sensitive?: readonly string[] | undefined;
 }
 
 export class CommandClipboard implements Clipboard {
-  readonly marksSensitive = false;
+  readonly marksSensitive: boolean;
   readonly name: string;
 
   constructor(
@@ -30,11 +32,12 @@ export class CommandClipboard implements Clipboard {
     private readonly env?: NodeJS.ProcessEnv,
   ) {
     this.name = commands.name;
+    this.marksSensitive = commands.sensitive !== undefined;
   }
 
-  /** `sensitive` cannot be honoured by these tools (marksSensitive is false). */
-  async write(text: string, _options?: { sensitive: boolean }): Promise<void> {
-    await this.exec('copy to', this.commands.write, text, this.commands.detaches);
+  async write(text: string, options?: { sensitive: boolean }): Promise<void> {
+    const argv = options?.sensitive && this.commands.sensitive ? [...this.commands.write, ...this.commands.sensitive] : this.commands.write;
+    await this.exec('copy to', argv, text, this.commands.detaches);
     if (this.commands.detaches) await this.settle(text);
   }
 
@@ -128,16 +131,19 @@ export function xclipClipboard(run?: CommandRunner, env?: NodeJS.ProcessEnv): Co
 }
 
 /**
- * wl-clipboard. wl-copy offers exactly one MIME type when given --type (and several text types
- * only when guessing), so the text and `x-kde-passwordManagerHint` cannot be offered together
- * (wl-clipboard issue #71; a `--sensitive` flag was discussed in #177 but Debian's 2.1.0 lacks it).
- * `--type text/plain` avoids wl-copy's content sniffing (KeePassXC PR #6832).
+ * wl-clipboard. Up to 2.2, wl-copy offers the text aliases of the one type it is given and nothing
+ * else, so `x-kde-passwordManagerHint` cannot ride along (Debian 12 has 2.1.0).
+ * wl-clipboard 2.3 added `--sensitive`: the hint is offered next to the text (answering `secret`),
+ * and `wl-paste --watch` tells clipboard managers CLIPBOARD_STATE=sensitive. `withSensitive`: this
+ * wl-copy has that flag (waylandCopyMarksSensitive asks it). `--type text/plain` avoids wl-copy's
+ * content sniffing (KeePassXC PR #6832).
  */
-export function waylandClipboard(run?: CommandRunner, env?: NodeJS.ProcessEnv): CommandClipboard {
+export function waylandClipboard(run?: CommandRunner, env?: NodeJS.ProcessEnv, withSensitive = false): CommandClipboard {
   return new CommandClipboard(
     {
       name: 'wl-copy',
       write: ['wl-copy', '--type', 'text/plain'],
+      sensitive: withSensitive ? ['--sensitive'] : undefined,
       read: ['wl-paste', '--no-newline', '--type', 'text'],
       clear: ['wl-copy', '--clear'],
       detaches: true,
@@ -147,6 +153,16 @@ export function waylandClipboard(run?: CommandRunner, env?: NodeJS.ProcessEnv): 
     run,
     env,
   );
+}
+
+/** Whether this wl-copy can mark a copy sensitive (2.3 and later list `--sensitive` in `--help`). */
+export async function waylandCopyMarksSensitive(run: CommandRunner = runCommand, env?: NodeJS.ProcessEnv): Promise<boolean> {
+  try {
+    const result = await run('wl-copy', ['--help'], { env, timeoutMs: 2_000 });
+    return /--sensitive\b/u.test(result.stdout + result.stderr);
+  } catch {
+    return false;
+  }
 }
 
 /** pbcopy/pbpaste: the fallback on macOS when osascript cannot run. */

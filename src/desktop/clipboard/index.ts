@@ -1,7 +1,8 @@
 /**
  * Picks the clipboard adapter for this session, best first:
  *
- * - Wayland (WAYLAND_DISPLAY, or XDG_SESSION_TYPE=wayland): wl-copy/wl-paste — no sensitivity marker;
+ * - Wayland (WAYLAND_DISPLAY, or XDG_SESSION_TYPE=wayland): wl-copy/wl-paste — marked sensitive
+ *   only by wl-clipboard 2.3 and later (`--sensitive`);
  * - X11 (DISPLAY): the in-process selection owner, which marks copies with
  *   `x-kde-passwordManagerHint`; then xsel, then xclip (no marker);
  * - macOS: NSPasteboard through osascript (concealed + transient markers);
@@ -11,7 +12,7 @@
 import type { KeytapError } from '../../errors.js';
 import type { Clipboard } from '../platform.js';
 import { ClipboardyClipboard } from './clipboardy.js';
-import { waylandClipboard, xclipClipboard, xselClipboard } from './command.js';
+import { waylandClipboard, waylandCopyMarksSensitive, xclipClipboard, xselClipboard } from './command.js';
 import { MacClipboard } from './macos.js';
 import { commandExists, runCommand } from './run.js';
 import type { CommandRunner } from './run.js';
@@ -46,7 +47,7 @@ export async function createClipboard(options: CreateClipboardOptions = {}): Pro
   if (platform === 'darwin') return new MacClipboard(run);
 
   if (isWaylandSession(env) && (await commandExists('wl-copy', run)) && (await commandExists('wl-paste', run))) {
-    return waylandClipboard(run, env);
+    return waylandClipboard(run, env, await waylandCopyMarksSensitive(run, env));
   }
   if (env.DISPLAY) {
     if (options.resident !== false) {
