@@ -39,7 +39,7 @@ import { runVirtualKeyServer } from '../src/emulator/daemon.js';
 import { Desktop, missingTool } from '../test/platform/desktop.js';
 import { KEYTAP_UNDER_TEST, keytapCommand, oathtool, runKeytap, tempDir } from '../test/support/cli.js';
 import type { MenuTree } from '../test/tray/support.js';
-import { connect, gdbusCall, waitFor } from '../test/tray/support.js';
+import { connect, findMenuItem, gdbusCall, waitFor } from '../test/tray/support.js';
 import { percentile } from './stats.js';
 
 const MENU_PATH = '/MenuBar';
@@ -379,14 +379,7 @@ function fromWire(node: WireNode): MenuTree {
   };
 }
 
-function find(tree: MenuTree, label: string): MenuTree | undefined {
-  if (tree.props.label === label) return tree;
-  for (const child of tree.children) {
-    const found = find(child, label);
-    if (found) return found;
-  }
-  return undefined;
-}
+const find = findMenuItem;
 
 // ---- plugging in ----
 

@@ -16,7 +16,7 @@ import { oathtool, runKeytap, spawnKeytap, tempDir } from '../support/cli.js';
 import type { PrivateKeyring, ScriptedPinentry } from '../support/secret-peers.js';
 import { HAVE_KEYRING_DAEMON, HAVE_SECRET_TOOL, scriptedPinentry, secretToolLookup, startPrivateKeyring } from '../support/secret-peers.js';
 import type { MenuTree } from '../tray/support.js';
-import { gdbusCall, toMenuTree, waitFor } from '../tray/support.js';
+import { findMenuItem, gdbusCall, toMenuTree, waitFor } from '../tray/support.js';
 
 const missing =
   process.platform !== 'linux'
@@ -97,14 +97,7 @@ describe.skipIf(missing !== undefined)('a password-protected key in the tray', (
     const [, layout] = await gdbusCall(env.DBUS_SESSION_BUS_ADDRESS!, service, MENU_PATH, 'com.canonical.dbusmenu.GetLayout', '0', '-1', '[]');
     return toMenuTree(layout);
   }
-  function find(tree: MenuTree, label: string): MenuTree | undefined {
-    if (tree.props.label === label) return tree;
-    for (const child of tree.children) {
-      const found = find(child, label);
-      if (found) return found;
-    }
-    return undefined;
-  }
+  const find = findMenuItem;
   async function click(label: string): Promise<void> {
     const item = await waitFor(async () => find(await menu(), label), `"${label}" in the menu`, 10_000);
     await gdbusCall(env.DBUS_SESSION_BUS_ADDRESS!, service, MENU_PATH, 'com.canonical.dbusmenu.Event', String(item.id), "'clicked'", '<int32 0>', 'uint32 0');

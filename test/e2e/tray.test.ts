@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Desktop, dunstHistory, missingTool, run } from '../platform/desktop.js';
 import { oathtool, runKeytap, spawnKeytap, tempDir } from '../support/cli.js';
 import type { MenuTree } from '../tray/support.js';
-import { gdbusCall, toMenuTree, waitFor } from '../tray/support.js';
+import { findMenuItem, gdbusCall, toMenuTree, waitFor } from '../tray/support.js';
 import { qrPng } from '../support/qr-images.js';
 
 const missing = process.platform === 'linux' ? missingTool('Xvfb', 'dbus-daemon', 'dbus-monitor', 'dunst', 'dunstctl', 'gdbus', 'xsel', 'oathtool', 'status-notifier-watcher') : 'Linux';
@@ -80,14 +80,7 @@ describe.skipIf(missing !== undefined)('the tray, end to end', () => {
     return toMenuTree(layout);
   }
 
-  function find(tree: MenuTree, label: string): MenuTree | undefined {
-    if (tree.props.label === label) return tree;
-    for (const child of tree.children) {
-      const found = find(child, label);
-      if (found) return found;
-    }
-    return undefined;
-  }
+  const find = findMenuItem;
 
   async function click(label: string): Promise<void> {
     const item = find(await menu(), label);

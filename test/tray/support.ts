@@ -255,3 +255,13 @@ export function toMenuTree(layout: unknown): MenuTree {
     children: children.map((child) => toMenuTree(child.variant)),
   };
 }
+
+/** The first item labelled `label` in the tree, depth first. */
+export function findMenuItem(tree: MenuTree, label: string): MenuTree | undefined {
+  if (tree.props.label === label) return tree;
+  for (const child of tree.children) {
+    const found = findMenuItem(child, label);
+    if (found) return found;
+  }
+  return undefined;
+}

@@ -14,7 +14,7 @@ import { oathtool } from '../support/cli.js';
 import type { RfbClient } from '../support/rfb.js';
 import { WAYLAND_TOOLS, WaylandSession } from '../support/wayland-session.js';
 import type { MenuTree } from '../tray/support.js';
-import { parseGVariant, toMenuTree } from '../tray/support.js';
+import { findMenuItem, parseGVariant, toMenuTree } from '../tray/support.js';
 
 const missing = process.platform === 'linux' ? missingTool(...WAYLAND_TOOLS, 'mako', 'makoctl', 'wayvnc', 'grim', 'fuzzel', 'oathtool') : 'Linux';
 if (missing) console.warn(`skipping the Wayland tray test: ${missing} is missing (see .ci/run)`);
@@ -200,14 +200,7 @@ describe.skipIf(missing !== undefined)('the tray in a Wayland session (sway, swa
   });
 });
 
-function find(tree: MenuTree, label: string): MenuTree | undefined {
-  if (tree.props.label === label) return tree;
-  for (const child of tree.children) {
-    const found = find(child, label);
-    if (found) return found;
-  }
-  return undefined;
-}
+const find = findMenuItem;
 
 function commandOf(pid: number): string | undefined {
   try {
