@@ -48,6 +48,8 @@ export function shortcutCommand(facts: ProcessFacts = currentProcessFacts(), onP
   return [self.command, ...self.args];
 }
 
+// Not desktop/picker.ts's onPath: that module is resident-only in the split bundle (build/), and
+// self.ts runs in every command.
 function isOnPath(name: string, path = process.env.PATH ?? ''): boolean {
   return path.split(delimiter).some((folder) => {
     if (folder === '') return false;

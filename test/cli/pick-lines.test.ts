@@ -1,7 +1,7 @@
 // The lines `keytap pick` offers: the finder answers a line, so no two may be alike, and each line
 // must lead back to its own key and account.
 import { describe, expect, it } from 'vitest';
-import { choicesOf } from '../../src/cli/commands/pick-run.js';
+import { choicesOf } from '../../src/app/account-choices.js';
 import type { KeyCredential } from '../../src/device/oath/session.js';
 
 function totp(issuer: string, account: string): KeyCredential {

@@ -21,6 +21,7 @@ import { createServer } from 'node:net';
 import { artifact } from './dist.js';
 import { privateBusConfig } from './private-bus.js';
 import { RfbClient } from './rfb.js';
+import { waitFor } from '../tray/support.js';
 
 export const WAYLAND_TOOLS = ['sway', 'swaymsg', 'wl-copy', 'wl-paste', 'dbus-daemon', 'gdbus'] as const;
 const TEST_USER = 'keytap-wayland';
@@ -299,14 +300,8 @@ export class WaylandSession {
     return execFileSync(cmd, argv, { maxBuffer: 64 * 1024 * 1024 });
   }
 
-  async waitFor<T>(predicate: () => T | undefined | false | Promise<T | undefined | false>, what: string, timeoutMs = 15_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await predicate();
-      if (value !== undefined && value !== false) return value;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+  waitFor<T>(predicate: () => T | undefined | false | Promise<T | undefined | false>, what: string, timeoutMs = 15_000): Promise<T> {
+    return waitFor(predicate, what, timeoutMs);
   }
 
   /** Ends every process of the session (whatever sway started too) and removes its folder. */

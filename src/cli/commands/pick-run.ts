@@ -24,7 +24,6 @@ import { PICKERS } from './pick-options.js';
 
 const PROMPT = 'keytap';
 
-export { choicesOf, type Choice } from '../../app/account-choices.js';
 
 export async function runPick(options: PickOptions, io: CliIo): Promise<void> {
   const picker = choosePicker(options.with ?? pickerFromEnv());

@@ -54,6 +54,18 @@ export const DESKTOPS: Record<DesktopId, DesktopFacts> = {
   gnome: { name: 'GNOME', where: 'Settings → Keyboard → View and Customize Shortcuts → Custom Shortcuts' },
 };
 
+/** XDG_CURRENT_DESKTOP's entries (lower-cased) for the desktops keytap knows. */
+const BY_XDG_CURRENT_DESKTOP: Partial<Record<string, DesktopId>> = {
+  sway: 'sway',
+  hyprland: 'hyprland',
+  river: 'river',
+  wayfire: 'wayfire',
+  labwc: 'labwc',
+  niri: 'niri',
+  kde: 'kde',
+  gnome: 'gnome',
+};
+
 /** Which desktop this session is, from its environment; undefined when none keytap knows. */
 export function detectDesktop(env: NodeJS.ProcessEnv): DesktopId | undefined {
   if (env.SWAYSOCK) return 'sway';
@@ -63,14 +75,8 @@ export function detectDesktop(env: NodeJS.ProcessEnv): DesktopId | undefined {
   if (env.LABWC_PID) return 'labwc';
   // XDG_CURRENT_DESKTOP is a colon-separated list, most specific first ("ubuntu:GNOME").
   for (const entry of (env.XDG_CURRENT_DESKTOP ?? '').toLowerCase().split(':')) {
-    if (entry === 'sway') return 'sway';
-    if (entry === 'hyprland') return 'hyprland';
-    if (entry === 'river') return 'river';
-    if (entry === 'wayfire') return 'wayfire';
-    if (entry === 'labwc') return 'labwc';
-    if (entry === 'niri') return 'niri';
-    if (entry === 'kde') return 'kde';
-    if (entry === 'gnome') return 'gnome';
+    const desktop = BY_XDG_CURRENT_DESKTOP[entry];
+    if (desktop) return desktop;
   }
   return undefined;
 }
