@@ -29,6 +29,7 @@
  * is synchronous. koffi and the library are loaded on first use.
  */
 import { KeytapError } from '../../errors.js';
+import { importKoffi } from '../../util/koffi.js';
 
 /** SCARD_S_SUCCESS and the SCARD_E_* / SCARD_F_* / SCARD_W_* codes (pcsclite.h, winerror.h). */
 export const SCARD = {
@@ -286,7 +287,7 @@ export function loadPcsc(): Promise<PcscLibrary> {
 export async function openPcscLibrary(abi: PcscAbi): Promise<PcscLibrary> {
   let koffi: Koffi;
   try {
-    koffi = await importKoffi();
+    koffi = await importKoffi<Koffi>();
   } catch (error) {
     throw new KeytapError('UNSUPPORTED', 'keytap cannot use smart card readers: its PC/SC binding (koffi) could not be loaded.', {
       hint: 'This copy of keytap is incomplete or was made for another system; install keytap again.',
@@ -300,19 +301,6 @@ export async function openPcscLibrary(abi: PcscAbi): Promise<PcscLibrary> {
     throw missingLibraryError(abi, error);
   }
   return bind(koffi, lib, abi);
-}
-
-/**
- * A plain require / import of koffi: the single-executable build redirects koffi's own native
- * loading. In the CommonJS bundle require() loads koffi's CommonJS build directly, where import()
- * would first start Node's ESM loader for it (10 to 30 ms of a command's start-up); the TypeScript
- * source runs as ESM (tests, tsx), which has no require.
- */
-async function importKoffi(): Promise<Koffi> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- see above
-  if (typeof require === 'function') return require('koffi') as Koffi;
-  const imported = (await import('koffi')) as unknown as Koffi & { default?: Koffi };
-  return imported.default ?? imported;
 }
 
 function missingLibraryError(abi: PcscAbi, cause: unknown): KeytapError {
