@@ -10,7 +10,7 @@ import { JXA_WRITE, MacClipboard } from '../../src/desktop/clipboard/macos.js';
 import type { CommandRunner, RunOptions, RunResult } from '../../src/desktop/clipboard/run.js';
 import { PS_WRITE, WindowsClipboard, powershellArgs } from '../../src/desktop/clipboard/windows.js';
 import type { Clipboard } from '../../src/desktop/platform.js';
-import type { KeytapError } from '../../src/errors.js';
+import { KeytapError } from '../../src/errors.js';
 import { missingTool } from './desktop.js';
 
 interface Call {
@@ -22,6 +22,9 @@ interface Call {
 // The option lines of `wl-copy --help`: 2.1.0 (Debian 12) and 2.3.0, which added --sensitive (src/wl-copy.c).
 const WL_COPY_2_1_HELP = 'Options:\n\t-o, --paste-once\t\tOnly serve one paste request and then exit.\n\t-c, --clear\t\tInstead of copying, clear the clipboard.\n';
 const WL_COPY_2_3_HELP = `${WL_COPY_2_1_HELP}\t    --sensitive\t\tHint that the content is sensitive.\n`;
+
+/** A compositor without data-control (GNOME). */
+const noDataControl = (): Promise<never> => Promise.reject(new KeytapError('UNSUPPORTED', 'This Wayland compositor offers no data-control protocol.'));
 
 /** A fake clipboard world behind wl-copy/wl-paste (and `sh -c command -v`). */
 function fakeWayland(helpText = WL_COPY_2_1_HELP) {
@@ -66,7 +69,7 @@ describe('Wayland (wl-clipboard)', () => {
 
   it('marks the copy with --sensitive where wl-copy has it (2.3 and later), and only a sensitive copy', async () => {
     const { calls, run } = fakeWayland(WL_COPY_2_3_HELP);
-    const clipboard = await createClipboard({ platform: 'linux', env: { WAYLAND_DISPLAY: 'wayland-0' }, run });
+    const clipboard = await createClipboard({ platform: 'linux', env: { WAYLAND_DISPLAY: 'wayland-0' }, run, findDataControl: noDataControl });
     expect(clipboard.name).toBe('wl-copy');
     expect(clipboard.marksSensitive).toBe(true);
     await clipboard.write('123456', { sensitive: true });
@@ -80,7 +83,7 @@ describe('Wayland (wl-clipboard)', () => {
 
   it('does not claim the marker where wl-copy lacks --sensitive (2.1, and the real one here)', async () => {
     const { run } = fakeWayland();
-    expect((await createClipboard({ platform: 'linux', env: { WAYLAND_DISPLAY: 'wayland-0' }, run })).marksSensitive).toBe(false);
+    expect((await createClipboard({ platform: 'linux', env: { WAYLAND_DISPLAY: 'wayland-0' }, run, findDataControl: noDataControl })).marksSensitive).toBe(false);
     // Debian 12's wl-clipboard is 2.1.0: its own --help has no such flag.
     if (!missingTool('wl-copy')) expect(await waylandCopyMarksSensitive()).toBe(false);
   });
@@ -92,10 +95,38 @@ describe('Wayland (wl-clipboard)', () => {
     expect(error.message).not.toContain('987654');
   });
 
-  it('createClipboard picks wl-copy in a Wayland session', async () => {
+  it('createClipboard picks wl-copy in a Wayland session without data-control, and says why', async () => {
     const { run } = fakeWayland();
-    const clipboard = await createClipboard({ platform: 'linux', env: { WAYLAND_DISPLAY: 'wayland-0', DISPLAY: ':0' }, run });
+    const passedOver: KeytapError[] = [];
+    const clipboard = await createClipboard({
+      platform: 'linux',
+      env: { WAYLAND_DISPLAY: 'wayland-0', DISPLAY: ':0' },
+      run,
+      findDataControl: noDataControl,
+      onError: (error) => passedOver.push(error),
+    });
     expect(clipboard.name).toBe('wl-copy');
+    expect(passedOver.map((e) => e.message)).toEqual(['This Wayland compositor offers no data-control protocol.']);
+  });
+
+  it('createClipboard picks the in-process data-control owner for the resident process where the compositor has it', async () => {
+    const { calls, run } = fakeWayland();
+    const asked: NodeJS.ProcessEnv[] = [];
+    const env = { WAYLAND_DISPLAY: 'wayland-1', XDG_RUNTIME_DIR: '/run/user/1000' };
+    const findDataControl = (e: NodeJS.ProcessEnv) => {
+      asked.push(e);
+      return Promise.resolve('ext_data_control_manager_v1' as const);
+    };
+    const resident = await createClipboard({ platform: 'linux', env, run, findDataControl });
+    expect([resident.name, resident.marksSensitive]).toEqual(['ext-data-control (in-process)', true]);
+    expect(asked).toEqual([env]);
+    // Its reads are wl-paste's.
+    expect(await resident.read()).toBeUndefined();
+    expect(calls.at(-1)?.command).toBe('wl-paste');
+    // A short-lived `keytap code` keeps wl-copy: its own process would take the copy with it on exit.
+    const shortLived = await createClipboard({ platform: 'linux', env, run, findDataControl, resident: false });
+    expect(shortLived.name).toBe('wl-copy');
+    expect(asked).toHaveLength(1);
   });
 
   it('clipboardy failing with no display at all names the missing display, not a tool to install', async () => {

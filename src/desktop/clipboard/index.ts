@@ -1,8 +1,10 @@
 /**
  * Picks the clipboard adapter for this session, best first:
  *
- * - Wayland (WAYLAND_DISPLAY, or XDG_SESSION_TYPE=wayland): wl-copy/wl-paste — marked sensitive
- *   only by wl-clipboard 2.3 and later (`--sensitive`);
+ * - Wayland (WAYLAND_DISPLAY, or XDG_SESSION_TYPE=wayland): for the resident process, the
+ *   in-process data-control owner where the compositor offers that protocol (marks copies with
+ *   `x-kde-passwordManagerHint`; wl-paste reads); else wl-copy/wl-paste, marked sensitive only by
+ *   wl-clipboard 2.3 and later (`--sensitive`);
  * - X11 (DISPLAY): the in-process selection owner, which marks copies with
  *   `x-kde-passwordManagerHint`; then xsel, then xclip (no marker);
  * - macOS: NSPasteboard through osascript (concealed + transient markers);
@@ -16,6 +18,8 @@ import { waylandClipboard, waylandCopyMarksSensitive, xclipClipboard, xselClipbo
 import { MacClipboard } from './macos.js';
 import { commandExists, runCommand } from './run.js';
 import type { CommandRunner } from './run.js';
+import { WaylandDataControlClipboard, findDataControl } from './wayland-data-control.js';
+import type { DataControlManager } from './wayland-data-control.js';
 import { WindowsClipboard } from './windows.js';
 import { X11Clipboard } from './x11.js';
 
@@ -33,6 +37,8 @@ export interface CreateClipboardOptions {
   /** Told why a better adapter was passed over (e.g. the X display refused us). */
   onError?: ((error: KeytapError) => void) | undefined;
   run?: CommandRunner | undefined;
+  /** Which data-control manager the Wayland compositor offers (rejects when none); tests pass a fake. */
+  findDataControl?: ((env: NodeJS.ProcessEnv) => Promise<DataControlManager>) | undefined;
 }
 
 export function isWaylandSession(env: NodeJS.ProcessEnv): boolean {
@@ -47,6 +53,15 @@ export async function createClipboard(options: CreateClipboardOptions = {}): Pro
   if (platform === 'darwin') return new MacClipboard(run);
 
   if (isWaylandSession(env) && (await commandExists('wl-copy', run)) && (await commandExists('wl-paste', run))) {
+    if (options.resident !== false) {
+      try {
+        const manager = await (options.findDataControl ?? findDataControl)(env);
+        return new WaylandDataControlClipboard(manager, env, waylandClipboard(run, env));
+      } catch (error) {
+        // GNOME (no data-control), or keytap cannot speak Wayland here: wl-copy serves.
+        options.onError?.(error as KeytapError);
+      }
+    }
     return waylandClipboard(run, env, await waylandCopyMarksSensitive(run, env));
   }
   if (env.DISPLAY) {
