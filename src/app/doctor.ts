@@ -53,7 +53,7 @@ export interface DoctorEnv {
   /** Why the runtime folder (where ipcPath lives) is refused, when it is. */
   runtimeProblem?: KeytapError | undefined;
   /** The clipboard adapter the tray would pick here (Wayland). */
-  clipboard: () => Promise<{ name: string; marksSensitive: boolean }>;
+  clipboard: (onPassedOver: (error: KeytapError) => void) => Promise<{ name: string; marksSensitive: boolean }>;
   /** The running compositor's version, where it can be asked (sway's IPC); undefined otherwise. */
   compositorVersion: (desktop: DesktopId) => Promise<string | undefined>;
   /** What a desktop's own shortcut runs to reach this keytap (argv). */
@@ -90,7 +90,7 @@ export function defaultDoctorEnv(): DoctorEnv {
       }
     },
     ...instanceEndpoint(),
-    clipboard: () => createClipboard({ resident: true }),
+    clipboard: (onPassedOver) => createClipboard({ resident: true, onError: onPassedOver }),
     compositorVersion: (desktop) => (desktop === 'sway' ? swayVersion() : Promise.resolve(undefined)),
     shortcutCommand: ['keytap'],
   };
@@ -335,8 +335,11 @@ async function checkClipboard(env: DoctorEnv): Promise<DoctorCheck> {
     }
     let picked: string;
     try {
-      const clipboard = await env.clipboard();
+      // Why a better adapter was passed over (GNOME has no data-control): said with the one picked.
+      const passedOver: string[] = [];
+      const clipboard = await env.clipboard((error) => passedOver.push(describeError(error)));
       picked = `${clipboard.name}, copies ${clipboard.marksSensitive ? 'marked sensitive' : 'not marked sensitive (clipboard managers may keep them)'}`;
+      if (passedOver.length > 0) picked += `. ${passedOver.join(' ')}`;
     } catch (error) {
       picked = `no adapter: ${describeError(error)}`;
     }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { DoctorCheck, DoctorEnv } from '../../src/app/doctor.js';
 import { formatDoctor, runDoctor } from '../../src/app/doctor.js';
+import { KeytapError } from '../../src/errors.js';
 import { runKeytap, tempDir } from '../support/cli.js';
 
 /**
@@ -135,6 +136,19 @@ describe('keytap doctor', () => {
     });
     expect(checks['Desktop portal']).toMatchObject({ status: 'fail', detail: 'no session bus (DBUS_SESSION_BUS_ADDRESS is not set)' });
     expect(checks['Screen capture']).toMatchObject({ status: 'warn', fix: expect.stringContaining('keytap add --qr FILE') });
+    // A compositor without data-control (GNOME): the reason keytap fell back is said with the adapter.
+    const gnome = byName(
+      await runDoctor({
+        ...env,
+        clipboard: (passedOver: (error: KeytapError) => void) => {
+          passedOver(new KeytapError('UNSUPPORTED', 'This Wayland compositor offers no data-control protocol.'));
+          return Promise.resolve({ name: 'wl-copy', marksSensitive: false });
+        },
+      }),
+    );
+    expect(gnome.Clipboard!.detail).toBe(
+      'Wayland: /usr/bin/wl-copy, /usr/bin/wl-paste; wl-copy, copies not marked sensitive (clipboard managers may keep them). This Wayland compositor offers no data-control protocol.',
+    );
     const unknown = byName(await runDoctor({ ...env, env: { WAYLAND_DISPLAY: 'wayland-1', XDG_CURRENT_DESKTOP: 'XFCE' } }));
     expect(unknown.Compositor).toMatchObject({ status: 'warn', detail: 'Wayland, a compositor keytap does not know (XDG_CURRENT_DESKTOP=XFCE, WAYLAND_DISPLAY=wayland-1)' });
     expect(unknown['Global shortcut']!.fix).toBe('Bind the command "keytap code" to a key in the desktop\'s keyboard settings; it asks the running keytap for the code.');

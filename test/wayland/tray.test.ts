@@ -151,6 +151,10 @@ describe.skipIf(missing !== undefined)('the tray in a Wayland session (sway, swa
     await session.waitFor(async () => (await session.makoNotifications()).some((n) => n.summary === 'Touch your key'), 'the touch prompt in mako', 5_000);
     const expected = await expectedCode(period);
     await session.waitFor(async () => (await session.paste()) === expected, 'the code on the Wayland clipboard', 10_000);
+    // keytap owns the selection itself (sway has wlr-data-control), so the copy carries KDE's password marker.
+    expect(await session.clipboardTypes()).toEqual(expect.arrayContaining(['text/plain', 'UTF8_STRING', 'x-kde-passwordManagerHint']));
+    expect(await session.paste('x-kde-passwordManagerHint')).toBe('secret');
+    expect(trayLog).toContain('keytap: clipboard: wlr-data-control (in-process) (copies marked sensitive)\n');
     const toasts = await session.waitFor(async () => {
       const shown = await session.makoNotifications();
       return shown.some((n) => /^Code copied, valid for \d+ s$/u.test(n.summary)) ? shown : undefined;
@@ -197,6 +201,21 @@ describe.skipIf(missing !== undefined)('the tray in a Wayland session (sway, swa
     expect(await session.paste()).toBe(expected);
     expect(copiedLines()).toBe(served + 1);
     expect(trayLog).not.toContain(expected);
+  });
+
+  it('quits on SIGTERM while it owns the clipboard: clears it, hangs up, and exits', async () => {
+    const period = await awayFromPeriodEnd();
+    const item = (await accountItem())!;
+    const copied = copiedLines();
+    await gdbus(service, MENU_PATH, 'com.canonical.dbusmenu.Event', String(item.id), "'clicked'", '<int32 0>', 'uint32 0');
+    const expected = await expectedCode(period);
+    await session.waitFor(() => copiedLines() > copied, 'the copy in the log', 10_000);
+    await session.waitFor(async () => (await session.paste()) === expected, 'the code on the Wayland clipboard', 10_000);
+    // The tray itself, not runuser in front of it (which gives its child 2 s, then kills it).
+    process.kill(Number(service.split('-')[1]), 'SIGTERM');
+    expect(await trayExit).toBe(0);
+    expect(trayLog).toMatch(/keytap: quitting\n.*keytap: clipboard cleared\n/u);
+    expect(await session.paste()).toBe('');
   });
 });
 
