@@ -5,6 +5,7 @@
 // must arrive unchanged. The real sway session is test/wayland/screen-qr.test.ts.
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { Message, sessionBus, Variant } from 'dbus-next';
 import { describe, expect, it } from 'vitest';
 
 import { KeytapError } from '../../src/errors.js';
@@ -95,6 +96,34 @@ describe('the screenshot portal, else grim', () => {
       const error = await new PortalScreenCapture({ busAddress: desktop.env.DBUS_SESSION_BUS_ADDRESS }).capture().catch((e: unknown) => e);
       expect(error).toBeInstanceOf(NoScreenshotPortalError);
       expect(error).toMatchObject({ message: expect.stringMatching(/^No XDG desktop portal is running/u) });
+    } finally {
+      await desktop.stop();
+    }
+  });
+
+  it.skipIf(missingTool('dbus-daemon') !== undefined)('a portal without a Screenshot interface (a stand-in that answers only what it has) is NoScreenshotPortalError; grim then captures', async () => {
+    const desktop = new Desktop();
+    try {
+      desktop.startBus();
+      const bus = sessionBus({ busAddress: desktop.env.DBUS_SESSION_BUS_ADDRESS! });
+      bus.on('error', () => undefined);
+      bus.addMethodHandler((msg: Message) => {
+        if (msg.interface !== 'org.freedesktop.DBus.Properties' || msg.member !== 'Get') return false;
+        if (msg.body[0] === 'org.freedesktop.portal.ScreenCast') bus.send(Message.newMethodReturn(msg, 'v', [new Variant('u', 4)]));
+        else bus.send(Message.newError(msg as unknown as string, 'org.freedesktop.DBus.Error.InvalidArgs', `No such interface “${String(msg.body[0])}”`));
+        return true;
+      });
+      await bus.requestName('org.freedesktop.portal.Desktop', 0);
+      try {
+        const real = new PortalScreenCapture({ busAddress: desktop.env.DBUS_SESSION_BUS_ADDRESS });
+        const error = await real.capture().catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(NoScreenshotPortalError);
+        expect(error).toMatchObject({ message: expect.stringMatching(/^The desktop portal has no Screenshot interface/u) });
+        const grim = fake('grim', otherShot);
+        expect(await new PortalOrElseScreenCapture(real, grim).capture()).toBe(otherShot);
+      } finally {
+        bus.disconnect();
+      }
     } finally {
       await desktop.stop();
     }
