@@ -7,6 +7,7 @@
 // same URI from a grim screenshot of the same screen, and with the portal the file it saved (its
 // Response names it, seen with dbus-monitor) is gone once keytap read it. A `grim` first on
 // keytap's PATH notes each run and runs the real one: keytap runs it without a portal, never with.
+// With neither (no portal, no grim on PATH) the CLI and the tray say both reasons, and add nothing.
 import type { ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -74,9 +75,9 @@ describe.skipIf(missing !== undefined)('QR codes on the screen of a Wayland sess
     await session.stop();
   });
 
-  async function startTray(): Promise<void> {
+  async function startTray(path = env.PATH!): Promise<void> {
     trayLog = '';
-    tray = session.spawnKeytap([], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    tray = session.spawnKeytap([], { env: { PATH: path }, stdio: ['ignore', 'ignore', 'pipe'] });
     tray.stderr!.on('data', (d: Buffer) => (trayLog += d.toString()));
     await session.waitFor(() => trayLog.includes('running (pid'), 'the tray to start', 20_000);
     service = `org.kde.StatusNotifierItem-${/running \(pid (\d+)/u.exec(trayLog)![1]}-1`;
@@ -173,6 +174,24 @@ describe.skipIf(missing !== undefined)('QR codes on the screen of a Wayland sess
       expect(result.stderr).toMatch(/The screen cannot be captured: No XDG desktop portal is running \(.*\)\. grim is not installed\./u);
       expect(result.stderr).toMatch(/xdg-desktop-portal-gnome, -kde; on sway, Hyprland: -wlr, or grim: apt install grim/u);
       expect(readFileSync(cliKey, 'utf8')).toBe(before);
+    });
+
+    it('neither, from the tray: its log says both reasons, nothing is added, and it keeps serving', async () => {
+      const { issuer, uri } = account('NoCapture');
+      await show(uri);
+      await startTray('/nonexistent');
+      const id = (await menuItem(QR_ITEM))!;
+      const clicked = await session.run('gdbus', ['call', '--session', '--dest', service, '--object-path', MENU_PATH, '--method', 'com.canonical.dbusmenu.Event', '--', String(id), "'clicked'", '<int32 0>', 'uint32 0']);
+      expect(clicked.code, clicked.stderr).toBe(0);
+      const line = await session.waitFor(() => trayLog.split('\n').find((l) => l.includes('from a QR code')), 'the tray to say what it did with the QR code', 20_000);
+      expect(line).toMatch(/adding an account from a QR code: UNSUPPORTED: The screen cannot be captured: No XDG desktop portal is running \(.*\)\. grim is not installed\./u);
+      // Served by the tray still: the key's accounts, without a new one.
+      const listed = await session.runKeytap(['list']);
+      expect(listed.code, listed.stderr).toBe(0);
+      expect(listed.stdout).toContain('First:bob');
+      expect(listed.stdout).not.toContain(issuer);
+      expect(tray!.exitCode).toBeNull();
+      await stopTray();
     });
   });
 
