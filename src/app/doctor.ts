@@ -146,7 +146,7 @@ export async function runDoctor(partial: Partial<DoctorEnv> = {}): Promise<Docto
     checks.push(await checkClipboard(env));
     checks.push(await checkShortcut(env, bus));
     checks.push(await checkTyping(env, bus));
-    if (wayland) checks.push(checkScreenCapture(portal));
+    if (wayland) checks.push(await checkScreenCapture(env, portal));
     checks.push(checkConfig(env));
     checks.push(await checkInstance(env));
     return checks;
@@ -451,15 +451,18 @@ function checkPortal(portal: PortalInfo | undefined, bus: SessionBus | undefined
   return { name, status: 'ok', detail: `xdg-desktop-portal: ${offered}` };
 }
 
-function checkScreenCapture(portal: PortalInfo | undefined): DoctorCheck {
+/** `keytap add --qr` without a file on Wayland: the Screenshot portal, else grim (src/desktop/screen-capture/index.ts). */
+async function checkScreenCapture(env: DoctorEnv, portal: PortalInfo | undefined): Promise<DoctorCheck> {
   const name = 'Screen capture';
   const version = portal?.versions.Screenshot;
   if (version !== undefined) return { name, status: 'ok', detail: `Wayland: XDG Screenshot portal, version ${version} (for "keytap add --qr" without a file)` };
+  const grim = await env.which('grim');
+  if (grim) return { name, status: 'ok', detail: `Wayland: ${grim}, no XDG Screenshot portal (grim works on wlroots compositors: sway, Hyprland)` };
   return {
     name,
     status: 'warn',
-    detail: 'Wayland without the XDG Screenshot portal: "keytap add --qr" cannot read the screen',
-    fix: 'Start xdg-desktop-portal with its backend for this desktop, or save the QR code as a PNG/JPEG and run "keytap add --qr FILE".',
+    detail: 'Wayland without the XDG Screenshot portal or grim: "keytap add --qr" cannot read the screen',
+    fix: 'Start xdg-desktop-portal with its backend for this desktop (on sway or Hyprland, or install grim), or save the QR code as a PNG/JPEG and run "keytap add --qr FILE".',
   };
 }
 

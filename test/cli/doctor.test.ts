@@ -135,7 +135,10 @@ describe('keytap doctor', () => {
       fix: "Add to ~/.config/sway/config (sway), then reload it: bindsym Mod4+F5 exec '/opt/key tap/keytap' code; bindsym Ctrl+Mod1+Shift+k exec '/opt/key tap/keytap' code --type",
     });
     expect(checks['Desktop portal']).toMatchObject({ status: 'fail', detail: 'no session bus (DBUS_SESSION_BUS_ADDRESS is not set)' });
-    expect(checks['Screen capture']).toMatchObject({ status: 'warn', fix: expect.stringContaining('keytap add --qr FILE') });
+    expect(checks['Screen capture']).toMatchObject({ status: 'warn', detail: 'Wayland without the XDG Screenshot portal or grim: "keytap add --qr" cannot read the screen', fix: expect.stringContaining('keytap add --qr FILE') });
+    expect(checks['Screen capture']!.fix).toContain('install grim');
+    const withGrim = { ...env, which: (command: string) => Promise.resolve(['wl-copy', 'wl-paste', 'grim'].includes(command) ? `/usr/bin/${command}` : undefined) };
+    expect(byName(await runDoctor(withGrim))['Screen capture']).toEqual({ name: 'Screen capture', status: 'ok', detail: 'Wayland: /usr/bin/grim, no XDG Screenshot portal (grim works on wlroots compositors: sway, Hyprland)' });
     // A compositor without data-control (GNOME): the reason keytap fell back is said with the adapter.
     const gnome = byName(
       await runDoctor({

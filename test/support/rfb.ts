@@ -107,6 +107,16 @@ export class RfbClient {
     for (const modifier of [...modifiers].reverse()) await this.key(modifier, false);
   }
 
+  /** Presses the keys of these keysyms and keeps them down (a shortcut's modifiers while its command runs), until release(). */
+  async hold(...keysyms: number[]): Promise<void> {
+    for (const keysym of keysyms) await this.key(keysym, true);
+  }
+
+  /** Lets go of held keys, in reverse order. */
+  async release(...keysyms: number[]): Promise<void> {
+    for (const keysym of [...keysyms].reverse()) await this.key(keysym, false);
+  }
+
   private async key(keysym: number, down: boolean): Promise<void> {
     const message = Buffer.alloc(8);
     message[0] = 4;

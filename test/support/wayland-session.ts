@@ -279,6 +279,9 @@ export class WaylandSession {
   /**
    * Starts xdg-desktop-portal with its wlroots backend (Screenshot, ScreenCast; no GlobalShortcuts,
    * no RemoteDesktop), PipeWire and the backend first: the private bus activates nothing.
+   * xdg-desktop-portal 1.16 offers Screenshot only where some installed backend has Access (the
+   * "allow a screenshot?" dialog, not shown for programs outside a sandbox), which -wlr has not:
+   * with xdg-desktop-portal-gtk installed (not started) it does, without it not.
    */
   async startPortal(): Promise<void> {
     const config = join(this.home, '.config', 'xdg-desktop-portal-wlr');

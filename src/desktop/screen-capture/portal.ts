@@ -4,6 +4,8 @@
  * answers, through the request/response pattern (../portal-request.ts), with the `uri` of a PNG
  * file the portal wrote. The desktop may ask the user to allow it (GNOME does, once). The file
  * holds whatever was on the screen, a secret's QR code included: it is read and then deleted.
+ * Where no portal answers with a Screenshot interface, the error is a NoScreenshotPortalError, so
+ * that index.ts can capture another way (grim.ts).
  */
 import { readFile, rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -33,7 +35,7 @@ export class PortalScreenCapture implements ScreenCapture {
     try {
       session = await connectSessionBus(this.options.busAddress ?? sessionBusAddress());
     } catch (error) {
-      throw unsupported(`No D-Bus session bus for the screenshot portal (${describeError(error)}).`);
+      throw absent(`No D-Bus session bus for the screenshot portal (${describeError(error)}).`);
     }
     const onAbort = (): void => session.close();
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -74,7 +76,7 @@ async function checkPortal(session: SessionBus): Promise<void> {
       name === 'org.freedesktop.DBus.Error.ServiceUnknown' || name === 'org.freedesktop.DBus.Error.NameHasNoOwner'
         ? 'No XDG desktop portal is running'
         : 'The desktop portal has no Screenshot interface';
-    throw unsupported(`${what} (${describeError(error)}).`);
+    throw absent(`${what} (${describeError(error)}).`);
   }
 }
 
@@ -91,4 +93,15 @@ async function readAndDelete(path: string): Promise<Uint8Array> {
 
 function unsupported(message: string): KeytapError {
   return new KeytapError('UNSUPPORTED', message, { hint: HINT });
+}
+
+/** There is no screenshot portal to ask (as opposed to one that failed): the caller may capture another way. */
+export class NoScreenshotPortalError extends KeytapError {
+  constructor(message: string) {
+    super('UNSUPPORTED', message, { hint: HINT });
+  }
+}
+
+function absent(message: string): KeytapError {
+  return new NoScreenshotPortalError(message);
 }
