@@ -219,7 +219,8 @@ export class X11TraySession {
   private watcher: ChildProcess | undefined;
   private tray: ChildProcess | undefined;
   private trayExit: Promise<unknown> = Promise.resolve();
-  private bus: MessageBus | undefined;
+  /** This process's connection to the session bus, once started. */
+  bus: MessageBus | undefined;
   private menuClient: MenuClient | undefined;
 
   get menu(): MenuClient {

@@ -21,6 +21,11 @@
  * 2. the tray's idle RSS (keytap and its descendants, from /proc) and CPU time over 60 s with the
  *    key present, as bench/tray.ts's figures 1 and 2 (the first idle minute).
  *
+ * 3. for information, Properties.Get of the item's IconPixmap, timed the same way in both: swaybar
+ *    asks for it whenever the icon changes, as it does during a click (strace of the tray showed
+ *    two 35 KB IconPixmap replies between the key's request and the tray reading its answer);
+ *    the X11 desktop here has a watcher but no host that draws icons, so its clicks do not pay it.
+ *
  * The clipboard adapter is whatever the tray picks; the table prints its "clipboard: …" log line.
  * Prints only; asserts nothing. Linux only; as root, the Wayland side runs as keytap-wayland.
  * Run: npm run dist, then npm run bench -- wayland
@@ -30,6 +35,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { Message } from 'dbus-next';
 import type { MessageBus } from 'dbus-next';
 import { X11Selection } from '../src/desktop/clipboard/x11-selection.js';
 import { missingTool } from '../test/platform/desktop.js';
@@ -60,6 +66,8 @@ import {
 
 interface SessionFigures {
   clipboard: string;
+  /** Properties.Get of the item's IconPixmap, what a host drawing the icon asks on each change. */
+  iconPixmapMs: number[];
   idle: TreeSample;
   cpu: ReturnType<typeof cpuBetween>;
   firstClickMs: number;
@@ -90,6 +98,9 @@ export async function benchWayland(): Promise<void> {
   console.log(`clipboard, Wayland: ${wayland.figures.clipboard}`);
   console.log('X11: clipboard polled every ~1 ms with an in-process X11 client, each code confirmed with xsel -ob.');
   console.log(
+    'Icon: this X11 desktop has a StatusNotifierWatcher but no host that draws the icon; swaybar draws it, and asks for IconPixmap again when the icon changes, as it does during a click (each Get is the row above).',
+  );
+  console.log(
     `Wayland: clipboard watched with \`wl-paste --no-newline --watch sh -c 'cat; echo'\` as the session user, each code confirmed with wl-paste.` +
       ` The watch's own delay: it reported a wl-copy's selection a median ${wayland.watchAfterCopyMs.toFixed(1)} ms after that wl-copy (run directly, ${CALIBRATION_ROUNDS} copies) had set it and exited.` +
       ` For comparison, one wl-paste, start to exit (median of ${CALIBRATION_ROUNDS}): ${wayland.pasteViaRunuserMs.toFixed(1)} ms as the session user through runuser (how a poll from here would run), ${wayland.pasteDirectMs.toFixed(1)} ms run directly.`,
@@ -109,7 +120,7 @@ async function measureX11(executable: string): Promise<SessionFigures> {
     const { idle, cpu } = await idleMinute(x11.trayPid);
     const probe = x11ClipboardProbe(selection, x11.desktop.processEnv());
     const clicks = await clickSeries(x11.menu, probe);
-    return { clipboard: x11.clipboardLine, idle, cpu, ...clicks };
+    return { clipboard: x11.clipboardLine, idle, cpu, ...clicks, iconPixmapMs: await iconPixmapTimes(x11.bus!, x11.service) };
   } finally {
     selection?.close();
     await x11.stop();
@@ -123,6 +134,7 @@ const CALIBRATION_ROUNDS = 20;
 async function measureWayland(executable: string): Promise<{ figures: SessionFigures; pasteViaRunuserMs: number; pasteDirectMs: number; watchAfterCopyMs: number }> {
   const session = new WaylandSession({ bar: true, busGuests: ['root'] });
   const keyFile = join(session.folder('keys'), 'bench-key.json');
+  const keyServer = join(session.dir, 'keytap-key');
   let tray: ChildProcess | undefined;
   let trayExit: Promise<unknown> = Promise.resolve();
   let log = '';
@@ -132,6 +144,9 @@ async function measureWayland(executable: string): Promise<{ figures: SessionFig
     // The session copied the executable in one piece; the installed copy is what is measured.
     rmSync(session.keytap);
     installCopy(executable, session.keytap);
+    // The key is served from a file of its own: from the tray's, it would share the tray's mapped
+    // pages and halve their share in the tray's PSS (on X11 the bundle serves it, through Node).
+    installCopy(executable, keyServer);
     await session.start();
     await session.startMako();
     session.folder('home/.config');
@@ -147,10 +162,11 @@ async function measureWayland(executable: string): Promise<{ figures: SessionFig
     started.stderr!.on('data', (d: Buffer) => (log += d.toString()));
     const trayPid = Number(await waitFor(() => /running \(pid (\d+)\)/u.exec(log)?.[1], 'the tray to start', 15_000));
     bus = await connect(session.env.DBUS_SESSION_BUS_ADDRESS!);
-    const menu = new MenuClient(bus, `org.kde.StatusNotifierItem-${trayPid}-1`);
+    const service = `org.kde.StatusNotifierItem-${trayPid}-1`;
+    const menu = new MenuClient(bus, service);
     await menu.listen();
 
-    const served = await session.runKeytap(['virtual', 'start', keyFile, '--touch', 'auto', '--touch-delay', '0', '--demo']);
+    const served = await session.run(keyServer, ['virtual', 'start', keyFile, '--touch', 'auto', '--touch-delay', '0', '--demo'], { timeoutMs: 30_000 });
     if (served.code !== 0) throw new Error(`keytap virtual start exited ${served.code}: ${served.stderr}`);
     await waitFor(async () => findMenuItem(await menu.layout(), ACCOUNT_LABEL), 'the account in the menu', 10_000);
     await sleep(2_000); // start-up work (the connect toast, autostart check) settles, as on X11
@@ -200,11 +216,12 @@ async function measureWayland(executable: string): Promise<{ figures: SessionFig
     };
     const clicks = await clickSeries(menu, probe);
     if (/uncaught|unhandled/u.test(log)) console.log(`note: the Wayland tray logged an uncaught error:\n${log}`);
-    return { figures: { clipboard: clipboardLineOf(log), idle, cpu, ...clicks }, pasteViaRunuserMs, pasteDirectMs, watchAfterCopyMs: median(afterCopy) };
+    const iconPixmapMs = await iconPixmapTimes(bus, service);
+    return { figures: { clipboard: clipboardLineOf(log), idle, cpu, ...clicks, iconPixmapMs }, pasteViaRunuserMs, pasteDirectMs, watchAfterCopyMs: median(afterCopy) };
   } finally {
     watch?.close();
     bus?.disconnect();
-    await session.runKeytap(['virtual', 'stop', keyFile]).catch(() => undefined);
+    await session.run(keyServer, ['virtual', 'stop', keyFile], { timeoutMs: 30_000 }).catch(() => undefined);
     if (tray && tray.exitCode === null && tray.signalCode === null) {
       tray.kill('SIGTERM');
       await Promise.race([trayExit, sleep(5_000)]);
@@ -306,6 +323,11 @@ async function clickSeries(menu: MenuClient, probe: ClipboardProbe): Promise<{ f
   return { firstClickMs: first.ms, clicks };
 }
 
+async function iconPixmapTimes(bus: MessageBus, service: string): Promise<number[]> {
+  const get = new Message({ destination: service, path: '/StatusNotifierItem', interface: 'org.freedesktop.DBus.Properties', member: 'Get', signature: 'ss', body: ['org.kde.StatusNotifierItem', 'IconPixmap'] });
+  return timed(CALIBRATION_ROUNDS, () => bus.call(get));
+}
+
 async function timed(rounds: number, action: () => Promise<unknown>): Promise<number[]> {
   const out: number[] = [];
   for (let i = 0; i < rounds; i++) {
@@ -330,6 +352,7 @@ function printTable(x11: SessionFigures, wayland: SessionFigures): void {
     ['  min / max', (f) => `${ms(Math.min(...f.clicks.map((c) => c.ms)))} / ${ms(Math.max(...f.clicks.map((c) => c.ms)))}`],
     ['  Event call returned, median', (f) => ms(median(f.clicks.map((c) => c.callMs)))],
     ['  first click after idle (not counted)', (f) => ms(f.firstClickMs)],
+    [`  for information: Get IconPixmap, median of ${CALIBRATION_ROUNDS}`, (f) => ms(median(f.iconPixmapMs))],
     [`RSS after ${IDLE_SECONDS} s idle, keytap + helpers`, (f) => mb(f.idle.rssKb)],
     ['  PSS', (f) => mb(f.idle.pssKb)],
     ['  anonymous / mapped files', (f) => `${mb(f.idle.anonKb)} / ${mb(f.idle.fileKb)}`],
