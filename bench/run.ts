@@ -1,37 +1,26 @@
 /**
  * Benchmarks: `npm run bench` runs all, `npm run bench -- NAME` one. They print figures; nothing
- * here asserts a time (machines differ; the figures go into the issue notes).
+ * here asserts a time (machines differ; the figures go into the issue notes). Each bench is imported
+ * when it runs: one bench's imports (program-entra's reach vitest through test/provision) do not
+ * stop the others.
  */
-import { benchCodeRead } from './code-read.js';
-import { benchCtapHidChannels } from './ctaphid-channels.js';
-import { benchDist } from './dist.js';
-import { benchPcscCode } from './pcsc-code.js';
-import { benchDeb } from './deb.js';
-import { benchProbe } from './probe.js';
-import { benchProgram } from './program.js';
-import { benchProgramEntra } from './program-entra.js';
-import { benchPskcKdf } from './pskc-kdf.js';
-import { benchQrScan } from './qr-scan.js';
-import { benchSeeds } from './seeds.js';
-import { benchSeedsHostile } from './seeds-hostile.js';
-import { benchTray } from './tray.js';
-import { benchWine } from './wine.js';
 
 const BENCHES: Record<string, () => Promise<void>> = {
-  'code-read': benchCodeRead,
-  seeds: benchSeeds,
-  'seeds-hostile': benchSeedsHostile,
-  'pskc-kdf': benchPskcKdf,
-  program: benchProgram,
-  'program-entra': benchProgramEntra,
-  tray: benchTray,
-  dist: benchDist,
-  wine: benchWine,
-  'pcsc-code': benchPcscCode,
-  deb: benchDeb,
-  'ctaphid-channels': benchCtapHidChannels,
-  'qr-scan': benchQrScan,
-  probe: benchProbe,
+  'code-read': () => import('./code-read.js').then((m) => m.benchCodeRead()),
+  seeds: () => import('./seeds.js').then((m) => m.benchSeeds()),
+  'seeds-hostile': () => import('./seeds-hostile.js').then((m) => m.benchSeedsHostile()),
+  'pskc-kdf': () => import('./pskc-kdf.js').then((m) => m.benchPskcKdf()),
+  program: () => import('./program.js').then((m) => m.benchProgram()),
+  'program-entra': () => import('./program-entra.js').then((m) => m.benchProgramEntra()),
+  tray: () => import('./tray.js').then((m) => m.benchTray()),
+  dist: () => import('./dist.js').then((m) => m.benchDist()),
+  wine: () => import('./wine.js').then((m) => m.benchWine()),
+  'pcsc-code': () => import('./pcsc-code.js').then((m) => m.benchPcscCode()),
+  deb: () => import('./deb.js').then((m) => m.benchDeb()),
+  'ctaphid-channels': () => import('./ctaphid-channels.js').then((m) => m.benchCtapHidChannels()),
+  'qr-scan': () => import('./qr-scan.js').then((m) => m.benchQrScan()),
+  probe: () => import('./probe.js').then((m) => m.benchProbe()),
+  wayland: () => import('./wayland.js').then((m) => m.benchWayland()),
 };
 
 const wanted = process.argv.slice(2);

@@ -44,11 +44,11 @@ import { percentile } from './stats.js';
 
 const MENU_PATH = '/MenuBar';
 const MENU_IFACE = 'com.canonical.dbusmenu';
-const IDLE_SECONDS = 60;
-const CLICKS = 20;
+export const IDLE_SECONDS = 60;
+export const CLICKS = 20;
 const ROUNDS = 20;
 /** The demo key's touch account (TOTP, SHA256, 6 digits, the RFC 6238 test secret). */
-const ACCOUNT_LABEL = 'GitHub:alice  (touch)';
+export const ACCOUNT_LABEL = 'GitHub: alice (touch)';
 const ACCOUNT_SECRET_HEX = Buffer.from('12345678901234567890123456789012', 'ascii').toString('hex');
 const NO_KEY_LABEL = 'No key: plug one in';
 
@@ -57,71 +57,26 @@ export async function benchTray(): Promise<void> {
     console.log('tray: skipped (Linux only)');
     return;
   }
-  const missing = missingTool('Xvfb', 'dbus-daemon', 'dunst', 'dunstctl', 'gdbus', 'xsel', 'oathtool', 'status-notifier-watcher');
+  const missing = missingTool(...X11_TRAY_TOOLS);
   if (missing) {
     console.log(`tray: skipped, ${missing} is missing`);
     return;
   }
 
-  const desktop = new Desktop();
-  const dir = tempDir('keytap-bench-tray-');
-  const keyFile = join(dir, 'bench-key.json');
-  const runtime = join(dir, 'run');
-  let watcher: ChildProcess | undefined;
-  let tray: ChildProcess | undefined;
-  let trayExit: Promise<unknown> = Promise.resolve();
-  let trayLog = '';
-  let bus: MessageBus | undefined;
+  const x11 = new X11TraySession();
   let selection: X11Selection | undefined;
-  let env: NodeJS.ProcessEnv = {};
   const previousRuntime = process.env.KEYTAP_RUNTIME_DIR;
 
   try {
-    await desktop.startX();
-    desktop.startBus();
-    await desktop.startDunst();
-    env = {
-      ...desktop.env,
-      WAYLAND_DISPLAY: '',
-      KEYTAP_RUNTIME_DIR: runtime,
-      KEYTAP_CONFIG_DIR: join(dir, 'config'),
-      KEYTAP_DATA_DIR: join(dir, 'data'),
-      XDG_CONFIG_HOME: join(dir, 'xdg-config'),
-      XDG_DATA_HOME: join(dir, 'xdg-data'),
-      XDG_CACHE_HOME: join(dir, 'xdg-cache'),
-      XDG_STATE_HOME: join(dir, 'xdg-state'),
-    };
-    const address = env.DBUS_SESSION_BUS_ADDRESS!;
-    watcher = spawn('status-notifier-watcher', [], { env: desktop.processEnv(), stdio: 'ignore' });
-    // gdbusCall, not desktop.ts's run(): run() writes to gdbus's stdin, and an EPIPE there is fatal.
-    await desktop.waitFor(async () => (await gdbusCall(address, 'org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus.NameHasOwner', 'org.kde.StatusNotifierWatcher'))[0] === true);
-    mkdirSync(join(dir, 'config'), { recursive: true });
-    // A long clear time: the clear timer stays out of the way of the 20 clicks (the bench clears).
-    writeFileSync(join(dir, 'config', 'config.json'), JSON.stringify({ clipboardClearSeconds: 600, shortcut: 'Ctrl+Alt+F12' }));
-
-    const trayCommand = installedCommand(dir);
-    const spawnTray = (): ChildProcess => spawn(trayCommand.command, [...trayCommand.args, 'tray'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-    await firstStart(spawnTray);
-    console.log(`the tray: ${[trayCommand.command, ...trayCommand.args].join(' ')}, second start (the first one has come and gone)`);
-    tray = spawnTray();
-    const trayPid = tray.pid!;
-    const trayStartedAt = performance.now();
-    trayExit = new Promise((resolve) => tray!.once('exit', resolve));
-    tray.stderr!.on('data', (d: Buffer) => (trayLog += d.toString()));
-    await waitFor(() => trayLog.includes('running (pid'), 'the tray to start', 15_000);
-    const service = `org.kde.StatusNotifierItem-${trayPid}-1`;
-    const clipboardLine = /clipboard: (.*)/u.exec(trayLog)?.[1] ?? 'unknown';
-
-    bus = await connect(address);
-    const menu = new MenuClient(bus, service);
-    await menu.listen();
+    await x11.start(KEYTAP_UNDER_TEST);
+    const { env, address, trayPid, service, clipboardLine, keyFile, runtime, desktop, menu } = x11;
+    const trayStartedAt = x11.startedAt;
+    console.log(`the tray: ${x11.commandLine}, second start (the first one has come and gone)`);
     selection = await X11Selection.connect(env.DISPLAY!);
     const sel = selection;
 
     // ---- the key present; figures 1 and 2 ----
-    await keytapOk(['virtual', 'start', keyFile, '--touch', 'auto', '--touch-delay', '0', '--demo'], env);
-    await waitFor(async () => find(await menu.layout(), ACCOUNT_LABEL), 'the account in the menu', 10_000);
-    await sleep(2_000); // start-up work (the connect toast, autostart check) settles
+    await x11.plugKey();
     const startedAt = trayStartedAt;
     const tick = clockTick();
     const vk = virtualKeyPid(runtime);
@@ -144,47 +99,18 @@ export async function benchTray(): Promise<void> {
         const vkRss = vk === undefined ? undefined : readStatusKb(vk, 'VmRSS');
         console.log(`   for information: RSS ${mb(before.rssKb)} at the start of the idle minute; the virtual key's own process (stands in for the hardware, not counted): ${vkRss === undefined ? '?' : mb(vkRss)}`);
       }
-      const cpuTicks = after.ticks - before.ticks;
-      const childTicks = after.childTicks - before.childTicks;
-      const runNs = after.runNs - before.runNs;
-      const mainNs = after.mainRunNs - before.mainRunNs;
+      const cpu = cpuBetween(before, after, tick);
       console.log(
-        `2. CPU time over ${IDLE_SECONDS} s idle, key present${label}: ${((cpuTicks + childTicks) / tick).toFixed(2)} s utime+stime (resolution ${(1 / tick).toFixed(2)} s; of it reaped children ${(childTicks / tick).toFixed(2)} s);` +
-          ` run time of all threads (schedstat, ns) ${(runNs / 1e9).toFixed(4)} s, of it the main thread ${(mainNs / 1e9).toFixed(4)} s   (target ≤ 0.1 s)`,
+        `2. CPU time over ${IDLE_SECONDS} s idle, key present${label}: ${cpu.seconds.toFixed(2)} s utime+stime (resolution ${(1 / tick).toFixed(2)} s; of it reaped children ${cpu.childSeconds.toFixed(2)} s);` +
+          ` run time of all threads (schedstat, ns) ${cpu.runSeconds.toFixed(4)} s, of it the main thread ${cpu.mainRunSeconds.toFixed(4)} s   (target ≤ 0.1 s)`,
       );
       before = after;
     }
 
     // ---- figure 3: click → code on the clipboard ----
-    const clickOne = async (how: 'gdbus' | 'bus'): Promise<{ ms: number; callMs: number }> => {
-      // The app ignores a click while a read is pending: wait until none is.
-      await waitFor(async () => ((await menu.layout()).children.some((c) => typeof c.props.label === 'string' && c.props.label.startsWith('Cancel reading')) ? undefined : true), 'no read pending', 10_000);
-      await sleep(30);
-      await sel.clear();
-      if ((await sel.read()) !== undefined) throw new Error('the clipboard did not clear');
-      const item = find(await menu.layout(), ACCOUNT_LABEL);
-      if (!item) throw new Error(`no menu item "${ACCOUNT_LABEL}"`);
-      const period = Math.floor(Date.now() / 30_000) * 30;
-      const started = performance.now();
-      let callMs = Number.NaN;
-      const call = (how === 'gdbus' ? gdbusCall(address, service, MENU_PATH, `${MENU_IFACE}.Event`, String(item.id), "'clicked'", '<int32 0>', 'uint32 0') : menu.click(item.id)).then(
-        () => (callMs = performance.now() - started),
-      );
-      let text: string | undefined;
-      for (;;) {
-        text = await sel.read();
-        if (text) break;
-        if (performance.now() - started > 10_000) throw new Error('no code on the clipboard within 10 s');
-        await sleep(1);
-      }
-      const elapsed = performance.now() - started;
-      await call;
-      const valid = [await oathtool({ hexSecret: ACCOUNT_SECRET_HEX, type: 'TOTP', algorithm: 'SHA256', time: period }), await oathtool({ hexSecret: ACCOUNT_SECRET_HEX, type: 'TOTP', algorithm: 'SHA256', time: period + 30 })];
-      if (!valid.includes(text)) throw new Error(`the clipboard holds ${JSON.stringify(text)}, not a valid code (${valid.join(' or ')})`);
-      const xsel = await xselOutput(desktop.processEnv());
-      if (xsel !== text) throw new Error(`xsel -ob says ${JSON.stringify(xsel)}, the X11 reader ${JSON.stringify(text)}`);
-      return { ms: elapsed, callMs };
-    };
+    const probe = x11ClipboardProbe(sel, desktop.processEnv());
+    const clickOne = (how: 'gdbus' | 'bus'): Promise<ClickTiming> =>
+      clickToCode(menu, probe, how === 'gdbus' ? (id) => gdbusCall(address, service, MENU_PATH, `${MENU_IFACE}.Event`, String(id), "'clicked'", '<int32 0>', 'uint32 0').then(() => undefined) : (id) => menu.click(id));
     for (const how of ['gdbus', 'bus'] as const) {
       const warmUp = await clickOne(how); // not counted: the first click after the idle minutes
       if (how === 'gdbus') console.log(`   for information, the first click after the idle minutes (not counted below): ${warmUp.ms.toFixed(1)} ms`);
@@ -257,38 +183,142 @@ export async function benchTray(): Promise<void> {
       announced.close();
     }
 
-    if (/uncaught|unhandled/u.test(trayLog)) console.log(`note: the tray logged an uncaught error:\n${trayLog}`);
+    if (/uncaught|unhandled/u.test(x11.log)) console.log(`note: the tray logged an uncaught error:\n${x11.log}`);
   } finally {
     if (previousRuntime === undefined) delete process.env.KEYTAP_RUNTIME_DIR;
     else process.env.KEYTAP_RUNTIME_DIR = previousRuntime;
     selection?.close();
-    bus?.disconnect();
-    await runKeytap(['virtual', 'stop', keyFile], { env }).catch(() => undefined);
-    const vk = virtualKeyPid(runtime);
-    if (vk !== undefined) killPid(vk);
-    if (tray && tray.exitCode === null && tray.signalCode === null) {
-      tray.kill('SIGTERM');
-      await Promise.race([trayExit, sleep(5_000)]);
-      if (tray.exitCode === null && tray.signalCode === null) tray.kill('SIGKILL');
-    }
-    watcher?.kill();
-    await desktop.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await x11.stop();
   }
 }
 
 // ---- starting the tray ----
 
-/** How the tray is run: the executable under test installed into `dir`, or the bundle by this Node. */
-function installedCommand(dir: string): { command: string; args: string[] } {
-  if (!KEYTAP_UNDER_TEST) return keytapCommand();
+export const X11_TRAY_TOOLS = ['Xvfb', 'dbus-daemon', 'dunst', 'dunstctl', 'gdbus', 'xsel', 'oathtool', 'status-notifier-watcher'] as const;
+
+/**
+ * The X11 desktop of the tray figures: Xvfb, a private session bus, dunst and a
+ * StatusNotifierWatcher, private keytap and XDG folders, and the tray in it at its second start.
+ */
+export class X11TraySession {
+  readonly desktop = new Desktop();
+  readonly dir = tempDir('keytap-bench-tray-');
+  readonly keyFile = join(this.dir, 'bench-key.json');
+  readonly runtime = join(this.dir, 'run');
+  env: NodeJS.ProcessEnv = {};
+  address = '';
+  commandLine = '';
+  trayPid = 0;
+  service = '';
+  /** What the tray's "clipboard: …" log line says it picked. */
+  clipboardLine = 'unknown';
+  /** The tray's stderr so far. */
+  log = '';
+  /** performance.now() when the measured tray was spawned. */
+  startedAt = 0;
+  private watcher: ChildProcess | undefined;
+  private tray: ChildProcess | undefined;
+  private trayExit: Promise<unknown> = Promise.resolve();
+  /** This process's connection to the session bus, once started. */
+  bus: MessageBus | undefined;
+  private menuClient: MenuClient | undefined;
+
+  get menu(): MenuClient {
+    if (!this.menuClient) throw new Error('the X11 tray session has not started');
+    return this.menuClient;
+  }
+
+  /** Starts the desktop and the tray: `executable` installed as a user would, or the bundle by this Node. */
+  async start(executable: string | undefined): Promise<void> {
+    const { desktop, dir } = this;
+    await desktop.startX();
+    desktop.startBus();
+    await desktop.startDunst();
+    this.env = {
+      ...desktop.env,
+      WAYLAND_DISPLAY: '',
+      KEYTAP_RUNTIME_DIR: this.runtime,
+      KEYTAP_CONFIG_DIR: join(dir, 'config'),
+      KEYTAP_DATA_DIR: join(dir, 'data'),
+      XDG_CONFIG_HOME: join(dir, 'xdg-config'),
+      XDG_DATA_HOME: join(dir, 'xdg-data'),
+      XDG_CACHE_HOME: join(dir, 'xdg-cache'),
+      XDG_STATE_HOME: join(dir, 'xdg-state'),
+    };
+    const address = this.env.DBUS_SESSION_BUS_ADDRESS!;
+    this.address = address;
+    this.watcher = spawn('status-notifier-watcher', [], { env: desktop.processEnv(), stdio: 'ignore' });
+    // gdbusCall, not desktop.ts's run(): run() writes to gdbus's stdin, and an EPIPE there is fatal.
+    await desktop.waitFor(async () => (await gdbusCall(address, 'org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus.NameHasOwner', 'org.kde.StatusNotifierWatcher'))[0] === true);
+    mkdirSync(join(dir, 'config'), { recursive: true });
+    writeFileSync(join(dir, 'config', 'config.json'), JSON.stringify(BENCH_CONFIG));
+
+    const trayCommand = installedCommand(executable, dir);
+    this.commandLine = [trayCommand.command, ...trayCommand.args].join(' ');
+    const spawnTray = (): ChildProcess => spawn(trayCommand.command, [...trayCommand.args, 'tray'], { env: { ...process.env, ...this.env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    await firstStart(spawnTray);
+    const tray = spawnTray();
+    this.tray = tray;
+    this.trayPid = tray.pid!;
+    this.startedAt = performance.now();
+    this.trayExit = new Promise((resolve) => tray.once('exit', resolve));
+    tray.stderr!.on('data', (d: Buffer) => (this.log += d.toString()));
+    await waitFor(() => this.log.includes('running (pid'), 'the tray to start', 15_000);
+    this.service = `org.kde.StatusNotifierItem-${this.trayPid}-1`;
+    this.clipboardLine = clipboardLineOf(this.log);
+
+    this.bus = await connect(address);
+    this.menuClient = new MenuClient(this.bus, this.service);
+    await this.menuClient.listen();
+  }
+
+  /** Serves the demo key (touch after 0 ms) and waits until the menu lists its account and start-up work has settled. */
+  async plugKey(): Promise<void> {
+    await keytapOk(['virtual', 'start', this.keyFile, '--touch', 'auto', '--touch-delay', '0', '--demo'], this.env);
+    await waitFor(async () => find(await this.menu.layout(), ACCOUNT_LABEL), 'the account in the menu', 10_000);
+    await sleep(2_000); // start-up work (the connect toast, autostart check) settles
+  }
+
+  async stop(): Promise<void> {
+    this.bus?.disconnect();
+    await runKeytap(['virtual', 'stop', this.keyFile], { env: this.env }).catch(() => undefined);
+    const vk = virtualKeyPid(this.runtime);
+    if (vk !== undefined) killPid(vk);
+    const tray = this.tray;
+    if (tray && tray.exitCode === null && tray.signalCode === null) {
+      tray.kill('SIGTERM');
+      await Promise.race([this.trayExit, sleep(5_000)]);
+      if (tray.exitCode === null && tray.signalCode === null) tray.kill('SIGKILL');
+    }
+    this.watcher?.kill();
+    await this.desktop.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** The tray's settings in both benches: a long clear time keeps the clear timer out of the way of the 20 clicks (the bench clears). */
+export const BENCH_CONFIG = { clipboardClearSeconds: 600, shortcut: 'Ctrl+Alt+F12' };
+
+/** What the tray's log says about the clipboard adapter it picked. */
+export function clipboardLineOf(log: string): string {
+  return /clipboard: (.*)/u.exec(log)?.[1] ?? 'unknown';
+}
+
+/** How the tray is run: `executable` installed into `dir`, or the bundle by this Node. */
+function installedCommand(executable: string | undefined, dir: string): { command: string; args: string[] } {
+  if (!executable) return keytapCommand();
   const copy = join(dir, 'keytap');
-  execFileSync('install', ['-m', '0755', KEYTAP_UNDER_TEST, copy]);
+  installCopy(executable, copy);
   return { command: copy, args: [] };
 }
 
+/** Installs `executable` at `copy` as the README does (see the note at the top on page-cache folios). */
+export function installCopy(executable: string, copy: string): void {
+  execFileSync('install', ['-m', '0755', executable, copy]);
+}
+
 /** Starts the tray, waits until it runs, and quits it (SIGTERM, its normal way out). */
-async function firstStart(spawnTray: () => ChildProcess): Promise<void> {
+export async function firstStart(spawnTray: () => ChildProcess): Promise<void> {
   const first = spawnTray();
   const exited = new Promise((resolve) => first.once('exit', resolve));
   let log = '';
@@ -305,7 +335,7 @@ async function firstStart(spawnTray: () => ChildProcess): Promise<void> {
 
 // ---- the menu, over an open connection ----
 
-class MenuClient {
+export class MenuClient {
   private readonly signals: { member: string; at: number }[] = [];
   private readonly listeners: (() => void)[] = [];
 
@@ -368,6 +398,68 @@ class MenuClient {
   }
 }
 
+// ---- click → code on the clipboard ----
+
+export interface ClickTiming {
+  /** From just before the Event call until the clipboard held the code. */
+  ms: number;
+  /** Until the Event call returned. */
+  callMs: number;
+}
+
+/** How a bench sees the clipboard of its session. */
+export interface ClipboardProbe {
+  /** Empties the clipboard before a click, and makes sure it is empty. */
+  clear(): Promise<void>;
+  /** Called just before the click; what it returns waits for the first copy after it (`started`: the click's performance.now()). */
+  arm(): (started: number) => Promise<{ text: string; at: number }>;
+  /** A second reader's view of that copy, which must agree. */
+  confirm(text: string): Promise<void>;
+}
+
+/** One click on the demo account (`click` makes the Event call), timed until `probe` sees a code oathtool agrees with. */
+export async function clickToCode(menu: MenuClient, probe: ClipboardProbe, click: (id: number) => Promise<void>): Promise<ClickTiming> {
+  // The app ignores a click while a read is pending: wait until none is.
+  await waitFor(async () => ((await menu.layout()).children.some((c) => typeof c.props.label === 'string' && c.props.label.startsWith('Cancel reading')) ? undefined : true), 'no read pending', 10_000);
+  await sleep(30);
+  await probe.clear();
+  const item = find(await menu.layout(), ACCOUNT_LABEL);
+  if (!item) throw new Error(`no menu item "${ACCOUNT_LABEL}"`);
+  const period = Math.floor(Date.now() / 30_000) * 30;
+  const copied = probe.arm();
+  const started = performance.now();
+  let callMs = Number.NaN;
+  const call = click(item.id).then(() => (callMs = performance.now() - started));
+  const { text, at } = await copied(started);
+  await call;
+  const valid = [await oathtool({ hexSecret: ACCOUNT_SECRET_HEX, type: 'TOTP', algorithm: 'SHA256', time: period }), await oathtool({ hexSecret: ACCOUNT_SECRET_HEX, type: 'TOTP', algorithm: 'SHA256', time: period + 30 })];
+  if (!valid.includes(text)) throw new Error(`the clipboard holds ${JSON.stringify(text)}, not a valid code (${valid.join(' or ')})`);
+  await probe.confirm(text);
+  return { ms: at - started, callMs };
+}
+
+/** The X11 CLIPBOARD selection, polled every ~1 ms with an X11 client in this process; xsel -ob confirms. */
+export function x11ClipboardProbe(sel: X11Selection, env: NodeJS.ProcessEnv): ClipboardProbe {
+  return {
+    clear: async () => {
+      await sel.clear();
+      if ((await sel.read()) !== undefined) throw new Error('the clipboard did not clear');
+    },
+    arm: () => async (started) => {
+      for (;;) {
+        const text = await sel.read();
+        if (text) return { text, at: performance.now() };
+        if (performance.now() - started > 10_000) throw new Error('no code on the clipboard within 10 s');
+        await sleep(1);
+      }
+    },
+    confirm: async (text) => {
+      const xsel = await xselOutput(env);
+      if (xsel !== text) throw new Error(`xsel -ob says ${JSON.stringify(xsel)}, the X11 reader ${JSON.stringify(text)}`);
+    },
+  };
+}
+
 type WireNode = [number, Record<string, Variant>, Variant[]];
 
 function fromWire(node: WireNode): MenuTree {
@@ -405,7 +497,7 @@ class AnnouncementWatch {
   }
 }
 
-function virtualKeyPid(runtime: string): number | undefined {
+export function virtualKeyPid(runtime: string): number | undefined {
   try {
     for (const name of readdirSync(runtime)) {
       if (!/^vk-.*\.json$/u.test(name)) continue;
@@ -438,7 +530,7 @@ function xselOutput(env: NodeJS.ProcessEnv): Promise<string> {
 
 // ---- /proc ----
 
-interface ProcSample {
+export interface ProcSample {
   pid: number;
   comm: string;
   rssKb: number;
@@ -449,7 +541,7 @@ interface ProcSample {
   threads: number;
 }
 
-interface TreeSample {
+export interface TreeSample {
   procs: ProcSample[];
   rssKb: number;
   anonKb: number;
@@ -496,7 +588,7 @@ function processTree(root: number): number[] {
   return out;
 }
 
-function readStatusKb(pid: number, field: string): number {
+export function readStatusKb(pid: number, field: string): number {
   try {
     const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'mu').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return match ? Number(match[1]) : 0;
@@ -530,7 +622,7 @@ function runNsOf(pid: number): number {
   }
 }
 
-function sampleTree(root: number): TreeSample {
+export function sampleTree(root: number): TreeSample {
   const sample: TreeSample = { procs: [], rssKb: 0, anonKb: 0, fileKb: 0, pssKb: 0, ticks: 0, childTicks: 0, runNs: 0, mainRunNs: threadRunNs(root, root) };
   for (const pid of processTree(root)) {
     const stat = statFields(pid);
@@ -549,7 +641,18 @@ function sampleTree(root: number): TreeSample {
   return sample;
 }
 
-function clockTick(): number {
+/** CPU time of the tree between two samples, in seconds. */
+export function cpuBetween(before: TreeSample, after: TreeSample, tick: number): { seconds: number; childSeconds: number; runSeconds: number; mainRunSeconds: number } {
+  const childTicks = after.childTicks - before.childTicks;
+  return {
+    seconds: (after.ticks - before.ticks + childTicks) / tick,
+    childSeconds: childTicks / tick,
+    runSeconds: (after.runNs - before.runNs) / 1e9,
+    mainRunSeconds: (after.mainRunNs - before.mainRunNs) / 1e9,
+  };
+}
+
+export function clockTick(): number {
   try {
     return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
   } catch {
@@ -559,16 +662,16 @@ function clockTick(): number {
 
 // ---- formatting ----
 
-function mb(kb: number): string {
+export function mb(kb: number): string {
   return `${(kb / 1024).toFixed(1)} MB`;
 }
 
-function stats(samples: readonly number[]): string {
+export function stats(samples: readonly number[]): string {
   const sorted = [...samples].sort((a, b) => a - b);
   const f = (v: number): string => `${v.toFixed(1)} ms`;
   return `median ${f(percentile(sorted, 50))}, p90 ${f(percentile(sorted, 90))}, min ${f(sorted[0]!)}, max ${f(sorted[sorted.length - 1]!)}`;
 }
 
-function sleep(ms: number): Promise<void> {
+export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

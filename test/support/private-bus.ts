@@ -17,14 +17,17 @@ export interface PrivateBus {
   stop(): void;
 }
 
-/** Writes such a bus's configuration into `dir` (listening on `listen`) and returns its path. */
-export function privateBusConfig(dir: string, listen: string): string {
+/**
+ * Writes such a bus's configuration into `dir` (listening on `listen`) and returns its path.
+ * `guests`: users besides the daemon's own that may connect (dbus-daemon lets in only its own by default).
+ */
+export function privateBusConfig(dir: string, listen: string, guests: readonly string[] = []): string {
   const config = join(dir, `bus-${process.pid}-${Math.random().toString(16).slice(2)}.conf`);
   writeFileSync(
     config,
     `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN" "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig><type>session</type><listen>${listen}</listen><auth>EXTERNAL</auth>
-<policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy></busconfig>
+<policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/>${guests.map((user) => `<allow user="${user}"/>`).join('')}</policy></busconfig>
 `,
   );
   return config;

@@ -73,6 +73,11 @@ export interface WaylandSessionOptions {
   swayConfig?: readonly string[];
   /** swaybar at the top, with its tray (a StatusNotifierItem host). */
   bar?: boolean;
+  /**
+   * Users besides the session's own that may connect to its bus: `['root']` lets this process
+   * (as root) talk to the session's services over a connection of its own (bench/wayland.ts).
+   */
+  busGuests?: readonly string[];
 }
 
 export class WaylandSession {
@@ -134,7 +139,7 @@ export class WaylandSession {
       XDG_CURRENT_DESKTOP: 'sway',
       LANG: 'C.UTF-8',
     };
-    const busConfig = privateBusConfig(this.dir, `unix:path=${join(this.runtimeDir, 'bus')}`);
+    const busConfig = privateBusConfig(this.dir, `unix:path=${join(this.runtimeDir, 'bus')}`, this.options.busGuests);
     chmodSync(busConfig, 0o644);
     const [address, pid] = execFileSync(...this.argv('dbus-daemon', ['--config-file', busConfig, '--fork', '--print-address=1', '--print-pid=1']), { encoding: 'utf8' }).trim().split('\n');
     this.busPid = Number(pid);
