@@ -19,6 +19,7 @@ import { noKeyError } from '../device/open.js';
 import type { KeyCredential } from '../device/oath/session.js';
 import type { Autostart, GlobalShortcut, Typist } from '../desktop/platform.js';
 import type { ScreenCapture } from '../desktop/screen-capture/types.js';
+import type { FocusedWindow, FocusedWindowSource } from '../desktop/focused-window/types.js';
 import { parseAccelerator } from '../desktop/hotkey/accelerator.js';
 import { KeytapError, isKeytapError, lockedError, throwIfAborted } from '../errors.js';
 import type { Notifier } from '../notify/types.js';
@@ -26,6 +27,7 @@ import type { TrayBackend, TrayHostStatus, TrayModel } from '../tray/model.js';
 import type { QrScan } from '../qr/accounts.js';
 import { scanAndWipe } from '../qr/accounts.js';
 import { accountLabel } from './account-label.js';
+import type { Choice } from './account-choices.js';
 import { choicesOf } from './account-choices.js';
 import { chooseAccount } from './choose-account.js';
 import { CodeRequests } from './code-requests.js';
@@ -44,6 +46,7 @@ import { INITIAL_STATE, accountKeyRef, deliverFor, findKey, reduce } from './sta
 import { fromStateError, toStateError } from './state-error.js';
 import { Toasts } from './toasts.js';
 import { TrayRenderer } from './tray-render.js';
+import { matchWindow } from './window-rules.js';
 
 /** Where keys come from: the discovery KeyWatcher, or a fake. */
 export interface KeySource {
@@ -97,6 +100,8 @@ export interface ControllerDeps {
   secretPrompt?: (() => SecretPrompt) | undefined;
   /** The finder for this session, looked for at each click on a host that cannot show the menu; undefined: none installed. */
   finder?: (() => AccountFinder | undefined) | undefined;
+  /** Which window has the focus, read at each shortcut press (window rules); undefined: none is read. */
+  focusedWindow?: FocusedWindowSource | undefined;
 }
 
 export interface CodeAnswer {
@@ -159,6 +164,11 @@ export class Controller {
   /** The codes being typed, by request id: Cancel and stop() abort them. */
   private readonly typing = new Map<number, AbortController>();
   private shortcutRegistered: string | undefined;
+  /**
+   * The window that had the focus at the last shortcut press, for "Use for this window…". Kept in
+   * memory only: its title never goes into a log line, a toast or the state.
+   */
+  private lastFocused: FocusedWindow | undefined;
   private readonly clock: Clock;
   private readonly logger: Logger;
   private quitResolve!: () => void;
@@ -290,43 +300,94 @@ export class Controller {
         this.dispatch({ type: 'menu-not-shown', reason: 'no-finder' });
         return;
       }
-      const choices = choicesOf(this.stateValue.keys.filter((k) => k.status === 'ready').map((k) => ({ id: k.id, name: k.name, serial: k.serial, credentials: k.credentials })));
+      const choices = this.readyChoices();
       if (choices.length === 0) {
         this.dispatch({ type: 'menu-not-shown', reason: this.stateValue.keys.length === 0 ? 'no-key' : 'no-accounts' });
         return;
       }
-      const finding = new AbortController();
-      this.finding = finding;
-      const lines = choices.map((c) => c.line);
-      void finder
-        .choose(lines, finding.signal)
-        .then(
-          (line) => {
-            const chosen = choices.find((c) => c.line === line);
-            if (finding.signal.aborted || this.stopped) return;
-            if (!chosen) {
-              this.logger.warn(`${finder.name} answered a line that is none of the accounts offered`);
-              return;
-            }
-            this.guard('finder choice', () => this.onAction({ type: 'read', keyId: chosen.keyId, credentialId: chosen.credential.id }));
-          },
-          (error: unknown) => {
-            if (isKeytapError(error, 'CANCELLED') || this.stopped) return;
-            this.guard('finder', () => this.dispatch({ type: 'finder-failed', finder: finder.name, error: toStateError(error, this.logger) }));
-          },
-        )
-        .finally(() => {
-          if (this.finding === finding) this.finding = undefined;
-        });
+      this.offer(finder, choices, (chosen) => this.onAction({ type: 'read', keyId: chosen.keyId, credentialId: chosen.credential.id }));
     });
   }
 
-  /** The global shortcut: the default account, or the only one. `deliver`: 'type' for the type shortcut. */
+  private readyChoices(): Choice[] {
+    return choicesOf(this.stateValue.keys.filter((k) => k.status === 'ready').map((k) => ({ id: k.id, name: k.name, serial: k.serial, credentials: k.credentials })));
+  }
+
+  /** Opens the finder over `choices`; the chosen one goes to `onChosen`, a cancel goes nowhere. */
+  private offer(finder: AccountFinder, choices: Choice[], onChosen: (chosen: Choice) => void): void {
+    const finding = new AbortController();
+    this.finding = finding;
+    const lines = choices.map((c) => c.line);
+    void finder
+      .choose(lines, finding.signal)
+      .then(
+        (line) => {
+          const chosen = choices.find((c) => c.line === line);
+          if (finding.signal.aborted || this.stopped) return;
+          if (!chosen) {
+            this.logger.warn(`${finder.name} answered a line that is none of the accounts offered`);
+            return;
+          }
+          this.guard('finder choice', () => onChosen(chosen));
+        },
+        (error: unknown) => {
+          if (isKeytapError(error, 'CANCELLED') || this.stopped) return;
+          this.guard('finder', () => this.dispatch({ type: 'finder-failed', finder: finder.name, error: toStateError(error, this.logger) }));
+        },
+      )
+      .finally(() => {
+        if (this.finding === finding) this.finding = undefined;
+      });
+  }
+
+  /**
+   * The global shortcut: the account the focused window calls for (window-rules.ts), else the
+   * default account, or the only one. `deliver`: 'type' for the type shortcut. The window is read
+   * first, before a finder can take the focus; several accounts that fit go to the finder.
+   */
   shortcutPressed(deliver?: Deliver): void {
     this.guard('shortcut', () => {
-      const defaultAccount = this.deps.config.current.defaultAccount ?? undefined;
-      this.dispatch({ type: 'shortcut-pressed', requestId: this.requests.newId(), defaultAccount, now: this.nowSeconds(), deliver });
+      const source = this.deps.focusedWindow;
+      if (!source) {
+        this.shortcutFor(undefined, deliver);
+        return;
+      }
+      void this.readFocusedWindow(source).then((window) => this.guard('shortcut', () => this.shortcutFor(window, deliver)));
     });
+  }
+
+  /** The focused window now; undefined when none is, or when it cannot be told (logged, without a title). */
+  private async readFocusedWindow(source: FocusedWindowSource): Promise<FocusedWindow | undefined> {
+    try {
+      const window = await source.read();
+      this.lastFocused = window;
+      return window;
+    } catch (error) {
+      this.logger.warn(`reading the focused window (${source.name}) failed: ${describeUnknown(error)}`);
+      return undefined;
+    }
+  }
+
+  private shortcutFor(window: FocusedWindow | undefined, deliver: Deliver | undefined): void {
+    if (this.stopped) return;
+    const config = this.deps.config.current;
+    const defaultAccount = config.defaultAccount ?? undefined;
+    const ready = this.stateValue.keys.filter((k) => k.status === 'ready');
+    const accounts = ready.flatMap((k) => k.credentials.map((c) => ({ keyId: k.id, keySerial: k.serial, credentialId: c.id, issuer: c.issuer })));
+    const match = matchWindow(window, accounts, config.windowRules, defaultAccount?.keyId);
+    if (match.kind === 'several' && !this.finding) {
+      const finder = this.deps.finder?.();
+      if (finder) {
+        const choices = this.readyChoices().filter((c) => match.accounts.some((a) => a.keyId === c.keyId && a.credentialId === c.credential.id));
+        this.logger.info(`the shortcut offers ${choices.length} accounts that fit the focused window (${match.why}) in ${finder.name}`);
+        this.offer(finder, choices, (chosen) =>
+          this.dispatch({ type: 'read-requested', requestId: this.requests.newId(), keyId: chosen.keyId, credentialId: chosen.credential.id, source: 'shortcut', now: this.nowSeconds(), deliver }),
+        );
+        return;
+      }
+    }
+    const fitting = match.kind === 'one' ? { accounts: [match.account], why: match.why } : match.kind === 'several' ? { accounts: match.accounts, why: match.why } : undefined;
+    this.dispatch({ type: 'shortcut-pressed', requestId: this.requests.newId(), defaultAccount, now: this.nowSeconds(), deliver, window: fitting });
   }
 
   /**
