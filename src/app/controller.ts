@@ -31,7 +31,7 @@ import type { Choice } from './account-choices.js';
 import { choicesOf } from './account-choices.js';
 import { chooseAccount } from './choose-account.js';
 import { CodeRequests } from './code-requests.js';
-import type { AppConfig, ConfigStore, Deliver } from './config.js';
+import type { AppConfig, ConfigStore, Deliver, WindowRule } from './config.js';
 import { KeyOperations } from './key-operations.js';
 import type { RecentStore } from './recent-store.js';
 import type { OpenedKey } from './key-session.js';
@@ -201,7 +201,7 @@ export class Controller {
   }
 
   get model(): TrayModel {
-    return buildTrayModel(this.stateValue, this.deps.config.current);
+    return buildTrayModel(this.stateValue, this.deps.config.current, this.lastFocused ? { app: this.lastFocused.app } : undefined);
   }
 
   /** Shows the tray, registers the shortcut, starts watching keys. Resolves once the keys present at start are known. */
@@ -360,7 +360,10 @@ export class Controller {
   private async readFocusedWindow(source: FocusedWindowSource): Promise<FocusedWindow | undefined> {
     try {
       const window = await source.read();
-      this.lastFocused = window;
+      if (window && (window.title || window.app)) {
+        this.lastFocused = window;
+        this.renderer.schedule();
+      }
       return window;
     } catch (error) {
       this.logger.warn(`reading the focused window (${source.name}) failed: ${describeUnknown(error)}`);
@@ -607,6 +610,9 @@ export class Controller {
         config.set('deliverFor', wanted === current.deliver ? others : [...others, { ...action.account, deliver: wanted }]);
         return;
       }
+      case 'window-rule':
+        this.addWindowRule(action.account);
+        return;
       case 'toggle':
         if (action.setting === 'autostart') void this.toggleAutostart();
         else config.set(action.setting, !config.current[action.setting]);
@@ -623,6 +629,23 @@ export class Controller {
         this.quit();
         return;
     }
+  }
+
+  /**
+   * "Use for this window…": the window focused at the last shortcut press reads `account` from now
+   * on. The rule holds its whole title and its application (the settings file is the user's to
+   * loosen); one the same as it is not added twice. The log and the toast name the account only.
+   */
+  private addWindowRule(account: { keyId: string; credentialId: string }): void {
+    const window = this.lastFocused;
+    if (!window) return;
+    const rule = { keyId: account.keyId, credentialId: account.credentialId, ...(window.title ? { title: window.title } : {}), ...(window.app ? { app: window.app } : {}) };
+    const { config } = this.deps;
+    const rules = config.current.windowRules;
+    const same = (r: WindowRule): boolean => r.keyId === rule.keyId && r.credentialId === rule.credentialId && r.title === rule.title && r.app === rule.app;
+    const number = rules.findIndex(same) + 1 || rules.length + 1;
+    if (!rules.some(same)) config.set('windowRules', [...rules, rule]);
+    this.dispatch({ type: 'window-rule-added', credentialId: account.credentialId, rule: number, app: window.app });
   }
 
   private onTrayStatus(status: TrayHostStatus, reason: string | undefined): void {

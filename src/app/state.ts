@@ -213,6 +213,8 @@ export type AppEvent =
   | { type: 'menu-not-shown'; reason: 'no-finder' | 'no-key' | 'no-accounts' }
   /** The finder opened for such a host failed (not a cancel). */
   | { type: 'finder-failed'; finder: string; error: StateError }
+  /** "Use for this window…": window rule `rule` (its number in the settings) now reads this account. */
+  | { type: 'window-rule-added'; credentialId: string; rule: number; app?: string | undefined }
   /** "Add account from QR code on screen…" was clicked: the screen is being captured and searched. */
   | { type: 'qr-add-started'; keyId: string }
   /** "Add account from QR code on screen…": the account (its label, never its secret) went on the key. */
@@ -612,6 +614,15 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
 
     case 'autostart-changed':
       return { state: { ...state, autostart: event.enabled }, effects: [] };
+
+    case 'window-rule-added':
+      return {
+        state,
+        effects: [
+          log('info', `window rule ${event.rule} of the settings reads ${event.credentialId}${event.app ? ` (application ${event.app})` : ''}`),
+          ...toast(settings, 'app', { title: `The shortcut reads ${event.credentialId} in this window now`, body: 'Window rules are in the settings file, under windowRules.', icon: 'key' }),
+        ],
+      };
 
     case 'autostart-failed':
       return {

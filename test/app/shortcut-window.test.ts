@@ -133,3 +133,29 @@ describe('the shortcut and the focused window', () => {
     expect(r.logger.lines.join('\n')).toContain('reading the focused window (fake) failed: The X display :9 did not say which window has the focus in time.');
   });
 });
+
+describe('"Use for this window…"', () => {
+  it('after a press in a window, the item adds a rule with its title and application; the next press there reads that account; the log names no title', async () => {
+    const r = await withWindow();
+    r.config.set('defaultAccount', { keyId: '1234ABCD', credentialId: 'Demo:alice' });
+    expect(r.tray.last.menu.some((n) => n.id === 'window-rule')).toBe(false);
+    r.source.window = { title: 'Carol\'s intranet — login', app: 'browser' };
+    r.shortcut.onPress!();
+    await flush(r);
+    expect(r.device.calculations.map((c) => c.id)).toEqual(['Demo:alice']);
+    expect(r.tray.last.menu.find((n) => n.id === 'window-rule')).toMatchObject({ label: 'Use for this window (browser, focused at the last shortcut)…' });
+    r.tray.onClick!('window-rule:1234ABCD:VPN%3Aalice');
+    r.tray.onClick!('window-rule:1234ABCD:VPN%3Aalice'); // the same rule is not added twice
+    await flush(r);
+    expect(r.config.current.windowRules).toEqual([{ keyId: '1234ABCD', credentialId: 'VPN:alice', title: 'Carol\'s intranet — login', app: 'browser' }]);
+    expect(r.notifier.titles()).toContain('The shortcut reads VPN:alice in this window now');
+    r.shortcut.onPress!();
+    await flush(r);
+    expect(r.device.calculations.map((c) => c.id)).toEqual(['Demo:alice', 'VPN:alice']);
+    const log = r.logger.lines.join('\n');
+    expect(log).toContain('window rule 1 of the settings reads VPN:alice (application browser)');
+    expect(log).not.toContain('Carol');
+    expect(JSON.stringify(r.notifier.shown)).not.toContain('Carol');
+    expect(JSON.stringify(r.tray.last)).not.toContain('Carol');
+  });
+});

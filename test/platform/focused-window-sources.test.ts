@@ -93,7 +93,7 @@ describe('sway (i3-ipc over $SWAYSOCK)', () => {
     const other = await fakeSway((_r, socket) => socket.write('HTTP/1.1 400 Bad Request\r\n\r\n'));
     await expect(new SwayFocusedWindow(other.path).read()).rejects.toMatchObject({ message: expect.stringContaining('does not speak i3-ipc') as string });
     const broken = await fakeSway((_r, socket) => socket.write(ipcMessage(GET_TREE, '{"name": "private title", ')));
-    const error = await new SwayFocusedWindow(broken.path).read().catch((e: unknown) => e as Error);
+    const error = (await new SwayFocusedWindow(broken.path).read().then(() => undefined, (e: unknown) => e)) as Error;
     expect(error.message).toContain('not JSON');
     expect(error.message).not.toContain('private');
   });
