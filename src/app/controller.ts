@@ -46,7 +46,7 @@ import { INITIAL_STATE, accountKeyRef, deliverFor, findKey, reduce } from './sta
 import { fromStateError, toStateError } from './state-error.js';
 import { Toasts } from './toasts.js';
 import { TrayRenderer } from './tray-render.js';
-import { matchWindow } from './window-rules.js';
+import { accountForCommand, matchWindow } from './window-rules.js';
 
 /** Where keys come from: the discovery KeyWatcher, or a fake. */
 export interface KeySource {
@@ -400,8 +400,10 @@ export class Controller {
    */
   async requestCode(
     query: string | undefined,
-    options: { signal?: AbortSignal | undefined; onTouch?: ((credentialId: string) => void) | undefined; deliver?: Deliver | undefined } = {},
+    options: { signal?: AbortSignal | undefined; onTouch?: ((credentialId: string) => void) | undefined; deliver?: Deliver | undefined; focused?: boolean | undefined } = {},
   ): Promise<CodeAnswer> {
+    // Read before anything else: the window that had the focus when the command ran.
+    const window = options.focused && this.deps.focusedWindow ? await this.readFocusedWindow(this.deps.focusedWindow) : undefined;
     await this.refreshAll();
     const ready = this.stateValue.keys.filter((k) => k.status === 'ready');
     if (this.stateValue.keys.length === 0) throw noKeyError();
@@ -413,7 +415,16 @@ export class Controller {
       }
       throw key.error ? fromStateError(key.error) : noKeyError();
     }
-    const chosen = chooseAccount(ready, query, this.deps.config.current.defaultAccount?.keyId);
+    const config = this.deps.config.current;
+    if (options.focused) {
+      const accounts = ready.flatMap((k) => k.credentials.map((c) => ({ keyId: k.id, keySerial: k.serial, credentialId: c.id, issuer: c.issuer })));
+      const fits = accountForCommand(window, accounts, config.windowRules, config.defaultAccount);
+      if (fits) {
+        this.logger.info(`keytap code --focused reads ${fits.credentialId} (${fits.why})`);
+        return this.readFor({ keyId: fits.keyId, credentialId: fits.credentialId }, options);
+      }
+    }
+    const chosen = chooseAccount(ready, query, config.defaultAccount?.keyId);
     return this.readFor({ keyId: chosen.keyId, credentialId: chosen.credentialId }, options);
   }
 

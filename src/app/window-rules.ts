@@ -11,7 +11,8 @@
  * The window's title can hold private text: what this returns says which rule or issuer matched,
  * never the title, so the log line built from it is safe.
  */
-import type { WindowRule } from './config.js';
+import { KeytapError } from '../errors.js';
+import type { DefaultAccount, WindowRule } from './config.js';
 
 export interface FocusedWindowFacts {
   title?: string | undefined;
@@ -113,4 +114,28 @@ function answer(found: readonly WindowAccount[], preferredKey: string | undefine
   }
   const accounts = [...byName.values()].map((a) => ({ keyId: a.keyId, credentialId: a.credentialId }));
   return accounts.length === 1 ? { kind: 'one', account: accounts[0]!, why } : { kind: 'several', accounts, why };
+}
+
+/**
+ * `keytap code --focused`: the account the window calls for, else the default account when its
+ * key holds it, else undefined (the only account, as `keytap code` reads). Several that fit are
+ * an AMBIGUOUS error naming them (a command has no finder to offer them in); never the title.
+ */
+export function accountForCommand(
+  window: FocusedWindowFacts | undefined,
+  accounts: readonly WindowAccount[],
+  rules: readonly WindowRule[],
+  defaultAccount: DefaultAccount | null | undefined,
+): (MatchedAccount & { why: string }) | undefined {
+  const match = matchWindow(window, accounts, rules, defaultAccount?.keyId);
+  if (match.kind === 'one') return { ...match.account, why: match.why };
+  if (match.kind === 'several') {
+    throw new KeytapError('AMBIGUOUS', `${match.accounts.length} accounts fit the focused window (${match.why}): ${match.accounts.map((a) => a.credentialId).join(', ')}.`, {
+      hint: 'Add a window rule for it to the settings file (windowRules), or name the account: keytap code QUERY.',
+    });
+  }
+  if (!defaultAccount) return undefined;
+  const wanted = defaultAccount.keyId.toLowerCase();
+  const held = accounts.find((a) => a.credentialId === defaultAccount.credentialId && (a.keyId.toLowerCase() === wanted || a.keySerial?.toLowerCase() === wanted));
+  return held ? { keyId: held.keyId, credentialId: held.credentialId, why: 'the default account' } : undefined;
 }

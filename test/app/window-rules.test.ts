@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { WindowRule } from '../../src/app/config.js';
 import type { WindowAccount } from '../../src/app/window-rules.js';
-import { containsWord, matchWindow, ruleMatches } from '../../src/app/window-rules.js';
+import { accountForCommand, containsWord, matchWindow, ruleMatches } from '../../src/app/window-rules.js';
 
 const GITHUB: WindowAccount = { keyId: 'k1', keySerial: '1234ABCD', credentialId: 'GitHub:alice', issuer: 'GitHub' };
 const TEAMS_WORK: WindowAccount = { keyId: 'k1', keySerial: '1234ABCD', credentialId: 'Microsoft:work', issuer: 'Microsoft' };
@@ -142,5 +142,33 @@ describe('window rules', () => {
     expect(matchWindow({ title: 'Teams' }, ACCOUNTS, [{ keyId: '55556666', credentialId: 'Microsoft:work', title: 'Teams' }])).toEqual({ kind: 'none' });
     expect(matchWindow({ title: 'Teams' }, ACCOUNTS, [{ keyId: '1234abcd', credentialId: 'Microsoft:work', title: 'Teams' }])).toMatchObject({ kind: 'one' });
     expect(matchWindow({ title: 'Teams' }, ACCOUNTS, [{ keyId: 'k1', credentialId: 'Microsoft:work', title: 'Teams' }])).toMatchObject({ kind: 'one' });
+  });
+});
+
+describe('keytap code --focused (accountForCommand)', () => {
+  it('one that fits: it, with why', () => {
+    expect(accountForCommand({ title: 'Sign in to GitHub' }, ACCOUNTS, [], null)).toEqual({ keyId: 'k1', credentialId: 'GitHub:alice', why: 'the issuer "GitHub" in the window\'s title' });
+  });
+
+  it('several: AMBIGUOUS naming them and how to settle it, not the title', () => {
+    let error: unknown;
+    try {
+      accountForCommand({ title: 'Microsoft Teams — Carol' }, ACCOUNTS, [], null);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toMatchObject({
+      code: 'AMBIGUOUS',
+      message: '2 accounts fit the focused window (the issuer "Microsoft" in the window\'s title): Microsoft:work, Microsoft:home.',
+      hint: 'Add a window rule for it to the settings file (windowRules), or name the account: keytap code QUERY.',
+    });
+    expect(String((error as Error).message)).not.toContain('Carol');
+  });
+
+  it('none: the default account when its key (by id or serial) holds it, else undefined', () => {
+    expect(accountForCommand({ title: 'Editor' }, ACCOUNTS, [], { keyId: '1234abcd', credentialId: 'bob' })).toEqual({ keyId: 'k1', credentialId: 'bob', why: 'the default account' });
+    expect(accountForCommand(undefined, ACCOUNTS, [], { keyId: 'k1', credentialId: 'bob' })).toMatchObject({ credentialId: 'bob' });
+    expect(accountForCommand({ title: 'Editor' }, ACCOUNTS, [], { keyId: 'OTHER', credentialId: 'bob' })).toBeUndefined();
+    expect(accountForCommand({ title: 'Editor' }, ACCOUNTS, [], null)).toBeUndefined();
   });
 });

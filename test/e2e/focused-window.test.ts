@@ -163,6 +163,41 @@ describe.skipIf(missing !== undefined)('the shortcut and the focused window, end
     expect(trayLog.slice(before)).not.toContain('for the focused window');
   });
 
+  it('keytap code --focused asks the running keytap, which reads the account the focused window calls for', async () => {
+    const window = await windows.open({ title: 'Sign in to GitHub', instance: 'Navigator', className: 'firefox' });
+    expect((await run('xdotool', ['windowfocus', '--sync', String(window)], desktop.processEnv())).code).toBe(0);
+    const period = await awayFromPeriodEnd();
+    const result = await runKeytap(['code', '--focused', '--json'], { env });
+    expect([result.code, result.stderr]).toEqual([0, '']);
+    expect(JSON.parse(result.stdout)).toMatchObject({ id: 'GitHub:alice', code: await codeOf(0, period), copied: true });
+    expect(trayLog).toContain('keytap code --focused reads GitHub:alice (the issuer "GitHub" in the window\'s title)');
+  });
+
+  it('keytap code --focused with a window that fits two accounts: exit non-zero, both named, nothing read', async () => {
+    const window = await windows.open({ title: 'Microsoft Teams', instance: 'teams', className: 'teams' });
+    expect((await run('xdotool', ['windowfocus', '--sync', String(window)], desktop.processEnv())).code).toBe(0);
+    const result = await runKeytap(['code', '--focused'], { env });
+    expect(result.code).not.toBe(0);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toContain('2 accounts fit the focused window (the issuer "Microsoft" in the window\'s title): Microsoft:work, Microsoft:home.');
+  });
+
+  it('keytap code --focused without a running keytap (--virtual): it reads the window and the settings itself', async () => {
+    const own = join(dir, 'own.json');
+    for (const a of ACCOUNTS) {
+      const issuer = a.issuer ? ['--issuer', a.issuer] : [];
+      expect((await runKeytap(['add', '--virtual', own, ...issuer, '--account', a.account, '--secret', a.secret], { env })).code).toBe(0);
+    }
+    const window = await windows.open({ title: 'Dial in', instance: 'vpn', className: 'vpn-client' });
+    expect((await run('xdotool', ['windowfocus', '--sync', String(window)], desktop.processEnv())).code).toBe(0);
+    const period = await awayFromPeriodEnd();
+    const result = await runKeytap(['code', '--focused', '--json', '--virtual', own], { env });
+    expect([result.code, result.stderr]).toEqual([0, '']);
+    expect(JSON.parse(result.stdout)).toMatchObject({ id: 'bob', code: await codeOf(3, period) });
+    const usage = await runKeytap(['code', '--focused', 'GitHub'], { env });
+    expect([usage.code, usage.stderr]).toEqual([2, 'keytap: --focused chooses the account from the focused window; it takes no QUERY.\n  Leave out QUERY, or leave out --focused.\n']);
+  });
+
   it('the titles never reach the log', () => {
     expect(trayLog).not.toContain('Carol');
     expect(trayLog).not.toContain('Teams');
