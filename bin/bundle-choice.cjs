@@ -5,7 +5,8 @@
 // starts faster from the smaller one. Shared by bin/keytap.cjs and the single executable's
 // launcher (src/sea/launcher.ts), so both choose alike.
 // `keytap --version` and `keytap --help` name no command but start no tray either. `code --type`
-// types the code itself when no tray runs, and the typing backends are desktop code.
+// types the code itself when no tray runs, and the typing backends are desktop code; so does
+// `code --focused` read the focused window (and the settings file) itself.
 const ONLY_PRINTS = new Set(['--version', '-V', '--help', '-h']);
 
 // The options that take a value and may stand before the command: `keytap --with rofi pick` is
@@ -27,7 +28,7 @@ function bundleFor(args) {
     command === 'tray' ||
     command === 'doctor' ||
     command === 'pick' ||
-    (command === 'code' && args.includes('--type')) ||
+    (command === 'code' && (args.includes('--type') || args.includes('--focused'))) ||
     (command === undefined && !args.some((arg) => ONLY_PRINTS.has(arg)));
   // `add --qr` decodes images and captures the screen (src/cli/qr-accounts.ts): full bundle only.
   if (command === 'add' && args.some((arg) => arg === '--qr' || arg.startsWith('--qr='))) return 'keytap.cjs';

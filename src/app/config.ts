@@ -29,6 +29,22 @@ export interface AccountDeliver {
   deliver: Deliver;
 }
 
+/**
+ * Which account the shortcut reads while a window is focused: every condition given must hold
+ * (at least one is). The title is compared case-insensitively, the application by its name.
+ */
+export interface WindowRule {
+  /** The key's serial where it has one, else its id; absent: the account on whichever key holds it. */
+  keyId?: string | undefined;
+  credentialId: string;
+  /** A part of the window's title. */
+  title?: string | undefined;
+  /** A regular expression (JavaScript's) the title matches, case-insensitive. */
+  titlePattern?: string | undefined;
+  /** The application: WM_CLASS on X11, app_id on Wayland, the executable's name on Windows, the application's name on macOS. */
+  app?: string | undefined;
+}
+
 export interface AppConfig {
   /** Global shortcut, Electron-style ("Ctrl+Alt+K"). */
   shortcut: string;
@@ -49,6 +65,8 @@ export interface AppConfig {
   defaultAccount: DefaultAccount | null;
   /** How long to wait for a touch before giving up. */
   touchTimeoutSeconds: number;
+  /** The focused window's choice of account for the shortcut (window-rules.ts). */
+  windowRules: WindowRule[];
 }
 
 export const DEFAULT_CONFIG: Readonly<AppConfig> = Object.freeze({
@@ -62,6 +80,7 @@ export const DEFAULT_CONFIG: Readonly<AppConfig> = Object.freeze({
   showCodeInNotification: false,
   defaultAccount: null,
   touchTimeoutSeconds: 30,
+  windowRules: [] as WindowRule[],
 });
 
 /** conf takes the properties of the root object; draft 2020-12 (ajv). */
@@ -97,6 +116,25 @@ export const CONFIG_SCHEMA = {
     default: null,
   },
   touchTimeoutSeconds: { type: 'integer', minimum: 5, maximum: 120, default: DEFAULT_CONFIG.touchTimeoutSeconds },
+  windowRules: {
+    type: 'array',
+    maxItems: 1000,
+    items: {
+      type: 'object',
+      properties: {
+        keyId: { type: 'string', minLength: 1 },
+        credentialId: { type: 'string', minLength: 1 },
+        title: { type: 'string', minLength: 1, maxLength: 500 },
+        titlePattern: { type: 'string', minLength: 1, maxLength: 500, format: 'regex' },
+        app: { type: 'string', minLength: 1, maxLength: 200 },
+      },
+      required: ['credentialId'],
+      // A rule with no condition would match every window.
+      anyOf: [{ required: ['title'] }, { required: ['titlePattern'] }, { required: ['app'] }],
+      additionalProperties: false,
+    },
+    default: [],
+  },
 } as const;
 
 /** `$KEYTAP_CONFIG_DIR`, else the OS convention: ~/.config/keytap, ~/Library/Preferences/keytap, %APPDATA%\keytap\Config. */
@@ -158,7 +196,7 @@ export class ConfigStore {
 
   /** The settings in effect now (a copy). */
   get current(): AppConfig {
-    return { ...this.value, defaultAccount: this.value.defaultAccount ? { ...this.value.defaultAccount } : null, deliverFor: this.value.deliverFor.map((d) => ({ ...d })) };
+    return { ...this.value, defaultAccount: this.value.defaultAccount ? { ...this.value.defaultAccount } : null, deliverFor: this.value.deliverFor.map((d) => ({ ...d })), windowRules: this.value.windowRules.map((r) => ({ ...r })) };
   }
 
   /** Why the file is not in effect (the app then runs with defaults), or undefined when it is. */

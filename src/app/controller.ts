@@ -19,6 +19,7 @@ import { noKeyError } from '../device/open.js';
 import type { KeyCredential } from '../device/oath/session.js';
 import type { Autostart, GlobalShortcut, Typist } from '../desktop/platform.js';
 import type { ScreenCapture } from '../desktop/screen-capture/types.js';
+import type { FocusedWindow, FocusedWindowSource } from '../desktop/focused-window/types.js';
 import { parseAccelerator } from '../desktop/hotkey/accelerator.js';
 import { KeytapError, isKeytapError, lockedError, throwIfAborted } from '../errors.js';
 import type { Notifier } from '../notify/types.js';
@@ -26,10 +27,11 @@ import type { TrayBackend, TrayHostStatus, TrayModel } from '../tray/model.js';
 import type { QrScan } from '../qr/accounts.js';
 import { scanAndWipe } from '../qr/accounts.js';
 import { accountLabel } from './account-label.js';
+import type { Choice } from './account-choices.js';
 import { choicesOf } from './account-choices.js';
 import { chooseAccount } from './choose-account.js';
 import { CodeRequests } from './code-requests.js';
-import type { AppConfig, ConfigStore, Deliver } from './config.js';
+import type { AppConfig, ConfigStore, Deliver, WindowRule } from './config.js';
 import { KeyOperations } from './key-operations.js';
 import type { RecentStore } from './recent-store.js';
 import type { OpenedKey } from './key-session.js';
@@ -44,6 +46,7 @@ import { INITIAL_STATE, accountKeyRef, deliverFor, findKey, reduce } from './sta
 import { fromStateError, toStateError } from './state-error.js';
 import { Toasts } from './toasts.js';
 import { TrayRenderer } from './tray-render.js';
+import { accountForCommand, matchWindow } from './window-rules.js';
 
 /** Where keys come from: the discovery KeyWatcher, or a fake. */
 export interface KeySource {
@@ -97,6 +100,8 @@ export interface ControllerDeps {
   secretPrompt?: (() => SecretPrompt) | undefined;
   /** The finder for this session, looked for at each click on a host that cannot show the menu; undefined: none installed. */
   finder?: (() => AccountFinder | undefined) | undefined;
+  /** Which window has the focus, read at each shortcut press (window rules); undefined: none is read. */
+  focusedWindow?: FocusedWindowSource | undefined;
 }
 
 export interface CodeAnswer {
@@ -159,6 +164,11 @@ export class Controller {
   /** The codes being typed, by request id: Cancel and stop() abort them. */
   private readonly typing = new Map<number, AbortController>();
   private shortcutRegistered: string | undefined;
+  /**
+   * The window that had the focus at the last shortcut press, for "Use for this window…". Kept in
+   * memory only: its title never goes into a log line, a toast or the state.
+   */
+  private lastFocused: FocusedWindow | undefined;
   private readonly clock: Clock;
   private readonly logger: Logger;
   private quitResolve!: () => void;
@@ -191,7 +201,7 @@ export class Controller {
   }
 
   get model(): TrayModel {
-    return buildTrayModel(this.stateValue, this.deps.config.current);
+    return buildTrayModel(this.stateValue, this.deps.config.current, this.lastFocused ? { app: this.lastFocused.app } : undefined);
   }
 
   /** Shows the tray, registers the shortcut, starts watching keys. Resolves once the keys present at start are known. */
@@ -290,43 +300,97 @@ export class Controller {
         this.dispatch({ type: 'menu-not-shown', reason: 'no-finder' });
         return;
       }
-      const choices = choicesOf(this.stateValue.keys.filter((k) => k.status === 'ready').map((k) => ({ id: k.id, name: k.name, serial: k.serial, credentials: k.credentials })));
+      const choices = this.readyChoices();
       if (choices.length === 0) {
         this.dispatch({ type: 'menu-not-shown', reason: this.stateValue.keys.length === 0 ? 'no-key' : 'no-accounts' });
         return;
       }
-      const finding = new AbortController();
-      this.finding = finding;
-      const lines = choices.map((c) => c.line);
-      void finder
-        .choose(lines, finding.signal)
-        .then(
-          (line) => {
-            const chosen = choices.find((c) => c.line === line);
-            if (finding.signal.aborted || this.stopped) return;
-            if (!chosen) {
-              this.logger.warn(`${finder.name} answered a line that is none of the accounts offered`);
-              return;
-            }
-            this.guard('finder choice', () => this.onAction({ type: 'read', keyId: chosen.keyId, credentialId: chosen.credential.id }));
-          },
-          (error: unknown) => {
-            if (isKeytapError(error, 'CANCELLED') || this.stopped) return;
-            this.guard('finder', () => this.dispatch({ type: 'finder-failed', finder: finder.name, error: toStateError(error, this.logger) }));
-          },
-        )
-        .finally(() => {
-          if (this.finding === finding) this.finding = undefined;
-        });
+      this.offer(finder, choices, (chosen) => this.onAction({ type: 'read', keyId: chosen.keyId, credentialId: chosen.credential.id }));
     });
   }
 
-  /** The global shortcut: the default account, or the only one. `deliver`: 'type' for the type shortcut. */
+  private readyChoices(): Choice[] {
+    return choicesOf(this.stateValue.keys.filter((k) => k.status === 'ready').map((k) => ({ id: k.id, name: k.name, serial: k.serial, credentials: k.credentials })));
+  }
+
+  /** Opens the finder over `choices`; the chosen one goes to `onChosen`, a cancel goes nowhere. */
+  private offer(finder: AccountFinder, choices: Choice[], onChosen: (chosen: Choice) => void): void {
+    const finding = new AbortController();
+    this.finding = finding;
+    const lines = choices.map((c) => c.line);
+    void finder
+      .choose(lines, finding.signal)
+      .then(
+        (line) => {
+          const chosen = choices.find((c) => c.line === line);
+          if (finding.signal.aborted || this.stopped) return;
+          if (!chosen) {
+            this.logger.warn(`${finder.name} answered a line that is none of the accounts offered`);
+            return;
+          }
+          this.guard('finder choice', () => onChosen(chosen));
+        },
+        (error: unknown) => {
+          if (isKeytapError(error, 'CANCELLED') || this.stopped) return;
+          this.guard('finder', () => this.dispatch({ type: 'finder-failed', finder: finder.name, error: toStateError(error, this.logger) }));
+        },
+      )
+      .finally(() => {
+        if (this.finding === finding) this.finding = undefined;
+      });
+  }
+
+  /**
+   * The global shortcut: the account the focused window calls for (window-rules.ts), else the
+   * default account, or the only one. `deliver`: 'type' for the type shortcut. The window is read
+   * first, before a finder can take the focus; several accounts that fit go to the finder.
+   */
   shortcutPressed(deliver?: Deliver): void {
     this.guard('shortcut', () => {
-      const defaultAccount = this.deps.config.current.defaultAccount ?? undefined;
-      this.dispatch({ type: 'shortcut-pressed', requestId: this.requests.newId(), defaultAccount, now: this.nowSeconds(), deliver });
+      const source = this.deps.focusedWindow;
+      if (!source) {
+        this.shortcutFor(undefined, deliver);
+        return;
+      }
+      void this.readFocusedWindow(source).then((window) => this.guard('shortcut', () => this.shortcutFor(window, deliver)));
     });
+  }
+
+  /** The focused window now; undefined when none is, or when it cannot be told (logged, without a title). */
+  private async readFocusedWindow(source: FocusedWindowSource): Promise<FocusedWindow | undefined> {
+    try {
+      const window = await source.read();
+      if (window && (window.title || window.app)) {
+        this.lastFocused = window;
+        this.renderer.schedule();
+      }
+      return window;
+    } catch (error) {
+      this.logger.warn(`reading the focused window (${source.name}) failed: ${describeUnknown(error)}`);
+      return undefined;
+    }
+  }
+
+  private shortcutFor(window: FocusedWindow | undefined, deliver: Deliver | undefined): void {
+    if (this.stopped) return;
+    const config = this.deps.config.current;
+    const defaultAccount = config.defaultAccount ?? undefined;
+    const ready = this.stateValue.keys.filter((k) => k.status === 'ready');
+    const accounts = ready.flatMap((k) => k.credentials.map((c) => ({ keyId: k.id, keySerial: k.serial, credentialId: c.id, issuer: c.issuer })));
+    const match = matchWindow(window, accounts, config.windowRules, defaultAccount?.keyId);
+    if (match.kind === 'several' && !this.finding) {
+      const finder = this.deps.finder?.();
+      if (finder) {
+        const choices = this.readyChoices().filter((c) => match.accounts.some((a) => a.keyId === c.keyId && a.credentialId === c.credential.id));
+        this.logger.info(`the shortcut offers ${choices.length} accounts that fit the focused window (${match.why}) in ${finder.name}`);
+        this.offer(finder, choices, (chosen) =>
+          this.dispatch({ type: 'read-requested', requestId: this.requests.newId(), keyId: chosen.keyId, credentialId: chosen.credential.id, source: 'shortcut', now: this.nowSeconds(), deliver }),
+        );
+        return;
+      }
+    }
+    const fitting = match.kind === 'one' ? { accounts: [match.account], why: match.why } : match.kind === 'several' ? { accounts: match.accounts, why: match.why } : undefined;
+    this.dispatch({ type: 'shortcut-pressed', requestId: this.requests.newId(), defaultAccount, now: this.nowSeconds(), deliver, window: fitting });
   }
 
   /**
@@ -336,8 +400,10 @@ export class Controller {
    */
   async requestCode(
     query: string | undefined,
-    options: { signal?: AbortSignal | undefined; onTouch?: ((credentialId: string) => void) | undefined; deliver?: Deliver | undefined } = {},
+    options: { signal?: AbortSignal | undefined; onTouch?: ((credentialId: string) => void) | undefined; deliver?: Deliver | undefined; focused?: boolean | undefined } = {},
   ): Promise<CodeAnswer> {
+    // Read before anything else: the window that had the focus when the command ran.
+    const window = options.focused && this.deps.focusedWindow ? await this.readFocusedWindow(this.deps.focusedWindow) : undefined;
     await this.refreshAll();
     const ready = this.stateValue.keys.filter((k) => k.status === 'ready');
     if (this.stateValue.keys.length === 0) throw noKeyError();
@@ -349,7 +415,16 @@ export class Controller {
       }
       throw key.error ? fromStateError(key.error) : noKeyError();
     }
-    const chosen = chooseAccount(ready, query, this.deps.config.current.defaultAccount?.keyId);
+    const config = this.deps.config.current;
+    if (options.focused) {
+      const accounts = ready.flatMap((k) => k.credentials.map((c) => ({ keyId: k.id, keySerial: k.serial, credentialId: c.id, issuer: c.issuer })));
+      const fits = accountForCommand(window, accounts, config.windowRules, config.defaultAccount);
+      if (fits) {
+        this.logger.info(`keytap code --focused reads ${fits.credentialId} (${fits.why})`);
+        return this.readFor({ keyId: fits.keyId, credentialId: fits.credentialId }, options);
+      }
+    }
+    const chosen = chooseAccount(ready, query, config.defaultAccount?.keyId);
     return this.readFor({ keyId: chosen.keyId, credentialId: chosen.credentialId }, options);
   }
 
@@ -546,6 +621,9 @@ export class Controller {
         config.set('deliverFor', wanted === current.deliver ? others : [...others, { ...action.account, deliver: wanted }]);
         return;
       }
+      case 'window-rule':
+        this.addWindowRule(action.account);
+        return;
       case 'toggle':
         if (action.setting === 'autostart') void this.toggleAutostart();
         else config.set(action.setting, !config.current[action.setting]);
@@ -562,6 +640,23 @@ export class Controller {
         this.quit();
         return;
     }
+  }
+
+  /**
+   * "Use for this window…": the window focused at the last shortcut press reads `account` from now
+   * on. The rule holds its whole title and its application (the settings file is the user's to
+   * loosen); one the same as it is not added twice. The log and the toast name the account only.
+   */
+  private addWindowRule(account: { keyId: string; credentialId: string }): void {
+    const window = this.lastFocused;
+    if (!window) return;
+    const rule = { keyId: account.keyId, credentialId: account.credentialId, ...(window.title ? { title: window.title } : {}), ...(window.app ? { app: window.app } : {}) };
+    const { config } = this.deps;
+    const rules = config.current.windowRules;
+    const same = (r: WindowRule): boolean => r.keyId === rule.keyId && r.credentialId === rule.credentialId && r.title === rule.title && r.app === rule.app;
+    const number = rules.findIndex(same) + 1 || rules.length + 1;
+    if (!rules.some(same)) config.set('windowRules', [...rules, rule]);
+    this.dispatch({ type: 'window-rule-added', credentialId: account.credentialId, rule: number, app: window.app });
   }
 
   private onTrayStatus(status: TrayHostStatus, reason: string | undefined): void {

@@ -28,6 +28,7 @@ export function createIpcDispatch(identity: { pid: number; version: string }): I
         const answer = await controller.requestCode(request.query, {
           signal: context.signal,
           deliver: request.deliver,
+          focused: request.focused,
           onTouch: (id) => context.send({ event: 'touch', id }),
         });
         return { ...answer };

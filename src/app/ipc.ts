@@ -34,7 +34,8 @@ const MAX_LINE = 1 << 20;
 /** `deliver` on 'code': where the tray puts the code ('copy' when left out, as before it existed). */
 export type IpcRequest =
   | { op: 'ping' }
-  | { op: 'code'; query?: string | undefined; deliver?: 'copy' | 'type' | 'both' | undefined }
+  /** `focused`: the account the focused window calls for (window rules), not a query. */
+  | { op: 'code'; query?: string | undefined; deliver?: 'copy' | 'type' | 'both' | undefined; focused?: boolean | undefined }
   /** One exact account (`keytap pick`): the key's discovery id and the credential id, as `list` gave them. */
   | { op: 'read'; keyId: string; credentialId: string }
   | { op: 'list' }
@@ -143,7 +144,7 @@ function parseRequest(line: string): IpcRequest {
     throw new KeytapError('USAGE', 'The request is not JSON.');
   }
   if (typeof value !== 'object' || value === null) throw new KeytapError('USAGE', 'The request is not an object.');
-  const { op, query, deliver, keyId, credentialId } = value as { op?: unknown; query?: unknown; deliver?: unknown; keyId?: unknown; credentialId?: unknown };
+  const { op, query, deliver, keyId, credentialId, focused } = value as { op?: unknown; query?: unknown; deliver?: unknown; keyId?: unknown; credentialId?: unknown; focused?: unknown };
   switch (op) {
     case 'ping':
     case 'list':
@@ -152,7 +153,8 @@ function parseRequest(line: string): IpcRequest {
     case 'code':
       if (query !== undefined && query !== null && typeof query !== 'string') throw new KeytapError('USAGE', '"query" must be a string.');
       if (deliver !== undefined && deliver !== 'copy' && deliver !== 'type' && deliver !== 'both') throw new KeytapError('USAGE', '"deliver" must be "copy", "type" or "both".');
-      return { op, query: typeof query === 'string' ? query : undefined, deliver };
+      if (focused !== undefined && typeof focused !== 'boolean') throw new KeytapError('USAGE', '"focused" must be true or false.');
+      return { op, query: typeof query === 'string' ? query : undefined, deliver, ...(focused ? { focused } : {}) };
     case 'read':
       if (typeof keyId !== 'string' || keyId === '' || typeof credentialId !== 'string' || credentialId === '') throw new KeytapError('USAGE', '"keyId" and "credentialId" must be strings.');
       return { op, keyId, credentialId };

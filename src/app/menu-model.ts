@@ -27,6 +27,8 @@ export type MenuAction =
   | { type: 'type-code' }
   /** One account's own choice (the opposite of what it does now). */
   | { type: 'type-code-for'; account: { keyId: string; credentialId: string } }
+  /** "Use for this window…": a window rule for the window focused at the last shortcut press. */
+  | { type: 'window-rule'; account: { keyId: string; credentialId: string } }
   | { type: 'toggle'; setting: 'showCodeInNotification' | 'notifications' | 'notifyOnConnect' | 'autostart' }
   | { type: 'settings' }
   | { type: 'about' }
@@ -40,7 +42,12 @@ export { RECENT_MAX };
  */
 export const GROUP_ABOVE = 15;
 
-export function buildTrayModel(state: AppState, config: AppConfig): TrayModel {
+/** What the menu may know of the window focused at the last shortcut press: its application only (the title stays out of the menu). */
+export interface LastWindow {
+  app?: string | undefined;
+}
+
+export function buildTrayModel(state: AppState, config: AppConfig, lastWindow?: LastWindow): TrayModel {
   const menu: MenuNode[] = [];
   menu.push(...recentSection(state));
   if (state.keys.length === 0) {
@@ -60,6 +67,7 @@ export function buildTrayModel(state: AppState, config: AppConfig): TrayModel {
   }
 
   menu.push(defaultAccountMenu(state, config));
+  if (lastWindow) menu.push(...windowRuleItems(state, lastWindow));
   menu.push(...typeCodeItems(state, config));
   menu.push(toggle('toggle:showCodeInNotification', 'Show code in notification', config.showCodeInNotification, config.notifications));
   menu.push(toggle('toggle:notifications', 'Notifications', config.notifications));
@@ -251,6 +259,24 @@ function typeCodeItems(state: AppState, config: AppConfig): MenuNode[] {
   return items;
 }
 
+/**
+ * "Use for this window…": one item per account; a click makes the window focused at the last
+ * shortcut press read that account from then on (a window rule with its title and application).
+ */
+function windowRuleItems(state: AppState, lastWindow: LastWindow): MenuNode[] {
+  const ready = state.keys.filter((k) => k.status === 'ready' && k.credentials.length > 0);
+  const children: MenuNode[] = [];
+  for (const key of ready) {
+    const ref = accountKeyRef(key);
+    for (const credential of key.credentials) {
+      children.push({ kind: 'item', id: `window-rule:${encode(ref)}:${encode(credential.id)}`, label: ready.length > 1 ? `${accountLabel(credential)}, on ${keyTitle(key)}` : accountLabel(credential) });
+    }
+  }
+  if (children.length === 0) return [];
+  const which = lastWindow.app ? ` (${lastWindow.app}, focused at the last shortcut)` : ' (focused at the last shortcut)';
+  return [{ kind: 'item', id: 'window-rule', label: `Use for this window${which}…`, children }];
+}
+
 export function parseMenuId(id: string): MenuAction | undefined {
   const [head, ...rest] = id.split(':');
   const parts = rest.map(decode);
@@ -276,6 +302,8 @@ export function parseMenuId(id: string): MenuAction | undefined {
       return parts.length === 0 ? { type: 'type-code' } : undefined;
     case 'type-for':
       return parts.length === 2 && parts[0] && parts[1] ? { type: 'type-code-for', account: { keyId: parts[0], credentialId: parts[1] } } : undefined;
+    case 'window-rule':
+      return parts.length === 2 && parts[0] && parts[1] ? { type: 'window-rule', account: { keyId: parts[0], credentialId: parts[1] } } : undefined;
     case 'toggle': {
       const setting = parts[0];
       return setting === 'showCodeInNotification' || setting === 'notifications' || setting === 'notifyOnConnect' || setting === 'autostart'

@@ -8,6 +8,7 @@
 import { join } from 'node:path';
 import type { Autostart, Clipboard, GlobalShortcut, Typist } from '../desktop/platform.js';
 import type { ScreenCapture } from '../desktop/screen-capture/types.js';
+import type { FocusedWindowSource } from '../desktop/focused-window/types.js';
 import { ClipboardGuard } from '../desktop/clipboard/guard.js';
 import type { KeytapError } from '../errors.js';
 import type { Notifier } from '../notify/types.js';
@@ -45,6 +46,8 @@ export interface ResidentAdapters {
   screenCapture?: (() => ScreenCapture) | undefined;
   /** The desktop's finder, for a tray host that cannot show the menu (looked for at each such click). */
   finder?: ControllerDeps['finder'];
+  /** Tells which window has the focus when the shortcut is pressed (window rules). */
+  focusedWindow?: (() => FocusedWindowSource) | undefined;
   /** Serves the demo virtual key kept in `file` until `signal` aborts (`--demo`). */
   demoKey?: ((file: string, signal: AbortSignal) => Promise<void>) | undefined;
 }
@@ -89,6 +92,8 @@ export async function runResident(options: ResidentOptions, adapters: ResidentAd
     const clipboard = await adapters.clipboard(onError('clipboard'));
     logger.info(`clipboard: ${clipboard.name}${clipboard.marksSensitive ? ' (copies marked sensitive)' : ' (copies cannot be marked sensitive here)'}`);
     const tray = adapters.tray((line) => logger.info(`tray: ${line}`));
+    const focusedWindow = adapters.focusedWindow?.();
+    if (focusedWindow) logger.info(`focused window: ${focusedWindow.name === 'none' ? 'cannot be read here (the shortcut ignores window rules)' : focusedWindow.name}`);
     controller = new Controller({
       keys: adapters.keys(),
       open: adapters.open,
@@ -107,6 +112,7 @@ export async function runResident(options: ResidentOptions, adapters: ResidentAd
       openPath: adapters.openPath,
       screenCapture: adapters.screenCapture?.(),
       finder: adapters.finder,
+      focusedWindow,
       recent: recentStore(dataDir(), (message) => logger.warn(message)),
       logger,
       version: options.version,

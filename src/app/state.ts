@@ -188,8 +188,18 @@ export type AppEvent =
       /** Unavailable: how to bind the shortcuts in this desktop instead, when keytap knows it. */
       binding?: DesktopBinding | undefined;
     }
-  /** The global shortcut was pressed: read the default account, or the only one. */
-  | { type: 'shortcut-pressed'; requestId: number; defaultAccount?: DefaultAccount | undefined; now: number; deliver?: Deliver | undefined }
+  /**
+   * The global shortcut was pressed: read the account the focused window calls for (`window`: what
+   * window-rules.ts found, and why, never the title), else the default account, or the only one.
+   */
+  | {
+      type: 'shortcut-pressed';
+      requestId: number;
+      defaultAccount?: DefaultAccount | undefined;
+      now: number;
+      deliver?: Deliver | undefined;
+      window?: { accounts: { keyId: string; credentialId: string }[]; why: string } | undefined;
+    }
   | { type: 'tray-host'; status: TrayHostStatus; backend?: string | undefined; reason?: string | undefined }
   /** The tray backend could not start at all. */
   | { type: 'tray-failed'; backend: string; error: StateError }
@@ -203,6 +213,8 @@ export type AppEvent =
   | { type: 'menu-not-shown'; reason: 'no-finder' | 'no-key' | 'no-accounts' }
   /** The finder opened for such a host failed (not a cancel). */
   | { type: 'finder-failed'; finder: string; error: StateError }
+  /** "Use for this window…": window rule `rule` (its number in the settings) now reads this account. */
+  | { type: 'window-rule-added'; credentialId: string; rule: number; app?: string | undefined }
   /** "Add account from QR code on screen…" was clicked: the screen is being captured and searched. */
   | { type: 'qr-add-started'; keyId: string }
   /** "Add account from QR code on screen…": the account (its label, never its secret) went on the key. */
@@ -574,6 +586,27 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
     }
 
     case 'shortcut-pressed': {
+      const fits = event.window?.accounts.filter((a) => findKey(state, a.keyId)?.credentials.some((c) => c.id === a.credentialId));
+      if (event.window && fits && fits.length > 1) {
+        // Several fit and no finder to choose in: the menu is where to choose, and a rule settles it for next time.
+        const names = fits.map((a) => a.credentialId);
+        return {
+          state,
+          effects: [
+            log('info', `the shortcut read nothing: ${names.length} accounts fit the focused window (${event.window.why})`),
+            ...toast(settings, 'read', {
+              title: `${names.length} accounts fit this window: which one?`,
+              body: joinLines(names.join(', '), 'Choose one in the keytap menu, or add a window rule for this window to the settings file.'),
+              icon: 'error',
+            }),
+          ],
+        };
+      }
+      if (event.window && fits?.length === 1) {
+        const [only] = fits;
+        const next = reduce(state, { type: 'read-requested', requestId: event.requestId, keyId: only!.keyId, credentialId: only!.credentialId, source: 'shortcut', now: event.now, deliver: event.deliver }, settings);
+        return { state: next.state, effects: [log('info', `the shortcut reads ${only!.credentialId} for the focused window (${event.window.why})`), ...next.effects] };
+      }
       const target = shortcutTarget(state, event.defaultAccount);
       if ('error' in target) return { state, effects: toast(settings, 'read', { title: target.error.message, body: target.error.hint ?? '', icon: 'error' }) };
       return reduce(state, { type: 'read-requested', requestId: event.requestId, keyId: target.keyId, credentialId: target.credentialId, source: 'shortcut', now: event.now, deliver: event.deliver }, settings);
@@ -581,6 +614,15 @@ export function reduce(state: AppState, event: AppEvent, settings: StateSettings
 
     case 'autostart-changed':
       return { state: { ...state, autostart: event.enabled }, effects: [] };
+
+    case 'window-rule-added':
+      return {
+        state,
+        effects: [
+          log('info', `window rule ${event.rule} of the settings reads ${event.credentialId}${event.app ? ` (application ${event.app})` : ''}`),
+          ...toast(settings, 'app', { title: `The shortcut reads ${event.credentialId} in this window now`, body: 'Window rules are in the settings file, under windowRules.', icon: 'key' }),
+        ],
+      };
 
     case 'autostart-failed':
       return {

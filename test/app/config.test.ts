@@ -40,6 +40,7 @@ describe('settings file', () => {
       showCodeInNotification: false,
       defaultAccount: null,
       touchTimeoutSeconds: 30,
+      windowRules: [],
     });
     expect(Object.keys(CONFIG_SCHEMA).sort()).toEqual(Object.keys(DEFAULT_CONFIG).sort());
   });
@@ -101,6 +102,39 @@ describe('settings file', () => {
     store.set('notifications', false);
     expect(store.current.notifications).toBe(false);
     expect(readFileSync(path, 'utf8')).toBe(text);
+  });
+
+  it.each([
+    ['a window rule without its account', { windowRules: [{ title: 'GitHub' }] }, "`windowRules/0` must have required property 'credentialId'"],
+    ['a window rule with no condition', { windowRules: [{ credentialId: 'GitHub:alice' }] }, "`windowRules/0` must have required property 'title'; `windowRules/0` must have required property 'titlePattern'; `windowRules/0` must have required property 'app'"],
+    ['a window rule whose pattern is no regular expression', { windowRules: [{ credentialId: 'GitHub:alice', titlePattern: 'Sign in (' }] }, '`windowRules/0/titlePattern` must match format "regex"'],
+    ['a window rule with an unknown field', { windowRules: [{ credentialId: 'GitHub:alice', window: 'GitHub' }] }, '`windowRules/0` must NOT have additional properties'],
+    ['window rules that are not a list', { windowRules: { credentialId: 'GitHub:alice', app: 'firefox' } }, '`windowRules` must be array'],
+  ])('a broken window rule (%s): the message names the field; defaults run, the file is left alone', (_what, value, named) => {
+    const dir = tempDir();
+    const path = join(dir, 'config.json');
+    const text = JSON.stringify(value);
+    writeFileSync(path, text);
+    const store = open(dir);
+    expect(store.problem?.code).toBe('BAD_INPUT');
+    expect(store.problem?.message).toContain(path);
+    expect(store.problem?.message).toContain(named);
+    expect(store.current.windowRules).toEqual([]);
+    expect(readFileSync(path, 'utf8')).toBe(text);
+  });
+
+  it('window rules are kept as written, and set saves them', () => {
+    const dir = tempDir();
+    const rules = [
+      { credentialId: 'GitHub:alice', title: 'GitHub' },
+      { keyId: '1234ABCD', credentialId: 'Microsoft:work', titlePattern: '^Microsoft Teams', app: 'teams' },
+    ];
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ windowRules: rules }));
+    const store = open(dir);
+    expect(store.problem).toBeUndefined();
+    expect(store.current.windowRules).toEqual(rules);
+    store.set('windowRules', [...rules, { credentialId: 'VPN:bob', app: 'vpn-client' }]);
+    expect(open(dir).current.windowRules).toEqual([...rules, { credentialId: 'VPN:bob', app: 'vpn-client' }]);
   });
 
   it('picks the file up again once it is fixed (reload, and the folder watch)', async () => {

@@ -278,3 +278,28 @@ describe('"Type the code" in the menu', () => {
     expect(parseMenuId('type-code:x')).toBeUndefined();
   });
 });
+
+describe('"Use for this window…" in the menu', () => {
+  it('only once a shortcut press saw a window: one item per account, the application named, never the title', () => {
+    const state = readyState([TOTP, HOTP]);
+    expect(() => item(buildTrayModel(state, CONFIG).menu, 'window-rule')).toThrow();
+    const menu = buildTrayModel(state, CONFIG, { app: 'firefox' }).menu;
+    const use = item(menu, 'window-rule');
+    expect(use.label).toBe('Use for this window (firefox, focused at the last shortcut)…');
+    expect(use.children?.map((c) => [c.id, c.kind === 'item' ? c.label : ''])).toEqual([
+      ['window-rule:1234ABCD:Demo%3Aalice', 'Demo: alice'],
+      ['window-rule:1234ABCD:VPN%3Aalice', 'VPN: alice (HOTP)'],
+    ]);
+    // It comes right after the default account's submenu, the other choice the shortcut makes.
+    const ids = menu.map((n) => n.id);
+    expect(ids.indexOf('window-rule')).toBe(ids.indexOf('default') + 1);
+    expect(item(buildTrayModel(state, CONFIG, {}).menu, 'window-rule').label).toBe('Use for this window (focused at the last shortcut)…');
+  });
+
+  it('no accounts: no item; the ids parse back', () => {
+    expect(() => item(buildTrayModel(INITIAL_STATE, CONFIG, { app: 'firefox' }).menu, 'window-rule')).toThrow();
+    expect(parseMenuId('window-rule:1234ABCD:VPN%3Aalice')).toEqual({ type: 'window-rule', account: { keyId: '1234ABCD', credentialId: 'VPN:alice' } });
+    expect(parseMenuId('window-rule:1234ABCD')).toBeUndefined();
+    expect(parseMenuId('window-rule')).toBeUndefined();
+  });
+});

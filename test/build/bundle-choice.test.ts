@@ -18,6 +18,7 @@ describe('the bundle a command runs from', () => {
     [['code', 'github'], 'keytap-cli.cjs'],
     [['code', '--type', 'github'], 'keytap.cjs'],
     [['code', 'github', '--type'], 'keytap.cjs'],
+    [['code', '--focused'], 'keytap.cjs'],
     [['--json', 'list'], 'keytap-cli.cjs'],
     [['tray', '--help'], 'keytap.cjs'],
     [['add', '--qr'], 'keytap.cjs'],

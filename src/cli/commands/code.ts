@@ -1,12 +1,14 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import type { AccountHolder } from '../../app/choose-account.js';
+import type { DefaultAccount, WindowRule } from '../../app/config.js';
+import { accountForCommand } from '../../app/window-rules.js';
+import type { FocusedWindow } from '../../desktop/focused-window/types.js';
 import { chooseAccount } from '../../app/choose-account.js';
 import { answerError, askRunningInstance } from '../../app/ipc.js';
 import { matchCredentials, matchOne } from '../../device/oath/match.js';
 import type { KeyDescriptor } from '../../device/discovery/enumerate.js';
 import type { OpenKey } from '../../device/open.js';
-import type { OathCode } from '../../device/oath/session.js';
+import type { KeyCredential, OathCode } from '../../device/oath/session.js';
 import type { KeyOptions } from '../key-options.js';
 import { addKeyOptions, connectedKeys, oathKeysFirst, withConnectedKey, withKey, withKeyPin } from '../key-options.js';
 import { KeytapError } from '../../errors.js';
@@ -17,6 +19,33 @@ import { isoTime, printJson } from '../output.js';
 interface CodeOptions extends KeyOptions {
   json?: boolean;
   type?: boolean;
+  focused?: boolean;
+}
+
+/** What `--focused` reads without a running keytap: the window, and the settings' rules and default account. */
+interface FocusedChoice {
+  window: FocusedWindow | undefined;
+  rules: WindowRule[];
+  defaultAccount: DefaultAccount | null;
+}
+
+/** Read first (before a key is opened), from this process: the window focused when the command ran. */
+async function readFocusedChoice(io: CliIo): Promise<FocusedChoice> {
+  const [{ createFocusedWindowSource }, { ConfigStore }] = await Promise.all([import('../../desktop/focused-window/index.js'), import('../../app/config.js')]);
+  const source = createFocusedWindowSource();
+  let window: FocusedWindow | undefined;
+  try {
+    window = await source.read();
+  } catch (error) {
+    io.err(`keytap: warning: the focused window cannot be read (${source.name}): ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const config = ConfigStore.open();
+  try {
+    if (config.problem) io.err(`keytap: warning: ${config.problem.message}`);
+    return { window, rules: config.current.windowRules, defaultAccount: config.current.defaultAccount };
+  } finally {
+    config.close();
+  }
 }
 
 /**
@@ -34,8 +63,12 @@ export function registerCode(program: Command, io: CliIo): void {
       .description('print the current code of the account matching QUERY (the only account when QUERY is left out)')
       .argument('[query]', 'the account: its full name, or a part of it that matches only it')
       .addOption(new Option('--json', 'print {id, code, validFrom, validTo} as JSON'))
-      .addOption(new Option('--type', 'type the code into the focused window instead of printing it (through the running keytap when there is one)')),
+      .addOption(new Option('--type', 'type the code into the focused window instead of printing it (through the running keytap when there is one)'))
+      .addOption(new Option('--focused', "the account the focused window calls for (its window rules, else the issuer in its title), else the default account; for a compositor's key binding")),
   ).action(async (query: string | undefined, options: CodeOptions) => {
+    if (options.focused && query !== undefined) {
+      throw new KeytapError('USAGE', '--focused chooses the account from the focused window; it takes no QUERY.', { hint: 'Leave out QUERY, or leave out --focused.' });
+    }
     const print = (
       id: string,
       code: { code: string; validFrom?: number | undefined; validTo?: number | undefined },
@@ -48,7 +81,8 @@ export function registerCode(program: Command, io: CliIo): void {
     // A running keytap tray owns the flow (touch toast, clipboard) and answers over IPC; this is
     // what a desktop shortcut bound to "keytap code" reaches, Wayland included.
     if (usesRunningInstance(options)) {
-      const request = options.type ? ({ op: 'code', query, deliver: 'type' } as const) : ({ op: 'code', query } as const);
+      const focused = options.focused ? { focused: true } : {};
+      const request = options.type ? ({ op: 'code', query, deliver: 'type', ...focused } as const) : ({ op: 'code', query, ...focused } as const);
       const answer = await askRunningInstance(request, { onEvent: (event) => io.err(`Touch your key (${event.id})…`), onFallback: (note) => io.err(note) });
       if (answer && options.type) {
         if (!answer.ok) throw answerError(answer);
@@ -81,10 +115,15 @@ export function registerCode(program: Command, io: CliIo): void {
     }
     // --virtual, --device (and the misuse of --demo or --dialect without --virtual) are withKey's.
     const findsKey = options.virtual === undefined && options.device === undefined && options.dialect === undefined && !options.demo;
-    const chosen = findsKey ? await keyHoldingAccount(query, options, io) : undefined;
+    const focus = options.focused ? await readFocusedChoice(io) : undefined;
+    const chosen = findsKey ? await keyHoldingAccount(query, options, io, focus) : undefined;
     const readCode = async (key: OpenKey, signal: AbortSignal): Promise<void> => {
       // A 30-second TOTP account comes with its code from listing (CALCULATE ALL): one APDU less.
       const { credentials, codes } = await key.session.listWithReadyCodes({ signal });
+      if (focus) {
+        // The full name: it matches only itself.
+        query = accountForCommand(focus.window, credentials.map((c) => ({ keyId: key.id, credentialId: c.id, issuer: c.issuer })), focus.rules, focus.defaultAccount)?.credentialId;
+      }
       const onTouchNeeded = (id: string) => () => io.err(`Touch your key (${id})…`);
       let read: { id: string; code: OathCode };
       if (key.session.pinSet && matchCredentials(credentials, query).length === 0) {
@@ -127,10 +166,10 @@ export function registerCode(program: Command, io: CliIo): void {
  * names the keys. undefined when there is none (withKey then says so). A key that cannot be
  * listed (locked, busy) is passed over with a warning, unless no key could be.
  */
-async function keyHoldingAccount(query: string | undefined, options: KeyOptions, io: CliIo): Promise<KeyDescriptor | undefined> {
+async function keyHoldingAccount(query: string | undefined, options: KeyOptions, io: CliIo, focus?: FocusedChoice): Promise<KeyDescriptor | undefined> {
   const descriptors = oathKeysFirst(await connectedKeys(io, options));
   if (descriptors.length < 2) return descriptors[0];
-  const holders: AccountHolder[] = await readEachKey(
+  const holders: { id: string; name: string; serial?: string | undefined; credentials: KeyCredential[] }[] = await readEachKey(
     descriptors,
     options,
     io,
@@ -143,7 +182,9 @@ async function keyHoldingAccount(query: string | undefined, options: KeyOptions,
       credentials: await key.session.list(signal),
     }),
   );
-  const { keyId } = chooseAccount(holders, query);
+  const accounts = holders.flatMap((h) => h.credentials.map((c) => ({ keyId: h.id, keySerial: h.serial, credentialId: c.id, issuer: c.issuer })));
+  const fits = focus ? accountForCommand(focus.window, accounts, focus.rules, focus.defaultAccount) : undefined;
+  const { keyId } = fits ?? chooseAccount(holders, query);
   return descriptors.find((d) => d.id === keyId);
 }
 

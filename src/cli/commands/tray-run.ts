@@ -16,6 +16,7 @@ import { keytapTypist } from '../typist.js';
 import { openPath } from '../../desktop/open-path.js';
 import { createScreenCapture } from '../../desktop/screen-capture/index.js';
 import { desktopAccountFinder } from '../../desktop/picker.js';
+import { createFocusedWindowSource } from '../../desktop/focused-window/index.js';
 import { openOathSession } from '../../device/open.js';
 import { KeyWatcher } from '../../device/discovery/watcher.js';
 import { runVirtualKeyServer } from '../../emulator/daemon.js';
@@ -51,6 +52,7 @@ export async function runTray(options: TrayOptions, io: CliIo, version: string):
       secretPrompt: () => chooseSecretPrompt(),
       screenCapture: () => createScreenCapture(),
       finder: () => desktopAccountFinder(),
+      focusedWindow: () => createFocusedWindowSource(),
       demoKey: (file, signal) =>
         runVirtualKeyServer({ file, demo: true, touch: { mode: 'auto', delayMs: DEMO_TOUCH_DELAY_MS }, handleSignals: false, signal }),
     },
