@@ -80,6 +80,14 @@ export interface WaylandSessionOptions {
   busGuests?: readonly string[];
 }
 
+/** SIGTERM to a child that is still running, and its exit. */
+export async function stopChild(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
 export class WaylandSession {
   readonly user = sessionUser();
   readonly dir = mkdtempSync(join(tmpdir(), 'keytap-wayland-'));

@@ -18,7 +18,7 @@ import { base32Encode } from '../../src/otp/encoding.js';
 import { missingTool } from '../platform/desktop.js';
 import { oathtool } from '../support/cli.js';
 import { qrPng } from '../support/qr-images.js';
-import { WAYLAND_TOOLS, WaylandSession } from '../support/wayland-session.js';
+import { WAYLAND_TOOLS, WaylandSession, stopChild } from '../support/wayland-session.js';
 import { findMenuItem, parseGVariant, toMenuTree } from '../tray/support.js';
 
 const missing =
@@ -87,10 +87,7 @@ describe.skipIf(missing !== undefined)('QR codes on the screen of a Wayland sess
   async function stopTray(): Promise<void> {
     const child = tray;
     tray = undefined;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
+    await stopChild(child);
   }
 
   async function menuItem(label: string): Promise<number | undefined> {

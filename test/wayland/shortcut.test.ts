@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missingTool } from '../platform/desktop.js';
 import { oathtool } from '../support/cli.js';
 import { KEYSYM_ALT_L, KEYSYM_CONTROL_L } from '../support/rfb.js';
-import { WAYLAND_TOOLS, WaylandSession } from '../support/wayland-session.js';
+import { WAYLAND_TOOLS, WaylandSession, stopChild } from '../support/wayland-session.js';
 
 const missing = process.platform === 'linux' ? missingTool(...WAYLAND_TOOLS, 'mako', 'makoctl', 'wayvnc', 'oathtool', '/usr/libexec/xdg-desktop-portal', '/usr/libexec/xdg-desktop-portal-wlr') : 'Linux';
 if (missing) console.warn(`skipping the Wayland shortcut test: ${missing} is missing (see .ci/run)`);
@@ -52,10 +52,7 @@ describe.skipIf(missing !== undefined)('the global shortcut in sway (no GlobalSh
   async function stopTray(): Promise<void> {
     const child = tray;
     tray = undefined;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
+    await stopChild(child);
   }
 
   /** What was said, once settled: the log lines and mako's toasts about the shortcut. */

@@ -15,7 +15,7 @@ import { missingTool } from '../platform/desktop.js';
 import { oathtool } from '../support/cli.js';
 import type { RfbClient } from '../support/rfb.js';
 import { KEYSYM_ALT_L, KEYSYM_CONTROL_L, KEYSYM_SHIFT_L } from '../support/rfb.js';
-import { WAYLAND_TOOLS, WaylandSession } from '../support/wayland-session.js';
+import { WAYLAND_TOOLS, WaylandSession, stopChild } from '../support/wayland-session.js';
 import type { WevRecorder } from '../support/wev-recorder.js';
 import { startWev } from '../support/wev-recorder.js';
 import { findMenuItem, parseGVariant, toMenuTree } from '../tray/support.js';
@@ -82,10 +82,7 @@ describe.skipIf(missing !== undefined)('typing the code in a Wayland session (sw
   async function stopTray(): Promise<void> {
     const child = tray;
     tray = undefined;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
+    await stopChild(child);
   }
 
   async function gdbus(dest: string, path: string, method: string, ...args: string[]): Promise<unknown[]> {
