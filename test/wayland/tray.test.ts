@@ -104,6 +104,19 @@ describe.skipIf(missing !== undefined)('the tray in a Wayland session (sway, swa
   const expectedCode = (period: number): Promise<string> => oathtool({ hexSecret: SECRET_HEX, type: 'TOTP', time: period });
   const copiedLines = (): number => trayLog.match(/keytap: copied the code of E2E:alice /gu)?.length ?? 0;
 
+  /** The account's menu item clicked over dbusmenu; resolves with oathtool's code once it is on the clipboard. */
+  async function clickThroughDbusmenu(): Promise<string> {
+    const period = await awayFromPeriodEnd();
+    const item = (await accountItem())!;
+    const copied = copiedLines();
+    await gdbus(service, MENU_PATH, 'com.canonical.dbusmenu.Event', String(item.id), "'clicked'", '<int32 0>', 'uint32 0');
+    const expected = await expectedCode(period);
+    // This copy's own log line first: the clipboard may still hold the same code from before.
+    await session.waitFor(() => copiedLines() > copied, 'the copy in the log', 10_000);
+    await session.waitFor(async () => (await session.paste()) === expected, 'the code on the Wayland clipboard', 10_000);
+    return expected;
+  }
+
   /** The key icon in swaybar: the centre of its blue pixels in the bar's right half. */
   function iconInBar(shot: PNG): { x: number; y: number; pixels: number } | undefined {
     let xs = 0;
@@ -171,14 +184,7 @@ describe.skipIf(missing !== undefined)('the tray in a Wayland session (sway, swa
   });
 
   it('a click through dbusmenu gives the code too; copied over in between, the clipboard keeps what was copied', async () => {
-    const period = await awayFromPeriodEnd();
-    const item = (await accountItem())!;
-    const copied = copiedLines();
-    await gdbus(service, MENU_PATH, 'com.canonical.dbusmenu.Event', String(item.id), "'clicked'", '<int32 0>', 'uint32 0');
-    const expected = await expectedCode(period);
-    // This copy's own log line first: the clipboard may still hold the same code from before.
-    await session.waitFor(() => copiedLines() > copied, 'the copy in the log', 10_000);
-    await session.waitFor(async () => (await session.paste()) === expected, 'the code on the Wayland clipboard', 10_000);
+    const expected = await clickThroughDbusmenu();
     await session.copy('something else');
     await new Promise((r) => setTimeout(r, (CLEAR_SECONDS + 1.5) * 1000));
     expect(await session.paste(), trayLog).toBe('something else');
@@ -204,13 +210,7 @@ describe.skipIf(missing !== undefined)('the tray in a Wayland session (sway, swa
   });
 
   it('quits on SIGTERM while it owns the clipboard: clears it, hangs up, and exits', async () => {
-    const period = await awayFromPeriodEnd();
-    const item = (await accountItem())!;
-    const copied = copiedLines();
-    await gdbus(service, MENU_PATH, 'com.canonical.dbusmenu.Event', String(item.id), "'clicked'", '<int32 0>', 'uint32 0');
-    const expected = await expectedCode(period);
-    await session.waitFor(() => copiedLines() > copied, 'the copy in the log', 10_000);
-    await session.waitFor(async () => (await session.paste()) === expected, 'the code on the Wayland clipboard', 10_000);
+    await clickThroughDbusmenu();
     // The tray itself, not runuser in front of it (which gives its child 2 s, then kills it).
     process.kill(Number(service.split('-')[1]), 'SIGTERM');
     expect(await trayExit).toBe(0);
