@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Desktop, missingTool, run } from '../platform/desktop.js';
 import { oathtool, runKeytap, spawnKeytap, tempDir } from '../support/cli.js';
+import { trayEnv } from '../support/tray-process.js';
 import { waitFor } from '../tray/support.js';
 import type { TestWindows } from '../support/x11-windows.js';
 import { testWindows } from '../support/x11-windows.js';
@@ -57,17 +58,7 @@ describe.skipIf(missing !== undefined)('the shortcut and the focused window, end
     mkdirSync(bin);
     writeFileSync(join(bin, 'dmenu'), `#!/bin/sh\ntee "${offered}" | exec /usr/bin/dmenu "$@"\n`);
     chmodSync(join(bin, 'dmenu'), 0o755);
-    env = {
-      ...desktop.env,
-      PATH: `${bin}:${process.env.PATH ?? ''}`,
-      WAYLAND_DISPLAY: '',
-      XDG_SESSION_TYPE: 'x11',
-      DBUS_SESSION_BUS_ADDRESS: '',
-      KEYTAP_RUNTIME_DIR: join(dir, 'run'),
-      KEYTAP_CONFIG_DIR: join(dir, 'config'),
-      KEYTAP_DATA_DIR: join(dir, 'data'),
-      XDG_CONFIG_HOME: join(dir, 'xdg-config'),
-    };
+    env = trayEnv(dir, { ...desktop.env, PATH: `${bin}:${process.env.PATH ?? ''}`, XDG_SESSION_TYPE: 'x11', DBUS_SESSION_BUS_ADDRESS: '' });
     for (const a of ACCOUNTS) {
       const issuer = a.issuer ? ['--issuer', a.issuer] : [];
       expect((await runKeytap(['add', '--virtual', keyFile, ...issuer, '--account', a.account, '--secret', a.secret], { env })).code).toBe(0);

@@ -34,16 +34,7 @@ describe.skipIf(missing !== undefined)('typing the code, end to end', () => {
 
   beforeAll(async () => {
     await desktop.startX();
-    env = {
-      ...desktop.env,
-      WAYLAND_DISPLAY: '',
-      XDG_SESSION_TYPE: 'x11',
-      DBUS_SESSION_BUS_ADDRESS: '',
-      KEYTAP_RUNTIME_DIR: join(dir, 'run'),
-      KEYTAP_CONFIG_DIR: join(dir, 'config'),
-      KEYTAP_DATA_DIR: join(dir, 'data'),
-      XDG_CONFIG_HOME: join(dir, 'xdg-config'),
-    };
+    env = trayEnv(dir, { ...desktop.env, XDG_SESSION_TYPE: 'x11', DBUS_SESSION_BUS_ADDRESS: '' });
   });
   afterEach(async () => {
     await run('xdotool', ['keyup', 'ctrl+alt+shift+k'], desktop.processEnv());
