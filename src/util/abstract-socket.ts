@@ -12,6 +12,7 @@
 import net from 'node:net';
 import type { Socket } from 'node:net';
 import { endianness } from 'node:os';
+import { importKoffi } from './koffi.js';
 
 const AF_UNIX = 1;
 const SOCK_STREAM = 1;
@@ -37,9 +38,7 @@ let libc: Libc | undefined;
 async function loadLibc(): Promise<Libc> {
   if (libc) return libc;
   type Koffi = { load(path: null): { func(signature: string): (...args: unknown[]) => number }; errno(): number };
-  // In the CommonJS bundle require(); from the TypeScript source (ESM) import().
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- see above
-  const koffi = typeof require === 'function' ? (require('koffi') as Koffi) : ((await import('koffi')) as unknown as { default: Koffi }).default;
+  const koffi = await importKoffi<Koffi>();
   // The process's own symbols: libc is already loaded (glibc or musl alike).
   const self = koffi.load(null);
   const socket = self.func('int socket(int domain, int type, int protocol)');

@@ -1,7 +1,8 @@
 /**
  * Loads koffi (FFI with prebuilt natives for every platform, no compiler) for the modules that
- * call system libraries: PC/SC (device/transport/pcsc-api.ts) and the Wayland socket
- * (desktop/wayland/libc.ts).
+ * call system libraries: PC/SC (device/transport/pcsc-api.ts), the Wayland socket
+ * (desktop/wayland/libc.ts), abstract Unix sockets (util/abstract-socket.ts) and the Windows
+ * foreground window (desktop/focused-window/windows.ts).
  *
  * A plain require / import: the single-executable build redirects koffi's own native loading. In
  * the CommonJS bundle require() loads koffi's CommonJS build directly, where import() would first

@@ -31,7 +31,6 @@ const DEVICE_SET_SELECTION = 0;
 const DEVICE_DATA_OFFER = 0;
 const DEVICE_SELECTION = 1;
 const DEVICE_FINISHED = 2;
-const DEVICE_PRIMARY_SELECTION = 3;
 const SOURCE_OFFER = 0;
 const SOURCE_DESTROY = 1;
 const SOURCE_SEND = 0;
@@ -67,7 +66,7 @@ function pickManager(globals: readonly WaylandGlobal[]): { manager: WaylandGloba
 
 interface Owned {
   source: number;
-  /** Per MIME type: the bytes a paste receives. Zeroed when the copy ends. */
+  /** The copied text as a paste receives it (UTF-8). Zeroed when the copy ends. */
   text: Buffer;
   sensitive: boolean;
 }
@@ -168,7 +167,7 @@ export class WaylandDataControlClipboard implements Clipboard {
     const connection = await WaylandConnection.connect(this.env, this.options);
     try {
       const { manager, seat } = pickManager(await connection.globals());
-      // Version 1 of each: no primary selection events, no seat name; nothing keytap needs is newer.
+      // Version 1 of each: no primary selection events (so none is handled), no seat name; nothing keytap needs is newer.
       const seatId = connection.bind(seat, 1, () => undefined);
       const managerId = connection.bind(manager, 1, () => undefined);
       const session: Session = { connection, manager: managerId, device: 0, owned: undefined };
@@ -190,7 +189,7 @@ export class WaylandDataControlClipboard implements Clipboard {
     if (opcode === DEVICE_DATA_OFFER) {
       // Every selection (ours too) arrives as an offer; keytap reads with wl-paste, so it lets each go.
       session.connection.serverObject(args.newId(), () => undefined);
-    } else if (opcode === DEVICE_SELECTION || opcode === DEVICE_PRIMARY_SELECTION) {
+    } else if (opcode === DEVICE_SELECTION) {
       const offer = args.object();
       if (offer !== 0) session.connection.destroyServerObject(offer, OFFER_DESTROY);
     } else if (opcode === DEVICE_FINISHED) {

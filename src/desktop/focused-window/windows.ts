@@ -7,6 +7,7 @@
  * a process that is not elevated, and then only the title is known.
  */
 import { KeytapError } from '../../errors.js';
+import { importKoffi } from '../../util/koffi.js';
 import type { FocusedWindow, FocusedWindowSource } from './types.js';
 
 /** The four calls, as this module needs them (koffi's, or a fake). */
@@ -56,7 +57,7 @@ const TITLE_CHARS = 512;
 const PATH_CHARS = 1024;
 
 async function bindWin32(): Promise<Win32Calls> {
-  const koffi = await importKoffi();
+  const koffi = await importKoffi<{ load(path: string): KoffiLib }>();
   const user32 = koffi.load('user32.dll');
   const kernel32 = koffi.load('kernel32.dll');
   const GetForegroundWindow = user32.func('void * __stdcall GetForegroundWindow()');
@@ -89,13 +90,4 @@ async function bindWin32(): Promise<Win32Calls> {
       }
     },
   };
-}
-
-/** As pcsc-api.ts loads it: require in the CommonJS bundle (the single executable redirects its natives), import in the ESM sources. */
-async function importKoffi(): Promise<{ load(path: string): KoffiLib }> {
-  type Koffi = { load(path: string): KoffiLib };
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- see pcsc-api.ts
-  if (typeof require === 'function') return require('koffi') as Koffi;
-  const imported = (await import('koffi')) as unknown as Koffi & { default?: Koffi };
-  return imported.default ?? imported;
 }

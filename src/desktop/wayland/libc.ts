@@ -105,7 +105,7 @@ export interface FdSocket {
   close(): Promise<void>;
 }
 
-export function socketError(what: string, errno: number, text: string): KeytapError {
+function socketError(what: string, errno: number, text: string): KeytapError {
   return new KeytapError('UNSUPPORTED', `Could not ${what} the Wayland socket (${text}, errno ${errno}).`);
 }
 
